@@ -1,0 +1,3 @@
+module medguard
+
+go 1.26.8
