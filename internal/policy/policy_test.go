@@ -1,0 +1,338 @@
+package policy
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// roleGrid is an independent statement of which role holds which permission.
+// Columns: admin, records_clerk, doctor, nurse, dept_head, it_engineer,
+// security_officer, auditor, researcher. "x" = holds it, "." = does not.
+const roleGrid = `
+patient.create         . x x . x . . . .
+patient.read           . x x x x . . . .
+patient.update         . x x . x . . . .
+patient.search         . x x x x . . . .
+patient.list           . x x x x . . . .
+record.read            . x x x x . . . .
+record.write           . . x . x . . . .
+record.list            . x x x x . . . .
+record.read_history    . x . . x . . . .
+record.archive         . x . . . . . . .
+record.export          . . . . . . . . .
+admission.manage       . x x x x . . . .
+careteam.manage        . . . . x . . . .
+grant.manage           . . . . x . . . .
+breakglass.use         . . x x x . . . .
+breakglass.review      . . . . x . . . .
+breakglass.read        . . . . x . x x .
+scope.all_departments  . x . . . . . . .
+user.read              x . . . . . x x .
+user.manage            x . . . . . . . .
+department.manage      x . . . . . . . .
+role.read              x . . . . x x x .
+apikey.manage          x . . . . . . . .
+settings.manage        x . . . . . . . .
+approval.decide        x . . . x . x . .
+audit.read             x . . . . . x x .
+alert.read             x . . . . . x x .
+alert.manage           . . . . . . x . .
+rule.manage            . . . . . . x . .
+account.release        . . . . . . x . .
+incident.read          . . . . . . x x .
+incident.manage        . . . . . . x . .
+accountability.manage  . . . . . . . x .
+compliance.read        . . . . . . x x .
+key.rotate             . . . . . x . . .
+backup.run             . . . . . x . . .
+system.metrics         x . . . . x . . .
+deid.run               . . . . . . . . .
+deid.read              . . . . . . . . x
+`
+
+var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher}
+
+func parseGrid(t *testing.T) map[string]map[Permission]bool {
+	t.Helper()
+	held := map[string]map[Permission]bool{}
+	for _, r := range gridRoles {
+		held[r] = map[Permission]bool{}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(roleGrid), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 1+len(gridRoles) {
+			t.Fatalf("bad grid line %q", line)
+		}
+		for i, mark := range f[1:] {
+			if mark == "x" {
+				held[gridRoles[i]][Permission(f[0])] = true
+			}
+		}
+	}
+	return held
+}
+
+func TestRolesMatchGrid(t *testing.T) {
+	held := parseGrid(t)
+	if len(DefaultRoles) != len(gridRoles) {
+		t.Fatalf("DefaultRoles has %d roles, want %d", len(DefaultRoles), len(gridRoles))
+	}
+	for _, name := range gridRoles {
+		set := PermissionsOf([]string{name})
+		for _, p := range AllPermissions {
+			if set[p] != held[name][p] {
+				t.Errorf("role %s permission %s: have %v, grid says %v", name, p, set[p], held[name][p])
+			}
+		}
+	}
+	// The nurse's one qualified permission.
+	if !PermissionsOf([]string{Nurse}).Has(RecordWrite, "nursing_note") {
+		t.Error("nurse cannot write nursing notes")
+	}
+	if PermissionsOf([]string{Nurse}).Has(RecordWrite, "progress_note") {
+		t.Error("nurse can write progress notes")
+	}
+	// Admin never touches patient data (Appendix A).
+	for p := range PermissionsOf([]string{Admin}) {
+		if PatientData(p) || p == PatientCreate || p == PatientSearch || p == PatientList || p == AllDepartments {
+			t.Errorf("admin holds patient-data permission %s", p)
+		}
+	}
+	for _, r := range []string{Admin, SecurityOfficer, Auditor, ITEngineer} {
+		if !Privileged(r) {
+			t.Errorf("%s is not privileged", r)
+		}
+	}
+	for _, r := range []string{Doctor, Nurse, RecordsClerk, DeptHead, Researcher} {
+		if Privileged(r) {
+			t.Errorf("%s is privileged", r)
+		}
+	}
+}
+
+// relation is how the subject stands to the data.
+type relation string
+
+const (
+	relNone         relation = "none"
+	relSameDept     relation = "same_department"
+	relCareTeam     relation = "care_team"
+	relCareTeamOver relation = "care_team_ended"
+	relGrant        relation = "grant"
+	relGrantExpired relation = "grant_expired"
+	relGrantOther   relation = "grant_other_department"
+	relGrantRevoked relation = "grant_revoked"
+	relBreakGlass   relation = "break_glass"
+)
+
+var relations = []relation{relNone, relSameDept, relCareTeam, relCareTeamOver, relGrant, relGrantExpired,
+	relGrantOther, relGrantRevoked, relBreakGlass}
+
+// actionClass groups the patient-data permissions by how relations open them.
+func actionClass(p Permission) string {
+	switch p {
+	case PatientRead, RecordRead, RecordList:
+		return "read"
+	case RecordReadHistory:
+		return "history"
+	case PatientUpdate:
+		return "update"
+	}
+	return "change"
+}
+
+// expected is the decision table: for an action class and a relation, the
+// rule when the subject holds the permission (without hospital scope). "bg"
+// means: the break-glass outcome, which depends on breakglass.use and on
+// whether the type is restricted.
+var expected = map[string]map[relation]string{
+	"read": {relNone: RuleNoRelation, relSameDept: RuleSameDepartment, relCareTeam: RuleCareTeam,
+		relCareTeamOver: RuleNoRelation, relGrant: RuleAccessGrant, relGrantExpired: RuleNoRelation,
+		relGrantOther: RuleNoRelation, relGrantRevoked: RuleNoRelation, relBreakGlass: "bg"},
+	"history": {relNone: RuleNoRelation, relSameDept: RuleSameDepartment, relCareTeam: RuleCareTeam,
+		relCareTeamOver: RuleNoRelation, relGrant: RuleAccessGrant, relGrantExpired: RuleNoRelation,
+		relGrantOther: RuleNoRelation, relGrantRevoked: RuleNoRelation, relBreakGlass: RuleBreakGlassReadOnly},
+	"update": {relNone: RuleWriteOtherDept, relSameDept: RuleSameDepartment, relCareTeam: RuleCareTeam,
+		relCareTeamOver: RuleWriteOtherDept, relGrant: RuleWriteOtherDept, relGrantExpired: RuleWriteOtherDept,
+		relGrantOther: RuleWriteOtherDept, relGrantRevoked: RuleWriteOtherDept, relBreakGlass: RuleBreakGlassReadOnly},
+	"change": {relNone: RuleWriteOtherDept, relSameDept: RuleSameDepartment, relCareTeam: RuleWriteOtherDept,
+		relCareTeamOver: RuleWriteOtherDept, relGrant: RuleWriteOtherDept, relGrantExpired: RuleWriteOtherDept,
+		relGrantOther: RuleWriteOtherDept, relGrantRevoked: RuleWriteOtherDept, relBreakGlass: RuleBreakGlassReadOnly},
+}
+
+func TestDecideEveryRoleActionRelation(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	held := parseGrid(t)
+	cases := 0
+	for _, role := range gridRoles {
+		perms := PermissionsOf([]string{role})
+		for _, action := range AllPermissions {
+			for _, rel := range relations {
+				for _, recordType := range []string{"progress_note", "psychiatric_note"} {
+					req := Request{
+						Subject: Subject{ID: "u1", Department: "CARD", Active: true, Permissions: perms},
+						Action:  action,
+						Resource: Resource{Type: "record", ID: "r1", PatientID: "p1",
+							Departments: []string{"NEUR"}, RecordType: recordType},
+						Now: now,
+					}
+					switch rel {
+					case relSameDept:
+						req.Resource.Departments = []string{"CARD"}
+					case relCareTeam:
+						req.CareTeam = []CareTeamMembership{{PatientID: "p1", Until: now.Add(time.Hour)}}
+					case relCareTeamOver:
+						req.CareTeam = []CareTeamMembership{{PatientID: "p1", Until: now}}
+					case relGrant:
+						req.Grants = []Grant{{PatientID: "p1", Department: "NEUR", StartsAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour)}}
+					case relGrantExpired:
+						req.Grants = []Grant{{PatientID: "p1", Department: "NEUR", StartsAt: now.Add(-2 * time.Hour), ExpiresAt: now}}
+					case relGrantOther:
+						req.Grants = []Grant{{PatientID: "p1", Department: "GAST", StartsAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour)}}
+					case relGrantRevoked:
+						req.Grants = []Grant{{PatientID: "p1", Department: "NEUR", StartsAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Revoked: true}}
+					case relBreakGlass:
+						req.BreakGlass = true
+					}
+					want := oracle(held[role], action, rel, Restricted(recordType))
+					got := Decide(req)
+					cases++
+					if got.Rule != want || got.Allowed != strings.HasPrefix(want, "allow.") {
+						t.Errorf("%s %s %s %s: got %+v, want %s", role, action, rel, recordType, got, want)
+					}
+					if got.BreakGlass != (got.Rule == RuleBreakGlass) {
+						t.Errorf("%s %s %s: BreakGlass flag %v with rule %s", role, action, rel, got.BreakGlass, got.Rule)
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d decisions checked", cases)
+}
+
+// oracle reads the decision table for one case.
+func oracle(held map[Permission]bool, action Permission, rel relation, restricted bool) string {
+	if !held[action] {
+		return RuleNoPermission
+	}
+	if !PatientData(action) {
+		return RulePermission
+	}
+	hospital := held[AllDepartments]
+	class := actionClass(action)
+	rule := expected[class][rel]
+	if hospital && strings.HasPrefix(rule, "deny.") || hospital && rule == "bg" {
+		switch {
+		case class == "update" || class == "change":
+			return RuleHospitalScope
+		case !restricted:
+			return RuleHospitalScope
+		}
+	}
+	if rule == "bg" {
+		switch {
+		case !held[BreakGlassUse]:
+			return RuleBreakGlassDenied
+		case restricted:
+			return RuleRestrictedType
+		}
+		return RuleBreakGlass
+	}
+	if hospital && restricted && rule == RuleNoRelation {
+		return RuleRestrictedType
+	}
+	return rule
+}
+
+func TestDecideSpecialCases(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	doctor := Subject{ID: "d1", Department: "CARD", Active: true, Permissions: PermissionsOf([]string{Doctor})}
+	head := Subject{ID: "h1", Department: "CARD", Active: true, Permissions: PermissionsOf([]string{DeptHead})}
+	nurse := Subject{ID: "n1", Department: "CARD", Active: true, Permissions: PermissionsOf([]string{Nurse})}
+	his := Subject{ID: "k1", Active: true, Permissions: SetOf([]string{"record.write", "patient.create", "scope.all_departments"})}
+	inactive := doctor
+	inactive.Active = false
+	rec := func(dept, typ string) Resource {
+		return Resource{Type: "record", ID: "r", PatientID: "p", Departments: []string{dept}, RecordType: typ}
+	}
+	cases := []struct {
+		name string
+		req  Request
+		want string
+	}{
+		{"deactivated doctor reads own department", Request{Subject: inactive, Action: RecordRead, Resource: rec("CARD", "progress_note")}, RuleInactive},
+		{"doctor reads own department", Request{Subject: doctor, Action: RecordRead, Resource: rec("CARD", "progress_note")}, RuleSameDepartment},
+		{"doctor reads restricted type in own department", Request{Subject: doctor, Action: RecordRead, Resource: rec("CARD", "hiv_test")}, RuleSameDepartment},
+		{"doctor reads other department", Request{Subject: doctor, Action: RecordRead, Resource: rec("NEUR", "progress_note")}, RuleNoRelation},
+		{"doctor breaks the glass", Request{Subject: doctor, Action: RecordRead, Resource: rec("NEUR", "progress_note"), BreakGlass: true}, RuleBreakGlass},
+		{"break-glass never opens psychiatric notes", Request{Subject: doctor, Action: RecordRead, Resource: rec("PSYC", "psychiatric_note"), BreakGlass: true}, RuleRestrictedType},
+		{"break-glass never opens HIV tests", Request{Subject: doctor, Action: RecordRead, Resource: rec("INFD", "hiv_test"), BreakGlass: true}, RuleRestrictedType},
+		{"break-glass does not write", Request{Subject: doctor, Action: RecordWrite, Resource: rec("NEUR", "progress_note"), BreakGlass: true}, RuleBreakGlassReadOnly},
+		{"nurse writes nursing note", Request{Subject: nurse, Action: RecordWrite, Resource: rec("CARD", "nursing_note")}, RuleSameDepartment},
+		{"nurse may not write progress note", Request{Subject: nurse, Action: RecordWrite, Resource: rec("CARD", "progress_note")}, RuleNoPermission},
+		{"HIS key writes in any department", Request{Subject: his, Action: RecordWrite, Resource: rec("PSYC", "psychiatric_note")}, RuleHospitalScope},
+		{"HIS key cannot read", Request{Subject: his, Action: RecordRead, Resource: rec("PSYC", "progress_note")}, RuleNoPermission},
+		{"patient read via any owning department", Request{Subject: doctor, Action: PatientRead, Resource: Resource{Type: "patient", PatientID: "p", Departments: []string{"NEUR", "CARD"}}}, RuleSameDepartment},
+		{"patient with no department", Request{Subject: doctor, Action: PatientRead, Resource: Resource{Type: "patient", PatientID: "p"}}, RuleNoRelation},
+		{"grant starts later", Request{Subject: doctor, Action: RecordRead, Resource: rec("NEUR", "progress_note"), Now: now,
+			Grants: []Grant{{PatientID: "p", Department: "NEUR", StartsAt: now.Add(time.Minute), ExpiresAt: now.Add(time.Hour)}}}, RuleNoRelation},
+		{"grant for another patient", Request{Subject: doctor, Action: RecordRead, Resource: rec("NEUR", "progress_note"), Now: now,
+			Grants: []Grant{{PatientID: "q", Department: "NEUR", StartsAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)}}}, RuleNoRelation},
+		{"care team of another patient", Request{Subject: doctor, Action: RecordRead, Resource: rec("NEUR", "progress_note"), Now: now,
+			CareTeam: []CareTeamMembership{{PatientID: "q"}}}, RuleNoRelation},
+		{"open-ended care team", Request{Subject: doctor, Action: RecordRead, Resource: rec("NEUR", "progress_note"), Now: now,
+			CareTeam: []CareTeamMembership{{PatientID: "p"}}}, RuleCareTeam},
+		{"head approves another's request", Request{Subject: head, Action: ApprovalDecide, Resource: Resource{Type: "approval", RequestedBy: "a1", SubjectUserID: "u9"}}, RulePermission},
+		{"head approves own request", Request{Subject: head, Action: ApprovalDecide, Resource: Resource{Type: "approval", RequestedBy: "h1"}}, RuleOwnRequest},
+		{"head approves own elevation", Request{Subject: head, Action: ApprovalDecide, Resource: Resource{Type: "approval", RequestedBy: "a1", SubjectUserID: "h1"}}, RuleOwnElevation},
+		{"head reviews break-glass in own department", Request{Subject: head, Action: BreakGlassReview, Resource: rec("CARD", "progress_note")}, RuleSameDepartment},
+		{"head reviews break-glass elsewhere", Request{Subject: head, Action: BreakGlassReview, Resource: rec("NEUR", "progress_note")}, RuleWriteOtherDept},
+	}
+	for _, c := range cases {
+		got := Decide(c.req)
+		if got.Rule != c.want {
+			t.Errorf("%s: got %s, want %s", c.name, got.Rule, c.want)
+		}
+	}
+}
+
+func TestKnownPermission(t *testing.T) {
+	for _, p := range AllPermissions {
+		if !KnownPermission(p) {
+			t.Errorf("%s unknown", p)
+		}
+	}
+	for _, c := range []struct {
+		p    Permission
+		want bool
+	}{{"record.write:nursing_note", true}, {"record.write:nonsense", false}, {"record.delete", false}, {"", false}} {
+		if got := KnownPermission(c.p); got != c.want {
+			t.Errorf("KnownPermission(%q) = %v", c.p, got)
+		}
+	}
+}
+
+func TestEveryRoleHasPermissionsAndNames(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range DefaultRoles {
+		if seen[r.Name] || r.NameZH == "" || r.Description == "" || len(r.Permissions) == 0 {
+			t.Errorf("role %+v incomplete or duplicate", r)
+		}
+		seen[r.Name] = true
+		for _, p := range r.Permissions {
+			if !KnownPermission(p) {
+				t.Errorf("role %s has unknown permission %s", r.Name, p)
+			}
+		}
+	}
+	if !slices.Equal(gridRoles, func() (n []string) {
+		for _, r := range DefaultRoles {
+			n = append(n, r.Name)
+		}
+		return
+	}()) {
+		t.Error("role order differs from Appendix A")
+	}
+}

@@ -1,0 +1,234 @@
+package policy
+
+import (
+	"slices"
+	"strings"
+)
+
+// Permission is a fine-grained verb that a role or an API key may hold.
+// A permission of the form "verb:record_type" (e.g. "record.write:nursing_note")
+// allows the verb for that one record type only.
+type Permission string
+
+// The permissions medguard knows. Patient-data permissions (see PatientData)
+// also need a relation to the patient or record before they allow anything.
+const (
+	PatientCreate Permission = "patient.create"
+	PatientRead   Permission = "patient.read"
+	PatientUpdate Permission = "patient.update"
+	PatientSearch Permission = "patient.search"
+	PatientList   Permission = "patient.list"
+
+	RecordRead        Permission = "record.read"
+	RecordWrite       Permission = "record.write"
+	RecordList        Permission = "record.list"
+	RecordReadHistory Permission = "record.read_history"
+	RecordArchive     Permission = "record.archive"
+	RecordExport      Permission = "record.export"
+	AdmissionManage   Permission = "admission.manage"
+	CareTeamManage    Permission = "careteam.manage"
+	GrantManage       Permission = "grant.manage"
+	BreakGlassUse     Permission = "breakglass.use"
+	BreakGlassReview  Permission = "breakglass.review"
+	BreakGlassRead    Permission = "breakglass.read"
+	// AllDepartments widens patient-data permissions from the holder's own
+	// department to the whole hospital (records clerks, the HIS), except for
+	// restricted record types.
+	AllDepartments Permission = "scope.all_departments"
+
+	UserRead         Permission = "user.read"
+	UserManage       Permission = "user.manage"
+	DepartmentManage Permission = "department.manage"
+	RoleRead         Permission = "role.read"
+	APIKeyManage     Permission = "apikey.manage"
+	SettingsManage   Permission = "settings.manage"
+	ApprovalDecide   Permission = "approval.decide"
+
+	AuditRead            Permission = "audit.read"
+	AlertRead            Permission = "alert.read"
+	AlertManage          Permission = "alert.manage"
+	RuleManage           Permission = "rule.manage"
+	AccountRelease       Permission = "account.release"
+	IncidentRead         Permission = "incident.read"
+	IncidentManage       Permission = "incident.manage"
+	AccountabilityManage Permission = "accountability.manage"
+	ComplianceRead       Permission = "compliance.read"
+
+	KeyRotate     Permission = "key.rotate"
+	BackupRun     Permission = "backup.run"
+	SystemMetrics Permission = "system.metrics"
+
+	DeidRun  Permission = "deid.run"
+	DeidRead Permission = "deid.read"
+)
+
+// AllPermissions lists every permission, in a stable order.
+var AllPermissions = []Permission{
+	PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
+	RecordRead, RecordWrite, RecordList, RecordReadHistory, RecordArchive, RecordExport,
+	AdmissionManage, CareTeamManage, GrantManage, BreakGlassUse, BreakGlassReview, BreakGlassRead,
+	AllDepartments,
+	UserRead, UserManage, DepartmentManage, RoleRead, APIKeyManage, SettingsManage, ApprovalDecide,
+	AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease, IncidentRead, IncidentManage,
+	AccountabilityManage, ComplianceRead,
+	KeyRotate, BackupRun, SystemMetrics,
+	DeidRun, DeidRead,
+}
+
+// patientData are the permissions whose use touches a patient's data and so
+// needs a relation (department, care team, grant, hospital scope or
+// break-glass) on top of the permission itself.
+var patientData = map[Permission]bool{
+	PatientRead: true, PatientUpdate: true,
+	RecordRead: true, RecordWrite: true, RecordList: true, RecordReadHistory: true,
+	RecordArchive: true, AdmissionManage: true, CareTeamManage: true, GrantManage: true,
+	BreakGlassReview: true,
+}
+
+// PatientData reports whether using p touches a particular patient's data and
+// so needs a relation to that patient.
+func PatientData(p Permission) bool { return patientData[p.base()] }
+
+// discloses are the patient-data permissions that show data rather than
+// change it; care-team membership and access grants open only these.
+var discloses = map[Permission]bool{PatientRead: true, RecordRead: true, RecordList: true, RecordReadHistory: true}
+
+// breakGlassable are the reads that break-glass may open.
+var breakGlassable = map[Permission]bool{PatientRead: true, RecordRead: true, RecordList: true}
+
+func (p Permission) base() Permission {
+	if i := strings.IndexByte(string(p), ':'); i >= 0 {
+		return p[:i]
+	}
+	return p
+}
+
+// Role names, exactly as in SPEC Appendix A.
+const (
+	Admin           = "admin"
+	RecordsClerk    = "records_clerk"
+	Doctor          = "doctor"
+	Nurse           = "nurse"
+	DeptHead        = "dept_head"
+	ITEngineer      = "it_engineer"
+	SecurityOfficer = "security_officer"
+	Auditor         = "auditor"
+	Researcher      = "researcher"
+)
+
+// Role is a named set of permissions.
+type Role struct {
+	Name        string
+	NameZH      string
+	Description string
+	Permissions []Permission
+	// Privileged roles can only be granted through a four-eyes approval.
+	Privileged bool
+}
+
+var doctorPermissions = []Permission{
+	PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
+	RecordRead, RecordWrite, RecordList, AdmissionManage, BreakGlassUse,
+}
+
+// DefaultRoles are the roles every installation has, covering every user of
+// SPEC §0. Admin holds no patient-data permission at all.
+var DefaultRoles = []Role{
+	{Name: Admin, NameZH: "系统管理员", Privileged: true,
+		Description: "Users, departments, roles and settings; reads the audit log and alerts; no patient data.",
+		Permissions: []Permission{UserRead, UserManage, DepartmentManage, RoleRead, APIKeyManage,
+			SettingsManage, AuditRead, AlertRead, ApprovalDecide, SystemMetrics}},
+	{Name: RecordsClerk, NameZH: "病案管理员",
+		Description: "Registers patients and admissions and archives records for the whole hospital; restricted record types need a grant.",
+		Permissions: []Permission{PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
+			RecordRead, RecordList, RecordReadHistory, RecordArchive, AdmissionManage, AllDepartments}},
+	{Name: Doctor, NameZH: "医生",
+		Description: "Reads and writes the records of their department's and care team's patients; may break the glass.",
+		Permissions: doctorPermissions},
+	{Name: Nurse, NameZH: "护士",
+		Description: "Reads their department's records and writes nursing notes; may break the glass.",
+		Permissions: []Permission{PatientRead, PatientSearch, PatientList, RecordRead, RecordList,
+			"record.write:nursing_note", AdmissionManage, BreakGlassUse}},
+	{Name: DeptHead, NameZH: "科室主任",
+		Description: "A doctor who also reviews break-glass, manages care teams and access grants in the department, and approves requests.",
+		Permissions: append(slices.Clone(doctorPermissions), RecordReadHistory, BreakGlassReview,
+			BreakGlassRead, CareTeamManage, GrantManage, ApprovalDecide)},
+	{Name: ITEngineer, NameZH: "信息科工程师", Privileged: true,
+		Description: "Runs the server: backups, keys, metrics; no patient data.",
+		Permissions: []Permission{BackupRun, KeyRotate, SystemMetrics, RoleRead}},
+	{Name: SecurityOfficer, NameZH: "信息安全专员", Privileged: true,
+		Description: "Rules, alerts, incidents, audits and reports; releases frozen accounts; approves requests.",
+		Permissions: []Permission{AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease,
+			IncidentRead, IncidentManage, UserRead, RoleRead, ApprovalDecide, ComplianceRead, BreakGlassRead}},
+	{Name: Auditor, NameZH: "质控审计员", Privileged: true,
+		Description: "Read-only audit, compliance checks and accountability cases.",
+		Permissions: []Permission{AuditRead, AlertRead, IncidentRead, ComplianceRead,
+			AccountabilityManage, UserRead, RoleRead, BreakGlassRead}},
+	{Name: Researcher, NameZH: "科研人员",
+		Description: "Receives approved, de-identified data only.",
+		Permissions: []Permission{DeidRead}},
+}
+
+// LookupRole returns the default role with the given name.
+func LookupRole(name string) (Role, bool) {
+	for _, r := range DefaultRoles {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Role{}, false
+}
+
+// Privileged reports whether granting the named role needs a four-eyes approval.
+func Privileged(role string) bool {
+	r, ok := LookupRole(role)
+	return ok && r.Privileged
+}
+
+// PermissionSet is the set of permissions a subject holds.
+type PermissionSet map[Permission]bool
+
+// PermissionsOf returns the union of the permissions of the named roles.
+// Unknown role names contribute nothing.
+func PermissionsOf(roles []string) PermissionSet {
+	set := PermissionSet{}
+	for _, name := range roles {
+		if r, ok := LookupRole(name); ok {
+			for _, p := range r.Permissions {
+				set[p] = true
+			}
+		}
+	}
+	return set
+}
+
+// SetOf makes a permission set from a list (e.g. an API key's scopes).
+func SetOf(perms []string) PermissionSet {
+	set := PermissionSet{}
+	for _, p := range perms {
+		set[Permission(p)] = true
+	}
+	return set
+}
+
+// Has reports whether the set allows p for the given record type: either p
+// itself, or the type-qualified "p:recordType".
+func (s PermissionSet) Has(p Permission, recordType string) bool {
+	if s[p] {
+		return true
+	}
+	return recordType != "" && s[p+":"+Permission(recordType)]
+}
+
+// KnownPermission reports whether p is a permission medguard knows, possibly
+// qualified by a known record type.
+func KnownPermission(p Permission) bool {
+	base := p.base()
+	if !slices.Contains(AllPermissions, base) {
+		return false
+	}
+	if base == p {
+		return true
+	}
+	return KnownRecordType(string(p[len(base)+1:]))
+}
