@@ -1,0 +1,256 @@
+// Package storage opens medguard's database — embedded SQLite or PostgreSQL —
+// and runs the schema migrations that the capability packages own.
+//
+// It isolates the differences between the two engines: connection set-up,
+// pragmas, row locking and error codes. It knows nothing of patients, users
+// or audit entries, and it never decides access: the capability packages own
+// their tables and the gate decides who may touch them.
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"modernc.org/sqlite"
+
+	"medguard"
+)
+
+// Dialect names the database engine.
+type Dialect string
+
+// The engines medguard runs on.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// DB is medguard's database. Reads go to a pool of connections; writes go
+// through transactions on the write pool. On SQLite the write pool has one
+// connection, so writers queue in Go rather than spinning on SQLite's lock,
+// and the read pool is opened query-only.
+type DB struct {
+	Dialect Dialect
+	read    *sql.DB
+	write   *sql.DB
+	// Where is a description of the database safe to print: the SQLite file
+	// or the PostgreSQL host and database, without the password.
+	Where string
+}
+
+// Open opens the database named by dsn. An empty dsn or one starting with
+// "sqlite:" opens (creating if needed) the SQLite file DATA/medguard.db, or the
+// file named after "sqlite:"; "postgres://" and "postgresql://" open PostgreSQL.
+func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
+	switch {
+	case dsn == "" || strings.HasPrefix(dsn, "sqlite:"):
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" {
+			path = filepath.Join(dataDir, "medguard.db")
+		}
+		return openSQLite(ctx, path)
+	case strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://"):
+		return openPostgres(ctx, dsn)
+	}
+	return nil, medguard.Errorf(medguard.Invalid, "database: want an empty value, sqlite:PATH or postgres://…")
+}
+
+// sqlitePragmas make SQLite durable (every commit is synced to the WAL before
+// it returns), keep temporary data in memory rather than in temp files, and
+// overwrite deleted content.
+var sqlitePragmas = []string{
+	"busy_timeout(10000)",
+	"journal_mode(WAL)",
+	"synchronous(FULL)",
+	"foreign_keys(1)",
+	"temp_store(MEMORY)",
+	"secure_delete(1)",
+	"cache_size(-32000)",
+}
+
+func sqliteDSN(path string, readOnly bool) string {
+	q := url.Values{}
+	for _, p := range sqlitePragmas {
+		q.Add("_pragma", p)
+	}
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+func openSQLite(ctx context.Context, path string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	// Create the file with owner-only permissions before SQLite does.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	f.Close()
+	write, err := sql.Open("sqlite", sqliteDSN(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", sqliteDSN(path, true))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	read.SetMaxOpenConns(8)
+	read.SetMaxIdleConns(8)
+	read.SetConnMaxIdleTime(5 * time.Minute)
+	return &DB{Dialect: SQLite, read: read, write: write, Where: path}, nil
+}
+
+func openPostgres(ctx context.Context, dsn string) (*DB, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return nil, medguard.Errorf(medguard.Invalid, "database: not a valid postgres:// URL")
+	}
+	where := u.Host + u.Path
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(32)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage: connect to %s: %w", where, redact(err, u))
+	}
+	return &DB{Dialect: Postgres, read: db, write: db, Where: where}, nil
+}
+
+// redact removes a password that a driver error might echo.
+func redact(err error, u *url.URL) error {
+	if p, ok := u.User.Password(); ok && p != "" && strings.Contains(err.Error(), p) {
+		return errors.New(strings.ReplaceAll(err.Error(), p, "***"))
+	}
+	return err
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	return db.write.PingContext(ctx)
+}
+
+// QueryContext runs a read-only query.
+func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return db.read.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext runs a read-only query returning at most one row.
+func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return db.read.QueryRowContext(ctx, query, args...)
+}
+
+// ExecContext runs one statement that changes data, in its own transaction.
+func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := db.write.ExecContext(ctx, query, args...)
+	return res, MapError(err)
+}
+
+// InTx runs fn in a write transaction, committing if fn returns nil and
+// rolling back otherwise. Errors from the database are mapped to medguard
+// kinds (a unique violation becomes a Conflict).
+func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return MapError(err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return MapError(err)
+	}
+	return MapError(tx.Commit())
+}
+
+// ForUpdate is the row-locking suffix for a SELECT inside a transaction:
+// " FOR UPDATE" on PostgreSQL; nothing on SQLite, whose write transactions
+// already exclude each other.
+func (db *DB) ForUpdate() string {
+	if db.Dialect == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// Stats reports the connection pool statistics of the write pool.
+func (db *DB) Stats() sql.DBStats { return db.write.Stats() }
+
+// SQLite error codes (extended result codes) that medguard maps.
+const (
+	sqliteConstraintUnique     = 2067
+	sqliteConstraintPrimaryKey = 1555
+	sqliteConstraintForeignKey = 787
+	sqliteConstraintTrigger    = 1811
+)
+
+// MapError turns engine-specific errors into medguard errors: unique and
+// primary-key violations become Conflict; foreign-key violations become
+// Invalid; everything else is returned as it is.
+func MapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var me *medguard.Error
+	if errors.As(err, &me) {
+		return err
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		switch pg.Code {
+		case "23505":
+			return &medguard.Error{Kind: medguard.Conflict, Message: "already exists", Err: err}
+		case "23503":
+			return &medguard.Error{Kind: medguard.Invalid, Message: "refers to something that does not exist", Err: err}
+		}
+		return err
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqliteConstraintUnique, sqliteConstraintPrimaryKey:
+			return &medguard.Error{Kind: medguard.Conflict, Message: "already exists", Err: err}
+		case sqliteConstraintForeignKey:
+			return &medguard.Error{Kind: medguard.Invalid, Message: "refers to something that does not exist", Err: err}
+		}
+	}
+	return err
+}
+
+// IsConflict reports whether err is a uniqueness conflict.
+func IsConflict(err error) bool { return medguard.IsKind(MapError(err), medguard.Conflict) }
+
+// NullString returns a NULL for the empty string.
+func NullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }

@@ -1,0 +1,137 @@
+package storage_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+
+	"medguard"
+	"medguard/internal/storage"
+	"medguard/internal/storage/storagetest"
+)
+
+var testSchema = storage.Schema{Owner: "test", FS: os.DirFS("testdata/schema")}
+
+// each runs fn against SQLite, and against PostgreSQL when
+// MEDGUARD_TEST_POSTGRES is set: the one store suite for both engines.
+func each(t *testing.T, fn func(t *testing.T, db *storage.DB)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, storagetest.OpenSQLite(t, testSchema)) })
+	if dsn := os.Getenv(storagetest.PostgresEnv); dsn != "" {
+		t.Run("postgres", func(t *testing.T) { fn(t, storagetest.OpenPostgres(t, dsn, testSchema)) })
+	}
+}
+
+func TestMigrateIsIdempotentAndRecorded(t *testing.T) {
+	each(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		if err := db.Migrate(ctx, testSchema); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE owner = 'test'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Fatalf("%d migrations recorded, want 2", n)
+		}
+	})
+}
+
+func TestConflictAndForeignKeyKinds(t *testing.T) {
+	each(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		ins := func(id, name string) error {
+			return db.InTx(ctx, func(tx *sql.Tx) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO things (id, name, payload, created_at) VALUES ($1, $2, $3, $4)`,
+					id, name, []byte{0, 1, 2}, 1)
+				return err
+			})
+		}
+		if err := ins("a", "心内科"); err != nil {
+			t.Fatal(err)
+		}
+		if err := ins("b", "心内科"); !medguard.IsKind(err, medguard.Conflict) {
+			t.Fatalf("duplicate name: %v, want conflict", err)
+		}
+		if err := ins("a", "神经内科"); !medguard.IsKind(err, medguard.Conflict) {
+			t.Fatalf("duplicate key: %v, want conflict", err)
+		}
+		_, err := db.ExecContext(ctx, `INSERT INTO parts (id, thing_id) VALUES ('p', 'nope')`)
+		if !medguard.IsKind(err, medguard.Invalid) {
+			t.Fatalf("dangling reference: %v, want invalid", err)
+		}
+		var payload []byte
+		if err := db.QueryRowContext(ctx, `SELECT payload FROM things WHERE id = 'a'`).Scan(&payload); err != nil {
+			t.Fatal(err)
+		}
+		if string(payload) != "\x00\x01\x02" {
+			t.Fatalf("payload %x", payload)
+		}
+	})
+}
+
+func TestRollbackOnError(t *testing.T) {
+	each(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		boom := errors.New("boom")
+		err := db.InTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO things (id, name, created_at) VALUES ('x', '急诊科', 1)`); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("got %v", err)
+		}
+		var n int
+		db.QueryRowContext(ctx, `SELECT count(*) FROM things`).Scan(&n)
+		if n != 0 {
+			t.Fatal("rolled-back insert is visible")
+		}
+	})
+}
+
+func TestSQLiteReadPoolIsQueryOnly(t *testing.T) {
+	db := storagetest.OpenSQLite(t, testSchema)
+	if _, err := db.QueryContext(context.Background(), `INSERT INTO things (id, name, created_at) VALUES ('q', 'q', 1)`); err == nil {
+		t.Fatal("read pool accepted a write")
+	}
+}
+
+func TestSQLiteFileIsPrivate(t *testing.T) {
+	dir := t.TempDir()
+	db, err := storage.Open(context.Background(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	st, err := os.Stat(filepath.Join(dir, "medguard.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("database file mode %v, want 0600", st.Mode().Perm())
+	}
+}
+
+func TestMigrationNamesChecked(t *testing.T) {
+	db := storagetest.OpenSQLite(t)
+	bad := storage.Schema{Owner: "bad", FS: fstest.MapFS{"x_init.sql": {Data: []byte("SELECT 1")}}}
+	if err := db.Migrate(context.Background(), bad); err == nil {
+		t.Fatal("accepted a migration without a number")
+	}
+	dup := storage.Schema{Owner: "dup", FS: fstest.MapFS{"1_a.sql": {Data: []byte("SELECT 1")}, "0001_b.sql": {Data: []byte("SELECT 1")}}}
+	if err := db.Migrate(context.Background(), dup); err == nil {
+		t.Fatal("accepted two migrations with one number")
+	}
+}
+
+func TestOpenRejectsUnknownDSN(t *testing.T) {
+	if _, err := storage.Open(context.Background(), "mysql://x", t.TempDir()); !medguard.IsKind(err, medguard.Invalid) {
+		t.Fatalf("got %v", err)
+	}
+}

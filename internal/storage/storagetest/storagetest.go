@@ -1,0 +1,89 @@
+// Package storagetest opens throw-away databases for tests: a SQLite file in
+// the test's temporary directory, or — when MEDGUARD_TEST_POSTGRES names a
+// PostgreSQL database — a fresh schema in it, dropped when the test ends.
+package storagetest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+
+	"medguard/internal/storage"
+)
+
+// PostgresEnv is the environment variable naming the PostgreSQL test database.
+const PostgresEnv = "MEDGUARD_TEST_POSTGRES"
+
+// Open returns a migrated, empty database for one test. It uses PostgreSQL
+// when MEDGUARD_TEST_POSTGRES is set and SQLite otherwise, so that running the
+// suite twice (with and without the variable) covers both engines.
+func Open(t testing.TB, schemas ...storage.Schema) *storage.DB {
+	t.Helper()
+	if dsn := os.Getenv(PostgresEnv); dsn != "" {
+		return OpenPostgres(t, dsn, schemas...)
+	}
+	return OpenSQLite(t, schemas...)
+}
+
+// OpenSQLite returns a migrated SQLite database in the test's temp directory.
+func OpenSQLite(t testing.TB, schemas ...storage.Schema) *storage.DB {
+	t.Helper()
+	db, err := storage.Open(context.Background(), "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background(), schemas...); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// OpenPostgres returns a migrated, fresh schema in the PostgreSQL database dsn.
+func OpenPostgres(t testing.TB, dsn string, schemas ...storage.Schema) *storage.DB {
+	t.Helper()
+	schemaDSN := FreshSchema(t, dsn)
+	db, err := storage.Open(context.Background(), schemaDSN, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background(), schemas...); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// FreshSchema creates an empty schema in the PostgreSQL database dsn, drops
+// it when the test ends, and returns a DSN whose search_path is that schema.
+// Several servers opened with the returned DSN share the schema.
+func FreshSchema(t testing.TB, dsn string) string {
+	t.Helper()
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "mgtest_" + hex.EncodeToString(b[:])
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
+		admin.Close()
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
+		admin.Close()
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}

@@ -1,0 +1,1 @@
+CREATE INDEX things_created ON things (created_at);
