@@ -120,7 +120,9 @@ type Location struct {
 	Table, Row, Column string
 }
 
-func (l Location) adSize() int { return len("medguard/v1\x00") + len(l.Table) + len(l.Row) + len(l.Column) + 3 + headerSize }
+func (l Location) adSize() int {
+	return len("medguard/v1\x00") + len(l.Table) + len(l.Row) + len(l.Column) + 3 + headerSize
+}
 
 // appendAD appends the associated data for a ciphertext with this header.
 func (l Location) appendAD(ad, header []byte) []byte {
@@ -153,7 +155,7 @@ func (s *sealer) seal(loc Location, plaintext []byte) []byte {
 	// One allocation holds the ciphertext and, after it, the associated data.
 	n := Overhead + len(plaintext)
 	buf := make([]byte, n+loc.adSize())
-	out := buf[:headerSize+nonceSize:n]
+	out := buf[: headerSize+nonceSize : n]
 	out[0] = formatV1
 	out[1] = byte(s.alg)
 	binary.BigEndian.PutUint32(out[2:6], s.version)

@@ -25,6 +25,16 @@ type Schema struct {
 	FS    fs.FS
 }
 
+// NewSchema returns the schema of owner whose migrations are in dir of fsys
+// (typically an embed.FS).
+func NewSchema(owner string, fsys fs.FS, dir string) Schema {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic("storage: " + err.Error())
+	}
+	return Schema{Owner: owner, FS: sub}
+}
+
 type migration struct {
 	version int
 	name    string
