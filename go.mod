@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/emmansun/gmsm v0.44.1
 	github.com/jackc/pgx/v5 v5.12.0
+	github.com/transparency-dev/merkle v0.0.2
 	golang.org/x/text v0.43.0
 	modernc.org/sqlite v1.60.1
 )

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -203,6 +204,41 @@ func (db *DB) ForUpdate() string {
 		return " FOR UPDATE"
 	}
 	return ""
+}
+
+// PrepareWrite prepares a statement on the write pool, for statements that
+// write transactions run often (use it in a transaction with tx.StmtContext).
+func (db *DB) PrepareWrite(ctx context.Context, query string) (*sql.Stmt, error) {
+	return db.write.PrepareContext(ctx, query)
+}
+
+// Placeholders returns a VALUES list of rows groups of cols placeholders,
+// "($1, $2), ($3, $4)" on PostgreSQL. On SQLite it uses positional "?"
+// markers, because SQLite looks "$N" names up one by one, which is slow for
+// statements with thousands of parameters.
+func (db *DB) Placeholders(cols, rows int) string {
+	var sb strings.Builder
+	n := 1
+	for r := 0; r < rows; r++ {
+		if r > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteByte('(')
+		for c := 0; c < cols; c++ {
+			if c > 0 {
+				sb.WriteString(", ")
+			}
+			if db.Dialect == SQLite {
+				sb.WriteByte('?')
+			} else {
+				sb.WriteByte('$')
+				sb.WriteString(strconv.Itoa(n))
+			}
+			n++
+		}
+		sb.WriteByte(')')
+	}
+	return sb.String()
 }
 
 // Stats reports the connection pool statistics of the write pool.

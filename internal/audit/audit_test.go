@@ -1,0 +1,377 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+
+	"medguard"
+	"medguard/internal/audit"
+	"medguard/internal/storage"
+	"medguard/internal/storage/storagetest"
+)
+
+var t0 = time.Date(2026, 11, 23, 8, 30, 0, 123e6, time.UTC)
+
+func entry(i int) *audit.Entry {
+	return &audit.Entry{
+		Time: t0.Add(time.Duration(i) * time.Millisecond), Actor: "zhangwei", ActorDepartment: "CARD",
+		ActorRoles: []string{"doctor"}, IP: "10.1.2.3", Action: "record.read", TargetType: "record",
+		TargetID: fmt.Sprintf("rec%05d", i), PatientID: "pat00001", Purpose: "treatment",
+		Decision: audit.Allow, Rule: "allow.same_department", Outcome: audit.Success, RequestID: fmt.Sprintf("req-%d", i),
+	}
+}
+
+func openLog(t *testing.T, db *storage.DB) *audit.Log {
+	t.Helper()
+	l, err := audit.Open(context.Background(), db, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// rootOf recomputes the RFC 6962 root of leaves from scratch.
+func rootOf(t *testing.T, leaves [][]byte) []byte {
+	t.Helper()
+	rf := &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	r := rf.NewEmptyRange(0)
+	for _, l := range leaves {
+		if err := r.Append(rfc6962.DefaultHasher.HashLeaf(l), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := r.GetRootHash(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func TestLeafIsCanonical(t *testing.T) {
+	e := entry(1)
+	e.ActorRoles = []string{"dept_head", "doctor"}
+	leaf := e.Leaf()
+	want := `{"action":"record.read","actor":"zhangwei","actor_department":"CARD","actor_roles":["dept_head","doctor"],` +
+		`"break_glass":false,"decision":"allow","ip":"10.1.2.3","outcome":"success","patient_id":"pat00001",` +
+		`"purpose":"treatment","request_id":"req-1","rule":"allow.same_department","target_id":"rec00001",` +
+		`"target_type":"record","time":"2026-11-23T08:30:00.124Z"}`
+	if string(leaf) != want {
+		t.Fatalf("leaf\n%s\nwant\n%s", leaf, want)
+	}
+	// Keys are sorted and the leaf is valid JSON equal to a generic re-encoding.
+	var m map[string]any
+	if err := json.Unmarshal(leaf, &m); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := json.Marshal(m) // encoding/json sorts map keys
+	if !bytes.Equal(again, leaf) {
+		t.Fatalf("generic re-encoding differs:\n%s", again)
+	}
+	back, err := audit.ParseLeaf(leaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(back.Leaf(), leaf) {
+		t.Fatal("round trip changed the leaf")
+	}
+	// Role order does not change the leaf.
+	e.ActorRoles = []string{"doctor", "dept_head"}
+	if !bytes.Equal(e.Leaf(), leaf) {
+		t.Fatal("role order leaks into the leaf")
+	}
+}
+
+func TestLeafEscaping(t *testing.T) {
+	e := entry(2)
+	e.Actor = "a\"b\\c\n\x01\u2028张"
+	leaf := e.Leaf()
+	if !bytes.Contains(leaf, []byte(`"a\"b\\c\n\u0001`+"\u2028"+`张"`)) {
+		t.Fatalf("escaping: %s", leaf)
+	}
+	back, err := audit.ParseLeaf(leaf)
+	if err != nil || back.Actor != e.Actor {
+		t.Fatalf("%v %q", err, back.Actor)
+	}
+}
+
+func TestParseLeafRejectsNonCanonical(t *testing.T) {
+	leaf := entry(3).Leaf()
+	bad := [][]byte{
+		bytes.Replace(leaf, []byte(`{"action"`), []byte(`{ "action"`), 1), // white space
+		bytes.Replace(leaf, []byte(`"actor":"zhangwei",`), nil, 1),        // missing field
+		bytes.Replace(leaf, []byte(`}`), []byte(`,"extra":1}`), 1),        // unknown field
+		bytes.Replace(leaf, []byte(`.126Z`), []byte(`Z`), 1),              // time format
+		append(bytes.Clone(leaf), ' '),                                    // trailing
+		bytes.Replace(leaf, []byte(`"actor":"zhangwei","actor_department":"CARD",`), []byte(`"actor_department":"CARD","actor":"zhangwei",`), 1), // order
+	}
+	for i, b := range bad {
+		if _, err := audit.ParseLeaf(b); err == nil {
+			t.Errorf("case %d accepted: %s", i, b)
+		}
+	}
+}
+
+func TestConcurrentAppendsFormOneTree(t *testing.T) {
+	db := storagetest.Open(t, audit.Schema())
+	l := openLog(t, db)
+	ctx := context.Background()
+	const workers, each = 16, 40
+	var wg sync.WaitGroup
+	seen := make([]bool, workers*each)
+	var mu sync.Mutex
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				r, err := l.Append(ctx, entry(w*each+i), nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if r.Index >= r.TreeSize {
+					t.Errorf("index %d not in tree of size %d", r.Index, r.TreeSize)
+				}
+				mu.Lock()
+				if seen[r.Index] {
+					t.Errorf("index %d handed out twice", r.Index)
+				}
+				seen[r.Index] = true
+				mu.Unlock()
+			}
+		}(w)
+	}
+	wg.Wait()
+	size, root, err := l.Head(ctx)
+	if err != nil || size != workers*each {
+		t.Fatalf("size %d %v", size, err)
+	}
+	var leaves [][]byte
+	for start := uint64(0); start < size; start += audit.MaxEntries {
+		got, err := l.Entries(ctx, start, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range got {
+			if s.Index != start+uint64(i) {
+				t.Fatalf("gap at %d", s.Index)
+			}
+			leaves = append(leaves, s.Leaf)
+		}
+	}
+	if !bytes.Equal(rootOf(t, leaves), root) {
+		t.Fatal("stored root differs from the root recomputed from the leaves")
+	}
+}
+
+func TestMutationCommitsWithItsEntryOrNotAtAll(t *testing.T) {
+	db := storagetest.Open(t, audit.Schema())
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE notes (id TEXT PRIMARY KEY, audit_index BIGINT)`); err != nil {
+		t.Fatal(err)
+	}
+	l := openLog(t, db)
+	ok := func(id string) audit.Mutation {
+		return func(ctx context.Context, tx *sql.Tx, index uint64) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO notes (id, audit_index) VALUES ($1, $2)`, id, int64(index))
+			return err
+		}
+	}
+	r1, err := l.Append(ctx, entry(1), ok("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A duplicate insert fails: rolled back, but the attempt is logged.
+	e := entry(2)
+	_, err = l.Append(ctx, e, ok("a"))
+	if !medguard.IsKind(err, medguard.Conflict) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	// A mutation that writes and then fails leaves nothing behind.
+	boom := errors.New("boom")
+	_, err = l.Append(ctx, entry(3), func(ctx context.Context, tx *sql.Tx, index uint64) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO notes (id) VALUES ('half')`); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("got %v", err)
+	}
+	var n int
+	db.QueryRowContext(ctx, `SELECT count(*) FROM notes`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d notes, want 1", n)
+	}
+	var idx int64
+	db.QueryRowContext(ctx, `SELECT audit_index FROM notes WHERE id = 'a'`).Scan(&idx)
+	if uint64(idx) != r1.Index {
+		t.Fatalf("mutation saw index %d, entry has %d", idx, r1.Index)
+	}
+	got, err := l.Entries(ctx, 0, 3)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("%d entries %v", len(got), err)
+	}
+	for i, want := range []string{audit.Success, audit.Conflict, audit.Failed} {
+		if got[i].Entry.Outcome != want {
+			t.Errorf("entry %d outcome %s, want %s", i, got[i].Entry.Outcome, want)
+		}
+	}
+}
+
+func TestLogIsAppendOnlyInTheDatabase(t *testing.T) {
+	db := storagetest.Open(t, audit.Schema())
+	l := openLog(t, db)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if _, err := l.Append(ctx, entry(i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		`UPDATE audit_leaves SET actor = 'someone' WHERE idx = 1`,
+		`DELETE FROM audit_leaves WHERE idx = 2`,
+		`UPDATE audit_nodes SET hash = hash WHERE level = 0`,
+		`DELETE FROM audit_nodes`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err == nil {
+			t.Errorf("%s: allowed", q)
+		}
+	}
+	if db.Dialect == storage.Postgres {
+		if _, err := db.ExecContext(ctx, `TRUNCATE audit_leaves`); err == nil {
+			t.Error("TRUNCATE allowed")
+		}
+	}
+}
+
+func TestReopenContinuesTheTree(t *testing.T) {
+	db := storagetest.Open(t, audit.Schema())
+	ctx := context.Background()
+	var leaves [][]byte
+	for round := 0; round < 3; round++ {
+		l, err := audit.Open(ctx, db, audit.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 7; i++ {
+			e := entry(round*7 + i)
+			if _, err := l.Append(ctx, e, nil); err != nil {
+				t.Fatal(err)
+			}
+			leaves = append(leaves, e.Leaf())
+		}
+		l.Close()
+		if _, err := l.Append(ctx, entry(0), nil); !errors.Is(err, audit.ErrClosed) {
+			t.Fatalf("append after close: %v", err)
+		}
+	}
+	l := openLog(t, db)
+	size, root, _ := l.Head(ctx)
+	if size != 21 || !bytes.Equal(root, rootOf(t, leaves)) {
+		t.Fatalf("size %d or root differs after reopening", size)
+	}
+}
+
+func TestSearch(t *testing.T) {
+	db := storagetest.Open(t, audit.Schema())
+	l := openLog(t, db)
+	ctx := context.Background()
+	for i := 0; i < 30; i++ {
+		e := entry(i)
+		if i%3 == 0 {
+			e.Actor, e.PatientID, e.Action = "lina", "pat00002", "patient.read"
+		}
+		if _, err := l.Append(ctx, e, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, more, err := l.Search(ctx, audit.Query{Actor: "lina", Limit: 4})
+	if err != nil || len(got) != 4 || !more {
+		t.Fatalf("%d %v %v", len(got), more, err)
+	}
+	if got[0].Index != 27 || got[3].Index != 18 {
+		t.Fatalf("order: %d..%d", got[0].Index, got[3].Index)
+	}
+	rest, more, _ := l.Search(ctx, audit.Query{Actor: "lina", Before: got[3].Index})
+	if len(rest) != 6 || more {
+		t.Fatalf("second page %d %v", len(rest), more)
+	}
+	byTime, _, _ := l.Search(ctx, audit.Query{PatientID: "pat00001", From: t0.Add(10 * time.Millisecond), To: t0.Add(20 * time.Millisecond)})
+	for _, s := range byTime {
+		if s.Entry.PatientID != "pat00001" || s.Entry.Time.Before(t0.Add(10*time.Millisecond)) || !s.Entry.Time.Before(t0.Add(20*time.Millisecond)) {
+			t.Errorf("entry %d does not match", s.Index)
+		}
+	}
+	if len(byTime) != 7 { // i = 10..19 except 12, 15, 18
+		t.Fatalf("time window: %d entries", len(byTime))
+	}
+}
+
+// Two logs (as two servers would have) appending at once to one PostgreSQL
+// database make one tree with no gaps or forks.
+func TestTwoServersOnePostgresTree(t *testing.T) {
+	dsn := os.Getenv(storagetest.PostgresEnv)
+	if dsn == "" {
+		t.Skip("MEDGUARD_TEST_POSTGRES not set")
+	}
+	schemaDSN := storagetest.FreshSchema(t, dsn)
+	ctx := context.Background()
+	var logs []*audit.Log
+	for i := 0; i < 2; i++ {
+		db, err := storage.Open(ctx, schemaDSN, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if err := db.Migrate(ctx, audit.Schema()); err != nil {
+			t.Fatal(err)
+		}
+		logs = append(logs, openLog(t, db))
+	}
+	var wg sync.WaitGroup
+	for s, l := range logs {
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 50; i++ {
+					if _, err := l.Append(ctx, entry(s*1000+w*50+i), nil); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	size, root, _ := logs[0].Head(ctx)
+	if size != 400 {
+		t.Fatalf("size %d", size)
+	}
+	var leaves [][]byte
+	for start := uint64(0); start < size; start += audit.MaxEntries {
+		got, _ := logs[1].Entries(ctx, start, size)
+		leaves = append(leaves, func() (ls [][]byte) {
+			for _, s := range got {
+				ls = append(ls, s.Leaf)
+			}
+			return
+		}()...)
+	}
+	if len(leaves) != 400 || !bytes.Equal(rootOf(t, leaves), root) {
+		t.Fatal("the two servers' tree does not match its leaves")
+	}
+}

@@ -1,0 +1,229 @@
+// Package audit owns the audit log (操作留痕): every operation's entry, its
+// canonical JSON leaf, and the RFC 6962 Merkle tree over the leaves, written
+// by a group-committing appender so that each entry is durable — and in the
+// tree — before the request that made it is answered.
+//
+// The log is append-only: this package has no update or delete path, and the
+// database refuses one with triggers. Entries hold opaque ids and codes only,
+// never patient-identifying values. The package does not decide access; the
+// gate calls it after the policy has decided.
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"medguard"
+)
+
+// Entry is one audit entry, with exactly the fields of SPEC Appendix A.
+type Entry struct {
+	Time            time.Time // UTC, kept to the millisecond
+	Actor           string    // username, or "apikey:<name>", or "system"
+	ActorDepartment string    // department code, or ""
+	ActorRoles      []string  // role names, sorted
+	IP              string
+	Action          string // the operation, e.g. "record.read", "auth.login"
+	TargetType      string // "record", "patient", "user", …
+	TargetID        string // opaque id, or ""
+	PatientID       string // opaque id of the patient concerned, or ""
+	Purpose         string // purpose-of-use code, or ""
+	Decision        string // "allow" or "deny"
+	Rule            string // the policy rule that decided
+	Outcome         string // "success", "denied", "invalid", "not_found", "conflict", "error", …
+	BreakGlass      bool
+	RequestID       string
+}
+
+// Decisions.
+const (
+	Allow = "allow"
+	Deny  = "deny"
+)
+
+// Outcomes.
+const (
+	Success  = "success"
+	Denied   = "denied"
+	Failed   = "error"
+	Invalid  = "invalid"
+	Missing  = "not_found"
+	Conflict = "conflict"
+	Refused  = "unauthenticated"
+	Locked   = "locked"
+	Limited  = "rate_limited"
+)
+
+// OutcomeOf names the outcome of an operation that ended with err.
+func OutcomeOf(err error) string {
+	if err == nil {
+		return Success
+	}
+	switch medguard.KindOf(err) {
+	case medguard.Forbidden:
+		return Denied
+	case medguard.Invalid, medguard.Malformed, medguard.TooLarge, medguard.Unsupported:
+		return Invalid
+	case medguard.NotFound:
+		return Missing
+	case medguard.Conflict:
+		return Conflict
+	case medguard.Unauthenticated:
+		return Refused
+	case medguard.Locked:
+		return Locked
+	case medguard.RateLimited:
+		return Limited
+	}
+	return Failed
+}
+
+// TimeFormat is the entry time format: RFC 3339 in UTC with milliseconds.
+const TimeFormat = "2006-01-02T15:04:05.000Z"
+
+// Leaf returns the entry's canonical JSON, the bytes hashed into the tree:
+// the Appendix A fields in lexicographic key order (RFC 8785 order for these
+// ASCII keys), no insignificant white space, every field present, strings
+// escaped as RFC 8785 requires, the time as TimeFormat.
+func (e *Entry) Leaf() []byte {
+	roles := slices.Clone(e.ActorRoles)
+	slices.Sort(roles)
+	var b bytes.Buffer
+	b.Grow(384)
+	b.WriteString(`{"action":`)
+	writeString(&b, e.Action)
+	b.WriteString(`,"actor":`)
+	writeString(&b, e.Actor)
+	b.WriteString(`,"actor_department":`)
+	writeString(&b, e.ActorDepartment)
+	b.WriteString(`,"actor_roles":[`)
+	for i, r := range roles {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeString(&b, r)
+	}
+	b.WriteString(`],"break_glass":`)
+	b.WriteString(strconv.FormatBool(e.BreakGlass))
+	b.WriteString(`,"decision":`)
+	writeString(&b, e.Decision)
+	b.WriteString(`,"ip":`)
+	writeString(&b, e.IP)
+	b.WriteString(`,"outcome":`)
+	writeString(&b, e.Outcome)
+	b.WriteString(`,"patient_id":`)
+	writeString(&b, e.PatientID)
+	b.WriteString(`,"purpose":`)
+	writeString(&b, e.Purpose)
+	b.WriteString(`,"request_id":`)
+	writeString(&b, e.RequestID)
+	b.WriteString(`,"rule":`)
+	writeString(&b, e.Rule)
+	b.WriteString(`,"target_id":`)
+	writeString(&b, e.TargetID)
+	b.WriteString(`,"target_type":`)
+	writeString(&b, e.TargetType)
+	b.WriteString(`,"time":`)
+	writeString(&b, e.Time.UTC().Format(TimeFormat))
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// writeString writes s as an RFC 8785 JSON string: '"' and '\' escaped,
+// control characters as \b \t \n \f \r or \u00XX, everything else literal.
+// Invalid UTF-8 is replaced by U+FFFD, as the entry must stay valid JSON.
+func writeString(b *bytes.Buffer, s string) {
+	const hex = "0123456789abcdef"
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\b':
+			b.WriteString(`\b`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\f':
+			b.WriteString(`\f`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r < 0x20:
+			b.WriteString(`\u00`)
+			b.WriteByte(hex[r>>4])
+			b.WriteByte(hex[r&0xf])
+		default:
+			b.WriteRune(r) // utf8.RuneError for invalid bytes
+		}
+	}
+	b.WriteByte('"')
+}
+
+// Fields is the decoded form of a leaf, as served by the audit endpoints.
+type Fields struct {
+	Action          string   `json:"action"`
+	Actor           string   `json:"actor"`
+	ActorDepartment string   `json:"actor_department"`
+	ActorRoles      []string `json:"actor_roles"`
+	BreakGlass      bool     `json:"break_glass"`
+	Decision        string   `json:"decision"`
+	IP              string   `json:"ip"`
+	Outcome         string   `json:"outcome"`
+	PatientID       string   `json:"patient_id"`
+	Purpose         string   `json:"purpose"`
+	RequestID       string   `json:"request_id"`
+	Rule            string   `json:"rule"`
+	TargetID        string   `json:"target_id"`
+	TargetType      string   `json:"target_type"`
+	Time            string   `json:"time"`
+}
+
+// ErrBadLeaf is returned for leaf bytes that are not a canonical entry.
+var ErrBadLeaf = errors.New("audit: leaf is not a canonical entry")
+
+// ParseLeaf decodes leaf bytes into an Entry, and checks that they are the
+// canonical encoding of that entry (so that two different byte strings can
+// never stand for one entry).
+func ParseLeaf(leaf []byte) (*Entry, error) {
+	if !utf8.Valid(leaf) {
+		return nil, ErrBadLeaf
+	}
+	var f Fields
+	dec := json.NewDecoder(bytes.NewReader(leaf))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, ErrBadLeaf
+	}
+	t, err := time.Parse(TimeFormat, f.Time)
+	if err != nil {
+		return nil, ErrBadLeaf
+	}
+	e := &Entry{Time: t, Actor: f.Actor, ActorDepartment: f.ActorDepartment, ActorRoles: f.ActorRoles, IP: f.IP,
+		Action: f.Action, TargetType: f.TargetType, TargetID: f.TargetID, PatientID: f.PatientID, Purpose: f.Purpose,
+		Decision: f.Decision, Rule: f.Rule, Outcome: f.Outcome, BreakGlass: f.BreakGlass, RequestID: f.RequestID}
+	if !bytes.Equal(e.Leaf(), leaf) {
+		return nil, ErrBadLeaf
+	}
+	return e, nil
+}
+
+// Fields returns the entry in its decoded, served form.
+func (e *Entry) Fields() Fields {
+	roles := slices.Clone(e.ActorRoles)
+	if roles == nil {
+		roles = []string{}
+	}
+	slices.Sort(roles)
+	return Fields{Action: e.Action, Actor: e.Actor, ActorDepartment: e.ActorDepartment, ActorRoles: roles,
+		BreakGlass: e.BreakGlass, Decision: e.Decision, IP: e.IP, Outcome: e.Outcome, PatientID: e.PatientID,
+		Purpose: e.Purpose, RequestID: e.RequestID, Rule: e.Rule, TargetID: e.TargetID, TargetType: e.TargetType,
+		Time: e.Time.UTC().Format(TimeFormat)}
+}
