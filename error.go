@@ -89,17 +89,14 @@ func InvalidField(field, format string, args ...any) *Error {
 }
 
 // Wrap returns an Internal error for op with err as its hidden cause, unless
-// err already is an *Error, in which case it is returned unchanged (with op
-// filled in if it had none).
+// err already is an *Error, in which case it is returned unchanged (errors
+// may be shared sentinels and are never modified).
 func Wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	var e *Error
 	if errors.As(err, &e) {
-		if e.Op == "" {
-			e.Op = op
-		}
 		return err
 	}
 	return &Error{Kind: Internal, Op: op, Message: "internal error", Err: err}

@@ -29,6 +29,7 @@ breakglass.use         . . x x x . . . .
 breakglass.review      . . . . x . . . .
 breakglass.read        . . . . x . x x .
 scope.all_departments  . x . . . . . . .
+directory.read         x x x x x x x x x
 user.read              x . . . . . x x .
 user.manage            x . . . . . . . .
 department.manage      x . . . . . . . .

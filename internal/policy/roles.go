@@ -36,6 +36,8 @@ const (
 	// restricted record types.
 	AllDepartments Permission = "scope.all_departments"
 
+	// DirectoryRead lets any member of staff list departments and roles.
+	DirectoryRead    Permission = "directory.read"
 	UserRead         Permission = "user.read"
 	UserManage       Permission = "user.manage"
 	DepartmentManage Permission = "department.manage"
@@ -68,7 +70,7 @@ var AllPermissions = []Permission{
 	RecordRead, RecordWrite, RecordList, RecordReadHistory, RecordArchive, RecordExport,
 	AdmissionManage, CareTeamManage, GrantManage, BreakGlassUse, BreakGlassReview, BreakGlassRead,
 	AllDepartments,
-	UserRead, UserManage, DepartmentManage, RoleRead, APIKeyManage, SettingsManage, ApprovalDecide,
+	DirectoryRead, UserRead, UserManage, DepartmentManage, RoleRead, APIKeyManage, SettingsManage, ApprovalDecide,
 	AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease, IncidentRead, IncidentManage,
 	AccountabilityManage, ComplianceRead,
 	KeyRotate, BackupRun, SystemMetrics,
@@ -127,7 +129,7 @@ type Role struct {
 }
 
 var doctorPermissions = []Permission{
-	PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
+	DirectoryRead, PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
 	RecordRead, RecordWrite, RecordList, AdmissionManage, BreakGlassUse,
 }
 
@@ -136,18 +138,18 @@ var doctorPermissions = []Permission{
 var DefaultRoles = []Role{
 	{Name: Admin, NameZH: "系统管理员", Privileged: true,
 		Description: "Users, departments, roles and settings; reads the audit log and alerts; no patient data.",
-		Permissions: []Permission{UserRead, UserManage, DepartmentManage, RoleRead, APIKeyManage,
+		Permissions: []Permission{DirectoryRead, UserRead, UserManage, DepartmentManage, RoleRead, APIKeyManage,
 			SettingsManage, AuditRead, AlertRead, ApprovalDecide, SystemMetrics}},
 	{Name: RecordsClerk, NameZH: "病案管理员",
 		Description: "Registers patients and admissions and archives records for the whole hospital; restricted record types need a grant.",
-		Permissions: []Permission{PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
+		Permissions: []Permission{DirectoryRead, PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
 			RecordRead, RecordList, RecordReadHistory, RecordArchive, AdmissionManage, AllDepartments}},
 	{Name: Doctor, NameZH: "医生",
 		Description: "Reads and writes the records of their department's and care team's patients; may break the glass.",
 		Permissions: doctorPermissions},
 	{Name: Nurse, NameZH: "护士",
 		Description: "Reads their department's records and writes nursing notes; may break the glass.",
-		Permissions: []Permission{PatientRead, PatientSearch, PatientList, RecordRead, RecordList,
+		Permissions: []Permission{DirectoryRead, PatientRead, PatientSearch, PatientList, RecordRead, RecordList,
 			"record.write:nursing_note", AdmissionManage, BreakGlassUse}},
 	{Name: DeptHead, NameZH: "科室主任",
 		Description: "A doctor who also reviews break-glass, manages care teams and access grants in the department, and approves requests.",
@@ -155,18 +157,18 @@ var DefaultRoles = []Role{
 			BreakGlassRead, CareTeamManage, GrantManage, ApprovalDecide)},
 	{Name: ITEngineer, NameZH: "信息科工程师", Privileged: true,
 		Description: "Runs the server: backups, keys, metrics; no patient data.",
-		Permissions: []Permission{BackupRun, KeyRotate, SystemMetrics, RoleRead}},
+		Permissions: []Permission{DirectoryRead, BackupRun, KeyRotate, SystemMetrics, RoleRead}},
 	{Name: SecurityOfficer, NameZH: "信息安全专员", Privileged: true,
 		Description: "Rules, alerts, incidents, audits and reports; releases frozen accounts; approves requests.",
-		Permissions: []Permission{AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease,
+		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease,
 			IncidentRead, IncidentManage, UserRead, RoleRead, ApprovalDecide, ComplianceRead, BreakGlassRead}},
 	{Name: Auditor, NameZH: "质控审计员", Privileged: true,
 		Description: "Read-only audit, compliance checks and accountability cases.",
-		Permissions: []Permission{AuditRead, AlertRead, IncidentRead, ComplianceRead,
+		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, IncidentRead, ComplianceRead,
 			AccountabilityManage, UserRead, RoleRead, BreakGlassRead}},
 	{Name: Researcher, NameZH: "科研人员",
 		Description: "Receives approved, de-identified data only.",
-		Permissions: []Permission{DeidRead}},
+		Permissions: []Permission{DirectoryRead, DeidRead}},
 }
 
 // LookupRole returns the default role with the given name.

@@ -1,0 +1,148 @@
+package identity
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strings"
+	"time"
+
+	"medguard"
+	"medguard/internal/audit"
+	"medguard/internal/gate"
+	"medguard/internal/policy"
+	"medguard/internal/storage"
+)
+
+// APIKey is a system's credential (the HIS pushing records, a lab system),
+// scoped to a list of permissions. The secret is shown once, at creation.
+type APIKey struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Scopes     []string   `json:"scopes"`
+	Department string     `json:"department,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	// Key is the bearer token, set only in the answer to its creation.
+	Key string `json:"key,omitempty"`
+}
+
+// keyScopesAllowed are the permissions an API key may hold: systems push and
+// read clinical data and read the directory; they never manage users, keys,
+// approvals or the audit log, and never break the glass.
+var keyScopesAllowed = []policy.Permission{
+	policy.DirectoryRead, policy.PatientCreate, policy.PatientRead, policy.PatientUpdate, policy.PatientSearch,
+	policy.RecordRead, policy.RecordWrite, policy.RecordList, policy.AdmissionManage, policy.AllDepartments,
+}
+
+// CreateAPIKey creates an API key for a system.
+func (s *Service) CreateAPIKey(ctx context.Context, call *medguard.Call, name string, scopes []string, department string) (*APIKey, error) {
+	now := s.clock.Now().Truncate(time.Millisecond)
+	k := &APIKey{ID: medguard.NewID(now), Name: strings.TrimSpace(name), Scopes: uniq(scopes), CreatedAt: now}
+	var deptID string
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.APIKeyManage, AuditAction: "apikey.create",
+		Resource: policy.Resource{Type: "api_key", ID: k.ID}},
+		func(policy.Decision) (audit.Mutation, error) {
+			if !codePattern.MatchString(k.Name) {
+				return nil, medguard.InvalidField("name", "name must be 1-32 letters, digits, '.', '_' or '-'")
+			}
+			if len(k.Scopes) == 0 {
+				return nil, medguard.InvalidField("scopes", "at least one scope is required")
+			}
+			for _, sc := range k.Scopes {
+				p := policy.Permission(sc)
+				base, _, _ := strings.Cut(sc, ":")
+				if !policy.KnownPermission(p) || !slices.Contains(keyScopesAllowed, policy.Permission(base)) {
+					return nil, medguard.InvalidField("scopes", "scope %q is not allowed for API keys", sc)
+				}
+			}
+			if department != "" {
+				d, err := s.DepartmentByCode(ctx, department)
+				if err != nil {
+					return nil, medguard.InvalidField("department", "no department has this code")
+				}
+				deptID, k.Department = d.ID, d.Code
+			}
+			var secretHash []byte
+			k.Key, secretHash = newKeyToken(k.ID)
+			return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, secret_hash, scopes, department_id, created_by, created_at)
+					VALUES ($1, $2, $3, $4, $5, $6, $7)`, k.ID, k.Name, secretHash, strings.Join(k.Scopes, " "),
+					storage.NullString(deptID), call.Actor.ID, medguard.Millis(now))
+				if storage.IsConflict(err) {
+					return &medguard.Error{Kind: medguard.Conflict, Field: "name", Message: "an API key with this name exists"}
+				}
+				return err
+			}, nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// newKeyToken makes the bearer token of key id: "mgk_<id>_<secret>", and the
+// hash of the secret that is stored.
+func newKeyToken(id string) (string, []byte) {
+	secretToken, _ := newToken("")
+	return "mgk_" + id + "_" + secretToken, hashToken(secretToken)
+}
+
+// ListAPIKeys lists API keys (never their secrets).
+func (s *Service) ListAPIKeys(ctx context.Context, call *medguard.Call) ([]APIKey, error) {
+	var out []APIKey
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.APIKeyManage, AuditAction: "apikey.list",
+		Resource: policy.Resource{Type: "api_key"}},
+		func(policy.Decision) (audit.Mutation, error) {
+			rows, err := s.db.QueryContext(ctx, `SELECT k.id, k.name, k.scopes, COALESCE(d.code, ''), k.created_at, k.revoked_at,
+				k.last_used_at FROM api_keys k LEFT JOIN departments d ON d.id = k.department_id ORDER BY k.id`)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var k APIKey
+				var scopes string
+				var created int64
+				var revoked, used sql.NullInt64
+				if err := rows.Scan(&k.ID, &k.Name, &scopes, &k.Department, &created, &revoked, &used); err != nil {
+					return nil, err
+				}
+				k.Scopes, k.CreatedAt = strings.Fields(scopes), medguard.FromMillis(created)
+				k.RevokedAt, k.LastUsedAt = optionalTime(revoked), optionalTime(used)
+				out = append(out, k)
+			}
+			return nil, rows.Err()
+		})
+	return out, medguard.Wrap("identity.ListAPIKeys", err)
+}
+
+func optionalTime(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := medguard.FromMillis(v.Int64)
+	return &t
+}
+
+// RevokeAPIKey revokes a key; requests with it fail from then on.
+func (s *Service) RevokeAPIKey(ctx context.Context, call *medguard.Call, id string) error {
+	now := s.clock.Now()
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.APIKeyManage, AuditAction: "apikey.revoke",
+		Resource: policy.Resource{Type: "api_key", ID: id}},
+		func(policy.Decision) (audit.Mutation, error) {
+			return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
+				res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`,
+					medguard.Millis(now), id)
+				if err != nil {
+					return err
+				}
+				if n, _ := res.RowsAffected(); n == 0 {
+					return &medguard.Error{Kind: medguard.NotFound, Message: "no active API key with this id"}
+				}
+				return nil
+			}, nil
+		})
+	return err
+}

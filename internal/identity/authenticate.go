@@ -1,0 +1,140 @@
+package identity
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"medguard"
+	"medguard/internal/audit"
+	"medguard/internal/gate"
+)
+
+// Principal is the result of authenticating a request's bearer token.
+type Principal struct {
+	Actor medguard.Actor
+	// Scope is ScopeFull, or ScopeMFAEnrollment for a session good only for
+	// enrolling a second factor. API keys always have ScopeFull.
+	Scope     string
+	ExpiresAt time.Time
+}
+
+// touchEvery is how stale a session's last-seen time may get before a
+// request refreshes it. Idle expiry is measured from the stored value, so a
+// session may end up to this much before its idle timeout.
+const touchEvery = 30 * time.Second
+
+func errSession(code, msg string) error {
+	return &medguard.Error{Kind: medguard.Unauthenticated, Code: code, Message: msg}
+}
+
+// Authenticate resolves a bearer token — a session token ("mgs_…") or an API
+// key ("mgk_…") — to the actor making the request. Every call re-reads the
+// user's status, so deactivation and freezing take effect on the next
+// request, on every server.
+func (s *Service) Authenticate(ctx context.Context, token, ip, requestID string) (*Principal, error) {
+	if strings.HasPrefix(token, "mgk_") {
+		return s.authenticateKey(ctx, token)
+	}
+	if !strings.HasPrefix(token, "mgs_") || len(token) > 100 {
+		return nil, errSession("invalid_token", "not signed in")
+	}
+	now := s.clock.Now()
+	var (
+		p                          Principal
+		scope, status              string
+		created, lastSeen, expires int64
+		ended, frozen              sql.NullInt64
+	)
+	err := s.db.QueryRowContext(ctx, `SELECT s.id, s.scope, s.created_at, s.last_seen_at, s.expires_at, s.ended_at,
+		u.id, u.username, u.status, u.frozen_at, COALESCE(u.department_id, ''), COALESCE(d.code, '')
+		FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN departments d ON d.id = u.department_id
+		WHERE s.token_hash = $1`, hashToken(token)).Scan(&p.Actor.SessionID, &scope, &created, &lastSeen, &expires, &ended,
+		&p.Actor.ID, &p.Actor.Name, &status, &frozen, &p.Actor.DepartmentID, &p.Actor.Department)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errSession("invalid_token", "not signed in")
+	}
+	if err != nil {
+		return nil, medguard.Wrap("identity.Authenticate", err)
+	}
+	p.Actor.Kind, p.Scope, p.ExpiresAt = medguard.UserActor, scope, medguard.FromMillis(expires)
+	switch {
+	case ended.Valid:
+		return nil, errSession("session_ended", "the session has ended; sign in again")
+	case status != Active:
+		return nil, errSession("session_ended", "the session has ended; sign in again")
+	case frozen.Valid:
+		return nil, ErrFrozen
+	case !now.Before(medguard.FromMillis(expires)):
+		return nil, s.endSession(ctx, &p, ip, requestID, now, "expired", "the session reached its maximum lifetime; sign in again")
+	case now.Sub(medguard.FromMillis(lastSeen)) >= s.cfg.IdleTimeout:
+		return nil, s.endSession(ctx, &p, ip, requestID, now, "idle", "the session timed out after inactivity; sign in again")
+	}
+	if p.Actor.Roles, err = s.rolesOf(ctx, p.Actor.ID); err != nil {
+		return nil, medguard.Wrap("identity.Authenticate", err)
+	}
+	if now.Sub(medguard.FromMillis(lastSeen)) >= touchEvery {
+		if _, err := s.db.ExecContext(ctx, `UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1`,
+			medguard.Millis(now), p.Actor.SessionID); err != nil {
+			return nil, medguard.Wrap("identity.Authenticate", err)
+		}
+	}
+	return &p, nil
+}
+
+// endSession ends a session that ran out and logs why.
+func (s *Service) endSession(ctx context.Context, p *Principal, ip, requestID string, now time.Time, reason, msg string) error {
+	call := &medguard.Call{Actor: p.Actor, IP: ip, RequestID: requestID}
+	_, err := s.gate.Record(ctx, gate.Event{Call: call, Action: "auth.session_end", TargetType: "session",
+		TargetID: p.Actor.SessionID, Allowed: true, Rule: "session." + reason, Outcome: audit.Success},
+		func(ctx context.Context, tx *sql.Tx, _ uint64) error {
+			_, err := tx.ExecContext(ctx, `UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL`,
+				medguard.Millis(now), reason, p.Actor.SessionID)
+			return err
+		})
+	if err != nil {
+		return err
+	}
+	return errSession("session_"+reason, msg)
+}
+
+func (s *Service) authenticateKey(ctx context.Context, token string) (*Principal, error) {
+	id, secret, ok := strings.Cut(strings.TrimPrefix(token, "mgk_"), "_")
+	if !ok || !medguard.ValidID(id) {
+		return nil, errSession("invalid_token", "not signed in")
+	}
+	var (
+		p       Principal
+		hash    []byte
+		scopes  string
+		revoked sql.NullInt64
+		lastUse sql.NullInt64
+	)
+	err := s.db.QueryRowContext(ctx, `SELECT k.name, k.secret_hash, k.scopes, k.revoked_at, k.last_used_at,
+		COALESCE(k.department_id, ''), COALESCE(d.code, '')
+		FROM api_keys k LEFT JOIN departments d ON d.id = k.department_id WHERE k.id = $1`, id).
+		Scan(&p.Actor.Name, &hash, &scopes, &revoked, &lastUse, &p.Actor.DepartmentID, &p.Actor.Department)
+	if errors.Is(err, sql.ErrNoRows) {
+		hashToken(secret) // same work as a real check
+		return nil, errSession("invalid_token", "not signed in")
+	}
+	if err != nil {
+		return nil, medguard.Wrap("identity.Authenticate", err)
+	}
+	if subtle.ConstantTimeCompare(hashToken(secret), hash) != 1 || revoked.Valid {
+		return nil, errSession("invalid_token", "not signed in")
+	}
+	now := s.clock.Now()
+	if !lastUse.Valid || now.Sub(medguard.FromMillis(lastUse.Int64)) >= time.Minute {
+		if _, err := s.db.ExecContext(ctx, `UPDATE api_keys SET last_used_at = $1 WHERE id = $2`, medguard.Millis(now), id); err != nil {
+			return nil, medguard.Wrap("identity.Authenticate", err)
+		}
+	}
+	p.Actor.Kind, p.Actor.ID, p.Scope = medguard.APIKeyActor, id, ScopeFull
+	p.Actor.Name = "apikey:" + p.Actor.Name
+	p.Actor.Scopes = strings.Fields(scopes)
+	return &p, nil
+}
