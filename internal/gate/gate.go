@@ -72,20 +72,7 @@ type Work func(d policy.Decision) (audit.Mutation, error)
 // released.
 func (g *Gate) Enter(ctx context.Context, p Passage, work Work) (policy.Decision, audit.Receipt, error) {
 	now := g.clock.Now()
-	a := p.Call.Actor
-	perms := policy.PermissionsOf(a.Roles)
-	if a.Kind == medguard.APIKeyActor {
-		perms = policy.SetOf(a.Scopes)
-	}
-	d := policy.Decide(policy.Request{
-		Subject:    policy.Subject{ID: a.ID, Department: a.Department, Active: a.ID != "", Permissions: perms},
-		Action:     p.Action,
-		Resource:   p.Resource,
-		BreakGlass: p.Call.BreakGlassReason != "",
-		CareTeam:   p.CareTeam,
-		Grants:     p.Grants,
-		Now:        now,
-	})
+	d := g.decide(p, now)
 	e := g.entry(p, d, now)
 	if !d.Allowed {
 		e.Outcome = audit.Denied
@@ -106,6 +93,31 @@ func (g *Gate) Enter(ctx context.Context, p Passage, work Work) (policy.Decision
 	}
 	r, err := g.append(ctx, e, mutation)
 	return d, r, err
+}
+
+// decide asks the policy about p at now.
+func (g *Gate) decide(p Passage, now time.Time) policy.Decision {
+	a := p.Call.Actor
+	perms := policy.PermissionsOf(a.Roles)
+	if a.Kind == medguard.APIKeyActor {
+		perms = policy.SetOf(a.Scopes)
+	}
+	return policy.Decide(policy.Request{
+		Subject:    policy.Subject{ID: a.ID, Department: a.Department, Active: a.ID != "", Permissions: perms},
+		Action:     p.Action,
+		Resource:   p.Resource,
+		BreakGlass: p.Call.BreakGlassReason != "",
+		CareTeam:   p.CareTeam,
+		Grants:     p.Grants,
+		Now:        now,
+	})
+}
+
+// Check returns the policy's decision on p and writes nothing. It is only
+// for the items of an operation that was itself admitted and logged by
+// Enter — e.g. which of a patient's records a list may name.
+func (g *Gate) Check(p Passage) policy.Decision {
+	return g.decide(p, g.clock.Now())
 }
 
 func (g *Gate) entry(p Passage, d policy.Decision, now time.Time) *audit.Entry {

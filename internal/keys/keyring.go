@@ -306,5 +306,24 @@ func (kr *Keyring) Forget(owner string) {
 	}
 }
 
+// Check unwraps one stored data key, to find out at start-up — not at the
+// first read — that the key file does not belong to this database.
+func (kr *Keyring) Check(ctx context.Context) error {
+	var owner string
+	var version int64
+	err := kr.db.QueryRowContext(ctx, `SELECT owner, version FROM data_keys WHERE wrapped IS NOT NULL LIMIT 1`).Scan(&owner, &version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("keys: check: %w", err)
+	}
+	if _, err := kr.load(ctx, owner, uint32(version)); err != nil {
+		return fmt.Errorf("keys: the key file does not open this database's data keys: %w", err)
+	}
+	kr.Forget(owner)
+	return nil
+}
+
 // DB returns the database the keyring stores its keys in.
 func (kr *Keyring) DB() *storage.DB { return kr.db }

@@ -31,12 +31,16 @@ type Resource struct {
 	PatientID   string
 	Departments []string
 	RecordType  string // for records: its type (restricted types are special)
-	// RequestedBy is, for approvals, the user who asked; nobody may decide
-	// their own request.
+	// RequestedBy is, for approvals, the user who asked, and for break-glass
+	// reviews, the user who broke the glass; nobody decides on their own.
 	RequestedBy string
 	// Subject is, for approvals that change a user's rights, the user whose
 	// rights would change; nobody may approve their own elevation.
 	SubjectUserID string
+	// Missing says the target does not exist. Only the permission is
+	// checked — there is nothing to relate to — and the operation then
+	// fails as not found.
+	Missing bool
 }
 
 // CareTeamMembership says that the subject is on a patient's care team, until
@@ -103,8 +107,10 @@ func allow(rule string) Decision { return Decision{Allowed: true, Rule: rule} }
 // The order of the checks is the policy:
 //  1. an inactive subject may do nothing;
 //  2. the subject must hold the permission (for the record type, if qualified);
-//  3. approvals: nobody decides their own request or their own elevation;
-//  4. actions that touch no patient data are allowed by the permission alone;
+//  3. nobody decides their own request, reviews their own break-glass, or
+//     approves their own elevation;
+//  4. actions that touch no patient data, or whose target does not exist,
+//     are allowed by the permission alone;
 //  5. patient data needs a relation: the subject's department owns the data;
 //     or, to see data, the subject is on the patient's care team, holds a valid
 //     grant from the owning department, or has hospital-wide scope — which
@@ -121,7 +127,7 @@ func Decide(req Request) Decision {
 	if !s.Permissions.Has(req.Action, r.RecordType) {
 		return deny(RuleNoPermission)
 	}
-	if req.Action == ApprovalDecide {
+	if req.Action == ApprovalDecide || req.Action == BreakGlassReview {
 		if r.RequestedBy != "" && r.RequestedBy == s.ID {
 			return deny(RuleOwnRequest)
 		}
@@ -129,7 +135,7 @@ func Decide(req Request) Decision {
 			return deny(RuleOwnElevation)
 		}
 	}
-	if !PatientData(req.Action) {
+	if !PatientData(req.Action) || r.Missing {
 		return allow(RulePermission)
 	}
 

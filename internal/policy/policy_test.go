@@ -22,13 +22,14 @@ record.list            . x x x x . . . .
 record.read_history    . x . . x . . . .
 record.archive         . x . . . . . . .
 record.export          . . . . . . . . .
+archiving.read         . x . . x . . x .
 admission.manage       . x x x x . . . .
 careteam.manage        . . . . x . . . .
 grant.manage           . . . . x . . . .
 breakglass.use         . . x x x . . . .
 breakglass.review      . . . . x . . . .
 breakglass.read        . . . . x . x x .
-scope.all_departments  . x . . . . . . .
+scope.all_departments  . x . . . . . x .
 directory.read         x x x x x x x x x
 user.read              x . . . . . x x .
 user.manage            x . . . . . . . .
@@ -136,7 +137,7 @@ func actionClass(p Permission) string {
 	switch p {
 	case PatientRead, RecordRead, RecordList:
 		return "read"
-	case RecordReadHistory:
+	case RecordReadHistory, PatientList, ArchivingRead:
 		return "history"
 	case PatientUpdate:
 		return "update"
@@ -289,6 +290,11 @@ func TestDecideSpecialCases(t *testing.T) {
 		{"head approves own request", Request{Subject: head, Action: ApprovalDecide, Resource: Resource{Type: "approval", RequestedBy: "h1"}}, RuleOwnRequest},
 		{"head approves own elevation", Request{Subject: head, Action: ApprovalDecide, Resource: Resource{Type: "approval", RequestedBy: "a1", SubjectUserID: "h1"}}, RuleOwnElevation},
 		{"head reviews break-glass in own department", Request{Subject: head, Action: BreakGlassReview, Resource: rec("CARD", "progress_note")}, RuleSameDepartment},
+		{"head reviews own break-glass", Request{Subject: head, Action: BreakGlassReview, Resource: Resource{Type: "break_glass", PatientID: "p", Departments: []string{"CARD"}, RequestedBy: "h1"}}, RuleOwnRequest},
+		{"missing target: the permission alone decides", Request{Subject: doctor, Action: RecordRead, Resource: Resource{Type: "record", ID: "gone", Missing: true}}, RulePermission},
+		{"missing target without the permission", Request{Subject: nurse, Action: RecordReadHistory, Resource: Resource{Type: "record", ID: "gone", Missing: true}}, RuleNoPermission},
+		{"auditor sees late archiving hospital-wide", Request{Subject: Subject{ID: "a", Active: true, Permissions: PermissionsOf([]string{Auditor})}, Action: ArchivingRead, Resource: Resource{Type: "archiving"}}, RuleHospitalScope},
+		{"auditor's scope opens no records", Request{Subject: Subject{ID: "a", Active: true, Permissions: PermissionsOf([]string{Auditor})}, Action: RecordRead, Resource: rec("CARD", "progress_note")}, RuleNoPermission},
 		{"head reviews break-glass elsewhere", Request{Subject: head, Action: BreakGlassReview, Resource: rec("NEUR", "progress_note")}, RuleWriteOtherDept},
 	}
 	for _, c := range cases {

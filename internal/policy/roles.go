@@ -25,6 +25,8 @@ const (
 	RecordReadHistory Permission = "record.read_history"
 	RecordArchive     Permission = "record.archive"
 	RecordExport      Permission = "record.export"
+	// ArchivingRead shows the late-archiving list (patient ids, no data).
+	ArchivingRead Permission = "archiving.read"
 	AdmissionManage   Permission = "admission.manage"
 	CareTeamManage    Permission = "careteam.manage"
 	GrantManage       Permission = "grant.manage"
@@ -67,7 +69,7 @@ const (
 // AllPermissions lists every permission, in a stable order.
 var AllPermissions = []Permission{
 	PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
-	RecordRead, RecordWrite, RecordList, RecordReadHistory, RecordArchive, RecordExport,
+	RecordRead, RecordWrite, RecordList, RecordReadHistory, RecordArchive, RecordExport, ArchivingRead,
 	AdmissionManage, CareTeamManage, GrantManage, BreakGlassUse, BreakGlassReview, BreakGlassRead,
 	AllDepartments,
 	DirectoryRead, UserRead, UserManage, DepartmentManage, RoleRead, APIKeyManage, SettingsManage, ApprovalDecide,
@@ -81,9 +83,9 @@ var AllPermissions = []Permission{
 // needs a relation (department, care team, grant, hospital scope or
 // break-glass) on top of the permission itself.
 var patientData = map[Permission]bool{
-	PatientRead: true, PatientUpdate: true,
+	PatientRead: true, PatientUpdate: true, PatientList: true,
 	RecordRead: true, RecordWrite: true, RecordList: true, RecordReadHistory: true,
-	RecordArchive: true, AdmissionManage: true, CareTeamManage: true, GrantManage: true,
+	RecordArchive: true, ArchivingRead: true, AdmissionManage: true, CareTeamManage: true, GrantManage: true,
 	BreakGlassReview: true,
 }
 
@@ -93,7 +95,8 @@ func PatientData(p Permission) bool { return patientData[p.base()] }
 
 // discloses are the patient-data permissions that show data rather than
 // change it; care-team membership and access grants open only these.
-var discloses = map[Permission]bool{PatientRead: true, RecordRead: true, RecordList: true, RecordReadHistory: true}
+var discloses = map[Permission]bool{PatientRead: true, RecordRead: true, RecordList: true, RecordReadHistory: true,
+	PatientList: true, ArchivingRead: true}
 
 // breakGlassable are the reads that break-glass may open.
 var breakGlassable = map[Permission]bool{PatientRead: true, RecordRead: true, RecordList: true}
@@ -143,7 +146,7 @@ var DefaultRoles = []Role{
 	{Name: RecordsClerk, NameZH: "病案管理员",
 		Description: "Registers patients and admissions and archives records for the whole hospital; restricted record types need a grant.",
 		Permissions: []Permission{DirectoryRead, PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
-			RecordRead, RecordList, RecordReadHistory, RecordArchive, AdmissionManage, AllDepartments}},
+			RecordRead, RecordList, RecordReadHistory, RecordArchive, ArchivingRead, AdmissionManage, AllDepartments}},
 	{Name: Doctor, NameZH: "医生",
 		Description: "Reads and writes the records of their department's and care team's patients; may break the glass.",
 		Permissions: doctorPermissions},
@@ -153,7 +156,7 @@ var DefaultRoles = []Role{
 			"record.write:nursing_note", AdmissionManage, BreakGlassUse}},
 	{Name: DeptHead, NameZH: "科室主任",
 		Description: "A doctor who also reviews break-glass, manages care teams and access grants in the department, and approves requests.",
-		Permissions: append(slices.Clone(doctorPermissions), RecordReadHistory, BreakGlassReview,
+		Permissions: append(slices.Clone(doctorPermissions), RecordReadHistory, ArchivingRead, BreakGlassReview,
 			BreakGlassRead, CareTeamManage, GrantManage, ApprovalDecide)},
 	{Name: ITEngineer, NameZH: "信息科工程师", Privileged: true,
 		Description: "Runs the server: backups, keys, metrics; no patient data.",
@@ -163,9 +166,9 @@ var DefaultRoles = []Role{
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease,
 			IncidentRead, IncidentManage, UserRead, RoleRead, ApprovalDecide, ComplianceRead, BreakGlassRead}},
 	{Name: Auditor, NameZH: "质控审计员", Privileged: true,
-		Description: "Read-only audit, compliance checks and accountability cases.",
+		Description: "Read-only audit, compliance checks and accountability cases; sees late archiving hospital-wide.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, IncidentRead, ComplianceRead,
-			AccountabilityManage, UserRead, RoleRead, BreakGlassRead}},
+			AccountabilityManage, UserRead, RoleRead, BreakGlassRead, ArchivingRead, AllDepartments}},
 	{Name: Researcher, NameZH: "科研人员",
 		Description: "Receives approved, de-identified data only.",
 		Permissions: []Permission{DirectoryRead, DeidRead}},

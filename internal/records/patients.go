@@ -1,0 +1,551 @@
+package records
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"medguard"
+	"medguard/internal/audit"
+	"medguard/internal/gate"
+	"medguard/internal/keys"
+	"medguard/internal/policy"
+)
+
+// Patient is a patient with their identifying data, decrypted.
+type Patient struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Gender      string    `json:"gender"`
+	BirthDate   string    `json:"birth_date,omitempty"`
+	IDNumber    string    `json:"id_number,omitempty"`
+	Phone       string    `json:"phone,omitempty"`
+	Address     string    `json:"address,omitempty"`
+	MRN         string    `json:"mrn,omitempty"`
+	Departments []string  `json:"departments"`
+	Version     int       `json:"version"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// NewPatient is a request to register a patient (Appendix A).
+type NewPatient struct {
+	Name      string `json:"name"`
+	Gender    string `json:"gender"`
+	BirthDate string `json:"birth_date"`
+	IDNumber  string `json:"id_number"`
+	Phone     string `json:"phone"`
+	Address   string `json:"address"`
+	MRN       string `json:"mrn"`
+}
+
+// PatientChanges is a partial update of a patient; nil fields stay as they
+// are, and an empty string clears an optional field.
+type PatientChanges struct {
+	Name      *string `json:"name"`
+	Gender    *string `json:"gender"`
+	BirthDate *string `json:"birth_date"`
+	IDNumber  *string `json:"id_number"`
+	Phone     *string `json:"phone"`
+	Address   *string `json:"address"`
+	MRN       *string `json:"mrn"`
+	// Version, if set, must be the patient's current version (else 409).
+	Version *int `json:"version"`
+}
+
+// normalize validates a complete set of patient fields and returns them
+// normalised.
+func normalize(p NewPatient, now time.Time) (NewPatient, error) {
+	p.Name = strings.TrimSpace(p.Name)
+	if err := required("name", p.Name); err != nil {
+		return p, err
+	}
+	if err := text("name", p.Name, 50, false); err != nil {
+		return p, err
+	}
+	if p.Gender == "" {
+		p.Gender = "unknown"
+	}
+	if err := checkGender(p.Gender); err != nil {
+		return p, err
+	}
+	var birth time.Time
+	var err error
+	if p.BirthDate != "" {
+		if birth, err = checkBirthDate(p.BirthDate, now); err != nil {
+			return p, err
+		}
+	}
+	if p.IDNumber != "" {
+		n, info, err := checkIDNumber(p.IDNumber, now)
+		if err != nil {
+			return p, err
+		}
+		p.IDNumber = n
+		if p.BirthDate == "" {
+			p.BirthDate = info.BirthDate.Format(time.DateOnly)
+		} else if !birth.Equal(info.BirthDate) {
+			return p, medguard.InvalidField("birth_date", "birth_date does not match the birth date in id_number")
+		}
+		if (p.Gender == "male" || p.Gender == "female") && p.Gender != info.Gender {
+			return p, medguard.InvalidField("gender", "gender does not match id_number")
+		}
+	}
+	if p.Phone != "" {
+		if p.Phone, err = checkPhone(p.Phone); err != nil {
+			return p, err
+		}
+	}
+	p.Address = strings.TrimSpace(p.Address)
+	if err := text("address", p.Address, 200, false); err != nil {
+		return p, err
+	}
+	if p.MRN != "" {
+		if p.MRN, err = checkMRN(p.MRN); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// sealedPatient is a patient's sealed columns and blind indexes.
+type sealedPatient struct {
+	name, gender, birth, idNumber, phone, address, mrn []byte
+	nameIdx, idNumberIdx, phoneIdx, mrnIdx             []byte
+}
+
+func (s *Service) seal(k *keys.DataKey, id string, p NewPatient) sealedPatient {
+	l := func(col string) keys.Location { return loc("patients", id, col) }
+	opt := func(col, v string) []byte {
+		if v == "" {
+			return nil
+		}
+		return k.SealString(l(col), v)
+	}
+	idx := func(field, v string) []byte {
+		if v == "" {
+			return nil
+		}
+		return s.keys.Index().Of(field, v)
+	}
+	return sealedPatient{
+		name: k.SealString(l("name"), p.Name), gender: k.SealString(l("gender"), p.Gender),
+		birth: opt("birth_date", p.BirthDate), idNumber: opt("id_number", p.IDNumber), phone: opt("phone", p.Phone),
+		address: opt("address", p.Address), mrn: opt("mrn", p.MRN),
+		nameIdx: s.keys.Index().Of("name", p.Name), idNumberIdx: idx("id_number", p.IDNumber),
+		phoneIdx: idx("phone", p.Phone), mrnIdx: idx("mrn", p.MRN),
+	}
+}
+
+// uniqueTaken returns a Conflict naming the field if another patient has
+// the same ID number or 病案号.
+func uniqueTaken(ctx context.Context, tx *sql.Tx, id string, sp sealedPatient) error {
+	for _, c := range []struct {
+		field, column string
+		idx           []byte
+	}{{"id_number", "id_number_index", sp.idNumberIdx}, {"mrn", "mrn_index", sp.mrnIdx}} {
+		if c.idx == nil {
+			continue
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM patients WHERE `+c.column+` = $1 AND id <> $2`, c.idx, id).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return &medguard.Error{Kind: medguard.Conflict, Field: c.field, Message: "another patient has this " + c.field}
+		}
+	}
+	return nil
+}
+
+// CreatePatient registers a patient. The registering user's department
+// becomes the first department holding the patient's data.
+func (s *Service) CreatePatient(ctx context.Context, call *medguard.Call, in NewPatient) (*Patient, error) {
+	now := s.clock.Now().Truncate(time.Millisecond)
+	id := medguard.NewID(now)
+	var depts []string
+	if call.Actor.Department != "" {
+		depts = []string{call.Actor.Department}
+	}
+	var out *Patient
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.PatientCreate,
+		Resource: policy.Resource{Type: "patient", ID: id, PatientID: id, Departments: depts}},
+		func(policy.Decision) (audit.Mutation, error) {
+			p, err := normalize(in, now)
+			if err != nil {
+				return nil, err
+			}
+			k, err := s.keys.NewDataKey(patientOwner(id))
+			if err != nil {
+				return nil, err
+			}
+			sp := s.seal(k, id, p)
+			out = &Patient{ID: id, Name: p.Name, Gender: p.Gender, BirthDate: p.BirthDate, IDNumber: p.IDNumber,
+				Phone: p.Phone, Address: p.Address, MRN: p.MRN, Departments: depts, Version: 1, CreatedAt: now, UpdatedAt: now}
+			if out.Departments == nil {
+				out.Departments = []string{}
+			}
+			return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
+				if err := uniqueTaken(ctx, tx, id, sp); err != nil {
+					return err
+				}
+				if err := s.keys.Save(ctx, tx, k); err != nil {
+					return err
+				}
+				_, err := tx.ExecContext(ctx, `INSERT INTO patients (id, name, gender, birth_date, id_number, phone, address, mrn,
+					name_index, id_number_index, phone_index, mrn_index, version, created_at, created_by, updated_at)
+					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13, $14, $13)`,
+					id, sp.name, sp.gender, sp.birth, sp.idNumber, sp.phone, sp.address, sp.mrn,
+					sp.nameIdx, sp.idNumberIdx, sp.phoneIdx, sp.mrnIdx, medguard.Millis(now), call.Actor.Name)
+				if err != nil {
+					return err
+				}
+				for _, d := range depts {
+					if err := addPatientDepartment(ctx, tx, id, d, now); err != nil {
+						return err
+					}
+				}
+				return nil
+			}, nil
+		})
+	if err != nil {
+		s.keys.Forget(patientOwner(id))
+		return nil, err
+	}
+	return out, nil
+}
+
+// storedPatient is a patient row as stored.
+type storedPatient struct {
+	id                                                 string
+	name, gender, birth, idNumber, phone, address, mrn []byte
+	version                                            int
+	created, updated                                   int64
+}
+
+func (s *Service) loadPatient(ctx context.Context, id string) (*storedPatient, error) {
+	if !medguard.ValidID(id) {
+		return nil, errNoPatient
+	}
+	var p storedPatient
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, gender, birth_date, id_number, phone, address, mrn, version,
+		created_at, updated_at FROM patients WHERE id = $1`, id).Scan(&p.id, &p.name, &p.gender, &p.birth, &p.idNumber,
+		&p.phone, &p.address, &p.mrn, &p.version, &p.created, &p.updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNoPatient
+	}
+	if err != nil {
+		return nil, medguard.Wrap("records.loadPatient", err)
+	}
+	return &p, nil
+}
+
+// open decrypts a stored patient.
+func (s *Service) open(ctx context.Context, sp *storedPatient, depts []string) (*Patient, error) {
+	owner := patientOwner(sp.id)
+	p := &Patient{ID: sp.id, Departments: depts, Version: sp.version,
+		CreatedAt: medguard.FromMillis(sp.created), UpdatedAt: medguard.FromMillis(sp.updated)}
+	if p.Departments == nil {
+		p.Departments = []string{}
+	}
+	for _, f := range []struct {
+		col string
+		ct  []byte
+		dst *string
+	}{{"name", sp.name, &p.Name}, {"gender", sp.gender, &p.Gender}, {"birth_date", sp.birth, &p.BirthDate},
+		{"id_number", sp.idNumber, &p.IDNumber}, {"phone", sp.phone, &p.Phone}, {"address", sp.address, &p.Address},
+		{"mrn", sp.mrn, &p.MRN}} {
+		v, err := s.keys.OpenString(ctx, owner, loc("patients", sp.id, f.col), f.ct)
+		if err != nil {
+			return nil, medguard.Wrap("records.open", err)
+		}
+		*f.dst = v
+	}
+	return p, nil
+}
+
+// patientResource loads what the policy needs to know about a patient.
+func (s *Service) patientResource(ctx context.Context, id string) (policy.Resource, error) {
+	depts, err := s.patientDepartments(ctx, id)
+	if err != nil {
+		return policy.Resource{}, medguard.Wrap("records.patientResource", err)
+	}
+	return policy.Resource{Type: "patient", ID: id, PatientID: id, Departments: depts}, nil
+}
+
+// GetPatient returns a patient's identifying data.
+func (s *Service) GetPatient(ctx context.Context, call *medguard.Call, id string) (*Patient, error) {
+	sp, err := s.loadPatient(ctx, id)
+	if err != nil {
+		return nil, s.missing(ctx, call, policy.PatientRead, "patient", id, err)
+	}
+	r, err := s.patientResource(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.passage(ctx, call, policy.PatientRead, r)
+	if err != nil {
+		return nil, err
+	}
+	var out *Patient
+	_, _, err = s.gate.Enter(ctx, p, func(policy.Decision) (audit.Mutation, error) {
+		var err error
+		out, err = s.open(ctx, sp, r.Departments)
+		return nil, err
+	})
+	return out, err
+}
+
+// missing logs an attempt on something that does not exist (it is still an
+// operation by the caller) and returns the not-found error.
+func (s *Service) missing(ctx context.Context, call *medguard.Call, action policy.Permission, typ, id string, cause error) error {
+	if !medguard.IsKind(cause, medguard.NotFound) {
+		return cause
+	}
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action,
+		Resource: policy.Resource{Type: typ, ID: id, Missing: true}},
+		func(policy.Decision) (audit.Mutation, error) { return nil, cause })
+	return err
+}
+
+// UpdatePatient changes a patient's identifying data.
+func (s *Service) UpdatePatient(ctx context.Context, call *medguard.Call, id string, ch PatientChanges) (*Patient, error) {
+	sp, err := s.loadPatient(ctx, id)
+	if err != nil {
+		return nil, s.missing(ctx, call, policy.PatientUpdate, "patient", id, err)
+	}
+	r, err := s.patientResource(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	pass, err := s.passage(ctx, call, policy.PatientUpdate, r)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now().Truncate(time.Millisecond)
+	var out *Patient
+	_, _, err = s.gate.Enter(ctx, pass, func(policy.Decision) (audit.Mutation, error) {
+		if ch.Version != nil && *ch.Version != sp.version {
+			return nil, &medguard.Error{Kind: medguard.Conflict, Field: "version", Message: "the patient was changed meanwhile; reload and retry"}
+		}
+		cur, err := s.open(ctx, sp, r.Departments)
+		if err != nil {
+			return nil, err
+		}
+		next := NewPatient{Name: cur.Name, Gender: cur.Gender, BirthDate: cur.BirthDate, IDNumber: cur.IDNumber,
+			Phone: cur.Phone, Address: cur.Address, MRN: cur.MRN}
+		for _, c := range []struct {
+			src *string
+			dst *string
+		}{{ch.Name, &next.Name}, {ch.Gender, &next.Gender}, {ch.BirthDate, &next.BirthDate}, {ch.IDNumber, &next.IDNumber},
+			{ch.Phone, &next.Phone}, {ch.Address, &next.Address}, {ch.MRN, &next.MRN}} {
+			if c.src != nil {
+				*c.dst = *c.src
+			}
+		}
+		if ch.IDNumber != nil && ch.BirthDate == nil && *ch.IDNumber != "" {
+			next.BirthDate = "" // taken from the new ID number
+		}
+		if next, err = normalize(next, now); err != nil {
+			return nil, err
+		}
+		k, err := s.keys.Current(ctx, patientOwner(id))
+		if err != nil {
+			return nil, medguard.Wrap("records.UpdatePatient", err)
+		}
+		sealed := s.seal(k, id, next)
+		out = &Patient{ID: id, Name: next.Name, Gender: next.Gender, BirthDate: next.BirthDate, IDNumber: next.IDNumber,
+			Phone: next.Phone, Address: next.Address, MRN: next.MRN, Departments: cur.Departments, Version: sp.version + 1,
+			CreatedAt: cur.CreatedAt, UpdatedAt: now}
+		return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
+			if err := uniqueTaken(ctx, tx, id, sealed); err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE patients SET name = $1, gender = $2, birth_date = $3, id_number = $4,
+				phone = $5, address = $6, mrn = $7, name_index = $8, id_number_index = $9, phone_index = $10, mrn_index = $11,
+				version = version + 1, updated_at = $12 WHERE id = $13 AND version = $14`,
+				sealed.name, sealed.gender, sealed.birth, sealed.idNumber, sealed.phone, sealed.address, sealed.mrn,
+				sealed.nameIdx, sealed.idNumberIdx, sealed.phoneIdx, sealed.mrnIdx, medguard.Millis(now), id, sp.version)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return &medguard.Error{Kind: medguard.Conflict, Field: "version", Message: "the patient was changed meanwhile; reload and retry"}
+			}
+			return nil
+		}, nil
+	})
+	return out, err
+}
+
+// Search is an exact search for patients: exactly one field is set.
+type Search struct {
+	IDNumber string `json:"id_number"`
+	Phone    string `json:"phone"`
+	MRN      string `json:"mrn"`
+	Name     string `json:"name"`
+}
+
+// Match is a search result: enough to tell patients apart, not their data.
+type Match struct {
+	ID          string   `json:"id"`
+	MaskedName  string   `json:"masked_name"`
+	Gender      string   `json:"gender"`
+	BirthYear   int      `json:"birth_year,omitempty"`
+	Departments []string `json:"departments"`
+}
+
+// MaxMatches bounds the results of one search.
+const MaxMatches = 50
+
+// SearchPatients finds patients by exact ID number, phone, 病案号 or name,
+// through the blind indexes. Each match is logged as a search of that patient.
+func (s *Service) SearchPatients(ctx context.Context, call *medguard.Call, q Search) ([]Match, error) {
+	var field, column, value string
+	set := 0
+	for _, c := range []struct{ field, column, value string }{
+		{"id_number", "id_number_index", q.IDNumber}, {"phone", "phone_index", q.Phone},
+		{"mrn", "mrn_index", q.MRN}, {"name", "name_index", q.Name}} {
+		if strings.TrimSpace(c.value) != "" {
+			field, column, value = c.field, c.column, strings.TrimSpace(c.value)
+			set++
+		}
+	}
+	var ids []string
+	resource := policy.Resource{Type: "patient_search"}
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.PatientSearch, Resource: resource},
+		func(policy.Decision) (audit.Mutation, error) {
+			if set != 1 {
+				return nil, medguard.InvalidField("query", "give exactly one of id_number, phone, mrn, name")
+			}
+			if err := text(field, value, 64, false); err != nil {
+				return nil, err
+			}
+			if field == "id_number" {
+				n, _, err := checkIDNumber(value, s.clock.Now())
+				if err != nil {
+					return nil, err
+				}
+				value = n
+			}
+			rows, err := s.db.QueryContext(ctx, `SELECT id FROM patients WHERE `+column+` = $1 ORDER BY id LIMIT $2`,
+				s.keys.Index().Of(field, value), MaxMatches)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return nil, err
+				}
+				ids = append(ids, id)
+			}
+			return nil, rows.Err()
+		})
+	if err != nil {
+		return nil, err
+	}
+	out := []Match{}
+	for _, id := range ids {
+		m, err := s.match(ctx, call, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *m)
+	}
+	return out, nil
+}
+
+// match shows one search result, logged as a search of that patient.
+func (s *Service) match(ctx context.Context, call *medguard.Call, id string) (*Match, error) {
+	sp, err := s.loadPatient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	depts, err := s.patientDepartments(ctx, id)
+	if err != nil {
+		return nil, medguard.Wrap("records.match", err)
+	}
+	var m *Match
+	_, _, err = s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.PatientSearch, AuditAction: "patient.search_match",
+		Resource: policy.Resource{Type: "patient", ID: id, PatientID: id, Departments: depts}},
+		func(policy.Decision) (audit.Mutation, error) {
+			owner := patientOwner(id)
+			name, err := s.keys.OpenString(ctx, owner, loc("patients", id, "name"), sp.name)
+			if err != nil {
+				return nil, err
+			}
+			gender, err := s.keys.OpenString(ctx, owner, loc("patients", id, "gender"), sp.gender)
+			if err != nil {
+				return nil, err
+			}
+			birth, err := s.keys.OpenString(ctx, owner, loc("patients", id, "birth_date"), sp.birth)
+			if err != nil {
+				return nil, err
+			}
+			m = &Match{ID: id, MaskedName: maskName(name), Gender: gender, Departments: depts}
+			if m.Departments == nil {
+				m.Departments = []string{}
+			}
+			if t, err := time.Parse(time.DateOnly, birth); err == nil {
+				m.BirthYear = t.Year()
+			}
+			return nil, nil
+		})
+	return m, err
+}
+
+// PatientSummary is a line of a department's patient list.
+type PatientSummary struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Gender    string `json:"gender"`
+	BirthDate string `json:"birth_date,omitempty"`
+	MRN       string `json:"mrn,omitempty"`
+}
+
+// ListPatients lists the patients whose data the department holds (the
+// caller's own department; hospital-wide scope may name another), a page
+// at a time in registration order. The list is logged as one entry for the
+// department.
+func (s *Service) ListPatients(ctx context.Context, call *medguard.Call, department, after string, limit int) ([]PatientSummary, string, error) {
+	if department == "" {
+		department = call.Actor.Department
+	}
+	out := []PatientSummary{}
+	var next string
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.PatientList,
+		Resource: policy.Resource{Type: "department", ID: department, Departments: []string{department}}},
+		func(policy.Decision) (audit.Mutation, error) {
+			if department == "" {
+				return nil, medguard.InvalidField("department", "department is required for users without one")
+			}
+			rows, err := s.db.QueryContext(ctx, `SELECT p.id, p.name, p.gender, p.birth_date, p.mrn FROM patient_departments pd
+				JOIN patients p ON p.id = pd.patient_id WHERE pd.department = $1 AND pd.patient_id > $2
+				ORDER BY pd.patient_id LIMIT $3`, department, after, limit+1)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var sp storedPatient
+				if err := rows.Scan(&sp.id, &sp.name, &sp.gender, &sp.birth, &sp.mrn); err != nil {
+					return nil, err
+				}
+				if len(out) == limit {
+					next = out[len(out)-1].ID
+					break
+				}
+				p, err := s.open(ctx, &sp, nil)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, PatientSummary{ID: p.ID, Name: p.Name, Gender: p.Gender, BirthDate: p.BirthDate, MRN: p.MRN})
+			}
+			return nil, rows.Err()
+		})
+	return out, next, err
+}

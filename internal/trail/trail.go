@@ -1,0 +1,92 @@
+// Package trail is the audit trail as auditors and patients see it: entries
+// by index, searches, and — as the log grows verifiable — proofs and
+// checkpoints. Reading the trail is itself an operation: it passes the gate
+// (permission audit.read) and is logged.
+//
+// It only reads the audit log; it never writes entries except through the
+// gate, and never changes them.
+package trail
+
+import (
+	"context"
+	"time"
+
+	"medguard"
+	"medguard/internal/audit"
+	"medguard/internal/gate"
+	"medguard/internal/policy"
+)
+
+// Service reads the audit trail.
+type Service struct {
+	gate *gate.Gate
+	log  *audit.Log
+}
+
+// New returns the trail service.
+func New(g *gate.Gate) *Service { return &Service{gate: g, log: g.Log()} }
+
+// Entry is a stored entry as served: its index, leaf bytes and decoded fields.
+type Entry struct {
+	Index uint64       `json:"index"`
+	Leaf  []byte       `json:"leaf"`
+	Entry audit.Fields `json:"entry"`
+}
+
+func served(st []audit.Stored) []Entry {
+	out := make([]Entry, len(st))
+	for i, s := range st {
+		out[i] = Entry{Index: s.Index, Leaf: s.Leaf, Entry: s.Entry.Fields()}
+	}
+	return out
+}
+
+// Entries returns the entries with index in [start, end), at most
+// audit.MaxEntries of them.
+func (s *Service) Entries(ctx context.Context, call *medguard.Call, start, end uint64) ([]Entry, error) {
+	var out []Entry
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.AuditRead, AuditAction: "audit.entries",
+		Resource: policy.Resource{Type: "audit_log"}},
+		func(policy.Decision) (audit.Mutation, error) {
+			if end <= start {
+				return nil, medguard.InvalidField("end", "end must be greater than start")
+			}
+			st, err := s.log.Entries(ctx, start, end)
+			out = served(st)
+			return nil, err
+		})
+	return out, err
+}
+
+// Query is an audit search.
+type Query struct {
+	Actor, PatientID, Action string
+	From, To                 time.Time
+	Before                   uint64
+	Limit                    int
+}
+
+// Search returns matching entries, newest first, and the index to continue
+// before (0 when there are no more).
+func (s *Service) Search(ctx context.Context, call *medguard.Call, q Query) ([]Entry, uint64, error) {
+	var out []Entry
+	var next uint64
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.AuditRead, AuditAction: "audit.search",
+		Resource: policy.Resource{Type: "audit_log"}},
+		func(policy.Decision) (audit.Mutation, error) {
+			if !q.From.IsZero() && !q.To.IsZero() && !q.To.After(q.From) {
+				return nil, medguard.InvalidField("to", "to must be after from")
+			}
+			st, more, err := s.log.Search(ctx, audit.Query{Actor: q.Actor, PatientID: q.PatientID, Action: q.Action,
+				From: q.From, To: q.To, Before: q.Before, Limit: q.Limit})
+			if err != nil {
+				return nil, err
+			}
+			out = served(st)
+			if more && len(st) > 0 {
+				next = st[len(st)-1].Index
+			}
+			return nil, nil
+		})
+	return out, next, err
+}
