@@ -1,0 +1,157 @@
+// Package cli is medguard's command line: serve, demo, bench and the rest.
+// Run is the whole program; main only calls it. App wires the capabilities
+// together, once, for every command and for the end-to-end tests.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"medguard"
+	"medguard/internal/approvals"
+	"medguard/internal/audit"
+	"medguard/internal/gate"
+	"medguard/internal/identity"
+	"medguard/internal/keys"
+	"medguard/internal/records"
+	"medguard/internal/storage"
+	"medguard/internal/trail"
+	"medguard/internal/web"
+)
+
+// Config is what App needs to open an installation.
+type Config struct {
+	DataDir string // default ./medguard-data
+	DB      string // "" for SQLite in DataDir, or postgres://…
+	// KeyFile is the key file's path (default DATA/keys/medguard.keys);
+	// Keys, if set, is the key file's contents from the environment.
+	KeyFile string
+	Keys    string
+	Cipher  keys.Algorithm // for a new key file
+	// Identity and Records tune the capabilities.
+	Identity identity.Config
+	Records  records.Config
+	Web      web.Deps // only the tuning fields are used
+	Clock    medguard.Clock
+	Logger   *slog.Logger
+	Metrics  bool
+}
+
+// App is an open installation: the database, the keys, the audit log and
+// every capability on top.
+type App struct {
+	Config    Config
+	DB        *storage.DB
+	KeyFile   *keys.KeyFile
+	Keys      *keys.Keyring
+	Log       *audit.Log
+	Gate      *gate.Gate
+	Identity  *identity.Service
+	Records   *records.Service
+	Approvals *approvals.Service
+	Trail     *trail.Service
+	Metrics   *web.Metrics
+	Web       *web.Server
+	// KeyFileCreated is true when Open made a new key file.
+	KeyFileCreated bool
+}
+
+// Schemas are every capability's tables, in dependency order.
+func Schemas() []storage.Schema {
+	return []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema()}
+}
+
+// Open opens (creating if needed) the installation described by cfg.
+func Open(ctx context.Context, cfg Config) (*App, error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = "medguard-data"
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = medguard.SystemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Cipher == 0 {
+		cfg.Cipher = keys.SM4GCM
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	a := &App{Config: cfg}
+	var err error
+	if a.DB, err = storage.Open(ctx, cfg.DB, cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if err := a.DB.Migrate(ctx, Schemas()...); err != nil {
+		a.DB.Close()
+		return nil, err
+	}
+	if err := a.openKeys(ctx); err != nil {
+		a.DB.Close()
+		return nil, err
+	}
+	if cfg.Metrics {
+		a.Metrics = web.NewMetrics(a.DB, func() *audit.Log { return a.Log })
+	}
+	opts := audit.Options{}
+	if a.Metrics != nil {
+		opts.OnBatch = a.Metrics.ObserveBatch
+	}
+	if a.Log, err = audit.Open(ctx, a.DB, opts); err != nil {
+		a.DB.Close()
+		return nil, err
+	}
+	a.Gate = gate.New(a.Log, cfg.Clock)
+	a.Identity = identity.New(a.DB, a.Gate, a.Keys, cfg.Identity)
+	a.Records = records.New(a.DB, a.Gate, a.Keys, a.Identity, cfg.Records)
+	a.Approvals = approvals.New(a.DB, a.Gate, a.Identity)
+	a.Trail = trail.New(a.Gate)
+	d := cfg.Web
+	d.DB, d.Gate, d.Log, d.Identity, d.Records, d.Approvals, d.Trail = a.DB, a.Gate, a.Log, a.Identity, a.Records, a.Approvals, a.Trail
+	d.Logger, d.Metrics = cfg.Logger, a.Metrics
+	a.Web = web.New(d)
+	return a, nil
+}
+
+// openKeys loads the key file (or creates one for an empty database) and
+// checks that it unwraps the database's data keys.
+func (a *App) openKeys(ctx context.Context) error {
+	cfg := a.Config
+	var err error
+	if cfg.Keys != "" {
+		a.KeyFile, err = keys.ParseKeyFile([]byte(cfg.Keys))
+	} else {
+		path := cfg.KeyFile
+		if path == "" {
+			path = filepath.Join(cfg.DataDir, "keys", "medguard.keys")
+		}
+		a.KeyFile, err = keys.LoadKeyFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			var n int
+			if err := a.DB.QueryRowContext(ctx, `SELECT count(*) FROM data_keys`).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return fmt.Errorf("key file %s is missing, but the database holds data encrypted under one: "+
+					"restore it from your key backup, copy it from another server, or set MEDGUARD_KEYS", path)
+			}
+			a.KeyFile, a.KeyFileCreated, err = keys.LoadOrCreateKeyFile(path, cfg.Cipher, cfg.Clock.Now())
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("key file: %w", err)
+	}
+	a.Keys = keys.NewKeyring(a.DB, a.KeyFile, cfg.Clock)
+	return a.Keys.Check(ctx)
+}
+
+// Close commits what the audit log holds and closes the database.
+func (a *App) Close() error {
+	return errors.Join(a.Log.Close(), a.DB.Close())
+}

@@ -1,0 +1,15 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+func demo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return errors.New("demo: not built yet")
+}
+
+func bench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return errors.New("bench: not built yet")
+}

@@ -1,0 +1,312 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"medguard"
+	"medguard/internal/identity"
+	"medguard/internal/keys"
+	"medguard/internal/policy"
+	"medguard/internal/records"
+	"medguard/internal/storage"
+	"medguard/internal/web"
+
+	_ "time/tzdata" // hospital time zones without relying on the host's zoneinfo
+)
+
+// serveFlags are the settings of "medguard serve".
+type serveFlags struct {
+	data, db, listen, tlsCert, tlsKey, clientCA, keyFile, cipher, timezone string
+	mfaRoles, remoteHours, intranet, trustedProxies, logLevel                   string
+	idle, lifetime, lockWindow, lockDuration, archive, review, shutdown         time.Duration
+	lockThreshold, signInBurst                                                  int
+	signInRate                                                                  float64
+	maxAttachment                                                               int64
+	metricsPublic                                                               bool
+}
+
+// commonFlags registers the flags every command that opens the
+// installation shares.
+func commonFlags(fs interface {
+	StringVar(*string, string, string, string)
+}, f *serveFlags) {
+	fs.StringVar(&f.data, "data", "medguard-data", "data directory: SQLite database, key file, TLS certificate")
+	fs.StringVar(&f.db, "db", "", "database: empty for SQLite in the data directory, or postgres://user@host/db")
+	fs.StringVar(&f.keyFile, "key-file", "", "key file (default DATA/keys/medguard.keys); MEDGUARD_KEYS may hold its contents instead")
+	fs.StringVar(&f.cipher, "cipher", "SM4-GCM", "cipher for a new installation: SM4-GCM or AES-256-GCM")
+}
+
+func (f *serveFlags) register(fs *flagSet) {
+	commonFlags(fs, f)
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8443", "address to serve HTTPS on")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate (PEM); default: a self-signed one in DATA/tls/")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key (PEM) for --tls-cert")
+	fs.StringVar(&f.clientCA, "client-ca", "", "CA certificates (PEM) for optional client-certificate sign-in")
+	fs.StringVar(&f.timezone, "timezone", "Asia/Shanghai", "the hospital's time zone, for sign-in windows")
+	fs.DurationVar(&f.idle, "idle-timeout", 15*time.Minute, "session idle timeout")
+	fs.DurationVar(&f.lifetime, "session-lifetime", 8*time.Hour, "session absolute lifetime")
+	fs.IntVar(&f.lockThreshold, "lockout-threshold", 5, "failed sign-ins that lock a username")
+	fs.DurationVar(&f.lockWindow, "lockout-window", 15*time.Minute, "window in which failed sign-ins are counted")
+	fs.DurationVar(&f.lockDuration, "lockout-duration", 15*time.Minute, "how long a lockout lasts")
+	fs.StringVar(&f.mfaRoles, "mfa-roles", strings.Join(identity.DefaultMFARoles(), ","), "roles that must use TOTP (comma-separated; \"none\" for none)")
+	fs.StringVar(&f.remoteHours, "remote-hours", "", "remote sign-in hours per role, e.g. doctor=07:00-22:00,admin=08:00-18:00")
+	fs.StringVar(&f.intranet, "intranet", "127.0.0.0/8,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,::1/128,fc00::/7", "networks whose sign-ins are local")
+	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "load balancers whose X-Forwarded-For is trusted (CIDRs)")
+	fs.DurationVar(&f.archive, "archive-deadline", 7*24*time.Hour, "archiving deadline after discharge")
+	fs.DurationVar(&f.review, "break-glass-review", 24*time.Hour, "time for the department head to review a break-glass access")
+	fs.Int64Var(&f.maxAttachment, "max-attachment", 20<<20, "largest attachment in bytes")
+	fs.Float64Var(&f.signInRate, "signin-rate", 60, "sign-in attempts per minute per client address")
+	fs.IntVar(&f.signInBurst, "signin-burst", 30, "sign-in attempts allowed in a burst per client address")
+	fs.BoolVar(&f.metricsPublic, "metrics-public", false, "serve /metrics to any client (default: loopback or system.metrics)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "how long to let requests finish on shutdown")
+}
+
+func parsePrefixes(field, v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %q is not a CIDR prefix", field, s)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// parseHours reads role=HH:MM-HH:MM,… into sign-in windows.
+func parseHours(v string) (map[string]identity.HoursWindow, error) {
+	out := map[string]identity.HoursWindow{}
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		role, span, ok := strings.Cut(item, "=")
+		from, to, ok2 := strings.Cut(span, "-")
+		if _, known := policy.LookupRole(role); !ok || !ok2 || !known {
+			return nil, fmt.Errorf("--remote-hours: %q is not role=HH:MM-HH:MM with a known role", item)
+		}
+		f, err1 := minutes(from)
+		t, err2 := minutes(to)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("--remote-hours: %q: times must be HH:MM", item)
+		}
+		out[role] = identity.HoursWindow{From: f, To: t}
+	}
+	return out, nil
+}
+
+func minutes(hhmm string) (int, error) {
+	t, err := time.Parse("15:04", strings.TrimSpace(hhmm))
+	if err != nil {
+		return 0, err
+	}
+	return t.Hour()*60 + t.Minute(), nil
+}
+
+// config turns the flags into an App configuration.
+func (f *serveFlags) config(getenv func(string) string, logger *slog.Logger) (Config, error) {
+	alg, err := keys.ParseAlgorithm(f.cipher)
+	if err != nil {
+		return Config{}, err
+	}
+	loc, err := time.LoadLocation(f.timezone)
+	if err != nil {
+		return Config{}, fmt.Errorf("--timezone: %w", err)
+	}
+	intranet, err := parsePrefixes("intranet", f.intranet)
+	if err != nil {
+		return Config{}, err
+	}
+	proxies, err := parsePrefixes("trusted-proxies", f.trustedProxies)
+	if err != nil {
+		return Config{}, err
+	}
+	hours, err := parseHours(f.remoteHours)
+	if err != nil {
+		return Config{}, err
+	}
+	mfa := []string{}
+	if f.mfaRoles != "none" {
+		for _, r := range strings.Split(f.mfaRoles, ",") {
+			if r = strings.TrimSpace(r); r == "" {
+				continue
+			}
+			if _, ok := policy.LookupRole(r); !ok {
+				return Config{}, fmt.Errorf("--mfa-roles: unknown role %q", r)
+			}
+			mfa = append(mfa, r)
+		}
+	}
+	if f.lockThreshold < 1 || f.idle <= 0 || f.lifetime <= 0 {
+		return Config{}, errors.New("--lockout-threshold, --idle-timeout and --session-lifetime must be positive")
+	}
+	return Config{
+		DataDir: f.data, DB: f.db, KeyFile: f.keyFile, Keys: getenv("MEDGUARD_KEYS"), Cipher: alg,
+		Identity: identity.Config{IdleTimeout: f.idle, SessionLifetime: f.lifetime, LockoutThreshold: f.lockThreshold,
+			LockoutWindow: f.lockWindow, LockoutDuration: f.lockDuration, MFARoles: mfa, Intranet: intranet,
+			RemoteHours: hours, Location: loc},
+		Records: records.Config{ArchiveDeadline: f.archive, BreakGlassReview: f.review, MaxAttachment: f.maxAttachment},
+		Web: web.Deps{TrustedProxies: proxies, SignInPerMinute: f.signInRate, SignInBurst: f.signInBurst,
+			MetricsPublic: f.metricsPublic, Version: Version},
+		Logger: logger, Metrics: true,
+	}, nil
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// serve runs "medguard serve".
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	var f serveFlags
+	f.register(fs)
+	fs.Usage = func() {
+		usage(stderr, fs.FlagSet, "usage: medguard serve [flags]\n\nServes medguard over HTTPS (TLS 1.3 only). With no flags: SQLite in ./medguard-data,\na new key file and a self-signed certificate there, https://127.0.0.1:8443.")
+	}
+	if err := parse(fs.FlagSet, args, getenv); err != nil {
+		return usageError{err}
+	}
+	logger, err := newLogger(stderr, f.logLevel)
+	if err != nil {
+		return usageError{err}
+	}
+	cfg, err := f.config(getenv, logger)
+	if err != nil {
+		return usageError{err}
+	}
+	app, err := Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	if app.KeyFileCreated {
+		fmt.Fprintf(stdout, "Created a new key file in %s/keys. Back it up apart from the database: without it the data cannot be read.\n", cfg.DataDir)
+	}
+	if app.DB.Dialect == storage.Postgres {
+		var sc string
+		if err := app.DB.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&sc); err == nil && sc == "off" {
+			logger.Warn("PostgreSQL synchronous_commit is off: answered writes can be lost in a crash; set it to on")
+		}
+	}
+	if err := bootstrapAdmin(ctx, app, getenv, stdout); err != nil {
+		return err
+	}
+
+	host, _, err := net.SplitHostPort(f.listen)
+	if err != nil {
+		return usageError{fmt.Errorf("--listen: %w", err)}
+	}
+	certPath, keyPath := f.tlsCert, f.tlsKey
+	if (certPath == "") != (keyPath == "") {
+		return usageError{errors.New("--tls-cert and --tls-key go together")}
+	}
+	if certPath == "" {
+		if certPath, keyPath, err = selfSigned(cfg.DataDir+"/tls", host, time.Now()); err != nil {
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+	}
+	tlsCfg, fingerprint, err := tlsConfig(certPath, keyPath, f.clientCA)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler: app.Web.Handler(), TLSConfig: tlsCfg,
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute, WriteTimeout: 2 * time.Minute,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	fmt.Fprintf(stdout, "medguard %s serving https://%s (%s, data in %s)\n", Version, ln.Addr(), app.DB.Where, cfg.DataDir)
+	fmt.Fprintf(stdout, "TLS certificate SHA-256 fingerprint: %s\n", fingerprint)
+	logger.Info("serving", "address", ln.Addr().String(), "database", string(app.DB.Dialect), "cipher", app.KeyFile.Cipher)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), f.shutdown)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// bootstrapAdmin creates the administrator in an empty database, with the
+// password from MEDGUARD_ADMIN_PASSWORD or a new one printed once.
+func bootstrapAdmin(ctx context.Context, app *App, getenv func(string) string, stdout io.Writer) error {
+	has, err := app.Identity.HasUsers(ctx)
+	if err != nil || has {
+		return err
+	}
+	password, given := getenv("MEDGUARD_ADMIN_PASSWORD"), true
+	if password == "" {
+		password, given = onetimePassword(), false
+	}
+	if _, err := app.Identity.Bootstrap(ctx, "admin", password); err != nil {
+		if medguard.IsKind(err, medguard.Invalid) {
+			return fmt.Errorf("MEDGUARD_ADMIN_PASSWORD: %w", err)
+		}
+		return err
+	}
+	if given {
+		fmt.Fprintln(stdout, "Created the administrator \"admin\" with the password from MEDGUARD_ADMIN_PASSWORD.")
+	} else {
+		fmt.Fprintf(stdout, "Created the administrator \"admin\". One-time password (shown only now; change it after signing in):\n\n    %s\n\n", password)
+	}
+	return nil
+}
+
+// onetimePassword makes a random password that meets the policy: 20
+// characters from letters, digits and symbols, with every class present.
+func onetimePassword() string {
+	const (
+		lower  = "abcdefghijkmnpqrstuvwxyz"
+		upper  = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+		digits = "23456789"
+		other  = "#%+-=@"
+	)
+	all := lower + upper + digits + other
+	pick := func(set string) byte {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(set))))
+		if err != nil {
+			panic(err)
+		}
+		return set[n.Int64()]
+	}
+	b := []byte{pick(lower), pick(upper), pick(digits), pick(other)}
+	for len(b) < 20 {
+		b = append(b, pick(all))
+	}
+	for i := len(b) - 1; i > 0; i-- {
+		j, _ := rand.Int(rand.Reader, big.NewInt(int64(i+1)))
+		b[i], b[j.Int64()] = b[j.Int64()], b[i]
+	}
+	return string(b)
+}

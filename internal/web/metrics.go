@@ -1,0 +1,82 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"medguard/internal/audit"
+	"medguard/internal/storage"
+)
+
+// Metrics are medguard's Prometheus metrics.
+type Metrics struct {
+	registry   *prometheus.Registry
+	handler    http.Handler
+	requests   *prometheus.CounterVec
+	durations  *prometheus.HistogramVec
+	batchSize  prometheus.Histogram
+	batchTook  prometheus.Histogram
+	auditAdded prometheus.Counter
+}
+
+// NewMetrics registers medguard's metrics, the Go runtime's and the
+// process's. treeSize, if given, reports the audit tree's size.
+func NewMetrics(db *storage.DB, log func() *audit.Log) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		registry: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "medguard_http_requests_total",
+			Help: "HTTP requests by route and status code."}, []string{"route", "code"}),
+		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "medguard_http_request_duration_seconds",
+			Help: "HTTP request latency by route.", Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}},
+			[]string{"route"}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "medguard_audit_batch_entries",
+			Help: "Audit entries committed per group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
+		batchTook: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "medguard_audit_batch_seconds",
+			Help: "Duration of an audit group commit.", Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .5}}),
+		auditAdded: prometheus.NewCounter(prometheus.CounterOpts{Name: "medguard_audit_entries_total",
+			Help: "Audit entries appended by this process."}),
+	}
+	reg.MustRegister(m.requests, m.durations, m.batchSize, m.batchTook, m.auditAdded,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if log != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "medguard_audit_tree_size",
+			Help: "Entries in the audit log's Merkle tree."}, func() float64 {
+			l := log()
+			if l == nil {
+				return 0
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			size, _, err := l.Head(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(size)
+		}))
+	}
+	if db != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "medguard_db_open_connections",
+			Help: "Open connections of the write pool."}, func() float64 { return float64(db.Stats().OpenConnections) }))
+	}
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return m
+}
+
+func (m *Metrics) observe(route string, code int, took time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	m.durations.WithLabelValues(route).Observe(took.Seconds())
+}
+
+// ObserveBatch records one audit group commit (wire it to audit.Options.OnBatch).
+func (m *Metrics) ObserveBatch(entries int, took time.Duration) {
+	m.batchSize.Observe(float64(entries))
+	m.batchTook.Observe(took.Seconds())
+	m.auditAdded.Add(float64(entries))
+}

@@ -1,0 +1,86 @@
+package web
+
+import (
+	"medguard/internal/approvals"
+	"medguard/internal/identity"
+	"medguard/internal/records"
+)
+
+// buildRoutes lists every API route: method, path, the action logged for
+// requests that fail before their service logs them, who may call it, the
+// request body, and the handler. /healthz, /readyz, /metrics and the OpenAPI
+// document are registered in New.
+func (s *Server) buildRoutes() []Route {
+	return []Route{
+		// Sign-in (SPEC §2, Appendix A).
+		{Method: "POST", Pattern: "/api/v1/auth/login", Action: "auth.login", auth: public, Body: loginRequest{}, h: s.login},
+		{Method: "POST", Pattern: "/api/v1/auth/logout", Action: "auth.logout", auth: enrolment, h: s.logout},
+		{Method: "POST", Pattern: "/api/v1/auth/totp", Action: "auth.totp_enroll", auth: enrolment, h: s.startTOTP},
+		{Method: "POST", Pattern: "/api/v1/auth/totp/confirm", Action: "auth.totp_confirm", auth: enrolment, Body: totpConfirmRequest{}, h: s.confirmTOTP},
+		{Method: "GET", Pattern: "/api/v1/auth/me", Action: "auth.me", auth: enrolment, h: s.me},
+		{Method: "POST", Pattern: "/api/v1/auth/password", Action: "auth.password_change", auth: userOnly, Body: passwordChangeRequest{}, h: s.changePassword},
+
+		// Departments, roles, users, API keys.
+		{Method: "POST", Pattern: "/api/v1/departments", Action: "department.create", auth: userOnly, Body: departmentRequest{}, h: s.createDepartment},
+		{Method: "GET", Pattern: "/api/v1/departments", Action: "department.list", auth: signedIn, h: s.listDepartments},
+		{Method: "GET", Pattern: "/api/v1/roles", Action: "role.list", auth: signedIn, h: s.listRoles},
+		{Method: "POST", Pattern: "/api/v1/users", Action: "user.create", auth: userOnly, Body: identity.NewUser{}, h: s.createUser},
+		{Method: "GET", Pattern: "/api/v1/users", Action: "user.list", auth: userOnly, h: s.listUsers},
+		{Method: "GET", Pattern: "/api/v1/users/{id}", Action: "user.read", auth: userOnly, h: s.getUser},
+		{Method: "POST", Pattern: "/api/v1/users/{id}/deactivate", Action: "user.deactivate", auth: userOnly, h: s.deactivateUser},
+		{Method: "POST", Pattern: "/api/v1/users/{id}/roles", Action: "user.role_grant", auth: userOnly, Body: roleRequest{}, h: s.grantRole},
+		{Method: "DELETE", Pattern: "/api/v1/users/{id}/roles/{role}", Action: "user.role_revoke", auth: userOnly, h: s.revokeRole},
+		{Method: "POST", Pattern: "/api/v1/users/{id}/totp/reset", Action: "user.totp_reset", auth: userOnly, h: s.resetTOTP},
+		{Method: "POST", Pattern: "/api/v1/users/{id}/password", Action: "user.password_reset", auth: userOnly, Body: passwordResetRequest{}, h: s.resetPassword},
+		{Method: "PUT", Pattern: "/api/v1/users/{id}/certificate", Action: "user.certificate_set", auth: userOnly, Body: certificateRequest{}, h: s.setCertificate},
+		{Method: "POST", Pattern: "/api/v1/api-keys", Action: "apikey.create", auth: userOnly, Body: apiKeyRequest{}, h: s.createAPIKey},
+		{Method: "GET", Pattern: "/api/v1/api-keys", Action: "apikey.list", auth: userOnly, h: s.listAPIKeys},
+		{Method: "POST", Pattern: "/api/v1/api-keys/{id}/revoke", Action: "apikey.revoke", auth: userOnly, h: s.revokeAPIKey},
+
+		// Four-eyes approvals (SPEC §3).
+		{Method: "POST", Pattern: "/api/v1/approvals", Action: "approval.request", auth: userOnly, Body: approvals.NewRequest{}, h: s.requestApproval},
+		{Method: "GET", Pattern: "/api/v1/approvals", Action: "approval.list", auth: userOnly, h: s.listApprovals},
+		{Method: "GET", Pattern: "/api/v1/approvals/{id}", Action: "approval.read", auth: userOnly, h: s.getApproval},
+		{Method: "POST", Pattern: "/api/v1/approvals/{id}/approve", Action: "approval.approve", auth: userOnly, Body: decisionRequest{}, h: s.approve},
+		{Method: "POST", Pattern: "/api/v1/approvals/{id}/refuse", Action: "approval.refuse", auth: userOnly, Body: decisionRequest{}, h: s.refuse},
+		{Method: "POST", Pattern: "/api/v1/approvals/{id}/cancel", Action: "approval.cancel", auth: userOnly, h: s.cancelApproval},
+
+		// Patients (SPEC §4).
+		{Method: "POST", Pattern: "/api/v1/patients", Action: "patient.create", auth: signedIn, Body: records.NewPatient{}, h: s.createPatient},
+		{Method: "GET", Pattern: "/api/v1/patients", Action: "patient.list", auth: signedIn, h: s.listPatients},
+		{Method: "POST", Pattern: "/api/v1/patients/search", Action: "patient.search", auth: signedIn, Body: records.Search{}, h: s.searchPatients},
+		{Method: "GET", Pattern: "/api/v1/patients/{id}", Action: "patient.read", auth: signedIn, h: s.getPatient},
+		{Method: "PATCH", Pattern: "/api/v1/patients/{id}", Action: "patient.update", auth: signedIn, Body: records.PatientChanges{}, h: s.updatePatient},
+		{Method: "POST", Pattern: "/api/v1/patients/{id}/records", Action: "record.create", auth: signedIn, Body: records.NewRecord{}, h: s.createRecord},
+		{Method: "GET", Pattern: "/api/v1/patients/{id}/records", Action: "record.list", auth: signedIn, h: s.listRecords},
+		{Method: "POST", Pattern: "/api/v1/patients/{id}/admissions", Action: "admission.create", auth: signedIn, Body: admissionRequest{}, h: s.admit},
+		{Method: "GET", Pattern: "/api/v1/patients/{id}/admissions", Action: "admission.list", auth: signedIn, h: s.listAdmissions},
+		{Method: "POST", Pattern: "/api/v1/patients/{id}/care-team", Action: "careteam.add", auth: userOnly, Body: careTeamRequest{}, h: s.addCareTeam},
+		{Method: "GET", Pattern: "/api/v1/patients/{id}/care-team", Action: "careteam.list", auth: userOnly, h: s.listCareTeam},
+		{Method: "DELETE", Pattern: "/api/v1/patients/{id}/care-team/{user_id}", Action: "careteam.remove", auth: userOnly, h: s.removeCareTeam},
+
+		// Records, versions, attachments.
+		{Method: "GET", Pattern: "/api/v1/records/{id}", Action: "record.read", auth: signedIn, h: s.getRecord},
+		{Method: "PATCH", Pattern: "/api/v1/records/{id}", Action: "record.update", auth: signedIn, Body: records.RecordChanges{}, h: s.updateRecord},
+		{Method: "GET", Pattern: "/api/v1/records/{id}/versions", Action: "record.versions", auth: userOnly, h: s.listVersions},
+		{Method: "GET", Pattern: "/api/v1/records/{id}/versions/{version}", Action: "record.read_history", auth: userOnly, h: s.getVersion},
+		{Method: "POST", Pattern: "/api/v1/records/{id}/attachments", Action: "record.attachment_add", auth: signedIn, h: s.addAttachment},
+		{Method: "GET", Pattern: "/api/v1/attachments/{id}", Action: "record.attachment_read", auth: signedIn, h: s.getAttachment},
+
+		// Admissions and archiving (SPEC §4).
+		{Method: "POST", Pattern: "/api/v1/admissions/{id}/discharge", Action: "admission.discharge", auth: signedIn, Body: dischargeRequest{}, h: s.discharge},
+		{Method: "POST", Pattern: "/api/v1/admissions/{id}/archive", Action: "admission.archive", auth: userOnly, h: s.archive},
+		{Method: "GET", Pattern: "/api/v1/archiving/late", Action: "archiving.late", auth: userOnly, h: s.lateArchiving},
+
+		// Access grants and break-glass review (SPEC §3).
+		{Method: "POST", Pattern: "/api/v1/grants", Action: "grant.create", auth: userOnly, Body: grantRequest{}, h: s.createGrant},
+		{Method: "GET", Pattern: "/api/v1/grants", Action: "grant.list", auth: userOnly, h: s.listGrants},
+		{Method: "POST", Pattern: "/api/v1/grants/{id}/revoke", Action: "grant.revoke", auth: userOnly, h: s.revokeGrant},
+		{Method: "GET", Pattern: "/api/v1/break-glass", Action: "breakglass.list", auth: userOnly, h: s.listBreakGlass},
+		{Method: "POST", Pattern: "/api/v1/break-glass/{id}/review", Action: "breakglass.review", auth: userOnly, Body: reviewRequest{}, h: s.reviewBreakGlass},
+
+		// The audit log (SPEC §5).
+		{Method: "GET", Pattern: "/api/v1/audit/entries", Action: "audit.entries", auth: userOnly, h: s.auditEntries},
+		{Method: "GET", Pattern: "/api/v1/audit/search", Action: "audit.search", auth: userOnly, h: s.auditSearch},
+	}
+}

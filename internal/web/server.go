@@ -1,0 +1,449 @@
+// Package web is medguard's HTTP interface: the JSON API under /api/v1
+// (SPEC §12), the operational endpoints (/healthz, /readyz, /metrics) and the
+// OpenAPI document. All routes are registered in routes.go.
+//
+// Handlers translate HTTP to calls on the capability services and back; they
+// hold no rules of their own. Every authenticated request leaves an audit
+// entry: the services write it through the gate, and a request that fails
+// before reaching the gate (a malformed body, say) is logged here.
+package web
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"medguard"
+	"medguard/internal/approvals"
+	"medguard/internal/audit"
+	"medguard/internal/gate"
+	"medguard/internal/identity"
+	"medguard/internal/policy"
+	"medguard/internal/records"
+	"medguard/internal/storage"
+	"medguard/internal/trail"
+)
+
+// Deps are what the server needs.
+type Deps struct {
+	DB        *storage.DB
+	Gate      *gate.Gate
+	Log       *audit.Log
+	Identity  *identity.Service
+	Records   *records.Service
+	Approvals *approvals.Service
+	Trail     *trail.Service
+	Logger    *slog.Logger
+	Metrics   *Metrics
+	// TrustedProxies are the load balancers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// SignInPerMinute and SignInBurst limit sign-in attempts per client IP.
+	SignInPerMinute float64
+	SignInBurst     int
+	// MetricsPublic serves /metrics to anyone; otherwise only to loopback
+	// clients and holders of system.metrics.
+	MetricsPublic bool
+	Version       string
+}
+
+// Server serves medguard over HTTP.
+type Server struct {
+	Deps
+	clock   medguard.Clock
+	routes  []Route
+	mux     *http.ServeMux
+	signIns *limiter
+}
+
+// authLevel says who may call a route.
+type authLevel int
+
+const (
+	public    authLevel = iota // anyone
+	enrolment                  // a user session, full or good only for TOTP enrolment
+	userOnly                   // a full user session (not an API key)
+	signedIn                   // a full user session or an API key
+)
+
+// Route is one API operation.
+type Route struct {
+	Method  string
+	Pattern string // net/http pattern path, e.g. /api/v1/records/{id}
+	// Action names the operation in the audit log when the request fails
+	// before a service logs it.
+	Action string
+	auth   authLevel
+	// Body is the request body's type, for the OpenAPI check; nil for none.
+	Body any
+	h    handlerFunc
+}
+
+// handlerFunc handles one request for the call's actor. It writes success
+// responses itself and returns errors, which become problem responses.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, c *medguard.Call) error
+
+// New returns the server.
+func New(d Deps) *Server {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.SignInPerMinute == 0 {
+		d.SignInPerMinute = 60
+	}
+	if d.SignInBurst == 0 {
+		d.SignInBurst = 30
+	}
+	s := &Server{Deps: d, clock: d.Gate.Clock(), mux: http.NewServeMux()}
+	s.signIns = newLimiter(d.SignInPerMinute/60, d.SignInBurst, s.clock)
+	s.routes = s.buildRoutes()
+	for _, rt := range s.routes {
+		s.mux.Handle(rt.Method+" "+rt.Pattern, s.serve(rt))
+	}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /metrics", s.metrics)
+	s.mux.HandleFunc("GET /api/v1/openapi.json", s.openAPI)
+	return s
+}
+
+// Routes returns the API routes.
+func (s *Server) Routes() []Route { return s.routes }
+
+// Handler returns the server's root handler: security headers on every
+// response, and problem+json for unknown paths and methods.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		h.Set("Cache-Control", "no-store")
+		if _, pattern := s.mux.Handler(r); pattern == "" {
+			s.noRoute(w, r)
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+// noRoute answers 404 or 405 as problem+json.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	rec := httptest.NewRecorder()
+	s.mux.ServeHTTP(rec, r)
+	err := &medguard.Error{Kind: medguard.NotFound, Message: "no such path"}
+	if rec.Code == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", rec.Header().Get("Allow"))
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		json.NewEncoder(w).Encode(Problem{Type: ProblemBase + "method-not-allowed", Title: "Method not allowed",
+			Status: http.StatusMethodNotAllowed, Detail: "this path does not accept " + r.Method, Instance: r.URL.Path})
+		return
+	}
+	writeProblem(w, r, err)
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// serve wraps a route's handler: request id, authentication, the headers of
+// the call, the audit entry of requests that reached no service, the access
+// log and the metrics.
+func (s *Server) serve(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		call := &medguard.Call{IP: s.clientIP(r)}
+		ctx, trace := gate.WithTrace(r.Context())
+		r = r.WithContext(ctx)
+		err := func() (err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					s.Logger.Error("panic", "route", rt.Pattern, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+					err = medguard.Errorf(medguard.Internal, "panic")
+				}
+			}()
+			if err := s.requestID(r, sw, call); err != nil {
+				return err
+			}
+			if err := s.authenticate(r, rt, call); err != nil {
+				return err
+			}
+			if err := callHeaders(r, call); err != nil {
+				return err
+			}
+			return rt.h(sw, r, call)
+		}()
+		if err != nil {
+			if medguard.KindOf(err) == medguard.Internal {
+				s.Logger.Error("request failed", "route", rt.Pattern, "request_id", call.RequestID, "error", err.Error())
+			}
+			writeProblem(sw, r, err)
+		}
+		if call.Actor.Name != "" && trace.Entries() == 0 {
+			s.auditUnlogged(ctx, rt, call, sw.status(), err)
+		}
+		took := time.Since(start)
+		s.Logger.Info("request", "method", r.Method, "route", rt.Pattern, "status", sw.status(),
+			"duration_ms", float64(took.Microseconds())/1000, "request_id", call.RequestID, "actor", call.Actor.Name,
+			"ip", call.IP)
+		if s.Metrics != nil {
+			s.Metrics.observe(rt.Method+" "+rt.Pattern, sw.status(), took)
+		}
+	})
+}
+
+// requestID takes the client's X-Request-Id if it is well formed, or makes one.
+func (s *Server) requestID(r *http.Request, w http.ResponseWriter, call *medguard.Call) error {
+	id := r.Header.Get("X-Request-Id")
+	if id == "" {
+		id = medguard.NewID(s.clock.Now())
+	}
+	if !requestIDPattern.MatchString(id) {
+		call.RequestID = medguard.NewID(s.clock.Now())
+		w.Header().Set("X-Request-Id", call.RequestID)
+		return medguard.InvalidField("X-Request-Id", "X-Request-Id must be 1-128 letters, digits, '.', '_', ':' or '-'")
+	}
+	call.RequestID = id
+	w.Header().Set("X-Request-Id", id)
+	return nil
+}
+
+// authenticate resolves the bearer token for routes that need one.
+func (s *Server) authenticate(r *http.Request, rt Route, call *medguard.Call) error {
+	if rt.auth == public {
+		return nil
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return &medguard.Error{Kind: medguard.Unauthenticated, Code: "missing_token",
+			Message: "sign in first and send Authorization: Bearer <token>"}
+	}
+	p, err := s.Identity.Authenticate(r.Context(), strings.TrimSpace(token), call.IP, call.RequestID)
+	if err != nil {
+		return err
+	}
+	call.Actor = p.Actor
+	switch {
+	case p.Actor.Kind == medguard.APIKeyActor && rt.auth != signedIn:
+		return &medguard.Error{Kind: medguard.Forbidden, Rule: "deny.api_key_not_allowed",
+			Message: "this operation is for signed-in staff, not API keys"}
+	case p.Scope == identity.ScopeMFAEnrollment && rt.auth != enrolment:
+		return &medguard.Error{Kind: medguard.Unauthenticated, Code: "mfa_enrollment_required",
+			Message: "enrol a second factor first: POST /api/v1/auth/totp, then /api/v1/auth/totp/confirm"}
+	}
+	return nil
+}
+
+// callHeaders reads the purpose of use and the break-glass reason.
+func callHeaders(r *http.Request, call *medguard.Call) error {
+	if p := strings.TrimSpace(r.Header.Get("X-Purpose-Of-Use")); p != "" {
+		if !policy.KnownPurpose(p) {
+			return medguard.InvalidField("X-Purpose-Of-Use", "X-Purpose-Of-Use must be one of %s", strings.Join(policy.Purposes, ", "))
+		}
+		call.Purpose = p
+	}
+	if v := r.Header.Get("X-Break-Glass-Reason"); v != "" {
+		reason := v
+		// Chinese reasons may arrive percent-encoded (RFC 3986) or as raw UTF-8.
+		if strings.Contains(v, "%") {
+			if d, err := url.PathUnescape(v); err == nil && utf8.ValidString(d) {
+				reason = d
+			}
+		}
+		if !utf8.ValidString(reason) {
+			return medguard.InvalidField("X-Break-Glass-Reason", "X-Break-Glass-Reason must be UTF-8 text, raw or percent-encoded")
+		}
+		call.BreakGlassReason = strings.TrimSpace(reason)
+	}
+	return nil
+}
+
+// auditUnlogged logs an authenticated request that no service logged: one
+// that failed before reaching its service, or one that reads nothing but
+// the caller's own session.
+func (s *Server) auditUnlogged(ctx context.Context, rt Route, call *medguard.Call, status int, err error) {
+	outcome := audit.Success
+	if err != nil {
+		outcome = audit.OutcomeOf(err)
+	}
+	rule := "request.answered"
+	if status >= 400 {
+		rule = "request.rejected"
+	}
+	if _, aerr := s.Gate.Record(ctx, gate.Event{Call: call, Action: rt.Action, TargetType: "request",
+		Allowed: status < 400, Rule: rule, Outcome: outcome}, nil); aerr != nil {
+		s.Logger.Error("audit of a rejected request failed", "request_id", call.RequestID, "error", aerr.Error())
+	}
+}
+
+// clientIP is the peer address, or — behind a trusted proxy — the last
+// address in X-Forwarded-For that is not a trusted proxy.
+func (s *Server) clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	addr = addr.Unmap()
+	if !s.trusted(addr) {
+		return addr.String()
+	}
+	hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if !s.trusted(a.Unmap()) {
+			return a.Unmap().String()
+		}
+	}
+	return addr.String()
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// statusWriter remembers the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+// writeJSON answers with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// List is a page of items with the cursor of the next page (null at the end).
+type List[T any] struct {
+	Items []T     `json:"items"`
+	Next  *string `json:"next"`
+}
+
+func list[T any](items []T, next string) List[T] {
+	if items == nil {
+		items = []T{}
+	}
+	l := List[T]{Items: items}
+	if next != "" {
+		c := base64.RawURLEncoding.EncodeToString([]byte(next))
+		l.Next = &c
+	}
+	return l
+}
+
+// MaxLimit is the largest page size.
+const MaxLimit = 200
+
+// page reads the cursor and limit of a list request.
+func page(r *http.Request) (after string, limit int, err error) {
+	q := r.URL.Query()
+	limit = 50
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxLimit {
+			return "", 0, medguard.InvalidField("limit", "limit must be a number from 1 to %d", MaxLimit)
+		}
+		limit = n
+	}
+	if c := q.Get("cursor"); c != "" {
+		b, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil || len(b) > 64 {
+			return "", 0, medguard.InvalidField("cursor", "cursor is not one this server gave out")
+		}
+		after = string(b)
+	}
+	return after, limit, nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.Version})
+}
+
+// readyz answers 200 when the database answers and the audit log accepts
+// entries; load balancers send no traffic otherwise.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.DB.Ping(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unavailable"})
+		return
+	}
+	if _, _, err := s.Log.Head(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "audit log unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// metrics serves Prometheus metrics to loopback clients, to holders of
+// system.metrics, or to anyone when MetricsPublic is set.
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	if s.Metrics == nil {
+		writeProblem(w, r, &medguard.Error{Kind: medguard.NotFound, Message: "metrics are off"})
+		return
+	}
+	ip, _ := netip.ParseAddr(s.clientIP(r))
+	if !s.MetricsPublic && !ip.IsLoopback() {
+		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		p, err := s.Identity.Authenticate(r.Context(), token, ip.String(), "")
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		if !policy.PermissionsOf(p.Actor.Roles)[policy.SystemMetrics] {
+			writeProblem(w, r, &medguard.Error{Kind: medguard.Forbidden, Rule: policy.RuleNoPermission, Message: "metrics need system.metrics"})
+			return
+		}
+	}
+	s.Metrics.handler.ServeHTTP(w, r)
+}
