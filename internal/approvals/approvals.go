@@ -320,7 +320,6 @@ func (s *Service) List(ctx context.Context, call *medguard.Call, status, before 
 	return out, next, err
 }
 
-
 // Approve approves a pending request and runs it, in one transaction. The
 // approver must hold approval.decide and be neither the requester nor the
 // user whose rights change.

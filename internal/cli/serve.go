@@ -28,12 +28,12 @@ import (
 // serveFlags are the settings of "medguard serve".
 type serveFlags struct {
 	data, db, listen, tlsCert, tlsKey, clientCA, keyFile, cipher, timezone string
-	mfaRoles, remoteHours, intranet, trustedProxies, logLevel                   string
-	idle, lifetime, lockWindow, lockDuration, archive, review, shutdown         time.Duration
-	lockThreshold, signInBurst                                                  int
-	signInRate                                                                  float64
-	maxAttachment                                                               int64
-	metricsPublic                                                               bool
+	mfaRoles, remoteHours, intranet, trustedProxies, logLevel              string
+	idle, lifetime, lockWindow, lockDuration, archive, review, shutdown    time.Duration
+	lockThreshold, signInBurst                                             int
+	signInRate                                                             float64
+	maxAttachment                                                          int64
+	metricsPublic                                                          bool
 }
 
 // commonFlags registers the flags every command that opens the

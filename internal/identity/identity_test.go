@@ -130,9 +130,9 @@ func TestPasswordPolicy(t *testing.T) {
 		{"心内科#Ke2026", "zhangwei", true},
 		{"short1A!", "", false},
 		{"alllowercaseletters", "", false},
-		{"Password123!", "", false},  // common stem
-		{"P@ssw0rd2026", "", false},  // common stem
-		{"Woaini1314!!", "", false},  // common stem
+		{"Password123!", "", false}, // common stem
+		{"P@ssw0rd2026", "", false}, // common stem
+		{"Woaini1314!!", "", false}, // common stem
 		{"Zhangwei#2026x", "zhangwei", false},
 		{"Abcdefgh12\x00", "", false},
 		{strings.Repeat("Aa1!", 40), "", false},

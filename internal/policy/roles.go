@@ -26,13 +26,13 @@ const (
 	RecordArchive     Permission = "record.archive"
 	RecordExport      Permission = "record.export"
 	// ArchivingRead shows the late-archiving list (patient ids, no data).
-	ArchivingRead Permission = "archiving.read"
-	AdmissionManage   Permission = "admission.manage"
-	CareTeamManage    Permission = "careteam.manage"
-	GrantManage       Permission = "grant.manage"
-	BreakGlassUse     Permission = "breakglass.use"
-	BreakGlassReview  Permission = "breakglass.review"
-	BreakGlassRead    Permission = "breakglass.read"
+	ArchivingRead    Permission = "archiving.read"
+	AdmissionManage  Permission = "admission.manage"
+	CareTeamManage   Permission = "careteam.manage"
+	GrantManage      Permission = "grant.manage"
+	BreakGlassUse    Permission = "breakglass.use"
+	BreakGlassReview Permission = "breakglass.review"
+	BreakGlassRead   Permission = "breakglass.read"
 	// AllDepartments widens patient-data permissions from the holder's own
 	// department to the whole hospital (records clerks, the HIS), except for
 	// restricted record types.
