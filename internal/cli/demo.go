@@ -9,7 +9,3 @@ import (
 func demo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	return errors.New("demo: not built yet")
 }
-
-func bench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return errors.New("bench: not built yet")
-}
