@@ -61,8 +61,17 @@ func (s *syncBuffer) String() string {
 // set), and waits for /readyz.
 func start(t *testing.T, args ...string) *server {
 	t.Helper()
+	return startEnv(t, nil, args...)
+}
+
+// startEnv is start with extra environment variables.
+func startEnv(t *testing.T, extra map[string]string, args ...string) *server {
+	t.Helper()
 	dir := t.TempDir()
 	env := map[string]string{"MEDGUARD_ADMIN_PASSWORD": adminPassword}
+	for k, v := range extra {
+		env[k] = v
+	}
 	argv := append([]string{"serve", "--data", dir, "--listen", "127.0.0.1:0", "--log-level", "debug"}, args...)
 	if dsn := os.Getenv(storagetest.PostgresEnv); dsn != "" {
 		argv = append(argv, "--db", storagetest.FreshSchema(t, dsn))
