@@ -31,8 +31,37 @@ type Keyring struct {
 	index *BlindIndex
 	clock medguard.Clock
 
-	mu    sync.Mutex
-	cache *lru
+	mu       sync.Mutex
+	cache    *lru
+	wrappers map[wrapperKey]*sealer
+}
+
+type wrapperKey struct {
+	kekVersion uint32
+	alg        Algorithm
+}
+
+// wrapper returns the (cached) sealer wrapping data keys under the given KEK
+// version and algorithm.
+func (kr *Keyring) wrapper(kekVersion uint32, alg Algorithm) (*sealer, error) {
+	kr.mu.Lock()
+	defer kr.mu.Unlock()
+	if w, ok := kr.wrappers[wrapperKey{kekVersion, alg}]; ok {
+		return w, nil
+	}
+	kek, ok := kr.file.KEKVersion(kekVersion)
+	if !ok {
+		return nil, fmt.Errorf("keys: a data key needs KEK version %d, which the key file lacks", kekVersion)
+	}
+	w, err := kek.wrapper(alg)
+	if err != nil {
+		return nil, err
+	}
+	if kr.wrappers == nil {
+		kr.wrappers = map[wrapperKey]*sealer{}
+	}
+	kr.wrappers[wrapperKey{kekVersion, alg}] = w
+	return w, nil
 }
 
 // CacheSize is the number of owners whose unwrapped data keys are kept.
@@ -84,7 +113,7 @@ func (kr *Keyring) newVersion(owner string, version uint32) (*DataKey, error) {
 		return nil, err
 	}
 	kek := kr.file.ActiveKEK()
-	w, err := kek.wrapper(alg)
+	w, err := kr.wrapper(kek.Version, alg)
 	if err != nil {
 		return nil, err
 	}
@@ -173,15 +202,11 @@ func (kr *Keyring) unwrap(owner string, version uint32, algName string, kekVersi
 	if err != nil {
 		return nil, err
 	}
-	kek, ok := kr.file.KEKVersion(kekVersion)
-	if !ok {
-		return nil, fmt.Errorf("keys: data key of %s needs KEK version %d, which the key file lacks", "an owner", kekVersion)
-	}
 	wrapAlg, _, err := Header(wrapped)
 	if err != nil {
 		return nil, err
 	}
-	w, err := kek.wrapper(wrapAlg)
+	w, err := kr.wrapper(kekVersion, wrapAlg)
 	if err != nil {
 		return nil, err
 	}
