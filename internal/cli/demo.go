@@ -2,10 +2,86 @@ package cli
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
+	"strings"
+	"time"
+
+	"medguard/internal/demo"
+	"medguard/internal/keys"
 )
 
-func demo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return errors.New("demo: not built yet")
+// Demo passwords: printed at the end, meant only for a demonstration.
+const (
+	demoAdminPassword = "Demo#Guanli2026"
+	demoStaffPassword = "Demo#Yiyuan2026"
+)
+
+// demoCmd runs "medguard demo".
+func demoCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("demo", stderr)
+	var f serveFlags
+	commonFlags(fs, &f)
+	seed := fs.Uint64("seed", 1, "random seed: the same seed gives the same hospital")
+	patients := fs.Int("patients", 10000, "number of patients")
+	recs := fs.Int("records", 50000, "number of records")
+	workers := fs.Int("workers", 32, "concurrent loaders")
+	fs.Usage = func() {
+		usage(stderr, fs.FlagSet, "usage: medguard demo [flags]\n\nFills an empty data directory (or database) with a synthetic hospital: departments,\nstaff in every role, patients with a year of admissions and records in Chinese,\nemergency accesses and refusals. Then run \"medguard serve\" with the same --data.")
+	}
+	if err := parse(fs.FlagSet, args, getenv); err != nil {
+		return usageError{err}
+	}
+	if *patients < 1 || *recs < *patients {
+		return usageError{fmt.Errorf("--records must be at least --patients, and --patients at least 1")}
+	}
+	alg, err := keys.ParseAlgorithm(f.cipher)
+	if err != nil {
+		return usageError{err}
+	}
+	clock := &demo.Clock{}
+	clock.Set(time.Now().AddDate(-1, 0, -1))
+	app, err := Open(ctx, Config{DataDir: f.data, DB: f.db, KeyFile: f.keyFile, Keys: getenv("MEDGUARD_KEYS"), Cipher: alg, Clock: clock})
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	if has, err := app.Identity.HasUsers(ctx); err != nil {
+		return err
+	} else if has {
+		return fmt.Errorf("demo needs an empty installation, and %s already holds one; choose another --data (or --db)", app.DB.Where)
+	}
+	adminPassword := getenv("MEDGUARD_ADMIN_PASSWORD")
+	if adminPassword == "" {
+		adminPassword = demoAdminPassword
+	}
+	fmt.Fprintf(stdout, "Building a synthetic hospital in %s (seed %d, %d patients, %d records)\n", app.DB.Where, *seed, *patients, *recs)
+	sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals}, clock,
+		demo.Options{Seed: *seed, Patients: *patients, Records: *recs, Workers: *workers, AdminPassword: adminPassword,
+			StaffPassword: demoStaffPassword, Progress: stdout})
+	if err != nil {
+		return err
+	}
+	size, _, _ := app.Log.Head(ctx)
+	fmt.Fprintf(stdout, "\nDone in %s: %d departments, %d staff, %d patients, %d admissions, %d records,\n"+
+		"%d emergency accesses, %d refused reads, %d access grants, %d care-team members, %d late archivings;\n"+
+		"%d audit entries.\n\n", sum.Took.Round(time.Second), sum.Departments, sum.Staff, sum.Patients, sum.Admissions,
+		sum.Records, sum.BreakGlass, sum.Denied, sum.Grants, sum.CareTeams, sum.LateArchives, size)
+	serveCmd := "medguard serve --data " + f.data
+	if f.db != "" {
+		serveCmd += " --db '" + f.db + "'"
+	}
+	fmt.Fprintf(stdout, "Start it:   %s\nThen sign in at https://127.0.0.1:8443 (POST /api/v1/auth/login):\n\n", serveCmd)
+	fmt.Fprintf(stdout, "  %-18s %-16s %-10s %s\n", "role", "username", "department", "password")
+	for _, s := range sum.Examples {
+		pw := sum.StaffPassword
+		if s.Role == "admin" {
+			pw = sum.AdminPassword
+		}
+		fmt.Fprintf(stdout, "  %-18s %-16s %-10s %s\n", s.Role, s.Username, s.Department, pw)
+	}
+	fmt.Fprintf(stdout, "\nEvery member of staff has the password %s. Those who read records\n"+
+		"enrol a TOTP authenticator at their first sign-in. These are demonstration\n"+
+		"passwords: never use a demo installation for real patients.\n", strings.TrimSpace(sum.StaffPassword))
+	return nil
 }

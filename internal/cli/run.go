@@ -65,7 +65,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "serve":
 		return serve(ctx, rest, getenv, stdout, stderr)
 	case "demo":
-		return demo(ctx, rest, getenv, stdout, stderr)
+		return demoCmd(ctx, rest, getenv, stdout, stderr)
 	case "bench":
 		return bench(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":

@@ -1,0 +1,493 @@
+// Package demo fills an empty installation with a synthetic hospital, so
+// that a new user sees a living system at once: departments, staff in every
+// role, thousands of patients with a year of admissions, records in Chinese,
+// archiving on time and late, care teams, access grants, emergency
+// (break-glass) accesses with their reviews, and refused accesses.
+//
+// It acts as the synthetic staff through the same services and the same
+// gate as everyone else: every change is decided by the access policy and
+// written to the audit log. It never writes to a table itself. Its content
+// is deterministic for a seed (internal/synth); its times run over the past
+// year on a simulated clock.
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"medguard"
+	"medguard/internal/approvals"
+	"medguard/internal/identity"
+	"medguard/internal/records"
+	"medguard/internal/synth"
+)
+
+// Clock is the demo's simulated clock: each reading moves it on a little, so
+// that the entries of one simulated day spread over its working hours.
+type Clock struct {
+	base atomic.Int64 // unix ms of the current slice's start
+	tick atomic.Int64
+	real bool
+}
+
+// Now returns the simulated time.
+func (c *Clock) Now() time.Time {
+	if c.real {
+		return time.Now().UTC()
+	}
+	n := c.tick.Add(1)
+	offset := min(n*7*int64(time.Second/time.Millisecond), 10*int64(time.Hour/time.Millisecond))
+	return time.UnixMilli(c.base.Load() + offset).UTC()
+}
+
+// Set starts a new slice at t.
+func (c *Clock) Set(t time.Time) {
+	c.base.Store(t.UnixMilli())
+	c.tick.Store(0)
+}
+
+// Live switches the clock to the real time.
+func (c *Clock) Live() { c.real = true }
+
+// Services are what the loader acts through.
+type Services struct {
+	Identity  *identity.Service
+	Records   *records.Service
+	Approvals *approvals.Service
+}
+
+// Options size the hospital.
+type Options struct {
+	Seed          uint64
+	Patients      int
+	Records       int
+	Workers       int
+	AdminPassword string
+	StaffPassword string
+	// Now is the end of the simulated year (default: the real time).
+	Now time.Time
+	// Progress receives a line now and then.
+	Progress io.Writer
+}
+
+// Staff is a member of the synthetic staff.
+type Staff struct {
+	Username, Name, Department, Role string
+	call                             *medguard.Call
+}
+
+// Summary says what was made.
+type Summary struct {
+	Departments, Staff, Patients, Admissions, Records int
+	BreakGlass, Denied, Grants, CareTeams, LateArchives int
+	Took                                                time.Duration
+	AdminPassword, StaffPassword                        string
+	Examples                                            []Staff
+}
+
+// loader builds one hospital.
+type loader struct {
+	svc   Services
+	clock *Clock
+	opts  Options
+	gen   *synth.Generator
+	rnd   *rand.Rand
+	admin *medguard.Call
+	staff map[string][]*Staff // by department code
+	roles map[string][]*Staff // by role
+	sum    Summary
+	out    io.Writer
+	mu     sync.Mutex
+	visits []*visit
+}
+
+// clinical departments plus the offices every hospital has.
+var offices = []struct{ code, name string }{
+	{"MRD", "病案室"}, {"ITD", "信息科"}, {"QCD", "质控科"}, {"RES", "科研处"},
+}
+
+// Load builds the hospital. The installation must be empty.
+func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summary, error) {
+	start := time.Now()
+	if opts.Workers <= 0 {
+		opts.Workers = 32
+	}
+	if opts.Now.IsZero() {
+		opts.Now = time.Now().UTC()
+	}
+	l := &loader{svc: svc, clock: clock, opts: opts, gen: synth.NewAt(opts.Seed, opts.Now),
+		rnd: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x6d656467)), staff: map[string][]*Staff{},
+		roles: map[string][]*Staff{}, out: opts.Progress}
+	if l.out == nil {
+		l.out = io.Discard
+	}
+	l.sum.AdminPassword, l.sum.StaffPassword = opts.AdminPassword, opts.StaffPassword
+	yearAgo := opts.Now.AddDate(-1, 0, 0)
+	clock.Set(yearAgo.Add(-24 * time.Hour))
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"departments and staff", l.people},
+		{"patients, admissions and records over the past year", l.year},
+		{"care teams, access grants, emergency accesses and refusals", l.incidents},
+	}
+	for i, s := range steps {
+		fmt.Fprintf(l.out, "[%d/%d] %s…\n", i+1, len(steps), s.name)
+		if err := s.fn(ctx); err != nil {
+			return nil, fmt.Errorf("demo: %s: %w", s.name, err)
+		}
+	}
+	clock.Live()
+	l.sum.Took = time.Since(start)
+	for _, role := range []string{"admin", "records_clerk", "doctor", "nurse", "dept_head", "security_officer", "auditor", "it_engineer", "researcher"} {
+		if len(l.roles[role]) > 0 {
+			l.sum.Examples = append(l.sum.Examples, *l.roles[role][0])
+		}
+	}
+	return &l.sum, nil
+}
+
+// people creates the departments, the staff, their privileged roles (through
+// four-eyes approvals) and the HIS's API key.
+func (l *loader) people(ctx context.Context) error {
+	id := l.svc.Identity
+	adminID, err := id.Bootstrap(ctx, "admin", l.opts.AdminPassword)
+	if err != nil {
+		return err
+	}
+	l.admin = &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: adminID, Name: "admin", Roles: []string{"admin"}},
+		IP: "10.10.1.10", RequestID: "demo-setup"}
+	l.roles["admin"] = []*Staff{{Username: "admin", Name: "系统管理员", Role: "admin", call: l.admin}}
+	for _, d := range synth.Departments() {
+		if _, err := id.CreateDepartment(ctx, l.admin, d.Code, d.Name); err != nil {
+			return err
+		}
+		l.sum.Departments++
+	}
+	for _, o := range offices {
+		if _, err := id.CreateDepartment(ctx, l.admin, o.code, o.name); err != nil {
+			return err
+		}
+		l.sum.Departments++
+	}
+	type want struct {
+		dept, role string
+		n          int
+	}
+	var wants []want
+	for _, d := range synth.Departments() {
+		wants = append(wants, want{d.Code, "dept_head", 1}, want{d.Code, "doctor", 4}, want{d.Code, "nurse", 3})
+	}
+	wants = append(wants, want{"MRD", "records_clerk", 4}, want{"ITD", "it_engineer", 2}, want{"ITD", "security_officer", 2},
+		want{"QCD", "auditor", 2}, want{"RES", "researcher", 2})
+	// Usernames and names in a fixed order, so the seed decides them.
+	var plan []*Staff
+	seen := map[string]bool{}
+	for _, w := range wants {
+		for i := 0; i < w.n; i++ {
+			name := l.gen.StaffName()
+			u := l.gen.Username(name, len(plan)+1)
+			for seen[u] {
+				u = l.gen.Username(name, len(plan)+100+l.rnd.IntN(900))
+			}
+			seen[u] = true
+			plan = append(plan, &Staff{Username: u, Name: name, Department: w.dept, Role: w.role})
+		}
+	}
+	err = l.parallel(len(plan), func(i int) error {
+		s := plan[i]
+		u, pending, err := id.CreateUser(ctx, l.admin, identity.NewUser{Username: s.Username, DisplayName: s.Name,
+			Department: s.Department, Roles: []string{s.Role}, Password: l.opts.StaffPassword})
+		if err != nil {
+			return err
+		}
+		s.call = &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: u.ID, Name: s.Username,
+			Department: s.Department, Roles: []string{s.Role}}, IP: fmt.Sprintf("10.20.%d.%d", 1+i/200, 10+i%200)}
+		s.call.Actor.Roles = append([]string(nil), u.Roles...)
+		if len(pending) > 0 {
+			s.call.Actor.Roles = pending // granted below, after approval
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, s := range plan {
+		l.staff[s.Department] = append(l.staff[s.Department], s)
+		l.roles[s.Role] = append(l.roles[s.Role], s)
+		l.sum.Staff++
+	}
+	// Privileged roles: the administrator asks, a department head approves.
+	approver := l.roles["dept_head"][0].call
+	for _, role := range []string{"it_engineer", "security_officer", "auditor"} {
+		for _, s := range l.roles[role] {
+			payload, _ := json.Marshal(approvals.RoleGrantPayload{UserID: s.call.Actor.ID, Role: role})
+			a, err := l.svc.Approvals.Request(ctx, l.admin, approvals.NewRequest{Kind: approvals.RoleGrant, Payload: payload,
+				Reason: "岗位任命：" + s.Name})
+			if err != nil {
+				return err
+			}
+			if _, err := l.svc.Approvals.Approve(ctx, approver, a.ID, "同意任命"); err != nil {
+				return err
+			}
+		}
+	}
+	// One request left waiting, for the approvals inbox.
+	if researchers := l.roles["researcher"]; len(researchers) > 0 {
+		payload, _ := json.Marshal(approvals.RoleGrantPayload{UserID: researchers[0].call.Actor.ID, Role: "auditor"})
+		if _, err := l.svc.Approvals.Request(ctx, l.admin, approvals.NewRequest{Kind: approvals.RoleGrant, Payload: payload,
+			Reason: "科研数据质控需要审计权限"}); err != nil {
+			return err
+		}
+	}
+	_, err = id.CreateAPIKey(ctx, l.admin, "his", []string{"patient.create", "patient.search", "record.write",
+		"admission.manage", "scope.all_departments"}, "")
+	return err
+}
+
+// parallel runs fn(0..n-1) on the loader's workers and returns the first error.
+func (l *loader) parallel(n int, fn func(i int) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, l.opts.Workers)
+	for w := 0; w < l.opts.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					errs <- err
+					next.Store(int64(n))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// pick returns a random member of department dept with the given role.
+func (l *loader) pick(dept, role string) *Staff {
+	var c []*Staff
+	for _, s := range l.staff[dept] {
+		if s.Role == role {
+			c = append(c, s)
+		}
+	}
+	if len(c) == 0 {
+		return nil
+	}
+	return c[l.rnd.IntN(len(c))]
+}
+
+// visit is one patient's stay or visit, planned in advance.
+type visit struct {
+	person      synth.Person
+	dept        synth.Department
+	day         int // day of the year of the first contact
+	inpatient   bool
+	stay        int // days
+	archiveLag  int // days after discharge; -1: not archived yet
+	records     []plannedRecord
+	patientID   string
+	admissionID string
+	clerk       *Staff
+	doctor      *Staff
+}
+
+type plannedRecord struct {
+	day    int
+	typ    string
+	author *Staff
+	text   synth.RecordText
+}
+
+// plan decides every visit and record, deterministically.
+func (l *loader) plan() []*visit {
+	depts := synth.Departments()
+	weights := map[string]int{"EMER": 14, "CARD": 12, "NEUR": 10, "RESP": 10, "GAST": 9, "ORTH": 9, "GSUR": 8,
+		"PEDS": 8, "OBGY": 7, "ONCO": 6, "ICU": 3, "PSYC": 3, "INFD": 3}
+	total := 0
+	for _, d := range depts {
+		total += max(1, weights[d.Code])
+	}
+	var visits []*visit
+	perPatient := float64(l.opts.Records) / float64(max(1, l.opts.Patients))
+	remaining := l.opts.Records
+	for i := 0; i < l.opts.Patients; i++ {
+		x, dept := l.rnd.IntN(total), depts[0]
+		for _, d := range depts {
+			if x -= max(1, weights[d.Code]); x < 0 {
+				dept = d
+				break
+			}
+		}
+		v := &visit{person: l.gen.PersonFor(dept), dept: dept, day: l.rnd.IntN(360)}
+		if born := int(v.person.BirthDate.Sub(l.dayStart(0)).Hours() / 24); v.day <= born {
+			v.day = min(born+1, 363) // a newborn's first visit follows the birth
+		}
+		v.inpatient = dept.Code != "EMER" && l.rnd.Float64() < 0.7 || dept.Code == "ICU"
+		v.stay = 2 + l.rnd.IntN(12)
+		switch r := l.rnd.Float64(); {
+		case r < 0.85:
+			v.archiveLag = 1 + l.rnd.IntN(6)
+		case r < 0.95:
+			v.archiveLag = 8 + l.rnd.IntN(5) // late: more than 24 h past the 7-day deadline
+		default:
+			v.archiveLag = -1
+		}
+		n := int(perPatient)
+		if l.rnd.Float64() < perPatient-float64(n) {
+			n++
+		}
+		if i == l.opts.Patients-1 {
+			n = remaining
+		}
+		n = max(1, min(n, remaining-(l.opts.Patients-1-i)))
+		remaining -= n
+		v.clerk = l.roles["records_clerk"][l.rnd.IntN(len(l.roles["records_clerk"]))]
+		v.doctor = l.pick(dept.Code, "doctor")
+		for k := 0; k < n; k++ {
+			typ := l.gen.RecordType(dept)
+			switch {
+			case v.inpatient && k == 0:
+				typ = "admission_note"
+			case v.inpatient && k == n-1 && n > 2:
+				typ = "discharge_summary"
+			}
+			day := v.day
+			if v.inpatient {
+				day += min(v.stay, k*v.stay/max(1, n-1))
+			}
+			day = min(day, 364) // nothing is written after today
+			author := v.doctor
+			if typ == "nursing_note" {
+				author = l.pick(dept.Code, "nurse")
+			}
+			at := l.dayStart(day).Add(time.Duration(8+l.rnd.IntN(10)) * time.Hour)
+			v.records = append(v.records, plannedRecord{day: day, typ: typ, author: author,
+				text: l.gen.Record(dept, typ, v.person, at)})
+		}
+		visits = append(visits, v)
+	}
+	return visits
+}
+
+func (l *loader) dayStart(day int) time.Time {
+	y := l.opts.Now.AddDate(-1, 0, 0)
+	return time.Date(y.Year(), y.Month(), y.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, day)
+}
+
+// year replays the planned year day by day: registrations, admissions and
+// records of each day are loaded concurrently, then discharges and archiving.
+func (l *loader) year(ctx context.Context) error {
+	visits := l.plan()
+	type op struct {
+		day  int
+		kind int // 0 register, 1 admit, 2 record, 3 discharge, 4 archive
+		v    *visit
+		r    int
+	}
+	var ops []op
+	last := 364
+	for _, v := range visits {
+		ops = append(ops, op{v.day, 0, v, 0})
+		if v.inpatient {
+			ops = append(ops, op{v.day, 1, v, 0})
+		}
+		for i, r := range v.records {
+			ops = append(ops, op{r.day, 2, v, i})
+		}
+		if v.inpatient && v.day+v.stay <= last {
+			ops = append(ops, op{v.day + v.stay, 3, v, 0})
+			if v.archiveLag >= 0 && v.day+v.stay+v.archiveLag <= last {
+				ops = append(ops, op{v.day + v.stay + v.archiveLag, 4, v, 0})
+			}
+		}
+	}
+	sort.SliceStable(ops, func(i, j int) bool {
+		if ops[i].day != ops[j].day {
+			return ops[i].day < ops[j].day
+		}
+		return ops[i].kind < ops[j].kind
+	})
+	for lo := 0; lo < len(ops); {
+		day, kind := ops[lo].day, ops[lo].kind
+		hi := lo
+		for hi < len(ops) && ops[hi].day == day && ops[hi].kind == kind {
+			hi++
+		}
+		l.clock.Set(l.dayStart(day).Add(8 * time.Hour))
+		batch := ops[lo:hi]
+		err := l.parallel(len(batch), func(i int) error {
+			o := batch[i]
+			v := o.v
+			switch o.kind {
+			case 0:
+				p := v.person
+				pt, err := l.svc.Records.CreatePatient(ctx, v.clerk.call, records.NewPatient{Name: p.Name, Gender: p.Gender,
+					BirthDate: p.BirthDate.Format(time.DateOnly), IDNumber: p.IDNumber, Phone: p.Phone, Address: p.Address, MRN: p.MRN})
+				if err != nil {
+					return err
+				}
+				v.patientID = pt.ID
+			case 1:
+				a, err := l.svc.Records.Admit(ctx, v.doctor.call, v.patientID, v.dept.Code, time.Time{})
+				if err != nil {
+					return err
+				}
+				v.admissionID = a.ID
+			case 2:
+				r := v.records[o.r]
+				_, err := l.svc.Records.CreateRecord(ctx, r.author.call, v.patientID, records.NewRecord{Type: r.typ,
+					Department: v.dept.Code, Title: r.text.Title, Text: r.text.Text, Fields: r.text.Fields, AdmissionID: v.admissionID})
+				return err
+			case 3:
+				_, err := l.svc.Records.Discharge(ctx, v.doctor.call, v.admissionID, time.Time{})
+				return err
+			case 4:
+				a, err := l.svc.Records.Archive(ctx, v.clerk.call, v.admissionID)
+				if err == nil && a.HoursLate > 24 {
+					l.mu.Lock()
+					l.sum.LateArchives++
+					l.mu.Unlock()
+				}
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, o := range batch {
+			switch o.kind {
+			case 0:
+				l.sum.Patients++
+			case 1:
+				l.sum.Admissions++
+			case 2:
+				l.sum.Records++
+			}
+		}
+		if kind == 4 && day%30 == 29 || hi == len(ops) {
+			fmt.Fprintf(l.out, "      day %3d of 365: %d patients, %d admissions, %d records\n", day+1, l.sum.Patients, l.sum.Admissions, l.sum.Records)
+		}
+		lo = hi
+	}
+	l.visits = visits
+	return nil
+}

@@ -1,0 +1,150 @@
+package demo
+
+import (
+	"context"
+	"time"
+
+	"medguard"
+	"medguard/internal/identity"
+	"medguard/internal/records"
+)
+
+// Reasons doctors give when they break the glass (紧急访问).
+var glassReasons = []string{
+	"患者急诊昏迷入院，需查阅既往病史及用药",
+	"夜班会诊，患者病情突然变化，需了解既往检查结果",
+	"急诊抢救，需核对过敏史",
+	"转科交接，患者家属要求了解既往手术情况",
+	"多学科会诊（MDT），需查看既往影像报告",
+	"患者意识不清，需确认既往诊断",
+}
+
+// incidents adds what makes the hospital look lived in during the last
+// weeks: care teams, grants, emergency accesses (reviewed, pending and
+// overdue), refused reads and failed sign-ins.
+func (l *loader) incidents(ctx context.Context) error {
+	end := l.opts.Now
+	var inpatients []*visit
+	for _, v := range l.visits {
+		if v.inpatient && v.patientID != "" && len(v.records) > 0 {
+			inpatients = append(inpatients, v)
+		}
+	}
+	if len(inpatients) == 0 {
+		return nil
+	}
+	pickVisit := func() *visit { return inpatients[l.rnd.IntN(len(inpatients))] }
+	// A doctor from another department than v's.
+	outsider := func(v *visit) *Staff {
+		for {
+			d := l.roles["doctor"][l.rnd.IntN(len(l.roles["doctor"]))]
+			if d.Department != v.dept.Code {
+				return d
+			}
+		}
+	}
+	// A readable (not restricted) record of v, by id: the planned records
+	// carry no ids, so list them as the treating doctor.
+	recordOf := func(v *visit) (string, error) {
+		list, _, err := l.svc.Records.ListRecords(ctx, v.doctor.call, v.patientID, "", 20)
+		if err != nil || len(list) == 0 {
+			return "", err
+		}
+		for _, r := range list {
+			if r.Type != "psychiatric_note" && r.Type != "hiv_test" {
+				return r.ID, nil
+			}
+		}
+		return "", nil
+	}
+
+	// Care teams and grants, in the last month.
+	for i := 0; i < 20; i++ {
+		at := end.Add(-time.Duration(20-i) * 24 * time.Hour)
+		l.clock.Set(at)
+		v := pickVisit()
+		head := l.pick(v.dept.Code, "dept_head")
+		member := outsider(v)
+		if i%2 == 0 {
+			if _, err := l.svc.Records.AddCareTeamMember(ctx, head.call, v.patientID, member.call.Actor.ID, nil); err != nil {
+				return err
+			}
+			l.sum.CareTeams++
+			continue
+		}
+		if _, err := l.svc.Records.CreateGrant(ctx, head.call, records.NewGrant{PatientID: v.patientID, GranteeID: member.call.Actor.ID,
+			Reason: "院内会诊，需查阅本科室病历", ExpiresAt: at.Add(time.Duration(24*(3+l.rnd.IntN(25))) * time.Hour)}); err != nil {
+			return err
+		}
+		l.sum.Grants++
+	}
+
+	// Emergency accesses over the last ten days: older ones reviewed by the
+	// record department's head, the newest pending, a few overdue.
+	for i := 0; i < 30; i++ {
+		at := end.Add(-time.Duration(240-i*8) * time.Hour)
+		l.clock.Set(at)
+		v := pickVisit()
+		rid, err := recordOf(v)
+		if err != nil || rid == "" {
+			continue
+		}
+		doc := outsider(v)
+		call := *doc.call
+		call.BreakGlassReason = glassReasons[l.rnd.IntN(len(glassReasons))]
+		call.Purpose = "emergency"
+		rec, err := l.svc.Records.GetRecord(ctx, &call, rid)
+		if err != nil {
+			if medguard.IsKind(err, medguard.Forbidden) {
+				continue // e.g. the doctor is on the care team after all
+			}
+			return err
+		}
+		if rec.BreakGlass == nil {
+			continue
+		}
+		l.sum.BreakGlass++
+		if i >= 24 || i%7 == 3 {
+			continue // left for review: pending (and, for older ones, overdue)
+		}
+		l.clock.Set(at.Add(time.Duration(2+l.rnd.IntN(18)) * time.Hour))
+		head := l.pick(v.dept.Code, "dept_head")
+		outcome, note := records.Justified, "急诊抢救需要，访问合理"
+		if i%5 == 4 {
+			outcome, note = records.Unjustified, "非本科室患者，无会诊申请，访问理由不充分"
+		}
+		if _, err := l.svc.Records.ReviewBreakGlass(ctx, head.call, rec.BreakGlass.EventID, outcome, note); err != nil {
+			return err
+		}
+	}
+
+	// Reads refused by the policy: curiosity outside the department.
+	for i := 0; i < 25; i++ {
+		l.clock.Set(end.Add(-time.Duration(200-i*7) * time.Hour))
+		v := pickVisit()
+		rid, err := recordOf(v)
+		if err != nil || rid == "" {
+			continue
+		}
+		if _, err := l.svc.Records.GetRecord(ctx, outsider(v).call, rid); medguard.IsKind(err, medguard.Forbidden) {
+			l.sum.Denied++
+		} else if err != nil {
+			return err
+		}
+	}
+
+	// Failed sign-ins: typos, and a burst against one account.
+	l.clock.Set(end.Add(-6 * time.Hour))
+	for i := 0; i < 12; i++ {
+		s := l.roles["nurse"][i%len(l.roles["nurse"])]
+		if i >= 6 {
+			s = l.roles["doctor"][0]
+		}
+		_, err := l.svc.Identity.Login(ctx, &medguard.Call{IP: "10.30.5.77", RequestID: "demo-signin"},
+			identity.Credentials{Username: s.Username, Password: "Wrong#Password1"})
+		if err != nil && !medguard.IsKind(err, medguard.Unauthenticated) && !medguard.IsKind(err, medguard.Locked) {
+			return err
+		}
+	}
+	return nil
+}
