@@ -85,7 +85,7 @@ type Staff struct {
 
 // Summary says what was made.
 type Summary struct {
-	Departments, Staff, Patients, Admissions, Records int
+	Departments, Staff, Patients, Admissions, Records   int
 	BreakGlass, Denied, Grants, CareTeams, LateArchives int
 	Took                                                time.Duration
 	AdminPassword, StaffPassword                        string
@@ -94,14 +94,14 @@ type Summary struct {
 
 // loader builds one hospital.
 type loader struct {
-	svc   Services
-	clock *Clock
-	opts  Options
-	gen   *synth.Generator
-	rnd   *rand.Rand
-	admin *medguard.Call
-	staff map[string][]*Staff // by department code
-	roles map[string][]*Staff // by role
+	svc    Services
+	clock  *Clock
+	opts   Options
+	gen    *synth.Generator
+	rnd    *rand.Rand
+	admin  *medguard.Call
+	staff  map[string][]*Staff // by department code
+	roles  map[string][]*Staff // by role
 	sum    Summary
 	out    io.Writer
 	mu     sync.Mutex
