@@ -14,10 +14,10 @@ func (s *Server) buildRoutes() []Route {
 	return []Route{
 		// Sign-in (SPEC §2, Appendix A).
 		{Method: "POST", Pattern: "/api/v1/auth/login", Action: "auth.login", auth: public, Body: loginRequest{}, h: s.login},
-		{Method: "POST", Pattern: "/api/v1/auth/logout", Action: "auth.logout", auth: enrolment, h: s.logout},
+		{Method: "POST", Pattern: "/api/v1/auth/logout", Action: "auth.logout", auth: userOnly, h: s.logout},
 		{Method: "POST", Pattern: "/api/v1/auth/totp", Action: "auth.totp_enroll", auth: enrolment, h: s.startTOTP},
 		{Method: "POST", Pattern: "/api/v1/auth/totp/confirm", Action: "auth.totp_confirm", auth: enrolment, Body: totpConfirmRequest{}, h: s.confirmTOTP},
-		{Method: "GET", Pattern: "/api/v1/auth/me", Action: "auth.me", auth: enrolment, h: s.me},
+		{Method: "GET", Pattern: "/api/v1/auth/me", Action: "auth.me", auth: userOnly, h: s.me},
 		{Method: "POST", Pattern: "/api/v1/auth/password", Action: "auth.password_change", auth: userOnly, Body: passwordChangeRequest{}, h: s.changePassword},
 
 		// Departments, roles, users, API keys.
