@@ -373,11 +373,9 @@ func (s *Service) decide(ctx context.Context, call *medguard.Call, id, note, out
 				res, err := tx.ExecContext(ctx, `UPDATE approvals SET status = $1, decided_by = $2, decided_by_name = $3,
 					decided_at = $4, decision_note = $5 WHERE id = $6 AND status = 'pending' AND expires_at > $4`,
 					outcome, call.Actor.ID, call.Actor.Name, medguard.Millis(now), storage.NullString(note), id)
-				if err != nil {
+				if err := storage.Affected(res, err, &medguard.Error{Kind: medguard.Conflict,
+					Message: "the request is no longer pending"}); err != nil {
 					return err
-				}
-				if n, _ := res.RowsAffected(); n == 0 {
-					return &medguard.Error{Kind: medguard.Conflict, Message: "the request is no longer pending"}
 				}
 				if run != nil {
 					return run(ctx, tx, index)

@@ -135,13 +135,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, call *medguard.Call, id stri
 			return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
 				res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`,
 					medguard.Millis(now), id)
-				if err != nil {
-					return err
-				}
-				if n, _ := res.RowsAffected(); n == 0 {
-					return &medguard.Error{Kind: medguard.NotFound, Message: "no active API key with this id"}
-				}
-				return nil
+				return storage.Affected(res, err, &medguard.Error{Kind: medguard.NotFound, Message: "no active API key with this id"})
 			}, nil
 		})
 	return err

@@ -19,6 +19,7 @@ import (
 	"medguard/internal/audit"
 	"medguard/internal/gate"
 	"medguard/internal/keys"
+	"medguard/internal/storage"
 )
 
 // Session scopes.
@@ -354,13 +355,7 @@ func matchTOTP(secret, code string, now time.Time) (int64, bool) {
 func acceptStep(ctx context.Context, tx *sql.Tx, userID string, step int64) error {
 	res, err := tx.ExecContext(ctx, `UPDATE users SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)`,
 		step, userID)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errBadCredentials("totp_invalid")
-	}
-	return nil
+	return storage.Affected(res, err, errBadCredentials("totp_invalid"))
 }
 
 func (s *Service) sealTOTP(ctx context.Context, userID, column, secret string) ([]byte, error) {
@@ -452,11 +447,9 @@ func (s *Service) ConfirmTOTP(ctx context.Context, call *medguard.Call, code str
 		Allowed: true, Rule: RulePasswordTOTP}, func(ctx context.Context, tx *sql.Tx, _ uint64) error {
 		res, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = $1, totp_pending = NULL, totp_enrolled_at = $2,
 			totp_last_step = $3 WHERE id = $4 AND totp_pending IS NOT NULL`, sealed, medguard.Millis(now), step, userID)
-		if err != nil {
+		if err := storage.Affected(res, err, &medguard.Error{Kind: medguard.Conflict, Code: "no_pending_totp",
+			Message: "enrolment was already completed"}); err != nil {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return &medguard.Error{Kind: medguard.Conflict, Code: "no_pending_totp", Message: "enrolment was already completed"}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET ended_at = $1, end_reason = 'mfa_enrolled' WHERE id = $2`,
 			medguard.Millis(now), call.Actor.SessionID); err != nil {

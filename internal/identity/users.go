@@ -380,13 +380,7 @@ func (s *Service) RevokeRole(ctx context.Context, call *medguard.Call, userID, r
 			}
 			return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
 				res, err := tx.ExecContext(ctx, `DELETE FROM user_roles WHERE user_id = $1 AND role = $2`, userID, role)
-				if err != nil {
-					return err
-				}
-				if n, _ := res.RowsAffected(); n == 0 {
-					return &medguard.Error{Kind: medguard.NotFound, Message: "the user does not hold this role"}
-				}
-				return nil
+				return storage.Affected(res, err, &medguard.Error{Kind: medguard.NotFound, Message: "the user does not hold this role"})
 			}, nil
 		})
 	return err

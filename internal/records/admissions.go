@@ -97,10 +97,8 @@ func (a *Admission) resource() policy.Resource {
 // Admit records a patient's admission to a department; the department then
 // holds the patient's data.
 func (s *Service) Admit(ctx context.Context, call *medguard.Call, patientID, department string, admittedAt time.Time) (*Admission, error) {
-	if ok, err := s.patientExists(ctx, patientID); err != nil {
-		return nil, medguard.Wrap("records.Admit", err)
-	} else if !ok || !medguard.ValidID(patientID) {
-		return nil, s.missing(ctx, call, policy.AdmissionManage, "patient", patientID, errNoPatient)
+	if err := s.mustExist(ctx, call, policy.AdmissionManage, patientID); err != nil {
+		return nil, err
 	}
 	now := s.clock.Now().Truncate(time.Millisecond)
 	if admittedAt.IsZero() {
@@ -188,20 +186,10 @@ func (s *Service) Archive(ctx context.Context, call *medguard.Call, id string) (
 
 // ListAdmissions lists a patient's admissions.
 func (s *Service) ListAdmissions(ctx context.Context, call *medguard.Call, patientID string) ([]Admission, error) {
-	if ok, err := s.patientExists(ctx, patientID); err != nil {
-		return nil, medguard.Wrap("records.ListAdmissions", err)
-	} else if !ok || !medguard.ValidID(patientID) {
-		return nil, s.missing(ctx, call, policy.PatientRead, "patient", patientID, errNoPatient)
-	}
-	r, err := s.patientResource(ctx, patientID)
+	pass, err := s.onPatient(ctx, call, policy.PatientRead, "admission.list", patientID)
 	if err != nil {
 		return nil, err
 	}
-	pass, err := s.passage(ctx, call, policy.PatientRead, r)
-	if err != nil {
-		return nil, err
-	}
-	pass.AuditAction = "admission.list"
 	now := s.clock.Now()
 	out := []Admission{}
 	_, _, err = s.gate.Enter(ctx, pass, func(policy.Decision) (audit.Mutation, error) {

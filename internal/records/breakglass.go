@@ -13,6 +13,7 @@ import (
 	"medguard/internal/gate"
 	"medguard/internal/keys"
 	"medguard/internal/policy"
+	"medguard/internal/storage"
 )
 
 // Review outcomes of an emergency access.
@@ -287,13 +288,7 @@ func (s *Service) ReviewBreakGlass(ctx context.Context, call *medguard.Call, id,
 				res, err := tx.ExecContext(ctx, `UPDATE break_glass_events SET reviewed_at = $1, reviewed_by = $2,
 					review_outcome = $3, review_note = $4 WHERE id = $5 AND reviewed_at IS NULL`,
 					medguard.Millis(now), call.Actor.Name, outcome, sealedNote, id)
-				if err != nil {
-					return err
-				}
-				if n, _ := res.RowsAffected(); n == 0 {
-					return &medguard.Error{Kind: medguard.Conflict, Message: "this access was already reviewed"}
-				}
-				return nil
+				return storage.Affected(res, err, &medguard.Error{Kind: medguard.Conflict, Message: "this access was already reviewed"})
 			}, nil
 		})
 	if err != nil {

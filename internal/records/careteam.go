@@ -9,6 +9,7 @@ import (
 	"medguard/internal/audit"
 	"medguard/internal/identity"
 	"medguard/internal/policy"
+	"medguard/internal/storage"
 )
 
 // CareTeamMember is a member of a patient's care team.
@@ -25,18 +26,13 @@ type CareTeamMember struct {
 // decides it; members see all of the patient's records, restricted types
 // included.
 func (s *Service) AddCareTeamMember(ctx context.Context, call *medguard.Call, patientID, userID string, until *time.Time) (*CareTeamMember, error) {
-	if ok, err := s.patientExists(ctx, patientID); err != nil {
-		return nil, medguard.Wrap("records.AddCareTeamMember", err)
-	} else if !ok || !medguard.ValidID(patientID) {
-		return nil, s.missing(ctx, call, policy.CareTeamManage, "patient", patientID, errNoPatient)
-	}
-	r, err := s.patientResource(ctx, patientID)
+	pass, err := s.onPatient(ctx, call, policy.CareTeamManage, "careteam.add", patientID)
 	if err != nil {
 		return nil, err
 	}
 	now := s.clock.Now().Truncate(time.Millisecond)
 	var out *CareTeamMember
-	_, _, err = s.gate.Enter(ctx, gatePassage(call, policy.CareTeamManage, "careteam.add", r),
+	_, _, err = s.gate.Enter(ctx, pass,
 		func(policy.Decision) (audit.Mutation, error) {
 			u, err := s.identity.UserByID(ctx, userID)
 			if err != nil || u.Status != identity.Active {
@@ -64,28 +60,17 @@ func (s *Service) AddCareTeamMember(ctx context.Context, call *medguard.Call, pa
 // RemoveCareTeamMember takes a user off a patient's care team (the history
 // stays in the audit log).
 func (s *Service) RemoveCareTeamMember(ctx context.Context, call *medguard.Call, patientID, userID string) error {
-	if ok, err := s.patientExists(ctx, patientID); err != nil {
-		return medguard.Wrap("records.RemoveCareTeamMember", err)
-	} else if !ok || !medguard.ValidID(patientID) {
-		return s.missing(ctx, call, policy.CareTeamManage, "patient", patientID, errNoPatient)
-	}
-	r, err := s.patientResource(ctx, patientID)
+	pass, err := s.onPatient(ctx, call, policy.CareTeamManage, "careteam.remove", patientID)
 	if err != nil {
 		return err
 	}
 	now := s.clock.Now()
-	_, _, err = s.gate.Enter(ctx, gatePassage(call, policy.CareTeamManage, "careteam.remove", r),
+	_, _, err = s.gate.Enter(ctx, pass,
 		func(policy.Decision) (audit.Mutation, error) {
 			return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
 				res, err := tx.ExecContext(ctx, `UPDATE care_team SET removed_at = $1, removed_by = $2
 					WHERE patient_id = $3 AND user_id = $4 AND removed_at IS NULL`, medguard.Millis(now), call.Actor.Name, patientID, userID)
-				if err != nil {
-					return err
-				}
-				if n, _ := res.RowsAffected(); n == 0 {
-					return &medguard.Error{Kind: medguard.NotFound, Message: "the user is not on this care team"}
-				}
-				return nil
+				return storage.Affected(res, err, &medguard.Error{Kind: medguard.NotFound, Message: "the user is not on this care team"})
 			}, nil
 		})
 	return err
@@ -94,20 +79,10 @@ func (s *Service) RemoveCareTeamMember(ctx context.Context, call *medguard.Call,
 // ListCareTeam lists a patient's current care team, for those who may read
 // the patient.
 func (s *Service) ListCareTeam(ctx context.Context, call *medguard.Call, patientID string) ([]CareTeamMember, error) {
-	if ok, err := s.patientExists(ctx, patientID); err != nil {
-		return nil, medguard.Wrap("records.ListCareTeam", err)
-	} else if !ok || !medguard.ValidID(patientID) {
-		return nil, s.missing(ctx, call, policy.PatientRead, "patient", patientID, errNoPatient)
-	}
-	r, err := s.patientResource(ctx, patientID)
+	pass, err := s.onPatient(ctx, call, policy.PatientRead, "careteam.list", patientID)
 	if err != nil {
 		return nil, err
 	}
-	pass, err := s.passage(ctx, call, policy.PatientRead, r)
-	if err != nil {
-		return nil, err
-	}
-	pass.AuditAction = "careteam.list"
 	out := []CareTeamMember{}
 	_, _, err = s.gate.Enter(ctx, pass, func(policy.Decision) (audit.Mutation, error) {
 		rows, err := s.db.QueryContext(ctx, `SELECT user_id, username, added_by, added_at, until_at FROM care_team

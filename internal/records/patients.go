@@ -12,7 +12,11 @@ import (
 	"medguard/internal/gate"
 	"medguard/internal/keys"
 	"medguard/internal/policy"
+	"medguard/internal/storage"
 )
+
+var errPatientChanged = &medguard.Error{Kind: medguard.Conflict, Field: "version",
+	Message: "the patient was changed meanwhile; reload and retry"}
 
 // Patient is a patient with their identifying data, decrypted.
 type Patient struct {
@@ -328,7 +332,7 @@ func (s *Service) UpdatePatient(ctx context.Context, call *medguard.Call, id str
 	var out *Patient
 	_, _, err = s.gate.Enter(ctx, pass, func(policy.Decision) (audit.Mutation, error) {
 		if ch.Version != nil && *ch.Version != sp.version {
-			return nil, &medguard.Error{Kind: medguard.Conflict, Field: "version", Message: "the patient was changed meanwhile; reload and retry"}
+			return nil, errPatientChanged
 		}
 		cur, err := s.open(ctx, sp, r.Departments)
 		if err != nil {
@@ -368,13 +372,7 @@ func (s *Service) UpdatePatient(ctx context.Context, call *medguard.Call, id str
 				version = version + 1, updated_at = $12 WHERE id = $13 AND version = $14`,
 				sealed.name, sealed.gender, sealed.birth, sealed.idNumber, sealed.phone, sealed.address, sealed.mrn,
 				sealed.nameIdx, sealed.idNumberIdx, sealed.phoneIdx, sealed.mrnIdx, medguard.Millis(now), id, sp.version)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return &medguard.Error{Kind: medguard.Conflict, Field: "version", Message: "the patient was changed meanwhile; reload and retry"}
-			}
-			return nil
+			return storage.Affected(res, err, errPatientChanged)
 		}, nil
 	})
 	return out, err

@@ -15,7 +15,11 @@ import (
 	"medguard/internal/gate"
 	"medguard/internal/keys"
 	"medguard/internal/policy"
+	"medguard/internal/storage"
 )
+
+var errRecordChanged = &medguard.Error{Kind: medguard.Conflict, Field: "version",
+	Message: "the record was changed meanwhile; reload and retry"}
 
 // Record is a medical record at one version, decrypted.
 type Record struct {
@@ -113,10 +117,8 @@ func checkClassification(c string) error {
 
 // CreateRecord adds a record for a patient.
 func (s *Service) CreateRecord(ctx context.Context, call *medguard.Call, patientID string, in NewRecord) (*Record, error) {
-	if ok, err := s.patientExists(ctx, patientID); err != nil {
-		return nil, medguard.Wrap("records.CreateRecord", err)
-	} else if !ok || !medguard.ValidID(patientID) {
-		return nil, s.missing(ctx, call, policy.RecordWrite, "patient", patientID, errNoPatient)
+	if err := s.mustExist(ctx, call, policy.RecordWrite, patientID); err != nil {
+		return nil, err
 	}
 	now := s.clock.Now().Truncate(time.Millisecond)
 	id := medguard.NewID(now)
@@ -352,7 +354,7 @@ func (s *Service) UpdateRecord(ctx context.Context, call *medguard.Call, id stri
 	var out *Record
 	_, _, err = s.gate.Enter(ctx, pass, func(policy.Decision) (audit.Mutation, error) {
 		if ch.Version != nil && *ch.Version != r.version {
-			return nil, &medguard.Error{Kind: medguard.Conflict, Field: "version", Message: "the record was changed meanwhile; reload and retry"}
+			return nil, errRecordChanged
 		}
 		cur, err := s.openRecord(ctx, r)
 		if err != nil {
@@ -396,11 +398,8 @@ func (s *Service) UpdateRecord(ctx context.Context, call *medguard.Call, id stri
 		return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
 			res, err := tx.ExecContext(ctx, `UPDATE records SET version = $1, classification = $2, updated_at = $3
 				WHERE id = $4 AND version = $5`, next, cur.Classification, medguard.Millis(now), id, r.version)
-			if err != nil {
+			if err := storage.Affected(res, err, errRecordChanged); err != nil {
 				return err
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return &medguard.Error{Kind: medguard.Conflict, Field: "version", Message: "the record was changed meanwhile; reload and retry"}
 			}
 			return insertVersion(ctx, tx, id, next, title, body, fields, cur.Classification, call.Actor.Name, now)
 		}, nil
@@ -425,16 +424,7 @@ type RecordSummary struct {
 // a time. Records the caller could not open (another department's, or a
 // restricted type without a relation) are left out, not even named.
 func (s *Service) ListRecords(ctx context.Context, call *medguard.Call, patientID, after string, limit int) ([]RecordSummary, string, error) {
-	if ok, err := s.patientExists(ctx, patientID); err != nil {
-		return nil, "", medguard.Wrap("records.ListRecords", err)
-	} else if !ok || !medguard.ValidID(patientID) {
-		return nil, "", s.missing(ctx, call, policy.RecordList, "patient", patientID, errNoPatient)
-	}
-	r, err := s.patientResource(ctx, patientID)
-	if err != nil {
-		return nil, "", err
-	}
-	pass, err := s.passage(ctx, call, policy.RecordList, r)
+	pass, err := s.onPatient(ctx, call, policy.RecordList, "", patientID)
 	if err != nil {
 		return nil, "", err
 	}

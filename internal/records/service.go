@@ -110,9 +110,40 @@ func (s *Service) patientDepartments(ctx context.Context, patientID string) ([]s
 
 // patientExists reports whether the patient exists.
 func (s *Service) patientExists(ctx context.Context, patientID string) (bool, error) {
+	if !medguard.ValidID(patientID) {
+		return false, nil
+	}
 	var n int
 	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM patients WHERE id = $1`, patientID).Scan(&n)
 	return n > 0, err
+}
+
+// mustExist returns nil if the patient exists; otherwise it logs the
+// attempt to perform action on a missing patient and returns 404.
+func (s *Service) mustExist(ctx context.Context, call *medguard.Call, action policy.Permission, patientID string) error {
+	if ok, err := s.patientExists(ctx, patientID); err != nil {
+		return medguard.Wrap("records.mustExist", err)
+	} else if !ok {
+		return s.missing(ctx, call, action, "patient", patientID, errNoPatient)
+	}
+	return nil
+}
+
+// onPatient prepares an action on one patient's data: it checks that the
+// patient exists (an attempt on a missing one is logged and answered 404)
+// and builds the passage with the departments holding the patient's data
+// and the caller's relations to the patient.
+func (s *Service) onPatient(ctx context.Context, call *medguard.Call, action policy.Permission, auditAction, patientID string) (gate.Passage, error) {
+	if err := s.mustExist(ctx, call, action, patientID); err != nil {
+		return gate.Passage{}, err
+	}
+	r, err := s.patientResource(ctx, patientID)
+	if err != nil {
+		return gate.Passage{}, err
+	}
+	p, err := s.passage(ctx, call, action, r)
+	p.AuditAction = auditAction
+	return p, err
 }
 
 // passage builds the gate passage for an action on a patient's data: it

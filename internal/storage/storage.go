@@ -288,5 +288,20 @@ func MapError(err error) error {
 // IsConflict reports whether err is a uniqueness conflict.
 func IsConflict(err error) bool { return medguard.IsKind(MapError(err), medguard.Conflict) }
 
+// Affected returns err if the statement failed, ifNone if it changed no
+// row (the row was missing or no longer in the state the statement
+// required), and nil otherwise.
+func Affected(res sql.Result, err error, ifNone error) error {
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return ifNone
+	}
+	return nil
+}
+
 // NullString returns a NULL for the empty string.
 func NullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
