@@ -1,0 +1,428 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	load "medguard/internal/bench" // the load generator; "bench" is this command
+	"medguard/internal/storage"
+)
+
+const benchHelp = `usage: medguard bench reads [flags]
+
+Measures medguard's servers. One benchmark so far:
+
+  reads   record reads over HTTPS (GET /api/v1/records/{id}: sign-in check,
+          access policy, decryption, durable audit entry), SPEC §13.
+
+"medguard bench reads --help" lists its flags.
+`
+
+const benchReadsSynopsis = `usage: medguard bench reads [--db DSN] [--url https://HOST:PORT --admin-password P]
+       [--concurrency 32] [--duration 20s] [--warmup 3s] [--rate 0]
+       [--doctors 8] [--patients 500] [--records 5000] [--json] [--cpuprofile FILE]
+
+Measures record reads: GET /api/v1/records/{id} over HTTPS with keep-alive,
+each read signed in, decided by the access policy, decrypted and written to
+the audit log (durably, by group commit) before it is answered.
+
+The server: without --url, a throw-away installation is made in a temporary
+directory — SQLite, or a fresh schema in the PostgreSQL database --db names
+(created, then dropped) — and served in this process over real HTTPS (TLS 1.3,
+a self-signed certificate, 127.0.0.1, the settings of "medguard serve" with a
+looser sign-in rate limit); it is all removed afterwards. With --url, an
+existing server is used: --admin-password (and --admin-user) sign in as its
+administrator, --ca or --insecure say how to trust its certificate; the
+hospital set up for the run stays in it.
+
+The hospital is set up through the API only: a department, --doctors doctors
+who sign in and enrol TOTP, --patients patients and --records records (about
+1-2 KB of Chinese text each) spread over the doctors. Each worker then reads
+as one doctor, choosing at random among the department's records, over a
+keep-alive connection of its own opened (TLS handshake included) before the
+clock starts.
+
+Two loops:
+  --rate 0   closed loop: --concurrency workers, each reading as soon as it has
+             its answer. Gives the throughput.
+  --rate R   open loop: reads are scheduled at R a second whatever the server
+             does, and each read's latency counts from its scheduled time, so
+             that queueing behind slow answers is measured, not hidden
+             (no coordinated omission). Uses max(--concurrency, R × 50 ms)
+             workers. Reads still unsent 2 s (or a tenth of --duration) after
+             the end count as errors ("not sent").
+
+Reported: reads/s, latency p50, p90, p99, p99.9 and max, errors by status,
+the CPUs this process and the whole machine used (a large difference means
+something else ran, unless it is PostgreSQL), and for an in-process server the
+process's peak RSS (VmHWM, reset at the start of the load where Linux allows)
+and Go heap. --json adds one JSON line. Every answer other than 2xx is an
+error; the command fails if more than 0.1 % of reads failed. --cpuprofile
+writes a CPU profile of the load for "go tool pprof".
+
+The load generator runs on the same machine (in-process: the same process)
+as the server and takes part of its CPUs; on a 2-core machine the figures are
+a floor for the server alone.`
+
+// benchFlags are the settings of "medguard bench reads".
+type benchFlags struct {
+	db, url, adminUser, adminPassword, ca, cipher, cpuProfile string
+	insecure, json                                            bool
+	concurrency, doctors, patients, records, setupConcurrency int
+	duration, warmup                                          time.Duration
+	rate                                                      float64
+}
+
+func (f *benchFlags) register(fs *flagSet) {
+	fs.StringVar(&f.db, "db", "", "PostgreSQL to measure on (postgres://…; a fresh schema is created and dropped); empty: SQLite in a temporary directory")
+	fs.StringVar(&f.url, "url", "", "an existing server to measure (https://HOST:PORT) instead of a throw-away one in this process")
+	fs.StringVar(&f.adminUser, "admin-user", "admin", "with --url: the administrator who sets up the hospital")
+	fs.StringVar(&f.adminPassword, "admin-password", "", "with --url: the administrator's password")
+	fs.StringVar(&f.ca, "ca", "", "with --url: CA certificate(s) (PEM) to trust for the server, e.g. DATA/tls/cert.pem")
+	fs.BoolVar(&f.insecure, "insecure", false, "with --url: do not verify the server's certificate")
+	fs.StringVar(&f.cipher, "cipher", "SM4-GCM", "without --url: cipher of the throw-away installation: SM4-GCM or AES-256-GCM")
+	fs.IntVar(&f.concurrency, "concurrency", 32, "workers (one keep-alive connection each); in an open loop, the least number")
+	fs.DurationVar(&f.duration, "duration", 20*time.Second, "how long reads are measured")
+	fs.DurationVar(&f.warmup, "warmup", 3*time.Second, "how long the same load runs, unmeasured, before")
+	fs.Float64Var(&f.rate, "rate", 0, "reads a second to schedule (open loop); 0 for a closed loop")
+	fs.IntVar(&f.doctors, "doctors", 8, "doctors (each signs in and enrols TOTP; workers read as them in turn)")
+	fs.IntVar(&f.patients, "patients", 500, "patients to register")
+	fs.IntVar(&f.records, "records", 5000, "records to write, spread over the patients")
+	fs.IntVar(&f.setupConcurrency, "setup-concurrency", 16, "API calls made at once while setting up")
+	fs.BoolVar(&f.json, "json", false, "also print the figures as one JSON line")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the load (warm-up and measurement) to this file; in-process it covers the server too")
+}
+
+// bench runs "medguard bench".
+func bench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, benchHelp)
+		return usageError{errors.New("bench: name a benchmark")}
+	}
+	switch args[0] {
+	case "reads":
+		return benchReads(ctx, args[1:], getenv, stdout, stderr)
+	case "help", "--help", "-help", "-h":
+		fmt.Fprint(stdout, benchHelp)
+		return nil
+	}
+	fmt.Fprint(stderr, benchHelp)
+	return usageError{fmt.Errorf("bench: unknown benchmark %q", args[0])}
+}
+
+// benchTarget is the server a benchmark runs against.
+type benchTarget struct {
+	base     string
+	tls      *tls.Config // what the client trusts
+	admin    string      // the administrator's password
+	inProc   bool
+	database string // "sqlite", "postgres" or ""
+	cipher   string
+	durable  string // what makes commits durable, for the report
+	close    func() error
+}
+
+func benchReads(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench reads", stderr)
+	var f benchFlags
+	f.register(fs)
+	fs.Usage = func() { usage(stderr, fs.FlagSet, benchReadsSynopsis) }
+	if err := parse(fs.FlagSet, args, getenv); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("bench reads: unexpected argument %q", fs.Arg(0))}
+	}
+	switch {
+	case f.concurrency < 1 || f.doctors < 1 || f.patients < 1 || f.records < 1 || f.setupConcurrency < 1:
+		return usageError{errors.New("--concurrency, --doctors, --patients, --records and --setup-concurrency must be at least 1")}
+	case f.duration <= 0 || f.warmup < 0 || f.rate < 0:
+		return usageError{errors.New("--duration must be positive; --warmup and --rate must not be negative")}
+	case f.url != "" && f.db != "":
+		return usageError{errors.New("--db and --url do not go together: --db is for the throw-away server")}
+	case f.url != "" && f.adminPassword == "":
+		return usageError{errors.New("--url needs --admin-password (or MEDGUARD_ADMIN_PASSWORD)")}
+	case f.url == "" && (f.ca != "" || f.insecure):
+		return usageError{errors.New("--ca and --insecure are for --url")}
+	}
+
+	var t *benchTarget
+	var err error
+	if f.url == "" {
+		fmt.Fprintln(stderr, "bench: starting a throw-away server in this process …")
+		t, err = startBenchServer(ctx, &f)
+	} else {
+		t, err = remoteTarget(&f)
+	}
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := t.close(); err != nil {
+			fmt.Fprintf(stderr, "bench: cleaning up: %v\n", err)
+		}
+	}()
+
+	lo := load.LoadOptions{Concurrency: f.concurrency, Duration: f.duration, Warmup: f.warmup, Rate: f.rate, Progress: stderr}
+	conns := lo.Concurrency
+	if f.rate > 0 {
+		conns = load.OpenLoopWorkers(f.rate, f.concurrency)
+	}
+	// Setting up shares this transport; every reader gets a copy of it
+	// with a connection of its own.
+	transport := load.NewTransport(f.setupConcurrency, t.tls)
+	defer transport.CloseIdleConnections()
+	client := &load.Client{Base: t.base, HTTP: &http.Client{Transport: transport, Timeout: 30 * time.Second}}
+
+	fmt.Fprintf(stderr, "bench: setting up %d doctors, %d patients and %d records through the API at %s …\n",
+		f.doctors, f.patients, f.records, t.base)
+	h, err := load.Setup(ctx, client, load.SetupOptions{AdminUser: f.adminUser, AdminPassword: t.admin,
+		Doctors: f.doctors, Patients: f.patients, Records: f.records, Parallel: f.setupConcurrency, Progress: stderr})
+	if err != nil {
+		return fmt.Errorf("bench: setting up: %w", err)
+	}
+
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	var stopWatch func() load.Memory
+	if t.inProc {
+		stopWatch = load.WatchMemory()
+	}
+	if f.rate > 0 {
+		fmt.Fprintf(stderr, "load: open loop, %g reads/s scheduled, %d workers, %s warm-up …\n", f.rate, conns, f.warmup)
+	} else {
+		fmt.Fprintf(stderr, "load: closed loop, %d workers, %s warm-up …\n", conns, f.warmup)
+	}
+	res, err := load.Run(ctx, client, h, lo)
+	var mem *load.Memory
+	if stopWatch != nil {
+		m := stopWatch()
+		mem = &m
+	}
+	if f.cpuProfile != "" {
+		pprof.StopCPUProfile()
+		fmt.Fprintf(stderr, "bench: CPU profile written to %s (go tool pprof -top %s)\n", f.cpuProfile, f.cpuProfile)
+	}
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+
+	rep := load.NewReport(h, lo, res, mem)
+	rep.Server, rep.Database, rep.Cipher = t.base, t.database, t.cipher
+	if t.inProc {
+		rep.Server = "in-process"
+	}
+	rep.WriteText(stdout)
+	if t.durable != "" {
+		fmt.Fprintf(stdout, "  %-10s %s\n\n", "durability", t.durable)
+	}
+	if f.json {
+		fmt.Fprintln(stdout, rep.JSON())
+	}
+	switch {
+	case res.Reads == 0:
+		return errors.New("bench: no read succeeded")
+	case res.ErrorRate() > 0.001:
+		return fmt.Errorf("bench: %.3f %% of reads failed (more than 0.1 %%)", res.ErrorRate()*100)
+	}
+	return nil
+}
+
+// remoteTarget is an existing server at --url.
+func remoteTarget(f *benchFlags) (*benchTarget, error) {
+	u, err := url.Parse(f.url)
+	if err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return nil, usageError{fmt.Errorf("--url: want https://HOST:PORT, not %q", f.url)}
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: f.insecure} // #nosec G402 -- only with --insecure
+	if f.ca != "" {
+		pemBytes, err := os.ReadFile(f.ca)
+		if err != nil {
+			return nil, fmt.Errorf("--ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("--ca: no certificates in %s", f.ca)
+		}
+		cfg.RootCAs = pool
+	}
+	return &benchTarget{base: "https://" + u.Host, tls: cfg, admin: f.adminPassword, close: func() error { return nil }}, nil
+}
+
+// startBenchServer makes a throw-away installation (SQLite in a temporary
+// directory, or a fresh PostgreSQL schema), opens it as "medguard serve"
+// would, creates the administrator and serves it over HTTPS on a free
+// loopback port. close stops the server and removes everything.
+func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err error) {
+	var cleanups []func() error
+	cleanup := func() error {
+		var errs []error
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			errs = append(errs, cleanups[i]())
+		}
+		cleanups = nil
+		return errors.Join(errs...)
+	}
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
+
+	dir, err := os.MkdirTemp("", "medguard-bench-")
+	if err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, func() error { return os.RemoveAll(dir) })
+	dsn, database := "", "sqlite"
+	if f.db != "" {
+		var drop func() error
+		if dsn, drop, err = benchSchema(ctx, f.db); err != nil {
+			return nil, err
+		}
+		cleanups = append(cleanups, drop)
+		database = "postgres"
+	}
+
+	// The settings of "medguard serve", except where the data lives and a
+	// sign-in limit that lets the doctors of the benchmark sign in at once.
+	sfs := newFlags("serve", io.Discard)
+	var sf serveFlags
+	sf.register(sfs)
+	if err := sfs.Parse(nil); err != nil {
+		return nil, err
+	}
+	sf.data, sf.db, sf.cipher = filepath.Join(dir, "data"), dsn, f.cipher
+	sf.signInRate, sf.signInBurst = 60000, 10000
+	// The access log is formatted as serve's is, then discarded.
+	logger := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg, err := sf.config(func(string) string { return "" }, logger)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	app, err := Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, app.Close)
+	password := f.adminPassword
+	if password == "" {
+		password = onetimePassword()
+	}
+	if _, err := app.Identity.Bootstrap(ctx, "admin", password); err != nil {
+		return nil, fmt.Errorf("bench: creating the administrator: %w", err)
+	}
+	durable := "SQLite in WAL mode, synchronous=FULL: every commit is synced before the answer"
+	if app.DB.Dialect == storage.Postgres {
+		var sc string
+		if err := app.DB.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&sc); err == nil {
+			durable = "PostgreSQL, synchronous_commit=" + sc
+			if sc == "off" {
+				durable += " (answered writes can be lost in a crash: these figures flatter the server)"
+			}
+		}
+	}
+
+	certPath, keyPath, err := selfSigned(filepath.Join(dir, "tls"), "127.0.0.1", time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate: %w", err)
+	}
+	tlsCfg, _, err := tlsConfig(certPath, keyPath, "")
+	if err != nil {
+		return nil, err
+	}
+	certPEM, err := os.ReadFile(certPath)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{
+		Handler: app.Web.Handler(), TLSConfig: tlsCfg,
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute, WriteTimeout: 2 * time.Minute,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.ServeTLS(ln, "", "") }()
+	cleanups = append(cleanups, func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
+			err = errors.Join(err, serr)
+		}
+		return err
+	})
+	return &benchTarget{
+		base:     "https://" + ln.Addr().String(),
+		tls:      &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool},
+		admin:    password,
+		inProc:   true,
+		database: database,
+		cipher:   app.KeyFile.Cipher,
+		durable:  durable,
+		close:    cleanup,
+	}, nil
+}
+
+// benchSchema creates a fresh schema in the PostgreSQL database dsn and
+// returns a DSN whose search_path is that schema, and a function that drops
+// it.
+func benchSchema(ctx context.Context, dsn string) (string, func() error, error) {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return "", nil, usageError{errors.New("--db: want postgres://user@host/db")}
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", nil, usageError{errors.New("--db: not a valid postgres:// URL")}
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "medguard_bench_" + hex.EncodeToString(b[:])
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := db.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
+		db.Close()
+		return "", nil, fmt.Errorf("--db: creating schema %s: %w", schema, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	drop := func() error {
+		_, err := db.ExecContext(context.Background(), `DROP SCHEMA `+schema+` CASCADE`)
+		return errors.Join(err, db.Close())
+	}
+	return u.String(), drop, nil
+}

@@ -1,0 +1,111 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"medguard/internal/cli"
+	"medguard/internal/storage/storagetest"
+)
+
+// benchReads runs "medguard bench reads" briefly with extra arguments and
+// returns its JSON line.
+func benchReads(t *testing.T, env map[string]string, extra ...string) map[string]any {
+	t.Helper()
+	args := append([]string{"bench", "reads", "--duration", "1s", "--warmup", "0", "--doctors", "2",
+		"--patients", "20", "--records", "50", "--concurrency", "4", "--json"}, extra...)
+	var out, errs bytes.Buffer
+	if err := cli.Run(context.Background(), args, func(k string) string { return env[k] }, &out, &errs); err != nil {
+		t.Fatalf("bench reads: %v\n%s\n%s", err, out.String(), errs.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
+		t.Fatalf("last line is not the JSON report: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"reads/s", "p99.9", "errors", "load generator"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the table lacks %q:\n%s", want, out.String())
+		}
+	}
+	if rps, _ := rep["reads_per_s"].(float64); rps <= 0 {
+		t.Errorf("reads_per_s = %v, want > 0\n%s", rep["reads_per_s"], out.String())
+	}
+	if n, _ := rep["reads"].(float64); n <= 0 {
+		t.Errorf("reads = %v, want > 0", rep["reads"])
+	}
+	if errMap, _ := rep["errors"].(map[string]any); len(errMap) != 0 || rep["error_rate"] != float64(0) {
+		t.Errorf("errors %v (rate %v), want none\n%s", rep["errors"], rep["error_rate"], out.String())
+	}
+	return rep
+}
+
+func TestBenchReadsClosedLoop(t *testing.T) {
+	var extra []string
+	db := "sqlite"
+	if dsn := os.Getenv(storagetest.PostgresEnv); dsn != "" {
+		extra, db = append(extra, "--db", dsn), "postgres"
+	}
+	profile := filepath.Join(t.TempDir(), "cpu.pprof")
+	rep := benchReads(t, nil, append(extra, "--cpuprofile", profile)...)
+	if rep["database"] != db || rep["server"] != "in-process" || rep["mode"] != "closed" || rep["workers"] != float64(4) {
+		t.Errorf("report %v", rep)
+	}
+	if rss, _ := rep["peak_rss_mb"].(float64); rss <= 0 {
+		t.Errorf("peak_rss_mb = %v, want > 0", rep["peak_rss_mb"])
+	}
+	if fi, err := os.Stat(profile); err != nil || fi.Size() == 0 {
+		t.Errorf("CPU profile: %v", err)
+	}
+}
+
+func TestBenchReadsOpenLoop(t *testing.T) {
+	var extra []string
+	if dsn := os.Getenv(storagetest.PostgresEnv); dsn != "" {
+		extra = append(extra, "--db", dsn)
+	}
+	// Flags may come from their environment twins.
+	rep := benchReads(t, map[string]string{"MEDGUARD_RATE": "50"}, extra...)
+	if rep["mode"] != "open" || rep["rate"] != float64(50) {
+		t.Errorf("report %v", rep)
+	}
+}
+
+// An existing server, reached by --url with its certificate.
+func TestBenchReadsAgainstServer(t *testing.T) {
+	s := start(t)
+	rep := benchReads(t, map[string]string{"MEDGUARD_ADMIN_PASSWORD": adminPassword},
+		"--url", s.base, "--ca", filepath.Join(s.dir, "tls", "cert.pem"))
+	if rep["server"] != s.base {
+		t.Errorf("server %v, want %s", rep["server"], s.base)
+	}
+	if _, ok := rep["peak_rss_mb"]; ok {
+		t.Error("memory reported for a server in another process")
+	}
+}
+
+func TestBenchUsage(t *testing.T) {
+	var out, errs bytes.Buffer
+	err := cli.Run(context.Background(), []string{"bench", "reads", "--help"}, func(string) string { return "" }, &out, &errs)
+	if cli.ExitCode(err) != 2 {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, flag := range []string{"--db", "--url", "--admin-password", "--insecure", "--ca", "--concurrency", "--duration",
+		"--warmup", "--rate", "--doctors", "--patients", "--records", "--json", "--cpuprofile", "MEDGUARD_RATE", "coordinated omission"} {
+		if !strings.Contains(errs.String(), flag) {
+			t.Errorf("help lacks %s", flag)
+		}
+	}
+	for _, args := range [][]string{{"bench"}, {"bench", "writes"}, {"bench", "reads", "--url", "https://x:1"},
+		{"bench", "reads", "--url", "https://x:1", "--admin-password", "p", "--db", "postgres://x/y"},
+		{"bench", "reads", "--concurrency", "0"}} {
+		if err := cli.Run(context.Background(), args, func(string) string { return "" }, &out, &errs); cli.ExitCode(err) != 2 {
+			t.Errorf("%v: %v, want a usage error", args, err)
+		}
+	}
+}
