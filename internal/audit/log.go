@@ -66,6 +66,7 @@ type Log struct {
 	closed bool
 
 	leafInserter, nodeInserter *inserter
+	headRead, headWrite        *sql.Stmt
 
 	// Appender state, touched only by the appender goroutine.
 	size uint64
@@ -97,6 +98,12 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
 	if l.nodeInserter, err = newInserter(ctx, db, insertNodePrefix, 3); err != nil {
+		return nil, fmt.Errorf("audit: open: %w", err)
+	}
+	if l.headRead, err = db.PrepareWrite(ctx, `SELECT size, root FROM audit_head WHERE id = 1`+db.ForUpdate()); err != nil {
+		return nil, fmt.Errorf("audit: open: %w", err)
+	}
+	if l.headWrite, err = db.PrepareWrite(ctx, `UPDATE audit_head SET size = $1, root = $2, updated_at = $3 WHERE id = 1`); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
 	if err := db.InTx(ctx, func(tx *sql.Tx) error {
@@ -140,8 +147,10 @@ func (l *Log) Close() error {
 	}
 	l.mu.Unlock()
 	<-l.done
-	l.leafInserter.full.Close()
-	l.nodeInserter.full.Close()
+	l.leafInserter.close()
+	l.nodeInserter.close()
+	l.headRead.Close()
+	l.headWrite.Close()
 	return nil
 }
 
@@ -174,10 +183,12 @@ func (l *Log) commit(batch []*pending) {
 	var newSize uint64
 	var newRange *compact.Range
 	err := l.db.InTx(ctx, func(tx *sql.Tx) error {
-		size, _, err := readHead(ctx, tx, l.db.ForUpdate())
-		if err != nil {
+		var size64 int64
+		var oldRoot []byte
+		if err := tx.StmtContext(ctx, l.headRead).QueryRowContext(ctx).Scan(&size64, &oldRoot); err != nil {
 			return err
 		}
+		size := uint64(size64)
 		if size != l.size || l.rng == nil {
 			// Another server appended since our last batch.
 			if err := l.loadRange(ctx, tx, size); err != nil {
@@ -216,8 +227,7 @@ func (l *Log) commit(batch []*pending) {
 			return err
 		}
 		newSize = size + uint64(len(batch))
-		if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET size = $1, root = $2, updated_at = $3 WHERE id = 1`,
-			int64(newSize), root, time.Now().UnixMilli()); err != nil {
+		if _, err := tx.StmtContext(ctx, l.headWrite).ExecContext(ctx, int64(newSize), root, time.Now().UnixMilli()); err != nil {
 			return err
 		}
 		receipts = make([]Receipt, len(batch))
@@ -279,10 +289,10 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-func readHead(ctx context.Context, q querier, suffix ...string) (uint64, []byte, error) {
+func readHead(ctx context.Context, q querier) (uint64, []byte, error) {
 	var size int64
 	var root []byte
-	err := q.QueryRowContext(ctx, `SELECT size, root FROM audit_head WHERE id = 1`+strings.Join(suffix, "")).Scan(&size, &root)
+	err := q.QueryRowContext(ctx, `SELECT size, root FROM audit_head WHERE id = 1`).Scan(&size, &root)
 	return uint64(size), root, err
 }
 
@@ -355,26 +365,52 @@ const (
 	insertNodePrefix = `INSERT INTO audit_nodes (level, idx, hash) VALUES `
 )
 
-// inserter writes rows in chunks of multi-row INSERTs; full chunks use a
-// statement prepared once.
+// fewRows is the most rows written one by one (with a statement prepared
+// once) rather than in a multi-row INSERT, on SQLite. On PostgreSQL every
+// statement is a round trip, so rows always go in one multi-row INSERT
+// (pgx caches the prepared statement per text).
+const fewRows = 8
+
+// inserter writes rows: a few one at a time, many in chunks of multi-row
+// INSERTs; single rows and full chunks use statements prepared once.
 type inserter struct {
 	db     *storage.DB
 	prefix string
 	cols   int
+	one    *sql.Stmt
 	full   *sql.Stmt
 }
 
 func newInserter(ctx context.Context, db *storage.DB, prefix string, cols int) (*inserter, error) {
-	full, err := db.PrepareWrite(ctx, prefix+db.Placeholders(cols, insertChunk))
+	one, err := db.PrepareWrite(ctx, prefix+db.Placeholders(cols, 1))
 	if err != nil {
 		return nil, err
 	}
-	return &inserter{db: db, prefix: prefix, cols: cols, full: full}, nil
+	full, err := db.PrepareWrite(ctx, prefix+db.Placeholders(cols, insertChunk))
+	if err != nil {
+		one.Close()
+		return nil, err
+	}
+	return &inserter{db: db, prefix: prefix, cols: cols, one: one, full: full}, nil
+}
+
+func (in *inserter) close() {
+	in.one.Close()
+	in.full.Close()
 }
 
 // insert writes rows of args (cols values each).
 func (in *inserter) insert(ctx context.Context, tx *sql.Tx, args []any) error {
 	rows := len(args) / in.cols
+	if rows <= fewRows && in.db.Dialect == storage.SQLite {
+		st := tx.StmtContext(ctx, in.one)
+		for i := 0; i < rows; i++ {
+			if _, err := st.ExecContext(ctx, args[i*in.cols:(i+1)*in.cols]...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for lo := 0; lo < rows; lo += insertChunk {
 		hi := min(lo+insertChunk, rows)
 		chunk := args[lo*in.cols : hi*in.cols]

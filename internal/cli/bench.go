@@ -325,6 +325,7 @@ func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err e
 	if err != nil {
 		return nil, usageError{err}
 	}
+	tuneGC(os.Getenv) // as serve does
 	app, err := Open(ctx, cfg)
 	if err != nil {
 		return nil, err

@@ -225,6 +225,7 @@ type storedRecord struct {
 	title, body, fields                                    []byte
 	versionAuthor                                          string
 	versionCreated                                         int64
+	attachments                                            int
 }
 
 // loadRecord reads a record with the content of the given version (0: the
@@ -235,7 +236,8 @@ func (s *Service) loadRecord(ctx context.Context, id string, version int) (*stor
 	}
 	var r storedRecord
 	q := `SELECT r.id, r.patient_id, r.admission_id, r.type, r.department, v.classification, r.author, r.version,
-		r.created_at, r.updated_at, v.title, v.body, v.fields, v.author, v.created_at, v.version
+		r.created_at, r.updated_at, v.title, v.body, v.fields, v.author, v.created_at, v.version,
+		(SELECT count(*) FROM attachments a WHERE a.record_id = r.id)
 		FROM records r JOIN record_versions v ON v.record_id = r.id AND v.version = `
 	args := []any{id}
 	if version == 0 {
@@ -247,7 +249,7 @@ func (s *Service) loadRecord(ctx context.Context, id string, version int) (*stor
 	var v int
 	err := s.db.QueryRowContext(ctx, q, args...).Scan(&r.id, &r.patientID, &r.admissionID, &r.typ, &r.department,
 		&r.classification, &r.author, &r.version, &r.created, &r.updated, &r.title, &r.body, &r.fields,
-		&r.versionAuthor, &r.versionCreated, &v)
+		&r.versionAuthor, &r.versionCreated, &v, &r.attachments)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNoRecord
 	}
@@ -324,8 +326,11 @@ func (s *Service) readRecord(ctx context.Context, call *medguard.Call, id string
 		if out, err = s.openRecord(ctx, r); err != nil {
 			return nil, err
 		}
-		if out.Attachments, err = s.attachmentsOf(ctx, r.id, r.patientID); err != nil {
-			return nil, err
+		out.Attachments = []AttachmentInfo{}
+		if r.attachments > 0 {
+			if out.Attachments, err = s.attachmentsOf(ctx, r.id, r.patientID); err != nil {
+				return nil, err
+			}
 		}
 		if !d.BreakGlass {
 			return nil, nil

@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -43,6 +45,15 @@ type DB struct {
 	Dialect Dialect
 	read    *sql.DB
 	write   *sql.DB
+	// checkpointer, on SQLite, moves the WAL into the database file from its
+	// own connection, so that commits never wait for a checkpoint.
+	checkpointer *sql.DB
+	stopCkpt     chan struct{}
+	ckptDone     chan struct{}
+	// stmts caches prepared read statements by their text (SQLite; pgx
+	// caches statements per connection itself).
+	stmts  sync.Map
+	nstmts atomic.Int32
 	// Where is a description of the database safe to print: the SQLite file
 	// or the PostgreSQL host and database, without the password.
 	Where string
@@ -75,20 +86,56 @@ var sqlitePragmas = []string{
 	"foreign_keys(1)",
 	"temp_store(MEMORY)",
 	"secure_delete(1)",
-	"cache_size(-32000)",
 }
 
-func sqliteDSN(path string, readOnly bool) string {
+// sqliteConn is the kind of SQLite connection a DSN opens.
+type sqliteConn int
+
+const (
+	sqliteWriter       sqliteConn = iota // the one writing connection
+	sqliteReader                         // a query-only reading connection
+	sqliteCheckpointer                   // moves the WAL into the database file
+)
+
+func sqliteDSN(path string, kind sqliteConn) string {
 	q := url.Values{}
 	for _, p := range sqlitePragmas {
 		q.Add("_pragma", p)
 	}
-	if readOnly {
-		q.Add("_pragma", "query_only(1)")
-	} else {
+	switch kind {
+	case sqliteWriter:
+		// The writer never checkpoints: a checkpoint inside a commit would
+		// hold up every request waiting for its audit entry.
+		q.Add("_pragma", "wal_autocheckpoint(0)")
+		q.Add("_pragma", "cache_size(-16000)")
 		q.Set("_txlock", "immediate")
+	case sqliteReader:
+		q.Add("_pragma", "query_only(1)")
+		q.Add("_pragma", "cache_size(-8000)")
+	case sqliteCheckpointer:
+		q.Add("_pragma", "cache_size(-1000)")
 	}
 	return "file:" + path + "?" + q.Encode()
+}
+
+// checkpointEvery is how often the checkpointer moves the WAL into the
+// database file.
+const checkpointEvery = time.Second
+
+// checkpoint runs PASSIVE checkpoints until Close: they copy committed WAL
+// frames into the database without blocking the writer or the readers.
+func (db *DB) checkpoint() {
+	defer close(db.ckptDone)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stopCkpt:
+			return
+		case <-t.C:
+			db.checkpointer.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		}
+	}
 }
 
 func openSQLite(ctx context.Context, path string) (*DB, error) {
@@ -101,7 +148,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
 	f.Close()
-	write, err := sql.Open("sqlite", sqliteDSN(path, false))
+	write, err := sql.Open("sqlite", sqliteDSN(path, sqliteWriter))
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
@@ -112,7 +159,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		write.Close()
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
-	read, err := sql.Open("sqlite", sqliteDSN(path, true))
+	read, err := sql.Open("sqlite", sqliteDSN(path, sqliteReader))
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("storage: %w", err)
@@ -120,7 +167,17 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
 	read.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{Dialect: SQLite, read: read, write: write, Where: path}, nil
+	ckpt, err := sql.Open("sqlite", sqliteDSN(path, sqliteCheckpointer))
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	ckpt.SetMaxOpenConns(1)
+	db := &DB{Dialect: SQLite, read: read, write: write, checkpointer: ckpt, Where: path,
+		stopCkpt: make(chan struct{}), ckptDone: make(chan struct{})}
+	go db.checkpoint()
+	return db, nil
 }
 
 func openPostgres(ctx context.Context, dsn string) (*DB, error) {
@@ -153,7 +210,19 @@ func redact(err error, u *url.URL) error {
 
 // Close closes both pools.
 func (db *DB) Close() error {
-	err := db.write.Close()
+	db.stmts.Range(func(_, v any) bool {
+		v.(*sql.Stmt).Close()
+		return true
+	})
+	var err error
+	if db.checkpointer != nil {
+		close(db.stopCkpt)
+		<-db.ckptDone
+		// Leave a small WAL behind: move everything into the database file.
+		_, err = db.checkpointer.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		err = errors.Join(err, db.checkpointer.Close())
+	}
+	err = errors.Join(err, db.write.Close())
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
 	}
@@ -165,13 +234,57 @@ func (db *DB) Ping(ctx context.Context) error {
 	return db.write.PingContext(ctx)
 }
 
+// StringAgg is the SQL of an aggregate joining column's values with commas
+// (string_agg on PostgreSQL, group_concat on SQLite). The order of the
+// values is not defined: sort them after splitting.
+func (db *DB) StringAgg(column string) string {
+	if db.Dialect == Postgres {
+		return "string_agg(" + column + ", ',')"
+	}
+	return "group_concat(" + column + ", ',')"
+}
+
+// maxStatements bounds the prepared-statement cache.
+const maxStatements = 512
+
+// stmt returns the cached prepared read statement for query, preparing it
+// on first use, or nil (PostgreSQL, a full cache, or a query that does not
+// prepare — the plain path then reports the error).
+func (db *DB) stmt(ctx context.Context, query string) *sql.Stmt {
+	if db.Dialect != SQLite {
+		return nil
+	}
+	if v, ok := db.stmts.Load(query); ok {
+		return v.(*sql.Stmt)
+	}
+	if db.nstmts.Load() >= maxStatements {
+		return nil
+	}
+	st, err := db.read.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	if v, loaded := db.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return v.(*sql.Stmt)
+	}
+	db.nstmts.Add(1)
+	return st
+}
+
 // QueryContext runs a read-only query.
 func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := db.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return db.read.QueryContext(ctx, query, args...)
 }
 
 // QueryRowContext runs a read-only query returning at most one row.
 func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := db.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return db.read.QueryRowContext(ctx, query, args...)
 }
 
