@@ -74,6 +74,8 @@ func writeProblem(w http.ResponseWriter, r *http.Request, err error) int {
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
-	json.NewEncoder(w).Encode(p)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(p)
 	return p.Status
 }
