@@ -1,0 +1,292 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+
+	"medguard"
+	"medguard/internal/audit"
+	"medguard/internal/storage"
+	"medguard/internal/storage/storagetest"
+)
+
+// tamperable is a log of n entries with checkpoints at some sizes, and the
+// means to attack its database as someone with direct access would.
+type tamperable struct {
+	db     *storage.DB
+	log    *audit.Log
+	cps    *audit.Checkpoints
+	signer *audit.Signer
+	file   string
+	leaves [][]byte
+}
+
+func newTamperable(t *testing.T, n int, checkpointEvery int) *tamperable {
+	t.Helper()
+	ctx := context.Background()
+	db := storagetest.Open(t, audit.Schema())
+	l := openLog(t, db)
+	dir := t.TempDir()
+	signer, created, err := audit.LoadOrCreateSigner(filepath.Join(dir, "audit-log.key"), "hospital.example/medguard")
+	if err != nil || !created {
+		t.Fatal(err)
+	}
+	tb := &tamperable{db: db, log: l, signer: signer, file: filepath.Join(dir, "checkpoints.log")}
+	tb.cps = audit.NewCheckpoints(l, signer, tb.file, medguard.SystemClock{})
+	for i := 0; i < n; i++ {
+		e := entry(i)
+		if _, err := l.Append(ctx, e, nil); err != nil {
+			t.Fatal(err)
+		}
+		tb.leaves = append(tb.leaves, e.Leaf())
+		if checkpointEvery > 0 && (i+1)%checkpointEvery == 0 {
+			if _, err := tb.cps.Latest(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return tb
+}
+
+// external reads the checkpoints file kept outside the database.
+func (tb *tamperable) external(t *testing.T) []audit.Checkpoint {
+	t.Helper()
+	f, err := openFile(tb.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cps, err := audit.ReadCheckpointFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cps
+}
+
+func (tb *tamperable) verify(t *testing.T, external bool) (*audit.VerifyReport, error) {
+	t.Helper()
+	opts := audit.VerifyOptions{VerifierKey: tb.signer.VerifierKey()}
+	if external {
+		opts.Checkpoints = tb.external(t)
+	}
+	return audit.Verify(context.Background(), tb.db, opts)
+}
+
+// unlock removes the append-only protection, as an attacker with the
+// database's owner rights could.
+func (tb *tamperable) unlock(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	if tb.db.Dialect == storage.Postgres {
+		for _, table := range []string{"audit_leaves", "audit_nodes", "audit_checkpoints"} {
+			if _, err := tb.db.ExecContext(ctx, `ALTER TABLE `+table+` DISABLE TRIGGER USER`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return
+	}
+	for _, trg := range []string{"audit_leaves_no_update", "audit_leaves_no_delete", "audit_nodes_no_update", "audit_nodes_no_delete",
+		"audit_checkpoints_no_update", "audit_checkpoints_no_delete"} {
+		if _, err := tb.db.ExecContext(ctx, `DROP TRIGGER `+trg); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (tb *tamperable) exec(t *testing.T, q string, args ...any) {
+	t.Helper()
+	if _, err := tb.db.ExecContext(context.Background(), q, args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func wantTamper(t *testing.T, err error, index uint64) {
+	t.Helper()
+	var te *audit.TamperError
+	if !errors.As(err, &te) {
+		t.Fatalf("got %v, want a tamper error at %d", err, index)
+	}
+	if te.Index != index {
+		t.Fatalf("first bad index %d (%s), want %d", te.Index, te.Reason, index)
+	}
+}
+
+func TestVerifyIntactLog(t *testing.T) {
+	tb := newTamperable(t, 300, 64)
+	rep, err := tb.verify(t, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Size != 300 || rep.Checkpoints != 4 || rep.External != 4 || !bytes.Equal(rep.Root, rootOf(t, tb.leaves)) {
+		t.Fatalf("report %+v", rep)
+	}
+	// The checkpoint note is a C2SP tlog checkpoint any note verifier accepts.
+	cp, err := tb.cps.Latest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitN(cp.Note, "\n", 4)
+	if lines[0] != "hospital.example/medguard" || lines[1] != "300" {
+		t.Fatalf("checkpoint %q", cp.Note)
+	}
+	origin, size, root, err := audit.OpenCheckpoint([]byte(cp.Note), tb.signer.VerifierKey())
+	if err != nil || origin != "hospital.example/medguard" || size != 300 || !bytes.Equal(root, rep.Root) {
+		t.Fatalf("%s %d %v", origin, size, err)
+	}
+	// A checkpoint signed by another key is refused.
+	other, _, _ := audit.LoadOrCreateSigner(filepath.Join(t.TempDir(), "k"), "hospital.example/medguard")
+	forged, _ := other.Sign(300, rep.Root)
+	if _, _, _, err := audit.OpenCheckpoint(forged, tb.signer.VerifierKey()); !errors.Is(err, audit.ErrBadCheckpoint) {
+		t.Fatalf("forged checkpoint: %v", err)
+	}
+}
+
+// Property: a change of any single byte of any entry is caught, and named.
+func TestVerifyCatchesEveryByteChange(t *testing.T) {
+	tb := newTamperable(t, 40, 16)
+	tb.unlock(t)
+	ctx := context.Background()
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for trial := 0; trial < 60; trial++ {
+		i := rnd.IntN(len(tb.leaves))
+		leaf := bytes.Clone(tb.leaves[i])
+		pos := rnd.IntN(len(leaf))
+		leaf[pos] ^= byte(1 + rnd.IntN(255))
+		tb.exec(t, `UPDATE audit_leaves SET leaf = $1 WHERE idx = $2`, leaf, int64(i))
+		_, err := tb.verify(t, true)
+		wantTamper(t, err, uint64(i))
+		tb.exec(t, `UPDATE audit_leaves SET leaf = $1 WHERE idx = $2`, tb.leaves[i], int64(i))
+	}
+	if _, err := tb.verify(t, true); err != nil {
+		t.Fatalf("restored log: %v", err)
+	}
+	_ = ctx
+}
+
+func TestVerifyCatchesDeletionReorderAndTruncation(t *testing.T) {
+	t.Run("deleted entry", func(t *testing.T) {
+		tb := newTamperable(t, 50, 10)
+		tb.unlock(t)
+		tb.exec(t, `DELETE FROM audit_leaves WHERE idx = 17`)
+		_, err := tb.verify(t, false)
+		wantTamper(t, err, 17)
+	})
+	t.Run("two entries swapped", func(t *testing.T) {
+		tb := newTamperable(t, 50, 10)
+		tb.unlock(t)
+		tb.exec(t, `UPDATE audit_leaves SET leaf = $1 WHERE idx = 21`, tb.leaves[33])
+		tb.exec(t, `UPDATE audit_leaves SET leaf = $1 WHERE idx = 33`, tb.leaves[21])
+		_, err := tb.verify(t, false)
+		wantTamper(t, err, 21)
+	})
+	t.Run("entries renumbered to close a gap", func(t *testing.T) {
+		tb := newTamperable(t, 50, 10)
+		tb.unlock(t)
+		tb.exec(t, `DELETE FROM audit_leaves WHERE idx = 30`)
+		for i := 31; i < 50; i++ {
+			tb.exec(t, `UPDATE audit_leaves SET idx = $1 WHERE idx = $2`, int64(i-1), int64(i))
+		}
+		_, err := tb.verify(t, false)
+		wantTamper(t, err, 30)
+	})
+	t.Run("last entries removed with the head", func(t *testing.T) {
+		tb := newTamperable(t, 50, 10)
+		tb.unlock(t)
+		tb.exec(t, `DELETE FROM audit_leaves WHERE idx >= 45`)
+		_, err := tb.verify(t, false)
+		wantTamper(t, err, 45)
+		// A careful attacker also rewinds the head and removes the stored
+		// checkpoints: the checkpoints outside the database still tell.
+		rewind(t, tb, 45)
+		tb.exec(t, `DELETE FROM audit_checkpoints`)
+		if _, err := tb.verify(t, false); err != nil {
+			t.Fatalf("the database alone cannot tell, and should not claim to: %v", err)
+		}
+		_, err = tb.verify(t, true)
+		wantTamper(t, err, 45)
+	})
+	t.Run("entry rewritten with its whole tree", func(t *testing.T) {
+		tb := newTamperable(t, 50, 10)
+		tb.unlock(t)
+		// Rewrite entry 25 and recompute every node and the head, as an
+		// attacker who knows RFC 6962 would, and drop stored checkpoints.
+		forged := bytes.Replace(tb.leaves[25], []byte(`"decision":"allow"`), []byte(`"decision":"deny"`), 1)
+		leaves := append([][]byte(nil), tb.leaves...)
+		leaves[25] = forged
+		tb.exec(t, `UPDATE audit_leaves SET leaf = $1 WHERE idx = 25`, forged)
+		tb.exec(t, `DELETE FROM audit_nodes`)
+		tb.exec(t, `DELETE FROM audit_checkpoints`)
+		rebuild(t, tb, leaves)
+		if _, err := tb.verify(t, false); err != nil {
+			t.Fatalf("a consistent rewrite passes without outside evidence: %v", err)
+		}
+		_, err := tb.verify(t, true)
+		wantTamper(t, err, 20) // the entries after the last matching checkpoint (size 20)
+	})
+}
+
+// rewind sets the head to size, removing the nodes beyond it.
+func rewind(t *testing.T, tb *tamperable, size int) {
+	t.Helper()
+	tb.exec(t, `DELETE FROM audit_nodes`)
+	rebuild(t, tb, tb.leaves[:size])
+}
+
+// rebuild writes every tree node and the head for leaves.
+func rebuild(t *testing.T, tb *tamperable, leaves [][]byte) {
+	t.Helper()
+	rf := &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	r := rf.NewEmptyRange(0)
+	for _, l := range leaves {
+		r.Append(rfc6962.DefaultHasher.HashLeaf(l), func(id compact.NodeID, h []byte) {
+			tb.exec(t, `INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)`, int64(id.Level), int64(id.Index), h)
+		})
+	}
+	root, _ := r.GetRootHash(nil)
+	tb.exec(t, `UPDATE audit_head SET size = $1, root = $2 WHERE id = 1`, int64(len(leaves)), root)
+}
+
+func TestCheckpointsAreSignedOnDemandAndInTheBackground(t *testing.T) {
+	tb := newTamperable(t, 5, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	var got []audit.Checkpoint
+	tb.cps.OnCheckpoint(func(cp audit.Checkpoint) { got = append(got, cp) })
+	cp, err := tb.cps.Latest(ctx)
+	if err != nil || cp.Size != 5 {
+		t.Fatalf("%+v %v", cp, err)
+	}
+	again, _ := tb.cps.Latest(ctx)
+	if again.Note != cp.Note || len(got) != 1 {
+		t.Fatal("signed twice for one size")
+	}
+	done := make(chan struct{})
+	go func() { tb.cps.Run(ctx, time.Millisecond, func(err error) { t.Error(err) }); close(done) }()
+	tb.log.Append(ctx, entry(99), nil)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		stored, _ := audit.StoredCheckpoints(ctx, tb.db)
+		if len(stored) == 2 && stored[1].Size == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no background checkpoint")
+		}
+		time.Sleep(time.Millisecond) // waiting for the background signer, not timing it
+	}
+	cancel()
+	<-done
+	if ext := tb.external(t); len(ext) != 2 {
+		t.Fatalf("file holds %d checkpoints", len(ext))
+	}
+}
+
+func openFile(path string) (*os.File, error) { return os.Open(path) }
