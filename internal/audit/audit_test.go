@@ -241,17 +241,22 @@ func TestLogIsAppendOnlyInTheDatabase(t *testing.T) {
 		}
 	}
 	for _, q := range []string{
-		`UPDATE audit_leaves SET actor = 'someone' WHERE idx = 1`,
-		`DELETE FROM audit_leaves WHERE idx = 2`,
-		`UPDATE audit_nodes SET hash = hash WHERE level = 0`,
-		`DELETE FROM audit_nodes`,
+		`UPDATE audit_bundles SET count = 2 WHERE first_idx = 1`,
+		`DELETE FROM audit_bundles WHERE first_idx = 2`,
+		`UPDATE audit_tiles SET hashes = substr(hashes, 33) WHERE level = 0`,
+		`DELETE FROM audit_tiles`,
+		`UPDATE audit_index SET actor = 'someone' WHERE idx = 1`,
+		`DELETE FROM audit_index`,
 	} {
 		if _, err := db.ExecContext(ctx, q); err == nil {
 			t.Errorf("%s: allowed", q)
 		}
 	}
 	if db.Dialect == storage.Postgres {
-		if _, err := db.ExecContext(ctx, `TRUNCATE audit_leaves`); err == nil {
+		if _, err := db.ExecContext(ctx, `UPDATE audit_tiles SET hashes = substring(hashes from 33) WHERE level = 0`); err == nil {
+			t.Error("shrinking a tile allowed")
+		}
+		if _, err := db.ExecContext(ctx, `TRUNCATE audit_bundles`); err == nil {
 			t.Error("TRUNCATE allowed")
 		}
 	}

@@ -140,6 +140,18 @@ func (e *Entry) Leaf() []byte {
 func writeString(b *bytes.Buffer, s string) {
 	const hex = "0123456789abcdef"
 	b.WriteByte('"')
+	// Fast path: ids, codes and names need no escaping.
+	plain := utf8.ValidString(s)
+	for i := 0; plain && i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			plain = false
+		}
+	}
+	if plain {
+		b.WriteString(s)
+		b.WriteByte('"')
+		return
+	}
 	for _, r := range s {
 		switch {
 		case r == '"':

@@ -1,13 +1,16 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
-	"strings"
+	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -49,6 +52,9 @@ type Options struct {
 	MaxBatch int
 	// OnBatch, if set, is told the size and duration of every committed batch.
 	OnBatch func(entries int, took time.Duration)
+	// OnIndexError, if set, is told when the background indexer fails (the
+	// next search retries).
+	OnIndexError func(error)
 }
 
 // Log is the audit log. Append may be called from many goroutines; one
@@ -65,18 +71,37 @@ type Log struct {
 	mu     sync.RWMutex
 	closed bool
 
-	leafInserter, nodeInserter *inserter
-	headRead, headWrite        *sql.Stmt
+	// The search index's upkeep (see index.go).
+	indexKick chan struct{}
+	indexDone chan struct{}
+	indexMu   sync.Mutex
+	indexed   uint64 // entries known to be indexed (under indexMu)
+	// indexedTo is what the appender knows is indexed: set when it
+	// indexes a batch itself; 0 (unknown) otherwise.
+	indexedTo atomic.Uint64
+	// indexBundle is the bundle the indexer read last.
+	indexBundle *bundle
 
-	// Appender state, touched only by the appender goroutine.
+	indexInserter                               *inserter
+	headRead, headWrite, bundleWrite, tileWrite *sql.Stmt
+
+	// Appender state, touched only by the appender goroutine: the tree's
+	// size, its compact range, and the partial tiles at its right edge.
 	size uint64
 	rng  *compact.Range
+	edge map[tileKey][]byte
 }
 
 type pending struct {
 	entry  *Entry
 	mutate Mutation
 	done   chan result
+	// leaf and hash are the entry's leaf bytes and leaf hash, computed by
+	// the caller (in parallel) so the appender only writes.
+	leaf, hash []byte
+	// batch, if set, is a group of entries from AppendBatch, committed
+	// together in order.
+	batch []*pending
 }
 
 type result struct {
@@ -92,12 +117,17 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 1024
 	}
-	l := &Log{db: db, opts: opts, queue: make(chan *pending, 4*opts.MaxBatch), done: make(chan struct{})}
+	l := &Log{db: db, opts: opts, queue: make(chan *pending, 4*opts.MaxBatch), done: make(chan struct{}),
+		indexKick: make(chan struct{}, 1), indexDone: make(chan struct{})}
 	var err error
-	if l.leafInserter, err = newInserter(ctx, db, insertLeafPrefix, leafColumns); err != nil {
+	if l.indexInserter, err = newInserter(ctx, db, insertIndexPrefix, ` ON CONFLICT (idx) DO NOTHING`, indexColumns); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
-	if l.nodeInserter, err = newInserter(ctx, db, insertNodePrefix, 3); err != nil {
+	if l.bundleWrite, err = db.PrepareWrite(ctx, `INSERT INTO audit_bundles (first_idx, leaves, count) VALUES ($1, $2, $3)`); err != nil {
+		return nil, fmt.Errorf("audit: open: %w", err)
+	}
+	if l.tileWrite, err = db.PrepareWrite(ctx, `INSERT INTO audit_tiles (level, idx, hashes) VALUES ($1, $2, $3)
+		ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
 	if l.headRead, err = db.PrepareWrite(ctx, `SELECT size, root FROM audit_head WHERE id = 1`+db.ForUpdate()); err != nil {
@@ -116,6 +146,8 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
 	go l.run()
+	go l.runIndexer()
+	l.kickIndexer()
 	return l, nil
 }
 
@@ -126,6 +158,7 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 // returns.
 func (l *Log) Append(ctx context.Context, e *Entry, mutate Mutation) (Receipt, error) {
 	p := &pending{entry: e, mutate: mutate, done: make(chan result, 1)}
+	p.seal()
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -135,6 +168,48 @@ func (l *Log) Append(ctx context.Context, e *Entry, mutate Mutation) (Receipt, e
 	l.mu.RUnlock()
 	r := <-p.done
 	return r.receipt, r.err
+}
+
+// AppendBatch writes many entries at once (an import, a replay) and returns
+// when all are durable. They are committed in as few transactions as
+// MaxBatch allows, in order, interleaved with nothing else.
+func (l *Log) AppendBatch(ctx context.Context, entries []*Entry) ([]Receipt, error) {
+	ps := make([]*pending, len(entries))
+	done := make(chan result, len(entries))
+	for i, e := range entries {
+		ps[i] = &pending{entry: e, done: done}
+	}
+	// Make the leaves on every core before queueing them.
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(ps); i += workers {
+				ps[i].seal()
+			}
+		}(w)
+	}
+	wg.Wait()
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	l.queue <- &pending{batch: ps}
+	l.mu.RUnlock()
+	out := make([]Receipt, 0, len(entries))
+	var firstErr error
+	for range entries {
+		r := <-done
+		if r.err != nil && firstErr == nil {
+			firstErr = r.err
+		}
+		out = append(out, r.receipt)
+	}
+	slices.SortFunc(out, func(a, b Receipt) int { return cmp.Compare(a.Index, b.Index) })
+	return out, firstErr
 }
 
 // Close stops accepting entries, commits those already queued, and waits
@@ -147,16 +222,26 @@ func (l *Log) Close() error {
 	}
 	l.mu.Unlock()
 	<-l.done
-	l.leafInserter.close()
-	l.nodeInserter.close()
-	l.headRead.Close()
-	l.headWrite.Close()
+	close(l.indexKick)
+	<-l.indexDone
+	l.CatchUp(context.Background())
+	l.indexInserter.close()
+	for _, st := range []*sql.Stmt{l.headRead, l.headWrite, l.bundleWrite, l.tileWrite} {
+		st.Close()
+	}
 	return nil
 }
 
 func (l *Log) run() {
 	defer close(l.done)
 	for p := range l.queue {
+		if p.batch != nil {
+			// A batch goes alone, in transactions of up to MaxBatch.
+			for lo := 0; lo < len(p.batch); lo += l.opts.MaxBatch {
+				l.commit(p.batch[lo:min(lo+l.opts.MaxBatch, len(p.batch))])
+			}
+			continue
+		}
 		batch := []*pending{p}
 	collect:
 		for len(batch) < l.opts.MaxBatch {
@@ -165,12 +250,22 @@ func (l *Log) run() {
 				if !ok {
 					break collect
 				}
+				if q.batch != nil {
+					l.commit(batch)
+					batch = nil
+					for lo := 0; lo < len(q.batch); lo += l.opts.MaxBatch {
+						l.commit(q.batch[lo:min(lo+l.opts.MaxBatch, len(q.batch))])
+					}
+					break collect
+				}
 				batch = append(batch, q)
 			default:
 				break collect
 			}
 		}
-		l.commit(batch)
+		if len(batch) > 0 {
+			l.commit(batch)
+		}
 	}
 }
 
@@ -182,6 +277,8 @@ func (l *Log) commit(batch []*pending) {
 	var receipts []Receipt
 	var newSize uint64
 	var newRange *compact.Range
+	var newEdge map[tileKey][]byte
+	var inline bool
 	err := l.db.InTx(ctx, func(tx *sql.Tx) error {
 		var size64 int64
 		var oldRoot []byte
@@ -205,23 +302,58 @@ func (l *Log) commit(batch []*pending) {
 			if p.mutate != nil {
 				errs[i] = l.mutate(ctx, tx, p, index)
 			}
-			leaves[i] = p.entry.Leaf()
+			if errs[i] != nil {
+				p.seal() // the failure changed the entry's outcome
+			}
+			leaves[i] = p.leaf
 		}
-		var nodes []node
+		// The new hashes at tile-bottom levels (0, 8, 16, …), by tile.
+		grown := map[tileKey][]byte{}
+		var order []tileKey
 		visit := func(id compact.NodeID, hash []byte) {
-			nodes = append(nodes, node{level: id.Level, index: id.Index, hash: hash})
+			if id.Level%tileHeight != 0 {
+				return
+			}
+			k, _, _ := tileOf(id)
+			if _, ok := grown[k]; !ok {
+				order = append(order, k)
+			}
+			grown[k] = append(grown[k], hash...)
 		}
-		for _, leaf := range leaves {
-			if err := rng.Append(hasher.HashLeaf(leaf), visit); err != nil {
+		for _, p := range batch {
+			if err := rng.Append(p.hash, visit); err != nil {
 				return err
 			}
 		}
-		if err := l.insertLeaves(ctx, tx, size, batch, leaves); err != nil {
+		if _, err := tx.StmtContext(ctx, l.bundleWrite).ExecContext(ctx, int64(size), encodeBundle(leaves), len(leaves)); err != nil {
 			return err
 		}
-		if err := l.insertNodes(ctx, tx, nodes); err != nil {
+		edge, err := l.writeTiles(ctx, tx, grown, order)
+		if err != nil {
 			return err
 		}
+		// When the index has caught up, index the batch here: one
+		// transaction instead of two. Otherwise the indexer catches up.
+		caughtUp := l.indexedTo.Load() == size
+		if !caughtUp && len(batch) <= inlineIndex {
+			wm, err := indexWatermark(ctx, tx)
+			if err != nil {
+				return err
+			}
+			caughtUp = wm == size
+		}
+		inline = caughtUp && len(batch) <= inlineIndex
+		if inline {
+			args := make([]any, 0, len(batch)*indexColumns)
+			for i, p := range batch {
+				e := p.entry
+				args = append(args, int64(size)+int64(i), e.Time.UnixMilli(), e.Actor, e.Action, storage.NullString(e.PatientID))
+			}
+			if err := l.indexInserter.insert(ctx, tx, args); err != nil {
+				return err
+			}
+		}
+		newEdge = edge
 		root, err := rng.GetRootHash(nil)
 		if err != nil {
 			return err
@@ -239,20 +371,31 @@ func (l *Log) commit(batch []*pending) {
 	})
 	if err != nil {
 		// Nothing of this batch is in the log; reload the state next time.
-		l.rng = nil
+		l.rng, l.edge = nil, nil
 		werr := medguard.Wrap("audit.Append", err)
 		for _, p := range batch {
 			p.done <- result{err: werr}
 		}
 		return
 	}
-	l.size, l.rng = newSize, newRange
+	l.size, l.rng, l.edge = newSize, newRange, newEdge
+	if inline {
+		l.indexedTo.Store(newSize)
+	} else {
+		l.kickIndexer()
+	}
 	if l.opts.OnBatch != nil {
 		l.opts.OnBatch(len(batch), time.Since(start))
 	}
 	for i, p := range batch {
 		p.done <- result{receipt: receipts[i], err: errs[i]}
 	}
+}
+
+// seal makes the pending entry's leaf bytes and leaf hash.
+func (p *pending) seal() {
+	p.leaf = p.entry.Leaf()
+	p.hash = hasher.HashLeaf(p.leaf)
 }
 
 // mutate runs p's mutation under a savepoint; on failure it rolls the
@@ -276,12 +419,6 @@ func (l *Log) mutate(ctx context.Context, tx *sql.Tx, p *pending, index uint64) 
 		return errors.Join(err, rerr)
 	}
 	return err
-}
-
-type node struct {
-	level uint
-	index uint64
-	hash  []byte
 }
 
 type querier interface {
@@ -308,62 +445,18 @@ func (l *Log) loadRange(ctx context.Context, q querier, size uint64) error {
 	if err != nil {
 		return err
 	}
-	l.size, l.rng = size, rng
+	l.size, l.rng, l.edge = size, rng, nil
 	return nil
 }
 
-// readNodes reads the hashes of the given nodes, in order.
-func readNodes(ctx context.Context, q querier, ids []compact.NodeID) ([][]byte, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	var sb strings.Builder
-	args := make([]any, 0, 2*len(ids))
-	sb.WriteString(`SELECT level, idx, hash FROM audit_nodes WHERE `)
-	for i, id := range ids {
-		if i > 0 {
-			sb.WriteString(" OR ")
-		}
-		fmt.Fprintf(&sb, "(level = $%d AND idx = $%d)", 2*i+1, 2*i+2)
-		args = append(args, int64(id.Level), int64(id.Index))
-	}
-	rows, err := q.QueryContext(ctx, sb.String(), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	found := map[compact.NodeID][]byte{}
-	for rows.Next() {
-		var level, index int64
-		var hash []byte
-		if err := rows.Scan(&level, &index, &hash); err != nil {
-			return nil, err
-		}
-		found[compact.NewNodeID(uint(level), uint64(index))] = hash
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	hashes := make([][]byte, len(ids))
-	for i, id := range ids {
-		h, ok := found[id]
-		if !ok {
-			return nil, fmt.Errorf("audit: tree node level %d index %d is missing", id.Level, id.Index)
-		}
-		hashes[i] = h
-	}
-	return hashes, nil
-}
+const indexColumns = 5
 
-const leafColumns = 11
+// inlineIndex is the largest batch indexed in the appender's own
+// transaction; larger ones (imports) are left to the indexer.
+const inlineIndex = 512
 
 // insertChunk is the most rows in one INSERT statement.
 const insertChunk = 200
-
-const (
-	insertLeafPrefix = `INSERT INTO audit_leaves (idx, leaf, time_ms, actor, action, patient_id, target_type, target_id, decision, break_glass, request_id) VALUES `
-	insertNodePrefix = `INSERT INTO audit_nodes (level, idx, hash) VALUES `
-)
 
 // fewRows is the most rows written one by one (with a statement prepared
 // once) rather than in a multi-row INSERT, on SQLite. On PostgreSQL every
@@ -371,27 +464,29 @@ const (
 // (pgx caches the prepared statement per text).
 const fewRows = 8
 
+const insertIndexPrefix = `INSERT INTO audit_index (idx, time_ms, actor, action, patient_id) VALUES `
+
 // inserter writes rows: a few one at a time, many in chunks of multi-row
 // INSERTs; single rows and full chunks use statements prepared once.
 type inserter struct {
-	db     *storage.DB
-	prefix string
-	cols   int
-	one    *sql.Stmt
-	full   *sql.Stmt
+	db             *storage.DB
+	prefix, suffix string
+	cols           int
+	one            *sql.Stmt
+	full           *sql.Stmt
 }
 
-func newInserter(ctx context.Context, db *storage.DB, prefix string, cols int) (*inserter, error) {
-	one, err := db.PrepareWrite(ctx, prefix+db.Placeholders(cols, 1))
+func newInserter(ctx context.Context, db *storage.DB, prefix, suffix string, cols int) (*inserter, error) {
+	one, err := db.PrepareWrite(ctx, prefix+db.Placeholders(cols, 1)+suffix)
 	if err != nil {
 		return nil, err
 	}
-	full, err := db.PrepareWrite(ctx, prefix+db.Placeholders(cols, insertChunk))
+	full, err := db.PrepareWrite(ctx, prefix+db.Placeholders(cols, insertChunk)+suffix)
 	if err != nil {
 		one.Close()
 		return nil, err
 	}
-	return &inserter{db: db, prefix: prefix, cols: cols, one: one, full: full}, nil
+	return &inserter{db: db, prefix: prefix, suffix: suffix, cols: cols, one: one, full: full}, nil
 }
 
 func (in *inserter) close() {
@@ -418,7 +513,7 @@ func (in *inserter) insert(ctx context.Context, tx *sql.Tx, args []any) error {
 		if hi-lo == insertChunk {
 			_, err = tx.StmtContext(ctx, in.full).ExecContext(ctx, chunk...)
 		} else {
-			_, err = tx.ExecContext(ctx, in.prefix+in.db.Placeholders(in.cols, hi-lo), chunk...)
+			_, err = tx.ExecContext(ctx, in.prefix+in.db.Placeholders(in.cols, hi-lo)+in.suffix, chunk...)
 		}
 		if err != nil {
 			return err
@@ -427,20 +522,42 @@ func (in *inserter) insert(ctx context.Context, tx *sql.Tx, args []any) error {
 	return nil
 }
 
-func (l *Log) insertLeaves(ctx context.Context, tx *sql.Tx, first uint64, batch []*pending, leaves [][]byte) error {
-	args := make([]any, 0, len(batch)*leafColumns)
-	for i, p := range batch {
-		e := p.entry
-		args = append(args, int64(first)+int64(i), leaves[i], e.Time.UnixMilli(), e.Actor, e.Action,
-			storage.NullString(e.PatientID), e.TargetType, e.TargetID, e.Decision, e.BreakGlass, e.RequestID)
+// writeTiles appends the new bottom-row hashes to their tiles, reading a
+// tile at the right edge only when it is not cached, and returns the new
+// cache of partial tiles.
+func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, grown map[tileKey][]byte, order []tileKey) (map[tileKey][]byte, error) {
+	edge := make(map[tileKey][]byte, len(l.edge)+len(order))
+	for k, v := range l.edge {
+		edge[k] = v
 	}
-	return l.leafInserter.insert(ctx, tx, args)
-}
-
-func (l *Log) insertNodes(ctx context.Context, tx *sql.Tx, nodes []node) error {
-	args := make([]any, 0, len(nodes)*3)
-	for _, n := range nodes {
-		args = append(args, int64(n.level), int64(n.index), n.hash)
+	var missing []tileKey
+	for _, k := range order {
+		if _, ok := edge[k]; !ok {
+			missing = append(missing, k)
+		}
 	}
-	return l.nodeInserter.insert(ctx, tx, args)
+	if len(missing) > 0 {
+		stored, err := readTiles(ctx, tx, missing)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range missing {
+			edge[k] = stored[k] // nil for a tile not yet begun
+		}
+	}
+	for _, k := range order {
+		hashes := append(append(make([]byte, 0, len(edge[k])+len(grown[k])), edge[k]...), grown[k]...)
+		if len(hashes) > tileWidth*hashSize {
+			return nil, fmt.Errorf("audit: tile level %d index %d overflows", k.level, k.index)
+		}
+		if _, err := tx.StmtContext(ctx, l.tileWrite).ExecContext(ctx, int64(k.level), int64(k.index), hashes); err != nil {
+			return nil, err
+		}
+		if len(hashes) == tileWidth*hashSize {
+			delete(edge, k) // full: never written again
+		} else {
+			edge[k] = hashes
+		}
+	}
+	return edge, nil
 }

@@ -9,10 +9,10 @@ import (
 	"medguard"
 )
 
-// Every proof is built from stored node hashes (audit_nodes): the nodes a
-// proof needs are the roots of perfect subtrees within the tree, all of
-// which the appender stored when they were completed; at most one
-// "ephemeral" node is recomputed from them. Nothing rehashes the log.
+// Every proof is built from stored hashes (audit_tiles): the nodes a proof
+// needs are roots of perfect subtrees, each folded from at most 256 hashes
+// of one stored tile; at most one "ephemeral" node is recomputed from them.
+// Nothing rehashes the log.
 
 func badSize(field string, format string, args ...any) error {
 	return medguard.InvalidField(field, format, args...)

@@ -33,26 +33,16 @@ func (l *Log) Entries(ctx context.Context, start, end uint64) ([]Stored, error) 
 		return nil, nil
 	}
 	end = min(end, start+MaxEntries)
-	rows, err := l.db.QueryContext(ctx, `SELECT idx, leaf FROM audit_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx`,
-		int64(start), int64(end))
-	if err != nil {
-		return nil, medguard.Wrap("audit.Entries", err)
-	}
-	defer rows.Close()
 	var out []Stored
-	for rows.Next() {
-		var idx int64
-		var leaf []byte
-		if err := rows.Scan(&idx, &leaf); err != nil {
-			return nil, medguard.Wrap("audit.Entries", err)
-		}
+	err := leafRange(ctx, l.db, start, end, func(i uint64, leaf []byte) error {
 		e, err := ParseLeaf(leaf)
 		if err != nil {
-			return nil, fmt.Errorf("audit: entry %d: %w", idx, err)
+			return fmt.Errorf("audit: entry %d: %w", i, err)
 		}
-		out = append(out, Stored{Index: uint64(idx), Leaf: leaf, Entry: e})
-	}
-	return out, medguard.Wrap("audit.Entries", rows.Err())
+		out = append(out, Stored{Index: i, Leaf: leaf, Entry: e})
+		return nil
+	})
+	return out, medguard.Wrap("audit.Entries", err)
 }
 
 // Query selects entries for a search. Empty fields match everything.
@@ -98,7 +88,11 @@ func (l *Log) Search(ctx context.Context, q Query) ([]Stored, bool, error) {
 	if q.Before > 0 {
 		add("idx < $%d", int64(q.Before))
 	}
-	sqlText := `SELECT idx, leaf FROM audit_leaves`
+	// Index everything answered so far, so that no result is missing.
+	if err := l.CatchUp(ctx); err != nil {
+		return nil, false, medguard.Wrap("audit.Search", err)
+	}
+	sqlText := `SELECT idx FROM audit_index`
 	if len(where) > 0 {
 		sqlText += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -108,25 +102,33 @@ func (l *Log) Search(ctx context.Context, q Query) ([]Stored, bool, error) {
 	if err != nil {
 		return nil, false, medguard.Wrap("audit.Search", err)
 	}
-	defer rows.Close()
-	var out []Stored
+	var idxs []uint64
 	for rows.Next() {
 		var idx int64
-		var leaf []byte
-		if err := rows.Scan(&idx, &leaf); err != nil {
+		if err := rows.Scan(&idx); err != nil {
+			rows.Close()
 			return nil, false, medguard.Wrap("audit.Search", err)
 		}
-		e, err := ParseLeaf(leaf)
+		idxs = append(idxs, uint64(idx))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, false, medguard.Wrap("audit.Search", err)
+	}
+	leaves, err := leavesAt(ctx, l.db, idxs)
+	if err != nil {
+		return nil, false, medguard.Wrap("audit.Search", err)
+	}
+	var out []Stored
+	for _, idx := range idxs {
+		e, err := ParseLeaf(leaves[idx])
 		if err != nil {
 			return nil, false, fmt.Errorf("audit: entry %d: %w", idx, err)
 		}
 		if !q.matches(e) {
 			continue
 		}
-		out = append(out, Stored{Index: uint64(idx), Leaf: leaf, Entry: e})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, medguard.Wrap("audit.Search", err)
+		out = append(out, Stored{Index: idx, Leaf: leaves[idx], Entry: e})
 	}
 	more := len(out) > q.Limit
 	if more {

@@ -166,68 +166,51 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 	return rep, nil
 }
 
-// verifyChunk is how many leaves are read per query.
-const verifyChunk = 20000
+// verifyChunk is how many bundles are read per query.
+const verifyChunk = 256
 
-// verifyStored reads the stored leaves [first, …) in order, with the stored
-// leaf hashes, checks each leaf against its hash, and passes it on. Reading
-// runs ahead of hashing on another goroutine.
+// verifyStored reads the stored bundles from index first on, in order, with
+// the stored leaf hashes (the level-0 tiles), checks each leaf against its
+// hash, and passes it on. Reading runs ahead of hashing on another goroutine.
 func verifyStored(ctx context.Context, db *storage.DB, first, headSize uint64, add func(uint64, []byte) error) error {
 	type chunk struct {
-		start  uint64
-		idx    []uint64
-		leaves [][]byte
-		hashes map[uint64][]byte
-		err    error
+		bundles []bundle
+		tiles   map[tileKey][]byte
+		err     error
 	}
 	chunks := make(chan chunk, 2)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		defer close(chunks)
-		for start := first; ; start += verifyChunk {
-			c := chunk{start: start, hashes: map[uint64][]byte{}}
-			end := start + verifyChunk
-			c.err = func() error {
-				rows, err := db.QueryContext(ctx, `SELECT idx, leaf FROM audit_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx`,
-					int64(start), int64(end))
-				if err != nil {
-					return err
+		from := int64(first)
+		if b, err := bundleAt(ctx, db, first); err != nil {
+			chunks <- chunk{err: err}
+			return
+		} else if b != nil {
+			from = int64(b.first)
+		}
+		for {
+			var c chunk
+			c.bundles, c.err = scanBundles(ctx, db, `SELECT first_idx, count, leaves FROM audit_bundles WHERE first_idx >= $1
+				ORDER BY first_idx LIMIT $2`, from, verifyChunk)
+			if c.err == nil && len(c.bundles) > 0 {
+				lo := c.bundles[0].first
+				last := c.bundles[len(c.bundles)-1]
+				hi := last.first + uint64(len(last.leaves))
+				var keys []tileKey
+				for t := lo / tileWidth; t*tileWidth < hi; t++ {
+					keys = append(keys, tileKey{level: 0, index: t})
 				}
-				defer rows.Close()
-				for rows.Next() {
-					var i int64
-					var leaf []byte
-					if err := rows.Scan(&i, &leaf); err != nil {
-						return err
-					}
-					c.idx, c.leaves = append(c.idx, uint64(i)), append(c.leaves, leaf)
-				}
-				if err := rows.Err(); err != nil {
-					return err
-				}
-				nrows, err := db.QueryContext(ctx, `SELECT idx, hash FROM audit_nodes WHERE level = 0 AND idx >= $1 AND idx < $2`,
-					int64(start), int64(end))
-				if err != nil {
-					return err
-				}
-				defer nrows.Close()
-				for nrows.Next() {
-					var i int64
-					var h []byte
-					if err := nrows.Scan(&i, &h); err != nil {
-						return err
-					}
-					c.hashes[uint64(i)] = h
-				}
-				return nrows.Err()
-			}()
+				c.tiles, c.err = readTiles(ctx, db, keys)
+				from = int64(last.first) + 1
+			}
 			select {
 			case chunks <- c:
 			case <-ctx.Done():
 				return
 			}
-			if c.err != nil || len(c.idx) == 0 && end > headSize {
+			if c.err != nil || len(c.bundles) < verifyChunk {
 				return
 			}
 		}
@@ -237,25 +220,35 @@ func verifyStored(ctx context.Context, db *storage.DB, first, headSize uint64, a
 		if c.err != nil {
 			return fmt.Errorf("audit: read the log: %w", c.err)
 		}
-		for k, i := range c.idx {
-			if i != expect {
+		for _, b := range c.bundles {
+			if b.first > expect {
+				return &TamperError{Index: expect, Reason: fmt.Sprintf("missing (the next stored entry is %d)", b.first)}
+			}
+			for k, leaf := range b.leaves {
+				i := b.first + uint64(k)
 				if i < expect {
-					return &TamperError{Index: i, Reason: "stored twice"}
+					if i >= first {
+						return &TamperError{Index: i, Reason: "stored twice"}
+					}
+					continue
 				}
-				return &TamperError{Index: expect, Reason: fmt.Sprintf("missing (the next stored entry is %d)", i)}
+				t := c.tiles[tileKey{level: 0, index: i / tileWidth}]
+				pos := int(i%tileWidth) * hashSize
+				if len(t) < pos+hashSize {
+					return &TamperError{Index: i, Reason: "its hash is missing from the tree"}
+				}
+				if !bytes.Equal(LeafHash(leaf), t[pos:pos+hashSize]) {
+					return &TamperError{Index: i, Reason: "changed: the entry does not match its hash in the tree"}
+				}
+				if err := add(i, leaf); err != nil {
+					return err
+				}
+				expect++
 			}
-			leaf := c.leaves[k]
-			stored, ok := c.hashes[i]
-			if !ok {
-				return &TamperError{Index: i, Reason: "its tree node is missing"}
+			if b.err != nil {
+				// The leaves before the damage verified; the damage is here.
+				return &TamperError{Index: b.first + uint64(len(b.leaves)), Reason: "changed: the bundle of leaves that holds it is damaged"}
 			}
-			if !bytes.Equal(LeafHash(leaf), stored) {
-				return &TamperError{Index: i, Reason: "changed: the entry does not match its hash in the tree"}
-			}
-			if err := add(i, leaf); err != nil {
-				return err
-			}
-			expect++
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -88,14 +89,14 @@ func (tb *tamperable) unlock(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	if tb.db.Dialect == storage.Postgres {
-		for _, table := range []string{"audit_leaves", "audit_nodes", "audit_checkpoints"} {
+		for _, table := range []string{"audit_bundles", "audit_tiles", "audit_index", "audit_checkpoints"} {
 			if _, err := tb.db.ExecContext(ctx, `ALTER TABLE `+table+` DISABLE TRIGGER USER`); err != nil {
 				t.Fatal(err)
 			}
 		}
 		return
 	}
-	for _, trg := range []string{"audit_leaves_no_update", "audit_leaves_no_delete", "audit_nodes_no_update", "audit_nodes_no_delete",
+	for _, trg := range []string{"audit_bundles_no_update", "audit_bundles_no_delete", "audit_tiles_only_grow", "audit_tiles_no_delete",
 		"audit_checkpoints_no_update", "audit_checkpoints_no_delete"} {
 		if _, err := tb.db.ExecContext(ctx, `DROP TRIGGER `+trg); err != nil {
 			t.Fatal(err)
@@ -151,50 +152,88 @@ func TestVerifyIntactLog(t *testing.T) {
 	}
 }
 
-// Property: a change of any single byte of any entry is caught, and named.
+// Property: a change of any single byte of any stored leaf — or of the
+// bundle framing around it — is caught, and the first bad index named.
 func TestVerifyCatchesEveryByteChange(t *testing.T) {
-	tb := newTamperable(t, 40, 16)
+	tb := newTamperable(t, 40, 16) // one bundle per entry
+	// And one bundle of 30 entries at once, as a busy server writes them.
+	var batch []*audit.Entry
+	for i := 40; i < 70; i++ {
+		batch = append(batch, entry(i))
+		tb.leaves = append(tb.leaves, entry(i).Leaf())
+	}
+	if _, err := tb.log.AppendBatch(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	tb.cps.Latest(context.Background())
 	tb.unlock(t)
-	ctx := context.Background()
 	rnd := rand.New(rand.NewPCG(1, 2))
-	for trial := 0; trial < 60; trial++ {
-		i := rnd.IntN(len(tb.leaves))
-		leaf := bytes.Clone(tb.leaves[i])
-		pos := rnd.IntN(len(leaf))
-		leaf[pos] ^= byte(1 + rnd.IntN(255))
-		tb.exec(t, `UPDATE audit_leaves SET leaf = $1 WHERE idx = $2`, leaf, int64(i))
+	for trial := 0; trial < 120; trial++ {
+		first := uint64(rnd.IntN(41)) // a one-entry bundle, or the big one at 40
+		stored := tb.bundle(t, first)
+		pos := rnd.IntN(len(stored))
+		bad := bytes.Clone(stored)
+		bad[pos] ^= byte(1 + rnd.IntN(255))
+		tb.exec(t, `UPDATE audit_bundles SET leaves = $1 WHERE first_idx = $2`, bad, int64(first))
 		_, err := tb.verify(t, true)
-		wantTamper(t, err, uint64(i))
-		tb.exec(t, `UPDATE audit_leaves SET leaf = $1 WHERE idx = $2`, tb.leaves[i], int64(i))
+		wantTamper(t, err, first+leafOf(stored, pos))
+		tb.exec(t, `UPDATE audit_bundles SET leaves = $1 WHERE first_idx = $2`, stored, int64(first))
 	}
 	if _, err := tb.verify(t, true); err != nil {
 		t.Fatalf("restored log: %v", err)
 	}
-	_ = ctx
+}
+
+// bundle reads the stored bundle that starts at first.
+func (tb *tamperable) bundle(t *testing.T, first uint64) []byte {
+	t.Helper()
+	var b []byte
+	if err := tb.db.QueryRowContext(context.Background(), `SELECT leaves FROM audit_bundles WHERE first_idx = $1`, int64(first)).Scan(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// leafOf says which leaf of a bundle (uvarint length, bytes)… byte pos belongs to.
+func leafOf(b []byte, pos int) uint64 {
+	k := uint64(0)
+	for off := 0; off < len(b); k++ {
+		n, w := binary.Uvarint(b[off:])
+		if pos < off+w+int(n) {
+			return k
+		}
+		off += w + int(n)
+	}
+	return k
+}
+
+// oneBundle is the stored form of a bundle holding leaf alone.
+func oneBundle(leaf []byte) []byte {
+	return append(binary.AppendUvarint(nil, uint64(len(leaf))), leaf...)
 }
 
 func TestVerifyCatchesDeletionReorderAndTruncation(t *testing.T) {
 	t.Run("deleted entry", func(t *testing.T) {
 		tb := newTamperable(t, 50, 10)
 		tb.unlock(t)
-		tb.exec(t, `DELETE FROM audit_leaves WHERE idx = 17`)
+		tb.exec(t, `DELETE FROM audit_bundles WHERE first_idx = 17`)
 		_, err := tb.verify(t, false)
 		wantTamper(t, err, 17)
 	})
 	t.Run("two entries swapped", func(t *testing.T) {
 		tb := newTamperable(t, 50, 10)
 		tb.unlock(t)
-		tb.exec(t, `UPDATE audit_leaves SET leaf = $1 WHERE idx = 21`, tb.leaves[33])
-		tb.exec(t, `UPDATE audit_leaves SET leaf = $1 WHERE idx = 33`, tb.leaves[21])
+		tb.exec(t, `UPDATE audit_bundles SET leaves = $1 WHERE first_idx = 21`, oneBundle(tb.leaves[33]))
+		tb.exec(t, `UPDATE audit_bundles SET leaves = $1 WHERE first_idx = 33`, oneBundle(tb.leaves[21]))
 		_, err := tb.verify(t, false)
 		wantTamper(t, err, 21)
 	})
 	t.Run("entries renumbered to close a gap", func(t *testing.T) {
 		tb := newTamperable(t, 50, 10)
 		tb.unlock(t)
-		tb.exec(t, `DELETE FROM audit_leaves WHERE idx = 30`)
+		tb.exec(t, `DELETE FROM audit_bundles WHERE first_idx = 30`)
 		for i := 31; i < 50; i++ {
-			tb.exec(t, `UPDATE audit_leaves SET idx = $1 WHERE idx = $2`, int64(i-1), int64(i))
+			tb.exec(t, `UPDATE audit_bundles SET first_idx = $1 WHERE first_idx = $2`, int64(i-1), int64(i))
 		}
 		_, err := tb.verify(t, false)
 		wantTamper(t, err, 30)
@@ -202,7 +241,7 @@ func TestVerifyCatchesDeletionReorderAndTruncation(t *testing.T) {
 	t.Run("last entries removed with the head", func(t *testing.T) {
 		tb := newTamperable(t, 50, 10)
 		tb.unlock(t)
-		tb.exec(t, `DELETE FROM audit_leaves WHERE idx >= 45`)
+		tb.exec(t, `DELETE FROM audit_bundles WHERE first_idx >= 45`)
 		_, err := tb.verify(t, false)
 		wantTamper(t, err, 45)
 		// A careful attacker also rewinds the head and removes the stored
@@ -223,8 +262,8 @@ func TestVerifyCatchesDeletionReorderAndTruncation(t *testing.T) {
 		forged := bytes.Replace(tb.leaves[25], []byte(`"decision":"allow"`), []byte(`"decision":"deny"`), 1)
 		leaves := append([][]byte(nil), tb.leaves...)
 		leaves[25] = forged
-		tb.exec(t, `UPDATE audit_leaves SET leaf = $1 WHERE idx = 25`, forged)
-		tb.exec(t, `DELETE FROM audit_nodes`)
+		tb.exec(t, `UPDATE audit_bundles SET leaves = $1 WHERE first_idx = 25`, oneBundle(forged))
+		tb.exec(t, `DELETE FROM audit_tiles`)
 		tb.exec(t, `DELETE FROM audit_checkpoints`)
 		rebuild(t, tb, leaves)
 		if _, err := tb.verify(t, false); err != nil {
@@ -238,19 +277,27 @@ func TestVerifyCatchesDeletionReorderAndTruncation(t *testing.T) {
 // rewind sets the head to size, removing the nodes beyond it.
 func rewind(t *testing.T, tb *tamperable, size int) {
 	t.Helper()
-	tb.exec(t, `DELETE FROM audit_nodes`)
+	tb.exec(t, `DELETE FROM audit_tiles`)
 	rebuild(t, tb, tb.leaves[:size])
 }
 
-// rebuild writes every tree node and the head for leaves.
+// rebuild writes every tile and the head for leaves, as an attacker who
+// knows RFC 6962 and the tile layout would.
 func rebuild(t *testing.T, tb *tamperable, leaves [][]byte) {
 	t.Helper()
 	rf := &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
 	r := rf.NewEmptyRange(0)
+	tiles := map[[2]uint64][]byte{}
 	for _, l := range leaves {
 		r.Append(rfc6962.DefaultHasher.HashLeaf(l), func(id compact.NodeID, h []byte) {
-			tb.exec(t, `INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)`, int64(id.Level), int64(id.Index), h)
+			if id.Level%8 == 0 {
+				k := [2]uint64{uint64(id.Level / 8), id.Index / 256}
+				tiles[k] = append(tiles[k], h...)
+			}
 		})
+	}
+	for k, hashes := range tiles {
+		tb.exec(t, `INSERT INTO audit_tiles (level, idx, hashes) VALUES ($1, $2, $3)`, int64(k[0]), int64(k[1]), hashes)
 	}
 	root, _ := r.GetRootHash(nil)
 	tb.exec(t, `UPDATE audit_head SET size = $1, root = $2 WHERE id = 1`, int64(len(leaves)), root)

@@ -1,0 +1,103 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+)
+
+// bundle is a stored bundle of leaves.
+type bundle struct {
+	first  uint64
+	leaves [][]byte
+	err    error // the bundle is damaged (its leaves are what could be read)
+}
+
+func scanBundles(ctx context.Context, q querier, query string, args ...any) ([]bundle, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []bundle
+	for rows.Next() {
+		var first int64
+		var count int
+		var data []byte
+		if err := rows.Scan(&first, &count, &data); err != nil {
+			return nil, err
+		}
+		leaves, derr := decodeBundle(data, count)
+		out = append(out, bundle{first: uint64(first), leaves: leaves, err: derr})
+	}
+	return out, rows.Err()
+}
+
+// bundleAt reads the bundle that holds index i (if any).
+func bundleAt(ctx context.Context, q querier, i uint64) (*bundle, error) {
+	bs, err := scanBundles(ctx, q, `SELECT first_idx, count, leaves FROM audit_bundles WHERE first_idx <= $1
+		ORDER BY first_idx DESC LIMIT 1`, int64(i))
+	if err != nil || len(bs) == 0 {
+		return nil, err
+	}
+	return &bs[0], nil
+}
+
+// leafRange calls fn for each stored leaf with index in [start, end), in
+// order. A damaged bundle or a gap is an error naming the index.
+func leafRange(ctx context.Context, q querier, start, end uint64, fn func(index uint64, leaf []byte) error) error {
+	if end <= start {
+		return nil
+	}
+	var bs []bundle
+	if b, err := bundleAt(ctx, q, start); err != nil {
+		return err
+	} else if b != nil {
+		bs = append(bs, *b)
+	}
+	more, err := scanBundles(ctx, q, `SELECT first_idx, count, leaves FROM audit_bundles WHERE first_idx > $1 AND first_idx < $2
+		ORDER BY first_idx`, int64(start), int64(end))
+	if err != nil {
+		return err
+	}
+	bs = append(bs, more...)
+	next := start
+	for _, b := range bs {
+		if b.err != nil {
+			return fmt.Errorf("audit: the bundle of entries from %d is damaged: %w", b.first, b.err)
+		}
+		for k, leaf := range b.leaves {
+			i := b.first + uint64(k)
+			if i < next || i >= end {
+				continue
+			}
+			if i != next {
+				return fmt.Errorf("audit: entry %d is missing", next)
+			}
+			if err := fn(i, leaf); err != nil {
+				return err
+			}
+			next++
+		}
+	}
+	return nil
+}
+
+// leavesAt returns the stored leaves at the given indexes.
+func leavesAt(ctx context.Context, q querier, idxs []uint64) (map[uint64][]byte, error) {
+	out := make(map[uint64][]byte, len(idxs))
+	var cur *bundle
+	for _, i := range idxs {
+		if cur == nil || i < cur.first || i >= cur.first+uint64(len(cur.leaves)) {
+			b, err := bundleAt(ctx, q, i)
+			if err != nil {
+				return nil, err
+			}
+			if b == nil || b.err != nil || i >= b.first+uint64(len(b.leaves)) {
+				return nil, fmt.Errorf("audit: entry %d is missing or damaged", i)
+			}
+			cur = b
+		}
+		out[i] = cur.leaves[i-cur.first]
+	}
+	return out, nil
+}

@@ -1,0 +1,185 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"medguard"
+	"medguard/internal/storage"
+)
+
+// The search index (audit_index) is derived from the leaves, and is kept
+// just behind the log rather than in the appender's transaction: the
+// append path writes only the leaves, the tree and the head. An indexer
+// goroutine indexes new entries in small transactions as they commit, and
+// every search first catches the index up to the tree's current size, so
+// a search never misses an entry that was answered.
+
+// indexChunk is the most entries indexed in one transaction, small enough
+// not to hold up the appender on SQLite's single writer.
+const indexChunk = 2000
+
+// indexFields are the searched fields of a leaf.
+type indexFields struct {
+	Time      string `json:"time"`
+	Actor     string `json:"actor"`
+	Action    string `json:"action"`
+	PatientID string `json:"patient_id"`
+}
+
+// runIndexer indexes new entries whenever the appender commits, until the
+// log closes.
+func (l *Log) runIndexer() {
+	defer close(l.indexDone)
+	for range l.indexKick {
+		if err := l.CatchUp(context.Background()); err != nil && l.opts.OnIndexError != nil {
+			l.opts.OnIndexError(err)
+		}
+	}
+}
+
+// kickIndexer tells the indexer there is something new, without waiting.
+func (l *Log) kickIndexer() {
+	select {
+	case l.indexKick <- struct{}{}:
+	default:
+	}
+}
+
+// CatchUp indexes every entry up to the tree's current size.
+func (l *Log) CatchUp(ctx context.Context) error {
+	l.indexMu.Lock()
+	defer l.indexMu.Unlock()
+	for {
+		size, _, err := l.Head(ctx)
+		if err != nil {
+			return err
+		}
+		if l.indexed >= size {
+			if l.indexed, err = indexWatermark(ctx, l.db); err != nil || l.indexed >= size {
+				return err
+			}
+		}
+		if err := l.indexOnce(ctx, size); err != nil {
+			return err
+		}
+	}
+}
+
+// indexWatermark is the number of entries indexed: one past the highest.
+func indexWatermark(ctx context.Context, q querier) (uint64, error) {
+	var max sql.NullInt64
+	err := q.QueryRowContext(ctx, `SELECT MAX(idx) FROM audit_index`).Scan(&max)
+	if err != nil || !max.Valid {
+		return 0, err
+	}
+	return uint64(max.Int64) + 1, nil
+}
+
+// indexOnce indexes up to indexChunk entries after the watermark, below size.
+func (l *Log) indexOnce(ctx context.Context, size uint64) error {
+	return l.db.InTx(ctx, func(tx *sql.Tx) error {
+		if l.db.Dialect == storage.Postgres {
+			// Servers sharing the database take turns.
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7246382)`); err != nil {
+				return err
+			}
+		}
+		from, err := indexWatermark(ctx, tx)
+		if err != nil {
+			return err
+		}
+		to := min(size, from+indexChunk)
+		if from >= to {
+			l.indexed = from
+			l.indexedTo.Store(from)
+			return nil
+		}
+		args := make([]any, 0, int(to-from)*indexColumns)
+		for i := from; i < to; i++ {
+			leaf, err := l.indexLeaf(ctx, tx, i)
+			if err != nil {
+				return err
+			}
+			f, err := fieldsOf(leaf)
+			if err != nil {
+				return fmt.Errorf("audit: index entry %d: %w", i, err)
+			}
+			t, err := time.Parse(TimeFormat, f.Time)
+			if err != nil {
+				return fmt.Errorf("audit: index entry %d: %w", i, err)
+			}
+			args = append(args, int64(i), t.UnixMilli(), f.Actor, f.Action, storage.NullString(f.PatientID))
+		}
+		if err := l.indexInserter.insert(ctx, tx, args); err != nil {
+			return err
+		}
+		l.indexed = from + uint64(len(args)/indexColumns)
+		l.indexedTo.Store(l.indexed)
+		return nil
+	})
+}
+
+// indexLeaf returns leaf i, reading its bundle unless it is the one the
+// indexer read last (a large bundle is indexed in several transactions).
+func (l *Log) indexLeaf(ctx context.Context, q querier, i uint64) ([]byte, error) {
+	b := l.indexBundle
+	if b == nil || i < b.first || i >= b.first+uint64(len(b.leaves)) {
+		var err error
+		if b, err = bundleAt(ctx, q, i); err != nil {
+			return nil, err
+		}
+		if b == nil || b.err != nil || i >= b.first+uint64(len(b.leaves)) {
+			return nil, fmt.Errorf("audit: entry %d is missing or damaged", i)
+		}
+		l.indexBundle = b
+	}
+	return b.leaves[i-b.first], nil
+}
+
+// fieldsOf reads the searched fields of a leaf. Leaves are canonical, so a
+// leaf without escapes is read by finding its keys; others are decoded.
+func fieldsOf(leaf []byte) (indexFields, error) {
+	var f indexFields
+	if bytes.IndexByte(leaf, '\\') < 0 {
+		var ok [4]bool
+		f.Time, ok[0] = plainValue(leaf, `"time":"`)
+		f.Actor, ok[1] = plainValue(leaf, `"actor":"`)
+		f.Action, ok[2] = plainValue(leaf, `"action":"`)
+		f.PatientID, ok[3] = plainValue(leaf, `"patient_id":"`)
+		if ok == [4]bool{true, true, true, true} {
+			return f, nil
+		}
+	}
+	err := json.Unmarshal(leaf, &f)
+	return f, err
+}
+
+// plainValue is the string after key up to the next quote.
+func plainValue(leaf []byte, key string) (string, bool) {
+	i := bytes.Index(leaf, []byte(key))
+	if i < 0 {
+		return "", false
+	}
+	v := leaf[i+len(key):]
+	j := bytes.IndexByte(v, '"')
+	if j < 0 {
+		return "", false
+	}
+	return string(v[:j]), true
+}
+
+// indexLag reports how many entries are not yet indexed (for tests and
+// metrics).
+func (l *Log) indexLag(ctx context.Context) (uint64, error) {
+	size, _, err := l.Head(ctx)
+	if err != nil {
+		return 0, medguard.Wrap("audit.indexLag", err)
+	}
+	w, err := indexWatermark(ctx, l.db)
+	return size - min(size, w), err
+}
