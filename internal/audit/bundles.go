@@ -1,7 +1,9 @@
 package audit
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 )
 
@@ -13,6 +15,14 @@ type bundle struct {
 }
 
 func scanBundles(ctx context.Context, q querier, query string, args ...any) ([]bundle, error) {
+	return scanBundlesCopy(ctx, q, true, query, args...)
+}
+
+// scanBundlesCopy is scanBundles; with copy false it keeps the driver's
+// bytes instead of copying them — only for SQLite, whose driver (modernc)
+// hands out a fresh slice for every row (TestSQLiteBlobsAreFresh keeps it
+// honest). pgx reuses its buffers, so PostgreSQL always copies.
+func scanBundlesCopy(ctx context.Context, q querier, copy bool, query string, args ...any) ([]bundle, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -22,9 +32,13 @@ func scanBundles(ctx context.Context, q querier, query string, args ...any) ([]b
 	for rows.Next() {
 		var first int64
 		var count int
-		var data []byte
-		if err := rows.Scan(&first, &count, &data); err != nil {
+		var raw sql.RawBytes
+		if err := rows.Scan(&first, &count, &raw); err != nil {
 			return nil, err
+		}
+		data := []byte(raw)
+		if copy {
+			data = bytes.Clone(raw)
 		}
 		leaves, derr := decodeBundle(data, count)
 		out = append(out, bundle{first: uint64(first), leaves: leaves, err: derr})

@@ -3,7 +3,9 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"runtime"
 	"slices"
 	"time"
 
@@ -102,8 +104,11 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 		}
 		return nil
 	}
-	add := func(index uint64, leaf []byte) error {
-		if err := rng.Append(LeafHash(leaf), nil); err != nil {
+	add := func(index uint64, leaf, hash []byte) error {
+		if hash == nil {
+			hash = LeafHash(leaf)
+		}
+		if err := rng.Append(hash, nil); err != nil {
 			return err
 		}
 		if opts.Progress != nil && index%100000 == 0 {
@@ -119,14 +124,27 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 			if index != rng.End() {
 				return &TamperError{Index: rng.End(), Reason: "missing from the archive"}
 			}
-			return add(index, leaf)
+			return add(index, leaf, nil)
 		})
 		if err != nil {
 			return nil, err
 		}
 		rep.Archived = first
 	}
-	if err := verifyStored(ctx, db, first, headSize, add); err != nil {
+	// A clean chunk with no checkpoint inside it joins the tree whole.
+	joinable := func(lo, hi uint64) bool {
+		return lo == rng.End() && (next >= len(claims) || claims[next].size <= lo || claims[next].size >= hi)
+	}
+	join := func(r *compact.Range) error {
+		if err := rng.AppendRange(r, nil); err != nil {
+			return err
+		}
+		if opts.Progress != nil {
+			opts.Progress(rng.End())
+		}
+		return check()
+	}
+	if err := verifyStored(ctx, db, first, headSize, add, joinable, join); err != nil {
 		return nil, err
 	}
 	count := rng.End()
@@ -166,61 +184,150 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 	return rep, nil
 }
 
-// verifyChunk is how many bundles are read per query.
-const verifyChunk = 256
+// verifySpan is how many indexes one read covers: bundles starting in
+// [base + k·span, base + (k+1)·span).
+const verifySpan = 16384
 
 // verifyStored reads the stored bundles from index first on, in order, with
 // the stored leaf hashes (the level-0 tiles), checks each leaf against its
-// hash, and passes it on. Reading runs ahead of hashing on another goroutine.
-func verifyStored(ctx context.Context, db *storage.DB, first, headSize uint64, add func(uint64, []byte) error) error {
+// hash, and passes it on. Reading and hashing run on one worker per CPU,
+// chunk by chunk; the checks and the tree take the chunks in order.
+func verifyStored(ctx context.Context, db *storage.DB, first, headSize uint64, add func(uint64, []byte, []byte) error,
+	joinable func(lo, hi uint64) bool, join func(*compact.Range) error) error {
 	type chunk struct {
 		bundles []bundle
 		tiles   map[tileKey][]byte
+		hashes  [][][]byte // per bundle, per leaf
 		err     error
+		// clean chunks: their leaves [lo, hi) are contiguous, undamaged and
+		// match the tiles, and rng is their compact range.
+		clean  bool
+		lo, hi uint64
+		rng    *compact.Range
 	}
-	chunks := make(chan chunk, 2)
+	type job struct {
+		k   uint64
+		out chan *chunk
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		defer close(chunks)
-		from := int64(first)
-		if b, err := bundleAt(ctx, db, first); err != nil {
-			chunks <- chunk{err: err}
-			return
-		} else if b != nil {
-			from = int64(b.first)
+	base := first
+	if b, err := bundleAt(ctx, db, first); err != nil {
+		return fmt.Errorf("audit: read the log: %w", err)
+	} else if b != nil {
+		base = b.first
+	}
+	// The last chunk is open-ended, to find entries beyond the head.
+	last := uint64(0)
+	if headSize > base {
+		last = (headSize - base) / verifySpan
+	}
+	noCopy := db.Dialect == storage.SQLite
+	bulk := db.Bulk()
+	read := func(k uint64) *chunk {
+		c := &chunk{}
+		lo := int64(base + k*verifySpan)
+		if k == last {
+			c.bundles, c.err = scanBundlesCopy(ctx, bulk, !noCopy, `SELECT first_idx, count, leaves FROM audit_bundles
+				WHERE first_idx >= $1 ORDER BY first_idx`, lo)
+		} else {
+			c.bundles, c.err = scanBundlesCopy(ctx, bulk, !noCopy, `SELECT first_idx, count, leaves FROM audit_bundles
+				WHERE first_idx >= $1 AND first_idx < $2 ORDER BY first_idx`, lo, lo+verifySpan)
 		}
-		for {
-			var c chunk
-			c.bundles, c.err = scanBundles(ctx, db, `SELECT first_idx, count, leaves FROM audit_bundles WHERE first_idx >= $1
-				ORDER BY first_idx LIMIT $2`, from, verifyChunk)
-			if c.err == nil && len(c.bundles) > 0 {
-				lo := c.bundles[0].first
-				last := c.bundles[len(c.bundles)-1]
-				hi := last.first + uint64(len(last.leaves))
-				var keys []tileKey
-				for t := lo / tileWidth; t*tileWidth < hi; t++ {
-					keys = append(keys, tileKey{level: 0, index: t})
-				}
-				c.tiles, c.err = readTiles(ctx, db, keys)
-				from = int64(last.first) + 1
+		if c.err != nil || len(c.bundles) == 0 {
+			return c
+		}
+		lastB := c.bundles[len(c.bundles)-1]
+		hi := lastB.first + uint64(len(lastB.leaves))
+		var keys []tileKey
+		for t := c.bundles[0].first / tileWidth; t*tileWidth < hi; t++ {
+			keys = append(keys, tileKey{level: 0, index: t})
+		}
+		if c.tiles, c.err = readTiles(ctx, bulk, keys); c.err != nil {
+			return c
+		}
+		h := sha256.New()
+		c.hashes = make([][][]byte, len(c.bundles))
+		for bi, b := range c.bundles {
+			hs := make([][]byte, len(b.leaves))
+			for k, leaf := range b.leaves {
+				h.Reset()
+				h.Write([]byte{0}) // RFC 6962 leaf prefix
+				h.Write(leaf)
+				hs[k] = h.Sum(nil)
 			}
+			c.hashes[bi] = hs
+		}
+		// Check the chunk and build its part of the tree here, in parallel;
+		// the consumer redoes it leaf by leaf only if something is off.
+		c.lo, c.hi = c.bundles[0].first, hi
+		r := rangeFactory.NewEmptyRange(c.lo)
+		next := c.lo
+		for bi, b := range c.bundles {
+			if b.first != next || b.err != nil {
+				return c
+			}
+			for k := range b.leaves {
+				i := b.first + uint64(k)
+				t := c.tiles[tileKey{level: 0, index: i / tileWidth}]
+				pos := int(i%tileWidth) * hashSize
+				if len(t) < pos+hashSize || !bytes.Equal(c.hashes[bi][k], t[pos:pos+hashSize]) {
+					return c
+				}
+				if r.Append(c.hashes[bi][k], nil) != nil {
+					return c
+				}
+			}
+			next += uint64(len(b.leaves))
+		}
+		c.clean, c.rng = true, r
+		return c
+	}
+	jobs := make(chan job)
+	order := make(chan chan *chunk, 2*runtime.GOMAXPROCS(0))
+	go func() {
+		defer close(jobs)
+		defer close(order)
+		for k := uint64(0); k <= last; k++ {
+			j := job{k: k, out: make(chan *chunk, 1)}
 			select {
-			case chunks <- c:
+			case order <- j.out:
 			case <-ctx.Done():
 				return
 			}
-			if c.err != nil || len(c.bundles) < verifyChunk {
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
 				return
 			}
 		}
 	}()
+	for w := 0; w < max(1, runtime.GOMAXPROCS(0)); w++ {
+		go func() {
+			for j := range jobs {
+				j.out <- read(j.k)
+			}
+		}()
+	}
 	expect := first
-	for c := range chunks {
+	for out := range order {
+		var c *chunk
+		select {
+		case c = <-out:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		if c.err != nil {
 			return fmt.Errorf("audit: read the log: %w", c.err)
 		}
-		for _, b := range c.bundles {
+		if c.clean && c.lo == expect && joinable(c.lo, c.hi) {
+			if err := join(c.rng); err != nil {
+				return err
+			}
+			expect = c.hi
+			continue
+		}
+		for bi, b := range c.bundles {
 			if b.first > expect {
 				return &TamperError{Index: expect, Reason: fmt.Sprintf("missing (the next stored entry is %d)", b.first)}
 			}
@@ -237,10 +344,10 @@ func verifyStored(ctx context.Context, db *storage.DB, first, headSize uint64, a
 				if len(t) < pos+hashSize {
 					return &TamperError{Index: i, Reason: "its hash is missing from the tree"}
 				}
-				if !bytes.Equal(LeafHash(leaf), t[pos:pos+hashSize]) {
+				if !bytes.Equal(c.hashes[bi][k], t[pos:pos+hashSize]) {
 					return &TamperError{Index: i, Reason: "changed: the entry does not match its hash in the tree"}
 				}
-				if err := add(i, leaf); err != nil {
+				if err := add(i, leaf, c.hashes[bi][k]); err != nil {
 					return err
 				}
 				expect++
