@@ -361,6 +361,14 @@ func (db *DB) ForUpdate() string {
 	return ""
 }
 
+// Conn returns a dedicated connection of the write pool, for session-level
+// state such as PostgreSQL advisory locks that elect one server of several
+// for a task. On SQLite it takes the single write connection: hold it only
+// briefly.
+func (db *DB) Conn(ctx context.Context) (*sql.Conn, error) {
+	return db.write.Conn(ctx)
+}
+
 // PrepareWrite prepares a statement on the write pool, for statements that
 // write transactions run often (use it in a transaction with tx.StmtContext).
 func (db *DB) PrepareWrite(ctx context.Context, query string) (*sql.Stmt, error) {
