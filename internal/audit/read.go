@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"medguard"
+	"medguard/internal/storage"
 )
 
 // Stored is an entry as stored: its index, its leaf bytes and the entry they
@@ -22,6 +23,9 @@ func (l *Log) Head(ctx context.Context) (uint64, []byte, error) {
 	return readHead(ctx, l.db)
 }
 
+// HeadOf returns the tree size and root of the log in db.
+func HeadOf(ctx context.Context, db *storage.DB) (uint64, []byte, error) { return readHead(ctx, db) }
+
 // MaxEntries is the most entries Entries returns in one call.
 const MaxEntries = 1000
 
@@ -29,12 +33,18 @@ const MaxEntries = 1000
 // MaxEntries of them. A leaf that does not decode is an error naming its
 // index: the log has been tampered with.
 func (l *Log) Entries(ctx context.Context, start, end uint64) ([]Stored, error) {
+	return ReadEntries(ctx, l.db, start, end)
+}
+
+// ReadEntries is Log.Entries for a database without an open Log (the CLI's
+// export, auditors' tools).
+func ReadEntries(ctx context.Context, db *storage.DB, start, end uint64) ([]Stored, error) {
 	if end <= start {
 		return nil, nil
 	}
 	end = min(end, start+MaxEntries)
 	var out []Stored
-	err := leafRange(ctx, l.db, start, end, func(i uint64, leaf []byte) error {
+	err := leafRange(ctx, db, start, end, func(i uint64, leaf []byte) error {
 		e, err := ParseLeaf(leaf)
 		if err != nil {
 			return fmt.Errorf("audit: entry %d: %w", i, err)

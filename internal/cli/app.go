@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"medguard"
 	"medguard/internal/approvals"
@@ -33,6 +34,12 @@ type Config struct {
 	KeyFile string
 	Keys    string
 	Cipher  keys.Algorithm // for a new key file
+	// LogOrigin names the audit log in its checkpoints when its signing
+	// key is made (default "medguard/<hostname>"); AuditKey, if set, is
+	// the signing key itself (MEDGUARD_AUDIT_KEY), instead of the file
+	// DATA/keys/audit-log.key.
+	LogOrigin string
+	AuditKey  string
 	// Identity and Records tune the capabilities.
 	Identity identity.Config
 	Records  records.Config
@@ -45,18 +52,20 @@ type Config struct {
 // App is an open installation: the database, the keys, the audit log and
 // every capability on top.
 type App struct {
-	Config    Config
-	DB        *storage.DB
-	KeyFile   *keys.KeyFile
-	Keys      *keys.Keyring
-	Log       *audit.Log
-	Gate      *gate.Gate
-	Identity  *identity.Service
-	Records   *records.Service
-	Approvals *approvals.Service
-	Trail     *trail.Service
-	Metrics   *web.Metrics
-	Web       *web.Server
+	Config  Config
+	DB      *storage.DB
+	KeyFile *keys.KeyFile
+	Keys    *keys.Keyring
+	Log     *audit.Log
+	// Checkpoints signs the audit tree's checkpoints (DATA/checkpoints.log).
+	Checkpoints *audit.Checkpoints
+	Gate        *gate.Gate
+	Identity    *identity.Service
+	Records     *records.Service
+	Approvals   *approvals.Service
+	Trail       *trail.Service
+	Metrics     *web.Metrics
+	Web         *web.Server
 	// KeyFileCreated is true when Open made a new key file.
 	KeyFileCreated bool
 }
@@ -107,11 +116,16 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		a.DB.Close()
 		return nil, err
 	}
+	if err := a.openCheckpoints(ctx); err != nil {
+		a.Log.Close()
+		a.DB.Close()
+		return nil, err
+	}
 	a.Gate = gate.New(a.Log, cfg.Clock)
 	a.Identity = identity.New(a.DB, a.Gate, a.Keys, cfg.Identity)
 	a.Records = records.New(a.DB, a.Gate, a.Keys, a.Identity, cfg.Records)
 	a.Approvals = approvals.New(a.DB, a.Gate, a.Identity)
-	a.Trail = trail.New(a.Gate)
+	a.Trail = trail.New(a.Gate, a.Checkpoints)
 	d := cfg.Web
 	d.DB, d.Gate, d.Log, d.Identity, d.Records, d.Approvals, d.Trail = a.DB, a.Gate, a.Log, a.Identity, a.Records, a.Approvals, a.Trail
 	d.Logger, d.Metrics = cfg.Logger, a.Metrics
@@ -151,7 +165,60 @@ func (a *App) openKeys(ctx context.Context) error {
 	return a.Keys.Check(ctx)
 }
 
+// openCheckpoints loads the audit log's signing key and refuses one that
+// did not sign the checkpoints already in the database (another server's
+// key would make checkpoints auditors cannot verify).
+func (a *App) openCheckpoints(ctx context.Context) error {
+	var signer *audit.Signer
+	var err error
+	if a.Config.AuditKey != "" {
+		signer, err = audit.NewSigner(strings.TrimSpace(a.Config.AuditKey))
+	} else {
+		origin := a.Config.LogOrigin
+		if origin == "" {
+			host, _ := os.Hostname()
+			origin = "medguard/" + sanitizeOrigin(host)
+		}
+		signer, _, err = audit.LoadOrCreateSigner(filepath.Join(a.Config.DataDir, "keys", "audit-log.key"), origin)
+	}
+	if err != nil {
+		return fmt.Errorf("audit log signing key: %w", err)
+	}
+	stored, err := audit.StoredCheckpoints(ctx, a.DB)
+	if err != nil {
+		return err
+	}
+	if n := len(stored); n > 0 {
+		if _, _, _, err := audit.OpenCheckpoint([]byte(stored[n-1].Note), signer.VerifierKey()); err != nil {
+			return fmt.Errorf("this server's audit log key (%s) did not sign the database's checkpoints: "+
+				"copy DATA/keys/audit-log.key from the first server, or set MEDGUARD_AUDIT_KEY", signer.Origin())
+		}
+	}
+	a.Checkpoints = audit.NewCheckpoints(a.Log, signer, filepath.Join(a.Config.DataDir, "checkpoints.log"), a.Config.Clock)
+	return nil
+}
+
+// sanitizeOrigin keeps a host name usable as a log origin.
+func sanitizeOrigin(s string) string {
+	out := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-':
+			return r
+		}
+		return '-'
+	}, s)
+	if out == "" {
+		return "server"
+	}
+	return out
+}
+
 // Close commits what the audit log holds and closes the database.
 func (a *App) Close() error {
-	return errors.Join(a.Log.Close(), a.DB.Close())
+	err := a.Log.Close()
+	// A last checkpoint covers the last entries.
+	if _, cerr := a.Checkpoints.Latest(context.Background()); cerr != nil && !medguard.IsKind(cerr, medguard.NotFound) {
+		err = errors.Join(err, cerr)
+	}
+	return errors.Join(err, a.DB.Close())
 }

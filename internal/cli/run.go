@@ -48,6 +48,7 @@ commands:
   serve     serve the API over HTTPS (no configuration needed)
   demo      fill a data directory with a synthetic hospital to explore
   bench     measure the server: "medguard bench reads"
+  audit     verify the audit log, print its verifier key, export it
   version   print the version
 
 "medguard <command> --help" lists a command's flags; each flag has a
@@ -68,6 +69,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return demoCmd(ctx, rest, getenv, stdout, stderr)
 	case "bench":
 		return bench(ctx, rest, getenv, stdout, stderr)
+	case "audit":
+		return auditCmd(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "medguard", Version)
 		return nil

@@ -29,7 +29,8 @@ import (
 // serveFlags are the settings of "medguard serve".
 type serveFlags struct {
 	data, db, listen, tlsCert, tlsKey, clientCA, keyFile, cipher, timezone string
-	mfaRoles, remoteHours, intranet, trustedProxies, logLevel              string
+	mfaRoles, remoteHours, intranet, trustedProxies, logLevel, logOrigin   string
+	checkpointEvery                                                        time.Duration
 	idle, lifetime, lockWindow, lockDuration, archive, review, shutdown    time.Duration
 	lockThreshold, signInBurst                                             int
 	signInRate                                                             float64
@@ -46,6 +47,7 @@ func commonFlags(fs interface {
 	fs.StringVar(&f.db, "db", "", "database: empty for SQLite in the data directory, or postgres://user@host/db")
 	fs.StringVar(&f.keyFile, "key-file", "", "key file (default DATA/keys/medguard.keys); MEDGUARD_KEYS may hold its contents instead")
 	fs.StringVar(&f.cipher, "cipher", "SM4-GCM", "cipher for a new installation: SM4-GCM or AES-256-GCM")
+	fs.StringVar(&f.logOrigin, "log-origin", "", "name of the audit log in its checkpoints, when its key is made (default medguard/<hostname>); MEDGUARD_AUDIT_KEY may hold the signing key instead of DATA/keys/audit-log.key")
 }
 
 func (f *serveFlags) register(fs *flagSet) {
@@ -72,6 +74,7 @@ func (f *serveFlags) register(fs *flagSet) {
 	fs.BoolVar(&f.metricsPublic, "metrics-public", false, "serve /metrics to any client (default: loopback or system.metrics)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "how long to let requests finish on shutdown")
+	fs.DurationVar(&f.checkpointEvery, "checkpoint-every", 5*time.Second, "how often the audit log's checkpoint is signed while it grows (at most 10s)")
 }
 
 func parsePrefixes(field, v string) ([]netip.Prefix, error) {
@@ -153,11 +156,15 @@ func (f *serveFlags) config(getenv func(string) string, logger *slog.Logger) (Co
 			mfa = append(mfa, r)
 		}
 	}
+	if f.checkpointEvery <= 0 || f.checkpointEvery > 10*time.Second {
+		return Config{}, errors.New("--checkpoint-every must be more than 0 and at most 10s (SPEC §5)")
+	}
 	if f.lockThreshold < 1 || f.idle <= 0 || f.lifetime <= 0 {
 		return Config{}, errors.New("--lockout-threshold, --idle-timeout and --session-lifetime must be positive")
 	}
 	return Config{
 		DataDir: f.data, DB: f.db, KeyFile: f.keyFile, Keys: getenv("MEDGUARD_KEYS"), Cipher: alg,
+		LogOrigin: f.logOrigin, AuditKey: getenv("MEDGUARD_AUDIT_KEY"),
 		Identity: identity.Config{IdleTimeout: f.idle, SessionLifetime: f.lifetime, LockoutThreshold: f.lockThreshold,
 			LockoutWindow: f.lockWindow, LockoutDuration: f.lockDuration, MFARoles: mfa, Intranet: intranet,
 			RemoteHours: hours, Location: loc},
@@ -243,6 +250,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	bg, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	go app.Checkpoints.Run(bg, f.checkpointEvery, func(err error) {
+		logger.Error("signing an audit checkpoint failed", "error", err.Error())
+	})
 	fmt.Fprintf(stdout, "medguard %s serving https://%s (%s, data in %s)\n", Version, ln.Addr(), app.DB.Where, cfg.DataDir)
 	fmt.Fprintf(stdout, "TLS certificate SHA-256 fingerprint: %s\n", fingerprint)
 	logger.Info("serving", "address", ln.Addr().String(), "database", string(app.DB.Dialect), "cipher", app.KeyFile.Cipher)

@@ -183,6 +183,7 @@ func (g *Gate) append(ctx context.Context, e *audit.Entry, m audit.Mutation) (au
 	}
 	if t := traceFrom(ctx); t != nil {
 		t.entries.Add(1)
+		t.last.Store(r.Index)
 	}
 	if g.Observe != nil {
 		g.Observe(ctx, e, r)
@@ -194,6 +195,12 @@ func (g *Gate) append(ctx context.Context, e *audit.Entry, m audit.Mutation) (au
 // requests that never reached the gate (e.g. malformed bodies).
 type Trace struct {
 	entries atomic.Int64
+	last    atomic.Uint64
+}
+
+// Last returns the index of the last entry written under the trace.
+func (t *Trace) Last() (uint64, bool) {
+	return t.last.Load(), t.entries.Load() > 0
 }
 
 // Entries returns the number of entries written under the trace.

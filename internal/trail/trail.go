@@ -21,10 +21,63 @@ import (
 type Service struct {
 	gate *gate.Gate
 	log  *audit.Log
+	cps  *audit.Checkpoints
 }
 
 // New returns the trail service.
-func New(g *gate.Gate) *Service { return &Service{gate: g, log: g.Log()} }
+func New(g *gate.Gate, cps *audit.Checkpoints) *Service {
+	return &Service{gate: g, log: g.Log(), cps: cps}
+}
+
+// read passes the gate for an audit.read operation and runs fn.
+func (s *Service) read(ctx context.Context, call *medguard.Call, action string, fn func() error) error {
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.AuditRead, AuditAction: action,
+		Resource: policy.Resource{Type: "audit_log"}},
+		func(policy.Decision) (audit.Mutation, error) { return nil, fn() })
+	return err
+}
+
+// Checkpoint returns a signed checkpoint of the tree as it is now (signed on
+// demand if the tree grew), so that every answered entry can be proven.
+func (s *Service) Checkpoint(ctx context.Context, call *medguard.Call) (audit.Checkpoint, error) {
+	var cp audit.Checkpoint
+	err := s.read(ctx, call, "audit.checkpoint", func() (err error) {
+		cp, err = s.cps.Latest(ctx)
+		return err
+	})
+	return cp, err
+}
+
+// VerifierKey returns the note verifier key of the log's checkpoints.
+func (s *Service) VerifierKey(ctx context.Context, call *medguard.Call) (string, error) {
+	var key string
+	err := s.read(ctx, call, "audit.verifier_key", func() error {
+		key = s.cps.Signer().VerifierKey()
+		return nil
+	})
+	return key, err
+}
+
+// InclusionProof returns the proof that entry index is in the tree of size.
+func (s *Service) InclusionProof(ctx context.Context, call *medguard.Call, index, size uint64) ([][]byte, error) {
+	var p [][]byte
+	err := s.read(ctx, call, "audit.proof_inclusion", func() (err error) {
+		p, err = s.log.InclusionProof(ctx, index, size)
+		return err
+	})
+	return p, err
+}
+
+// ConsistencyProof returns the proof that the tree of size old is a prefix
+// of the tree of size new.
+func (s *Service) ConsistencyProof(ctx context.Context, call *medguard.Call, old, new uint64) ([][]byte, error) {
+	var p [][]byte
+	err := s.read(ctx, call, "audit.proof_consistency", func() (err error) {
+		p, err = s.log.ConsistencyProof(ctx, old, new)
+		return err
+	})
+	return p, err
+}
 
 // Entry is a stored entry as served: its index, leaf bytes and decoded fields.
 type Entry struct {

@@ -82,5 +82,9 @@ func (s *Server) buildRoutes() []Route {
 		// The audit log (SPEC §5).
 		{Method: "GET", Pattern: "/api/v1/audit/entries", Action: "audit.entries", auth: userOnly, h: s.auditEntries},
 		{Method: "GET", Pattern: "/api/v1/audit/search", Action: "audit.search", auth: userOnly, h: s.auditSearch},
+		{Method: "GET", Pattern: "/api/v1/audit/checkpoint", Action: "audit.checkpoint", auth: userOnly, h: s.auditCheckpoint},
+		{Method: "GET", Pattern: "/api/v1/audit/verifier-key", Action: "audit.verifier_key", auth: userOnly, h: s.auditVerifierKey},
+		{Method: "GET", Pattern: "/api/v1/audit/proof/inclusion", Action: "audit.proof_inclusion", auth: userOnly, h: s.auditInclusion},
+		{Method: "GET", Pattern: "/api/v1/audit/proof/consistency", Action: "audit.proof_consistency", auth: userOnly, h: s.auditConsistency},
 	}
 }

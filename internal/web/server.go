@@ -165,9 +165,9 @@ var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 func (s *Server) serve(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
 		call := &medguard.Call{IP: s.clientIP(r)}
 		ctx, trace := gate.WithTrace(r.Context())
+		sw := &statusWriter{ResponseWriter: w, trace: trace}
 		r = r.WithContext(ctx)
 		err := func() (err error) {
 			defer func() {
@@ -327,22 +327,28 @@ func (s *Server) trusted(a netip.Addr) bool {
 	return false
 }
 
-// statusWriter remembers the status code written.
+// statusWriter remembers the status code written, and names the request's
+// audit entry in the X-Audit-Index header, so that a client can ask for the
+// proof of its own entry (/api/v1/audit/proof/inclusion).
 type statusWriter struct {
 	http.ResponseWriter
-	code int
+	code  int
+	trace *gate.Trace
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.code == 0 {
 		w.code = code
+		if i, ok := w.trace.Last(); ok {
+			w.Header().Set("X-Audit-Index", strconv.FormatUint(i, 10))
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
-		w.code = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -83,4 +84,80 @@ func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, c *medguard
 		cursor = strconv.FormatUint(next, 10)
 	}
 	return writeJSON(w, http.StatusOK, list(es, cursor))
+}
+
+// auditCheckpoint serves the latest signed checkpoint (a C2SP tlog-checkpoint
+// note) as text/plain.
+func (s *Server) auditCheckpoint(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
+	cp, err := s.Trail.Checkpoint(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, err = io.WriteString(w, cp.Note)
+	return err
+}
+
+// auditVerifierKey serves the note verifier key (name+hash+base64key).
+func (s *Server) auditVerifierKey(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
+	key, err := s.Trail.VerifierKey(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, err = io.WriteString(w, key+"\n")
+	return err
+}
+
+// Proof is an RFC 6962 proof: its hashes, base64.
+type Proof struct {
+	Hashes [][]byte `json:"hashes"`
+}
+
+func requiredUint(r *http.Request, name string) (uint64, error) {
+	if r.URL.Query().Get(name) == "" {
+		return 0, medguard.InvalidField(name, "%s is required", name)
+	}
+	return uintParam(r, name, 0)
+}
+
+// auditInclusion serves GET /api/v1/audit/proof/inclusion?index=I&size=N.
+func (s *Server) auditInclusion(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
+	index, err := requiredUint(r, "index")
+	if err != nil {
+		return err
+	}
+	size, err := requiredUint(r, "size")
+	if err != nil {
+		return err
+	}
+	p, err := s.Trail.InclusionProof(r.Context(), c, index, size)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, Proof{Hashes: nonNilHashes(p)})
+}
+
+// auditConsistency serves GET /api/v1/audit/proof/consistency?old=M&new=N.
+func (s *Server) auditConsistency(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
+	old, err := requiredUint(r, "old")
+	if err != nil {
+		return err
+	}
+	size, err := requiredUint(r, "new")
+	if err != nil {
+		return err
+	}
+	p, err := s.Trail.ConsistencyProof(r.Context(), c, old, size)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, Proof{Hashes: nonNilHashes(p)})
+}
+
+func nonNilHashes(p [][]byte) [][]byte {
+	if p == nil {
+		return [][]byte{}
+	}
+	return p
 }
