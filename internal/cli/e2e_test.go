@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -73,7 +74,7 @@ func startEnv(t *testing.T, extra map[string]string, args ...string) *server {
 		env[k] = v
 	}
 	argv := append([]string{"serve", "--data", dir, "--listen", "127.0.0.1:0", "--log-level", "debug"}, args...)
-	if dsn := os.Getenv(storagetest.PostgresEnv); dsn != "" {
+	if dsn := os.Getenv(storagetest.PostgresEnv); dsn != "" && !slices.Contains(args, "--db") {
 		argv = append(argv, "--db", storagetest.FreshSchema(t, dsn))
 	}
 	outR, outW := io.Pipe()
