@@ -1,0 +1,272 @@
+package cli_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"medguard/internal/audit"
+	"medguard/internal/cli"
+	"medguard/internal/storage"
+	"medguard/internal/storage/storagetest"
+)
+
+// crashChildEnv makes the test binary run "medguard serve" with the
+// arguments in it (JSON), so that the parent can kill a real process.
+const crashChildEnv = "MEDGUARD_CRASH_CHILD_ARGS"
+
+// TestCrashChild is not a test: it is the server process of TestCrashLosesNoAnsweredWrite.
+func TestCrashChild(t *testing.T) {
+	raw := os.Getenv(crashChildEnv)
+	if raw == "" {
+		t.Skip("run by TestCrashLosesNoAnsweredWrite")
+	}
+	var args []string
+	if err := json.Unmarshal([]byte(raw), &args); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if err := cli.Run(ctx, args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// child is "medguard serve" running as a separate process.
+type child struct {
+	cmd    *exec.Cmd
+	base   string
+	client *http.Client
+	stderr *syncBuffer
+}
+
+func startChild(t *testing.T, dir string, args ...string) *child {
+	t.Helper()
+	argv, _ := json.Marshal(append([]string{"serve", "--data", dir, "--listen", "127.0.0.1:0", "--checkpoint-every", "50ms"}, args...))
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+string(argv), "MEDGUARD_ADMIN_PASSWORD="+adminPassword)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, stderr: &syncBuffer{}}
+	cmd.Stderr = c.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if i := strings.Index(sc.Text(), "serving https://"); i >= 0 {
+				addr <- strings.Fields(sc.Text()[i+len("serving "):])[0]
+			}
+		}
+		close(addr)
+	}()
+	select {
+	case a, ok := <-addr:
+		if !ok {
+			t.Fatalf("serve exited before serving:\n%s", c.stderr)
+		}
+		c.base = a
+	case <-time.After(90 * time.Second):
+		t.Fatalf("serve did not start:\n%s", c.stderr)
+	}
+	certPEM, err := os.ReadFile(filepath.Join(dir, "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	c.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16,
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	return c
+}
+
+// send makes one request; err is set when no answer came (the process died).
+func (c *child) send(method, path, token string, body any) (int, http.Header, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, out, err
+}
+
+func (c *child) signIn(t *testing.T) string {
+	t.Helper()
+	st, _, out, err := c.send("POST", "/api/v1/auth/login", "", map[string]string{"username": "admin", "password": adminPassword})
+	if err != nil || st != 200 {
+		t.Fatalf("sign-in: %d %v %s\n%s", st, err, out, c.stderr)
+	}
+	var v struct{ Token string }
+	json.Unmarshal(out, &v)
+	return v.Token
+}
+
+// acked is a write the server answered.
+type acked struct {
+	code, requestID string
+	index           uint64
+}
+
+// A server killed with SIGKILL while it is answering writes loses none it
+// answered: after the crash every acknowledged write and its audit entry are
+// there, "medguard audit verify" passes, and the server starts again.
+func TestCrashLosesNoAnsweredWrite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a server process")
+	}
+	dir := t.TempDir()
+	var dbArgs []string
+	dsn := ""
+	if pg := os.Getenv(storagetest.PostgresEnv); pg != "" {
+		dsn = storagetest.FreshSchema(t, pg)
+		dbArgs = []string{"--db", dsn}
+	}
+	srv := startChild(t, dir, dbArgs...)
+	token := srv.signIn(t)
+
+	// Eight clients write departments until the server has answered
+	// killAfter of them; then it is killed mid-stream, with requests in flight.
+	const workers, killAfter = 8, 300
+	var (
+		mu     sync.Mutex
+		acks   []acked
+		killed = make(chan struct{})
+		once   sync.Once
+		wg     sync.WaitGroup
+	)
+	kill := func() {
+		once.Do(func() {
+			srv.cmd.Process.Signal(syscall.SIGKILL)
+			close(killed)
+		})
+	}
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				code := fmt.Sprintf("C%dN%d", w, i)
+				st, h, out, err := srv.send("POST", "/api/v1/departments", token, map[string]string{"code": code, "name": "急诊科" + code})
+				if err != nil {
+					select {
+					case <-killed:
+						return
+					default:
+						t.Errorf("%s: %v", code, err)
+						kill()
+						return
+					}
+				}
+				if st != 201 {
+					t.Errorf("%s: %d %s", code, st, out)
+					kill()
+					return
+				}
+				idx, err := strconv.ParseUint(h.Get("X-Audit-Index"), 10, 64)
+				if err != nil {
+					t.Errorf("%s: X-Audit-Index %q", code, h.Get("X-Audit-Index"))
+				}
+				mu.Lock()
+				acks = append(acks, acked{code: code, requestID: h.Get("X-Request-Id"), index: idx})
+				n := len(acks)
+				mu.Unlock()
+				if n >= killAfter {
+					kill()
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	err := srv.cmd.Wait()
+	if ws, ok := srv.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("server was not killed by SIGKILL: %v\n%s", err, srv.stderr)
+	}
+	if t.Failed() {
+		return
+	}
+	t.Logf("%d writes answered before the kill", len(acks))
+
+	// The log verifies as a whole, against every checkpoint it signed.
+	var out, errOut bytes.Buffer
+	verify := append([]string{"audit", "verify", "--data", dir}, dbArgs...)
+	if err := cli.Run(context.Background(), verify, func(string) string { return "" }, &out, &errOut); err != nil {
+		t.Fatalf("audit verify after the crash: %v\n%s%s", err, out.String(), errOut.String())
+	}
+
+	// Every answered write has its entry, at the index the answer named.
+	ctx := context.Background()
+	db, err := storage.Open(ctx, dsn, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range acks {
+		got, err := audit.ReadEntries(ctx, db, a.index, a.index+1)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("entry %d of %s: %v", a.index, a.code, err)
+		}
+		if e := got[0].Entry; e.RequestID != a.requestID || e.Action != "department.create" || e.Outcome != audit.Success {
+			t.Fatalf("entry %d is %+v, want the answered request %s", a.index, e, a.requestID)
+		}
+	}
+	db.Close()
+
+	// The server starts again on the same data and has every answered write.
+	again := startChild(t, dir, dbArgs...)
+	token = again.signIn(t)
+	st, _, body, err := again.send("GET", "/api/v1/departments", token, nil)
+	if err != nil || st != 200 {
+		t.Fatalf("departments after restart: %d %v", st, err)
+	}
+	var list struct{ Items []struct{ Code, Name string } }
+	if err := json.Unmarshal(body, &list); err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]string{}
+	for _, d := range list.Items {
+		have[d.Code] = d.Name
+	}
+	for _, a := range acks {
+		if have[a.code] != "急诊科"+a.code {
+			t.Fatalf("answered department %s missing after the crash (%q)", a.code, have[a.code])
+		}
+	}
+	again.cmd.Process.Signal(syscall.SIGTERM)
+	if err := again.cmd.Wait(); err != nil {
+		t.Fatalf("graceful stop after restart: %v\n%s", err, again.stderr)
+	}
+}
