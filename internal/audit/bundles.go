@@ -5,6 +5,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"medguard"
 )
 
 // bundle is a stored bundle of leaves.
@@ -74,6 +76,11 @@ func leafRange(ctx context.Context, q querier, start, end uint64, fn func(index 
 		return err
 	}
 	bs = append(bs, more...)
+	if len(bs) == 0 || bs[0].first > start {
+		if err := missing(ctx, q, start); medguard.IsKind(err, medguard.NotFound) {
+			return err
+		}
+	}
 	next := start
 	for _, b := range bs {
 		if b.err != nil {
@@ -85,7 +92,7 @@ func leafRange(ctx context.Context, q querier, start, end uint64, fn func(index 
 				continue
 			}
 			if i != next {
-				return fmt.Errorf("audit: entry %d is missing", next)
+				return missing(ctx, q, next)
 			}
 			if err := fn(i, leaf); err != nil {
 				return err
@@ -106,12 +113,28 @@ func leavesAt(ctx context.Context, q querier, idxs []uint64) (map[uint64][]byte,
 			if err != nil {
 				return nil, err
 			}
-			if b == nil || b.err != nil || i >= b.first+uint64(len(b.leaves)) {
-				return nil, fmt.Errorf("audit: entry %d is missing or damaged", i)
+			if b == nil || i >= b.first+uint64(len(b.leaves)) {
+				return nil, missing(ctx, q, i)
+			}
+			if b.err != nil {
+				return nil, fmt.Errorf("audit: entry %d is damaged", i)
 			}
 			cur = b
 		}
 		out[i] = cur.leaves[i-cur.first]
 	}
 	return out, nil
+}
+
+// missing is the error for entry i not found in the bundles: archived (a
+// NotFound saying so), or missing from a damaged log.
+func missing(ctx context.Context, q querier, i uint64) error {
+	end, err := archivedEnd(ctx, q)
+	if err != nil {
+		return err
+	}
+	if i < end {
+		return archivedError(i, end)
+	}
+	return fmt.Errorf("audit: entry %d is missing", i)
 }

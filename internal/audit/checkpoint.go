@@ -111,6 +111,24 @@ func (s *Signer) Sign(size uint64, root []byte) ([]byte, error) {
 	return note.Sign(&note.Note{Text: body}, s.signer)
 }
 
+// signText signs any note text (an archive manifest) with the log's key.
+func (s *Signer) signText(text string) ([]byte, error) {
+	return note.Sign(&note.Note{Text: text}, s.signer)
+}
+
+// openNote verifies a signed note with the verifier key and returns its text.
+func openNote(msg []byte, verifierKey string) (string, error) {
+	v, err := note.NewVerifier(verifierKey)
+	if err != nil {
+		return "", fmt.Errorf("audit: verifier key: %w", err)
+	}
+	n, err := note.Open(msg, note.VerifierList(v))
+	if err != nil {
+		return "", err
+	}
+	return n.Text, nil
+}
+
 // Checkpoint is a signed statement of the tree's size and root.
 type Checkpoint struct {
 	Size     uint64    `json:"size"`

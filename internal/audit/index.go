@@ -70,14 +70,19 @@ func (l *Log) CatchUp(ctx context.Context) error {
 	}
 }
 
-// indexWatermark is the number of entries indexed: one past the highest.
+// indexWatermark is the number of entries indexed: one past the highest,
+// or past the archived entries (which leave the index with their leaves).
 func indexWatermark(ctx context.Context, q querier) (uint64, error) {
-	var max sql.NullInt64
-	err := q.QueryRowContext(ctx, `SELECT MAX(idx) FROM audit_index`).Scan(&max)
-	if err != nil || !max.Valid {
+	var highest sql.NullInt64
+	err := q.QueryRowContext(ctx, `SELECT MAX(idx) FROM audit_index`).Scan(&highest)
+	if err != nil {
 		return 0, err
 	}
-	return uint64(max.Int64) + 1, nil
+	archived, err := archivedEnd(ctx, q)
+	if err != nil || !highest.Valid {
+		return archived, err
+	}
+	return max(uint64(highest.Int64)+1, archived), nil
 }
 
 // indexOnce indexes up to indexChunk entries after the watermark, below size.

@@ -3,7 +3,6 @@ package audit
 import (
 	"context"
 
-	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 
 	"medguard"
@@ -78,15 +77,7 @@ func (l *Log) RootAt(ctx context.Context, size uint64) ([]byte, error) {
 	if err := l.checkSize(ctx, "size", size); err != nil {
 		return nil, err
 	}
-	hashes, err := readNodes(ctx, l.db, compact.RangeNodes(0, size, nil))
-	if err != nil {
-		return nil, medguard.Wrap("audit.RootAt", err)
-	}
-	r, err := rangeFactory.NewRange(0, size, hashes)
-	if err != nil {
-		return nil, medguard.Wrap("audit.RootAt", err)
-	}
-	root, err := r.GetRootHash(nil)
+	root, err := rootAt(ctx, l.db, size)
 	return root, medguard.Wrap("audit.RootAt", err)
 }
 

@@ -33,19 +33,11 @@ type VerifyOptions struct {
 	// Checkpoints from outside the database: DATA/checkpoints.log, or one an
 	// auditor kept. Each must verify with VerifierKey.
 	Checkpoints []Checkpoint
-	// Leaves, if set, supplies leaves [0, From) that are no longer in the
-	// database (archived beyond retention); see Archive.
-	Archived LeafSource
+	// Archived, if set, supplies the leaves archived out of the database
+	// (OpenArchive); Verify needs it once anything was archived.
+	Archived *ArchiveSet
 	// Progress, if set, is told how many entries are verified so far.
 	Progress func(done uint64)
-}
-
-// LeafSource yields archived leaves in index order.
-type LeafSource interface {
-	// Size is how many leaves it holds: indexes [0, Size).
-	Size() uint64
-	// Leaves calls fn for each leaf in order; fn's error stops it.
-	Leaves(ctx context.Context, fn func(index uint64, leaf []byte) error) error
 }
 
 // VerifyReport says what was verified.
@@ -77,6 +69,13 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 	headSize, headRoot, err := readHead(ctx, db)
 	if err != nil {
 		return nil, fmt.Errorf("audit: read the tree head: %w", err)
+	}
+	if err := checkArchives(ctx, db, opts.Archived); err != nil {
+		return nil, err
+	}
+	if opts.Archived != nil {
+		// Each archive part's signed checkpoint is a claim like any other.
+		opts.Checkpoints = append(slices.Clip(opts.Checkpoints), opts.Archived.checkpoints()...)
 	}
 	claims, external, err := collectCheckpoints(ctx, db, opts)
 	if err != nil {
@@ -118,7 +117,7 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 	}
 
 	var first uint64
-	if opts.Archived != nil {
+	if opts.Archived.Size() > 0 {
 		first = opts.Archived.Size()
 		err := opts.Archived.Leaves(ctx, func(index uint64, leaf []byte) error {
 			if index != rng.End() {
@@ -393,6 +392,11 @@ func collectCheckpoints(ctx context.Context, db *storage.DB, opts VerifyOptions)
 	for _, cp := range opts.Checkpoints {
 		if err := addClaim(cp, "outside the database"); err != nil {
 			return nil, 0, err
+		}
+	}
+	if opts.Archived != nil {
+		for _, p := range opts.Archived.parts {
+			claims = append(claims, checkpointAt{size: p.end, root: p.root, source: "archive manifest " + p.name(".manifest")})
 		}
 	}
 	slices.SortStableFunc(claims, func(a, b checkpointAt) int {
