@@ -2,8 +2,12 @@ package audit_test
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
 	"strconv"
 	"testing"
+	"time"
 
 	"medguard/internal/audit"
 	"medguard/internal/storage/storagetest"
@@ -136,6 +140,87 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+		})
+	}
+}
+
+// BenchmarkSearch searches a log of MEDGUARD_BENCH_AUDIT_ENTRIES entries
+// (default 1,000,000; the README's figure is for 10,000,000): 3,000 staff,
+// 200,000 patients, a year of history. Each search returns one page (100).
+func BenchmarkSearch(b *testing.B) {
+	n := 1_000_000
+	if v := os.Getenv("MEDGUARD_BENCH_AUDIT_ENTRIES"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
+	ctx := context.Background()
+	db := storagetest.Open(b, audit.Schema())
+	l, err := audit.Open(ctx, db, audit.Options{MaxBatch: 10000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	actions := []string{"record.read", "patient.read", "record.create", "record.update", "attachment.read", "patient.search", "auth.login"}
+	start := time.Date(2025, 11, 1, 0, 0, 0, 0, time.UTC)
+	step := 365 * 24 * time.Hour / time.Duration(n)
+	rng := rand.New(rand.NewPCG(1, 2))
+	batch := make([]*audit.Entry, 0, 10000)
+	for i := 0; i < n; i++ {
+		e := entry(i)
+		e.Time = start.Add(time.Duration(i) * step).Truncate(time.Millisecond)
+		e.Actor = fmt.Sprintf("staff%04d", rng.IntN(3000))
+		e.PatientID = fmt.Sprintf("pat%06d", rng.IntN(200000))
+		e.Action = actions[rng.IntN(len(actions))]
+		batch = append(batch, e)
+		if len(batch) == cap(batch) || i == n-1 {
+			if _, err := l.AppendBatch(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := l.CatchUp(ctx); err != nil {
+		b.Fatal(err)
+	}
+	mid := start.Add(180 * 24 * time.Hour)
+	queries := []struct {
+		name string
+		q    func(i int) audit.Query
+	}{
+		{"patient", func(i int) audit.Query { return audit.Query{PatientID: fmt.Sprintf("pat%06d", i%200000)} }},
+		{"actor", func(i int) audit.Query { return audit.Query{Actor: fmt.Sprintf("staff%04d", i%3000)} }},
+		{"actor+week", func(i int) audit.Query {
+			return audit.Query{Actor: fmt.Sprintf("staff%04d", i%3000), From: mid, To: mid.Add(7 * 24 * time.Hour)}
+		}},
+		{"action+day", func(i int) audit.Query {
+			return audit.Query{Action: actions[i%len(actions)], From: mid, To: mid.Add(24 * time.Hour)}
+		}},
+		{"day", func(i int) audit.Query {
+			return audit.Query{From: mid.Add(time.Duration(i%100) * time.Hour), To: mid.Add(24 * time.Hour)}
+		}},
+		{"actor page 3", func(i int) audit.Query {
+			q := audit.Query{Actor: fmt.Sprintf("staff%04d", i%3000)}
+			for p := 0; p < 2; p++ {
+				got, _, err := l.Search(ctx, q)
+				if err != nil || len(got) == 0 {
+					b.Fatalf("page %d: %v", p, err)
+				}
+				q.Before = got[len(got)-1].Index
+			}
+			return q
+		}},
+	}
+	for _, qc := range queries {
+		b.Run(qc.name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				b.StopTimer()
+				q := qc.q(i) // (the earlier pages of "actor page 3" are not timed)
+				b.StartTimer()
+				if _, _, err := l.Search(ctx, q); err != nil {
+					b.Fatal(err)
+				}
+				i += 7919
+			}
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"medguard"
@@ -22,6 +23,57 @@ import (
 // indexChunk is the most entries indexed in one transaction, small enough
 // not to hold up the appender on SQLite's single writer.
 const indexChunk = 2000
+
+// timeBlock is how many consecutive entries share a row of
+// audit_time_blocks, the time span that bounds searches over time.
+const timeBlock = 4096
+
+// noteTimes widens the time spans of the blocks holding entries
+// [first, first+len(ms)) to cover their times (Unix milliseconds).
+func (l *Log) noteTimes(ctx context.Context, tx *sql.Tx, first uint64, ms []int64) error {
+	for i := 0; i < len(ms); {
+		block := (first + uint64(i)) / timeBlock
+		end := min(len(ms), int((block+1)*timeBlock-first))
+		lo, hi := ms[i], ms[i]
+		for _, t := range ms[i:end] {
+			lo, hi = min(lo, t), max(hi, t)
+		}
+		if _, err := tx.StmtContext(ctx, l.blockWrite).ExecContext(ctx, int64(block), lo, hi); err != nil {
+			return err
+		}
+		i = end
+	}
+	return nil
+}
+
+// blockUpsert is the statement noteTimes runs, in the database's dialect.
+func blockUpsert(d storage.Dialect) string {
+	least, greatest := "MIN", "MAX" // SQLite's scalar min and max
+	if d == storage.Postgres {
+		least, greatest = "LEAST", "GREATEST"
+	}
+	return `INSERT INTO audit_time_blocks (block, min_ms, max_ms) VALUES ($1, $2, $3) ON CONFLICT (block) DO UPDATE SET ` +
+		`min_ms = ` + least + `(audit_time_blocks.min_ms, excluded.min_ms), max_ms = ` + greatest + `(audit_time_blocks.max_ms, excluded.max_ms)`
+}
+
+// timeBounds narrows a search over [from, to) to the entries [lo, hi) of
+// the blocks whose span meets it; ok is false if none does.
+func timeBounds(ctx context.Context, q querier, from, to time.Time) (lo, hi uint64, ok bool, err error) {
+	fromMS, toMS := int64(math.MinInt64), int64(math.MaxInt64)
+	if !from.IsZero() {
+		fromMS = from.UnixMilli()
+	}
+	if !to.IsZero() {
+		toMS = to.UnixMilli()
+	}
+	var first, last sql.NullInt64
+	err = q.QueryRowContext(ctx, `SELECT MIN(block), MAX(block) FROM audit_time_blocks WHERE min_ms < $1 AND max_ms >= $2`,
+		toMS, fromMS).Scan(&first, &last)
+	if err != nil || !first.Valid {
+		return 0, 0, false, err
+	}
+	return uint64(first.Int64) * timeBlock, uint64(last.Int64+1) * timeBlock, true, nil
+}
 
 // indexFields are the searched fields of a leaf.
 type indexFields struct {
@@ -105,6 +157,7 @@ func (l *Log) indexOnce(ctx context.Context, size uint64) error {
 			return nil
 		}
 		args := make([]any, 0, int(to-from)*indexColumns)
+		times := make([]int64, 0, int(to-from))
 		for i := from; i < to; i++ {
 			leaf, err := l.indexLeaf(ctx, tx, i)
 			if err != nil {
@@ -119,8 +172,12 @@ func (l *Log) indexOnce(ctx context.Context, size uint64) error {
 				return fmt.Errorf("audit: index entry %d: %w", i, err)
 			}
 			args = append(args, int64(i), t.UnixMilli(), f.Actor, f.Action, storage.NullString(f.PatientID))
+			times = append(times, t.UnixMilli())
 		}
 		if err := l.indexInserter.insert(ctx, tx, args); err != nil {
+			return err
+		}
+		if err := l.noteTimes(ctx, tx, from, times); err != nil {
 			return err
 		}
 		l.indexed = from + uint64(len(args)/indexColumns)

@@ -84,6 +84,7 @@ type Log struct {
 
 	indexInserter                               *inserter
 	headRead, headWrite, bundleWrite, tileWrite *sql.Stmt
+	blockWrite                                  *sql.Stmt // see noteTimes
 
 	// Appender state, touched only by the appender goroutine: the tree's
 	// size, its compact range, and the partial tiles at its right edge.
@@ -121,6 +122,9 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 		indexKick: make(chan struct{}, 1), indexDone: make(chan struct{})}
 	var err error
 	if l.indexInserter, err = newInserter(ctx, db, insertIndexPrefix, ` ON CONFLICT (idx) DO NOTHING`, indexColumns); err != nil {
+		return nil, fmt.Errorf("audit: open: %w", err)
+	}
+	if l.blockWrite, err = db.PrepareWrite(ctx, blockUpsert(db.Dialect)); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
 	if l.bundleWrite, err = db.PrepareWrite(ctx, `INSERT INTO audit_bundles (first_idx, leaves, count) VALUES ($1, $2, $3)`); err != nil {
@@ -226,7 +230,7 @@ func (l *Log) Close() error {
 	<-l.indexDone
 	l.CatchUp(context.Background())
 	l.indexInserter.close()
-	for _, st := range []*sql.Stmt{l.headRead, l.headWrite, l.bundleWrite, l.tileWrite} {
+	for _, st := range []*sql.Stmt{l.headRead, l.headWrite, l.bundleWrite, l.tileWrite, l.blockWrite} {
 		st.Close()
 	}
 	return nil
@@ -325,8 +329,12 @@ func (l *Log) commit(batch []*pending) {
 				return err
 			}
 		}
-		if _, err := tx.StmtContext(ctx, l.bundleWrite).ExecContext(ctx, int64(size), encodeBundle(leaves), len(leaves)); err != nil {
-			return err
+		bundleWrite := tx.StmtContext(ctx, l.bundleWrite)
+		for i := 0; i < len(leaves); i += maxBundle {
+			part := leaves[i:min(i+maxBundle, len(leaves))]
+			if _, err := bundleWrite.ExecContext(ctx, int64(size)+int64(i), encodeBundle(part), len(part)); err != nil {
+				return err
+			}
 		}
 		edge, err := l.writeTiles(ctx, tx, grown, order)
 		if err != nil {
@@ -345,11 +353,16 @@ func (l *Log) commit(batch []*pending) {
 		inline = caughtUp && len(batch) <= inlineIndex
 		if inline {
 			args := make([]any, 0, len(batch)*indexColumns)
+			times := make([]int64, len(batch))
 			for i, p := range batch {
 				e := p.entry
-				args = append(args, int64(size)+int64(i), e.Time.UnixMilli(), e.Actor, e.Action, storage.NullString(e.PatientID))
+				times[i] = e.Time.UnixMilli()
+				args = append(args, int64(size)+int64(i), times[i], e.Actor, e.Action, storage.NullString(e.PatientID))
 			}
 			if err := l.indexInserter.insert(ctx, tx, args); err != nil {
+				return err
+			}
+			if err := l.noteTimes(ctx, tx, size, times); err != nil {
 				return err
 			}
 		}
@@ -450,6 +463,11 @@ func (l *Log) loadRange(ctx context.Context, q querier, size uint64) error {
 }
 
 const indexColumns = 5
+
+// maxBundle is the most leaves stored in one row of audit_bundles. A commit
+// of more (an import) is stored in several, so that reading one entry — a
+// search result — never reads more than this many leaves.
+const maxBundle = 64
 
 // inlineIndex is the largest batch indexed in the appender's own
 // transaction; larger ones (imports) are left to the indexer.

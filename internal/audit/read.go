@@ -89,18 +89,32 @@ func (l *Log) Search(ctx context.Context, q Query) ([]Stored, bool, error) {
 	if q.Action != "" {
 		add("action = $%d", q.Action)
 	}
+	// Index everything answered so far, so that no result is missing.
+	if err := l.CatchUp(ctx); err != nil {
+		return nil, false, medguard.Wrap("audit.Search", err)
+	}
 	if !q.From.IsZero() {
 		add("time_ms >= $%d", q.From.UnixMilli())
 	}
 	if !q.To.IsZero() {
 		add("time_ms < $%d", q.To.UnixMilli())
 	}
+	if !q.From.IsZero() || !q.To.IsZero() {
+		// Only the blocks of entries whose times meet the range are read.
+		lo, hi, ok, err := timeBounds(ctx, l.db, q.From, q.To)
+		if err != nil {
+			return nil, false, medguard.Wrap("audit.Search", err)
+		}
+		if !ok {
+			return nil, false, nil
+		}
+		add("idx >= $%d", int64(lo))
+		if q.Before == 0 || q.Before > hi {
+			q.Before = hi
+		}
+	}
 	if q.Before > 0 {
 		add("idx < $%d", int64(q.Before))
-	}
-	// Index everything answered so far, so that no result is missing.
-	if err := l.CatchUp(ctx); err != nil {
-		return nil, false, medguard.Wrap("audit.Search", err)
 	}
 	sqlText := `SELECT idx FROM audit_index`
 	if len(where) > 0 {
