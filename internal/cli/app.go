@@ -40,6 +40,9 @@ type Config struct {
 	// DATA/keys/audit-log.key.
 	LogOrigin string
 	AuditKey  string
+	// AuditRetentionDays raises the audit log's retention period (at least
+	// 180 days; it may be raised, never lowered); 0 keeps the recorded one.
+	AuditRetentionDays int
 	// Identity and Records tune the capabilities.
 	Identity identity.Config
 	Records  records.Config
@@ -121,11 +124,18 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		a.DB.Close()
 		return nil, err
 	}
+	if cfg.AuditRetentionDays != 0 {
+		if err := audit.SetRetention(ctx, a.DB, cfg.AuditRetentionDays, cfg.Clock.Now()); err != nil {
+			a.Log.Close()
+			a.DB.Close()
+			return nil, fmt.Errorf("--audit-retention-days: %w", err)
+		}
+	}
 	a.Gate = gate.New(a.Log, cfg.Clock)
 	a.Identity = identity.New(a.DB, a.Gate, a.Keys, cfg.Identity)
 	a.Records = records.New(a.DB, a.Gate, a.Keys, a.Identity, cfg.Records)
 	a.Approvals = approvals.New(a.DB, a.Gate, a.Identity)
-	a.Trail = trail.New(a.Gate, a.Checkpoints)
+	a.Trail = trail.New(a.Gate, a.Checkpoints, a.Identity, a.Records, cfg.Identity.Location)
 	d := cfg.Web
 	d.DB, d.Gate, d.Log, d.Identity, d.Records, d.Approvals, d.Trail = a.DB, a.Gate, a.Log, a.Identity, a.Records, a.Approvals, a.Trail
 	d.Logger, d.Metrics = cfg.Logger, a.Metrics

@@ -25,6 +25,8 @@ commands:
            outside the database; exit 0 only if the log is intact
   key      print the checkpoints' note verifier key, for auditors
   export   write entries as JSON lines, with the signed checkpoint they end at
+  archive  move entries older than the retention period (at least 180 days)
+           out of the database into signed files that verify still checks
 
 Exit status of verify: 0 intact, 3 tampered (the first bad index is named),
 1 could not check, 2 bad usage.
@@ -45,6 +47,8 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return auditKey(args[1:], getenv, stdout, stderr)
 	case "export":
 		return auditExport(ctx, args[1:], getenv, stdout, stderr)
+	case "archive":
+		return auditArchive(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, auditHelp)
 		return nil
@@ -78,22 +82,25 @@ func verifierKey(given, data string, getenv func(string) string) (string, error)
 	if given = strings.TrimSpace(given); given != "" {
 		return given, nil
 	}
-	if skey := getenv("MEDGUARD_AUDIT_KEY"); skey != "" {
-		s, err := audit.NewSigner(strings.TrimSpace(skey))
+	signer, err := loadSigner(data, getenv)
+	if err != nil {
+		return "", err
+	}
+	return signer.VerifierKey(), nil
+}
+
+// loadSigner reads the log's signing key: MEDGUARD_AUDIT_KEY, or
+// DATA/keys/audit-log.key.
+func loadSigner(data string, getenv func(string) string) (*audit.Signer, error) {
+	skey := getenv("MEDGUARD_AUDIT_KEY")
+	if skey == "" {
+		b, err := os.ReadFile(filepath.Join(data, "keys", "audit-log.key"))
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		return s.VerifierKey(), nil
+		skey = string(b)
 	}
-	b, err := os.ReadFile(filepath.Join(data, "keys", "audit-log.key"))
-	if err != nil {
-		return "", err
-	}
-	s, err := audit.NewSigner(strings.TrimSpace(string(b)))
-	if err != nil {
-		return "", err
-	}
-	return s.VerifierKey(), nil
+	return audit.NewSigner(strings.TrimSpace(skey))
 }
 
 // readCheckpoints reads checkpoints from a file: the JSON lines of
@@ -119,6 +126,7 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 	key := fs.String("verifier-key", "", "the checkpoints' note verifier key, or @FILE (default: from the log's signing key)")
 	var extra stringList
 	fs.Var(&extra, "checkpoint", "a checkpoint kept earlier (a note file or checkpoints JSON lines); may be repeated")
+	archiveDir := fs.String("archive", "", "directory of the files archived entries went to (default DATA/audit-archive)")
 	fs.Usage = func() { usage(stderr, fs.FlagSet, "usage: medguard audit verify [flags]\n\n"+auditHelp) }
 	if err := parse(fs.FlagSet, args, getenv); err != nil {
 		return usageError{err}
@@ -152,9 +160,23 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer db.Close()
-	fmt.Fprintf(stdout, "verifying the audit log in %s …\n", db.Where)
-	rep, err := audit.Verify(ctx, db, audit.VerifyOptions{VerifierKey: vkey, Checkpoints: outside})
+	opts := audit.VerifyOptions{VerifierKey: vkey, Checkpoints: outside}
+	if *archiveDir == "" {
+		*archiveDir = filepath.Join(*data, "audit-archive")
+	}
 	var te *audit.TamperError
+	if _, err := os.Stat(*archiveDir); err == nil && vkey != "" {
+		opts.Archived, err = audit.OpenArchive(*archiveDir, vkey)
+		if errors.As(err, &te) {
+			fmt.Fprintf(stdout, "THE AUDIT ARCHIVE DOES NOT VERIFY.\n%s\n", te.Reason)
+			return &ExitError{Code: ExitTampered, Err: fmt.Errorf("audit archive tampered: %s", te.Reason)}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "verifying the audit log in %s …\n", db.Where)
+	rep, err := audit.Verify(ctx, db, opts)
 	if errors.As(err, &te) {
 		fmt.Fprintf(stdout, "THE AUDIT LOG DOES NOT VERIFY.\nfirst bad index: %d\n%s\n", te.Index, te.Reason)
 		return &ExitError{Code: ExitTampered, Err: fmt.Errorf("audit log tampered at index %d", te.Index)}
@@ -168,6 +190,65 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 	}
 	fmt.Fprintf(stdout, "audit log intact: %d entries, root %s\n%d checkpoints matched (%d given from outside the database), %s\n",
 		rep.Size, root, rep.Checkpoints, rep.External, rep.Took.Round(time.Millisecond))
+	if rep.Archived > 0 {
+		fmt.Fprintf(stdout, "of which %d entries [0, %d) from the archive files in %s\n", rep.Archived, rep.Archived, *archiveDir)
+	}
+	return nil
+}
+
+func auditArchive(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("audit archive", stderr)
+	data := fs.String("data", "medguard-data", "data directory (its database and keys/audit-log.key)")
+	dsn := fs.String("db", "", "database, if not SQLite in --data: postgres://…")
+	to := fs.String("to", "", "directory for the archive files (default DATA/audit-archive)")
+	before := fs.String("before", "", "archive only entries written before this date (YYYY-MM-DD, or RFC 3339); "+
+		"never entries younger than the retention period")
+	fs.Usage = func() {
+		usage(stderr, fs.FlagSet, "usage: medguard audit archive --before DATE [flags]\n\n"+
+			"Moves the oldest audit entries — whole commits, each entry written before DATE and older than the\n"+
+			"retention period — into signed files, after verifying the whole log. Keep the files: verify needs them.")
+	}
+	if err := parse(fs.FlagSet, args, getenv); err != nil {
+		return usageError{err}
+	}
+	if *before == "" {
+		return usageError{errors.New("--before is required: archive entries written before which date?")}
+	}
+	cut, err := time.ParseInLocation(time.DateOnly, *before, time.UTC)
+	if err != nil {
+		if cut, err = time.Parse(time.RFC3339, *before); err != nil {
+			return usageError{fmt.Errorf("--before %q: not YYYY-MM-DD or RFC 3339", *before)}
+		}
+	}
+	if *to == "" {
+		*to = filepath.Join(*data, "audit-archive")
+	}
+	signer, err := loadSigner(*data, getenv)
+	if err != nil {
+		return fmt.Errorf("the log's signing key signs the archive: %w", err)
+	}
+	db, err := openForAudit(ctx, *data, *dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	days, err := audit.RetentionDays(ctx, db)
+	if err != nil {
+		return err
+	}
+	res, err := audit.Archive(ctx, db, audit.ArchiveOptions{Dir: *to, Before: cut, Now: time.Now(), Signer: signer})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "retention %d days: entries written before %s may be archived\n", days, res.Cutoff.UTC().Format(time.RFC3339))
+	if res.End == res.First {
+		fmt.Fprintf(stdout, "nothing to archive: the oldest entry in the database (%d) is not old enough\n", res.First)
+		return nil
+	}
+	fmt.Fprintf(stdout, "archived entries %d to %d (newest written %s) to:\n", res.First, res.End-1, res.Newest.Format(time.RFC3339))
+	for _, f := range res.Files {
+		fmt.Fprintf(stdout, "  %s\n", f)
+	}
 	return nil
 }
 

@@ -32,7 +32,7 @@ type serveFlags struct {
 	mfaRoles, remoteHours, intranet, trustedProxies, logLevel, logOrigin   string
 	checkpointEvery                                                        time.Duration
 	idle, lifetime, lockWindow, lockDuration, archive, review, shutdown    time.Duration
-	lockThreshold, signInBurst                                             int
+	lockThreshold, signInBurst, retentionDays                              int
 	signInRate                                                             float64
 	maxAttachment                                                          int64
 	metricsPublic                                                          bool
@@ -74,6 +74,7 @@ func (f *serveFlags) register(fs *flagSet) {
 	fs.BoolVar(&f.metricsPublic, "metrics-public", false, "serve /metrics to any client (default: loopback or system.metrics)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "how long to let requests finish on shutdown")
+	fs.IntVar(&f.retentionDays, "audit-retention-days", 0, "days audit entries stay in the database before they may be archived: at least 180, may be raised, never lowered (default: as recorded, 180 for a new installation)")
 	fs.DurationVar(&f.checkpointEvery, "checkpoint-every", 5*time.Second, "how often the audit log's checkpoint is signed while it grows (at most 10s)")
 }
 
@@ -164,7 +165,7 @@ func (f *serveFlags) config(getenv func(string) string, logger *slog.Logger) (Co
 	}
 	return Config{
 		DataDir: f.data, DB: f.db, KeyFile: f.keyFile, Keys: getenv("MEDGUARD_KEYS"), Cipher: alg,
-		LogOrigin: f.logOrigin, AuditKey: getenv("MEDGUARD_AUDIT_KEY"),
+		LogOrigin: f.logOrigin, AuditKey: getenv("MEDGUARD_AUDIT_KEY"), AuditRetentionDays: f.retentionDays,
 		Identity: identity.Config{IdleTimeout: f.idle, SessionLifetime: f.lifetime, LockoutThreshold: f.lockThreshold,
 			LockoutWindow: f.lockWindow, LockoutDuration: f.lockDuration, MFARoles: mfa, Intranet: intranet,
 			RemoteHours: hours, Location: loc},

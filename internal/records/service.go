@@ -109,6 +109,13 @@ func (s *Service) patientDepartments(ctx context.Context, patientID string) ([]s
 }
 
 // patientExists reports whether the patient exists.
+// PatientExists reports whether a patient with this id is registered. It
+// reveals no patient data; callers use it inside a gated operation (the
+// access report) to answer 404 for an unknown patient.
+func (s *Service) PatientExists(ctx context.Context, patientID string) (bool, error) {
+	return s.patientExists(ctx, patientID)
+}
+
 func (s *Service) patientExists(ctx context.Context, patientID string) (bool, error) {
 	if !medguard.ValidID(patientID) {
 		return false, nil

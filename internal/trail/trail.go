@@ -1,10 +1,11 @@
 // Package trail is the audit trail as auditors and patients see it: entries
-// by index, searches, and — as the log grows verifiable — proofs and
-// checkpoints. Reading the trail is itself an operation: it passes the gate
-// (permission audit.read) and is logged.
+// by index, searches, proofs and checkpoints, and the patient access report
+// (患者访问记录) in words a patient understands. Reading the trail is itself
+// an operation: it passes the gate (permission audit.read) and is logged.
 //
-// It only reads the audit log; it never writes entries except through the
-// gate, and never changes them.
+// It only reads the audit log (and, for reports, department names from
+// identity); it never writes entries except through the gate, never changes
+// them, and never reads the patient data the entries point to.
 package trail
 
 import (
@@ -14,20 +15,37 @@ import (
 	"medguard"
 	"medguard/internal/audit"
 	"medguard/internal/gate"
+	"medguard/internal/identity"
 	"medguard/internal/policy"
 )
 
 // Service reads the audit trail.
 type Service struct {
-	gate *gate.Gate
-	log  *audit.Log
-	cps  *audit.Checkpoints
+	gate     *gate.Gate
+	log      *audit.Log
+	cps      *audit.Checkpoints
+	id       *identity.Service
+	patients Patients       // department names for access reports
+	zone     *time.Location // the hospital's time zone, for access reports
 }
 
-// New returns the trail service.
-func New(g *gate.Gate, cps *audit.Checkpoints) *Service {
-	return &Service{gate: g, log: g.Log(), cps: cps}
+// New returns the trail service. Access reports name departments through id
+// and show local times in zone (nil for DefaultZone, China Standard Time).
+func New(g *gate.Gate, cps *audit.Checkpoints, id *identity.Service, patients Patients, zone *time.Location) *Service {
+	if zone == nil {
+		zone = DefaultZone
+	}
+	return &Service{gate: g, log: g.Log(), cps: cps, id: id, patients: patients, zone: zone}
 }
+
+// Patients says whether a patient is registered: the records service.
+type Patients interface {
+	PatientExists(ctx context.Context, patientID string) (bool, error)
+}
+
+// Zone returns the time zone of the access reports' local times, in which
+// a date without a time (a report's from or to) is read.
+func (s *Service) Zone() *time.Location { return s.zone }
 
 // read passes the gate for an audit.read operation and runs fn.
 func (s *Service) read(ctx context.Context, call *medguard.Call, action string, fn func() error) error {

@@ -395,6 +395,9 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"AuditEntry":       trail.Entry{},
 		"AuditFields":      audit.Fields{},
 		"DepartmentList":   List[identity.Department]{},
+		"AccessReportPage": AccessReportPage{},
+		"AccessSummary":    trail.AccessSummary{},
+		"AccessLine":       trail.AccessLine{},
 	} {
 		s := d.schema(t, name)
 		props, _ := s["properties"].(map[string]any)
@@ -450,6 +453,12 @@ func TestOpenAPIEnums(t *testing.T) {
 		{"#/components/schemas/NewUser/properties/roles/items/enum", roles},
 		{"#/components/schemas/RoleRequest/properties/role/enum", roles},
 		{"#/components/schemas/ApprovalRequest/properties/kind/enum", []string{approvals.RoleGrant}},
+		{"#/components/schemas/AccessLine/properties/category/enum", []string{trail.CategoryRead, trail.CategoryChange,
+			trail.CategoryAccessControl, trail.CategoryOversight, trail.CategoryReport, trail.CategoryOther}},
+		{"#/components/schemas/AccessLine/properties/status/enum", []string{trail.StatusCompleted, trail.StatusDenied,
+			trail.StatusIncomplete}},
+		{"#/components/schemas/AccessLine/properties/actor_kind/enum", []string{trail.ActorStaff, trail.ActorSystem}},
+		{"#/components/schemas/AccessReportPage/properties/language/enum", []string{string(trail.Chinese), string(trail.English)}},
 	} {
 		v, ok := d.pointer(c.pointer)
 		if !ok {

@@ -86,5 +86,6 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "GET", Pattern: "/api/v1/audit/verifier-key", Action: "audit.verifier_key", auth: userOnly, h: s.auditVerifierKey},
 		{Method: "GET", Pattern: "/api/v1/audit/proof/inclusion", Action: "audit.proof_inclusion", auth: userOnly, h: s.auditInclusion},
 		{Method: "GET", Pattern: "/api/v1/audit/proof/consistency", Action: "audit.proof_consistency", auth: userOnly, h: s.auditConsistency},
+		{Method: "GET", Pattern: "/api/v1/patients/{id}/access-report", Action: "audit.access_report", auth: userOnly, h: s.accessReport},
 	}
 }

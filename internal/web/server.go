@@ -379,12 +379,17 @@ func list[T any](items []T, next string) List[T] {
 	if items == nil {
 		items = []T{}
 	}
-	l := List[T]{Items: items}
-	if next != "" {
-		c := base64.RawURLEncoding.EncodeToString([]byte(next))
-		l.Next = &c
+	return List[T]{Items: items, Next: nextCursor(next)}
+}
+
+// nextCursor encodes a service's continuation as the cursor of the next
+// page, which page reads back; nil (JSON null) at the end.
+func nextCursor(next string) *string {
+	if next == "" {
+		return nil
 	}
-	return l
+	c := base64.RawURLEncoding.EncodeToString([]byte(next))
+	return &c
 }
 
 // MaxLimit is the largest page size.
