@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"medguard"
 	"medguard/internal/approvals"
@@ -20,6 +21,7 @@ import (
 	"medguard/internal/identity"
 	"medguard/internal/keys"
 	"medguard/internal/records"
+	"medguard/internal/siem"
 	"medguard/internal/storage"
 	"medguard/internal/trail"
 	"medguard/internal/web"
@@ -40,6 +42,8 @@ type Config struct {
 	// DATA/keys/audit-log.key.
 	LogOrigin string
 	AuditKey  string
+	// SIEM, if set, is where the audit log is forwarded (RFC 5424 syslog).
+	SIEM *siem.Config
 	// AuditRetentionDays raises the audit log's retention period (at least
 	// 180 days; it may be raised, never lowered); 0 keeps the recorded one.
 	AuditRetentionDays int
@@ -69,13 +73,16 @@ type App struct {
 	Trail       *trail.Service
 	Metrics     *web.Metrics
 	Web         *web.Server
+	// SIEM forwards the audit log to the hospital's SIEM (nil if none);
+	// the server runs it.
+	SIEM *siem.Forwarder
 	// KeyFileCreated is true when Open made a new key file.
 	KeyFileCreated bool
 }
 
 // Schemas are every capability's tables, in dependency order.
 func Schemas() []storage.Schema {
-	return []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema()}
+	return []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema(), siem.Schema()}
 }
 
 // Open opens (creating if needed) the installation described by cfg.
@@ -111,10 +118,20 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Metrics {
 		a.Metrics = web.NewMetrics(a.DB, func() *audit.Log { return a.Log })
 	}
-	opts := audit.Options{}
-	if a.Metrics != nil {
-		opts.OnBatch = a.Metrics.ObserveBatch
+	if cfg.SIEM != nil {
+		if a.SIEM, err = siem.New(a.DB, *cfg.SIEM, siem.Options{Logger: cfg.Logger, Clock: cfg.Clock}); err != nil {
+			a.DB.Close()
+			return nil, err
+		}
 	}
+	opts := audit.Options{OnBatch: func(n int, took time.Duration) {
+		if a.Metrics != nil {
+			a.Metrics.ObserveBatch(n, took)
+		}
+		if a.SIEM != nil {
+			a.SIEM.Notify()
+		}
+	}}
 	if a.Log, err = audit.Open(ctx, a.DB, opts); err != nil {
 		a.DB.Close()
 		return nil, err
@@ -123,6 +140,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		a.Log.Close()
 		a.DB.Close()
 		return nil, err
+	}
+	if a.SIEM != nil {
+		a.Checkpoints.OnCheckpoint(a.SIEM.Checkpoint)
 	}
 	if cfg.AuditRetentionDays != 0 {
 		if err := audit.SetRetention(ctx, a.DB, cfg.AuditRetentionDays, cfg.Clock.Now()); err != nil {

@@ -20,6 +20,7 @@ import (
 	"medguard/internal/keys"
 	"medguard/internal/policy"
 	"medguard/internal/records"
+	"medguard/internal/siem"
 	"medguard/internal/storage"
 	"medguard/internal/web"
 
@@ -30,6 +31,7 @@ import (
 type serveFlags struct {
 	data, db, listen, tlsCert, tlsKey, clientCA, keyFile, cipher, timezone string
 	mfaRoles, remoteHours, intranet, trustedProxies, logLevel, logOrigin   string
+	siem                                                                   string
 	checkpointEvery                                                        time.Duration
 	idle, lifetime, lockWindow, lockDuration, archive, review, shutdown    time.Duration
 	lockThreshold, signInBurst, retentionDays                              int
@@ -74,6 +76,8 @@ func (f *serveFlags) register(fs *flagSet) {
 	fs.BoolVar(&f.metricsPublic, "metrics-public", false, "serve /metrics to any client (default: loopback or system.metrics)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "how long to let requests finish on shutdown")
+	fs.StringVar(&f.siem, "siem", "", "forward the audit log to a SIEM over RFC 5424 syslog: tcp://HOST[:514] or tls://HOST[:6514]"+
+		"[?ca=FILE&cert=FILE&key=FILE&server_name=NAME&framing=octet|lf&hostname=NAME&start=beginning|now]")
 	fs.IntVar(&f.retentionDays, "audit-retention-days", 0, "days audit entries stay in the database before they may be archived: at least 180, may be raised, never lowered (default: as recorded, 180 for a new installation)")
 	fs.DurationVar(&f.checkpointEvery, "checkpoint-every", 5*time.Second, "how often the audit log's checkpoint is signed while it grows (at most 10s)")
 }
@@ -157,6 +161,14 @@ func (f *serveFlags) config(getenv func(string) string, logger *slog.Logger) (Co
 			mfa = append(mfa, r)
 		}
 	}
+	var siemCfg *siem.Config
+	if f.siem != "" {
+		c, err := siem.ParseConfig(f.siem)
+		if err != nil {
+			return Config{}, fmt.Errorf("--siem: %w", err)
+		}
+		siemCfg = &c
+	}
 	if f.checkpointEvery <= 0 || f.checkpointEvery > 10*time.Second {
 		return Config{}, errors.New("--checkpoint-every must be more than 0 and at most 10s (SPEC §5)")
 	}
@@ -165,7 +177,7 @@ func (f *serveFlags) config(getenv func(string) string, logger *slog.Logger) (Co
 	}
 	return Config{
 		DataDir: f.data, DB: f.db, KeyFile: f.keyFile, Keys: getenv("MEDGUARD_KEYS"), Cipher: alg,
-		LogOrigin: f.logOrigin, AuditKey: getenv("MEDGUARD_AUDIT_KEY"), AuditRetentionDays: f.retentionDays,
+		LogOrigin: f.logOrigin, AuditKey: getenv("MEDGUARD_AUDIT_KEY"), AuditRetentionDays: f.retentionDays, SIEM: siemCfg,
 		Identity: identity.Config{IdleTimeout: f.idle, SessionLifetime: f.lifetime, LockoutThreshold: f.lockThreshold,
 			LockoutWindow: f.lockWindow, LockoutDuration: f.lockDuration, MFARoles: mfa, Intranet: intranet,
 			RemoteHours: hours, Location: loc},
@@ -256,6 +268,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go app.Checkpoints.Run(bg, f.checkpointEvery, func(err error) {
 		logger.Error("signing an audit checkpoint failed", "error", err.Error())
 	})
+	siemDone := make(chan struct{})
+	if app.SIEM != nil {
+		go func() {
+			defer close(siemDone)
+			app.SIEM.Run(bg)
+		}()
+	} else {
+		close(siemDone)
+	}
+	defer func() { stopBackground(); <-siemDone }()
 	fmt.Fprintf(stdout, "medguard %s serving https://%s (%s, data in %s)\n", Version, ln.Addr(), app.DB.Where, cfg.DataDir)
 	fmt.Fprintf(stdout, "TLS certificate SHA-256 fingerprint: %s\n", fingerprint)
 	logger.Info("serving", "address", ln.Addr().String(), "database", string(app.DB.Dialect), "cipher", app.KeyFile.Cipher)
