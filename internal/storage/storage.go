@@ -92,6 +92,8 @@ var sqlitePragmas = []string{
 	"foreign_keys(1)",
 	"temp_store(MEMORY)",
 	"secure_delete(1)",
+	// A WAL that was reset is cut back to this size (64 MiB).
+	"journal_size_limit(67108864)",
 }
 
 // sqliteConn is the kind of SQLite connection a DSN opens.
@@ -137,8 +139,17 @@ func sqliteDSN(path string, kind sqliteConn) string {
 // database file.
 const checkpointEvery = time.Second
 
+// walLimitFrames is the WAL length (in pages) past which the checkpointer
+// resets it: 64 MiB of 4 KiB pages.
+const walLimitFrames = 16384
+
 // checkpoint runs PASSIVE checkpoints until Close: they copy committed WAL
 // frames into the database without blocking the writer or the readers.
+// Under a steady stream of writes a passive checkpoint may never find a
+// moment when the whole WAL is copied, and SQLite restarts the WAL only
+// then: so when it has grown past walLimitFrames, a TRUNCATE checkpoint
+// waits for the writer (briefly: the passive one has copied nearly all of
+// it) and resets it, keeping the WAL — and the disk it takes — bounded.
 func (db *DB) checkpoint() {
 	defer close(db.ckptDone)
 	t := time.NewTicker(checkpointEvery)
@@ -148,7 +159,13 @@ func (db *DB) checkpoint() {
 		case <-db.stopCkpt:
 			return
 		case <-t.C:
-			db.checkpointer.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+			var busy, frames, copied int
+			if err := db.checkpointer.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
+				continue
+			}
+			if frames > walLimitFrames {
+				db.checkpointer.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+			}
 		}
 	}
 }
