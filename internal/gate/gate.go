@@ -29,6 +29,10 @@ import (
 type Gate struct {
 	log   *audit.Log
 	clock medguard.Clock
+	// Screen, if set, judges every admitted operation before its work is
+	// done (the detection engine's freeze rules): an error refuses it, and
+	// is logged as its outcome with the error's rule.
+	Screen func(ctx context.Context, e *audit.Entry) error
 	// Observe, if set, is told of every entry after it is durable (the
 	// detection engine listens here).
 	Observe func(ctx context.Context, e *audit.Entry, r audit.Receipt)
@@ -81,6 +85,19 @@ func (g *Gate) Enter(ctx context.Context, p Passage, work Work) (policy.Decision
 			return d, r, err
 		}
 		return d, r, &medguard.Error{Kind: medguard.Forbidden, Rule: d.Rule, Message: "denied by the access policy"}
+	}
+	if g.Screen != nil {
+		if err := g.Screen(ctx, e); err != nil {
+			e.Decision, e.Outcome = audit.Deny, audit.OutcomeOf(err)
+			if me, ok := err.(*medguard.Error); ok && me.Rule != "" {
+				e.Rule = me.Rule
+			}
+			r, aerr := g.append(ctx, e, nil)
+			if aerr != nil {
+				return d, r, aerr
+			}
+			return d, r, err
+		}
 	}
 	mutation, werr := work(d)
 	if werr != nil {

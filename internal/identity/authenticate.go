@@ -65,12 +65,13 @@ func (s *Service) Authenticate(ctx context.Context, token, ip, requestID string)
 	}
 	p.Actor.Kind, p.Scope, p.ExpiresAt = medguard.UserActor, scope, medguard.FromMillis(expires)
 	switch {
+	case frozen.Valid && status == Active:
+		// A freeze ended the sessions too; saying so is the clear answer.
+		return nil, ErrFrozen
 	case ended.Valid:
 		return nil, errSession("session_ended", "the session has ended; sign in again")
 	case status != Active:
 		return nil, errSession("session_ended", "the session has ended; sign in again")
-	case frozen.Valid:
-		return nil, ErrFrozen
 	case !now.Before(medguard.FromMillis(expires)):
 		return nil, s.endSession(ctx, &p, ip, requestID, now, "expired", "the session reached its maximum lifetime; sign in again")
 	case now.Sub(medguard.FromMillis(lastSeen)) >= s.cfg.IdleTimeout:

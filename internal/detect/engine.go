@@ -1,0 +1,233 @@
+package detect
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"medguard/internal/audit"
+)
+
+// Firing is a rule that fired: on which key, with how many events in the
+// window, because of which entry.
+type Firing struct {
+	Rule      string    `json:"rule"`
+	Action    string    `json:"action"`
+	Key       string    `json:"key"`      // the user, IP or user/patient it counted by
+	Username  string    `json:"username"` // the actor of the triggering entry
+	Count     int       `json:"count"`    // events (or distinct patients) in the window
+	Threshold int       `json:"threshold"`
+	Window    Duration  `json:"window"`
+	From      time.Time `json:"from"` // the oldest event counted
+	At        time.Time `json:"at"`   // the triggering entry's time
+	RequestID string    `json:"request_id"`
+	// Screened is true when the firing refused the triggering operation
+	// before it was done (a freeze rule), false when it was raised after.
+	Screened bool `json:"screened"`
+}
+
+// Explain says in words why the rule fired.
+func (f Firing) Explain() string {
+	what := "events"
+	if f.Rule == "bulk_read_user" || f.Rule == "bulk_read_ip" {
+		what = "patients' records read"
+	}
+	return fmt.Sprintf("%s: %d %s by %s between %s and %s (threshold %d in %s)", f.Rule, f.Count, what, f.Key,
+		f.From.UTC().Format(time.RFC3339), f.At.UTC().Format(time.RFC3339), f.Threshold, time.Duration(f.Window))
+}
+
+// Engine evaluates the rules on a stream of entries. It is not safe for
+// concurrent use; the Service serialises it.
+type Engine struct {
+	rules []Rule
+	zone  *time.Location
+	// windows[rule][key]
+	windows map[string]map[string]*window
+	// seen counts entries processed (for the throughput benchmark).
+	seen int
+}
+
+// NewEngine returns an engine for rules; zone is the hospital's time zone,
+// in which off-hours are read.
+func NewEngine(rules []Rule, zone *time.Location) *Engine {
+	if zone == nil {
+		zone = time.UTC
+	}
+	e := &Engine{zone: zone, windows: map[string]map[string]*window{}}
+	e.SetRules(rules)
+	return e
+}
+
+// SetRules replaces the rules; windows of rules that remain are kept.
+func (e *Engine) SetRules(rules []Rule) {
+	e.rules = slices.Clone(rules)
+	keep := map[string]bool{}
+	for _, r := range rules {
+		keep[r.Name] = true
+	}
+	for name := range e.windows {
+		if !keep[name] {
+			delete(e.windows, name)
+		}
+	}
+}
+
+// Rules returns the engine's rules.
+func (e *Engine) Rules() []Rule { return slices.Clone(e.rules) }
+
+// matches reports whether entry en counts for rule r. screening is true
+// when en is an operation about to be done (a screen) rather than done.
+func (e *Engine) matches(r *Rule, en *audit.Entry, screening bool) bool {
+	if !r.Enabled || en.Actor == "system" {
+		return false
+	}
+	if len(r.Actions) > 0 && !slices.Contains(r.Actions, en.Action) {
+		return false
+	}
+	decision, outcome, rule := en.Decision, en.Outcome, en.Rule
+	if screening || strings.HasPrefix(rule, "detect.") {
+		// An operation refused by a screen was allowed by the policy: it
+		// is judged as it was when screened.
+		decision, outcome = audit.Allow, audit.Success
+		if strings.HasPrefix(rule, "detect.") {
+			rule = ""
+		}
+	}
+	if r.Decision != "" && r.Decision != decision {
+		return false
+	}
+	if len(r.Outcomes) > 0 && !slices.Contains(r.Outcomes, outcome) {
+		return false
+	}
+	if len(r.PolicyRules) > 0 && !matchesPolicyRule(rule, r.PolicyRules) {
+		return false
+	}
+	if r.Distinct == "patient" && en.PatientID == "" {
+		return false
+	}
+	if r.OffHours != "" {
+		from, to, _ := parseHours(r.OffHours)
+		t := en.Time.In(e.zone)
+		m := t.Hour()*60 + t.Minute()
+		off := m >= from || m < to
+		if from < to {
+			off = m >= from && m < to
+		}
+		if !off {
+			return false
+		}
+	}
+	return true
+}
+
+func keyOf(r *Rule, en *audit.Entry) string {
+	switch r.Key {
+	case ByIP:
+		return en.IP
+	case ByUserPatient:
+		return en.Actor + "/" + en.PatientID
+	}
+	return en.Actor
+}
+
+func (e *Engine) window(r *Rule, key string) *window {
+	ws := e.windows[r.Name]
+	if ws == nil {
+		ws = map[string]*window{}
+		e.windows[r.Name] = ws
+	}
+	w := ws[key]
+	if w == nil {
+		w = newWindow(r.Distinct != "", r.Threshold)
+		ws[key] = w
+	}
+	return w
+}
+
+// Screen judges an operation about to be done (an entry not yet written)
+// against the freeze rules: if doing it would make one fire, the firing is
+// returned (and that key's window starts afresh) and the operation must be
+// refused. Nothing is counted otherwise: Observe counts what was done.
+func (e *Engine) Screen(en *audit.Entry) *Firing {
+	for i := range e.rules {
+		r := &e.rules[i]
+		if r.Action != ActFreeze || !e.matches(r, en, true) {
+			continue
+		}
+		key := keyOf(r, en)
+		w := e.window(r, key)
+		w.prune(en.Time, time.Duration(r.Window))
+		if n := w.count(true, en.PatientID); n >= r.Threshold {
+			f := e.firing(r, key, en, n, w)
+			f.Screened = true
+			w.reset()
+			return &f
+		}
+	}
+	return nil
+}
+
+// Observe counts a written entry in every rule it matches and returns the
+// alert rules that fire on it. Freeze rules fire in Screen, before the
+// operation; here they only count.
+func (e *Engine) Observe(en *audit.Entry) []Firing {
+	e.seen++
+	var out []Firing
+	for i := range e.rules {
+		r := &e.rules[i]
+		if strings.HasPrefix(en.Rule, "detect.") {
+			continue // refused by a screen: it was not done, so it does not count
+		}
+		if !e.matches(r, en, false) {
+			continue
+		}
+		key := keyOf(r, en)
+		w := e.window(r, key)
+		w.prune(en.Time, time.Duration(r.Window))
+		w.add(en.Time, en.PatientID)
+		if r.Action == ActFreeze {
+			continue
+		}
+		if n := w.count(false, ""); n >= r.Threshold {
+			out = append(out, e.firing(r, key, en, n, w))
+			w.reset()
+		}
+	}
+	return out
+}
+
+// Replay runs an entry as the live path did: screened first if it was an
+// operation the gate screened, then observed.
+func (e *Engine) Replay(en *audit.Entry) []Firing {
+	var out []Firing
+	if en.Decision == audit.Allow || strings.HasPrefix(en.Rule, "detect.") {
+		if f := e.Screen(en); f != nil {
+			out = append(out, *f)
+		}
+	}
+	return append(out, e.Observe(en)...)
+}
+
+func (e *Engine) firing(r *Rule, key string, en *audit.Entry, n int, w *window) Firing {
+	from := en.Time
+	if o, ok := w.oldest(); ok && o.Before(from) {
+		from = o
+	}
+	return Firing{Rule: r.Name, Action: r.Action, Key: key, Username: en.Actor, Count: n, Threshold: r.Threshold,
+		Window: r.Window, From: from, At: en.Time, RequestID: en.RequestID}
+}
+
+// Sweep drops windows whose events have all left their frame at now, so
+// that memory follows the active keys only.
+func (e *Engine) Sweep(now time.Time) {
+	for i := range e.rules {
+		r := &e.rules[i]
+		for key, w := range e.windows[r.Name] {
+			w.prune(now, time.Duration(r.Window))
+			if w.empty() {
+				delete(e.windows[r.Name], key)
+			}
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package detect_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"medguard"
+	"medguard/internal/audit"
+	"medguard/internal/detect"
+)
+
+var t0 = time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC) // 10:00 in Shanghai
+
+func read(actor, ip, patient string, at time.Time) *audit.Entry {
+	return &audit.Entry{Time: at, Actor: actor, ActorDepartment: "CARD", ActorRoles: []string{"doctor"}, IP: ip,
+		Action: "record.read", TargetType: "record", TargetID: "rec" + patient, PatientID: patient, Purpose: "treatment",
+		Decision: audit.Allow, Rule: "allow.same_department", Outcome: audit.Success, RequestID: fmt.Sprintf("req-%s-%d", patient, at.UnixMilli())}
+}
+
+func rule(threshold int, window time.Duration, key, action string) detect.Rule {
+	return detect.Rule{Name: "r", Actions: []string{"record.read"}, Decision: "allow", Key: key, Threshold: threshold,
+		Window: detect.Duration(window), Action: action, Enabled: true}
+}
+
+// ≥ N events within the last T, both ends included.
+func TestWindowIsInclusive(t *testing.T) {
+	e := detect.NewEngine([]detect.Rule{rule(3, time.Minute, detect.ByUser, detect.ActAlert)}, nil)
+	if fs := e.Observe(read("zhangwei", "10.0.0.1", "p1", t0)); fs != nil {
+		t.Fatal(fs)
+	}
+	e.Observe(read("zhangwei", "10.0.0.1", "p2", t0.Add(30*time.Second)))
+	// Exactly T after the first: it still counts.
+	fs := e.Observe(read("zhangwei", "10.0.0.1", "p3", t0.Add(time.Minute)))
+	if len(fs) != 1 || fs[0].Count != 3 || !fs[0].From.Equal(t0) {
+		t.Fatalf("at T: %+v", fs)
+	}
+	// One millisecond later the first would have left.
+	e = detect.NewEngine([]detect.Rule{rule(3, time.Minute, detect.ByUser, detect.ActAlert)}, nil)
+	e.Observe(read("zhangwei", "10.0.0.1", "p1", t0))
+	e.Observe(read("zhangwei", "10.0.0.1", "p2", t0.Add(30*time.Second)))
+	if fs := e.Observe(read("zhangwei", "10.0.0.1", "p3", t0.Add(time.Minute+time.Millisecond))); fs != nil {
+		t.Fatalf("after T: %+v", fs)
+	}
+}
+
+// Wazuh reports: a counter that never resets (every later event alerts
+// again), and frequency rules that count all users together.
+func TestCounterResetsAndGroupsByUser(t *testing.T) {
+	e := detect.NewEngine([]detect.Rule{rule(3, time.Hour, detect.ByUser, detect.ActAlert)}, nil)
+	fired := 0
+	for i := 0; i < 9; i++ {
+		fired += len(e.Observe(read("zhangwei", "10.0.0.1", fmt.Sprint("p", i), t0.Add(time.Duration(i)*time.Second))))
+	}
+	if fired != 3 {
+		t.Fatalf("9 events, threshold 3: %d alerts, want 3", fired)
+	}
+	// Two users with two events each never reach 3.
+	e = detect.NewEngine([]detect.Rule{rule(3, time.Hour, detect.ByUser, detect.ActAlert)}, nil)
+	for i := 0; i < 2; i++ {
+		for _, u := range []string{"zhangwei", "lina"} {
+			if fs := e.Observe(read(u, "10.0.0.1", "p", t0.Add(time.Duration(i)*time.Second))); fs != nil {
+				t.Fatalf("users counted together: %+v", fs)
+			}
+		}
+	}
+	// Keyed by IP they are counted together.
+	e = detect.NewEngine([]detect.Rule{rule(3, time.Hour, detect.ByIP, detect.ActAlert)}, nil)
+	n := 0
+	for i, u := range []string{"zhangwei", "lina", "wangfang"} {
+		n += len(e.Observe(read(u, "10.0.0.9", "p", t0.Add(time.Duration(i)*time.Second))))
+	}
+	if n != 1 {
+		t.Fatalf("by IP: %d", n)
+	}
+}
+
+// Two rules matching one event both see it (Wazuh stops at the first).
+func TestTwoRulesOnOneEvent(t *testing.T) {
+	a, b := rule(2, time.Minute, detect.ByUser, detect.ActAlert), rule(2, time.Minute, detect.ByIP, detect.ActAlert)
+	a.Name, b.Name = "per_user", "per_ip"
+	e := detect.NewEngine([]detect.Rule{a, b}, nil)
+	e.Observe(read("zhangwei", "10.0.0.1", "p1", t0))
+	fs := e.Observe(read("zhangwei", "10.0.0.1", "p2", t0.Add(time.Second)))
+	if len(fs) != 2 || fs[0].Rule != "per_user" || fs[1].Rule != "per_ip" {
+		t.Fatalf("%+v", fs)
+	}
+}
+
+// A rule with a time frame but no count (or the other way) is refused.
+func TestRuleNeedsCountAndFrame(t *testing.T) {
+	for field, r := range map[string]detect.Rule{
+		"threshold": rule(0, time.Minute, detect.ByUser, detect.ActAlert),
+		"window":    rule(5, 0, detect.ByUser, detect.ActAlert),
+		"key":       rule(5, time.Minute, "department", detect.ActAlert),
+		"action":    rule(5, time.Minute, detect.ByIP, detect.ActFreeze), // an IP rule may not freeze
+	} {
+		err := r.Validate()
+		var me *medguard.Error
+		if !medguard.IsKind(err, medguard.Invalid) || !asError(err, &me) || me.Field != field {
+			t.Errorf("%s: %v", field, err)
+		}
+	}
+	for _, r := range detect.DefaultRules() {
+		if err := r.Validate(); err != nil {
+			t.Errorf("default rule %s: %v", r.Name, err)
+		}
+	}
+}
+
+func asError(err error, target **medguard.Error) bool {
+	e, ok := err.(*medguard.Error)
+	*target = e
+	return ok
+}
+
+// The bulk-read freeze rule counts distinct patients and refuses the
+// operation that would reach the threshold, before it is done.
+func TestScreenRefusesTheReadThatReachesTheThreshold(t *testing.T) {
+	e := detect.NewEngine(detect.DefaultRules(), nil)
+	for i := 1; i <= 70; i++ {
+		en := read("zhangwei", "10.0.0.1", fmt.Sprintf("pat%03d", i), t0.Add(time.Duration(i)*time.Second))
+		if f := e.Screen(en); f != nil {
+			if i != 51 || f.Rule != "bulk_read_user" || f.Count != 51 || !f.Screened {
+				t.Fatalf("read %d: %+v", i, f)
+			}
+			return
+		}
+		// Reading the same patients again does not count twice.
+		e.Observe(en)
+		e.Observe(read("zhangwei", "10.0.0.1", fmt.Sprintf("pat%03d", i), t0.Add(time.Duration(i)*time.Second+time.Millisecond)))
+	}
+	t.Fatal("70 patients read, never stopped")
+}
+
+// Off-hours rules read the time in the hospital's zone.
+func TestOffHoursInTheHospitalsZone(t *testing.T) {
+	r := rule(1, time.Hour, detect.ByUser, detect.ActAlert)
+	r.OffHours = "22:00-07:00"
+	shanghai, _ := time.LoadLocation("Asia/Shanghai")
+	e := detect.NewEngine([]detect.Rule{r}, shanghai)
+	if fs := e.Observe(read("zhangwei", "ip", "p", time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC))); fs != nil { // 10:00
+		t.Fatalf("day: %+v", fs)
+	}
+	if fs := e.Observe(read("zhangwei", "ip", "p", time.Date(2026, 11, 23, 15, 30, 0, 0, time.UTC))); len(fs) != 1 { // 23:30
+		t.Fatalf("night: %+v", fs)
+	}
+}

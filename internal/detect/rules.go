@@ -1,0 +1,186 @@
+// Package detect watches the audit log as it is written and stops abuse in
+// the act (SPEC §6): rules with sliding windows over the entries, in the
+// request path, that raise alerts and freeze accounts before the offending
+// user's next request is answered.
+//
+// The engine (Engine) is pure: entries in, firings out, time taken from the
+// entries themselves, so that replaying stored entries raises exactly the
+// alerts the live path raised. The service (Service) feeds it from the gate,
+// persists rules and alerts, and acts: freezing through identity, notifying.
+package detect
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"medguard"
+)
+
+// Keys a rule counts by.
+const (
+	ByUser        = "user"
+	ByIP          = "ip"
+	ByUserPatient = "user_patient"
+)
+
+// Actions a rule takes when it fires.
+const (
+	ActAlert  = "alert"
+	ActFreeze = "freeze"
+)
+
+// Rule is a detection rule, stored as data: which entries count, keyed by
+// what, how many in which window, and what to do. A rule fires when at
+// least Threshold events (or distinct patients, with Distinct) fall within
+// the last Window, both ends included; then its window for that key starts
+// afresh, so the next firing needs Threshold new events.
+type Rule struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// Actions are the audit actions that count (e.g. "record.read").
+	Actions []string `json:"actions"`
+	// Decision is "allow", "deny" or "" (either).
+	Decision string `json:"decision,omitempty"`
+	// Outcomes, if set, are the outcomes that count (e.g. "success").
+	Outcomes []string `json:"outcomes,omitempty"`
+	// PolicyRules, if set, are the policy rules that count (e.g.
+	// "allow.break_glass", "deny.deactivated").
+	PolicyRules []string `json:"policy_rules,omitempty"`
+	// OffHours, if set ("22:00-07:00"), counts only entries outside working
+	// hours, in the hospital's time zone.
+	OffHours  string   `json:"off_hours,omitempty"`
+	Key       string   `json:"key"`
+	Distinct  string   `json:"distinct,omitempty"` // "" or "patient"
+	Threshold int      `json:"threshold"`
+	Window    Duration `json:"window"`
+	Action    string   `json:"action"`
+	Enabled   bool     `json:"enabled"`
+}
+
+// Duration is a time.Duration written as "5m0s" in JSON.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as text.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads "5m", "10m0s", "1h".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration such as \"5m\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("a duration such as \"5m\": %w", err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// DefaultRules are the built-in rules of SPEC §6 with their default
+// thresholds. Only the per-user bulk read (and bulk export outside an
+// approved request) freeze: hospitals work at night, and a rule keyed by
+// IP must not lock out a whole ward behind one NAT.
+func DefaultRules() []Rule {
+	reads := []string{"record.read", "record.attachment.read"}
+	return []Rule{
+		{Name: "bulk_read_user", Description: "一名用户在时间窗内读取超过 N 名患者的病历（默认 5 分钟内超过 50 名）",
+			Actions: reads, Decision: "allow", Outcomes: []string{"success"}, Key: ByUser, Distinct: "patient",
+			Threshold: 51, Window: Duration(5 * time.Minute), Action: ActFreeze, Enabled: true},
+		{Name: "bulk_read_ip", Description: "同一 IP 在时间窗内读取超过 N 名患者的病历",
+			Actions: reads, Decision: "allow", Outcomes: []string{"success"}, Key: ByIP, Distinct: "patient",
+			Threshold: 51, Window: Duration(5 * time.Minute), Action: ActAlert, Enabled: true},
+		{Name: "bulk_export", Description: "审批之外的批量导出",
+			Actions: []string{"record.export"}, Decision: "allow", Key: ByUser,
+			Threshold: 1, Window: Duration(time.Minute), Action: ActFreeze, Enabled: true},
+		{Name: "repeat_patient", Description: "同一用户反复读取同一患者的病历（默认 10 分钟内 20 次）",
+			Actions: reads, Decision: "allow", Outcomes: []string{"success"}, Key: ByUserPatient,
+			Threshold: 20, Window: Duration(10 * time.Minute), Action: ActAlert, Enabled: true},
+		{Name: "off_hours_read", Description: "非工作时间读取病历（22:00–07:00）",
+			Actions: reads, Decision: "allow", Outcomes: []string{"success"}, OffHours: "22:00-07:00", Key: ByUser,
+			Threshold: 10, Window: Duration(time.Hour), Action: ActAlert, Enabled: true},
+		{Name: "cross_department_read", Description: "无诊疗关系跨科室读取病历（紧急访问）",
+			Actions: reads, Decision: "allow", Outcomes: []string{"success"}, PolicyRules: []string{"allow.break_glass"},
+			Key: ByUser, Threshold: 3, Window: Duration(time.Hour), Action: ActAlert, Enabled: true},
+		{Name: "repeated_denied", Description: "反复被拒绝的访问尝试",
+			Decision: "deny", PolicyRules: []string{"deny.no_relation", "deny.no_permission", "deny.restricted_record_type",
+				"deny.break_glass_not_permitted", "deny.write_other_department"}, Key: ByUser,
+			Threshold: 5, Window: Duration(10 * time.Minute), Action: ActAlert, Enabled: true},
+		{Name: "failed_signin_ip", Description: "同一 IP 多次登录失败",
+			Actions: []string{"auth.login"}, Decision: "deny", Key: ByIP,
+			Threshold: 10, Window: Duration(10 * time.Minute), Action: ActAlert, Enabled: true},
+		{Name: "deactivated_signin", Description: "已停用账户尝试登录",
+			Actions: []string{"auth.login"}, PolicyRules: []string{"deny.deactivated_account"}, Key: ByUser,
+			Threshold: 1, Window: Duration(time.Minute), Action: ActAlert, Enabled: true},
+	}
+}
+
+// Validate checks a rule as the API receives it, naming the field at fault.
+func (r *Rule) Validate() error {
+	switch {
+	case !validName(r.Name):
+		return medguard.InvalidField("name", "a rule name is 1-64 lower-case letters, digits or '_'")
+	case r.Key != ByUser && r.Key != ByIP && r.Key != ByUserPatient:
+		return medguard.InvalidField("key", "key must be user, ip or user_patient")
+	case r.Distinct != "" && r.Distinct != "patient":
+		return medguard.InvalidField("distinct", "distinct must be empty or patient")
+	case r.Threshold < 1 || r.Threshold > 100000:
+		return medguard.InvalidField("threshold", "a rule needs a count: threshold from 1 to 100,000")
+	case r.Window <= 0 || time.Duration(r.Window) > 7*24*time.Hour:
+		return medguard.InvalidField("window", "a rule needs a time frame: window from 1s to 168h")
+	case r.Action != ActAlert && r.Action != ActFreeze:
+		return medguard.InvalidField("action", "action must be alert or freeze")
+	case r.Decision != "" && r.Decision != "allow" && r.Decision != "deny":
+		return medguard.InvalidField("decision", "decision must be allow, deny or empty")
+	case r.Action == ActFreeze && r.Key != ByUser:
+		return medguard.InvalidField("action", "only a rule keyed by user may freeze: a rule keyed by IP would lock out a whole ward")
+	case utf8Len(r.Description) > 500:
+		return medguard.InvalidField("description", "description is longer than 500 characters")
+	}
+	if r.OffHours != "" {
+		if _, _, err := parseHours(r.OffHours); err != nil {
+			return medguard.InvalidField("off_hours", "off_hours must be HH:MM-HH:MM")
+		}
+	}
+	return nil
+}
+
+func utf8Len(s string) int { return len([]rune(s)) }
+
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// parseHours reads "HH:MM-HH:MM" into minutes of the day.
+func parseHours(v string) (from, to int, err error) {
+	var fh, fm, th, tm int
+	if _, err := fmt.Sscanf(v, "%d:%d-%d:%d", &fh, &fm, &th, &tm); err != nil {
+		return 0, 0, err
+	}
+	if fh > 23 || th > 23 || fm > 59 || tm > 59 || fh < 0 || th < 0 || fm < 0 || tm < 0 {
+		return 0, 0, fmt.Errorf("out of range")
+	}
+	return fh*60 + fm, th*60 + tm, nil
+}
+
+// matchesPolicyRule reports whether a policy rule matches one of patterns
+// ("deny.*" matches every deny rule).
+func matchesPolicyRule(rule string, patterns []string) bool {
+	return slices.ContainsFunc(patterns, func(p string) bool {
+		if prefix, ok := strings.CutSuffix(p, "*"); ok {
+			return strings.HasPrefix(rule, prefix)
+		}
+		return p == rule
+	})
+}

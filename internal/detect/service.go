@@ -1,0 +1,415 @@
+package detect
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"medguard"
+	"medguard/internal/audit"
+	"medguard/internal/gate"
+	"medguard/internal/identity"
+	"medguard/internal/policy"
+	"medguard/internal/storage"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Schema is the detection tables.
+func Schema() storage.Schema { return storage.NewSchema("detect", migrations, "migrations") }
+
+// Alert states.
+const (
+	StatusNew           = "new"
+	StatusAcknowledged  = "acknowledged"
+	StatusFalsePositive = "false_positive"
+	StatusEscalated     = "escalated"
+)
+
+// Alert is a firing as stored, with its state.
+type Alert struct {
+	ID          string    `json:"id"`
+	Rule        string    `json:"rule"`
+	Action      string    `json:"action"`
+	Username    string    `json:"username"`
+	Key         string    `json:"key"`
+	Count       int       `json:"count"`
+	Threshold   int       `json:"threshold"`
+	Window      Duration  `json:"window"`
+	FirstAt     time.Time `json:"first_at"`
+	TriggerAt   time.Time `json:"trigger_at"`
+	RequestID   string    `json:"request_id"`
+	Explanation string    `json:"explanation"`
+	Status      string    `json:"status"`
+	Frozen      bool      `json:"frozen"`
+	FreezeID    string    `json:"freeze_id,omitempty"`
+	IncidentID  string    `json:"incident_id,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	UpdatedBy   string    `json:"updated_by"`
+}
+
+// Service runs detection on the gate's entries and keeps alerts.
+type Service struct {
+	db     *storage.DB
+	gate   *gate.Gate
+	id     *identity.Service
+	clock  medguard.Clock
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	engine *Engine
+
+	// OnFreeze, if set, is told of every freeze (incidents open one).
+	OnFreeze func(ctx context.Context, a Alert)
+	// Notify, if set, is told of every alert raised (webhook, email, syslog).
+	Notify func(ctx context.Context, a Alert)
+}
+
+// New returns the detection service for the rules stored in db (and the
+// defaults), and hooks it into the gate: operations are screened before
+// they are done and every written entry is observed.
+func New(ctx context.Context, db *storage.DB, g *gate.Gate, id *identity.Service, zone *time.Location, logger *slog.Logger) (*Service, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{db: db, gate: g, id: id, clock: g.Clock(), logger: logger}
+	rules, err := LoadRules(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	s.engine = NewEngine(rules, zone)
+	g.Screen = s.screen
+	g.Observe = s.observe
+	return s, nil
+}
+
+// LoadRules returns the rules in force in db: the defaults, with the stored
+// ones in their place.
+func LoadRules(ctx context.Context, db *storage.DB) ([]Rule, error) {
+	rules := DefaultRules()
+	rows, err := db.QueryContext(ctx, `SELECT definition FROM detect_rules ORDER BY name`)
+	if err != nil {
+		return nil, medguard.Wrap("detect.loadRules", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var def string
+		if err := rows.Scan(&def); err != nil {
+			return nil, err
+		}
+		var r Rule
+		if err := json.Unmarshal([]byte(def), &r); err != nil {
+			return nil, medguard.Wrap("detect.loadRules", err)
+		}
+		if i := slices.IndexFunc(rules, func(d Rule) bool { return d.Name == r.Name }); i >= 0 {
+			rules[i] = r
+		} else {
+			rules = append(rules, r)
+		}
+	}
+	return rules, rows.Err()
+}
+
+// screen is the gate's screen: an operation that would make a freeze rule
+// fire is refused (423) and the account frozen before the answer.
+func (s *Service) screen(ctx context.Context, e *audit.Entry) error {
+	s.mu.Lock()
+	f := s.engine.Screen(e)
+	s.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	if _, err := s.raise(ctx, *f); err != nil {
+		s.logger.Error("raising an alert failed", "rule", f.Rule, "error", err.Error())
+		return medguard.Wrap("detect", err)
+	}
+	return &medguard.Error{Kind: medguard.Locked, Code: "account_frozen", Rule: "detect." + f.Rule,
+		Message: "this account is frozen after suspicious activity; a security officer must release it"}
+}
+
+// observe is the gate's observer: every written entry is counted, and the
+// alert rules that fire raise their alerts.
+func (s *Service) observe(ctx context.Context, e *audit.Entry, _ audit.Receipt) {
+	if e.Actor == "system" {
+		return
+	}
+	s.mu.Lock()
+	fs := s.engine.Observe(e)
+	if s.engine.seen%sweepEvery == 0 {
+		s.engine.Sweep(e.Time) // memory follows the active keys only
+	}
+	s.mu.Unlock()
+	for _, f := range fs {
+		if _, err := s.raise(context.WithoutCancel(ctx), f); err != nil {
+			s.logger.Error("raising an alert failed", "rule", f.Rule, "error", err.Error())
+		}
+	}
+}
+
+// sweepEvery is how many entries pass between sweeps of idle windows.
+const sweepEvery = 10000
+
+var system = &medguard.Call{Actor: medguard.Actor{Kind: medguard.SystemActor, Name: "system"}, IP: "local"}
+
+// raise stores the alert for a firing (as medguard itself, logged), freezes
+// the account for a freeze rule, and tells OnFreeze and Notify.
+func (s *Service) raise(ctx context.Context, f Firing) (Alert, error) {
+	return s.raiseExplained(ctx, f, f.Explain())
+}
+
+func (s *Service) raiseExplained(ctx context.Context, f Firing, explanation string) (Alert, error) {
+	now := s.clock.Now()
+	a := Alert{ID: medguard.NewID(now), Rule: f.Rule, Action: f.Action, Username: f.Username, Key: f.Key, Count: f.Count,
+		Threshold: f.Threshold, Window: f.Window, FirstAt: f.From, TriggerAt: f.At, RequestID: f.RequestID,
+		Explanation: explanation, Status: StatusNew, CreatedAt: now, UpdatedAt: now, UpdatedBy: "system"}
+	call := *system
+	call.RequestID = f.RequestID
+	_, err := s.gate.Record(ctx, gate.Event{Call: &call, Action: "alert.raise", TargetType: "alert", TargetID: a.ID,
+		Allowed: true, Rule: "detect." + f.Rule}, func(ctx context.Context, tx *sql.Tx, _ uint64) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO detect_alerts (id, rule, action, username, key_value, count, threshold,
+			window_ms, first_at, trigger_at, request_id, explanation, status, created_at, updated_at, updated_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 'system')`,
+			a.ID, a.Rule, a.Action, a.Username, a.Key, a.Count, a.Threshold, time.Duration(a.Window).Milliseconds(),
+			medguard.Millis(a.FirstAt), medguard.Millis(a.TriggerAt), a.RequestID, a.Explanation, a.Status, medguard.Millis(now))
+		return err
+	})
+	if err != nil {
+		return a, err
+	}
+	if f.Action == ActFreeze {
+		freezeID, froze, err := s.id.FreezeAccount(ctx, f.Username, "detect."+f.Rule, a.ID, f.RequestID)
+		if err != nil {
+			return a, err
+		}
+		if froze {
+			a.Frozen, a.FreezeID = true, freezeID
+			if _, err := s.db.ExecContext(ctx, `UPDATE detect_alerts SET freeze_id = $1 WHERE id = $2`, freezeID, a.ID); err != nil {
+				return a, err
+			}
+			if s.OnFreeze != nil {
+				s.OnFreeze(ctx, a)
+			}
+		}
+	}
+	if s.Notify != nil {
+		s.Notify(ctx, a)
+	}
+	return a, nil
+}
+
+// LinkIncident records the incident an alert opened (a freeze's).
+func (s *Service) LinkIncident(ctx context.Context, alertID, incidentID string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE detect_alerts SET incident_id = $1 WHERE id = $2`, incidentID, alertID)
+	return medguard.Wrap("detect.LinkIncident", err)
+}
+
+// RaiseNotice raises an alert that no rule on the audit stream fired — an
+// incident's overdue deadline — keyed by what it concerns (an id), as
+// medguard itself. It is logged and notified like any alert.
+func (s *Service) RaiseNotice(ctx context.Context, rule, key, explanation string) error {
+	now := s.clock.Now()
+	_, err := s.raiseExplained(ctx, Firing{Rule: rule, Action: ActAlert, Key: key, Username: "system", Count: 1, Threshold: 1,
+		From: now, At: now}, explanation)
+	return err
+}
+
+// Rules returns the rules in force (permission alert.read).
+func (s *Service) Rules(ctx context.Context, call *medguard.Call) ([]Rule, error) {
+	var out []Rule
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.AlertRead, AuditAction: "detect.rule.list",
+		Resource: policy.Resource{Type: "detection_rule"}}, func(policy.Decision) (audit.Mutation, error) {
+		s.mu.Lock()
+		out = s.engine.Rules()
+		s.mu.Unlock()
+		return nil, nil
+	})
+	return out, err
+}
+
+// SetRule stores a rule — a change of a built-in one, or a new one — and
+// puts it in force at once (permission rule.manage; logged).
+func (s *Service) SetRule(ctx context.Context, call *medguard.Call, r Rule) (Rule, error) {
+	if err := r.Validate(); err != nil {
+		return r, err
+	}
+	def, _ := json.Marshal(r)
+	now := s.clock.Now()
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.RuleManage, AuditAction: "detect.rule.set",
+		Resource: policy.Resource{Type: "detection_rule", ID: r.Name}}, func(policy.Decision) (audit.Mutation, error) {
+		return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO detect_rules (name, definition, updated_at, updated_by) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at,
+				updated_by = excluded.updated_by`, r.Name, string(def), medguard.Millis(now), call.Actor.Name)
+			return err
+		}, nil
+	})
+	if err != nil {
+		return r, err
+	}
+	rules, err := LoadRules(ctx, s.db)
+	if err != nil {
+		return r, err
+	}
+	s.mu.Lock()
+	s.engine.SetRules(rules)
+	s.mu.Unlock()
+	return r, nil
+}
+
+// AlertQuery filters alerts; After is the cursor (an alert id).
+type AlertQuery struct {
+	Status, Rule, Username string
+	After                  string
+	Limit                  int
+}
+
+const alertColumns = `id, rule, action, username, key_value, count, threshold, window_ms, first_at, trigger_at, request_id,
+	explanation, status, COALESCE(freeze_id, ''), COALESCE(incident_id, ''), created_at, updated_at, updated_by`
+
+func scanAlert(row interface{ Scan(...any) error }) (Alert, error) {
+	var a Alert
+	var window, first, trigger, created, updated int64
+	err := row.Scan(&a.ID, &a.Rule, &a.Action, &a.Username, &a.Key, &a.Count, &a.Threshold, &window, &first, &trigger,
+		&a.RequestID, &a.Explanation, &a.Status, &a.FreezeID, &a.IncidentID, &created, &updated, &a.UpdatedBy)
+	a.Window = Duration(time.Duration(window) * time.Millisecond)
+	a.FirstAt, a.TriggerAt = medguard.FromMillis(first), medguard.FromMillis(trigger)
+	a.CreatedAt, a.UpdatedAt = medguard.FromMillis(created), medguard.FromMillis(updated)
+	a.Frozen = a.FreezeID != ""
+	return a, err
+}
+
+// Alerts lists alerts, newest first (permission alert.read), and the
+// cursor of the next page ("" at the end).
+func (s *Service) Alerts(ctx context.Context, call *medguard.Call, q AlertQuery) ([]Alert, string, error) {
+	if q.Limit <= 0 || q.Limit > 200 {
+		q.Limit = 50
+	}
+	var out []Alert
+	next := ""
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.AlertRead, AuditAction: "alert.list",
+		Resource: policy.Resource{Type: "alert"}}, func(policy.Decision) (audit.Mutation, error) {
+		where, args := "1 = 1", []any{}
+		add := func(cond string, v any) {
+			args = append(args, v)
+			where += " AND " + cond + " $" + itoa(len(args))
+		}
+		if q.Status != "" {
+			add("status =", q.Status)
+		}
+		if q.Rule != "" {
+			add("rule =", q.Rule)
+		}
+		if q.Username != "" {
+			add("username =", q.Username)
+		}
+		if q.After != "" {
+			add("id <", q.After)
+		}
+		args = append(args, q.Limit+1)
+		rows, err := s.db.QueryContext(ctx, `SELECT `+alertColumns+` FROM detect_alerts WHERE `+where+
+			` ORDER BY id DESC LIMIT $`+itoa(len(args)), args...)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			a, err := scanAlert(rows)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, a)
+		}
+		if len(out) > q.Limit {
+			out, next = out[:q.Limit], out[q.Limit-1].ID
+		}
+		return nil, rows.Err()
+	})
+	return out, next, err
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// transitions are the alert states each state may move to.
+var transitions = map[string][]string{
+	StatusNew:          {StatusAcknowledged, StatusFalsePositive, StatusEscalated},
+	StatusAcknowledged: {StatusFalsePositive, StatusEscalated},
+}
+
+// SetStatus moves an alert to a new state (permission alert.manage):
+// acknowledged, false_positive or escalated; incidentID links an
+// escalated alert to its incident.
+func (s *Service) SetStatus(ctx context.Context, call *medguard.Call, alertID, status, incidentID string) (Alert, error) {
+	if status != StatusAcknowledged && status != StatusFalsePositive && status != StatusEscalated {
+		return Alert{}, medguard.InvalidField("status", "status must be acknowledged, false_positive or escalated")
+	}
+	res := policy.Resource{Type: "alert"}
+	if medguard.ValidID(alertID) {
+		res.ID = alertID
+	}
+	var out Alert
+	now := s.clock.Now()
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.AlertManage, AuditAction: "alert." + status, Resource: res},
+		func(policy.Decision) (audit.Mutation, error) {
+			a, err := scanAlert(s.db.QueryRowContext(ctx, `SELECT `+alertColumns+` FROM detect_alerts WHERE id = $1`, alertID))
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, &medguard.Error{Kind: medguard.NotFound, Message: "no such alert"}
+			}
+			if err != nil {
+				return nil, err
+			}
+			if !slices.Contains(transitions[a.Status], status) {
+				return nil, &medguard.Error{Kind: medguard.Conflict, Message: "an alert that is " + a.Status + " cannot become " + status}
+			}
+			was := a.Status
+			a.Status, a.UpdatedAt, a.UpdatedBy = status, now, call.Actor.Name
+			if incidentID != "" {
+				a.IncidentID = incidentID
+			}
+			out = a
+			return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
+				res, err := tx.ExecContext(ctx, `UPDATE detect_alerts SET status = $1, updated_at = $2, updated_by = $3,
+					incident_id = COALESCE(NULLIF($4, ''), incident_id) WHERE id = $5 AND status = $6`,
+					status, medguard.Millis(now), call.Actor.Name, incidentID, alertID, was)
+				return storage.Affected(res, err, &medguard.Error{Kind: medguard.Conflict, Message: "the alert changed meanwhile"})
+			}, nil
+		})
+	return out, err
+}
+
+// Replay runs the rules in force over the stored entries with index in
+// [start, end) whose time is in [from, to), from empty windows, and
+// returns what fired — exactly what the live path raised over the same
+// entries.
+func Replay(ctx context.Context, db *storage.DB, rules []Rule, zone *time.Location, from, to time.Time, start, end uint64) ([]Firing, error) {
+	e := NewEngine(rules, zone)
+	var out []Firing
+	for i := start; i < end; {
+		got, err := audit.ReadEntries(ctx, db, i, end)
+		if err != nil {
+			return nil, err
+		}
+		if len(got) == 0 {
+			break
+		}
+		for _, st := range got {
+			if (!from.IsZero() && st.Entry.Time.Before(from)) || (!to.IsZero() && !st.Entry.Time.Before(to)) {
+				continue
+			}
+			if st.Entry.Actor == "system" {
+				continue
+			}
+			out = append(out, e.Replay(st.Entry)...)
+		}
+		i = got[len(got)-1].Index + 1
+	}
+	return out, nil
+}
