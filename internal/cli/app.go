@@ -17,8 +17,10 @@ import (
 	"medguard"
 	"medguard/internal/approvals"
 	"medguard/internal/audit"
+	"medguard/internal/detect"
 	"medguard/internal/gate"
 	"medguard/internal/identity"
+	"medguard/internal/incidents"
 	"medguard/internal/keys"
 	"medguard/internal/records"
 	"medguard/internal/siem"
@@ -42,6 +44,8 @@ type Config struct {
 	// DATA/keys/audit-log.key.
 	LogOrigin string
 	AuditKey  string
+	// Notifier, if set, tells people of alerts (webhook, email).
+	Notifier *detect.Notifier
 	// SIEM, if set, is where the audit log is forwarded (RFC 5424 syslog).
 	SIEM *siem.Config
 	// AuditRetentionDays raises the audit log's retention period (at least
@@ -71,6 +75,8 @@ type App struct {
 	Records     *records.Service
 	Approvals   *approvals.Service
 	Trail       *trail.Service
+	Incidents   *incidents.Service
+	Detect      *detect.Service
 	Metrics     *web.Metrics
 	Web         *web.Server
 	// SIEM forwards the audit log to the hospital's SIEM (nil if none);
@@ -82,7 +88,8 @@ type App struct {
 
 // Schemas are every capability's tables, in dependency order.
 func Schemas() []storage.Schema {
-	return []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema(), siem.Schema()}
+	return []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema(), siem.Schema(), detect.Schema(),
+		incidents.Schema()}
 }
 
 // Open opens (creating if needed) the installation described by cfg.
@@ -155,9 +162,38 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.Identity = identity.New(a.DB, a.Gate, a.Keys, cfg.Identity)
 	a.Records = records.New(a.DB, a.Gate, a.Keys, a.Identity, cfg.Records)
 	a.Approvals = approvals.New(a.DB, a.Gate, a.Identity)
+	if a.Detect, err = detect.New(ctx, a.DB, a.Gate, a.Identity, cfg.Identity.Location, cfg.Logger); err != nil {
+		a.Log.Close()
+		a.DB.Close()
+		return nil, err
+	}
+	if cfg.Notifier.Enabled() {
+		cfg.Notifier.Logger = cfg.Logger
+		a.Detect.Notify = cfg.Notifier.Notify
+	}
 	a.Trail = trail.New(a.Gate, a.Checkpoints, a.Identity, a.Records, cfg.Identity.Location)
+	a.Incidents = incidents.New(a.DB, a.Gate, a.Checkpoints, a.Keys, a.Identity, a.Records)
+	// A freeze opens a grade-2 incident (SPEC §7); an overdue deadline of an
+	// incident raises an alert (SPEC §7).
+	a.Detect.OnFreeze = func(ctx context.Context, al detect.Alert) {
+		inc, err := a.Incidents.OpenForFreeze(ctx, al.Username, al.ID, al.Explanation)
+		if err == nil {
+			err = a.Detect.LinkIncident(ctx, al.ID, inc.ID)
+		}
+		if err != nil {
+			cfg.Logger.Error("opening the incident of a freeze failed", "alert", al.ID, "error", err.Error())
+		}
+	}
+	a.Incidents.OnOverdue(func(inc incidents.Incident, dl incidents.Deadline) {
+		if err := a.Detect.RaiseNotice(context.Background(), "incident_deadline_overdue", inc.ID,
+			fmt.Sprintf("incident %s (grade %d): deadline %s was due %s", inc.ID, inc.Grade, dl.Name, dl.DueAt.UTC().Format(time.RFC3339))); err != nil {
+			cfg.Logger.Error("raising the alert of an overdue deadline failed", "incident", inc.ID, "error", err.Error())
+		}
+	})
 	d := cfg.Web
 	d.DB, d.Gate, d.Log, d.Identity, d.Records, d.Approvals, d.Trail = a.DB, a.Gate, a.Log, a.Identity, a.Records, a.Approvals, a.Trail
+	d.Incidents = a.Incidents
+	d.Detect = a.Detect
 	d.Logger, d.Metrics = cfg.Logger, a.Metrics
 	a.Web = web.New(d)
 	return a, nil

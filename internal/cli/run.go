@@ -48,7 +48,8 @@ commands:
   serve     serve the API over HTTPS (no configuration needed)
   demo      fill a data directory with a synthetic hospital to explore
   bench     measure the server: "medguard bench reads"
-  audit     verify the audit log, print its verifier key, export it
+  audit     verify the audit log, print its verifier key, export it, archive it
+  detect    replay the detection rules over stored audit entries
   version   print the version
 
 "medguard <command> --help" lists a command's flags; each flag has a
@@ -71,6 +72,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return bench(ctx, rest, getenv, stdout, stderr)
 	case "audit":
 		return auditCmd(ctx, rest, getenv, stdout, stderr)
+	case "detect":
+		return detectCmd(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "medguard", Version)
 		return nil

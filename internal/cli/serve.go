@@ -11,11 +11,14 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/smtp"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"medguard"
+	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/keys"
 	"medguard/internal/policy"
@@ -31,7 +34,7 @@ import (
 type serveFlags struct {
 	data, db, listen, tlsCert, tlsKey, clientCA, keyFile, cipher, timezone string
 	mfaRoles, remoteHours, intranet, trustedProxies, logLevel, logOrigin   string
-	siem                                                                   string
+	siem, alertWebhook, alertSMTP, alertFrom, alertTo                      string
 	checkpointEvery                                                        time.Duration
 	idle, lifetime, lockWindow, lockDuration, archive, review, shutdown    time.Duration
 	lockThreshold, signInBurst, retentionDays                              int
@@ -78,6 +81,10 @@ func (f *serveFlags) register(fs *flagSet) {
 	fs.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "how long to let requests finish on shutdown")
 	fs.StringVar(&f.siem, "siem", "", "forward the audit log to a SIEM over RFC 5424 syslog: tcp://HOST[:514] or tls://HOST[:6514]"+
 		"[?ca=FILE&cert=FILE&key=FILE&server_name=NAME&framing=octet|lf&hostname=NAME&start=beginning|now]")
+	fs.StringVar(&f.alertWebhook, "alert-webhook", "", "URL alerts are POSTed to (JSON, signed with HMAC-SHA256 by MEDGUARD_ALERT_WEBHOOK_SECRET)")
+	fs.StringVar(&f.alertSMTP, "alert-smtp", "", "mail server (host:port) for alert emails; MEDGUARD_ALERT_SMTP_USER and MEDGUARD_ALERT_SMTP_PASSWORD if it needs them")
+	fs.StringVar(&f.alertFrom, "alert-email-from", "medguard@localhost", "sender of alert emails")
+	fs.StringVar(&f.alertTo, "alert-email-to", "", "recipients of alert emails (comma-separated)")
 	fs.IntVar(&f.retentionDays, "audit-retention-days", 0, "days audit entries stay in the database before they may be archived: at least 180, may be raised, never lowered (default: as recorded, 180 for a new installation)")
 	fs.DurationVar(&f.checkpointEvery, "checkpoint-every", 5*time.Second, "how often the audit log's checkpoint is signed while it grows (at most 10s)")
 }
@@ -169,6 +176,10 @@ func (f *serveFlags) config(getenv func(string) string, logger *slog.Logger) (Co
 		}
 		siemCfg = &c
 	}
+	notifier, err := alertNotifier(*f, getenv)
+	if err != nil {
+		return Config{}, err
+	}
 	if f.checkpointEvery <= 0 || f.checkpointEvery > 10*time.Second {
 		return Config{}, errors.New("--checkpoint-every must be more than 0 and at most 10s (SPEC §5)")
 	}
@@ -177,7 +188,7 @@ func (f *serveFlags) config(getenv func(string) string, logger *slog.Logger) (Co
 	}
 	return Config{
 		DataDir: f.data, DB: f.db, KeyFile: f.keyFile, Keys: getenv("MEDGUARD_KEYS"), Cipher: alg,
-		LogOrigin: f.logOrigin, AuditKey: getenv("MEDGUARD_AUDIT_KEY"), AuditRetentionDays: f.retentionDays, SIEM: siemCfg,
+		LogOrigin: f.logOrigin, AuditKey: getenv("MEDGUARD_AUDIT_KEY"), AuditRetentionDays: f.retentionDays, SIEM: siemCfg, Notifier: notifier,
 		Identity: identity.Config{IdleTimeout: f.idle, SessionLifetime: f.lifetime, LockoutThreshold: f.lockThreshold,
 			LockoutWindow: f.lockWindow, LockoutDuration: f.lockDuration, MFARoles: mfa, Intranet: intranet,
 			RemoteHours: hours, Location: loc},
@@ -186,6 +197,44 @@ func (f *serveFlags) config(getenv func(string) string, logger *slog.Logger) (Co
 			MetricsPublic: f.metricsPublic, Version: Version},
 		Logger: logger, Metrics: true,
 	}, nil
+}
+
+// alertNotifier makes the alert notifier from the flags (nil if none).
+func alertNotifier(f serveFlags, getenv func(string) string) (*detect.Notifier, error) {
+	n := &detect.Notifier{From: f.alertFrom}
+	if f.alertWebhook != "" {
+		u, err := url.Parse(f.alertWebhook)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, fmt.Errorf("--alert-webhook: %q is not an http(s) URL", f.alertWebhook)
+		}
+		secret := getenv("MEDGUARD_ALERT_WEBHOOK_SECRET")
+		if len(secret) < 16 {
+			return nil, errors.New("--alert-webhook needs MEDGUARD_ALERT_WEBHOOK_SECRET (at least 16 characters) to sign the alerts")
+		}
+		n.Webhook, n.Secret = f.alertWebhook, []byte(secret)
+	}
+	if f.alertSMTP != "" {
+		host, _, err := net.SplitHostPort(f.alertSMTP)
+		if err != nil {
+			return nil, fmt.Errorf("--alert-smtp: %q is not host:port", f.alertSMTP)
+		}
+		for _, to := range strings.Split(f.alertTo, ",") {
+			if to = strings.TrimSpace(to); to != "" {
+				n.To = append(n.To, to)
+			}
+		}
+		if len(n.To) == 0 {
+			return nil, errors.New("--alert-smtp needs --alert-email-to")
+		}
+		n.SMTP = f.alertSMTP
+		if user := getenv("MEDGUARD_ALERT_SMTP_USER"); user != "" {
+			n.Auth = smtp.PlainAuth("", user, getenv("MEDGUARD_ALERT_SMTP_PASSWORD"), host)
+		}
+	}
+	if !n.Enabled() {
+		return nil, nil
+	}
+	return n, nil
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
@@ -267,6 +316,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer stopBackground()
 	go app.Checkpoints.Run(bg, f.checkpointEvery, func(err error) {
 		logger.Error("signing an audit checkpoint failed", "error", err.Error())
+	})
+	go app.Incidents.Run(bg, time.Minute, func(err error) {
+		logger.Error("checking incidents' deadlines failed", "error", err.Error())
 	})
 	siemDone := make(chan struct{})
 	if app.SIEM != nil {

@@ -37,6 +37,10 @@ type Resource struct {
 	// Subject is, for approvals that change a user's rights, the user whose
 	// rights would change; nobody may approve their own elevation.
 	SubjectUserID string
+	// Investigators are, for the review of an accountability case's appeal,
+	// the users who investigated or decided the case; none of them may
+	// review it.
+	Investigators []string
 	// Missing says the target does not exist. Only the permission is
 	// checked — there is nothing to relate to — and the operation then
 	// fails as not found.
@@ -90,6 +94,9 @@ const (
 	RuleBreakGlassDenied   = "deny.break_glass_not_permitted"
 	RuleBreakGlassReadOnly = "deny.break_glass_read_only"
 	RuleWriteOtherDept     = "deny.write_other_department"
+	RuleNotOwnCase         = "deny.not_own_case"
+	RuleOwnCase            = "deny.own_case"
+	RuleOwnInvestigation   = "deny.own_investigation"
 
 	RulePermission     = "allow.permission"
 	RuleSameDepartment = "allow.same_department"
@@ -97,6 +104,7 @@ const (
 	RuleAccessGrant    = "allow.access_grant"
 	RuleHospitalScope  = "allow.hospital_scope"
 	RuleBreakGlass     = "allow.break_glass"
+	RuleCaseSubject    = "allow.case_subject"
 )
 
 func deny(rule string) Decision  { return Decision{Rule: rule} }
@@ -106,26 +114,44 @@ func allow(rule string) Decision { return Decision{Allowed: true, Rule: rule} }
 //
 // The order of the checks is the policy:
 //  1. an inactive subject may do nothing;
-//  2. the subject must hold the permission (for the record type, if qualified);
-//  3. nobody decides their own request, reviews their own break-glass, or
-//     approves their own elevation;
-//  4. actions that touch no patient data, or whose target does not exist,
+//  2. the person concerned by an accountability case may read it and answer
+//     (statement, appeal) without any permission, and nobody may answer for
+//     them;
+//  3. the subject must hold the permission (for the record type, if qualified);
+//  4. nobody decides their own request, reviews their own break-glass, or
+//     approves their own elevation; nobody handles their own accountability
+//     case, and nobody who investigated a case reviews its appeal;
+//  5. actions that touch no patient data, or whose target does not exist,
 //     are allowed by the permission alone;
-//  5. patient data needs a relation: the subject's department owns the data;
+//  6. patient data needs a relation: the subject's department owns the data;
 //     or, to see data, the subject is on the patient's care team, holds a valid
 //     grant from the owning department, or has hospital-wide scope — which
 //     never opens restricted record types (psychiatric, HIV, reproductive);
 //     or, to change data, hospital-wide scope (and, for demographics, the
 //     care team);
-//  6. without a relation, a read may break the glass with a reason, if the
+//  7. without a relation, a read may break the glass with a reason, if the
 //     subject may break the glass and the record type is not restricted.
 func Decide(req Request) Decision {
 	s, r := req.Subject, req.Resource
 	if !s.Active {
 		return deny(RuleInactive)
 	}
+	if req.Action == AccountabilityRespond {
+		if r.SubjectUserID != "" && r.SubjectUserID == s.ID {
+			return allow(RuleCaseSubject)
+		}
+		return deny(RuleNotOwnCase)
+	}
 	if !s.Permissions.Has(req.Action, r.RecordType) {
 		return deny(RuleNoPermission)
+	}
+	if req.Action == AccountabilityManage {
+		if r.SubjectUserID != "" && r.SubjectUserID == s.ID {
+			return deny(RuleOwnCase)
+		}
+		if slices.Contains(r.Investigators, s.ID) {
+			return deny(RuleOwnInvestigation)
+		}
 	}
 	if req.Action == ApprovalDecide || req.Action == BreakGlassReview {
 		if r.RequestedBy != "" && r.RequestedBy == s.ID {

@@ -46,6 +46,7 @@ account.release        . . . . . . x . .
 incident.read          . . . . . . x x .
 incident.manage        . . . . . . x . .
 accountability.manage  . . . . . . . x .
+accountability.respond . . . . . . . . .
 compliance.read        . . . . . . x x .
 key.rotate             . . . . . x . . .
 backup.run             . . . . . x . . .
@@ -216,6 +217,9 @@ func TestDecideEveryRoleActionRelation(t *testing.T) {
 
 // oracle reads the decision table for one case.
 func oracle(held map[Permission]bool, action Permission, rel relation, restricted bool) string {
+	if action == AccountabilityRespond {
+		return RuleNotOwnCase // only a case's subject answers it; these resources name no subject
+	}
 	if !held[action] {
 		return RuleNoPermission
 	}
@@ -254,6 +258,7 @@ func TestDecideSpecialCases(t *testing.T) {
 	head := Subject{ID: "h1", Department: "CARD", Active: true, Permissions: PermissionsOf([]string{DeptHead})}
 	nurse := Subject{ID: "n1", Department: "CARD", Active: true, Permissions: PermissionsOf([]string{Nurse})}
 	his := Subject{ID: "k1", Active: true, Permissions: SetOf([]string{"record.write", "patient.create", "scope.all_departments"})}
+	auditor := Subject{ID: "a", Active: true, Permissions: PermissionsOf([]string{Auditor})}
 	inactive := doctor
 	inactive.Active = false
 	rec := func(dept, typ string) Resource {
@@ -296,6 +301,14 @@ func TestDecideSpecialCases(t *testing.T) {
 		{"auditor sees late archiving hospital-wide", Request{Subject: Subject{ID: "a", Active: true, Permissions: PermissionsOf([]string{Auditor})}, Action: ArchivingRead, Resource: Resource{Type: "archiving"}}, RuleHospitalScope},
 		{"auditor's scope opens no records", Request{Subject: Subject{ID: "a", Active: true, Permissions: PermissionsOf([]string{Auditor})}, Action: RecordRead, Resource: rec("CARD", "progress_note")}, RuleNoPermission},
 		{"head reviews break-glass elsewhere", Request{Subject: head, Action: BreakGlassReview, Resource: rec("NEUR", "progress_note")}, RuleWriteOtherDept},
+		{"the person concerned answers their case", Request{Subject: doctor, Action: AccountabilityRespond, Resource: Resource{Type: "accountability_case", SubjectUserID: "d1"}}, RuleCaseSubject},
+		{"nobody answers another's case", Request{Subject: auditor, Action: AccountabilityRespond, Resource: Resource{Type: "accountability_case", SubjectUserID: "d1"}}, RuleNotOwnCase},
+		{"a deactivated subject answers nothing", Request{Subject: inactive, Action: AccountabilityRespond, Resource: Resource{Type: "accountability_case", SubjectUserID: "d1"}}, RuleInactive},
+		{"auditor manages another's case", Request{Subject: auditor, Action: AccountabilityManage, Resource: Resource{Type: "accountability_case", SubjectUserID: "d1"}}, RulePermission},
+		{"auditor manages own case", Request{Subject: auditor, Action: AccountabilityManage, Resource: Resource{Type: "accountability_case", SubjectUserID: "a"}}, RuleOwnCase},
+		{"investigator reviews the appeal", Request{Subject: auditor, Action: AccountabilityManage, Resource: Resource{Type: "accountability_case", SubjectUserID: "d1", Investigators: []string{"x", "a"}}}, RuleOwnInvestigation},
+		{"another auditor reviews the appeal", Request{Subject: auditor, Action: AccountabilityManage, Resource: Resource{Type: "accountability_case", SubjectUserID: "d1", Investigators: []string{"x"}}}, RulePermission},
+		{"doctor manages no case", Request{Subject: doctor, Action: AccountabilityManage, Resource: Resource{Type: "accountability_case", SubjectUserID: "x"}}, RuleNoPermission},
 	}
 	for _, c := range cases {
 		got := Decide(c.req)

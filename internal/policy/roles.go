@@ -56,7 +56,11 @@ const (
 	IncidentRead         Permission = "incident.read"
 	IncidentManage       Permission = "incident.manage"
 	AccountabilityManage Permission = "accountability.manage"
-	ComplianceRead       Permission = "compliance.read"
+	// AccountabilityRespond is the person concerned answering their own
+	// accountability case (reading it, their statement, their appeal). No
+	// role holds it: the policy allows it to the case's subject alone.
+	AccountabilityRespond Permission = "accountability.respond"
+	ComplianceRead        Permission = "compliance.read"
 
 	KeyRotate     Permission = "key.rotate"
 	BackupRun     Permission = "backup.run"
@@ -74,7 +78,7 @@ var AllPermissions = []Permission{
 	AllDepartments,
 	DirectoryRead, UserRead, UserManage, DepartmentManage, RoleRead, APIKeyManage, SettingsManage, ApprovalDecide,
 	AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease, IncidentRead, IncidentManage,
-	AccountabilityManage, ComplianceRead,
+	AccountabilityManage, AccountabilityRespond, ComplianceRead,
 	KeyRotate, BackupRun, SystemMetrics,
 	DeidRun, DeidRead,
 }

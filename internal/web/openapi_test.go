@@ -13,7 +13,9 @@ import (
 
 	"medguard/internal/approvals"
 	"medguard/internal/audit"
+	"medguard/internal/detect"
 	"medguard/internal/identity"
+	"medguard/internal/incidents"
 	"medguard/internal/policy"
 	"medguard/internal/records"
 	"medguard/internal/trail"
@@ -398,6 +400,25 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"AccessReportPage": AccessReportPage{},
 		"AccessSummary":    trail.AccessSummary{},
 		"AccessLine":       trail.AccessLine{},
+		"Incident":         incidents.Incident{},
+		"IncidentList":     List[incidents.Incident]{},
+		"Deadline":         incidents.Deadline{},
+		"Facts":            incidents.Facts{},
+		"Analysis":         incidents.Analysis{},
+		"IncidentUpdate":   incidents.Update{},
+		"Evidence":         incidents.Evidence{},
+		"EvidenceList":     List[incidents.Evidence]{},
+		"IncidentAction":   incidents.Action{},
+		"OverdueItem":      incidents.OverdueItem{},
+		"OverdueList":      List[incidents.OverdueItem]{},
+		"Case":             incidents.Case{},
+		"CaseList":         List[incidents.Case]{},
+		"CaseNote":         incidents.CaseNote{},
+		"Candidate":        incidents.Candidate{},
+		"CandidateList":    List[incidents.Candidate]{},
+		"Alert":            detect.Alert{},
+		"DetectionRule":    detect.Rule{},
+		"Freeze":           identity.Freeze{},
 	} {
 		s := d.schema(t, name)
 		props, _ := s["properties"].(map[string]any)
@@ -416,6 +437,8 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"Session":        {"token", "expires_at"},
 		"Department":     {"id", "code", "name"},
 		"Record":         {"id", "patient_id", "type", "department", "title", "text"},
+		"Incident":       {"id", "grade", "status", "deadlines"},
+		"Deadline":       {"name", "due_at"},
 		"AuditFields": {"time", "actor", "actor_department", "actor_roles", "ip", "action", "target_type",
 			"target_id", "patient_id", "purpose", "decision", "rule", "outcome", "break_glass", "request_id"},
 	} {
@@ -459,6 +482,16 @@ func TestOpenAPIEnums(t *testing.T) {
 			trail.StatusIncomplete}},
 		{"#/components/schemas/AccessLine/properties/actor_kind/enum", []string{trail.ActorStaff, trail.ActorSystem}},
 		{"#/components/schemas/AccessReportPage/properties/language/enum", []string{string(trail.Chinese), string(trail.English)}},
+		{"#/components/schemas/Incident/properties/criterion/enum", incidents.CriterionCodes()},
+		{"#/components/schemas/NewIncident/properties/criterion/enum", incidents.CriterionCodes()},
+		{"#/components/schemas/GradeConfirmation/properties/criterion/enum", incidents.CriterionCodes()},
+		{"#/components/schemas/IncidentUpdateRequest/properties/kind/enum", incidents.UpdateKinds},
+		{"#/components/schemas/ActionStateRequest/properties/state/enum", incidents.ActionStates},
+		{"#/components/schemas/IncidentAction/properties/state/enum", incidents.ActionStates},
+		{"#/components/schemas/Case/properties/criterion/enum", incidents.CaseCriterionCodes()},
+		{"#/components/schemas/NewCase/properties/criterion/enum", incidents.CaseCriterionCodes()},
+		{"#/components/schemas/CaseDecision/properties/outcome/enum", []string{incidents.Upheld, incidents.Dismissed}},
+		{"#/components/schemas/CaseReview/properties/outcome/enum", []string{incidents.Upheld, incidents.Overturned}},
 	} {
 		v, ok := d.pointer(c.pointer)
 		if !ok {
@@ -476,6 +509,12 @@ func TestOpenAPIEnums(t *testing.T) {
 		"NewPatient":         {"name"},
 		"NewRecord":          {"type", "department", "title"},
 		"ReviewRequest":      {"outcome"},
+		"NewIncident":        {"title", "description"},
+		"GradeConfirmation":  {"grade", "criterion"},
+		"EvidenceRequest":    {"indexes"},
+		"RootCause":          {"what", "when", "where", "who", "why", "how"},
+		"NewCase":            {"subject_user_id", "criterion", "summary"},
+		"NoteRequest":        {"text"},
 	} {
 		got := openAPIStrings(d.schema(t, name)["required"])
 		for _, f := range want {

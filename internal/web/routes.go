@@ -2,7 +2,9 @@ package web
 
 import (
 	"medguard/internal/approvals"
+	"medguard/internal/detect"
 	"medguard/internal/identity"
+	"medguard/internal/incidents"
 	"medguard/internal/records"
 )
 
@@ -36,6 +38,16 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/api-keys", Action: "apikey.create", auth: userOnly, Body: apiKeyRequest{}, h: s.createAPIKey},
 		{Method: "GET", Pattern: "/api/v1/api-keys", Action: "apikey.list", auth: userOnly, h: s.listAPIKeys},
 		{Method: "POST", Pattern: "/api/v1/api-keys/{id}/revoke", Action: "apikey.revoke", auth: userOnly, h: s.revokeAPIKey},
+
+		// Detection (SPEC §6): alerts, rules, frozen accounts.
+		{Method: "GET", Pattern: "/api/v1/alerts", Action: "alert.list", auth: userOnly, h: s.listAlerts},
+		{Method: "POST", Pattern: "/api/v1/alerts/{id}/acknowledge", Action: "alert.acknowledged", auth: userOnly, Body: alertStatusRequest{}, h: s.alertStatus(detect.StatusAcknowledged)},
+		{Method: "POST", Pattern: "/api/v1/alerts/{id}/false-positive", Action: "alert.false_positive", auth: userOnly, Body: alertStatusRequest{}, h: s.alertStatus(detect.StatusFalsePositive)},
+		{Method: "POST", Pattern: "/api/v1/alerts/{id}/escalate", Action: "alert.escalated", auth: userOnly, Body: alertStatusRequest{}, h: s.alertStatus(detect.StatusEscalated)},
+		{Method: "GET", Pattern: "/api/v1/detection/rules", Action: "detect.rule.list", auth: userOnly, h: s.listRules},
+		{Method: "PUT", Pattern: "/api/v1/detection/rules/{name}", Action: "detect.rule.set", auth: userOnly, Body: detect.Rule{}, h: s.setRule},
+		{Method: "GET", Pattern: "/api/v1/freezes", Action: "account.freeze.list", auth: userOnly, h: s.listFreezes},
+		{Method: "POST", Pattern: "/api/v1/users/{id}/release", Action: "account.release", auth: userOnly, Body: releaseRequest{}, h: s.releaseAccount},
 
 		// Four-eyes approvals (SPEC §3).
 		{Method: "POST", Pattern: "/api/v1/approvals", Action: "approval.request", auth: userOnly, Body: approvals.NewRequest{}, h: s.requestApproval},
@@ -87,5 +99,29 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "GET", Pattern: "/api/v1/audit/proof/inclusion", Action: "audit.proof_inclusion", auth: userOnly, h: s.auditInclusion},
 		{Method: "GET", Pattern: "/api/v1/audit/proof/consistency", Action: "audit.proof_consistency", auth: userOnly, h: s.auditConsistency},
 		{Method: "GET", Pattern: "/api/v1/patients/{id}/access-report", Action: "audit.access_report", auth: userOnly, h: s.accessReport},
+
+		// Incidents (SPEC §7).
+		{Method: "GET", Pattern: "/api/v1/incidents", Action: "incident.list", auth: userOnly, h: s.listIncidents},
+		{Method: "POST", Pattern: "/api/v1/incidents", Action: "incident.report", auth: userOnly, Body: incidents.NewIncident{}, h: s.reportIncident},
+		{Method: "GET", Pattern: "/api/v1/incidents/overdue", Action: "incident.overdue", auth: userOnly, h: s.overdueIncidents},
+		{Method: "GET", Pattern: "/api/v1/incidents/{id}", Action: "incident.read", auth: userOnly, h: s.getIncident},
+		{Method: "POST", Pattern: "/api/v1/incidents/{id}/grade", Action: "incident.grade_confirm", auth: userOnly, Body: incidents.GradeConfirmation{}, h: s.confirmGrade},
+		{Method: "POST", Pattern: "/api/v1/incidents/{id}/updates", Action: "incident.update", auth: userOnly, Body: incidents.NewUpdate{}, h: s.addIncidentUpdate},
+		{Method: "POST", Pattern: "/api/v1/incidents/{id}/evidence", Action: "incident.evidence", auth: userOnly, Body: evidenceRequest{}, h: s.attachEvidence},
+		{Method: "POST", Pattern: "/api/v1/incidents/{id}/analysis", Action: "incident.analysis", auth: userOnly, Body: incidents.RootCause{}, h: s.setAnalysis},
+		{Method: "POST", Pattern: "/api/v1/incidents/{id}/actions", Action: "incident.action_add", auth: userOnly, Body: actionRequest{}, h: s.addAction},
+		{Method: "PATCH", Pattern: "/api/v1/incidents/{id}/actions/{action_id}", Action: "incident.action_state", auth: userOnly, Body: actionStateRequest{}, h: s.setActionState},
+		{Method: "POST", Pattern: "/api/v1/incidents/{id}/close", Action: "incident.close", auth: userOnly, Body: closeRequest{}, h: s.closeIncident},
+
+		// Accountability cases (SPEC §7).
+		{Method: "GET", Pattern: "/api/v1/accountability", Action: "accountability.list", auth: userOnly, h: s.listCases},
+		{Method: "POST", Pattern: "/api/v1/accountability", Action: "accountability.open", auth: userOnly, Body: incidents.NewCase{}, h: s.openCase},
+		{Method: "GET", Pattern: "/api/v1/accountability/candidates", Action: "accountability.candidates", auth: userOnly, h: s.caseCandidates},
+		{Method: "GET", Pattern: "/api/v1/accountability/{id}", Action: "accountability.read", auth: userOnly, h: s.getCase},
+		{Method: "POST", Pattern: "/api/v1/accountability/{id}/findings", Action: "accountability.finding", auth: userOnly, Body: noteRequest{}, h: s.addFinding},
+		{Method: "POST", Pattern: "/api/v1/accountability/{id}/statement", Action: "accountability.statement", auth: userOnly, Body: noteRequest{}, h: s.caseStatement},
+		{Method: "POST", Pattern: "/api/v1/accountability/{id}/decision", Action: "accountability.decide", auth: userOnly, Body: incidents.CaseDecision{}, h: s.decideCase},
+		{Method: "POST", Pattern: "/api/v1/accountability/{id}/appeal", Action: "accountability.appeal", auth: userOnly, Body: noteRequest{}, h: s.caseAppeal},
+		{Method: "POST", Pattern: "/api/v1/accountability/{id}/appeal/review", Action: "accountability.review", auth: userOnly, Body: incidents.CaseReview{}, h: s.reviewAppeal},
 	}
 }

@@ -29,8 +29,10 @@ import (
 	"medguard"
 	"medguard/internal/approvals"
 	"medguard/internal/audit"
+	"medguard/internal/detect"
 	"medguard/internal/gate"
 	"medguard/internal/identity"
+	"medguard/internal/incidents"
 	"medguard/internal/policy"
 	"medguard/internal/records"
 	"medguard/internal/storage"
@@ -46,6 +48,8 @@ type Deps struct {
 	Records   *records.Service
 	Approvals *approvals.Service
 	Trail     *trail.Service
+	Incidents *incidents.Service
+	Detect    *detect.Service
 	Logger    *slog.Logger
 	Metrics   *Metrics
 	// TrustedProxies are the load balancers whose X-Forwarded-For is believed.

@@ -1,0 +1,230 @@
+package incidents_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"medguard"
+	"medguard/internal/audit"
+	"medguard/internal/incidents"
+	"medguard/internal/records"
+)
+
+// TestCandidates makes a log in which 张伟 (cardiology) is refused a
+// neurology patient's record four times and 李娜 three times, and an
+// admission archived two days late; the first and the last are candidates.
+func TestCandidates(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	lina, zhang, clerk := f.calls["lina"], f.calls["zhangwei"], f.calls["chenjing"]
+	p, err := f.rec.CreatePatient(ctx, lina, records.NewPatient{Name: "王芳", Gender: "female", BirthDate: "1968-04-12"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.rec.CreateRecord(ctx, lina, p.ID, records.NewRecord{Type: "progress_note", Department: "NEUR",
+		Title: "病程记录", Text: "患者头痛三天，伴恶心"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		_, err := f.rec.GetRecord(ctx, zhang, r.ID)
+		wantKind(t, err, medguard.Forbidden)
+	}
+	// Another cardiologist, refused three times: not more than 3.
+	other := *zhang
+	other.Actor.Name, other.Actor.ID = "liuyang", medguard.NewID(f.clock.Now())
+	for range 3 {
+		f.rec.GetRecord(ctx, &other, r.ID)
+	}
+	// An admission discharged nine days ago, due two days ago, archived now.
+	a, err := f.rec.Admit(ctx, lina, p.ID, "NEUR", f.clock.Now().Add(-12*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.rec.Discharge(ctx, lina, a.ID, f.clock.Now().Add(-9*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.rec.Archive(ctx, clerk, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Hour)
+	from, to := f.clock.Now().Add(-24*time.Hour), f.clock.Now().Add(time.Minute)
+	got, err := f.svc.Candidates(ctx, f.calls["wuyan"], from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("candidates %+v", got)
+	}
+	c := got[0]
+	if c.Kind != "unauthorized_queries" || c.Grade != 2 || c.Username != "zhangwei" || c.Count != 4 || len(c.AuditIndexes) != 4 ||
+		c.Department != "CARD" {
+		t.Fatalf("%+v", c)
+	}
+	st, err := f.log.Entries(ctx, c.AuditIndexes[0], c.AuditIndexes[0]+1)
+	if err != nil || st[0].Entry.Decision != audit.Deny || st[0].Entry.Actor != "zhangwei" {
+		t.Fatalf("%+v %v", st, err)
+	}
+	if l := got[1]; l.Kind != "late_archiving" || l.Grade != 3 || l.Username != "chenjing" || l.AdmissionID != a.ID || l.HoursLate < 48 {
+		t.Fatalf("%+v", l)
+	}
+	// Outside the period nothing is found in the log.
+	got, err = f.svc.Candidates(ctx, f.calls["wuyan"], to, to.Add(time.Hour))
+	if err != nil || slices.ContainsFunc(got, func(c incidents.Candidate) bool { return c.Kind == "unauthorized_queries" }) {
+		t.Fatalf("%+v %v", got, err)
+	}
+	_, err = f.svc.Candidates(ctx, f.calls["zhouqiang"], from, to)
+	wantKind(t, err, medguard.Forbidden)
+	_, err = f.svc.Candidates(ctx, f.calls["wuyan"], to, from)
+	wantField(t, err, "to")
+}
+
+func (f *fixture) openCase(t *testing.T, by string) *incidents.Case {
+	t.Helper()
+	c, err := f.svc.OpenCase(context.Background(), f.calls[by], incidents.NewCase{SubjectUserID: f.calls["zhangwei"].Actor.ID,
+		Criterion: "unauthorized_queries", Summary: "张伟医生多次尝试查阅神经内科患者王芳的病历", EvidenceIndexes: []uint64{1, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestAccountabilityCase(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	wuyan, zhaomin, zhang, lina := f.calls["wuyan"], f.calls["zhaomin"], f.calls["zhangwei"], f.calls["lina"]
+
+	// Validation and who may open.
+	_, err := f.svc.OpenCase(ctx, wuyan, incidents.NewCase{SubjectUserID: zhang.Actor.ID, Criterion: "gossip", Summary: "x"})
+	wantField(t, err, "criterion")
+	_, err = f.svc.OpenCase(ctx, wuyan, incidents.NewCase{SubjectUserID: zhang.Actor.ID, Grade: 1, Criterion: "late_archiving", Summary: "x"})
+	wantField(t, err, "grade")
+	_, err = f.svc.OpenCase(ctx, wuyan, incidents.NewCase{SubjectUserID: "01jd0000000000000000000000", Criterion: "late_archiving", Summary: "x"})
+	wantField(t, err, "subject_user_id")
+	_, err = f.svc.OpenCase(ctx, f.calls["zhouqiang"], incidents.NewCase{SubjectUserID: zhang.Actor.ID, Criterion: "late_archiving", Summary: "x"})
+	wantKind(t, err, medguard.Forbidden)
+	_, err = f.svc.OpenCase(ctx, wuyan, incidents.NewCase{SubjectUserID: wuyan.Actor.ID, Criterion: "late_archiving", Summary: "x"})
+	if e := wantKind(t, err, medguard.Forbidden); e.Rule != "deny.own_case" {
+		t.Fatalf("rule %s", e.Rule)
+	}
+
+	c := f.openCase(t, "wuyan")
+	if c.Grade != 2 || c.Status != incidents.Investigating || c.SubjectUsername != "zhangwei" || c.Summary == "" {
+		t.Fatalf("%+v", c)
+	}
+	// The 72-hour fact-finding clock, to the minute.
+	due := start.Truncate(time.Minute).Add(72 * time.Hour)
+	if d := c.Deadlines[0]; d.Name != incidents.DeadlineFactFinding || !d.DueAt.Equal(due) || d.State != incidents.Pending {
+		t.Fatalf("%+v", c.Deadlines)
+	}
+	f.clock.Set(due.Add(time.Minute))
+	got, err := f.svc.GetCase(ctx, wuyan, c.ID)
+	if err != nil || got.Deadlines[0].State != incidents.Overdue {
+		t.Fatalf("%+v %v", got, err)
+	}
+	f.clock.Set(start.Add(24 * time.Hour))
+
+	// Findings by the investigator; the person reads their own case and answers.
+	if _, err := f.svc.AddFinding(ctx, wuyan, c.ID, "审计日志显示11月22日14:02至14:09间4次被拒绝的查阅"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.GetCase(ctx, zhang, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.GetCase(ctx, lina, c.ID)
+	wantKind(t, err, medguard.Forbidden)
+	_, err = f.svc.Statement(ctx, lina, c.ID, "代为陈述")
+	if e := wantKind(t, err, medguard.Forbidden); e.Rule != "deny.not_own_case" {
+		t.Fatalf("rule %s", e.Rule)
+	}
+	_, err = f.svc.AddFinding(ctx, zhang, c.ID, "自己写的调查结论")
+	wantKind(t, err, medguard.Forbidden)
+	c, err = f.svc.Statement(ctx, zhang, c.ID, "会诊时误点了患者列表，并非有意查阅")
+	if err != nil || c.Statement == nil || c.Statement.By != "zhangwei" {
+		t.Fatalf("%+v %v", c, err)
+	}
+	_, err = f.svc.Statement(ctx, zhang, c.ID, "补充")
+	wantKind(t, err, medguard.Conflict)
+
+	// The decision within 72 h meets the deadline.
+	_, err = f.svc.Appeal(ctx, zhang, c.ID, "不服")
+	wantKind(t, err, medguard.Conflict)
+	c, err = f.svc.Decide(ctx, wuyan, c.ID, incidents.CaseDecision{Outcome: incidents.Upheld, Text: "越权查询4次，给予通报批评"})
+	if err != nil || c.Status != incidents.Decided || c.FinalGrade != 2 || c.Deadlines[0].State != incidents.Met || c.AppealDueAt == nil {
+		t.Fatalf("%+v %v", c, err)
+	}
+	_, err = f.svc.AddFinding(ctx, wuyan, c.ID, "补充")
+	wantKind(t, err, medguard.Conflict)
+
+	// Appeal within 7 days; the investigator may not review it, another auditor may.
+	f.clock.Advance(6 * 24 * time.Hour)
+	if c, err = f.svc.Appeal(ctx, zhang, c.ID, "当日为急会诊，已获科主任口头同意"); err != nil || c.Status != incidents.Appealed {
+		t.Fatalf("%+v %v", c, err)
+	}
+	_, err = f.svc.ReviewAppeal(ctx, wuyan, c.ID, incidents.CaseReview{Outcome: incidents.Overturned, Text: "同意申诉"})
+	if e := wantKind(t, err, medguard.Forbidden); e.Rule != "deny.own_investigation" {
+		t.Fatalf("rule %s", e.Rule)
+	}
+	_, err = f.svc.ReviewAppeal(ctx, zhang, c.ID, incidents.CaseReview{Outcome: incidents.Overturned, Text: "自己复核"})
+	wantKind(t, err, medguard.Forbidden)
+	c, err = f.svc.ReviewAppeal(ctx, zhaomin, c.ID, incidents.CaseReview{Outcome: incidents.Upheld, Text: "维持原决定"})
+	if err != nil || c.Status != incidents.Reviewed || c.Review == nil || c.Review.By != "zhaomin" || !slices.Equal(c.Investigators, []string{"wuyan"}) {
+		t.Fatalf("%+v %v", c, err)
+	}
+	_, err = f.svc.ReviewAppeal(ctx, zhaomin, c.ID, incidents.CaseReview{Outcome: incidents.Overturned, Text: "改判"})
+	wantKind(t, err, medguard.Conflict)
+
+	// Kept permanently: the database refuses deleting or rewriting.
+	for _, q := range []string{
+		`DELETE FROM accountability_cases`,
+		`DELETE FROM accountability_entries`,
+		`UPDATE accountability_entries SET by_name = 'mallory'`,
+		`UPDATE accountability_cases SET review_outcome = 'overturned'`,
+		`UPDATE accountability_cases SET status = 'investigating'`,
+	} {
+		if _, err := f.db.ExecContext(ctx, q); err == nil {
+			t.Errorf("%s: the database allowed it", q)
+		}
+	}
+
+	// Every step is in the audit log.
+	seen := map[string]bool{}
+	for _, s := range f.entries(t) {
+		if s.Entry.TargetType == "accountability_case" && s.Entry.Outcome == audit.Success {
+			seen[s.Entry.Action] = true
+		}
+	}
+	for _, a := range []string{"accountability.open", "accountability.read", "accountability.finding", "accountability.statement",
+		"accountability.decide", "accountability.appeal", "accountability.review"} {
+		if !seen[a] {
+			t.Errorf("no audit entry for %s", a)
+		}
+	}
+	list, _, err := f.svc.ListCases(ctx, zhaomin, "", "", 10)
+	if err != nil || len(list) != 1 || list[0].Summary != "" {
+		t.Fatalf("%+v %v", list, err)
+	}
+}
+
+func TestAppealWindow(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	c := f.openCase(t, "wuyan")
+	// Decided late: the fact-finding deadline is met, but late.
+	f.clock.Advance(80 * time.Hour)
+	c, err := f.svc.Decide(ctx, f.calls["zhaomin"], c.ID, incidents.CaseDecision{Outcome: incidents.Upheld, Grade: 3, Text: "情节轻微"})
+	if err != nil || !c.Deadlines[0].Late || c.FinalGrade != 3 || !slices.Equal(c.Investigators, []string{"wuyan", "zhaomin"}) {
+		t.Fatalf("%+v %v", c, err)
+	}
+	f.clock.Advance(7*24*time.Hour + time.Minute)
+	_, err = f.svc.Appeal(ctx, f.calls["zhangwei"], c.ID, "申诉")
+	if e := wantKind(t, err, medguard.Conflict); e.Code != "appeal_window_closed" {
+		t.Fatalf("code %s", e.Code)
+	}
+	// The deadline is exactly 7 days after the decision.
+	if !c.AppealDueAt.Equal(f.clock.Now().Add(-time.Minute).Truncate(time.Millisecond)) {
+		t.Errorf("appeal due %s", c.AppealDueAt)
+	}
+}

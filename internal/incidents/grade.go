@@ -1,0 +1,184 @@
+package incidents
+
+import (
+	"time"
+
+	"medguard"
+)
+
+// Grades of an incident (SPEC §7).
+const (
+	Major    = 1 // 重大
+	Serious  = 2 // 较大
+	Ordinary = 3 // 一般
+)
+
+// Criterion is one of the quantitative criteria of §7 that puts an incident
+// in its grade.
+type Criterion struct {
+	Code   string
+	Grade  int
+	NameZH string
+	NameEN string
+}
+
+// Criteria lists the criteria of §7, by grade.
+var Criteria = []Criterion{
+	{"hospital_outage", Major, "全院系统瘫痪", "Hospital-wide outage"},
+	{"core_data_leak", Major, "核心数据泄露", "Core data leaked"},
+	{"majority_departments", Major, "超过50%科室受影响", "More than 50% of departments affected"},
+	{"department_affected", Serious, "单个科室受影响", "One department affected"},
+	{"local_data_abnormal", Serious, "局部数据异常", "Local data abnormal"},
+	{"query_failure_rate", Serious, "日查询失败率超过10%", "Daily query failure rate above 10%"},
+	{"single_record", Ordinary, "单条记录误操作", "One record mis-operated"},
+	{"minor_fault", Ordinary, "轻微故障", "Minor fault"},
+}
+
+// CriterionCodes lists the criteria's codes.
+func CriterionCodes() []string {
+	out := make([]string, len(Criteria))
+	for i, c := range Criteria {
+		out[i] = c.Code
+	}
+	return out
+}
+
+// LookupCriterion returns the criterion with the given code.
+func LookupCriterion(code string) (Criterion, bool) {
+	for _, c := range Criteria {
+		if c.Code == code {
+			return c, true
+		}
+	}
+	return Criterion{}, false
+}
+
+// Facts are what is known of an incident's reach, from which a grade is
+// suggested. They hold counts and flags only, never free text.
+type Facts struct {
+	HospitalWideOutage  bool    `json:"hospital_wide_outage,omitempty"`
+	CoreDataLeaked      bool    `json:"core_data_leaked,omitempty"`
+	DepartmentsAffected int     `json:"departments_affected,omitempty"`
+	DepartmentsTotal    int     `json:"departments_total,omitempty"`
+	LocalDataAbnormal   bool    `json:"local_data_abnormal,omitempty"`
+	QueryFailureRate    float64 `json:"query_failure_rate,omitempty"` // of the day's queries, 0–1
+	RecordsAffected     int     `json:"records_affected,omitempty"`
+}
+
+func (f Facts) check() error {
+	switch {
+	case f.DepartmentsAffected < 0:
+		return medguard.InvalidField("facts.departments_affected", "departments_affected must not be negative")
+	case f.DepartmentsTotal < 0 || f.DepartmentsTotal > 0 && f.DepartmentsAffected > f.DepartmentsTotal:
+		return medguard.InvalidField("facts.departments_total", "departments_total must be at least departments_affected")
+	case f.QueryFailureRate < 0 || f.QueryFailureRate > 1:
+		return medguard.InvalidField("facts.query_failure_rate", "query_failure_rate is a fraction from 0 to 1")
+	case f.RecordsAffected < 0:
+		return medguard.InvalidField("facts.records_affected", "records_affected must not be negative")
+	}
+	return nil
+}
+
+// Suggest returns the grade the facts meet and the criterion that decides
+// it: the most severe criterion met, in the order of §7.
+func Suggest(f Facts) (grade int, criterion string) {
+	switch {
+	case f.HospitalWideOutage:
+		return Major, "hospital_outage"
+	case f.CoreDataLeaked:
+		return Major, "core_data_leak"
+	case f.DepartmentsTotal > 0 && 2*f.DepartmentsAffected > f.DepartmentsTotal:
+		return Major, "majority_departments"
+	case f.DepartmentsAffected >= 1:
+		return Serious, "department_affected"
+	case f.LocalDataAbnormal:
+		return Serious, "local_data_abnormal"
+	case f.QueryFailureRate > 0.10:
+		return Serious, "query_failure_rate"
+	case f.RecordsAffected == 1:
+		return Ordinary, "single_record"
+	}
+	return Ordinary, "minor_fault"
+}
+
+// The deadlines of an incident (SPEC §7).
+const (
+	DeadlineGradeConfirmation = "grade_confirmation" // grade confirmed within 30 min of the report
+	DeadlineAuthorityReport   = "authority_report"   // grade 1: reported to the health authority (卫健委) within 24 h
+	DeadlineAnalysisReport    = "analysis_report"    // grade 2: analysis report within 48 h
+	DeadlineFix               = "fix"                // grade 3: fixed within 72 h (one record: 24 h)
+	DeadlineProgressUpdate    = "progress_update"    // every 2 h while open
+)
+
+// The periods of the deadlines.
+const (
+	GradeConfirmationPeriod = 30 * time.Minute
+	AuthorityReportPeriod   = 24 * time.Hour
+	AnalysisReportPeriod    = 48 * time.Hour
+	FixPeriod               = 72 * time.Hour
+	SingleRecordFixPeriod   = 24 * time.Hour
+	ProgressUpdatePeriod    = 2 * time.Hour
+)
+
+// States of a deadline.
+const (
+	Pending = "pending" // not met, not yet due
+	Met     = "met"     // met (Late says whether after its due time)
+	Overdue = "overdue" // not met and past due
+)
+
+// Deadline is one deadline of an incident and its state at the time asked.
+type Deadline struct {
+	Name  string     `json:"name"`
+	DueAt time.Time  `json:"due_at"`
+	State string     `json:"state"`
+	MetAt *time.Time `json:"met_at,omitempty"`
+	// Late is set for a deadline met after it was due.
+	Late bool `json:"late,omitempty"`
+}
+
+func deadline(name string, due time.Time, met *time.Time, now time.Time) Deadline {
+	d := Deadline{Name: name, DueAt: due, MetAt: met}
+	switch {
+	case met != nil:
+		d.State, d.Late = Met, met.After(due)
+	case now.After(due):
+		d.State = Overdue
+	default:
+		d.State = Pending
+	}
+	return d
+}
+
+// deadlines computes the incident's deadlines at now. They run from the
+// report time to the minute (seconds dropped, so a deadline is never later
+// than the regulation allows), by the grade in force.
+func (in *Incident) deadlines(now time.Time) []Deadline {
+	base := in.ReportedAt.Truncate(time.Minute)
+	out := []Deadline{deadline(DeadlineGradeConfirmation, base.Add(GradeConfirmationPeriod), in.GradeConfirmedAt, now)}
+	switch in.Grade {
+	case Major:
+		out = append(out, deadline(DeadlineAuthorityReport, base.Add(AuthorityReportPeriod), in.AuthorityReportedAt, now))
+	case Serious:
+		var met *time.Time
+		if in.Analysis != nil {
+			met = &in.Analysis.At
+		}
+		out = append(out, deadline(DeadlineAnalysisReport, base.Add(AnalysisReportPeriod), met, now))
+	case Ordinary:
+		period := FixPeriod
+		if in.SingleRecord {
+			period = SingleRecordFixPeriod
+		}
+		met := in.FixedAt
+		if met == nil {
+			met = in.ClosedAt
+		}
+		out = append(out, deadline(DeadlineFix, base.Add(period), met, now))
+	}
+	// The next progress update is due two hours after the last one (or the
+	// report); once closed, the closure was the last word.
+	next := in.LastUpdateAt.Truncate(time.Minute).Add(ProgressUpdatePeriod)
+	out = append(out, deadline(DeadlineProgressUpdate, next, in.ClosedAt, now))
+	return out
+}

@@ -1,0 +1,618 @@
+package incidents
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"medguard"
+	"medguard/internal/audit"
+	"medguard/internal/gate"
+	"medguard/internal/keys"
+	"medguard/internal/policy"
+	"medguard/internal/storage"
+)
+
+// Statuses of an incident.
+const (
+	Open   = "open"
+	Closed = "closed"
+)
+
+// Sources of an incident.
+const (
+	SourceReport = "report" // reported by a member of staff
+	SourceFreeze = "freeze" // opened by the detection engine when it froze an account
+)
+
+// Incident is a security incident (安全事件) as shown: its grade and the
+// criterion chosen, its deadlines in their state at the time asked, and —
+// when read one at a time — its timeline, evidence and corrective actions.
+type Incident struct {
+	ID                 string     `json:"id"`
+	Grade              int        `json:"grade"`
+	Criterion          string     `json:"criterion"`
+	GradeConfirmed     bool       `json:"grade_confirmed"`
+	SingleRecord       bool       `json:"single_record"`
+	SuggestedGrade     int        `json:"suggested_grade,omitempty"`
+	SuggestedCriterion string     `json:"suggested_criterion,omitempty"`
+	Facts              *Facts     `json:"facts,omitempty"`
+	Status             string     `json:"status"`
+	Source             string     `json:"source"`
+	AlertID            string     `json:"alert_id,omitempty"`
+	FrozenUser         string     `json:"frozen_user,omitempty"`
+	Title              string     `json:"title"`
+	Description        string     `json:"description,omitempty"`
+	ReportedBy         string     `json:"reported_by"`
+	ReportedAt         time.Time  `json:"reported_at"`
+	GradeConfirmedBy   string     `json:"grade_confirmed_by,omitempty"`
+	GradeConfirmedAt   *time.Time `json:"grade_confirmed_at,omitempty"`
+	// AuthorityReportedAt is when the report to the health authority
+	// (卫健委) was made, for grade 1.
+	AuthorityReportedAt *time.Time `json:"authority_reported_at,omitempty"`
+	FixedAt             *time.Time `json:"fixed_at,omitempty"`
+	LastUpdateAt        time.Time  `json:"last_update_at"`
+	ClosedBy            string     `json:"closed_by,omitempty"`
+	ClosedAt            *time.Time `json:"closed_at,omitempty"`
+	Deadlines           []Deadline `json:"deadlines"`
+	Analysis            *Analysis  `json:"analysis,omitempty"`
+	Timeline            []Update   `json:"timeline,omitempty"`
+	Evidence            []Evidence `json:"evidence,omitempty"`
+	Actions             []Action   `json:"actions,omitempty"`
+
+	title, description, analysis []byte
+}
+
+// RootCause is a root-cause analysis in 5W1H form.
+type RootCause struct {
+	What  string `json:"what"`
+	When  string `json:"when"`
+	Where string `json:"where"`
+	Who   string `json:"who"`
+	Why   string `json:"why"`
+	How   string `json:"how"`
+}
+
+// Analysis is an incident's root-cause analysis, who wrote it, and when it
+// was first given (which meets the grade-2 analysis deadline).
+type Analysis struct {
+	RootCause
+	By string    `json:"by"`
+	At time.Time `json:"at"`
+}
+
+// Update is one line of an incident's timeline.
+type Update struct {
+	Kind       string    `json:"kind"`
+	Text       string    `json:"text,omitempty"`
+	By         string    `json:"by"`
+	At         time.Time `json:"at"`
+	AuditIndex uint64    `json:"audit_index"`
+}
+
+// Kinds of timeline update that people post (POST …/updates). The other
+// kinds (reported, grade_confirmed, evidence, analysis, action, action_state,
+// closed) are written by the operations themselves.
+const (
+	UpdateProgress        = "progress"         // a progress update (every 2 h while open)
+	UpdateAuthorityReport = "authority_report" // reported to the health authority (卫健委)
+	UpdateFixed           = "fixed"            // the fault is fixed
+)
+
+// UpdateKinds lists the kinds of update people post.
+var UpdateKinds = []string{UpdateProgress, UpdateAuthorityReport, UpdateFixed}
+
+// NewIncident is a report of an incident. Grade may be left out (0) when
+// Facts are given: the suggested grade is then used. Criterion names the §7
+// criterion chosen; it must belong to the grade.
+type NewIncident struct {
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	Grade       int    `json:"grade"`
+	Criterion   string `json:"criterion"`
+	Facts       *Facts `json:"facts"`
+}
+
+// GradeConfirmation confirms (or corrects) an incident's grade.
+type GradeConfirmation struct {
+	Grade     int    `json:"grade"`
+	Criterion string `json:"criterion"`
+}
+
+// NewUpdate is a timeline update.
+type NewUpdate struct {
+	Kind string `json:"kind"`
+	Text string `json:"text"`
+}
+
+var errNoIncident = &medguard.Error{Kind: medguard.NotFound, Message: "no such incident"}
+var errClosed = &medguard.Error{Kind: medguard.Conflict, Code: "incident_closed", Message: "the incident is closed"}
+
+// gradeOf checks a grade and criterion against each other and the facts,
+// filling in what the facts suggest.
+func gradeOf(grade int, criterion string, facts *Facts) (int, string, error) {
+	if facts != nil {
+		if err := facts.check(); err != nil {
+			return 0, "", err
+		}
+	}
+	if grade == 0 && facts != nil {
+		g, c := Suggest(*facts)
+		if criterion == "" {
+			return g, c, nil
+		}
+		grade = g
+	}
+	if grade < Major || grade > Ordinary {
+		return 0, "", medguard.InvalidField("grade", "grade must be 1 (重大), 2 (较大) or 3 (一般), or give facts to suggest one")
+	}
+	if criterion == "" && facts != nil {
+		if g, c := Suggest(*facts); g == grade {
+			criterion = c
+		}
+	}
+	c, ok := LookupCriterion(criterion)
+	if !ok {
+		return 0, "", medguard.InvalidField("criterion", "criterion must be one of the §7 criteria of grade %d", grade)
+	}
+	if c.Grade != grade {
+		return 0, "", medguard.InvalidField("criterion", "criterion %s is a grade %d criterion, not grade %d", c.Code, c.Grade, grade)
+	}
+	return grade, criterion, nil
+}
+
+// Report files an incident. The grade must then be confirmed within 30
+// minutes (ConfirmGrade).
+func (s *Service) Report(ctx context.Context, call *medguard.Call, in NewIncident) (*Incident, error) {
+	now := s.clock.Now().Truncate(time.Millisecond)
+	inc := &Incident{ID: medguard.NewID(now), Status: Open, Source: SourceReport, ReportedBy: call.Actor.Name,
+		ReportedAt: now, LastUpdateAt: now, Facts: in.Facts}
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.IncidentManage, AuditAction: "incident.report",
+		Resource: policy.Resource{Type: "incident", ID: inc.ID}},
+		func(policy.Decision) (audit.Mutation, error) {
+			var err error
+			if inc.Title, err = text("title", in.Title, MaxTitle, true); err != nil {
+				return nil, err
+			}
+			if inc.Description, err = text("description", in.Description, MaxText, true); err != nil {
+				return nil, err
+			}
+			if inc.Grade, inc.Criterion, err = gradeOf(in.Grade, in.Criterion, in.Facts); err != nil {
+				return nil, err
+			}
+			if in.Facts != nil {
+				inc.SuggestedGrade, inc.SuggestedCriterion = Suggest(*in.Facts)
+			}
+			return s.insertIncident(inc, call.Actor.Name)
+		})
+	if err != nil {
+		return nil, err
+	}
+	return s.fresh(ctx, inc.ID)
+}
+
+// OpenForFreeze opens a grade-2 incident for an account the detection
+// engine froze, as medguard itself (the system actor). reason, which may
+// name patients, is sealed as the description. It is idempotent per alert:
+// a second call for the same alert returns the incident already open.
+func (s *Service) OpenForFreeze(ctx context.Context, username, alertID, reason string) (Incident, error) {
+	if alertID != "" {
+		var id string
+		err := s.db.QueryRowContext(ctx, `SELECT id FROM incidents WHERE alert_id = $1`, alertID).Scan(&id)
+		if err == nil {
+			inc, err := s.fresh(ctx, id)
+			if err != nil {
+				return Incident{}, err
+			}
+			return *inc, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return Incident{}, medguard.Wrap("incidents.OpenForFreeze", err)
+		}
+	}
+	now := s.clock.Now().Truncate(time.Millisecond)
+	inc := &Incident{ID: medguard.NewID(now), Grade: Serious, Criterion: "local_data_abnormal", Status: Open,
+		Source: SourceFreeze, AlertID: alertID, FrozenUser: username, ReportedBy: System.Actor.Name, ReportedAt: now,
+		LastUpdateAt: now, Title: "账号已冻结 Account frozen: " + username}
+	var err error
+	if inc.Description, err = text("reason", reason, MaxText, false); err != nil {
+		return Incident{}, err
+	}
+	if inc.Description == "" {
+		inc.Description = "检测规则冻结了该账号 A detection rule froze the account"
+	}
+	m, err := s.insertIncident(inc, System.Actor.Name)
+	if err != nil {
+		return Incident{}, err
+	}
+	call := System
+	if _, err := s.gate.Record(ctx, gate.Event{Call: &call, Action: "incident.report", TargetType: "incident",
+		TargetID: inc.ID, Allowed: true, Rule: "allow.system.freeze"}, m); err != nil {
+		return Incident{}, err
+	}
+	out, err := s.fresh(ctx, inc.ID)
+	if err != nil {
+		return Incident{}, err
+	}
+	return *out, nil
+}
+
+// insertIncident seals a new incident's text under a new data key and
+// returns the mutation that stores both.
+func (s *Service) insertIncident(inc *Incident, by string) (audit.Mutation, error) {
+	k, err := s.keys.NewDataKey(incidentOwner(inc.ID))
+	if err != nil {
+		return nil, medguard.Wrap("incidents.Report", err)
+	}
+	title := k.SealString(loc("incidents", inc.ID, "title"), inc.Title)
+	desc := k.SealString(loc("incidents", inc.ID, "description"), inc.Description)
+	var facts sql.NullString
+	if inc.Facts != nil {
+		b, _ := json.Marshal(inc.Facts)
+		facts = sql.NullString{String: string(b), Valid: true}
+	}
+	return func(ctx context.Context, tx *sql.Tx, index uint64) error {
+		if err := s.keys.Save(ctx, tx, k); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO incidents (id, grade, criterion, suggested_grade, suggested_criterion,
+			facts, status, source, alert_id, frozen_user, title, description, reported_by, reported_at, last_update_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)`,
+			inc.ID, inc.Grade, inc.Criterion, sql.NullInt64{Int64: int64(inc.SuggestedGrade), Valid: inc.SuggestedGrade != 0},
+			storage.NullString(inc.SuggestedCriterion), facts, Open, inc.Source, storage.NullString(inc.AlertID),
+			storage.NullString(inc.FrozenUser), title, desc, by, medguard.Millis(inc.ReportedAt))
+		if err != nil {
+			return storage.MapError(err)
+		}
+		detail := fmt.Sprintf("grade %d (%s)", inc.Grade, inc.Criterion)
+		return addUpdate(ctx, tx, k, inc.ID, index, "reported", detail, by, inc.ReportedAt)
+	}, nil
+}
+
+// addUpdate appends a timeline line, its text sealed with the incident's key.
+func addUpdate(ctx context.Context, tx *sql.Tx, k *keys.DataKey, incidentID string, index uint64, kind, body, by string, at time.Time) error {
+	var sealed []byte
+	if body != "" {
+		sealed = k.SealString(loc("incident_updates", incidentID+"/"+strconv.FormatUint(index, 10), "text"), body)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO incident_updates (incident_id, audit_index, kind, text, by_name, at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, incidentID, int64(index), kind, sealed, by, medguard.Millis(at))
+	return err
+}
+
+const incidentColumns = `id, grade, criterion, suggested_grade, suggested_criterion, facts, status, source, alert_id,
+	frozen_user, title, description, analysis, reported_by, reported_at, grade_confirmed_at, grade_confirmed_by,
+	authority_reported_at, fixed_at, analysis_at, analysis_by, last_update_at, closed_at, closed_by`
+
+func scanIncident(sc interface{ Scan(...any) error }) (*Incident, error) {
+	var in Incident
+	var sgrade sql.NullInt64
+	var scrit, facts, alert, frozen, confirmedBy, analysisBy, closedBy sql.NullString
+	var reported, last int64
+	var confirmed, authority, fixed, analysisAt, closed sql.NullInt64
+	if err := sc.Scan(&in.ID, &in.Grade, &in.Criterion, &sgrade, &scrit, &facts, &in.Status, &in.Source, &alert,
+		&frozen, &in.title, &in.description, &in.analysis, &in.ReportedBy, &reported, &confirmed, &confirmedBy,
+		&authority, &fixed, &analysisAt, &analysisBy, &last, &closed, &closedBy); err != nil {
+		return nil, err
+	}
+	opt := func(v sql.NullInt64) *time.Time {
+		if !v.Valid {
+			return nil
+		}
+		return optTime(&v.Int64)
+	}
+	in.SuggestedGrade, in.SuggestedCriterion = int(sgrade.Int64), scrit.String
+	if facts.Valid {
+		in.Facts = &Facts{}
+		if err := json.Unmarshal([]byte(facts.String), in.Facts); err != nil {
+			return nil, err
+		}
+	}
+	in.AlertID, in.FrozenUser, in.GradeConfirmedBy, in.ClosedBy = alert.String, frozen.String, confirmedBy.String, closedBy.String
+	in.ReportedAt, in.LastUpdateAt = medguard.FromMillis(reported), medguard.FromMillis(last)
+	in.GradeConfirmedAt, in.AuthorityReportedAt, in.FixedAt, in.ClosedAt = opt(confirmed), opt(authority), opt(fixed), opt(closed)
+	in.GradeConfirmed = in.GradeConfirmedAt != nil
+	in.SingleRecord = in.Criterion == "single_record"
+	if analysisAt.Valid {
+		in.Analysis = &Analysis{By: analysisBy.String, At: medguard.FromMillis(analysisAt.Int64)}
+	}
+	return &in, nil
+}
+
+// load reads an incident, its text still sealed.
+func (s *Service) load(ctx context.Context, id string) (*Incident, error) {
+	if !medguard.ValidID(id) {
+		return nil, errNoIncident
+	}
+	in, err := scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNoIncident
+	}
+	return in, medguard.Wrap("incidents.load", err)
+}
+
+// open decrypts the incident's title, and with full its description,
+// analysis, timeline, evidence and actions; and computes its deadlines.
+func (s *Service) open(ctx context.Context, in *Incident, full bool, now time.Time) error {
+	owner := incidentOwner(in.ID)
+	var err error
+	if in.Title, err = s.keys.OpenString(ctx, owner, loc("incidents", in.ID, "title"), in.title); err != nil {
+		return err
+	}
+	in.Deadlines = in.deadlines(now)
+	if !full {
+		return nil
+	}
+	if in.Description, err = s.keys.OpenString(ctx, owner, loc("incidents", in.ID, "description"), in.description); err != nil {
+		return err
+	}
+	if in.Analysis != nil && in.analysis != nil {
+		b, err := s.keys.Open(ctx, owner, loc("incidents", in.ID, "analysis"), in.analysis)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &in.Analysis.RootCause); err != nil {
+			return err
+		}
+	}
+	if in.Timeline, err = s.timeline(ctx, in.ID); err != nil {
+		return err
+	}
+	if in.Evidence, err = s.evidenceOf(ctx, in.ID); err != nil {
+		return err
+	}
+	in.Actions, err = s.actionsOf(ctx, in.ID, now)
+	return err
+}
+
+func (s *Service) timeline(ctx context.Context, id string) ([]Update, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT audit_index, kind, text, by_name, at FROM incident_updates
+		WHERE incident_id = $1 ORDER BY audit_index`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Update{}
+	for rows.Next() {
+		var u Update
+		var index, at int64
+		var sealed []byte
+		if err := rows.Scan(&index, &u.Kind, &sealed, &u.By, &at); err != nil {
+			return nil, err
+		}
+		u.AuditIndex, u.At = uint64(index), medguard.FromMillis(at)
+		if sealed != nil {
+			if u.Text, err = s.keys.OpenString(ctx, incidentOwner(id),
+				loc("incident_updates", id+"/"+strconv.FormatUint(u.AuditIndex, 10), "text"), sealed); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// fresh reads an incident in full after a change the caller made (already
+// logged), without logging a read.
+func (s *Service) fresh(ctx context.Context, id string) (*Incident, error) {
+	in, err := s.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return in, medguard.Wrap("incidents.fresh", s.open(ctx, in, true, s.clock.Now()))
+}
+
+// Get returns one incident in full.
+func (s *Service) Get(ctx context.Context, call *medguard.Call, id string) (*Incident, error) {
+	in, lerr := s.load(ctx, id)
+	r := policy.Resource{Type: "incident", ID: id, Missing: lerr != nil}
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.IncidentRead, AuditAction: "incident.read", Resource: r},
+		func(policy.Decision) (audit.Mutation, error) {
+			if lerr != nil {
+				return nil, lerr
+			}
+			return nil, s.open(ctx, in, true, s.clock.Now())
+		})
+	if err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// List returns incidents with the given status (open, closed or all;
+// default all), newest first, a page at a time, each with its deadlines.
+func (s *Service) List(ctx context.Context, call *medguard.Call, status, before string, limit int) ([]Incident, string, error) {
+	out := []Incident{}
+	var next string
+	now := s.clock.Now()
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.IncidentRead, AuditAction: "incident.list",
+		Resource: policy.Resource{Type: "incident"}},
+		func(policy.Decision) (audit.Mutation, error) {
+			switch status {
+			case "", "all":
+				status = ""
+			case Open, Closed:
+			default:
+				return nil, medguard.InvalidField("status", "status must be open, closed or all")
+			}
+			rows, err := s.db.QueryContext(ctx, `SELECT `+incidentColumns+` FROM incidents
+				WHERE ($1 = '' OR id < $1) AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3`, before, status, limit+1)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				in, err := scanIncident(rows)
+				if err != nil {
+					return nil, err
+				}
+				if len(out) == limit {
+					next = out[len(out)-1].ID
+					break
+				}
+				out = append(out, *in)
+			}
+			if err := rows.Err(); err != nil {
+				return nil, err
+			}
+			rows.Close()
+			for i := range out {
+				if err := s.open(ctx, &out[i], false, now); err != nil {
+					return nil, err
+				}
+			}
+			return nil, nil
+		})
+	if err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
+}
+
+// change passes the gate for a change to an open incident: it loads the
+// incident (a missing one is logged and answered 404), refuses a closed one
+// with 409, and lets work return the mutation, given the incident's key.
+func (s *Service) change(ctx context.Context, call *medguard.Call, id, auditAction string,
+	work func(in *Incident, k *keys.DataKey, now time.Time) (audit.Mutation, error)) (*Incident, error) {
+	in, lerr := s.load(ctx, id)
+	if lerr != nil && !medguard.IsKind(lerr, medguard.NotFound) {
+		return nil, lerr
+	}
+	now := s.clock.Now().Truncate(time.Millisecond)
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.IncidentManage, AuditAction: auditAction,
+		Resource: policy.Resource{Type: "incident", ID: id, Missing: lerr != nil}},
+		func(policy.Decision) (audit.Mutation, error) {
+			if lerr != nil {
+				return nil, lerr
+			}
+			if in.Status == Closed {
+				return nil, errClosed
+			}
+			k, err := s.keys.Current(ctx, incidentOwner(id))
+			if err != nil {
+				return nil, medguard.Wrap("incidents.change", err)
+			}
+			return work(in, k, now)
+		})
+	if err != nil {
+		return nil, err
+	}
+	return s.fresh(ctx, id)
+}
+
+// stillOpen runs an UPDATE of an incident that must still be open.
+func stillOpen(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	res, err := tx.ExecContext(ctx, query, args...)
+	return storage.Affected(res, err, errClosed)
+}
+
+// ConfirmGrade confirms the incident's grade (or corrects it), once; SPEC
+// §7 wants it within 30 minutes of the report.
+func (s *Service) ConfirmGrade(ctx context.Context, call *medguard.Call, id string, gc GradeConfirmation) (*Incident, error) {
+	return s.change(ctx, call, id, "incident.grade_confirm", func(in *Incident, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
+		if in.GradeConfirmedAt != nil {
+			return nil, &medguard.Error{Kind: medguard.Conflict, Code: "grade_confirmed", Message: "the grade was confirmed already"}
+		}
+		grade, criterion, err := gradeOf(gc.Grade, gc.Criterion, nil)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, tx *sql.Tx, index uint64) error {
+			if err := stillOpen(ctx, tx, `UPDATE incidents SET grade = $1, criterion = $2, grade_confirmed_at = $3,
+				grade_confirmed_by = $4 WHERE id = $5 AND status = 'open' AND grade_confirmed_at IS NULL`,
+				grade, criterion, medguard.Millis(now), call.Actor.Name, id); err != nil {
+				return err
+			}
+			return addUpdate(ctx, tx, k, id, index, "grade_confirmed", fmt.Sprintf("grade %d (%s)", grade, criterion), call.Actor.Name, now)
+		}, nil
+	})
+}
+
+// AddUpdate posts a timeline update: progress (due every 2 hours while
+// open), the report to the health authority, or the fix.
+func (s *Service) AddUpdate(ctx context.Context, call *medguard.Call, id string, u NewUpdate) (*Incident, error) {
+	return s.change(ctx, call, id, "incident.update", func(in *Incident, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
+		body, err := text("text", u.Text, MaxText, true)
+		if err != nil {
+			return nil, err
+		}
+		set := ""
+		switch u.Kind {
+		case UpdateProgress:
+		case UpdateAuthorityReport:
+			set = ", authority_reported_at = COALESCE(authority_reported_at, $1)"
+		case UpdateFixed:
+			set = ", fixed_at = COALESCE(fixed_at, $1)"
+		default:
+			return nil, medguard.InvalidField("kind", "kind must be progress, authority_report or fixed")
+		}
+		return func(ctx context.Context, tx *sql.Tx, index uint64) error {
+			if err := stillOpen(ctx, tx, `UPDATE incidents SET last_update_at = $1`+set+` WHERE id = $2 AND status = 'open'`,
+				medguard.Millis(now), id); err != nil {
+				return err
+			}
+			return addUpdate(ctx, tx, k, id, index, u.Kind, body, call.Actor.Name, now)
+		}, nil
+	})
+}
+
+// SetAnalysis records (or revises) the root-cause analysis in 5W1H form.
+// The first one meets the grade-2 analysis deadline.
+func (s *Service) SetAnalysis(ctx context.Context, call *medguard.Call, id string, rc RootCause) (*Incident, error) {
+	return s.change(ctx, call, id, "incident.analysis", func(in *Incident, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
+		var err error
+		for _, f := range []struct {
+			name string
+			v    *string
+		}{{"what", &rc.What}, {"when", &rc.When}, {"where", &rc.Where}, {"who", &rc.Who}, {"why", &rc.Why}, {"how", &rc.How}} {
+			if *f.v, err = text(f.name, *f.v, MaxText, true); err != nil {
+				return nil, err
+			}
+		}
+		b, _ := json.Marshal(rc)
+		sealed := k.Seal(loc("incidents", id, "analysis"), b)
+		return func(ctx context.Context, tx *sql.Tx, index uint64) error {
+			if err := stillOpen(ctx, tx, `UPDATE incidents SET analysis = $1, analysis_by = $2,
+				analysis_at = COALESCE(analysis_at, $3) WHERE id = $4 AND status = 'open'`,
+				sealed, call.Actor.Name, medguard.Millis(now), id); err != nil {
+				return err
+			}
+			kind := "analysis"
+			if in.Analysis != nil {
+				kind = "analysis_revised"
+			}
+			return addUpdate(ctx, tx, k, id, index, kind, "", call.Actor.Name, now)
+		}, nil
+	})
+}
+
+// Close closes an incident. The grade must have been confirmed; grades 1
+// and 2 need the root-cause analysis, and grade 1 the report to the health
+// authority. A closed incident changes no more.
+func (s *Service) Close(ctx context.Context, call *medguard.Call, id, summary string) (*Incident, error) {
+	return s.change(ctx, call, id, "incident.close", func(in *Incident, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
+		body, err := text("summary", summary, MaxText, false)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case in.GradeConfirmedAt == nil:
+			return nil, medguard.InvalidField("grade", "confirm the grade before closing the incident")
+		case in.Grade <= Serious && in.Analysis == nil:
+			return nil, medguard.InvalidField("analysis", "a grade %d incident needs its root-cause analysis (5W1H) before closing", in.Grade)
+		case in.Grade == Major && in.AuthorityReportedAt == nil:
+			return nil, medguard.InvalidField("authority_report", "a grade 1 incident must be reported to the health authority before closing")
+		}
+		return func(ctx context.Context, tx *sql.Tx, index uint64) error {
+			if err := stillOpen(ctx, tx, `UPDATE incidents SET status = 'closed', closed_at = $1, closed_by = $2
+				WHERE id = $3 AND status = 'open'`, medguard.Millis(now), call.Actor.Name, id); err != nil {
+				return err
+			}
+			return addUpdate(ctx, tx, k, id, index, "closed", body, call.Actor.Name, now)
+		}, nil
+	})
+}
