@@ -22,6 +22,8 @@ type Firing struct {
 	From      time.Time `json:"from"` // the oldest event counted
 	At        time.Time `json:"at"`   // the triggering entry's time
 	RequestID string    `json:"request_id"`
+	// Note, if set, explains the firing in words (a baseline's).
+	Note string `json:"note,omitempty"`
 	// Screened is true when the firing refused the triggering operation
 	// before it was done (a freeze rule), false when it was raised after.
 	Screened bool `json:"screened"`
@@ -29,6 +31,9 @@ type Firing struct {
 
 // Explain says in words why the rule fired.
 func (f Firing) Explain() string {
+	if f.Note != "" {
+		return f.Rule + ": " + f.Note
+	}
 	what := "events"
 	if f.Rule == "bulk_read_user" || f.Rule == "bulk_read_ip" {
 		what = "patients' records read"
@@ -44,6 +49,8 @@ type Engine struct {
 	zone  *time.Location
 	// windows[rule][key]
 	windows map[string]map[string]*window
+	// baselines[rule][user]
+	baselines map[string]map[string]*baseline
 	// seen counts entries processed (for the throughput benchmark).
 	seen int
 }
@@ -54,7 +61,7 @@ func NewEngine(rules []Rule, zone *time.Location) *Engine {
 	if zone == nil {
 		zone = time.UTC
 	}
-	e := &Engine{zone: zone, windows: map[string]map[string]*window{}}
+	e := &Engine{zone: zone, windows: map[string]map[string]*window{}, baselines: map[string]map[string]*baseline{}}
 	e.SetRules(rules)
 	return e
 }
@@ -69,6 +76,11 @@ func (e *Engine) SetRules(rules []Rule) {
 	for name := range e.windows {
 		if !keep[name] {
 			delete(e.windows, name)
+		}
+	}
+	for name := range e.baselines {
+		if !keep[name] {
+			delete(e.baselines, name)
 		}
 	}
 }
@@ -152,7 +164,7 @@ func (e *Engine) window(r *Rule, key string) *window {
 func (e *Engine) Screen(en *audit.Entry) *Firing {
 	for i := range e.rules {
 		r := &e.rules[i]
-		if r.Action != ActFreeze || !e.matches(r, en, true) {
+		if r.Action != ActFreeze || r.Baseline || !e.matches(r, en, true) {
 			continue
 		}
 		key := keyOf(r, en)
@@ -183,6 +195,14 @@ func (e *Engine) Observe(en *audit.Entry) []Firing {
 			continue
 		}
 		key := keyOf(r, en)
+		if r.Baseline {
+			if ok, n, note := e.observeBaseline(r, key, en.Time); ok {
+				out = append(out, Firing{Rule: r.Name, Action: r.Action, Key: key, Username: en.Actor, Count: n,
+					Threshold: r.Threshold, Window: r.Window, From: en.Time.Truncate(time.Hour), At: en.Time,
+					RequestID: en.RequestID, Note: note})
+			}
+			continue
+		}
 		w := e.window(r, key)
 		w.prune(en.Time, time.Duration(r.Window))
 		w.add(en.Time, en.PatientID)
@@ -195,6 +215,18 @@ func (e *Engine) Observe(en *audit.Entry) []Firing {
 		}
 	}
 	return out
+}
+
+// Learn counts a past entry in the baselines only: nothing fires and no
+// window changes. It warms the baselines from the log when a server starts.
+func (e *Engine) Learn(en *audit.Entry) {
+	for i := range e.rules {
+		r := &e.rules[i]
+		if r.Baseline && !strings.HasPrefix(en.Rule, "detect.") && e.matches(r, en, false) {
+			e.observeBaseline(r, keyOf(r, en), en.Time)
+			e.baselines[r.Name][keyOf(r, en)].fired = true
+		}
+	}
 }
 
 // Replay runs an entry as the live path did: screened first if it was an

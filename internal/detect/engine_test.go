@@ -2,6 +2,7 @@ package detect_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,5 +145,46 @@ func TestOffHoursInTheHospitalsZone(t *testing.T) {
 	}
 	if fs := e.Observe(read("zhangwei", "ip", "p", time.Date(2026, 11, 23, 15, 30, 0, 0, time.UTC))); len(fs) != 1 { // 23:30
 		t.Fatalf("night: %+v", fs)
+	}
+}
+
+// A user's reads are compared with their usual count in the same hour of
+// the week; the alert explains itself.
+func TestBaselineFlagsStrongDeviation(t *testing.T) {
+	shanghai, _ := time.LoadLocation("Asia/Shanghai")
+	var r detect.Rule
+	for _, d := range detect.DefaultRules() {
+		if d.Name == "baseline_deviation" {
+			r = d
+		}
+	}
+	monday10 := time.Date(2026, 11, 2, 2, 0, 0, 0, time.UTC) // Monday 10:00 in Shanghai
+	run := func(usual, now int) []detect.Firing {
+		e := detect.NewEngine([]detect.Rule{r}, shanghai)
+		var out []detect.Firing
+		for week := 0; week < 4; week++ {
+			n := usual
+			if week == 3 {
+				n = now
+			}
+			for i := 0; i < n; i++ {
+				at := monday10.Add(time.Duration(week)*7*24*time.Hour + time.Duration(i)*time.Minute/2)
+				out = append(out, e.Observe(read("zhangwei", "10.0.0.1", fmt.Sprint("p", i%7), at))...)
+			}
+			// Some activity on another day keeps the hours rolling.
+			e.Observe(read("zhangwei", "10.0.0.1", "p1", monday10.Add(time.Duration(week)*7*24*time.Hour+26*time.Hour)))
+		}
+		return out
+	}
+	fs := run(3, 42)
+	if len(fs) != 1 || fs[0].Count != 20 || !strings.Contains(fs[0].Note, "20 reads this hour, usually 3 ± 0") ||
+		!strings.Contains(fs[0].Explain(), "本小时已读取 20 次") {
+		t.Fatalf("3 usually, 42 now: %+v", fs)
+	}
+	if fs := run(40, 42); len(fs) != 0 {
+		t.Fatalf("40 usually, 42 now: %+v", fs)
+	}
+	if fs := run(0, 0); len(fs) != 0 {
+		t.Fatal(fs)
 	}
 }

@@ -58,7 +58,20 @@ type Rule struct {
 	Window    Duration `json:"window"`
 	Action    string   `json:"action"`
 	Enabled   bool     `json:"enabled"`
+	// Baseline makes the rule compare each user's count in the current
+	// hour with their usual count in that hour of the week (the last
+	// BaselineWeeks weeks): it fires when the count reaches Threshold and
+	// exceeds the mean by more than three standard deviations. Window
+	// must be 1h.
+	Baseline bool `json:"baseline,omitempty"`
 }
+
+// BaselineWeeks is how many past weeks a baseline learns from, and
+// baselineMinWeeks how many it needs before it judges.
+const (
+	BaselineWeeks    = 8
+	baselineMinWeeks = 2
+)
 
 // Duration is a time.Duration written as "5m0s" in JSON.
 type Duration time.Duration
@@ -105,6 +118,9 @@ func DefaultRules() []Rule {
 		{Name: "cross_department_read", Description: "无诊疗关系跨科室读取病历（紧急访问）",
 			Actions: reads, Decision: "allow", Outcomes: []string{"success"}, PolicyRules: []string{"allow.break_glass"},
 			Key: ByUser, Threshold: 3, Window: Duration(time.Hour), Action: ActAlert, Enabled: true},
+		{Name: "baseline_deviation", Description: "读取量明显偏离本人同一时段的常态（较均值高出三个标准差以上，且本小时至少 20 次）",
+			Actions: reads, Decision: "allow", Outcomes: []string{"success"}, Key: ByUser, Baseline: true,
+			Threshold: 20, Window: Duration(time.Hour), Action: ActAlert, Enabled: true},
 		{Name: "repeated_denied", Description: "反复被拒绝的访问尝试",
 			Decision: "deny", PolicyRules: []string{"deny.no_relation", "deny.no_permission", "deny.restricted_record_type",
 				"deny.break_glass_not_permitted", "deny.write_other_department"}, Key: ByUser,
@@ -137,6 +153,8 @@ func (r *Rule) Validate() error {
 		return medguard.InvalidField("decision", "decision must be allow, deny or empty")
 	case r.Action == ActFreeze && r.Key != ByUser:
 		return medguard.InvalidField("action", "only a rule keyed by user may freeze: a rule keyed by IP would lock out a whole ward")
+	case r.Baseline && (r.Key != ByUser || time.Duration(r.Window) != time.Hour || r.Distinct != "" || r.Action != ActAlert):
+		return medguard.InvalidField("baseline", "a baseline rule counts a user's events per hour (key user, window 1h) and alerts")
 	case utf8Len(r.Description) > 500:
 		return medguard.InvalidField("description", "description is longer than 500 characters")
 	}

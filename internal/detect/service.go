@@ -87,9 +87,59 @@ func New(ctx context.Context, db *storage.DB, g *gate.Gate, id *identity.Service
 		return nil, err
 	}
 	s.engine = NewEngine(rules, zone)
+	if err := s.warm(ctx); err != nil {
+		return nil, err
+	}
 	g.Screen = s.screen
 	g.Observe = s.observe
 	return s, nil
+}
+
+// warmLimit is the most entries read to warm the baselines at start.
+const warmLimit = 2_000_000
+
+// warm teaches the baselines the last BaselineWeeks weeks of the log (at
+// most warmLimit entries), so that a restart does not forget what is usual.
+func (s *Service) warm(ctx context.Context) error {
+	size, _, err := audit.HeadOf(ctx, s.db)
+	if err != nil || size == 0 {
+		return err
+	}
+	first, err := audit.ArchivedEnd(ctx, s.db)
+	if err != nil {
+		return err
+	}
+	if size-first > warmLimit {
+		first = size - warmLimit
+	}
+	cut := s.clock.Now().Add(-BaselineWeeks * 7 * 24 * time.Hour)
+	// Entries' times follow their indexes closely: find the start by bisection.
+	lo, hi := first, size
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		got, err := audit.ReadEntries(ctx, s.db, mid, mid+1)
+		if err != nil {
+			return err
+		}
+		if len(got) == 1 && got[0].Entry.Time.Before(cut) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	for i := lo; i < size; {
+		got, err := audit.ReadEntries(ctx, s.db, i, size)
+		if err != nil || len(got) == 0 {
+			return err
+		}
+		for _, st := range got {
+			if st.Entry.Actor != "system" {
+				s.engine.Learn(st.Entry)
+			}
+		}
+		i = got[len(got)-1].Index + 1
+	}
+	return nil
 }
 
 // LoadRules returns the rules in force in db: the defaults, with the stored
