@@ -7,10 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"medguard/internal/cli"
+	"medguard/internal/keys"
 	"medguard/internal/storage/storagetest"
 )
 
@@ -146,4 +149,42 @@ func TestBulkReaderIsFrozenAndReleased(t *testing.T) {
 	if strings.Join(replayed, "\n") != strings.Join(live, "\n") || len(live) == 0 {
 		t.Fatalf("replay:\n%s\nlive:\n%s", strings.Join(replayed, "\n"), strings.Join(live, "\n"))
 	}
+}
+
+// With two servers on one PostgreSQL database, a freeze decided by one is
+// in force on the other at the next request, sign-in included.
+func TestFreezeHoldsOnEveryServer(t *testing.T) {
+	dsn := os.Getenv(storagetest.PostgresEnv)
+	if dsn == "" {
+		t.Skip("needs PostgreSQL: set MEDGUARD_TEST_POSTGRES")
+	}
+	schema := storagetest.FreshSchema(t, dsn)
+	env := map[string]string{"MEDGUARD_KEYS": string(keys.NewKeyFile(keys.SM4GCM, time.Now()).Marshal())}
+	a := startEnv(t, env, "--db", schema, "--mfa-roles", "none")
+	b := startEnv(t, env, "--db", schema, "--mfa-roles", "none")
+	admin := a.login("admin", adminPassword, "")["token"].(string)
+	a.json(201, "POST", "/api/v1/departments", admin, map[string]string{"code": "CARD", "name": "心内科"})
+	a.json(201, "POST", "/api/v1/users", admin, map[string]any{"username": "zhangwei", "display_name": "张建国",
+		"department": "CARD", "roles": []string{"doctor"}, "password": "Yiyuan#Ceshi2026"})
+	onA := a.login("zhangwei", "Yiyuan#Ceshi2026", "")["token"].(string)
+	onB := b.login("zhangwei", "Yiyuan#Ceshi2026", "")["token"].(string)
+	var recs []string
+	for i := 0; i < 52; i++ {
+		p := a.json(201, "POST", "/api/v1/patients", onA, map[string]any{"name": "李秀兰" + strconv.Itoa(i)})
+		r := a.json(201, "POST", "/api/v1/patients/"+p["id"].(string)+"/records", onA, map[string]any{"type": "progress_note",
+			"department": "CARD", "title": "病程记录", "text": "夜间平稳。", "classification": "general"})
+		recs = append(recs, r["id"].(string))
+	}
+	b.json(200, "GET", "/api/v1/records/"+recs[0], onB, nil, "X-Purpose-Of-Use", "treatment")
+	for i, id := range recs {
+		st, _, body := a.do("GET", "/api/v1/records/"+id, onA, nil, "X-Purpose-Of-Use", "treatment")
+		if st == 423 {
+			break
+		}
+		if st != 200 || i == len(recs)-1 {
+			t.Fatalf("read %d: %d %s", i+1, st, body)
+		}
+	}
+	b.problem(423, "GET", "/api/v1/records/"+recs[0], onB, nil, "X-Purpose-Of-Use", "treatment")
+	b.problem(423, "POST", "/api/v1/auth/login", "", map[string]string{"username": "zhangwei", "password": "Yiyuan#Ceshi2026"})
 }
