@@ -113,9 +113,13 @@ func sqliteDSN(path string, kind sqliteConn) string {
 	}
 	switch kind {
 	case sqliteWriter:
-		// The writer never checkpoints: a checkpoint inside a commit would
-		// hold up every request waiting for its audit entry.
-		q.Add("_pragma", "wal_autocheckpoint(0)")
+		// The writer leaves checkpoints to the checkpointer — one inside a
+		// commit holds up every request waiting for its audit entry —
+		// except as a backstop: when a stream of writes never lets the
+		// checkpointer finish, the writer checkpoints once the WAL passes
+		// walLimitFrames, which bounds the WAL (SQLite restarts it after a
+		// complete checkpoint).
+		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walLimitFrames))
 		q.Add("_pragma", "cache_size(-16000)")
 		q.Set("_txlock", "immediate")
 	case sqliteReader:
