@@ -153,12 +153,7 @@ func BenchmarkSearch(b *testing.B) {
 		n, _ = strconv.Atoi(v)
 	}
 	ctx := context.Background()
-	db := storagetest.Open(b, audit.Schema())
-	l, err := audit.Open(ctx, db, audit.Options{MaxBatch: 10000})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
+	l := batchLog(b)
 	actions := []string{"record.read", "patient.read", "record.create", "record.update", "attachment.read", "patient.search", "auth.login"}
 	start := time.Date(2025, 11, 1, 0, 0, 0, 0, time.UTC)
 	step := 365 * 24 * time.Hour / time.Duration(n)
@@ -223,4 +218,48 @@ func BenchmarkSearch(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkProofs serves inclusion and consistency proofs, from the stored
+// tiles, on a log of 1,000,000 entries.
+func BenchmarkProofs(b *testing.B) {
+	ctx := context.Background()
+	l := batchLog(b)
+	const n = 1_000_000
+	batch := make([]*audit.Entry, 10000)
+	for i := 0; i < n; i += len(batch) {
+		for k := range batch {
+			batch[k] = entry(i + k)
+		}
+		if _, err := l.AppendBatch(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	b.Run("inclusion", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := l.InclusionProof(ctx, rng.Uint64N(n), n); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("consistency", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := l.ConsistencyProof(ctx, 1+rng.Uint64N(n-1), n); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// batchLog is a log on a fresh database, committing up to 10,000 entries
+// at a time, closed when the benchmark ends.
+func batchLog(b *testing.B) *audit.Log {
+	db := storagetest.Open(b, audit.Schema())
+	l, err := audit.Open(context.Background(), db, audit.Options{MaxBatch: 10000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	return l
 }
