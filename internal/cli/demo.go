@@ -67,6 +67,10 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 		"%d emergency accesses, %d refused reads, %d access grants, %d care-team members, %d late archivings;\n"+
 		"%d audit entries.\n\n", sum.Took.Round(time.Second), sum.Departments, sum.Staff, sum.Patients, sum.Admissions,
 		sum.Records, sum.BreakGlass, sum.Denied, sum.Grants, sum.CareTeams, sum.LateArchives, size)
+	if len(sum.Frozen) > 0 {
+		fmt.Fprintf(stdout, "Detection froze %s after a burst of reads: see GET /api/v1/alerts and /api/v1/incidents\n"+
+			"as a security officer, who can release the account (POST /api/v1/users/{id}/release).\n\n", strings.Join(sum.Frozen, ", "))
+	}
 	serveCmd := "medguard serve --data " + f.data
 	if f.db != "" {
 		serveCmd += " --db '" + f.db + "'"

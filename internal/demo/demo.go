@@ -87,6 +87,7 @@ type Staff struct {
 type Summary struct {
 	Departments, Staff, Patients, Admissions, Records   int
 	BreakGlass, Denied, Grants, CareTeams, LateArchives int
+	Frozen                                              []string // accounts detection froze
 	Took                                                time.Duration
 	AdminPassword, StaffPassword                        string
 	Examples                                            []Staff

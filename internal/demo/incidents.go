@@ -133,6 +133,13 @@ func (l *loader) incidents(ctx context.Context) error {
 		}
 	}
 
+	// A doctor reading far more of the department's patients than care
+	// needs, a day ago: detection refuses the 51st patient in five minutes
+	// and freezes the account (an alert and a grade-2 incident follow).
+	if err := l.bulkReader(ctx, inpatients, recordOf, end.Add(-30*time.Hour)); err != nil {
+		return err
+	}
+
 	// Failed sign-ins: typos, and a burst against one account.
 	l.clock.Set(end.Add(-6 * time.Hour))
 	for i := 0; i < 12; i++ {
@@ -143,6 +150,58 @@ func (l *loader) incidents(ctx context.Context) error {
 		_, err := l.svc.Identity.Login(ctx, &medguard.Call{IP: "10.30.5.77", RequestID: "demo-signin"},
 			identity.Credentials{Username: s.Username, Password: "Wrong#Password1"})
 		if err != nil && !medguard.IsKind(err, medguard.Unauthenticated) && !medguard.IsKind(err, medguard.Locked) {
+			return err
+		}
+	}
+	return nil
+}
+
+// bulkReader has one doctor read the records of one department's
+// inpatients a few seconds apart until detection stops them.
+func (l *loader) bulkReader(ctx context.Context, inpatients []*visit, recordOf func(*visit) (string, error), at time.Time) error {
+	byDept := map[string][]*visit{}
+	for _, v := range inpatients {
+		byDept[v.dept.Code] = append(byDept[v.dept.Code], v)
+	}
+	var dept []*visit
+	for _, vs := range byDept {
+		if len(vs) > len(dept) || (len(vs) == len(dept) && vs[0].dept.Code < dept[0].dept.Code) {
+			dept = vs
+		}
+	}
+	if len(dept) < 60 {
+		return nil
+	}
+	// Not the first doctor: that one is the README's example.
+	var doc *Staff
+	for _, d := range l.roles["doctor"][1:] {
+		if d.Department == dept[0].dept.Code {
+			doc = d
+		}
+	}
+	if doc == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, v := range dept {
+		if seen[v.patientID] {
+			continue
+		}
+		seen[v.patientID] = true
+		rid, err := recordOf(v)
+		if err != nil || rid == "" {
+			continue
+		}
+		at = at.Add(3 * time.Second)
+		l.clock.Set(at)
+		call := *doc.call
+		call.Purpose = "treatment"
+		_, err = l.svc.Records.GetRecord(ctx, &call, rid)
+		switch {
+		case medguard.IsKind(err, medguard.Locked):
+			l.sum.Frozen = append(l.sum.Frozen, doc.Username)
+			return nil
+		case err != nil && !medguard.IsKind(err, medguard.Forbidden):
 			return err
 		}
 	}
