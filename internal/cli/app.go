@@ -17,6 +17,7 @@ import (
 	"medguard"
 	"medguard/internal/approvals"
 	"medguard/internal/audit"
+	"medguard/internal/console"
 	"medguard/internal/detect"
 	"medguard/internal/gate"
 	"medguard/internal/identity"
@@ -196,6 +197,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	d.Detect = a.Detect
 	d.Logger, d.Metrics = cfg.Logger, a.Metrics
 	a.Web = web.New(d)
+	a.Web.Console = console.New(console.Deps{Identity: a.Identity, Records: a.Records, Approvals: a.Approvals, Trail: a.Trail,
+		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,
+		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn})
 	return a, nil
 }
 

@@ -61,6 +61,10 @@ type Deps struct {
 	// clients and holders of system.metrics.
 	MetricsPublic bool
 	Version       string
+	// Console, if set, serves every path outside /api/, /healthz, /readyz
+	// and /metrics: the web console (internal/console), which sets its own
+	// headers.
+	Console http.Handler
 }
 
 // Server serves medguard over HTTP.
@@ -130,6 +134,10 @@ func (s *Server) Routes() []Route { return s.routes }
 // response, and problem+json for unknown paths and methods.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.Console != nil && !apiPath(r.URL.Path) {
+			s.Console.ServeHTTP(w, r)
+			return
+		}
 		h := w.Header()
 		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 		h.Set("X-Content-Type-Options", "nosniff")
@@ -144,6 +152,20 @@ func (s *Server) Handler() http.Handler {
 		s.mux.ServeHTTP(w, r)
 	})
 }
+
+// apiPath reports whether a path is the API's or an operational endpoint's
+// rather than the console's.
+func apiPath(p string) bool {
+	return p == "/api" || strings.HasPrefix(p, "/api/") || p == "/healthz" || p == "/readyz" || p == "/metrics"
+}
+
+// ClientIP is the client's address as the API sees it (see clientIP), for
+// the console.
+func (s *Server) ClientIP(r *http.Request) string { return s.clientIP(r) }
+
+// AllowSignIn reports whether a sign-in attempt from ip is within the
+// per-address limit the API's sign-in shares with the console's.
+func (s *Server) AllowSignIn(ip string) bool { return s.signIns.allow(ip) }
 
 // noRoute answers 404 or 405 as problem+json.
 func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {

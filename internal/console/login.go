@@ -1,0 +1,137 @@
+package console
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"image/png"
+	"net/http"
+	"strings"
+
+	"github.com/pquerna/otp"
+
+	"medguard"
+	"medguard/internal/identity"
+)
+
+// Sign-in (SPEC §2): password and TOTP code, first sign-in enrolment of the
+// second factor with its QR code, sign-out.
+
+func init() {
+	register(
+		Page{Method: "GET", Path: "/login", Public: true, Handle: loginPage},
+		Page{Method: "POST", Path: "/login", Public: true, Handle: login},
+		Page{Method: "GET", Path: "/login/totp", Enrolment: true, Handle: enrolPage},
+		Page{Method: "POST", Path: "/login/totp", Enrolment: true, Handle: confirmEnrolment},
+		Page{Method: "POST", Path: "/logout", Enrolment: true, Handle: logout},
+	)
+}
+
+type loginView struct {
+	Username string
+	Error    string // catalog key
+}
+
+func loginPage(rq *Request) error {
+	if rq.Call != nil && rq.Scope == identity.ScopeFull {
+		return rq.Redirect("/", "")
+	}
+	return rq.Render(http.StatusOK, "login", "login.title", loginView{})
+}
+
+func login(rq *Request) error {
+	call := rq.newCall()
+	username := strings.TrimSpace(rq.PostFormValue("username"))
+	again := func(status int, key string) error {
+		return rq.Render(status, "login", "login.title", loginView{Username: username, Error: key})
+	}
+	if rq.Deps.AllowSignIn != nil && !rq.Deps.AllowSignIn(call.IP) {
+		return again(http.StatusTooManyRequests, "login.error.rate_limited")
+	}
+	in, err := rq.Deps.Identity.Login(rq.Context(), call, identity.Credentials{Username: username,
+		Password: rq.PostFormValue("password"), TOTP: strings.TrimSpace(rq.PostFormValue("totp"))})
+	if err != nil {
+		var me *medguard.Error
+		errors.As(err, &me)
+		switch {
+		case me == nil:
+			return err
+		case me.Kind == medguard.Invalid:
+			return again(http.StatusUnprocessableEntity, "login.error.required")
+		case me.Code == "totp_required":
+			return again(http.StatusUnauthorized, "login.error.totp_required")
+		case me.Kind == medguard.Unauthenticated:
+			return again(http.StatusUnauthorized, "login.error.bad_credentials")
+		case me.Code == "locked_out":
+			return again(http.StatusLocked, "login.error.locked_out")
+		case me.Kind == medguard.Forbidden:
+			return again(http.StatusForbidden, "login.error.hours")
+		}
+		return err // 423 frozen: the frozen page
+	}
+	setSession(rq.W, in.Token)
+	if in.MFAEnrollmentRequired {
+		return rq.Redirect("/login/totp", "")
+	}
+	return rq.Redirect("/", "")
+}
+
+type enrolView struct {
+	Secret, URL string
+	QR          template.URL
+	Error       string
+}
+
+// enrolPage starts enrolment: a new secret, shown as a QR code and as text.
+func enrolPage(rq *Request) error {
+	if rq.Scope == identity.ScopeFull {
+		return rq.Redirect("/", "")
+	}
+	enr, err := rq.Deps.Identity.StartTOTP(rq.Context(), rq.Call)
+	if err != nil {
+		return err
+	}
+	return renderEnrol(rq, http.StatusOK, enr.OTPAuthURL, "")
+}
+
+func renderEnrol(rq *Request, status int, otpauth, errKey string) error {
+	key, err := otp.NewKeyFromURL(otpauth)
+	if err != nil || key.Type() != "totp" {
+		return &medguard.Error{Kind: medguard.Malformed, Message: "enrolment form is damaged; start again"}
+	}
+	v := enrolView{Secret: key.Secret(), URL: otpauth, Error: errKey}
+	if img, err := key.Image(240, 240); err == nil {
+		var buf bytes.Buffer
+		if png.Encode(&buf, img) == nil {
+			// A data: URL built here from PNG bytes; html/template would
+			// refuse a data: URL that came from outside.
+			v.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()))
+		}
+	}
+	return rq.Render(status, "enrol", "enrol.title", v)
+}
+
+// confirmEnrolment checks the first code and turns the enrolment session
+// into a full one.
+func confirmEnrolment(rq *Request) error {
+	in, err := rq.Deps.Identity.ConfirmTOTP(rq.Context(), rq.Call, strings.TrimSpace(rq.PostFormValue("code")))
+	if err != nil {
+		var me *medguard.Error
+		if errors.As(err, &me) && (me.Kind == medguard.Invalid || me.Code == "bad_credentials" || me.Kind == medguard.Unauthenticated && me.Code != "session_idle" && me.Code != "session_expired" && me.Code != "session_ended") {
+			return renderEnrol(rq, http.StatusUnprocessableEntity, rq.PostFormValue("otpauth"), "enrol.error.bad_code")
+		}
+		return err
+	}
+	setSession(rq.W, in.Token)
+	return rq.Redirect("/", "enrolled")
+}
+
+func logout(rq *Request) error {
+	err := rq.Deps.Identity.Logout(rq.Context(), rq.Call)
+	clearSession(rq.W)
+	if err != nil {
+		return err
+	}
+	return rq.Redirect("/login", "signed_out")
+}

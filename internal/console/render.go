@@ -1,0 +1,292 @@
+package console
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"text/template/parse"
+	"time"
+
+	"medguard"
+	"medguard/internal/policy"
+)
+
+//go:embed templates/*.html static/*
+var assetsFS embed.FS
+
+var notFound = medguard.Error{Kind: medguard.NotFound, Message: "no such page"}
+
+// views are the page templates, parsed once per language so that the t
+// function is bound to the language without cloning per request.
+type views struct {
+	byLang map[string]map[string]*template.Template // lang → page name → template
+}
+
+// loadViews parses templates/_*.html (the layout and partials) with each
+// templates/<page>.html, for each language, and checks that every literal
+// key given to t exists in every catalog.
+func loadViews(cat *catalog, zone *time.Location) (*views, error) {
+	files, err := fs.Glob(assetsFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	var shared, pageFiles []string
+	for _, f := range files {
+		if strings.HasPrefix(path.Base(f), "_") {
+			shared = append(shared, f)
+		} else {
+			pageFiles = append(pageFiles, f)
+		}
+	}
+	v := &views{byLang: map[string]map[string]*template.Template{}}
+	for _, lang := range Languages {
+		base, err := template.New("base").Funcs(funcs(cat, lang, zone)).ParseFS(assetsFS, shared...)
+		if err != nil {
+			return nil, err
+		}
+		v.byLang[lang] = map[string]*template.Template{}
+		for _, f := range pageFiles {
+			t, err := template.Must(base.Clone()).ParseFS(assetsFS, f)
+			if err != nil {
+				return nil, err
+			}
+			if t.Lookup("content") == nil {
+				return nil, fmt.Errorf("%s defines no \"content\" template", f)
+			}
+			name := strings.TrimSuffix(path.Base(f), ".html")
+			v.byLang[lang][name] = t
+			if lang == Languages[0] {
+				for _, tt := range t.Templates() {
+					if tt.Tree == nil {
+						continue
+					}
+					for _, key := range usedKeys(tt.Tree.Root) {
+						if err := cat.check(key); err != nil {
+							return nil, fmt.Errorf("%s: %w", f, err)
+						}
+					}
+				}
+			}
+		}
+	}
+	return v, nil
+}
+
+// usedKeys finds the literal keys given to t in a template's tree.
+func usedKeys(n parse.Node) []string {
+	var keys []string
+	var walk func(parse.Node)
+	walk = func(n parse.Node) {
+		switch n := n.(type) {
+		case nil:
+		case *parse.ListNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Nodes {
+				walk(c)
+			}
+		case *parse.ActionNode:
+			walk(n.Pipe)
+		case *parse.PipeNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Cmds {
+				walk(c)
+			}
+		case *parse.CommandNode:
+			if len(n.Args) >= 2 {
+				if id, ok := n.Args[0].(*parse.IdentifierNode); ok && id.Ident == "t" {
+					if s, ok := n.Args[1].(*parse.StringNode); ok {
+						keys = append(keys, s.Text)
+					}
+				}
+			}
+			for _, a := range n.Args {
+				walk(a)
+			}
+		case *parse.IfNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.TemplateNode:
+			walk(n.Pipe)
+		}
+	}
+	walk(n)
+	return keys
+}
+
+// funcs are the template functions for one language.
+func funcs(cat *catalog, lang string, zone *time.Location) template.FuncMap {
+	if zone == nil {
+		zone = time.UTC
+	}
+	t := func(key string, args ...any) string { return cat.text(lang, key, args...) }
+	named := func(prefix string) func(string) string {
+		return func(code string) string {
+			if code == "" {
+				return ""
+			}
+			if cat.has(prefix + code) {
+				return cat.text(lang, prefix+code)
+			}
+			return code
+		}
+	}
+	return template.FuncMap{
+		"t": t,
+		// rule names a policy rule in words, with its code.
+		"rule": func(rule string) string {
+			if rule == "" {
+				return ""
+			}
+			if cat.has("rule." + rule) {
+				return cat.text(lang, "rule."+rule)
+			}
+			return cat.text(lang, "rule.unknown")
+		},
+		"purpose": named("purpose."),
+		"role":    named("role."),
+		"kind":    named("kind."),
+		// rectype names a record type in the language (the policy's names).
+		"rectype": func(code string) string {
+			rt, ok := policy.LookupRecordType(code)
+			switch {
+			case !ok:
+				return code
+			case lang == "en":
+				return rt.NameEN
+			}
+			return rt.NameZH
+		},
+		"class":  named("class."),
+		"gender": named("gender."),
+		"status": named("status."),
+		"time": func(at any) string {
+			switch v := at.(type) {
+			case time.Time:
+				if v.IsZero() {
+					return ""
+				}
+				return v.In(zone).Format("2006-01-02 15:04")
+			case *time.Time:
+				if v == nil || v.IsZero() {
+					return ""
+				}
+				return v.In(zone).Format("2006-01-02 15:04")
+			}
+			return ""
+		},
+		"lang": func() string { return lang },
+		// dict passes several values to a partial template.
+		"dict": func(kv ...any) (map[string]any, error) {
+			if len(kv)%2 != 0 {
+				return nil, fmt.Errorf("dict needs key, value pairs")
+			}
+			m := make(map[string]any, len(kv)/2)
+			for i := 0; i < len(kv); i += 2 {
+				k, ok := kv[i].(string)
+				if !ok {
+					return nil, fmt.Errorf("dict keys must be strings")
+				}
+				m[k] = kv[i+1]
+			}
+			return m, nil
+		},
+		"add": func(a, b int) int { return a + b },
+		"seq": func(n int) []int {
+			out := make([]int, n)
+			for i := range out {
+				out[i] = i
+			}
+			return out
+		},
+	}
+}
+
+// navLink is an entry of the navigation bar.
+type navLink struct {
+	Path, Key string
+	Current   bool
+}
+
+// View is what every template gets: the layout's data and the page's Data.
+type View struct {
+	Lang        string
+	Title       string
+	Nav         []navLink
+	User        *medguard.Actor
+	Scope       string
+	CSRF        string
+	Flash       string
+	Path        string // the current path, for the language switch
+	IdleSeconds int
+	Status      int
+	Data        any
+}
+
+// Render writes page name (templates/<name>.html) with status. titleKey
+// is a catalog key: titles never carry data, so no patient data reaches a
+// window title, a tab or the browser history.
+func (rq *Request) Render(status int, name, titleKey string, data any) error {
+	t := rq.c.views.byLang[rq.Lang][name]
+	if t == nil {
+		return fmt.Errorf("console: no template %q", name)
+	}
+	v := View{Lang: rq.Lang, Title: rq.c.catalog.text(rq.Lang, titleKey), CSRF: rq.CSRFToken(), Flash: rq.Flash(),
+		Path: rq.URL.Path, Status: status, Data: data}
+	if rq.Method != http.MethodGet {
+		v.Path = "/"
+		if rq.page.Path != "" && !strings.Contains(rq.page.Path, "{") {
+			v.Path = rq.page.Path
+		}
+	}
+	if rq.Call != nil {
+		v.User, v.Scope = &rq.Call.Actor, rq.Scope
+		v.IdleSeconds = int(rq.Deps.Identity.Config().IdleTimeout / time.Second)
+		if rq.Scope != "mfa_enrollment" {
+			for _, p := range rq.c.nav {
+				if len(p.Any) == 0 || anyOf(rq.Perms, p.Any) {
+					cur := rq.page.Path == p.Path || (p.Path != "/{$}" && strings.HasPrefix(rq.page.Path, p.Path+"/"))
+					v.Nav = append(v.Nav, navLink{Path: strings.TrimSuffix(p.Path, "{$}"), Key: p.Nav.Key, Current: cur})
+				}
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+		return err
+	}
+	rq.W.Header().Set("Content-Type", "text/html; charset=utf-8")
+	rq.W.WriteHeader(status)
+	_, err := rq.W.Write(buf.Bytes())
+	return err
+}
+
+// T is the message key in the page's language, for handlers.
+func (rq *Request) T(key string, args ...any) string { return rq.c.catalog.text(rq.Lang, key, args...) }
+
+// staticHandler serves the style sheet and the script.
+func staticHandler() http.Handler {
+	sub, _ := fs.Sub(assetsFS, "static")
+	fsrv := http.StripPrefix("/static/", http.FileServerFS(sub))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		fsrv.ServeHTTP(w, r)
+	})
+}
