@@ -93,30 +93,8 @@ func browserFlow(t *testing.T, s *server, admin, chromium, lang, shots, docs str
 		"title": "心内科病程记录", "classification": "important",
 		"text": "患者胸闷三天，活动后加重。心电图示 V4–V6 导联 ST 段压低 0.1 mV。\n诊断：不稳定型心绞痛。\n处理：阿司匹林 100 mg qd，阿托伐他汀 20 mg qn。"})
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.Flag("ignore-certificate-errors", true), chromedp.Flag("accept-lang", lang),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 800))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancelTimeout()
-
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v\n%s", what, err, s.logs)
-		}
-	}
-	get := func(what string, a chromedp.Action[string]) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, a)
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		return v
-	}
+	b := openBrowser(t, s, chromium, lang, 800, 3*time.Minute)
+	ctx, run, get := b.ctx, b.run, b.get
 	shot := func(name string, readme bool) chromedp.Action[chromedp.Void] {
 		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			png, err := chromedp.CaptureScreenshot()(ctx, tg)
@@ -265,4 +243,43 @@ func browserFlow(t *testing.T, s *server, admin, chromium, lang, shots, docs str
 		chromedp.EmulateViewport(1280, 800),
 	)
 	signOut()
+}
+
+// browser is a headless Chromium session against a test server.
+type browser struct {
+	t   *testing.T
+	s   *server
+	ctx context.Context
+}
+
+// openBrowser starts chromium with the given Accept-Language and window
+// height; it ends with the test.
+func openBrowser(t *testing.T, s *server, chromium, lang string, height int, timeout time.Duration) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
+		chromedp.Flag("ignore-certificate-errors", true), chromedp.Flag("accept-lang", lang),
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, height))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	return &browser{t: t, s: s, ctx: ctx}
+}
+
+// run does steps in the browser; a failure ends the test.
+func (b *browser) run(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v\n%s", what, err, b.s.logs)
+	}
+}
+
+// get reads a value from the page; a failure ends the test.
+func (b *browser) get(what string, a chromedp.Action[string]) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, a)
+	if err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+	return v
 }

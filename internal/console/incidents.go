@@ -1,0 +1,366 @@
+package console
+
+import (
+	"bytes"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+
+	"medguard/internal/audit"
+	"medguard/internal/incidents"
+	"medguard/internal/policy"
+)
+
+// Security incidents (安全事件, SPEC §7): the list with each incident's
+// deadlines and the time left or overdue (worked out here from the clock,
+// so the page needs no script), the report form, and an incident's page:
+// timeline, deadlines, grade confirmation, progress updates, evidence from
+// the audit log with each proof verified here, the 5W1H root-cause
+// analysis, corrective actions and closure.
+
+func init() {
+	read := []policy.Permission{policy.IncidentRead}
+	manage := []policy.Permission{policy.IncidentManage}
+	register(
+		Page{Method: "GET", Path: "/incidents", Any: read, Nav: &Nav{Key: "nav.incidents", Order: 45}, Handle: incidentsPage},
+		Page{Method: "GET", Path: "/incidents/new", Any: manage, Handle: newIncidentPage},
+		Page{Method: "POST", Path: "/incidents", Any: manage, Handle: reportIncident},
+		Page{Method: "GET", Path: "/incidents/{id}", Any: read, Handle: incidentPage},
+		Page{Method: "POST", Path: "/incidents/{id}/grade", Any: manage, Handle: confirmGrade},
+		Page{Method: "POST", Path: "/incidents/{id}/updates", Any: manage, Handle: addIncidentUpdate},
+		Page{Method: "POST", Path: "/incidents/{id}/evidence", Any: manage, Handle: attachEvidence},
+		Page{Method: "POST", Path: "/incidents/{id}/analysis", Any: manage, Handle: setAnalysis},
+		Page{Method: "POST", Path: "/incidents/{id}/actions", Any: manage, Handle: addAction},
+		Page{Method: "POST", Path: "/incidents/{id}/actions/{action}/state", Any: manage, Handle: setActionState},
+		Page{Method: "POST", Path: "/incidents/{id}/close", Any: manage, Handle: closeIncident},
+	)
+}
+
+// deadlineRow is a deadline in words, with the time left or overdue.
+type deadlineRow struct {
+	incidents.Deadline
+	Name      string
+	Countdown string // "" once met
+}
+
+func (rq *Request) deadlineRows(ds []incidents.Deadline) []deadlineRow {
+	now := rq.Deps.Clock.Now()
+	out := make([]deadlineRow, 0, len(ds))
+	for _, d := range ds {
+		r := deadlineRow{Deadline: d, Name: rq.textOr("deadline."+d.Name, d.Name)}
+		if d.MetAt == nil {
+			r.Countdown = rq.countdown(d.DueAt, now)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// criterionName names a §7 criterion (of an incident or a case) in the
+// page's language.
+func (rq *Request) criterionName(code string) string {
+	for _, cs := range [][]incidents.Criterion{incidents.Criteria, incidents.CaseCriteria} {
+		for _, c := range cs {
+			if c.Code == code {
+				if rq.Lang == "en" {
+					return c.NameEN
+				}
+				return c.NameZH
+			}
+		}
+	}
+	return code
+}
+
+// criterionOption is a criterion for a select.
+type criterionOption struct {
+	Code, Name string
+	Grade      int
+}
+
+func (rq *Request) criterionOptions(cs []incidents.Criterion) []criterionOption {
+	out := make([]criterionOption, len(cs))
+	for i, c := range cs {
+		out[i] = criterionOption{Code: c.Code, Name: rq.criterionName(c.Code), Grade: c.Grade}
+	}
+	return out
+}
+
+type incidentRow struct {
+	incidents.Incident
+	CriterionName string
+	Deadlines     []deadlineRow
+}
+
+type incidentsView struct {
+	Items     []incidentRow
+	Next      string
+	Status    string
+	Statuses  []string
+	CanManage bool
+}
+
+func incidentsPage(rq *Request) error {
+	st := statusFilter(rq.URL.Query().Get("status"), incidents.Open, incidents.Closed, "all")
+	items, next, err := rq.Deps.Incidents.List(rq.Context(), rq.Call, st, rq.Cursor(), PageSize)
+	if err != nil {
+		return err
+	}
+	v := incidentsView{Next: next, Status: st, Statuses: []string{incidents.Open, incidents.Closed, "all"},
+		CanManage: rq.Can(policy.IncidentManage)}
+	for _, in := range items {
+		v.Items = append(v.Items, incidentRow{Incident: in, CriterionName: rq.criterionName(in.Criterion),
+			Deadlines: rq.deadlineRows(in.Deadlines)})
+	}
+	return rq.Render(http.StatusOK, "incidents", "incidents.title", v)
+}
+
+// newIncidentView is the report form, as given.
+type newIncidentView struct {
+	Form     map[string]string
+	Criteria []criterionOption
+	Error    *formError
+}
+
+func newIncidentPage(rq *Request) error {
+	return rq.Render(http.StatusOK, "incident_new", "incidents.new.title",
+		newIncidentView{Form: map[string]string{}, Criteria: rq.criterionOptions(incidents.Criteria)})
+}
+
+// factsOf reads the facts part of the report form; nil if none is given.
+func factsOf(rq *Request) (*incidents.Facts, error) {
+	f := &incidents.Facts{HospitalWideOutage: rq.form("hospital_wide_outage") != "", CoreDataLeaked: rq.form("core_data_leaked") != "",
+		LocalDataAbnormal: rq.form("local_data_abnormal") != ""}
+	given := f.HospitalWideOutage || f.CoreDataLeaked || f.LocalDataAbnormal
+	for _, n := range []struct {
+		field string
+		to    *int
+	}{{"departments_affected", &f.DepartmentsAffected}, {"departments_total", &f.DepartmentsTotal}, {"records_affected", &f.RecordsAffected}} {
+		if v := rq.form(n.field); v != "" {
+			x, err := uintValue("facts."+n.field, v)
+			if err != nil {
+				return nil, err
+			}
+			*n.to, given = int(x), true
+		}
+	}
+	if v := rq.form("query_failure_percent"); v != "" {
+		p, err := strconv.ParseFloat(v, 64)
+		if err != nil || p < 0 || p > 100 {
+			return nil, &formErrorValue{field: "facts.query_failure_rate"}
+		}
+		f.QueryFailureRate, given = p/100, true
+	}
+	if !given {
+		return nil, nil
+	}
+	return f, nil
+}
+
+// formErrorValue is a form field this page could not read.
+type formErrorValue struct{ field string }
+
+func (e *formErrorValue) Error() string { return "bad value for " + e.field }
+
+func reportIncident(rq *Request) error {
+	form := map[string]string{}
+	for _, k := range []string{"title", "description", "grade", "criterion", "hospital_wide_outage", "core_data_leaked",
+		"local_data_abnormal", "departments_affected", "departments_total", "records_affected", "query_failure_percent"} {
+		form[k] = rq.form(k)
+	}
+	fail := func(field string) error {
+		return rq.Render(http.StatusUnprocessableEntity, "incident_new", "incidents.new.title", newIncidentView{Form: form,
+			Criteria: rq.criterionOptions(incidents.Criteria), Error: &formError{Key: "incidents.error.report", Field: field}})
+	}
+	grade, err := gradeValue(form["grade"])
+	if err != nil {
+		return fail("grade")
+	}
+	facts, err := factsOf(rq)
+	if err != nil {
+		if fe, ok := err.(*formErrorValue); ok {
+			return fail(fe.field)
+		}
+		if fe, ok := rq.asFormError(err, ""); ok {
+			return fail(fe.Field)
+		}
+		return err
+	}
+	in, err := rq.Deps.Incidents.Report(rq.Context(), rq.Call, incidents.NewIncident{Title: form["title"],
+		Description: form["description"], Grade: grade, Criterion: form["criterion"], Facts: facts})
+	if err != nil {
+		if fe, ok := rq.asFormError(err, ""); ok {
+			return fail(fe.Field)
+		}
+		return err
+	}
+	return rq.Redirect("/incidents/"+in.ID, "incident_reported")
+}
+
+// evidenceRow is a piece of evidence with its checks: the inclusion proof
+// against the root it names, and the checkpoint's signature and root.
+type evidenceRow struct {
+	incidents.Evidence
+	At                time.Time
+	ProofOK           bool
+	CheckpointChecked bool
+	CheckpointOK      bool
+}
+
+type updateRow struct {
+	incidents.Update
+	Kind string
+}
+
+type actionRow struct {
+	incidents.Action
+	State string
+}
+
+type incidentView struct {
+	Incident      *incidents.Incident
+	CriterionName string
+	Suggested     string
+	Deadlines     []deadlineRow
+	Timeline      []updateRow
+	Evidence      []evidenceRow
+	Actions       []actionRow
+	ActionStates  []string
+	UpdateKinds   []string
+	Criteria      []criterionOption
+	CanManage     bool
+	Open          bool
+	DefaultDue    string
+	Error         *formError
+}
+
+func incidentPage(rq *Request) error { return renderIncident(rq, http.StatusOK, nil) }
+
+func renderIncident(rq *Request, status int, fe *formError) error {
+	in, err := rq.Deps.Incidents.Get(rq.Context(), rq.Call, rq.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	v := incidentView{Incident: in, CriterionName: rq.criterionName(in.Criterion), Deadlines: rq.deadlineRows(in.Deadlines),
+		ActionStates: incidents.ActionStates, UpdateKinds: incidents.UpdateKinds, Criteria: rq.criterionOptions(incidents.Criteria),
+		CanManage: rq.Can(policy.IncidentManage), Open: in.Status == incidents.Open, Error: fe,
+		DefaultDue: rq.localInput(rq.Deps.Clock.Now().Add(7 * 24 * time.Hour))}
+	if in.SuggestedCriterion != "" {
+		v.Suggested = rq.criterionName(in.SuggestedCriterion)
+	}
+	for _, u := range in.Timeline {
+		v.Timeline = append(v.Timeline, updateRow{Update: u, Kind: rq.textOr("update."+u.Kind, u.Kind)})
+	}
+	for _, a := range in.Actions {
+		v.Actions = append(v.Actions, actionRow{Action: a, State: rq.textOr("action.state."+a.State, a.State)})
+	}
+	if len(in.Evidence) > 0 {
+		key := ""
+		if rq.Can(policy.AuditRead) {
+			k, err := rq.Deps.Trail.VerifierKey(rq.Context(), rq.Call)
+			if err != nil && !hidden(err) {
+				return err
+			}
+			key = k
+		}
+		for _, e := range in.Evidence {
+			r := evidenceRow{Evidence: e}
+			r.At, _ = time.Parse(time.RFC3339Nano, e.Entry.Time)
+			r.ProofOK = proof.VerifyInclusion(rfc6962.DefaultHasher, e.Index, e.TreeSize, rfc6962.DefaultHasher.HashLeaf(e.Leaf),
+				e.Proof, e.Root) == nil
+			if key != "" {
+				r.CheckpointChecked = true
+				_, size, root, err := audit.OpenCheckpoint([]byte(e.Checkpoint), key)
+				r.CheckpointOK = err == nil && size == e.TreeSize && bytes.Equal(root, e.Root)
+			}
+			v.Evidence = append(v.Evidence, r)
+		}
+	}
+	return rq.Render(status, "incident", "incidents.detail.title", v)
+}
+
+// incidentStep runs one change of an incident from its page: on success
+// back to the page with a flash, on a refused input the page with the
+// message.
+func incidentStep(rq *Request, errKey, flash string, step func(id string) error) error {
+	id := rq.PathValue("id")
+	if err := step(id); err != nil {
+		if fe, ok := rq.asFormError(err, errKey); ok {
+			return renderIncident(rq, http.StatusUnprocessableEntity, fe)
+		}
+		return err
+	}
+	return rq.Redirect("/incidents/"+id, flash)
+}
+
+func confirmGrade(rq *Request) error {
+	return incidentStep(rq, "incidents.error.grade", "grade_confirmed", func(id string) error {
+		g, err := gradeValue(rq.form("grade"))
+		if err != nil {
+			return err
+		}
+		_, err = rq.Deps.Incidents.ConfirmGrade(rq.Context(), rq.Call, id, incidents.GradeConfirmation{Grade: g,
+			Criterion: rq.form("criterion")})
+		return err
+	})
+}
+
+func addIncidentUpdate(rq *Request) error {
+	return incidentStep(rq, "incidents.error.update", "update_added", func(id string) error {
+		kind := rq.form("kind")
+		if !slices.Contains(incidents.UpdateKinds, kind) {
+			kind = incidents.UpdateProgress
+		}
+		_, err := rq.Deps.Incidents.AddUpdate(rq.Context(), rq.Call, id, incidents.NewUpdate{Kind: kind, Text: rq.form("text")})
+		return err
+	})
+}
+
+func attachEvidence(rq *Request) error {
+	return incidentStep(rq, "incidents.error.evidence", "evidence_attached", func(id string) error {
+		idx, err := indexList("indexes", rq.form("indexes"))
+		if err != nil {
+			return err
+		}
+		_, err = rq.Deps.Incidents.AttachEvidence(rq.Context(), rq.Call, id, idx)
+		return err
+	})
+}
+
+func setAnalysis(rq *Request) error {
+	return incidentStep(rq, "incidents.error.analysis", "analysis_saved", func(id string) error {
+		_, err := rq.Deps.Incidents.SetAnalysis(rq.Context(), rq.Call, id, incidents.RootCause{What: rq.form("what"),
+			When: rq.form("when"), Where: rq.form("where"), Who: rq.form("who"), Why: rq.form("why"), How: rq.form("how")})
+		return err
+	})
+}
+
+func addAction(rq *Request) error {
+	return incidentStep(rq, "incidents.error.action", "action_added", func(id string) error {
+		due, err := rq.localTime("due_at", rq.form("due_at"), true)
+		if err != nil {
+			return err
+		}
+		_, err = rq.Deps.Incidents.AddAction(rq.Context(), rq.Call, id, incidents.NewAction{Description: rq.form("description"),
+			Owner: rq.form("owner"), DueAt: due})
+		return err
+	})
+}
+
+func setActionState(rq *Request) error {
+	return incidentStep(rq, "incidents.error.action", "action_updated", func(id string) error {
+		_, err := rq.Deps.Incidents.SetActionState(rq.Context(), rq.Call, id, rq.PathValue("action"), rq.form("state"))
+		return err
+	})
+}
+
+func closeIncident(rq *Request) error {
+	return incidentStep(rq, "incidents.error.close", "incident_closed", func(id string) error {
+		_, err := rq.Deps.Incidents.Close(rq.Context(), rq.Call, id, rq.form("summary"))
+		return err
+	})
+}

@@ -1,0 +1,503 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"medguard"
+)
+
+// securityHospital is the test hospital with its security staff in post:
+// the pending grant of security_officer to zhouqiang approved by the
+// department head, and two quality auditors (孙丽, 赵磊) granted the same way.
+//
+// It returns the department head's API token too (a cardiologist, who may
+// register patients and write records).
+func securityHospital(t *testing.T) (*hospital, string) {
+	t.Helper()
+	h := newHospital(t)
+	head := h.enrolAPI("liuyang")
+	h.api(200, "POST", "/api/v1/approvals/"+h.approvalID+"/approve", head, map[string]string{"note": "同意"})
+	for _, u := range []struct{ name, display string }{{"sunli", "孙丽"}, {"zhaolei", "赵磊"}} {
+		out := h.api(201, "POST", "/api/v1/users", h.admin, map[string]any{"username": u.name, "display_name": u.display,
+			"roles": []string{"auditor"}, "password": staffPassword})
+		h.users[u.name] = out["id"].(string)
+		p := out["pending_approvals"].([]any)
+		h.api(200, "POST", "/api/v1/approvals/"+p[0].(map[string]any)["id"].(string)+"/approve", head, map[string]string{"note": "同意"})
+	}
+	return h, head
+}
+
+// TestSecurityPages renders every security and administration page in
+// both languages for a role allowed to see it, and refuses it to a role
+// that is not; no page title carries patient data.
+func TestSecurityPages(t *testing.T) {
+	h, _ := securityHospital(t)
+	browsers := map[string]*browser{}
+	for _, u := range []string{"zhouqiang", "sunli", "admin", "zhangwei"} {
+		b := h.browser("zh-CN")
+		pw := staffPassword
+		if u == "admin" {
+			pw = adminPassword
+		}
+		b.signIn(u, pw)
+		browsers[u] = b
+	}
+	// The officer's nav has the security pages, the doctor's none of them.
+	dash := browsers["zhouqiang"].get("/")
+	for _, p := range []string{"/audit", "/alerts", "/incidents"} {
+		if !strings.Contains(dash.body, `href="`+p+`"`) {
+			t.Errorf("officer's nav lacks %s", p)
+		}
+	}
+	if strings.Contains(dash.body, `href="/accountability"`) || strings.Contains(dash.body, `href="/admin/departments"`) {
+		t.Errorf("officer's nav shows pages the role may not use")
+	}
+	doc := browsers["zhangwei"].get("/")
+	for _, p := range []string{"/audit", "/alerts", "/incidents", "/accountability", "/admin/users", "/admin/roles", "/admin/departments"} {
+		if strings.Contains(doc.body, `href="`+p+`"`) {
+			t.Errorf("doctor's nav shows %s", p)
+		}
+	}
+	if a := browsers["admin"].get("/"); !strings.Contains(a.body, `href="/admin/users"`) || !strings.Contains(a.body, `href="/admin/departments"`) {
+		t.Errorf("admin's nav lacks the administration pages")
+	}
+
+	for _, tc := range []struct {
+		path, who, refused string
+		zh, en             []string
+	}{
+		{"/audit", "zhouqiang", "zhangwei", []string{"审计日志（操作留痕）", "最新检查点签名已用验证公钥验证通过", "患者访问记录"},
+			[]string{"Audit log", "verifies with the verifier key", "Patient access report"}},
+		{"/audit/entries/1", "zhouqiang", "zhangwei", []string{"审计条目 #1", "已在服务器端验证"}, []string{"Audit entry #1", "Verified on the server"}},
+		{"/patients/" + h.patientID + "/access-report", "zhouqiang", "zhangwei", []string{"患者访问记录", "访问明细", "wangli"},
+			[]string{"Patient access report", "Accesses", "wangli"}},
+		{"/alerts", "zhouqiang", "zhangwei", []string{"告警与冻结账户", "目前没有被冻结的账户"}, []string{"Alerts and frozen accounts", "No account is frozen"}},
+		{"/incidents", "zhouqiang", "zhangwei", []string{"安全事件", "登记安全事件"}, []string{"Security incidents", "Report an incident"}},
+		{"/incidents/new", "zhouqiang", "sunli", []string{"登记安全事件", "影响范围", "单个科室受影响"}, []string{"Report a security incident", "Reach", "One department affected"}},
+		{"/accountability", "sunli", "zhouqiang", []string{"违规责任追究", "疑似违规线索"}, []string{"Accountability cases", "Possible violations"}},
+		{"/accountability/candidates", "sunli", "zhangwei", []string{"疑似违规线索（近 30 天）", "立案"}, []string{"Possible violations (last 30 days)", "Open a case"}},
+		{"/admin/users", "admin", "zhangwei", []string{"用户与角色", "zhouqiang", "信息安全专员", "新建用户"}, []string{"Users and roles", "Security officer", "New user"}},
+		{"/admin/roles", "admin", "zhangwei", []string{"角色与权限", "质控审计员", "科室主任"}, []string{"Roles and permissions", "Quality auditor", "Department head"}},
+		{"/admin/departments", "admin", "zhouqiang", []string{"科室", "心内科", "CARD"}, []string{"Departments", "心内科", "New department"}},
+	} {
+		b := browsers[tc.who]
+		for _, lang := range []string{"zh-CN", "en"} {
+			b.lang = lang
+			p := b.get(tc.path)
+			want := tc.zh
+			if lang == "en" {
+				want = tc.en
+			}
+			if p.status != 200 {
+				t.Errorf("%s %s as %s: %d", lang, tc.path, tc.who, p.status)
+				continue
+			}
+			for _, w := range want {
+				if !strings.Contains(p.body, w) {
+					t.Errorf("%s %s lacks %q", lang, tc.path, w)
+				}
+			}
+			if !strings.Contains(p.body, `<html lang="`+lang+`">`) {
+				t.Errorf("%s %s: wrong language", lang, tc.path)
+			}
+			title := titleOf(p.body)
+			for _, s := range []string{h.patientName, h.idNum, h.patientID, "欧阳"} {
+				if title == "" || strings.Contains(title, s) {
+					t.Errorf("%s %s: title %q", lang, tc.path, title)
+				}
+			}
+		}
+		b.lang = "zh-CN"
+		r := browsers[tc.refused]
+		if p := r.get(tc.path); p.status != http.StatusForbidden || !strings.Contains(p.body, "deny.no_permission") ||
+			!strings.Contains(p.body, "无权访问") {
+			t.Errorf("%s as %s: %d, want the 403 page", tc.path, tc.refused, p.status)
+		}
+	}
+
+	// The access report comes from the audit page's form (POST → the report).
+	b := browsers["zhouqiang"]
+	audit := b.get("/audit")
+	if p := b.post("/audit/access-report", audit, url.Values{"patient": {h.patientID}}); p.status != 200 ||
+		p.url.Path != "/patients/"+h.patientID+"/access-report" || !strings.Contains(p.body, "id=\"report-lines\"") {
+		t.Fatalf("report form: %d %s", p.status, p.url)
+	}
+	if p := b.post("/audit/access-report", audit, url.Values{"patient": {"欧阳娜娜"}}); p.status != 422 || !strings.Contains(p.body, "患者编号格式不正确") {
+		t.Fatalf("report form with a name: %d", p.status)
+	}
+	// Search by POST, by patient: the record's creation is found, the
+	// patient id stays out of the URL.
+	res := b.post("/audit", audit, url.Values{"patient": {h.patientID}})
+	if res.status != 200 || res.url.Path != "/audit" || !strings.Contains(res.body, "record.create") || !strings.Contains(res.body, `id="audit-results"`) {
+		t.Fatalf("audit search: %d %s", res.status, res.body)
+	}
+	if p := b.post("/audit", audit, url.Values{"from": {"昨天"}}); p.status != 422 || !strings.Contains(p.body, "起始时间格式不正确") {
+		t.Fatalf("bad from: %d", p.status)
+	}
+	for _, u := range b.visited {
+		if strings.Contains(u, h.patientName) || strings.Contains(u, url.QueryEscape(h.patientName)) {
+			t.Errorf("URL %s holds patient data", u)
+		}
+	}
+	// An entry past the log's end is not found.
+	if p := b.get("/audit/entries/999999"); p.status != 404 {
+		t.Errorf("missing entry: %d", p.status)
+	}
+}
+
+// TestSecurityFormsNeedCSRF posts each of the security and administration
+// forms without the token: every one is refused before it does anything.
+func TestSecurityFormsNeedCSRF(t *testing.T) {
+	h, _ := securityHospital(t)
+	b := h.browser("zh-CN")
+	dash := b.signIn("zhouqiang", staffPassword)
+	for _, path := range []string{"/audit", "/audit/access-report", "/alerts/x/acknowledge", "/alerts/x/false-positive",
+		"/alerts/x/escalate", "/accounts/" + h.users["zhangwei"] + "/release", "/incidents", "/incidents/x/grade",
+		"/incidents/x/updates", "/incidents/x/evidence", "/incidents/x/analysis", "/incidents/x/actions",
+		"/incidents/x/actions/y/state", "/incidents/x/close", "/accountability", "/accountability/x/findings",
+		"/accountability/x/statement", "/accountability/x/decision", "/accountability/x/appeal", "/accountability/x/review",
+		"/admin/users", "/admin/users/" + h.users["lina"] + "/deactivate", "/admin/departments"} {
+		for _, tok := range []string{"", "forged"} {
+			p := b.post(path, dash, url.Values{"csrf_token": {tok}, "title": {"测试"}, "reason": {"测试"}, "code": {"ORTH"}, "name": {"骨科"}})
+			if p.status != 403 || !strings.Contains(p.body, "deny.csrf") {
+				t.Errorf("POST %s with token %q: %d", path, tok, p.status)
+			}
+		}
+	}
+	// Nothing happened.
+	if u := h.api(200, "GET", "/api/v1/users/"+h.users["lina"], h.admin, nil); u["status"] != "active" {
+		t.Errorf("lina was deactivated: %v", u)
+	}
+	if inc := h.api(200, "GET", "/api/v1/incidents", h.enrolAPI("zhouqiang"), nil); len(inc["items"].([]any)) != 0 {
+		t.Errorf("an incident was reported: %v", inc)
+	}
+}
+
+// TestAlertAndFreezeFlow has a doctor read 51 patients' records in a
+// burst through the records service: detection freezes the account. The
+// security officer sees the alert and the frozen account in the console,
+// acknowledges the alert and releases the account with a reason.
+func TestAlertAndFreezeFlow(t *testing.T) {
+	for _, lang := range []string{"zh-CN", "en"} {
+		t.Run(lang, func(t *testing.T) { alertAndFreeze(t, lang) })
+	}
+}
+
+func alertAndFreeze(t *testing.T, lang string) {
+	h, clerk := securityHospital(t)
+	ctx := context.Background()
+	recs := []string{h.recordID}
+	for i := 1; len(recs) < 51; i++ {
+		pid := h.api(201, "POST", "/api/v1/patients", clerk, map[string]string{"name": fmt.Sprintf("测试患者%02d", i),
+			"gender": "male", "birth_date": "1970-05-01"})["id"].(string)
+		h.api(201, "POST", "/api/v1/patients/"+pid+"/admissions", clerk, map[string]string{"department": "CARD",
+			"admitted_at": h.clock.Now().Add(-24 * time.Hour).Format(time.RFC3339)})
+		recs = append(recs, h.api(201, "POST", "/api/v1/patients/"+pid+"/records", clerk, map[string]any{"type": "progress_note",
+			"department": "CARD", "title": "病程记录", "classification": "general", "text": "病情平稳。"})["id"].(string))
+	}
+	tok := h.enrolAPI("zhangwei")
+	pr, err := h.app.Identity.Authenticate(ctx, tok, "10.1.2.3", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last error
+	for _, rid := range recs {
+		call := &medguard.Call{Actor: pr.Actor, IP: "10.1.2.3", RequestID: medguard.NewID(h.clock.Now()), Purpose: "treatment"}
+		_, last = h.app.Records.GetRecord(ctx, call, rid)
+		if last != nil {
+			break
+		}
+	}
+	if !medguard.IsKind(last, medguard.Locked) {
+		t.Fatalf("the 51st read: %v", last)
+	}
+	if frozen, _ := h.app.Identity.IsFrozen(ctx, "zhangwei"); !frozen {
+		t.Fatal("zhangwei is not frozen")
+	}
+
+	words := map[string][]string{
+		"zh-CN": {"账户 zhangwei 已冻结", "单用户批量读取病历", "新告警", "告警已确认。", "请填写解冻理由", "账户已解冻"},
+		"en":    {"Account zhangwei is frozen", "Bulk reads by one user", "New", "Alert acknowledged.", "Give the reason for the release", "Account released"},
+	}[lang]
+	b := h.browser(lang)
+	b.signIn("zhouqiang", staffPassword)
+	page := b.get("/alerts")
+	for _, w := range words[:3] {
+		if !strings.Contains(page.body, w) {
+			t.Fatalf("alerts page lacks %q: %s", w, page.body)
+		}
+	}
+	alertID := between(page.body, `action="/alerts/`, `/acknowledge"`)
+	if alertID == "" {
+		t.Fatalf("no acknowledge form: %s", page.body)
+	}
+	ack := b.post("/alerts/"+alertID+"/acknowledge", page, url.Values{"back_status": {"new"}})
+	if ack.status != 200 || ack.url.Query().Get("m") != "alert_acknowledged" || !strings.Contains(ack.body, words[3]) {
+		t.Fatalf("acknowledge: %d %s", ack.status, ack.url)
+	}
+	if strings.Contains(ack.body, `id="alert-`+alertID+`"`) {
+		t.Errorf("the acknowledged alert is still listed among the new ones")
+	}
+	acked := b.get("/alerts?status=acknowledged")
+	if !strings.Contains(acked.body, `id="alert-`+alertID+`"`) || !strings.Contains(acked.body, "/alerts/"+alertID+"/escalate") ||
+		strings.Contains(acked.body, "/alerts/"+alertID+"/acknowledge\"") {
+		t.Errorf("acknowledged list: %s", acked.body)
+	}
+	// Acknowledging twice is a conflict shown on the page.
+	if p := b.post("/alerts/"+alertID+"/acknowledge", page, nil); p.status != 422 {
+		t.Errorf("second acknowledge: %d", p.status)
+	}
+
+	// The release needs a reason.
+	release := "/accounts/" + h.users["zhangwei"] + "/release"
+	if !strings.Contains(page.body, `action="`+release+`"`) {
+		t.Fatalf("no release form")
+	}
+	if p := b.post(release, page, url.Values{"reason": {"  "}}); p.status != 422 || !strings.Contains(p.body, words[4]) {
+		t.Fatalf("release without a reason: %d", p.status)
+	}
+	if frozen, _ := h.app.Identity.IsFrozen(ctx, "zhangwei"); !frozen {
+		t.Fatal("released without a reason")
+	}
+	rel := b.post(release, page, url.Values{"reason": {"经核实为科室质控抽查，已与科主任确认"}})
+	if rel.status != 200 || !strings.Contains(rel.body, words[5]) || !strings.Contains(rel.body, `id="no-freezes"`) {
+		t.Fatalf("release: %d %s", rel.status, rel.body)
+	}
+	if frozen, err := h.app.Identity.IsFrozen(ctx, "zhangwei"); err != nil || frozen {
+		t.Fatalf("zhangwei still frozen: %v", err)
+	}
+	// The freeze opened an incident, which the incidents page lists.
+	if p := b.get("/incidents"); !strings.Contains(p.body, `href="/incidents/`) {
+		t.Errorf("no incident for the freeze: %s", p.body)
+	}
+	// A doctor may not release accounts (and the nav hides alerts).
+	doc := h.browser(lang)
+	h.clock.Advance(30 * time.Second)
+	d := doc.signIn("lina", staffPassword)
+	if p := doc.post(release, d, url.Values{"reason": {"x"}}); p.status != 403 {
+		t.Errorf("doctor's release: %d", p.status)
+	}
+}
+
+// TestIncidentFlow reports an incident in the console and takes it through
+// grade confirmation, a progress update, evidence, the 5W1H analysis, a
+// corrective action and closure; the deadlines count down and then show
+// how long they are overdue.
+func TestIncidentFlow(t *testing.T) {
+	h, _ := securityHospital(t)
+	b := h.browser("zh-CN")
+	b.signIn("zhouqiang", staffPassword)
+	form := b.get("/incidents/new")
+	if p := b.post("/incidents", form, url.Values{"title": {""}}); p.status != 422 || !strings.Contains(p.body, "无法登记") {
+		t.Fatalf("empty report: %d", p.status)
+	}
+	rep := b.post("/incidents", form, url.Values{"title": {"心内科工作站病历查询异常"}, "description": {"上午 9 点起心内科无法打开病历。"},
+		"departments_affected": {"1"}, "departments_total": {"20"}})
+	if rep.status != 200 || !strings.HasPrefix(rep.url.Path, "/incidents/") || !strings.Contains(rep.body, "安全事件已登记") {
+		t.Fatalf("report: %d %s %s", rep.status, rep.url, rep.body)
+	}
+	id := strings.TrimPrefix(rep.url.Path, "/incidents/")
+	for _, w := range []string{"2 级", "单个科室受影响", "等级待确认", "30 分钟内确认等级", "剩余 30 分钟", "48 小时内提交分析报告", "剩余 2 天 0 小时"} {
+		if !strings.Contains(rep.body, w) {
+			t.Errorf("incident page lacks %q", w)
+		}
+	}
+	// Time passes (in steps shorter than the idle timeout): the grade
+	// confirmation is overdue, in words, on the list and the page.
+	for range 3 {
+		h.clock.Advance(14 * time.Minute)
+		b.get("/incidents")
+	}
+	list := b.get("/incidents")
+	if !strings.Contains(list.body, "已超期 12 分钟") || !strings.Contains(list.body, "心内科工作站病历查询异常") {
+		t.Fatalf("list: %s", list.body)
+	}
+	b.lang = "en"
+	if p := b.get("/incidents/" + id); !strings.Contains(p.body, "overdue by 12 min") || !strings.Contains(p.body, "Grade 2") {
+		t.Errorf("English page: %s", p.body)
+	}
+	b.lang = "zh-CN"
+	page := b.get("/incidents/" + id)
+	// Closing before the grade is confirmed is refused with the reason.
+	if p := b.post("/incidents/"+id+"/close", page, nil); p.status != 422 || !strings.Contains(p.body, "请先确认事件等级") {
+		t.Fatalf("early close: %d", p.status)
+	}
+	steps := []struct {
+		path  string
+		form  url.Values
+		flash string
+	}{
+		{"/grade", url.Values{"grade": {"2"}, "criterion": {"department_affected"}}, "事件等级已确认"},
+		{"/updates", url.Values{"kind": {"progress"}, "text": {"已切换备用数据库，正在恢复。"}}, "进展已记录"},
+		{"/evidence", url.Values{"indexes": {"1，2, 3"}}, "证据已附加并固定"},
+	}
+	for _, s := range steps {
+		p := b.post("/incidents/"+id+s.path, page, s.form)
+		if p.status != 200 || !strings.Contains(p.body, s.flash) {
+			t.Fatalf("%s: %d %s", s.path, p.status, p.body)
+		}
+		page = p
+	}
+	if strings.Count(page.body, "证明有效（树大小") != 3 || strings.Count(page.body, "检查点签名有效") != 3 {
+		t.Errorf("evidence not shown verified: %s", between(page.body, `id="evidence"`, `</section>`))
+	}
+	if p := b.post("/incidents/"+id+"/close", page, nil); p.status != 422 || !strings.Contains(p.body, "原因分析（5W1H）") {
+		t.Fatalf("close without analysis: %d", p.status)
+	}
+	page = b.post("/incidents/"+id+"/analysis", page, url.Values{"what": {"病历查询失败"}, "when": {"3 月 2 日 9:00–11:00"},
+		"where": {"心内科"}, "who": {"信息科值班"}, "why": {"数据库连接池耗尽"}, "how": {"批量报表占满连接"}})
+	if page.status != 200 || !strings.Contains(page.body, "原因分析（5W1H）已保存") || !strings.Contains(page.body, "数据库连接池耗尽") {
+		t.Fatalf("analysis: %d", page.status)
+	}
+	page = b.post("/incidents/"+id+"/actions", page, url.Values{"description": {"报表改到只读副本"}, "owner": {"CARD"},
+		"due_at": {"2026-03-09T18:00"}})
+	if page.status != 200 || !strings.Contains(page.body, "整改措施已添加") || !strings.Contains(page.body, "报表改到只读副本") {
+		t.Fatalf("action: %d %s", page.status, page.body)
+	}
+	actionID := between(page.body, `/actions/`, `/state"`)
+	page = b.post("/incidents/"+id+"/actions/"+actionID+"/state", page, url.Values{"state": {"done"}})
+	if page.status != 200 || !strings.Contains(page.body, "整改措施状态已更新") {
+		t.Fatalf("action state: %d", page.status)
+	}
+	closed := b.post("/incidents/"+id+"/close", page, url.Values{"summary": {"已恢复并完成整改。"}})
+	if closed.status != 200 || !strings.Contains(closed.body, "事件已关闭") || strings.Contains(closed.body, `id="close-form"`) {
+		t.Fatalf("close: %d", closed.status)
+	}
+	for _, w := range []string{"登记", "确认等级", "进展更新", "附加证据", "原因分析", "新增整改措施", "关闭"} {
+		if !strings.Contains(between(closed.body, `id="timeline"`, `</section>`), w) {
+			t.Errorf("timeline lacks %q", w)
+		}
+	}
+	if p := b.get("/incidents?status=closed"); !strings.Contains(p.body, "/incidents/"+id) {
+		t.Errorf("not in the closed list")
+	}
+	// An auditor reads it but has no forms.
+	a := h.browser("zh-CN")
+	a.signIn("sunli", staffPassword)
+	if p := a.get("/incidents/" + id); p.status != 200 || strings.Contains(p.body, `method="post" action="/incidents/`) {
+		t.Errorf("auditor's view: %d", p.status)
+	}
+}
+
+// TestAccountabilityFlow opens a case in the console against a doctor; the
+// doctor answers it; an auditor decides; the doctor appeals; another
+// auditor, who did not investigate, reviews the appeal.
+func TestAccountabilityFlow(t *testing.T) {
+	h, _ := securityHospital(t)
+	aud := h.browser("zh-CN")
+	aud.signIn("sunli", staffPassword)
+	cands := aud.get("/accountability/candidates")
+	if p := aud.post("/accountability", cands, url.Values{"subject": {"nobody"}, "criterion": {"procedure_not_followed"},
+		"summary": {"x"}}); p.status != 422 || !strings.Contains(p.body, "找不到该当事人") {
+		t.Fatalf("unknown subject: %d", p.status)
+	}
+	opened := aud.post("/accountability", cands, url.Values{"subject": {"lina"}, "criterion": {"procedure_not_followed"},
+		"summary": {"未按流程办理病历借阅"}, "evidence": {"2"}})
+	if opened.status != 200 || !strings.Contains(opened.body, "追责案件已立案") || !strings.Contains(opened.body, "lina 的追责案件") ||
+		!strings.Contains(opened.body, "72 小时内查明事实") {
+		t.Fatalf("open: %d %s", opened.status, opened.body)
+	}
+	id := strings.TrimPrefix(opened.url.Path, "/accountability/")
+	p := aud.post("/accountability/"+id+"/findings", opened, url.Values{"text": {"借阅登记缺失"}})
+	if p.status != 200 || !strings.Contains(p.body, "调查发现已记录") {
+		t.Fatalf("finding: %d", p.status)
+	}
+
+	// The person concerned reads the case and makes a statement.
+	lina := h.browser("en")
+	lina.signIn("lina", staffPassword)
+	mine := lina.get("/accountability/" + id)
+	if mine.status != 200 || !strings.Contains(mine.body, `id="statement-form"`) || strings.Contains(mine.body, `id="decision-form"`) {
+		t.Fatalf("subject's view: %d %s", mine.status, mine.body)
+	}
+	if p := lina.get("/accountability"); p.status != 403 {
+		t.Errorf("the subject lists cases: %d", p.status)
+	}
+	if p := lina.post("/accountability/"+id+"/statement", mine, url.Values{"text": {"当时急诊，事后已补登记。"}}); p.status != 200 ||
+		!strings.Contains(p.body, "Your statement has been submitted") {
+		t.Fatalf("statement: %d", p.status)
+	}
+	// Another doctor may not read it.
+	other := h.browser("zh-CN")
+	other.signIn("zhangwei", staffPassword)
+	if p := other.get("/accountability/" + id); p.status != 403 || strings.Contains(p.body, "当时急诊") {
+		t.Errorf("another doctor: %d", p.status)
+	}
+
+	page := aud.get("/accountability/" + id)
+	p = aud.post("/accountability/"+id+"/decision", page, url.Values{"outcome": {"upheld"}, "grade": {"3"}, "text": {"违规成立，予以通报。"}})
+	if p.status != 200 || !strings.Contains(p.body, "处理决定已作出") || !strings.Contains(p.body, "维持（违规成立）") {
+		t.Fatalf("decision: %d %s", p.status, p.body)
+	}
+	mine = lina.get("/accountability/" + id)
+	if !strings.Contains(mine.body, `id="appeal-form"`) {
+		t.Fatalf("no appeal form for the subject")
+	}
+	if p := lina.post("/accountability/"+id+"/appeal", mine, url.Values{"text": {"请求复核：有急诊记录为证。"}}); p.status != 200 {
+		t.Fatalf("appeal: %d", p.status)
+	}
+	// The investigator may not review; another auditor does.
+	page = aud.get("/accountability/" + id)
+	if p := aud.post("/accountability/"+id+"/review", page, url.Values{"outcome": {"upheld"}, "text": {"维持"}}); p.status != 403 ||
+		!strings.Contains(p.body, "deny.own_investigation") {
+		t.Errorf("investigator's review: %d", p.status)
+	}
+	rev := h.browser("zh-CN")
+	rev.signIn("zhaolei", staffPassword)
+	rp := rev.get("/accountability/" + id)
+	p = rev.post("/accountability/"+id+"/review", rp, url.Values{"outcome": {"overturned"}, "text": {"急诊记录属实，撤销原决定。"}})
+	if p.status != 200 || !strings.Contains(p.body, "申诉复核结论已记录") || !strings.Contains(p.body, "撤销原决定") || !strings.Contains(p.body, "复核完毕") {
+		t.Fatalf("review: %d %s", p.status, p.body)
+	}
+}
+
+// TestAdministrationFlow creates a department and users in the console: a
+// privileged role goes to the four-eyes inbox instead of being granted.
+func TestAdministrationFlow(t *testing.T) {
+	h := newHospital(t)
+	b := h.browser("zh-CN")
+	b.signIn("admin", adminPassword)
+	depts := b.get("/admin/departments")
+	if p := b.post("/admin/departments", depts, url.Values{"code": {"CARD"}, "name": {"心内科"}}); p.status != 422 ||
+		!strings.Contains(p.body, "该科室代码已存在") {
+		t.Fatalf("duplicate department: %d", p.status)
+	}
+	if p := b.post("/admin/departments", depts, url.Values{"code": {"ORTH"}, "name": {"骨科"}}); p.status != 200 ||
+		!strings.Contains(p.body, "科室已创建") || !strings.Contains(p.body, "骨科") {
+		t.Fatalf("department: %d", p.status)
+	}
+	users := b.get("/admin/users")
+	if p := b.post("/admin/users", users, url.Values{"username": {"zhangwei"}, "display_name": {"张伟"}, "roles": {"doctor"},
+		"password": {staffPassword}}); p.status != 422 || !strings.Contains(p.body, "该用户名已被使用") {
+		t.Fatalf("duplicate user: %d", p.status)
+	}
+	p := b.post("/admin/users", users, url.Values{"username": {"chenjing"}, "display_name": {"陈静"}, "department": {"ORTH"},
+		"roles": {"doctor", "auditor"}, "password": {staffPassword}})
+	if p.status != 200 || !strings.Contains(p.body, "特权角色已提交双人审批") || !strings.Contains(p.body, `id="user-chenjing"`) {
+		t.Fatalf("create: %d %s", p.status, p.body)
+	}
+	row := between(p.body, `id="user-chenjing"`, `</tr>`)
+	if !strings.Contains(row, "医生") || strings.Contains(row, "质控审计员") {
+		t.Errorf("chenjing's roles: %s", row)
+	}
+	var pending []any
+	for _, a := range h.api(200, "GET", "/api/v1/approvals?status=pending", h.admin, nil)["items"].([]any) {
+		if strings.Contains(fmt.Sprint(a), "auditor") {
+			pending = append(pending, a)
+		}
+	}
+	if len(pending) != 1 {
+		t.Fatalf("no four-eyes request for the auditor role")
+	}
+	id := between(row, `action="/admin/users/`, `/deactivate"`)
+	p = b.post("/admin/users/"+id+"/deactivate", p, nil)
+	if p.status != 200 || !strings.Contains(p.body, "用户已停用") || !strings.Contains(between(p.body, `id="user-chenjing"`, `</tr>`), "已停用") {
+		t.Fatalf("deactivate: %d", p.status)
+	}
+}
