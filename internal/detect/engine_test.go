@@ -188,3 +188,22 @@ func TestBaselineFlagsStrongDeviation(t *testing.T) {
 		t.Fatal(fs)
 	}
 }
+
+// A system's API key is not frozen for bulk reads (it has no account and
+// reads in bulk by design); the IP rule still counts its reads.
+func TestAPIKeysAreNotScreened(t *testing.T) {
+	shanghai, _ := time.LoadLocation("Asia/Shanghai") // t0 is 10:00 there: working hours
+	e := detect.NewEngine(detect.DefaultRules(), shanghai)
+	var fired []detect.Firing
+	for i := 1; i <= 60; i++ {
+		en := read("apikey:his", "10.2.0.1", fmt.Sprintf("pat%03d", i), t0.Add(time.Duration(i)*time.Second))
+		en.ActorRoles = []string{"api_key"}
+		if f := e.Screen(en); f != nil {
+			t.Fatalf("read %d of an API key screened: %+v", i, f)
+		}
+		fired = append(fired, e.Observe(en)...)
+	}
+	if len(fired) != 1 || fired[0].Rule != "bulk_read_ip" {
+		t.Fatalf("%+v", fired)
+	}
+}
