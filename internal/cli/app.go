@@ -151,6 +151,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if a.SIEM != nil {
 		a.Checkpoints.OnCheckpoint(a.SIEM.Checkpoint)
+		if a.Metrics != nil {
+			a.registerSIEMMetrics()
+		}
 	}
 	if cfg.AuditRetentionDays != 0 {
 		if err := audit.SetRetention(ctx, a.DB, cfg.AuditRetentionDays, cfg.Clock.Now()); err != nil {
@@ -201,6 +204,25 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,
 		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn})
 	return a, nil
+}
+
+// registerSIEMMetrics shows the SIEM forwarder's state in /metrics: how far
+// behind the log it is, whether it is connected and forwarding here.
+func (a *App) registerSIEMMetrics() {
+	flag := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	a.Metrics.Gauge("medguard_siem_lag_entries", "Audit entries not yet delivered to the SIEM.",
+		func() float64 { return float64(a.SIEM.Status().Lag) })
+	a.Metrics.Gauge("medguard_siem_connected", "1 while a connection to the SIEM is open.",
+		func() float64 { return flag(a.SIEM.Status().Connected) })
+	a.Metrics.Gauge("medguard_siem_active", "1 while this server forwards to the SIEM (0: another does, or none yet).",
+		func() float64 { return flag(a.SIEM.Status().Active) })
+	a.Metrics.Gauge("medguard_siem_delivered_entries", "Audit entries this server delivered to the SIEM since it started.",
+		func() float64 { return float64(a.SIEM.Status().Delivered) })
 }
 
 // openKeys loads the key file (or creates one for an empty database) and

@@ -78,6 +78,10 @@ func TestServeForwardsTheAuditLogToASIEM(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling for delivery, not timing it
 	}
+	if st, _, body := s.do("GET", "/metrics", "", nil); st != 200 || !bytes.Contains(body, []byte("medguard_siem_lag_entries")) ||
+		!bytes.Contains(body, []byte("medguard_siem_connected 1")) {
+		t.Fatalf("metrics: %d\n%s", st, body)
+	}
 	if bytes.Contains([]byte(s.logs.String()), []byte("心内科")) {
 		t.Fatal("names in the server log")
 	}

@@ -69,6 +69,12 @@ func NewMetrics(db *storage.DB, log func() *audit.Log) *Metrics {
 	return m
 }
 
+// Gauge registers a gauge read from fn at each scrape (e.g. the SIEM
+// forwarder's lag).
+func (m *Metrics) Gauge(name, help string, fn func() float64) {
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn))
+}
+
 func (m *Metrics) observe(route string, code int, took time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
 	m.durations.WithLabelValues(route).Observe(took.Seconds())
