@@ -214,7 +214,7 @@ func Archive(ctx context.Context, db *storage.DB, opts ArchiveOptions) (*Archive
 		ext  string
 		data []byte
 	}{{".checkpoint", cp}, {".manifest", manifest}} {
-		if err := writeSynced(base+f.ext, f.data); err != nil {
+		if err := writeSynced(base+f.ext, os.O_TRUNC, f.data); err != nil {
 			return nil, err
 		}
 	}
@@ -257,8 +257,10 @@ func writeExportLine(w io.Writer, index uint64, leaf []byte) error {
 	return err
 }
 
-func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+// writeSynced writes data to the file at path (created 0600; flag adds
+// os.O_EXCL, os.O_APPEND or os.O_TRUNC) and syncs it before it returns.
+func writeSynced(path string, flag int, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|flag, 0o600)
 	if err != nil {
 		return err
 	}

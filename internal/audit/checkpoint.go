@@ -52,15 +52,7 @@ func LoadOrCreateSigner(path, origin string) (*Signer, bool, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, false, err
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, false, err
-		}
-		if _, err := f.WriteString(skey + "\n"); err != nil {
-			f.Close()
-			return nil, false, err
-		}
-		if err := errors.Join(f.Sync(), f.Close()); err != nil {
+		if err := writeSynced(path, os.O_EXCL, []byte(skey+"\n")); err != nil {
 			return nil, false, err
 		}
 		s, err := NewSigner(skey)
@@ -270,15 +262,7 @@ func (c *Checkpoints) appendFile(cp Checkpoint) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(c.file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	return errors.Join(f.Sync(), f.Close())
+	return writeSynced(c.file, os.O_APPEND, append(b, '\n'))
 }
 
 // Run signs a checkpoint every interval while the log grows, until ctx ends.

@@ -25,6 +25,7 @@ import (
 	"medguard/internal/cli"
 	"medguard/internal/storage"
 	"medguard/internal/storage/storagetest"
+	"medguard/internal/testkit"
 )
 
 // crashChildEnv makes the test binary run "medguard serve" with the
@@ -53,7 +54,7 @@ type child struct {
 	cmd    *exec.Cmd
 	base   string
 	client *http.Client
-	stderr *syncBuffer
+	stderr *testkit.Buffer
 }
 
 func startChild(t *testing.T, dir string, args ...string) *child {
@@ -65,7 +66,7 @@ func startChild(t *testing.T, dir string, args ...string) *child {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &child{cmd: cmd, stderr: &syncBuffer{}}
+	c := &child{cmd: cmd, stderr: &testkit.Buffer{}}
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

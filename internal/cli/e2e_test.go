@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,25 +35,8 @@ type server struct {
 	base   string
 	dir    string
 	client *http.Client
-	logs   *syncBuffer
+	logs   *testkit.Buffer
 	stop   func()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // start runs "medguard serve" in-process on a free port with a fresh data
@@ -78,7 +60,7 @@ func startEnv(t *testing.T, extra map[string]string, args ...string) *server {
 		argv = append(argv, "--db", storagetest.FreshSchema(t, dsn))
 	}
 	outR, outW := io.Pipe()
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -14,7 +14,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,7 +36,7 @@ type hospital struct {
 	app   *cli.App
 	srv   *httptest.Server
 	clock *testkit.Clock
-	logs  *syncBuffer
+	logs  *testkit.Buffer
 	admin string // the administrator's API token
 	// A patient of CARD with one record, and their identifying data.
 	patientID, recordID string
@@ -47,30 +46,13 @@ type hospital struct {
 	secrets             map[string]string // username → TOTP secret, once enrolled in the console
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // newHospital opens a fresh installation (on PostgreSQL when
 // MEDGUARD_TEST_POSTGRES is set) with departments CARD and NEUR, staff, a
 // patient with a record, and a pending approval.
 func newHospital(t testing.TB) *hospital {
 	t.Helper()
 	clock := testkit.NewClock(time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)) // 10:00 in Beijing
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	cfg := cli.Config{DataDir: t.TempDir(), Clock: clock, Logger: slog.New(slog.NewJSONHandler(logs, nil))}
 	if dsn := os.Getenv(storagetest.PostgresEnv); dsn != "" {
 		cfg.DB = storagetest.FreshSchema(t, dsn)

@@ -350,7 +350,7 @@ func (s *Service) Alerts(ctx context.Context, call *medguard.Call, q AlertQuery)
 		where, args := "1 = 1", []any{}
 		add := func(cond string, v any) {
 			args = append(args, v)
-			where += " AND " + cond + " $" + itoa(len(args))
+			where += " AND " + cond + " $" + strconv.Itoa(len(args))
 		}
 		if q.Status != "" {
 			add("status =", q.Status)
@@ -366,7 +366,7 @@ func (s *Service) Alerts(ctx context.Context, call *medguard.Call, q AlertQuery)
 		}
 		args = append(args, q.Limit+1)
 		rows, err := s.db.QueryContext(ctx, `SELECT `+alertColumns+` FROM detect_alerts WHERE `+where+
-			` ORDER BY id DESC LIMIT $`+itoa(len(args)), args...)
+			` ORDER BY id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
 		if err != nil {
 			return nil, err
 		}
@@ -385,8 +385,6 @@ func (s *Service) Alerts(ctx context.Context, call *medguard.Call, q AlertQuery)
 	})
 	return out, next, err
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // transitions are the alert states each state may move to.
 var transitions = map[string][]string{

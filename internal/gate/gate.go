@@ -16,6 +16,7 @@ package gate
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -89,7 +90,7 @@ func (g *Gate) Enter(ctx context.Context, p Passage, work Work) (policy.Decision
 	if g.Screen != nil {
 		if err := g.Screen(ctx, e); err != nil {
 			e.Decision, e.Outcome = audit.Deny, audit.OutcomeOf(err)
-			if me, ok := err.(*medguard.Error); ok && me.Rule != "" {
+			if me := (*medguard.Error)(nil); errors.As(err, &me) && me.Rule != "" {
 				e.Rule = me.Rule
 			}
 			r, aerr := g.append(ctx, e, nil)

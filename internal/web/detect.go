@@ -27,9 +27,6 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request, c *medguard.
 	if err != nil {
 		return err
 	}
-	if as == nil {
-		as = []detect.Alert{}
-	}
 	return writeJSON(w, http.StatusOK, list(as, next))
 }
 
