@@ -1,13 +1,18 @@
-// Package approvals is medguard's four-eyes mechanism (双人复核): a
-// sensitive operation is requested by one user and runs only when a second,
-// different user holding the approver permission approves it. Nobody
-// decides their own request, nor approves their own elevation; the request,
-// the decision and the run are each in the audit log, and the run commits
-// in the same transaction as the decision.
+// Package approvals is medguard's four-eyes mechanism (双人复核): an
+// operation that opens patient data or privilege is requested by one
+// person and runs only when a second, eligible person approves it — a
+// security officer, or the head of the department it concerns — never the
+// requester, never the user whose rights change, never someone whose
+// account the requester created, changed or reset. The request, the
+// decision and the run are each in the audit log, and the run commits in
+// the same transaction as the decision. Free text (reasons, notes) is
+// sealed: it may name a patient.
 //
-// Kinds of operation register here with what they need; today that is the
-// granting of privileged roles. The package decides nothing itself: every
-// step passes through the gate.
+// The kinds of operation are in kinds.go; the routes that may need four
+// eyes (a role, a reset, a key, a care team, a grant) ask through ask.go,
+// which files a request when a second person is needed and acts directly
+// otherwise. The package decides nothing itself: every step passes through
+// the gate, whose policy says who may decide.
 package approvals
 
 import (
@@ -25,7 +30,9 @@ import (
 	"medguard/internal/audit"
 	"medguard/internal/gate"
 	"medguard/internal/identity"
+	"medguard/internal/keys"
 	"medguard/internal/policy"
+	"medguard/internal/records"
 	"medguard/internal/storage"
 )
 
@@ -58,7 +65,48 @@ type Approval struct {
 	DecidedBy     string          `json:"decided_by,omitempty"`
 	DecidedAt     *time.Time      `json:"decided_at,omitempty"`
 	DecisionNote  string          `json:"decision_note,omitempty"`
+	// Approvers says who may decide: security officers, and the head of
+	// Department.
+	Approvers Approvers `json:"approvers"`
+	// TargetType and TargetID name what the run changes (a user, an API
+	// key, a patient).
+	TargetType string `json:"target_type,omitempty"`
+	TargetID   string `json:"target_id,omitempty"`
+	// Secret is shown once: to the requester in the answer to the request
+	// (their half of a split password, a new key's token), to the approver
+	// in the answer to the approval (their half). It is never listed.
+	Secret string `json:"secret,omitempty"`
+
 	requestedByID string
+	sealedSecret  []byte
+}
+
+// Approvers are who may decide an approval, as the API shows them.
+type Approvers struct {
+	SecurityOfficer bool   `json:"security_officer"`
+	DepartmentHead  string `json:"department_head,omitempty"`
+}
+
+func (a Approvers) policy() policy.Approvers {
+	return policy.Approvers{Security: a.SecurityOfficer, Department: a.DepartmentHead}
+}
+
+// Plan is what a kind's Check makes of a request.
+type Plan struct {
+	// Subject is the user whose rights the operation changes ("" for none).
+	Subject string
+	// Payload is the request's payload, normalised.
+	Payload any
+	// Approvers are who may decide it.
+	Approvers policy.Approvers
+	// TargetType and TargetID name what the run changes.
+	TargetType, TargetID string
+	// Secret, if set, is shown once to the requester; KeepSecret keeps it
+	// (sealed) for the run.
+	Secret     string
+	KeepSecret bool
+	// OnRequest, if set, commits with the request (e.g. a pending key).
+	OnRequest audit.Mutation
 }
 
 // Kind is a kind of operation that needs four eyes.
@@ -66,30 +114,47 @@ type Kind struct {
 	Name string
 	// RequestPermission is what the requester must hold.
 	RequestPermission policy.Permission
-	// Check validates a payload and returns the user whose rights the
-	// operation would change (if any), with the payload normalised.
-	Check func(ctx context.Context, payload json.RawMessage) (subjectUserID string, normalized json.RawMessage, err error)
-	// Run returns the mutation that carries the operation out, committed
-	// with the approval's audit entry.
-	Run func(ctx context.Context, a *Approval) (audit.Mutation, error)
+	// Subject reads, before anything is checked, the user whose rights
+	// the request would change, so that the policy can refuse a request
+	// about one's own account (deny.own_account) for the kinds that
+	// request on user.manage or careteam.manage.
+	Subject func(payload json.RawMessage) string
+	// Resource, if set, is what the request is decided on instead of the
+	// approval itself (a patient, for a care-team request: the requester
+	// must relate to the patient).
+	Resource func(ctx context.Context, payload json.RawMessage) (policy.Resource, error)
+	// Check validates the payload for the requester and plans the
+	// operation; reason is the request's (sealed: never in the payload),
+	// id the new approval's id.
+	Check func(ctx context.Context, call *medguard.Call, payload json.RawMessage, reason, id string) (*Plan, error)
+	// Run returns the mutation that carries the approved operation out,
+	// committed with the approval's audit entry, and a secret to show the
+	// approver once (or ""). secret is the one the request kept.
+	Run func(ctx context.Context, a *Approval, approver *medguard.Call, secret string) (audit.Mutation, string, error)
 	// RunAction names the operation in the audit log once it has run.
 	RunAction string
 }
 
 // Service is the approvals capability.
 type Service struct {
-	db    *storage.DB
-	gate  *gate.Gate
-	clock medguard.Clock
-	kinds map[string]Kind
+	db       *storage.DB
+	gate     *gate.Gate
+	keys     *keys.Keyring
+	identity *identity.Service
+	records  *records.Service
+	clock    medguard.Clock
+	kinds    map[string]Kind
 	// TTL is how long a request waits for a decision (default 7 days).
 	TTL time.Duration
 }
 
 // New returns the approvals service with the built-in kinds.
-func New(db *storage.DB, g *gate.Gate, id *identity.Service) *Service {
-	s := &Service{db: db, gate: g, clock: g.Clock(), kinds: map[string]Kind{}, TTL: 7 * 24 * time.Hour}
-	s.Register(roleGrant(id))
+func New(db *storage.DB, g *gate.Gate, kr *keys.Keyring, id *identity.Service, rec *records.Service) *Service {
+	s := &Service{db: db, gate: g, keys: kr, identity: id, records: rec, clock: g.Clock(), kinds: map[string]Kind{},
+		TTL: 7 * 24 * time.Hour}
+	for _, k := range s.builtinKinds() {
+		s.Register(k)
+	}
 	return s
 }
 
@@ -105,50 +170,6 @@ func (s *Service) Kinds() []string {
 	return out
 }
 
-// RoleGrant is the kind that grants a privileged role.
-const RoleGrant = "role.grant"
-
-// RoleGrantPayload is the payload of a role.grant request.
-type RoleGrantPayload struct {
-	UserID string `json:"user_id"`
-	Role   string `json:"role"`
-}
-
-func roleGrant(id *identity.Service) Kind {
-	return Kind{
-		Name: RoleGrant, RequestPermission: policy.UserManage, RunAction: "user.role_grant",
-		Check: func(ctx context.Context, raw json.RawMessage) (string, json.RawMessage, error) {
-			var p RoleGrantPayload
-			dec := json.NewDecoder(strings.NewReader(string(raw)))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&p); err != nil {
-				return "", nil, medguard.InvalidField("payload", "payload must be {\"user_id\", \"role\"}")
-			}
-			if !policy.Privileged(p.Role) {
-				return "", nil, medguard.InvalidField("payload.role", "only privileged roles (admin, security_officer, auditor, it_engineer) need approval; grant others directly")
-			}
-			u, err := id.UserByID(ctx, p.UserID)
-			if err != nil || u.Status != identity.Active {
-				return "", nil, medguard.InvalidField("payload.user_id", "no active user has this id")
-			}
-			for _, r := range u.Roles {
-				if r == p.Role {
-					return "", nil, &medguard.Error{Kind: medguard.Conflict, Field: "payload.role", Message: "the user already holds this role"}
-				}
-			}
-			norm, _ := json.Marshal(p)
-			return u.ID, norm, nil
-		},
-		Run: func(ctx context.Context, a *Approval) (audit.Mutation, error) {
-			var p RoleGrantPayload
-			if err := json.Unmarshal(a.Payload, &p); err != nil {
-				return nil, err
-			}
-			return id.GrantApprovedRole(p.UserID, p.Role, a.requestedByID, a.ID), nil
-		},
-	}
-}
-
 // NewRequest asks for an operation.
 type NewRequest struct {
 	Kind    string          `json:"kind"`
@@ -156,19 +177,40 @@ type NewRequest struct {
 	Reason  string          `json:"reason"`
 }
 
+// sealer is the key approvals' free text is sealed with.
+func (s *Service) sealer(ctx context.Context) (*keys.DataKey, error) {
+	k, err := s.keys.SystemKey(ctx, "approvals")
+	return k, medguard.Wrap("approvals.sealer", err)
+}
+
+func loc(id, column string) keys.Location {
+	return keys.Location{Table: "approvals", Row: id, Column: column}
+}
+
 // Request files a four-eyes request. The requester must hold the kind's
-// request permission.
+// request permission, and — for kinds on user.manage and careteam.manage —
+// may not ask about their own account.
 func (s *Service) Request(ctx context.Context, call *medguard.Call, in NewRequest) (*Approval, error) {
 	now := s.clock.Now().Truncate(time.Millisecond)
 	a := &Approval{ID: medguard.NewID(now), Kind: in.Kind, Reason: strings.TrimSpace(in.Reason), RequestedBy: call.Actor.Name,
 		requestedByID: call.Actor.ID, RequestedAt: now, ExpiresAt: now.Add(s.TTL), Status: Pending}
 	k, known := s.kinds[in.Kind]
+	res := policy.Resource{Type: "approval", ID: a.ID}
 	perm := k.RequestPermission
 	if !known {
-		perm = policy.ApprovalDecide // any approver may learn that a kind is unknown
+		perm = policy.DirectoryRead // anyone may learn that a kind is unknown
+	} else {
+		if k.Resource != nil {
+			var err error
+			if res, err = k.Resource(ctx, in.Payload); err != nil {
+				return nil, err
+			}
+		}
+		if k.Subject != nil {
+			res.SubjectUserID = k.Subject(in.Payload)
+		}
 	}
-	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: perm, AuditAction: "approval.request",
-		Resource: policy.Resource{Type: "approval", ID: a.ID}},
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: perm, AuditAction: "approval.request", Resource: res},
 		func(policy.Decision) (audit.Mutation, error) {
 			if !known {
 				return nil, medguard.InvalidField("kind", "unknown kind of approval")
@@ -176,20 +218,44 @@ func (s *Service) Request(ctx context.Context, call *medguard.Call, in NewReques
 			if a.Reason == "" || utf8.RuneCountInString(a.Reason) > 500 {
 				return nil, medguard.InvalidField("reason", "reason is required (at most 500 characters)")
 			}
-			subject, norm, err := k.Check(ctx, in.Payload)
+			plan, err := k.Check(ctx, call, in.Payload, a.Reason, a.ID)
 			if err != nil {
 				return nil, err
 			}
-			a.SubjectUserID, a.Payload = subject, norm
+			norm, err := json.Marshal(plan.Payload)
+			if err != nil {
+				return nil, err
+			}
+			a.SubjectUserID, a.Payload, a.TargetType, a.TargetID = plan.Subject, norm, plan.TargetType, plan.TargetID
+			a.Approvers = Approvers{SecurityOfficer: plan.Approvers.Security, DepartmentHead: plan.Approvers.Department}
+			a.Secret = plan.Secret
 			if err := s.noDuplicate(ctx, a); err != nil {
 				return nil, err
 			}
-			return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
+			sk, err := s.sealer(ctx)
+			if err != nil {
+				return nil, err
+			}
+			reason := sk.SealString(loc(a.ID, "reason"), a.Reason)
+			var secret []byte
+			if plan.KeepSecret {
+				secret = sk.SealString(loc(a.ID, "secret"), plan.Secret)
+			}
+			security := 0
+			if a.Approvers.SecurityOfficer {
+				security = 1
+			}
+			return func(ctx context.Context, tx *sql.Tx, index uint64) error {
 				_, err := tx.ExecContext(ctx, `INSERT INTO approvals (id, kind, payload, subject_user_id, reason, requested_by,
-					requested_by_name, requested_at, expires_at, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-					a.ID, a.Kind, string(a.Payload), storage.NullString(a.SubjectUserID), a.Reason, call.Actor.ID, call.Actor.Name,
-					medguard.Millis(now), medguard.Millis(a.ExpiresAt), Pending)
-				return err
+					requested_by_name, requested_at, expires_at, status, approve_security, approve_department, target_type,
+					target_id, reason_sealed, secret) VALUES ($1, $2, $3, $4, '', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+					a.ID, a.Kind, string(a.Payload), storage.NullString(a.SubjectUserID), call.Actor.ID, call.Actor.Name,
+					medguard.Millis(now), medguard.Millis(a.ExpiresAt), Pending, security, storage.NullString(a.Approvers.DepartmentHead),
+					storage.NullString(a.TargetType), storage.NullString(a.TargetID), reason, secret)
+				if err != nil || plan.OnRequest == nil {
+					return err
+				}
+				return plan.OnRequest(ctx, tx, index)
 			}, nil
 		})
 	if err != nil {
@@ -213,18 +279,24 @@ func (s *Service) noDuplicate(ctx context.Context, a *Approval) error {
 }
 
 const columns = `id, kind, payload, subject_user_id, reason, requested_by, requested_by_name, requested_at, expires_at,
-	status, decided_by_name, decided_at, decision_note`
+	status, decided_by_name, decided_at, decision_note, approve_security, COALESCE(approve_department, ''),
+	COALESCE(target_type, ''), COALESCE(target_id, ''), reason_sealed, note_sealed, secret`
 
-func scan(sc interface{ Scan(...any) error }, now time.Time) (*Approval, error) {
+// scan reads an approval, opening its sealed text.
+func (s *Service) scan(ctx context.Context, sc interface{ Scan(...any) error }, now time.Time) (*Approval, error) {
 	var a Approval
 	var payload string
 	var subject, decidedBy, note sql.NullString
 	var requested, expires int64
 	var decided sql.NullInt64
+	var security int
+	var reason, sealedNote []byte
 	if err := sc.Scan(&a.ID, &a.Kind, &payload, &subject, &a.Reason, &a.requestedByID, &a.RequestedBy, &requested,
-		&expires, &a.Status, &decidedBy, &decided, &note); err != nil {
+		&expires, &a.Status, &decidedBy, &decided, &note, &security, &a.Approvers.DepartmentHead, &a.TargetType, &a.TargetID,
+		&reason, &sealedNote, &a.sealedSecret); err != nil {
 		return nil, err
 	}
+	a.Approvers.SecurityOfficer = security != 0
 	a.Payload, a.SubjectUserID = json.RawMessage(payload), subject.String
 	a.RequestedAt, a.ExpiresAt = medguard.FromMillis(requested), medguard.FromMillis(expires)
 	a.DecidedBy, a.DecisionNote = decidedBy.String, note.String
@@ -235,6 +307,17 @@ func scan(sc interface{ Scan(...any) error }, now time.Time) (*Approval, error) 
 	if a.Status == Pending && !now.Before(a.ExpiresAt) {
 		a.Status = Expired
 	}
+	var err error
+	if reason != nil {
+		if a.Reason, err = s.keys.OpenString(ctx, "system:approvals", loc(a.ID, "reason"), reason); err != nil {
+			return nil, err
+		}
+	}
+	if sealedNote != nil {
+		if a.DecisionNote, err = s.keys.OpenString(ctx, "system:approvals", loc(a.ID, "decision_note"), sealedNote); err != nil {
+			return nil, err
+		}
+	}
 	return &a, nil
 }
 
@@ -244,55 +327,86 @@ func (s *Service) load(ctx context.Context, id string) (*Approval, error) {
 	if !medguard.ValidID(id) {
 		return nil, errNoApproval
 	}
-	a, err := scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM approvals WHERE id = $1`, id), s.clock.Now())
+	a, err := s.scan(ctx, s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM approvals WHERE id = $1`, id), s.clock.Now())
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNoApproval
 	}
 	return a, medguard.Wrap("approvals.load", err)
 }
 
-// Get returns one approval, to an approver or to its requester.
+// resource is what the policy needs to know of an approval to decide it.
+func (a *Approval) resource() policy.Resource {
+	return policy.Resource{Type: "approval", ID: a.ID, RequestedBy: a.requestedByID, SubjectUserID: a.SubjectUserID,
+		Approvers: a.Approvers.policy()}
+}
+
+// decider is the passage of someone deciding (or reading) an approval: the
+// policy needs who created, changed or reset their account.
+func (s *Service) decider(ctx context.Context, call *medguard.Call, action string, r policy.Resource) (gate.Passage, error) {
+	p := gate.Passage{Call: call, Action: policy.ApprovalDecide, AuditAction: action, Resource: r}
+	var err error
+	p.ChangedBy, err = s.identity.ChangedBy(ctx, call.Actor.ID)
+	return p, err
+}
+
+// Get returns one approval, to its requester or to someone who may decide it.
 func (s *Service) Get(ctx context.Context, call *medguard.Call, id string) (*Approval, error) {
 	a, err := s.load(ctx, id)
 	if err != nil && !medguard.IsKind(err, medguard.NotFound) {
 		return nil, err
 	}
-	action := policy.ApprovalDecide
-	if a != nil && a.requestedByID == call.Actor.ID {
-		action = s.kinds[a.Kind].RequestPermission
+	var pass gate.Passage
+	switch {
+	case a == nil:
+		pass, err = s.decider(ctx, call, "approval.read", policy.Resource{Type: "approval", ID: id, Missing: true})
+	case a.requestedByID == call.Actor.ID:
+		pass = gate.Passage{Call: call, Action: s.kinds[a.Kind].RequestPermission, AuditAction: "approval.read",
+			Resource: policy.Resource{Type: "approval", ID: id}}
+	default:
+		pass, err = s.decider(ctx, call, "approval.read", a.resource())
 	}
-	_, _, err2 := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action, AuditAction: "approval.read",
-		Resource: policy.Resource{Type: "approval", ID: id}},
-		func(policy.Decision) (audit.Mutation, error) { return nil, err })
-	if err2 != nil {
-		return nil, err2
+	if err != nil {
+		return nil, err
+	}
+	_, _, err = s.gate.Enter(ctx, pass, func(policy.Decision) (audit.Mutation, error) {
+		if a == nil {
+			return nil, errNoApproval
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return a, nil
 }
 
 // List returns approvals with the given status (default pending), newest
-// first: the approvers' inbox.
+// first: the inbox of requests the caller may decide, and the caller's own
+// requests.
 func (s *Service) List(ctx context.Context, call *medguard.Call, status, before string, limit int) ([]Approval, string, error) {
 	now := s.clock.Now()
 	out := []Approval{}
 	var next string
-	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.ApprovalDecide, AuditAction: "approval.list",
+	perms := policy.PermissionsOf(call.Actor.Roles)
+	security, head := perms[policy.ApprovalDecide], perms[policy.ApprovalDecideDepartment] && call.Actor.Department != ""
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.DirectoryRead, AuditAction: "approval.list",
 		Resource: policy.Resource{Type: "approval"}},
 		func(policy.Decision) (audit.Mutation, error) {
 			if status == "" {
 				status = Pending
 			}
-			q := `SELECT ` + columns + ` FROM approvals WHERE ($1 = '' OR id < $1)`
-			args := []any{before}
+			q := `SELECT ` + columns + ` FROM approvals WHERE ($1 = '' OR id < $1)
+				AND (requested_by = $2 OR ($3 = 1 AND approve_security = 1) OR ($4 = 1 AND approve_department = $5))`
+			args := []any{before, call.Actor.ID, boolInt(security), boolInt(head), call.Actor.Department}
 			switch status {
 			case Pending:
-				q += ` AND status = 'pending' AND expires_at > $2`
+				q += ` AND status = 'pending' AND expires_at > $6`
 				args = append(args, medguard.Millis(now))
 			case Expired:
-				q += ` AND status = 'pending' AND expires_at <= $2`
+				q += ` AND status = 'pending' AND expires_at <= $6`
 				args = append(args, medguard.Millis(now))
 			case Approved, Refused, Cancelled:
-				q += ` AND status = $2`
+				q += ` AND status = $6`
 				args = append(args, status)
 			case "all":
 			default:
@@ -305,7 +419,7 @@ func (s *Service) List(ctx context.Context, call *medguard.Call, status, before 
 			}
 			defer rows.Close()
 			for rows.Next() {
-				a, err := scan(rows, now)
+				a, err := s.scan(ctx, rows, now)
 				if err != nil {
 					return nil, err
 				}
@@ -320,9 +434,17 @@ func (s *Service) List(ctx context.Context, call *medguard.Call, status, before 
 	return out, next, err
 }
 
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // Approve approves a pending request and runs it, in one transaction. The
-// approver must hold approval.decide and be neither the requester nor the
-// user whose rights change.
+// approver must be eligible (a security officer, or the head of the
+// department it concerns) and be neither the requester, nor the user whose
+// rights change, nor someone whose account the requester shaped.
 func (s *Service) Approve(ctx context.Context, call *medguard.Call, id, note string) (*Approval, error) {
 	return s.decide(ctx, call, id, note, Approved)
 }
@@ -333,64 +455,90 @@ func (s *Service) Refuse(ctx context.Context, call *medguard.Call, id, note stri
 }
 
 func (s *Service) decide(ctx context.Context, call *medguard.Call, id, note, outcome string) (*Approval, error) {
+	action := "approval.approve"
+	if outcome == Refused {
+		action = "approval.refuse"
+	}
 	a, err := s.load(ctx, id)
 	if err != nil {
-		_, _, gerr := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.ApprovalDecide, AuditAction: "approval.decide",
-			Resource: policy.Resource{Type: "approval", ID: id}}, func(policy.Decision) (audit.Mutation, error) { return nil, err })
+		if !medguard.IsKind(err, medguard.NotFound) {
+			return nil, err
+		}
+		pass, perr := s.decider(ctx, call, action, policy.Resource{Type: "approval", ID: id, Missing: true})
+		if perr != nil {
+			return nil, perr
+		}
+		_, _, gerr := s.gate.Enter(ctx, pass, func(policy.Decision) (audit.Mutation, error) { return nil, err })
 		return nil, gerr
 	}
 	now := s.clock.Now().Truncate(time.Millisecond)
 	note = strings.TrimSpace(note)
 	k := s.kinds[a.Kind]
-	action := "approval.approve"
-	if outcome == Refused {
-		action = "approval.refuse"
+	pass, err := s.decider(ctx, call, action, a.resource())
+	if err != nil {
+		return nil, err
 	}
-	_, _, err = s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.ApprovalDecide, AuditAction: action,
-		Resource: policy.Resource{Type: "approval", ID: id, RequestedBy: a.requestedByID, SubjectUserID: a.SubjectUserID}},
-		func(policy.Decision) (audit.Mutation, error) {
-			if utf8.RuneCountInString(note) > 500 {
-				return nil, medguard.InvalidField("note", "note must be at most 500 characters")
+	_, _, err = s.gate.Enter(ctx, pass, func(policy.Decision) (audit.Mutation, error) {
+		if utf8.RuneCountInString(note) > 500 {
+			return nil, medguard.InvalidField("note", "note must be at most 500 characters")
+		}
+		if outcome == Refused && note == "" {
+			return nil, medguard.InvalidField("note", "say why the request is refused")
+		}
+		if a.Status != Pending {
+			return nil, &medguard.Error{Kind: medguard.Conflict, Message: "the request is " + a.Status + ", not pending"}
+		}
+		sk, err := s.sealer(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var run audit.Mutation
+		if outcome == Approved {
+			if k.Run == nil {
+				return nil, &medguard.Error{Kind: medguard.Conflict, Message: "this kind of request can no longer run"}
 			}
-			if outcome == Refused && note == "" {
-				return nil, medguard.InvalidField("note", "say why the request is refused")
-			}
-			if a.Status != Pending {
-				return nil, &medguard.Error{Kind: medguard.Conflict, Message: "the request is " + a.Status + ", not pending"}
-			}
-			var run audit.Mutation
-			if outcome == Approved {
-				if k.Run == nil {
-					return nil, &medguard.Error{Kind: medguard.Conflict, Message: "this kind of request can no longer run"}
-				}
-				var err error
-				if run, err = k.Run(ctx, a); err != nil {
+			var kept string
+			if a.sealedSecret != nil {
+				if kept, err = s.keys.OpenString(ctx, "system:approvals", loc(a.ID, "secret"), a.sealedSecret); err != nil {
 					return nil, err
 				}
 			}
-			a.Status, a.DecidedBy, a.DecidedAt, a.DecisionNote = outcome, call.Actor.Name, &now, note
-			return func(ctx context.Context, tx *sql.Tx, index uint64) error {
-				res, err := tx.ExecContext(ctx, `UPDATE approvals SET status = $1, decided_by = $2, decided_by_name = $3,
-					decided_at = $4, decision_note = $5 WHERE id = $6 AND status = 'pending' AND expires_at > $4`,
-					outcome, call.Actor.ID, call.Actor.Name, medguard.Millis(now), storage.NullString(note), id)
-				if err := storage.Affected(res, err, &medguard.Error{Kind: medguard.Conflict,
-					Message: "the request is no longer pending"}); err != nil {
-					return err
-				}
-				if run != nil {
-					return run(ctx, tx, index)
-				}
-				return nil
-			}, nil
-		})
+			if run, a.Secret, err = k.Run(ctx, a, call, kept); err != nil {
+				return nil, err
+			}
+		}
+		var sealedNote []byte
+		if note != "" {
+			sealedNote = sk.SealString(loc(a.ID, "decision_note"), note)
+		}
+		a.Status, a.DecidedBy, a.DecidedAt, a.DecisionNote = outcome, call.Actor.Name, &now, note
+		return func(ctx context.Context, tx *sql.Tx, index uint64) error {
+			// The kept secret is erased with the decision: it is needed once.
+			res, err := tx.ExecContext(ctx, `UPDATE approvals SET status = $1, decided_by = $2, decided_by_name = $3,
+				decided_at = $4, note_sealed = $5, secret = NULL WHERE id = $6 AND status = 'pending' AND expires_at > $4`,
+				outcome, call.Actor.ID, call.Actor.Name, medguard.Millis(now), sealedNote, id)
+			if err := storage.Affected(res, err, &medguard.Error{Kind: medguard.Conflict,
+				Message: "the request is no longer pending"}); err != nil {
+				return err
+			}
+			if run != nil {
+				return run(ctx, tx, index)
+			}
+			return nil
+		}, nil
+	})
 	if err != nil {
 		return nil, err
 	}
 	if outcome == Approved {
 		// The run itself, as its own entry, so that a search by the operation
 		// (e.g. user.role_grant on a user) finds it.
-		if _, err := s.gate.Record(ctx, gate.Event{Call: call, Action: k.RunAction, TargetType: "user",
-			TargetID: a.SubjectUserID, Allowed: true, Rule: "allow.four_eyes:" + a.ID}, nil); err != nil {
+		targetType, targetID := a.TargetType, a.TargetID
+		if targetType == "" {
+			targetType, targetID = "user", a.SubjectUserID
+		}
+		if _, err := s.gate.Record(ctx, gate.Event{Call: call, Action: k.RunAction, TargetType: targetType,
+			TargetID: targetID, Allowed: true, Rule: "allow.four_eyes:" + a.ID}, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -400,7 +548,7 @@ func (s *Service) decide(ctx context.Context, call *medguard.Call, id, note, out
 // Cancel withdraws one's own pending request.
 func (s *Service) Cancel(ctx context.Context, call *medguard.Call, id string) (*Approval, error) {
 	a, err := s.load(ctx, id)
-	perm := policy.ApprovalDecide
+	perm := policy.DirectoryRead
 	if err == nil {
 		perm = s.kinds[a.Kind].RequestPermission
 	}
@@ -419,8 +567,8 @@ func (s *Service) Cancel(ctx context.Context, call *medguard.Call, id string) (*
 			}
 			a.Status, a.DecidedAt = Cancelled, &now
 			return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
-				_, err := tx.ExecContext(ctx, `UPDATE approvals SET status = 'cancelled', decided_at = $1 WHERE id = $2 AND status = 'pending'`,
-					medguard.Millis(now), id)
+				_, err := tx.ExecContext(ctx, `UPDATE approvals SET status = 'cancelled', decided_at = $1, secret = NULL
+					WHERE id = $2 AND status = 'pending'`, medguard.Millis(now), id)
 				return err
 			}, nil
 		})
@@ -428,4 +576,49 @@ func (s *Service) Cancel(ctx context.Context, call *medguard.Call, id string) (*
 		return nil, gerr
 	}
 	return a, nil
+}
+
+// SealClearText seals the reasons and notes that requests filed before
+// they were sealed still hold in clear, once, at start (as medguard
+// itself, in the audit log).
+func (s *Service) SealClearText(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, reason, COALESCE(decision_note, '') FROM approvals
+		WHERE reason <> '' OR decision_note IS NOT NULL`)
+	if err != nil {
+		return medguard.Wrap("approvals.SealClearText", err)
+	}
+	type clear struct{ id, reason, note string }
+	var todo []clear
+	for rows.Next() {
+		var c clear
+		if err := rows.Scan(&c.id, &c.reason, &c.note); err != nil {
+			rows.Close()
+			return medguard.Wrap("approvals.SealClearText", err)
+		}
+		todo = append(todo, c)
+	}
+	rows.Close()
+	if len(todo) == 0 {
+		return medguard.Wrap("approvals.SealClearText", rows.Err())
+	}
+	sk, err := s.sealer(ctx)
+	if err != nil {
+		return err
+	}
+	system := &medguard.Call{Actor: medguard.Actor{Kind: medguard.SystemActor, Name: "system"}, IP: "local"}
+	_, err = s.gate.Record(ctx, gate.Event{Call: system, Action: "approval.seal_text", TargetType: "approval",
+		Allowed: true, Rule: "allow.system"}, func(ctx context.Context, tx *sql.Tx, _ uint64) error {
+		for _, c := range todo {
+			var note []byte
+			if c.note != "" {
+				note = sk.SealString(loc(c.id, "decision_note"), c.note)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE approvals SET reason = '', decision_note = NULL, reason_sealed = $1,
+				note_sealed = COALESCE($2, note_sealed) WHERE id = $3`, sk.SealString(loc(c.id, "reason"), c.reason), note, c.id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return err
 }

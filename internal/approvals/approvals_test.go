@@ -3,6 +3,8 @@ package approvals_test
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/keys"
+	"medguard/internal/records"
 	"medguard/internal/storage/storagetest"
 	"medguard/internal/testkit"
 )
@@ -20,44 +23,73 @@ type fixture struct {
 	clock *testkit.Clock
 	log   *audit.Log
 	id    *identity.Service
+	rec   *records.Service
 	svc   *approvals.Service
 	calls map[string]*medguard.Call
+	dir   string
 }
 
+// setup opens an installation with its two bootstrap accounts, two
+// departments and staff whose roles were approved by the security
+// administrator.
 func setup(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	db := storagetest.Open(t, keys.Schema(), audit.Schema(), identity.Schema(), approvals.Schema())
-	f := &fixture{clock: testkit.NewClock(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)), calls: map[string]*medguard.Call{}}
+	dir := t.TempDir()
+	db := storagetest.OpenIn(t, dir, keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema())
+	f := &fixture{clock: testkit.NewClock(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)), calls: map[string]*medguard.Call{}, dir: dir}
 	var err error
 	if f.log, err = audit.Open(ctx, db, audit.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.log.Close() })
 	g := gate.New(f.log, f.clock)
-	f.id = identity.New(db, g, keys.NewKeyring(db, keys.NewKeyFile(keys.SM4GCM, f.clock.Now()), f.clock),
-		identity.Config{Argon2: identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1}})
-	f.svc = approvals.New(db, g, f.id)
-	adminID, err := f.id.Bootstrap(ctx, "admin", "Guanli#Mima2026")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.calls["admin"] = &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: adminID, Name: "admin", Roles: []string{"admin"}}}
-	if _, err := f.id.CreateDepartment(ctx, f.calls["admin"], "CARD", "心内科"); err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range []struct{ name, dept, role string }{
-		{"liuyang", "CARD", "dept_head"}, {"zhangwei", "CARD", "doctor"}, {"xuming", "", "researcher"},
-	} {
-		created, _, err := f.id.CreateUser(ctx, f.calls["admin"], identity.NewUser{Username: u.name, DisplayName: "测试",
-			Department: u.dept, Roles: []string{u.role}, Password: "Yiyuan#Ceshi2026"})
+	kr := keys.NewKeyring(db, keys.NewKeyFile(keys.SM4GCM, f.clock.Now()), f.clock)
+	f.id = identity.New(db, g, kr, identity.Config{Argon2: identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1}})
+	f.rec = records.New(db, g, kr, f.id, records.Config{})
+	f.svc = approvals.New(db, g, kr, f.id, f.rec)
+	for _, a := range identity.BootstrapAccounts("Guanli#Mima2026", "Anquan#Mima2026") {
+		uid, err := f.id.Bootstrap(ctx, a)
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.calls[u.name] = &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: created.ID, Name: u.name,
-			Department: u.dept, Roles: []string{u.role}}}
+		f.calls[a.Username] = &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: uid, Name: a.Username, Roles: []string{a.Role}}}
+	}
+	for _, d := range [][2]string{{"CARD", "心内科"}, {"NEUR", "神经内科"}} {
+		if _, _, err := f.svc.CreateDepartment(ctx, f.calls["admin"], d[0], d[1], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, u := range []struct{ name, dept, role string }{
+		{"liuyang", "CARD", "dept_head"}, {"zhangwei", "CARD", "doctor"}, {"lina", "NEUR", "doctor"},
+		{"chenjing", "NEUR", "dept_head"}, {"xuming", "", "researcher"},
+	} {
+		f.staff(t, u.name, u.dept, u.role)
 	}
 	return f
+}
+
+// staff creates a member of staff as the administrator; the security
+// administrator approves the role if it needs a second person.
+func (f *fixture) staff(t *testing.T, name, dept, role string) {
+	t.Helper()
+	ctx := context.Background()
+	created, pending, err := f.id.CreateUser(ctx, f.calls["admin"], identity.NewUser{Username: name, DisplayName: "测试人员",
+		Department: dept, Roles: []string{role}, Password: "Yiyuan#Ceshi2026"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range pending {
+		a, err := f.svc.GrantRole(ctx, f.calls["admin"], created.ID, r, "岗位任命")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Approve(ctx, f.calls["security"], a.ID, "同意"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.calls[name] = &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: created.ID, Name: name,
+		Department: dept, Roles: []string{role}}}
 }
 
 func grant(userID, role string) approvals.NewRequest {
@@ -72,78 +104,123 @@ func wantKind(t *testing.T, err error, k medguard.Kind) {
 	}
 }
 
+func wantRule(t *testing.T, f *fixture, err error, rule string) {
+	t.Helper()
+	wantKind(t, err, medguard.Forbidden)
+	if e := lastEntry(t, f); e.Rule != rule || e.Decision != audit.Deny {
+		t.Fatalf("entry %+v, want rule %s", e, rule)
+	}
+}
+
+func lastEntry(t *testing.T, f *fixture) *audit.Entry {
+	t.Helper()
+	size, _, _ := f.log.Head(context.Background())
+	got, err := f.log.Entries(context.Background(), size-1, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got[0].Entry
+}
+
 func TestFourEyesRoleGrant(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	xuming := f.calls["xuming"].Actor.ID
 	a, err := f.svc.Request(ctx, f.calls["admin"], grant(xuming, "security_officer"))
-	if err != nil || a.Status != approvals.Pending || a.SubjectUserID != xuming {
+	if err != nil || a.Status != approvals.Pending || a.SubjectUserID != xuming || !a.Approvers.SecurityOfficer || a.Approvers.DepartmentHead != "" {
 		t.Fatalf("%+v %v", a, err)
 	}
 	_, err = f.svc.Request(ctx, f.calls["admin"], grant(xuming, "security_officer"))
 	wantKind(t, err, medguard.Conflict)
-	// Non-privileged roles need no approval; unknown kinds and users are refused.
-	_, err = f.svc.Request(ctx, f.calls["admin"], grant(xuming, "doctor"))
+	// A role that opens neither patient data nor privilege needs no
+	// approval; unknown kinds and users are refused.
+	_, err = f.svc.Request(ctx, f.calls["admin"], grant(xuming, "researcher"))
 	wantKind(t, err, medguard.Invalid)
 	_, err = f.svc.Request(ctx, f.calls["admin"], grant("01jd0000000000000000000000", "auditor"))
 	wantKind(t, err, medguard.Invalid)
 	_, err = f.svc.Request(ctx, f.calls["admin"], approvals.NewRequest{Kind: "export.bulk", Payload: json.RawMessage(`{}`), Reason: "x"})
 	wantKind(t, err, medguard.Invalid)
-	// Only holders of the request permission may ask.
+	// Only holders of the request permission may ask; nobody asks for
+	// their own account.
 	_, err = f.svc.Request(ctx, f.calls["zhangwei"], grant(xuming, "auditor"))
 	wantKind(t, err, medguard.Forbidden)
+	_, err = f.svc.Request(ctx, f.calls["admin"], grant(f.calls["admin"].Actor.ID, "records_clerk"))
+	wantRule(t, f, err, "deny.own_account")
 
-	// The requester never approves their own request.
+	// The requester never approves their own request (an administrator
+	// approves nothing); the head the administrator created is no second
+	// person to the administrator; a doctor is no approver.
 	_, err = f.svc.Approve(ctx, f.calls["admin"], a.ID, "")
-	wantKind(t, err, medguard.Forbidden)
-	if e := lastEntry(t, f); e.Rule != "deny.own_request" {
-		t.Fatalf("entry %+v", e)
-	}
-	// A doctor holds no approver permission.
+	wantRule(t, f, err, "deny.no_permission")
+	_, err = f.svc.Approve(ctx, f.calls["liuyang"], a.ID, "")
+	wantRule(t, f, err, "deny.approver_changed_by_requester")
 	_, err = f.svc.Approve(ctx, f.calls["zhangwei"], a.ID, "")
 	wantKind(t, err, medguard.Forbidden)
-	// The inbox shows it to approvers.
-	inbox, _, err := f.svc.List(ctx, f.calls["liuyang"], "", "", 10)
-	if err != nil || len(inbox) != 1 || inbox[0].ID != a.ID {
+	// The inbox shows it to security officers, not to department heads.
+	inbox, _, err := f.svc.List(ctx, f.calls["security"], "", "", 10)
+	if err != nil || len(inbox) != 1 || inbox[0].ID != a.ID || inbox[0].Reason != "信息安全专员岗位调整" {
 		t.Fatalf("%+v %v", inbox, err)
 	}
+	if inbox, _, _ := f.svc.List(ctx, f.calls["liuyang"], "", "", 10); len(inbox) != 0 {
+		t.Fatalf("a head's inbox shows %+v", inbox)
+	}
 	// A second person approves: the role is granted in the same transaction.
-	done, err := f.svc.Approve(ctx, f.calls["liuyang"], a.ID, "同意")
-	if err != nil || done.Status != approvals.Approved || done.DecidedBy != "liuyang" {
+	done, err := f.svc.Approve(ctx, f.calls["security"], a.ID, "同意")
+	if err != nil || done.Status != approvals.Approved || done.DecidedBy != "security" {
 		t.Fatalf("%+v %v", done, err)
 	}
 	u, _ := f.id.UserByID(ctx, xuming)
 	if len(u.Roles) != 2 || u.Roles[1] != "security_officer" {
 		t.Fatalf("roles %v", u.Roles)
 	}
+	f.calls["xuming"].Actor.Roles = u.Roles // as the next sign-in reads them
 	if e := lastEntry(t, f); e.Action != "user.role_grant" || e.TargetID != xuming || e.Rule != "allow.four_eyes:"+a.ID {
 		t.Fatalf("entry %+v", e)
 	}
-	_, err = f.svc.Approve(ctx, f.calls["liuyang"], a.ID, "")
+	_, err = f.svc.Approve(ctx, f.calls["security"], a.ID, "")
 	wantKind(t, err, medguard.Conflict)
 
-	// Nobody approves their own elevation: make liuyang's own request.
-	b, err := f.svc.Request(ctx, f.calls["admin"], grant(f.calls["liuyang"].Actor.ID, "auditor"))
+	// A clinical role in one department, asked for by a second
+	// administrator (who shaped neither head): that department's head may
+	// approve it, another department's head may not; a privileged role
+	// only a security officer.
+	f.staff(t, "wangqiang", "", "admin")
+	f.staff(t, "wuhao", "CARD", "researcher")
+	c, err := f.svc.GrantRole(ctx, f.calls["wangqiang"], f.calls["wuhao"].Actor.ID, "doctor", "新入职")
+	if err != nil || c.Approvers.DepartmentHead != "CARD" {
+		t.Fatalf("%+v %v", c, err)
+	}
+	_, err = f.svc.Approve(ctx, f.calls["chenjing"], c.ID, "")
+	wantRule(t, f, err, "deny.not_an_eligible_approver")
+	if _, err := f.svc.Approve(ctx, f.calls["liuyang"], c.ID, "同意"); err != nil {
+		t.Fatal(err)
+	}
+	priv, _ := f.svc.GrantRole(ctx, f.calls["wangqiang"], f.calls["wuhao"].Actor.ID, "auditor", "调岗")
+	_, err = f.svc.Approve(ctx, f.calls["liuyang"], priv.ID, "")
+	wantRule(t, f, err, "deny.not_an_eligible_approver")
+	// Records clerks see the whole hospital: only a security officer.
+	r, _ := f.svc.GrantRole(ctx, f.calls["admin"], f.calls["wuhao"].Actor.ID, "records_clerk", "调岗")
+	if r.Approvers.DepartmentHead != "" {
+		t.Fatalf("records clerk approvers %+v", r.Approvers)
+	}
+
+	// Nobody approves their own elevation.
+	b, err := f.svc.Request(ctx, f.calls["wangqiang"], grant(f.calls["security"].Actor.ID, "auditor"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.svc.Approve(ctx, f.calls["liuyang"], b.ID, "")
-	wantKind(t, err, medguard.Forbidden)
-	if e := lastEntry(t, f); e.Rule != "deny.own_elevation" {
-		t.Fatalf("entry %+v", e)
-	}
+	_, err = f.svc.Approve(ctx, f.calls["security"], b.ID, "")
+	wantRule(t, f, err, "deny.own_elevation")
 	// Refusal needs a note.
-	_, err = f.svc.Refuse(ctx, f.calls["admin"], b.ID, "")
-	wantKind(t, err, medguard.Forbidden) // admin asked for it: own request
-	c, _ := f.svc.Request(ctx, f.calls["admin"], grant(f.calls["zhangwei"].Actor.ID, "it_engineer"))
-	_, err = f.svc.Refuse(ctx, f.calls["liuyang"], c.ID, "")
+	_, err = f.svc.Refuse(ctx, f.calls["xuming"], b.ID, "")
 	wantKind(t, err, medguard.Invalid)
-	if r, err := f.svc.Refuse(ctx, f.calls["liuyang"], c.ID, "岗位不符"); err != nil || r.Status != approvals.Refused {
+	if r, err := f.svc.Refuse(ctx, f.calls["xuming"], b.ID, "岗位不符"); err != nil || r.Status != approvals.Refused {
 		t.Fatalf("%+v %v", r, err)
 	}
 	// Requests expire.
+	e, _ := f.svc.Request(ctx, f.calls["admin"], grant(f.calls["zhangwei"].Actor.ID, "it_engineer"))
 	f.clock.Advance(8 * 24 * time.Hour)
-	got, err := f.svc.Get(ctx, f.calls["admin"], b.ID)
+	got, err := f.svc.Get(ctx, f.calls["admin"], e.ID)
 	if err != nil || got.Status != approvals.Expired {
 		t.Fatalf("%+v %v", got, err)
 	}
@@ -156,12 +233,186 @@ func TestFourEyesRoleGrant(t *testing.T) {
 	}
 }
 
-func lastEntry(t *testing.T, f *fixture) *audit.Entry {
-	t.Helper()
-	size, _, _ := f.log.Head(context.Background())
-	got, err := f.log.Entries(context.Background(), size-1, size)
+// TestNoPuppets: an account the requester created, changed or reset is
+// never a second person to them — the attack: an administrator makes a
+// puppet department head and has it approve the administrator's requests.
+func TestNoPuppets(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	// liuyang (CARD's head) was created by admin: a puppet of admin's.
+	z := f.calls["zhangwei"].Actor.ID
+	a, err := f.svc.GrantRole(ctx, f.calls["admin"], z, "dept_head", "提任")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return got[0].Entry
+	_, err = f.svc.Approve(ctx, f.calls["liuyang"], a.ID, "")
+	wantRule(t, f, err, "deny.approver_changed_by_requester")
+	// A second administrator, made by the first, is no second person to
+	// it either — and the first cannot make one without a security officer.
+	f.staff(t, "wangqiang", "", "admin")
+	b, err := f.svc.GrantRole(ctx, f.calls["wangqiang"], z, "records_clerk", "调岗")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The security administrator (made by medguard itself) approves.
+	if _, err := f.svc.Approve(ctx, f.calls["security"], b.ID, "核实"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSplitPasswordReset: a reset of an account that reaches patient data
+// is asked for by one person and approved by another; each sees one half
+// of the new password, and the user must choose their own.
+func TestSplitPasswordReset(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	z := f.calls["zhangwei"].Actor.ID
+	// An administrator alone cannot choose a doctor's new password.
+	_, err := f.svc.ResetPassword(ctx, f.calls["admin"], z, "Xin#Mima20260", "")
+	wantKind(t, err, medguard.Invalid)
+	a, err := f.svc.ResetPassword(ctx, f.calls["admin"], z, "", "本人遗忘密码，已电话核实身份")
+	if err != nil || a == nil || len(a.Secret) != 10 || a.Approvers.DepartmentHead != "CARD" {
+		t.Fatalf("%+v %v", a, err)
+	}
+	requesterHalf := a.Secret
+	// The half is never listed or shown again.
+	if got, _ := f.svc.Get(ctx, f.calls["security"], a.ID); got.Secret != "" {
+		t.Fatal("the requester's half was shown again")
+	}
+	done, err := f.svc.Approve(ctx, f.calls["security"], a.ID, "已核实")
+	if err != nil || len(done.Secret) != 10 || done.Secret == requesterHalf {
+		t.Fatalf("%+v %v", done, err)
+	}
+	for _, pw := range []string{requesterHalf, done.Secret} {
+		_, err := f.id.Login(ctx, &medguard.Call{IP: "10.0.0.9"}, identity.Credentials{Username: "zhangwei", Password: pw})
+		wantKind(t, err, medguard.Unauthenticated)
+	}
+	in, err := f.id.Login(ctx, &medguard.Call{IP: "10.0.0.9"}, identity.Credentials{Username: "zhangwei",
+		Password: identity.SplitPassword(requesterHalf, done.Secret)})
+	if err != nil || !in.PasswordChangeRequired || !in.MFAEnrollmentRequired {
+		t.Fatalf("%+v %v", in, err)
+	}
+	// A second-factor reset alone is refused while someone else set the
+	// user's password (the requester might know it).
+	_, err = f.svc.ResetTOTP(ctx, f.calls["admin"], z, "换手机")
+	wantKind(t, err, medguard.Conflict)
+	// Accounts that reach neither patient data nor privilege are reset
+	// directly.
+	if a, err := f.svc.ResetPassword(ctx, f.calls["admin"], f.calls["xuming"].Actor.ID, "Keyan#Mima2026x", ""); err != nil || a != nil {
+		t.Fatalf("%+v %v", a, err)
+	}
+}
+
+// TestKeysThatReadWaitForApproval: an API key that can read patient data
+// works only once a security officer approves it.
+func TestKeysThatReadWaitForApproval(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	k, a, err := f.svc.CreateAPIKey(ctx, f.calls["admin"], "emr-reader", []string{"record.read", "patient.read"}, "CARD", "电子病历浏览器")
+	if err != nil || a == nil || k.Status != identity.KeyPending || k.Key == "" || a.Secret != "" {
+		t.Fatalf("%+v %+v %v", k, a, err)
+	}
+	_, err = f.id.Authenticate(ctx, k.Key, "10.0.0.20", "r")
+	wantKind(t, err, medguard.Unauthenticated)
+	_, err = f.svc.Approve(ctx, f.calls["liuyang"], a.ID, "")
+	wantKind(t, err, medguard.Forbidden)
+	if _, err := f.svc.Approve(ctx, f.calls["security"], a.ID, "范围已核对"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := f.id.Authenticate(ctx, k.Key, "10.0.0.20", "r"); err != nil || p.Actor.Name != "apikey:emr-reader" {
+		t.Fatalf("%+v %v", p, err)
+	}
+	// A key that only writes is made at once.
+	if k, a, err := f.svc.CreateAPIKey(ctx, f.calls["admin"], "his", []string{"record.write", "scope.all_departments"}, "", ""); err != nil || a != nil || k.Status != identity.KeyActive {
+		t.Fatalf("%+v %+v %v", k, a, err)
+	}
+}
+
+// TestGrantsAndCareTeams: a grant opens a department's records only with
+// its head's approval; a member of another department joins a care team
+// only with a security officer's; nobody adds themselves.
+func TestGrantsAndCareTeams(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	p, err := f.rec.CreatePatient(ctx, f.calls["zhangwei"], records.NewPatient{Name: "欧阳娜娜", Gender: "female", BirthDate: "1980-05-01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lina := f.calls["lina"].Actor.ID
+	// lina (NEUR) asks for CARD's records of the patient.
+	g, err := f.svc.RequestGrant(ctx, f.calls["lina"], records.NewGrant{PatientID: p.ID, GranteeID: lina, Department: "CARD",
+		Reason: "会诊需要查阅心内科病历", ExpiresAt: f.clock.Now().Add(48 * time.Hour)})
+	if err != nil || g.Approvers.DepartmentHead != "CARD" || g.Approvers.SecurityOfficer {
+		t.Fatalf("%+v %v", g, err)
+	}
+	// The reason is the request's, sealed — never in the payload.
+	if string(g.Payload) != "" && json.Valid(g.Payload) {
+		var m map[string]any
+		json.Unmarshal(g.Payload, &m)
+		if _, ok := m["reason"]; ok {
+			t.Fatalf("payload %s holds the reason", g.Payload)
+		}
+	}
+	_, err = f.svc.Approve(ctx, f.calls["security"], g.ID, "")
+	wantRule(t, f, err, "deny.not_an_eligible_approver")
+	_, err = f.svc.Approve(ctx, f.calls["chenjing"], g.ID, "")
+	wantRule(t, f, err, "deny.not_an_eligible_approver")
+	if _, err := f.svc.Approve(ctx, f.calls["liuyang"], g.ID, "同意"); err != nil {
+		t.Fatal(err, lastEntry(t, f))
+	}
+	grants, err := f.rec.ListGrants(ctx, f.calls["liuyang"])
+	if err != nil || len(grants) != 1 || grants[0].Reason != "会诊需要查阅心内科病历" || grants[0].GrantedBy != "liuyang" {
+		t.Fatalf("%+v %v", grants, err)
+	}
+
+	// Care team: the head puts a colleague of the department on it at
+	// once, a member of another department through a request, never
+	// themselves.
+	m, a, err := f.svc.AddCareTeamMember(ctx, f.calls["liuyang"], p.ID, f.calls["zhangwei"].Actor.ID, nil, "")
+	if err != nil || a != nil || m == nil {
+		t.Fatalf("%+v %+v %v", m, a, err)
+	}
+	_, _, err = f.svc.AddCareTeamMember(ctx, f.calls["liuyang"], p.ID, f.calls["liuyang"].Actor.ID, nil, "")
+	wantRule(t, f, err, "deny.own_relation")
+	m, a, err = f.svc.AddCareTeamMember(ctx, f.calls["liuyang"], p.ID, lina, nil, "多学科诊疗")
+	if err != nil || a == nil || m != nil {
+		t.Fatalf("%+v %+v %v", m, a, err)
+	}
+	if _, err := f.svc.Approve(ctx, f.calls["security"], a.ID, "同意"); err != nil {
+		t.Fatal(err)
+	}
+	team, err := f.rec.ListCareTeam(ctx, f.calls["liuyang"], p.ID)
+	if err != nil || len(team) != 2 {
+		t.Fatalf("%+v %v", team, err)
+	}
+	// A head whose department holds nothing of the patient cannot ask.
+	_, _, err = f.svc.AddCareTeamMember(ctx, f.calls["chenjing"], p.ID, f.calls["zhangwei"].Actor.ID, nil, "x")
+	wantRule(t, f, err, "deny.write_other_department")
+}
+
+// TestFreeTextIsSealed: reasons and notes may name a patient; none of it
+// reaches the database files in clear.
+func TestFreeTextIsSealed(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	a, err := f.svc.Request(ctx, f.calls["admin"], approvals.NewRequest{Kind: approvals.RoleGrant,
+		Payload: grant(f.calls["xuming"].Actor.ID, "auditor").Payload, Reason: "为患者欧阳娜娜（身份证11010519491231002X）的投诉调查"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Refuse(ctx, f.calls["security"], a.ID, "欧阳娜娜一案另行处理"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.svc.Get(ctx, f.calls["admin"], a.ID)
+	if err != nil || got.Reason != "为患者欧阳娜娜（身份证11010519491231002X）的投诉调查" || got.DecisionNote != "欧阳娜娜一案另行处理" {
+		t.Fatalf("%+v %v", got, err)
+	}
+	f.log.Close()
+	secrets := testkit.PHI("欧阳娜娜", "11010519491231002X", "投诉调查")
+	filepath.Walk(f.dir, func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			testkit.AssertNoPHI(t, path, secrets)
+		}
+		return nil
+	})
 }

@@ -21,7 +21,9 @@ import (
 	"medguard"
 )
 
-// Entry is one audit entry, with exactly the fields of SPEC Appendix A.
+// Entry is one audit entry, with the fields of SPEC Appendix A and two
+// optional ones: the classification of the record concerned and, for an
+// entry that stands for many refused requests, how many.
 type Entry struct {
 	Time            time.Time // UTC, kept to the millisecond
 	Actor           string    // username, or "apikey:<name>", or "system"
@@ -38,6 +40,12 @@ type Entry struct {
 	Outcome         string // "success", "denied", "invalid", "not_found", "conflict", "error", …
 	BreakGlass      bool
 	RequestID       string
+	// Classification is the classification of the record concerned (core,
+	// important, general), or "" when the entry concerns no record.
+	Classification string
+	// Count is, for an entry that summarises a flood of refused requests
+	// from one address, how many it stands for; 0 otherwise.
+	Count int
 }
 
 // Decisions.
@@ -88,7 +96,8 @@ const TimeFormat = "2006-01-02T15:04:05.000Z"
 
 // Leaf returns the entry's canonical JSON, the bytes hashed into the tree:
 // the Appendix A fields in lexicographic key order (RFC 8785 order for these
-// ASCII keys), no insignificant white space, every field present, strings
+// ASCII keys), no insignificant white space, every Appendix A field present
+// (the optional "classification" and "count" only when set), strings
 // escaped as RFC 8785 requires, the time as TimeFormat.
 func (e *Entry) Leaf() []byte {
 	roles := slices.Clone(e.ActorRoles)
@@ -110,6 +119,14 @@ func (e *Entry) Leaf() []byte {
 	}
 	b.WriteString(`],"break_glass":`)
 	b.WriteString(strconv.FormatBool(e.BreakGlass))
+	if e.Classification != "" {
+		b.WriteString(`,"classification":`)
+		writeString(&b, e.Classification)
+	}
+	if e.Count > 0 {
+		b.WriteString(`,"count":`)
+		b.WriteString(strconv.Itoa(e.Count))
+	}
 	b.WriteString(`,"decision":`)
 	writeString(&b, e.Decision)
 	b.WriteString(`,"ip":`)
@@ -186,6 +203,8 @@ type Fields struct {
 	ActorDepartment string   `json:"actor_department"`
 	ActorRoles      []string `json:"actor_roles"`
 	BreakGlass      bool     `json:"break_glass"`
+	Classification  string   `json:"classification,omitempty"`
+	Count           int      `json:"count,omitempty"`
 	Decision        string   `json:"decision"`
 	IP              string   `json:"ip"`
 	Outcome         string   `json:"outcome"`
@@ -220,7 +239,8 @@ func ParseLeaf(leaf []byte) (*Entry, error) {
 	}
 	e := &Entry{Time: t, Actor: f.Actor, ActorDepartment: f.ActorDepartment, ActorRoles: f.ActorRoles, IP: f.IP,
 		Action: f.Action, TargetType: f.TargetType, TargetID: f.TargetID, PatientID: f.PatientID, Purpose: f.Purpose,
-		Decision: f.Decision, Rule: f.Rule, Outcome: f.Outcome, BreakGlass: f.BreakGlass, RequestID: f.RequestID}
+		Decision: f.Decision, Rule: f.Rule, Outcome: f.Outcome, BreakGlass: f.BreakGlass, RequestID: f.RequestID,
+		Classification: f.Classification, Count: f.Count}
 	if !bytes.Equal(e.Leaf(), leaf) {
 		return nil, ErrBadLeaf
 	}
@@ -237,5 +257,5 @@ func (e *Entry) Fields() Fields {
 	return Fields{Action: e.Action, Actor: e.Actor, ActorDepartment: e.ActorDepartment, ActorRoles: roles,
 		BreakGlass: e.BreakGlass, Decision: e.Decision, IP: e.IP, Outcome: e.Outcome, PatientID: e.PatientID,
 		Purpose: e.Purpose, RequestID: e.RequestID, Rule: e.Rule, TargetID: e.TargetID, TargetType: e.TargetType,
-		Time: e.Time.UTC().Format(TimeFormat)}
+		Time: e.Time.UTC().Format(TimeFormat), Classification: e.Classification, Count: e.Count}
 }

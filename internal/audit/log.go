@@ -86,6 +86,10 @@ type Log struct {
 	headRead, headWrite, bundleWrite, tileWrite *sql.Stmt
 	blockWrite                                  *sql.Stmt // see noteTimes
 
+	// failing is set while the last commit failed (a full disk, a lost
+	// database): /readyz answers 503 until a commit succeeds again.
+	failing atomic.Bool
+
 	// Appender state, touched only by the appender goroutine: the tree's
 	// size, its compact range, and the partial tiles at its right edge.
 	size uint64
@@ -155,6 +159,10 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 	return l, nil
 }
 
+// Failing reports whether the last commit of the log failed: nothing can
+// be answered while entries cannot be made durable.
+func (l *Log) Failing() bool { return l.failing.Load() }
+
 // Append writes e to the log and returns once it is durable and included in
 // the tree. If mutate is not nil it commits in the same transaction as e (see
 // Mutation). Append waits for the commit even if ctx ends meanwhile, because
@@ -218,12 +226,16 @@ func (l *Log) AppendBatch(ctx context.Context, entries []*Entry) ([]Receipt, err
 
 // Close stops accepting entries, commits those already queued, and waits
 // for the appender to finish.
+// Closing twice is harmless.
 func (l *Log) Close() error {
 	l.mu.Lock()
-	if !l.closed {
-		l.closed = true
-		close(l.queue)
+	if l.closed {
+		l.mu.Unlock()
+		<-l.done
+		return nil
 	}
+	l.closed = true
+	close(l.queue)
 	l.mu.Unlock()
 	<-l.done
 	close(l.indexKick)
@@ -382,6 +394,7 @@ func (l *Log) commit(batch []*pending) {
 		newRange = rng
 		return nil
 	})
+	l.failing.Store(err != nil)
 	if err != nil {
 		// Nothing of this batch is in the log; reload the state next time.
 		l.rng, l.edge = nil, nil

@@ -35,13 +35,21 @@ type Doctor struct {
 	Token    string
 }
 
-// SetupOptions say how big a hospital to set up and as whom.
+// SetupOptions say how big a hospital to set up and as whom: the
+// administrator asks for the doctors' roles, the security administrator
+// approves them (four eyes). Each signs in with a password and enrols a
+// second factor at the first sign-in; an account that has one already
+// needs its TOTP secret (base32).
 type SetupOptions struct {
-	AdminUser     string // default "admin"
-	AdminPassword string
-	Doctors       int
-	Patients      int
-	Records       int
+	AdminUser          string // default "admin"
+	AdminPassword      string
+	AdminTOTPSecret    string
+	SecurityUser       string // default "security"
+	SecurityPassword   string
+	SecurityTOTPSecret string
+	Doctors            int
+	Patients           int
+	Records            int
 	// Parallel is how many API calls setup makes at once (default 16).
 	Parallel int
 	// Progress, if not nil, receives a line per step.
@@ -74,17 +82,17 @@ func Setup(ctx context.Context, c *Client, o SetupOptions) (*Hospital, error) {
 	run := hex.EncodeToString(runID[:])
 	rng := mrand.New(mrand.NewPCG(uint64(runID[0])<<24|uint64(runID[1])<<16|uint64(runID[2])<<8|uint64(runID[3]), 2026))
 
-	var in struct {
-		Token      string `json:"token"`
-		Enrollment bool   `json:"mfa_enrollment_required"`
+	if o.SecurityUser == "" {
+		o.SecurityUser = "security"
 	}
-	if err := c.call(ctx, "POST", "/api/v1/auth/login", "", map[string]string{"username": o.AdminUser, "password": o.AdminPassword}, 200, &in); err != nil {
+	admin, err := staffSignIn(ctx, c, o.AdminUser, o.AdminPassword, o.AdminTOTPSecret)
+	if err != nil {
 		return nil, fmt.Errorf("administrator sign-in: %w", err)
 	}
-	if in.Enrollment {
-		return nil, fmt.Errorf("administrator sign-in: %q must enrol TOTP first; bench needs an administrator who signs in with a password", o.AdminUser)
+	security, err := staffSignIn(ctx, c, o.SecurityUser, o.SecurityPassword, o.SecurityTOTPSecret)
+	if err != nil {
+		return nil, fmt.Errorf("security administrator sign-in: %w", err)
 	}
-	admin := in.Token
 
 	h := &Hospital{Department: "BENCH-" + strings.ToUpper(run), Patients: o.Patients}
 	if err := c.call(ctx, "POST", "/api/v1/departments", admin,
@@ -92,19 +100,31 @@ func Setup(ctx context.Context, c *Client, o SetupOptions) (*Hospital, error) {
 		return nil, fmt.Errorf("department: %w", err)
 	}
 
-	// Doctors: created by the administrator, then each signs in and enrols TOTP.
+	// Doctors: created by the administrator, their role approved by the
+	// security administrator, then each signs in and enrols TOTP.
 	h.Doctors = make([]Doctor, o.Doctors)
 	password := "Bench#" + run + "Yisheng9"
-	err := parallel(ctx, o.Doctors, o.Parallel, func(ctx context.Context, i int) error {
+	err = parallel(ctx, o.Doctors, o.Parallel, func(ctx context.Context, i int) error {
 		d := &h.Doctors[i]
 		d.Username = fmt.Sprintf("bench-%s-%03d", run, i+1)
+		var created struct {
+			Pending []struct {
+				ID string `json:"id"`
+			} `json:"pending_approvals"`
+		}
 		if err := c.call(ctx, "POST", "/api/v1/users", admin, map[string]any{"username": d.Username,
 			"display_name": chineseName(mrand.New(mrand.NewPCG(uint64(i), 7))), "department": h.Department,
-			"roles": []string{"doctor"}, "password": password}, 201, nil); err != nil {
+			"roles": []string{"doctor"}, "password": password}, 201, &created); err != nil {
 			return err
 		}
+		for _, a := range created.Pending {
+			if err := c.call(ctx, "POST", "/api/v1/approvals/"+a.ID+"/approve", security,
+				map[string]string{"note": "基准测试"}, 200, nil); err != nil {
+				return err
+			}
+		}
 		var err error
-		d.Token, err = signIn(ctx, c, d.Username, password)
+		d.Token, err = staffSignIn(ctx, c, d.Username, password, "")
 		return err
 	})
 	if err != nil {
@@ -167,18 +187,27 @@ func Setup(ctx context.Context, c *Client, o SetupOptions) (*Hospital, error) {
 	return h, nil
 }
 
-// signIn signs a doctor in for the first time, enrols TOTP and returns the
-// full session's token.
-func signIn(ctx context.Context, c *Client, username, password string) (string, error) {
+// staffSignIn signs a member of staff in and returns a full session's
+// token: at the first sign-in it enrols TOTP; afterwards it needs the TOTP
+// secret to make a code.
+func staffSignIn(ctx context.Context, c *Client, username, password, secret string) (string, error) {
 	var in struct {
 		Token      string `json:"token"`
 		Enrollment bool   `json:"mfa_enrollment_required"`
 	}
-	if err := c.call(ctx, "POST", "/api/v1/auth/login", "", map[string]string{"username": username, "password": password}, 200, &in); err != nil {
+	body := map[string]string{"username": username, "password": password}
+	if secret != "" {
+		code, err := totp.GenerateCode(secret, time.Now())
+		if err != nil {
+			return "", err
+		}
+		body["totp"] = code
+	}
+	if err := c.call(ctx, "POST", "/api/v1/auth/login", "", body, 200, &in); err != nil {
 		return "", err
 	}
 	if !in.Enrollment {
-		return in.Token, nil // the server does not ask doctors for TOTP
+		return in.Token, nil
 	}
 	var enr struct {
 		Secret string `json:"secret"`

@@ -165,8 +165,13 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.Gate = gate.New(a.Log, cfg.Clock)
 	a.Identity = identity.New(a.DB, a.Gate, a.Keys, cfg.Identity)
 	a.Records = records.New(a.DB, a.Gate, a.Keys, a.Identity, cfg.Records)
-	a.Approvals = approvals.New(a.DB, a.Gate, a.Identity)
+	a.Approvals = approvals.New(a.DB, a.Gate, a.Keys, a.Identity, a.Records)
 	if a.Detect, err = detect.New(ctx, a.DB, a.Gate, a.Identity, cfg.Identity.Location, cfg.Logger); err != nil {
+		a.Log.Close()
+		a.DB.Close()
+		return nil, err
+	}
+	if err := a.Approvals.SealClearText(ctx); err != nil {
 		a.Log.Close()
 		a.DB.Close()
 		return nil, err

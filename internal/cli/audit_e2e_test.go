@@ -49,7 +49,7 @@ func (a *auditor) open(msg []byte) signedHead {
 
 func TestAuditorVerifiesTheLogWithPublicTools(t *testing.T) {
 	s := start(t, "--checkpoint-every", "50ms")
-	admin := s.login("admin", adminPassword, "")["token"].(string)
+	admin := s.admin()
 
 	_, h, _ := s.do("POST", "/api/v1/departments", admin, map[string]string{"code": "CARD", "name": "心内科"},
 		"X-Request-Id", "e2e-dept-create")
@@ -119,8 +119,7 @@ func TestAuditorVerifiesTheLogWithPublicTools(t *testing.T) {
 		t.Fatalf("%v", p)
 	}
 	// Proofs and checkpoints need audit.read.
-	s.json(201, "POST", "/api/v1/users", admin, map[string]any{"username": "lina", "display_name": "李娜",
-		"department": "CARD", "roles": []string{"doctor"}, "password": "Yiyuan#Ceshi2026"})
+	s.staff("lina", "李娜", "CARD", "doctor", "Yiyuan#Ceshi2026")
 	lina, _ := s.enrol("lina", "Yiyuan#Ceshi2026")
 	s.problem(403, "GET", "/api/v1/audit/checkpoint", lina, nil)
 

@@ -22,6 +22,7 @@ import (
 
 	"medguard"
 	load "medguard/internal/bench" // the load generator; "bench" is this command
+	"medguard/internal/identity"
 	"medguard/internal/policy"
 	"medguard/internal/storage"
 )
@@ -36,7 +37,7 @@ Measures medguard's servers. One benchmark so far:
 "medguard bench reads --help" lists its flags.
 `
 
-const benchReadsSynopsis = `usage: medguard bench reads [--db DSN] [--url https://HOST:PORT --admin-password P]
+const benchReadsSynopsis = `usage: medguard bench reads [--db DSN] [--url https://HOST:PORT --admin-password P --security-password P]
        [--concurrency 32] [--duration 20s] [--warmup 3s] [--rate 0]
        [--doctors 8] [--patients 500] [--records 5000] [--json] [--cpuprofile FILE]
 
@@ -50,8 +51,11 @@ directory — SQLite, or a fresh schema in the PostgreSQL database --db names
 a self-signed certificate, 127.0.0.1, the settings of "medguard serve" with a
 looser sign-in rate limit); it is all removed afterwards. With --url, an
 existing server is used: --admin-password (and --admin-user) sign in as its
-administrator, --ca or --insecure say how to trust its certificate; the
-hospital set up for the run stays in it.
+administrator, who asks for the doctors' roles, and --security-password (and
+--security-user) as the security administrator, who approves them; an account
+that has enrolled TOTP already needs --admin-totp-secret / --security-totp-secret.
+--ca or --insecure say how to trust its certificate; the hospital set up for
+the run stays in it.
 
 The hospital is set up through the API only: a department, --doctors doctors
 who sign in and enrol TOTP, --patients patients and --records records (about
@@ -85,6 +89,7 @@ a floor for the server alone.`
 // benchFlags are the settings of "medguard bench reads".
 type benchFlags struct {
 	db, url, adminUser, adminPassword, ca, cipher, cpuProfile string
+	adminTOTP, securityUser, securityPassword, securityTOTP   string
 	insecure, json                                            bool
 	concurrency, doctors, patients, records, setupConcurrency int
 	duration, warmup                                          time.Duration
@@ -96,6 +101,10 @@ func (f *benchFlags) register(fs *flagSet) {
 	fs.StringVar(&f.url, "url", "", "an existing server to measure (https://HOST:PORT) instead of a throw-away one in this process")
 	fs.StringVar(&f.adminUser, "admin-user", "admin", "with --url: the administrator who sets up the hospital")
 	fs.StringVar(&f.adminPassword, "admin-password", "", "with --url: the administrator's password")
+	fs.StringVar(&f.adminTOTP, "admin-totp-secret", "", "with --url: the administrator's TOTP secret (base32), if enrolled")
+	fs.StringVar(&f.securityUser, "security-user", "security", "with --url: the security administrator who approves the doctors' roles")
+	fs.StringVar(&f.securityPassword, "security-password", "", "with --url: the security administrator's password")
+	fs.StringVar(&f.securityTOTP, "security-totp-secret", "", "with --url: the security administrator's TOTP secret (base32), if enrolled")
 	fs.StringVar(&f.ca, "ca", "", "with --url: CA certificate(s) (PEM) to trust for the server, e.g. DATA/tls/cert.pem")
 	fs.BoolVar(&f.insecure, "insecure", false, "with --url: do not verify the server's certificate")
 	fs.StringVar(&f.cipher, "cipher", "SM4-GCM", "without --url: cipher of the throw-away installation: SM4-GCM or AES-256-GCM")
@@ -133,6 +142,7 @@ type benchTarget struct {
 	base     string
 	tls      *tls.Config // what the client trusts
 	admin    string      // the administrator's password
+	security string      // the security administrator's
 	inProc   bool
 	database string // "sqlite", "postgres" or ""
 	cipher   string
@@ -158,8 +168,8 @@ func benchReads(ctx context.Context, args []string, getenv func(string) string, 
 		return usageError{errors.New("--duration must be positive; --warmup and --rate must not be negative")}
 	case f.url != "" && f.db != "":
 		return usageError{errors.New("--db and --url do not go together: --db is for the throw-away server")}
-	case f.url != "" && f.adminPassword == "":
-		return usageError{errors.New("--url needs --admin-password (or MEDGUARD_ADMIN_PASSWORD)")}
+	case f.url != "" && (f.adminPassword == "" || f.securityPassword == ""):
+		return usageError{errors.New("--url needs --admin-password and --security-password (or MEDGUARD_ADMIN_PASSWORD, MEDGUARD_SECURITY_PASSWORD)")}
 	case f.url == "" && (f.ca != "" || f.insecure):
 		return usageError{errors.New("--ca and --insecure are for --url")}
 	}
@@ -195,6 +205,7 @@ func benchReads(ctx context.Context, args []string, getenv func(string) string, 
 	fmt.Fprintf(stderr, "bench: setting up %d doctors, %d patients and %d records through the API at %s …\n",
 		f.doctors, f.patients, f.records, t.base)
 	h, err := load.Setup(ctx, client, load.SetupOptions{AdminUser: f.adminUser, AdminPassword: t.admin,
+		AdminTOTPSecret: f.adminTOTP, SecurityUser: f.securityUser, SecurityPassword: t.security, SecurityTOTPSecret: f.securityTOTP,
 		Doctors: f.doctors, Patients: f.patients, Records: f.records, Parallel: f.setupConcurrency, Progress: stderr})
 	if err != nil {
 		return fmt.Errorf("bench: setting up: %w", err)
@@ -273,7 +284,8 @@ func remoteTarget(f *benchFlags) (*benchTarget, error) {
 		}
 		cfg.RootCAs = pool
 	}
-	return &benchTarget{base: "https://" + u.Host, tls: cfg, admin: f.adminPassword, close: func() error { return nil }}, nil
+	return &benchTarget{base: "https://" + u.Host, tls: cfg, admin: f.adminPassword, security: f.securityPassword,
+		close: func() error { return nil }}, nil
 }
 
 // startBenchServer makes a throw-away installation (SQLite in a temporary
@@ -333,12 +345,17 @@ func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err e
 		return nil, err
 	}
 	cleanups = append(cleanups, app.Close)
-	password := f.adminPassword
+	password, securityPassword := f.adminPassword, f.securityPassword
 	if password == "" {
 		password = onetimePassword()
 	}
-	if _, err := app.Identity.Bootstrap(ctx, "admin", password); err != nil {
-		return nil, fmt.Errorf("bench: creating the administrator: %w", err)
+	if securityPassword == "" {
+		securityPassword = onetimePassword()
+	}
+	for _, a := range identity.BootstrapAccounts(password, securityPassword) {
+		if _, err := app.Identity.Bootstrap(ctx, a); err != nil {
+			return nil, fmt.Errorf("bench: creating the %s: %w", a.Username, err)
+		}
 	}
 	if err := relaxReadVolumeRules(ctx, app); err != nil {
 		return nil, err
@@ -393,6 +410,7 @@ func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err e
 		base:     "https://" + ln.Addr().String(),
 		tls:      &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool},
 		admin:    password,
+		security: securityPassword,
 		inProc:   true,
 		database: database,
 		cipher:   app.KeyFile.Cipher,

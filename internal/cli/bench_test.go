@@ -79,7 +79,7 @@ func TestBenchReadsOpenLoop(t *testing.T) {
 // An existing server, reached by --url with its certificate.
 func TestBenchReadsAgainstServer(t *testing.T) {
 	s := start(t)
-	rep := benchReads(t, map[string]string{"MEDGUARD_ADMIN_PASSWORD": adminPassword},
+	rep := benchReads(t, map[string]string{"MEDGUARD_ADMIN_PASSWORD": adminPassword, "MEDGUARD_SECURITY_PASSWORD": securityPassword},
 		"--url", s.base, "--ca", filepath.Join(s.dir, "tls", "cert.pem"))
 	if rep["server"] != s.base {
 		t.Errorf("server %v, want %s", rep["server"], s.base)

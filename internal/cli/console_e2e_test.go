@@ -44,7 +44,7 @@ func chromiumPath(t *testing.T) string {
 func TestConsoleInBrowser(t *testing.T) {
 	chromium := chromiumPath(t)
 	s := start(t)
-	admin := s.login("admin", adminPassword, "")["token"].(string)
+	admin := s.admin()
 	s.json(201, "POST", "/api/v1/departments", admin, map[string]string{"code": "CARD", "name": "心内科"})
 	s.json(201, "POST", "/api/v1/departments", admin, map[string]string{"code": "NEUR", "name": "神经内科"})
 
@@ -72,17 +72,13 @@ func TestConsoleInBrowser(t *testing.T) {
 func browserFlow(t *testing.T, s *server, admin, chromium, lang, shots, docs string) {
 	sfx := map[string]string{"zh-CN": "zh", "en": "en"}[lang]
 	users := map[string]string{}
-	approval := ""
+	ids := map[string]string{}
 	for _, u := range []struct{ name, display, dept, role string }{
 		{"writer", "王丽", "CARD", "doctor"}, {"doctor", "张伟", "CARD", "doctor"}, {"neuro", "李娜", "NEUR", "doctor"},
-		{"head", "刘洋", "CARD", "dept_head"}, {"officer", "周强", "", "security_officer"},
+		{"asker", "赵敏", "NEUR", "doctor"}, {"head", "刘洋", "CARD", "dept_head"}, {"officer", "周强", "", "security_officer"},
 	} {
-		out := s.json(201, "POST", "/api/v1/users", admin, map[string]any{"username": u.name + "-" + sfx, "display_name": u.display,
-			"department": u.dept, "roles": []string{u.role}, "password": "Yiyuan#Ceshi2026"})
 		users[u.name] = u.name + "-" + sfx
-		if p, _ := out["pending_approvals"].([]any); len(p) == 1 {
-			approval = p[0].(map[string]any)["id"].(string)
-		}
+		ids[u.name] = s.staff(users[u.name], u.display, u.dept, u.role, "Yiyuan#Ceshi2026")
 	}
 	writer, _ := s.enrol(users["writer"], "Yiyuan#Ceshi2026")
 	idNum := map[string]string{"zh": "11010519491231002X", "en": "110105194912310046"}[sfx]
@@ -92,6 +88,11 @@ func browserFlow(t *testing.T, s *server, admin, chromium, lang, shots, docs str
 	s.json(201, "POST", "/api/v1/patients/"+pid+"/records", writer, map[string]any{"type": "progress_note", "department": "CARD",
 		"title": "心内科病程记录", "classification": "important",
 		"text": "患者胸闷三天，活动后加重。心电图示 V4–V6 导联 ST 段压低 0.1 mV。\n诊断：不稳定型心绞痛。\n处理：阿司匹林 100 mg qd，阿托伐他汀 20 mg qn。"})
+	// A neurologist asks for cardiology's records of the patient: the
+	// request waits for cardiology's head.
+	asker, _ := s.enrol(users["asker"], "Yiyuan#Ceshi2026")
+	approval := s.json(202, "POST", "/api/v1/grants", asker, map[string]string{"patient_id": pid, "grantee_id": ids["asker"],
+		"department": "CARD", "reason": "会诊需要查阅心内科病历", "expires_at": time.Now().Add(48 * time.Hour).Format(time.RFC3339)})["approval"].(map[string]any)["id"].(string)
 
 	b := openBrowser(t, s, chromium, lang, 800, 3*time.Minute)
 	ctx, run, get := b.ctx, b.run, b.get
@@ -212,7 +213,8 @@ func browserFlow(t *testing.T, s *server, admin, chromium, lang, shots, docs str
 	}
 	signOut()
 
-	// The department head approves the security officer's role and reviews the access.
+	// The department head approves the neurologist's access grant and
+	// reviews the emergency access.
 	signIn(users["head"], true)
 	run("approval",
 		chromedp.Click(chromedp.CSS(`a[href="/approvals"]`)),
@@ -229,12 +231,12 @@ func browserFlow(t *testing.T, s *server, admin, chromium, lang, shots, docs str
 		chromedp.WaitVisible(chromedp.CSS(".flash")),
 	)
 	signOut()
-	if a := s.json(200, "GET", "/api/v1/approvals/"+approval, admin, nil); a["status"] != "approved" {
+	if a := s.json(200, "GET", "/api/v1/approvals/"+approval, asker, nil); a["status"] != "approved" {
 		t.Fatalf("approval %v", a)
 	}
 
 	// The security officer's dashboard: figures and charts.
-	signIn(users["officer"], false)
+	signIn(users["officer"], true)
 	run("dashboard",
 		chromedp.WaitVisible(chromedp.CSS("svg.chart")),
 		// Taller, so that the README's picture shows the charts too.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 )
 
 // TestConsoleAlertsInBrowser drives the console's alerts page in headless
@@ -22,7 +23,7 @@ import (
 func TestConsoleAlertsInBrowser(t *testing.T) {
 	chromium := chromiumPath(t)
 	s := start(t)
-	admin := s.login("admin", adminPassword, "")["token"].(string)
+	admin := s.admin()
 	s.json(201, "POST", "/api/v1/departments", admin, map[string]string{"code": "CARD", "name": "心内科"})
 	shots := os.Getenv("MEDGUARD_SCREENSHOTS")
 	if shots == "" {
@@ -40,18 +41,8 @@ func alertsInBrowser(t *testing.T, s *server, admin, chromium, lang, shots strin
 	const password = "Yiyuan#Ceshi2026"
 	sfx := map[string]string{"zh-CN": "zh", "en": "en"}[lang]
 	officer, head := "officer2-"+sfx, "head2-"+sfx
-	approval := ""
-	for _, u := range []struct{ name, display, dept, role string }{
-		{head, "刘洋", "CARD", "dept_head"}, {officer, "周强", "", "security_officer"},
-	} {
-		out := s.json(201, "POST", "/api/v1/users", admin, map[string]any{"username": u.name, "display_name": u.display,
-			"department": u.dept, "roles": []string{u.role}, "password": password})
-		if p, _ := out["pending_approvals"].([]any); len(p) == 1 {
-			approval = p[0].(map[string]any)["id"].(string)
-		}
-	}
-	headToken, _ := s.enrol(head, password)
-	s.json(200, "POST", "/api/v1/approvals/"+approval+"/approve", headToken, map[string]string{"note": "同意"})
+	s.staff(head, "刘洋", "CARD", "dept_head", password)
+	s.staff(officer, "周强", "", "security_officer", password)
 
 	// Ten failed sign-ins from one address (unknown names: nobody is
 	// locked out) fire the failed_signin_ip rule.
@@ -82,13 +73,23 @@ func alertsInBrowser(t *testing.T, s *server, admin, chromium, lang, shots strin
 		})
 	}
 
-	// The officer signs in (the role reads no records: no second factor).
+	// The officer signs in and, like every member of staff, enrols a
+	// second factor at the first sign-in.
 	run("sign-in",
 		chromedp.Navigate(s.base+"/login"),
 		chromedp.WaitVisible(chromedp.ID("username")),
 		chromedp.SendKeys(chromedp.ID("username"), officer),
 		chromedp.SendKeys(chromedp.ID("password"), password),
 		chromedp.Click(chromedp.ID("signin")),
+		chromedp.WaitVisible(chromedp.ID("totp-secret")),
+	)
+	code, err := totp.GenerateCode(strings.TrimSpace(get("secret", chromedp.Text(chromedp.ID("totp-secret")))), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run("enrolment",
+		chromedp.SendKeys(chromedp.ID("code"), code),
+		chromedp.Click(chromedp.ID("confirm")),
 		chromedp.WaitVisible(chromedp.ID("logout")),
 	)
 

@@ -26,6 +26,8 @@ import (
 	"medguard/internal/storage"
 	"medguard/internal/storage/storagetest"
 	"medguard/internal/testkit"
+
+	"github.com/pquerna/otp/totp"
 )
 
 // crashChildEnv makes the test binary run "medguard serve" with the
@@ -61,7 +63,7 @@ func startChild(t *testing.T, dir string, args ...string) *child {
 	t.Helper()
 	argv, _ := json.Marshal(append([]string{"serve", "--data", dir, "--listen", "127.0.0.1:0", "--checkpoint-every", "50ms"}, args...))
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+string(argv), "MEDGUARD_ADMIN_PASSWORD="+adminPassword)
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+string(argv), "MEDGUARD_ADMIN_PASSWORD="+adminPassword, "MEDGUARD_SECURITY_PASSWORD="+securityPassword)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -126,14 +128,44 @@ func (c *child) send(method, path, token string, body any) (int, http.Header, []
 	return resp.StatusCode, resp.Header, out, err
 }
 
-func (c *child) signIn(t *testing.T) string {
+// adminTOTP is the administrator's TOTP secret and last used step, kept
+// across the servers of one test (the first enrols it).
+type adminTOTP struct {
+	secret string
+	step   int64
+}
+
+// signIn signs the administrator in with a full session: enrolling TOTP
+// the first time, later with a code of a step not used yet.
+func (c *child) signIn(t *testing.T, a *adminTOTP) string {
 	t.Helper()
-	st, _, out, err := c.send("POST", "/api/v1/auth/login", "", map[string]string{"username": "admin", "password": adminPassword})
-	if err != nil || st != 200 {
-		t.Fatalf("sign-in: %d %v %s\n%s", st, err, out, c.stderr)
+	body := map[string]string{"username": "admin", "password": adminPassword}
+	if a.secret != "" {
+		a.step = max(time.Now().Unix()/30, a.step+1)
+		code, _ := totp.GenerateCode(a.secret, time.Unix(a.step*30, 0))
+		body["totp"] = code
 	}
-	var v struct{ Token string }
-	json.Unmarshal(out, &v)
+	var v struct {
+		Token      string `json:"token"`
+		Enrollment bool   `json:"mfa_enrollment_required"`
+		Secret     string `json:"secret"`
+	}
+	call := func(path, token string, body any) {
+		st, _, out, err := c.send("POST", path, token, body)
+		if err != nil || st != 200 {
+			t.Fatalf("%s: %d %v %s\n%s", path, st, err, out, c.stderr)
+		}
+		json.Unmarshal(out, &v)
+	}
+	call("/api/v1/auth/login", "", body)
+	if !v.Enrollment {
+		return v.Token
+	}
+	tok := v.Token
+	call("/api/v1/auth/totp", tok, nil)
+	a.secret, a.step = v.Secret, time.Now().Unix()/30
+	code, _ := totp.GenerateCode(a.secret, time.Now())
+	call("/api/v1/auth/totp/confirm", tok, map[string]string{"code": code})
 	return v.Token
 }
 
@@ -158,7 +190,8 @@ func TestCrashLosesNoAnsweredWrite(t *testing.T) {
 		dbArgs = []string{"--db", dsn}
 	}
 	srv := startChild(t, dir, dbArgs...)
-	token := srv.signIn(t)
+	var admin adminTOTP
+	token := srv.signIn(t, &admin)
 
 	// Eight clients write departments until the server has answered
 	// killAfter of them; then it is killed mid-stream, with requests in flight.
@@ -248,7 +281,7 @@ func TestCrashLosesNoAnsweredWrite(t *testing.T) {
 
 	// The server starts again on the same data and has every answered write.
 	again := startChild(t, dir, dbArgs...)
-	token = again.signIn(t)
+	token = again.signIn(t, &admin)
 	st, _, body, err := again.send("GET", "/api/v1/departments", token, nil)
 	if err != nil || st != 200 {
 		t.Fatalf("departments after restart: %d %v", st, err)

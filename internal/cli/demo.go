@@ -15,6 +15,8 @@ import (
 const (
 	demoAdminPassword = "Demo#Guanli2026"
 	demoStaffPassword = "Demo#Yiyuan2026"
+	// demoSecurityPassword is the security administrator's ("security").
+	demoSecurityPassword = "Demo#Anquan2026"
 )
 
 // demoCmd runs "medguard demo".
@@ -55,10 +57,14 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if adminPassword == "" {
 		adminPassword = demoAdminPassword
 	}
+	securityPassword := getenv("MEDGUARD_SECURITY_PASSWORD")
+	if securityPassword == "" {
+		securityPassword = demoSecurityPassword
+	}
 	fmt.Fprintf(stdout, "Building a synthetic hospital in %s (seed %d, %d patients, %d records)\n", app.DB.Where, *seed, *patients, *recs)
 	sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals}, clock,
 		demo.Options{Seed: *seed, Patients: *patients, Records: *recs, Workers: *workers, AdminPassword: adminPassword,
-			StaffPassword: demoStaffPassword, Progress: stdout})
+			SecurityPassword: securityPassword, StaffPassword: demoStaffPassword, Progress: stdout})
 	if err != nil {
 		return err
 	}
@@ -79,13 +85,18 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 	fmt.Fprintf(stdout, "  %-18s %-16s %-10s %s\n", "role", "username", "department", "password")
 	for _, s := range sum.Examples {
 		pw := sum.StaffPassword
-		if s.Role == "admin" {
+		switch s.Username {
+		case "admin":
 			pw = sum.AdminPassword
+		case "security":
+			pw = sum.SecurityPassword
 		}
 		fmt.Fprintf(stdout, "  %-18s %-16s %-10s %s\n", s.Role, s.Username, s.Department, pw)
 	}
-	fmt.Fprintf(stdout, "\nEvery member of staff has the password %s. Those who read records\n"+
-		"enrol a TOTP authenticator at their first sign-in. These are demonstration\n"+
-		"passwords: never use a demo installation for real patients.\n", strings.TrimSpace(sum.StaffPassword))
+	fmt.Fprintf(stdout, "\nEvery member of staff has the password %s, and everyone — the administrator\n"+
+		"and the security administrator included — enrols a TOTP authenticator at the first\n"+
+		"sign-in. The administrator asks for roles and resets; the security administrator\n"+
+		"(or, for a department's clinical roles, its head) approves them. These are\n"+
+		"demonstration passwords: never use a demo installation for real patients.\n", strings.TrimSpace(sum.StaffPassword))
 	return nil
 }

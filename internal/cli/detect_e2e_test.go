@@ -27,21 +27,17 @@ func TestBulkReaderIsFrozenAndReleased(t *testing.T) {
 	if dsn := os.Getenv(storagetest.PostgresEnv); dsn != "" {
 		dbArgs = []string{"--db", storagetest.FreshSchema(t, dsn)}
 	}
-	s := start(t, append([]string{"--mfa-roles", "none"}, dbArgs...)...)
-	admin := s.login("admin", adminPassword, "")["token"].(string)
+	s := start(t, dbArgs...)
+	admin := s.admin()
 	s.json(201, "POST", "/api/v1/departments", admin, map[string]string{"code": "CARD", "name": "心内科"})
-	doc := s.json(201, "POST", "/api/v1/users", admin, map[string]any{"username": "zhangwei", "display_name": "张建国",
-		"department": "CARD", "roles": []string{"doctor"}, "password": "Yiyuan#Ceshi2026"})
-	s.json(201, "POST", "/api/v1/users", admin, map[string]any{"username": "liuyang", "display_name": "刘洋",
-		"department": "CARD", "roles": []string{"dept_head"}, "password": "Yiyuan#Ceshi2026"})
-	so := s.json(201, "POST", "/api/v1/users", admin, map[string]any{"username": "zhouqiang", "display_name": "周强",
-		"roles": []string{"security_officer"}, "password": "Anquan#Zhuanyuan26"})
-	head := s.login("liuyang", "Yiyuan#Ceshi2026", "")["token"].(string)
-	approval := so["pending_approvals"].([]any)[0].(map[string]any)["id"].(string)
-	s.json(200, "POST", "/api/v1/approvals/"+approval+"/approve", head, map[string]string{"note": "同意"})
-	officer := s.login("zhouqiang", "Anquan#Zhuanyuan26", "")["token"].(string)
+	docID := s.staff("zhangwei", "张建国", "CARD", "doctor", "Yiyuan#Ceshi2026")
+	doc := map[string]any{"id": docID}
+	s.staff("liuyang", "刘洋", "CARD", "dept_head", "Yiyuan#Ceshi2026")
+	s.staff("zhouqiang", "周强", "", "security_officer", "Anquan#Zhuanyuan26")
+	officer := s.token("zhouqiang", "Anquan#Zhuanyuan26")
+	head := s.token("liuyang", "Yiyuan#Ceshi2026")
 
-	zhang := s.login("zhangwei", "Yiyuan#Ceshi2026", "")["token"].(string)
+	zhang := s.token("zhangwei", "Yiyuan#Ceshi2026")
 	surnames := []rune("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗")
 	var recs []string
 	for i := 0; i < 70; i++ {
@@ -107,7 +103,7 @@ func TestBulkReaderIsFrozenAndReleased(t *testing.T) {
 	s.problem(409, "POST", "/api/v1/alerts/"+alert["id"].(string)+"/acknowledge", officer, nil)
 
 	// Released: the doctor signs in again and works.
-	zhang = s.login("zhangwei", "Yiyuan#Ceshi2026", "")["token"].(string)
+	zhang = s.relogin("zhangwei", "Yiyuan#Ceshi2026")
 	s.json(200, "GET", "/api/v1/records/"+recs[0], zhang, nil, "X-Purpose-Of-Use", "treatment")
 
 	// All of it is in the audit log.
@@ -160,14 +156,14 @@ func TestFreezeHoldsOnEveryServer(t *testing.T) {
 	}
 	schema := storagetest.FreshSchema(t, dsn)
 	env := map[string]string{"MEDGUARD_KEYS": string(keys.NewKeyFile(keys.SM4GCM, time.Now()).Marshal())}
-	a := startEnv(t, env, "--db", schema, "--mfa-roles", "none")
-	b := startEnv(t, env, "--db", schema, "--mfa-roles", "none")
-	admin := a.login("admin", adminPassword, "")["token"].(string)
+	a := startEnv(t, env, "--db", schema)
+	b := startEnv(t, env, "--db", schema)
+	b.book = a.book
+	admin := a.admin()
 	a.json(201, "POST", "/api/v1/departments", admin, map[string]string{"code": "CARD", "name": "心内科"})
-	a.json(201, "POST", "/api/v1/users", admin, map[string]any{"username": "zhangwei", "display_name": "张建国",
-		"department": "CARD", "roles": []string{"doctor"}, "password": "Yiyuan#Ceshi2026"})
-	onA := a.login("zhangwei", "Yiyuan#Ceshi2026", "")["token"].(string)
-	onB := b.login("zhangwei", "Yiyuan#Ceshi2026", "")["token"].(string)
+	a.staff("zhangwei", "张建国", "CARD", "doctor", "Yiyuan#Ceshi2026")
+	onA := a.token("zhangwei", "Yiyuan#Ceshi2026")
+	onB := b.login("zhangwei", "Yiyuan#Ceshi2026", b.code("zhangwei"))["token"].(string)
 	var recs []string
 	for i := 0; i < 52; i++ {
 		p := a.json(201, "POST", "/api/v1/patients", onA, map[string]any{"name": "李秀兰" + strconv.Itoa(i)})

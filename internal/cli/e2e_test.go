@@ -26,7 +26,10 @@ import (
 	"medguard/internal/testkit"
 )
 
-const adminPassword = "Guanli#Mima2026"
+const (
+	adminPassword    = "Guanli#Mima2026"
+	securityPassword = "Anquan#Mima2026"
+)
 
 // server is a running "medguard serve" and a client that trusts its
 // self-signed certificate.
@@ -37,6 +40,16 @@ type server struct {
 	client *http.Client
 	logs   *testkit.Buffer
 	stop   func()
+	// book keeps the staff's TOTP secrets and full tokens, shared by the
+	// servers of one database.
+	book *staffBook
+}
+
+// staffBook is what a test knows of the staff it signed in.
+type staffBook struct {
+	secrets map[string]string
+	tokens  map[string]string
+	steps   map[string]int64 // the last TOTP step each used
 }
 
 // start runs "medguard serve" in-process on a free port with a fresh data
@@ -51,7 +64,7 @@ func start(t *testing.T, args ...string) *server {
 func startEnv(t *testing.T, extra map[string]string, args ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
-	env := map[string]string{"MEDGUARD_ADMIN_PASSWORD": adminPassword}
+	env := map[string]string{"MEDGUARD_ADMIN_PASSWORD": adminPassword, "MEDGUARD_SECURITY_PASSWORD": securityPassword}
 	for k, v := range extra {
 		env[k] = v
 	}
@@ -77,7 +90,8 @@ func startEnv(t *testing.T, extra map[string]string, args ...string) *server {
 			}
 		}
 	}()
-	s := &server{t: t, dir: dir, logs: logs}
+	s := &server{t: t, dir: dir, logs: logs, book: &staffBook{secrets: map[string]string{}, tokens: map[string]string{},
+		steps: map[string]int64{}}}
 	select {
 	case a := <-addr:
 		s.base = a
@@ -193,6 +207,62 @@ func (s *server) login(username, password, code string) map[string]any {
 	return s.json(200, "POST", "/api/v1/auth/login", "", body)
 }
 
+// token returns a full session of a member of staff: the one this test
+// made already, or — the first time — a new one, enrolling TOTP at the
+// first sign-in and later sending a code.
+func (s *server) token(username, password string) string {
+	s.t.Helper()
+	if tok, ok := s.book.tokens[username]; ok {
+		return tok
+	}
+	if _, ok := s.book.secrets[username]; ok {
+		tok := s.login(username, password, s.code(username))["token"].(string)
+		s.book.tokens[username] = tok
+		return tok
+	}
+	tok, _ := s.enrol(username, password)
+	return tok
+}
+
+// relogin signs a member of staff in again (after a freeze ended the
+// session, say) and returns the new full token.
+func (s *server) relogin(username, password string) string {
+	s.t.Helper()
+	delete(s.book.tokens, username)
+	return s.token(username, password)
+}
+
+// code returns a TOTP code of a step the user has not used yet: the
+// current one, or the next (within the server's tolerance), or — after
+// both — the one after, once its time comes.
+func (s *server) code(username string) string {
+	step := max(time.Now().Unix()/30, s.book.steps[username]+1)
+	for step > time.Now().Unix()/30+1 {
+		time.Sleep(time.Until(time.Unix((step-1)*30, 0))) // waiting for a step, not timing anything
+	}
+	s.book.steps[username] = step
+	code, _ := totp.GenerateCode(s.book.secrets[username], time.Unix(step*30, 0))
+	return code
+}
+
+// admin and security are the bootstrap accounts' full sessions.
+func (s *server) admin() string    { return s.token("admin", adminPassword) }
+func (s *server) security() string { return s.token("security", securityPassword) }
+
+// staff creates a member of staff as the administrator and has the
+// security administrator approve the roles that need a second person; it
+// returns the user's id.
+func (s *server) staff(username, display, dept, role, password string) string {
+	s.t.Helper()
+	out := s.json(201, "POST", "/api/v1/users", s.admin(), map[string]any{"username": username, "display_name": display,
+		"department": dept, "roles": []string{role}, "password": password})
+	for _, p := range out["pending_approvals"].([]any) {
+		s.json(200, "POST", "/api/v1/approvals/"+p.(map[string]any)["id"].(string)+"/approve", s.security(),
+			map[string]string{"note": "同意任命"})
+	}
+	return out["id"].(string)
+}
+
 // enrol signs a new user in, enrols TOTP and returns a full token and the secret.
 func (s *server) enrol(username, password string) (string, string) {
 	s.t.Helper()
@@ -209,6 +279,8 @@ func (s *server) enrol(username, password string) (string, string) {
 	}
 	code, _ := totp.GenerateCode(secret, time.Now())
 	full := s.json(200, "POST", "/api/v1/auth/totp/confirm", tok, map[string]string{"code": code})
+	s.book.secrets[username], s.book.tokens[username] = secret, full["token"].(string)
+	s.book.steps[username] = time.Now().Unix() / 30
 	return full["token"].(string), secret
 }
 
@@ -226,12 +298,14 @@ func TestAppendixAWalkthrough(t *testing.T) {
 		t.Fatalf("openapi: %v", err)
 	}
 
-	// The administrator signs in without a second factor.
+	// The administrator, like every member of staff, enrols a second
+	// factor at the first sign-in: the password alone opens nothing else.
 	in := s.login("admin", adminPassword, "")
-	if in["mfa_enrollment_required"] != false || in["expires_at"] == nil {
+	if in["mfa_enrollment_required"] != true || in["expires_at"] == nil {
 		t.Fatalf("admin login %v", in)
 	}
-	admin := in["token"].(string)
+	s.problem(401, "GET", "/api/v1/departments", in["token"].(string), nil)
+	admin, _ := s.enrol("admin", adminPassword)
 
 	// Departments and staff.
 	d := s.json(201, "POST", "/api/v1/departments", admin, map[string]string{"code": "CARD", "name": "心内科"})
@@ -240,6 +314,9 @@ func TestAppendixAWalkthrough(t *testing.T) {
 	}
 	s.json(201, "POST", "/api/v1/departments", admin, map[string]string{"code": "NEUR", "name": "神经内科"})
 	s.problem(409, "POST", "/api/v1/departments", admin, map[string]string{"code": "CARD", "name": "心内科"})
+	// Every role that opens patient data waits for a second person; the
+	// administrator approves nothing.
+	security, _ := s.enrol("security", securityPassword)
 	staff := map[string]string{}
 	for _, u := range []struct{ name, display, dept, role string }{
 		{"zhangwei", "张建国", "CARD", "doctor"}, {"lina", "李娜", "NEUR", "doctor"}, {"liuyang", "刘洋", "CARD", "dept_head"},
@@ -247,6 +324,13 @@ func TestAppendixAWalkthrough(t *testing.T) {
 		created := s.json(201, "POST", "/api/v1/users", admin, map[string]any{"username": u.name, "display_name": u.display,
 			"department": u.dept, "roles": []string{u.role}, "password": "Yiyuan#Ceshi2026"})
 		staff[u.name] = created["id"].(string)
+		pending := created["pending_approvals"].([]any)
+		if len(pending) != 1 || len(created["roles"].([]any)) != 0 {
+			t.Fatalf("created %v", created)
+		}
+		id := pending[0].(map[string]any)["id"].(string)
+		s.problem(403, "POST", "/api/v1/approvals/"+id+"/approve", admin, map[string]string{"note": "自己批准"})
+		s.json(200, "POST", "/api/v1/approvals/"+id+"/approve", security, map[string]string{"note": "同意"})
 	}
 	p := s.problem(422, "POST", "/api/v1/users", admin, map[string]any{"username": "weak", "display_name": "弱",
 		"department": "CARD", "roles": []string{"nurse"}, "password": "123456"})
@@ -267,8 +351,10 @@ func TestAppendixAWalkthrough(t *testing.T) {
 	zhang, _ := s.enrol("zhangwei", "Yiyuan#Ceshi2026")
 	lina, linaSecret := s.enrol("lina", "Yiyuan#Ceshi2026")
 	head, _ := s.enrol("liuyang", "Yiyuan#Ceshi2026")
-	// The department head approves the security officer's role.
-	done := s.json(200, "POST", "/api/v1/approvals/"+approvalID+"/approve", head, map[string]string{"note": "同意"})
+	// A department head never approves a privileged role; the security
+	// administrator does.
+	s.problem(403, "POST", "/api/v1/approvals/"+approvalID+"/approve", head, map[string]string{"note": "同意"})
+	done := s.json(200, "POST", "/api/v1/approvals/"+approvalID+"/approve", security, map[string]string{"note": "同意"})
 	if done["status"] != "approved" {
 		t.Fatalf("approval %v", done)
 	}
@@ -361,6 +447,7 @@ func TestAppendixAWalkthrough(t *testing.T) {
 		t.Fatalf("entries: %d, request id %v, break-glass %v, deny %v", n, sawRequestID, sawBreakGlass, sawDeny)
 	}
 	s.problem(403, "GET", "/api/v1/audit/entries?start=0&end=10", zhang, nil)
+	_ = security
 
 	// Deactivation ends access at once.
 	s.json(200, "POST", "/api/v1/users/"+staff["lina"]+"/deactivate", admin, nil)
@@ -380,14 +467,14 @@ func TestAppendixAWalkthrough(t *testing.T) {
 	logFile := filepath.Join(t.TempDir(), "server.log")
 	os.WriteFile(logFile, []byte(s.logs.String()), 0o600)
 	testkit.AssertNoPHI(t, logFile, secrets)
-	if !strings.Contains(s.logs.String(), `"route":"/api/v1/records/{id}"`) {
+	if !strings.Contains(s.logs.String(), `"route":"GET /api/v1/records/{id}"`) {
 		t.Fatal("the access log is missing")
 	}
 }
 
 func TestErrorContract(t *testing.T) {
 	s := start(t, "--signin-rate", "600", "--signin-burst", "100")
-	admin := s.login("admin", adminPassword, "")["token"].(string)
+	admin := s.admin()
 
 	s.problem(401, "GET", "/api/v1/departments", "", nil)
 	s.problem(401, "GET", "/api/v1/departments", "mgs_not-a-session", nil)
@@ -439,7 +526,7 @@ func TestErrorContract(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		s.problem(401, "POST", "/api/v1/auth/login", "", map[string]string{"username": "admin", "password": "Wrong#Pass2026"})
 	}
-	p := s.problem(423, "POST", "/api/v1/auth/login", "", map[string]string{"username": "admin", "password": adminPassword})
+	p := s.problem(423, "POST", "/api/v1/auth/login", "", map[string]string{"username": "admin", "password": adminPassword, "totp": s.code("admin")})
 	if p["code"] != "locked_out" {
 		t.Fatalf("lockout %v", p)
 	}
@@ -465,8 +552,8 @@ func TestErrorContract(t *testing.T) {
 		}
 		cursor = pg["next"].(string)
 	}
-	if seen != 6 {
-		t.Fatalf("paged through %d users, want 6", seen)
+	if seen != 7 { // the two bootstrap accounts and five nurses
+		t.Fatalf("paged through %d users, want 7", seen)
 	}
 }
 
@@ -480,10 +567,9 @@ func TestSignInRateLimit(t *testing.T) {
 
 func TestAttachmentOverHTTPS(t *testing.T) {
 	s := start(t)
-	admin := s.login("admin", adminPassword, "")["token"].(string)
+	admin := s.admin()
 	s.json(201, "POST", "/api/v1/departments", admin, map[string]string{"code": "RAD", "name": "放射科"})
-	s.json(201, "POST", "/api/v1/users", admin, map[string]any{"username": "wangli", "display_name": "王丽",
-		"department": "RAD", "roles": []string{"doctor"}, "password": "Fangshe#Ke2026"})
+	s.staff("wangli", "王丽", "RAD", "doctor", "Fangshe#Ke2026")
 	doc, _ := s.enrol("wangli", "Fangshe#Ke2026")
 	pid := s.json(201, "POST", "/api/v1/patients", doc, map[string]any{"name": "欧阳娜娜", "gender": "female"})["id"].(string)
 	rid := s.json(201, "POST", "/api/v1/patients/"+pid+"/records", doc, map[string]any{"type": "imaging_report",

@@ -49,11 +49,14 @@ func issue(t *testing.T, dir string) (caPath string, client tls.Certificate, cli
 func TestClientCertificateSignIn(t *testing.T) {
 	caPath, cert, certPEM := issue(t, t.TempDir())
 	s := start(t, "--client-ca", caPath)
-	admin := s.login("admin", adminPassword, "")["token"].(string)
+	admin := s.admin()
 	s.json(201, "POST", "/api/v1/departments", admin, map[string]string{"code": "CARD", "name": "心内科"})
-	u := s.json(201, "POST", "/api/v1/users", admin, map[string]any{"username": "zhangwei", "display_name": "张建国",
-		"department": "CARD", "roles": []string{"doctor"}, "password": "Yiyuan#Ceshi2026"})
-	s.json(204, "PUT", "/api/v1/users/"+u["id"].(string)+"/certificate", admin, map[string]string{"certificate": certPEM})
+	u := map[string]any{"id": s.staff("zhangwei", "张建国", "CARD", "doctor", "Yiyuan#Ceshi2026")}
+	// A doctor's certificate is a second factor: registering it takes a
+	// second person.
+	a := s.json(202, "PUT", "/api/v1/users/"+u["id"].(string)+"/certificate", admin, map[string]string{"certificate": certPEM,
+		"reason": "为张医生登记数字证书"})["approval"].(map[string]any)
+	s.json(200, "POST", "/api/v1/approvals/"+a["id"].(string)+"/approve", s.security(), map[string]string{"note": "已核对证书"})
 	if p := s.problem(422, "PUT", "/api/v1/users/"+u["id"].(string)+"/certificate", admin, map[string]string{"certificate": "not a cert"}); p["field"] != "certificate" {
 		t.Fatalf("%v", p)
 	}
@@ -82,7 +85,7 @@ func TestKeysFromEnvironment(t *testing.T) {
 		`"index_key":"` + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32)) + `",` +
 		`"keks":[{"version":1,"secret":"` + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{2}, 32)) + `","created_at":"2026-01-01T00:00:00Z"}]}`
 	s := startEnv(t, map[string]string{"MEDGUARD_KEYS": keys})
-	admin := s.login("admin", adminPassword, "")["token"].(string)
+	admin := s.admin()
 	s.json(201, "POST", "/api/v1/departments", admin, map[string]string{"code": "CARD", "name": "心内科"})
 	if _, err := os.Stat(filepath.Join(s.dir, "keys", "medguard.keys")); !os.IsNotExist(err) {
 		t.Fatalf("a key file was written although MEDGUARD_KEYS was set: %v", err)

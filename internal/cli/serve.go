@@ -33,7 +33,7 @@ import (
 // serveFlags are the settings of "medguard serve".
 type serveFlags struct {
 	data, db, listen, tlsCert, tlsKey, clientCA, keyFile, cipher, timezone string
-	mfaRoles, remoteHours, intranet, trustedProxies, logLevel, logOrigin   string
+	factors, remoteHours, intranet, trustedProxies, logLevel, logOrigin    string
 	siem, alertWebhook, alertSMTP, alertFrom, alertTo                      string
 	checkpointEvery                                                        time.Duration
 	idle, lifetime, lockWindow, lockDuration, archive, review, shutdown    time.Duration
@@ -67,7 +67,7 @@ func (f *serveFlags) register(fs *flagSet) {
 	fs.IntVar(&f.lockThreshold, "lockout-threshold", 5, "failed sign-ins that lock a username")
 	fs.DurationVar(&f.lockWindow, "lockout-window", 15*time.Minute, "window in which failed sign-ins are counted")
 	fs.DurationVar(&f.lockDuration, "lockout-duration", 15*time.Minute, "how long a lockout lasts")
-	fs.StringVar(&f.mfaRoles, "mfa-roles", strings.Join(identity.DefaultMFARoles(), ","), "roles that must use TOTP (comma-separated; \"none\" for none)")
+	fs.StringVar(&f.factors, "privileged-factors", identity.FactorsTOTP, "what privileged roles (admin, security_officer, auditor, it_engineer) present besides the password: totp, or cert+totp (their registered client certificate and the code); every other member of staff presents a code or a registered certificate")
 	fs.StringVar(&f.remoteHours, "remote-hours", "", "remote sign-in hours per role, e.g. doctor=07:00-22:00,admin=08:00-18:00")
 	fs.StringVar(&f.intranet, "intranet", "127.0.0.0/8,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,::1/128,fc00::/7", "networks whose sign-ins are local")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "load balancers whose X-Forwarded-For is trusted (CIDRs)")
@@ -156,17 +156,11 @@ func (f *serveFlags) config(getenv func(string) string, logger *slog.Logger) (Co
 	if err != nil {
 		return Config{}, err
 	}
-	mfa := []string{}
-	if f.mfaRoles != "none" {
-		for _, r := range strings.Split(f.mfaRoles, ",") {
-			if r = strings.TrimSpace(r); r == "" {
-				continue
-			}
-			if _, ok := policy.LookupRole(r); !ok {
-				return Config{}, fmt.Errorf("--mfa-roles: unknown role %q", r)
-			}
-			mfa = append(mfa, r)
-		}
+	if f.factors != identity.FactorsTOTP && f.factors != identity.FactorsCertTOTP {
+		return Config{}, fmt.Errorf("--privileged-factors must be %s or %s", identity.FactorsTOTP, identity.FactorsCertTOTP)
+	}
+	if f.factors == identity.FactorsCertTOTP && f.clientCA == "" {
+		return Config{}, errors.New("--privileged-factors cert+totp needs --client-ca to verify the certificates")
 	}
 	var siemCfg *siem.Config
 	if f.siem != "" {
@@ -190,7 +184,7 @@ func (f *serveFlags) config(getenv func(string) string, logger *slog.Logger) (Co
 		DataDir: f.data, DB: f.db, KeyFile: f.keyFile, Keys: getenv("MEDGUARD_KEYS"), Cipher: alg,
 		LogOrigin: f.logOrigin, AuditKey: getenv("MEDGUARD_AUDIT_KEY"), AuditRetentionDays: f.retentionDays, SIEM: siemCfg, Notifier: notifier,
 		Identity: identity.Config{IdleTimeout: f.idle, SessionLifetime: f.lifetime, LockoutThreshold: f.lockThreshold,
-			LockoutWindow: f.lockWindow, LockoutDuration: f.lockDuration, MFARoles: mfa, Intranet: intranet,
+			LockoutWindow: f.lockWindow, LockoutDuration: f.lockDuration, PrivilegedFactors: f.factors, Intranet: intranet,
 			RemoteHours: hours, Location: loc},
 		Records: records.Config{ArchiveDeadline: f.archive, BreakGlassReview: f.review, MaxAttachment: f.maxAttachment},
 		Web: web.Deps{TrustedProxies: proxies, SignInPerMinute: f.signInRate, SignInBurst: f.signInBurst,
@@ -279,7 +273,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			logger.Warn("PostgreSQL synchronous_commit is off: answered writes can be lost in a crash; set it to on")
 		}
 	}
-	if err := bootstrapAdmin(ctx, app, getenv, stdout); err != nil {
+	if err := bootstrap(ctx, app, getenv, stdout); err != nil {
 		return err
 	}
 
@@ -306,7 +300,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	srv := &http.Server{
 		Handler: app.Web.Handler(), TLSConfig: tlsCfg,
-		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute, WriteTimeout: 2 * time.Minute,
+		// The front door bounds each request's head and body (20 s; an
+		// admitted upload's body 5 min): no server-wide ReadTimeout.
+		ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 6 * time.Minute,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
@@ -320,6 +316,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go app.Incidents.Run(bg, time.Minute, func(err error) {
 		logger.Error("checking incidents' deadlines failed", "error", err.Error())
 	})
+	go app.Detect.Run(bg, time.Second)
+	go app.Web.Run(bg, 30*time.Second)
 	siemDone := make(chan struct{})
 	if app.SIEM != nil {
 		go func() {
@@ -361,27 +359,44 @@ func tuneGC(getenv func(string) string) {
 	}
 }
 
-// bootstrapAdmin creates the administrator in an empty database, with the
-// password from MEDGUARD_ADMIN_PASSWORD or a new one printed once.
-func bootstrapAdmin(ctx context.Context, app *App, getenv func(string) string, stdout io.Writer) error {
-	has, err := app.Identity.HasUsers(ctx)
-	if err != nil || has {
+// bootstrap creates the two people a new installation starts with — the
+// administrator "admin" and the security administrator "security" (an
+// installation from before there were two gets the second one) — with the
+// passwords from MEDGUARD_ADMIN_PASSWORD and MEDGUARD_SECURITY_PASSWORD or
+// new ones printed once.
+func bootstrap(ctx context.Context, app *App, getenv func(string) string, stdout io.Writer) error {
+	needAdmin, needSecurity, err := app.Identity.MissingBootstrap(ctx)
+	if err != nil {
 		return err
 	}
-	password, given := getenv("MEDGUARD_ADMIN_PASSWORD"), true
-	if password == "" {
-		password, given = onetimePassword(), false
-	}
-	if _, err := app.Identity.Bootstrap(ctx, "admin", password); err != nil {
-		if medguard.IsKind(err, medguard.Invalid) {
-			return fmt.Errorf("MEDGUARD_ADMIN_PASSWORD: %w", err)
+	for _, b := range []struct {
+		need      bool
+		env, role string
+		account   identity.BootstrapAccount
+	}{
+		{needAdmin, "MEDGUARD_ADMIN_PASSWORD", "administrator", identity.BootstrapAccounts("", "")[0]},
+		{needSecurity, "MEDGUARD_SECURITY_PASSWORD", "security administrator", identity.BootstrapAccounts("", "")[1]},
+	} {
+		if !b.need {
+			continue
 		}
-		return err
-	}
-	if given {
-		fmt.Fprintln(stdout, "Created the administrator \"admin\" with the password from MEDGUARD_ADMIN_PASSWORD.")
-	} else {
-		fmt.Fprintf(stdout, "Created the administrator \"admin\". One-time password (shown only now; change it after signing in):\n\n    %s\n\n", password)
+		password, given := getenv(b.env), true
+		if password == "" {
+			password, given = onetimePassword(), false
+		}
+		b.account.Password = password
+		if _, err := app.Identity.Bootstrap(ctx, b.account); err != nil {
+			if medguard.IsKind(err, medguard.Invalid) {
+				return fmt.Errorf("%s: %w", b.env, err)
+			}
+			return err
+		}
+		if given {
+			fmt.Fprintf(stdout, "Created the %s %q with the password from %s.\n", b.role, b.account.Username, b.env)
+		} else {
+			fmt.Fprintf(stdout, "Created the %s %q. One-time password (shown only now; change it after signing in):\n\n    %s\n\n",
+				b.role, b.account.Username, password)
+		}
 	}
 	return nil
 }

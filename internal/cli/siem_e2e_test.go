@@ -43,7 +43,7 @@ func TestServeForwardsTheAuditLogToASIEM(t *testing.T) {
 	}()
 
 	s := start(t, "--siem", "tcp://"+ln.Addr().String()+"?hostname=his-01", "--checkpoint-every", "50ms")
-	token := s.login("admin", adminPassword, "")["token"].(string)
+	token := s.admin()
 	var ids []string
 	for _, code := range []string{"CARD", "NEUR"} {
 		_, h, _ := s.do("POST", "/api/v1/departments", token, map[string]string{"code": code, "name": "心内科" + code})

@@ -37,7 +37,8 @@ func TestTwoServersOneLog(t *testing.T) {
 	}
 	a := startEnv(t, env, "--db", schema, "--checkpoint-every", "20ms")
 	b := startEnv(t, env, "--db", schema, "--checkpoint-every", "20ms")
-	tokens := []string{a.login("admin", adminPassword, "")["token"].(string), b.login("admin", adminPassword, "")["token"].(string)}
+	b.book = a.book
+	tokens := []string{a.admin(), b.login("admin", adminPassword, b.code("admin"))["token"].(string)}
 
 	var wg sync.WaitGroup
 	for w := 0; w < 8; w++ {

@@ -1,11 +1,9 @@
 package console
 
 import (
-	"encoding/json"
 	"net/http"
 	"slices"
 
-	"medguard/internal/approvals"
 	"medguard/internal/identity"
 	"medguard/internal/policy"
 )
@@ -35,7 +33,10 @@ func init() {
 type roleOption struct {
 	Name       string
 	Privileged bool
-	Checked    bool
+	// Approval: a role that opens patient data or privilege is granted
+	// only through a four-eyes approval.
+	Approval bool
+	Checked  bool
 }
 
 type usersView struct {
@@ -66,7 +67,8 @@ func renderUsers(rq *Request, status int, form map[string]string, roles []string
 		}
 		v.Departments = ds
 		for _, r := range policy.DefaultRoles {
-			v.Roles = append(v.Roles, roleOption{Name: r.Name, Privileged: r.Privileged, Checked: slices.Contains(roles, r.Name)})
+			v.Roles = append(v.Roles, roleOption{Name: r.Name, Privileged: r.Privileged, Approval: policy.NeedsApproval(r.Name),
+				Checked: slices.Contains(roles, r.Name)})
 		}
 	}
 	return rq.Render(status, "users", "users.title", v)
@@ -90,9 +92,7 @@ func createUser(rq *Request) error {
 		return err
 	}
 	for _, role := range pending {
-		payload, _ := json.Marshal(approvals.RoleGrantPayload{UserID: u.ID, Role: role})
-		if _, err := rq.Deps.Approvals.Request(rq.Context(), rq.Call, approvals.NewRequest{Kind: approvals.RoleGrant,
-			Payload: payload, Reason: "requested when the user was created"}); err != nil {
+		if _, err := rq.Deps.Approvals.GrantRole(rq.Context(), rq.Call, u.ID, role, "requested when the user was created"); err != nil {
 			return err
 		}
 	}
@@ -112,17 +112,25 @@ func deactivateUser(rq *Request) error {
 	return rq.Redirect("/admin/users", "user_deactivated")
 }
 
-// roleRow is a role as the roles page shows it.
+// roleRow is a role as the roles page shows it: every role signs in with
+// a second factor; Approval is who approves granting it.
 type roleRow struct {
 	policy.Role
 	MFARequired bool
+	Approval    string // catalog key suffix: "security", "security_or_head", "none"
 }
 
 func rolesPage(rq *Request) error {
-	mfa := rq.Deps.Identity.Config().MFARoles
 	var rows []roleRow
 	for _, r := range policy.DefaultRoles {
-		rows = append(rows, roleRow{Role: r, MFARequired: slices.Contains(mfa, r.Name)})
+		row := roleRow{Role: r, MFARequired: true, Approval: "none"}
+		switch {
+		case policy.DepartmentApprovable(r.Name):
+			row.Approval = "security_or_head"
+		case policy.NeedsApproval(r.Name):
+			row.Approval = "security"
+		}
+		rows = append(rows, row)
 	}
 	return rq.Render(http.StatusOK, "roles", "roles.title", rows)
 }
@@ -147,7 +155,7 @@ func renderDepartments(rq *Request, status int, form map[string]string, fe *form
 
 func createDepartment(rq *Request) error {
 	form := map[string]string{"code": rq.form("code"), "name": rq.form("name")}
-	if _, err := rq.Deps.Identity.CreateDepartment(rq.Context(), rq.Call, form["code"], form["name"]); err != nil {
+	if _, _, err := rq.Deps.Approvals.CreateDepartment(rq.Context(), rq.Call, form["code"], form["name"], nil); err != nil {
 		if fe, ok := rq.asFormError(err, "departments.error.create"); ok {
 			return renderDepartments(rq, http.StatusUnprocessableEntity, form, fe)
 		}

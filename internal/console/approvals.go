@@ -16,15 +16,17 @@ import (
 
 func init() {
 	register(
-		Page{Method: "GET", Path: "/approvals", Any: []policy.Permission{policy.ApprovalDecide},
-			Nav: &Nav{Key: "nav.approvals", Order: 30}, Handle: approvalsPage},
-		Page{Method: "POST", Path: "/approvals/{id}/approve", Any: []policy.Permission{policy.ApprovalDecide}, Handle: decideApproval},
-		Page{Method: "POST", Path: "/approvals/{id}/refuse", Any: []policy.Permission{policy.ApprovalDecide}, Handle: decideApproval},
+		Page{Method: "GET", Path: "/approvals", Nav: &Nav{Key: "nav.approvals", Order: 30}, Handle: approvalsPage},
+		Page{Method: "POST", Path: "/approvals/{id}/approve", Any: deciders, Handle: decideApproval},
+		Page{Method: "POST", Path: "/approvals/{id}/refuse", Any: deciders, Handle: decideApproval},
 		Page{Method: "GET", Path: "/break-glass", Any: []policy.Permission{policy.BreakGlassReview, policy.BreakGlassRead},
 			Nav: &Nav{Key: "nav.reviews", Order: 35}, Handle: reviewsPage},
 		Page{Method: "POST", Path: "/break-glass/{id}/review", Any: []policy.Permission{policy.BreakGlassReview}, Handle: review},
 	)
 }
+
+// deciders hold one of the permissions to decide four-eyes requests.
+var deciders = []policy.Permission{policy.ApprovalDecide, policy.ApprovalDecideDepartment}
 
 // statusFilter keeps a status query parameter to the allowed values.
 func statusFilter(v string, allowed ...string) string {
@@ -37,27 +39,42 @@ func statusFilter(v string, allowed ...string) string {
 }
 
 type approvalsView struct {
-	Items    []approvals.Approval
+	Items    []approvalItem
 	Next     string
 	Status   string
 	Statuses []string
 	Error    string
+	// Secret is the approver's half of a split password, shown once after
+	// approving a password reset.
+	Secret string
+}
+
+// approvalItem is a request in the inbox, and whether the caller may
+// decide it (the requester sees their own requests without the buttons).
+type approvalItem struct {
+	approvals.Approval
+	CanDecide bool
 }
 
 func approvalsPage(rq *Request) error {
-	return renderApprovals(rq, http.StatusOK, "")
+	return renderApprovals(rq, http.StatusOK, "", "")
 }
 
-func renderApprovals(rq *Request, status int, errKey string) error {
+func renderApprovals(rq *Request, status int, errKey, secret string) error {
 	st := statusFilter(rq.URL.Query().Get("status"), approvals.Pending, approvals.Approved, approvals.Refused,
 		approvals.Cancelled, approvals.Expired, "all")
 	items, next, err := rq.Deps.Approvals.List(rq.Context(), rq.Call, st, rq.Cursor(), PageSize)
 	if err != nil {
 		return err
 	}
-	return rq.Render(status, "approvals", "approvals.title", approvalsView{Items: items, Next: next, Status: st,
-		Statuses: []string{approvals.Pending, approvals.Approved, approvals.Refused, approvals.Cancelled, approvals.Expired, "all"},
-		Error:    errKey})
+	v := approvalsView{Next: next, Status: st, Error: errKey, Secret: secret,
+		Statuses: []string{approvals.Pending, approvals.Approved, approvals.Refused, approvals.Cancelled, approvals.Expired, "all"}}
+	for _, a := range items {
+		v.Items = append(v.Items, approvalItem{Approval: a, CanDecide: a.Status == approvals.Pending && a.RequestedBy != rq.Call.Actor.Name &&
+			a.SubjectUserID != rq.Call.Actor.ID && (rq.Can(policy.ApprovalDecide) && a.Approvers.SecurityOfficer ||
+			rq.Can(policy.ApprovalDecideDepartment) && a.Approvers.DepartmentHead == rq.Call.Actor.Department)})
+	}
+	return rq.Render(status, "approvals", "approvals.title", v)
 }
 
 func decideApproval(rq *Request) error {
@@ -66,12 +83,17 @@ func decideApproval(rq *Request) error {
 	if strings.HasSuffix(rq.URL.Path, "/refuse") {
 		decide, flash = rq.Deps.Approvals.Refuse, "refused"
 	}
-	if _, err := decide(rq.Context(), rq.Call, id, note); err != nil {
+	a, err := decide(rq.Context(), rq.Call, id, note)
+	if err != nil {
 		var me *medguard.Error
 		if errors.As(err, &me) && (me.Kind == medguard.Invalid || me.Kind == medguard.Conflict) {
-			return renderApprovals(rq, http.StatusUnprocessableEntity, "approvals.error.decide")
+			return renderApprovals(rq, http.StatusUnprocessableEntity, "approvals.error.decide", "")
 		}
 		return err
+	}
+	if a.Secret != "" {
+		// The approver's half of a split password: shown once, here.
+		return renderApprovals(rq, http.StatusOK, "", a.Secret)
 	}
 	return rq.Redirect("/approvals", flash)
 }

@@ -92,6 +92,7 @@ import (
 	"medguard/internal/policy"
 	"medguard/internal/records"
 	"medguard/internal/trail"
+	"medguard/internal/web"
 )
 
 // Deps are the services the console uses: the same as the JSON API's.
@@ -219,30 +220,36 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Cache-Control", "no-store")
 	}
 	if _, pattern := c.mux.Handler(r); pattern == "" {
-		rq := c.newRequest(w, r, Page{Public: true})
-		c.fail(rq, &medguard.Error{Kind: medguard.NotFound, Message: "no such page"})
+		// A signed-in caller's 404 is logged under their name.
+		p := Page{Public: true}
+		rq := c.newRequest(w, r, p)
+		if _, err := r.Cookie(sessionCookie); err == nil {
+			c.authenticate(rq, p)
+		}
+		ex := web.ExchangeOf(r)
+		ex.Action, ex.Route, ex.Call = "console.page", "console: no such page", rq.Call
+		ex.Err = &medguard.Error{Kind: medguard.NotFound, Message: "no such page"}
+		c.fail(rq, ex.Err)
 		return
 	}
 	c.mux.ServeHTTP(w, r)
 }
 
 // serve wraps a page's handler: language, session, permission and CSRF
-// checks, errors as pages, and the access log.
+// checks, and errors as pages. The front door (web.Server.Handler) logs a
+// refused page in the audit log and writes the access log: serve tells it
+// who the caller is and how the request ended.
 func (c *Console) serve(p Page) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		rq := c.newRequest(sw, r, p)
-		err := func() (err error) {
-			defer func() {
-				if v := recover(); v != nil {
-					c.deps.Logger.Error("console panic", "route", p.Method+" "+p.Path, "panic", fmt.Sprint(v))
-					err = medguard.Errorf(medguard.Internal, "panic")
-				}
-			}()
+		rq := c.newRequest(w, r, p)
+		ex := web.ExchangeOf(r)
+		ex.Action, ex.Route = "console.page", "console: "+p.Method+" "+p.Path
+		err := func() error {
 			if _, err := r.Cookie(sessionCookie); !p.Public || err == nil {
 				// Public pages (sign-in) take a session if there is one.
-				if err := c.authenticate(rq, p); err != nil && (!p.Public || err == error(errHandled)) {
+				err := c.authenticate(rq, p)
+				ex.Call = rq.Call
+				if err != nil && (!p.Public || err == error(errHandled)) {
 					return err
 				}
 			}
@@ -256,15 +263,10 @@ func (c *Console) serve(p Page) http.Handler {
 			}
 			return p.Handle(rq)
 		}()
-		if err != nil {
+		if err != nil && err != error(errHandled) {
+			ex.Err = err
 			c.fail(rq, err)
 		}
-		actor := ""
-		if rq.Call != nil {
-			actor = rq.Call.Actor.Name
-		}
-		c.deps.Logger.Info("console request", "method", r.Method, "route", p.Path, "status", sw.status(),
-			"duration_ms", float64(time.Since(start).Microseconds())/1000, "actor", actor)
 	})
 }
 
@@ -291,12 +293,7 @@ func (c *Console) fail(rq *Request, err error) {
 	case medguard.Internal:
 		c.deps.Logger.Error("console request failed", "route", rq.page.Path, "error", err.Error())
 	}
-	status := map[medguard.Kind]int{medguard.Invalid: 422, medguard.Malformed: 400, medguard.TooLarge: 413,
-		medguard.NotFound: 404, medguard.Conflict: 409, medguard.Forbidden: 403, medguard.Locked: 423,
-		medguard.RateLimited: 429}[me.Kind]
-	if status == 0 {
-		status = 500
-	}
+	status := web.StatusOf(me.Kind)
 	if rerr := rq.Render(status, "error", "error.title."+fmt.Sprint(status), map[string]any{
 		"Status": status, "Rule": me.Rule, "Field": me.Field, "Code": me.Code, "Kind": me.Kind.String()}); rerr != nil {
 		c.deps.Logger.Error("rendering the error page failed", "error", rerr.Error())
@@ -307,31 +304,4 @@ func (c *Console) fail(rq *Request, err error) {
 // anyOf reports whether set holds one of ps.
 func anyOf(set policy.PermissionSet, ps []policy.Permission) bool {
 	return slices.ContainsFunc(ps, func(p policy.Permission) bool { return set[p] })
-}
-
-// statusWriter remembers the status written, for the access log.
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) status() int {
-	if w.code == 0 {
-		return http.StatusOK
-	}
-	return w.code
 }

@@ -20,13 +20,15 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"medguard/internal/cli"
+	"medguard/internal/identity"
 	"medguard/internal/storage/storagetest"
 	"medguard/internal/testkit"
 )
 
 const (
-	adminPassword = "Guanli#Mima2026"
-	staffPassword = "Yiyuan#Ceshi2026"
+	adminPassword    = "Guanli#Mima2026"
+	securityPassword = "Anquan#Mima2026"
+	staffPassword    = "Yiyuan#Ceshi2026"
 )
 
 // hospital is a small installation served over HTTPS by the real handler
@@ -42,7 +44,8 @@ type hospital struct {
 	patientID, recordID string
 	patientName, idNum  string
 	users               map[string]string // username → id
-	approvalID          string            // the pending grant of security_officer to zhouqiang
+	approvalID          string            // a pending access grant to CARD's records for lina, for CARD's head
+	security            string            // the security administrator's API token
 	secrets             map[string]string // username → TOTP secret, once enrolled in the console
 }
 
@@ -62,13 +65,16 @@ func newHospital(t testing.TB) *hospital {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { app.Close() })
-	if _, err := app.Identity.Bootstrap(context.Background(), "admin", adminPassword); err != nil {
-		t.Fatal(err)
+	for _, a := range identity.BootstrapAccounts(adminPassword, securityPassword) {
+		if _, err := app.Identity.Bootstrap(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
 	}
 	srv := httptest.NewTLSServer(app.Web.Handler())
 	t.Cleanup(srv.Close)
 	h := &hospital{t: t, app: app, srv: srv, clock: clock, logs: logs, users: map[string]string{}, secrets: map[string]string{}}
-	h.admin = h.api(200, "POST", "/api/v1/auth/login", "", map[string]string{"username": "admin", "password": adminPassword})["token"].(string)
+	h.admin = h.enrolAPIWith("admin", adminPassword)
+	h.security = h.enrolAPIWith("security", securityPassword)
 	h.api(201, "POST", "/api/v1/departments", h.admin, map[string]string{"code": "CARD", "name": "心内科"})
 	h.api(201, "POST", "/api/v1/departments", h.admin, map[string]string{"code": "NEUR", "name": "神经内科"})
 	for _, u := range []struct{ name, display, dept, role string }{
@@ -78,8 +84,10 @@ func newHospital(t testing.TB) *hospital {
 		out := h.api(201, "POST", "/api/v1/users", h.admin, map[string]any{"username": u.name, "display_name": u.display,
 			"department": u.dept, "roles": []string{u.role}, "password": staffPassword})
 		h.users[u.name] = out["id"].(string)
-		if p, _ := out["pending_approvals"].([]any); len(p) == 1 {
-			h.approvalID = p[0].(map[string]any)["id"].(string)
+		// The administrator asked; the security administrator approves.
+		for _, p := range out["pending_approvals"].([]any) {
+			h.api(200, "POST", "/api/v1/approvals/"+p.(map[string]any)["id"].(string)+"/approve", h.security,
+				map[string]string{"note": "同意任命"})
 		}
 	}
 	// A cardiologist (enrolled through the API) registers the patient and writes a record.
@@ -93,6 +101,12 @@ func newHospital(t testing.TB) *hospital {
 	h.recordID = h.api(201, "POST", "/api/v1/patients/"+h.patientID+"/records", clerk, map[string]any{"type": "progress_note",
 		"department": "CARD", "title": "心内科病程记录 欧阳娜娜", "classification": "general",
 		"text": "患者欧阳娜娜，胸闷三天，心电图示 ST 段压低。"})["id"].(string)
+	// A neurologist asks for cardiology's records of the patient: the
+	// request waits for cardiology's head.
+	lina := h.enrolAPI("lina")
+	h.approvalID = h.api(202, "POST", "/api/v1/grants", lina, map[string]string{"patient_id": h.patientID,
+		"grantee_id": h.users["lina"], "department": "CARD", "reason": "会诊需要查阅心内科病历",
+		"expires_at": clock.Now().Add(48 * time.Hour).Format(time.RFC3339)})["approval"].(map[string]any)["id"].(string)
 	return h
 }
 
@@ -123,11 +137,24 @@ func (h *hospital) api(want int, method, path, token string, body any) map[strin
 	return m
 }
 
-// enrolAPI enrols a user's TOTP through the API and returns a full token.
+// enrolAPI signs a member of staff in through the API with a full token:
+// the first time it enrols TOTP (and keeps the secret, which the console's
+// sign-in then uses), later it sends a code of the next unused step.
 func (h *hospital) enrolAPI(username string) string {
+	return h.enrolAPIWith(username, staffPassword)
+}
+
+func (h *hospital) enrolAPIWith(username, password string) string {
 	h.t.Helper()
-	tok := h.api(200, "POST", "/api/v1/auth/login", "", map[string]string{"username": username, "password": staffPassword})["token"].(string)
+	if secret, ok := h.secrets[username]; ok {
+		h.clock.Advance(30 * time.Second) // a code is never accepted twice
+		code, _ := totp.GenerateCode(secret, h.clock.Now())
+		return h.api(200, "POST", "/api/v1/auth/login", "", map[string]string{"username": username, "password": password,
+			"totp": code})["token"].(string)
+	}
+	tok := h.api(200, "POST", "/api/v1/auth/login", "", map[string]string{"username": username, "password": password})["token"].(string)
 	secret := h.api(200, "POST", "/api/v1/auth/totp", tok, nil)["secret"].(string)
+	h.secrets[username] = secret
 	code, _ := totp.GenerateCode(secret, h.clock.Now())
 	return h.api(200, "POST", "/api/v1/auth/totp/confirm", tok, map[string]string{"code": code})["token"].(string)
 }
@@ -229,6 +256,7 @@ func (b *browser) signIn(username, password string) page {
 	login := b.get("/login")
 	form := url.Values{"username": {username}, "password": {password}}
 	if secret, ok := b.h.secrets[username]; ok {
+		b.h.clock.Advance(30 * time.Second) // a code is never accepted twice
 		code, _ := totp.GenerateCode(secret, b.h.clock.Now())
 		form.Set("totp", code)
 	}

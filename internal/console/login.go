@@ -24,6 +24,8 @@ func init() {
 		Page{Method: "POST", Path: "/login", Public: true, Handle: login},
 		Page{Method: "GET", Path: "/login/totp", Enrolment: true, Handle: enrolPage},
 		Page{Method: "POST", Path: "/login/totp", Enrolment: true, Handle: confirmEnrolment},
+		Page{Method: "GET", Path: "/login/password", Enrolment: true, Handle: passwordPage},
+		Page{Method: "POST", Path: "/login/password", Enrolment: true, Handle: changePassword},
 		Page{Method: "POST", Path: "/logout", Enrolment: true, Handle: logout},
 	)
 }
@@ -71,10 +73,39 @@ func login(rq *Request) error {
 		return err // 423 frozen: the frozen page
 	}
 	setSession(rq.W, in.Token)
-	if in.MFAEnrollmentRequired {
+	switch {
+	case in.PasswordChangeRequired:
+		return rq.Redirect("/login/password", "")
+	case in.MFAEnrollmentRequired:
 		return rq.Redirect("/login/totp", "")
 	}
 	return rq.Redirect("/", "")
+}
+
+type passwordView struct{ Error string }
+
+// passwordPage asks a user whose credentials were reset for a new password.
+func passwordPage(rq *Request) error {
+	return rq.Render(http.StatusOK, "password", "password.title", passwordView{})
+}
+
+// changePassword sets the new password, then goes on to enrolment.
+func changePassword(rq *Request) error {
+	err := rq.Deps.Identity.ChangePassword(rq.Context(), rq.Call, rq.PostFormValue("current_password"), rq.PostFormValue("new_password"))
+	if err != nil {
+		var me *medguard.Error
+		switch {
+		case errors.As(err, &me) && me.Kind == medguard.Invalid:
+			return rq.Render(http.StatusUnprocessableEntity, "password", "password.title", passwordView{Error: "password.error.new"})
+		case errors.As(err, &me) && me.Kind == medguard.Unauthenticated && me.Code == "bad_credentials":
+			return rq.Render(http.StatusUnauthorized, "password", "password.title", passwordView{Error: "password.error.current"})
+		}
+		return err
+	}
+	if rq.Scope == identity.ScopeFull {
+		return rq.Redirect("/", "password_changed")
+	}
+	return rq.Redirect("/login/totp", "")
 }
 
 type enrolView struct {
@@ -89,6 +120,9 @@ func enrolPage(rq *Request) error {
 		return rq.Redirect("/", "")
 	}
 	enr, err := rq.Deps.Identity.StartTOTP(rq.Context(), rq.Call)
+	if me := (*medguard.Error)(nil); errors.As(err, &me) && me.Code == "password_change_required" {
+		return rq.Redirect("/login/password", "")
+	}
 	if err != nil {
 		return err
 	}

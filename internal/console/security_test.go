@@ -51,7 +51,7 @@ func TestSecurityHeaders(t *testing.T) {
 		check(path, p)
 	}
 	// The session cookie's flags (the jar hides them: read Set-Cookie).
-	raw, err := b.c.PostForm(h.srv.URL+"/login", url.Values{"username": {"admin"}, "password": {adminPassword}, "csrf_token": {csrfOf(b.get("/login").body)}})
+	raw, err := b.c.PostForm(h.srv.URL+"/login", url.Values{"username": {"zhangwei"}, "password": {staffPassword}, "csrf_token": {csrfOf(b.get("/login").body)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestCSRF(t *testing.T) {
 		}
 	}
 	// The approval did not happen; with the token, the search works.
-	if a := h.api(200, "GET", "/api/v1/approvals/"+h.approvalID, h.admin, nil); a["status"] != "pending" {
+	if a := h.api(200, "GET", "/api/v1/approvals/"+h.approvalID, h.enrolAPI("lina"), nil); a["status"] != "pending" {
 		t.Fatalf("approval %v", a)
 	}
 	if p := b.post("/patients/search", form, url.Values{"id_number": {h.idNum}}); p.status != 200 {
@@ -171,7 +171,7 @@ func TestNoPatientDataInURLsTitlesOrLogs(t *testing.T) {
 		}
 	}
 	logs := h.logs.String()
-	if !strings.Contains(logs, "console request") {
+	if !strings.Contains(logs, `"route":"console: `) {
 		t.Fatal("no console access log")
 	}
 	for _, s := range secrets {

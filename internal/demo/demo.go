@@ -13,7 +13,6 @@ package demo
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -70,7 +69,9 @@ type Options struct {
 	Records       int
 	Workers       int
 	AdminPassword string
-	StaffPassword string
+	// SecurityPassword is the security administrator's ("security").
+	SecurityPassword string
+	StaffPassword    string
 	// Now is the end of the simulated year (default: the real time).
 	Now time.Time
 	// Progress receives a line now and then.
@@ -89,24 +90,27 @@ type Summary struct {
 	BreakGlass, Denied, Grants, CareTeams, LateArchives int
 	Frozen                                              []string // accounts detection froze
 	Took                                                time.Duration
-	AdminPassword, StaffPassword                        string
+	AdminPassword, SecurityPassword, StaffPassword      string
 	Examples                                            []Staff
 }
 
 // loader builds one hospital.
 type loader struct {
-	svc    Services
-	clock  *Clock
-	opts   Options
-	gen    *synth.Generator
-	rnd    *rand.Rand
-	admin  *medguard.Call
-	staff  map[string][]*Staff // by department code
-	roles  map[string][]*Staff // by role
-	sum    Summary
-	out    io.Writer
-	mu     sync.Mutex
-	visits []*visit
+	svc   Services
+	clock *Clock
+	opts  Options
+	gen   *synth.Generator
+	rnd   *rand.Rand
+	admin *medguard.Call
+	// security is the security administrator, who approves what the
+	// administrator asks for (four eyes).
+	security *medguard.Call
+	staff    map[string][]*Staff // by department code
+	roles    map[string][]*Staff // by role
+	sum      Summary
+	out      io.Writer
+	mu       sync.Mutex
+	visits   []*visit
 }
 
 // clinical departments plus the offices every hospital has.
@@ -129,7 +133,7 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 	if l.out == nil {
 		l.out = io.Discard
 	}
-	l.sum.AdminPassword, l.sum.StaffPassword = opts.AdminPassword, opts.StaffPassword
+	l.sum.AdminPassword, l.sum.SecurityPassword, l.sum.StaffPassword = opts.AdminPassword, opts.SecurityPassword, opts.StaffPassword
 	yearAgo := opts.Now.AddDate(-1, 0, 0)
 	clock.Set(yearAgo.Add(-24 * time.Hour))
 	steps := []struct {
@@ -148,33 +152,51 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 	}
 	clock.Live()
 	l.sum.Took = time.Since(start)
-	for _, role := range []string{"admin", "records_clerk", "doctor", "nurse", "dept_head", "security_officer", "auditor", "it_engineer", "researcher"} {
+	for _, role := range []string{"admin", "security_officer", "records_clerk", "doctor", "nurse", "dept_head", "auditor", "it_engineer", "researcher"} {
 		if len(l.roles[role]) > 0 {
 			l.sum.Examples = append(l.sum.Examples, *l.roles[role][0])
+		}
+	}
+	// One request left waiting, filed now, for the approvals inbox: the
+	// administrator asks for an auditor's role for a researcher.
+	if researchers := l.roles["researcher"]; len(researchers) > 0 {
+		call := *l.admin
+		call.RequestID = "demo-waiting"
+		if _, err := l.svc.Approvals.GrantRole(ctx, &call, researchers[0].call.Actor.ID, "auditor", "科研数据质控需要审计权限"); err != nil {
+			return nil, fmt.Errorf("demo: the waiting request: %w", err)
 		}
 	}
 	return &l.sum, nil
 }
 
-// people creates the departments, the staff, their privileged roles (through
-// four-eyes approvals) and the HIS's API key.
+// people creates the departments, the two bootstrap accounts, the staff,
+// their roles (every role that opens patient data or privilege through a
+// four-eyes approval: the administrator asks, the security administrator
+// approves) and the HIS's API key (approved the same way).
 func (l *loader) people(ctx context.Context) error {
 	id := l.svc.Identity
-	adminID, err := id.Bootstrap(ctx, "admin", l.opts.AdminPassword)
-	if err != nil {
-		return err
+	ids := map[string]string{}
+	for _, a := range identity.BootstrapAccounts(l.opts.AdminPassword, l.opts.SecurityPassword) {
+		uid, err := id.Bootstrap(ctx, a)
+		if err != nil {
+			return err
+		}
+		ids[a.Username] = uid
 	}
-	l.admin = &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: adminID, Name: "admin", Roles: []string{"admin"}},
-		IP: "10.10.1.10", RequestID: "demo-setup"}
+	l.admin = &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: ids[identity.BootstrapAdmin],
+		Name: identity.BootstrapAdmin, Roles: []string{"admin"}}, IP: "10.10.1.10", RequestID: "demo-setup"}
+	l.security = &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: ids[identity.BootstrapSecurity],
+		Name: identity.BootstrapSecurity, Roles: []string{"security_officer"}}, IP: "10.10.1.11", RequestID: "demo-setup"}
 	l.roles["admin"] = []*Staff{{Username: "admin", Name: "系统管理员", Role: "admin", call: l.admin}}
+	l.roles["security_officer"] = []*Staff{{Username: "security", Name: "安全管理员", Role: "security_officer", call: l.security}}
 	for _, d := range synth.Departments() {
-		if _, err := id.CreateDepartment(ctx, l.admin, d.Code, d.Name); err != nil {
+		if _, _, err := l.svc.Approvals.CreateDepartment(ctx, l.admin, d.Code, d.Name, nil); err != nil {
 			return err
 		}
 		l.sum.Departments++
 	}
 	for _, o := range offices {
-		if _, err := id.CreateDepartment(ctx, l.admin, o.code, o.name); err != nil {
+		if _, _, err := l.svc.Approvals.CreateDepartment(ctx, l.admin, o.code, o.name, nil); err != nil {
 			return err
 		}
 		l.sum.Departments++
@@ -191,7 +213,7 @@ func (l *loader) people(ctx context.Context) error {
 		want{"QCD", "auditor", 2}, want{"RES", "researcher", 2})
 	// Usernames and names in a fixed order, so the seed decides them.
 	var plan []*Staff
-	seen := map[string]bool{}
+	seen := map[string]bool{"admin": true, "security": true}
 	for _, w := range wants {
 		for i := 0; i < w.n; i++ {
 			name := l.gen.StaffName()
@@ -203,7 +225,7 @@ func (l *loader) people(ctx context.Context) error {
 			plan = append(plan, &Staff{Username: u, Name: name, Department: w.dept, Role: w.role})
 		}
 	}
-	err = l.parallel(len(plan), func(i int) error {
+	err := l.parallel(len(plan), func(i int) error {
 		s := plan[i]
 		u, pending, err := id.CreateUser(ctx, l.admin, identity.NewUser{Username: s.Username, DisplayName: s.Name,
 			Department: s.Department, Roles: []string{s.Role}, Password: l.opts.StaffPassword})
@@ -212,9 +234,16 @@ func (l *loader) people(ctx context.Context) error {
 		}
 		s.call = &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: u.ID, Name: s.Username,
 			Department: s.Department, Roles: []string{s.Role}}, IP: fmt.Sprintf("10.20.%d.%d", 1+i/200, 10+i%200)}
-		s.call.Actor.Roles = append([]string(nil), u.Roles...)
-		if len(pending) > 0 {
-			s.call.Actor.Roles = pending // granted below, after approval
+		// Roles that open patient data or privilege: the administrator
+		// asks, the security administrator approves.
+		for _, role := range pending {
+			a, err := l.svc.Approvals.GrantRole(ctx, l.admin, u.ID, role, "岗位任命："+s.Name)
+			if err != nil {
+				return err
+			}
+			if _, err := l.svc.Approvals.Approve(ctx, l.security, a.ID, "同意任命"); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -226,31 +255,16 @@ func (l *loader) people(ctx context.Context) error {
 		l.roles[s.Role] = append(l.roles[s.Role], s)
 		l.sum.Staff++
 	}
-	// Privileged roles: the administrator asks, a department head approves.
-	approver := l.roles["dept_head"][0].call
-	for _, role := range []string{"it_engineer", "security_officer", "auditor"} {
-		for _, s := range l.roles[role] {
-			payload, _ := json.Marshal(approvals.RoleGrantPayload{UserID: s.call.Actor.ID, Role: role})
-			a, err := l.svc.Approvals.Request(ctx, l.admin, approvals.NewRequest{Kind: approvals.RoleGrant, Payload: payload,
-				Reason: "岗位任命：" + s.Name})
-			if err != nil {
-				return err
-			}
-			if _, err := l.svc.Approvals.Approve(ctx, approver, a.ID, "同意任命"); err != nil {
-				return err
-			}
-		}
+	// The HIS pushes records and finds patients by ID number: a key that
+	// shows patient data, so it too waits for the security administrator.
+	_, a, err := l.svc.Approvals.CreateAPIKey(ctx, l.admin, "his", []string{"patient.create", "patient.search", "record.write",
+		"admission.manage", "scope.all_departments"}, "", "HIS 推送病历与患者登记")
+	if err != nil {
+		return err
 	}
-	// One request left waiting, for the approvals inbox.
-	if researchers := l.roles["researcher"]; len(researchers) > 0 {
-		payload, _ := json.Marshal(approvals.RoleGrantPayload{UserID: researchers[0].call.Actor.ID, Role: "auditor"})
-		if _, err := l.svc.Approvals.Request(ctx, l.admin, approvals.NewRequest{Kind: approvals.RoleGrant, Payload: payload,
-			Reason: "科研数据质控需要审计权限"}); err != nil {
-			return err
-		}
+	if a != nil {
+		_, err = l.svc.Approvals.Approve(ctx, l.security, a.ID, "HIS 接口，已核对范围")
 	}
-	_, err = id.CreateAPIKey(ctx, l.admin, "his", []string{"patient.create", "patient.search", "record.write",
-		"admission.manage", "scope.all_departments"}, "")
 	return err
 }
 

@@ -66,14 +66,28 @@ func (l *loader) incidents(ctx context.Context) error {
 		head := l.pick(v.dept.Code, "dept_head")
 		member := outsider(v)
 		if i%2 == 0 {
-			if _, err := l.svc.Records.AddCareTeamMember(ctx, head.call, v.patientID, member.call.Actor.ID, nil); err != nil {
+			// A member of another department joins the care team: the
+			// head asks, the security administrator approves.
+			_, a, err := l.svc.Approvals.AddCareTeamMember(ctx, head.call, v.patientID, member.call.Actor.ID, nil, "多学科诊疗，需共同管理")
+			if err != nil {
 				return err
+			}
+			if a != nil {
+				if _, err := l.svc.Approvals.Approve(ctx, l.security, a.ID, "同意"); err != nil {
+					return err
+				}
 			}
 			l.sum.CareTeams++
 			continue
 		}
-		if _, err := l.svc.Records.CreateGrant(ctx, head.call, records.NewGrant{PatientID: v.patientID, GranteeID: member.call.Actor.ID,
-			Reason: "院内会诊，需查阅本科室病历", ExpiresAt: at.Add(time.Duration(24*(3+l.rnd.IntN(25))) * time.Hour)}); err != nil {
+		// A doctor of another department asks for a grant; the head of
+		// the department whose records it opens approves.
+		a, err := l.svc.Approvals.RequestGrant(ctx, member.call, records.NewGrant{PatientID: v.patientID, GranteeID: member.call.Actor.ID,
+			Department: v.dept.Code, Reason: "院内会诊，需查阅该科室病历", ExpiresAt: at.Add(time.Duration(24*(3+l.rnd.IntN(25))) * time.Hour)})
+		if err != nil {
+			return err
+		}
+		if _, err := l.svc.Approvals.Approve(ctx, head.call, a.ID, "同意会诊查阅"); err != nil {
 			return err
 		}
 		l.sum.Grants++

@@ -45,7 +45,7 @@ func BenchmarkObserve(b *testing.B) {
 		en := *entries[n%len(entries)]
 		en.Time = t0.Add(time.Duration(n) * 2 * time.Millisecond)
 		if en.Decision == audit.Allow {
-			e.Screen(&en)
+			e.Screen([]*audit.Entry{&en})
 		}
 		e.Observe(&en)
 		n++
@@ -73,7 +73,7 @@ func BenchmarkFreezeLatency(b *testing.B) {
 	g := gate.New(log, clock)
 	kr := keys.NewKeyring(db, keys.NewKeyFile(keys.SM4GCM, clock.Now()), clock)
 	id := identity.New(db, g, kr, identity.Config{Argon2: identity.Argon2Params{Memory: 64, Time: 1, Threads: 1}})
-	adminID, err := id.Bootstrap(ctx, "admin", "Guanli#Mima2026")
+	adminID, err := id.Bootstrap(ctx, identity.BootstrapAccounts("Guanli#Mima2026", "")[0])
 	if err != nil {
 		b.Fatal(err)
 	}

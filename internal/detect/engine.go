@@ -27,6 +27,13 @@ type Firing struct {
 	// Screened is true when the firing refused the triggering operation
 	// before it was done (a freeze rule), false when it was raised after.
 	Screened bool `json:"screened"`
+	// Severity ranks the alert (the rule's severity, one step higher when
+	// the triggering entry concerned core data).
+	Severity string `json:"severity"`
+	// Index is the triggering entry's index in the audit log (for a
+	// firing raised after the entry was written); servers that share a
+	// database raise each such firing once, by this index.
+	Index uint64 `json:"index,omitempty"`
 }
 
 // Explain says in words why the rule fired.
@@ -157,32 +164,51 @@ func (e *Engine) window(r *Rule, key string) *window {
 	return w
 }
 
-// Screen judges an operation about to be done (an entry not yet written)
-// against the freeze rules: if doing it would make one fire, the firing is
-// returned (and that key's window starts afresh) and the operation must be
-// refused. Nothing is counted otherwise: Observe counts what was done.
-func (e *Engine) Screen(en *audit.Entry) *Firing {
-	if slices.Contains(en.ActorRoles, "api_key") {
-		// A system's API key (the HIS) reads in bulk by design and has no
-		// account to freeze: its reads are counted, and alert, as usual.
-		return nil
+// Screen judges the entries of one operation about to be done (entries
+// not yet written: one, or a list's items) against the freeze rules, as if
+// they were done in order: if doing them would make one fire, the index of
+// the entry that fires and the firing are returned (and that key's window
+// starts afresh) and the operation must be refused. Nothing is counted
+// otherwise: Observe counts what was done.
+func (e *Engine) Screen(es []*audit.Entry) (int, *Firing) {
+	// The operation's earlier entries, per window: distinct patients, or a
+	// count.
+	type extra struct {
+		patients map[string]bool
+		n        int
 	}
-	for i := range e.rules {
-		r := &e.rules[i]
-		if r.Action != ActFreeze || r.Baseline || !e.matches(r, en, true) {
-			continue
-		}
-		key := keyOf(r, en)
-		w := e.window(r, key)
-		w.prune(en.Time, time.Duration(r.Window))
-		if n := w.count(true, en.PatientID); n >= r.Threshold {
-			f := e.firing(r, key, en, n, w)
-			f.Screened = true
-			w.reset()
-			return &f
+	var extras map[*window]*extra
+	for i, en := range es {
+		for j := range e.rules {
+			r := &e.rules[j]
+			if r.Action != ActFreeze || r.Baseline || !e.matches(r, en, true) {
+				continue
+			}
+			key := keyOf(r, en)
+			w := e.window(r, key)
+			w.prune(en.Time, time.Duration(r.Window))
+			x := extras[w]
+			if x == nil {
+				x = &extra{patients: map[string]bool{}}
+			}
+			n := w.countWith(x.patients, x.n, en.PatientID)
+			if n >= r.Threshold {
+				f := e.firing(r, key, en, n, w)
+				f.Screened = true
+				w.reset()
+				return i, &f
+			}
+			if extras == nil {
+				extras = map[*window]*extra{}
+			}
+			extras[w] = x
+			x.n++
+			if en.PatientID != "" {
+				x.patients[en.PatientID] = true
+			}
 		}
 	}
-	return nil
+	return -1, nil
 }
 
 // Observe counts a written entry in every rule it matches and returns the
@@ -191,11 +217,21 @@ func (e *Engine) Screen(en *audit.Entry) *Firing {
 func (e *Engine) Observe(en *audit.Entry) []Firing {
 	e.seen++
 	var out []Firing
+	if name, ok := strings.CutPrefix(en.Rule, "detect."); ok {
+		// Refused by a screen: it was not done, so it does not count; the
+		// window of the rule that fired starts afresh on every server, as
+		// it did on the server that screened it.
+		for i := range e.rules {
+			if r := &e.rules[i]; r.Name == name && !r.Baseline {
+				if w := e.windows[r.Name][keyOf(r, en)]; w != nil {
+					w.reset()
+				}
+			}
+		}
+		return nil
+	}
 	for i := range e.rules {
 		r := &e.rules[i]
-		if strings.HasPrefix(en.Rule, "detect.") {
-			continue // refused by a screen: it was not done, so it does not count
-		}
 		if !e.matches(r, en, false) {
 			continue
 		}
@@ -204,7 +240,7 @@ func (e *Engine) Observe(en *audit.Entry) []Firing {
 			if ok, n, note := e.observeBaseline(r, key, en.Time); ok {
 				out = append(out, Firing{Rule: r.Name, Action: r.Action, Key: key, Username: en.Actor, Count: n,
 					Threshold: r.Threshold, Window: r.Window, From: en.Time.Truncate(time.Hour), At: en.Time,
-					RequestID: en.RequestID, Note: note})
+					RequestID: en.RequestID, Note: note, Severity: r.rank(en.Classification == policyCore)})
 			}
 			continue
 		}
@@ -214,7 +250,7 @@ func (e *Engine) Observe(en *audit.Entry) []Firing {
 		if r.Action == ActFreeze {
 			continue
 		}
-		if n := w.count(false, ""); n >= r.Threshold {
+		if n := w.count(); n >= r.Threshold {
 			out = append(out, e.firing(r, key, en, n, w))
 			w.reset()
 		}
@@ -239,7 +275,7 @@ func (e *Engine) Learn(en *audit.Entry) {
 func (e *Engine) Replay(en *audit.Entry) []Firing {
 	var out []Firing
 	if en.Decision == audit.Allow || strings.HasPrefix(en.Rule, "detect.") {
-		if f := e.Screen(en); f != nil {
+		if _, f := e.Screen([]*audit.Entry{en}); f != nil {
 			out = append(out, *f)
 		}
 	}
@@ -252,8 +288,11 @@ func (e *Engine) firing(r *Rule, key string, en *audit.Entry, n int, w *window) 
 		from = o
 	}
 	return Firing{Rule: r.Name, Action: r.Action, Key: key, Username: en.Actor, Count: n, Threshold: r.Threshold,
-		Window: r.Window, From: from, At: en.Time, RequestID: en.RequestID}
+		Window: r.Window, From: from, At: en.Time, RequestID: en.RequestID, Severity: r.rank(en.Classification == policyCore)}
 }
+
+// policyCore is the classification of core data (核心数据).
+const policyCore = "core"
 
 // Sweep drops windows whose events have all left their frame at now, so
 // that memory follows the active keys only.

@@ -121,7 +121,7 @@ func TestScreenRefusesTheReadThatReachesTheThreshold(t *testing.T) {
 	e := detect.NewEngine(detect.DefaultRules(), nil)
 	for i := 1; i <= 70; i++ {
 		en := read("zhangwei", "10.0.0.1", fmt.Sprintf("pat%03d", i), t0.Add(time.Duration(i)*time.Second))
-		if f := e.Screen(en); f != nil {
+		if _, f := e.Screen([]*audit.Entry{en}); f != nil {
 			if i != 51 || f.Rule != "bulk_read_user" || f.Count != 51 || !f.Screened {
 				t.Fatalf("read %d: %+v", i, f)
 			}
@@ -189,21 +189,110 @@ func TestBaselineFlagsStrongDeviation(t *testing.T) {
 	}
 }
 
-// A system's API key is not frozen for bulk reads (it has no account and
-// reads in bulk by design); the IP rule still counts its reads.
-func TestAPIKeysAreNotScreened(t *testing.T) {
-	shanghai, _ := time.LoadLocation("Asia/Shanghai") // t0 is 10:00 there: working hours
-	e := detect.NewEngine(detect.DefaultRules(), shanghai)
-	var fired []detect.Firing
+// A system's API key is screened like an account: the key is frozen at the
+// read that reaches the bulk-read threshold (issue: keys were never frozen).
+func TestAPIKeysAreScreened(t *testing.T) {
+	e := detect.NewEngine(detect.DefaultRules(), nil)
 	for i := 1; i <= 60; i++ {
 		en := read("apikey:his", "10.2.0.1", fmt.Sprintf("pat%03d", i), t0.Add(time.Duration(i)*time.Second))
 		en.ActorRoles = []string{"api_key"}
-		if f := e.Screen(en); f != nil {
-			t.Fatalf("read %d of an API key screened: %+v", i, f)
+		if _, f := e.Screen([]*audit.Entry{en}); f != nil {
+			if i != 51 || f.Rule != "bulk_read_user" || f.Username != "apikey:his" {
+				t.Fatalf("read %d: %+v", i, f)
+			}
+			return
 		}
-		fired = append(fired, e.Observe(en)...)
+		e.Observe(en)
 	}
-	if len(fired) != 1 || fired[0].Rule != "bulk_read_ip" {
-		t.Fatalf("%+v", fired)
+	t.Fatal("60 patients read by a key, never stopped")
+}
+
+// A list is screened as a whole, each item counted: a page of 200 patients
+// is refused at the item that would be the 51st patient.
+func TestListsAreScreenedItemByItem(t *testing.T) {
+	e := detect.NewEngine(detect.DefaultRules(), nil)
+	var page []*audit.Entry
+	for i := 1; i <= 200; i++ {
+		en := read("clerk", "10.0.0.5", fmt.Sprintf("pat%03d", i), t0)
+		en.Action = "patient.list"
+		page = append(page, en)
+	}
+	i, f := e.Screen(page)
+	if f == nil || i != 50 || f.Count != 51 {
+		t.Fatalf("refused at %d: %+v", i, f)
+	}
+	// A short page of patients already seen does not fire.
+	e2 := detect.NewEngine(detect.DefaultRules(), nil)
+	for i := 1; i <= 50; i++ {
+		e2.Observe(read("clerk", "10.0.0.5", fmt.Sprintf("pat%03d", i), t0))
+	}
+	if _, f := e2.Screen(page[:50]); f != nil {
+		t.Fatalf("the same 50 patients again: %+v", f)
+	}
+	if i, f := e2.Screen(page[:51]); f == nil || i != 50 {
+		t.Fatalf("a 51st patient: %d %+v", i, f)
+	}
+}
+
+// Every disclosure counts towards the distinct-patient rule: reads, lists,
+// search results, attachments, versions, access reports.
+func TestEveryDisclosureCounts(t *testing.T) {
+	e := detect.NewEngine(detect.DefaultRules(), nil)
+	for i := 1; i <= 50; i++ {
+		en := read("clerk", "10.0.0.5", fmt.Sprintf("pat%03d", i), t0.Add(time.Duration(i)*time.Second))
+		en.Action = detect.DisclosureActions[i%len(detect.DisclosureActions)]
+		e.Observe(en)
+	}
+	en := read("clerk", "10.0.0.5", "pat999", t0.Add(time.Minute))
+	en.Action = "patient.search_match"
+	if _, f := e.Screen([]*audit.Entry{en}); f == nil || f.Rule != "bulk_read_user" {
+		t.Fatalf("the 51st patient shown: %+v", f)
+	}
+}
+
+// A refusal by a screen starts the rule's window afresh on every engine
+// that sees the refused entry — as on the engine that screened it — so
+// that servers sharing a log count alike.
+func TestARefusedEntryResetsTheWindowEverywhere(t *testing.T) {
+	screening, watching := detect.NewEngine(detect.DefaultRules(), nil), detect.NewEngine(detect.DefaultRules(), nil)
+	for i := 1; i <= 50; i++ {
+		en := read("zhangwei", "10.0.0.1", fmt.Sprintf("pat%03d", i), t0.Add(time.Duration(i)*time.Second))
+		screening.Observe(en)
+		watching.Observe(en)
+	}
+	en := read("zhangwei", "10.0.0.1", "pat051", t0.Add(time.Minute))
+	_, f := screening.Screen([]*audit.Entry{en})
+	if f == nil {
+		t.Fatal("not refused")
+	}
+	refused := *en
+	refused.Decision, refused.Outcome, refused.Rule = audit.Deny, audit.Locked, "detect.bulk_read_user"
+	screening.Observe(&refused)
+	watching.Observe(&refused)
+	next := read("zhangwei", "10.0.0.1", "pat052", t0.Add(time.Minute+time.Second))
+	for name, e := range map[string]*detect.Engine{"screening": screening, "watching": watching} {
+		if _, f := e.Screen([]*audit.Entry{next}); f != nil {
+			t.Errorf("%s engine fired again at once: %+v", name, f)
+		}
+	}
+}
+
+// Alerts on core data rank one step higher.
+func TestCoreDataRanksHigher(t *testing.T) {
+	r := rule(2, time.Hour, detect.ByUser, detect.ActAlert)
+	r.Severity = detect.SeverityMedium
+	for _, c := range []struct {
+		class, want string
+	}{{"general", detect.SeverityMedium}, {"core", detect.SeverityHigh}} {
+		e := detect.NewEngine([]detect.Rule{r}, nil)
+		var fs []detect.Firing
+		for i := 0; i < 2; i++ {
+			en := read("zhangwei", "10.0.0.1", "p1", t0.Add(time.Duration(i)*time.Second))
+			en.Classification = c.class
+			fs = e.Observe(en)
+		}
+		if len(fs) != 1 || fs[0].Severity != c.want {
+			t.Errorf("%s: %+v", c.class, fs)
+		}
 	}
 }

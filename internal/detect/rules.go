@@ -58,6 +58,10 @@ type Rule struct {
 	Window    Duration `json:"window"`
 	Action    string   `json:"action"`
 	Enabled   bool     `json:"enabled"`
+	// Severity ranks the rule's alerts: low, medium, high or critical
+	// (default medium). An alert raised by an entry on core data (核心数据)
+	// ranks one step higher.
+	Severity string `json:"severity,omitempty"`
 	// Baseline makes the rule compare each user's count in the current
 	// hour with their usual count in that hour of the week (the last
 	// BaselineWeeks weeks): it fires when the count reaches Threshold and
@@ -93,45 +97,90 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// DisclosureActions are the audit actions that show a patient's data to
+// the caller: reading, listing (each patient listed is an entry of its
+// own), search results, attachments, versions, a change answered with the
+// whole record, the patient access report. Every one of them counts
+// towards the distinct-patient rules; a test walks the API's routes and
+// fails when a route discloses patient data under an action not here.
+var DisclosureActions = []string{
+	"patient.read", "patient.update", "patient.list", "patient.search_match",
+	"record.read", "record.update", "record.list", "record.versions", "record.read_history", "record.attachment_read",
+	"admission.list", "careteam.list", "audit.access_report",
+}
+
+// RecordReads are the reads of a record's content.
+var RecordReads = []string{"record.read", "record.read_history", "record.attachment_read"}
+
 // DefaultRules are the built-in rules of SPEC §6 with their default
 // thresholds. Only the per-user bulk read (and bulk export outside an
 // approved request) freeze: hospitals work at night, and a rule keyed by
 // IP must not lock out a whole ward behind one NAT.
 func DefaultRules() []Rule {
-	reads := []string{"record.read", "record.attachment.read"}
+	reads := RecordReads
+	disclosures := DisclosureActions
 	return []Rule{
-		{Name: "bulk_read_user", Description: "一名用户在时间窗内读取超过 N 名患者的病历（默认 5 分钟内超过 50 名）",
-			Actions: reads, Decision: "allow", Outcomes: []string{"success"}, Key: ByUser, Distinct: "patient",
-			Threshold: 51, Window: Duration(5 * time.Minute), Action: ActFreeze, Enabled: true},
-		{Name: "bulk_read_ip", Description: "同一 IP 在时间窗内读取超过 N 名患者的病历",
-			Actions: reads, Decision: "allow", Outcomes: []string{"success"}, Key: ByIP, Distinct: "patient",
-			Threshold: 51, Window: Duration(5 * time.Minute), Action: ActAlert, Enabled: true},
+		{Name: "bulk_read_user", Description: "一名用户在时间窗内查看超过 N 名患者的数据（读取、列表、检索结果、附件、访问报告；默认 5 分钟内超过 50 名）",
+			Actions: disclosures, Decision: "allow", Outcomes: []string{"success"}, Key: ByUser, Distinct: "patient",
+			Threshold: 51, Window: Duration(5 * time.Minute), Action: ActFreeze, Enabled: true, Severity: SeverityHigh},
+		{Name: "bulk_read_ip", Description: "同一 IP 在时间窗内查看超过 N 名患者的数据",
+			Actions: disclosures, Decision: "allow", Outcomes: []string{"success"}, Key: ByIP, Distinct: "patient",
+			Threshold: 51, Window: Duration(5 * time.Minute), Action: ActAlert, Enabled: true, Severity: SeverityHigh},
 		{Name: "bulk_export", Description: "审批之外的批量导出",
 			Actions: []string{"record.export"}, Decision: "allow", Key: ByUser,
-			Threshold: 1, Window: Duration(time.Minute), Action: ActFreeze, Enabled: true},
+			Threshold: 1, Window: Duration(time.Minute), Action: ActFreeze, Enabled: true, Severity: SeverityHigh},
 		{Name: "repeat_patient", Description: "同一用户反复读取同一患者的病历（默认 10 分钟内 20 次）",
 			Actions: reads, Decision: "allow", Outcomes: []string{"success"}, Key: ByUserPatient,
-			Threshold: 20, Window: Duration(10 * time.Minute), Action: ActAlert, Enabled: true},
+			Threshold: 20, Window: Duration(10 * time.Minute), Action: ActAlert, Enabled: true, Severity: SeverityMedium},
 		{Name: "off_hours_read", Description: "非工作时间读取病历（22:00–07:00）",
 			Actions: reads, Decision: "allow", Outcomes: []string{"success"}, OffHours: "22:00-07:00", Key: ByUser,
-			Threshold: 10, Window: Duration(time.Hour), Action: ActAlert, Enabled: true},
+			Threshold: 10, Window: Duration(time.Hour), Action: ActAlert, Enabled: true, Severity: SeverityLow},
 		{Name: "cross_department_read", Description: "无诊疗关系跨科室读取病历（紧急访问）",
 			Actions: reads, Decision: "allow", Outcomes: []string{"success"}, PolicyRules: []string{"allow.break_glass"},
-			Key: ByUser, Threshold: 3, Window: Duration(time.Hour), Action: ActAlert, Enabled: true},
+			Key: ByUser, Threshold: 3, Window: Duration(time.Hour), Action: ActAlert, Enabled: true, Severity: SeverityMedium},
+		{Name: "new_relation", Description: "为此前无诊疗关系的患者（其他科室的患者）书写病历或办理入院（默认 1 小时内 3 名）",
+			Actions: []string{"record.create", "admission.create"}, Decision: "allow", Outcomes: []string{"success"},
+			PolicyRules: []string{"allow.new_relation"}, Key: ByUser, Distinct: "patient",
+			Threshold: 3, Window: Duration(time.Hour), Action: ActAlert, Enabled: true, Severity: SeverityMedium},
 		{Name: "baseline_deviation", Description: "读取量明显偏离本人同一时段的常态（较均值高出三个标准差以上，且本小时至少 20 次）",
 			Actions: reads, Decision: "allow", Outcomes: []string{"success"}, Key: ByUser, Baseline: true,
-			Threshold: 20, Window: Duration(time.Hour), Action: ActAlert, Enabled: true},
+			Threshold: 20, Window: Duration(time.Hour), Action: ActAlert, Enabled: true, Severity: SeverityMedium},
 		{Name: "repeated_denied", Description: "反复被拒绝的访问尝试",
 			Decision: "deny", PolicyRules: []string{"deny.no_relation", "deny.no_permission", "deny.restricted_record_type",
-				"deny.break_glass_not_permitted", "deny.write_other_department"}, Key: ByUser,
-			Threshold: 5, Window: Duration(10 * time.Minute), Action: ActAlert, Enabled: true},
+				"deny.break_glass_not_permitted", "deny.write_other_department", "deny.own_account", "deny.own_relation",
+				"deny.approver_changed_by_requester", "deny.not_an_eligible_approver", "deny.purpose_required"}, Key: ByUser,
+			Threshold: 5, Window: Duration(10 * time.Minute), Action: ActAlert, Enabled: true, Severity: SeverityMedium},
 		{Name: "failed_signin_ip", Description: "同一 IP 多次登录失败",
 			Actions: []string{"auth.login"}, Decision: "deny", Key: ByIP,
-			Threshold: 10, Window: Duration(10 * time.Minute), Action: ActAlert, Enabled: true},
+			Threshold: 10, Window: Duration(10 * time.Minute), Action: ActAlert, Enabled: true, Severity: SeverityMedium},
 		{Name: "deactivated_signin", Description: "已停用账户尝试登录",
 			Actions: []string{"auth.login"}, PolicyRules: []string{"deny.deactivated_account"}, Key: ByUser,
-			Threshold: 1, Window: Duration(time.Minute), Action: ActAlert, Enabled: true},
+			Threshold: 1, Window: Duration(time.Minute), Action: ActAlert, Enabled: true, Severity: SeverityMedium},
 	}
+}
+
+// Severities of alerts, lowest first.
+const (
+	SeverityLow      = "low"
+	SeverityMedium   = "medium"
+	SeverityHigh     = "high"
+	SeverityCritical = "critical"
+)
+
+// Severities lists the severities, lowest first.
+var Severities = []string{SeverityLow, SeverityMedium, SeverityHigh, SeverityCritical}
+
+// rank returns the severity of an alert of rule r raised by an entry, one
+// step higher when the entry concerned core data.
+func (r *Rule) rank(core bool) string {
+	i := slices.Index(Severities, r.Severity)
+	if i < 0 {
+		i = 1
+	}
+	if core && i < len(Severities)-1 {
+		i++
+	}
+	return Severities[i]
 }
 
 // Validate checks a rule as the API receives it, naming the field at fault.
@@ -155,6 +204,8 @@ func (r *Rule) Validate() error {
 		return medguard.InvalidField("action", "only a rule keyed by user may freeze: a rule keyed by IP would lock out a whole ward")
 	case r.Baseline && (r.Key != ByUser || time.Duration(r.Window) != time.Hour || r.Distinct != "" || r.Action != ActAlert):
 		return medguard.InvalidField("baseline", "a baseline rule counts a user's events per hour (key user, window 1h) and alerts")
+	case r.Severity != "" && !slices.Contains(Severities, r.Severity):
+		return medguard.InvalidField("severity", "severity must be low, medium, high or critical")
 	case utf8Len(r.Description) > 500:
 		return medguard.InvalidField("description", "description is longer than 500 characters")
 	}

@@ -48,6 +48,7 @@ type Alert struct {
 	TriggerAt   time.Time `json:"trigger_at"`
 	RequestID   string    `json:"request_id"`
 	Explanation string    `json:"explanation"`
+	Severity    string    `json:"severity"`
 	Status      string    `json:"status"`
 	Frozen      bool      `json:"frozen"`
 	FreezeID    string    `json:"freeze_id,omitempty"`
@@ -67,6 +68,16 @@ type Service struct {
 
 	mu     sync.Mutex
 	engine *Engine
+	// next is the index of the next audit entry the engine counts: entries
+	// are counted in the log's order, each once, whichever server wrote
+	// them; pending holds entries that arrived ahead of a gap.
+	next    uint64
+	pending map[uint64]*audit.Entry
+	// shared is true when other servers write to the same log
+	// (PostgreSQL): before screening, the engine catches up with the
+	// entries they wrote, so one user's reads are counted together on
+	// every server.
+	shared bool
 
 	// OnFreeze, if set, is told of every freeze (incidents open one).
 	OnFreeze func(ctx context.Context, a Alert)
@@ -81,13 +92,14 @@ func New(ctx context.Context, db *storage.DB, g *gate.Gate, id *identity.Service
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{db: db, gate: g, id: id, clock: g.Clock(), logger: logger}
+	s := &Service{db: db, gate: g, id: id, clock: g.Clock(), logger: logger, pending: map[uint64]*audit.Entry{},
+		shared: db.Dialect == storage.Postgres}
 	rules, err := LoadRules(ctx, db)
 	if err != nil {
 		return nil, err
 	}
 	s.engine = NewEngine(rules, zone)
-	if err := s.warm(ctx); err != nil {
+	if s.next, err = s.warm(ctx); err != nil {
 		return nil, err
 	}
 	g.Screen = s.screen
@@ -95,19 +107,98 @@ func New(ctx context.Context, db *storage.DB, g *gate.Gate, id *identity.Service
 	return s, nil
 }
 
+// Run keeps the engine caught up with the log until ctx ends: entries that
+// other servers wrote (on PostgreSQL), and any gap left behind, are counted
+// within interval, so that their alerts are raised even when this server
+// is idle.
+func (s *Service) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.mu.Lock()
+			idle := !s.shared && len(s.pending) == 0
+			s.mu.Unlock()
+			if idle {
+				continue
+			}
+			if err := s.CatchUp(ctx); err != nil && ctx.Err() == nil {
+				s.logger.Error("detection could not catch up with the audit log", "error", err.Error())
+			}
+		}
+	}
+}
+
+// CatchUp counts every entry the log holds that the engine has not counted
+// yet, in order, and raises the alerts they fire.
+func (s *Service) CatchUp(ctx context.Context) error {
+	size, _, err := audit.HeadOf(ctx, s.db)
+	if err != nil {
+		return medguard.Wrap("detect.CatchUp", err)
+	}
+	var fired []Firing
+	s.mu.Lock()
+	for s.next < size {
+		got, err := audit.ReadEntries(ctx, s.db, s.next, size)
+		if err != nil || len(got) == 0 {
+			s.mu.Unlock()
+			return medguard.Wrap("detect.CatchUp", err)
+		}
+		before := s.next
+		for _, st := range got {
+			if st.Index == s.next {
+				s.pending[st.Index] = st.Entry
+				fired = append(fired, s.drain()...)
+			}
+		}
+		if s.next == before {
+			s.next = got[len(got)-1].Index + 1 // entries that left the database (archived)
+		}
+	}
+	s.mu.Unlock()
+	s.raiseAll(ctx, fired)
+	return nil
+}
+
+// drain counts the pending entries that come next in the log's order and
+// returns the alert rules' firings. Called with mu held.
+func (s *Service) drain() []Firing {
+	var out []Firing
+	for {
+		e, ok := s.pending[s.next]
+		if !ok {
+			return out
+		}
+		delete(s.pending, s.next)
+		for _, f := range s.engine.Observe(e) {
+			f.Index = s.next
+			out = append(out, f)
+		}
+		s.next++
+		if s.engine.seen%sweepEvery == 0 {
+			s.engine.Sweep(e.Time) // memory follows the active keys only
+		}
+	}
+}
+
 // warmLimit is the most entries read to warm the baselines at start.
 const warmLimit = 2_000_000
 
 // warm teaches the baselines the last BaselineWeeks weeks of the log (at
-// most warmLimit entries), so that a restart does not forget what is usual.
-func (s *Service) warm(ctx context.Context) error {
+// most warmLimit entries), so that a restart does not forget what is usual,
+// and returns the size of the log it learnt from: the engine counts from
+// there.
+func (s *Service) warm(ctx context.Context) (uint64, error) {
 	size, _, err := audit.HeadOf(ctx, s.db)
 	if err != nil || size == 0 {
-		return err
+		return size, err
 	}
 	first, err := audit.ArchivedEnd(ctx, s.db)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if size-first > warmLimit {
 		first = size - warmLimit
@@ -119,7 +210,7 @@ func (s *Service) warm(ctx context.Context) error {
 		mid := lo + (hi-lo)/2
 		got, err := audit.ReadEntries(ctx, s.db, mid, mid+1)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if len(got) == 1 && got[0].Entry.Time.Before(cut) {
 			lo = mid + 1
@@ -130,7 +221,7 @@ func (s *Service) warm(ctx context.Context) error {
 	for i := lo; i < size; {
 		got, err := audit.ReadEntries(ctx, s.db, i, size)
 		if err != nil || len(got) == 0 {
-			return err
+			return size, err
 		}
 		for _, st := range got {
 			if st.Entry.Actor != "system" {
@@ -139,7 +230,7 @@ func (s *Service) warm(ctx context.Context) error {
 		}
 		i = got[len(got)-1].Index + 1
 	}
-	return nil
+	return size, nil
 }
 
 // LoadRules returns the rules in force in db: the defaults, with the stored
@@ -170,36 +261,62 @@ func LoadRules(ctx context.Context, db *storage.DB) ([]Rule, error) {
 }
 
 // screen is the gate's screen: an operation that would make a freeze rule
-// fire is refused (423) and the account frozen before the answer.
-func (s *Service) screen(ctx context.Context, e *audit.Entry) error {
+// fire is refused (423) and the account frozen before the answer. With
+// other servers on the same log, the engine first counts what they wrote,
+// so that a user spread over several servers is frozen at the same read
+// as on one.
+func (s *Service) screen(ctx context.Context, es []*audit.Entry) (int, error) {
+	if s.shared && s.screened(es) {
+		if err := s.CatchUp(ctx); err != nil {
+			return 0, err
+		}
+	}
 	s.mu.Lock()
-	f := s.engine.Screen(e)
+	i, f := s.engine.Screen(es)
 	s.mu.Unlock()
 	if f == nil {
-		return nil
+		return 0, nil
 	}
 	if _, err := s.raise(ctx, *f); err != nil {
 		s.logger.Error("raising an alert failed", "rule", f.Rule, "error", err.Error())
-		return medguard.Wrap("detect", err)
+		return i, medguard.Wrap("detect", err)
 	}
-	return &medguard.Error{Kind: medguard.Locked, Code: "account_frozen", Rule: "detect." + f.Rule,
+	return i, &medguard.Error{Kind: medguard.Locked, Code: "account_frozen", Rule: "detect." + f.Rule,
 		Message: "this account is frozen after suspicious activity; a security officer must release it"}
 }
 
-// observe is the gate's observer: every written entry is counted, and the
-// alert rules that fire raise their alerts.
-func (s *Service) observe(ctx context.Context, e *audit.Entry, _ audit.Receipt) {
-	if e.Actor == "system" {
+// screened reports whether a freeze rule could judge any of es, so that
+// only those operations wait for the catch-up.
+func (s *Service) screened(es []*audit.Entry) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range es {
+		for i := range s.engine.rules {
+			if r := &s.engine.rules[i]; r.Action == ActFreeze && s.engine.matches(r, e, true) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// observe is the gate's observer: every written entry is counted, in the
+// log's order, and the alert rules that fire raise their alerts.
+func (s *Service) observe(ctx context.Context, e *audit.Entry, r audit.Receipt) {
+	s.mu.Lock()
+	if r.Index < s.next {
+		s.mu.Unlock() // counted already, by a catch-up
 		return
 	}
-	s.mu.Lock()
-	fs := s.engine.Observe(e)
-	if s.engine.seen%sweepEvery == 0 {
-		s.engine.Sweep(e.Time) // memory follows the active keys only
-	}
+	s.pending[r.Index] = e
+	fs := s.drain()
 	s.mu.Unlock()
+	s.raiseAll(context.WithoutCancel(ctx), fs)
+}
+
+func (s *Service) raiseAll(ctx context.Context, fs []Firing) {
 	for _, f := range fs {
-		if _, err := s.raise(context.WithoutCancel(ctx), f); err != nil {
+		if _, err := s.raise(ctx, f); err != nil {
 			s.logger.Error("raising an alert failed", "rule", f.Rule, "error", err.Error())
 		}
 	}
@@ -211,44 +328,64 @@ const sweepEvery = 10000
 var system = &medguard.Call{Actor: medguard.Actor{Kind: medguard.SystemActor, Name: "system"}, IP: "local"}
 
 // raise stores the alert for a firing (as medguard itself, logged), freezes
-// the account for a freeze rule, and tells OnFreeze and Notify.
+// the account for a freeze rule, and tells OnFreeze and Notify. A firing
+// raised after its entry was written is raised once, whichever server saw
+// it first: the others find it stored.
 func (s *Service) raise(ctx context.Context, f Firing) (Alert, error) {
 	return s.raiseExplained(ctx, f, f.Explain())
 }
 
+// errRaisedAlready tells raiseExplained that another server raised the alert.
+var errRaisedAlready = &medguard.Error{Kind: medguard.Conflict, Code: "alert_raised", Message: "raised by another server"}
+
 func (s *Service) raiseExplained(ctx context.Context, f Firing, explanation string) (Alert, error) {
 	now := s.clock.Now()
+	if f.Severity == "" {
+		f.Severity = SeverityMedium
+	}
 	a := Alert{ID: medguard.NewID(now), Rule: f.Rule, Action: f.Action, Username: f.Username, Key: f.Key, Count: f.Count,
 		Threshold: f.Threshold, Window: f.Window, FirstAt: f.From, TriggerAt: f.At, RequestID: f.RequestID,
-		Explanation: explanation, Status: StatusNew, CreatedAt: now, UpdatedAt: now, UpdatedBy: "system"}
+		Explanation: explanation, Severity: f.Severity, Status: StatusNew, CreatedAt: now, UpdatedAt: now, UpdatedBy: "system"}
+	trigger := sql.NullInt64{Int64: int64(f.Index), Valid: !f.Screened && f.Username != "system"}
+	if trigger.Valid {
+		var n int
+		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM detect_alerts WHERE rule = $1 AND trigger_index = $2`,
+			f.Rule, trigger.Int64).Scan(&n); err != nil {
+			return a, medguard.Wrap("detect.raise", err)
+		}
+		if n > 0 {
+			return a, nil
+		}
+	}
 	call := *system
 	call.RequestID = f.RequestID
-	_, err := s.gate.Record(ctx, gate.Event{Call: &call, Action: "alert.raise", TargetType: "alert", TargetID: a.ID,
-		Allowed: true, Rule: "detect." + f.Rule}, func(ctx context.Context, tx *sql.Tx, _ uint64) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO detect_alerts (id, rule, action, username, key_value, count, threshold,
-			window_ms, first_at, trigger_at, request_id, explanation, status, created_at, updated_at, updated_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 'system')`,
-			a.ID, a.Rule, a.Action, a.Username, a.Key, a.Count, a.Threshold, time.Duration(a.Window).Milliseconds(),
-			medguard.Millis(a.FirstAt), medguard.Millis(a.TriggerAt), a.RequestID, a.Explanation, a.Status, medguard.Millis(now))
-		return err
-	})
-	if err != nil {
-		return a, err
-	}
 	if f.Action == ActFreeze {
+		// The freeze first, so that the alert names it.
 		freezeID, froze, err := s.id.FreezeAccount(ctx, f.Username, "detect."+f.Rule, a.ID, f.RequestID)
 		if err != nil {
 			return a, err
 		}
-		if froze {
-			a.Frozen, a.FreezeID = true, freezeID
-			if _, err := s.db.ExecContext(ctx, `UPDATE detect_alerts SET freeze_id = $1 WHERE id = $2`, freezeID, a.ID); err != nil {
-				return a, err
-			}
-			if s.OnFreeze != nil {
-				s.OnFreeze(ctx, a)
-			}
-		}
+		a.Frozen, a.FreezeID = froze, freezeID
+	}
+	_, err := s.gate.Record(ctx, gate.Event{Call: &call, Action: "alert.raise", TargetType: "alert", TargetID: a.ID,
+		Allowed: true, Rule: "detect." + f.Rule}, func(ctx context.Context, tx *sql.Tx, _ uint64) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO detect_alerts (id, rule, action, username, key_value, count, threshold,
+			window_ms, first_at, trigger_at, request_id, explanation, status, created_at, updated_at, updated_by, severity,
+			trigger_index, freeze_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 'system', $15, $16, $17)
+			ON CONFLICT (rule, trigger_index) DO NOTHING`,
+			a.ID, a.Rule, a.Action, a.Username, a.Key, a.Count, a.Threshold, time.Duration(a.Window).Milliseconds(),
+			medguard.Millis(a.FirstAt), medguard.Millis(a.TriggerAt), a.RequestID, a.Explanation, a.Status, medguard.Millis(now),
+			a.Severity, trigger, storage.NullString(a.FreezeID))
+		return storage.Affected(res, err, errRaisedAlready)
+	})
+	if errors.Is(err, errRaisedAlready) {
+		return a, nil
+	}
+	if err != nil {
+		return a, err
+	}
+	if a.Frozen && s.OnFreeze != nil {
+		s.OnFreeze(ctx, a)
 	}
 	if s.Notify != nil {
 		s.Notify(ctx, a)
@@ -256,10 +393,15 @@ func (s *Service) raiseExplained(ctx context.Context, f Firing, explanation stri
 	return a, nil
 }
 
-// LinkIncident records the incident an alert opened (a freeze's).
+// LinkIncident records the incident an alert opened (a freeze's), as
+// medguard itself, in the audit log.
 func (s *Service) LinkIncident(ctx context.Context, alertID, incidentID string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE detect_alerts SET incident_id = $1 WHERE id = $2`, incidentID, alertID)
-	return medguard.Wrap("detect.LinkIncident", err)
+	_, err := s.gate.Record(ctx, gate.Event{Call: system, Action: "alert.link_incident", TargetType: "alert", TargetID: alertID,
+		Allowed: true, Rule: "allow.system"}, func(ctx context.Context, tx *sql.Tx, _ uint64) error {
+		_, err := tx.ExecContext(ctx, `UPDATE detect_alerts SET incident_id = $1 WHERE id = $2`, incidentID, alertID)
+		return err
+	})
+	return err
 }
 
 // RaiseNotice raises an alert that no rule on the audit stream fired — an
@@ -323,13 +465,13 @@ type AlertQuery struct {
 }
 
 const alertColumns = `id, rule, action, username, key_value, count, threshold, window_ms, first_at, trigger_at, request_id,
-	explanation, status, COALESCE(freeze_id, ''), COALESCE(incident_id, ''), created_at, updated_at, updated_by`
+	explanation, severity, status, COALESCE(freeze_id, ''), COALESCE(incident_id, ''), created_at, updated_at, updated_by`
 
 func scanAlert(row interface{ Scan(...any) error }) (Alert, error) {
 	var a Alert
 	var window, first, trigger, created, updated int64
 	err := row.Scan(&a.ID, &a.Rule, &a.Action, &a.Username, &a.Key, &a.Count, &a.Threshold, &window, &first, &trigger,
-		&a.RequestID, &a.Explanation, &a.Status, &a.FreezeID, &a.IncidentID, &created, &updated, &a.UpdatedBy)
+		&a.RequestID, &a.Explanation, &a.Severity, &a.Status, &a.FreezeID, &a.IncidentID, &created, &updated, &a.UpdatedBy)
 	a.Window = Duration(time.Duration(window) * time.Millisecond)
 	a.FirstAt, a.TriggerAt = medguard.FromMillis(first), medguard.FromMillis(trigger)
 	a.CreatedAt, a.UpdatedAt = medguard.FromMillis(created), medguard.FromMillis(updated)

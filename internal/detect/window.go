@@ -89,21 +89,31 @@ func (w *window) add(at time.Time, patient string) {
 	}
 }
 
-// count is the number of events, or of distinct patients, in the window;
-// with withExtra, as if one more event (of patient extra) were in it.
-func (w *window) count(withExtra bool, extra string) int {
+// count is the number of events, or of distinct patients, in the window.
+func (w *window) count() int {
 	if w.distinct {
-		n := len(w.byID)
-		if _, ok := w.byID[extra]; withExtra && !ok {
-			n++
+		return len(w.byID)
+	}
+	return len(w.times) - w.head
+}
+
+// countWith is the number of events, or of distinct patients, in the
+// window as if the given earlier events of one operation (patients, or n
+// events) and one more (of patient) were in it.
+func (w *window) countWith(patients map[string]bool, n int, patient string) int {
+	if !w.distinct {
+		return len(w.times) - w.head + n + 1
+	}
+	c := len(w.byID)
+	for p := range patients {
+		if _, ok := w.byID[p]; !ok {
+			c++
 		}
-		return n
 	}
-	n := len(w.times) - w.head
-	if withExtra {
-		n++
+	if _, ok := w.byID[patient]; !ok && !patients[patient] {
+		c++
 	}
-	return n
+	return c
 }
 
 // oldest is the time of the oldest event counted.

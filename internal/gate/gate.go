@@ -30,10 +30,12 @@ import (
 type Gate struct {
 	log   *audit.Log
 	clock medguard.Clock
-	// Screen, if set, judges every admitted operation before its work is
-	// done (the detection engine's freeze rules): an error refuses it, and
-	// is logged as its outcome with the error's rule.
-	Screen func(ctx context.Context, e *audit.Entry) error
+	// Screen, if set, judges admitted operations before their work is done
+	// (the detection engine's freeze rules): the entries of one operation
+	// (one, or a list's items) are judged together, as if done in order; an
+	// error refuses the operation, and the entry at index refused is logged
+	// with the error's rule as its outcome.
+	Screen func(ctx context.Context, es []*audit.Entry) (refused int, err error)
 	// Observe, if set, is told of every entry after it is durable (the
 	// detection engine listens here).
 	Observe func(ctx context.Context, e *audit.Entry, r audit.Receipt)
@@ -58,6 +60,9 @@ type Passage struct {
 	Resource policy.Resource
 	CareTeam []policy.CareTeamMembership
 	Grants   []policy.Grant
+	// ChangedBy lists, for deciding a four-eyes request, the users who
+	// created, changed or reset the caller's account.
+	ChangedBy []string
 	// AuditAction overrides the action recorded in the log (default Action),
 	// for operations whose permission is broader than what they do, e.g.
 	// "record.attachment.read" under record.read.
@@ -87,18 +92,8 @@ func (g *Gate) Enter(ctx context.Context, p Passage, work Work) (policy.Decision
 		}
 		return d, r, &medguard.Error{Kind: medguard.Forbidden, Rule: d.Rule, Message: "denied by the access policy"}
 	}
-	if g.Screen != nil {
-		if err := g.Screen(ctx, e); err != nil {
-			e.Decision, e.Outcome = audit.Deny, audit.OutcomeOf(err)
-			if me := (*medguard.Error)(nil); errors.As(err, &me) && me.Rule != "" {
-				e.Rule = me.Rule
-			}
-			r, aerr := g.append(ctx, e, nil)
-			if aerr != nil {
-				return d, r, aerr
-			}
-			return d, r, err
-		}
+	if r, err := g.screen(ctx, []*audit.Entry{e}); err != nil {
+		return d, r, err
 	}
 	mutation, werr := work(d)
 	if werr != nil {
@@ -113,22 +108,112 @@ func (g *Gate) Enter(ctx context.Context, p Passage, work Work) (policy.Decision
 	return d, r, err
 }
 
+// screen asks the screen about the entries of one operation. When it
+// refuses, the refused entry is logged with the screen's rule and outcome,
+// and the screen's error is returned (with the receipt of that entry).
+func (g *Gate) screen(ctx context.Context, es []*audit.Entry) (audit.Receipt, error) {
+	if g.Screen == nil {
+		return audit.Receipt{}, nil
+	}
+	i, err := g.Screen(ctx, es)
+	if err == nil {
+		return audit.Receipt{}, nil
+	}
+	e := es[i]
+	e.Decision, e.Outcome = audit.Deny, audit.OutcomeOf(err)
+	if me := (*medguard.Error)(nil); errors.As(err, &me) && me.Rule != "" {
+		e.Rule = me.Rule
+	}
+	r, aerr := g.append(ctx, e, nil)
+	if aerr != nil {
+		return r, aerr
+	}
+	return r, err
+}
+
 // decide asks the policy about p at now.
 func (g *Gate) decide(p Passage, now time.Time) policy.Decision {
 	a := p.Call.Actor
 	perms := policy.PermissionsOf(a.Roles)
-	if a.Kind == medguard.APIKeyActor {
+	system := a.Kind == medguard.APIKeyActor
+	if system {
 		perms = policy.SetOf(a.Scopes)
 	}
 	return policy.Decide(policy.Request{
-		Subject:    policy.Subject{ID: a.ID, Department: a.Department, Active: a.ID != "", Permissions: perms},
+		Subject: policy.Subject{ID: a.ID, Department: a.Department, Active: a.ID != "", Permissions: perms,
+			System: system, ChangedBy: p.ChangedBy},
 		Action:     p.Action,
 		Resource:   p.Resource,
 		BreakGlass: p.Call.BreakGlassReason != "",
 		CareTeam:   p.CareTeam,
 		Grants:     p.Grants,
+		Purpose:    p.Call.Purpose,
 		Now:        now,
 	})
+}
+
+// EnterList is Enter for an operation that shows many patients at once (a
+// department's patient list, a search's results): lead is the operation
+// itself (e.g. listing a department), and load, called once lead is
+// allowed, returns one passage per item it would show. Each item is decided
+// on its own and logged as its own entry (so each patient listed counts, in
+// detection and in the patient's access report), all items are screened
+// together — a list that would make a freeze rule fire is refused whole —
+// and work gets the items' decisions to show the allowed ones. The lead's
+// and the items' entries are committed together, durable before EnterList
+// returns.
+func (g *Gate) EnterList(ctx context.Context, lead Passage, load func(policy.Decision) ([]Passage, error),
+	work func(items []policy.Decision) error) error {
+	now := g.clock.Now()
+	d := g.decide(lead, now)
+	le := g.entry(lead, d, now)
+	if !d.Allowed {
+		le.Outcome = audit.Denied
+		if _, err := g.append(ctx, le, nil); err != nil {
+			return err
+		}
+		return &medguard.Error{Kind: medguard.Forbidden, Rule: d.Rule, Message: "denied by the access policy"}
+	}
+	fail := func(err error) error {
+		le.Outcome = audit.OutcomeOf(err)
+		if _, aerr := g.append(ctx, le, nil); aerr != nil {
+			return aerr
+		}
+		return err
+	}
+	items, err := load(d)
+	if err != nil {
+		return fail(err)
+	}
+	ds := make([]policy.Decision, len(items))
+	es := []*audit.Entry{le}
+	var shown []*audit.Entry
+	for i, p := range items {
+		ds[i] = g.decide(p, now)
+		e := g.entry(p, ds[i], now)
+		if !ds[i].Allowed {
+			e.Outcome = audit.Denied
+		} else {
+			shown = append(shown, e)
+		}
+		es = append(es, e)
+	}
+	if _, err := g.screen(ctx, append([]*audit.Entry{le}, shown...)); err != nil {
+		return err
+	}
+	if werr := work(ds); werr != nil {
+		for _, e := range es {
+			if e.Outcome == audit.Success {
+				e.Outcome = audit.OutcomeOf(werr)
+			}
+		}
+		if _, err := g.appendAll(ctx, es); err != nil {
+			return err
+		}
+		return werr
+	}
+	_, err = g.appendAll(ctx, es)
+	return err
 }
 
 // Check returns the policy's decision on p and writes nothing. It is only
@@ -150,10 +235,42 @@ func (g *Gate) entry(p Passage, d policy.Decision, now time.Time) *audit.Entry {
 	}
 	return &audit.Entry{
 		Time: now, Actor: c.Actor.Name, ActorDepartment: c.Actor.Department, ActorRoles: actorRoles(c.Actor),
-		IP: c.IP, Action: action, TargetType: p.Resource.Type, TargetID: p.Resource.ID,
-		PatientID: p.Resource.PatientID, Purpose: c.Purpose, Decision: decision, Rule: d.Rule,
-		Outcome: audit.Success, BreakGlass: d.BreakGlass, RequestID: c.RequestID,
+		IP: c.IP, Action: action, TargetType: p.Resource.Type, TargetID: SafeTargetID(p.Resource.Type, p.Resource.ID),
+		PatientID: SafeTargetID("patient", p.Resource.PatientID), Purpose: c.Purpose, Decision: decision, Rule: d.Rule,
+		Outcome: audit.Success, BreakGlass: d.BreakGlass, RequestID: c.RequestID, Classification: p.Resource.Classification,
 	}
+}
+
+// codeTargets are the target types named by a code rather than an opaque
+// id: a department's code, a detection rule's or a role's name.
+var codeTargets = map[string]bool{"department": true, "detection_rule": true, "role": true, "break_glass_queue": true}
+
+// SafeTargetID returns id if it may go into the permanent log as the
+// target of an entry: an opaque id (medguard.ValidID), or — for targets
+// named by a code — a short ASCII code. Anything else a client typed into
+// a path (a name, an ID number, 60 KB of junk) is logged as "": the
+// log must never hold patient data, nor grow by what a client sends.
+func SafeTargetID(typ, id string) string {
+	if id == "" || medguard.ValidID(id) {
+		return id
+	}
+	if codeTargets[typ] && len(id) <= 64 && isCode(id) {
+		return id
+	}
+	return ""
+}
+
+// isCode reports whether s is a letter followed by letters, digits, '.',
+// '_' or '-'.
+func isCode(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !letter && (i == 0 || !('0' <= c && c <= '9' || c == '.' || c == '_' || c == '-')) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func actorRoles(a medguard.Actor) []string {
@@ -173,6 +290,9 @@ type Event struct {
 	Allowed    bool
 	Rule       string
 	Outcome    string
+	// Count, for an event that summarises many refused requests, says how
+	// many it stands for.
+	Count int
 }
 
 // Record logs an event, committing mutation (if any) with it.
@@ -184,8 +304,8 @@ func (g *Gate) Record(ctx context.Context, ev Event, mutation audit.Mutation) (a
 	c := ev.Call
 	e := &audit.Entry{
 		Time: g.clock.Now(), Actor: c.Actor.Name, ActorDepartment: c.Actor.Department, ActorRoles: actorRoles(c.Actor),
-		IP: c.IP, Action: ev.Action, TargetType: ev.TargetType, TargetID: ev.TargetID, Purpose: c.Purpose,
-		Decision: decision, Rule: ev.Rule, Outcome: ev.Outcome, RequestID: c.RequestID,
+		IP: c.IP, Action: ev.Action, TargetType: ev.TargetType, TargetID: SafeTargetID(ev.TargetType, ev.TargetID),
+		Purpose: c.Purpose, Decision: decision, Rule: ev.Rule, Outcome: ev.Outcome, RequestID: c.RequestID, Count: ev.Count,
 	}
 	if e.Outcome == "" {
 		e.Outcome = audit.Success
@@ -207,6 +327,26 @@ func (g *Gate) append(ctx context.Context, e *audit.Entry, m audit.Mutation) (au
 		g.Observe(ctx, e, r)
 	}
 	return r, err
+}
+
+// appendAll appends the entries of one operation in one commit and tells
+// the observer of each.
+func (g *Gate) appendAll(ctx context.Context, es []*audit.Entry) ([]audit.Receipt, error) {
+	rs, err := g.log.AppendBatch(ctx, es)
+	if err != nil {
+		return rs, medguard.Wrap("gate", err)
+	}
+	t := traceFrom(ctx)
+	for i, r := range rs {
+		if t != nil {
+			t.entries.Add(1)
+			t.last.Store(r.Index)
+		}
+		if g.Observe != nil {
+			g.Observe(ctx, es[i], r)
+		}
+	}
+	return rs, nil
 }
 
 // Trace counts the entries one request wrote, so that the web layer can log

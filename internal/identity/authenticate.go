@@ -103,6 +103,10 @@ func (s *Service) endSession(ctx context.Context, p *Principal, ip, requestID st
 	return errSession("session_"+reason, msg)
 }
 
+// ErrKeyFrozen is the answer to a request with a key that detection froze.
+var ErrKeyFrozen = &medguard.Error{Kind: medguard.Locked, Code: "key_frozen",
+	Message: "this API key is frozen after suspicious activity; a security officer must release it"}
+
 // splitSorted splits a comma-joined list and sorts it.
 func splitSorted(list string) []string {
 	out := []string{}
@@ -121,16 +125,19 @@ func (s *Service) authenticateKey(ctx context.Context, token string) (*Principal
 		return nil, errSession("invalid_token", "not signed in")
 	}
 	var (
-		p       Principal
-		hash    []byte
-		scopes  string
-		revoked sql.NullInt64
-		lastUse sql.NullInt64
+		p                     Principal
+		hash                  []byte
+		scopes, status, owner string
+		revoked               sql.NullInt64
+		lastUse, frozen       sql.NullInt64
 	)
+	// The key, and whether the person who made it is still here: a key
+	// stops when its owner leaves (离职).
 	err := s.db.QueryRowContext(ctx, `SELECT k.name, k.secret_hash, k.scopes, k.revoked_at, k.last_used_at,
-		COALESCE(k.department_id, ''), COALESCE(d.code, '')
-		FROM api_keys k LEFT JOIN departments d ON d.id = k.department_id WHERE k.id = $1`, id).
-		Scan(&p.Actor.Name, &hash, &scopes, &revoked, &lastUse, &p.Actor.DepartmentID, &p.Actor.Department)
+		COALESCE(k.department_id, ''), COALESCE(d.code, ''), k.status, k.frozen_at, COALESCE(u.status, '')
+		FROM api_keys k LEFT JOIN departments d ON d.id = k.department_id LEFT JOIN users u ON u.id = k.created_by
+		WHERE k.id = $1`, id).
+		Scan(&p.Actor.Name, &hash, &scopes, &revoked, &lastUse, &p.Actor.DepartmentID, &p.Actor.Department, &status, &frozen, &owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		hashToken(secret) // same work as a real check
 		return nil, errSession("invalid_token", "not signed in")
@@ -140,6 +147,14 @@ func (s *Service) authenticateKey(ctx context.Context, token string) (*Principal
 	}
 	if subtle.ConstantTimeCompare(hashToken(secret), hash) != 1 || revoked.Valid {
 		return nil, errSession("invalid_token", "not signed in")
+	}
+	switch {
+	case frozen.Valid:
+		return nil, ErrKeyFrozen
+	case status != KeyActive:
+		return nil, errSession("key_pending", "this API key waits for its four-eyes approval")
+	case owner != Active:
+		return nil, errSession("key_owner_departed", "the member of staff who made this API key has left; a new key is needed")
 	}
 	now := s.clock.Now()
 	if !lastUse.Valid || now.Sub(medguard.FromMillis(lastUse.Int64)) >= time.Minute {

@@ -34,6 +34,9 @@ type Freeze struct {
 // returns the freeze's id, and false if the account was frozen already or
 // is not a user's (an API key, an unknown name).
 func (s *Service) FreezeAccount(ctx context.Context, username, rule, alertID, requestID string) (string, bool, error) {
+	if name, ok := strings.CutPrefix(username, "apikey:"); ok {
+		return s.freezeKey(ctx, name, rule, alertID, requestID)
+	}
 	var userID string
 	err := s.db.QueryRowContext(ctx, `SELECT id FROM users WHERE username = $1 AND status = $2 AND frozen_at IS NULL`,
 		username, Active).Scan(&userID)
@@ -86,10 +89,37 @@ func (s *Service) IsFrozen(ctx context.Context, username string) (bool, error) {
 	return frozen.Valid, medguard.Wrap("identity.IsFrozen", err)
 }
 
-// ReleaseAccount lifts the freeze of a user's account (permission
-// account.release), with a reason kept sealed with the freeze. The user
-// signs in again: the freeze ended their sessions.
-func (s *Service) ReleaseAccount(ctx context.Context, call *medguard.Call, userID, reason string) error {
+// freezeKey freezes a system's API key on the word of detection: every
+// request with it is answered 423 until a security officer releases it.
+func (s *Service) freezeKey(ctx context.Context, name, rule, alertID, requestID string) (string, bool, error) {
+	var keyID string
+	err := s.db.QueryRowContext(ctx, `SELECT id FROM api_keys WHERE name = $1 AND frozen_at IS NULL AND revoked_at IS NULL`,
+		name).Scan(&keyID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, medguard.Wrap("identity.freezeKey", err)
+	}
+	now := s.clock.Now()
+	call := &medguard.Call{Actor: medguard.Actor{Kind: medguard.SystemActor, Name: "system"}, IP: "local", RequestID: requestID}
+	froze := false
+	_, err = s.gate.Record(ctx, gate.Event{Call: call, Action: "apikey.freeze", TargetType: "api_key", TargetID: keyID,
+		Allowed: true, Rule: rule}, func(ctx context.Context, tx *sql.Tx, _ uint64) error {
+		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET frozen_at = $1, frozen_reason = $2 WHERE id = $3 AND frozen_at IS NULL`,
+			medguard.Millis(now), rule, keyID)
+		n, err := rowsAffected(res, err)
+		froze = n > 0
+		return err
+	})
+	if err != nil || !froze {
+		return "", false, err
+	}
+	return keyID, true, nil
+}
+
+// checkReleaseReason checks the reason given for lifting a freeze.
+func checkReleaseReason(reason string) error {
 	reason = strings.TrimSpace(reason)
 	switch {
 	case reason == "":
@@ -97,6 +127,17 @@ func (s *Service) ReleaseAccount(ctx context.Context, call *medguard.Call, userI
 	case utf8.RuneCountInString(reason) > 1000:
 		return medguard.InvalidField("reason", "the reason is longer than 1,000 characters")
 	}
+	return nil
+}
+
+// ReleaseAccount lifts the freeze of a user's account (permission
+// account.release), with a reason kept sealed with the freeze. The user
+// signs in again: the freeze ended their sessions.
+func (s *Service) ReleaseAccount(ctx context.Context, call *medguard.Call, userID, reason string) error {
+	if err := checkReleaseReason(reason); err != nil {
+		return err
+	}
+	reason = strings.TrimSpace(reason)
 	now := s.clock.Now()
 	u, err := s.lookupUser(ctx, userID)
 	if medguard.IsKind(err, medguard.NotFound) {

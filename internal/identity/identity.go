@@ -16,7 +16,6 @@ import (
 	"errors"
 	"net/netip"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -43,10 +42,13 @@ type Config struct {
 	LockoutThreshold int           // failures within LockoutWindow; default 5
 	LockoutWindow    time.Duration // default 15 min
 	LockoutDuration  time.Duration // default 15 min
-	// MFARoles are the roles that must use a second factor; by default the
-	// roles that can read records.
-	MFARoles []string
-	Argon2   Argon2Params
+	// PrivilegedFactors says what privileged roles (admin, security officer,
+	// auditor, IT engineer) present besides the password: "totp" (default)
+	// or "cert+totp", the registered client certificate and the code (seed:
+	// 证书+令牌). Every other member of staff presents a TOTP code or a
+	// registered client certificate.
+	PrivilegedFactors string
+	Argon2            Argon2Params
 	// TOTPIssuer names medguard in authenticator apps.
 	TOTPIssuer string
 	// Intranet lists the networks whose sign-ins are local; others are
@@ -73,16 +75,11 @@ func (w HoursWindow) Contains(t time.Time) bool {
 	return m >= w.From || m < w.To
 }
 
-// DefaultMFARoles are the roles that can read records (SPEC §2).
-func DefaultMFARoles() []string {
-	var roles []string
-	for _, r := range policy.DefaultRoles {
-		if slices.Contains(r.Permissions, policy.RecordRead) || slices.Contains(r.Permissions, policy.PatientRead) {
-			roles = append(roles, r.Name)
-		}
-	}
-	return roles
-}
+// The second factors privileged roles may be asked for.
+const (
+	FactorsTOTP     = "totp"
+	FactorsCertTOTP = "cert+totp"
+)
 
 // DefaultIntranet is loopback and the private address ranges.
 func DefaultIntranet() []netip.Prefix {
@@ -109,8 +106,8 @@ func (c *Config) setDefaults() {
 	if c.LockoutDuration == 0 {
 		c.LockoutDuration = 15 * time.Minute
 	}
-	if c.MFARoles == nil {
-		c.MFARoles = DefaultMFARoles()
+	if c.PrivilegedFactors == "" {
+		c.PrivilegedFactors = FactorsTOTP
 	}
 	if c.Argon2 == (Argon2Params{}) {
 		c.Argon2 = DefaultArgon2
@@ -136,6 +133,8 @@ type Service struct {
 	// dummyHash is verified against when a username is unknown, so that
 	// unknown and known usernames take the same time.
 	dummyHash string
+	// attempts are the sign-ins under way, per username (see Login).
+	attempts attempts
 }
 
 // New returns the identity service.

@@ -3,6 +3,7 @@ package identity_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/keys"
+	"medguard/internal/policy"
 	"medguard/internal/storage"
 	"medguard/internal/storage/storagetest"
 	"medguard/internal/testkit"
@@ -25,6 +27,7 @@ type fixture struct {
 	db    *storage.DB
 	clock *testkit.Clock
 	log   *audit.Log
+	gate  *gate.Gate
 	svc   *identity.Service
 	admin *medguard.Call
 }
@@ -41,10 +44,11 @@ func setup(t *testing.T, cfg identity.Config) *fixture {
 	t.Cleanup(func() { log.Close() })
 	kr := keys.NewKeyring(db, keys.NewKeyFile(keys.SM4GCM, clock.Now()), clock)
 	cfg.Argon2 = cheap
-	svc := identity.New(db, gate.New(log, clock), kr, cfg)
-	f := &fixture{db: db, clock: clock, log: log, svc: svc}
+	g := gate.New(log, clock)
+	svc := identity.New(db, g, kr, cfg)
+	f := &fixture{db: db, clock: clock, log: log, gate: g, svc: svc}
 	// The bootstrap administrator, as serve creates it.
-	id, err := svc.Bootstrap(ctx, "admin", "Guanli#Mima2026")
+	id, err := svc.Bootstrap(ctx, identity.BootstrapAccounts("Guanli#Mima2026", "")[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +64,8 @@ func (f *fixture) dept(t *testing.T, code, name string) {
 	}
 }
 
+// user creates a user; the roles that need a second person are granted as
+// an approval would grant them (package approvals is above this one).
 func (f *fixture) user(t *testing.T, username, dept string, roles ...string) *identity.User {
 	t.Helper()
 	u, pending, err := f.svc.CreateUser(context.Background(), f.admin, identity.NewUser{Username: username,
@@ -67,10 +73,47 @@ func (f *fixture) user(t *testing.T, username, dept string, roles ...string) *id
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pending) > 0 {
-		t.Fatalf("unexpected pending roles %v", pending)
+	for _, r := range pending {
+		f.apply(t, f.svc.GrantApprovedRole(u.ID, r, f.admin.Actor.ID, "approval-in-test"))
 	}
+	u.Roles = append(u.Roles, pending...)
 	return u
+}
+
+// apply commits a mutation as an approved request's run would.
+func (f *fixture) apply(t *testing.T, m audit.Mutation) {
+	t.Helper()
+	call := &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, Name: "security", ID: "security-in-test"}}
+	if _, err := f.gate.Record(context.Background(), gate.Event{Call: call, Action: "test.approved", Allowed: true,
+		Rule: "allow.four_eyes:test"}, m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// enrol signs a user in for the first time, enrols TOTP and returns the
+// full session's token and the secret.
+func (f *fixture) enrol(t *testing.T, username, password string) (string, string) {
+	t.Helper()
+	ctx := context.Background()
+	in, err := f.login(username, password, "")
+	if err != nil || !in.MFAEnrollmentRequired {
+		t.Fatalf("%s: %+v %v", username, in, err)
+	}
+	p, err := f.svc.Authenticate(ctx, in.Token, "10.0.0.9", "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := &medguard.Call{Actor: p.Actor, IP: "10.0.0.9"}
+	enr, err := f.svc.StartTOTP(ctx, call)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := totp.GenerateCode(enr.Secret, f.clock.Now())
+	full, err := f.svc.ConfirmTOTP(ctx, call, code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return full.Token, enr.Secret
 }
 
 func (f *fixture) login(username, password, code string) (*identity.SignIn, error) {
@@ -190,21 +233,36 @@ func TestDepartmentsAndUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pending) != 1 || pending[0] != "security_officer" || len(u.Roles) != 1 || u.Roles[0] != "doctor" {
+	// Both open patient data or privilege: neither is granted yet.
+	if strings.Join(pending, ",") != "doctor,security_officer" || len(u.Roles) != 0 {
 		t.Fatalf("roles %v pending %v", u.Roles, pending)
 	}
 	_, _, err = f.svc.CreateUser(ctx, f.admin, identity.NewUser{Username: "wangfang", DisplayName: "王芳",
 		Department: "CARD", Roles: []string{"doctor"}, Password: "Xinnei#Ke2026"})
 	wantKind(t, err, medguard.Conflict, "")
 
-	// Privileged roles cannot be granted directly.
+	// Roles that open patient data or privilege cannot be granted directly;
+	// others can.
 	wantKind(t, f.svc.GrantRole(ctx, f.admin, u.ID, "admin"), medguard.Conflict, "approval_required")
-	if err := f.svc.GrantRole(ctx, f.admin, u.ID, "dept_head"); err != nil {
+	wantKind(t, f.svc.GrantRole(ctx, f.admin, u.ID, "dept_head"), medguard.Conflict, "approval_required")
+	if err := f.svc.GrantRole(ctx, f.admin, u.ID, "researcher"); err != nil {
 		t.Fatal(err)
 	}
+	f.apply(t, f.svc.GrantApprovedRole(u.ID, "doctor", f.admin.Actor.ID, "approval-in-test"))
 	got, err := f.svc.GetUser(ctx, f.admin, u.ID)
-	if err != nil || strings.Join(got.Roles, ",") != "dept_head,doctor" || got.Department != "CARD" || !got.MFARequired {
+	if err != nil || strings.Join(got.Roles, ",") != "doctor,researcher" || got.Department != "CARD" || !got.MFARequired {
 		t.Fatalf("%+v %v", got, err)
+	}
+	// Who shaped the account is on record: the administrator created it
+	// and asked for its roles.
+	if by, err := f.svc.ChangedBy(ctx, u.ID); err != nil || len(by) != 1 || by[0] != f.admin.Actor.ID {
+		t.Fatalf("changed by %v %v", by, err)
+	}
+	// Nobody changes their own account.
+	err = f.svc.GrantRole(ctx, f.admin, f.admin.Actor.ID, "researcher")
+	wantKind(t, err, medguard.Forbidden, "")
+	if e := f.lastEntries(t, 1)[0]; e.Rule != "deny.own_account" {
+		t.Fatalf("own account entry %+v", e)
 	}
 
 	// A doctor may not manage users: denied and logged.
@@ -243,14 +301,20 @@ func TestDepartmentsAndUsers(t *testing.T) {
 	}
 }
 
-func TestLoginWithoutMFAForAdmin(t *testing.T) {
+func TestEveryoneUsesASecondFactor(t *testing.T) {
 	f := setup(t, identity.Config{})
+	// The administrator too: a password alone gives a session good only
+	// for enrolling.
 	in, err := f.login("admin", "Guanli#Mima2026", "")
-	if err != nil || in.MFAEnrollmentRequired || !strings.HasPrefix(in.Token, "mgs_") {
+	if err != nil || !in.MFAEnrollmentRequired || !strings.HasPrefix(in.Token, "mgs_") {
 		t.Fatalf("%+v %v", in, err)
 	}
 	p, err := f.svc.Authenticate(context.Background(), in.Token, "10.0.0.9", "r")
-	if err != nil || p.Actor.Name != "admin" || p.Scope != identity.ScopeFull || p.Actor.Roles[0] != "admin" {
+	if err != nil || p.Actor.Name != "admin" || p.Scope != identity.ScopeMFAEnrollment || p.Actor.Roles[0] != "admin" {
+		t.Fatalf("%+v %v", p, err)
+	}
+	full, _ := f.enrol(t, "admin", "Guanli#Mima2026")
+	if p, err := f.svc.Authenticate(context.Background(), full, "10.0.0.9", "r"); err != nil || p.Scope != identity.ScopeFull {
 		t.Fatalf("%+v %v", p, err)
 	}
 	// The token is stored only as a hash.
@@ -260,9 +324,12 @@ func TestLoginWithoutMFAForAdmin(t *testing.T) {
 		t.Fatal("token stored in clear")
 	}
 	e := f.lastEntries(t, 1)[0]
-	if e.Action != "auth.login" || e.Rule != identity.RulePassword || e.Outcome != audit.Success {
+	if e.Action != "auth.totp_confirm" || e.Rule != identity.RulePasswordTOTP || e.Outcome != audit.Success {
 		t.Fatalf("entry %+v", e)
 	}
+	// A password alone is never enough once enrolled.
+	_, err = f.login("admin", "Guanli#Mima2026", "")
+	wantKind(t, err, medguard.Unauthenticated, "totp_required")
 }
 
 func TestTOTPEnrolmentAndUse(t *testing.T) {
@@ -334,19 +401,100 @@ func TestTOTPEnrolmentAndUse(t *testing.T) {
 	_, err = f.login("zhangwei", "Xinnei#Ke2026", far)
 	wantKind(t, err, medguard.Unauthenticated, "totp_invalid")
 
-	// An administrator's reset forces a new enrolment.
+	// An administrator alone cannot reset a doctor's second factor: that
+	// is a four-eyes request, whose run forces a new enrolment.
 	u, _, _ := f.svc.ListUsers(ctx, f.admin, "", 10)
 	for _, x := range u {
 		if x.Username == "zhangwei" {
-			if err := f.svc.ResetTOTP(ctx, f.admin, x.ID); err != nil {
-				t.Fatal(err)
-			}
+			wantKind(t, f.svc.ResetTOTP(ctx, f.admin, x.ID), medguard.Conflict, "approval_required")
+			wantKind(t, f.svc.ResetPassword(ctx, f.admin, x.ID, "Xinnei#Ke2027"), medguard.Conflict, "approval_required")
+			f.apply(t, f.svc.TOTPReset(x.ID, f.admin.Actor.ID))
 		}
 	}
 	in, err = f.login("zhangwei", "Xinnei#Ke2026", "")
 	if err != nil || !in.MFAEnrollmentRequired {
 		t.Fatalf("after reset: %+v %v", in, err)
 	}
+}
+
+func TestSplitPasswordResetForcesNewCredentials(t *testing.T) {
+	f := setup(t, identity.Config{})
+	ctx := context.Background()
+	f.dept(t, "CARD", "心内科")
+	u := f.user(t, "zhangwei", "CARD", "doctor")
+	token, _ := f.enrol(t, "zhangwei", "Xinnei#Ke2026")
+	a, b := identity.NewPasswordHalf(), identity.NewPasswordHalf()
+	if len(a) != 10 || a == b {
+		t.Fatalf("halves %q %q", a, b)
+	}
+	f.apply(t, f.svc.PasswordReset(u.ID, f.admin.Actor.ID, identity.SplitPassword(a, b)))
+	// Every session ended; neither half alone signs in.
+	_, err := f.svc.Authenticate(ctx, token, "10.0.0.9", "r")
+	wantKind(t, err, medguard.Unauthenticated, "session_ended")
+	for _, half := range []string{a, b} {
+		_, err := f.login("zhangwei", half, "")
+		wantKind(t, err, medguard.Unauthenticated, "bad_credentials")
+	}
+	in, err := f.login("zhangwei", identity.SplitPassword(a, b), "")
+	if err != nil || !in.PasswordChangeRequired || !in.MFAEnrollmentRequired {
+		t.Fatalf("%+v %v", in, err)
+	}
+	p, _ := f.svc.Authenticate(ctx, in.Token, "10.0.0.9", "r")
+	call := &medguard.Call{Actor: p.Actor, IP: "10.0.0.9"}
+	// Enrolment waits for a new password.
+	_, err = f.svc.StartTOTP(ctx, call)
+	wantKind(t, err, medguard.Conflict, "password_change_required")
+	if err := f.svc.ChangePassword(ctx, call, identity.SplitPassword(a, b), "Wode#Xinmima2026"); err != nil {
+		t.Fatal(err)
+	}
+	enr, err := f.svc.StartTOTP(ctx, call)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := totp.GenerateCode(enr.Secret, f.clock.Now())
+	if _, err := f.svc.ConfirmTOTP(ctx, call, code); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.svc.UserByID(ctx, u.ID)
+	if got.PasswordChangeRequired || got.PasswordSetBy != u.ID {
+		t.Fatalf("after the change: %+v", got)
+	}
+}
+
+// TestLockoutIsDecidedBeforeThePassword: parallel guesses cannot all be
+// checked against a count that is still low (the attack: 24 wrong
+// passwords at once, then the right one, which must not get in).
+func TestLockoutIsDecidedBeforeThePassword(t *testing.T) {
+	f := setup(t, identity.Config{Argon2: identity.Argon2Params{Memory: 8 * 1024, Time: 2, Threads: 1}})
+	var wg sync.WaitGroup
+	results := make(chan error, 24)
+	for i := 0; i < 24; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := f.login("admin", "Wrong#Pass2026", "")
+			results <- err
+		}()
+	}
+	wg.Wait()
+	close(results)
+	checked, locked := 0, 0
+	for err := range results {
+		switch {
+		case medguard.IsKind(err, medguard.Unauthenticated):
+			checked++
+		case medguard.IsKind(err, medguard.Locked):
+			locked++
+		default:
+			t.Fatalf("unexpected %v", err)
+		}
+	}
+	t.Logf("%d checked, %d locked", checked, locked)
+	if checked > 5 || checked+locked != 24 {
+		t.Fatalf("%d passwords checked (at most 5 may be), %d locked out", checked, locked)
+	}
+	_, err := f.login("admin", "Guanli#Mima2026", "")
+	wantKind(t, err, medguard.Locked, "locked_out")
 }
 
 func TestLockoutAfterFiveFailures(t *testing.T) {
@@ -390,7 +538,8 @@ func TestLockoutAfterFiveFailures(t *testing.T) {
 func TestSessionLimits(t *testing.T) {
 	f := setup(t, identity.Config{})
 	ctx := context.Background()
-	in, _ := f.login("admin", "Guanli#Mima2026", "")
+	token, secret := f.enrol(t, "admin", "Guanli#Mima2026")
+	in := &identity.SignIn{Token: token}
 	// Idle: 15 minutes without a request ends the session.
 	f.clock.Advance(14 * time.Minute)
 	if _, err := f.svc.Authenticate(ctx, in.Token, "10.0.0.9", "r"); err != nil {
@@ -403,7 +552,11 @@ func TestSessionLimits(t *testing.T) {
 	wantKind(t, err, medguard.Unauthenticated, "session_ended")
 
 	// Absolute: 8 hours even with constant activity.
-	in, _ = f.login("admin", "Guanli#Mima2026", "")
+	code := func() string { c, _ := totp.GenerateCode(secret, f.clock.Now()); return c }
+	in, err = f.login("admin", "Guanli#Mima2026", code())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 47; i++ {
 		f.clock.Advance(10 * time.Minute)
 		if _, err := f.svc.Authenticate(ctx, in.Token, "10.0.0.9", "r"); err != nil {
@@ -415,7 +568,8 @@ func TestSessionLimits(t *testing.T) {
 	wantKind(t, err, medguard.Unauthenticated, "session_expired")
 
 	// Logout ends the session.
-	in, _ = f.login("admin", "Guanli#Mima2026", "")
+	f.clock.Advance(30 * time.Second)
+	in, _ = f.login("admin", "Guanli#Mima2026", code())
 	p, _ := f.svc.Authenticate(ctx, in.Token, "10.0.0.9", "r")
 	if err := f.svc.Logout(ctx, &medguard.Call{Actor: p.Actor}); err != nil {
 		t.Fatal(err)
@@ -448,7 +602,7 @@ func TestDeactivationEndsEverything(t *testing.T) {
 	_, err = f.svc.Deactivate(ctx, f.admin, u.ID)
 	wantKind(t, err, medguard.Conflict, "")
 	_, err = f.svc.Deactivate(ctx, f.admin, f.admin.Actor.ID)
-	wantKind(t, err, medguard.Conflict, "")
+	wantKind(t, err, medguard.Forbidden, "")
 }
 
 func TestFrozenAccount(t *testing.T) {
@@ -519,13 +673,103 @@ func TestAPIKeys(t *testing.T) {
 	_, err = f.svc.Authenticate(ctx, k.Key, "10.0.0.20", "r")
 	wantKind(t, err, medguard.Unauthenticated, "")
 	wantKind(t, f.svc.RevokeAPIKey(ctx, f.admin, k.ID), medguard.NotFound, "")
+
+	// A key that can read patient data is not made here: it waits for a
+	// second person (package approvals), pending until approved.
+	_, err = f.svc.CreateAPIKey(ctx, f.admin, "reader", []string{"record.read"}, "")
+	wantKind(t, err, medguard.Conflict, "approval_required")
+	var pending *identity.APIKey
+	_, _, err = f.gate.Enter(ctx, gate.Passage{Call: f.admin, Action: "apikey.manage", Resource: policy.Resource{Type: "api_key"}},
+		func(policy.Decision) (audit.Mutation, error) {
+			k, m, err := f.svc.NewAPIKey(ctx, f.admin, "reader", []string{"record.read", "patient.read"}, "", "approval-1")
+			pending = k
+			return m, err
+		})
+	if err != nil || pending.Status != identity.KeyPending {
+		t.Fatalf("%+v %v", pending, err)
+	}
+	_, err = f.svc.Authenticate(ctx, pending.Key, "10.0.0.20", "r")
+	wantKind(t, err, medguard.Unauthenticated, "key_pending")
+	f.apply(t, f.svc.ActivateAPIKey(pending.ID, "approval-1"))
+	if _, err := f.svc.Authenticate(ctx, pending.Key, "10.0.0.20", "r"); err != nil {
+		t.Fatal(err)
+	}
+	// Detection freezes a key like an account; a security officer releases it.
+	if _, froze, err := f.svc.FreezeAccount(ctx, "apikey:reader", "detect.bulk_read_user", "alert-1", "r"); err != nil || !froze {
+		t.Fatalf("freeze %v %v", froze, err)
+	}
+	_, err = f.svc.Authenticate(ctx, pending.Key, "10.0.0.20", "r")
+	wantKind(t, err, medguard.Locked, "key_frozen")
+}
+
+// TestKeysStopWhenTheirOwnerLeaves: a key made by someone who has left
+// (离职) no longer works.
+func TestKeysStopWhenTheirOwnerLeaves(t *testing.T) {
+	f := setup(t, identity.Config{})
+	ctx := context.Background()
+	f.dept(t, "ITD", "信息科")
+	other := f.user(t, "wanggang", "ITD", "admin")
+	otherCall := &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: other.ID, Name: "wanggang", Roles: []string{"admin"}}}
+	k, err := f.svc.CreateAPIKey(ctx, otherCall, "lab", []string{"record.write", "scope.all_departments"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Authenticate(ctx, k.Key, "10.0.0.20", "r"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Deactivate(ctx, f.admin, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.Authenticate(ctx, k.Key, "10.0.0.20", "r")
+	wantKind(t, err, medguard.Unauthenticated, "key_owner_departed")
+}
+
+// TestPrivilegedFactors: with cert+totp, a privileged role needs its
+// registered client certificate and the code; a certificate alone never
+// replaces the code for a privileged role.
+func TestPrivilegedFactors(t *testing.T) {
+	f := setup(t, identity.Config{PrivilegedFactors: identity.FactorsCertTOTP})
+	ctx := context.Background()
+	_, err := f.login("admin", "Guanli#Mima2026", "")
+	wantKind(t, err, medguard.Unauthenticated, "client_certificate_required")
+	der := []byte("a client certificate's DER bytes, in a test")
+	f.apply(t, f.svc.CertificateSet(f.admin.Actor.ID, "security-in-test", identity.Fingerprint(der)))
+	withCert := func(code string) (*identity.SignIn, error) {
+		return f.svc.Login(ctx, &medguard.Call{IP: "10.0.0.9"}, identity.Credentials{Username: "admin",
+			Password: "Guanli#Mima2026", TOTP: code, ClientCert: der})
+	}
+	in, err := withCert("")
+	if err != nil || !in.MFAEnrollmentRequired {
+		t.Fatalf("first sign-in with the certificate: %+v %v", in, err)
+	}
+	p, _ := f.svc.Authenticate(ctx, in.Token, "10.0.0.9", "r")
+	call := &medguard.Call{Actor: p.Actor}
+	enr, _ := f.svc.StartTOTP(ctx, call)
+	code, _ := totp.GenerateCode(enr.Secret, f.clock.Now())
+	if _, err := f.svc.ConfirmTOTP(ctx, call, code); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(30 * time.Second)
+	_, err = withCert("")
+	wantKind(t, err, medguard.Unauthenticated, "totp_required")
+	code, _ = totp.GenerateCode(enr.Secret, f.clock.Now())
+	if in, err := withCert(code); err != nil || in.MFAEnrollmentRequired {
+		t.Fatalf("certificate and code: %+v %v", in, err)
+	}
+	f.clock.Advance(30 * time.Second)
+	code, _ = totp.GenerateCode(enr.Secret, f.clock.Now())
+	_, err = f.login("admin", "Guanli#Mima2026", code)
+	wantKind(t, err, medguard.Unauthenticated, "client_certificate_required")
 }
 
 func TestChangePassword(t *testing.T) {
 	f := setup(t, identity.Config{})
 	ctx := context.Background()
-	in, _ := f.login("admin", "Guanli#Mima2026", "")
-	other, _ := f.login("admin", "Guanli#Mima2026", "")
+	token, secret := f.enrol(t, "admin", "Guanli#Mima2026")
+	in := &identity.SignIn{Token: token}
+	f.clock.Advance(30 * time.Second)
+	code, _ := totp.GenerateCode(secret, f.clock.Now())
+	other, _ := f.login("admin", "Guanli#Mima2026", code)
 	p, _ := f.svc.Authenticate(ctx, in.Token, "10.0.0.9", "r")
 	call := &medguard.Call{Actor: p.Actor}
 	wantKind(t, f.svc.ChangePassword(ctx, call, "Guanli#Mima2026", "weak"), medguard.Invalid, "")
@@ -538,7 +782,9 @@ func TestChangePassword(t *testing.T) {
 	}
 	_, err := f.svc.Authenticate(ctx, other.Token, "10.0.0.9", "r")
 	wantKind(t, err, medguard.Unauthenticated, "session_ended")
-	if _, err := f.login("admin", "Guanli#Yuan2027", ""); err != nil {
+	f.clock.Advance(30 * time.Second)
+	code, _ = totp.GenerateCode(secret, f.clock.Now())
+	if _, err := f.login("admin", "Guanli#Yuan2027", code); err != nil {
 		t.Fatal(err)
 	}
 }

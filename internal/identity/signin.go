@@ -9,7 +9,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -19,6 +21,7 @@ import (
 	"medguard/internal/audit"
 	"medguard/internal/gate"
 	"medguard/internal/keys"
+	"medguard/internal/policy"
 	"medguard/internal/storage"
 )
 
@@ -44,6 +47,8 @@ const (
 	RuleRemoteHours       = "deny.remote_signin_hours"
 	RuleLockout           = "lockout.threshold_reached"
 	RuleEnrollmentStarted = "allow.totp_enrollment"
+	RuleCertRequired      = "deny.client_certificate_required"
+	RulePasswordCertTOTP  = "allow.password_client_certificate_totp"
 )
 
 // Credentials are what a person presents to sign in.
@@ -61,13 +66,16 @@ type SignIn struct {
 	Token                 string    `json:"token"`
 	ExpiresAt             time.Time `json:"expires_at"`
 	MFAEnrollmentRequired bool      `json:"mfa_enrollment_required"`
-	User                  *User     `json:"-"`
+	// PasswordChangeRequired says the credentials were reset: choose a new
+	// password (POST /api/v1/auth/password) before enrolling.
+	PasswordChangeRequired bool  `json:"password_change_required"`
+	User                   *User `json:"-"`
 }
 
 // signInRow is what sign-in needs to know about a user.
 type signInRow struct {
 	id, hash, status, department string
-	frozen                       bool
+	frozen, mustChange           bool
 	totpSecret                   []byte
 	totpLastStep                 sql.NullInt64
 	certFingerprint              sql.NullString
@@ -76,17 +84,18 @@ type signInRow struct {
 func (s *Service) signInRow(ctx context.Context, username string) (*signInRow, error) {
 	var r signInRow
 	var frozen sql.NullInt64
+	var mustChange int
 	err := s.db.QueryRowContext(ctx, `SELECT u.id, u.password_hash, u.status, COALESCE(d.code, ''), u.frozen_at,
-		u.totp_secret, u.totp_last_step, u.cert_fingerprint
+		u.totp_secret, u.totp_last_step, u.cert_fingerprint, u.must_change_password
 		FROM users u LEFT JOIN departments d ON d.id = u.department_id WHERE u.username = $1`, username).
-		Scan(&r.id, &r.hash, &r.status, &r.department, &frozen, &r.totpSecret, &r.totpLastStep, &r.certFingerprint)
+		Scan(&r.id, &r.hash, &r.status, &r.department, &frozen, &r.totpSecret, &r.totpLastStep, &r.certFingerprint, &mustChange)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, medguard.Wrap("identity.signIn", err)
 	}
-	r.frozen = frozen.Valid
+	r.frozen, r.mustChange = frozen.Valid, mustChange != 0
 	return &r, nil
 }
 
@@ -96,9 +105,18 @@ func errBadCredentials(code string) error {
 	return &medguard.Error{Kind: medguard.Unauthenticated, Code: code, Message: "wrong username, password or code"}
 }
 
-// Login signs a person in with a password and, where required, a TOTP code
-// or a registered client certificate. call carries the client's IP and the
-// request id; its actor is filled in here.
+// Login signs a person in with a password and a second factor: a TOTP
+// code, or — for roles that are not privileged — a registered client
+// certificate; privileged roles need the code, and with PrivilegedFactors
+// "cert+totp" the certificate as well. A user without a second factor
+// enrolled (and a user whose credentials were reset) gets a session good
+// only for choosing a new password and enrolling one. call carries the
+// client's IP and the request id; its actor is filled in here.
+//
+// The lockout is decided before the password is checked: the sign-ins of
+// one username under way on this server are counted with the failures
+// already recorded, so that parallel guesses cannot all be checked while
+// the count is still low.
 func (s *Service) Login(ctx context.Context, call *medguard.Call, cr Credentials) (*SignIn, error) {
 	username := strings.ToLower(strings.TrimSpace(cr.Username))
 	if username == "" {
@@ -107,25 +125,58 @@ func (s *Service) Login(ctx context.Context, call *medguard.Call, cr Credentials
 	if cr.Password == "" {
 		return nil, medguard.InvalidField("password", "password is required")
 	}
+	call.Actor = medguard.Actor{Kind: medguard.UserActor, Name: username}
 	if len(username) > 64 || len(cr.Password) > 4*MaxPasswordLength {
+		call.Actor.Name = "" // not a username: never logged
+		if _, err := s.gate.Record(ctx, gate.Event{Call: call, Action: "auth.login", TargetType: "user",
+			Rule: RuleBadCredentials, Outcome: audit.Refused}, nil); err != nil {
+			return nil, err
+		}
 		return nil, errBadCredentials("bad_credentials")
 	}
 	now := s.clock.Now()
-	call.Actor = medguard.Actor{Kind: medguard.UserActor, Name: username}
 	event := func(allowed bool, rule, outcome string) gate.Event {
 		return gate.Event{Call: call, Action: "auth.login", TargetType: "user", TargetID: call.Actor.ID,
 			Allowed: allowed, Rule: rule, Outcome: outcome}
 	}
-
-	// A locked-out username is refused whatever the password.
-	if until, locked, err := s.lockedUntil(ctx, username, now); err != nil {
-		return nil, err
-	} else if locked {
+	locked := func(until time.Time) error {
 		if _, err := s.gate.Record(ctx, event(false, RuleLockedOut, audit.Locked), nil); err != nil {
-			return nil, err
+			return err
 		}
-		return nil, &medguard.Error{Kind: medguard.Locked, Code: "locked_out",
+		return &medguard.Error{Kind: medguard.Locked, Code: "locked_out",
 			Message: "too many failed sign-ins; try again after " + until.UTC().Format(time.RFC3339)}
+	}
+
+	// A locked-out username is refused whatever the password; so is one
+	// whose failures and sign-ins under way reach the threshold.
+	ok, until, err := s.attempts.reserve(username, func() (time.Time, bool, int, error) {
+		until, locked, err := s.lockedUntil(ctx, username, now)
+		if err != nil || locked {
+			return until, locked, 0, err
+		}
+		n, err := s.recentFailures(ctx, username, now)
+		return now.Add(s.cfg.LockoutDuration), false, n, err
+	}, s.cfg.LockoutThreshold)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, locked(until)
+	}
+	// A failure is recorded and the reservation released at once, under
+	// the username's lock, so that no other sign-in counts it twice or not
+	// at all.
+	released := false
+	defer func() {
+		if !released {
+			s.attempts.release(username, nil)
+		}
+	}()
+	fail := func(rule string) error {
+		released = true
+		var err error
+		s.attempts.release(username, func() { err = s.fail(ctx, call, username, now, rule) })
+		return err
 	}
 
 	row, err := s.signInRow(ctx, username)
@@ -141,11 +192,11 @@ func (s *Service) Login(ctx context.Context, call *medguard.Call, cr Credentials
 	passwordOK := VerifyPassword(cr.Password, hash) && row != nil
 	switch {
 	case !passwordOK:
-		return nil, s.fail(ctx, call, username, now, RuleBadCredentials)
+		return nil, fail(RuleBadCredentials)
 	case row.status != Active:
 		// The password was right, but the person has left: refused like a
 		// wrong password, and logged distinctly for detection.
-		return nil, s.fail(ctx, call, username, now, RuleDeactivated)
+		return nil, fail(RuleDeactivated)
 	case row.frozen:
 		if _, err := s.gate.Record(ctx, event(false, RuleFrozen, audit.Locked), nil); err != nil {
 			return nil, err
@@ -165,15 +216,28 @@ func (s *Service) Login(ctx context.Context, call *medguard.Call, cr Credentials
 			Message: "remote sign-in is not allowed for your role at this hour"}
 	}
 
+	privileged := slices.ContainsFunc(roles, policy.Privileged)
 	enrolled := row.totpSecret != nil
 	certOK := len(cr.ClientCert) > 0 && row.certFingerprint.Valid &&
 		subtle.ConstantTimeCompare([]byte(Fingerprint(cr.ClientCert)), []byte(row.certFingerprint.String)) == 1
-	rule, scope, lifetime := RulePassword, ScopeFull, s.cfg.SessionLifetime
+	needCert := privileged && s.cfg.PrivilegedFactors == FactorsCertTOTP
+	if needCert && !certOK {
+		if _, err := s.gate.Record(ctx, event(false, RuleCertRequired, audit.Refused), nil); err != nil {
+			return nil, err
+		}
+		return nil, &medguard.Error{Kind: medguard.Unauthenticated, Code: "client_certificate_required",
+			Message: "privileged roles sign in with their registered client certificate and a code"}
+	}
+	rule, scope, lifetime := RulePasswordTOTP, ScopeFull, s.cfg.SessionLifetime
 	var step int64
 	switch {
-	case certOK:
+	case row.mustChange || !enrolled && !(certOK && !privileged):
+		// A reset, or no second factor yet: good only for choosing a
+		// password and enrolling one.
+		rule, scope, lifetime = RuleMFAEnrollment, ScopeMFAEnrollment, 15*time.Minute
+	case certOK && !privileged:
 		rule = RulePasswordCert
-	case enrolled:
+	default:
 		if strings.TrimSpace(cr.TOTP) == "" {
 			if _, err := s.gate.Record(ctx, event(false, RuleTOTPRequired, audit.Refused), nil); err != nil {
 				return nil, err
@@ -188,14 +252,14 @@ func (s *Service) Login(ctx context.Context, call *medguard.Call, cr Credentials
 		var ok bool
 		step, ok = matchTOTP(secret, cr.TOTP, now)
 		if !ok {
-			return nil, s.fail(ctx, call, username, now, RuleBadTOTP)
+			return nil, fail(RuleBadTOTP)
 		}
 		if row.totpLastStep.Valid && step <= row.totpLastStep.Int64 {
-			return nil, s.fail(ctx, call, username, now, RuleTOTPReplayed)
+			return nil, fail(RuleTOTPReplayed)
 		}
-		rule = RulePasswordTOTP
-	case s.mfaRequired(roles):
-		rule, scope, lifetime = RuleMFAEnrollment, ScopeMFAEnrollment, 15*time.Minute
+		if needCert {
+			rule = RulePasswordCertTOTP
+		}
 	}
 
 	token, tokenHash := newToken("mgs_")
@@ -216,7 +280,63 @@ func (s *Service) Login(ctx context.Context, call *medguard.Call, cr Credentials
 		return nil, err
 	}
 	call.Actor.SessionID = sessionID
-	return &SignIn{Token: token, ExpiresAt: expires, MFAEnrollmentRequired: scope == ScopeMFAEnrollment}, nil
+	return &SignIn{Token: token, ExpiresAt: expires, MFAEnrollmentRequired: scope == ScopeMFAEnrollment,
+		PasswordChangeRequired: row.mustChange}, nil
+}
+
+// attempts serialises the decision to let a sign-in go on to the password
+// check, and counts the sign-ins under way, on this server. (Servers
+// sharing a database each count their own; the failures they record are
+// shared.) One lock serves every username: it is held for a count and,
+// after a failure, for recording it — failures are few, and an attack on
+// one username slows only failed sign-ins.
+type attempts struct {
+	mu       sync.Mutex
+	inFlight map[string]int
+}
+
+// reserve lets a sign-in of username go on if it is not locked out and its
+// recent failures plus the sign-ins under way stay below threshold; state
+// reads the lockout and the failures. It returns false (with the time the
+// lockout ends) otherwise.
+func (a *attempts) reserve(username string, state func() (time.Time, bool, int, error), threshold int) (bool, time.Time, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	until, locked, failures, err := state()
+	if err != nil {
+		return false, until, err
+	}
+	if locked || failures+a.inFlight[username] >= threshold {
+		return false, until, nil
+	}
+	if a.inFlight == nil {
+		a.inFlight = map[string]int{}
+	}
+	a.inFlight[username]++
+	return true, until, nil
+}
+
+// release ends a sign-in that reserve let go on, after running record (if
+// any: the failure's record) under the same lock, so that reserve never
+// sees the failure both recorded and under way.
+func (a *attempts) release(username string, record func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if record != nil {
+		record()
+	}
+	if a.inFlight[username]--; a.inFlight[username] <= 0 {
+		delete(a.inFlight, username)
+	}
+}
+
+// recentFailures counts the failed sign-ins of username within the
+// lockout window.
+func (s *Service) recentFailures(ctx context.Context, username string, now time.Time) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM signin_failures WHERE username = $1 AND at > $2`,
+		username, medguard.Millis(now.Add(-s.cfg.LockoutWindow))).Scan(&n)
+	return n, medguard.Wrap("identity.recentFailures", err)
 }
 
 // ErrFrozen is the answer to a frozen account: 423 everywhere, sign-in
@@ -387,6 +507,9 @@ func (s *Service) StartTOTP(ctx context.Context, call *medguard.Call) (*TOTPEnro
 	if row == nil {
 		return nil, errNotFound
 	}
+	if row.mustChange {
+		return nil, errChangePasswordFirst
+	}
 	if row.totpSecret != nil {
 		return nil, &medguard.Error{Kind: medguard.Conflict, Code: "totp_enrolled",
 			Message: "a second factor is already enrolled; an administrator can reset it"}
@@ -420,9 +543,13 @@ func (s *Service) ConfirmTOTP(ctx context.Context, call *medguard.Call, code str
 	now := s.clock.Now()
 	userID := call.Actor.ID
 	var pending []byte
-	err := s.db.QueryRowContext(ctx, `SELECT totp_pending FROM users WHERE id = $1`, userID).Scan(&pending)
+	var mustChange int
+	err := s.db.QueryRowContext(ctx, `SELECT totp_pending, must_change_password FROM users WHERE id = $1`, userID).Scan(&pending, &mustChange)
 	if err != nil {
 		return nil, medguard.Wrap("identity.ConfirmTOTP", err)
+	}
+	if mustChange != 0 {
+		return nil, errChangePasswordFirst
 	}
 	if pending == nil {
 		return nil, &medguard.Error{Kind: medguard.Conflict, Code: "no_pending_totp",
@@ -476,7 +603,13 @@ func (s *Service) Logout(ctx context.Context, call *medguard.Call) error {
 	return err
 }
 
-// ChangePassword changes the calling user's own password.
+// errChangePasswordFirst refuses enrolment after a reset until the user
+// has chosen a new password.
+var errChangePasswordFirst = &medguard.Error{Kind: medguard.Conflict, Code: "password_change_required",
+	Message: "your credentials were reset: choose a new password first (POST /api/v1/auth/password)"}
+
+// ChangePassword changes the calling user's own password; after a reset,
+// it is the first thing the user does.
 func (s *Service) ChangePassword(ctx context.Context, call *medguard.Call, current, next string) error {
 	row, err := s.signInRow(ctx, call.Actor.Name)
 	if err != nil {
@@ -495,8 +628,8 @@ func (s *Service) ChangePassword(ctx context.Context, call *medguard.Call, curre
 	now := s.clock.Now()
 	_, err = s.gate.Record(ctx, gate.Event{Call: call, Action: "auth.password_change", TargetType: "user", TargetID: row.id,
 		Allowed: true, Rule: "allow.own_account"}, func(ctx context.Context, tx *sql.Tx, _ uint64) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3`,
-			hash, medguard.Millis(now), row.id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1, password_changed_at = $2, password_set_by = $3,
+			must_change_password = 0 WHERE id = $3`, hash, medguard.Millis(now), row.id); err != nil {
 			return err
 		}
 		// Other sessions end; this one continues.

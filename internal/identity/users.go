@@ -2,11 +2,7 @@ package identity
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/x509"
 	"database/sql"
-	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"regexp"
 	"slices"
@@ -23,19 +19,25 @@ import (
 // User is a member of staff as the API shows them. It never includes the
 // password hash or the TOTP secret.
 type User struct {
-	ID            string     `json:"id"`
-	Username      string     `json:"username"`
-	DisplayName   string     `json:"display_name"`
-	Department    string     `json:"department"` // code, or ""
-	DepartmentID  string     `json:"-"`
-	Roles         []string   `json:"roles"`
-	Status        string     `json:"status"` // active | deactivated
-	Frozen        bool       `json:"frozen"`
-	TOTPEnrolled  bool       `json:"totp_enrolled"`
-	MFARequired   bool       `json:"mfa_required"`
-	HasCert       bool       `json:"client_certificate"`
-	CreatedAt     time.Time  `json:"created_at"`
-	DeactivatedAt *time.Time `json:"deactivated_at,omitempty"`
+	ID           string   `json:"id"`
+	Username     string   `json:"username"`
+	DisplayName  string   `json:"display_name"`
+	Department   string   `json:"department"` // code, or ""
+	DepartmentID string   `json:"-"`
+	Roles        []string `json:"roles"`
+	Status       string   `json:"status"` // active | deactivated
+	Frozen       bool     `json:"frozen"`
+	TOTPEnrolled bool     `json:"totp_enrolled"`
+	MFARequired  bool     `json:"mfa_required"`
+	HasCert      bool     `json:"client_certificate"`
+	// PasswordChangeRequired is set after a reset: the user must choose a
+	// new password at the next sign-in.
+	PasswordChangeRequired bool       `json:"password_change_required"`
+	CreatedAt              time.Time  `json:"created_at"`
+	DeactivatedAt          *time.Time `json:"deactivated_at,omitempty"`
+	// PasswordSetBy is who set the current password: the user's own id
+	// once they changed it, or the creator's or resetter's.
+	PasswordSetBy string `json:"-"`
 }
 
 // User statuses.
@@ -77,15 +79,16 @@ func checkRoles(roles []string) error {
 }
 
 // CreateUser creates a user with the roles that need no approval, and
-// returns the privileged roles it did not grant: each must be granted
-// through a four-eyes approval (see package approvals).
+// returns the roles it did not grant — every role that grants privilege or
+// opens patient data: each must be granted through a four-eyes approval
+// (see package approvals).
 func (s *Service) CreateUser(ctx context.Context, call *medguard.Call, nu NewUser) (*User, []string, error) {
 	now := s.clock.Now().Truncate(time.Millisecond)
 	u := &User{ID: medguard.NewID(now), Username: strings.TrimSpace(nu.Username), DisplayName: strings.TrimSpace(nu.DisplayName),
 		Status: Active, CreatedAt: now}
 	var pending []string
 	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.UserManage, AuditAction: "user.create",
-		Resource: policy.Resource{Type: "user", ID: u.ID}},
+		Resource: policy.Resource{Type: "user", ID: u.ID, SubjectUserID: u.ID}},
 		func(policy.Decision) (audit.Mutation, error) {
 			if err := CheckUsername(u.Username); err != nil {
 				return nil, err
@@ -107,22 +110,25 @@ func (s *Service) CreateUser(ctx context.Context, call *medguard.Call, nu NewUse
 				return nil, err
 			}
 			for _, r := range uniq(nu.Roles) {
-				if policy.Privileged(r) {
+				if policy.NeedsApproval(r) {
 					pending = append(pending, r)
 				} else {
 					u.Roles = append(u.Roles, r)
 				}
 			}
 			hash := HashPassword(nu.Password, s.cfg.Argon2)
-			u.MFARequired = s.mfaRequired(u.Roles)
+			u.MFARequired = true
 			return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
 				_, err := tx.ExecContext(ctx, `INSERT INTO users (id, username, display_name, department_id, password_hash,
-					status, password_changed_at, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`,
+					status, password_changed_at, created_at, created_by, password_set_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $8)`,
 					u.ID, u.Username, u.DisplayName, storage.NullString(u.DepartmentID), hash, Active, medguard.Millis(now), call.Actor.ID)
 				if storage.IsConflict(err) {
 					return &medguard.Error{Kind: medguard.Conflict, Field: "username", Message: "a user with this username exists"}
 				}
 				if err != nil {
+					return err
+				}
+				if err := recordChange(ctx, tx, u.ID, call.Actor.ID, ChangeCreated, now); err != nil {
 					return err
 				}
 				for _, r := range u.Roles {
@@ -155,18 +161,33 @@ func insertRole(ctx context.Context, tx *sql.Tx, userID, role, by, approvalID st
 	return err
 }
 
-// mfaRequired reports whether any of roles must use a second factor.
-func (s *Service) mfaRequired(roles []string) bool {
-	for _, r := range roles {
-		if slices.Contains(s.cfg.MFARoles, r) {
-			return true
+// NeedsFourEyes reports whether changing the credentials of a user with
+// these roles needs a second person: every account that can reach patient
+// data or privilege.
+func NeedsFourEyes(roles []string) bool {
+	return slices.ContainsFunc(roles, policy.NeedsApproval)
+}
+
+// Approvers returns who may approve a change to the account of u (a reset
+// of its credentials): a security officer, and — when every role of u is a
+// clinical role confined to one department — that department's head.
+func Approvers(u *User) policy.Approvers {
+	a := policy.Approvers{Security: true}
+	if u.Department == "" {
+		return a
+	}
+	for _, r := range u.Roles {
+		if policy.NeedsApproval(r) && !policy.DepartmentApprovable(r) {
+			return a
 		}
 	}
-	return false
+	a.Department = u.Department
+	return a
 }
 
 const userColumns = `u.id, u.username, u.display_name, COALESCE(d.code, ''), COALESCE(u.department_id, ''), u.status,
-	u.frozen_at, u.totp_enrolled_at, u.cert_fingerprint, u.created_at, u.deactivated_at`
+	u.frozen_at, u.totp_enrolled_at, u.cert_fingerprint, u.created_at, u.deactivated_at, COALESCE(u.password_set_by, ''),
+	u.must_change_password`
 
 const userFrom = ` FROM users u LEFT JOIN departments d ON d.id = u.department_id`
 
@@ -175,10 +196,12 @@ func scanUser(sc interface{ Scan(...any) error }) (*User, error) {
 	var frozen, enrolled, deactivated sql.NullInt64
 	var cert sql.NullString
 	var created int64
+	var mustChange int
 	if err := sc.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Department, &u.DepartmentID, &u.Status,
-		&frozen, &enrolled, &cert, &created, &deactivated); err != nil {
+		&frozen, &enrolled, &cert, &created, &deactivated, &u.PasswordSetBy, &mustChange); err != nil {
 		return nil, err
 	}
+	u.PasswordChangeRequired = mustChange != 0
 	u.Frozen, u.TOTPEnrolled, u.HasCert = frozen.Valid, enrolled.Valid, cert.Valid
 	u.CreatedAt = medguard.FromMillis(created)
 	if deactivated.Valid {
@@ -218,7 +241,7 @@ func (s *Service) lookupUser(ctx context.Context, id string) (*User, error) {
 	if u.Roles, err = s.rolesOf(ctx, u.ID); err != nil {
 		return nil, medguard.Wrap("identity.lookupUser", err)
 	}
-	u.MFARequired = s.mfaRequired(u.Roles)
+	u.MFARequired = true
 	return u, nil
 }
 
@@ -272,7 +295,7 @@ func (s *Service) ListUsers(ctx context.Context, call *medguard.Call, after stri
 				if u.Roles, err = s.rolesOf(ctx, u.ID); err != nil {
 					return nil, err
 				}
-				u.MFARequired = s.mfaRequired(u.Roles)
+				u.MFARequired = true
 			}
 			return nil, nil
 		})
@@ -285,14 +308,11 @@ func (s *Service) Deactivate(ctx context.Context, call *medguard.Call, id string
 	var u *User
 	now := s.clock.Now()
 	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.UserManage, AuditAction: "user.deactivate",
-		Resource: policy.Resource{Type: "user", ID: id}},
+		Resource: userResource(id)},
 		func(policy.Decision) (audit.Mutation, error) {
 			var err error
 			if u, err = s.lookupUser(ctx, id); err != nil {
 				return nil, err
-			}
-			if id == call.Actor.ID {
-				return nil, &medguard.Error{Kind: medguard.Conflict, Message: "you cannot deactivate yourself"}
 			}
 			if u.Status == Deactivated {
 				return nil, &medguard.Error{Kind: medguard.Conflict, Message: "the user is already deactivated"}
@@ -320,19 +340,26 @@ func endSessions(ctx context.Context, tx *sql.Tx, userID string, now time.Time, 
 	return err
 }
 
-// GrantRole grants a role that needs no approval. Privileged roles are
-// refused here with a Conflict naming the approval route.
+// userResource is the resource of an operation on a user's account: nobody
+// may change their own (policy rule deny.own_account).
+func userResource(id string) policy.Resource {
+	return policy.Resource{Type: "user", ID: id, SubjectUserID: id}
+}
+
+// GrantRole grants a role that needs no approval (one that opens neither
+// patient data nor privilege). Other roles are refused here with a
+// Conflict naming the approval route.
 func (s *Service) GrantRole(ctx context.Context, call *medguard.Call, userID, role string) error {
 	now := s.clock.Now()
 	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.UserManage, AuditAction: "user.role_grant",
-		Resource: policy.Resource{Type: "user", ID: userID}},
+		Resource: userResource(userID)},
 		func(policy.Decision) (audit.Mutation, error) {
 			if err := checkRoles([]string{role}); err != nil {
 				return nil, medguard.InvalidField("role", "unknown role")
 			}
-			if policy.Privileged(role) {
+			if policy.NeedsApproval(role) {
 				return nil, &medguard.Error{Kind: medguard.Conflict, Field: "role", Code: "approval_required",
-					Message: "privileged roles are granted through a four-eyes approval (POST /api/v1/approvals)"}
+					Message: "roles that open patient data or privilege are granted through a four-eyes approval (POST /api/v1/approvals)"}
 			}
 			u, err := s.lookupUser(ctx, userID)
 			if err != nil {
@@ -342,7 +369,10 @@ func (s *Service) GrantRole(ctx context.Context, call *medguard.Call, userID, ro
 				return nil, &medguard.Error{Kind: medguard.Conflict, Message: "the user is deactivated"}
 			}
 			return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
-				return insertRole(ctx, tx, userID, role, call.Actor.ID, "", now)
+				if err := insertRole(ctx, tx, userID, role, call.Actor.ID, "", now); err != nil {
+					return err
+				}
+				return recordChange(ctx, tx, userID, call.Actor.ID, ChangeRoleGranted, now)
 			}, nil
 		})
 	return err
@@ -365,148 +395,123 @@ func (s *Service) GrantApprovedRole(userID, role, requestedBy, approvalID string
 		if status != Active {
 			return &medguard.Error{Kind: medguard.Conflict, Message: "the user is deactivated"}
 		}
-		return insertRole(ctx, tx, userID, role, requestedBy, approvalID, now)
+		if err := insertRole(ctx, tx, userID, role, requestedBy, approvalID, now); err != nil {
+			return err
+		}
+		return recordChange(ctx, tx, userID, requestedBy, ChangeRoleGranted, now)
 	}
 }
 
 // RevokeRole removes a role from a user. Roles are read afresh on every
 // request, so the change takes effect at once.
 func (s *Service) RevokeRole(ctx context.Context, call *medguard.Call, userID, role string) error {
+	now := s.clock.Now()
 	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.UserManage, AuditAction: "user.role_revoke",
-		Resource: policy.Resource{Type: "user", ID: userID}},
+		Resource: userResource(userID)},
 		func(policy.Decision) (audit.Mutation, error) {
 			if _, err := s.lookupUser(ctx, userID); err != nil {
 				return nil, err
 			}
 			return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
 				res, err := tx.ExecContext(ctx, `DELETE FROM user_roles WHERE user_id = $1 AND role = $2`, userID, role)
-				return storage.Affected(res, err, &medguard.Error{Kind: medguard.NotFound, Message: "the user does not hold this role"})
-			}, nil
-		})
-	return err
-}
-
-// SetCertificate registers a client certificate (PEM) for mTLS sign-in; an
-// empty PEM removes it.
-func (s *Service) SetCertificate(ctx context.Context, call *medguard.Call, userID, certPEM string) error {
-	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.UserManage, AuditAction: "user.certificate_set",
-		Resource: policy.Resource{Type: "user", ID: userID}},
-		func(policy.Decision) (audit.Mutation, error) {
-			var fp sql.NullString
-			if strings.TrimSpace(certPEM) != "" {
-				block, _ := pem.Decode([]byte(certPEM))
-				if block == nil || block.Type != "CERTIFICATE" {
-					return nil, medguard.InvalidField("certificate", "certificate must be one PEM CERTIFICATE block")
-				}
-				if _, err := x509.ParseCertificate(block.Bytes); err != nil {
-					return nil, medguard.InvalidField("certificate", "certificate does not parse")
-				}
-				fp = sql.NullString{String: Fingerprint(block.Bytes), Valid: true}
-			}
-			if _, err := s.lookupUser(ctx, userID); err != nil {
-				return nil, err
-			}
-			return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
-				_, err := tx.ExecContext(ctx, `UPDATE users SET cert_fingerprint = $1 WHERE id = $2`, fp, userID)
-				if storage.IsConflict(err) {
-					return &medguard.Error{Kind: medguard.Conflict, Field: "certificate", Message: "this certificate belongs to another user"}
-				}
-				return err
-			}, nil
-		})
-	return err
-}
-
-// Fingerprint is the SHA-256 of a certificate's DER bytes, in hex.
-func Fingerprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	return hex.EncodeToString(sum[:])
-}
-
-// ResetTOTP clears a user's second factor, so that they enrol again at the
-// next sign-in, and ends their sessions.
-func (s *Service) ResetTOTP(ctx context.Context, call *medguard.Call, userID string) error {
-	now := s.clock.Now()
-	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.UserManage, AuditAction: "user.totp_reset",
-		Resource: policy.Resource{Type: "user", ID: userID}},
-		func(policy.Decision) (audit.Mutation, error) {
-			if _, err := s.lookupUser(ctx, userID); err != nil {
-				return nil, err
-			}
-			return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
-				if _, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_enrolled_at = NULL,
-					totp_last_step = NULL WHERE id = $1`, userID); err != nil {
+				if err := storage.Affected(res, err, &medguard.Error{Kind: medguard.NotFound, Message: "the user does not hold this role"}); err != nil {
 					return err
 				}
-				return endSessions(ctx, tx, userID, now, "totp_reset")
-			}, nil
-		})
-	return err
-}
-
-// ResetPassword sets a new password for a user (by an administrator) and
-// ends their sessions.
-func (s *Service) ResetPassword(ctx context.Context, call *medguard.Call, userID, password string) error {
-	now := s.clock.Now()
-	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.UserManage, AuditAction: "user.password_reset",
-		Resource: policy.Resource{Type: "user", ID: userID}},
-		func(policy.Decision) (audit.Mutation, error) {
-			u, err := s.lookupUser(ctx, userID)
-			if err != nil {
-				return nil, err
-			}
-			if err := CheckPassword(password, u.Username); err != nil {
-				return nil, err
-			}
-			hash := HashPassword(password, s.cfg.Argon2)
-			return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
-				if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3`,
-					hash, medguard.Millis(now), userID); err != nil {
-					return err
-				}
-				return endSessions(ctx, tx, userID, now, "password_reset")
+				return recordChange(ctx, tx, userID, call.Actor.ID, ChangeRoleRevoked, now)
 			}, nil
 		})
 	return err
 }
 
 // HasUsers reports whether any user exists (an empty database gets the
-// bootstrap administrator).
+// bootstrap accounts).
 func (s *Service) HasUsers(ctx context.Context) (bool, error) {
 	var n int
 	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM users LIMIT 1) x`).Scan(&n)
 	return n > 0, medguard.Wrap("identity.HasUsers", err)
 }
 
-// Bootstrap creates the first administrator in an empty database, as
-// medguard itself (actor "system"), and returns its id. It refuses with a
-// Conflict once any user exists.
-func (s *Service) Bootstrap(ctx context.Context, username, password string) (string, error) {
-	if err := CheckUsername(username); err != nil {
+// BootstrapAccount is one of the two people a new installation starts with.
+type BootstrapAccount struct {
+	Username    string
+	DisplayName string
+	Role        string
+	Password    string
+}
+
+// The bootstrap accounts' usernames (SPEC §1, Appendix A).
+const (
+	BootstrapAdmin    = "admin"
+	BootstrapSecurity = "security"
+)
+
+// BootstrapAccounts are the two people a new installation starts with, so
+// that four-eyes works from the first minute (三权分立): the system
+// administrator (系统管理员), who asks, and the security administrator
+// (安全管理员), who approves.
+func BootstrapAccounts(adminPassword, securityPassword string) []BootstrapAccount {
+	return []BootstrapAccount{
+		{Username: BootstrapAdmin, DisplayName: "系统管理员 Administrator", Role: policy.Admin, Password: adminPassword},
+		{Username: BootstrapSecurity, DisplayName: "安全管理员 Security administrator", Role: policy.SecurityOfficer, Password: securityPassword},
+	}
+}
+
+// MissingBootstrap returns which of the bootstrap accounts an installation
+// still needs: both for an empty database; the security administrator for
+// one that has no active security officer and no user named "security"
+// (an installation made before there were two), so that someone other than
+// the administrator can approve.
+func (s *Service) MissingBootstrap(ctx context.Context) (admin, security bool, err error) {
+	var users, officers, named int
+	err = s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM users),
+		(SELECT count(*) FROM user_roles r JOIN users u ON u.id = r.user_id WHERE r.role = $1 AND u.status = $2),
+		(SELECT count(*) FROM users WHERE username = $3)`, policy.SecurityOfficer, Active, BootstrapSecurity).
+		Scan(&users, &officers, &named)
+	if err != nil {
+		return false, false, medguard.Wrap("identity.MissingBootstrap", err)
+	}
+	return users == 0, officers == 0 && named == 0, nil
+}
+
+// Bootstrap creates a bootstrap account, as medguard itself (actor
+// "system"), and returns its id. The administrator is made only in an
+// empty database, the security administrator only while no active security
+// officer exists; otherwise it refuses with a Conflict.
+func (s *Service) Bootstrap(ctx context.Context, a BootstrapAccount) (string, error) {
+	if err := CheckUsername(a.Username); err != nil {
 		return "", err
 	}
-	if err := CheckPassword(password, username); err != nil {
+	if err := CheckPassword(a.Password, a.Username); err != nil {
 		return "", err
+	}
+	if a.Role != policy.Admin && a.Role != policy.SecurityOfficer {
+		return "", medguard.InvalidField("role", "a bootstrap account is an administrator or a security officer")
 	}
 	now := s.clock.Now()
 	id := medguard.NewID(now)
-	hash := HashPassword(password, s.cfg.Argon2)
+	hash := HashPassword(a.Password, s.cfg.Argon2)
 	call := &medguard.Call{Actor: medguard.Actor{Kind: medguard.SystemActor, Name: "system"}, IP: "local"}
 	_, err := s.gate.Record(ctx, gate.Event{Call: call, Action: "user.bootstrap", TargetType: "user", TargetID: id,
-		Allowed: true, Rule: "allow.empty_database"}, func(ctx context.Context, tx *sql.Tx, _ uint64) error {
+		Allowed: true, Rule: "allow.bootstrap"}, func(ctx context.Context, tx *sql.Tx, _ uint64) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+		q := `SELECT count(*) FROM users`
+		var args []any
+		if a.Role == policy.SecurityOfficer {
+			q = `SELECT count(*) FROM user_roles r JOIN users u ON u.id = r.user_id WHERE r.role = $1 AND u.status = $2`
+			args = []any{policy.SecurityOfficer, Active}
+		}
+		if err := tx.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
-			return &medguard.Error{Kind: medguard.Conflict, Message: "users exist already"}
+			return &medguard.Error{Kind: medguard.Conflict, Message: "the installation has its " + a.Role + " already"}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, username, display_name, password_hash, status,
-			password_changed_at, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $6, 'system')`,
-			id, username, "系统管理员 Administrator", hash, Active, medguard.Millis(now)); err != nil {
+			password_changed_at, created_at, created_by, password_set_by) VALUES ($1, $2, $3, $4, $5, $6, $6, 'system', 'system')`,
+			id, a.Username, a.DisplayName, hash, Active, medguard.Millis(now)); err != nil {
 			return err
 		}
-		return insertRole(ctx, tx, id, policy.Admin, "system", "", now)
+		return insertRole(ctx, tx, id, a.Role, "system", "", now)
 	})
 	if err != nil {
 		return "", err

@@ -63,7 +63,7 @@ func setup(t *testing.T) *fixture {
 	id := identity.New(f.db, g, kr, identity.Config{Argon2: identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1}})
 	f.rec = records.New(f.db, g, kr, id, records.Config{})
 	f.svc = incidents.New(f.db, g, f.cps, kr, id, f.rec)
-	adminID, err := id.Bootstrap(ctx, "admin", "Guanli#Mima2026")
+	adminID, err := id.Bootstrap(ctx, identity.BootstrapAccounts("Guanli#Mima2026", "")[0])
 	if err != nil {
 		t.Fatal(err)
 	}

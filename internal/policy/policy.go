@@ -20,6 +20,14 @@ type Subject struct {
 	Department  string // department code; empty for none
 	Active      bool   // false once deactivated (离职) or frozen
 	Permissions PermissionSet
+	// System is true for a system's API key (the HIS): restricted data
+	// never opens to it, whatever its scopes and department.
+	System bool
+	// ChangedBy lists the users who created, changed or reset the
+	// subject's account (its roles, password, second factor, certificate).
+	// None of them may have a request approved by the subject: an account
+	// someone shaped is not a second person to them.
+	ChangedBy []string
 }
 
 // Resource describes what the action is on. For patient data, Departments
@@ -45,6 +53,33 @@ type Resource struct {
 	// checked — there is nothing to relate to — and the operation then
 	// fails as not found.
 	Missing bool
+	// Restricted marks data that opens only to the department that owns
+	// it and to grants from that department: records of a restricted type
+	// (psychiatric, HIV, reproductive) and every record of a department
+	// marked restricted (精神科). Restricted types are restricted whether
+	// or not the loader set this.
+	Restricted bool
+	// Classification is a record's classification (core, important,
+	// general); break-glass on core data needs a purpose of use.
+	Classification string
+	// HeldBy is, for a write that adds to a patient's data (a record, an
+	// admission), the departments that held the patient's data before it.
+	// A write from a department that is not among them, by someone who is
+	// not on the patient's care team, makes a new relation with a patient
+	// other departments already treat: allowed, and logged under its own
+	// rule. Empty when it does not apply (or the patient is new to all).
+	HeldBy []string
+	// Approvers says who may decide an approval: a security officer (if
+	// Security), or the head of Approvers.Department.
+	Approvers Approvers
+}
+
+// Approvers are who may decide a four-eyes request (SPEC §3): security
+// officers (approval.decide) when Security is set, and the head of
+// Department (approval.decide_department) when it is not empty.
+type Approvers struct {
+	Security   bool
+	Department string
 }
 
 // CareTeamMembership says that the subject is on a patient's care team, until
@@ -73,7 +108,9 @@ type Request struct {
 	BreakGlass bool
 	CareTeam   []CareTeamMembership
 	Grants     []Grant
-	Now        time.Time
+	// Purpose is the declared purpose of use, a code, or "".
+	Purpose string
+	Now     time.Time
 }
 
 // Decision is the policy's answer and the rule that made it.
@@ -97,6 +134,11 @@ const (
 	RuleNotOwnCase         = "deny.not_own_case"
 	RuleOwnCase            = "deny.own_case"
 	RuleOwnInvestigation   = "deny.own_investigation"
+	RuleOwnAccount         = "deny.own_account"
+	RuleOwnRelation        = "deny.own_relation"
+	RuleApproverShaped     = "deny.approver_changed_by_requester"
+	RuleNotApprover        = "deny.not_an_eligible_approver"
+	RulePurposeRequired    = "deny.purpose_required"
 
 	RulePermission     = "allow.permission"
 	RuleSameDepartment = "allow.same_department"
@@ -105,6 +147,8 @@ const (
 	RuleHospitalScope  = "allow.hospital_scope"
 	RuleBreakGlass     = "allow.break_glass"
 	RuleCaseSubject    = "allow.case_subject"
+	RuleNewRelation    = "allow.new_relation"
+	RuleDepartmentHead = "allow.department_head"
 )
 
 func deny(rule string) Decision  { return Decision{Rule: rule} }
@@ -117,20 +161,30 @@ func allow(rule string) Decision { return Decision{Allowed: true, Rule: rule} }
 //  2. the person concerned by an accountability case may read it and answer
 //     (statement, appeal) without any permission, and nobody may answer for
 //     them;
-//  3. the subject must hold the permission (for the record type, if qualified);
-//  4. nobody decides their own request, reviews their own break-glass, or
-//     approves their own elevation; nobody handles their own accountability
-//     case, and nobody who investigated a case reviews its appeal;
+//  3. the subject must hold the permission (for the record type, if
+//     qualified; deciding approvals: approval.decide or, for requests their
+//     department's head may decide, approval.decide_department);
+//  4. nobody changes their own account or puts themselves on a care team;
+//     nobody decides their own request, reviews their own break-glass, or
+//     approves their own elevation; nobody approves a request of someone
+//     who created, changed or reset their account; only eligible approvers
+//     decide (security officers, or the head of the department concerned);
+//     nobody handles their own accountability case, and nobody who
+//     investigated a case reviews its appeal;
 //  5. actions that touch no patient data, or whose target does not exist,
 //     are allowed by the permission alone;
-//  6. patient data needs a relation: the subject's department owns the data;
-//     or, to see data, the subject is on the patient's care team, holds a valid
-//     grant from the owning department, or has hospital-wide scope — which
-//     never opens restricted record types (psychiatric, HIV, reproductive);
-//     or, to change data, hospital-wide scope (and, for demographics, the
-//     care team);
+//  6. patient data needs a relation: the subject's department owns the data
+//     (a write there for a patient the department never held is a new
+//     relation); or, to see data, the subject is on the patient's care
+//     team, holds a valid grant from the owning department, or has
+//     hospital-wide scope; or, to change data, hospital-wide scope (and, for
+//     demographics, the care team). Restricted data (restricted record types,
+//     records of restricted departments) opens only to its own department
+//     and to its grants — never to a care team elsewhere, hospital-wide
+//     scope, a system's API key or break-glass;
 //  7. without a relation, a read may break the glass with a reason, if the
-//     subject may break the glass and the record type is not restricted.
+//     subject may break the glass and the data is not restricted; core data
+//     needs a purpose of use as well.
 func Decide(req Request) Decision {
 	s, r := req.Subject, req.Resource
 	if !s.Active {
@@ -142,8 +196,17 @@ func Decide(req Request) Decision {
 		}
 		return deny(RuleNotOwnCase)
 	}
+	if req.Action == ApprovalDecide {
+		return decideApproval(req)
+	}
 	if !s.Permissions.Has(req.Action, r.RecordType) {
 		return deny(RuleNoPermission)
+	}
+	switch {
+	case req.Action == UserManage && r.SubjectUserID != "" && r.SubjectUserID == s.ID:
+		return deny(RuleOwnAccount)
+	case req.Action == CareTeamManage && r.SubjectUserID != "" && r.SubjectUserID == s.ID:
+		return deny(RuleOwnRelation)
 	}
 	if req.Action == AccountabilityManage {
 		if r.SubjectUserID != "" && r.SubjectUserID == s.ID {
@@ -153,29 +216,31 @@ func Decide(req Request) Decision {
 			return deny(RuleOwnInvestigation)
 		}
 	}
-	if req.Action == ApprovalDecide || req.Action == BreakGlassReview {
-		if r.RequestedBy != "" && r.RequestedBy == s.ID {
-			return deny(RuleOwnRequest)
-		}
-		if r.SubjectUserID != "" && r.SubjectUserID == s.ID {
-			return deny(RuleOwnElevation)
-		}
+	if req.Action == BreakGlassReview && r.RequestedBy != "" && r.RequestedBy == s.ID {
+		return deny(RuleOwnRequest)
 	}
 	if !PatientData(req.Action) || r.Missing {
 		return allow(RulePermission)
 	}
 
-	restricted := Restricted(r.RecordType)
+	restricted := r.Restricted || Restricted(r.RecordType)
 	action := req.Action.base()
+	careTeam := onCareTeam(req.CareTeam, r.PatientID, req.Now)
 	if s.Department != "" && slices.Contains(r.Departments, s.Department) {
+		switch {
+		case restricted && s.System:
+			return deny(RuleRestrictedType)
+		case len(r.HeldBy) > 0 && !slices.Contains(r.HeldBy, s.Department) && !careTeam:
+			return allow(RuleNewRelation)
+		}
 		return allow(RuleSameDepartment)
 	}
 	hospital := s.Permissions[AllDepartments]
 	if discloses[action] {
-		if onCareTeam(req.CareTeam, r.PatientID, req.Now) {
+		if careTeam && !restricted {
 			return allow(RuleCareTeam)
 		}
-		if hasGrant(req.Grants, r, req.Now) {
+		if !s.System && hasGrant(req.Grants, r, req.Now) {
 			return allow(RuleAccessGrant)
 		}
 		if hospital && !restricted {
@@ -185,7 +250,7 @@ func Decide(req Request) Decision {
 		// Changes belong to the department that owns the data; a care-team
 		// member may also correct the patient's demographics. Hospital scope
 		// (records clerks, the HIS) may change data in any department.
-		if action == PatientUpdate && onCareTeam(req.CareTeam, r.PatientID, req.Now) {
+		if action == PatientUpdate && careTeam && !restricted {
 			return allow(RuleCareTeam)
 		}
 		if hospital {
@@ -200,16 +265,49 @@ func Decide(req Request) Decision {
 			return deny(RuleBreakGlassDenied)
 		case restricted:
 			return deny(RuleRestrictedType)
+		case r.Classification == Core && req.Purpose == "":
+			return deny(RulePurposeRequired)
 		}
 		return Decision{Allowed: true, Rule: RuleBreakGlass, BreakGlass: true}
 	}
 	switch {
-	case restricted && hospital:
+	case restricted && discloses[action] && (hospital || careTeam || s.System):
 		return deny(RuleRestrictedType)
 	case !discloses[action]:
 		return deny(RuleWriteOtherDept)
 	}
 	return deny(RuleNoRelation)
+}
+
+// decideApproval decides who may decide a four-eyes request (or read the
+// inbox, when the resource names no request): a security officer, or the
+// head of the department the request concerns; never the requester, the
+// user whose rights would change, or someone whose account the requester
+// created, changed or reset.
+func decideApproval(req Request) Decision {
+	s, r := req.Subject, req.Resource
+	security, head := s.Permissions[ApprovalDecide], s.Permissions[ApprovalDecideDepartment]
+	if !security && !head {
+		return deny(RuleNoPermission)
+	}
+	if r.RequestedBy == "" && r.ID == "" {
+		return allow(RulePermission) // the inbox: each item is decided on its own
+	}
+	switch {
+	case r.RequestedBy != "" && r.RequestedBy == s.ID:
+		return deny(RuleOwnRequest)
+	case r.SubjectUserID != "" && r.SubjectUserID == s.ID:
+		return deny(RuleOwnElevation)
+	case r.RequestedBy != "" && slices.Contains(s.ChangedBy, r.RequestedBy):
+		return deny(RuleApproverShaped)
+	case r.Missing:
+		return allow(RulePermission)
+	case security && r.Approvers.Security:
+		return allow(RulePermission)
+	case head && r.Approvers.Department != "" && s.Department == r.Approvers.Department:
+		return allow(RuleDepartmentHead)
+	}
+	return deny(RuleNotApprover)
 }
 
 func onCareTeam(members []CareTeamMembership, patientID string, now time.Time) bool {

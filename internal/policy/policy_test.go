@@ -26,6 +26,7 @@ archiving.read         . x . . x . . x .
 admission.manage       . x x x x . . . .
 careteam.manage        . . . . x . . . .
 grant.manage           . . . . x . . . .
+grant.request          . x x x x . . . .
 breakglass.use         . . x x x . . . .
 breakglass.review      . . . . x . . . .
 breakglass.read        . . . . x . x x .
@@ -37,7 +38,8 @@ department.manage      x . . . . . . . .
 role.read              x . . . . x x x .
 apikey.manage          x . . . . . . . .
 settings.manage        x . . . . . . . .
-approval.decide        x . . . x . x . .
+approval.decide        . . . . . . x . .
+approval.decide_department . . . . x . . . .
 audit.read             x . . . . . x x .
 alert.read             x . . . . . x x .
 alert.manage           . . . . . . x . .
@@ -111,6 +113,23 @@ func TestRolesMatchGrid(t *testing.T) {
 	for _, r := range []string{Doctor, Nurse, RecordsClerk, DeptHead, Researcher} {
 		if Privileged(r) {
 			t.Errorf("%s is privileged", r)
+		}
+	}
+	// Every role that opens patient data or privilege needs a second person;
+	// the head of a department approves only roles confined to one department.
+	for _, r := range DefaultRoles {
+		opens := false
+		for _, p := range r.Permissions {
+			opens = opens || PatientData(p)
+		}
+		if want := r.Privileged || opens; NeedsApproval(r.Name) != want {
+			t.Errorf("%s: NeedsApproval %v, want %v", r.Name, NeedsApproval(r.Name), want)
+		}
+	}
+	for r, want := range map[string]bool{Doctor: true, Nurse: true, DeptHead: true, RecordsClerk: false, Admin: false,
+		SecurityOfficer: false, Researcher: false} {
+		if DepartmentApprovable(r) != want {
+			t.Errorf("DepartmentApprovable(%s) = %v", r, !want)
 		}
 	}
 }
@@ -220,6 +239,12 @@ func oracle(held map[Permission]bool, action Permission, rel relation, restricte
 	if action == AccountabilityRespond {
 		return RuleNotOwnCase // only a case's subject answers it; these resources name no subject
 	}
+	if action == ApprovalDecide {
+		if held[ApprovalDecide] || held[ApprovalDecideDepartment] {
+			return RuleNotApprover // these resources name no approvers
+		}
+		return RuleNoPermission
+	}
 	if !held[action] {
 		return RuleNoPermission
 	}
@@ -229,6 +254,16 @@ func oracle(held map[Permission]bool, action Permission, rel relation, restricte
 	hospital := held[AllDepartments]
 	class := actionClass(action)
 	rule := expected[class][rel]
+	if restricted && rel == relCareTeam && rule == RuleCareTeam {
+		// A care team never opens restricted data of another department.
+		switch {
+		case hospital && (class == "update" || class == "change"):
+			return RuleHospitalScope
+		case hospital, class == "read" || class == "history":
+			return RuleRestrictedType
+		}
+		return RuleWriteOtherDept
+	}
 	if hospital && strings.HasPrefix(rule, "deny.") || hospital && rule == "bg" {
 		switch {
 		case class == "update" || class == "change":
@@ -259,6 +294,23 @@ func TestDecideSpecialCases(t *testing.T) {
 	nurse := Subject{ID: "n1", Department: "CARD", Active: true, Permissions: PermissionsOf([]string{Nurse})}
 	his := Subject{ID: "k1", Active: true, Permissions: SetOf([]string{"record.write", "patient.create", "scope.all_departments"})}
 	auditor := Subject{ID: "a", Active: true, Permissions: PermissionsOf([]string{Auditor})}
+	security := Subject{ID: "s1", Active: true, Permissions: PermissionsOf([]string{SecurityOfficer})}
+	admin := Subject{ID: "a1", Active: true, Permissions: PermissionsOf([]string{Admin})}
+	puppet := Subject{ID: "h2", Department: "CARD", Active: true, Permissions: PermissionsOf([]string{DeptHead}), ChangedBy: []string{"a1"}}
+	clerk := Subject{ID: "c1", Department: "MRD", Active: true, Permissions: PermissionsOf([]string{RecordsClerk})}
+	psychiatrist := Subject{ID: "p1", Department: "PSYC", Active: true, Permissions: PermissionsOf([]string{Doctor})}
+	psycKey := Subject{ID: "k2", Department: "PSYC", Active: true, System: true, Permissions: SetOf([]string{"record.read", "patient.read"})}
+	readKey := Subject{ID: "k3", Active: true, System: true, Permissions: SetOf([]string{"record.read", "scope.all_departments"})}
+	restrictedDept := func(typ string) Resource {
+		return Resource{Type: "record", ID: "r", PatientID: "p", Departments: []string{"PSYC"}, RecordType: typ, Restricted: true}
+	}
+	core := func(dept string) Resource {
+		return Resource{Type: "record", ID: "r", PatientID: "p", Departments: []string{dept}, RecordType: "progress_note", Classification: Core}
+	}
+	held := func(dept string, holding ...string) Resource {
+		return Resource{Type: "record", ID: "r", PatientID: "p", Departments: []string{dept}, RecordType: "progress_note",
+			HeldBy: append([]string{}, holding...)}
+	}
 	inactive := doctor
 	inactive.Active = false
 	rec := func(dept, typ string) Resource {
@@ -291,9 +343,40 @@ func TestDecideSpecialCases(t *testing.T) {
 			CareTeam: []CareTeamMembership{{PatientID: "q"}}}, RuleNoRelation},
 		{"open-ended care team", Request{Subject: doctor, Action: RecordRead, Resource: rec("NEUR", "progress_note"), Now: now,
 			CareTeam: []CareTeamMembership{{PatientID: "p"}}}, RuleCareTeam},
-		{"head approves another's request", Request{Subject: head, Action: ApprovalDecide, Resource: Resource{Type: "approval", RequestedBy: "a1", SubjectUserID: "u9"}}, RulePermission},
-		{"head approves own request", Request{Subject: head, Action: ApprovalDecide, Resource: Resource{Type: "approval", RequestedBy: "h1"}}, RuleOwnRequest},
-		{"head approves own elevation", Request{Subject: head, Action: ApprovalDecide, Resource: Resource{Type: "approval", RequestedBy: "a1", SubjectUserID: "h1"}}, RuleOwnElevation},
+		{"head approves a request of the department", Request{Subject: head, Action: ApprovalDecide, Resource: Resource{Type: "approval", ID: "x", RequestedBy: "a1", SubjectUserID: "u9", Approvers: Approvers{Security: true, Department: "CARD"}}}, RuleDepartmentHead},
+		{"head approves a request of another department", Request{Subject: head, Action: ApprovalDecide, Resource: Resource{Type: "approval", ID: "x", RequestedBy: "a1", SubjectUserID: "u9", Approvers: Approvers{Security: true, Department: "NEUR"}}}, RuleNotApprover},
+		{"head approves a request for a security officer", Request{Subject: head, Action: ApprovalDecide, Resource: Resource{Type: "approval", ID: "x", RequestedBy: "a1", SubjectUserID: "u9", Approvers: Approvers{Security: true}}}, RuleNotApprover},
+		{"security officer approves", Request{Subject: security, Action: ApprovalDecide, Resource: Resource{Type: "approval", ID: "x", RequestedBy: "a1", SubjectUserID: "u9", Approvers: Approvers{Security: true, Department: "CARD"}}}, RulePermission},
+		{"security officer approves what only a head may", Request{Subject: security, Action: ApprovalDecide, Resource: Resource{Type: "approval", ID: "x", RequestedBy: "a1", SubjectUserID: "u9", Approvers: Approvers{Department: "PSYC"}}}, RuleNotApprover},
+		{"admin approves nothing", Request{Subject: admin, Action: ApprovalDecide, Resource: Resource{Type: "approval", ID: "x", RequestedBy: "s1", Approvers: Approvers{Security: true}}}, RuleNoPermission},
+		{"head approves own request", Request{Subject: head, Action: ApprovalDecide, Resource: Resource{Type: "approval", ID: "x", RequestedBy: "h1", Approvers: Approvers{Department: "CARD"}}}, RuleOwnRequest},
+		{"head approves own elevation", Request{Subject: head, Action: ApprovalDecide, Resource: Resource{Type: "approval", ID: "x", RequestedBy: "a1", SubjectUserID: "h1", Approvers: Approvers{Department: "CARD"}}}, RuleOwnElevation},
+		{"a puppet approves its maker's request", Request{Subject: puppet, Action: ApprovalDecide, Resource: Resource{Type: "approval", ID: "x", RequestedBy: "a1", SubjectUserID: "u9", Approvers: Approvers{Security: true, Department: "CARD"}}}, RuleApproverShaped},
+		{"the inbox needs an approver's permission", Request{Subject: head, Action: ApprovalDecide, Resource: Resource{Type: "approval"}}, RulePermission},
+		{"admin changes own account", Request{Subject: admin, Action: UserManage, Resource: Resource{Type: "user", ID: "a1", SubjectUserID: "a1"}}, RuleOwnAccount},
+		{"admin changes another account", Request{Subject: admin, Action: UserManage, Resource: Resource{Type: "user", ID: "u9", SubjectUserID: "u9"}}, RulePermission},
+		{"head puts self on a care team", Request{Subject: head, Action: CareTeamManage, Resource: Resource{Type: "patient", PatientID: "p", Departments: []string{"CARD"}, SubjectUserID: "h1"}}, RuleOwnRelation},
+		{"head puts a colleague on a care team", Request{Subject: head, Action: CareTeamManage, Resource: Resource{Type: "patient", PatientID: "p", Departments: []string{"CARD"}, SubjectUserID: "d1"}}, RuleSameDepartment},
+		{"HIS key of the department reads a psychiatric note", Request{Subject: psycKey, Action: RecordRead, Resource: rec("PSYC", "psychiatric_note")}, RuleRestrictedType},
+		{"HIS key of the department reads a record of a restricted department", Request{Subject: psycKey, Action: RecordRead, Resource: restrictedDept("progress_note")}, RuleRestrictedType},
+		{"hospital-wide key reads a record", Request{Subject: readKey, Action: RecordRead, Resource: rec("NEUR", "progress_note")}, RuleHospitalScope},
+		{"hospital-wide key reads a restricted department", Request{Subject: readKey, Action: RecordRead, Resource: restrictedDept("progress_note")}, RuleRestrictedType},
+		{"psychiatrist reads own department's admission note", Request{Subject: psychiatrist, Action: RecordRead, Resource: restrictedDept("admission_note")}, RuleSameDepartment},
+		{"care team never opens a restricted department", Request{Subject: doctor, Action: RecordRead, Resource: restrictedDept("admission_note"), Now: now,
+			CareTeam: []CareTeamMembership{{PatientID: "p"}}}, RuleRestrictedType},
+		{"care team never opens a restricted type elsewhere", Request{Subject: doctor, Action: RecordRead, Resource: rec("NEUR", "hiv_test"), Now: now,
+			CareTeam: []CareTeamMembership{{PatientID: "p"}}}, RuleRestrictedType},
+		{"a grant from the restricted department opens it", Request{Subject: doctor, Action: RecordRead, Resource: restrictedDept("admission_note"), Now: now,
+			Grants: []Grant{{PatientID: "p", Department: "PSYC", StartsAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)}}}, RuleAccessGrant},
+		{"clerk's scope never opens a restricted department", Request{Subject: clerk, Action: RecordRead, Resource: restrictedDept("admission_note")}, RuleRestrictedType},
+		{"break-glass never opens a restricted department", Request{Subject: doctor, Action: RecordRead, Resource: restrictedDept("admission_note"), BreakGlass: true, Purpose: "emergency"}, RuleRestrictedType},
+		{"break-glass on core data needs a purpose", Request{Subject: doctor, Action: RecordRead, Resource: core("NEUR"), BreakGlass: true}, RulePurposeRequired},
+		{"break-glass on core data with a purpose", Request{Subject: doctor, Action: RecordRead, Resource: core("NEUR"), BreakGlass: true, Purpose: "emergency"}, RuleBreakGlass},
+		{"writing for a patient the department never held", Request{Subject: doctor, Action: RecordWrite, Resource: held("CARD", "NEUR")}, RuleNewRelation},
+		{"writing for a patient of the department", Request{Subject: doctor, Action: RecordWrite, Resource: held("CARD", "NEUR", "CARD")}, RuleSameDepartment},
+		{"writing for a care-team patient", Request{Subject: doctor, Action: RecordWrite, Resource: held("CARD", "NEUR"), Now: now,
+			CareTeam: []CareTeamMembership{{PatientID: "p"}}}, RuleSameDepartment},
+		{"writing for a patient no department held yet", Request{Subject: doctor, Action: RecordWrite, Resource: held("CARD")}, RuleSameDepartment},
 		{"head reviews break-glass in own department", Request{Subject: head, Action: BreakGlassReview, Resource: rec("CARD", "progress_note")}, RuleSameDepartment},
 		{"head reviews own break-glass", Request{Subject: head, Action: BreakGlassReview, Resource: Resource{Type: "break_glass", PatientID: "p", Departments: []string{"CARD"}, RequestedBy: "h1"}}, RuleOwnRequest},
 		{"missing target: the permission alone decides", Request{Subject: doctor, Action: RecordRead, Resource: Resource{Type: "record", ID: "gone", Missing: true}}, RulePermission},

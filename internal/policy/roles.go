@@ -26,10 +26,13 @@ const (
 	RecordArchive     Permission = "record.archive"
 	RecordExport      Permission = "record.export"
 	// ArchivingRead shows the late-archiving list (patient ids, no data).
-	ArchivingRead    Permission = "archiving.read"
-	AdmissionManage  Permission = "admission.manage"
-	CareTeamManage   Permission = "careteam.manage"
-	GrantManage      Permission = "grant.manage"
+	ArchivingRead   Permission = "archiving.read"
+	AdmissionManage Permission = "admission.manage"
+	CareTeamManage  Permission = "careteam.manage"
+	GrantManage     Permission = "grant.manage"
+	// GrantRequest asks for an access grant to another department's
+	// records (for oneself or a colleague); that department's head decides.
+	GrantRequest     Permission = "grant.request"
 	BreakGlassUse    Permission = "breakglass.use"
 	BreakGlassReview Permission = "breakglass.review"
 	BreakGlassRead   Permission = "breakglass.read"
@@ -46,7 +49,12 @@ const (
 	RoleRead         Permission = "role.read"
 	APIKeyManage     Permission = "apikey.manage"
 	SettingsManage   Permission = "settings.manage"
-	ApprovalDecide   Permission = "approval.decide"
+	// ApprovalDecide decides any four-eyes request that a security officer
+	// may decide; ApprovalDecideDepartment decides those that the head of
+	// the holder's own department may decide (clinical roles, credential
+	// resets and care teams in the department, access grants to its data).
+	ApprovalDecide           Permission = "approval.decide"
+	ApprovalDecideDepartment Permission = "approval.decide_department"
 
 	AuditRead            Permission = "audit.read"
 	AlertRead            Permission = "alert.read"
@@ -74,10 +82,10 @@ const (
 var AllPermissions = []Permission{
 	PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
 	RecordRead, RecordWrite, RecordList, RecordReadHistory, RecordArchive, RecordExport, ArchivingRead,
-	AdmissionManage, CareTeamManage, GrantManage, BreakGlassUse, BreakGlassReview, BreakGlassRead,
+	AdmissionManage, CareTeamManage, GrantManage, GrantRequest, BreakGlassUse, BreakGlassReview, BreakGlassRead,
 	AllDepartments,
 	DirectoryRead, UserRead, UserManage, DepartmentManage, RoleRead, APIKeyManage, SettingsManage, ApprovalDecide,
-	AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease, IncidentRead, IncidentManage,
+	ApprovalDecideDepartment, AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease, IncidentRead, IncidentManage,
 	AccountabilityManage, AccountabilityRespond, ComplianceRead,
 	KeyRotate, BackupRun, SystemMetrics,
 	DeidRun, DeidRead,
@@ -131,42 +139,48 @@ type Role struct {
 	NameZH      string
 	Description string
 	Permissions []Permission
-	// Privileged roles can only be granted through a four-eyes approval.
+	// Privileged roles (system administration, security, audit, IT) are
+	// granted through a four-eyes approval by a security officer.
 	Privileged bool
+	// Clinical roles open patient data; they too are granted through a
+	// four-eyes approval: by a security officer or, for a role in one
+	// department, by that department's head (records clerks, whose scope is
+	// hospital-wide, by a security officer).
+	Clinical bool
 }
 
 var doctorPermissions = []Permission{
 	DirectoryRead, PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
-	RecordRead, RecordWrite, RecordList, AdmissionManage, BreakGlassUse,
+	RecordRead, RecordWrite, RecordList, AdmissionManage, BreakGlassUse, GrantRequest,
 }
 
 // DefaultRoles are the roles every installation has, covering every user of
 // SPEC §0. Admin holds no patient-data permission at all.
 var DefaultRoles = []Role{
 	{Name: Admin, NameZH: "系统管理员", Privileged: true,
-		Description: "Users, departments, roles and settings; reads the audit log and alerts; no patient data.",
+		Description: "Users, departments, roles and settings; reads the audit log and alerts; no patient data. Asks for the grants a security officer approves.",
 		Permissions: []Permission{DirectoryRead, UserRead, UserManage, DepartmentManage, RoleRead, APIKeyManage,
-			SettingsManage, AuditRead, AlertRead, ApprovalDecide, SystemMetrics}},
-	{Name: RecordsClerk, NameZH: "病案管理员",
+			SettingsManage, AuditRead, AlertRead, SystemMetrics}},
+	{Name: RecordsClerk, NameZH: "病案管理员", Clinical: true,
 		Description: "Registers patients and admissions and archives records for the whole hospital; restricted record types need a grant.",
 		Permissions: []Permission{DirectoryRead, PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
-			RecordRead, RecordList, RecordReadHistory, RecordArchive, ArchivingRead, AdmissionManage, AllDepartments}},
-	{Name: Doctor, NameZH: "医生",
+			RecordRead, RecordList, RecordReadHistory, RecordArchive, ArchivingRead, AdmissionManage, AllDepartments, GrantRequest}},
+	{Name: Doctor, NameZH: "医生", Clinical: true,
 		Description: "Reads and writes the records of their department's and care team's patients; may break the glass.",
 		Permissions: doctorPermissions},
-	{Name: Nurse, NameZH: "护士",
+	{Name: Nurse, NameZH: "护士", Clinical: true,
 		Description: "Reads their department's records and writes nursing notes; may break the glass.",
 		Permissions: []Permission{DirectoryRead, PatientRead, PatientSearch, PatientList, RecordRead, RecordList,
-			"record.write:nursing_note", AdmissionManage, BreakGlassUse}},
-	{Name: DeptHead, NameZH: "科室主任",
-		Description: "A doctor who also reviews break-glass, manages care teams and access grants in the department, and approves requests.",
+			"record.write:nursing_note", AdmissionManage, BreakGlassUse, GrantRequest}},
+	{Name: DeptHead, NameZH: "科室主任", Clinical: true,
+		Description: "A doctor who also reviews break-glass, manages care teams and access grants in the department, and approves the department's requests.",
 		Permissions: append(slices.Clone(doctorPermissions), RecordReadHistory, ArchivingRead, BreakGlassReview,
-			BreakGlassRead, CareTeamManage, GrantManage, ApprovalDecide)},
+			BreakGlassRead, CareTeamManage, GrantManage, ApprovalDecideDepartment)},
 	{Name: ITEngineer, NameZH: "信息科工程师", Privileged: true,
 		Description: "Runs the server: backups, keys, metrics; no patient data.",
 		Permissions: []Permission{DirectoryRead, BackupRun, KeyRotate, SystemMetrics, RoleRead}},
 	{Name: SecurityOfficer, NameZH: "信息安全专员", Privileged: true,
-		Description: "Rules, alerts, incidents, audits and reports; releases frozen accounts; approves requests.",
+		Description: "Rules, alerts, incidents, audits and reports; releases frozen accounts; approves the four-eyes requests that grant privilege or open patient data.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease,
 			IncidentRead, IncidentManage, UserRead, RoleRead, ApprovalDecide, ComplianceRead, BreakGlassRead}},
 	{Name: Auditor, NameZH: "质控审计员", Privileged: true,
@@ -188,10 +202,31 @@ func LookupRole(name string) (Role, bool) {
 	return Role{}, false
 }
 
-// Privileged reports whether granting the named role needs a four-eyes approval.
+// Privileged reports whether the named role is privileged (system
+// administration, security, audit, IT).
 func Privileged(role string) bool {
 	r, ok := LookupRole(role)
 	return ok && r.Privileged
+}
+
+// Clinical reports whether the named role opens patient data.
+func Clinical(role string) bool {
+	r, ok := LookupRole(role)
+	return ok && r.Clinical
+}
+
+// NeedsApproval reports whether granting the named role needs a second
+// person: every role that grants privilege or opens patient data.
+func NeedsApproval(role string) bool {
+	return Privileged(role) || Clinical(role)
+}
+
+// DepartmentApprovable reports whether the head of the holder's department
+// may approve granting the role (a clinical role in one department), rather
+// than only a security officer.
+func DepartmentApprovable(role string) bool {
+	r, ok := LookupRole(role)
+	return ok && r.Clinical && !slices.Contains(r.Permissions, AllDepartments)
 }
 
 // PermissionSet is the set of permissions a subject holds.

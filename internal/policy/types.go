@@ -5,8 +5,9 @@ type RecordType struct {
 	Name   string
 	NameZH string
 	NameEN string
-	// Restricted types (psychiatric, HIV, reproductive health) are never
-	// opened by break-glass or by hospital-wide scope.
+	// Restricted types (psychiatric, HIV, reproductive health) open only to
+	// the department that owns the record and to grants from it: never by a
+	// care team elsewhere, hospital-wide scope, an API key or break-glass.
 	Restricted bool
 	// Classification is the default classification of records of this type.
 	Classification string
@@ -23,17 +24,21 @@ const (
 var Classifications = []string{Core, Important, General}
 
 // RecordTypes lists the record types medguard knows.
+//
+// Diagnosis and treatment records and prescriptions are core data by
+// default (seed 000 §1.4: 诊疗记录、处方 are 核心数据); results and nursing
+// records are important; restricted types are always core.
 var RecordTypes = []RecordType{
-	{Name: "admission_note", NameZH: "入院记录", NameEN: "Admission note", Classification: Important},
-	{Name: "progress_note", NameZH: "病程记录", NameEN: "Progress note", Classification: General},
-	{Name: "discharge_summary", NameZH: "出院小结", NameEN: "Discharge summary", Classification: Important},
-	{Name: "operation_note", NameZH: "手术记录", NameEN: "Operation note", Classification: Important},
-	{Name: "lab_report", NameZH: "检验报告", NameEN: "Laboratory report", Classification: General},
-	{Name: "imaging_report", NameZH: "影像报告", NameEN: "Imaging report", Classification: General},
-	{Name: "prescription", NameZH: "处方", NameEN: "Prescription", Classification: General},
-	{Name: "nursing_note", NameZH: "护理记录", NameEN: "Nursing note", Classification: General},
-	{Name: "consultation_note", NameZH: "会诊记录", NameEN: "Consultation note", Classification: General},
-	{Name: "outpatient_note", NameZH: "门诊病历", NameEN: "Outpatient note", Classification: General},
+	{Name: "admission_note", NameZH: "入院记录", NameEN: "Admission note", Classification: Core},
+	{Name: "progress_note", NameZH: "病程记录", NameEN: "Progress note", Classification: Core},
+	{Name: "discharge_summary", NameZH: "出院小结", NameEN: "Discharge summary", Classification: Core},
+	{Name: "operation_note", NameZH: "手术记录", NameEN: "Operation note", Classification: Core},
+	{Name: "lab_report", NameZH: "检验报告", NameEN: "Laboratory report", Classification: Important},
+	{Name: "imaging_report", NameZH: "影像报告", NameEN: "Imaging report", Classification: Important},
+	{Name: "prescription", NameZH: "处方", NameEN: "Prescription", Classification: Core},
+	{Name: "nursing_note", NameZH: "护理记录", NameEN: "Nursing note", Classification: Important},
+	{Name: "consultation_note", NameZH: "会诊记录", NameEN: "Consultation note", Classification: Core},
+	{Name: "outpatient_note", NameZH: "门诊病历", NameEN: "Outpatient note", Classification: Core},
 	{Name: "psychiatric_note", NameZH: "精神科记录", NameEN: "Psychiatric note", Restricted: true, Classification: Core},
 	{Name: "hiv_test", NameZH: "HIV检测", NameEN: "HIV test", Restricted: true, Classification: Core},
 	{Name: "reproductive_note", NameZH: "生殖健康记录", NameEN: "Reproductive health note", Restricted: true, Classification: Core},

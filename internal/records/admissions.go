@@ -106,7 +106,18 @@ func (s *Service) Admit(ctx context.Context, call *medguard.Call, patientID, dep
 	}
 	a := &Admission{ID: medguard.NewID(now), PatientID: patientID, Department: department,
 		AdmittedAt: admittedAt.UTC().Truncate(time.Millisecond), Status: "admitted"}
-	_, _, err := s.gate.Enter(ctx, gatePassage(call, policy.AdmissionManage, "admission.create", a.resource()),
+	res := a.resource()
+	held, err := s.patientDepartments(ctx, patientID)
+	if err != nil {
+		return nil, medguard.Wrap("records.Admit", err)
+	}
+	res.HeldBy = held
+	pass, err := s.passage(ctx, call, policy.AdmissionManage, res)
+	if err != nil {
+		return nil, err
+	}
+	pass.AuditAction = "admission.create"
+	_, _, err = s.gate.Enter(ctx, pass,
 		func(policy.Decision) (audit.Mutation, error) {
 			if _, err := s.department(ctx, "department", department); err != nil {
 				return nil, err

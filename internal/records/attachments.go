@@ -67,9 +67,19 @@ func CheckFilename(name string) (string, error) {
 	return name, nil
 }
 
-// AddAttachment attaches a file (PDF or image) to a record. Its name and
-// content are sealed with the patient's key.
-func (s *Service) AddAttachment(ctx context.Context, call *medguard.Call, recordID, filename, declaredType string, content []byte) (*AttachmentInfo, error) {
+// Upload is an attachment as the client sent it.
+type Upload struct {
+	Filename     string
+	DeclaredType string
+	Content      []byte
+}
+
+// AddAttachment attaches a file (PDF or image) to a record. The caller is
+// admitted before the file is read: read is called only once the access
+// policy allowed the write, so that nobody without the right makes the
+// server take in a body. Its name and content are sealed with the
+// patient's key.
+func (s *Service) AddAttachment(ctx context.Context, call *medguard.Call, recordID string, read func() (Upload, error)) (*AttachmentInfo, error) {
 	r, err := s.loadRecord(ctx, recordID, 0)
 	if err != nil {
 		return nil, s.missing(ctx, call, policy.RecordWrite, "record", recordID, err)
@@ -83,7 +93,12 @@ func (s *Service) AddAttachment(ctx context.Context, call *medguard.Call, record
 	id := medguard.NewID(now)
 	var out *AttachmentInfo
 	_, _, err = s.gate.Enter(ctx, pass, func(policy.Decision) (audit.Mutation, error) {
-		name, err := CheckFilename(filename)
+		up, err := read()
+		if err != nil {
+			return nil, err
+		}
+		content, declaredType := up.Content, up.DeclaredType
+		name, err := CheckFilename(up.Filename)
 		if err != nil {
 			return nil, err
 		}

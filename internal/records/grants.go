@@ -30,81 +30,92 @@ type AccessGrant struct {
 	Active     bool       `json:"active"`
 }
 
-// NewGrant is a request for an access grant.
+// NewGrant is a request for an access grant: to the records of the
+// patient held by Department (the caller's own, when empty), for the
+// grantee, between StartsAt (default now) and ExpiresAt.
 type NewGrant struct {
-	PatientID string    `json:"patient_id"`
-	GranteeID string    `json:"grantee_id"`
-	Reason    string    `json:"reason"`
-	StartsAt  time.Time `json:"starts_at"`
-	ExpiresAt time.Time `json:"expires_at"`
+	PatientID  string    `json:"patient_id"`
+	GranteeID  string    `json:"grantee_id"`
+	Department string    `json:"department,omitempty"`
+	Reason     string    `json:"reason"`
+	StartsAt   time.Time `json:"starts_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
 }
 
-// CreateGrant grants a user access to a patient's records in the caller's
-// department, from StartsAt (default now) until ExpiresAt.
-func (s *Service) CreateGrant(ctx context.Context, call *medguard.Call, in NewGrant) (*AccessGrant, error) {
+// CheckGrantRequest checks a request for an access grant (for the
+// approvals capability: a grant is a four-eyes request) and returns it
+// normalised, the grantee, and who may approve it: the head of the
+// department whose records it opens, alone — restricted records (精神科,
+// HIV …) open only to grants their own department's head approves.
+// Anyone who reads records may ask, for themselves or a colleague.
+func (s *Service) CheckGrantRequest(ctx context.Context, call *medguard.Call, in NewGrant) (NewGrant, *identity.User, policy.Approvers, error) {
+	now := s.clock.Now().Truncate(time.Millisecond)
+	if in.Department == "" {
+		in.Department = call.Actor.Department
+	}
+	if ok, err := s.patientExists(ctx, in.PatientID); err != nil {
+		return in, nil, policy.Approvers{}, err
+	} else if !ok {
+		return in, nil, policy.Approvers{}, medguard.InvalidField("patient_id", "no such patient")
+	}
+	dept, err := s.department(ctx, "department", in.Department)
+	if err != nil {
+		return in, nil, policy.Approvers{}, err
+	}
+	in.Department = dept
+	depts, err := s.patientDepartments(ctx, in.PatientID)
+	if err != nil {
+		return in, nil, policy.Approvers{}, err
+	}
+	if !slices.Contains(depts, dept) {
+		return in, nil, policy.Approvers{}, medguard.InvalidField("department", "this department holds no data of the patient")
+	}
+	u, err := s.identity.UserByID(ctx, in.GranteeID)
+	if err != nil || u.Status != identity.Active {
+		return in, nil, policy.Approvers{}, medguard.InvalidField("grantee_id", "no active user has this id")
+	}
+	in.Reason = strings.TrimSpace(in.Reason)
+	if err := required("reason", in.Reason); err != nil {
+		return in, nil, policy.Approvers{}, err
+	}
+	if err := text("reason", in.Reason, MaxReason, false); err != nil {
+		return in, nil, policy.Approvers{}, err
+	}
+	if in.StartsAt.IsZero() {
+		in.StartsAt = now
+	}
+	switch {
+	case in.ExpiresAt.IsZero():
+		return in, nil, policy.Approvers{}, medguard.InvalidField("expires_at", "expires_at is required")
+	case !in.ExpiresAt.After(in.StartsAt) || !in.ExpiresAt.After(now):
+		return in, nil, policy.Approvers{}, medguard.InvalidField("expires_at", "expires_at must be after starts_at and in the future")
+	case in.ExpiresAt.Sub(in.StartsAt) > s.cfg.MaxGrant:
+		return in, nil, policy.Approvers{}, medguard.InvalidField("expires_at", "a grant may last at most %d days", int(s.cfg.MaxGrant.Hours()/24))
+	}
+	in.StartsAt, in.ExpiresAt = in.StartsAt.UTC().Truncate(time.Millisecond), in.ExpiresAt.UTC().Truncate(time.Millisecond)
+	return in, u, policy.Approvers{Department: dept}, nil
+}
+
+// GrantAccess returns the grant and the mutation that stores it, once its
+// request is approved by decidedBy (the department's head).
+func (s *Service) GrantAccess(ctx context.Context, in NewGrant, grantee, decidedBy string) (*AccessGrant, audit.Mutation, error) {
 	now := s.clock.Now().Truncate(time.Millisecond)
 	id := medguard.NewID(now)
-	dept := call.Actor.Department
-	r := policy.Resource{Type: "access_grant", ID: id, PatientID: in.PatientID, Departments: []string{dept}}
-	var out *AccessGrant
-	_, _, err := s.gate.Enter(ctx, gatePassage(call, policy.GrantManage, "grant.create", r),
-		func(policy.Decision) (audit.Mutation, error) {
-			if ok, err := s.patientExists(ctx, in.PatientID); err != nil {
-				return nil, err
-			} else if !ok {
-				return nil, medguard.InvalidField("patient_id", "no such patient")
-			}
-			depts, err := s.patientDepartments(ctx, in.PatientID)
-			if err != nil {
-				return nil, err
-			}
-			if !slices.Contains(depts, dept) {
-				return nil, medguard.InvalidField("patient_id", "your department holds no data of this patient")
-			}
-			u, err := s.identity.UserByID(ctx, in.GranteeID)
-			if err != nil || u.Status != identity.Active {
-				return nil, medguard.InvalidField("grantee_id", "no active user has this id")
-			}
-			if u.ID == call.Actor.ID {
-				return nil, medguard.InvalidField("grantee_id", "you cannot grant access to yourself")
-			}
-			reason := strings.TrimSpace(in.Reason)
-			if err := required("reason", reason); err != nil {
-				return nil, err
-			}
-			if err := text("reason", reason, MaxReason, false); err != nil {
-				return nil, err
-			}
-			starts := in.StartsAt
-			if starts.IsZero() {
-				starts = now
-			}
-			switch {
-			case in.ExpiresAt.IsZero():
-				return nil, medguard.InvalidField("expires_at", "expires_at is required")
-			case !in.ExpiresAt.After(starts) || !in.ExpiresAt.After(now):
-				return nil, medguard.InvalidField("expires_at", "expires_at must be after starts_at and in the future")
-			case in.ExpiresAt.Sub(starts) > s.cfg.MaxGrant:
-				return nil, medguard.InvalidField("expires_at", "a grant may last at most %d days", int(s.cfg.MaxGrant.Hours()/24))
-			}
-			k, err := s.keys.Current(ctx, patientOwner(in.PatientID))
-			if err != nil {
-				return nil, medguard.Wrap("records.CreateGrant", err)
-			}
-			sealed := k.SealString(loc("access_grants", id, "reason"), reason)
-			out = &AccessGrant{ID: id, PatientID: in.PatientID, Department: dept, GranteeID: u.ID, Grantee: u.Username,
-				Reason: reason, GrantedBy: call.Actor.Name, StartsAt: starts.UTC().Truncate(time.Millisecond),
-				ExpiresAt: in.ExpiresAt.UTC().Truncate(time.Millisecond)}
-			out.Active = !now.Before(out.StartsAt) && now.Before(out.ExpiresAt)
-			return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
-				_, err := tx.ExecContext(ctx, `INSERT INTO access_grants (id, patient_id, department, grantee_id, grantee, reason,
-					granted_by, starts_at, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-					id, in.PatientID, dept, u.ID, u.Username, sealed, call.Actor.Name, medguard.Millis(out.StartsAt),
-					medguard.Millis(out.ExpiresAt), medguard.Millis(now))
-				return err
-			}, nil
-		})
-	return out, err
+	k, err := s.keys.Current(ctx, patientOwner(in.PatientID))
+	if err != nil {
+		return nil, nil, medguard.Wrap("records.GrantAccess", err)
+	}
+	sealed := k.SealString(loc("access_grants", id, "reason"), in.Reason)
+	out := &AccessGrant{ID: id, PatientID: in.PatientID, Department: in.Department, GranteeID: in.GranteeID, Grantee: grantee,
+		Reason: in.Reason, GrantedBy: decidedBy, StartsAt: in.StartsAt, ExpiresAt: in.ExpiresAt}
+	out.Active = !now.Before(out.StartsAt) && now.Before(out.ExpiresAt)
+	return out, func(ctx context.Context, tx *sql.Tx, _ uint64) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO access_grants (id, patient_id, department, grantee_id, grantee, reason,
+			granted_by, starts_at, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			id, in.PatientID, in.Department, in.GranteeID, grantee, sealed, decidedBy, medguard.Millis(out.StartsAt),
+			medguard.Millis(out.ExpiresAt), medguard.Millis(now))
+		return err
+	}, nil
 }
 
 const grantColumns = `id, patient_id, department, grantee_id, grantee, reason, granted_by, starts_at, expires_at, revoked_at`

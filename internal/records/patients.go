@@ -296,7 +296,10 @@ func (s *Service) GetPatient(ctx context.Context, call *medguard.Call, id string
 	var out *Patient
 	_, _, err = s.gate.Enter(ctx, p, func(policy.Decision) (audit.Mutation, error) {
 		var err error
-		out, err = s.open(ctx, sp, r.Departments)
+		if out, err = s.open(ctx, sp, r.Departments); err != nil {
+			return nil, err
+		}
+		out.Departments, err = s.visibleDepartments(ctx, call, r.Departments)
 		return nil, err
 	})
 	return out, err
@@ -336,6 +339,9 @@ func (s *Service) UpdatePatient(ctx context.Context, call *medguard.Call, id str
 		}
 		cur, err := s.open(ctx, sp, r.Departments)
 		if err != nil {
+			return nil, err
+		}
+		if cur.Departments, err = s.visibleDepartments(ctx, call, r.Departments); err != nil {
 			return nil, err
 		}
 		next := NewPatient{Name: cur.Name, Gender: cur.Gender, BirthDate: cur.BirthDate, IDNumber: cur.IDNumber,
@@ -399,7 +405,11 @@ type Match struct {
 const MaxMatches = 50
 
 // SearchPatients finds patients by exact ID number, phone, 病案号 or name,
-// through the blind indexes. Each match is logged as a search of that patient.
+// through the blind indexes. The search is one operation of the gate, and
+// each match is its own entry (patient.search_match): every patient shown
+// counts, in detection and in that patient's access report. A match shows
+// a masked name, gender, birth year and the departments the caller may
+// know of.
 func (s *Service) SearchPatients(ctx context.Context, call *medguard.Call, q Search) ([]Match, error) {
 	var field, column, value string
 	set := 0
@@ -411,89 +421,96 @@ func (s *Service) SearchPatients(ctx context.Context, call *medguard.Call, q Sea
 			set++
 		}
 	}
-	var ids []string
-	resource := policy.Resource{Type: "patient_search"}
-	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.PatientSearch, Resource: resource},
-		func(policy.Decision) (audit.Mutation, error) {
-			if set != 1 {
-				return nil, medguard.InvalidField("query", "give exactly one of id_number, phone, mrn, name")
-			}
-			if err := text(field, value, 64, false); err != nil {
-				return nil, err
-			}
-			if field == "id_number" {
-				n, _, err := checkIDNumber(value, s.clock.Now())
-				if err != nil {
-					return nil, err
-				}
-				value = n
-			}
-			rows, err := s.db.QueryContext(ctx, `SELECT id FROM patients WHERE `+column+` = $1 ORDER BY id LIMIT $2`,
-				s.keys.Index().Of(field, value), MaxMatches)
+	lead := gate.Passage{Call: call, Action: policy.PatientSearch, Resource: policy.Resource{Type: "patient_search"}}
+	var found []*storedPatient
+	var depts [][]string
+	out := []Match{}
+	err := s.gate.EnterList(ctx, lead, func(policy.Decision) ([]gate.Passage, error) {
+		if set != 1 {
+			return nil, medguard.InvalidField("query", "give exactly one of id_number, phone, mrn, name")
+		}
+		if err := text(field, value, 64, false); err != nil {
+			return nil, err
+		}
+		if field == "id_number" {
+			n, _, err := checkIDNumber(value, s.clock.Now())
 			if err != nil {
 				return nil, err
 			}
-			defer rows.Close()
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					return nil, err
-				}
-				ids = append(ids, id)
-			}
-			return nil, rows.Err()
-		})
-	if err != nil {
-		return nil, err
-	}
-	out := []Match{}
-	for _, id := range ids {
-		m, err := s.match(ctx, call, id)
+			value = n
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT id, name, gender, birth_date, id_number, phone, address, mrn, version,
+			created_at, updated_at FROM patients WHERE `+column+` = $1 ORDER BY id LIMIT $2`,
+			s.keys.Index().Of(field, value), MaxMatches)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, *m)
+		defer rows.Close()
+		for rows.Next() {
+			var p storedPatient
+			if err := rows.Scan(&p.id, &p.name, &p.gender, &p.birth, &p.idNumber, &p.phone, &p.address, &p.mrn, &p.version,
+				&p.created, &p.updated); err != nil {
+				return nil, err
+			}
+			found = append(found, &p)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		items := make([]gate.Passage, len(found))
+		for i, p := range found {
+			d, err := s.patientDepartments(ctx, p.id)
+			if err != nil {
+				return nil, err
+			}
+			depts = append(depts, d)
+			items[i] = gate.Passage{Call: call, Action: policy.PatientSearch, AuditAction: "patient.search_match",
+				Resource: policy.Resource{Type: "patient", ID: p.id, PatientID: p.id, Departments: d}}
+		}
+		return items, nil
+	}, func(ds []policy.Decision) error {
+		for i, p := range found {
+			if !ds[i].Allowed {
+				continue
+			}
+			m, err := s.match(ctx, call, p, depts[i])
+			if err != nil {
+				return err
+			}
+			out = append(out, *m)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
-// match shows one search result, logged as a search of that patient.
-func (s *Service) match(ctx context.Context, call *medguard.Call, id string) (*Match, error) {
-	sp, err := s.loadPatient(ctx, id)
+// match shows one search result: enough to tell patients apart.
+func (s *Service) match(ctx context.Context, call *medguard.Call, sp *storedPatient, depts []string) (*Match, error) {
+	owner := patientOwner(sp.id)
+	name, err := s.keys.OpenString(ctx, owner, loc("patients", sp.id, "name"), sp.name)
 	if err != nil {
 		return nil, err
 	}
-	depts, err := s.patientDepartments(ctx, id)
+	gender, err := s.keys.OpenString(ctx, owner, loc("patients", sp.id, "gender"), sp.gender)
 	if err != nil {
-		return nil, medguard.Wrap("records.match", err)
+		return nil, err
 	}
-	var m *Match
-	_, _, err = s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.PatientSearch, AuditAction: "patient.search_match",
-		Resource: policy.Resource{Type: "patient", ID: id, PatientID: id, Departments: depts}},
-		func(policy.Decision) (audit.Mutation, error) {
-			owner := patientOwner(id)
-			name, err := s.keys.OpenString(ctx, owner, loc("patients", id, "name"), sp.name)
-			if err != nil {
-				return nil, err
-			}
-			gender, err := s.keys.OpenString(ctx, owner, loc("patients", id, "gender"), sp.gender)
-			if err != nil {
-				return nil, err
-			}
-			birth, err := s.keys.OpenString(ctx, owner, loc("patients", id, "birth_date"), sp.birth)
-			if err != nil {
-				return nil, err
-			}
-			m = &Match{ID: id, MaskedName: maskName(name), Gender: gender, Departments: depts}
-			if m.Departments == nil {
-				m.Departments = []string{}
-			}
-			if t, err := time.Parse(time.DateOnly, birth); err == nil {
-				m.BirthYear = t.Year()
-			}
-			return nil, nil
-		})
-	return m, err
+	birth, err := s.keys.OpenString(ctx, owner, loc("patients", sp.id, "birth_date"), sp.birth)
+	if err != nil {
+		return nil, err
+	}
+	visible, err := s.visibleDepartments(ctx, call, depts)
+	if err != nil {
+		return nil, err
+	}
+	m := &Match{ID: sp.id, MaskedName: maskName(name), Gender: gender, Departments: visible}
+	if t, err := time.Parse(time.DateOnly, birth); err == nil {
+		m.BirthYear = t.Year()
+	}
+	return m, nil
 }
 
 // PatientSummary is a line of a department's patient list.
@@ -506,44 +523,74 @@ type PatientSummary struct {
 }
 
 // ListPatients lists the patients whose data the department holds (the
-// caller's own department; hospital-wide scope may name another), a page
-// at a time in registration order. The list is logged as one entry for the
-// department.
+// caller's own department; hospital-wide scope may name another, except a
+// restricted one), a page at a time in registration order. The list is one
+// operation of the gate on the department, and each patient listed is an
+// entry of its own (patient.list): every patient shown counts, in
+// detection and in that patient's access report.
 func (s *Service) ListPatients(ctx context.Context, call *medguard.Call, department, after string, limit int) ([]PatientSummary, string, error) {
 	if department == "" {
 		department = call.Actor.Department
 	}
 	out := []PatientSummary{}
 	var next string
-	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.PatientList,
-		Resource: policy.Resource{Type: "department", ID: department, Departments: []string{department}}},
-		func(policy.Decision) (audit.Mutation, error) {
-			if department == "" {
-				return nil, medguard.InvalidField("department", "department is required for users without one")
-			}
-			rows, err := s.db.QueryContext(ctx, `SELECT p.id, p.name, p.gender, p.birth_date, p.mrn FROM patient_departments pd
-				JOIN patients p ON p.id = pd.patient_id WHERE pd.department = $1 AND pd.patient_id > $2
-				ORDER BY pd.patient_id LIMIT $3`, department, after, limit+1)
-			if err != nil {
+	lead := gate.Passage{Call: call, Action: policy.PatientList, Resource: policy.Resource{Type: "department"}}
+	if department != "" {
+		code, err := s.department(ctx, "department", department)
+		if err != nil {
+			// Unknown: logged without the code the client typed.
+			_, _, gerr := s.gate.Enter(ctx, lead, func(policy.Decision) (audit.Mutation, error) { return nil, err })
+			return nil, "", gerr
+		}
+		restricted, err := s.RestrictedDepartments(ctx)
+		if err != nil {
+			return nil, "", err
+		}
+		lead.Resource = policy.Resource{Type: "department", ID: code, Departments: []string{code}, Restricted: restricted[code]}
+	}
+	var rows []storedPatient
+	err := s.gate.EnterList(ctx, lead, func(policy.Decision) ([]gate.Passage, error) {
+		if department == "" {
+			return nil, medguard.InvalidField("department", "department is required for users without one")
+		}
+		rs, err := s.db.QueryContext(ctx, `SELECT p.id, p.name, p.gender, p.birth_date, p.mrn FROM patient_departments pd
+			JOIN patients p ON p.id = pd.patient_id WHERE pd.department = $1 AND pd.patient_id > $2
+			ORDER BY pd.patient_id LIMIT $3`, lead.Resource.ID, after, limit+1)
+		if err != nil {
+			return nil, err
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var sp storedPatient
+			if err := rs.Scan(&sp.id, &sp.name, &sp.gender, &sp.birth, &sp.mrn); err != nil {
 				return nil, err
 			}
-			defer rows.Close()
-			for rows.Next() {
-				var sp storedPatient
-				if err := rows.Scan(&sp.id, &sp.name, &sp.gender, &sp.birth, &sp.mrn); err != nil {
-					return nil, err
-				}
-				if len(out) == limit {
-					next = out[len(out)-1].ID
-					break
-				}
-				p, err := s.open(ctx, &sp, nil)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, PatientSummary{ID: p.ID, Name: p.Name, Gender: p.Gender, BirthDate: p.BirthDate, MRN: p.MRN})
+			rows = append(rows, sp)
+		}
+		if err := rs.Err(); err != nil {
+			return nil, err
+		}
+		if len(rows) > limit {
+			rows, next = rows[:limit], rows[limit-1].id
+		}
+		items := make([]gate.Passage, len(rows))
+		for i, sp := range rows {
+			items[i] = gate.Passage{Call: call, Action: policy.PatientList, Resource: policy.Resource{Type: "patient", ID: sp.id,
+				PatientID: sp.id, Departments: lead.Resource.Departments, Restricted: lead.Resource.Restricted}}
+		}
+		return items, nil
+	}, func(ds []policy.Decision) error {
+		for i := range rows {
+			if !ds[i].Allowed {
+				continue
 			}
-			return nil, rows.Err()
-		})
+			p, err := s.open(ctx, &rows[i], nil)
+			if err != nil {
+				return err
+			}
+			out = append(out, PatientSummary{ID: p.ID, Name: p.Name, Gender: p.Gender, BirthDate: p.BirthDate, MRN: p.MRN})
+		}
+		return nil
+	})
 	return out, next, err
 }

@@ -12,7 +12,6 @@ import (
 
 	"medguard"
 	"medguard/internal/audit"
-	"medguard/internal/gate"
 	"medguard/internal/keys"
 	"medguard/internal/policy"
 	"medguard/internal/storage"
@@ -124,11 +123,23 @@ func (s *Service) CreateRecord(ctx context.Context, call *medguard.Call, patient
 	id := medguard.NewID(now)
 	in.Title, in.Department = strings.TrimSpace(in.Title), strings.TrimSpace(in.Department)
 	rt, known := policy.LookupRecordType(in.Type)
+	held, err := s.patientDepartments(ctx, patientID)
+	if err != nil {
+		return nil, medguard.Wrap("records.CreateRecord", err)
+	}
+	classification := in.Classification
+	if classification == "" {
+		classification = rt.Classification
+	}
 	resource := policy.Resource{Type: "record", ID: id, PatientID: patientID, Departments: []string{in.Department},
-		RecordType: in.Type}
+		RecordType: in.Type, HeldBy: held, Classification: classification}
+	pass, err := s.passage(ctx, call, policy.RecordWrite, resource)
+	if err != nil {
+		return nil, err
+	}
+	pass.AuditAction = "record.create"
 	var out *Record
-	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.RecordWrite, AuditAction: "record.create",
-		Resource: resource}, func(policy.Decision) (audit.Mutation, error) {
+	_, _, err = s.gate.Enter(ctx, pass, func(policy.Decision) (audit.Mutation, error) {
 		if !known {
 			return nil, medguard.InvalidField("type", "unknown record type")
 		}
@@ -226,6 +237,8 @@ type storedRecord struct {
 	versionAuthor                                          string
 	versionCreated                                         int64
 	attachments                                            int
+	// restricted is true for a record of a restricted department.
+	restricted bool
 }
 
 // loadRecord reads a record with the content of the given version (0: the
@@ -237,7 +250,8 @@ func (s *Service) loadRecord(ctx context.Context, id string, version int) (*stor
 	var r storedRecord
 	q := `SELECT r.id, r.patient_id, r.admission_id, r.type, r.department, v.classification, r.author, r.version,
 		r.created_at, r.updated_at, v.title, v.body, v.fields, v.author, v.created_at, v.version,
-		(SELECT count(*) FROM attachments a WHERE a.record_id = r.id)
+		(SELECT count(*) FROM attachments a WHERE a.record_id = r.id),
+		(SELECT count(*) FROM restricted_departments x WHERE x.department = r.department)
 		FROM records r JOIN record_versions v ON v.record_id = r.id AND v.version = `
 	args := []any{id}
 	if version == 0 {
@@ -246,10 +260,11 @@ func (s *Service) loadRecord(ctx context.Context, id string, version int) (*stor
 		q += `$2 WHERE r.id = $1`
 		args = append(args, version)
 	}
-	var v int
+	var v, restricted int
 	err := s.db.QueryRowContext(ctx, q, args...).Scan(&r.id, &r.patientID, &r.admissionID, &r.typ, &r.department,
 		&r.classification, &r.author, &r.version, &r.created, &r.updated, &r.title, &r.body, &r.fields,
-		&r.versionAuthor, &r.versionCreated, &v, &r.attachments)
+		&r.versionAuthor, &r.versionCreated, &v, &r.attachments, &restricted)
+	r.restricted = restricted > 0
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNoRecord
 	}
@@ -263,7 +278,8 @@ func (s *Service) loadRecord(ctx context.Context, id string, version int) (*stor
 }
 
 func (r *storedRecord) resource() policy.Resource {
-	return policy.Resource{Type: "record", ID: r.id, PatientID: r.patientID, Departments: []string{r.department}, RecordType: r.typ}
+	return policy.Resource{Type: "record", ID: r.id, PatientID: r.patientID, Departments: []string{r.department}, RecordType: r.typ,
+		Restricted: r.restricted, Classification: r.classification}
 }
 
 // openRecord decrypts a stored record version.
@@ -439,7 +455,8 @@ func (s *Service) ListRecords(ctx context.Context, call *medguard.Call, patientI
 	_, _, err = s.gate.Enter(ctx, pass, func(policy.Decision) (audit.Mutation, error) {
 		var glassDepts []string // departments whose records were listed by breaking the glass
 		rows, err := s.db.QueryContext(ctx, `SELECT r.id, r.patient_id, r.admission_id, r.type, r.department, v.classification,
-			r.author, r.version, r.created_at, r.updated_at, v.title, v.author, v.created_at
+			r.author, r.version, r.created_at, r.updated_at, v.title, v.author, v.created_at,
+			(SELECT count(*) FROM restricted_departments x WHERE x.department = r.department)
 			FROM records r JOIN record_versions v ON v.record_id = r.id AND v.version = r.version
 			WHERE r.patient_id = $1 AND r.id > $2 ORDER BY r.id`, patientID, after)
 		if err != nil {
@@ -448,10 +465,13 @@ func (s *Service) ListRecords(ctx context.Context, call *medguard.Call, patientI
 		defer rows.Close()
 		for rows.Next() {
 			var sr storedRecord
+			var restricted int
 			if err := rows.Scan(&sr.id, &sr.patientID, &sr.admissionID, &sr.typ, &sr.department, &sr.classification,
-				&sr.author, &sr.version, &sr.created, &sr.updated, &sr.title, &sr.versionAuthor, &sr.versionCreated); err != nil {
+				&sr.author, &sr.version, &sr.created, &sr.updated, &sr.title, &sr.versionAuthor, &sr.versionCreated,
+				&restricted); err != nil {
 				return nil, err
 			}
+			sr.restricted = restricted > 0
 			item := pass
 			item.Action, item.Resource = policy.RecordRead, sr.resource()
 			d := s.gate.Check(item)

@@ -24,6 +24,7 @@ import (
 const idNumber = "11010519491231002X"
 
 type fixture struct {
+	gate  *gate.Gate
 	db    *storage.DB
 	dir   string
 	clock *testkit.Clock
@@ -59,10 +60,11 @@ func setup(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { f.log.Close() })
 	g := gate.New(f.log, f.clock)
+	f.gate = g
 	kr := keys.NewKeyring(f.db, keys.NewKeyFile(keys.SM4GCM, f.clock.Now()), f.clock)
 	f.id = identity.New(f.db, g, kr, identity.Config{Argon2: identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1}})
 	f.svc = records.New(f.db, g, kr, f.id, records.Config{})
-	adminID, err := f.id.Bootstrap(ctx, "admin", "Guanli#Mima2026")
+	adminID, err := f.id.Bootstrap(ctx, identity.BootstrapAccounts("Guanli#Mima2026", "")[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,6 +72,11 @@ func setup(t *testing.T) *fixture {
 	for _, d := range [][2]string{{"CARD", "心内科"}, {"NEUR", "神经内科"}, {"PSYC", "精神科"}, {"MRD", "病案室"}} {
 		if _, err := f.id.CreateDepartment(ctx, admin, d[0], d[1]); err != nil {
 			t.Fatal(err)
+		}
+		if records.RestrictedByDefault(d[0], d[1]) {
+			if err := f.svc.SetDepartmentRestricted(ctx, admin, d[0]); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	for _, u := range []struct{ name, dept, role string }{
@@ -366,18 +373,46 @@ func TestRestrictedRecordTypes(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].Type != "progress_note" {
 		t.Fatalf("list %+v %v", list, err)
 	}
-	// On the care team, the cardiologist reads it.
-	if _, err := f.svc.AddCareTeamMember(ctx, f.as("liuyang"), p.ID, f.calls["zhangwei"].Actor.ID, nil); err == nil {
-		// liuyang heads cardiology, which holds the patient's data: allowed.
-	} else {
+	// On the care team, the cardiologist still does not read it: a care
+	// team never opens another department's restricted records.
+	if _, err := f.svc.AddCareTeamMember(ctx, f.as("liuyang"), p.ID, f.calls["zhangwei"].Actor.ID, nil); err != nil {
 		t.Fatal(err)
 	}
-	got, err := f.svc.GetRecord(ctx, f.as("zhangwei"), psych.ID)
-	if err != nil || got.Text != "患者情绪低落，睡眠差，考虑抑郁状态。" {
-		t.Fatalf("%+v %v", got, err)
-	}
-	if e := f.last(t); e.Rule != "allow.care_team" {
+	_, err = f.svc.GetRecord(ctx, f.as("zhangwei"), psych.ID)
+	wantKind(t, err, medguard.Forbidden, "")
+	if e := f.last(t); e.Rule != "deny.restricted_record_type" {
 		t.Fatalf("entry %+v", e)
+	}
+	// Every record of psychiatry is restricted, whatever its type: its
+	// admission note opens neither to the care team, nor to the records
+	// office, nor to break-glass; only to psychiatry and its head's grants.
+	adm, err := f.svc.CreateRecord(ctx, f.as("zhaolei"), p.ID, records.NewRecord{Type: "admission_note", Department: "PSYC",
+		Title: "入院记录", Text: "主诉：情绪低落伴自伤观念两周。"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []*medguard.Call{f.as("zhangwei"), f.as("sunli"), f.as("lina", "急诊抢救")} {
+		_, err = f.svc.GetRecord(ctx, who, adm.ID)
+		wantKind(t, err, medguard.Forbidden, "")
+		if e := f.last(t); e.Rule != "deny.restricted_record_type" {
+			t.Fatalf("%s: entry %+v", who.Actor.Name, e)
+		}
+	}
+	if _, err := f.svc.GetRecord(ctx, f.as("zhaolei"), adm.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.grant(t, "lina", records.NewGrant{PatientID: p.ID, GranteeID: f.calls["lina"].Actor.ID, Department: "PSYC",
+		Reason: "会诊", ExpiresAt: f.clock.Now().Add(time.Hour)})
+	if _, err := f.svc.GetRecord(ctx, f.as("lina"), adm.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The patient's departments show psychiatry only to psychiatry.
+	pp, err := f.svc.GetPatient(ctx, f.as("zhangwei"), p.ID)
+	if err != nil || strings.Join(pp.Departments, ",") != "CARD" {
+		t.Fatalf("%+v %v", pp, err)
+	}
+	if pp, _ := f.svc.GetPatient(ctx, f.as("zhaolei"), p.ID); strings.Join(pp.Departments, ",") != "CARD,PSYC" {
+		t.Fatalf("psychiatry sees %v", pp.Departments)
 	}
 	// Nurses write nursing notes only.
 	_, err = f.svc.CreateRecord(ctx, f.as("wangfang"), p.ID, records.NewRecord{Type: "progress_note", Department: "CARD", Title: "x", Text: "y"})
@@ -429,7 +464,12 @@ func TestAttachments(t *testing.T) {
 	ctx := context.Background()
 	_, r := f.patientWithRecord(t)
 	pdf := []byte("%PDF-1.4\n1 0 obj <<>> endobj\n张伟 心电图报告\n%%EOF\n")
-	a, err := f.svc.AddAttachment(ctx, f.as("zhangwei"), r.ID, "张伟_心电图.pdf", "application/pdf", pdf)
+	upload := func(name, typ string, content []byte) func() (records.Upload, error) {
+		return func() (records.Upload, error) {
+			return records.Upload{Filename: name, DeclaredType: typ, Content: content}, nil
+		}
+	}
+	a, err := f.svc.AddAttachment(ctx, f.as("zhangwei"), r.ID, upload("张伟_心电图.pdf", "application/pdf", pdf))
 	if err != nil || a.ContentType != "application/pdf" || a.Size != int64(len(pdf)) {
 		t.Fatalf("%+v %v", a, err)
 	}
@@ -447,8 +487,19 @@ func TestAttachments(t *testing.T) {
 		{"fake.png", "image/png", pdf, "file"},
 		{"empty.pdf", "", nil, "file"},
 	} {
-		_, err := f.svc.AddAttachment(ctx, f.as("zhangwei"), r.ID, c.name, c.typ, c.content)
+		_, err := f.svc.AddAttachment(ctx, f.as("zhangwei"), r.ID, upload(c.name, c.typ, c.content))
 		wantKind(t, err, medguard.Invalid, c.field)
+	}
+	// Nobody without the right makes the server read a body: the upload
+	// is never read for a caller the policy refuses.
+	read := false
+	_, err = f.svc.AddAttachment(ctx, f.as("researcher1"), r.ID, func() (records.Upload, error) {
+		read = true
+		return records.Upload{}, nil
+	})
+	wantKind(t, err, medguard.Forbidden, "")
+	if read {
+		t.Fatal("the body of a refused upload was read")
 	}
 	got, err := f.svc.GetAttachment(ctx, f.as("wangfang"), a.ID)
 	if err != nil || !bytes.Equal(got.Content, pdf) || got.Filename != "张伟_心电图.pdf" {
@@ -462,24 +513,60 @@ func TestAttachments(t *testing.T) {
 	}
 }
 
+// apply commits a mutation as an approved request's run would (package
+// approvals is above this one).
+func (f *fixture) apply(t *testing.T, m audit.Mutation) {
+	t.Helper()
+	call := &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, Name: "approver-in-test"}}
+	if _, err := f.gate.Record(context.Background(), gate.Event{Call: call, Action: "test.approved", Allowed: true,
+		Rule: "allow.four_eyes:test"}, m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// grant checks a grant request as the approvals capability does and
+// commits it as its approval would.
+func (f *fixture) grant(t *testing.T, asker string, in records.NewGrant) *records.AccessGrant {
+	t.Helper()
+	ctx := context.Background()
+	in, u, approvers, err := f.svc.CheckGrantRequest(ctx, f.as(asker), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, m, err := f.svc.GrantAccess(ctx, in, u.Username, "head of "+approvers.Department)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.apply(t, m)
+	return g
+}
+
 func TestGrantsAndCareTeam(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	p, r := f.patientWithRecord(t)
 	lina := f.calls["lina"].Actor.ID
-	in := records.NewGrant{PatientID: p.ID, GranteeID: lina, Reason: "神经内科会诊", ExpiresAt: f.clock.Now().Add(48 * time.Hour)}
-	// Only the head of a department holding the data may grant.
-	_, err := f.svc.CreateGrant(ctx, f.as("zhangwei"), in)
-	wantKind(t, err, medguard.Forbidden, "")
-	_, err = f.svc.CreateGrant(ctx, f.as("chenjing"), in)
-	wantKind(t, err, medguard.Invalid, "patient_id")
+	in := records.NewGrant{PatientID: p.ID, GranteeID: lina, Department: "CARD", Reason: "神经内科会诊",
+		ExpiresAt: f.clock.Now().Add(48 * time.Hour)}
+	// A grant opens one department's data; only that department's head
+	// approves it (approvers), and it is checked like any input.
+	_, _, approvers, err := f.svc.CheckGrantRequest(ctx, f.as("lina"), in)
+	if err != nil || approvers.Department != "CARD" || approvers.Security {
+		t.Fatalf("%+v %v", approvers, err)
+	}
 	bad := in
+	bad.Department = "NEUR"
+	_, _, _, err = f.svc.CheckGrantRequest(ctx, f.as("lina"), bad)
+	wantKind(t, err, medguard.Invalid, "department")
+	bad = in
 	bad.ExpiresAt = f.clock.Now().Add(60 * 24 * time.Hour)
-	_, err = f.svc.CreateGrant(ctx, f.as("liuyang"), bad)
+	_, _, _, err = f.svc.CheckGrantRequest(ctx, f.as("lina"), bad)
 	wantKind(t, err, medguard.Invalid, "expires_at")
-	g, err := f.svc.CreateGrant(ctx, f.as("liuyang"), in)
-	if err != nil || !g.Active {
-		t.Fatalf("%+v %v", g, err)
+	_, err = f.svc.GetRecord(ctx, f.as("lina"), r.ID)
+	wantKind(t, err, medguard.Forbidden, "")
+	g := f.grant(t, "lina", in)
+	if !g.Active {
+		t.Fatalf("%+v", g)
 	}
 	if _, err := f.svc.GetRecord(ctx, f.as("lina"), r.ID); err != nil {
 		t.Fatal(err)
@@ -497,7 +584,7 @@ func TestGrantsAndCareTeam(t *testing.T) {
 	wantKind(t, err, medguard.Forbidden, "")
 	// ...or is revoked.
 	in.ExpiresAt = f.clock.Now().Add(time.Hour)
-	g, _ = f.svc.CreateGrant(ctx, f.as("liuyang"), in)
+	g = f.grant(t, "lina", in)
 	if _, err := f.svc.GetRecord(ctx, f.as("lina"), r.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -511,20 +598,34 @@ func TestGrantsAndCareTeam(t *testing.T) {
 		t.Fatalf("%+v %v", grants, err)
 	}
 
-	// Care team membership, time-boxed.
-	until := f.clock.Now().Add(2 * time.Hour)
-	if _, err := f.svc.AddCareTeamMember(ctx, f.as("liuyang"), p.ID, lina, &until); err != nil {
+	// Care team: the head adds a colleague of the department at once; a
+	// member of another department needs a second person; nobody adds
+	// themselves.
+	if _, err := f.svc.AddCareTeamMember(ctx, f.as("liuyang"), p.ID, f.calls["wangfang"].Actor.ID, nil); err != nil {
 		t.Fatal(err)
 	}
+	until := f.clock.Now().Add(2 * time.Hour)
+	_, err = f.svc.AddCareTeamMember(ctx, f.as("liuyang"), p.ID, lina, &until)
+	wantKind(t, err, medguard.Conflict, "")
+	_, err = f.svc.AddCareTeamMember(ctx, f.as("liuyang"), p.ID, f.calls["liuyang"].Actor.ID, nil)
+	wantKind(t, err, medguard.Forbidden, "")
+	if e := f.last(t); e.Rule != "deny.own_relation" {
+		t.Fatalf("entry %+v", e)
+	}
+	_, m := f.svc.CareTeamAdd(records.CareTeamRequest{PatientID: p.ID, UserID: lina, Until: &until}, "lina", "security")
+	f.apply(t, m)
 	team, err := f.svc.ListCareTeam(ctx, f.as("zhangwei"), p.ID)
-	if err != nil || len(team) != 1 || team[0].Username != "lina" {
+	if err != nil || len(team) != 2 {
 		t.Fatalf("%+v %v", team, err)
 	}
-	if _, err := f.svc.GetRecord(ctx, f.as("lina"), psych.ID); err != nil {
+	// The care team opens cardiology's records, never psychiatry's.
+	if _, err := f.svc.GetRecord(ctx, f.as("lina"), r.ID); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Advance(3 * time.Hour)
 	_, err = f.svc.GetRecord(ctx, f.as("lina"), psych.ID)
+	wantKind(t, err, medguard.Forbidden, "")
+	f.clock.Advance(3 * time.Hour)
+	_, err = f.svc.GetRecord(ctx, f.as("lina"), r.ID)
 	wantKind(t, err, medguard.Forbidden, "")
 	if err := f.svc.RemoveCareTeamMember(ctx, f.as("liuyang"), p.ID, lina); err != nil {
 		t.Fatal(err)
@@ -586,7 +687,9 @@ func TestNoPatientDataInDatabaseFiles(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	p, r := f.patientWithRecord(t)
-	if _, err := f.svc.AddAttachment(ctx, f.as("zhangwei"), r.ID, "张伟_心电图.pdf", "", []byte("%PDF-1.4 张伟 心电图 北京市朝阳区")); err != nil {
+	if _, err := f.svc.AddAttachment(ctx, f.as("zhangwei"), r.ID, func() (records.Upload, error) {
+		return records.Upload{Filename: "张伟_心电图.pdf", Content: []byte("%PDF-1.4 张伟 心电图 北京市朝阳区")}, nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.GetRecord(ctx, f.as("lina", "患者张伟昏迷急诊抢救"), r.ID); err != nil {

@@ -156,11 +156,13 @@ func (s *Service) onPatient(ctx context.Context, call *medguard.Call, action pol
 // passage builds the gate passage for an action on a patient's data: it
 // loads the caller's care-team memberships and grants for the patient,
 // unless the caller's own department already owns the data (the policy
-// would allow on that ground first, so the lookups are skipped).
+// would allow on that ground first, so the lookups are skipped) — except
+// for a write that may make a new relation, which the care team prevents.
 func (s *Service) passage(ctx context.Context, call *medguard.Call, action policy.Permission, r policy.Resource) (gate.Passage, error) {
 	p := gate.Passage{Call: call, Action: action, Resource: r}
-	if call.Actor.Kind != medguard.UserActor || r.PatientID == "" ||
-		call.Actor.Department != "" && slices.Contains(r.Departments, call.Actor.Department) {
+	own := call.Actor.Department != "" && slices.Contains(r.Departments, call.Actor.Department)
+	newRelation := own && len(r.HeldBy) > 0 && !slices.Contains(r.HeldBy, call.Actor.Department)
+	if call.Actor.Kind != medguard.UserActor || r.PatientID == "" || own && !newRelation {
 		return p, nil
 	}
 	var err error

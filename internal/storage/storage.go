@@ -23,6 +23,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"golang.org/x/sys/unix"
 	"modernc.org/sqlite"
 
 	"medguard"
@@ -423,6 +424,19 @@ func (db *DB) Placeholders(cols, rows int) string {
 		sb.WriteByte(')')
 	}
 	return sb.String()
+}
+
+// FreeSpace returns the free space of the file system holding an embedded
+// database, and false for PostgreSQL (whose server watches its own disk).
+func (db *DB) FreeSpace() (uint64, bool) {
+	if db.Dialect != SQLite || db.path == "" {
+		return 0, false
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(db.path), &st); err != nil {
+		return 0, false
+	}
+	return st.Bavail * uint64(st.Bsize), true
 }
 
 // Stats reports the connection pool statistics of the write pool.

@@ -53,7 +53,7 @@ func setup(t *testing.T) *fixture {
 	id := identity.New(db, g, kr, identity.Config{Argon2: identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1}})
 	f.rec = records.New(db, g, kr, id, records.Config{})
 	f.trail = trail.New(g, nil, id, f.rec, nil)
-	adminID, err := id.Bootstrap(ctx, "admin", "Guanli#Mima2026")
+	adminID, err := id.Bootstrap(ctx, identity.BootstrapAccounts("Guanli#Mima2026", "")[0])
 	if err != nil {
 		t.Fatal(err)
 	}

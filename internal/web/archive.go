@@ -26,14 +26,18 @@ type dischargeRequest struct {
 type careTeamRequest struct {
 	UserID string `json:"user_id"`
 	Until  string `json:"until"`
+	// Reason explains a request that needs a second person (a member of
+	// another department).
+	Reason string `json:"reason"`
 }
 
 type grantRequest struct {
-	PatientID string `json:"patient_id"`
-	GranteeID string `json:"grantee_id"`
-	Reason    string `json:"reason"`
-	StartsAt  string `json:"starts_at"`
-	ExpiresAt string `json:"expires_at"`
+	PatientID  string `json:"patient_id"`
+	GranteeID  string `json:"grantee_id"`
+	Department string `json:"department"`
+	Reason     string `json:"reason"`
+	StartsAt   string `json:"starts_at"`
+	ExpiresAt  string `json:"expires_at"`
 }
 
 type reviewRequest struct {
@@ -165,45 +169,63 @@ func (s *Server) getVersion(w http.ResponseWriter, r *http.Request, c *medguard.
 	return writeJSON(w, http.StatusOK, rec)
 }
 
+// maxUploads is how many attachment bodies the server reads at once; more
+// wait briefly, then get 429 (each may hold 20 MiB, and memory is finite).
+const maxUploads = 2
+
+// uploadTime is how long an admitted upload's body may take to arrive.
+const uploadTime = 5 * time.Minute
+
 // addAttachment takes one file as multipart/form-data (field "file"). The
-// body is read into memory up to the limit and never written to a temporary
-// file, so that no clear copy of it touches the disk.
+// caller is admitted before the body is read (the route's permission, then
+// the access policy on the record); the body is read into memory up to the
+// limit, never written to a temporary file, so that no clear copy of it
+// touches the disk, and only a few bodies are read at once.
 func (s *Server) addAttachment(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" {
 		return &medguard.Error{Kind: medguard.Unsupported, Message: "send the file as multipart/form-data in the field \"file\""}
 	}
 	limit := s.Records.Config().MaxAttachment
-	r.Body = http.MaxBytesReader(w, r.Body, limit+64<<10)
-	mr, err := r.MultipartReader()
+	a, err := s.Records.AddAttachment(r.Context(), c, r.PathValue("id"), func() (records.Upload, error) {
+		select {
+		case s.uploads <- struct{}{}:
+			defer func() { <-s.uploads }()
+		case <-time.After(2 * time.Second):
+			return records.Upload{}, &medguard.Error{Kind: medguard.RateLimited, Message: "too many uploads at once; try again"}
+		}
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(uploadTime))
+		r.Body = http.MaxBytesReader(w, r.Body, limit+64<<10)
+		mr, err := r.MultipartReader()
+		if err != nil {
+			return records.Upload{}, &medguard.Error{Kind: medguard.Malformed, Message: "the multipart body could not be read"}
+		}
+		for {
+			part, err := mr.NextPart()
+			if errors.Is(err, io.EOF) {
+				return records.Upload{}, medguard.InvalidField("file", "the field \"file\" is missing")
+			}
+			if err != nil {
+				return records.Upload{}, bodyError(err)
+			}
+			if part.FormName() != "file" {
+				part.Close()
+				continue
+			}
+			content, err := io.ReadAll(io.LimitReader(part, limit+1))
+			if err != nil {
+				return records.Upload{}, bodyError(err)
+			}
+			if int64(len(content)) > limit {
+				return records.Upload{}, &medguard.Error{Kind: medguard.TooLarge, Field: "file", Message: "the file is larger than the limit"}
+			}
+			return records.Upload{Filename: rawFilename(part), DeclaredType: part.Header.Get("Content-Type"), Content: content}, nil
+		}
+	})
 	if err != nil {
-		return &medguard.Error{Kind: medguard.Malformed, Message: "the multipart body could not be read"}
+		return err
 	}
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			return medguard.InvalidField("file", "the field \"file\" is missing")
-		}
-		if err != nil {
-			return bodyError(err)
-		}
-		if part.FormName() != "file" {
-			part.Close()
-			continue
-		}
-		content, err := io.ReadAll(io.LimitReader(part, limit+1))
-		if err != nil {
-			return bodyError(err)
-		}
-		if int64(len(content)) > limit {
-			return &medguard.Error{Kind: medguard.TooLarge, Field: "file", Message: "the file is larger than the limit"}
-		}
-		a, err := s.Records.AddAttachment(r.Context(), c, r.PathValue("id"), rawFilename(part), part.Header.Get("Content-Type"), content)
-		if err != nil {
-			return err
-		}
-		return writeJSON(w, http.StatusCreated, a)
-	}
+	return writeJSON(w, http.StatusCreated, a)
 }
 
 // rawFilename is the file name as the client sent it. (Part.FileName strips
@@ -314,9 +336,12 @@ func (s *Server) addCareTeam(w http.ResponseWriter, r *http.Request, c *medguard
 	if !until.IsZero() {
 		u = &until
 	}
-	m, err := s.Records.AddCareTeamMember(r.Context(), c, r.PathValue("id"), req.UserID, u)
+	m, a, err := s.Approvals.AddCareTeamMember(r.Context(), c, r.PathValue("id"), req.UserID, u, req.Reason)
 	if err != nil {
 		return err
+	}
+	if a != nil {
+		return writeJSON(w, http.StatusAccepted, map[string]any{"approval": a})
 	}
 	return writeJSON(w, http.StatusCreated, m)
 }
@@ -337,6 +362,8 @@ func (s *Server) removeCareTeam(w http.ResponseWriter, r *http.Request, c *medgu
 	return nil
 }
 
+// createGrant asks for an access grant: a four-eyes request that the head
+// of the department whose records it opens decides (202 with it).
 func (s *Server) createGrant(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
 	var req grantRequest
 	if err := decode(r, &req); err != nil {
@@ -350,12 +377,12 @@ func (s *Server) createGrant(w http.ResponseWriter, r *http.Request, c *medguard
 	if err != nil {
 		return err
 	}
-	g, err := s.Records.CreateGrant(r.Context(), c, records.NewGrant{PatientID: req.PatientID, GranteeID: req.GranteeID,
-		Reason: req.Reason, StartsAt: starts, ExpiresAt: expires})
+	a, err := s.Approvals.RequestGrant(r.Context(), c, records.NewGrant{PatientID: req.PatientID, GranteeID: req.GranteeID,
+		Department: req.Department, Reason: req.Reason, StartsAt: starts, ExpiresAt: expires})
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, g)
+	return writeJSON(w, http.StatusAccepted, map[string]any{"approval": a})
 }
 
 func (s *Server) listGrants(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {

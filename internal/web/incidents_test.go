@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,15 +12,9 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 
-	"medguard"
-	"medguard/internal/approvals"
 	"medguard/internal/audit"
-	"medguard/internal/gate"
-	"medguard/internal/identity"
 	"medguard/internal/incidents"
 	"medguard/internal/keys"
-	"medguard/internal/records"
-	"medguard/internal/storage/storagetest"
 	"medguard/internal/testkit"
 	"medguard/internal/trail"
 )
@@ -38,64 +31,25 @@ type incidentServer struct {
 
 func startIncidentServer(t *testing.T) *incidentServer {
 	t.Helper()
-	ctx := context.Background()
 	clock := testkit.NewClock(time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)) // 09:00 in Shanghai
-	db := storagetest.Open(t, keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema(), incidents.Schema())
-	log, err := audit.Open(ctx, db, audit.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { log.Close() })
-	signer, _, err := audit.LoadOrCreateSigner(filepath.Join(t.TempDir(), "audit.key"), "medguard/test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cps := audit.NewCheckpoints(log, signer, "", clock)
-	g := gate.New(log, clock)
-	kr := keys.NewKeyring(db, keys.NewKeyFile(keys.SM4GCM, clock.Now()), clock)
-	id := identity.New(db, g, kr, identity.Config{MFARoles: []string{},
-		Argon2: identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1}})
-	rec := records.New(db, g, kr, id, records.Config{})
-	ap := approvals.New(db, g, id)
-	s := New(Deps{DB: db, Gate: g, Log: log, Identity: id, Records: rec, Approvals: ap,
-		Trail: trail.New(g, cps, id, rec, nil), Incidents: incidents.New(db, g, cps, kr, id, rec)})
-	hs := httptest.NewServer(s.Handler())
-	t.Cleanup(hs.Close)
-	is := &incidentServer{reportServer: &reportServer{t: t, url: hs.URL, clock: clock, log: log}, cps: cps,
-		tokens: map[string]string{}, ids: map[string]string{}}
-
-	adminID, err := id.Bootstrap(ctx, "admin", "Guanli#Mima2026")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: adminID, Name: "admin", Roles: []string{"admin"}}}
-	if _, err := id.CreateDepartment(ctx, admin, "CARD", "心内科"); err != nil {
-		t.Fatal(err)
-	}
+	var cps *audit.Checkpoints
+	base := startAPI(t, clock, func(d *Deps, kr *keys.Keyring) {
+		signer, _, err := audit.LoadOrCreateSigner(filepath.Join(t.TempDir(), "audit.key"), "medguard/test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cps = audit.NewCheckpoints(d.Log, signer, "", clock)
+		d.Trail = trail.New(d.Gate, cps, d.Identity, d.Records, nil)
+		d.Incidents = incidents.New(d.DB, d.Gate, cps, kr, d.Identity, d.Records)
+	})
+	is := &incidentServer{reportServer: base, cps: cps, tokens: map[string]string{}, ids: map[string]string{}}
+	base.department("CARD", "心内科")
 	const password = "Yiyuan#Ceshi2026"
 	for _, u := range []struct{ name, display, dept, role string }{
 		{"liuyang", "刘洋", "CARD", "dept_head"}, {"zhangwei", "张伟", "CARD", "doctor"},
 		{"zhouqiang", "周强", "", "security_officer"}, {"wuyan", "吴燕", "", "auditor"}, {"zhaomin", "赵敏", "", "auditor"},
 	} {
-		created, pending, err := id.CreateUser(ctx, admin, identity.NewUser{Username: u.name, DisplayName: u.display,
-			Department: u.dept, Roles: []string{u.role}, Password: password})
-		if err != nil {
-			t.Fatal(err)
-		}
-		is.ids[u.name] = created.ID
-		// Privileged roles take four eyes: the admin asks, the head of cardiology approves.
-		for _, role := range pending {
-			p, _ := json.Marshal(approvals.RoleGrantPayload{UserID: created.ID, Role: role})
-			a, err := ap.Request(ctx, admin, approvals.NewRequest{Kind: approvals.RoleGrant, Payload: p, Reason: "岗位职责"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			head := &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: is.ids["liuyang"], Name: "liuyang",
-				Department: "CARD", Roles: []string{"dept_head"}}}
-			if _, err := ap.Approve(ctx, head, a.ID, "同意"); err != nil {
-				t.Fatal(err)
-			}
-		}
+		is.ids[u.name] = base.person(u.name, u.display, u.dept, u.role, password)
 		is.tokens[u.name] = is.login(u.name, password)
 	}
 	return is

@@ -48,6 +48,18 @@ func (l *limiter) allow(key string) bool {
 	return true
 }
 
+// has reports whether key has a token left, without taking it.
+func (l *limiter) has(key string) bool {
+	now := l.clock.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		return true
+	}
+	return min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate) >= 1
+}
+
 // sweep drops buckets that have refilled completely.
 func (l *limiter) sweep(now time.Time) {
 	for k, b := range l.buckets {

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"github.com/pquerna/otp/totp"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,6 +20,7 @@ import (
 	"medguard/internal/audit"
 	"medguard/internal/gate"
 	"medguard/internal/identity"
+	"medguard/internal/incidents"
 	"medguard/internal/keys"
 	"medguard/internal/records"
 	"medguard/internal/storage/storagetest"
@@ -32,13 +35,28 @@ type reportServer struct {
 	url   string
 	clock *testkit.Clock
 	log   *audit.Log
+	id    *identity.Service
+	ap    *approvals.Service
+	// The bootstrap accounts' calls (admin asks, security approves), and
+	// each person's TOTP secret and last code step, for signing in again.
+	admin, security *medguard.Call
+	secrets         map[string]string
+	steps           map[string]int64
 }
 
 func startReportServer(t *testing.T) (*reportServer, *identity.Service) {
 	t.Helper()
-	ctx := context.Background()
 	clock := testkit.NewClock(time.Date(2026, 3, 5, 6, 30, 0, 0, time.UTC)) // 14:30 in Shanghai
-	db := storagetest.Open(t, keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema())
+	return startAPI(t, clock, nil), nil
+}
+
+// startAPI serves the API over plain HTTP on a fresh database (PostgreSQL
+// when MEDGUARD_TEST_POSTGRES is set) with its two bootstrap accounts;
+// more, if set, adds to the dependencies (incidents).
+func startAPI(t *testing.T, clock *testkit.Clock, more func(d *Deps, kr *keys.Keyring)) *reportServer {
+	t.Helper()
+	ctx := context.Background()
+	db := storagetest.Open(t, keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema(), incidents.Schema())
 	log, err := audit.Open(ctx, db, audit.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -46,14 +64,61 @@ func startReportServer(t *testing.T) (*reportServer, *identity.Service) {
 	t.Cleanup(func() { log.Close() })
 	g := gate.New(log, clock)
 	kr := keys.NewKeyring(db, keys.NewKeyFile(keys.SM4GCM, clock.Now()), clock)
-	id := identity.New(db, g, kr, identity.Config{MFARoles: []string{},
-		Argon2: identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1}})
+	id := identity.New(db, g, kr, identity.Config{Argon2: identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1}})
 	rec := records.New(db, g, kr, id, records.Config{})
-	s := New(Deps{DB: db, Gate: g, Log: log, Identity: id, Records: rec,
-		Approvals: approvals.New(db, g, id), Trail: trail.New(g, nil, id, rec, nil)})
-	hs := httptest.NewServer(s.Handler())
+	ap := approvals.New(db, g, kr, id, rec)
+	d := Deps{DB: db, Gate: g, Log: log, Identity: id, Records: rec, Approvals: ap, Trail: trail.New(g, nil, id, rec, nil)}
+	if more != nil {
+		more(&d, kr)
+	}
+	hs := httptest.NewServer(New(d).Handler())
 	t.Cleanup(hs.Close)
-	return &reportServer{t: t, url: hs.URL, clock: clock, log: log}, id
+	s := &reportServer{t: t, url: hs.URL, clock: clock, log: log, id: id, ap: ap, secrets: map[string]string{},
+		steps: map[string]int64{}}
+	for _, a := range identity.BootstrapAccounts("Guanli#Mima2026", "Anquan#Mima2026") {
+		uid, err := id.Bootstrap(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		call := &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: uid, Name: a.Username, Roles: []string{a.Role}}}
+		if a.Role == "admin" {
+			s.admin = call
+		} else {
+			s.security = call
+		}
+	}
+	return s
+}
+
+// department creates a department as the administrator.
+func (s *reportServer) department(code, name string) {
+	s.t.Helper()
+	if _, _, err := s.ap.CreateDepartment(context.Background(), s.admin, code, name, nil); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// person creates a member of staff as the administrator; the security
+// administrator approves the role if it needs a second person. It returns
+// the user's id.
+func (s *reportServer) person(username, display, dept, role, password string) string {
+	s.t.Helper()
+	ctx := context.Background()
+	u, pending, err := s.id.CreateUser(ctx, s.admin, identity.NewUser{Username: username, DisplayName: display,
+		Department: dept, Roles: []string{role}, Password: password})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for _, r := range pending {
+		a, err := s.ap.GrantRole(ctx, s.admin, u.ID, r, "岗位职责")
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if _, err := s.ap.Approve(ctx, s.security, a.ID, "同意"); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	return u.ID
 }
 
 // do makes a request with a JSON body (if any) and header name, value pairs.
@@ -113,11 +178,31 @@ func (s *reportServer) problem(want int, path, token string, headers ...string) 
 	return p
 }
 
+// login signs a member of staff in with a full session: the first time it
+// enrols TOTP, later it sends a code of a step not used yet.
 func (s *reportServer) login(username, password string) string {
 	s.t.Helper()
+	body := map[string]string{"username": username, "password": password}
+	if secret, ok := s.secrets[username]; ok {
+		step := max(s.clock.Now().Unix()/30, s.steps[username]+1)
+		code, err := totp.GenerateCode(secret, time.Unix(step*30, 0))
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		body["totp"], s.steps[username] = code, step
+	}
 	var in identity.SignIn
-	s.ok(200, &in, "POST", "/api/v1/auth/login", "", map[string]string{"username": username, "password": password})
-	return in.Token
+	s.ok(200, &in, "POST", "/api/v1/auth/login", "", body)
+	if !in.MFAEnrollmentRequired {
+		return in.Token
+	}
+	var enr identity.TOTPEnrollment
+	s.ok(200, &enr, "POST", "/api/v1/auth/totp", in.Token, nil)
+	code, _ := totp.GenerateCode(enr.Secret, s.clock.Now())
+	var full identity.SignIn
+	s.ok(200, &full, "POST", "/api/v1/auth/totp/confirm", in.Token, map[string]string{"code": code})
+	s.secrets[username], s.steps[username] = enr.Secret, s.clock.Now().Unix()/30
+	return full.Token
 }
 
 // report fetches a report page.
@@ -129,23 +214,13 @@ func (s *reportServer) report(path, token string, headers ...string) (AccessRepo
 }
 
 func TestAccessReportOverHTTP(t *testing.T) {
-	s, id := startReportServer(t)
+	s, _ := startReportServer(t)
 	ctx := context.Background()
-	adminID, err := id.Bootstrap(ctx, "admin", "Guanli#Mima2026")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminCall := &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: adminID, Name: "admin", Roles: []string{"admin"}}}
 	for _, d := range [][2]string{{"CARD", "心内科"}, {"NEUR", "神经内科"}} {
-		if _, err := id.CreateDepartment(ctx, adminCall, d[0], d[1]); err != nil {
-			t.Fatal(err)
-		}
+		s.department(d[0], d[1])
 	}
 	for _, u := range [][2]string{{"zhangwei", "CARD"}, {"lina", "NEUR"}} {
-		if _, _, err := id.CreateUser(ctx, adminCall, identity.NewUser{Username: u[0], DisplayName: "医生",
-			Department: u[1], Roles: []string{"doctor"}, Password: "Yiyuan#Ceshi2026"}); err != nil {
-			t.Fatal(err)
-		}
+		s.person(u[0], "医生", u[1], "doctor", "Yiyuan#Ceshi2026")
 	}
 	admin := s.login("admin", "Guanli#Mima2026")
 	zhang := s.login("zhangwei", "Yiyuan#Ceshi2026")

@@ -5,12 +5,15 @@ import (
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
+	"medguard/internal/policy"
 	"medguard/internal/records"
 )
 
 // buildRoutes lists every API route: method, path, the action logged for
-// requests that fail before their service logs them, who may call it, the
-// request body, and the handler. /healthz, /readyz, /metrics and the OpenAPI
+// requests that fail before their service logs them, who may call it (the
+// kind of session, and the permissions of which the caller needs one before
+// any body is read — the services decide the rest), the request body, and
+// the handler. /healthz, /readyz, /metrics and the OpenAPI
 // document are registered in New.
 func (s *Server) buildRoutes() []Route {
 	return []Route{
@@ -20,85 +23,87 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/auth/totp", Action: "auth.totp_enroll", auth: enrolment, h: s.startTOTP},
 		{Method: "POST", Pattern: "/api/v1/auth/totp/confirm", Action: "auth.totp_confirm", auth: enrolment, Body: totpConfirmRequest{}, h: s.confirmTOTP},
 		{Method: "GET", Pattern: "/api/v1/auth/me", Action: "auth.me", auth: userOnly, h: s.me},
-		{Method: "POST", Pattern: "/api/v1/auth/password", Action: "auth.password_change", auth: userOnly, Body: passwordChangeRequest{}, h: s.changePassword},
+		{Method: "POST", Pattern: "/api/v1/auth/password", Action: "auth.password_change", auth: enrolment, Body: passwordChangeRequest{}, h: s.changePassword},
 
 		// Departments, roles, users, API keys.
-		{Method: "POST", Pattern: "/api/v1/departments", Action: "department.create", auth: userOnly, Body: departmentRequest{}, h: s.createDepartment},
+		{Method: "POST", Pattern: "/api/v1/departments", Action: "department.create", auth: userOnly, Perms: perms(policy.DepartmentManage), Body: departmentRequest{}, h: s.createDepartment},
+		{Method: "PUT", Pattern: "/api/v1/departments/{code}/restricted", Action: "department.restrict", auth: userOnly, Perms: perms(policy.DepartmentManage), Body: restrictionRequest{}, h: s.restrictDepartment},
 		{Method: "GET", Pattern: "/api/v1/departments", Action: "department.list", auth: signedIn, h: s.listDepartments},
 		{Method: "GET", Pattern: "/api/v1/roles", Action: "role.list", auth: signedIn, h: s.listRoles},
-		{Method: "POST", Pattern: "/api/v1/users", Action: "user.create", auth: userOnly, Body: identity.NewUser{}, h: s.createUser},
-		{Method: "GET", Pattern: "/api/v1/users", Action: "user.list", auth: userOnly, h: s.listUsers},
-		{Method: "GET", Pattern: "/api/v1/users/{id}", Action: "user.read", auth: userOnly, h: s.getUser},
-		{Method: "POST", Pattern: "/api/v1/users/{id}/deactivate", Action: "user.deactivate", auth: userOnly, h: s.deactivateUser},
-		{Method: "POST", Pattern: "/api/v1/users/{id}/roles", Action: "user.role_grant", auth: userOnly, Body: roleRequest{}, h: s.grantRole},
-		{Method: "DELETE", Pattern: "/api/v1/users/{id}/roles/{role}", Action: "user.role_revoke", auth: userOnly, h: s.revokeRole},
-		{Method: "POST", Pattern: "/api/v1/users/{id}/totp/reset", Action: "user.totp_reset", auth: userOnly, h: s.resetTOTP},
-		{Method: "POST", Pattern: "/api/v1/users/{id}/password", Action: "user.password_reset", auth: userOnly, Body: passwordResetRequest{}, h: s.resetPassword},
-		{Method: "PUT", Pattern: "/api/v1/users/{id}/certificate", Action: "user.certificate_set", auth: userOnly, Body: certificateRequest{}, h: s.setCertificate},
-		{Method: "POST", Pattern: "/api/v1/api-keys", Action: "apikey.create", auth: userOnly, Body: apiKeyRequest{}, h: s.createAPIKey},
-		{Method: "GET", Pattern: "/api/v1/api-keys", Action: "apikey.list", auth: userOnly, h: s.listAPIKeys},
-		{Method: "POST", Pattern: "/api/v1/api-keys/{id}/revoke", Action: "apikey.revoke", auth: userOnly, h: s.revokeAPIKey},
+		{Method: "POST", Pattern: "/api/v1/users", Action: "user.create", auth: userOnly, Perms: perms(policy.UserManage), Body: identity.NewUser{}, h: s.createUser},
+		{Method: "GET", Pattern: "/api/v1/users", Action: "user.list", auth: userOnly, Perms: perms(policy.UserRead), h: s.listUsers},
+		{Method: "GET", Pattern: "/api/v1/users/{id}", Action: "user.read", auth: userOnly, Perms: perms(policy.UserRead), h: s.getUser},
+		{Method: "POST", Pattern: "/api/v1/users/{id}/deactivate", Action: "user.deactivate", auth: userOnly, Perms: perms(policy.UserManage), h: s.deactivateUser},
+		{Method: "POST", Pattern: "/api/v1/users/{id}/roles", Action: "user.role_grant", auth: userOnly, Perms: perms(policy.UserManage), Body: roleRequest{}, h: s.grantRole},
+		{Method: "DELETE", Pattern: "/api/v1/users/{id}/roles/{role}", Action: "user.role_revoke", auth: userOnly, Perms: perms(policy.UserManage), h: s.revokeRole},
+		{Method: "POST", Pattern: "/api/v1/users/{id}/totp/reset", Action: "user.totp_reset", auth: userOnly, Perms: perms(policy.UserManage), h: s.resetTOTP},
+		{Method: "POST", Pattern: "/api/v1/users/{id}/password", Action: "user.password_reset", auth: userOnly, Perms: perms(policy.UserManage), Body: passwordResetRequest{}, h: s.resetPassword},
+		{Method: "PUT", Pattern: "/api/v1/users/{id}/certificate", Action: "user.certificate_set", auth: userOnly, Perms: perms(policy.UserManage), Body: certificateRequest{}, h: s.setCertificate},
+		{Method: "POST", Pattern: "/api/v1/api-keys", Action: "apikey.create", auth: userOnly, Perms: perms(policy.APIKeyManage), Body: apiKeyRequest{}, h: s.createAPIKey},
+		{Method: "GET", Pattern: "/api/v1/api-keys", Action: "apikey.list", auth: userOnly, Perms: perms(policy.APIKeyManage), h: s.listAPIKeys},
+		{Method: "POST", Pattern: "/api/v1/api-keys/{id}/release", Action: "apikey.release", auth: userOnly, Perms: perms(policy.AccountRelease), Body: releaseRequest{}, h: s.releaseAPIKey},
+		{Method: "POST", Pattern: "/api/v1/api-keys/{id}/revoke", Action: "apikey.revoke", auth: userOnly, Perms: perms(policy.APIKeyManage), h: s.revokeAPIKey},
 
 		// Detection (SPEC §6): alerts, rules, frozen accounts.
-		{Method: "GET", Pattern: "/api/v1/alerts", Action: "alert.list", auth: userOnly, h: s.listAlerts},
-		{Method: "POST", Pattern: "/api/v1/alerts/{id}/acknowledge", Action: "alert.acknowledged", auth: userOnly, Body: alertStatusRequest{}, h: s.alertStatus(detect.StatusAcknowledged)},
-		{Method: "POST", Pattern: "/api/v1/alerts/{id}/false-positive", Action: "alert.false_positive", auth: userOnly, Body: alertStatusRequest{}, h: s.alertStatus(detect.StatusFalsePositive)},
-		{Method: "POST", Pattern: "/api/v1/alerts/{id}/escalate", Action: "alert.escalated", auth: userOnly, Body: alertStatusRequest{}, h: s.alertStatus(detect.StatusEscalated)},
-		{Method: "GET", Pattern: "/api/v1/detection/rules", Action: "detect.rule.list", auth: userOnly, h: s.listRules},
-		{Method: "PUT", Pattern: "/api/v1/detection/rules/{name}", Action: "detect.rule.set", auth: userOnly, Body: detect.Rule{}, h: s.setRule},
-		{Method: "GET", Pattern: "/api/v1/freezes", Action: "account.freeze.list", auth: userOnly, h: s.listFreezes},
-		{Method: "POST", Pattern: "/api/v1/users/{id}/release", Action: "account.release", auth: userOnly, Body: releaseRequest{}, h: s.releaseAccount},
+		{Method: "GET", Pattern: "/api/v1/alerts", Action: "alert.list", auth: userOnly, Perms: perms(policy.AlertRead), h: s.listAlerts},
+		{Method: "POST", Pattern: "/api/v1/alerts/{id}/acknowledge", Action: "alert.acknowledged", auth: userOnly, Perms: perms(policy.AlertManage), Body: alertStatusRequest{}, h: s.alertStatus(detect.StatusAcknowledged)},
+		{Method: "POST", Pattern: "/api/v1/alerts/{id}/false-positive", Action: "alert.false_positive", auth: userOnly, Perms: perms(policy.AlertManage), Body: alertStatusRequest{}, h: s.alertStatus(detect.StatusFalsePositive)},
+		{Method: "POST", Pattern: "/api/v1/alerts/{id}/escalate", Action: "alert.escalated", auth: userOnly, Perms: perms(policy.AlertManage), Body: alertStatusRequest{}, h: s.alertStatus(detect.StatusEscalated)},
+		{Method: "GET", Pattern: "/api/v1/detection/rules", Action: "detect.rule.list", auth: userOnly, Perms: perms(policy.AlertRead), h: s.listRules},
+		{Method: "PUT", Pattern: "/api/v1/detection/rules/{name}", Action: "detect.rule.set", auth: userOnly, Perms: perms(policy.RuleManage), Body: detect.Rule{}, h: s.setRule},
+		{Method: "GET", Pattern: "/api/v1/freezes", Action: "account.freeze.list", auth: userOnly, Perms: perms(policy.AlertRead), h: s.listFreezes},
+		{Method: "POST", Pattern: "/api/v1/users/{id}/release", Action: "account.release", auth: userOnly, Perms: perms(policy.AccountRelease), Body: releaseRequest{}, h: s.releaseAccount},
 
 		// Four-eyes approvals (SPEC §3).
 		{Method: "POST", Pattern: "/api/v1/approvals", Action: "approval.request", auth: userOnly, Body: approvals.NewRequest{}, h: s.requestApproval},
 		{Method: "GET", Pattern: "/api/v1/approvals", Action: "approval.list", auth: userOnly, h: s.listApprovals},
 		{Method: "GET", Pattern: "/api/v1/approvals/{id}", Action: "approval.read", auth: userOnly, h: s.getApproval},
-		{Method: "POST", Pattern: "/api/v1/approvals/{id}/approve", Action: "approval.approve", auth: userOnly, Body: decisionRequest{}, h: s.approve},
-		{Method: "POST", Pattern: "/api/v1/approvals/{id}/refuse", Action: "approval.refuse", auth: userOnly, Body: decisionRequest{}, h: s.refuse},
+		{Method: "POST", Pattern: "/api/v1/approvals/{id}/approve", Action: "approval.approve", auth: userOnly, Perms: perms(policy.ApprovalDecide, policy.ApprovalDecideDepartment), Body: decisionRequest{}, h: s.approve},
+		{Method: "POST", Pattern: "/api/v1/approvals/{id}/refuse", Action: "approval.refuse", auth: userOnly, Perms: perms(policy.ApprovalDecide, policy.ApprovalDecideDepartment), Body: decisionRequest{}, h: s.refuse},
 		{Method: "POST", Pattern: "/api/v1/approvals/{id}/cancel", Action: "approval.cancel", auth: userOnly, h: s.cancelApproval},
 
 		// Patients (SPEC §4).
-		{Method: "POST", Pattern: "/api/v1/patients", Action: "patient.create", auth: signedIn, Body: records.NewPatient{}, h: s.createPatient},
-		{Method: "GET", Pattern: "/api/v1/patients", Action: "patient.list", auth: signedIn, h: s.listPatients},
-		{Method: "POST", Pattern: "/api/v1/patients/search", Action: "patient.search", auth: signedIn, Body: records.Search{}, h: s.searchPatients},
-		{Method: "GET", Pattern: "/api/v1/patients/{id}", Action: "patient.read", auth: signedIn, h: s.getPatient},
-		{Method: "PATCH", Pattern: "/api/v1/patients/{id}", Action: "patient.update", auth: signedIn, Body: records.PatientChanges{}, h: s.updatePatient},
-		{Method: "POST", Pattern: "/api/v1/patients/{id}/records", Action: "record.create", auth: signedIn, Body: records.NewRecord{}, h: s.createRecord},
-		{Method: "GET", Pattern: "/api/v1/patients/{id}/records", Action: "record.list", auth: signedIn, h: s.listRecords},
-		{Method: "POST", Pattern: "/api/v1/patients/{id}/admissions", Action: "admission.create", auth: signedIn, Body: admissionRequest{}, h: s.admit},
-		{Method: "GET", Pattern: "/api/v1/patients/{id}/admissions", Action: "admission.list", auth: signedIn, h: s.listAdmissions},
-		{Method: "POST", Pattern: "/api/v1/patients/{id}/care-team", Action: "careteam.add", auth: userOnly, Body: careTeamRequest{}, h: s.addCareTeam},
-		{Method: "GET", Pattern: "/api/v1/patients/{id}/care-team", Action: "careteam.list", auth: userOnly, h: s.listCareTeam},
-		{Method: "DELETE", Pattern: "/api/v1/patients/{id}/care-team/{user_id}", Action: "careteam.remove", auth: userOnly, h: s.removeCareTeam},
+		{Method: "POST", Pattern: "/api/v1/patients", Action: "patient.create", auth: signedIn, Perms: perms(policy.PatientCreate), Body: records.NewPatient{}, h: s.createPatient},
+		{Method: "GET", Pattern: "/api/v1/patients", Action: "patient.list", auth: signedIn, Perms: perms(policy.PatientList), h: s.listPatients},
+		{Method: "POST", Pattern: "/api/v1/patients/search", Action: "patient.search", auth: signedIn, Perms: perms(policy.PatientSearch), Body: records.Search{}, h: s.searchPatients},
+		{Method: "GET", Pattern: "/api/v1/patients/{id}", Action: "patient.read", auth: signedIn, Perms: perms(policy.PatientRead), h: s.getPatient},
+		{Method: "PATCH", Pattern: "/api/v1/patients/{id}", Action: "patient.update", auth: signedIn, Perms: perms(policy.PatientUpdate), Body: records.PatientChanges{}, h: s.updatePatient},
+		{Method: "POST", Pattern: "/api/v1/patients/{id}/records", Action: "record.create", auth: signedIn, Perms: perms(policy.RecordWrite), Body: records.NewRecord{}, h: s.createRecord},
+		{Method: "GET", Pattern: "/api/v1/patients/{id}/records", Action: "record.list", auth: signedIn, Perms: perms(policy.RecordList), h: s.listRecords},
+		{Method: "POST", Pattern: "/api/v1/patients/{id}/admissions", Action: "admission.create", auth: signedIn, Perms: perms(policy.AdmissionManage), Body: admissionRequest{}, h: s.admit},
+		{Method: "GET", Pattern: "/api/v1/patients/{id}/admissions", Action: "admission.list", auth: signedIn, Perms: perms(policy.PatientRead), h: s.listAdmissions},
+		{Method: "POST", Pattern: "/api/v1/patients/{id}/care-team", Action: "careteam.add", auth: userOnly, Perms: perms(policy.CareTeamManage), Body: careTeamRequest{}, h: s.addCareTeam},
+		{Method: "GET", Pattern: "/api/v1/patients/{id}/care-team", Action: "careteam.list", auth: userOnly, Perms: perms(policy.PatientRead), h: s.listCareTeam},
+		{Method: "DELETE", Pattern: "/api/v1/patients/{id}/care-team/{user_id}", Action: "careteam.remove", auth: userOnly, Perms: perms(policy.CareTeamManage), h: s.removeCareTeam},
 
 		// Records, versions, attachments.
-		{Method: "GET", Pattern: "/api/v1/records/{id}", Action: "record.read", auth: signedIn, h: s.getRecord},
-		{Method: "PATCH", Pattern: "/api/v1/records/{id}", Action: "record.update", auth: signedIn, Body: records.RecordChanges{}, h: s.updateRecord},
-		{Method: "GET", Pattern: "/api/v1/records/{id}/versions", Action: "record.versions", auth: userOnly, h: s.listVersions},
-		{Method: "GET", Pattern: "/api/v1/records/{id}/versions/{version}", Action: "record.read_history", auth: userOnly, h: s.getVersion},
-		{Method: "POST", Pattern: "/api/v1/records/{id}/attachments", Action: "record.attachment_add", auth: signedIn, h: s.addAttachment},
-		{Method: "GET", Pattern: "/api/v1/attachments/{id}", Action: "record.attachment_read", auth: signedIn, h: s.getAttachment},
+		{Method: "GET", Pattern: "/api/v1/records/{id}", Action: "record.read", auth: signedIn, Perms: perms(policy.RecordRead), h: s.getRecord},
+		{Method: "PATCH", Pattern: "/api/v1/records/{id}", Action: "record.update", auth: signedIn, Perms: perms(policy.RecordWrite), Body: records.RecordChanges{}, h: s.updateRecord},
+		{Method: "GET", Pattern: "/api/v1/records/{id}/versions", Action: "record.versions", auth: userOnly, Perms: perms(policy.RecordReadHistory), h: s.listVersions},
+		{Method: "GET", Pattern: "/api/v1/records/{id}/versions/{version}", Action: "record.read_history", auth: userOnly, Perms: perms(policy.RecordReadHistory), h: s.getVersion},
+		{Method: "POST", Pattern: "/api/v1/records/{id}/attachments", Action: "record.attachment_add", auth: signedIn, Perms: perms(policy.RecordWrite), h: s.addAttachment},
+		{Method: "GET", Pattern: "/api/v1/attachments/{id}", Action: "record.attachment_read", auth: signedIn, Perms: perms(policy.RecordRead), h: s.getAttachment},
 
 		// Admissions and archiving (SPEC §4).
-		{Method: "POST", Pattern: "/api/v1/admissions/{id}/discharge", Action: "admission.discharge", auth: signedIn, Body: dischargeRequest{}, h: s.discharge},
-		{Method: "POST", Pattern: "/api/v1/admissions/{id}/archive", Action: "admission.archive", auth: userOnly, h: s.archive},
-		{Method: "GET", Pattern: "/api/v1/archiving/late", Action: "archiving.late", auth: userOnly, h: s.lateArchiving},
+		{Method: "POST", Pattern: "/api/v1/admissions/{id}/discharge", Action: "admission.discharge", auth: signedIn, Perms: perms(policy.AdmissionManage), Body: dischargeRequest{}, h: s.discharge},
+		{Method: "POST", Pattern: "/api/v1/admissions/{id}/archive", Action: "admission.archive", auth: userOnly, Perms: perms(policy.RecordArchive), h: s.archive},
+		{Method: "GET", Pattern: "/api/v1/archiving/late", Action: "archiving.late", auth: userOnly, Perms: perms(policy.ArchivingRead), h: s.lateArchiving},
 
 		// Access grants and break-glass review (SPEC §3).
-		{Method: "POST", Pattern: "/api/v1/grants", Action: "grant.create", auth: userOnly, Body: grantRequest{}, h: s.createGrant},
-		{Method: "GET", Pattern: "/api/v1/grants", Action: "grant.list", auth: userOnly, h: s.listGrants},
-		{Method: "POST", Pattern: "/api/v1/grants/{id}/revoke", Action: "grant.revoke", auth: userOnly, h: s.revokeGrant},
-		{Method: "GET", Pattern: "/api/v1/break-glass", Action: "breakglass.list", auth: userOnly, h: s.listBreakGlass},
-		{Method: "POST", Pattern: "/api/v1/break-glass/{id}/review", Action: "breakglass.review", auth: userOnly, Body: reviewRequest{}, h: s.reviewBreakGlass},
+		{Method: "POST", Pattern: "/api/v1/grants", Action: "grant.create", auth: userOnly, Perms: perms(policy.GrantRequest), Body: grantRequest{}, h: s.createGrant},
+		{Method: "GET", Pattern: "/api/v1/grants", Action: "grant.list", auth: userOnly, Perms: perms(policy.GrantManage), h: s.listGrants},
+		{Method: "POST", Pattern: "/api/v1/grants/{id}/revoke", Action: "grant.revoke", auth: userOnly, Perms: perms(policy.GrantManage), h: s.revokeGrant},
+		{Method: "GET", Pattern: "/api/v1/break-glass", Action: "breakglass.list", auth: userOnly, Perms: perms(policy.BreakGlassRead, policy.BreakGlassReview), h: s.listBreakGlass},
+		{Method: "POST", Pattern: "/api/v1/break-glass/{id}/review", Action: "breakglass.review", auth: userOnly, Perms: perms(policy.BreakGlassReview), Body: reviewRequest{}, h: s.reviewBreakGlass},
 
 		// The audit log (SPEC §5).
-		{Method: "GET", Pattern: "/api/v1/audit/entries", Action: "audit.entries", auth: userOnly, h: s.auditEntries},
-		{Method: "GET", Pattern: "/api/v1/audit/search", Action: "audit.search", auth: userOnly, h: s.auditSearch},
-		{Method: "GET", Pattern: "/api/v1/audit/checkpoint", Action: "audit.checkpoint", auth: userOnly, h: s.auditCheckpoint},
-		{Method: "GET", Pattern: "/api/v1/audit/verifier-key", Action: "audit.verifier_key", auth: userOnly, h: s.auditVerifierKey},
-		{Method: "GET", Pattern: "/api/v1/audit/proof/inclusion", Action: "audit.proof_inclusion", auth: userOnly, h: s.auditInclusion},
-		{Method: "GET", Pattern: "/api/v1/audit/proof/consistency", Action: "audit.proof_consistency", auth: userOnly, h: s.auditConsistency},
-		{Method: "GET", Pattern: "/api/v1/patients/{id}/access-report", Action: "audit.access_report", auth: userOnly, h: s.accessReport},
+		{Method: "GET", Pattern: "/api/v1/audit/entries", Action: "audit.entries", auth: userOnly, Perms: perms(policy.AuditRead), h: s.auditEntries},
+		{Method: "GET", Pattern: "/api/v1/audit/search", Action: "audit.search", auth: userOnly, Perms: perms(policy.AuditRead), h: s.auditSearch},
+		{Method: "GET", Pattern: "/api/v1/audit/checkpoint", Action: "audit.checkpoint", auth: userOnly, Perms: perms(policy.AuditRead), h: s.auditCheckpoint},
+		{Method: "GET", Pattern: "/api/v1/audit/verifier-key", Action: "audit.verifier_key", auth: userOnly, Perms: perms(policy.AuditRead), h: s.auditVerifierKey},
+		{Method: "GET", Pattern: "/api/v1/audit/proof/inclusion", Action: "audit.proof_inclusion", auth: userOnly, Perms: perms(policy.AuditRead), h: s.auditInclusion},
+		{Method: "GET", Pattern: "/api/v1/audit/proof/consistency", Action: "audit.proof_consistency", auth: userOnly, Perms: perms(policy.AuditRead), h: s.auditConsistency},
+		{Method: "GET", Pattern: "/api/v1/patients/{id}/access-report", Action: "audit.access_report", auth: userOnly, Perms: perms(policy.AuditRead), h: s.accessReport},
 
 		// Incidents (SPEC §7).
 		{Method: "GET", Pattern: "/api/v1/incidents", Action: "incident.list", auth: userOnly, h: s.listIncidents},
@@ -125,3 +130,6 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/accountability/{id}/appeal/review", Action: "accountability.review", auth: userOnly, Body: incidents.CaseReview{}, h: s.reviewAppeal},
 	}
 }
+
+// perms lists the permissions of which a route's caller needs one.
+func perms(ps ...policy.Permission) []policy.Permission { return ps }

@@ -12,7 +12,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,7 +19,6 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -74,6 +72,9 @@ type Server struct {
 	routes  []Route
 	mux     *http.ServeMux
 	signIns *limiter
+	refused *refusals
+	// uploads bounds the attachment bodies read at once.
+	uploads chan struct{}
 }
 
 // authLevel says who may call a route.
@@ -96,7 +97,10 @@ type Route struct {
 	auth   authLevel
 	// Body is the request body's type, for the OpenAPI check; nil for none.
 	Body any
-	h    handlerFunc
+	// Perms, if set, are the permissions of which the caller must hold one
+	// for the route to read the request at all (checked before the body).
+	Perms []policy.Permission
+	h     handlerFunc
 }
 
 // handlerFunc handles one request for the call's actor. It writes success
@@ -116,6 +120,8 @@ func New(d Deps) *Server {
 	}
 	s := &Server{Deps: d, clock: d.Gate.Clock(), mux: http.NewServeMux()}
 	s.signIns = newLimiter(d.SignInPerMinute/60, d.SignInBurst, s.clock)
+	s.refused = newRefusals(s.clock)
+	s.uploads = make(chan struct{}, maxUploads)
 	s.routes = s.buildRoutes()
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.Method+" "+rt.Pattern, s.serve(rt))
@@ -130,35 +136,6 @@ func New(d Deps) *Server {
 // Routes returns the API routes.
 func (s *Server) Routes() []Route { return s.routes }
 
-// Handler returns the server's root handler: security headers on every
-// response, and problem+json for unknown paths and methods.
-func (s *Server) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.Console != nil && !apiPath(r.URL.Path) {
-			s.Console.ServeHTTP(w, r)
-			return
-		}
-		h := w.Header()
-		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-		h.Set("Cache-Control", "no-store")
-		if _, pattern := s.mux.Handler(r); pattern == "" {
-			s.noRoute(w, r)
-			return
-		}
-		s.mux.ServeHTTP(w, r)
-	})
-}
-
-// apiPath reports whether a path is the API's or an operational endpoint's
-// rather than the console's.
-func apiPath(p string) bool {
-	return p == "/api" || strings.HasPrefix(p, "/api/") || p == "/healthz" || p == "/readyz" || p == "/metrics"
-}
-
 // ClientIP is the client's address as the API sees it (see clientIP), for
 // the console.
 func (s *Server) ClientIP(r *http.Request) string { return s.clientIP(r) }
@@ -167,12 +144,22 @@ func (s *Server) ClientIP(r *http.Request) string { return s.clientIP(r) }
 // per-address limit the API's sign-in shares with the console's.
 func (s *Server) AllowSignIn(ip string) bool { return s.signIns.allow(ip) }
 
-// noRoute answers 404 or 405 as problem+json.
+// noRoute answers 404 or 405 as problem+json; a signed-in caller's is in
+// the audit log under their name, an unknown client's within its budget.
 func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	ex := ExchangeOf(r)
+	ex.Action = "request.unknown_route"
+	call := &medguard.Call{IP: s.clientIP(r), RequestID: medguard.NewID(s.clock.Now())}
+	ex.Call = call
+	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && token != "" {
+		if p, err := s.Identity.Authenticate(r.Context(), strings.TrimSpace(token), call.IP, call.RequestID); err == nil {
+			call.Actor = p.Actor
+		}
+	}
 	rec := httptest.NewRecorder()
 	s.mux.ServeHTTP(rec, r)
-	err := &medguard.Error{Kind: medguard.NotFound, Message: "no such path"}
 	if rec.Code == http.StatusMethodNotAllowed {
+		ex.Err = &medguard.Error{Kind: medguard.NotFound, Code: "method_not_allowed", Message: "this path does not accept " + r.Method}
 		w.Header().Set("Allow", rec.Header().Get("Allow"))
 		w.Header().Set("Content-Type", "application/problem+json")
 		w.WriteHeader(http.StatusMethodNotAllowed)
@@ -180,56 +167,68 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 			Status: http.StatusMethodNotAllowed, Detail: "this path does not accept " + r.Method, Instance: r.URL.Path})
 		return
 	}
-	writeProblem(w, r, err)
+	ex.Err = &medguard.Error{Kind: medguard.NotFound, Message: "no such path"}
+	writeProblem(w, r, ex.Err)
 }
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
-// serve wraps a route's handler: request id, authentication, the headers of
-// the call, the audit entry of requests that reached no service, the access
-// log and the metrics.
+// serve wraps a route's handler: request id, authentication, the
+// route's permission (checked before any body is read), the headers of the
+// call, and the problem for an error. The front door (door.go) logs what
+// no service logged, and writes the access log and the metrics.
 func (s *Server) serve(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		ex := ExchangeOf(r)
 		call := &medguard.Call{IP: s.clientIP(r)}
-		ctx, trace := gate.WithTrace(r.Context())
-		sw := &statusWriter{ResponseWriter: w, trace: trace}
-		r = r.WithContext(ctx)
-		err := func() (err error) {
-			defer func() {
-				if p := recover(); p != nil {
-					s.Logger.Error("panic", "route", rt.Pattern, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-					err = medguard.Errorf(medguard.Internal, "panic")
-				}
-			}()
-			if err := s.requestID(r, sw, call); err != nil {
+		ex.Call, ex.Action, ex.Route, ex.AuditAll = call, rt.Action, rt.Method+" "+rt.Pattern, true
+		err := func() error {
+			if err := s.requestID(r, w, call); err != nil {
 				return err
 			}
 			if err := s.authenticate(r, rt, call); err != nil {
 				return err
 			}
+			if err := s.permitted(rt, call); err != nil {
+				return err
+			}
 			if err := callHeaders(r, call); err != nil {
 				return err
 			}
-			return rt.h(sw, r, call)
+			return rt.h(w, r, call)
 		}()
 		if err != nil {
+			ex.Err = err
 			if medguard.KindOf(err) == medguard.Internal {
 				s.Logger.Error("request failed", "route", rt.Pattern, "request_id", call.RequestID, "error", err.Error())
 			}
-			writeProblem(sw, r, err)
-		}
-		if call.Actor.Name != "" && trace.Entries() == 0 {
-			s.auditUnlogged(ctx, rt, call, sw.status(), err)
-		}
-		took := time.Since(start)
-		s.Logger.Info("request", "method", r.Method, "route", rt.Pattern, "status", sw.status(),
-			"duration_ms", float64(took.Microseconds())/1000, "request_id", call.RequestID, "actor", call.Actor.Name,
-			"ip", call.IP)
-		if s.Metrics != nil {
-			s.Metrics.observe(rt.Method+" "+rt.Pattern, sw.status(), took)
+			writeProblem(w, r, err)
 		}
 	})
+}
+
+// permitted refuses, before any body is read, a caller who holds none of
+// the route's permissions (the services decide on the rest: relations,
+// departments, four eyes).
+func (s *Server) permitted(rt Route, call *medguard.Call) error {
+	if len(rt.Perms) == 0 || rt.auth == public {
+		return nil
+	}
+	held := policy.PermissionsOf(call.Actor.Roles)
+	if call.Actor.Kind == medguard.APIKeyActor {
+		held = policy.SetOf(call.Actor.Scopes)
+	}
+	for _, p := range rt.Perms {
+		if held[p] {
+			return nil
+		}
+		for h := range held { // a permission for one record type, e.g. record.write:nursing_note
+			if strings.HasPrefix(string(h), string(p)+":") {
+				return nil
+			}
+		}
+	}
+	return &medguard.Error{Kind: medguard.Forbidden, Rule: policy.RuleNoPermission, Message: "denied by the access policy"}
 }
 
 // requestID takes the client's X-Request-Id if it is well formed, or makes one.
@@ -296,24 +295,6 @@ func callHeaders(r *http.Request, call *medguard.Call) error {
 		call.BreakGlassReason = strings.TrimSpace(reason)
 	}
 	return nil
-}
-
-// auditUnlogged logs an authenticated request that no service logged: one
-// that failed before reaching its service, or one that reads nothing but
-// the caller's own session.
-func (s *Server) auditUnlogged(ctx context.Context, rt Route, call *medguard.Call, status int, err error) {
-	outcome := audit.Success
-	if err != nil {
-		outcome = audit.OutcomeOf(err)
-	}
-	rule := "request.answered"
-	if status >= 400 {
-		rule = "request.rejected"
-	}
-	if _, aerr := s.Gate.Record(ctx, gate.Event{Call: call, Action: rt.Action, TargetType: "request",
-		Allowed: status < 400, Rule: rule, Outcome: outcome}, nil); aerr != nil {
-		s.Logger.Error("audit of a rejected request failed", "request_id", call.RequestID, "error", aerr.Error())
-	}
 }
 
 // clientIP is the peer address, or — behind a trusted proxy — the last
@@ -446,8 +427,13 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.Version})
 }
 
-// readyz answers 200 when the database answers and the audit log accepts
-// entries; load balancers send no traffic otherwise.
+// minFreeSpace is the free space below which an embedded database's
+// server is not ready: writes would soon fail.
+const minFreeSpace = 64 << 20
+
+// readyz answers 200 when the database answers, the audit log's last commit
+// succeeded and (for the embedded database) the disk has room; load
+// balancers send no traffic otherwise.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -457,6 +443,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, _, err := s.Log.Head(ctx); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "audit log unavailable"})
+		return
+	}
+	if s.Log.Failing() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "audit log cannot commit"})
+		return
+	}
+	if free, ok := s.DB.FreeSpace(); ok && free < minFreeSpace {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "disk nearly full"})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

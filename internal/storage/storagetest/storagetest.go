@@ -29,10 +29,25 @@ func Open(t testing.TB, schemas ...storage.Schema) *storage.DB {
 	return OpenSQLite(t, schemas...)
 }
 
+// OpenIn is Open with the SQLite file in dir (whose files a test may then
+// scan for patient data); with PostgreSQL, dir holds nothing.
+func OpenIn(t testing.TB, dir string, schemas ...storage.Schema) *storage.DB {
+	t.Helper()
+	if dsn := os.Getenv(PostgresEnv); dsn != "" {
+		return OpenPostgres(t, dsn, schemas...)
+	}
+	return openSQLite(t, dir, schemas...)
+}
+
 // OpenSQLite returns a migrated SQLite database in the test's temp directory.
 func OpenSQLite(t testing.TB, schemas ...storage.Schema) *storage.DB {
 	t.Helper()
-	db, err := storage.Open(context.Background(), "", t.TempDir())
+	return openSQLite(t, t.TempDir(), schemas...)
+}
+
+func openSQLite(t testing.TB, dir string, schemas ...storage.Schema) *storage.DB {
+	t.Helper()
+	db, err := storage.Open(context.Background(), "", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
