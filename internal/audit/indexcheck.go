@@ -25,8 +25,11 @@ import (
 //   - every entry below the index's watermark has its row (the index is a
 //     prefix: the indexer indexes from one past the highest row, so an entry
 //     below it without one would never be found);
-//   - the time-map block of every indexed entry exists and its span covers
-//     the entry's time. Blocks are never deleted: those of archived entries
+//   - the time-map block of every indexed entry below the watermark exists
+//     and its span covers the entry's time. (Entries indexed while Verify
+//     runs are not: the blocks, read before their rows, may not show them
+//     yet. Those below the watermark were committed with their blocks
+//     before it began.) Blocks are never deleted: those of archived entries
 //     still span them, and are not checked (archived entries are not
 //     searched); no block may lie beyond the tree.
 
@@ -141,7 +144,7 @@ func quickIndex(ctx context.Context, q storage.Reader, lo, hi, watermark uint64,
 			!cut(&patients, f.patient, indexSep, last) {
 			return false, nil
 		}
-		if span, ok := blocks[i/timeBlock]; !ok || f.ms < span[0] || f.ms > span[1] {
+		if span, ok := blocks[i/timeBlock]; i < watermark && (!ok || f.ms < span[0] || f.ms > span[1]) {
 			return false, nil
 		}
 		k++
@@ -274,7 +277,7 @@ func (s *indexScan) leaf(i uint64, leaf []byte) {
 	case !bytes.Equal(f.patient, s.patient):
 		s.fail(i, "its row's patient is not the entry's")
 	}
-	if s.fault != nil {
+	if s.fault != nil || i >= s.watermark {
 		return
 	}
 	b := i / timeBlock
