@@ -15,6 +15,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -194,6 +195,19 @@ func writeString(b *bytes.Buffer, s string) {
 		}
 	}
 	b.WriteByte('"')
+}
+
+// leafText is s as its leaf holds it: each byte of invalid UTF-8 replaced
+// by U+FFFD, as writeString does.
+func leafText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteRune(r) // utf8.RuneError for each invalid byte
+	}
+	return b.String()
 }
 
 // Fields is the decoded form of a leaf, as served by the audit endpoints.

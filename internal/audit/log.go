@@ -369,7 +369,9 @@ func (l *Log) commit(batch []*pending) {
 			for i, p := range batch {
 				e := p.entry
 				times[i] = e.Time.UnixMilli()
-				args = append(args, int64(size)+int64(i), times[i], e.Actor, e.Action, storage.NullString(e.PatientID))
+				// The index holds what the leaf says (which Verify checks).
+				args = append(args, int64(size)+int64(i), times[i], leafText(e.Actor), leafText(e.Action),
+					storage.NullString(leafText(e.PatientID)))
 			}
 			if err := l.indexInserter.insert(ctx, tx, args); err != nil {
 				return err

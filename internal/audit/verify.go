@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"fmt"
 	"runtime"
 	"slices"
@@ -61,9 +62,11 @@ type checkpointAt struct {
 
 // Verify recomputes the whole tree from the stored leaves (and archived
 // ones), and checks it against the stored tree nodes, the tree head, every
-// checkpoint in the database and every checkpoint given from outside. It
-// returns a *TamperError naming the first bad index on any change, removal,
-// reordering or truncation.
+// checkpoint in the database and every checkpoint given from outside; and it
+// checks the search index against the leaves (see indexcheck.go). It returns
+// a *TamperError naming the first bad index on any change, removal,
+// reordering or truncation of the log, or any row of the search index or
+// block of its time map that does not match it.
 func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyReport, error) {
 	start := time.Now()
 	headSize, headRoot, err := readHead(ctx, db)
@@ -80,6 +83,29 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 	claims, external, err := collectCheckpoints(ctx, db, opts)
 	if err != nil {
 		return nil, err
+	}
+	watermark, err := indexWatermarkBelow(ctx, db, headSize)
+	if err != nil {
+		return nil, fmt.Errorf("audit: read the search index: %w", err)
+	}
+	archivedTo, err := archivedEnd(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("audit: read archive records: %w", err)
+	}
+	// The search index is checked alongside the leaves; a fault found in it
+	// waits until every leaf before it has verified, so that the first bad
+	// index is named whichever of the two it is in.
+	var indexFault *TamperError
+	noteIndex := func(f *TamperError) {
+		if f != nil && (indexFault == nil || f.Index < indexFault.Index) {
+			indexFault = f
+		}
+	}
+	indexDue := func(end uint64) error {
+		if indexFault != nil && indexFault.Index < end {
+			return indexFault
+		}
+		return nil
 	}
 	rep := &VerifyReport{External: external}
 	rng := rangeFactory.NewEmptyRange(0)
@@ -104,6 +130,9 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 		return nil
 	}
 	add := func(index uint64, leaf, hash []byte) error {
+		if err := indexDue(index); err != nil {
+			return err
+		}
 		if hash == nil {
 			hash = LeafHash(leaf)
 		}
@@ -113,22 +142,46 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 		if opts.Progress != nil && index%100000 == 0 {
 			opts.Progress(index)
 		}
-		return check()
+		if err := check(); err != nil {
+			return err
+		}
+		return indexDue(index + 1)
 	}
 
 	var first uint64
 	if opts.Archived.Size() > 0 {
 		first = opts.Archived.Size()
+		// Archived entries left the index with their leaves. Those the
+		// files hold beyond the database's record of archive runs (a run
+		// that failed after writing them) are still in the database, and
+		// indexed: their rows are checked against the archived leaves.
+		scan := newIndexScan(ctx, db.Bulk(), archivedTo, first, watermark)
 		err := opts.Archived.Leaves(ctx, func(index uint64, leaf []byte) error {
 			if index != rng.End() {
 				return &TamperError{Index: rng.End(), Reason: "missing from the archive"}
 			}
+			scan.leaf(index, leaf)
 			return add(index, leaf, nil)
 		})
+		fault, serr := scan.finish()
 		if err != nil {
 			return nil, err
 		}
+		if serr != nil {
+			return nil, serr
+		}
+		noteIndex(fault)
 		rep.Archived = first
+	}
+	if archivedTo > 0 {
+		var row sql.NullInt64
+		if err := db.QueryRowContext(ctx, `SELECT MIN(idx) FROM audit_index WHERE idx < $1`, int64(archivedTo)).Scan(&row); err != nil {
+			return nil, fmt.Errorf("audit: read the search index: %w", err)
+		}
+		if row.Valid {
+			noteIndex(&TamperError{Index: uint64(row.Int64), Reason: fmt.Sprintf(
+				"the search index: a row names entry %d, which was archived out of the database", row.Int64)})
+		}
 	}
 	// A clean chunk with no checkpoint inside it joins the tree whole.
 	joinable := func(lo, hi uint64) bool {
@@ -141,9 +194,15 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 		if opts.Progress != nil {
 			opts.Progress(rng.End())
 		}
-		return check()
+		if err := check(); err != nil {
+			return err
+		}
+		return indexDue(rng.End())
 	}
-	if err := verifyStored(ctx, db, first, headSize, add, joinable, join); err != nil {
+	if err := verifyStored(ctx, db, first, headSize, watermark, add, joinable, join, noteIndex); err != nil {
+		return nil, err
+	}
+	if err := indexDue(rng.End()); err != nil {
 		return nil, err
 	}
 	count := rng.End()
@@ -179,6 +238,9 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 			}
 		}
 	}
+	if err := checkIndexBeyond(ctx, db, count); err != nil {
+		return nil, err
+	}
 	rep.Took = time.Since(start)
 	return rep, nil
 }
@@ -187,17 +249,44 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 // [base + k·span, base + (k+1)·span).
 const verifySpan = 16384
 
+// checkIndexBeyond finds rows of the search index, and blocks of its time
+// map, for entries beyond a tree of size count.
+func checkIndexBeyond(ctx context.Context, db *storage.DB, count uint64) error {
+	var row, block sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT MIN(idx) FROM audit_index WHERE idx >= $1`, int64(count)).Scan(&row); err != nil {
+		return fmt.Errorf("audit: read the search index: %w", err)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT MIN(block) FROM audit_time_blocks WHERE block >= $1`,
+		int64((count+timeBlock-1)/timeBlock)).Scan(&block); err != nil {
+		return fmt.Errorf("audit: read the search index: %w", err)
+	}
+	switch {
+	case row.Valid && (!block.Valid || row.Int64 < block.Int64*timeBlock):
+		return &TamperError{Index: uint64(row.Int64), Reason: fmt.Sprintf(
+			"the search index: a row names entry %d, beyond the tree (size %d)", row.Int64, count)}
+	case block.Valid:
+		return &TamperError{Index: uint64(block.Int64) * timeBlock, Reason: fmt.Sprintf(
+			"the search index: the time map has block %d, of entries beyond the tree (size %d)", block.Int64, count)}
+	}
+	return nil
+}
+
 // verifyStored reads the stored bundles from index first on, in order, with
 // the stored leaf hashes (the level-0 tiles), checks each leaf against its
-// hash, and passes it on. Reading and hashing run on one worker per CPU,
-// chunk by chunk; the checks and the tree take the chunks in order.
-func verifyStored(ctx context.Context, db *storage.DB, first, headSize uint64, add func(uint64, []byte, []byte) error,
-	joinable func(lo, hi uint64) bool, join func(*compact.Range) error) error {
+// hash, and passes it on; and checks the search index's rows and time map
+// for those entries (entries below watermark must be indexed), telling
+// noteIndex of each chunk's first fault. Reading, hashing and checking the
+// index run on one worker per CPU, chunk by chunk; the checks and the tree
+// take the chunks in order.
+func verifyStored(ctx context.Context, db *storage.DB, first, headSize, watermark uint64, add func(uint64, []byte, []byte) error,
+	joinable func(lo, hi uint64) bool, join func(*compact.Range) error, noteIndex func(*TamperError)) error {
 	type chunk struct {
 		bundles []bundle
 		tiles   map[tileKey][]byte
 		hashes  [][][]byte // per bundle, per leaf
 		err     error
+		// fault is the first fault of the search index for these entries.
+		fault *TamperError
 		// clean chunks: their leaves [lo, hi) are contiguous, undamaged and
 		// match the tiles, and rng is their compact range.
 		clean  bool
@@ -256,6 +345,24 @@ func verifyStored(ctx context.Context, db *storage.DB, first, headSize uint64, a
 				hs[k] = h.Sum(nil)
 			}
 			c.hashes[bi] = hs
+		}
+		// The search index of these entries (those from first on: the
+		// archive's are checked with its leaves).
+		leaves := func(yield func(uint64, []byte) bool) {
+			fed := uint64(0)
+			for _, b := range c.bundles {
+				for k, leaf := range b.leaves {
+					if i := b.first + uint64(k); i >= first && i >= fed {
+						if !yield(i, leaf) {
+							return
+						}
+						fed = i + 1
+					}
+				}
+			}
+		}
+		if c.fault, c.err = checkIndex(ctx, bulk, max(c.bundles[0].first, first), hi, watermark, leaves); c.err != nil {
+			return c
 		}
 		// Check the chunk and build its part of the tree here, in parallel;
 		// the consumer redoes it leaf by leaf only if something is off.
@@ -319,6 +426,7 @@ func verifyStored(ctx context.Context, db *storage.DB, first, headSize uint64, a
 		if c.err != nil {
 			return fmt.Errorf("audit: read the log: %w", c.err)
 		}
+		noteIndex(c.fault)
 		if c.clean && c.lo == expect && joinable(c.lo, c.hi) {
 			if err := join(c.rng); err != nil {
 				return err

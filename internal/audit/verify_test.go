@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -97,7 +98,7 @@ func (tb *tamperable) unlock(t *testing.T) {
 		return
 	}
 	for _, trg := range []string{"audit_bundles_no_update", "audit_bundles_no_delete", "audit_tiles_only_grow", "audit_tiles_no_delete",
-		"audit_checkpoints_no_update", "audit_checkpoints_no_delete"} {
+		"audit_index_no_update", "audit_index_no_delete", "audit_checkpoints_no_update", "audit_checkpoints_no_delete"} {
 		if _, err := tb.db.ExecContext(ctx, `DROP TRIGGER `+trg); err != nil {
 			t.Fatal(err)
 		}
@@ -248,6 +249,11 @@ func TestVerifyCatchesDeletionReorderAndTruncation(t *testing.T) {
 		// checkpoints: the checkpoints outside the database still tell.
 		rewind(t, tb, 45)
 		tb.exec(t, `DELETE FROM audit_checkpoints`)
+		// The search index still names the removed entries…
+		_, err = tb.verify(t, false)
+		wantTamper(t, err, 45)
+		// …until its rows go too.
+		tb.exec(t, `DELETE FROM audit_index WHERE idx >= 45`)
 		if _, err := tb.verify(t, false); err != nil {
 			t.Fatalf("the database alone cannot tell, and should not claim to: %v", err)
 		}
@@ -337,3 +343,221 @@ func TestCheckpointsAreSignedOnDemandAndInTheBackground(t *testing.T) {
 }
 
 func openFile(path string) (*os.File, error) { return os.Open(path) }
+
+// indexedLog is a log of n entries, its search index caught up: patients
+// missing from some entries (NULL in the index), and near its end two
+// leaves with escapes, one of them holding the separator quickIndex uses.
+// (So entries [0, 16384) are checked in one read of the index, and those
+// from 16384 on row by row.)
+func indexedLog(t *testing.T, n int) *tamperable {
+	t.Helper()
+	tb := newTamperable(t, 0, 0)
+	var entries []*audit.Entry
+	for i := 0; i < n; i++ {
+		e := entry(i)
+		switch {
+		case i%7 == 0:
+			e.Action, e.PatientID, e.TargetType, e.TargetID = "auth.login", "", "", ""
+		case i == n-3:
+			e.Actor = "a\x1eb" // the record separator
+		case i == n-2:
+			e.Actor = `张"伟\` // escaped in the leaf
+		}
+		entries = append(entries, e)
+		tb.leaves = append(tb.leaves, e.Leaf())
+	}
+	appendBundles(t, tb.log, entries, 1000)
+	if err := tb.log.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+// ms is the time of entry i, in Unix milliseconds.
+func ms(i int) int64 { return entry(i).Time.UnixMilli() }
+
+// Property: a search index changed in any way that makes searches miss an
+// entry, or name one that is not there, does not verify, and the first bad
+// index is named — before or after a changed leaf, whichever comes first.
+func TestVerifyChecksTheSearchIndex(t *testing.T) {
+	const n = 17000 // two chunks of verifySpan, five blocks of the time map
+	tb := indexedLog(t, n)
+	tb.unlock(t)
+	if _, err := tb.verify(t, false); err != nil {
+		t.Fatalf("untouched log: %v", err)
+	}
+	type stmt struct {
+		q    string
+		args []any
+	}
+	set := func(column string, v any, idx int) stmt {
+		return stmt{`UPDATE audit_index SET ` + column + ` = $1 WHERE idx = $2`, []any{v, int64(idx)}}
+	}
+	row := func(idx int) stmt {
+		e := entry(idx)
+		if idx%7 == 0 {
+			return stmt{`INSERT INTO audit_index (idx, time_ms, actor, action, patient_id) VALUES ($1, $2, $3, $4, NULL)`,
+				[]any{int64(idx), ms(idx), e.Actor, "auth.login"}}
+		}
+		return stmt{`INSERT INTO audit_index (idx, time_ms, actor, action, patient_id) VALUES ($1, $2, $3, $4, $5)`,
+			[]any{int64(idx), ms(idx), e.Actor, e.Action, e.PatientID}}
+	}
+	block := func(b int, lo, hi int64) stmt {
+		return stmt{`UPDATE audit_time_blocks SET min_ms = $1, max_ms = $2 WHERE block = $3`, []any{lo, hi, int64(b)}}
+	}
+	blockSpan := func(b int) stmt { return block(b, ms(b*4096), ms(min(n, (b+1)*4096)-1)) }
+	leaf := func(idx int, l []byte) stmt {
+		return stmt{`UPDATE audit_bundles SET leaves = $1 WHERE first_idx = $2`, []any{l, int64(idx)}}
+	}
+	// A leaf changed in its first bundle (entries 0 to 999): a byte of its
+	// request id, which the index does not hold.
+	changedLeaf := func(idx int) []byte {
+		b := tb.bundle(t, 0)
+		at := bytes.Index(b, []byte(`"req-`+strconv.Itoa(idx)+`"`))
+		bad := bytes.Clone(b)
+		bad[at+2] ^= 0x20
+		return bad
+	}
+	cases := []struct {
+		name           string
+		tamper, undo   []stmt
+		want           uint64
+		searchMisses   *audit.Query // a search the tampering hid the entry from
+		searchMissesAt uint64
+	}{
+		{name: "actor changed", tamper: []stmt{set("actor", "lisi", 17)}, undo: []stmt{set("actor", "zhangwei", 17)}, want: 17,
+			searchMisses: &audit.Query{Actor: "zhangwei", Before: 18, Limit: 1}, searchMissesAt: 17},
+		{name: "action changed", tamper: []stmt{set("action", "record.list", 4500)}, undo: []stmt{set("action", "record.read", 4500)}, want: 4500},
+		{name: "patient changed", tamper: []stmt{set("patient_id", "pat00002", 16999)}, undo: []stmt{set("patient_id", "pat00001", 16999)}, want: 16999},
+		{name: "patient given to a login", tamper: []stmt{set("patient_id", "pat00001", 16996)}, undo: []stmt{{`UPDATE audit_index SET patient_id = NULL WHERE idx = 16996`, nil}}, want: 16996},
+		{name: "time moved", tamper: []stmt{set("time_ms", ms(123)+86400000, 123)}, undo: []stmt{set("time_ms", ms(123), 123)}, want: 123},
+		{name: "escaped actor changed", tamper: []stmt{set("actor", `张"伟`, n-2)}, undo: []stmt{set("actor", `张"伟\`, n-2)}, want: n - 2},
+		{name: "separator actor changed", tamper: []stmt{set("actor", "a", n-3)}, undo: []stmt{set("actor", "a\x1eb", n-3)}, want: n - 3},
+		{name: "separator moved between rows", tamper: []stmt{set("actor", "a", n-3), set("action", "\x1ebrecord.read", n-3)},
+			undo: []stmt{set("actor", "a\x1eb", n-3), set("action", "record.read", n-3)}, want: n - 3},
+		{name: "rows joined by the separator", tamper: []stmt{set("actor", "zhangwei\x1ezhangwei", 100), {`DELETE FROM audit_index WHERE idx = 101`, nil}},
+			undo: []stmt{set("actor", "zhangwei", 100), row(101)}, want: 100},
+		{name: "row deleted", tamper: []stmt{{`DELETE FROM audit_index WHERE idx = 250`, nil}}, undo: []stmt{row(250)}, want: 250},
+		{name: "row deleted in the second chunk", tamper: []stmt{{`DELETE FROM audit_index WHERE idx = 16400`, nil}}, undo: []stmt{row(16400)}, want: 16400},
+		{name: "row beyond the tree", tamper: []stmt{row(n + 5)}, undo: []stmt{{`DELETE FROM audit_index WHERE idx = $1`, []any{int64(n + 5)}}}, want: n + 5},
+		{name: "time-map block starts late", tamper: []stmt{block(1, ms(4100), ms(8191))}, undo: []stmt{blockSpan(1)}, want: 4096,
+			searchMisses: &audit.Query{From: entry(4096).Time, To: entry(4097).Time}, searchMissesAt: 4096},
+		{name: "time-map block ends early", tamper: []stmt{block(2, ms(8192), ms(9000))}, undo: []stmt{blockSpan(2)}, want: 9001},
+		{name: "time-map block deleted", tamper: []stmt{{`DELETE FROM audit_time_blocks WHERE block = 3`, nil}},
+			undo: []stmt{{`INSERT INTO audit_time_blocks (block, min_ms, max_ms) VALUES (3, $1, $2)`, []any{ms(3 * 4096), ms(4*4096 - 1)}}}, want: 3 * 4096},
+		{name: "time-map block beyond the tree", tamper: []stmt{{`INSERT INTO audit_time_blocks (block, min_ms, max_ms) VALUES (9, 0, 1)`, nil}},
+			undo: []stmt{{`DELETE FROM audit_time_blocks WHERE block = 9`, nil}}, want: 9 * 4096},
+		{name: "row changed before a changed leaf", tamper: []stmt{set("actor", "lisi", 20), leaf(0, changedLeaf(30))},
+			undo: []stmt{set("actor", "zhangwei", 20), leaf(0, tb.bundle(t, 0))}, want: 20},
+		{name: "row changed after a changed leaf", tamper: []stmt{set("actor", "lisi", 40), leaf(0, changedLeaf(30))},
+			undo: []stmt{set("actor", "zhangwei", 40), leaf(0, tb.bundle(t, 0))}, want: 30},
+		{name: "row deleted and its leaf changed", tamper: []stmt{{`DELETE FROM audit_index WHERE idx = 30`, nil}, leaf(0, changedLeaf(30))},
+			undo: []stmt{row(30), leaf(0, tb.bundle(t, 0))}, want: 30},
+	}
+	ctx := context.Background()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, s := range c.tamper {
+				tb.exec(t, s.q, s.args...)
+			}
+			if c.searchMisses != nil {
+				// (what the attacker wanted)
+				got, _, err := tb.log.Search(ctx, *c.searchMisses)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, s := range got {
+					if s.Index == c.searchMissesAt {
+						t.Fatalf("the tampering did not hide entry %d from %+v", s.Index, *c.searchMisses)
+					}
+				}
+			}
+			_, err := tb.verify(t, false)
+			wantTamper(t, err, c.want)
+			if !strings.Contains(err.Error(), "search index") && c.want != 30 {
+				t.Errorf("reason: %v", err)
+			}
+			for _, s := range c.undo {
+				tb.exec(t, s.q, s.args...)
+			}
+			if _, err := tb.verify(t, false); err != nil {
+				t.Fatalf("restored: %v", err)
+			}
+		})
+	}
+}
+
+// The newest rows of the index are not a fault when missing: the index is
+// behind the log, and catches up from the leaves.
+func TestVerifyAcceptsAnIndexBehindTheLog(t *testing.T) {
+	tb := indexedLog(t, 300)
+	tb.unlock(t)
+	tb.exec(t, `DELETE FROM audit_index WHERE idx >= 290`)
+	if _, err := tb.verify(t, false); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := tb.log.Search(context.Background(), audit.Query{Actor: "zhangwei", Limit: 1})
+	if err != nil || len(got) != 1 || got[0].Index != 299 {
+		t.Fatalf("search after catching up: %v %v", got, err)
+	}
+	if _, err := tb.verify(t, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Archived entries left the index with their leaves; their time-map blocks
+// stay. A row for an archived entry does not verify.
+func TestVerifyChecksTheIndexOfAnArchivedLog(t *testing.T) {
+	tb := newTamperable(t, 0, 0)
+	ctx := context.Background()
+	var entries []*audit.Entry
+	for i := 0; i < 200; i++ {
+		entries = append(entries, oldEntry(i, 400))
+	}
+	appendBundles(t, tb.log, entries, 20)
+	dir := filepath.Join(t.TempDir(), "archive")
+	res, err := audit.Archive(ctx, tb.db, audit.ArchiveOptions{Dir: dir, Before: entries[150].Time, Now: time.Now(), Signer: tb.signer})
+	if err != nil || res.End != 140 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	set, err := audit.OpenArchive(dir, tb.signer.VerifierKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func() error {
+		_, err := audit.Verify(ctx, tb.db, audit.VerifyOptions{VerifierKey: tb.signer.VerifierKey(), Archived: set})
+		return err
+	}
+	if err := verify(); err != nil {
+		t.Fatal(err)
+	}
+	tb.unlock(t)
+	e := entries[12]
+	tb.exec(t, `INSERT INTO audit_index (idx, time_ms, actor, action, patient_id) VALUES (12, $1, $2, $3, $4)`,
+		e.Time.UnixMilli(), e.Actor, e.Action, e.PatientID)
+	wantTamper(t, verify(), 12)
+	tb.exec(t, `DELETE FROM audit_index WHERE idx = 12`)
+	// The entries still in the database are checked as before.
+	tb.exec(t, `UPDATE audit_index SET actor = 'x' WHERE idx = 150`)
+	wantTamper(t, verify(), 150)
+}
+
+// An actor that is not valid UTF-8 is indexed as its leaf holds it, on
+// both engines, so that the index verifies and searches find it.
+func TestIndexHoldsWhatTheLeafSays(t *testing.T) {
+	tb := newTamperable(t, 3, 0)
+	ctx := context.Background()
+	e := entry(3)
+	e.Actor = "zhang\xffwei"
+	r, err := tb.log.Append(ctx, e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tb.verify(t, false); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := tb.log.Search(ctx, audit.Query{Actor: "zhang\uFFFDwei"})
+	if err != nil || len(got) != 1 || got[0].Index != r.Index {
+		t.Fatalf("%v %v", got, err)
+	}
+}

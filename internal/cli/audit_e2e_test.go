@@ -19,6 +19,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"medguard/internal/cli"
+	"medguard/internal/storage"
 	"medguard/internal/storage/storagetest"
 )
 
@@ -157,6 +158,39 @@ func TestAuditorVerifiesTheLogWithPublicTools(t *testing.T) {
 		t.Fatalf("auditcheck: %v\n%s", err, res)
 	}
 
+	// The search index changed in the database, so that searches for the
+	// admin's actions would miss the entry: caught, and named.
+	indexTamper := func(actor string) {
+		t.Helper()
+		db, err := storage.Open(context.Background(), "", s.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		// (as someone with the database's owner rights could)
+		db.ExecContext(context.Background(), `DROP TRIGGER IF EXISTS audit_index_no_update`)
+		res, err := db.ExecContext(context.Background(), `UPDATE audit_index SET actor = $1 WHERE idx = $2`, actor, int64(myIndex))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			t.Fatalf("index row %d: %d rows", myIndex, n)
+		}
+	}
+	indexTamper("nobody")
+	out.Reset()
+	err = cli.Run(context.Background(), args, func(string) string { return "" }, &out, &out)
+	var ee *cli.ExitError
+	if !errors.As(err, &ee) || ee.Code != cli.ExitTampered || !strings.Contains(out.String(), "search index") ||
+		!strings.Contains(out.String(), "first bad index: "+strconv.FormatUint(myIndex, 10)) {
+		t.Fatalf("tampered search index: %v\n%s", err, out.String())
+	}
+	indexTamper("admin")
+	out.Reset()
+	if err := cli.Run(context.Background(), args, func(string) string { return "" }, &out, &out); err != nil {
+		t.Fatalf("restored search index: %v\n%s", err, out.String())
+	}
+
 	// One byte changed directly in the database file: caught, and named.
 	dbFile := filepath.Join(s.dir, "medguard.db")
 	raw, _ := os.ReadFile(dbFile)
@@ -168,7 +202,6 @@ func TestAuditorVerifiesTheLogWithPublicTools(t *testing.T) {
 	os.WriteFile(dbFile, raw, 0o600)
 	out.Reset()
 	err = cli.Run(context.Background(), args, func(string) string { return "" }, &out, &out)
-	var ee *cli.ExitError
 	if !errors.As(err, &ee) || ee.Code != cli.ExitTampered ||
 		!strings.Contains(out.String(), "first bad index: "+strconv.FormatUint(myIndex, 10)) {
 		t.Fatalf("tampered log: %v\n%s", err, out.String())

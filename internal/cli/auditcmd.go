@@ -22,7 +22,8 @@ const auditHelp = `usage: medguard audit <command> [flags]
 commands:
   verify   recompute the whole audit tree from the stored entries and check it
            against the tree, every stored checkpoint and the checkpoints kept
-           outside the database; exit 0 only if the log is intact
+           outside the database, and the search index against the entries;
+           exit 0 only if the log is intact
   key      print the checkpoints' note verifier key, for auditors
   export   write entries as JSON lines, with the signed checkpoint they end at
   archive  move entries older than the retention period (at least 180 days)

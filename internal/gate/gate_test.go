@@ -1,0 +1,476 @@
+package gate_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+
+	"medguard"
+	"medguard/internal/audit"
+	"medguard/internal/gate"
+	"medguard/internal/policy"
+	"medguard/internal/storage"
+	"medguard/internal/storage/storagetest"
+	"medguard/internal/testkit"
+)
+
+// The gate's contract (package doc): decide, do the work, append one durable
+// audit entry with the work's changes — and answer only then. These tests
+// run against a real audit log, on SQLite and, with MEDGUARD_TEST_POSTGRES,
+// on PostgreSQL.
+
+var now = time.Date(2026, 11, 23, 9, 30, 0, 250e6, time.UTC)
+
+// door is a gate over a fresh log, with a throw-away table for the work's
+// changes (ward_notes) and a record of what Observe was told.
+type door struct {
+	db    *storage.DB
+	log   *audit.Log
+	gate  *gate.Gate
+	close func() // closes the log (once)
+
+	mu       sync.Mutex
+	observed []observation
+}
+
+type observation struct {
+	entry   audit.Entry
+	receipt audit.Receipt
+	durable bool // the entry was readable from the database when Observe ran
+}
+
+func open(t *testing.T) *door {
+	t.Helper()
+	ctx := context.Background()
+	db := storagetest.Open(t, audit.Schema())
+	if _, err := db.ExecContext(ctx, `CREATE TABLE ward_notes (id TEXT PRIMARY KEY, audit_index BIGINT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	log, err := audit.Open(ctx, db, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &door{db: db, log: log, gate: gate.New(log, testkit.NewClock(now)), close: sync.OnceFunc(func() { log.Close() })}
+	t.Cleanup(d.close)
+	d.gate.Observe = func(ctx context.Context, e *audit.Entry, r audit.Receipt) {
+		stored, err := audit.ReadEntries(ctx, db, r.Index, r.Index+1)
+		durable := err == nil && len(stored) == 1 && string(stored[0].Leaf) == string(e.Leaf())
+		d.mu.Lock()
+		d.observed = append(d.observed, observation{entry: *e, receipt: r, durable: durable})
+		d.mu.Unlock()
+	}
+	return d
+}
+
+// observations returns what Observe was told since the last call.
+func (d *door) observations() []observation {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	o := d.observed
+	d.observed = nil
+	return o
+}
+
+// note is the work's change: a row of ward_notes naming its entry's index.
+func note(id string) audit.Mutation {
+	return func(ctx context.Context, tx *sql.Tx, index uint64) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO ward_notes (id, audit_index) VALUES ($1, $2)`, id, int64(index))
+		return err
+	}
+}
+
+// noted returns the index recorded with note id, if it was committed.
+func (d *door) noted(t *testing.T, id string) (uint64, bool) {
+	t.Helper()
+	var index int64
+	err := d.db.QueryRowContext(context.Background(), `SELECT audit_index FROM ward_notes WHERE id = $1`, id).Scan(&index)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint64(index), true
+}
+
+// stored reads the entry at index back from the database, and checks that
+// it is in the tree the receipt names.
+func (d *door) stored(t *testing.T, r audit.Receipt) *audit.Entry {
+	t.Helper()
+	ctx := context.Background()
+	got, err := audit.ReadEntries(ctx, d.db, r.Index, r.Index+1)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("entry %d is not in the database: %v", r.Index, err)
+	}
+	hashes, err := d.log.InclusionProof(ctx, r.Index, r.TreeSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, r.Index, r.TreeSize, audit.LeafHash(got[0].Leaf), hashes, r.Root); err != nil {
+		t.Fatalf("entry %d is not in the tree of the receipt: %v", r.Index, err)
+	}
+	return got[0].Entry
+}
+
+// Staff of the test hospital.
+var (
+	zhangwei = &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: "u-zhangwei", Name: "zhangwei",
+		Department: "CARD", Roles: []string{"doctor"}}, IP: "10.1.2.3", RequestID: "req-张伟", Purpose: "treatment"}
+	lina = &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: "u-lina", Name: "lina",
+		Department: "NEUR", Roles: []string{"doctor"}}, IP: "10.1.2.4", RequestID: "req-李娜"}
+	linaBreaksGlass = &medguard.Call{Actor: lina.Actor, IP: lina.IP, RequestID: "req-李娜-急诊", BreakGlassReason: "患者昏迷，急诊抢救"}
+	admin           = &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: "u-admin", Name: "admin",
+		Roles: []string{"admin"}}, RequestID: "req-admin"}
+	departed = &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, Name: "wangfang", Department: "CARD",
+		Roles: []string{"doctor"}}, RequestID: "req-离职"}
+	his = &medguard.Call{Actor: medguard.Actor{Kind: medguard.APIKeyActor, ID: "k-his", Name: "apikey:his",
+		Department: "CARD", Scopes: []string{"record.read"}}, RequestID: "req-his"}
+)
+
+// readRecord is a passage reading record rec of patient pat00001, owned by
+// the cardiology department.
+func readRecord(call *medguard.Call, rec string) gate.Passage {
+	return gate.Passage{Call: call, Action: policy.RecordRead,
+		Resource: policy.Resource{Type: "record", ID: rec, PatientID: "pat00001", Departments: []string{"CARD"}, RecordType: "progress_note"}}
+}
+
+// A worker is the work of a passage, counting its calls.
+type worker struct {
+	calls    int
+	mutation audit.Mutation
+	err      error
+}
+
+func (w *worker) work(policy.Decision) (audit.Mutation, error) {
+	w.calls++
+	return w.mutation, w.err
+}
+
+func TestEnter(t *testing.T) {
+	errInvalid := medguard.InvalidField("title", "a title is required")
+	errMissing := medguard.Errorf(medguard.NotFound, "no such record")
+	errConflict := medguard.Errorf(medguard.Conflict, "the record changed meanwhile")
+	errBroken := errors.New("the key service did not answer")
+	frozen := &medguard.Error{Kind: medguard.Locked, Rule: "detect.bulk_read", Message: "the account is frozen"}
+	cases := []struct {
+		name    string
+		passage gate.Passage
+		screen  error // what Screen says, if set
+		workErr error // what the work returns besides its mutation
+
+		admitted   bool   // the work is called
+		committed  bool   // the work's mutation is committed
+		decision   string // of the entry
+		rule       string
+		outcome    string
+		breakGlass bool
+		action     string
+	}{
+		// (1) Denied by the policy: logged, never worked.
+		{name: "denied: no permission", passage: readRecord(admin, "rec-1"),
+			decision: audit.Deny, rule: policy.RuleNoPermission, outcome: audit.Denied},
+		{name: "denied: no relation", passage: readRecord(lina, "rec-2"),
+			decision: audit.Deny, rule: policy.RuleNoRelation, outcome: audit.Denied},
+		{name: "denied: inactive account", passage: readRecord(departed, "rec-3"),
+			decision: audit.Deny, rule: policy.RuleInactive, outcome: audit.Denied},
+		{name: "denied: API key without the scope", passage: gate.Passage{Call: his, Action: policy.RecordWrite,
+			Resource: policy.Resource{Type: "record", ID: "rec-4", PatientID: "pat00001", Departments: []string{"CARD"}}},
+			decision: audit.Deny, rule: policy.RuleNoPermission, outcome: audit.Denied},
+		// (2) The work fails: logged with its outcome, nothing committed.
+		{name: "work invalid", passage: readRecord(zhangwei, "rec-5"), workErr: errInvalid, admitted: true,
+			decision: audit.Allow, rule: policy.RuleSameDepartment, outcome: audit.Invalid},
+		{name: "work not found", passage: readRecord(zhangwei, "rec-6"), workErr: errMissing, admitted: true,
+			decision: audit.Allow, rule: policy.RuleSameDepartment, outcome: audit.Missing},
+		{name: "work conflict", passage: readRecord(zhangwei, "rec-7"), workErr: errConflict, admitted: true,
+			decision: audit.Allow, rule: policy.RuleSameDepartment, outcome: audit.Conflict},
+		{name: "work broken", passage: readRecord(zhangwei, "rec-8"), workErr: errBroken, admitted: true,
+			decision: audit.Allow, rule: policy.RuleSameDepartment, outcome: audit.Failed},
+		// (3) Refused by the screen (detection): logged with its rule.
+		{name: "screen refuses", passage: readRecord(zhangwei, "rec-9"), screen: frozen,
+			decision: audit.Deny, rule: "detect.bulk_read", outcome: audit.Locked},
+		{name: "screen refuses, wrapped", passage: readRecord(zhangwei, "rec-10"), screen: fmt.Errorf("detect: %w", frozen),
+			decision: audit.Deny, rule: "detect.bulk_read", outcome: audit.Locked},
+		{name: "screen refuses without a rule", passage: readRecord(zhangwei, "rec-11"), screen: medguard.Errorf(medguard.Locked, "locked"),
+			decision: audit.Deny, rule: policy.RuleSameDepartment, outcome: audit.Locked},
+		// (4) Admitted and done: committed with the entry.
+		{name: "allowed: same department", passage: readRecord(zhangwei, "rec-12"), admitted: true, committed: true,
+			decision: audit.Allow, rule: policy.RuleSameDepartment, outcome: audit.Success},
+		{name: "allowed: break glass", passage: readRecord(linaBreaksGlass, "rec-13"), admitted: true, committed: true,
+			decision: audit.Allow, rule: policy.RuleBreakGlass, outcome: audit.Success, breakGlass: true},
+		{name: "allowed: API key", passage: readRecord(his, "rec-14"), admitted: true, committed: true,
+			decision: audit.Allow, rule: policy.RuleSameDepartment, outcome: audit.Success},
+		{name: "allowed, logged under its own action", admitted: true, committed: true,
+			passage: func() gate.Passage {
+				p := readRecord(zhangwei, "rec-15")
+				p.AuditAction = "record.attachment.read"
+				return p
+			}(),
+			decision: audit.Allow, rule: policy.RuleSameDepartment, outcome: audit.Success, action: "record.attachment.read"},
+	}
+	d := open(t)
+	ctx := context.Background()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			id := c.passage.Resource.ID
+			w := &worker{mutation: note(id), err: c.workErr}
+			var screened []audit.Entry
+			d.gate.Screen = nil
+			if c.screen != nil {
+				d.gate.Screen = func(_ context.Context, e *audit.Entry) error {
+					screened = append(screened, *e)
+					return c.screen
+				}
+			}
+			dec, r, err := d.gate.Enter(ctx, c.passage, w.work)
+
+			if dec.Rule != c.rule && c.screen == nil {
+				t.Errorf("decision rule %q, want %q", dec.Rule, c.rule)
+			}
+			switch {
+			case c.decision == audit.Deny && c.screen == nil:
+				var me *medguard.Error
+				if !errors.As(err, &me) || me.Kind != medguard.Forbidden || me.Rule != c.rule {
+					t.Errorf("error %v, want forbidden by %s", err, c.rule)
+				}
+			case c.screen != nil:
+				if err != c.screen {
+					t.Errorf("error %v, want the screen's own", err)
+				}
+				if len(screened) != 1 || screened[0].Decision != audit.Allow || screened[0].Actor != c.passage.Call.Actor.Name {
+					t.Errorf("screen saw %+v", screened)
+				}
+			case c.workErr != nil:
+				if err != c.workErr {
+					t.Errorf("error %v, want the work's own", err)
+				}
+			default:
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := w.calls; got != map[bool]int{true: 1}[c.admitted] {
+				t.Errorf("work called %d times", got)
+			}
+			if r.TreeSize <= r.Index || r.Root == nil {
+				t.Fatalf("receipt %+v", r)
+			}
+			e := d.stored(t, r)
+			action := c.action
+			if action == "" {
+				action = string(c.passage.Action)
+			}
+			want := audit.Entry{Time: now, Actor: c.passage.Call.Actor.Name, ActorDepartment: c.passage.Call.Actor.Department,
+				IP: c.passage.Call.IP, Action: action, TargetType: "record", TargetID: id, PatientID: "pat00001",
+				Purpose: c.passage.Call.Purpose, Decision: c.decision, Rule: c.rule, Outcome: c.outcome,
+				BreakGlass: c.breakGlass, RequestID: c.passage.Call.RequestID}
+			if got, want := entryText(e), entryText(&want); got != want {
+				t.Errorf("entry\n%s\nwant\n%s", got, want)
+			}
+			wantRoles := c.passage.Call.Actor.Roles
+			if c.passage.Call.Actor.Kind == medguard.APIKeyActor {
+				wantRoles = []string{"api_key"}
+			}
+			if !slices.Equal(e.ActorRoles, wantRoles) {
+				t.Errorf("roles %v, want %v", e.ActorRoles, wantRoles)
+			}
+			at, ok := d.noted(t, id)
+			if ok != c.committed || (ok && at != r.Index) {
+				t.Errorf("the work's change: committed %v at %d; want committed %v with entry %d", ok, at, c.committed, r.Index)
+			}
+			obs := d.observations()
+			if len(obs) != 1 || obs[0].receipt.Index != r.Index || string(obs[0].entry.Leaf()) != string(e.Leaf()) || !obs[0].durable {
+				t.Errorf("observed %+v", obs)
+			}
+		})
+	}
+}
+
+// entryText is the fields of an entry that a case pins, for comparison.
+func entryText(e *audit.Entry) string {
+	return fmt.Sprintf("time=%s actor=%s dept=%s ip=%s action=%s target=%s/%s patient=%s purpose=%s decision=%s rule=%s outcome=%s break_glass=%v request=%s",
+		e.Time.UTC().Format(audit.TimeFormat), e.Actor, e.ActorDepartment, e.IP, e.Action, e.TargetType, e.TargetID, e.PatientID,
+		e.Purpose, e.Decision, e.Rule, e.Outcome, e.BreakGlass, e.RequestID)
+}
+
+// A change that fails in the database is rolled back, and its entry written
+// with the failure as its outcome: the caller gets the failure, not success.
+func TestEnterMutationFails(t *testing.T) {
+	d := open(t)
+	ctx := context.Background()
+	if _, _, err := d.gate.Enter(ctx, readRecord(zhangwei, "rec-1"), (&worker{mutation: note("rec-1")}).work); err != nil {
+		t.Fatal(err)
+	}
+	d.observations()
+	cases := []struct {
+		name     string
+		mutation audit.Mutation
+		kind     medguard.Kind
+		outcome  string
+	}{
+		{"duplicate row", note("rec-1"), medguard.Conflict, audit.Conflict},
+		{"invalid", func(ctx context.Context, tx *sql.Tx, index uint64) error {
+			if err := note("rec-2")(ctx, tx, index); err != nil {
+				return err
+			}
+			return medguard.InvalidField("title", "too long")
+		}, medguard.Invalid, audit.Invalid},
+		{"broken", func(ctx context.Context, tx *sql.Tx, index uint64) error {
+			if err := note("rec-3")(ctx, tx, index); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO no_such_table VALUES (1)`)
+			return err
+		}, medguard.Internal, audit.Failed},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, r, err := d.gate.Enter(ctx, readRecord(zhangwei, "rec-x"), (&worker{mutation: c.mutation}).work)
+			if err == nil || medguard.KindOf(err) != c.kind {
+				t.Fatalf("error %v, want %v", err, c.kind)
+			}
+			e := d.stored(t, r)
+			if e.Decision != audit.Allow || e.Rule != policy.RuleSameDepartment || e.Outcome != c.outcome {
+				t.Errorf("entry %s", entryText(e))
+			}
+			for _, id := range []string{"rec-2", "rec-3"} {
+				if _, ok := d.noted(t, id); ok {
+					t.Errorf("the failed change %s was committed", id)
+				}
+			}
+			if obs := d.observations(); len(obs) != 1 || obs[0].entry.Outcome != c.outcome || !obs[0].durable {
+				t.Errorf("observed %+v", obs)
+			}
+		})
+	}
+	if at, _ := d.noted(t, "rec-1"); at != 0 {
+		t.Errorf("the first change moved to entry %d", at)
+	}
+}
+
+// When the entry cannot be made durable, nothing is answered but an
+// internal error: not the decision, not the work's result, not a refusal.
+func TestEnterWithoutALog(t *testing.T) {
+	d := open(t)
+	ctx, trace := gate.WithTrace(context.Background())
+	d.close()
+	cases := []struct {
+		name    string
+		passage gate.Passage
+		screen  error
+		workErr error
+	}{
+		{name: "allowed", passage: readRecord(zhangwei, "rec-1")},
+		{name: "denied", passage: readRecord(admin, "rec-2")},
+		{name: "work fails", passage: readRecord(zhangwei, "rec-3"), workErr: medguard.Errorf(medguard.NotFound, "no such record")},
+		{name: "screen refuses", passage: readRecord(zhangwei, "rec-4"), screen: medguard.Errorf(medguard.Locked, "frozen")},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d.gate.Screen = nil
+			if c.screen != nil {
+				d.gate.Screen = func(context.Context, *audit.Entry) error { return c.screen }
+			}
+			_, r, err := d.gate.Enter(ctx, c.passage, (&worker{mutation: note(c.passage.Resource.ID), err: c.workErr}).work)
+			if !medguard.IsKind(err, medguard.Internal) || !errors.Is(err, audit.ErrClosed) {
+				t.Errorf("error %v, want an internal error", err)
+			}
+			if r.TreeSize != 0 {
+				t.Errorf("receipt %+v", r)
+			}
+			if _, ok := d.noted(t, c.passage.Resource.ID); ok {
+				t.Error("the work's change was committed without its entry")
+			}
+		})
+	}
+	if _, err := d.gate.Record(ctx, gate.Event{Call: zhangwei, Action: "auth.logout", Allowed: true}, note("logout")); !medguard.IsKind(err, medguard.Internal) {
+		t.Errorf("record: %v", err)
+	}
+	if obs := d.observations(); len(obs) != 0 {
+		t.Errorf("observed %+v", obs)
+	}
+	if n := trace.Entries(); n != 0 {
+		t.Errorf("trace counted %d entries", n)
+	}
+	if size, _, err := audit.HeadOf(context.Background(), d.db); err != nil || size != 0 {
+		t.Errorf("log of %d entries: %v", size, err)
+	}
+}
+
+func TestRecord(t *testing.T) {
+	d := open(t)
+	ctx := context.Background()
+	stranger := &medguard.Call{Actor: medguard.Actor{Name: "zhangwie"}, IP: "10.9.9.9", RequestID: "req-陌生人"}
+	cases := []struct {
+		name     string
+		event    gate.Event
+		mutation bool
+		decision string
+		outcome  string
+	}{
+		{name: "sign-in", event: gate.Event{Call: zhangwei, Action: "auth.login", TargetType: "user", TargetID: "u-zhangwei",
+			Allowed: true, Rule: "auth.password_totp"}, mutation: true, decision: audit.Allow, outcome: audit.Success},
+		{name: "wrong password", event: gate.Event{Call: stranger, Action: "auth.login", TargetType: "user",
+			Rule: "auth.bad_password", Outcome: audit.Refused}, decision: audit.Deny, outcome: audit.Refused},
+		{name: "lockout", event: gate.Event{Call: zhangwei, Action: "auth.lockout", TargetType: "user", TargetID: "u-zhangwei",
+			Rule: "auth.too_many_failures", Outcome: audit.Locked}, mutation: true, decision: audit.Deny, outcome: audit.Locked},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var m audit.Mutation
+			if c.mutation {
+				m = note(c.name)
+			}
+			r, err := d.gate.Record(ctx, c.event, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := d.stored(t, r)
+			ev := c.event
+			want := audit.Entry{Time: now, Actor: ev.Call.Actor.Name, ActorDepartment: ev.Call.Actor.Department, IP: ev.Call.IP,
+				Action: ev.Action, TargetType: ev.TargetType, TargetID: ev.TargetID, Purpose: ev.Call.Purpose,
+				Decision: c.decision, Rule: ev.Rule, Outcome: c.outcome, RequestID: ev.Call.RequestID}
+			if got, want := entryText(e), entryText(&want); got != want {
+				t.Errorf("entry\n%s\nwant\n%s", got, want)
+			}
+			if at, ok := d.noted(t, c.name); ok != c.mutation || (ok && at != r.Index) {
+				t.Errorf("change committed %v at %d", ok, at)
+			}
+			if obs := d.observations(); len(obs) != 1 || obs[0].receipt.Index != r.Index || !obs[0].durable {
+				t.Errorf("observed %+v", obs)
+			}
+		})
+	}
+}
+
+func TestTraceCountsEntriesPerRequest(t *testing.T) {
+	d := open(t)
+	background := context.Background()
+	first, t1 := gate.WithTrace(background)
+	second, t2 := gate.WithTrace(background)
+	if _, ok := t1.Last(); ok || t1.Entries() != 0 {
+		t.Fatal("a new trace counts entries")
+	}
+	w := func() *worker { return &worker{} }
+	d.gate.Enter(first, readRecord(zhangwei, "rec-1"), w().work)
+	d.gate.Enter(second, readRecord(zhangwei, "rec-2"), w().work)
+	d.gate.Enter(background, readRecord(zhangwei, "rec-3"), w().work) // no trace: not counted anywhere
+	d.gate.Enter(first, readRecord(admin, "rec-4"), w().work)         // denied: counted
+	r, err := d.gate.Record(first, gate.Event{Call: zhangwei, Action: "auth.logout", Allowed: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last, ok := t1.Last(); t1.Entries() != 3 || !ok || last != r.Index {
+		t.Errorf("first request: %d entries, last %d %v; want 3, last %d", t1.Entries(), last, ok, r.Index)
+	}
+	if last, ok := t2.Last(); t2.Entries() != 1 || !ok || last != 1 {
+		t.Errorf("second request: %d entries, last %d %v", t2.Entries(), last, ok)
+	}
+}
