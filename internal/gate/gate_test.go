@@ -2,10 +2,12 @@ package gate_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -139,7 +141,39 @@ var (
 // the cardiology department.
 func readRecord(call *medguard.Call, rec string) gate.Passage {
 	return gate.Passage{Call: call, Action: policy.RecordRead,
-		Resource: policy.Resource{Type: "record", ID: rec, PatientID: "pat00001", Departments: []string{"CARD"}, RecordType: "progress_note"}}
+		Resource: policy.Resource{Type: "record", ID: fakeID(rec), PatientID: patient, Departments: []string{"CARD"}, RecordType: "progress_note"}}
+}
+
+// patient is the opaque id of the patient the records belong to.
+var patient = fakeID("pat00001")
+
+// fakeID turns a readable name into an opaque id of the shape the log
+// keeps (anything else a client typed is logged as "").
+func fakeID(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	const alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+	b := make([]byte, 26)
+	for i := range b {
+		b[i] = alphabet[sum[i]%32]
+	}
+	return string(b)
+}
+
+// TestNothingButIDsIsLogged: what a client typed into a path (a name and
+// an ID number, 60 KB of junk) never reaches the permanent log as a target.
+func TestNothingButIDsIsLogged(t *testing.T) {
+	d := open(t)
+	for _, id := range []string{"张伟110105194912310021", "110105194912310021", strings.Repeat("x", 60<<10), "MR00000001"} {
+		p := readRecord(zhangwei, "")
+		p.Resource.ID, p.Resource.PatientID = id, id
+		_, r, _ := d.gate.Enter(context.Background(), p, (&worker{}).work)
+		if e := d.stored(t, r); e.TargetID != "" || e.PatientID != "" {
+			t.Errorf("%.40q logged as target %q, patient %q", id, e.TargetID, e.PatientID)
+		}
+	}
+	if got := gate.SafeTargetID("department", "CARD"); got != "CARD" {
+		t.Errorf("a department's code: %q", got)
+	}
 }
 
 // A worker is the work of a passage, counting its calls.
@@ -182,7 +216,7 @@ func TestEnter(t *testing.T) {
 		{name: "denied: inactive account", passage: readRecord(departed, "rec-3"),
 			decision: audit.Deny, rule: policy.RuleInactive, outcome: audit.Denied},
 		{name: "denied: API key without the scope", passage: gate.Passage{Call: his, Action: policy.RecordWrite,
-			Resource: policy.Resource{Type: "record", ID: "rec-4", PatientID: "pat00001", Departments: []string{"CARD"}}},
+			Resource: policy.Resource{Type: "record", ID: fakeID("rec-4"), PatientID: patient, Departments: []string{"CARD"}}},
 			decision: audit.Deny, rule: policy.RuleNoPermission, outcome: audit.Denied},
 		// (2) The work fails: logged with its outcome, nothing committed.
 		{name: "work invalid", passage: readRecord(zhangwei, "rec-5"), workErr: errInvalid, admitted: true,
@@ -224,9 +258,11 @@ func TestEnter(t *testing.T) {
 			var screened []audit.Entry
 			d.gate.Screen = nil
 			if c.screen != nil {
-				d.gate.Screen = func(_ context.Context, e *audit.Entry) error {
-					screened = append(screened, *e)
-					return c.screen
+				d.gate.Screen = func(_ context.Context, es []*audit.Entry) (int, error) {
+					for _, e := range es {
+						screened = append(screened, *e)
+					}
+					return 0, c.screen
 				}
 			}
 			dec, r, err := d.gate.Enter(ctx, c.passage, w.work)
@@ -268,7 +304,7 @@ func TestEnter(t *testing.T) {
 				action = string(c.passage.Action)
 			}
 			want := audit.Entry{Time: now, Actor: c.passage.Call.Actor.Name, ActorDepartment: c.passage.Call.Actor.Department,
-				IP: c.passage.Call.IP, Action: action, TargetType: "record", TargetID: id, PatientID: "pat00001",
+				IP: c.passage.Call.IP, Action: action, TargetType: "record", TargetID: id, PatientID: patient,
 				Purpose: c.passage.Call.Purpose, Decision: c.decision, Rule: c.rule, Outcome: c.outcome,
 				BreakGlass: c.breakGlass, RequestID: c.passage.Call.RequestID}
 			if got, want := entryText(e), entryText(&want); got != want {
@@ -376,7 +412,7 @@ func TestEnterWithoutALog(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			d.gate.Screen = nil
 			if c.screen != nil {
-				d.gate.Screen = func(context.Context, *audit.Entry) error { return c.screen }
+				d.gate.Screen = func(context.Context, []*audit.Entry) (int, error) { return 0, c.screen }
 			}
 			_, r, err := d.gate.Enter(ctx, c.passage, (&worker{mutation: note(c.passage.Resource.ID), err: c.workErr}).work)
 			if !medguard.IsKind(err, medguard.Internal) || !errors.Is(err, audit.ErrClosed) {
@@ -415,11 +451,11 @@ func TestRecord(t *testing.T) {
 		decision string
 		outcome  string
 	}{
-		{name: "sign-in", event: gate.Event{Call: zhangwei, Action: "auth.login", TargetType: "user", TargetID: "u-zhangwei",
+		{name: "sign-in", event: gate.Event{Call: zhangwei, Action: "auth.login", TargetType: "user", TargetID: fakeID("u-zhangwei"),
 			Allowed: true, Rule: "auth.password_totp"}, mutation: true, decision: audit.Allow, outcome: audit.Success},
 		{name: "wrong password", event: gate.Event{Call: stranger, Action: "auth.login", TargetType: "user",
 			Rule: "auth.bad_password", Outcome: audit.Refused}, decision: audit.Deny, outcome: audit.Refused},
-		{name: "lockout", event: gate.Event{Call: zhangwei, Action: "auth.lockout", TargetType: "user", TargetID: "u-zhangwei",
+		{name: "lockout", event: gate.Event{Call: zhangwei, Action: "auth.lockout", TargetType: "user", TargetID: fakeID("u-zhangwei"),
 			Rule: "auth.too_many_failures", Outcome: audit.Locked}, mutation: true, decision: audit.Deny, outcome: audit.Locked},
 	}
 	for _, c := range cases {
@@ -472,5 +508,66 @@ func TestTraceCountsEntriesPerRequest(t *testing.T) {
 	}
 	if last, ok := t2.Last(); t2.Entries() != 1 || !ok || last != 1 {
 		t.Errorf("second request: %d entries, last %d %v", t2.Entries(), last, ok)
+	}
+}
+
+// TestEnterList pins the contract of an operation that shows many
+// patients: the lead and one entry per item, committed together; items
+// the policy refuses are logged as denied and not shown; the items are
+// screened together, and a refusal logs the refused item alone, runs no
+// work and shows nothing.
+func TestEnterList(t *testing.T) {
+	d := open(t)
+	ctx := context.Background()
+	lead := gate.Passage{Call: zhangwei, Action: policy.PatientList, Resource: policy.Resource{Type: "department", ID: "CARD",
+		Departments: []string{"CARD"}}}
+	items := func() []gate.Passage {
+		var ps []gate.Passage
+		for i, dept := range []string{"CARD", "NEUR", "CARD"} {
+			id := fakeID(fmt.Sprint("listed-", i))
+			ps = append(ps, gate.Passage{Call: zhangwei, Action: policy.PatientList, Resource: policy.Resource{Type: "patient",
+				ID: id, PatientID: id, Departments: []string{dept}}})
+		}
+		return ps
+	}
+	before, _, _ := audit.HeadOf(ctx, d.db)
+	var shown []bool
+	err := d.gate.EnterList(ctx, lead, func(policy.Decision) ([]gate.Passage, error) { return items(), nil },
+		func(ds []policy.Decision) error {
+			for _, dec := range ds {
+				shown = append(shown, dec.Allowed)
+			}
+			return nil
+		})
+	if err != nil || fmt.Sprint(shown) != "[true false true]" {
+		t.Fatalf("%v %v", shown, err)
+	}
+	after, _, _ := audit.HeadOf(ctx, d.db)
+	got, _ := audit.ReadEntries(ctx, d.db, before, after)
+	if len(got) != 4 || got[0].Entry.TargetType != "department" || got[2].Entry.Decision != audit.Deny ||
+		got[1].Entry.PatientID != fakeID("listed-0") || got[3].Entry.Outcome != audit.Success {
+		t.Fatalf("%d entries: %+v", len(got), got)
+	}
+	if n := len(d.observations()); n != 4 {
+		t.Fatalf("observed %d", n)
+	}
+
+	// A screen that refuses the second shown item.
+	var judged int
+	d.gate.Screen = func(_ context.Context, es []*audit.Entry) (int, error) {
+		judged = len(es)
+		return 2, medguard.Errorf(medguard.Locked, "frozen")
+	}
+	defer func() { d.gate.Screen = nil }()
+	worked := false
+	err = d.gate.EnterList(ctx, lead, func(policy.Decision) ([]gate.Passage, error) { return items(), nil },
+		func([]policy.Decision) error { worked = true; return nil })
+	if !medguard.IsKind(err, medguard.Locked) || worked || judged != 3 {
+		t.Fatalf("%v worked %v judged %d", err, worked, judged)
+	}
+	end, _, _ := audit.HeadOf(ctx, d.db)
+	refused, _ := audit.ReadEntries(ctx, d.db, after, end)
+	if len(refused) != 1 || refused[0].Entry.Outcome != audit.Locked || refused[0].Entry.PatientID != fakeID("listed-2") {
+		t.Fatalf("%+v", refused)
 	}
 }
