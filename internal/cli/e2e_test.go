@@ -497,6 +497,33 @@ func TestErrorContract(t *testing.T) {
 	if st != 415 {
 		t.Fatalf("text/plain: %d", st)
 	}
+	// Bodies that encoding/json alone would take, changed: invalid UTF-8
+	// (stored as U+FFFD), another charset (ignored), a key twice (last
+	// wins) — refused, naming the problem but never the body's values.
+	for _, c := range []struct {
+		status      int
+		body, ctype string
+		detail      string
+	}{
+		{400, "{\"code\":\"BAD\",\"name\":\"\xd6\xd8\xd6\xa2\"}", "", "the body is not valid UTF-8"},
+		{400, `{"code":"SUR","name":"重症\ud800"}`, "", "unpaired UTF-16 surrogate"},
+		{415, `{"code":"GBK","name":"重症医学科"}`, "application/json; charset=gbk", `charset "gbk"`},
+		{415, `{"code":"GBK","name":"重症医学科"}`, "application/json; charset=GB2312", `charset "GB2312"`},
+		{400, `{"code":"DUP","name":"重症医学科","name":"心内科"}`, "", `the key "name" appears twice`},
+		{400, `{"code":"DUP","n\u0061me":"重症医学科","name":"心内科"}`, "", `the key "name" appears twice`},
+		{400, `{"code":"DUP","name":"重症医学科","code":"ICU"}`, "", `the key "code" appears twice`},
+		{400, `{"code":"DUP","name":"重症医学科","name":"心内科"}`, "", `the key "name" appears twice`},
+	} {
+		var headers []string
+		if c.ctype != "" {
+			headers = []string{"Content-Type", c.ctype}
+		}
+		p := s.problem(c.status, "POST", "/api/v1/departments", admin, []byte(c.body), headers...)
+		detail, _ := p["detail"].(string)
+		if !strings.Contains(detail, c.detail) || strings.ContainsAny(detail, "重症医学科心内张伟") {
+			t.Errorf("%q: %v", c.body, p)
+		}
+	}
 	if p := s.problem(422, "GET", "/api/v1/users?limit=100000", admin, nil); p["field"] != "limit" {
 		t.Fatalf("limit: %v", p)
 	}

@@ -201,7 +201,7 @@ func build(d Deps) (*Console, error) {
 		c.mux.Handle(key, c.serve(p))
 	}
 	sort.SliceStable(c.nav, func(i, j int) bool { return c.nav[i].Nav.Order < c.nav[j].Nav.Order })
-	c.mux.Handle("GET /static/", staticHandler())
+	c.mux.Handle("GET /static/", c.staticFiles())
 	return c, nil
 }
 
@@ -220,6 +220,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Cache-Control", "no-store")
 	}
 	if _, pattern := c.mux.Handler(r); pattern == "" {
+		h.Set("Cache-Control", "no-store")
 		// A signed-in caller's 404 is logged under their name.
 		p := Page{Public: true}
 		rq := c.newRequest(w, r, p)

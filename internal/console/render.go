@@ -281,12 +281,23 @@ func (rq *Request) Render(status int, name, titleKey string, data any) error {
 // T is the message key in the page's language, for handlers.
 func (rq *Request) T(key string, args ...any) string { return rq.c.catalog.text(rq.Lang, key, args...) }
 
-// staticHandler serves the style sheet and the script.
-func staticHandler() http.Handler {
-	sub, _ := fs.Sub(assetsFS, "static")
-	fsrv := http.StripPrefix("/static/", http.FileServerFS(sub))
+// staticFiles serves the style sheet and the script: files only. A
+// directory — /static/ itself or any below it, with or without the
+// trailing slash — is not found rather than listed.
+func (c *Console) staticFiles() http.Handler {
+	sub, err := fs.Sub(assetsFS, "static")
+	if err != nil {
+		panic("console: " + err.Error()) // the embedded tree lacks static/
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(r.URL.Path, "/static/")
+		fi, err := fs.Stat(sub, name)
+		if !fs.ValidPath(name) || name == "." || err != nil || !fi.Mode().IsRegular() {
+			w.Header().Set("Cache-Control", "no-store")
+			c.fail(c.newRequest(w, r, Page{Public: true}), &notFound)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
-		fsrv.ServeHTTP(w, r)
+		http.ServeFileFS(w, r, sub, name)
 	})
 }

@@ -6,11 +6,14 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"medguard"
 	"medguard/internal/identity"
@@ -125,9 +128,22 @@ func (rq *Request) CSRFToken() string {
 	return rq.csrf
 }
 
-// checkCSRF refuses a POST whose form lacks the token.
+// maxForm is the largest form body the console reads.
+const maxForm = 64 << 10
+
+// checkCSRF refuses a POST whose form lacks the token (403), is larger than
+// maxForm (413), cannot be parsed or holds a name or value that is not valid
+// UTF-8 (400). It parses the form, so the handlers' PostFormValue calls
+// read only what passed here.
 func (c *Console) checkCSRF(rq *Request) error {
-	rq.Body = http.MaxBytesReader(rq.W, rq.Body, 64<<10)
+	rq.Body = http.MaxBytesReader(rq.W, rq.Body, maxForm)
+	parseErr := rq.ParseForm()
+	if err := rq.ParseMultipartForm(maxForm); parseErr == nil && !errors.Is(err, http.ErrNotMultipart) {
+		parseErr = err
+	}
+	if tooLarge := new(http.MaxBytesError); errors.As(parseErr, &tooLarge) {
+		return &medguard.Error{Kind: medguard.TooLarge, Message: "the form is larger than 64 KiB"}
+	}
 	got := rq.PostFormValue(csrfField)
 	var want string
 	if rq.token != "" {
@@ -137,6 +153,22 @@ func (c *Console) checkCSRF(rq *Request) error {
 	}
 	if want == "" || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 		return &medguard.Error{Kind: medguard.Forbidden, Rule: "deny.csrf", Message: "the form's security token is missing or stale"}
+	}
+	if parseErr != nil {
+		return &medguard.Error{Kind: medguard.Malformed, Message: "the form could not be read", Err: parseErr}
+	}
+	// url.ParseQuery and mime/multipart pass invalid UTF-8 through: refuse
+	// it here, once for every form (and the URL's query), rather than
+	// store it.
+	for name, values := range rq.Form {
+		if !utf8.ValidString(name) {
+			return &medguard.Error{Kind: medguard.Malformed, Message: "the form is not valid UTF-8"}
+		}
+		for _, v := range values {
+			if !utf8.ValidString(v) {
+				return &medguard.Error{Kind: medguard.Malformed, Message: "the form is not valid UTF-8"}
+			}
+		}
 	}
 	return nil
 }
@@ -164,7 +196,9 @@ func (rq *Request) Redirect(path, flash string) error {
 		}
 		path += sep + "m=" + url.QueryEscape(flash)
 	}
-	http.Redirect(rq.W, rq.Request, path, http.StatusSeeOther)
+	// Handlers build paths from path values and form fields: keep them
+	// on this site whatever those held.
+	http.Redirect(rq.W, rq.Request, localPath(path), http.StatusSeeOther)
 	return nil
 }
 
@@ -191,10 +225,56 @@ func (rq *Request) Flash() string {
 // Can reports whether the caller holds permission p.
 func (rq *Request) Can(p policy.Permission) bool { return rq.Perms[p] }
 
-// localPath keeps a redirect target on this site.
+// localPath keeps a redirect target on this site: p must be a path on this
+// server ("/patients/search?status=all"), or the answer is "/". Browsers
+// forgive much — they drop tabs and newlines anywhere in a URL, read a
+// backslash as "/", and take "//host" as another site — so p is refused if
+// it has a scheme, host or user, does not start with exactly one "/" (before
+// or after unescaping), or holds a control character or backslash, raw or
+// escaped. What is returned is rebuilt from the parsed URL — the cleaned,
+// escaped path and the query — never p itself; a fragment is dropped.
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n") {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsFunc(p, unsafeInPath) {
 		return "/"
 	}
-	return p
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Opaque != "" || u.Host != "" || u.User != nil ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || strings.ContainsFunc(u.Path, unsafeInPath) {
+		return "/"
+	}
+	clean := path.Clean(u.Path)
+	if strings.HasSuffix(u.Path, "/") && clean != "/" {
+		clean += "/"
+	}
+	out := (&url.URL{Path: clean}).EscapedPath()
+	if !strings.HasPrefix(out, "/") || strings.HasPrefix(out, "//") {
+		return "/"
+	}
+	if u.RawQuery != "" {
+		out += "?" + escapeQuery(u.RawQuery)
+	}
+	return out
+}
+
+// unsafeInPath reports the characters a redirect target may not hold:
+// controls (which browsers drop or choke on) and backslashes (which they
+// read as slashes).
+func unsafeInPath(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }
+
+// escapeQuery percent-escapes the bytes of a raw query that are not
+// printable ASCII (spaces, non-ASCII), keeping its parameters, order and
+// existing escapes as they are.
+func escapeQuery(q string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(q); i++ {
+		if c := q[i]; c <= ' ' || c >= 0x7f {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
 }
