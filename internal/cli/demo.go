@@ -41,8 +41,11 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return usageError{err}
 	}
+	// One reading of the real time for the whole run; the key file is made
+	// before the simulated year (which starts a year and a day before now).
+	now := time.Now().UTC()
 	clock := &demo.Clock{}
-	clock.Set(time.Now().AddDate(-1, 0, -1))
+	clock.Set(now.AddDate(-1, 0, -3))
 	app, err := Open(ctx, Config{DataDir: f.data, DB: f.db, KeyFile: f.keyFile, Keys: getenv("MEDGUARD_KEYS"), Cipher: alg, Clock: clock})
 	if err != nil {
 		return err
@@ -64,7 +67,7 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 	fmt.Fprintf(stdout, "Building a synthetic hospital in %s (seed %d, %d patients, %d records)\n", app.DB.Where, *seed, *patients, *recs)
 	sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals}, clock,
 		demo.Options{Seed: *seed, Patients: *patients, Records: *recs, Workers: *workers, AdminPassword: adminPassword,
-			SecurityPassword: securityPassword, StaffPassword: demoStaffPassword, Progress: stdout})
+			SecurityPassword: securityPassword, StaffPassword: demoStaffPassword, Now: now, Progress: stdout})
 	if err != nil {
 		return err
 	}

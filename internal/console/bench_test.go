@@ -57,7 +57,7 @@ func openDemo(b *testing.B) *demoHospital {
 	}
 	b.Cleanup(func() { app.Close() })
 	sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals}, clock,
-		demo.Options{Seed: 1, Patients: n, Records: 5 * n, AdminPassword: adminPassword, StaffPassword: staffPassword})
+		demo.Options{Seed: 1, Patients: n, Records: 5 * n, AdminPassword: adminPassword, SecurityPassword: securityPassword, StaffPassword: staffPassword})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,12 @@
 // written to the audit log. It never writes to a table itself. Its content
 // is deterministic for a seed (internal/synth); its times run over the past
 // year on a simulated clock.
+//
+// The simulated year is the 365 days of the hospital (Beijing time) that
+// end yesterday: whatever the date, every registration, admission, record,
+// discharge and archiving is dated before now, no one is registered or
+// admitted before they are born, and every date written in a record lies
+// between the patient's birth and now.
 package demo
 
 import (
@@ -29,7 +35,8 @@ import (
 )
 
 // Clock is the demo's simulated clock: each reading moves it on a little, so
-// that the entries of one simulated day spread over its working hours.
+// that the entries of one simulated day spread over its working hours (at
+// most workday after Set).
 type Clock struct {
 	base atomic.Int64 // unix ms of the current slice's start
 	tick atomic.Int64
@@ -42,7 +49,7 @@ func (c *Clock) Now() time.Time {
 		return time.Now().UTC()
 	}
 	n := c.tick.Add(1)
-	offset := min(n*7*int64(time.Second/time.Millisecond), 10*int64(time.Hour/time.Millisecond))
+	offset := min(n*7*int64(time.Second/time.Millisecond), int64(workday/time.Millisecond))
 	return time.UnixMilli(c.base.Load() + offset).UTC()
 }
 
@@ -72,7 +79,8 @@ type Options struct {
 	// SecurityPassword is the security administrator's ("security").
 	SecurityPassword string
 	StaffPassword    string
-	// Now is the end of the simulated year (default: the real time).
+	// Now is the end of the simulated year (default: the real time). The
+	// year is the 365 hospital days before Now's day in Beijing.
 	Now time.Time
 	// Progress receives a line now and then.
 	Progress io.Writer
@@ -94,11 +102,27 @@ type Summary struct {
 	Examples                                            []Staff
 }
 
+// hospitalZone is the demo hospital's time zone: China Standard Time,
+// which has had no daylight saving since 1991. Its days are the simulated
+// days, its working hours theirs.
+var hospitalZone = time.FixedZone("CST", 8*60*60)
+
+// The simulated year: days 0 to lastDay, lastDay being yesterday.
+const (
+	days    = 365
+	lastDay = days - 1
+	// workStart is when the simulated clock starts each day, and workday
+	// the longest it runs on from there.
+	workStart = 8 * time.Hour
+	workday   = 10 * time.Hour
+)
+
 // loader builds one hospital.
 type loader struct {
 	svc   Services
 	clock *Clock
 	opts  Options
+	first time.Time // midnight at the start of day 0, in hospitalZone
 	gen   *synth.Generator
 	rnd   *rand.Rand
 	admin *medguard.Call
@@ -121,21 +145,8 @@ var offices = []struct{ code, name string }{
 // Load builds the hospital. The installation must be empty.
 func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summary, error) {
 	start := time.Now()
-	if opts.Workers <= 0 {
-		opts.Workers = 32
-	}
-	if opts.Now.IsZero() {
-		opts.Now = time.Now().UTC()
-	}
-	l := &loader{svc: svc, clock: clock, opts: opts, gen: synth.NewAt(opts.Seed, opts.Now),
-		rnd: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x6d656467)), staff: map[string][]*Staff{},
-		roles: map[string][]*Staff{}, out: opts.Progress}
-	if l.out == nil {
-		l.out = io.Discard
-	}
-	l.sum.AdminPassword, l.sum.SecurityPassword, l.sum.StaffPassword = opts.AdminPassword, opts.SecurityPassword, opts.StaffPassword
-	yearAgo := opts.Now.AddDate(-1, 0, 0)
-	clock.Set(yearAgo.Add(-24 * time.Hour))
+	l := newLoader(svc, clock, opts)
+	clock.Set(l.dayStart(-1).Add(workStart)) // the staff arrive the day before
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -150,15 +161,10 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 			return nil, fmt.Errorf("demo: %s: %w", s.name, err)
 		}
 	}
-	clock.Live()
-	l.sum.Took = time.Since(start)
-	for _, role := range []string{"admin", "security_officer", "records_clerk", "doctor", "nurse", "dept_head", "auditor", "it_engineer", "researcher"} {
-		if len(l.roles[role]) > 0 {
-			l.sum.Examples = append(l.sum.Examples, *l.roles[role][0])
-		}
-	}
-	// One request left waiting, filed now, for the approvals inbox: the
-	// administrator asks for an auditor's role for a researcher.
+	// One request left waiting, filed at the end of the year (now), for
+	// the approvals inbox: the administrator asks for an auditor's role
+	// for a researcher; it waits the full week for a decision.
+	clock.Set(l.opts.Now.Add(-time.Minute)) // the clock ticks on as the request is made
 	if researchers := l.roles["researcher"]; len(researchers) > 0 {
 		call := *l.admin
 		call.RequestID = "demo-waiting"
@@ -166,7 +172,37 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 			return nil, fmt.Errorf("demo: the waiting request: %w", err)
 		}
 	}
+	clock.Live()
+	l.sum.Took = time.Since(start)
+	for _, role := range []string{"admin", "security_officer", "records_clerk", "doctor", "nurse", "dept_head", "auditor", "it_engineer", "researcher"} {
+		if len(l.roles[role]) > 0 {
+			l.sum.Examples = append(l.sum.Examples, *l.roles[role][0])
+		}
+	}
 	return &l.sum, nil
+}
+
+// newLoader returns a loader for opts, with the defaults filled in.
+func newLoader(svc Services, clock *Clock, opts Options) *loader {
+	if opts.Workers <= 0 {
+		opts.Workers = 32
+	}
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	opts.Now = opts.Now.UTC()
+	y, m, d := opts.Now.In(hospitalZone).Date()
+	l := &loader{svc: svc, clock: clock, opts: opts, first: time.Date(y, m, d-days, 0, 0, 0, 0, hospitalZone),
+		rnd: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x6d656467)), staff: map[string][]*Staff{},
+		roles: map[string][]*Staff{}, out: opts.Progress}
+	// People are born on or before the last simulated day, so that each
+	// can be registered on or after their birth.
+	l.gen = synth.NewAt(opts.Seed, l.dayStart(lastDay))
+	if l.out == nil {
+		l.out = io.Discard
+	}
+	l.sum.AdminPassword, l.sum.SecurityPassword, l.sum.StaffPassword = opts.AdminPassword, opts.SecurityPassword, opts.StaffPassword
+	return l
 }
 
 // people creates the departments, the two bootstrap accounts, the staff,
@@ -326,6 +362,7 @@ type visit struct {
 
 type plannedRecord struct {
 	day    int
+	at     time.Time // the time the text is written at
 	typ    string
 	author *Staff
 	text   synth.RecordText
@@ -352,11 +389,14 @@ func (l *loader) plan() []*visit {
 			}
 		}
 		v := &visit{person: l.gen.PersonFor(dept), dept: dept, day: l.rnd.IntN(360)}
-		if born := int(v.person.BirthDate.Sub(l.dayStart(0)).Hours() / 24); v.day <= born {
-			v.day = min(born+1, 363) // a newborn's first visit follows the birth
+		if born := l.dayOf(v.person.BirthDate); v.day <= born {
+			// A newborn's first visit follows the birth: the next day, or
+			// the day of birth if that is the last simulated day.
+			v.day = min(born+1, lastDay)
 		}
 		v.inpatient = dept.Code != "EMER" && l.rnd.Float64() < 0.7 || dept.Code == "ICU"
 		v.stay = 2 + l.rnd.IntN(12)
+		discharged := v.inpatient && v.day+v.stay <= lastDay
 		switch r := l.rnd.Float64(); {
 		case r < 0.85:
 			v.archiveLag = 1 + l.rnd.IntN(6)
@@ -378,33 +418,57 @@ func (l *loader) plan() []*visit {
 		v.doctor = l.pick(dept.Code, "doctor")
 		for k := 0; k < n; k++ {
 			typ := l.gen.RecordType(dept)
-			switch {
-			case v.inpatient && k == 0:
-				typ = "admission_note"
-			case v.inpatient && k == n-1 && n > 2:
-				typ = "discharge_summary"
-			}
 			day := v.day
 			if v.inpatient {
 				day += min(v.stay, k*v.stay/max(1, n-1))
 			}
-			day = min(day, 364) // nothing is written after today
+			day = min(day, lastDay) // nothing is written after yesterday
+			switch {
+			case v.inpatient && k == 0:
+				typ = "admission_note"
+			case discharged && k == n-1 && n > 2:
+				typ = "discharge_summary"
+			case typ == "admission_note", typ == "discharge_summary" && !(discharged && day == v.day+v.stay):
+				// An admission note is written on admission and a discharge
+				// summary on discharge, and only for a stay that has ended.
+				typ = "progress_note"
+			}
 			author := v.doctor
 			if typ == "nursing_note" {
 				author = l.pick(dept.Code, "nurse")
 			}
-			at := l.dayStart(day).Add(time.Duration(8+l.rnd.IntN(10)) * time.Hour)
-			v.records = append(v.records, plannedRecord{day: day, typ: typ, author: author,
-				text: l.gen.Record(dept, typ, v.person, at)})
+			// Written in working hours, early enough that the reports and
+			// times in the text stay within the day (and before now).
+			at := l.dayStart(day).Add(workStart + time.Duration(l.rnd.IntN(recordHours))*time.Hour)
+			var admitted time.Time
+			if v.inpatient {
+				admitted = l.dayStart(v.day).Add(workStart)
+			}
+			v.records = append(v.records, plannedRecord{day: day, at: at, typ: typ, author: author,
+				text: l.gen.StayRecord(dept, typ, v.person, admitted, at)})
 		}
 		visits = append(visits, v)
 	}
 	return visits
 }
 
+// recordHours is how many hours after workStart a record's text may start
+// so that what it reports (up to synth.MaxReportDelay later) is written
+// the same day.
+var recordHours = int((24*time.Hour - workStart - synth.MaxReportDelay) / time.Hour)
+
+// dayStart returns midnight, hospital time, at the start of simulated day
+// day (0 a year ago, lastDay yesterday). Days are calendar days, so the
+// year is right across leap days and New Year.
 func (l *loader) dayStart(day int) time.Time {
-	y := l.opts.Now.AddDate(-1, 0, 0)
-	return time.Date(y.Year(), y.Month(), y.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, day)
+	return time.Date(l.first.Year(), l.first.Month(), l.first.Day()+day, 0, 0, 0, 0, hospitalZone)
+}
+
+// dayOf returns the simulated day of date's calendar date (a birth date:
+// midnight UTC), negative before the year.
+func (l *loader) dayOf(date time.Time) int {
+	y, m, d := date.Date()
+	return int(time.Date(y, m, d, 0, 0, 0, 0, hospitalZone).Sub(l.first).Round(time.Hour) / (24 * time.Hour))
 }
 
 // year replays the planned year day by day: registrations, admissions and
@@ -418,7 +482,7 @@ func (l *loader) year(ctx context.Context) error {
 		r    int
 	}
 	var ops []op
-	last := 364
+	last := lastDay
 	for _, v := range visits {
 		ops = append(ops, op{v.day, 0, v, 0})
 		if v.inpatient {
@@ -440,13 +504,19 @@ func (l *loader) year(ctx context.Context) error {
 		}
 		return ops[i].kind < ops[j].kind
 	})
-	for lo := 0; lo < len(ops); {
+	for lo, prev := 0, -1; lo < len(ops); {
 		day, kind := ops[lo].day, ops[lo].kind
 		hi := lo
 		for hi < len(ops) && ops[hi].day == day && ops[hi].kind == kind {
 			hi++
 		}
-		l.clock.Set(l.dayStart(day).Add(8 * time.Hour))
+		// One working day per simulated day: the clock runs on from one
+		// kind of work to the next, so that a patient is registered
+		// before being admitted, and discharged after the day's records.
+		if day != prev {
+			l.clock.Set(l.dayStart(day).Add(workStart))
+			prev = day
+		}
 		batch := ops[lo:hi]
 		err := l.parallel(len(batch), func(i int) error {
 			o := batch[i]

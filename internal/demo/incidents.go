@@ -33,7 +33,20 @@ func (l *loader) incidents(ctx context.Context) error {
 	if len(inpatients) == 0 {
 		return nil
 	}
-	pickVisit := func() *visit { return inpatients[l.rnd.IntN(len(inpatients))] }
+	// A stay whose patient and records all existed by at: the planned
+	// records of a visit are written by the end of its last record's day.
+	pickVisit := func(at time.Time) *visit {
+		var known []*visit
+		for _, v := range inpatients {
+			if !l.dayStart(v.records[len(v.records)-1].day + 1).After(at) {
+				known = append(known, v)
+			}
+		}
+		if len(known) == 0 {
+			return nil
+		}
+		return known[l.rnd.IntN(len(known))]
+	}
 	// A doctor from another department than v's.
 	outsider := func(v *visit) *Staff {
 		for {
@@ -62,7 +75,10 @@ func (l *loader) incidents(ctx context.Context) error {
 	for i := 0; i < 20; i++ {
 		at := end.Add(-time.Duration(20-i) * 24 * time.Hour)
 		l.clock.Set(at)
-		v := pickVisit()
+		v := pickVisit(at)
+		if v == nil {
+			continue
+		}
 		head := l.pick(v.dept.Code, "dept_head")
 		member := outsider(v)
 		if i%2 == 0 {
@@ -98,7 +114,10 @@ func (l *loader) incidents(ctx context.Context) error {
 	for i := 0; i < 30; i++ {
 		at := end.Add(-time.Duration(240-i*8) * time.Hour)
 		l.clock.Set(at)
-		v := pickVisit()
+		v := pickVisit(at)
+		if v == nil {
+			continue
+		}
 		rid, err := recordOf(v)
 		if err != nil || rid == "" {
 			continue
@@ -134,8 +153,12 @@ func (l *loader) incidents(ctx context.Context) error {
 
 	// Reads refused by the policy: curiosity outside the department.
 	for i := 0; i < 25; i++ {
-		l.clock.Set(end.Add(-time.Duration(200-i*7) * time.Hour))
-		v := pickVisit()
+		at := end.Add(-time.Duration(200-i*7) * time.Hour)
+		l.clock.Set(at)
+		v := pickVisit(at)
+		if v == nil {
+			continue
+		}
 		rid, err := recordOf(v)
 		if err != nil || rid == "" {
 			continue
@@ -175,7 +198,9 @@ func (l *loader) incidents(ctx context.Context) error {
 func (l *loader) bulkReader(ctx context.Context, inpatients []*visit, recordOf func(*visit) (string, error), at time.Time) error {
 	byDept := map[string][]*visit{}
 	for _, v := range inpatients {
-		byDept[v.dept.Code] = append(byDept[v.dept.Code], v)
+		if !l.dayStart(v.records[len(v.records)-1].day + 1).After(at) { // read only what was written by then
+			byDept[v.dept.Code] = append(byDept[v.dept.Code], v)
+		}
 	}
 	var dept []*visit
 	for _, vs := range byDept {

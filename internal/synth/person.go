@@ -65,8 +65,12 @@ func (g *Generator) person(lo, hi int, gender string) Person {
 			gender = "female"
 		}
 	}
+	// A birth date on which the person is exactly age today: from the day
+	// after their (age+1)th-birthday-ago date up to their age-th one.
 	age := g.age(lo, hi)
-	birth := g.today.AddDate(-age, 0, -g.intn(0, 364))
+	latest := yearsBefore(g.today, age)
+	earliest := yearsBefore(g.today, age+1).AddDate(0, 0, 1)
+	birth := latest.AddDate(0, 0, -g.intn(0, int(latest.Sub(earliest).Hours()/24)))
 	home := areas[g.rng.IntN(len(areas))]
 	// Most people live where their number was issued; some have moved
 	// within the province.
@@ -106,3 +110,18 @@ func (g *Generator) age(lo, hi int) int {
 	b := ageBands[g.weighted(weights)]
 	return g.intn(max(b.lo, lo), min(b.hi, hi))
 }
+
+// yearsBefore returns the calendar date n years before day: someone born
+// on it is n years old on day. From 29 February the date in a common year
+// is 28 February, as ageAt counts a leap-day birthday.
+func yearsBefore(day time.Time, n int) time.Time {
+	y, m, d := day.Date()
+	y -= n
+	if m == time.February && d == 29 && !isLeap(y) {
+		d = 28
+	}
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// isLeap reports whether y is a leap year in the Gregorian calendar.
+func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }

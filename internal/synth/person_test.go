@@ -129,6 +129,72 @@ func TestNewAtUsesToday(t *testing.T) {
 	}
 }
 
+// TestAgesOnAwkwardDays checks that on leap days, around them and at the
+// turn of the year (in Beijing and in UTC) people are born on or before
+// today, have valid ID numbers as of today, and are today exactly the age
+// their department's profile allows.
+func TestAgesOnAwkwardDays(t *testing.T) {
+	cst := time.FixedZone("CST", 8*3600)
+	days := []time.Time{
+		time.Date(2028, 2, 29, 12, 0, 0, 0, cst),
+		time.Date(2028, 2, 28, 12, 0, 0, 0, cst),
+		time.Date(2028, 3, 1, 0, 0, 0, 0, cst),
+		time.Date(2027, 3, 1, 12, 0, 0, 0, cst),
+		time.Date(2027, 1, 1, 0, 0, 0, 0, cst), // still 31 December in UTC
+		time.Date(2026, 12, 31, 23, 59, 0, 0, time.UTC),
+		time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC),
+	}
+	for _, today := range days {
+		t.Run(today.Format(time.RFC3339), func(t *testing.T) {
+			g := NewAt(uint64(today.Unix()), today)
+			y, m, d := today.Date()
+			date := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+			for _, dept := range Departments() {
+				pr := profileOf(dept.Code)
+				for range 300 {
+					p := g.PersonFor(dept)
+					if p.BirthDate.After(date) {
+						t.Fatalf("%s: born %s, after today", dept.Code, p.BirthDate.Format(time.DateOnly))
+					}
+					if age := p.AgeAt(date); age < pr.minAge || age > pr.maxAge {
+						t.Fatalf("%s: born %s, %d today, outside %d-%d", dept.Code, p.BirthDate.Format(time.DateOnly), age, pr.minAge, pr.maxAge)
+					}
+					if _, err := idnum.ValidateAt(p.IDNumber, today); err != nil {
+						t.Fatalf("%s: ID number refused as of today: %v", dept.Code, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestYearsBefore(t *testing.T) {
+	cases := []struct {
+		day  time.Time
+		n    int
+		want time.Time
+	}{
+		{date(2028, 2, 29), 1, date(2027, 2, 28)},
+		{date(2028, 2, 29), 4, date(2024, 2, 29)},
+		{date(2028, 2, 29), 100, date(1928, 2, 29)},
+		{date(2100, 2, 28), 4, date(2096, 2, 28)},
+		{date(2000, 2, 29), 100, date(1900, 2, 28)}, // 1900 was not a leap year
+		{date(2027, 1, 1), 0, date(2027, 1, 1)},
+	}
+	for _, c := range cases {
+		got := yearsBefore(c.day, c.n)
+		if !got.Equal(c.want) {
+			t.Errorf("yearsBefore(%s, %d) = %s, want %s", c.day.Format(time.DateOnly), c.n, got.Format(time.DateOnly), c.want.Format(time.DateOnly))
+		}
+		if age := ageAt(got, c.day); age != c.n {
+			t.Errorf("born %s: %d on %s, want %d", got.Format(time.DateOnly), age, c.day.Format(time.DateOnly), c.n)
+		}
+		if age := ageAt(got.AddDate(0, 0, 1), c.day); c.n > 0 && age != c.n-1 {
+			t.Errorf("born %s: %d on %s, want %d", got.AddDate(0, 0, 1).Format(time.DateOnly), age, c.day.Format(time.DateOnly), c.n-1)
+		}
+	}
+}
+
 func TestDeterminism(t *testing.T) {
 	type output struct {
 		people   []Person

@@ -78,12 +78,27 @@ func (g *Generator) RecordType(dept Department) string {
 	return recordTypes[g.weighted(typeWeights(dept.Code))]
 }
 
+// MaxReportDelay is the furthest a record's text reaches past its time at:
+// a report is issued, a note signed or an operation ends at most this long
+// after the sample, the examination or the start. No date or time in a
+// record is before the patient's birth date or after at+MaxReportDelay.
+const MaxReportDelay = 10 * time.Hour
+
 // Record writes a clinical record of recordType (one of RecordTypes; any
 // other type is written as a progress note) for patient p in dept at time
 // at. The text follows the department's conditions and the patient's age
 // and gender; a psychiatric_note written outside 精神科 is a psychiatric
-// consultation. Ages are counted at at.
+// consultation. Ages are counted at at, and times are written in at's
+// location.
 func (g *Generator) Record(dept Department, recordType string, p Person, at time.Time) RecordText {
+	return g.StayRecord(dept, recordType, p, time.Time{}, at)
+}
+
+// StayRecord is Record for a record written at at during an inpatient stay
+// that began at admitted: a discharge summary gives that admission date and
+// the length of stay from it. A zero admitted (or one after at) lets the
+// generator choose a plausible stay, as Record does.
+func (g *Generator) StayRecord(dept Department, recordType string, p Person, admitted, at time.Time) RecordText {
 	d := deptByCode(dept.Code)
 	name := dept.Name
 	if name == "" {
@@ -93,12 +108,21 @@ func (g *Generator) Record(dept Department, recordType string, p Person, at time
 	if recordType == "psychiatric_note" {
 		conds = deptByCode("PSYC")
 	}
-	return g.write(d, name, conditionFor(conds, p, at), recordType, p, at)
+	in := g.newInstance(d, name, conditionFor(conds, p, at), p, at)
+	if admitted.After(at) {
+		admitted = time.Time{}
+	}
+	in.admitted = admitted
+	return in.write(recordType)
 }
 
 // write writes a record of recordType about condition c.
 func (g *Generator) write(d *deptData, deptName string, c *condition, recordType string, p Person, at time.Time) RecordText {
-	in := g.newInstance(d, deptName, c, p, at)
+	return g.newInstance(d, deptName, c, p, at).write(recordType)
+}
+
+// write writes a record of recordType.
+func (in *instance) write(recordType string) RecordText {
 	switch recordType {
 	case "admission_note":
 		return in.admissionNote()
@@ -299,6 +323,7 @@ type instance struct {
 	c        *condition
 	p        Person
 	at       time.Time
+	admitted time.Time // the stay's start, if known
 	age      int
 	ageText  string
 	sex      string // 男 or 女
@@ -363,6 +388,15 @@ func ageText(birth, at time.Time) string {
 	}
 	days := int(at.Sub(birth).Hours() / 24)
 	return strconv.Itoa(max(days, 1)) + "天"
+}
+
+// calendarDays returns how many calendar days b's date is after a's, each
+// read in its own location (b before a gives a negative count).
+func calendarDays(a, b time.Time) int {
+	ay, am, ad := a.Date()
+	by, bm, bd := b.Date()
+	d := time.Date(by, bm, bd, 0, 0, 0, 0, time.UTC).Sub(time.Date(ay, am, ad, 0, 0, 0, 0, time.UTC))
+	return int(d.Round(time.Hour) / (24 * time.Hour))
 }
 
 // Formatting helpers.
@@ -843,7 +877,16 @@ func (in *instance) dischargeSummary() RecordText {
 	case in.d.Code == "EMER": // 急诊留观
 		los = g.intn(1, 3)
 	}
-	admit := time.Date(in.at.Year(), in.at.Month(), in.at.Day(), g.intn(8, 16), g.intn(0, 59), 0, 0, time.UTC).AddDate(0, 0, -los)
+	admit := time.Date(in.at.Year(), in.at.Month(), in.at.Day()-los, g.intn(8, 16), g.intn(0, 59), 0, 0, in.at.Location())
+	if !in.admitted.IsZero() {
+		admit = in.admitted.In(in.at.Location())
+	}
+	if b := in.p.BirthDate; calendarDays(b, admit) < 0 { // no one is admitted before they are born
+		admit = time.Date(b.Year(), b.Month(), b.Day(), admit.Hour(), admit.Minute(), 0, 0, admit.Location())
+	}
+	// 住院天数 counts calendar days; a stay that ends the day it began is one.
+	stayed := calendarDays(admit, in.at)
+	los = max(1, stayed)
 	_, part, _, imp := in.imaging()
 	course := "入院后完善" + strings.Join(in.c.labs[:min(3, len(in.c.labs))], "、") + "等检查"
 	if part != "" {
@@ -852,7 +895,7 @@ func (in *instance) dischargeSummary() RecordText {
 	course += "。"
 	if in.d.surgical || in.c.op != nil {
 		op := in.procedure()
-		course += "于" + cnDate(admit.AddDate(0, 0, g.intn(1, max(1, los/2)))) + "在" + op.anesthesia + "下行" + in.opName(op) + "，手术顺利，术后予对症支持治疗。"
+		course += "于" + cnDate(admit.AddDate(0, 0, min(stayed, g.intn(1, max(1, los/2))))) + "在" + op.anesthesia + "下行" + in.opName(op) + "，手术顺利，术后予对症支持治疗。"
 	}
 	course += "予" + in.medNames(4) + "等治疗，" + in.pt + in.c.sym + "明显好转。"
 	var take []string

@@ -1,7 +1,9 @@
 package synth
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -161,6 +163,100 @@ func TestOneIllnessPerPatientAndDepartment(t *testing.T) {
 		if a.Fields["主诉"] != b.Fields["主诉"] || a.Fields["初步诊断"] != b.Fields["初步诊断"] {
 			t.Errorf("%s: two notes of one patient tell different stories: %q / %q", d.Code, a.Fields["主诉"], b.Fields["主诉"])
 		}
+	}
+}
+
+var (
+	stampPattern  = regexp.MustCompile(`(\d{4})-(\d{2})-(\d{2})(?: (\d{2}):(\d{2}))?`)
+	cnDatePattern = regexp.MustCompile(`(\d{4})年(\d{1,2})月(\d{1,2})日`)
+)
+
+// checkDates checks that every date and time written in r (text and
+// fields) is on or after the birth date and no later than at plus
+// MaxReportDelay, reading them in at's location.
+func checkDates(t *testing.T, what string, p Person, at time.Time, r RecordText) {
+	t.Helper()
+	all := r.Text
+	for k, v := range r.Fields {
+		all += "\n" + k + "：" + v
+	}
+	latest := at.Add(MaxReportDelay)
+	check := func(s string, m []string) {
+		n := func(i int) int { v, _ := strconv.Atoi(m[i]); return v }
+		day := time.Date(n(1), time.Month(n(2)), n(3), 0, 0, 0, 0, at.Location())
+		if day.Day() != n(3) {
+			t.Errorf("%s: %q is not a real date", what, s)
+			return
+		}
+		if calendarDays(p.BirthDate, day) < 0 {
+			t.Errorf("%s: %q is before the birth date %s:\n%s", what, s, p.BirthDate.Format(time.DateOnly), r.Text)
+		}
+		if len(m) > 4 && m[4] != "" {
+			if tm := day.Add(time.Duration(n(4))*time.Hour + time.Duration(n(5))*time.Minute); tm.After(latest) {
+				t.Errorf("%s: %q is after %s:\n%s", what, s, stamp(latest), r.Text)
+			}
+		} else if calendarDays(latest, day) > 0 {
+			t.Errorf("%s: %q is after %s:\n%s", what, s, dateOnly(latest), r.Text)
+		}
+	}
+	for _, m := range stampPattern.FindAllStringSubmatch(all, -1) {
+		check(m[0], m)
+	}
+	for _, m := range cnDatePattern.FindAllStringSubmatch(all, -1) {
+		check(m[0], m)
+	}
+}
+
+// TestRecordDatesFollowBirth writes every record type for newborns and
+// infants at awkward moments (the day of birth, a leap day, New Year's
+// Eve in Beijing) and checks that no date in a record comes before the
+// birth or after the record's time plus MaxReportDelay.
+func TestRecordDatesFollowBirth(t *testing.T) {
+	cst := time.FixedZone("CST", 8*3600)
+	ats := []time.Time{
+		time.Date(2026, 12, 31, 13, 59, 0, 0, cst),
+		time.Date(2028, 2, 29, 8, 0, 0, 0, cst),
+		time.Date(2027, 1, 1, 8, 30, 0, 0, cst),
+		time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC),
+	}
+	for _, at := range ats {
+		for _, d := range Departments() {
+			for _, ageDays := range []int{0, 1, 2, 5, 40, 400} {
+				g := NewAt(uint64(ageDays)+1, at.AddDate(0, 0, -ageDays))
+				for _, rt := range recordTypes {
+					p := g.person(0, 0, "")
+					r := g.Record(d, rt, p, at)
+					checkDates(t, fmt.Sprintf("%s/%s/%s, born %s", at.Format(time.RFC3339), d.Code, rt, p.BirthDate.Format(time.DateOnly)), p, at, r)
+				}
+			}
+		}
+	}
+}
+
+// TestStayRecord checks that a discharge summary written for a known stay
+// gives its admission date and length, counting a same-day stay as one day.
+func TestStayRecord(t *testing.T) {
+	cst := time.FixedZone("CST", 8*3600)
+	g := NewAt(21, time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))
+	card := Departments()[0]
+	p := g.PersonFor(card)
+	cases := []struct {
+		admitted, at time.Time
+		date, days   string
+	}{
+		{time.Date(2026, 12, 28, 9, 0, 0, 0, cst), time.Date(2027, 1, 4, 10, 0, 0, 0, cst), "2026-12-28", "7"},
+		{time.Date(2028, 2, 27, 23, 30, 0, 0, cst), time.Date(2028, 3, 1, 8, 0, 0, 0, cst), "2028-02-27", "3"},
+		{time.Date(2027, 1, 1, 8, 0, 0, 0, cst), time.Date(2027, 1, 1, 13, 0, 0, 0, cst), "2027-01-01", "1"},
+		// In UTC the admission (16:30 on 31 December) is already 1 January in Beijing.
+		{time.Date(2026, 12, 31, 16, 30, 0, 0, time.UTC), time.Date(2027, 1, 3, 9, 0, 0, 0, cst), "2027-01-01", "2"},
+	}
+	for _, c := range cases {
+		r := g.StayRecord(card, "discharge_summary", p, c.admitted, c.at)
+		if r.Fields["入院日期"] != c.date || r.Fields["住院天数"] != c.days || r.Fields["出院日期"] != dateOnly(c.at) {
+			t.Errorf("admitted %v, discharged %v: 入院日期 %s, 出院日期 %s, 住院天数 %s; want %s, %s, %s", c.admitted, c.at,
+				r.Fields["入院日期"], r.Fields["出院日期"], r.Fields["住院天数"], c.date, dateOnly(c.at), c.days)
+		}
+		checkDates(t, "stay", p, c.at, r)
 	}
 }
 

@@ -39,8 +39,10 @@ type Generator struct {
 func New(seed uint64) *Generator { return NewAt(seed, ReferenceDate) }
 
 // NewAt returns a Generator seeded with seed whose "today" is the calendar
-// date of today: people are born on or before it. medguard demo passes the
-// current date so that ages look right; tests pass a fixed date.
+// date of today in today's location: people are born on or before it, and
+// the age they are drawn with is their age on it. medguard demo passes the
+// last day of its simulated year, so that ages look right and no one is
+// born after the last visit; tests pass a fixed date.
 func NewAt(seed uint64, today time.Time) *Generator {
 	y, m, d := today.Date()
 	return &Generator{
