@@ -31,6 +31,7 @@ type fixture struct {
 	db    *storage.DB
 	log   *audit.Log
 	cps   *audit.Checkpoints
+	id    *identity.Service
 	rec   *records.Service
 	svc   *incidents.Service
 	calls map[string]*medguard.Call
@@ -61,6 +62,7 @@ func setup(t *testing.T) *fixture {
 	g := gate.New(f.log, f.clock)
 	kr := keys.NewKeyring(f.db, keys.NewKeyFile(keys.SM4GCM, f.clock.Now()), f.clock)
 	id := identity.New(f.db, g, kr, identity.Config{Argon2: identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1}})
+	f.id = id
 	f.rec = records.New(f.db, g, kr, id, records.Config{})
 	f.svc = incidents.New(f.db, g, f.cps, kr, id, f.rec)
 	adminID, err := id.Bootstrap(ctx, "admin", "Guanli#Mima2026")
