@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -28,6 +29,7 @@ import (
 
 type fixture struct {
 	clock *testkit.Clock
+	dir   string // the SQLite data directory ("" on PostgreSQL)
 	db    *storage.DB
 	log   *audit.Log
 	cps   *audit.Checkpoints
@@ -48,7 +50,21 @@ func setup(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{clock: testkit.NewClock(start), calls: map[string]*medguard.Call{}}
-	f.db = storagetest.Open(t, keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), incidents.Schema())
+	schemas := []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), incidents.Schema()}
+	if os.Getenv(storagetest.PostgresEnv) != "" {
+		f.db = storagetest.Open(t, schemas...)
+	} else {
+		f.dir = t.TempDir()
+		db, err := storage.Open(ctx, "", f.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if err := db.Migrate(ctx, schemas...); err != nil {
+			t.Fatal(err)
+		}
+		f.db = db
+	}
 	var err error
 	if f.log, err = audit.Open(ctx, f.db, audit.Options{}); err != nil {
 		t.Fatal(err)

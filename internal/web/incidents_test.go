@@ -222,6 +222,10 @@ func TestIncidentsOverHTTP(t *testing.T) {
 	if p := s.problemOf(422, "POST", base+"/actions", so, map[string]string{"description": "x", "owner": "y", "due_at": "明天"}); p.Field != "due_at" {
 		t.Errorf("%+v", p)
 	}
+	if p := s.problemOf(422, "POST", base+"/actions", so, map[string]string{"description": "x", "owner": "王主任",
+		"due_at": "2026-12-01T18:00:00+08:00"}); p.Field != "owner" {
+		t.Errorf("%+v", p)
+	}
 	s.ok(200, &act, "PATCH", base+"/actions/"+act.ID, so, map[string]string{"state": "done"})
 	s.problemOf(409, "PATCH", base+"/actions/"+act.ID, so, map[string]string{"state": "done"})
 	s.ok(200, &in, "POST", base+"/close", so, map[string]string{"summary": "整改完成"})
