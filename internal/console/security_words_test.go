@@ -28,6 +28,7 @@ func TestSecurityCodesHaveWords(t *testing.T) {
 	for _, r := range detect.DefaultRules() {
 		add("detect.rule.", r.Name)
 	}
+	add("detect.rule.", "incident_deadline_overdue") // raised by the App for an overdue incident deadline
 	add("incident.status.", incidents.Open, incidents.Closed, "all")
 	add("incident.source.", incidents.SourceReport, incidents.SourceFreeze)
 	add("deadline.", incidents.DeadlineNames...)
