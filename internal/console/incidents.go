@@ -60,6 +60,18 @@ func (rq *Request) deadlineRows(ds []incidents.Deadline) []deadlineRow {
 	return out
 }
 
+// incidentDeadlines is deadlineRows for an incident: once it is closed
+// nothing counts down any more (a deadline it missed stays shown overdue).
+func (rq *Request) incidentDeadlines(in *incidents.Incident) []deadlineRow {
+	rows := rq.deadlineRows(in.Deadlines)
+	if in.Status == incidents.Closed {
+		for i := range rows {
+			rows[i].Countdown = ""
+		}
+	}
+	return rows
+}
+
 // criterionName names a §7 criterion (of an incident or a case) in the
 // page's language.
 func (rq *Request) criterionName(code string) string {
@@ -114,7 +126,7 @@ func incidentsPage(rq *Request) error {
 		CanManage: rq.Can(policy.IncidentManage)}
 	for _, in := range items {
 		v.Items = append(v.Items, incidentRow{Incident: in, CriterionName: rq.criterionName(in.Criterion),
-			Deadlines: rq.deadlineRows(in.Deadlines)})
+			Deadlines: rq.incidentDeadlines(&in)})
 	}
 	return rq.Render(http.StatusOK, "incidents", "incidents.title", v)
 }
@@ -245,7 +257,7 @@ func renderIncident(rq *Request, status int, fe *formError) error {
 	if err != nil {
 		return err
 	}
-	v := incidentView{Incident: in, CriterionName: rq.criterionName(in.Criterion), Deadlines: rq.deadlineRows(in.Deadlines),
+	v := incidentView{Incident: in, CriterionName: rq.criterionName(in.Criterion), Deadlines: rq.incidentDeadlines(in),
 		ActionStates: incidents.ActionStates, UpdateKinds: incidents.UpdateKinds, Criteria: rq.criterionOptions(incidents.Criteria),
 		CanManage: rq.Can(policy.IncidentManage), Open: in.Status == incidents.Open, Error: fe,
 		DefaultDue: rq.localInput(rq.Deps.Clock.Now().Add(7 * 24 * time.Hour))}

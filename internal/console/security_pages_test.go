@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"medguard"
+	"medguard/internal/incidents"
 )
 
 // securityHospital is the test hospital with its security staff in post:
@@ -382,6 +383,68 @@ func TestIncidentFlow(t *testing.T) {
 	a.signIn("sunli", staffPassword)
 	if p := a.get("/incidents/" + id); p.status != 200 || strings.Contains(p.body, `method="post" action="/incidents/`) {
 		t.Errorf("auditor's view: %d", p.status)
+	}
+}
+
+// TestIncidentClocksInWords reports a grade-1 data leak in the console:
+// every one of its deadlines (emergency meeting, the health authority told
+// at once, the emergency plan, the 24-hour report, the leak's cause, the
+// grade confirmation and progress) is shown in words in both languages,
+// never as its code; the update form offers each step in words, and the
+// meeting held shows its deadline met.
+func TestIncidentClocksInWords(t *testing.T) {
+	h, _ := securityHospital(t)
+	b := h.browser("zh-CN")
+	b.signIn("zhouqiang", staffPassword)
+	form := b.get("/incidents/new")
+	rep := b.post("/incidents", form, url.Values{"title": {"病案数据疑似外泄"}, "description": {"发现病案首页数据在外部网站出现。"},
+		"core_data_leaked": {"1"}})
+	if rep.status != 200 || !strings.HasPrefix(rep.url.Path, "/incidents/") {
+		t.Fatalf("report: %d %s", rep.status, rep.url)
+	}
+	id := strings.TrimPrefix(rep.url.Path, "/incidents/")
+	words := map[string][]string{
+		"zh-CN": {"30 分钟内确认等级", "15 分钟内召开应急会议", "立即报告卫健委（1 小时内）", "1 小时内启动应急预案",
+			"24 小时内上报卫健委", "48 小时内查明数据泄露原因", "每 2 小时更新进展", "剩余 15 分钟"},
+		"en": {"Grade confirmed within 30 min", "Emergency meeting within 15 min", "Health authority told at once (within 1 h)",
+			"Emergency plan started within 1 h", "Reported to the health authority within 24 h",
+			"Cause of the data leak analysed within 48 h", "Progress update every 2 h", "15 min left"},
+	}
+	steps := map[string][]string{
+		"zh-CN": {"已召开应急会议", "已启动应急预案", "已初报卫健委", "风险已隔离", "已查明泄露原因"},
+		"en":    {"Emergency meeting held", "Emergency plan started", "Health authority told (first notice)", "Risk isolated", "Cause of the leak analysed"},
+	}
+	for _, lang := range []string{"zh-CN", "en"} {
+		b.lang = lang
+		page := b.get("/incidents/" + id)
+		table := between(page.body, `id="deadlines"`, `</table>`)
+		for _, w := range words[lang] {
+			if !strings.Contains(table, w) {
+				t.Errorf("%s: the deadlines lack %q", lang, w)
+			}
+		}
+		for _, code := range incidents.DeadlineNames {
+			if strings.Contains(table, code) {
+				t.Errorf("%s: the deadlines show the code %q", lang, code)
+			}
+		}
+		kinds := between(page.body, `id="u-kind"`, `</select>`)
+		for _, w := range steps[lang] {
+			if !strings.Contains(kinds, w) {
+				t.Errorf("%s: the update form lacks %q", lang, w)
+			}
+		}
+	}
+	b.lang = "zh-CN"
+	page := b.get("/incidents/" + id)
+	h.clock.Advance(10 * time.Minute)
+	page = b.post("/incidents/"+id+"/updates", page, url.Values{"kind": {"meeting_held"}, "text": {"院领导、信息科、医务处召开应急会议"}})
+	if page.status != 200 || !strings.Contains(between(page.body, `id="timeline"`, `</section>`), "已召开应急会议") {
+		t.Fatalf("meeting: %d", page.status)
+	}
+	row := between(page.body, "15 分钟内召开应急会议", `</tr>`)
+	if !strings.Contains(row, "已完成") || strings.Contains(row, "countdown") {
+		t.Errorf("the meeting's deadline is not shown met: %s", row)
 	}
 }
 

@@ -28,10 +28,10 @@ func TestSecurityCodesHaveWords(t *testing.T) {
 	for _, r := range detect.DefaultRules() {
 		add("detect.rule.", r.Name)
 	}
+	add("detect.rule.", "incident_deadline_overdue") // raised by the App for an overdue incident deadline
 	add("incident.status.", incidents.Open, incidents.Closed, "all")
 	add("incident.source.", incidents.SourceReport, incidents.SourceFreeze)
-	add("deadline.", incidents.DeadlineGradeConfirmation, incidents.DeadlineAuthorityReport, incidents.DeadlineAnalysisReport,
-		incidents.DeadlineFix, incidents.DeadlineProgressUpdate, incidents.DeadlineFactFinding)
+	add("deadline.", incidents.DeadlineNames...)
 	add("deadline.state.", incidents.Pending, incidents.Met, incidents.Overdue)
 	add("update.", append(incidents.UpdateKinds, "reported", "grade_confirmed", "evidence", "analysis", "analysis_revised",
 		"action", "action_state", "closed")...)

@@ -252,6 +252,22 @@ func (s *Service) UserByID(ctx context.Context, id string) (*User, error) {
 	return s.lookupUser(ctx, id)
 }
 
+// UserByUsername returns a user by username without logging it, for other
+// capabilities that find people in the audit log (which names them by
+// username) and need their id for an operation they log themselves (e.g.
+// the accountability candidates). It answers NotFound for an unknown name.
+func (s *Service) UserByUsername(ctx context.Context, username string) (*User, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, `SELECT id FROM users WHERE username = $1`, username).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNotFound
+	}
+	if err != nil {
+		return nil, medguard.Wrap("identity.UserByUsername", err)
+	}
+	return s.lookupUser(ctx, id)
+}
+
 // GetUser returns one user.
 func (s *Service) GetUser(ctx context.Context, call *medguard.Call, id string) (*User, error) {
 	var u *User

@@ -18,9 +18,11 @@ import (
 	"medguard/internal/storage"
 )
 
-// Users looks up the person concerned by a case: the identity service.
+// Users looks up the person concerned by a case, by id, or by the
+// username the audit log names them with: the identity service.
 type Users interface {
 	UserByID(ctx context.Context, id string) (*identity.User, error)
+	UserByUsername(ctx context.Context, username string) (*identity.User, error)
 }
 
 // CaseCriteria are the grades of violation of §7 (违规).

@@ -8,7 +8,9 @@ import (
 
 	"medguard"
 	"medguard/internal/audit"
+	"medguard/internal/identity"
 	"medguard/internal/incidents"
+	"medguard/internal/policy"
 	"medguard/internal/records"
 )
 
@@ -60,14 +62,15 @@ func TestCandidates(t *testing.T) {
 	}
 	c := got[0]
 	if c.Kind != "unauthorized_queries" || c.Grade != 2 || c.Username != "zhangwei" || c.Count != 4 || len(c.AuditIndexes) != 4 ||
-		c.Department != "CARD" {
+		c.Department != "CARD" || c.UserID != zhang.Actor.ID || c.BreakGlass != 0 {
 		t.Fatalf("%+v", c)
 	}
 	st, err := f.log.Entries(ctx, c.AuditIndexes[0], c.AuditIndexes[0]+1)
 	if err != nil || st[0].Entry.Decision != audit.Deny || st[0].Entry.Actor != "zhangwei" {
 		t.Fatalf("%+v %v", st, err)
 	}
-	if l := got[1]; l.Kind != "late_archiving" || l.Grade != 3 || l.Username != "chenjing" || l.AdmissionID != a.ID || l.HoursLate < 48 {
+	if l := got[1]; l.Kind != "late_archiving" || l.Grade != 3 || l.Username != "chenjing" || l.AdmissionID != a.ID || l.HoursLate < 48 ||
+		l.UserID != clerk.Actor.ID {
 		t.Fatalf("%+v", l)
 	}
 	// Outside the period nothing is found in the log.
@@ -79,6 +82,95 @@ func TestCandidates(t *testing.T) {
 	wantKind(t, err, medguard.Forbidden)
 	_, err = f.svc.Candidates(ctx, f.calls["wuyan"], to, from)
 	wantField(t, err, "to")
+}
+
+// TestCandidatesCountUnjustifiedBreakGlass: a break-glass access that the
+// department head judged unjustified is an unauthorised query. 张伟 is
+// refused three times and breaks the glass once, judged unjustified: four,
+// a candidate. 刘洋 is refused three times and breaks the glass once,
+// judged justified: three, not a candidate.
+func TestCandidatesCountUnjustifiedBreakGlass(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	lina, zhang := f.calls["lina"], f.calls["zhangwei"]
+	admin := &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: medguard.NewID(f.clock.Now()), Name: "admin",
+		Roles: []string{policy.Admin}}}
+	u, _, err := f.id.CreateUser(ctx, admin, identity.NewUser{Username: "liuyang", DisplayName: "刘洋", Department: "CARD",
+		Roles: []string{policy.Doctor}, Password: "Yiyuan#Ceshi2026"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	liu := &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: u.ID, Name: "liuyang", Department: "CARD",
+		Roles: []string{policy.Doctor}}, IP: "10.1.1.2"}
+	head := &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: medguard.NewID(f.clock.Now()), Name: "wangjun",
+		Department: "NEUR", Roles: []string{policy.DeptHead}}, IP: "10.1.2.1"}
+	p, err := f.rec.CreatePatient(ctx, lina, records.NewPatient{Name: "王芳", Gender: "female", BirthDate: "1968-04-12"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.rec.CreateRecord(ctx, lina, p.ID, records.NewRecord{Type: "progress_note", Department: "NEUR",
+		Title: "病程记录", Text: "患者头痛三天，伴恶心"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := f.clock.Now()
+	glassIndex := map[string]uint64{}
+	for _, who := range []*medguard.Call{zhang, liu} {
+		for range 3 {
+			_, err := f.rec.GetRecord(ctx, who, r.ID)
+			wantKind(t, err, medguard.Forbidden)
+			f.clock.Advance(time.Minute)
+		}
+		glass := *who
+		glass.BreakGlassReason, glass.Purpose = "急会诊，需查看既往病史", "emergency" // core data: a purpose
+		if _, err := f.rec.GetRecord(ctx, &glass, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		es := f.entries(t)
+		glassIndex[who.Actor.Name] = es[len(es)-1].Index
+	}
+	queue, _, err := f.rec.ListBreakGlass(ctx, head, records.BreakGlassFilter{})
+	if err != nil || len(queue) != 2 {
+		t.Fatalf("%+v %v", queue, err)
+	}
+	for _, e := range queue {
+		outcome, note := records.Justified, "急会诊属实"
+		if e.Username == "zhangwei" {
+			outcome, note = records.Unjustified, "无会诊申请，与诊疗无关"
+		}
+		if _, err := f.rec.ReviewBreakGlass(ctx, head, e.ID, outcome, note); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.clock.Advance(time.Hour)
+	got, err := f.svc.Candidates(ctx, f.calls["wuyan"], from, f.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("candidates %+v", got)
+	}
+	c := got[0]
+	if c.Kind != "unauthorized_queries" || c.Grade != 2 || c.Username != "zhangwei" || c.UserID != zhang.Actor.ID ||
+		c.Department != "CARD" || c.Count != 4 || c.BreakGlass != 1 || len(c.AuditIndexes) != 4 ||
+		!slices.IsSorted(c.AuditIndexes) || c.AuditIndexes[3] != glassIndex["zhangwei"] {
+		t.Fatalf("%+v (break-glass read at %d)", c, glassIndex["zhangwei"])
+	}
+	if c.FirstAt == nil || c.LastAt == nil || !c.FirstAt.Equal(from) || !c.LastAt.Equal(from.Add(3*time.Minute)) {
+		t.Errorf("period %v – %v", c.FirstAt, c.LastAt)
+	}
+	// The break-glass reviews were read through the records service's own
+	// logged operation, by the auditor.
+	if !slices.ContainsFunc(f.entries(t), func(s audit.Stored) bool {
+		return s.Entry.Action == "breakglass.unjustified" && s.Entry.Actor == "wuyan" && s.Entry.Decision == audit.Allow
+	}) {
+		t.Error("the break-glass reviews were not read through the records service")
+	}
+	// Before the accesses, nothing.
+	got, err = f.svc.Candidates(ctx, f.calls["wuyan"], from.Add(-time.Hour), from)
+	if err != nil || slices.ContainsFunc(got, func(c incidents.Candidate) bool { return c.Kind == "unauthorized_queries" }) {
+		t.Fatalf("%+v %v", got, err)
+	}
 }
 
 func (f *fixture) openCase(t *testing.T, by string) *incidents.Case {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"regexp"
 	"time"
 
 	"medguard"
@@ -40,11 +41,18 @@ type Action struct {
 // NewAction is a corrective action to take.
 type NewAction struct {
 	Description string
-	Owner       string // who is responsible: a username or a department code
+	Owner       string // who is responsible: a username or a department code (OwnerPattern)
 	DueAt       time.Time
 }
 
 var errNoAction = &medguard.Error{Kind: medguard.NotFound, Message: "no such corrective action"}
+
+// OwnerPattern is what an action's owner may be: a username or a
+// department code. The owner is stored in clear, like every other name of
+// a member of staff here, so it must be an identifier and never free text
+// that could name a patient; what is to be done goes in the (sealed)
+// description.
+var OwnerPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 // AddAction adds a corrective action to an open incident.
 func (s *Service) AddAction(ctx context.Context, call *medguard.Call, id string, na NewAction) (*Action, error) {
@@ -57,6 +65,9 @@ func (s *Service) AddAction(ctx context.Context, call *medguard.Call, id string,
 		owner, err := text("owner", na.Owner, 64, true)
 		if err != nil {
 			return nil, err
+		}
+		if !OwnerPattern.MatchString(owner) {
+			return nil, medguard.InvalidField("owner", "owner must be a username or a department code (letters, digits, '.', '_' or '-')")
 		}
 		if na.DueAt.IsZero() || !na.DueAt.After(now) {
 			return nil, medguard.InvalidField("due_at", "due_at is required and must be in the future")

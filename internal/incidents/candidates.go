@@ -9,30 +9,44 @@ import (
 	"medguard"
 	"medguard/internal/audit"
 	"medguard/internal/gate"
+	"medguard/internal/identity"
 	"medguard/internal/policy"
 )
 
-// Candidate is a possible violation found in the records: a user denied
-// record reads more than MaxDeniedReads times in the period (grade 2,
-// unauthorised queries), or an admission archived, or still not archived,
-// more than 24 hours late (grade 3). It names people and opaque ids only.
+// Candidate is a possible violation found in the records: a user with
+// more than MaxDeniedReads unauthorised queries in the period (grade 2) —
+// record reads the policy refused, and break-glass accesses their
+// department head reviewed as unjustified —, or an admission archived, or
+// still not archived, more than 24 hours late (grade 3). It names people
+// and opaque ids only.
 type Candidate struct {
-	Kind         string     `json:"kind"` // unauthorized_queries | late_archiving
-	Grade        int        `json:"grade"`
-	Username     string     `json:"username,omitempty"`
-	Department   string     `json:"department,omitempty"`
-	Count        int        `json:"count,omitempty"`
-	FirstAt      *time.Time `json:"first_at,omitempty"`
-	LastAt       *time.Time `json:"last_at,omitempty"`
-	AuditIndexes []uint64   `json:"audit_indexes,omitempty"`
-	AdmissionID  string     `json:"admission_id,omitempty"`
-	PatientID    string     `json:"patient_id,omitempty"`
-	HoursLate    int        `json:"hours_late,omitempty"`
+	Kind string `json:"kind"` // unauthorized_queries | late_archiving
+	// Grade is the grade of violation the candidate would be (§7).
+	Grade int `json:"grade"`
+	// UserID is the id of the person concerned, for opening a case; empty
+	// when the name is not a member of staff (an API key, a removed name).
+	UserID     string `json:"user_id,omitempty"`
+	Username   string `json:"username,omitempty"`
+	Department string `json:"department,omitempty"`
+	// Count is the number of unauthorised queries: refused reads plus
+	// unjustified break-glass accesses.
+	Count int `json:"count,omitempty"`
+	// BreakGlass is how many of Count were break-glass accesses reviewed
+	// as unjustified.
+	BreakGlass int        `json:"break_glass,omitempty"`
+	FirstAt    *time.Time `json:"first_at,omitempty"`
+	LastAt     *time.Time `json:"last_at,omitempty"`
+	// AuditIndexes are the audit entries of the queries: the refused reads
+	// and the break-glass reads.
+	AuditIndexes []uint64 `json:"audit_indexes,omitempty"`
+	AdmissionID  string   `json:"admission_id,omitempty"`
+	PatientID    string   `json:"patient_id,omitempty"`
+	HoursLate    int      `json:"hours_late,omitempty"`
 }
 
-// MaxDeniedReads is how many denied reads in a period are tolerated; more
-// is a candidate for a grade-2 case (§7: unauthorised queries more than 3
-// times).
+// MaxDeniedReads is how many unauthorised queries in a period are
+// tolerated; more is a candidate for a grade-2 case (§7: unauthorised
+// queries more than 3 times).
 const MaxDeniedReads = 3
 
 // LateArchivingHours is how late archiving may be before it is a candidate
@@ -45,13 +59,17 @@ var readActions = []string{"record.read", "record.read_history", "record.list", 
 // maxScan bounds the entries one candidate search reads per action.
 const maxScan = 100_000
 
-// Candidates proposes cases from the period [from, to): it scans the audit
-// log for users denied record reads more than MaxDeniedReads times, and
-// asks the records service for archiving more than 24 hours late. The
-// caller must manage cases and read the audit log; the late-archiving list
-// is its own logged operation.
+// Candidates proposes cases from the period [from, to). Unauthorised
+// queries are the record reads the audit log shows refused, and the
+// break-glass accesses made in the period that their department head
+// reviewed as unjustified (from the records service); a user with more
+// than MaxDeniedReads of them together is a candidate. The records service
+// also lists archiving more than 24 hours late. The caller must manage
+// cases and read the audit log; the two lists from the records service are
+// its own logged operations (break-glass needs breakglass.read, late
+// archiving archiving.read).
 func (s *Service) Candidates(ctx context.Context, call *medguard.Call, from, to time.Time) ([]Candidate, error) {
-	out := []Candidate{}
+	var by map[string]*Candidate
 	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.AccountabilityManage, AuditAction: "accountability.candidates",
 		Resource: policy.Resource{Type: "accountability_case"}},
 		func(policy.Decision) (audit.Mutation, error) {
@@ -62,16 +80,40 @@ func (s *Service) Candidates(ctx context.Context, call *medguard.Call, from, to 
 				return nil, medguard.InvalidField("to", "to must be after from")
 			}
 			var err error
-			out, err = s.deniedReads(ctx, from, to)
+			by, err = s.deniedReads(ctx, from, to)
 			return nil, err
 		})
 	if err != nil {
 		return nil, err
 	}
-	if s.archiving == nil {
-		return out, nil
+	if s.records == nil {
+		return s.unauthorisedQueries(ctx, by)
 	}
-	late, err := s.archiving.LateArchiving(ctx, call, "", from)
+	glass, err := s.records.UnjustifiedBreakGlass(ctx, call, from, to)
+	if err != nil {
+		return nil, err
+	}
+	// A listing across departments is one access with one audit entry but
+	// one event per department: it counts once, however many heads found
+	// it unjustified.
+	counted := map[uint64]bool{}
+	for _, e := range glass {
+		if counted[e.AuditIndex] {
+			continue
+		}
+		counted[e.AuditIndex] = true
+		c := candidateOf(by, e.Username, "")
+		if c.UserID == "" {
+			c.UserID = e.UserID
+		}
+		c.BreakGlass++
+		c.count(e.AuditIndex, e.At)
+	}
+	out, err := s.unauthorisedQueries(ctx, by)
+	if err != nil {
+		return nil, err
+	}
+	late, err := s.records.LateArchiving(ctx, call, "", from)
 	if err != nil {
 		return nil, err
 	}
@@ -79,15 +121,89 @@ func (s *Service) Candidates(ctx context.Context, call *medguard.Call, from, to 
 		if a.HoursLate <= LateArchivingHours {
 			continue
 		}
-		out = append(out, Candidate{Kind: "late_archiving", Grade: 3, Username: a.ArchivedBy, Department: a.Department,
-			AdmissionID: a.ID, PatientID: a.PatientID, HoursLate: a.HoursLate})
+		c := Candidate{Kind: "late_archiving", Grade: 3, Username: a.ArchivedBy, Department: a.Department,
+			AdmissionID: a.ID, PatientID: a.PatientID, HoursLate: a.HoursLate}
+		if a.ArchivedBy != "" {
+			u, err := s.staff(ctx, a.ArchivedBy)
+			if err != nil {
+				return nil, err
+			}
+			if u != nil {
+				c.UserID = u.ID
+			}
+		}
+		out = append(out, c)
 	}
 	return out, nil
 }
 
-// deniedReads finds the users denied reads more than MaxDeniedReads times
-// in [from, to), most denials first.
-func (s *Service) deniedReads(ctx context.Context, from, to time.Time) ([]Candidate, error) {
+// candidateOf returns the unauthorised-queries candidate of a user,
+// adding it to by when new.
+func candidateOf(by map[string]*Candidate, username, department string) *Candidate {
+	c := by[username]
+	if c == nil {
+		c = &Candidate{Kind: "unauthorized_queries", Grade: 2, Username: username, Department: department}
+		by[username] = c
+	}
+	return c
+}
+
+// count adds one unauthorised query, its audit entry and its time.
+func (c *Candidate) count(index uint64, at time.Time) {
+	c.Count++
+	c.AuditIndexes = append(c.AuditIndexes, index)
+	if c.FirstAt == nil || at.Before(*c.FirstAt) {
+		c.FirstAt = &at
+	}
+	if c.LastAt == nil || at.After(*c.LastAt) {
+		c.LastAt = &at
+	}
+}
+
+// staff finds a member of staff by username; nil if there is none (an API
+// key, the system).
+func (s *Service) staff(ctx context.Context, username string) (*identity.User, error) {
+	u, err := s.users.UserByUsername(ctx, username)
+	if medguard.IsKind(err, medguard.NotFound) {
+		return nil, nil
+	}
+	return u, err
+}
+
+// unauthorisedQueries keeps the users with more than MaxDeniedReads
+// unauthorised queries, most first, with their ids and departments.
+func (s *Service) unauthorisedQueries(ctx context.Context, by map[string]*Candidate) ([]Candidate, error) {
+	out := []Candidate{}
+	for _, c := range by {
+		if c.Count <= MaxDeniedReads {
+			continue
+		}
+		slices.Sort(c.AuditIndexes)
+		if c.UserID == "" || c.Department == "" {
+			u, err := s.staff(ctx, c.Username)
+			if err != nil {
+				return nil, err
+			}
+			if u != nil && c.UserID == "" {
+				c.UserID = u.ID
+			}
+			if u != nil && c.Department == "" {
+				c.Department = u.Department
+			}
+		}
+		out = append(out, *c)
+	}
+	slices.SortFunc(out, func(a, b Candidate) int {
+		if a.Count != b.Count {
+			return b.Count - a.Count
+		}
+		return strings.Compare(a.Username, b.Username)
+	})
+	return out, nil
+}
+
+// deniedReads counts, per user, the reads refused in [from, to).
+func (s *Service) deniedReads(ctx context.Context, from, to time.Time) (map[string]*Candidate, error) {
 	by := map[string]*Candidate{}
 	for _, action := range readActions {
 		var before uint64
@@ -101,20 +217,7 @@ func (s *Service) deniedReads(ctx context.Context, from, to time.Time) ([]Candid
 				if e.Decision != audit.Deny || e.Actor == "" {
 					continue
 				}
-				c := by[e.Actor]
-				if c == nil {
-					c = &Candidate{Kind: "unauthorized_queries", Grade: 2, Username: e.Actor, Department: e.ActorDepartment}
-					by[e.Actor] = c
-				}
-				c.Count++
-				c.AuditIndexes = append(c.AuditIndexes, st.Index)
-				t := e.Time
-				if c.FirstAt == nil || t.Before(*c.FirstAt) {
-					c.FirstAt = &t
-				}
-				if c.LastAt == nil || t.After(*c.LastAt) {
-					c.LastAt = &t
-				}
+				candidateOf(by, e.Actor, e.ActorDepartment).count(st.Index, e.Time)
 			}
 			scanned += len(page)
 			if !more || len(page) == 0 {
@@ -123,21 +226,5 @@ func (s *Service) deniedReads(ctx context.Context, from, to time.Time) ([]Candid
 			before = page[len(page)-1].Index
 		}
 	}
-	var out []Candidate
-	for _, c := range by {
-		if c.Count > MaxDeniedReads {
-			slices.Sort(c.AuditIndexes)
-			out = append(out, *c)
-		}
-	}
-	slices.SortFunc(out, func(a, b Candidate) int {
-		if a.Count != b.Count {
-			return b.Count - a.Count
-		}
-		return strings.Compare(a.Username, b.Username)
-	})
-	if out == nil {
-		out = []Candidate{}
-	}
-	return out, nil
+	return by, nil
 }

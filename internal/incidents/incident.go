@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"medguard"
@@ -54,15 +55,28 @@ type Incident struct {
 	// AuthorityReportedAt is when the report to the health authority
 	// (卫健委) was made, for grade 1.
 	AuthorityReportedAt *time.Time `json:"authority_reported_at,omitempty"`
-	FixedAt             *time.Time `json:"fixed_at,omitempty"`
-	LastUpdateAt        time.Time  `json:"last_update_at"`
-	ClosedBy            string     `json:"closed_by,omitempty"`
-	ClosedAt            *time.Time `json:"closed_at,omitempty"`
-	Deadlines           []Deadline `json:"deadlines"`
-	Analysis            *Analysis  `json:"analysis,omitempty"`
-	Timeline            []Update   `json:"timeline,omitempty"`
-	Evidence            []Evidence `json:"evidence,omitempty"`
-	Actions             []Action   `json:"actions,omitempty"`
+	// AuthorityNotifiedAt is when the health authority was first told (at
+	// once, for grade 1), before the written report.
+	AuthorityNotifiedAt *time.Time `json:"authority_notified_at,omitempty"`
+	// MeetingHeldAt is when the emergency meeting (grades 1 and 2) was held.
+	MeetingHeldAt *time.Time `json:"meeting_held_at,omitempty"`
+	// PlanStartedAt is when the emergency plan (应急预案) was started, for grade 1.
+	PlanStartedAt *time.Time `json:"plan_started_at,omitempty"`
+	// RiskIsolatedAt is when the risk was isolated, for grade 2; an
+	// incident opened by a freeze is isolated when it is opened.
+	RiskIsolatedAt *time.Time `json:"risk_isolated_at,omitempty"`
+	// CauseAnalysedAt is when the cause of a data leak was reported
+	// analysed (the 5W1H analysis meets that deadline as well).
+	CauseAnalysedAt *time.Time `json:"cause_analysed_at,omitempty"`
+	FixedAt         *time.Time `json:"fixed_at,omitempty"`
+	LastUpdateAt    time.Time  `json:"last_update_at"`
+	ClosedBy        string     `json:"closed_by,omitempty"`
+	ClosedAt        *time.Time `json:"closed_at,omitempty"`
+	Deadlines       []Deadline `json:"deadlines"`
+	Analysis        *Analysis  `json:"analysis,omitempty"`
+	Timeline        []Update   `json:"timeline,omitempty"`
+	Evidence        []Evidence `json:"evidence,omitempty"`
+	Actions         []Action   `json:"actions,omitempty"`
 
 	title, description, analysis []byte
 }
@@ -94,17 +108,37 @@ type Update struct {
 	AuditIndex uint64    `json:"audit_index"`
 }
 
-// Kinds of timeline update that people post (POST …/updates). The other
-// kinds (reported, grade_confirmed, evidence, analysis, action, action_state,
-// closed) are written by the operations themselves.
+// Kinds of timeline update that people post (POST …/updates). Each one
+// counts as a progress update; all but progress also meet a deadline (the
+// first one of its kind does). The other kinds (reported, grade_confirmed,
+// evidence, analysis, action, action_state, closed) are written by the
+// operations themselves.
 const (
-	UpdateProgress        = "progress"         // a progress update (every 2 h while open)
-	UpdateAuthorityReport = "authority_report" // reported to the health authority (卫健委)
-	UpdateFixed           = "fixed"            // the fault is fixed
+	UpdateProgress          = "progress"           // a progress update (every 2 h while open)
+	UpdateMeetingHeld       = "meeting_held"       // the emergency meeting was held (grades 1–2, 15 min)
+	UpdatePlanStarted       = "plan_started"       // the emergency plan was started (grade 1, 1 h)
+	UpdateAuthorityNotified = "authority_notified" // the health authority was told at once (grade 1, 1 h)
+	UpdateAuthorityReport   = "authority_report"   // reported to the health authority (卫健委) (grade 1, 24 h)
+	UpdateRiskIsolated      = "risk_isolated"      // the risk was isolated (grade 2, 2 h)
+	UpdateCauseAnalysed     = "cause_analysed"     // the cause of a data leak was analysed (48 h)
+	UpdateFixed             = "fixed"              // the fault is fixed (grade 3)
 )
 
 // UpdateKinds lists the kinds of update people post.
-var UpdateKinds = []string{UpdateProgress, UpdateAuthorityReport, UpdateFixed}
+var UpdateKinds = []string{UpdateProgress, UpdateMeetingHeld, UpdatePlanStarted, UpdateAuthorityNotified,
+	UpdateAuthorityReport, UpdateRiskIsolated, UpdateCauseAnalysed, UpdateFixed}
+
+// updateColumns are the columns of incidents that the first update of a
+// kind sets: the time its deadline was met.
+var updateColumns = map[string]string{
+	UpdateMeetingHeld:       "meeting_held_at",
+	UpdatePlanStarted:       "plan_started_at",
+	UpdateAuthorityNotified: "authority_notified_at",
+	UpdateAuthorityReport:   "authority_reported_at",
+	UpdateRiskIsolated:      "risk_isolated_at",
+	UpdateCauseAnalysed:     "cause_analysed_at",
+	UpdateFixed:             "fixed_at",
+}
 
 // NewIncident is a report of an incident. Grade may be left out (0) when
 // Facts are given: the suggested grade is then used. Criterion names the §7
@@ -215,9 +249,11 @@ func (s *Service) OpenForFreeze(ctx context.Context, username, alertID, reason s
 		}
 	}
 	now := s.clock.Now().Truncate(time.Millisecond)
+	// The freeze, done before this incident is opened, isolated the risk:
+	// the account can do nothing more until it is released.
 	inc := &Incident{ID: medguard.NewID(now), Grade: Serious, Criterion: "local_data_abnormal", Status: Open,
 		Source: SourceFreeze, AlertID: alertID, FrozenUser: username, ReportedBy: System.Actor.Name, ReportedAt: now,
-		LastUpdateAt: now, Title: "账号已冻结 Account frozen: " + username}
+		LastUpdateAt: now, RiskIsolatedAt: &now, Title: "账号已冻结 Account frozen: " + username}
 	var err error
 	if inc.Description, err = text("reason", reason, MaxText, false); err != nil {
 		return Incident{}, err
@@ -260,15 +296,18 @@ func (s *Service) insertIncident(inc *Incident, by string) (audit.Mutation, erro
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO incidents (id, grade, criterion, suggested_grade, suggested_criterion,
-			facts, status, source, alert_id, frozen_user, title, description, reported_by, reported_at, last_update_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)`,
+			facts, status, source, alert_id, frozen_user, title, description, reported_by, reported_at, last_update_at,
+			risk_isolated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15)`,
 			inc.ID, inc.Grade, inc.Criterion, sql.NullInt64{Int64: int64(inc.SuggestedGrade), Valid: inc.SuggestedGrade != 0},
 			storage.NullString(inc.SuggestedCriterion), facts, Open, inc.Source, storage.NullString(inc.AlertID),
-			storage.NullString(inc.FrozenUser), title, desc, by, medguard.Millis(inc.ReportedAt))
+			storage.NullString(inc.FrozenUser), title, desc, by, medguard.Millis(inc.ReportedAt), millisOf(inc.RiskIsolatedAt))
 		if err != nil {
 			return storage.MapError(err)
 		}
 		detail := fmt.Sprintf("grade %d (%s)", inc.Grade, inc.Criterion)
+		if inc.RiskIsolatedAt != nil {
+			detail += "; account frozen: risk isolated"
+		}
 		return addUpdate(ctx, tx, k, inc.ID, index, "reported", detail, by, inc.ReportedAt)
 	}, nil
 }
@@ -286,7 +325,8 @@ func addUpdate(ctx context.Context, tx *sql.Tx, k *keys.DataKey, incidentID stri
 
 const incidentColumns = `id, grade, criterion, suggested_grade, suggested_criterion, facts, status, source, alert_id,
 	frozen_user, title, description, analysis, reported_by, reported_at, grade_confirmed_at, grade_confirmed_by,
-	authority_reported_at, fixed_at, analysis_at, analysis_by, last_update_at, closed_at, closed_by`
+	authority_reported_at, fixed_at, analysis_at, analysis_by, last_update_at, closed_at, closed_by,
+	authority_notified_at, meeting_held_at, plan_started_at, risk_isolated_at, cause_analysed_at`
 
 func scanIncident(sc interface{ Scan(...any) error }) (*Incident, error) {
 	var in Incident
@@ -294,9 +334,11 @@ func scanIncident(sc interface{ Scan(...any) error }) (*Incident, error) {
 	var scrit, facts, alert, frozen, confirmedBy, analysisBy, closedBy sql.NullString
 	var reported, last int64
 	var confirmed, authority, fixed, analysisAt, closed sql.NullInt64
+	var notified, meeting, plan, isolated, cause sql.NullInt64
 	if err := sc.Scan(&in.ID, &in.Grade, &in.Criterion, &sgrade, &scrit, &facts, &in.Status, &in.Source, &alert,
 		&frozen, &in.title, &in.description, &in.analysis, &in.ReportedBy, &reported, &confirmed, &confirmedBy,
-		&authority, &fixed, &analysisAt, &analysisBy, &last, &closed, &closedBy); err != nil {
+		&authority, &fixed, &analysisAt, &analysisBy, &last, &closed, &closedBy,
+		&notified, &meeting, &plan, &isolated, &cause); err != nil {
 		return nil, err
 	}
 	opt := func(v sql.NullInt64) *time.Time {
@@ -315,6 +357,8 @@ func scanIncident(sc interface{ Scan(...any) error }) (*Incident, error) {
 	in.AlertID, in.FrozenUser, in.GradeConfirmedBy, in.ClosedBy = alert.String, frozen.String, confirmedBy.String, closedBy.String
 	in.ReportedAt, in.LastUpdateAt = medguard.FromMillis(reported), medguard.FromMillis(last)
 	in.GradeConfirmedAt, in.AuthorityReportedAt, in.FixedAt, in.ClosedAt = opt(confirmed), opt(authority), opt(fixed), opt(closed)
+	in.AuthorityNotifiedAt, in.MeetingHeldAt, in.PlanStartedAt = opt(notified), opt(meeting), opt(plan)
+	in.RiskIsolatedAt, in.CauseAnalysedAt = opt(isolated), opt(cause)
 	in.GradeConfirmed = in.GradeConfirmedAt != nil
 	in.SingleRecord = in.Criterion == "single_record"
 	if analysisAt.Valid {
@@ -533,7 +577,11 @@ func (s *Service) ConfirmGrade(ctx context.Context, call *medguard.Call, id stri
 }
 
 // AddUpdate posts a timeline update: progress (due every 2 hours while
-// open), the report to the health authority, or the fix.
+// open), or one of the steps that meet a deadline — the emergency meeting
+// held, the emergency plan started, the health authority told at once or
+// given the report, the risk isolated, a leak's cause analysed, the fault
+// fixed. The first update of a kind meets its deadline; a later one of the
+// same kind is a progress update that leaves the time met unchanged.
 func (s *Service) AddUpdate(ctx context.Context, call *medguard.Call, id string, u NewUpdate) (*Incident, error) {
 	return s.change(ctx, call, id, "incident.update", func(in *Incident, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
 		body, err := text("text", u.Text, MaxText, true)
@@ -541,14 +589,10 @@ func (s *Service) AddUpdate(ctx context.Context, call *medguard.Call, id string,
 			return nil, err
 		}
 		set := ""
-		switch u.Kind {
-		case UpdateProgress:
-		case UpdateAuthorityReport:
-			set = ", authority_reported_at = COALESCE(authority_reported_at, $1)"
-		case UpdateFixed:
-			set = ", fixed_at = COALESCE(fixed_at, $1)"
-		default:
-			return nil, medguard.InvalidField("kind", "kind must be progress, authority_report or fixed")
+		if col, ok := updateColumns[u.Kind]; ok {
+			set = ", " + col + " = COALESCE(" + col + ", $1)"
+		} else if u.Kind != UpdateProgress {
+			return nil, medguard.InvalidField("kind", "kind must be one of %s", strings.Join(UpdateKinds, ", "))
 		}
 		return func(ctx context.Context, tx *sql.Tx, index uint64) error {
 			if err := stillOpen(ctx, tx, `UPDATE incidents SET last_update_at = $1`+set+` WHERE id = $2 AND status = 'open'`,

@@ -12,8 +12,8 @@
 // sealed with the incident's or the case's own data key. Nothing here is
 // ever deleted — the database refuses it — and evidence and case entries
 // never change once written. This package reads the audit log only through
-// internal/audit and late archiving only through the records service; it
-// never touches another package's tables.
+// internal/audit, and late archiving and break-glass reviews only through
+// the records service; it never touches another package's tables.
 package incidents
 
 import (
@@ -38,10 +38,12 @@ var migrations embed.FS
 // Schema is the incidents package's tables.
 func Schema() storage.Schema { return storage.NewSchema("incidents", migrations, "migrations") }
 
-// Archiving is what the service needs of the records service: the list of
-// late archiving (SPEC §4), read through its own gated operation.
-type Archiving interface {
+// Records is what the service needs of the records service, each read
+// through the records service's own gated operation: the list of late
+// archiving (SPEC §4) and the break-glass accesses reviewed as unjustified.
+type Records interface {
 	LateArchiving(ctx context.Context, call *medguard.Call, department string, since time.Time) ([]records.Admission, error)
+	UnjustifiedBreakGlass(ctx context.Context, call *medguard.Call, from, to time.Time) ([]records.BreakGlassEvent, error)
 }
 
 // Service is the incidents and accountability capability.
@@ -52,7 +54,7 @@ type Service struct {
 	checkpoints *audit.Checkpoints
 	keys        *keys.Keyring
 	users       Users
-	archiving   Archiving
+	records     Records
 	clock       medguard.Clock
 
 	mu        sync.Mutex
@@ -60,10 +62,10 @@ type Service struct {
 }
 
 // New returns the service. cps signs the checkpoints that evidence is proven
-// against; users finds the people cases are about; archiving (may be nil)
-// lists late archiving for the candidates of cases.
-func New(db *storage.DB, g *gate.Gate, cps *audit.Checkpoints, kr *keys.Keyring, users Users, archiving Archiving) *Service {
-	return &Service{db: db, gate: g, log: g.Log(), checkpoints: cps, keys: kr, users: users, archiving: archiving,
+// against; users finds the people cases are about; rec (may be nil) lists
+// late archiving and unjustified break-glass for the candidates of cases.
+func New(db *storage.DB, g *gate.Gate, cps *audit.Checkpoints, kr *keys.Keyring, users Users, rec Records) *Service {
+	return &Service{db: db, gate: g, log: g.Log(), checkpoints: cps, keys: kr, users: users, records: rec,
 		clock: g.Clock()}
 }
 

@@ -344,6 +344,66 @@ func TestRecordReadAndBreakGlass(t *testing.T) {
 	wantKind(t, err, medguard.Forbidden, "")
 }
 
+// TestUnjustifiedBreakGlass lists the emergency accesses reviewed as
+// unjustified in a period, for the accountability candidates: without
+// reasons or notes, with the user's id, hospital-wide for an auditor and
+// the own department for a department head.
+func TestUnjustifiedBreakGlass(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	_, r := f.patientWithRecord(t)
+	from := f.clock.Now()
+	for _, who := range []string{"lina", "lina", "zhaolei"} {
+		if _, err := f.svc.GetRecord(ctx, f.as(who, "会诊需要查看既往病史"), r.ID); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(time.Minute)
+	}
+	queue, _, err := f.svc.ListBreakGlass(ctx, f.as("liuyang"), records.BreakGlassFilter{})
+	if err != nil || len(queue) != 3 {
+		t.Fatalf("%+v %v", queue, err)
+	}
+	for i, outcome := range []string{records.Unjustified, records.Justified, records.Unjustified} {
+		if _, err := f.svc.ReviewBreakGlass(ctx, f.as("liuyang"), queue[i].ID, outcome, "与诊疗无关，患者张伟非本人接诊"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	auditor := &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: medguard.NewID(f.clock.Now()), Name: "wuyan",
+		Roles: []string{"auditor"}}, IP: "10.1.9.9"}
+	to := f.clock.Now()
+	got, err := f.svc.UnjustifiedBreakGlass(ctx, auditor, from, to)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if got[0].ID != queue[0].ID || got[0].UserID != f.calls["lina"].Actor.ID || got[0].Username != "lina" ||
+		got[1].ID != queue[2].ID || got[1].Username != "zhaolei" || got[0].AuditIndex == 0 {
+		t.Fatalf("%+v", got)
+	}
+	for _, e := range got {
+		if e.Reason != "" || e.Note != "" || e.Outcome != records.Unjustified {
+			t.Fatalf("shown with its text: %+v", e)
+		}
+	}
+	if e := f.last(t); e.Action != "breakglass.unjustified" || e.Actor != "wuyan" || e.Decision != audit.Allow {
+		t.Fatalf("entry %+v", e)
+	}
+	// The period is of the accesses, [from, to).
+	if got, err := f.svc.UnjustifiedBreakGlass(ctx, auditor, from.Add(time.Minute), to); err != nil || len(got) != 1 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	_, err = f.svc.UnjustifiedBreakGlass(ctx, auditor, to, from)
+	wantKind(t, err, medguard.Invalid, "to")
+	// Department heads see their own department's; doctors nothing.
+	if got, err := f.svc.UnjustifiedBreakGlass(ctx, f.as("liuyang"), from, to); err != nil || len(got) != 2 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if got, err := f.svc.UnjustifiedBreakGlass(ctx, f.as("chenjing"), from, to); err != nil || len(got) != 0 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	_, err = f.svc.UnjustifiedBreakGlass(ctx, f.as("zhangwei"), from, to)
+	wantKind(t, err, medguard.Forbidden, "")
+}
+
 func TestRestrictedRecordTypes(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()

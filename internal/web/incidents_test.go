@@ -83,7 +83,7 @@ func TestIncidentsOverHTTP(t *testing.T) {
 	var in incidents.Incident
 	s.ok(201, &in, "POST", "/api/v1/incidents", so, map[string]any{"title": "心内科病案系统无法访问",
 		"description": "心内科病案系统无法访问，影响门诊", "facts": map[string]any{"departments_affected": 1, "departments_total": 40}})
-	if in.Grade != 2 || in.Criterion != "department_affected" || in.Status != "open" || len(in.Deadlines) != 3 {
+	if in.Grade != 2 || in.Criterion != "department_affected" || in.Status != "open" || len(in.Deadlines) != 5 {
 		t.Fatalf("%+v", in)
 	}
 	// Appendix A: {"items":[{"id","grade","status","deadlines":[{"name","due_at"}]}],"next"}.
@@ -124,10 +124,18 @@ func TestIncidentsOverHTTP(t *testing.T) {
 		t.Fatalf("%+v", in.Deadlines)
 	}
 	s.problemOf(409, "POST", base+"/grade", so, map[string]any{"grade": 2, "criterion": "department_affected"})
+	// The emergency meeting, within 15 minutes, meets its deadline.
+	s.ok(201, &in, "POST", base+"/updates", so, map[string]string{"kind": "meeting_held", "text": "信息科、医务处召开应急会议"})
+	if d := deadlineNamed(in, "emergency_meeting"); d.State != "met" || d.Late {
+		t.Errorf("%+v", d)
+	}
+	if p := s.problemOf(422, "POST", base+"/updates", so, map[string]string{"kind": "meeting", "text": "x"}); p.Field != "kind" {
+		t.Errorf("%+v", p)
+	}
 	s.advance(90 * time.Minute)
 	so, auditor = s.tokens["zhouqiang"], s.tokens["wuyan"]
 	s.ok(201, &in, "POST", base+"/updates", so, map[string]string{"kind": "progress", "text": "已切换至备用服务器，门诊恢复"})
-	if d := in.Deadlines[2]; d.Name != "progress_update" || !d.DueAt.Equal(time.Date(2026, 11, 23, 4, 30, 0, 0, time.UTC)) {
+	if d := deadlineNamed(in, "progress_update"); !d.DueAt.Equal(time.Date(2026, 11, 23, 4, 30, 0, 0, time.UTC)) {
 		t.Errorf("%+v", d)
 	}
 	// Closing a grade 2 without the analysis names the field.
@@ -168,6 +176,10 @@ func TestIncidentsOverHTTP(t *testing.T) {
 	if p := s.problemOf(422, "POST", base+"/actions", so, map[string]string{"description": "x", "owner": "y", "due_at": "明天"}); p.Field != "due_at" {
 		t.Errorf("%+v", p)
 	}
+	if p := s.problemOf(422, "POST", base+"/actions", so, map[string]string{"description": "x", "owner": "王主任",
+		"due_at": "2026-12-01T18:00:00+08:00"}); p.Field != "owner" {
+		t.Errorf("%+v", p)
+	}
 	s.ok(200, &act, "PATCH", base+"/actions/"+act.ID, so, map[string]string{"state": "done"})
 	s.problemOf(409, "PATCH", base+"/actions/"+act.ID, so, map[string]string{"state": "done"})
 	s.ok(200, &in, "POST", base+"/close", so, map[string]string{"summary": "整改完成"})
@@ -201,6 +213,15 @@ func TestIncidentsOverHTTP(t *testing.T) {
 	if !fix.DueAt.Equal(other.ReportedAt.Truncate(time.Minute).Add(24 * time.Hour)) {
 		t.Errorf("single-record fix due %s", fix.DueAt)
 	}
+}
+
+func deadlineNamed(in incidents.Incident, name string) incidents.Deadline {
+	for _, d := range in.Deadlines {
+		if d.Name == name {
+			return d
+		}
+	}
+	return incidents.Deadline{}
 }
 
 func TestAccountabilityOverHTTP(t *testing.T) {

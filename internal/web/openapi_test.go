@@ -486,6 +486,7 @@ func TestOpenAPIEnums(t *testing.T) {
 		{"#/components/schemas/NewIncident/properties/criterion/enum", incidents.CriterionCodes()},
 		{"#/components/schemas/GradeConfirmation/properties/criterion/enum", incidents.CriterionCodes()},
 		{"#/components/schemas/IncidentUpdateRequest/properties/kind/enum", incidents.UpdateKinds},
+		{"#/components/schemas/Deadline/properties/name/enum", incidents.DeadlineNames},
 		{"#/components/schemas/ActionStateRequest/properties/state/enum", incidents.ActionStates},
 		{"#/components/schemas/IncidentAction/properties/state/enum", incidents.ActionStates},
 		{"#/components/schemas/Case/properties/criterion/enum", incidents.CaseCriterionCodes()},
