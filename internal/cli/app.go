@@ -27,6 +27,7 @@ import (
 	"medguard/internal/siem"
 	"medguard/internal/storage"
 	"medguard/internal/trail"
+	"medguard/internal/transport"
 	"medguard/internal/web"
 )
 
@@ -83,6 +84,10 @@ type App struct {
 	// SIEM forwards the audit log to the hospital's SIEM (nil if none);
 	// the server runs it.
 	SIEM *siem.Forwarder
+	// Transport is the register of the installation's network links and
+	// whether each is encrypted, for /metrics, serve's warnings and the
+	// compliance report (serve adds the API's link).
+	Transport *transport.Register
 	// KeyFileCreated is true when Open made a new key file.
 	KeyFileCreated bool
 }
@@ -110,7 +115,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	a := &App{Config: cfg}
+	a := &App{Config: cfg, Transport: &transport.Register{}}
 	var err error
 	if a.DB, err = storage.Open(ctx, cfg.DB, cfg.DataDir); err != nil {
 		return nil, err
@@ -125,6 +130,10 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if cfg.Metrics {
 		a.Metrics = web.NewMetrics(a.DB, func() *audit.Log { return a.Log })
+	}
+	if err := a.registerLinks(ctx); err != nil {
+		a.DB.Close()
+		return nil, err
 	}
 	if cfg.SIEM != nil {
 		if a.SIEM, err = siem.New(a.DB, *cfg.SIEM, siem.Options{Logger: cfg.Logger, Clock: cfg.Clock}); err != nil {

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"net/netip"
 	"net/smtp"
 	"net/url"
+	"os"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -25,6 +28,7 @@ import (
 	"medguard/internal/records"
 	"medguard/internal/siem"
 	"medguard/internal/storage"
+	"medguard/internal/transport"
 	"medguard/internal/web"
 
 	_ "time/tzdata" // hospital time zones without relying on the host's zoneinfo
@@ -34,13 +38,13 @@ import (
 type serveFlags struct {
 	data, db, listen, tlsCert, tlsKey, clientCA, keyFile, cipher, timezone string
 	factors, remoteHours, intranet, trustedProxies, logLevel, logOrigin    string
-	siem, alertWebhook, alertSMTP, alertFrom, alertTo                      string
+	siem, alertWebhook, alertSMTP, alertFrom, alertTo, alertCA             string
 	checkpointEvery                                                        time.Duration
 	idle, lifetime, lockWindow, lockDuration, archive, review, shutdown    time.Duration
 	lockThreshold, signInBurst, retentionDays                              int
 	signInRate                                                             float64
 	maxAttachment                                                          int64
-	metricsPublic                                                          bool
+	metricsPublic, siemInsecure                                            bool
 }
 
 // commonFlags registers the flags every command that opens the
@@ -79,10 +83,15 @@ func (f *serveFlags) register(fs *flagSet) {
 	fs.BoolVar(&f.metricsPublic, "metrics-public", false, "serve /metrics to any client (default: loopback or system.metrics)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "how long to let requests finish on shutdown")
-	fs.StringVar(&f.siem, "siem", "", "forward the audit log to a SIEM over RFC 5424 syslog: tcp://HOST[:514] or tls://HOST[:6514]"+
-		"[?ca=FILE&cert=FILE&key=FILE&server_name=NAME&framing=octet|lf&hostname=NAME&start=beginning|now]")
-	fs.StringVar(&f.alertWebhook, "alert-webhook", "", "URL alerts are POSTed to (JSON, signed with HMAC-SHA256 by MEDGUARD_ALERT_WEBHOOK_SECRET)")
-	fs.StringVar(&f.alertSMTP, "alert-smtp", "", "mail server (host:port) for alert emails; MEDGUARD_ALERT_SMTP_USER and MEDGUARD_ALERT_SMTP_PASSWORD if it needs them")
+	fs.StringVar(&f.siem, "siem", "", "forward the audit log to a SIEM over RFC 5424 syslog on TLS 1.3: tls://HOST[:6514]"+
+		"[?ca=FILE&cert=FILE&key=FILE&server_name=NAME&tls_min=1.3|1.2&framing=octet|lf&hostname=NAME&start=beginning|now]; "+
+		"plain tcp://HOST[:514] only with --siem-insecure")
+	fs.BoolVar(&f.siemInsecure, "siem-insecure", false, "allow a plain tcp:// --siem destination: the audit log then crosses the network unencrypted "+
+		"(warned of at start and counted in medguard_insecure_links{link=\"siem\"}); it never weakens tls://")
+	fs.StringVar(&f.alertWebhook, "alert-webhook", "", "https:// URL alerts are POSTed to (JSON, signed with HMAC-SHA256 by MEDGUARD_ALERT_WEBHOOK_SECRET); http:// is refused")
+	fs.StringVar(&f.alertSMTP, "alert-smtp", "", "mail server for alert emails, always over TLS: HOST:PORT or smtp://HOST[:587] (STARTTLS, required), "+
+		"or smtps://HOST[:465] (implicit TLS); MEDGUARD_ALERT_SMTP_USER and MEDGUARD_ALERT_SMTP_PASSWORD if it needs them")
+	fs.StringVar(&f.alertCA, "alert-ca", "", "CA certificates (PEM) the alert webhook's and mail server's certificates must chain to (default: the system's)")
 	fs.StringVar(&f.alertFrom, "alert-email-from", "medguard@localhost", "sender of alert emails")
 	fs.StringVar(&f.alertTo, "alert-email-to", "", "recipients of alert emails (comma-separated)")
 	fs.IntVar(&f.retentionDays, "audit-retention-days", 0, "days audit entries stay in the database before they may be archived: at least 180, may be raised, never lowered (default: as recorded, 180 for a new installation)")
@@ -163,12 +172,15 @@ func (f *serveFlags) config(getenv func(string) string, logger *slog.Logger) (Co
 		return Config{}, errors.New("--privileged-factors cert+totp needs --client-ca to verify the certificates")
 	}
 	var siemCfg *siem.Config
-	if f.siem != "" {
-		c, err := siem.ParseConfig(f.siem)
+	switch {
+	case f.siem != "":
+		c, err := siem.ParseConfig(f.siem, f.siemInsecure)
 		if err != nil {
 			return Config{}, fmt.Errorf("--siem: %w", err)
 		}
 		siemCfg = &c
+	case f.siemInsecure:
+		return Config{}, errors.New("--siem-insecure is given without --siem")
 	}
 	notifier, err := alertNotifier(*f, getenv)
 	if err != nil {
@@ -197,9 +209,8 @@ func (f *serveFlags) config(getenv func(string) string, logger *slog.Logger) (Co
 func alertNotifier(f serveFlags, getenv func(string) string) (*detect.Notifier, error) {
 	n := &detect.Notifier{From: f.alertFrom}
 	if f.alertWebhook != "" {
-		u, err := url.Parse(f.alertWebhook)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, fmt.Errorf("--alert-webhook: %q is not an http(s) URL", f.alertWebhook)
+		if err := detect.CheckWebhook(f.alertWebhook); err != nil {
+			return nil, fmt.Errorf("--alert-webhook: %w", err)
 		}
 		secret := getenv("MEDGUARD_ALERT_WEBHOOK_SECRET")
 		if len(secret) < 16 {
@@ -208,10 +219,11 @@ func alertNotifier(f serveFlags, getenv func(string) string) (*detect.Notifier, 
 		n.Webhook, n.Secret = f.alertWebhook, []byte(secret)
 	}
 	if f.alertSMTP != "" {
-		host, _, err := net.SplitHostPort(f.alertSMTP)
+		addr, implicit, err := parseSMTP(f.alertSMTP)
 		if err != nil {
-			return nil, fmt.Errorf("--alert-smtp: %q is not host:port", f.alertSMTP)
+			return nil, err
 		}
+		host, _, _ := net.SplitHostPort(addr)
 		for _, to := range strings.Split(f.alertTo, ",") {
 			if to = strings.TrimSpace(to); to != "" {
 				n.To = append(n.To, to)
@@ -220,15 +232,63 @@ func alertNotifier(f serveFlags, getenv func(string) string) (*detect.Notifier, 
 		if len(n.To) == 0 {
 			return nil, errors.New("--alert-smtp needs --alert-email-to")
 		}
-		n.SMTP = f.alertSMTP
+		n.SMTP, n.SMTPImplicitTLS = addr, implicit
 		if user := getenv("MEDGUARD_ALERT_SMTP_USER"); user != "" {
 			n.Auth = smtp.PlainAuth("", user, getenv("MEDGUARD_ALERT_SMTP_PASSWORD"), host)
 		}
 	}
 	if !n.Enabled() {
+		if f.alertCA != "" {
+			return nil, errors.New("--alert-ca is given without --alert-webhook or --alert-smtp")
+		}
 		return nil, nil
 	}
+	if f.alertCA != "" {
+		pemBytes, err := os.ReadFile(f.alertCA)
+		if err != nil {
+			return nil, fmt.Errorf("--alert-ca: %w", err)
+		}
+		n.RootCAs = x509.NewCertPool()
+		if !n.RootCAs.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("--alert-ca: %s holds no PEM certificate", f.alertCA)
+		}
+	}
 	return n, nil
+}
+
+// parseSMTP reads --alert-smtp: HOST:PORT or smtp://HOST[:587], where
+// STARTTLS is required, or smtps://HOST[:465], implicit TLS. It returns
+// the address and whether TLS is implicit.
+func parseSMTP(v string) (addr string, implicit bool, err error) {
+	if !strings.Contains(v, "://") {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return "", false, fmt.Errorf("--alert-smtp: %q is not HOST:PORT, smtp://HOST[:PORT] or smtps://HOST[:PORT]", v)
+		}
+		return v, false, nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Hostname() == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", false, fmt.Errorf("--alert-smtp: %q is not HOST:PORT, smtp://HOST[:PORT] or smtps://HOST[:PORT] "+
+			"(the user and password go in MEDGUARD_ALERT_SMTP_USER and MEDGUARD_ALERT_SMTP_PASSWORD)", redactURL(v))
+	}
+	port := u.Port()
+	switch strings.ToLower(u.Scheme) {
+	case "smtp":
+		port = cmp.Or(port, "587")
+	case "smtps":
+		port, implicit = cmp.Or(port, "465"), true
+	default:
+		return "", false, fmt.Errorf("--alert-smtp: the scheme must be smtp (STARTTLS) or smtps (implicit TLS), not %q", u.Scheme)
+	}
+	return net.JoinHostPort(u.Hostname(), port), implicit, nil
+}
+
+// redactURL hides a URL's password, if it has one.
+func redactURL(v string) string {
+	if u, err := url.Parse(v); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return v
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
@@ -245,7 +305,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var f serveFlags
 	f.register(fs)
 	fs.Usage = func() {
-		usage(stderr, fs.FlagSet, "usage: medguard serve [flags]\n\nServes medguard over HTTPS (TLS 1.3 only). With no flags: SQLite in ./medguard-data,\na new key file and a self-signed certificate there, https://127.0.0.1:8443.")
+		usage(stderr, fs.FlagSet, "usage: medguard serve [flags]\n\nServes medguard over HTTPS (TLS 1.3 only). With no flags: SQLite in ./medguard-data,\n"+
+			"a new key file and a self-signed certificate there, https://127.0.0.1:8443.\n\n"+
+			"Every link is encrypted: the API and console (TLS 1.3), the SIEM (TLS 1.3), alert webhooks (https://)\n"+
+			"and alert mail (STARTTLS, required, or SMTPS). Plain only by an explicit opt-in, which is warned of at\n"+
+			"start and counted in /metrics (medguard_insecure_links): --siem-insecure for a tcp:// SIEM, and a\n"+
+			"PostgreSQL URL with sslmode=disable (a database without TLS is warned of and counted too).")
 	}
 	if err := parse(fs.FlagSet, args, getenv); err != nil {
 		return usageError{err}
@@ -306,6 +371,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	lhost, _, _ := net.SplitHostPort(ln.Addr().String())
+	app.Transport.Set(transport.Link{Name: transport.API, Target: ln.Addr().String(), Encrypted: true,
+		Protocol: "TLS 1.3", Local: isLocalHost(lhost), Note: "HTTPS API and web console"})
+	warnPlainLinks(logger, app.Transport.Status())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	bg, stopBackground := context.WithCancel(context.Background())

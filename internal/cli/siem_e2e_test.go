@@ -2,7 +2,9 @@ package cli_test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -13,14 +15,16 @@ import (
 	"github.com/leodido/go-syslog/v4/rfc5424"
 )
 
-// "medguard serve --siem tcp://…" forwards every audit entry (and the
+// "medguard serve --siem tls://…" forwards every audit entry (and the
 // signed checkpoints) to the SIEM as RFC 5424 messages whose MSG is the
-// entry's leaf.
+// entry's leaf, over TLS 1.3.
 func TestServeForwardsTheAuditLogToASIEM(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	cert, caPath := serverCertificate(t)
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln := tls.NewListener(raw, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
 	defer ln.Close()
 	var (
 		mu   sync.Mutex
@@ -42,7 +46,7 @@ func TestServeForwardsTheAuditLogToASIEM(t *testing.T) {
 		}
 	}()
 
-	s := start(t, "--siem", "tcp://"+ln.Addr().String()+"?hostname=his-01", "--checkpoint-every", "50ms")
+	s := start(t, "--siem", "tls://"+ln.Addr().String()+"?hostname=his-01&ca="+url.QueryEscape(caPath), "--checkpoint-every", "50ms")
 	token := s.admin()
 	var ids []string
 	for _, code := range []string{"CARD", "NEUR"} {
@@ -79,7 +83,7 @@ func TestServeForwardsTheAuditLogToASIEM(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // polling for delivery, not timing it
 	}
 	if st, _, body := s.do("GET", "/metrics", "", nil); st != 200 || !bytes.Contains(body, []byte("medguard_siem_lag_entries")) ||
-		!bytes.Contains(body, []byte("medguard_siem_connected 1")) {
+		!bytes.Contains(body, []byte("medguard_siem_connected 1")) || !bytes.Contains(body, []byte(`medguard_insecure_links{link="siem"} 0`)) {
 		t.Fatalf("metrics: %d\n%s", st, body)
 	}
 	if bytes.Contains([]byte(s.logs.String()), []byte("心内科")) {

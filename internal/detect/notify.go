@@ -5,14 +5,18 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/smtp"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -22,20 +26,61 @@ import (
 // HMAC-SHA256) and by email (SMTP). Syslog needs nothing here: raising an
 // alert is an audit entry ("alert.raise"), which the SIEM forwarder sends.
 // Alerts carry usernames, rule names, counts and opaque ids only.
+//
+// Both channels are encrypted, with no way around it: the webhook must be
+// an https:// URL (and may not redirect elsewhere), and mail goes over
+// implicit TLS or STARTTLS, which is required — a mail server that does
+// not offer it gets nothing, never the alert in clear. Certificates are
+// always verified, against RootCAs or the system's roots.
 type Notifier struct {
-	// Webhook is the URL alerts are POSTed to as JSON; Secret signs them:
+	// Webhook is the https:// URL alerts are POSTed to as JSON; Secret
+	// signs them:
 	// X-Medguard-Signature: sha256=<hex HMAC-SHA256(Secret, timestamp "." body)>
 	// with X-Medguard-Timestamp the Unix time, so a receiver can refuse replays.
 	Webhook string
 	Secret  []byte
 	// SMTP is the mail server (host:port); From and To the addresses.
-	SMTP     string
-	From     string
-	To       []string
-	Auth     smtp.Auth
+	SMTP string
+	// SMTPImplicitTLS says the mail server speaks TLS from the first byte
+	// (SMTPS, usually port 465); otherwise the conversation starts in
+	// clear and must switch to TLS with STARTTLS before anything else.
+	SMTPImplicitTLS bool
+	From            string
+	To              []string
+	Auth            smtp.Auth
+	// RootCAs are the CAs the webhook's and the mail server's certificates
+	// must chain to; nil means the system's.
+	RootCAs *x509.CertPool
+	// Client posts to the webhook (default: one with a 10 s timeout that
+	// trusts RootCAs). Whatever it is, redirects are followed to https://
+	// URLs only.
 	Client   *http.Client
 	Logger   *slog.Logger
 	Attempts int // per channel; default 3
+}
+
+// ErrNoSTARTTLS is returned when the mail server does not offer STARTTLS:
+// the alert is not sent, as it would cross the network in clear.
+var ErrNoSTARTTLS = errors.New("the mail server does not offer STARTTLS; the alert was not sent (alerts are never mailed in clear)")
+
+// CheckWebhook reports whether raw may be an alert webhook: an absolute
+// https:// URL with a host.
+func CheckWebhook(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		return errors.New("the alert webhook must be an https:// URL")
+	case !strings.EqualFold(u.Scheme, "https"):
+		return fmt.Errorf("the alert webhook must be an https:// URL, not %s:// (alerts are never sent in clear)", u.Scheme)
+	}
+	return nil
+}
+
+// tlsConfig is the TLS client configuration of both channels: TLS 1.2 or
+// later, the peer's certificate verified against RootCAs (or the
+// system's) for serverName.
+func (n *Notifier) tlsConfig(serverName string) *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: n.RootCAs, ServerName: serverName}
 }
 
 // Enabled reports whether any channel is configured.
@@ -72,7 +117,7 @@ func (n *Notifier) Send(ctx context.Context, a Alert) error {
 		}
 		var err error
 		for i := 0; i < attempts; i++ {
-			if err = ch.send(ctx, a); err == nil {
+			if err = ch.send(ctx, a); err == nil || i == attempts-1 {
 				break
 			}
 			select {
@@ -95,6 +140,9 @@ func Sign(secret []byte, ts int64, body []byte) string {
 }
 
 func (n *Notifier) postWebhook(ctx context.Context, a Alert) error {
+	if err := CheckWebhook(n.Webhook); err != nil {
+		return err
+	}
 	body, err := json.Marshal(map[string]any{"type": "medguard.alert", "alert": a})
 	if err != nil {
 		return err
@@ -107,9 +155,23 @@ func (n *Notifier) postWebhook(ctx context.Context, a Alert) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Medguard-Timestamp", strconv.FormatInt(ts, 10))
 	req.Header.Set("X-Medguard-Signature", Sign(n.Secret, ts, body))
-	client := n.Client
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+	var client http.Client
+	if n.Client != nil {
+		client = *n.Client
+	} else {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = n.tlsConfig("")
+		client = http.Client{Timeout: 10 * time.Second, Transport: tr}
+	}
+	// A redirect to http:// would resend the signed alert in clear.
+	client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Scheme != "https" {
+			return fmt.Errorf("the alert webhook redirected to %s://; not followed (alerts are never sent in clear)", req.URL.Scheme)
+		}
+		if len(via) >= 10 {
+			return errors.New("the alert webhook redirected 10 times")
+		}
+		return nil
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -137,6 +199,74 @@ func mailText(a Alert, from string, to []string) []byte {
 	return []byte(b.String())
 }
 
-func (n *Notifier) sendMail(_ context.Context, a Alert) error {
-	return smtp.SendMail(n.SMTP, n.Auth, n.From, n.To, mailText(a, n.From, n.To))
+// sendMail mails the alert over TLS: implicit TLS, or a conversation that
+// must switch to TLS with STARTTLS before the server learns anything but
+// this host's greeting. Unlike smtp.SendMail, which goes on in clear when
+// the server offers no STARTTLS, it then stops with ErrNoSTARTTLS.
+func (n *Notifier) sendMail(ctx context.Context, a Alert) error {
+	host, _, err := net.SplitHostPort(n.SMTP)
+	if err != nil {
+		return fmt.Errorf("mail server %q: %w", n.SMTP, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	dialer := &net.Dialer{}
+	var conn net.Conn
+	if n.SMTPImplicitTLS {
+		conn, err = (&tls.Dialer{NetDialer: dialer, Config: n.tlsConfig(host)}).DialContext(ctx, "tcp", n.SMTP)
+	} else {
+		conn, err = dialer.DialContext(ctx, "tcp", n.SMTP)
+	}
+	if err != nil {
+		return fmt.Errorf("mail server %s: %w", n.SMTP, err)
+	}
+	deadline, _ := ctx.Deadline()
+	conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	c, err := smtp.NewClient(conn, host)
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("mail server %s: %w", n.SMTP, err)
+	}
+	defer c.Close()
+	if !n.SMTPImplicitTLS {
+		if ok, _ := c.Extension("STARTTLS"); !ok {
+			return fmt.Errorf("mail server %s: %w", n.SMTP, ErrNoSTARTTLS)
+		}
+		if err := c.StartTLS(n.tlsConfig(host)); err != nil {
+			return fmt.Errorf("mail server %s: STARTTLS: %w (the alert was not sent)", n.SMTP, err)
+		}
+	}
+	if n.Auth != nil {
+		if ok, _ := c.Extension("AUTH"); !ok {
+			return fmt.Errorf("mail server %s does not offer AUTH, but a user is configured", n.SMTP)
+		}
+		if err := c.Auth(n.Auth); err != nil {
+			return fmt.Errorf("mail server %s: %w", n.SMTP, err)
+		}
+	}
+	if err := c.Mail(n.From); err != nil {
+		return fmt.Errorf("mail server %s: MAIL FROM: %w", n.SMTP, err)
+	}
+	for _, to := range n.To {
+		if err := c.Rcpt(to); err != nil {
+			return fmt.Errorf("mail server %s: RCPT TO: %w", n.SMTP, err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return fmt.Errorf("mail server %s: DATA: %w", n.SMTP, err)
+	}
+	if _, err := w.Write(mailText(a, n.From, n.To)); err != nil {
+		w.Close()
+		return fmt.Errorf("mail server %s: %w", n.SMTP, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("mail server %s: %w", n.SMTP, err)
+	}
+	// The server has accepted the mail: a failed goodbye must not make
+	// Send mail it again.
+	c.Quit()
+	return nil
 }

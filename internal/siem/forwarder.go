@@ -1,6 +1,7 @@
 package siem
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -80,6 +81,9 @@ type Status struct {
 	Head      uint64 // the log's size when last read
 	Lag       uint64 // Head - Cursor: entries not yet delivered
 	Delivered uint64 // entries delivered by this server since it started
+	// TLSVersion is the open connection's TLS version ("TLS 1.3"); empty
+	// when not connected or over plain TCP.
+	TLSVersion string
 	// LastError is the last failure (connecting, writing, reading the
 	// log), and LastErrorAt when it happened; they are kept after recovery.
 	LastError   string
@@ -218,7 +222,7 @@ func (f *Forwarder) forward(ctx context.Context, l *lease, bo *backoff) error {
 	defer func() {
 		if conn != nil {
 			conn.close()
-			f.setConnected(false)
+			f.setConnected(false, "")
 		}
 	}()
 	poll := time.NewTicker(f.opts.PollInterval)
@@ -257,8 +261,8 @@ func (f *Forwarder) forward(ctx context.Context, l *lease, bo *backoff) error {
 				}
 				continue
 			}
-			f.setConnected(true)
-			f.opts.Logger.Info("siem: connected", "destination", f.cfg.Name, "address", f.cfg.Address)
+			f.setConnected(true, conn.tlsVersion)
+			f.opts.Logger.Info("siem: connected", "destination", f.cfg.Name, "address", f.cfg.Address, "protocol", cmp.Or(conn.tlsVersion, "plain TCP"))
 		}
 		entries, next, err := f.nextBatch(ctx, cursor, head)
 		if err != nil {
@@ -272,7 +276,7 @@ func (f *Forwarder) forward(ctx context.Context, l *lease, bo *backoff) error {
 			idle := conn.delivered && errors.Is(err, errIdleClosed)
 			conn.close()
 			conn = nil
-			f.setConnected(false)
+			f.setConnected(false, "")
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -443,13 +447,13 @@ func (f *Forwarder) setActive(active bool) {
 
 func (f *Forwarder) setStandby() {
 	f.mu.Lock()
-	f.status.Active, f.status.Standby, f.status.Connected = false, true, false
+	f.status.Active, f.status.Standby, f.status.Connected, f.status.TLSVersion = false, true, false, ""
 	f.mu.Unlock()
 }
 
-func (f *Forwarder) setConnected(connected bool) {
+func (f *Forwarder) setConnected(connected bool, tlsVersion string) {
 	f.mu.Lock()
-	f.status.Connected = connected
+	f.status.Connected, f.status.TLSVersion = connected, tlsVersion
 	f.mu.Unlock()
 }
 

@@ -26,8 +26,9 @@ func TestReceiverFailsMidBatch(t *testing.T) {
 		})
 		return errors.Join(err, serr)
 	}}
-	r := listen(t, "127.0.0.1:0", siem.FramingOctet, nil, small, 300)
-	f, err := siem.New(db, siem.Config{Address: r.addr(), Network: siem.NetworkTCP}, testOptions())
+	p := newPKI(t)
+	r := listen(t, "127.0.0.1:0", siem.FramingOctet, p.serverConfig(), small, 300)
+	f, err := siem.New(db, p.destination(r.addr()), testOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,9 +20,10 @@ import (
 const hostname = "medguard-01.xxyy-hospital.cn"
 
 // TestDelivery sends a log of 2,500 entries (three batches), a checkpoint
-// and 10 more entries over each transport and framing, and checks every
-// message with a strict RFC 5424 parser: order and completeness of the
-// indexes, the structured data, and MSG as the BOM and the leaf exactly.
+// and 10 more entries over each transport and framing — TLS 1.3, and plain
+// TCP by the explicit insecure opt-in — and checks every message with a
+// strict RFC 5424 parser: order and completeness of the indexes, the
+// structured data, and MSG as the BOM and the leaf exactly.
 func TestDelivery(t *testing.T) {
 	p := newPKI(t)
 	tests := []struct {
@@ -37,11 +38,11 @@ func TestDelivery(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			db, log := openLog(t)
 			appendEntries(t, log, 0, 2500)
-			cfg := siem.Config{Network: tt.network, Framing: tt.framing, Hostname: hostname}
+			cfg := siem.Config{Network: tt.network, Framing: tt.framing, Hostname: hostname, Insecure: true}
 			var tc *tls.Config
 			if tt.network == siem.NetworkTLS {
 				tc = p.serverConfig()
-				cfg.CAFile, cfg.CertFile, cfg.KeyFile = p.caFile, p.certFile, p.keyFile
+				cfg.CAFile, cfg.CertFile, cfg.KeyFile, cfg.Insecure = p.caFile, p.certFile, p.keyFile, false
 			}
 			r := listen(t, "127.0.0.1:0", tt.framing, tc, nil, 0)
 			cfg.Address = r.addr()
@@ -85,6 +86,9 @@ func TestDelivery(t *testing.T) {
 			if !s.Active || s.Standby || !s.Connected || s.Cursor != 2510 || s.Head != 2510 || s.Lag != 0 ||
 				s.Delivered != 2510 || s.CheckpointsQueued != 0 || s.Destination != cfg.Address {
 				t.Errorf("status %+v", s)
+			}
+			if want := map[string]string{siem.NetworkTLS: "TLS 1.3", siem.NetworkTCP: ""}[tt.network]; s.TLSVersion != want {
+				t.Errorf("TLS version %q, want %q", s.TLSVersion, want)
 			}
 		})
 	}
@@ -180,7 +184,8 @@ func TestOutage(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // the SIEM is down
-	f, err := siem.New(db, siem.Config{Address: addr, Network: siem.NetworkTCP}, testOptions())
+	p := newPKI(t)
+	f, err := siem.New(db, p.destination(addr), testOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +199,7 @@ func TestOutage(t *testing.T) {
 	appendEntries(t, log, 300, 1200)
 	f.Notify()
 
-	r := listen(t, addr, siem.FramingOctet, nil, nil, 0) // the SIEM is back
+	r := listen(t, addr, siem.FramingOctet, p.serverConfig(), nil, 0) // the SIEM is back
 	conns := r.waitForEntries(1500)
 	for i, c := range conns {
 		if idx := entryIndexes(c); len(idx) > 0 {
@@ -215,8 +220,9 @@ func TestOutage(t *testing.T) {
 // connection, resent from the cursor, none lost.
 func TestReceiverDropsConnection(t *testing.T) {
 	db, log := openLog(t)
-	r := listen(t, "127.0.0.1:0", siem.FramingOctet, nil, nil, 0)
-	f, err := siem.New(db, siem.Config{Address: r.addr(), Network: siem.NetworkTCP}, testOptions())
+	p := newPKI(t)
+	r := listen(t, "127.0.0.1:0", siem.FramingOctet, p.serverConfig(), nil, 0)
+	f, err := siem.New(db, p.destination(r.addr()), testOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,8 +249,10 @@ func TestReceiverDropsConnection(t *testing.T) {
 // same database: it carries on from the saved cursor.
 func TestCursorSurvivesRestart(t *testing.T) {
 	db, log := openLog(t)
-	r := listen(t, "127.0.0.1:0", siem.FramingOctet, nil, nil, 0)
-	cfg := siem.Config{Address: r.addr(), Network: siem.NetworkTCP, Name: "安全监测平台"}
+	p := newPKI(t)
+	r := listen(t, "127.0.0.1:0", siem.FramingOctet, p.serverConfig(), nil, 0)
+	cfg := p.destination(r.addr())
+	cfg.Name = "安全监测平台"
 	f1, err := siem.New(db, cfg, testOptions())
 	if err != nil {
 		t.Fatal(err)
@@ -277,9 +285,11 @@ func TestCursorSurvivesRestart(t *testing.T) {
 func TestStartNow(t *testing.T) {
 	db, log := openLog(t)
 	appendEntries(t, log, 0, 100)
-	r := listen(t, "127.0.0.1:0", siem.FramingLF, nil, nil, 0)
-	f, err := siem.New(db, siem.Config{Address: r.addr(), Network: siem.NetworkTCP, Framing: siem.FramingLF,
-		StartAt: siem.StartNow}, testOptions())
+	p := newPKI(t)
+	r := listen(t, "127.0.0.1:0", siem.FramingLF, p.serverConfig(), nil, 0)
+	cfg := p.destination(r.addr())
+	cfg.Framing, cfg.StartAt = siem.FramingLF, siem.StartNow
+	f, err := siem.New(db, cfg, testOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,8 +313,9 @@ func TestStandby(t *testing.T) {
 	if db.Dialect != storage.Postgres {
 		t.Skip("one process owns a SQLite database; the standby lock is PostgreSQL's (set MEDGUARD_TEST_POSTGRES)")
 	}
-	r := listen(t, "127.0.0.1:0", siem.FramingOctet, nil, nil, 0)
-	cfg := siem.Config{Address: r.addr(), Network: siem.NetworkTCP}
+	p := newPKI(t)
+	r := listen(t, "127.0.0.1:0", siem.FramingOctet, p.serverConfig(), nil, 0)
+	cfg := p.destination(r.addr())
 	f1, err := siem.New(db, cfg, testOptions())
 	if err != nil {
 		t.Fatal(err)
@@ -368,5 +379,43 @@ func TestNewChecksFiles(t *testing.T) {
 		if !errors.As(err, &e) || e.Kind != medguard.Invalid || e.Field != tt.field {
 			t.Errorf("New(%+v): %v; want Invalid naming %s", tt.cfg, err, tt.field)
 		}
+	}
+}
+
+// TestTLS13ByDefault checks that a receiver that cannot do TLS 1.3 gets
+// nothing by default, and everything with tls_min=1.2.
+func TestTLS13ByDefault(t *testing.T) {
+	db, log := openLog(t)
+	appendEntries(t, log, 0, 20)
+	p := newPKI(t)
+	tc := p.serverConfig()
+	tc.MaxVersion = tls.VersionTLS12
+	r := listen(t, "127.0.0.1:0", siem.FramingOctet, tc, nil, 0)
+	cfg := p.destination(r.addr())
+	f, err := siem.New(db, cfg, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := start(t, f)
+	eventually(t, "a refused handshake", func() bool { return strings.Contains(f.Status().LastError, "handshake") })
+	stop()
+	if s := f.Status(); s.Connected || s.Cursor != 0 || s.Delivered != 0 {
+		t.Fatalf("status %+v", s)
+	}
+	for _, c := range r.snapshot() {
+		if len(c) > 0 {
+			t.Fatalf("a TLS 1.2 receiver got %d messages without tls_min=1.2", len(c))
+		}
+	}
+
+	cfg.TLSMin = siem.TLS12
+	if f, err = siem.New(db, cfg, testOptions()); err != nil {
+		t.Fatal(err)
+	}
+	start(t, f)
+	r.waitForEntries(20)
+	eventually(t, "the cursor at 20", func() bool { return f.Status().Cursor == 20 })
+	if s := f.Status(); s.TLSVersion != "TLS 1.2" {
+		t.Errorf("TLS version %q, want TLS 1.2", s.TLSVersion)
 	}
 }

@@ -443,6 +443,12 @@ func newPKI(t *testing.T) *pki {
 	return p
 }
 
+// destination is a TLS destination at addr that trusts p's CA and presents
+// p's client certificate (TLS 1.3, the default).
+func (p *pki) destination(addr string) siem.Config {
+	return siem.Config{Address: addr, Network: siem.NetworkTLS, CAFile: p.caFile, CertFile: p.certFile, KeyFile: p.keyFile}
+}
+
 // serverConfig is the receiver's TLS configuration; it requires the
 // client certificate.
 func (p *pki) serverConfig() *tls.Config {

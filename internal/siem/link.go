@@ -28,14 +28,21 @@ var errNotAcknowledged = errors.New("siem: the receiver did not acknowledge the 
 type link struct {
 	conn net.Conn     // where messages are written: the TLS or the TCP connection
 	tcp  *net.TCPConn // the TCP connection under conn, for delivery checks
+	// tlsVersion is the negotiated TLS version ("TLS 1.3"), empty for TCP.
+	tlsVersion string
 	// delivered is set once a batch has been acknowledged on the link.
 	delivered bool
 }
 
-// tlsConfig loads the TLS settings of a destination: TLS 1.2 or later, the
-// CA file's roots (or the system's), and the client certificate, if any.
+// tlsConfig loads the TLS settings of a destination: TLS 1.3 (or 1.2 or
+// later with tls_min=1.2), the CA file's roots (or the system's), and the
+// client certificate, if any. The receiver's certificate is always
+// verified.
 func (c Config) tlsConfig() (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName}
+	tc := &tls.Config{MinVersion: tls.VersionTLS13, ServerName: c.ServerName}
+	if c.TLSMin == TLS12 {
+		tc.MinVersion = tls.VersionTLS12
+	}
 	if c.CAFile != "" {
 		pem, err := os.ReadFile(c.CAFile)
 		if err != nil {
@@ -74,6 +81,7 @@ func (f *Forwarder) dial(ctx context.Context) (*link, error) {
 			return nil, fmt.Errorf("siem: TLS handshake with %s: %w", f.cfg.Address, err)
 		}
 		l.conn = tc
+		l.tlsVersion = tls.VersionName(tc.ConnectionState().Version)
 	}
 	return l, nil
 }

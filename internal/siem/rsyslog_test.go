@@ -155,8 +155,8 @@ func checkRsyslogLines(t *testing.T, lines []string, stored [][]byte, cp audit.C
 }
 
 // forwardTo runs a forwarder of db to addr until the test ends, with cp
-// queued, and waits until it has delivered the whole log.
-func forwardTo(t *testing.T, db *storage.DB, cfg siem.Config, cp audit.Checkpoint) {
+// queued, waits until it has delivered the whole log, and returns it.
+func forwardTo(t *testing.T, db *storage.DB, cfg siem.Config, cp audit.Checkpoint) *siem.Forwarder {
 	t.Helper()
 	f, err := siem.New(db, cfg, testOptions())
 	if err != nil {
@@ -168,12 +168,15 @@ func forwardTo(t *testing.T, db *storage.DB, cfg siem.Config, cp audit.Checkpoin
 		s := f.Status()
 		return s.Cursor == cp.Size && s.CheckpointsQueued == 0
 	})
+	return f
 }
 
-// TestRsyslog forwards the log to a real rsyslogd over TCP, with octet
-// counting and with LF framing, and over TLS with its gtls driver, and
-// checks what rsyslog parsed and wrote: every entry in order, its leaf
-// exact, and the checkpoint after them.
+// TestRsyslog forwards the log to a real rsyslogd over TLS with its gtls
+// driver — TLS 1.3, which Debian 12's rsyslog 8.2302 with GnuTLS 3.7
+// negotiates by default, and TLS 1.2 with tls_min=1.2 for a receiver held
+// to 1.2 — and over plain TCP (the insecure opt-in), with octet counting
+// and with LF framing, and checks what rsyslog parsed and wrote: every
+// entry in order, its leaf exact, and the checkpoint after them.
 func TestRsyslog(t *testing.T) {
 	rsyslogd := requireRsyslog(t)
 	db, log := openLog(t)
@@ -189,7 +192,7 @@ input(type="imtcp" port="0" listenPortFileName="DIR/octet.port" ruleset="octet")
 input(type="imtcp" port="0" listenPortFileName="DIR/lf.port" ruleset="lf")
 `, "octet", "lf")
 		for _, framing := range []string{siem.FramingOctet, siem.FramingLF} {
-			forwardTo(t, db, siem.Config{Address: ports[framing], Network: siem.NetworkTCP, Framing: framing,
+			forwardTo(t, db, siem.Config{Address: ports[framing], Network: siem.NetworkTCP, Insecure: true, Framing: framing,
 				Hostname: hostname, Name: "rsyslog-" + framing}, cp)
 			checkRsyslogLines(t, r.lines(t, framing+".log", len(stored)+1), stored, cp, framing)
 		}
@@ -203,14 +206,41 @@ input(type="imtcp" port="0" listenPortFileName="DIR/lf.port" ruleset="lf")
 		}
 		p := newPKI(t)
 		// rsyslog requires a client certificate from the CA (x509/certvalid).
+		// The second input is held to TLS 1.2 by its GnuTLS priorities.
 		r, ports := startRsyslog(t, rsyslogd, fmt.Sprintf(`global(DefaultNetstreamDriver="gtls"
     DefaultNetstreamDriverCAFile=%q DefaultNetstreamDriverCertFile=%q DefaultNetstreamDriverKeyFile=%q)
 module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="x509/certvalid")
 `, p.caFile, p.serverCert, p.serverKey)+rsyslogTemplate+`ruleset(name="tls") { action(type="omfile" file="DIR/tls.log" template="medguard") }
+ruleset(name="tls12") { action(type="omfile" file="DIR/tls12.log" template="medguard") }
 input(type="imtcp" port="0" listenPortFileName="DIR/tls.port" ruleset="tls")
-`, "tls")
-		forwardTo(t, db, siem.Config{Address: ports["tls"], Network: siem.NetworkTLS, CAFile: p.caFile,
+input(type="imtcp" port="0" listenPortFileName="DIR/tls12.port" ruleset="tls12" gnutlsPriorityString="NORMAL:-VERS-TLS1.3")
+`, "tls", "tls12")
+		f := forwardTo(t, db, siem.Config{Address: ports["tls"], Network: siem.NetworkTLS, CAFile: p.caFile,
 			CertFile: p.certFile, KeyFile: p.keyFile, Hostname: hostname, Name: "rsyslog-tls"}, cp)
 		checkRsyslogLines(t, r.lines(t, "tls.log", len(stored)+1), stored, cp, siem.FramingOctet)
+		if s := f.Status(); s.TLSVersion != "TLS 1.3" {
+			t.Errorf("rsyslog's gtls driver negotiated %q, want TLS 1.3", s.TLSVersion)
+		}
+
+		// A receiver that cannot do TLS 1.3 gets nothing by default…
+		cfg12 := siem.Config{Address: ports["tls12"], Network: siem.NetworkTLS, CAFile: p.caFile,
+			CertFile: p.certFile, KeyFile: p.keyFile, Hostname: hostname, Name: "rsyslog-tls12"}
+		strict, err := siem.New(db, cfg12, testOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := start(t, strict)
+		eventually(t, "a refused handshake", func() bool { return strings.Contains(strict.Status().LastError, "handshake") })
+		stop()
+		if s := strict.Status(); s.Delivered != 0 || s.Cursor != 0 {
+			t.Fatalf("sent to a TLS 1.2 receiver without tls_min=1.2: %+v", s)
+		}
+		// …and everything with tls_min=1.2.
+		cfg12.TLSMin = siem.TLS12
+		f = forwardTo(t, db, cfg12, cp)
+		checkRsyslogLines(t, r.lines(t, "tls12.log", len(stored)+1), stored, cp, siem.FramingOctet)
+		if s := f.Status(); s.TLSVersion != "TLS 1.2" {
+			t.Errorf("negotiated %q with the receiver held to TLS 1.2", s.TLSVersion)
+		}
 	})
 }

@@ -1,7 +1,8 @@
 // Package siem forwards the audit log to the hospital's SIEM (SPEC §5):
 // every entry, strictly in index order and at least once, as an RFC 5424
-// syslog message over TCP or TLS (RFC 5425), followed by the log's signed
-// checkpoints as they are made.
+// syslog message over TLS (RFC 5425), followed by the log's signed
+// checkpoints as they are made. TLS 1.3 is the default; plain TCP is
+// refused unless the operator opts in to it explicitly (Config.Insecure).
 //
 // The audit log itself is the spool. The package owns one table,
 // siem_cursor, holding for each destination the index of the next entry to
@@ -38,8 +39,14 @@ func Schema() storage.Schema { return storage.NewSchema("siem", migrations, "mig
 
 // The transports a destination may use.
 const (
-	NetworkTCP = "tcp" // plain TCP (RFC 6587)
-	NetworkTLS = "tls" // TLS 1.2 or later (RFC 5425)
+	NetworkTCP = "tcp" // plain TCP (RFC 6587): only with Config.Insecure
+	NetworkTLS = "tls" // TLS (RFC 5425), 1.3 unless Config.TLSMin says 1.2
+)
+
+// The lowest TLS versions a destination may accept.
+const (
+	TLS13 = "1.3" // the default
+	TLS12 = "1.2" // for receivers that cannot do 1.3
 )
 
 // The framings of messages on the stream (RFC 6587 §3.4).
@@ -71,8 +78,16 @@ const (
 type Config struct {
 	// Address is the receiver's HOST:PORT [address].
 	Address string
-	// Network is NetworkTCP or NetworkTLS [the URL's scheme].
+	// Network is NetworkTLS or, with Insecure, NetworkTCP [the URL's scheme].
 	Network string
+	// Insecure allows NetworkTCP, which sends the audit log in clear. It is
+	// the operator's explicit opt-in (medguard serve --siem-insecure), not
+	// a URL option, so that a destination alone never turns encryption
+	// off; it does not weaken TLS, and is refused with NetworkTLS.
+	Insecure bool
+	// TLSMin is the lowest TLS version accepted: TLS13 (the default when
+	// empty) or TLS12 (TLS only) [tls_min].
+	TLSMin string
 	// Framing is FramingOctet (the default when empty) or FramingLF [framing].
 	Framing string
 	// CAFile names PEM certificates of the CAs the receiver's certificate
@@ -97,19 +112,21 @@ type Config struct {
 
 // ParseConfig reads a destination URL:
 //
-//	tcp://HOST[:PORT][?OPTIONS]   (port 514 by default)
 //	tls://HOST[:PORT][?OPTIONS]   (port 6514 by default)
+//	tcp://HOST[:PORT][?OPTIONS]   (port 514 by default; only if insecure)
 //
 // where OPTIONS are framing=octet|lf, ca=FILE, cert=FILE, key=FILE,
-// server_name=NAME, hostname=NAME, name=NAME and start=beginning|now, for
-// example tls://siem.hospital.example:6514?ca=/etc/medguard/siem-ca.pem.
-// The result is validated; errors are Invalid and name the option at fault.
-func ParseConfig(target string) (Config, error) {
+// server_name=NAME, tls_min=1.3|1.2, hostname=NAME, name=NAME and
+// start=beginning|now, for example
+// tls://siem.hospital.example:6514?ca=/etc/medguard/siem-ca.pem. insecure
+// is the operator's explicit opt-in to plain TCP (Config.Insecure). The
+// result is validated; errors are Invalid and name the option at fault.
+func ParseConfig(target string, insecure bool) (Config, error) {
 	u, err := url.Parse(target)
 	if err != nil || u.Opaque != "" || u.Host == "" {
-		return Config{}, invalid("address", "the SIEM destination must look like tls://HOST:PORT or tcp://HOST:PORT")
+		return Config{}, invalid("address", "the SIEM destination must look like tls://HOST:PORT")
 	}
-	var cfg Config
+	cfg := Config{Insecure: insecure}
 	var port string
 	switch strings.ToLower(u.Scheme) {
 	case NetworkTCP:
@@ -117,7 +134,7 @@ func ParseConfig(target string) (Config, error) {
 	case NetworkTLS:
 		cfg.Network, port = NetworkTLS, defaultTLSPort
 	default:
-		return Config{}, invalid("network", "the SIEM destination's scheme must be tcp or tls, not %q", u.Scheme)
+		return Config{}, invalid("network", "the SIEM destination's scheme must be tls (or, with the insecure opt-in, tcp), not %q", u.Scheme)
 	}
 	if u.User != nil || (u.Path != "" && u.Path != "/") || u.Fragment != "" {
 		return Config{}, invalid("address", "the SIEM destination must be only a scheme, HOST:PORT and options")
@@ -132,7 +149,7 @@ func ParseConfig(target string) (Config, error) {
 	}
 	fields := map[string]*string{
 		"framing": &cfg.Framing, "ca": &cfg.CAFile, "cert": &cfg.CertFile, "key": &cfg.KeyFile,
-		"server_name": &cfg.ServerName, "hostname": &cfg.Hostname, "name": &cfg.Name, "start": &cfg.StartAt,
+		"server_name": &cfg.ServerName, "tls_min": &cfg.TLSMin, "hostname": &cfg.Hostname, "name": &cfg.Name, "start": &cfg.StartAt,
 	}
 	keys := make([]string, 0, len(q))
 	for k := range q {
@@ -142,7 +159,7 @@ func ParseConfig(target string) (Config, error) {
 	for _, k := range keys {
 		p, ok := fields[k]
 		if !ok {
-			return Config{}, invalid(k, "unknown SIEM option %q (known: framing, ca, cert, key, server_name, hostname, name, start)", k)
+			return Config{}, invalid(k, "unknown SIEM option %q (known: framing, ca, cert, key, server_name, tls_min, hostname, name, start)", k)
 		}
 		if len(q[k]) != 1 {
 			return Config{}, invalid(k, "SIEM option %s is given more than once", k)
@@ -164,14 +181,22 @@ func (c Config) Validate() error {
 	}
 	switch c.Network {
 	case NetworkTCP:
+		if !c.Insecure {
+			return invalid("network", "a tcp:// SIEM destination would send the audit log in clear: use tls://, "+
+				"or opt in to plain TCP explicitly (medguard serve --siem-insecure)")
+		}
 		for _, f := range []struct{ field, value string }{
-			{"ca", c.CAFile}, {"cert", c.CertFile}, {"key", c.KeyFile}, {"server_name", c.ServerName},
+			{"ca", c.CAFile}, {"cert", c.CertFile}, {"key", c.KeyFile}, {"server_name", c.ServerName}, {"tls_min", c.TLSMin},
 		} {
 			if f.value != "" {
 				return invalid(f.field, "SIEM option %s applies only to tls", f.field)
 			}
 		}
 	case NetworkTLS:
+		if c.Insecure {
+			return invalid("network", "the insecure opt-in (--siem-insecure) allows a plain tcp:// destination only; "+
+				"it never weakens tls://, whose receiver's certificate is always checked")
+		}
 		if (c.CertFile == "") != (c.KeyFile == "") {
 			field := "cert"
 			if c.KeyFile == "" {
@@ -179,8 +204,11 @@ func (c Config) Validate() error {
 			}
 			return invalid(field, "SIEM options cert and key go together")
 		}
+		if c.TLSMin != "" && c.TLSMin != TLS13 && c.TLSMin != TLS12 {
+			return invalid("tls_min", "SIEM tls_min must be 1.3 or 1.2, not %q", c.TLSMin)
+		}
 	default:
-		return invalid("network", "the SIEM network must be tcp or tls, not %q", c.Network)
+		return invalid("network", "the SIEM network must be tls (or, with the insecure opt-in, tcp), not %q", c.Network)
 	}
 	if c.Framing != "" && c.Framing != FramingOctet && c.Framing != FramingLF {
 		return invalid("framing", "SIEM framing must be octet or lf, not %q", c.Framing)
@@ -211,7 +239,25 @@ func (c Config) withDefaults() Config {
 	if c.Network == NetworkTLS && c.ServerName == "" {
 		c.ServerName, _, _ = net.SplitHostPort(c.Address)
 	}
+	if c.Network == NetworkTLS && c.TLSMin == "" {
+		c.TLSMin = TLS13
+	}
 	return c
+}
+
+// Encrypted reports whether the destination's link is encrypted (TLS).
+func (c Config) Encrypted() bool { return c.Network == NetworkTLS }
+
+// Protocol says in words how the destination is reached: "TLS 1.3",
+// "TLS 1.2 or later" or "plain TCP".
+func (c Config) Protocol() string {
+	switch {
+	case c.Network != NetworkTLS:
+		return "plain TCP"
+	case c.TLSMin == TLS12:
+		return "TLS 1.2 or later"
+	}
+	return "TLS 1.3"
 }
 
 // validHostname reports whether s may be an RFC 5424 HOSTNAME: 1 to 255

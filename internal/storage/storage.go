@@ -9,9 +9,11 @@ package storage
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,7 +24,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"golang.org/x/sys/unix"
 	"modernc.org/sqlite"
 
@@ -64,6 +66,64 @@ type DB struct {
 	// Where is a description of the database safe to print: the SQLite file
 	// or the PostgreSQL host and database, without the password.
 	Where string
+	// sslMode is the PostgreSQL DSN's sslmode, or PGSSLMODE's.
+	sslMode string
+}
+
+// Connection is how a server reaches its database, for the register of
+// links in transit (package transport).
+type Connection struct {
+	// Network is false for SQLite, a file the process opens itself: no
+	// link at all. The other fields are PostgreSQL's.
+	Network bool
+	// Target is the server's HOST:PORT, or the Unix socket's path.
+	Target string
+	// TLS is true when the connection negotiated TLS, and TLSVersion
+	// says which ("TLS 1.3").
+	TLS        bool
+	TLSVersion string
+	// Local is true for a Unix socket or a loopback address: the link
+	// does not leave the machine (a plain one is still not encrypted).
+	Local bool
+	// SSLMode is the DSN's sslmode, or PGSSLMODE's; empty when neither
+	// says, which means "prefer": TLS if the server offers it, else plain.
+	SSLMode string
+}
+
+// Connection reports how the database is reached, as a connection of the
+// pool shows it: asked of the client's end, so that a pooler between
+// medguard and PostgreSQL cannot make a plain link look encrypted. The
+// pool's connections are made alike, with the same sslmode.
+func (db *DB) Connection(ctx context.Context) (Connection, error) {
+	if db.Dialect != Postgres {
+		return Connection{}, nil
+	}
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return Connection{}, fmt.Errorf("storage: %w", err)
+	}
+	defer conn.Close()
+	c := Connection{Network: true, SSLMode: db.sslMode}
+	err = conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("storage: unexpected PostgreSQL connection %T", dc)
+		}
+		nc := sc.Conn().PgConn().Conn()
+		switch a := nc.RemoteAddr().(type) {
+		case *net.UnixAddr:
+			c.Target, c.Local = a.Name, true
+		case *net.TCPAddr:
+			c.Target, c.Local = a.String(), a.IP.IsLoopback()
+		default:
+			c.Target = nc.RemoteAddr().String()
+		}
+		if tc, ok := nc.(*tls.Conn); ok {
+			c.TLS, c.TLSVersion = true, tls.VersionName(tc.ConnectionState().Version)
+		}
+		return nil
+	})
+	return c, err
 }
 
 // Open opens the database named by dsn. An empty dsn or one starting with
@@ -234,7 +294,11 @@ func openPostgres(ctx context.Context, dsn string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("storage: connect to %s: %w", where, redact(err, u))
 	}
-	return &DB{Dialect: Postgres, read: db, write: db, Where: where}, nil
+	mode := u.Query().Get("sslmode")
+	if mode == "" {
+		mode = os.Getenv("PGSSLMODE")
+	}
+	return &DB{Dialect: Postgres, read: db, write: db, Where: where, sslMode: mode}, nil
 }
 
 // redact removes a password that a driver error might echo.

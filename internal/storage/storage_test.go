@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -133,5 +135,59 @@ func TestMigrationNamesChecked(t *testing.T) {
 func TestOpenRejectsUnknownDSN(t *testing.T) {
 	if _, err := storage.Open(context.Background(), "mysql://x", t.TempDir()); !medguard.IsKind(err, medguard.Invalid) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// Connection says whether the link to PostgreSQL is encrypted, as the
+// server sees it too (pg_stat_ssl); SQLite has no link.
+func TestConnection(t *testing.T) {
+	ctx := context.Background()
+	t.Run("sqlite", func(t *testing.T) {
+		c, err := storagetest.OpenSQLite(t).Connection(ctx)
+		if err != nil || c.Network {
+			t.Fatalf("SQLite: %+v, %v; want no network link", c, err)
+		}
+	})
+	dsn := os.Getenv(storagetest.PostgresEnv)
+	if dsn == "" {
+		return
+	}
+	for _, mode := range []string{"disable", "require"} {
+		t.Run("postgres sslmode="+mode, func(t *testing.T) {
+			u, err := url.Parse(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := u.Query()
+			q.Set("sslmode", mode)
+			u.RawQuery = q.Encode()
+			db, err := storage.Open(ctx, u.String(), "")
+			if err != nil {
+				if mode == "require" {
+					t.Skipf("the test server does not offer TLS: %v", err)
+				}
+				t.Fatal(err)
+			}
+			defer db.Close()
+			c, err := db.Connection(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var serverSaysSSL bool
+			var version sql.NullString
+			if err := db.QueryRowContext(ctx, `SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()`).Scan(&serverSaysSSL, &version); err != nil {
+				t.Fatal(err)
+			}
+			wantTLS := mode == "require"
+			if !c.Network || c.TLS != wantTLS || serverSaysSSL != wantTLS || c.SSLMode != mode || c.Target == "" {
+				t.Fatalf("%+v; the server says ssl=%v; want TLS %v", c, serverSaysSSL, wantTLS)
+			}
+			if wantTLS && (c.TLSVersion != strings.ReplaceAll(version.String, "v", " ") || !strings.HasPrefix(c.TLSVersion, "TLS 1.")) {
+				t.Fatalf("TLS version %q; the server says %q", c.TLSVersion, version.String)
+			}
+			if h := u.Hostname(); (h == "127.0.0.1" || h == "localhost" || h == "::1") && !c.Local {
+				t.Fatalf("%+v is not local", c)
+			}
+		})
 	}
 }

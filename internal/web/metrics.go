@@ -75,6 +75,27 @@ func (m *Metrics) Gauge(name, help string, fn func() float64) {
 	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn))
 }
 
+// GaugeSet registers a gauge with one label, read from fn at each scrape:
+// one series per key of the map fn returns (e.g. medguard_insecure_links
+// by link).
+func (m *Metrics) GaugeSet(name, help, label string, fn func() map[string]float64) {
+	m.registry.MustRegister(&gaugeSet{desc: prometheus.NewDesc(name, help, []string{label}, nil), fn: fn})
+}
+
+// gaugeSet is the collector of GaugeSet.
+type gaugeSet struct {
+	desc *prometheus.Desc
+	fn   func() map[string]float64
+}
+
+func (g *gaugeSet) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+
+func (g *gaugeSet) Collect(ch chan<- prometheus.Metric) {
+	for k, v := range g.fn() {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, v, k)
+	}
+}
+
 func (m *Metrics) observe(route string, code int, took time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
 	m.durations.WithLabelValues(route).Observe(took.Seconds())
