@@ -177,7 +177,7 @@ func (s *Service) CreatePatient(ctx context.Context, call *medguard.Call, in New
 	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.PatientCreate,
 		Resource: policy.Resource{Type: "patient", ID: id, PatientID: id, Departments: depts}},
 		func(policy.Decision) (audit.Mutation, error) {
-			p, err := normalize(in, now)
+			p, err := normalize(in, s.today())
 			if err != nil {
 				return nil, err
 			}
@@ -358,7 +358,7 @@ func (s *Service) UpdatePatient(ctx context.Context, call *medguard.Call, id str
 		if ch.IDNumber != nil && ch.BirthDate == nil && *ch.IDNumber != "" {
 			next.BirthDate = "" // taken from the new ID number
 		}
-		if next, err = normalize(next, now); err != nil {
+		if next, err = normalize(next, s.today()); err != nil {
 			return nil, err
 		}
 		k, err := s.keys.Current(ctx, patientOwner(id))
@@ -433,7 +433,7 @@ func (s *Service) SearchPatients(ctx context.Context, call *medguard.Call, q Sea
 			return nil, err
 		}
 		if field == "id_number" {
-			n, _, err := checkIDNumber(value, s.clock.Now())
+			n, _, err := checkIDNumber(value, s.today())
 			if err != nil {
 				return nil, err
 			}

@@ -37,6 +37,12 @@ type fixture struct {
 // setup builds the archive with three departments and staff in each role.
 func setup(t *testing.T) *fixture {
 	t.Helper()
+	return setupWith(t, records.Config{})
+}
+
+// setupWith is setup with the archive's configuration.
+func setupWith(t *testing.T, cfg records.Config) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	f := &fixture{clock: testkit.NewClock(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)), calls: map[string]*medguard.Call{}}
 	schemas := []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema()}
@@ -63,7 +69,7 @@ func setup(t *testing.T) *fixture {
 	f.gate = g
 	kr := keys.NewKeyring(f.db, keys.NewKeyFile(keys.SM4GCM, f.clock.Now()), f.clock)
 	f.id = identity.New(f.db, g, kr, identity.Config{Argon2: identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1}})
-	f.svc = records.New(f.db, g, kr, f.id, records.Config{})
+	f.svc = records.New(f.db, g, kr, f.id, cfg)
 	adminID, err := f.id.Bootstrap(ctx, identity.BootstrapAccounts("Guanli#Mima2026", "")[0])
 	if err != nil {
 		t.Fatal(err)
@@ -768,4 +774,19 @@ func TestNoPatientDataInDatabaseFiles(t *testing.T) {
 	for _, file := range files {
 		testkit.AssertNoPHI(t, file, secrets)
 	}
+}
+
+// TestBornThisMorningInBeijing: a baby born this morning in Beijing is
+// registered with today's date although UTC is still on yesterday.
+func TestBornThisMorningInBeijing(t *testing.T) {
+	shanghai, _ := time.LoadLocation("Asia/Shanghai")
+	f := setupWith(t, records.Config{Location: shanghai})
+	f.clock.Set(time.Date(2026, 12, 5, 18, 30, 0, 0, time.UTC)) // 02:30 on 6 December in Beijing
+	if _, err := f.svc.CreatePatient(context.Background(), f.as("zhangwei"), records.NewPatient{Name: "新生儿张宝宝",
+		Gender: "female", BirthDate: "2026-12-06"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.svc.CreatePatient(context.Background(), f.as("zhangwei"), records.NewPatient{Name: "未出生",
+		Gender: "female", BirthDate: "2026-12-07"})
+	wantKind(t, err, medguard.Invalid, "birth_date")
 }

@@ -44,6 +44,9 @@ type Config struct {
 	MaxGrant time.Duration
 	// MaxAttachment is the largest attachment in bytes (default 20 MiB).
 	MaxAttachment int64
+	// Location is the hospital's time zone, whose calendar day birth dates
+	// are checked against (default UTC).
+	Location *time.Location
 }
 
 func (c *Config) setDefaults() {
@@ -58,6 +61,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxAttachment == 0 {
 		c.MaxAttachment = 20 << 20
+	}
+	if c.Location == nil {
+		c.Location = time.UTC
 	}
 }
 
@@ -79,6 +85,10 @@ func New(db *storage.DB, g *gate.Gate, kr *keys.Keyring, id *identity.Service, c
 
 // Config returns the service's configuration.
 func (s *Service) Config() Config { return s.cfg }
+
+// today is now in the hospital's time zone: dates of birth are checked
+// against the hospital's calendar day.
+func (s *Service) today() time.Time { return s.clock.Now().In(s.cfg.Location) }
 
 // patientOwner is the key owner of a patient's data key.
 func patientOwner(patientID string) string { return "patient:" + patientID }

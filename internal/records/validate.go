@@ -80,7 +80,10 @@ func checkBirthDate(v string, now time.Time) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, medguard.InvalidField("birth_date", "birth_date must be a date as YYYY-MM-DD")
 	}
-	if d.After(now) || d.Year() < 1900 {
+	// Today is the hospital's calendar day (now is in its time zone): a
+	// baby born this morning in Beijing is not born "tomorrow" in UTC.
+	y, m, day := now.Date()
+	if d.After(time.Date(y, m, day, 0, 0, 0, 0, time.UTC)) || d.Year() < 1900 {
 		return time.Time{}, medguard.InvalidField("birth_date", "birth_date must be between 1900 and today")
 	}
 	return d, nil
