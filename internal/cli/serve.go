@@ -39,7 +39,7 @@ type serveFlags struct {
 	data, db, listen, tlsCert, tlsKey, clientCA, keyFile, cipher, timezone string
 	factors, remoteHours, intranet, trustedProxies, logLevel, logOrigin    string
 	siem, alertWebhook, alertSMTP, alertFrom, alertTo, alertCA             string
-	checkpointEvery                                                        time.Duration
+	checkpointEvery, refusalSummary                                        time.Duration
 	idle, lifetime, lockWindow, lockDuration, archive, review, shutdown    time.Duration
 	lockThreshold, signInBurst, retentionDays                              int
 	signInRate                                                             float64
@@ -96,6 +96,7 @@ func (f *serveFlags) register(fs *flagSet) {
 	fs.StringVar(&f.alertTo, "alert-email-to", "", "recipients of alert emails (comma-separated)")
 	fs.IntVar(&f.retentionDays, "audit-retention-days", 0, "days audit entries stay in the database before they may be archived: at least 180, may be raised, never lowered (default: as recorded, 180 for a new installation)")
 	fs.DurationVar(&f.checkpointEvery, "checkpoint-every", 5*time.Second, "how often the audit log's checkpoint is signed while it grows (at most 10s)")
+	fs.DurationVar(&f.refusalSummary, "refusal-summary-every", 30*time.Second, "how often the refused requests of unknown clients beyond their address's budget are summarised in the audit log (one entry per address, with how many)")
 }
 
 func parsePrefixes(field, v string) ([]netip.Prefix, error) {
@@ -188,6 +189,9 @@ func (f *serveFlags) config(getenv func(string) string, logger *slog.Logger) (Co
 	}
 	if f.checkpointEvery <= 0 || f.checkpointEvery > 10*time.Second {
 		return Config{}, errors.New("--checkpoint-every must be more than 0 and at most 10s (SPEC §5)")
+	}
+	if f.refusalSummary <= 0 {
+		return Config{}, errors.New("--refusal-summary-every must be positive")
 	}
 	if f.lockThreshold < 1 || f.idle <= 0 || f.lifetime <= 0 {
 		return Config{}, errors.New("--lockout-threshold, --idle-timeout and --session-lifetime must be positive")
@@ -387,7 +391,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		logger.Error("checking incidents' deadlines failed", "error", err.Error())
 	})
 	go app.Detect.Run(bg, time.Second)
-	go app.Web.Run(bg, 30*time.Second)
+	go app.Web.Run(bg, f.refusalSummary)
 	siemDone := make(chan struct{})
 	if app.SIEM != nil {
 		go func() {

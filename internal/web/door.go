@@ -157,6 +157,7 @@ func (s *Server) Handler() http.Handler {
 			}
 		}()
 		logged := s.account(ctx, ex, sw.status())
+		sw.release()
 		took := time.Since(start)
 		if logged {
 			actor := ""

@@ -9,6 +9,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -336,28 +337,57 @@ func (s *Server) trusted(a netip.Addr) bool {
 
 // statusWriter remembers the status code written, and names the request's
 // audit entry in the X-Audit-Index header, so that a client can ask for the
-// proof of its own entry (/api/v1/audit/proof/inclusion).
+// proof of its own entry (/api/v1/audit/proof/inclusion). An answer given
+// before any entry was written (a refusal at the door, a page that read
+// nothing) is held back until the front door has logged what it must, so
+// that no answer leaves before its entry is durable; such answers are
+// small.
 type statusWriter struct {
 	http.ResponseWriter
 	code  int
 	trace *gate.Trace
+	hold  bool
+	held  bytes.Buffer
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-		if i, ok := w.trace.Last(); ok {
-			w.Header().Set("X-Audit-Index", strconv.FormatUint(i, 10))
-		}
+	if w.code != 0 {
+		return
 	}
-	w.ResponseWriter.WriteHeader(code)
+	w.code = code
+	if w.trace.Entries() == 0 {
+		w.hold = true
+		return
+	}
+	w.send()
+}
+
+// send writes the status line and headers, naming the last entry.
+func (w *statusWriter) send() {
+	if i, ok := w.trace.Last(); ok {
+		w.Header().Set("X-Audit-Index", strconv.FormatUint(i, 10))
+	}
+	w.ResponseWriter.WriteHeader(w.code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
+	if w.hold {
+		return w.held.Write(b)
+	}
 	return w.ResponseWriter.Write(b)
+}
+
+// release sends a held answer, once the door has logged the request.
+func (w *statusWriter) release() {
+	if !w.hold {
+		return
+	}
+	w.hold = false
+	w.send()
+	w.ResponseWriter.Write(w.held.Bytes())
 }
 
 func (w *statusWriter) status() int {
