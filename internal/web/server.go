@@ -150,8 +150,9 @@ func (s *Server) AllowSignIn(ip string) bool { return s.signIns.allow(ip) }
 func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 	ex := ExchangeOf(r)
 	ex.Action = "request.unknown_route"
-	call := &medguard.Call{IP: s.clientIP(r), RequestID: medguard.NewID(s.clock.Now())}
+	call := &medguard.Call{IP: s.clientIP(r)}
 	ex.Call = call
+	s.requestID(r, w, call) // a malformed id is replaced; the answer stays 404
 	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && token != "" {
 		if p, err := s.Identity.Authenticate(r.Context(), strings.TrimSpace(token), call.IP, call.RequestID); err == nil {
 			call.Actor = p.Actor
