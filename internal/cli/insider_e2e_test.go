@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -64,7 +65,7 @@ func newHospital(t *testing.T, args ...string) *hospital {
 	h.admission = h.json(201, "POST", "/api/v1/patients/"+h.patient+"/admissions", psych, map[string]any{"department": "PSYC",
 		"admitted_at": time.Now().Add(-48 * time.Hour).UTC().Format(time.RFC3339)})["id"].(string)
 	h.psychNote = h.json(201, "POST", "/api/v1/patients/"+h.patient+"/records", psych, map[string]any{"type": "psychiatric_note",
-		"department": "PSYC", "title": "精神科记录", "text": "患者自述持续幻听两月，伴被害妄想。"})["id"].(string)
+		"department": "PSYC", "title": "幻听随访记录", "text": "患者自述持续幻听两月，伴被害妄想。"})["id"].(string)
 	h.psychAdmissionNote = h.json(201, "POST", "/api/v1/patients/"+h.patient+"/records", psych, map[string]any{"type": "admission_note",
 		"department": "PSYC", "title": "入院记录", "text": "因情绪低落伴自杀念头一月入院，精神检查：意识清。"})["id"].(string)
 	st, out := h.upload(psych, h.psychAdmissionNote, "精神检查.pdf", []byte("%PDF-1.4\n精神检查量表 汉密尔顿抑郁量表 得分31\n"))
@@ -731,6 +732,118 @@ func TestOneInsiderAlone(t *testing.T) {
 	}
 }
 
+// walk is a tour of every route of the API, from its OpenAPI document,
+// against the psychiatric patient: every id in a path hers, her records',
+// her attachment's, her admission's or the walker's own (and, for
+// accounts, the psychiatrist's), with the bodies an attacker would send.
+type walk struct {
+	h                 *hospital
+	token, self, dept string
+	routes            [][2]string // method, pattern: reads first
+	bodies            map[string]any
+	queries           map[string]string
+}
+
+func (h *hospital) walk(token, self, dept string) *walk {
+	h.t.Helper()
+	var doc struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	_, _, raw := h.do("GET", "/api/v1/openapi.json", "", nil)
+	if err := json.Unmarshal(raw, &doc); err != nil || len(doc.Paths) < 50 {
+		h.t.Fatalf("openapi: %v, %d paths", err, len(doc.Paths))
+	}
+	w := &walk{h: h, token: token, self: self, dept: dept}
+	for pattern, ops := range doc.Paths {
+		for m := range ops {
+			m = strings.ToUpper(m)
+			if slices.Contains([]string{"GET", "POST", "PUT", "PATCH", "DELETE"}, m) && !strings.HasPrefix(pattern, "/api/v1/auth/") {
+				w.routes = append(w.routes, [2]string{m, pattern})
+			}
+		}
+	}
+	// Reads first, then writes: what a write opened shows in the reads of
+	// a second round.
+	sort.Slice(w.routes, func(i, j int) bool {
+		a, b := w.routes[i], w.routes[j]
+		if (a[0] == "GET") != (b[0] == "GET") {
+			return a[0] == "GET"
+		}
+		return a[1]+a[0] < b[1]+b[0]
+	})
+	w.routes = append(w.routes, [2]string{"GET", "/api/v1/auth/me"})
+	w.bodies = map[string]any{
+		"POST /api/v1/users": map[string]any{"username": "walk-" + self[len(self)-6:], "display_name": "走查",
+			"department": "PSYC", "roles": []string{"doctor"}, "password": staffPassword},
+		"POST /api/v1/users/{id}/roles":      map[string]string{"role": "doctor", "reason": "走查"},
+		"POST /api/v1/users/{id}/password":   map[string]string{"reason": "走查"},
+		"POST /api/v1/users/{id}/release":    map[string]string{"reason": "走查"},
+		"PUT /api/v1/users/{id}/certificate": map[string]string{"certificate": "", "reason": "走查"},
+		"POST /api/v1/api-keys": map[string]any{"name": "walk-" + self[len(self)-6:], "department": "PSYC",
+			"scopes": []string{"record.read", "patient.read"}},
+		"POST /api/v1/approvals": map[string]any{"kind": "access.grant", "reason": "会诊",
+			"payload": map[string]string{"patient_id": h.patient, "grantee_id": self, "department": "PSYC"}},
+		"POST /api/v1/patients/{id}/care-team": map[string]string{"user_id": self, "reason": "走查"},
+		"POST /api/v1/grants":                  map[string]string{"patient_id": h.patient, "grantee_id": self, "department": "PSYC", "reason": "会诊"},
+		"POST /api/v1/patients/{id}/records": map[string]any{"type": "progress_note", "department": dept,
+			"title": "病程记录", "text": "走查记录。"},
+		"POST /api/v1/patients/{id}/admissions": map[string]string{"department": dept,
+			"admitted_at": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)},
+		"PATCH /api/v1/patients/{id}":               map[string]string{"phone": "13500000000"},
+		"PATCH /api/v1/records/{id}":                map[string]string{"title": "改写"},
+		"PUT /api/v1/departments/{code}/restricted": map[string]any{"restricted": false, "reason": "走查"},
+		"PUT /api/v1/detection/rules/{name}":        map[string]any{"name": "bulk_read_user", "enabled": false},
+		"POST /api/v1/patients/search":              map[string]string{"id_number": "11010519491231002X"},
+		"POST /api/v1/approvals/{id}/approve":       map[string]string{"note": "同意"},
+	}
+	w.queries = map[string]string{"GET /api/v1/patients": "?department=PSYC&limit=200",
+		"GET /api/v1/audit/search": "?patient=" + h.patient, "GET /api/v1/audit/entries": "?start=0&end=1000"}
+	return w
+}
+
+var pathParam = regexp.MustCompile(`\{[a-z_]+\}`)
+
+// each calls fn with every route's request, twice over, then with the
+// approval of every request the walker is shown to decide.
+func (w *walk) each(fn func(method, pattern, path string, body any)) {
+	h := w.h
+	for round := 0; round < 2; round++ {
+		for _, rt := range w.routes {
+			method, pattern := rt[0], rt[1]
+			if pattern == "/api/v1/approvals/{id}/approve" {
+				continue // below, with the requests the walker is shown
+			}
+			users := []string{w.self, h.ids["wangfang"]}
+			if !strings.Contains(pattern, "/users/{id}") || method == "DELETE" || strings.HasSuffix(pattern, "/deactivate") {
+				users = users[:1] // never another's account removed: the walk would end the hospital
+			}
+			for _, user := range users {
+				path := strings.NewReplacer("/patients/{id}", "/patients/"+h.patient, "/records/{id}", "/records/"+h.psychNote,
+					"/attachments/{id}", "/attachments/"+h.attachment, "/admissions/{id}", "/admissions/"+h.admission,
+					"/users/{id}", "/users/"+user, "{user_id}", w.self, "{code}", "PSYC", "{name}", "bulk_read_user",
+					"{role}", "doctor", "{version}", "1").Replace(pattern)
+				path = pathParam.ReplaceAllString(path, "06h4j9khpaef1743afn74xhkkm")
+				var body any
+				if method != "GET" && method != "DELETE" {
+					if body = w.bodies[method+" "+pattern]; body == nil {
+						body = map[string]any{}
+					}
+				}
+				fn(method, pattern, path+w.queries[method+" "+pattern], body)
+			}
+		}
+	}
+	st, _, out := h.do("GET", "/api/v1/approvals?status=pending", w.token, nil)
+	if st == 200 {
+		var list struct{ Items []map[string]any }
+		json.Unmarshal(out, &list)
+		for _, a := range list.Items {
+			fn("POST", "/api/v1/approvals/{id}/approve", "/api/v1/approvals/"+a["id"].(string)+"/approve",
+				w.bodies["POST /api/v1/approvals/{id}/approve"])
+		}
+	}
+}
+
 // walkAlone walks every route as actor, alone, in a hospital of its own.
 func walkAlone(t *testing.T, h *hospital, actor string) {
 	admin, security := h.admin(), h.security()
@@ -747,80 +860,26 @@ func walkAlone(t *testing.T, h *hospital, actor string) {
 		ask := h.json(202, "POST", "/api/v1/api-keys", admin, map[string]any{"name": "psyc-his", "department": "PSYC",
 			"scopes": []string{"patient.read", "patient.search", "patient.create", "patient.update", "record.read", "record.list",
 				"record.write", "admission.manage", "directory.read", "scope.all_departments"}})
-		h.approve(security, ask["approval"].(map[string]any)["id"].(string))
+		a := ask["approval"].(map[string]any)
+		h.approve(security, a["id"].(string))
 		token, dept = ask["key"].(map[string]any)["key"].(string), "PSYC"
+		h.ids[actor] = ask["key"].(map[string]any)["id"].(string)
 	}
 	if token == "" {
 		token = h.token(actor, staffPassword)
 	}
-	self := h.ids[actor]
-	isKey := strings.HasPrefix(token, "mgk_")
 	if dept == "" {
 		dept = "PSYC"
 	}
-
-	var doc struct {
-		Paths map[string]map[string]any `json:"paths"`
-	}
-	_, _, raw := h.do("GET", "/api/v1/openapi.json", "", nil)
-	if err := json.Unmarshal(raw, &doc); err != nil || len(doc.Paths) < 50 {
-		t.Fatalf("openapi: %v, %d paths", err, len(doc.Paths))
-	}
-	type route struct{ method, pattern string }
-	var routes []route
-	for pattern, ops := range doc.Paths {
-		for m := range ops {
-			if m := strings.ToUpper(m); slices.Contains([]string{"GET", "POST", "PUT", "PATCH", "DELETE"}, m) {
-				routes = append(routes, route{m, "/api/v1" + strings.TrimPrefix(pattern, "/api/v1")})
-			}
-		}
-	}
-	sort.Slice(routes, func(i, j int) bool {
-		// Reads first, then writes: a write that opened something would
-		// show in the reads of the second round.
-		wi, wj := routes[i].method != "GET", routes[j].method != "GET"
-		if wi != wj {
-			return !wi
-		}
-		return routes[i].pattern+routes[i].method < routes[j].pattern+routes[j].method
-	})
-	admitted := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
-
-	bodies := map[string]any{
-		"POST /api/v1/users": map[string]any{"username": "walk-" + actor, "display_name": "走查", "department": "PSYC",
-			"roles": []string{"doctor"}, "password": staffPassword},
-		"POST /api/v1/users/{id}/roles":      map[string]string{"role": "doctor", "reason": "走查"},
-		"POST /api/v1/users/{id}/password":   map[string]string{"reason": "走查"},
-		"POST /api/v1/users/{id}/release":    map[string]string{"reason": "走查"},
-		"PUT /api/v1/users/{id}/certificate": map[string]string{"certificate": "", "reason": "走查"},
-		"POST /api/v1/api-keys": map[string]any{"name": "walk-" + actor, "department": "PSYC",
-			"scopes": []string{"record.read", "patient.read"}},
-		"POST /api/v1/approvals": map[string]any{"kind": "access.grant", "reason": "会诊",
-			"payload": map[string]string{"patient_id": h.patient, "grantee_id": self, "department": "PSYC"}},
-		"POST /api/v1/patients/{id}/care-team": map[string]string{"user_id": self, "reason": "走查"},
-		"POST /api/v1/grants": map[string]string{"patient_id": h.patient, "grantee_id": self, "department": "PSYC",
-			"reason": "会诊"},
-		"POST /api/v1/patients/{id}/records": map[string]any{"type": "progress_note", "department": dept,
-			"title": "病程记录", "text": "走查记录。"},
-		"POST /api/v1/patients/{id}/admissions":     map[string]string{"department": dept, "admitted_at": admitted},
-		"PATCH /api/v1/patients/{id}":               map[string]string{"phone": "13500000000"},
-		"PATCH /api/v1/records/{id}":                map[string]string{"title": "改写"},
-		"PUT /api/v1/departments/{code}/restricted": map[string]any{"restricted": false, "reason": "走查"},
-		"PUT /api/v1/detection/rules/{name}":        map[string]any{"name": "bulk_read_user", "enabled": false},
-		"POST /api/v1/patients/search":              map[string]string{"id_number": "11010519491231002X"},
-		"POST /api/v1/approvals/{id}/approve":       map[string]string{"note": "同意"},
-	}
-	queries := map[string]string{"GET /api/v1/patients": "?department=PSYC&limit=200",
-		"GET /api/v1/audit/search": "?patient=" + h.patient, "GET /api/v1/audit/entries": "?start=0&end=1000"}
-	skip := map[string]bool{"POST /api/v1/auth/logout": true, "POST /api/v1/auth/login": true,
-		"POST /api/v1/auth/password": true, "POST /api/v1/auth/totp": true, "POST /api/v1/auth/totp/confirm": true}
 	var firstDisclosure float64 = -1
 	var keys []string
 	statuses := map[int]int{}
-	try := func(method, path string, body any) int {
-		t.Helper()
+	h.walk(token, h.ids[actor], dept).each(func(method, _, path string, body any) {
 		st, hdr, out := h.do(method, path, token, body)
 		statuses[st]++
+		if st >= 500 {
+			t.Fatalf("%s %s: %d", method, path, st)
+		}
 		answer := string(out) + fmt.Sprint(hdr)
 		for _, secret := range h.restricted {
 			if strings.Contains(answer, secret) {
@@ -832,52 +891,8 @@ func walkAlone(t *testing.T, h *hospital, actor string) {
 				firstDisclosure, _ = strconv.ParseFloat(hdr.Get("X-Audit-Index"), 64)
 			}
 		}
-		for _, m := range regexp.MustCompile(`mgk_[A-Za-z0-9_-]+`).FindAllString(string(out), -1) {
-			keys = append(keys, m)
-		}
-		return st
-	}
-	for round := 0; round < 2; round++ {
-		for _, rt := range routes {
-			key := rt.method + " " + rt.pattern
-			if skip[key] {
-				continue
-			}
-			users := []string{self, h.ids["wangfang"]}
-			if !strings.Contains(rt.pattern, "/users/{id}") || rt.method == "DELETE" || strings.HasSuffix(rt.pattern, "/deactivate") {
-				users = users[:1] // never another's account removed: the walk would end the hospital
-			}
-			for _, user := range users {
-				path := strings.NewReplacer("/patients/{id}", "/patients/"+h.patient, "/records/{id}", "/records/"+h.psychNote,
-					"/attachments/{id}", "/attachments/"+h.attachment, "/admissions/{id}", "/admissions/"+h.admission,
-					"/users/{id}", "/users/"+user, "{user_id}", self, "{code}", "PSYC", "{name}", "bulk_read_user",
-					"{role}", "doctor", "{version}", "1").Replace(rt.pattern)
-				path = regexp.MustCompile(`\{[a-z_]+\}`).ReplaceAllString(path, "06h4j9khpaef1743afn74xhkkm")
-				if rt.pattern == "/api/v1/approvals/{id}/approve" {
-					continue // below, with the requests the walker is shown
-				}
-				var body any
-				if rt.method != "GET" && rt.method != "DELETE" {
-					body = bodies[key]
-					if body == nil {
-						body = map[string]any{}
-					}
-				}
-				if st := try(rt.method, path+queries[key], body); st >= 500 {
-					t.Fatalf("%s %s: %d", rt.method, path, st)
-				}
-			}
-		}
-	}
-	// Approve whatever one is shown to decide.
-	st, _, out := h.do("GET", "/api/v1/approvals?status=pending", token, nil)
-	if st == 200 {
-		var list struct{ Items []map[string]any }
-		json.Unmarshal(out, &list)
-		for _, a := range list.Items {
-			try("POST", "/api/v1/approvals/"+a["id"].(string)+"/approve", bodies["POST /api/v1/approvals/{id}/approve"])
-		}
-	}
+		keys = append(keys, regexp.MustCompile(`mgk_[A-Za-z0-9_-]+`).FindAllString(string(out), -1)...)
+	})
 	// Use every key one was handed.
 	for _, k := range append(keys, token) {
 		for _, path := range []string{"/api/v1/records/" + h.psychNote, "/api/v1/records/" + h.psychAdmissionNote,
@@ -895,11 +910,11 @@ func walkAlone(t *testing.T, h *hospital, actor string) {
 		// The head writes for her (a new relation) and then reads her.
 		t.Fatal("the walk never took the new-relation path")
 	}
-	if isKey || firstDisclosure < 0 {
+	if strings.HasPrefix(token, "mgk_") || firstDisclosure < 0 {
 		return
 	}
-	// Her demographics reached a member of staff: only after a
-	// new relation, in the log before the answer.
+	// Her demographics reached a member of staff: only after a new
+	// relation, in the log before the answer.
 	for _, e := range h.entries(0) {
 		if e["actor"] == actor && e["rule"] == "allow.new_relation" && e["patient_id"] == h.patient &&
 			e["index"].(float64) < firstDisclosure {
@@ -907,4 +922,66 @@ func walkAlone(t *testing.T, h *hospital, actor string) {
 		}
 	}
 	t.Fatalf("%s saw her demographics (entry %v) with no new relation logged before", actor, firstDisclosure)
+}
+
+// Every disclosure counts: each route, walked by those who may see her —
+// her psychiatrist, the records office, the security administrator, an
+// approved key — whose answer shows any of her data must have logged an
+// entry, naming her, of an action the distinct-patient rule counts. A new
+// route that shows patient data and is counted by no rule fails here.
+func TestEveryDisclosureCounts(t *testing.T) {
+	h := newHospital(t)
+	var counted []string
+	for _, r := range h.json(200, "GET", "/api/v1/detection/rules", h.security(), nil)["items"].([]any) {
+		if r := r.(map[string]any); r["name"] == "bulk_read_user" {
+			for _, a := range r["actions"].([]any) {
+				counted = append(counted, a.(string))
+			}
+		}
+	}
+	if len(counted) < 5 {
+		t.Fatalf("bulk_read_user counts %v", counted)
+	}
+	ask := h.json(202, "POST", "/api/v1/api-keys", h.admin(), map[string]any{"name": "his", "department": "PSYC",
+		"scopes": []string{"patient.read", "patient.search", "record.read", "record.list", "scope.all_departments"}})
+	h.approve(h.security(), ask["approval"].(map[string]any)["id"].(string))
+	key := ask["key"].(map[string]any)
+	shown := map[string]bool{}
+	n := 0
+	secrets := append(append([]string{"孙*"}, h.restricted...), h.demographics...) // a search shows her name masked
+	for _, who := range []struct{ name, token, dept string }{
+		{"wangfang", h.token("wangfang", staffPassword), "PSYC"}, {"chenjing", h.token("chenjing", staffPassword), "MRD"},
+		{"security", h.security(), ""}, {"his", key["key"].(string), "PSYC"},
+	} {
+		self := h.ids[who.name]
+		if self == "" {
+			self = key["id"].(string)
+		}
+		h.walk(who.token, self, who.dept).each(func(method, pattern, path string, body any) {
+			n++
+			id := fmt.Sprintf("disclose-%d", n)
+			st, hdr, out := h.do(method, path, who.token, body, "X-Request-Id", id)
+			answer := string(out) + fmt.Sprint(hdr)
+			if !slices.ContainsFunc(secrets, func(s string) bool { return strings.Contains(answer, s) }) {
+				return
+			}
+			shown[method+" "+pattern] = true
+			last, _ := strconv.ParseUint(hdr.Get("X-Audit-Index"), 10, 64)
+			for _, e := range h.entries(last - min(last, 20)) {
+				if e["request_id"] == id && e["patient_id"] == h.patient && slices.Contains(counted, e["action"].(string)) {
+					return
+				}
+			}
+			t.Errorf("%s: %s %s (%d) shows her data, and no entry of it is counted", who.name, method, pattern, st)
+		})
+	}
+	// The walk saw the disclosures there are, so that it cannot pass by
+	// seeing none.
+	for _, r := range []string{"GET /api/v1/patients/{id}", "GET /api/v1/records/{id}", "GET /api/v1/attachments/{id}",
+		"GET /api/v1/patients", "POST /api/v1/patients/search", "GET /api/v1/patients/{id}/records"} {
+		if !shown[r] {
+			t.Errorf("%s never showed her data", r)
+		}
+	}
+	t.Logf("routes that showed her data: %v", slices.Sorted(maps.Keys(shown)))
 }
