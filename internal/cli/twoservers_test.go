@@ -89,3 +89,50 @@ func TestTwoServersOneLog(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 }
+
+// Servers sharing PostgreSQL count one user's reads together: a doctor
+// whose reads a load balancer spreads over two servers is frozen at the
+// same read as on one — the 51st patient — and frozen on both.
+func TestTwoServersOneWindow(t *testing.T) {
+	dsn := os.Getenv(storagetest.PostgresEnv)
+	if dsn == "" {
+		t.Skip("needs PostgreSQL: set MEDGUARD_TEST_POSTGRES")
+	}
+	schema := storagetest.FreshSchema(t, dsn)
+	skey, _, err := note.GenerateKey(rand.Reader, "hospital.example/medguard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"MEDGUARD_KEYS":      string(keys.NewKeyFile(keys.SM4GCM, time.Now()).Marshal()),
+		"MEDGUARD_AUDIT_KEY": skey,
+	}
+	a := startEnv(t, env, "--db", schema)
+	b := startEnv(t, env, "--db", schema)
+	b.book = a.book
+	a.json(201, "POST", "/api/v1/departments", a.admin(), map[string]string{"code": "CARD", "name": "心内科"})
+	a.staff("zhangwei", "张建国", "CARD", "doctor", staffPassword)
+	doc := a.token("zhangwei", staffPassword)
+	var recs []string
+	for i := 0; i < 60; i++ {
+		p := a.json(201, "POST", "/api/v1/patients", doc, map[string]any{"name": fmt.Sprintf("患者%02d", i), "gender": "female"})
+		recs = append(recs, a.json(201, "POST", "/api/v1/patients/"+p["id"].(string)+"/records", doc, map[string]any{
+			"type": "progress_note", "department": "CARD", "title": "病程记录", "text": "病情平稳。"})["id"].(string))
+	}
+	for i, id := range recs {
+		srv := []*server{a, b}[i%2]
+		st, _, body := srv.do("GET", "/api/v1/records/"+id, doc, nil)
+		if st == 423 {
+			if i != 50 {
+				t.Fatalf("frozen at read %d", i+1)
+			}
+			a.problem(423, "GET", "/api/v1/records/"+recs[0], doc, nil)
+			b.problem(423, "GET", "/api/v1/records/"+recs[0], doc, nil)
+			return
+		}
+		if st != 200 {
+			t.Fatalf("read %d on server %d: %d %s", i+1, i%2, st, body)
+		}
+	}
+	t.Fatal("60 patients read over two servers, never frozen")
+}
