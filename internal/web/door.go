@@ -77,10 +77,8 @@ func StatusOf(k medguard.Kind) int {
 
 // Limits of the front door.
 const (
-	// headAndBody is how long a request's head and body may take to
-	// arrive (a slow client holds nothing longer); routes that take large
-	// bodies from an admitted caller extend it (attachments).
-	headAndBody = 20 * time.Second
+	// defaultBodyDeadline is Deps.BodyDeadline's default.
+	defaultBodyDeadline = 20 * time.Second
 	// refusedBurst and refusedPerMinute bound the refused requests one
 	// address may send: beyond them, every request from it is answered 429
 	// at the door until the bucket refills.
@@ -135,7 +133,11 @@ func (s *Server) Handler() http.Handler {
 		ctx, trace := gate.WithTrace(r.Context())
 		ex := &Exchange{trace: trace, ip: ip, Route: "other"}
 		r = r.WithContext(context.WithValue(ctx, exchangeKey{}, ex))
-		http.NewResponseController(w).SetReadDeadline(time.Now().Add(headAndBody))
+		deadline := s.BodyDeadline
+		if deadline <= 0 {
+			deadline = defaultBodyDeadline
+		}
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(deadline))
 		sw := &statusWriter{ResponseWriter: w, trace: trace}
 		func() {
 			defer func() {

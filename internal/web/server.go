@@ -60,6 +60,10 @@ type Deps struct {
 	// clients and holders of system.metrics.
 	MetricsPublic bool
 	Version       string
+	// BodyDeadline is how long a request's body may take to arrive after
+	// its head (default 20s): a slow client holds nothing longer. Routes
+	// that take large bodies from an admitted caller extend it.
+	BodyDeadline time.Duration
 	// Console, if set, serves every path outside /api/, /healthz, /readyz
 	// and /metrics: the web console (internal/console), which sets its own
 	// headers.
