@@ -2,8 +2,10 @@ package identity_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,7 +34,7 @@ type fixture struct {
 	admin *medguard.Call
 }
 
-func setup(t *testing.T, cfg identity.Config) *fixture {
+func setup(t testing.TB, cfg identity.Config) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	db := storagetest.Open(t, keys.Schema(), audit.Schema(), identity.Schema())
@@ -43,7 +45,9 @@ func setup(t *testing.T, cfg identity.Config) *fixture {
 	}
 	t.Cleanup(func() { log.Close() })
 	kr := keys.NewKeyring(db, keys.NewKeyFile(keys.SM4GCM, clock.Now()), clock)
-	cfg.Argon2 = cheap
+	if cfg.Argon2 == (identity.Argon2Params{}) {
+		cfg.Argon2 = cheap
+	}
 	g := gate.New(log, clock)
 	svc := identity.New(db, g, kr, cfg)
 	f := &fixture{db: db, clock: clock, log: log, gate: g, svc: svc}
@@ -66,7 +70,7 @@ func (f *fixture) dept(t *testing.T, code, name string) {
 
 // user creates a user; the roles that need a second person are granted as
 // an approval would grant them (package approvals is above this one).
-func (f *fixture) user(t *testing.T, username, dept string, roles ...string) *identity.User {
+func (f *fixture) user(t testing.TB, username, dept string, roles ...string) *identity.User {
 	t.Helper()
 	u, pending, err := f.svc.CreateUser(context.Background(), f.admin, identity.NewUser{Username: username,
 		DisplayName: "张医生", Department: dept, Roles: roles, Password: "Xinnei#Ke2026"})
@@ -81,7 +85,7 @@ func (f *fixture) user(t *testing.T, username, dept string, roles ...string) *id
 }
 
 // apply commits a mutation as an approved request's run would.
-func (f *fixture) apply(t *testing.T, m audit.Mutation) {
+func (f *fixture) apply(t testing.TB, m audit.Mutation) {
 	t.Helper()
 	call := &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, Name: "security", ID: "security-in-test"}}
 	if _, err := f.gate.Record(context.Background(), gate.Event{Call: call, Action: "test.approved", Allowed: true,
@@ -786,5 +790,40 @@ func TestChangePassword(t *testing.T) {
 	code, _ = totp.GenerateCode(secret, f.clock.Now())
 	if _, err := f.login("admin", "Guanli#Yuan2027", code); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkSignIn measures sign-ins with the production argon2id
+// parameters (46 MiB, one pass), from parallel clients: each reserves its
+// attempt under the lockout, verifies the password and makes the session,
+// durably audited. "wrong" is a wrong password for an existing user
+// (counted towards the lockout, which is lifted every four attempts so that
+// each is checked).
+func BenchmarkSignIn(b *testing.B) {
+	for _, c := range []struct{ name, password string }{{"right", "Xinnei#Ke2026"}, {"wrong", "Cuowu#Mima2026"}} {
+		b.Run(c.name, func(b *testing.B) {
+			f := setup(b, identity.Config{Argon2: identity.DefaultArgon2})
+			var next atomic.Int64
+			users := make([]string, 16)
+			for i := range users {
+				users[i] = fmt.Sprintf("researcher%02d", i)
+				f.user(b, users[i], "", "researcher")
+			}
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					n := next.Add(1)
+					user := users[n%int64(len(users))]
+					_, err := f.login(user, c.password, "")
+					if c.name == "right" && err != nil || c.name == "wrong" && !medguard.IsKind(err, medguard.Unauthenticated) {
+						b.Fatalf("%s: %v", user, err)
+					}
+					if c.name == "wrong" && n%4 == 0 {
+						f.clock.Advance(16 * time.Minute) // past the lockout window
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sign-ins/s")
+		})
 	}
 }
