@@ -78,6 +78,8 @@ type Service struct {
 	// entries they wrote, so one user's reads are counted together on
 	// every server.
 	shared bool
+	// catching lets one catch-up read the log at a time.
+	catching sync.Mutex
 
 	// OnFreeze, if set, is told of every freeze (incidents open one).
 	OnFreeze func(ctx context.Context, a Alert)
@@ -133,32 +135,41 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) {
 }
 
 // CatchUp counts every entry the log holds that the engine has not counted
-// yet, in order, and raises the alerts they fire.
+// yet, in order, and raises the alerts they fire. One catch-up runs at a
+// time — a caller that waited for another finds its work done — and the
+// entries are read without holding the engine, so that this server's own
+// entries keep being counted meanwhile.
 func (s *Service) CatchUp(ctx context.Context) error {
 	size, _, err := audit.HeadOf(ctx, s.db)
 	if err != nil {
 		return medguard.Wrap("detect.CatchUp", err)
 	}
+	s.catching.Lock()
+	defer s.catching.Unlock()
 	var fired []Firing
-	s.mu.Lock()
-	for s.next < size {
-		got, err := audit.ReadEntries(ctx, s.db, s.next, size)
+	for {
+		s.mu.Lock()
+		from := s.next
+		s.mu.Unlock()
+		if from >= size {
+			break
+		}
+		got, err := audit.ReadEntries(ctx, s.db, from, size)
 		if err != nil || len(got) == 0 {
-			s.mu.Unlock()
 			return medguard.Wrap("detect.CatchUp", err)
 		}
-		before := s.next
+		s.mu.Lock()
+		if s.next < got[0].Index {
+			s.next = got[0].Index // entries that left the database (archived)
+		}
 		for _, st := range got {
-			if st.Index == s.next {
+			if _, ok := s.pending[st.Index]; !ok && st.Index >= s.next {
 				s.pending[st.Index] = st.Entry
-				fired = append(fired, s.drain()...)
 			}
 		}
-		if s.next == before {
-			s.next = got[len(got)-1].Index + 1 // entries that left the database (archived)
-		}
+		fired = append(fired, s.drain()...)
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
 	s.raiseAll(ctx, fired)
 	return nil
 }
