@@ -827,3 +827,17 @@ func BenchmarkSignIn(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkArgon2 is the password check alone, from parallel clients: the
+// floor BenchmarkSignIn is compared with.
+func BenchmarkArgon2(b *testing.B) {
+	hash := identity.HashPassword("Xinnei#Ke2026", identity.DefaultArgon2)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if !identity.VerifyPassword("Xinnei#Ke2026", hash) {
+				b.Fatal("no match")
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checks/s")
+}
