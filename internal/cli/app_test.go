@@ -71,15 +71,7 @@ func TestKeyFileMustMatchTheDatabase(t *testing.T) {
 // that would fail every write — and 200 again once a commit succeeds.
 func TestReadyzWhileTheLogCannotCommit(t *testing.T) {
 	ctx := context.Background()
-	cfg := cli.Config{DataDir: t.TempDir()}
-	if dsn := os.Getenv(storagetest.PostgresEnv); dsn != "" {
-		cfg.DB = storagetest.FreshSchema(t, dsn)
-	}
-	app, err := cli.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
+	app := openApp(t, nil)
 	srv := httptest.NewTLSServer(app.Web.Handler())
 	defer srv.Close()
 	ready := func() int {
@@ -137,15 +129,7 @@ func TestReadyzWhileTheLogCannotCommit(t *testing.T) {
 // A client that sends its body slowly is cut off at the body deadline
 // instead of holding a connection and a request for minutes.
 func TestSlowBodiesAreCut(t *testing.T) {
-	cfg := cli.Config{DataDir: t.TempDir()}
-	if dsn := os.Getenv(storagetest.PostgresEnv); dsn != "" {
-		cfg.DB = storagetest.FreshSchema(t, dsn)
-	}
-	app, err := cli.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
+	app := openApp(t, nil)
 	app.Web.BodyDeadline = 300 * time.Millisecond
 	srv := httptest.NewTLSServer(app.Web.Handler())
 	defer srv.Close()
@@ -167,4 +151,21 @@ func TestSlowBodiesAreCut(t *testing.T) {
 	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatal("the server waited for a slow body")
 	}
+}
+
+// openApp opens a fresh installation in-process (on PostgreSQL when
+// MEDGUARD_TEST_POSTGRES is set) on clock (the system's if nil), closed
+// when the test ends.
+func openApp(t *testing.T, clock medguard.Clock) *cli.App {
+	t.Helper()
+	cfg := cli.Config{DataDir: t.TempDir(), Clock: clock}
+	if dsn := os.Getenv(storagetest.PostgresEnv); dsn != "" {
+		cfg.DB = storagetest.FreshSchema(t, dsn)
+	}
+	app, err := cli.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	return app
 }

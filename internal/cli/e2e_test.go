@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
@@ -601,23 +600,7 @@ func TestAttachmentOverHTTPS(t *testing.T) {
 	pid := s.json(201, "POST", "/api/v1/patients", doc, map[string]any{"name": "欧阳娜娜", "gender": "female"})["id"].(string)
 	rid := s.json(201, "POST", "/api/v1/patients/"+pid+"/records", doc, map[string]any{"type": "imaging_report",
 		"department": "RAD", "title": "胸部CT", "text": "双肺纹理增粗，未见明确占位。"})["id"].(string)
-	upload := func(name string, content []byte) (int, []byte) {
-		var b bytes.Buffer
-		mw := multipart.NewWriter(&b)
-		fw, _ := mw.CreateFormFile("file", name)
-		fw.Write(content)
-		mw.Close()
-		req, _ := http.NewRequest("POST", s.base+"/api/v1/records/"+rid+"/attachments", &b)
-		req.Header.Set("Authorization", "Bearer "+doc)
-		req.Header.Set("Content-Type", mw.FormDataContentType())
-		resp, err := s.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		out, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, out
-	}
+	upload := func(name string, content []byte) (int, []byte) { return s.upload(doc, rid, name, content) }
 	png := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{0}, 64)...)
 	st, out := upload("欧阳娜娜_胸片.png", png)
 	if st != 201 {

@@ -2,16 +2,13 @@ package cli_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"medguard"
-	"medguard/internal/cli"
 	"medguard/internal/detect"
 	"medguard/internal/incidents"
-	"medguard/internal/storage/storagetest"
 	"medguard/internal/testkit"
 )
 
@@ -22,15 +19,7 @@ import (
 func TestOverdueIncidentDeadlineRaisesAlert(t *testing.T) {
 	ctx := context.Background()
 	clock := testkit.NewClock(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
-	cfg := cli.Config{DataDir: t.TempDir(), Clock: clock}
-	if dsn := os.Getenv(storagetest.PostgresEnv); dsn != "" {
-		cfg.DB = storagetest.FreshSchema(t, dsn)
-	}
-	app, err := cli.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
+	app := openApp(t, clock)
 	so := &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: medguard.NewID(clock.Now()), Name: "zhouqiang",
 		Roles: []string{"security_officer"}}, IP: "10.1.9.9"}
 	in, err := app.Incidents.Report(ctx, so, incidents.NewIncident{Title: "心内科病案系统无法访问",

@@ -22,22 +22,7 @@ import (
 // build one audit tree: no gaps, no forks, and the checkpoints each signed
 // (in the database and in its own checkpoints.log) agree with it.
 func TestTwoServersOneLog(t *testing.T) {
-	dsn := os.Getenv(storagetest.PostgresEnv)
-	if dsn == "" {
-		t.Skip("needs PostgreSQL: set MEDGUARD_TEST_POSTGRES")
-	}
-	schema := storagetest.FreshSchema(t, dsn)
-	skey, _, err := note.GenerateKey(rand.Reader, "hospital.example/medguard")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{
-		"MEDGUARD_KEYS":      string(keys.NewKeyFile(keys.SM4GCM, time.Now()).Marshal()),
-		"MEDGUARD_AUDIT_KEY": skey,
-	}
-	a := startEnv(t, env, "--db", schema, "--checkpoint-every", "20ms")
-	b := startEnv(t, env, "--db", schema, "--checkpoint-every", "20ms")
-	b.book = a.book
+	a, b, schema, skey := twoServers(t, "--checkpoint-every", "20ms")
 	tokens := []string{a.admin(), b.login("admin", adminPassword, b.code("admin"))["token"].(string)}
 
 	var wg sync.WaitGroup
@@ -94,22 +79,7 @@ func TestTwoServersOneLog(t *testing.T) {
 // whose reads a load balancer spreads over two servers is frozen at the
 // same read as on one — the 51st patient — and frozen on both.
 func TestTwoServersOneWindow(t *testing.T) {
-	dsn := os.Getenv(storagetest.PostgresEnv)
-	if dsn == "" {
-		t.Skip("needs PostgreSQL: set MEDGUARD_TEST_POSTGRES")
-	}
-	schema := storagetest.FreshSchema(t, dsn)
-	skey, _, err := note.GenerateKey(rand.Reader, "hospital.example/medguard")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{
-		"MEDGUARD_KEYS":      string(keys.NewKeyFile(keys.SM4GCM, time.Now()).Marshal()),
-		"MEDGUARD_AUDIT_KEY": skey,
-	}
-	a := startEnv(t, env, "--db", schema)
-	b := startEnv(t, env, "--db", schema)
-	b.book = a.book
+	a, b, _, _ := twoServers(t)
 	a.json(201, "POST", "/api/v1/departments", a.admin(), map[string]string{"code": "CARD", "name": "心内科"})
 	a.staff("zhangwei", "张建国", "CARD", "doctor", staffPassword)
 	doc := a.token("zhangwei", staffPassword)
@@ -135,4 +105,29 @@ func TestTwoServersOneWindow(t *testing.T) {
 		}
 	}
 	t.Fatal("60 patients read over two servers, never frozen")
+}
+
+// twoServers starts two servers on one fresh PostgreSQL schema with the
+// same key file and audit signing key (skipping without PostgreSQL), and
+// returns them, the schema's DSN and the signing key.
+func twoServers(t *testing.T, args ...string) (a, b *server, schema, skey string) {
+	t.Helper()
+	dsn := os.Getenv(storagetest.PostgresEnv)
+	if dsn == "" {
+		t.Skip("needs PostgreSQL: set MEDGUARD_TEST_POSTGRES")
+	}
+	schema = storagetest.FreshSchema(t, dsn)
+	var err error
+	skey, _, err = note.GenerateKey(rand.Reader, "hospital.example/medguard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"MEDGUARD_KEYS":      string(keys.NewKeyFile(keys.SM4GCM, time.Now()).Marshal()),
+		"MEDGUARD_AUDIT_KEY": skey,
+	}
+	a = startEnv(t, env, append([]string{"--db", schema}, args...)...)
+	b = startEnv(t, env, append([]string{"--db", schema}, args...)...)
+	b.book = a.book
+	return a, b, schema, skey
 }

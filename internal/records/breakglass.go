@@ -181,13 +181,7 @@ func (s *Service) ListBreakGlass(ctx context.Context, call *medguard.Call, f Bre
 		f.Limit = 50
 	}
 	now := s.clock.Now()
-	reviewer := policy.PermissionsOf(call.Actor.Roles)[policy.BreakGlassReview] && call.Actor.Department != ""
-	pass := gate.Passage{Call: call, Action: policy.BreakGlassRead, AuditAction: "breakglass.list",
-		Resource: policy.Resource{Type: "break_glass_queue"}}
-	if reviewer {
-		pass.Action = policy.BreakGlassReview
-		pass.Resource = policy.Resource{Type: "break_glass_queue", ID: call.Actor.Department, Departments: []string{call.Actor.Department}}
-	}
+	pass, reviewer := queuePassage(call, "breakglass.list")
 	out := []BreakGlassEvent{}
 	var next string
 	_, _, err := s.gate.Enter(ctx, pass, func(policy.Decision) (audit.Mutation, error) {
@@ -249,13 +243,7 @@ const MaxUnjustified = 10_000
 // department head their own, as in the queue. It is a logged operation.
 func (s *Service) UnjustifiedBreakGlass(ctx context.Context, call *medguard.Call, from, to time.Time) ([]BreakGlassEvent, error) {
 	now := s.clock.Now()
-	reviewer := policy.PermissionsOf(call.Actor.Roles)[policy.BreakGlassReview] && call.Actor.Department != ""
-	pass := gate.Passage{Call: call, Action: policy.BreakGlassRead, AuditAction: "breakglass.unjustified",
-		Resource: policy.Resource{Type: "break_glass_queue"}}
-	if reviewer {
-		pass.Action = policy.BreakGlassReview
-		pass.Resource = policy.Resource{Type: "break_glass_queue", ID: call.Actor.Department, Departments: []string{call.Actor.Department}}
-	}
+	pass, reviewer := queuePassage(call, "breakglass.unjustified")
 	out := []BreakGlassEvent{}
 	_, _, err := s.gate.Enter(ctx, pass, func(policy.Decision) (audit.Mutation, error) {
 		if !to.After(from) {
@@ -351,4 +339,18 @@ func (s *Service) ReviewBreakGlass(ctx context.Context, call *medguard.Call, id,
 		return nil, err
 	}
 	return &out, nil
+}
+
+// queuePassage is the passage of a read of the break-glass queue: a
+// department head (breakglass.review) reads their own department's, a
+// security officer or auditor (breakglass.read) every department's.
+func queuePassage(call *medguard.Call, auditAction string) (pass gate.Passage, reviewer bool) {
+	reviewer = policy.PermissionsOf(call.Actor.Roles)[policy.BreakGlassReview] && call.Actor.Department != ""
+	pass = gate.Passage{Call: call, Action: policy.BreakGlassRead, AuditAction: auditAction,
+		Resource: policy.Resource{Type: "break_glass_queue"}}
+	if reviewer {
+		pass.Action = policy.BreakGlassReview
+		pass.Resource = policy.Resource{Type: "break_glass_queue", ID: call.Actor.Department, Departments: []string{call.Actor.Department}}
+	}
+	return pass, reviewer
 }
