@@ -17,6 +17,9 @@ import (
 // MEDGUARD_TEST_BROWSER=1 (as in CI), where it fails.
 func chromiumPath(t *testing.T) string {
 	t.Helper()
+	if underRace {
+		t.Skip("the browser tests run without the race detector (CI runs them in the plain runs)")
+	}
 	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
 		if _, err := os.Stat(p); err == nil {
 			return p

@@ -16,6 +16,9 @@ import (
 // The demo builds a small hospital through the gate: everything it made is
 // in the audit log, and a second run into the same installation is refused.
 func TestDemoHospital(t *testing.T) {
+	if underRace {
+		t.Skip("the demo runs without the race detector (CI runs it in the plain runs)")
+	}
 	dir := t.TempDir()
 	args := []string{"demo", "--data", dir, "--patients", "120", "--records", "400", "--seed", "7"}
 	if dsn := os.Getenv(storagetest.PostgresEnv); dsn != "" {
