@@ -63,6 +63,11 @@ func start(t *testing.T, args ...string) *server {
 func startEnv(t *testing.T, extra map[string]string, args ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "--data" {
+			dir = args[i+1] // a data directory made beforehand (a demo)
+		}
+	}
 	env := map[string]string{"MEDGUARD_ADMIN_PASSWORD": adminPassword, "MEDGUARD_SECURITY_PASSWORD": securityPassword}
 	for k, v := range extra {
 		env[k] = v

@@ -45,23 +45,7 @@ func openDemo(b *testing.B) *demoHospital {
 		}
 	}
 	ctx := context.Background()
-	clock := &demo.Clock{}
-	clock.Set(time.Now().AddDate(-1, 0, -1))
-	cfg := cli.Config{DataDir: b.TempDir(), Clock: clock}
-	if dsn := os.Getenv(storagetest.PostgresEnv); dsn != "" {
-		cfg.DB = storagetest.FreshSchema(b, dsn)
-	}
-	app, err := cli.Open(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { app.Close() })
-	sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals}, clock,
-		demo.Options{Seed: 1, Patients: n, Records: 5 * n, AdminPassword: adminPassword, SecurityPassword: securityPassword, StaffPassword: staffPassword})
-	if err != nil {
-		b.Fatal(err)
-	}
-	clock.Live()
+	app, sum := loadDemo(b, n)
 	d := &demoHospital{handler: app.Web.Handler()}
 	var doctor *demo.Staff
 	for i, s := range sum.Examples {
@@ -100,13 +84,42 @@ func openDemo(b *testing.B) *demoHospital {
 	return d
 }
 
+// loadDemo builds the demo hospital with n patients (five records each)
+// over the year that ended yesterday, then lets its clock run live.
+func loadDemo(b testing.TB, n int) (*cli.App, demo.Summary) {
+	b.Helper()
+	ctx := context.Background()
+	clock := &demo.Clock{}
+	clock.Set(time.Now().AddDate(-1, 0, -1))
+	cfg := cli.Config{DataDir: b.TempDir(), Clock: clock}
+	if dsn := os.Getenv(storagetest.PostgresEnv); dsn != "" {
+		cfg.DB = storagetest.FreshSchema(b, dsn)
+	}
+	app, err := cli.Open(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { app.Close() })
+	sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals}, clock,
+		demo.Options{Seed: 1, Patients: n, Records: 5 * n, AdminPassword: adminPassword, SecurityPassword: securityPassword, StaffPassword: staffPassword})
+	if err != nil {
+		b.Fatal(err)
+	}
+	clock.Live()
+	return app, *sum
+}
+
 // signInDemo signs a member of the demo's staff in through the services,
 // enrolling TOTP when their role needs it, and returns the session token.
-func signInDemo(b *testing.B, app *cli.App, username string) string {
+func signInDemo(b testing.TB, app *cli.App, username string) string {
 	b.Helper()
 	ctx := context.Background()
 	call := &medguard.Call{IP: "127.0.0.1"}
-	in, err := app.Identity.Login(ctx, call, identity.Credentials{Username: username, Password: staffPassword})
+	password := map[string]string{"admin": adminPassword, "security": securityPassword}[username]
+	if password == "" {
+		password = staffPassword
+	}
+	in, err := app.Identity.Login(ctx, call, identity.Credentials{Username: username, Password: password})
 	if err != nil {
 		b.Fatalf("%s: %v", username, err)
 	}

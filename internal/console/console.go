@@ -151,6 +151,9 @@ type Console struct {
 	views   *views
 	catalog *catalog
 	nav     []Page
+	// zone is the hospital's time zone; dir names people and departments.
+	zone *time.Location
+	dir  *directory
 }
 
 // New returns the console. The templates and catalogs are embedded: New
@@ -180,11 +183,15 @@ func build(d Deps) (*Console, error) {
 	if d.Trail != nil {
 		zone = d.Trail.Zone()
 	}
-	v, err := loadViews(cat, zone)
+	if zone == nil {
+		zone = time.UTC
+	}
+	dir := newDirectory(d.Identity, d.Clock)
+	v, err := loadViews(cat, zone, dir)
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{deps: d, mux: http.NewServeMux(), views: v, catalog: cat}
+	c := &Console{deps: d, mux: http.NewServeMux(), views: v, catalog: cat, zone: zone, dir: dir}
 	seen := map[string]bool{}
 	for _, p := range pages {
 		key := p.Method + " " + p.Path

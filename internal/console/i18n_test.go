@@ -60,7 +60,7 @@ func TestTemplatesUseKnownKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := loadViews(cat, nil)
+	v, err := loadViews(cat, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestTemplatesUseKnownKeys(t *testing.T) {
 		t.Fatalf("found only %d keys in the login page: the check is blind", n)
 	}
 	delete(cat.msgs["en"], "login.username")
-	if _, err := loadViews(cat, nil); err == nil || !strings.Contains(err.Error(), "login.username") {
+	if _, err := loadViews(cat, nil, nil); err == nil || !strings.Contains(err.Error(), "login.username") {
 		t.Fatalf("a missing key was not caught: %v", err)
 	}
 }

@@ -30,7 +30,7 @@ type views struct {
 // loadViews parses templates/_*.html (the layout and partials) with each
 // templates/<page>.html, for each language, and checks that every literal
 // key given to t exists in every catalog.
-func loadViews(cat *catalog, zone *time.Location) (*views, error) {
+func loadViews(cat *catalog, zone *time.Location, dir *directory) (*views, error) {
 	files, err := fs.Glob(assetsFS, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -45,7 +45,7 @@ func loadViews(cat *catalog, zone *time.Location) (*views, error) {
 	}
 	v := &views{byLang: map[string]map[string]*template.Template{}}
 	for _, lang := range Languages {
-		base, err := template.New("base").Funcs(funcs(cat, lang, zone)).ParseFS(assetsFS, shared...)
+		base, err := template.New("base").Funcs(funcs(cat, lang, zone, dir)).ParseFS(assetsFS, shared...)
 		if err != nil {
 			return nil, err
 		}
@@ -132,9 +132,12 @@ func usedKeys(n parse.Node) []string {
 }
 
 // funcs are the template functions for one language.
-func funcs(cat *catalog, lang string, zone *time.Location) template.FuncMap {
+func funcs(cat *catalog, lang string, zone *time.Location, dir *directory) template.FuncMap {
 	if zone == nil {
 		zone = time.UTC
+	}
+	if dir == nil {
+		dir = &directory{}
 	}
 	t := func(key string, args ...any) string { return cat.text(lang, key, args...) }
 	named := func(prefix string) func(string) string {
@@ -193,6 +196,15 @@ func funcs(cat *catalog, lang string, zone *time.Location) template.FuncMap {
 			return ""
 		},
 		"lang": func() string { return lang },
+		// now is the time the page is made, in the hospital's zone.
+		"now": func() string { return dir.now().In(zone).Format("2006-01-02 15:04") },
+		// person names a member of staff (username or user id) by name and
+		// department: 李强（信息科）.
+		"person": func(who string) string { return dir.person(cat, lang, who) },
+		// dept names a department by its code.
+		"dept": dir.department,
+		// duration says a duration in words: 10 分钟, 2 小时, 3 天.
+		"duration": func(d any) string { return sayDuration(cat, lang, d) },
 		// dict passes several values to a partial template.
 		"dict": func(kv ...any) (map[string]any, error) {
 			if len(kv)%2 != 0 {
@@ -237,7 +249,9 @@ type View struct {
 	Path        string // the current path, for the language switch
 	IdleSeconds int
 	Status      int
-	Data        any
+	// Print renders the page for printing: no navigation, every row.
+	Print bool
+	Data  any
 }
 
 // Render writes page name (templates/<name>.html) with status. titleKey
@@ -249,7 +263,7 @@ func (rq *Request) Render(status int, name, titleKey string, data any) error {
 		return fmt.Errorf("console: no template %q", name)
 	}
 	v := View{Lang: rq.Lang, Title: rq.c.catalog.text(rq.Lang, titleKey), CSRF: rq.CSRFToken(), Flash: rq.Flash(),
-		Path: rq.URL.Path, Status: status, Data: data}
+		Path: rq.URL.Path, Status: status, Print: rq.print, Data: data}
 	if rq.Method != http.MethodGet {
 		v.Path = "/"
 		if rq.page.Path != "" && !strings.Contains(rq.page.Path, "{") {
@@ -300,4 +314,30 @@ func (c *Console) staticFiles() http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		http.ServeFileFS(w, r, sub, name)
 	})
+}
+
+// sayDuration says a duration (a time.Duration, or minutes as an int) in
+// the language's words, in the largest whole unit: "90 分钟", "2 小时",
+// "3 天".
+func sayDuration(cat *catalog, lang string, v any) string {
+	var d time.Duration
+	switch x := v.(type) {
+	case time.Duration:
+		d = x
+	case int:
+		d = time.Duration(x) * time.Minute
+	case int64:
+		d = time.Duration(x) * time.Minute
+	default:
+		return ""
+	}
+	switch {
+	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+		return cat.text(lang, "duration.days", int(d/(24*time.Hour)))
+	case d >= time.Hour && d%time.Hour == 0:
+		return cat.text(lang, "duration.hours", int(d/time.Hour))
+	case d >= time.Minute && d%time.Minute == 0:
+		return cat.text(lang, "duration.minutes", int(d/time.Minute))
+	}
+	return cat.text(lang, "duration.seconds", int(d/time.Second))
 }

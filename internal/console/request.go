@@ -49,11 +49,13 @@ type Request struct {
 	page  Page
 	token string // the session token
 	csrf  string
+	print bool   // ?print=1 on a GET: the page for printing
 }
 
 func (c *Console) newRequest(w http.ResponseWriter, r *http.Request, p Page) *Request {
 	rq := &Request{Request: r, W: w, Deps: &c.deps, c: c, page: p, Perms: policy.PermissionSet{}}
 	rq.Lang = c.language(r)
+	rq.print = r.Method == http.MethodGet && r.URL.Query().Get("print") == "1"
 	return rq
 }
 
@@ -221,6 +223,13 @@ func (rq *Request) Flash() string {
 	}
 	return "flash." + m
 }
+
+// Person names a member of staff (username or user id) by name and
+// department, in the page's language.
+func (rq *Request) Person(who string) string { return rq.c.dir.person(rq.c.catalog, rq.Lang, who) }
+
+// Dept names a department by its code.
+func (rq *Request) Dept(code string) string { return rq.c.dir.department(code) }
 
 // Can reports whether the caller holds permission p.
 func (rq *Request) Can(p policy.Permission) bool { return rq.Perms[p] }

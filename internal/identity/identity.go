@@ -262,3 +262,35 @@ var errNotFound = &medguard.Error{Kind: medguard.NotFound, Message: "not found"}
 func IsNotFound(err error) bool {
 	return errors.Is(err, errNotFound) || medguard.IsKind(err, medguard.NotFound)
 }
+
+// StaffName is how a member of staff is shown to colleagues: their name
+// and department, never their credentials or roles.
+type StaffName struct {
+	ID, Username, DisplayName, Department string
+}
+
+// Directory returns every account's name and department and every
+// department, for showing people and departments by name in the console
+// (which would otherwise print usernames and codes). It holds no patient
+// data and decides nothing, so it is read without a gate passage.
+func (s *Service) Directory(ctx context.Context) ([]StaffName, []Department, error) {
+	deps, err := s.departments(ctx, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT u.id, u.username, u.display_name, COALESCE(d.code, '')
+		FROM users u LEFT JOIN departments d ON d.id = u.department_id ORDER BY u.username`)
+	if err != nil {
+		return nil, nil, medguard.Wrap("identity.Directory", err)
+	}
+	defer rows.Close()
+	var out []StaffName
+	for rows.Next() {
+		var n StaffName
+		if err := rows.Scan(&n.ID, &n.Username, &n.DisplayName, &n.Department); err != nil {
+			return nil, nil, medguard.Wrap("identity.Directory", err)
+		}
+		out = append(out, n)
+	}
+	return out, deps, medguard.Wrap("identity.Directory", rows.Err())
+}

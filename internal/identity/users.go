@@ -467,8 +467,8 @@ const (
 // (安全管理员), who approves.
 func BootstrapAccounts(adminPassword, securityPassword string) []BootstrapAccount {
 	return []BootstrapAccount{
-		{Username: BootstrapAdmin, DisplayName: "系统管理员 Administrator", Role: policy.Admin, Password: adminPassword},
-		{Username: BootstrapSecurity, DisplayName: "安全管理员 Security administrator", Role: policy.SecurityOfficer, Password: securityPassword},
+		{Username: BootstrapAdmin, DisplayName: "系统管理员", Role: policy.Admin, Password: adminPassword},
+		{Username: BootstrapSecurity, DisplayName: "安全管理员", Role: policy.SecurityOfficer, Password: securityPassword},
 	}
 }
 
