@@ -84,6 +84,17 @@ func (s *Service) SetCertificate(ctx context.Context, call *medguard.Call, userI
 		reasonOr(reason, "client certificate registration requested"))
 }
 
+// ChangeDepartment moves a user to another department: at once for an
+// account that reaches neither patient data nor privilege, otherwise by
+// filing a four-eyes request (returned).
+func (s *Service) ChangeDepartment(ctx context.Context, call *medguard.Call, userID, department, reason string) (*Approval, error) {
+	if !s.fourEyes(ctx, userID) {
+		return nil, s.identity.ChangeDepartment(ctx, call, userID, department)
+	}
+	return s.request(ctx, call, DepartmentChange, DepartmentChangePayload{UserID: userID, Department: department},
+		reasonOr(reason, "department change requested"))
+}
+
 // CreateAPIKey makes an API key: at once for a key that shows no patient
 // data, otherwise as a pending key with a four-eyes request (both
 // returned; the key's token is in the key, shown once).
