@@ -172,7 +172,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, c *medguard.
 	}
 	out := userCreated{User: u, PendingApprovals: []*approvals.Approval{}}
 	for _, role := range pending {
-		a, err := s.Approvals.GrantRole(r.Context(), c, u.ID, role, "requested when the user was created")
+		a, err := s.Approvals.GrantRole(r.Context(), c, u.ID, role, approvals.ReasonUserCreated)
 		if err != nil {
 			return err
 		}
