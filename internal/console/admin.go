@@ -341,6 +341,9 @@ func renderUser(rq *Request, status int, fe *formError, form map[string]string, 
 	if form == nil {
 		form = map[string]string{}
 	}
+	if rq.Person(u.ID) == u.ID {
+		rq.c.dir.forget() // made a moment ago, through the API
+	}
 	v := userView{User: u, Self: u.ID == rq.Call.Actor.ID, CanManage: rq.Can(policy.UserManage) && u.Status == identity.Active,
 		FourEyes: identity.NeedsFourEyes(u.Roles), Error: fe, Form: form, Secret: secret}
 	pending, err := pendingBySubject(rq)

@@ -51,6 +51,20 @@ func (d decisionText) Sentence(rq *Request) string {
 type decisionWords struct {
 	rq       *Request
 	patients map[string]string // patient id → how the reader sees them
+	reread   bool              // the directory was read again for this page
+}
+
+// person names a member of staff; someone the cached directory does not
+// know yet (made a moment ago, through the API) has it read again, once
+// per page.
+func (w *decisionWords) person(who string) string {
+	p := w.rq.Person(who)
+	if p == who && who != "" && !w.reread {
+		w.reread = true
+		w.rq.c.dir.forget()
+		p = w.rq.Person(who)
+	}
+	return p
 }
 
 func newDecisionWords(rq *Request) *decisionWords {
@@ -82,8 +96,8 @@ func (w *decisionWords) describe(a *approvals.Approval) (decisionText, error) {
 	if subject == "" {
 		subject = p.UserID
 	}
-	who := rq.Person(subject)
-	d := decisionText{Requester: rq.Person(a.RequestedBy), Reason: w.reason(a.Reason)}
+	who := w.person(subject)
+	d := decisionText{Requester: w.person(a.RequestedBy), Reason: w.reason(a.Reason)}
 	switch a.Kind {
 	case approvals.RoleGrant:
 		d.What = rq.T("approvals.what.role.grant", who, roleName(rq, p.Role))
@@ -155,7 +169,7 @@ func (w *decisionWords) describe(a *approvals.Approval) (decisionText, error) {
 		if a.DecidedAt != nil {
 			at = rq.TimeCell(*a.DecidedAt).Text
 		}
-		d.Outcome = rq.T("approvals.outcome."+a.Status, rq.Person(a.DecidedBy), at)
+		d.Outcome = rq.T("approvals.outcome."+a.Status, w.person(a.DecidedBy), at)
 		if a.DecisionNote != "" {
 			d.Outcome = rq.T("approvals.outcome.note", d.Outcome, a.DecisionNote)
 		}

@@ -413,3 +413,21 @@ func idOf(t *testing.T, h *hospital, username string) string {
 	t.Fatalf("no user %s", username)
 	return ""
 }
+
+// TestNamesOfNewcomers: a request about someone made a moment ago through
+// the API names them, though the console's directory was read before.
+func TestNamesOfNewcomers(t *testing.T) {
+	h := newHospital(t)
+	sec := h.browser("zh-CN")
+	sec.signIn("security", securityPassword)
+	sec.get("/approvals")
+	out := h.api(201, "POST", "/api/v1/users", h.admin, map[string]any{"username": "sunli", "display_name": "孙丽",
+		"roles": []string{"auditor"}, "password": staffPassword})
+	id := out["pending_approvals"].([]any)[0].(map[string]any)["id"].(string)
+	if row := rowOf(sec.get("/approvals").body, id); !strings.Contains(row, "授予 孙丽“质控审计员”角色") {
+		t.Fatalf("the newcomer's request: %s", visible(row))
+	}
+	if p := sec.get("/admin/users/" + out["id"].(string)); !strings.Contains(p.body, "用户：孙丽") {
+		t.Fatalf("the newcomer's page: %s", visible(p.body))
+	}
+}
