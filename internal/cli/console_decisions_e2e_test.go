@@ -252,7 +252,7 @@ func decisionsInBrowser(t *testing.T, h *demoHospital, chromium, lang, shots str
 		t.Fatalf("the reset doctor's sign-in: %v", in)
 	}
 	officer.run("the decided requests",
-		chromedp.Navigate(h.base+"/approvals?status=all&who=decide"),
+		chromedp.Navigate(h.base+"/approvals?status=all"),
 		chromedp.WaitVisible(chromedp.ID("approvals")),
 		shot("decided"),
 	)

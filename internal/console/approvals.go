@@ -157,7 +157,6 @@ var approvalColumns = []Column{
 	{Key: "request", Title: "approvals.col.request", Sort: true},
 	{Key: "status", Title: "approvals.col.status", Sort: true},
 	{Key: "requested", Title: "approvals.col.requested_at", Sort: true},
-	{Key: "expires", Title: "approvals.col.expires", Sort: true},
 	{Key: "approvers", Title: "approvals.col.approvers"},
 	{Key: "decision", Title: "approvals.col.decision"},
 	{Key: "actions", Title: "approvals.col.actions"},

@@ -284,6 +284,10 @@ func fingerprint(certPEM string) string {
 	return fp[:4] + " " + fp[4:8] + " " + fp[8:12] + " " + fp[12:]
 }
 
+// statusOrder sorts the statuses: waiting first.
+var statusOrder = map[string]string{approvals.Pending: "0", approvals.Approved: "1", approvals.Refused: "2",
+	approvals.Cancelled: "3", approvals.Expired: "4"}
+
 // statusClass is the tag class of a request's status.
 func statusClass(status string) string {
 	switch status {
@@ -315,18 +319,18 @@ func (w *decisionWords) row(a *approvals.Approval, d decisionText, mine bool, st
 	if err != nil {
 		return Row{}, err
 	}
-	expires := rq.TimeCell(a.ExpiresAt)
+	// While it waits, the status says how long it has left.
+	status := statusCell(rq.textOr("status."+a.Status, a.Status), statusClass(a.Status), statusOrder[a.Status])
 	if a.Status == approvals.Pending {
-		expires.Title, expires.Text = expires.Text, rq.countdown(a.ExpiresAt, rq.Deps.Clock.Now())
-		expires.Class = "nowrap"
+		left := rq.countdown(a.ExpiresAt, rq.Deps.Clock.Now())
+		status.Text += " " + left
+		status.HTML += template.HTML(`<br><span class="muted" title="` + template.HTMLEscapeString(rq.T("approvals.expires_at",
+			rq.TimeCell(a.ExpiresAt).Text)) + `">` + template.HTMLEscapeString(left) + `</span>`)
 	}
-	statusOrder := map[string]string{approvals.Pending: "0", approvals.Approved: "1", approvals.Refused: "2",
-		approvals.Cancelled: "3", approvals.Expired: "4"}
 	row := Row{Cells: []Cell{
 		{Text: d.Sentence(rq), HTML: request, Sort: a.Kind + " " + a.RequestedAt.UTC().Format(time.RFC3339Nano)},
-		statusCell(rq.textOr("status."+a.Status, a.Status), statusClass(a.Status), statusOrder[a.Status]),
+		status,
 		rq.TimeCell(a.RequestedAt),
-		expires,
 		{Text: d.Approvers},
 		{Text: d.Outcome},
 		{HTML: actions},

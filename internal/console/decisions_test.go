@@ -63,7 +63,7 @@ func TestApprovalsReadAsDecisions(t *testing.T) {
 		"user.department_change": {"将 张伟（心内科）调至神经内科", "申请调整科室", "信息安全专员或神经内科主任"},
 		"apikey.create":          {"启用接口密钥“lis”，权限：检索患者、书写病历（仅检验报告）；限心内科", "检验结果回传"},
 		"department.unrestrict":  {"解除精神科的受限病历保护", "科室合并后不再单独保护"},
-		"careteam.add":           {"将 李娜（神经内科）加入患者 一位患者（您与其无诊疗关系，姓名不显示）的诊疗组，不限期", "申请人 刘洋（心内科）"},
+		"careteam.add":           {"将 李娜（神经内科）加入患者 某患者（姓名不向您显示）的诊疗组，不限期", "申请人 刘洋（心内科）"},
 	} {
 		row := rowOf(inbox.body, ids[kind])
 		if row == "" {
@@ -126,7 +126,7 @@ func TestApprovalsReadAsDecisions(t *testing.T) {
 	lina.signIn("lina", staffPassword)
 	lb := lina.get("/approvals")
 	mine := rowOf(lb.body, ids["access.grant"])
-	if strings.Contains(mine, "/approve\"") || !strings.Contains(mine, ">撤回<") || !strings.Contains(mine, "一位患者") {
+	if strings.Contains(mine, "/approve\"") || !strings.Contains(mine, ">撤回<") || !strings.Contains(mine, "某患者") {
 		t.Errorf("lina's own request: %s", visible(mine))
 	}
 	if strings.Contains(lb.body, "待我审批") {
