@@ -15,20 +15,12 @@ import (
 
 // The approvals inbox (four-eyes, SPEC §3) and the break-glass review queue
 // of department heads.
-//
-// Each request reads as the decision it asks for — "授予 李强（信息科）信息安全专员
-// — 申请人 王敏（信息科），理由：…" — with people and departments by name and the
-// patient as the reader may see them (decisions.go). Only those the policy
-// would let decide a request see 批准 and 拒绝 on it; the requester sees 撤回
-// on their own pending request instead.
 
 func init() {
 	register(
 		Page{Method: "GET", Path: "/approvals", Nav: &Nav{Key: "nav.approvals", Order: 30}, Handle: approvalsPage},
 		Page{Method: "POST", Path: "/approvals/{id}/approve", Any: deciders, Handle: decideApproval},
 		Page{Method: "POST", Path: "/approvals/{id}/refuse", Any: deciders, Handle: decideApproval},
-		// The requester withdraws their own request (the service checks).
-		Page{Method: "POST", Path: "/approvals/{id}/cancel", Handle: cancelApproval},
 		Page{Method: "GET", Path: "/break-glass", Any: []policy.Permission{policy.BreakGlassReview, policy.BreakGlassRead},
 			Nav: &Nav{Key: "nav.reviews", Order: 35}, Handle: reviewsPage},
 		Page{Method: "POST", Path: "/break-glass/{id}/review", Any: []policy.Permission{policy.BreakGlassReview}, Handle: review},

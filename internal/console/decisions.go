@@ -18,6 +18,11 @@ import (
 	"medguard/internal/records"
 )
 
+// The approvals inbox (approvals.go) shows each request as the decision it
+// asks for — "授予 李强（信息科）“信息安全专员”角色 — 申请人 王敏（信息科），理由：…" — and
+// offers 批准 and 拒绝 only to those the policy would let decide it; the
+// requester sees 撤回 on their own pending request instead.
+//
 // A four-eyes request in words: what it would do, to whom, asked by whom
 // and why, who may decide it and what was decided — never its JSON
 // payload or a field's code. People are named with their department,
@@ -25,6 +30,11 @@ import (
 // patient is named only to a reader who may see the patient (read through
 // the records service as that reader, and so logged), and otherwise said
 // to be hidden.
+
+func init() {
+	// The requester withdraws their own request (the service checks).
+	register(Page{Method: "POST", Path: "/approvals/{id}/cancel", Handle: cancelApproval})
+}
 
 // decisionText is a request described for the page.
 type decisionText struct {
