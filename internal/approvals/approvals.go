@@ -76,6 +76,10 @@ type Approval struct {
 	// (their half of a split password, a new key's token), to the approver
 	// in the answer to the approval (their half). It is never listed.
 	Secret string `json:"secret,omitempty"`
+	// MayDecide, in a list, says that the caller may decide the request
+	// now (it is pending, and the policy would let them approve it), so
+	// that a page offers the decision only to those it would not refuse.
+	MayDecide bool `json:"-"`
 
 	requestedByID string
 	sealedSecret  []byte
@@ -429,7 +433,20 @@ func (s *Service) List(ctx context.Context, call *medguard.Call, status, before 
 				}
 				out = append(out, *a)
 			}
-			return nil, rows.Err()
+			if err := rows.Err(); err != nil || !security && !head {
+				return nil, err
+			}
+			// Who may decide each item, as the policy would decide it.
+			changedBy, err := s.identity.ChangedBy(ctx, call.Actor.ID)
+			if err != nil {
+				return nil, err
+			}
+			for i := range out {
+				a := &out[i]
+				a.MayDecide = a.Status == Pending && s.gate.Check(gate.Passage{Call: call, Action: policy.ApprovalDecide,
+					Resource: a.resource(), ChangedBy: changedBy}).Allowed
+			}
+			return nil, nil
 		})
 	return out, next, err
 }

@@ -416,3 +416,129 @@ func TestFreeTextIsSealed(t *testing.T) {
 		return nil
 	})
 }
+
+// TestDepartmentChange: moving an account that reaches patient data is a
+// four-eyes request, approved by a security officer or the head of the
+// department it moves to — never the head of the one it leaves; an
+// account that reaches nothing moves at once; nobody moves themselves.
+func TestDepartmentChange(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	// A second administrator asks, so that the heads (made by the first)
+	// are second persons to it.
+	f.staff(t, "wangqiang", "", "admin")
+	asker := f.calls["wangqiang"]
+	z := f.calls["zhangwei"].Actor.ID
+	a, err := f.svc.ChangeDepartment(ctx, asker, z, "NEUR", "支援神经内科")
+	if err != nil || a == nil || a.Kind != approvals.DepartmentChange || a.SubjectUserID != z ||
+		!a.Approvers.SecurityOfficer || a.Approvers.DepartmentHead != "NEUR" {
+		t.Fatalf("%+v %v", a, err)
+	}
+	if u, _ := f.id.UserByID(ctx, z); u.Department != "CARD" {
+		t.Fatalf("moved before approval: %s", u.Department)
+	}
+	// The same move twice, a move to where they are, to nowhere.
+	_, err = f.svc.ChangeDepartment(ctx, asker, z, "NEUR", "支援神经内科")
+	wantKind(t, err, medguard.Conflict)
+	_, err = f.svc.ChangeDepartment(ctx, asker, z, "CARD", "留任")
+	wantKind(t, err, medguard.Conflict)
+	_, err = f.svc.ChangeDepartment(ctx, asker, z, "ORTH", "调岗")
+	wantKind(t, err, medguard.Invalid)
+	// Nobody moves their own account.
+	_, err = f.svc.ChangeDepartment(ctx, asker, asker.Actor.ID, "CARD", "调岗")
+	wantRule(t, f, err, "deny.own_account")
+
+	// The head of the department left is not an approver; the head of the
+	// one joined is — and sees it in the inbox, as one they may decide.
+	_, err = f.svc.Approve(ctx, f.calls["liuyang"], a.ID, "")
+	wantRule(t, f, err, "deny.not_an_eligible_approver")
+	inbox, _, err := f.svc.List(ctx, f.calls["chenjing"], approvals.Pending, "", 10)
+	if err != nil || len(inbox) != 1 || inbox[0].ID != a.ID || !inbox[0].MayDecide {
+		t.Fatalf("NEUR head's inbox %+v %v", inbox, err)
+	}
+	if mine, _, _ := f.svc.List(ctx, asker, approvals.Pending, "", 10); len(mine) != 1 || mine[0].MayDecide {
+		t.Fatalf("the requester's list %+v", mine)
+	}
+	if _, err := f.svc.Approve(ctx, f.calls["chenjing"], a.ID, "同意"); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := f.id.UserByID(ctx, z); u.Department != "NEUR" {
+		t.Fatalf("department %s after approval", u.Department)
+	}
+	if e := lastEntry(t, f); e.Action != "user.department_change" || e.TargetID != z || e.Rule != "allow.four_eyes:"+a.ID {
+		t.Fatalf("entry %+v", e)
+	}
+	// The move made the requester someone who changed zhangwei's account:
+	// zhangwei is no second person to them from now on.
+	if by, _ := f.id.ChangedBy(ctx, z); !containsID(by, asker.Actor.ID) {
+		t.Fatalf("changed by %v", by)
+	}
+
+	// A privileged account: a security officer alone.
+	f.staff(t, "sunli", "CARD", "auditor")
+	p, err := f.svc.ChangeDepartment(ctx, asker, f.calls["sunli"].Actor.ID, "NEUR", "调岗")
+	if err != nil || p == nil || p.Approvers.DepartmentHead != "" {
+		t.Fatalf("%+v %v", p, err)
+	}
+	_, err = f.svc.Approve(ctx, f.calls["chenjing"], p.ID, "")
+	wantRule(t, f, err, "deny.not_an_eligible_approver")
+
+	// An account that reaches nothing moves at once, logged.
+	x := f.calls["xuming"].Actor.ID
+	if a, err := f.svc.ChangeDepartment(ctx, asker, x, "CARD", ""); err != nil || a != nil {
+		t.Fatalf("%+v %v", a, err)
+	}
+	if u, _ := f.id.UserByID(ctx, x); u.Department != "CARD" {
+		t.Fatalf("researcher's department %s", u.Department)
+	}
+	if e := lastEntry(t, f); e.Action != "user.department_change" || e.Decision != audit.Allow {
+		t.Fatalf("entry %+v", e)
+	}
+}
+
+// TestMayDecide: the inbox says who may decide each request exactly as
+// the policy decides it — not the requester, not the subject, not a puppet
+// of the requester, not a head of another department.
+func TestMayDecide(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	// The administrator asks for a doctor's role for a researcher of CARD:
+	// CARD's head was made by the administrator (a puppet), the security
+	// administrator was not.
+	f.staff(t, "wuhao", "CARD", "researcher")
+	a, err := f.svc.GrantRole(ctx, f.calls["admin"], f.calls["wuhao"].Actor.ID, "doctor", "新入职")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		who  string
+		want bool
+	}{{"liuyang", false}, {"chenjing", false}, {"admin", false}, {"wuhao", false}, {"security", true}} {
+		who, want := c.who, c.want
+		items, _, err := f.svc.List(ctx, f.calls[who], approvals.Pending, "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := false
+		for _, it := range items {
+			if it.ID == a.ID {
+				got = it.MayDecide
+			}
+		}
+		if got != want {
+			t.Errorf("%s may decide: %v, want %v", who, got, want)
+		}
+		if _, err := f.svc.Approve(ctx, f.calls[who], a.ID, "同意"); (err == nil) != want {
+			t.Errorf("%s approving: %v", who, err)
+		}
+	}
+}
+
+func containsID(ids []string, id string) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}

@@ -25,6 +25,31 @@ func (s *Service) request(ctx context.Context, call *medguard.Call, kind string,
 	return s.Request(ctx, call, NewRequest{Kind: kind, Payload: raw, Reason: reason})
 }
 
+// The reasons filed when the requester gives none (the API allows that):
+// each names the route that filed it. DefaultReasonCode names them by
+// code, for pages that say them in the reader's language.
+const (
+	ReasonUserCreated      = "requested when the user was created"
+	ReasonRoleGrant        = "role grant requested"
+	ReasonPasswordReset    = "password reset requested"
+	ReasonTOTPReset        = "second factor reset requested"
+	ReasonCertificate      = "client certificate registration requested"
+	ReasonAPIKey           = "API key requested"
+	ReasonCareTeam         = "care-team membership requested"
+	ReasonUnrestrict       = "lifting the restriction requested"
+	ReasonDepartmentChange = "department change requested"
+)
+
+var defaultReasons = map[string]string{
+	ReasonUserCreated: "user_created", ReasonRoleGrant: "role_grant", ReasonPasswordReset: "password_reset",
+	ReasonTOTPReset: "totp_reset", ReasonCertificate: "certificate", ReasonAPIKey: "apikey", ReasonCareTeam: "careteam",
+	ReasonUnrestrict: "unrestrict", ReasonDepartmentChange: "department_change",
+}
+
+// DefaultReasonCode returns the code of a reason a route filed by default
+// ("user_created", "role_grant", …), or "" for a reason someone wrote.
+func DefaultReasonCode(reason string) string { return defaultReasons[reason] }
+
 // reasonOr is the requester's reason, or a default naming the route.
 func reasonOr(reason, def string) string {
 	if reason == "" {
@@ -37,7 +62,7 @@ func reasonOr(reason, def string) string {
 // privilege, otherwise by filing a four-eyes request (returned).
 func (s *Service) GrantRole(ctx context.Context, call *medguard.Call, userID, role, reason string) (*Approval, error) {
 	if policy.NeedsApproval(role) {
-		return s.request(ctx, call, RoleGrant, RoleGrantPayload{UserID: userID, Role: role}, reasonOr(reason, "role grant requested"))
+		return s.request(ctx, call, RoleGrant, RoleGrantPayload{UserID: userID, Role: role}, reasonOr(reason, ReasonRoleGrant))
 	}
 	return nil, s.identity.GrantRole(ctx, call, userID, role)
 }
@@ -62,7 +87,7 @@ func (s *Service) ResetPassword(ctx context.Context, call *medguard.Call, userID
 		// Logged like any refused request, by the route.
 		return nil, medguard.InvalidField("password", "this account's new password is split between you and the approver: leave password out")
 	}
-	return s.request(ctx, call, PasswordReset, UserPayload{UserID: userID}, reasonOr(reason, "password reset requested"))
+	return s.request(ctx, call, PasswordReset, UserPayload{UserID: userID}, reasonOr(reason, ReasonPasswordReset))
 }
 
 // ResetTOTP resets a user's second factor, through a four-eyes request for
@@ -71,7 +96,7 @@ func (s *Service) ResetTOTP(ctx context.Context, call *medguard.Call, userID, re
 	if !s.fourEyes(ctx, userID) {
 		return nil, s.identity.ResetTOTP(ctx, call, userID)
 	}
-	return s.request(ctx, call, TOTPReset, UserPayload{UserID: userID}, reasonOr(reason, "second factor reset requested"))
+	return s.request(ctx, call, TOTPReset, UserPayload{UserID: userID}, reasonOr(reason, ReasonTOTPReset))
 }
 
 // SetCertificate registers a user's client certificate, through a
@@ -81,7 +106,18 @@ func (s *Service) SetCertificate(ctx context.Context, call *medguard.Call, userI
 		return nil, s.identity.SetCertificate(ctx, call, userID, certPEM)
 	}
 	return s.request(ctx, call, CertificateSet, CertificatePayload{UserID: userID, Certificate: certPEM},
-		reasonOr(reason, "client certificate registration requested"))
+		reasonOr(reason, ReasonCertificate))
+}
+
+// ChangeDepartment moves a user to another department: at once for an
+// account that reaches neither patient data nor privilege, otherwise by
+// filing a four-eyes request (returned).
+func (s *Service) ChangeDepartment(ctx context.Context, call *medguard.Call, userID, department, reason string) (*Approval, error) {
+	if !s.fourEyes(ctx, userID) {
+		return nil, s.identity.ChangeDepartment(ctx, call, userID, department)
+	}
+	return s.request(ctx, call, DepartmentChange, DepartmentChangePayload{UserID: userID, Department: department},
+		reasonOr(reason, ReasonDepartmentChange))
 }
 
 // CreateAPIKey makes an API key: at once for a key that shows no patient
@@ -93,7 +129,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, call *medguard.Call, name st
 		return k, nil, err
 	}
 	a, err := s.request(ctx, call, APIKeyCreate, APIKeyPayload{Name: name, Scopes: scopes, Department: department},
-		reasonOr(reason, "API key requested"))
+		reasonOr(reason, ReasonAPIKey))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -116,7 +152,7 @@ func (s *Service) AddCareTeamMember(ctx context.Context, call *medguard.Call, pa
 		return m, nil, err
 	}
 	a, err := s.request(ctx, call, CareTeamAdd, records.CareTeamRequest{PatientID: patientID, UserID: userID, Until: until},
-		reasonOr(reason, "care-team membership requested"))
+		reasonOr(reason, ReasonCareTeam))
 	return nil, a, err
 }
 
@@ -133,7 +169,7 @@ func (s *Service) SetDepartmentRestricted(ctx context.Context, call *medguard.Ca
 	if restricted {
 		return nil, s.records.SetDepartmentRestricted(ctx, call, code)
 	}
-	return s.request(ctx, call, DepartmentUnlocked, DepartmentPayload{Department: code}, reasonOr(reason, "lifting the restriction requested"))
+	return s.request(ctx, call, DepartmentUnlocked, DepartmentPayload{Department: code}, reasonOr(reason, ReasonUnrestrict))
 }
 
 // CreateDepartment adds a department and marks its records restricted when

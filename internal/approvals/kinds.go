@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"time"
 
@@ -27,6 +28,7 @@ const (
 	CareTeamAdd        = "careteam.add"
 	AccessGrant        = "access.grant"
 	DepartmentUnlocked = "department.unrestrict"
+	DepartmentChange   = "user.department_change"
 )
 
 // RoleGrantPayload is the payload of a role.grant request.
@@ -71,6 +73,13 @@ type GrantPayload struct {
 	Department string    `json:"department,omitempty"`
 	StartsAt   time.Time `json:"starts_at"`
 	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+// DepartmentChangePayload is the payload of a request to move a user to
+// another department: whose account, and the new department's code.
+type DepartmentChangePayload struct {
+	UserID     string `json:"user_id"`
+	Department string `json:"department"`
 }
 
 // DepartmentPayload is the payload of a request to lift a department's
@@ -118,7 +127,7 @@ func (s *Service) activeUser(ctx context.Context, field, id string) (*identity.U
 
 func (s *Service) builtinKinds() []Kind {
 	return []Kind{s.roleGrant(), s.passwordReset(), s.totpReset(), s.certificateSet(), s.apiKeyCreate(),
-		s.careTeamAdd(), s.accessGrant(), s.departmentUnrestrict()}
+		s.careTeamAdd(), s.accessGrant(), s.departmentUnrestrict(), s.departmentChange()}
 }
 
 // roleGrant grants a role that opens patient data or privilege: approved
@@ -377,6 +386,47 @@ func (s *Service) departmentUnrestrict() Kind {
 		},
 		Run: func(ctx context.Context, a *Approval, approver *medguard.Call, _ string) (audit.Mutation, string, error) {
 			return s.records.DepartmentRestriction(a.TargetID, false, approver.Actor.ID), "", nil
+		},
+	}
+}
+
+// departmentChange moves an account that reaches patient data or privilege
+// to another department — where a clinical account reaches patient data:
+// asked by an administrator, approved by a security officer or, for an
+// account whose every such role is a clinical role confined to one
+// department, by the head of the department it moves to (who takes the
+// person in; the head of the department it leaves has no say over the
+// new department's data).
+func (s *Service) departmentChange() Kind {
+	return Kind{
+		Name: DepartmentChange, RequestPermission: policy.UserManage, RunAction: "user.department_change", Subject: userIDOf("user_id"),
+		Check: func(ctx context.Context, _ *medguard.Call, raw json.RawMessage, _, _ string) (*Plan, error) {
+			var p DepartmentChangePayload
+			if err := strict(raw, &p, `{"user_id", "department"}`); err != nil {
+				return nil, err
+			}
+			u, d, err := s.identity.CheckDepartmentChange(ctx, p.UserID, p.Department)
+			if err != nil {
+				if me := (*medguard.Error)(nil); errors.As(err, &me) && me.Field == "department" {
+					me.Field = "payload.department"
+				}
+				return nil, err
+			}
+			p.Department = d.Code
+			moved := *u
+			moved.Department = d.Code
+			return &Plan{Subject: u.ID, Payload: p, Approvers: identity.Approvers(&moved), TargetType: "user", TargetID: u.ID}, nil
+		},
+		Run: func(ctx context.Context, a *Approval, _ *medguard.Call, _ string) (audit.Mutation, string, error) {
+			var p DepartmentChangePayload
+			if err := json.Unmarshal(a.Payload, &p); err != nil {
+				return nil, "", err
+			}
+			d, err := s.identity.DepartmentByCode(ctx, p.Department)
+			if err != nil {
+				return nil, "", &medguard.Error{Kind: medguard.Conflict, Message: "the department no longer exists"}
+			}
+			return s.identity.DepartmentChange(p.UserID, a.requestedByID, d.ID), "", nil
 		},
 	}
 }

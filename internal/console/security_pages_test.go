@@ -537,18 +537,23 @@ func TestAdministrationFlow(t *testing.T) {
 	}
 	users := b.get("/admin/users")
 	if p := b.post("/admin/users", users, url.Values{"username": {"zhangwei"}, "display_name": {"张伟"}, "roles": {"doctor"},
-		"password": {staffPassword}}); p.status != 422 || !strings.Contains(p.body, "该用户名已被使用") {
+		"password": {staffPassword}, "reason": {"新入职"}}); p.status != 422 || !strings.Contains(p.body, "该用户名已被使用") {
 		t.Fatalf("duplicate user: %d", p.status)
 	}
+	// A role that needs a second person needs a reason for them.
+	if p := b.post("/admin/users", users, url.Values{"username": {"chenjing"}, "display_name": {"陈静"}, "department": {"ORTH"},
+		"roles": {"doctor"}, "password": {staffPassword}}); p.status != 422 || !strings.Contains(p.body, "请填写申请理由") {
+		t.Fatalf("no reason: %d", p.status)
+	}
 	p := b.post("/admin/users", users, url.Values{"username": {"chenjing"}, "display_name": {"陈静"}, "department": {"ORTH"},
-		"roles": {"doctor", "auditor"}, "password": {staffPassword}})
-	if p.status != 200 || !strings.Contains(p.body, "已提交双人审批") || !strings.Contains(p.body, `id="user-chenjing"`) {
+		"roles": {"doctor", "auditor"}, "password": {staffPassword}, "reason": {"骨科新入职医生，兼任质控"}})
+	// The new user's page: both roles wait for a second person, in words.
+	if p.status != 200 || !strings.Contains(p.body, "已提交双人审批") || !strings.Contains(p.body, `id="user-pending"`) ||
+		!strings.Contains(p.body, "授予 陈静（骨科）“医生”角色") || !strings.Contains(p.body, "骨科新入职医生，兼任质控") {
 		t.Fatalf("create: %d %s", p.status, p.body)
 	}
-	// Neither role is granted yet: both wait for a second person.
-	row := between(p.body, `id="user-chenjing"`, `</tr>`)
-	if strings.Contains(row, "医生") || strings.Contains(row, "质控审计员") {
-		t.Errorf("chenjing's roles: %s", row)
+	if held := between(p.body, `id="user-facts"`, `</dl>`); strings.Contains(held, "医生") || strings.Contains(held, "质控审计员") {
+		t.Errorf("chenjing's roles: %s", held)
 	}
 	var pending []any
 	for _, a := range h.api(200, "GET", "/api/v1/approvals?status=pending", h.admin, nil)["items"].([]any) {
@@ -559,8 +564,21 @@ func TestAdministrationFlow(t *testing.T) {
 	if len(pending) != 2 {
 		t.Fatalf("%d four-eyes requests for the roles, want 2", len(pending))
 	}
-	id := between(row, `action="/admin/users/`, `/deactivate"`)
-	p = b.post("/admin/users/"+id+"/deactivate", p, nil)
+	// The list shows the roles waiting; deactivation asks first.
+	list := b.get("/admin/users")
+	row := between(list.body, `id="user-chenjing"`, `</tr>`)
+	if !strings.Contains(row, "待审批") {
+		t.Errorf("chenjing's row: %s", row)
+	}
+	if strings.Contains(between(list.body, `id="user-admin"`, `</tr>`), "/deactivate") {
+		t.Error("the administrator is offered to deactivate themselves")
+	}
+	id := between(row, `href="/admin/users/`, `/deactivate"`)
+	confirm := b.get("/admin/users/" + id + "/deactivate")
+	if confirm.status != 200 || !strings.Contains(confirm.body, "确认停用 陈静（骨科）") {
+		t.Fatalf("confirmation: %d", confirm.status)
+	}
+	p = b.post("/admin/users/"+id+"/deactivate", confirm, nil)
 	if p.status != 200 || !strings.Contains(p.body, "用户已停用") || !strings.Contains(between(p.body, `id="user-chenjing"`, `</tr>`), "已停用") {
 		t.Fatalf("deactivate: %d", p.status)
 	}

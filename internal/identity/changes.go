@@ -16,6 +16,8 @@ const (
 	ChangePasswordReset  = "password_reset"
 	ChangeTOTPReset      = "totp_reset"
 	ChangeCertificateSet = "certificate_set"
+	// ChangeDepartmentMoved is a move to another department.
+	ChangeDepartmentMoved = "department_changed"
 )
 
 // recordChange notes that by changed user's account (in tx, with the

@@ -841,3 +841,96 @@ func BenchmarkArgon2(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checks/s")
 }
+
+// TestUnlock: an administrator lifts a sign-in lockout before it ends, in
+// the audit log; the user list shows the lockout while it lasts; nobody
+// unlocks their own account or one that is not locked.
+func TestUnlock(t *testing.T) {
+	f := setup(t, identity.Config{})
+	ctx := context.Background()
+	f.dept(t, "CARD", "心内科")
+	u := f.user(t, "zhangwei", "CARD", "doctor")
+	err := f.svc.Unlock(ctx, f.admin, u.ID)
+	wantKind(t, err, medguard.Conflict, "not_locked_out")
+	for i := 0; i < 5; i++ {
+		_, err := f.login("zhangwei", "Wrong#Pass2026", "")
+		wantKind(t, err, medguard.Unauthenticated, "bad_credentials")
+	}
+	_, err = f.login("zhangwei", "Xinnei#Ke2026", "")
+	wantKind(t, err, medguard.Locked, "locked_out")
+	got, err := f.svc.GetUser(ctx, f.admin, u.ID)
+	if err != nil || got.LockedUntil == nil || !got.LockedUntil.Equal(f.clock.Now().Add(15*time.Minute).Truncate(time.Millisecond)) {
+		t.Fatalf("%+v %v", got, err)
+	}
+	list, _, _ := f.svc.ListUsers(ctx, f.admin, "", 10)
+	for _, l := range list {
+		if (l.LockedUntil != nil) != (l.ID == u.ID) {
+			t.Errorf("%s locked until %v", l.Username, l.LockedUntil)
+		}
+	}
+	// A doctor may not unlock; nobody unlocks themselves.
+	doctor := &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: u.ID, Name: "zhangwei", Roles: []string{"doctor"}}}
+	wantKind(t, f.svc.Unlock(ctx, doctor, u.ID), medguard.Forbidden, "")
+	wantKind(t, f.svc.Unlock(ctx, f.admin, f.admin.Actor.ID), medguard.Forbidden, "")
+	if e := f.lastEntries(t, 1)[0]; e.Action != "user.unlock" || e.Rule != "deny.own_account" {
+		t.Fatalf("entry %+v", e)
+	}
+	if err := f.svc.Unlock(ctx, f.admin, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if e := f.lastEntries(t, 1)[0]; e.Action != "user.unlock" || e.TargetID != u.ID || e.Decision != audit.Allow || e.Actor != "admin" {
+		t.Fatalf("entry %+v", e)
+	}
+	if _, err := f.login("zhangwei", "Xinnei#Ke2026", ""); err != nil {
+		t.Fatalf("after the unlock: %v", err)
+	}
+	if got, _ := f.svc.GetUser(ctx, f.admin, u.ID); got.LockedUntil != nil {
+		t.Fatalf("still locked until %v", got.LockedUntil)
+	}
+	// The failures before the lockout were forgotten too: four more do
+	// not lock.
+	for i := 0; i < 4; i++ {
+		f.login("zhangwei", "Wrong#Pass2026", "")
+	}
+	if _, err := f.login("zhangwei", "Xinnei#Ke2026", ""); err != nil {
+		t.Fatalf("four failures after the unlock: %v", err)
+	}
+	// A lockout that ended by itself is not shown, and not unlocked.
+	for i := 0; i < 5; i++ {
+		f.login("zhangwei", "Wrong#Pass2026", "")
+	}
+	f.clock.Advance(16 * time.Minute)
+	if got, _ := f.svc.GetUser(ctx, f.admin, u.ID); got.LockedUntil != nil {
+		t.Fatalf("an ended lockout shows: %v", got.LockedUntil)
+	}
+	wantKind(t, f.svc.Unlock(ctx, f.admin, u.ID), medguard.Conflict, "not_locked_out")
+	wantKind(t, f.svc.Unlock(ctx, f.admin, "01jd0000000000000000000000"), medguard.NotFound, "")
+}
+
+// TestChangeDepartmentDirectly: an account that reaches neither patient
+// data nor privilege moves at once; one that does is refused here (its
+// move is a four-eyes request).
+func TestChangeDepartmentDirectly(t *testing.T) {
+	f := setup(t, identity.Config{})
+	ctx := context.Background()
+	f.dept(t, "CARD", "心内科")
+	f.dept(t, "NEUR", "神经内科")
+	r := f.user(t, "xuming", "CARD", "researcher")
+	d := f.user(t, "zhangwei", "CARD", "doctor")
+	if err := f.svc.ChangeDepartment(ctx, f.admin, r.ID, "NEUR"); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := f.svc.UserByID(ctx, r.ID); u.Department != "NEUR" {
+		t.Fatalf("department %q", u.Department)
+	}
+	if e := f.lastEntries(t, 1)[0]; e.Action != "user.department_change" || e.TargetID != r.ID || e.Decision != audit.Allow {
+		t.Fatalf("entry %+v", e)
+	}
+	wantKind(t, f.svc.ChangeDepartment(ctx, f.admin, r.ID, "NEUR"), medguard.Conflict, "")
+	wantKind(t, f.svc.ChangeDepartment(ctx, f.admin, r.ID, "ORTH"), medguard.Invalid, "")
+	wantKind(t, f.svc.ChangeDepartment(ctx, f.admin, d.ID, "NEUR"), medguard.Conflict, "approval_required")
+	wantKind(t, f.svc.ChangeDepartment(ctx, f.admin, f.admin.Actor.ID, "NEUR"), medguard.Forbidden, "")
+	if u, _ := f.svc.UserByID(ctx, d.ID); u.Department != "CARD" {
+		t.Fatalf("the doctor moved: %q", u.Department)
+	}
+}

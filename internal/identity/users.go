@@ -35,6 +35,10 @@ type User struct {
 	PasswordChangeRequired bool       `json:"password_change_required"`
 	CreatedAt              time.Time  `json:"created_at"`
 	DeactivatedAt          *time.Time `json:"deactivated_at,omitempty"`
+	// LockedUntil, while failed sign-ins keep the username locked out,
+	// is when the lockout ends (an administrator may lift it sooner:
+	// POST /api/v1/users/{id}/unlock).
+	LockedUntil *time.Time `json:"locked_until,omitempty"`
 	// PasswordSetBy is who set the current password: the user's own id
 	// once they changed it, or the creator's or resetter's.
 	PasswordSetBy string `json:"-"`
@@ -187,19 +191,26 @@ func Approvers(u *User) policy.Approvers {
 
 const userColumns = `u.id, u.username, u.display_name, COALESCE(d.code, ''), COALESCE(u.department_id, ''), u.status,
 	u.frozen_at, u.totp_enrolled_at, u.cert_fingerprint, u.created_at, u.deactivated_at, COALESCE(u.password_set_by, ''),
-	u.must_change_password`
+	u.must_change_password, l.locked_until`
 
-const userFrom = ` FROM users u LEFT JOIN departments d ON d.id = u.department_id`
+const userFrom = ` FROM users u LEFT JOIN departments d ON d.id = u.department_id
+	LEFT JOIN signin_lockouts l ON l.username = u.username`
 
-func scanUser(sc interface{ Scan(...any) error }) (*User, error) {
+// scanUser reads a user; a lockout that ended before now is not shown.
+func scanUser(sc interface{ Scan(...any) error }, now time.Time) (*User, error) {
 	var u User
-	var frozen, enrolled, deactivated sql.NullInt64
+	var frozen, enrolled, deactivated, locked sql.NullInt64
 	var cert sql.NullString
 	var created int64
 	var mustChange int
 	if err := sc.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Department, &u.DepartmentID, &u.Status,
-		&frozen, &enrolled, &cert, &created, &deactivated, &u.PasswordSetBy, &mustChange); err != nil {
+		&frozen, &enrolled, &cert, &created, &deactivated, &u.PasswordSetBy, &mustChange, &locked); err != nil {
 		return nil, err
+	}
+	if locked.Valid {
+		if t := medguard.FromMillis(locked.Int64); now.Before(t) {
+			u.LockedUntil = &t
+		}
 	}
 	u.PasswordChangeRequired = mustChange != 0
 	u.Frozen, u.TOTPEnrolled, u.HasCert = frozen.Valid, enrolled.Valid, cert.Valid
@@ -231,7 +242,7 @@ func (s *Service) rolesOf(ctx context.Context, userID string) ([]string, error) 
 
 // lookupUser reads one user by id, with roles.
 func (s *Service) lookupUser(ctx context.Context, id string) (*User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+userFrom+` WHERE u.id = $1`, id))
+	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+userFrom+` WHERE u.id = $1`, id), s.clock.Now())
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	}
@@ -285,6 +296,7 @@ func (s *Service) GetUser(ctx context.Context, call *medguard.Call, id string) (
 func (s *Service) ListUsers(ctx context.Context, call *medguard.Call, after string, limit int) ([]*User, string, error) {
 	var out []*User
 	var next string
+	now := s.clock.Now()
 	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.UserRead, AuditAction: "user.list",
 		Resource: policy.Resource{Type: "user"}},
 		func(policy.Decision) (audit.Mutation, error) {
@@ -294,7 +306,7 @@ func (s *Service) ListUsers(ctx context.Context, call *medguard.Call, after stri
 			}
 			defer rows.Close()
 			for rows.Next() {
-				u, err := scanUser(rows)
+				u, err := scanUser(rows, now)
 				if err != nil {
 					return nil, err
 				}

@@ -38,6 +38,12 @@ type passwordResetRequest struct {
 	Reason   string `json:"reason"`
 }
 
+// departmentChangeRequest moves a user to another department.
+type departmentChangeRequest struct {
+	Department string `json:"department"`
+	Reason     string `json:"reason"`
+}
+
 type resetRequest struct {
 	Reason string `json:"reason"`
 }
@@ -166,7 +172,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, c *medguard.
 	}
 	out := userCreated{User: u, PendingApprovals: []*approvals.Approval{}}
 	for _, role := range pending {
-		a, err := s.Approvals.GrantRole(r.Context(), c, u.ID, role, "requested when the user was created")
+		a, err := s.Approvals.GrantRole(r.Context(), c, u.ID, role, approvals.ReasonUserCreated)
 		if err != nil {
 			return err
 		}
@@ -227,6 +233,30 @@ func (s *Server) grantRole(w http.ResponseWriter, r *http.Request, c *medguard.C
 
 func (s *Server) revokeRole(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
 	if err := s.Identity.RevokeRole(r.Context(), c, r.PathValue("id"), r.PathValue("role")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// changeDepartment moves a user to another department: 204 at once for
+// an account that reaches neither patient data nor privilege, 202 with the
+// four-eyes request otherwise.
+func (s *Server) changeDepartment(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
+	var req departmentChangeRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	a, err := s.Approvals.ChangeDepartment(r.Context(), c, r.PathValue("id"), req.Department, req.Reason)
+	if err != nil {
+		return err
+	}
+	return pendingOrDone(w, a)
+}
+
+// unlockUser lifts a user's sign-in lockout.
+func (s *Server) unlockUser(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
+	if err := s.Identity.Unlock(r.Context(), c, r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

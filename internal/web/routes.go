@@ -36,6 +36,8 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/users/{id}/deactivate", Action: "user.deactivate", auth: userOnly, Perms: perms(policy.UserManage), h: s.deactivateUser},
 		{Method: "POST", Pattern: "/api/v1/users/{id}/roles", Action: "user.role_grant", auth: userOnly, Perms: perms(policy.UserManage), Body: roleRequest{}, h: s.grantRole},
 		{Method: "DELETE", Pattern: "/api/v1/users/{id}/roles/{role}", Action: "user.role_revoke", auth: userOnly, Perms: perms(policy.UserManage), h: s.revokeRole},
+		{Method: "POST", Pattern: "/api/v1/users/{id}/department", Action: "user.department_change", auth: userOnly, Perms: perms(policy.UserManage), Body: departmentChangeRequest{}, h: s.changeDepartment},
+		{Method: "POST", Pattern: "/api/v1/users/{id}/unlock", Action: "user.unlock", auth: userOnly, Perms: perms(policy.UserManage), h: s.unlockUser},
 		{Method: "POST", Pattern: "/api/v1/users/{id}/totp/reset", Action: "user.totp_reset", auth: userOnly, Perms: perms(policy.UserManage), h: s.resetTOTP},
 		{Method: "POST", Pattern: "/api/v1/users/{id}/password", Action: "user.password_reset", auth: userOnly, Perms: perms(policy.UserManage), Body: passwordResetRequest{}, h: s.resetPassword},
 		{Method: "PUT", Pattern: "/api/v1/users/{id}/certificate", Action: "user.certificate_set", auth: userOnly, Perms: perms(policy.UserManage), Body: certificateRequest{}, h: s.setCertificate},
