@@ -49,7 +49,7 @@ type Request struct {
 	page  Page
 	token string // the session token
 	csrf  string
-	print bool   // ?print=1 on a GET: the page for printing
+	print bool // ?print=1 on a GET: the page for printing
 }
 
 func (c *Console) newRequest(w http.ResponseWriter, r *http.Request, p Page) *Request {
