@@ -4,8 +4,10 @@
 // an operation: it passes the gate (permission audit.read) and is logged.
 //
 // It only reads the audit log (and, for reports, department names from
-// identity); it never writes entries except through the gate, never changes
-// them, and never reads the patient data the entries point to.
+// identity and the name and 病案号 of the report's patient, inside the
+// report's logged passage); it never writes entries except through the
+// gate, never changes them, and never reads the patient data the entries
+// point to.
 package trail
 
 import (
@@ -17,6 +19,7 @@ import (
 	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/policy"
+	"medguard/internal/records"
 )
 
 // Service reads the audit trail.
@@ -38,9 +41,12 @@ func New(g *gate.Gate, cps *audit.Checkpoints, id *identity.Service, patients Pa
 	return &Service{gate: g, log: g.Log(), cps: cps, id: id, patients: patients, zone: zone}
 }
 
-// Patients says whether a patient is registered: the records service.
+// Patients says whether a patient is registered and, for the access
+// report that is handed to them, who they are: the records service.
 type Patients interface {
 	PatientExists(ctx context.Context, patientID string) (bool, error)
+	// ReportSubject is called only inside the report's own gate passage.
+	ReportSubject(ctx context.Context, patientID string) (records.ReportSubject, error)
 }
 
 // Zone returns the time zone of the access reports' local times, in which
