@@ -139,9 +139,17 @@ func (s *Service) Entries(ctx context.Context, call *medguard.Call, start, end u
 type Query struct {
 	Actor, PatientID, Action string
 	From, To                 time.Time
-	Before                   uint64
-	Limit                    int
+	// Status, if set, keeps the entries of one status: StatusCompleted
+	// (allowed, and it happened), StatusDenied (refused by the policy) or
+	// StatusIncomplete (allowed, but it failed).
+	Status string
+	Before uint64
+	Limit  int
 }
+
+// maxStatusScan bounds the entries one search by status reads: a search
+// that found fewer than its limit in them says where to continue.
+const maxStatusScan = 20 * audit.MaxEntries
 
 // Search returns matching entries, newest first, and the index to continue
 // before (0 when there are no more).
@@ -154,15 +162,60 @@ func (s *Service) Search(ctx context.Context, call *medguard.Call, q Query) ([]E
 			if !q.From.IsZero() && !q.To.IsZero() && !q.To.After(q.From) {
 				return nil, medguard.InvalidField("to", "to must be after from")
 			}
-			st, more, err := s.log.Search(ctx, audit.Query{Actor: q.Actor, PatientID: q.PatientID, Action: q.Action,
-				From: q.From, To: q.To, Before: q.Before, Limit: q.Limit})
-			if err != nil {
-				return nil, err
+			switch q.Status {
+			case "", StatusCompleted, StatusDenied, StatusIncomplete:
+			default:
+				return nil, medguard.InvalidField("status", "status must be completed, denied or incomplete")
 			}
-			out = served(st)
-			if more && len(st) > 0 {
-				next = st[len(st)-1].Index
+			if q.Limit <= 0 || q.Limit > audit.MaxEntries {
+				q.Limit = 100
 			}
+			aq := audit.Query{Actor: q.Actor, PatientID: q.PatientID, Action: q.Action, From: q.From, To: q.To,
+				Before: q.Before, Limit: q.Limit}
+			if q.Status == "" {
+				st, more, err := s.log.Search(ctx, aq)
+				if err != nil {
+					return nil, err
+				}
+				out = served(st)
+				if more && len(st) > 0 {
+					next = st[len(st)-1].Index
+				}
+				return nil, nil
+			}
+			// By status: read pages and keep the entries of the status,
+			// until the limit is reached or maxStatusScan entries are read.
+			aq.Limit = audit.MaxEntries
+			var kept []audit.Stored
+			for scanned := 0; ; {
+				st, more, err := s.log.Search(ctx, aq)
+				if err != nil {
+					return nil, err
+				}
+				for i, e := range st {
+					if status(e.Entry) != q.Status {
+						continue
+					}
+					kept = append(kept, e)
+					if len(kept) == q.Limit {
+						if more || i < len(st)-1 {
+							next = e.Index
+						}
+						out = served(kept)
+						return nil, nil
+					}
+				}
+				scanned += len(st)
+				if !more || len(st) == 0 {
+					break
+				}
+				aq.Before = st[len(st)-1].Index
+				if scanned >= maxStatusScan {
+					next = aq.Before
+					break
+				}
+			}
+			out = served(kept)
 			return nil, nil
 		})
 	return out, next, err
