@@ -37,8 +37,13 @@ type Candidate struct {
 	FirstAt    *time.Time `json:"first_at,omitempty"`
 	LastAt     *time.Time `json:"last_at,omitempty"`
 	// AuditIndexes are the audit entries of the queries: the refused reads
-	// and the break-glass reads.
+	// and the break-glass reads; for late archiving, the discharge and
+	// (once archived) the archiving.
 	AuditIndexes []uint64 `json:"audit_indexes,omitempty"`
+	// Role says, for late archiving, what the person did: "archived" (the
+	// records were archived late by them) or "discharged" (not archived
+	// yet: the person is who discharged the patient).
+	Role string `json:"role,omitempty"`
 	AdmissionID  string   `json:"admission_id,omitempty"`
 	PatientID    string   `json:"patient_id,omitempty"`
 	HoursLate    int      `json:"hours_late,omitempty"`
@@ -122,9 +127,12 @@ func (s *Service) Candidates(ctx context.Context, call *medguard.Call, from, to 
 			continue
 		}
 		c := Candidate{Kind: "late_archiving", Grade: 3, Username: a.ArchivedBy, Department: a.Department,
-			AdmissionID: a.ID, PatientID: a.PatientID, HoursLate: a.HoursLate}
-		if a.ArchivedBy != "" {
-			u, err := s.staff(ctx, a.ArchivedBy)
+			AdmissionID: a.ID, PatientID: a.PatientID, HoursLate: a.HoursLate, Role: "archived"}
+		if err := s.archivingEntries(ctx, &c); err != nil {
+			return nil, err
+		}
+		if c.Username != "" {
+			u, err := s.staff(ctx, c.Username)
 			if err != nil {
 				return nil, err
 			}
@@ -135,6 +143,30 @@ func (s *Service) Candidates(ctx context.Context, call *medguard.Call, from, to 
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// archivingEntries finds the audit entries of a late-archiving candidate's
+// admission — its discharge and its archiving — and, when it is not
+// archived yet, names who discharged the patient.
+func (s *Service) archivingEntries(ctx context.Context, c *Candidate) error {
+	for _, action := range []string{"admission.discharge", "admission.archive"} {
+		page, _, err := s.log.Search(ctx, audit.Query{PatientID: c.PatientID, Action: action, Limit: audit.MaxEntries})
+		if err != nil {
+			return err
+		}
+		for _, st := range page {
+			e := st.Entry
+			if e.TargetID != c.AdmissionID || e.Outcome != audit.Success {
+				continue
+			}
+			c.AuditIndexes = append(c.AuditIndexes, st.Index)
+			if action == "admission.discharge" && c.Username == "" && e.Actor != "" && e.Actor != "system" {
+				c.Username, c.Role = e.Actor, "discharged"
+			}
+		}
+	}
+	slices.Sort(c.AuditIndexes)
+	return nil
 }
 
 // candidateOf returns the unauthorised-queries candidate of a user,
