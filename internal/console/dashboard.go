@@ -129,7 +129,9 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 		}
 		d.OpenAlerts = Figure{Shown: true, Value: n, More: more}
 		d.AlertsByRule = categoryChart(byRule, rq.detectRule)
-		d.AlertsByRule.link(func(k string) string { return "/alerts?" + url.Values{"status": {detect.StatusNew}, "rule": {k}}.Encode() })
+		d.AlertsByRule.link(func(k string) string {
+			return "/alerts?" + url.Values{"status": {detect.StatusNew}, "rule": {k}}.Encode()
+		})
 		fs, err := deps.Identity.Freezes(ctx, call, true)
 		if err != nil && !hidden(err) {
 			return nil, err
@@ -179,7 +181,9 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 			d.DeadlineOverdue = dl.State == incidents.Overdue || dl.DueAt.Before(now)
 		}
 		d.IncidentsByGrade = categoryChart(byGrade, func(k string) string { return rq.T("dashboard.grade", k) })
-		d.IncidentsByGrade.link(func(k string) string { return "/incidents?" + url.Values{"status": {incidents.Open}, "grade": {k}}.Encode() })
+		d.IncidentsByGrade.link(func(k string) string {
+			return "/incidents?" + url.Values{"status": {incidents.Open}, "grade": {k}}.Encode()
+		})
 	}
 	if rq.Can(policy.ApprovalDecide) {
 		d.Empty = false

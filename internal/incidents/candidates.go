@@ -43,10 +43,10 @@ type Candidate struct {
 	// Role says, for late archiving, what the person did: "archived" (the
 	// records were archived late by them) or "discharged" (not archived
 	// yet: the person is who discharged the patient).
-	Role string `json:"role,omitempty"`
-	AdmissionID  string   `json:"admission_id,omitempty"`
-	PatientID    string   `json:"patient_id,omitempty"`
-	HoursLate    int      `json:"hours_late,omitempty"`
+	Role        string `json:"role,omitempty"`
+	AdmissionID string `json:"admission_id,omitempty"`
+	PatientID   string `json:"patient_id,omitempty"`
+	HoursLate   int    `json:"hours_late,omitempty"`
 }
 
 // MaxDeniedReads is how many unauthorised queries in a period are
