@@ -410,7 +410,7 @@ func (rq *Request) auditRow(e trail.Entry, withPatient bool) Row {
 	f := e.Entry
 	at, _ := time.Parse(time.RFC3339Nano, f.Time)
 	idx := strconv.FormatUint(e.Index, 10)
-	action := Cell{Text: rq.actionWords(f.Action), Title: rq.T("audit.code", f.Action)}
+	action := Cell{Text: rq.actionWords(f.Action)}
 	if f.BreakGlass {
 		action.Text += rq.T("audit.break_glass_suffix")
 		action.Class = "bad"

@@ -281,6 +281,17 @@ func alertAndFreeze(t *testing.T, lang string) {
 	if frozen, err := h.app.Identity.IsFrozen(ctx, "zhangwei"); err != nil || frozen {
 		t.Fatalf("zhangwei still frozen: %v", err)
 	}
+	// The alert that froze the account shows it released now, not frozen.
+	released := map[string]string{"zh-CN": "已解冻", "en": "Released"}[lang]
+	frozenTag := map[string]string{"zh-CN": ">账号已冻结<", "en": ">Account frozen<"}[lang]
+	froze := h.alerts("", "bulk_read_user")
+	if len(froze) != 1 || !froze[0].Frozen {
+		t.Fatalf("the freeze's alert: %+v", froze)
+	}
+	if row := between(b.get("/alerts?status=all").body, `href="/alerts/`+froze[0].ID+`"`, `</tr>`); !strings.Contains(row, released) ||
+		strings.Contains(row, frozenTag) {
+		t.Errorf("the released account's alert: %s", row)
+	}
 	// The freeze opened an incident, which the incidents page lists.
 	if p := b.get("/incidents"); !strings.Contains(p.body, `href="/incidents/`) {
 		t.Errorf("no incident for the freeze: %s", p.body)
