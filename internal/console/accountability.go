@@ -70,7 +70,7 @@ func casesPage(rq *Request) error {
 			r.Cells[4], r.Cells[5] = Cell{Text: d.Name}, Cell{Text: d.Countdown, Class: "nowrap"}
 			if d.State == incidents.Overdue {
 				r.Cells[5] = tagCell(d.Countdown, "bad overdue")
-				r.Class = "bad"
+				r.Class = "flag"
 			}
 		}
 		rows = append(rows, r)
@@ -119,7 +119,7 @@ func renderCandidates(rq *Request, status int, form map[string]string, fe *formE
 	}
 	v := candidatesView{Criteria: rq.criterionOptions(incidents.CaseCriteria), Form: form, Error: fe, Staff: rq.staffOptions()}
 	cols := []Column{{Key: "kind", Title: "cases.candidate.kind", Sort: true}, {Key: "grade", Title: "cases.col.grade", Sort: true},
-		{Key: "who", Title: "cases.candidate.who", Sort: true}, {Key: "dept", Title: "cases.candidate.department", Sort: true},
+		{Key: "who", Title: "cases.candidate.who", Sort: true},
 		{Key: "detail", Title: "cases.candidate.detail", Sort: true}, {Key: "when", Title: "cases.candidate.when", Sort: true},
 		{Key: "entries", Title: "cases.candidate.evidence"}, {Key: "open", Title: "cases.open"}}
 	rows := make([]Row, 0, len(cs))
@@ -155,6 +155,8 @@ func (rq *Request) candidateRow(c incidents.Candidate) Row {
 		who.Text = rq.T("cases.candidate.discharged_by", rq.Person(c.Username))
 	case c.Username != "":
 		who.Text = rq.Person(c.Username)
+	case c.Department != "":
+		who.Text = rq.T("cases.candidate.department_only", rq.Dept(c.Department))
 	default:
 		who.Text = rq.T("cases.candidate.nobody")
 	}
@@ -175,8 +177,13 @@ func (rq *Request) candidateRow(c incidents.Candidate) Row {
 	}
 	when := Cell{}
 	if c.FirstAt != nil && c.LastAt != nil {
+		// Within the last 30 days: month, day and time say it.
+		short := func(t time.Time) string { return t.In(rq.c.zone).Format("01-02 15:04") }
 		when = rq.TimeCell(*c.LastAt)
-		when.Text = rq.T("cases.candidate.period", rq.localText(*c.FirstAt), rq.localText(*c.LastAt))
+		when.Text = short(*c.LastAt)
+		if first := short(*c.FirstAt); first != when.Text {
+			when.Text = rq.T("cases.candidate.period", first, when.Text)
+		}
 	}
 	idx := make([]string, len(c.AuditIndexes))
 	var links []string
@@ -208,8 +215,8 @@ func (rq *Request) candidateRow(c incidents.Candidate) Row {
 	if len(idx) > 0 {
 		q.Set("evidence", strings.Join(idx, ","))
 	}
-	open := Cell{Text: rq.T("cases.open"), Href: "/accountability/candidates?" + q.Encode() + "#case-form"}
-	return Row{Cells: []Cell{{Text: rq.criterionName(c.Kind)}, grade, who, {Text: rq.Dept(c.Department)},
+	open := Cell{Text: rq.T("cases.open"), Href: "/accountability/candidates?" + q.Encode() + "#case-form", Class: "nowrap"}
+	return Row{Cells: []Cell{{Text: rq.criterionName(c.Kind)}, grade, who,
 		{Text: detail, Sort: sortDetail}, when, entries, open}}
 }
 

@@ -259,7 +259,7 @@ func (rq *Request) alertRow(a detect.Alert, freezes map[string]identity.Freeze, 
 		}
 	}
 	if a.Severity == detect.SeverityHigh || a.Severity == detect.SeverityCritical {
-		r.Class = "bad"
+		r.Class = "flag"
 	}
 	return r
 }

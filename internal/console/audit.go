@@ -437,7 +437,7 @@ func (rq *Request) auditRow(e trail.Entry, withPatient bool) Row {
 	row := Row{}
 	switch status {
 	case trail.StatusDenied:
-		decision.Class, outcome.Class, row.Class = "bad", "bad", "bad"
+		decision.Class, outcome.Class, row.Class = "bad", "bad", "flag"
 	case trail.StatusIncomplete:
 		outcome.Class = "bad"
 	}
@@ -617,7 +617,7 @@ func accessReportPage(rq *Request) error {
 			{Text: l.Why}, {Text: l.Result}, {Text: "#" + strconv.FormatUint(l.Index, 10), Href: "/audit/entries/" + strconv.FormatUint(l.Index, 10),
 				Sort: sortNum(l.Index)}}}
 		if l.Denied {
-			r.Class, r.Cells[5].Class = "bad", "bad"
+			r.Class, r.Cells[5].Class = "flag", "bad"
 		}
 		rows = append(rows, r)
 	}

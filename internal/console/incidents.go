@@ -199,7 +199,7 @@ func (rq *Request) incidentRow(in *incidents.Incident) Row {
 			cells[6] = Cell{Text: d.Countdown, Class: "nowrap"}
 			if d.State == incidents.Overdue {
 				cells[6] = tagCell(d.Countdown, "bad overdue")
-				cells[4].Class, r.Class = "bad", "bad"
+				cells[4].Class, r.Class = "bad", "flag"
 			}
 		}
 	}
