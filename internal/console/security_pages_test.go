@@ -162,7 +162,7 @@ func TestSecurityFormsNeedCSRF(t *testing.T) {
 	h, _ := securityHospital(t)
 	b := h.browser("zh-CN")
 	dash := b.signIn("zhouqiang", staffPassword)
-	for _, path := range []string{"/audit", "/audit/access-report", "/alerts/x/acknowledge", "/alerts/x/false-positive",
+	for _, path := range []string{"/audit", "/audit/access-report", "/audit/patients", "/alerts/bulk", "/alerts/x/acknowledge", "/alerts/x/false-positive",
 		"/alerts/x/escalate", "/accounts/" + h.users["zhangwei"] + "/release", "/incidents", "/incidents/x/grade",
 		"/incidents/x/updates", "/incidents/x/evidence", "/incidents/x/analysis", "/incidents/x/actions",
 		"/incidents/x/actions/y/state", "/incidents/x/close", "/accountability", "/accountability/x/findings",
