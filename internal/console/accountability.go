@@ -220,13 +220,15 @@ func (rq *Request) candidateRow(c incidents.Candidate) Row {
 		{Text: detail, Sort: sortDetail}, when, entries, open}}
 }
 
-// userIDOf resolves the person a case is about: an id, or a username
-// looked up in the user list (which the case managers may read).
+// userIDOf resolves the person a case is about: an id, a username, or a
+// name that only one member of staff has, looked up in the user list
+// (which the case managers may read).
 func userIDOf(rq *Request, who string) (string, error) {
 	if medguard.ValidID(who) || who == "" {
 		return who, nil
 	}
 	after := ""
+	var byName []string // the ids of those whose name it is
 	for range 50 {
 		us, next, err := rq.Deps.Identity.ListUsers(rq.Context(), rq.Call, after, 200)
 		if err != nil {
@@ -236,11 +238,17 @@ func userIDOf(rq *Request, who string) (string, error) {
 			if u.Username == who {
 				return u.ID, nil
 			}
+			if u.DisplayName == who {
+				byName = append(byName, u.ID)
+			}
 		}
 		if next == "" {
 			break
 		}
 		after = next
+	}
+	if len(byName) == 1 {
+		return byName[0], nil
 	}
 	return "", medguard.InvalidField("subject_user_id", "no user has this name")
 }

@@ -260,8 +260,12 @@ func reportIncident(rq *Request) error {
 		form[k] = rq.form(k)
 	}
 	fail := func(field string) error {
+		key := "incidents.error.report"
+		if rq.c.catalog.has(key + "." + field) {
+			key += "." + field
+		}
 		return rq.Render(http.StatusUnprocessableEntity, "incident_new", "incidents.new.title", newIncidentView{Form: form,
-			Criteria: rq.criterionOptions(incidents.Criteria), Error: &formError{Key: "incidents.error.report", Field: field}})
+			Criteria: rq.criterionOptions(incidents.Criteria), Error: &formError{Key: key, Field: field}})
 	}
 	grade, err := gradeValue(form["grade"])
 	if err != nil {
