@@ -122,15 +122,18 @@ func (s *Service) Candidates(ctx context.Context, call *medguard.Call, from, to 
 	if err != nil {
 		return nil, err
 	}
+	var lateOnes []Candidate
 	for _, a := range late {
 		if a.HoursLate <= LateArchivingHours {
 			continue
 		}
-		c := Candidate{Kind: "late_archiving", Grade: 3, Username: a.ArchivedBy, Department: a.Department,
-			AdmissionID: a.ID, PatientID: a.PatientID, HoursLate: a.HoursLate, Role: "archived"}
-		if err := s.archivingEntries(ctx, &c); err != nil {
-			return nil, err
-		}
+		lateOnes = append(lateOnes, Candidate{Kind: "late_archiving", Grade: 3, Username: a.ArchivedBy, Department: a.Department,
+			AdmissionID: a.ID, PatientID: a.PatientID, HoursLate: a.HoursLate, Role: "archived"})
+	}
+	if err := s.archivingEntries(ctx, lateOnes); err != nil {
+		return nil, err
+	}
+	for _, c := range lateOnes {
 		if c.Username != "" {
 			u, err := s.staff(ctx, c.Username)
 			if err != nil {
@@ -145,27 +148,51 @@ func (s *Service) Candidates(ctx context.Context, call *medguard.Call, from, to 
 	return out, nil
 }
 
-// archivingEntries finds the audit entries of a late-archiving candidate's
-// admission — its discharge and its archiving — and, when it is not
-// archived yet, names who discharged the patient.
-func (s *Service) archivingEntries(ctx context.Context, c *Candidate) error {
+// archivingEntries finds the audit entries of the late-archiving
+// candidates' admissions — each one's discharge and archiving — and, for
+// one not archived yet, names who discharged the patient. The log is read
+// once per action, newest first, until every admission is found (at most
+// maxScan entries each).
+func (s *Service) archivingEntries(ctx context.Context, cs []Candidate) error {
+	byAdmission := map[string]*Candidate{}
+	for i := range cs {
+		byAdmission[cs[i].AdmissionID] = &cs[i]
+	}
 	for _, action := range []string{"admission.discharge", "admission.archive"} {
-		page, _, err := s.log.Search(ctx, audit.Query{PatientID: c.PatientID, Action: action, Limit: audit.MaxEntries})
-		if err != nil {
-			return err
+		left := 0 // admissions whose entry of this action is still to find
+		for i := range cs {
+			if action == "admission.discharge" || cs[i].Role == "archived" {
+				left++
+			}
 		}
-		for _, st := range page {
-			e := st.Entry
-			if e.TargetID != c.AdmissionID || e.Outcome != audit.Success {
-				continue
+		var before uint64
+		for scanned := 0; left > 0 && scanned < maxScan; {
+			page, more, err := s.log.Search(ctx, audit.Query{Action: action, Before: before, Limit: audit.MaxEntries})
+			if err != nil {
+				return err
 			}
-			c.AuditIndexes = append(c.AuditIndexes, st.Index)
-			if action == "admission.discharge" && c.Username == "" && e.Actor != "" && e.Actor != "system" {
-				c.Username, c.Role = e.Actor, "discharged"
+			for _, st := range page {
+				e := st.Entry
+				c := byAdmission[e.TargetID]
+				if c == nil || e.Outcome != audit.Success {
+					continue
+				}
+				c.AuditIndexes = append(c.AuditIndexes, st.Index)
+				left--
+				if action == "admission.discharge" && c.Username == "" && e.Actor != "" && e.Actor != "system" {
+					c.Username, c.Role = e.Actor, "discharged"
+				}
 			}
+			scanned += len(page)
+			if !more || len(page) == 0 {
+				break
+			}
+			before = page[len(page)-1].Index
 		}
 	}
-	slices.Sort(c.AuditIndexes)
+	for i := range cs {
+		slices.Sort(cs[i].AuditIndexes)
+	}
 	return nil
 }
 
