@@ -293,9 +293,18 @@ func alertAndFreeze(t *testing.T, lang string) {
 		strings.Contains(row, frozenTag) {
 		t.Errorf("the released account's alert: %s", row)
 	}
-	// The freeze opened an incident, which the incidents page lists.
-	if p := b.get("/incidents"); !strings.Contains(p.body, `href="/incidents/`) {
-		t.Errorf("no incident for the freeze: %s", p.body)
+	// The freeze opened an incident, which the incidents page lists, in
+	// the page's language with the person by name.
+	list := b.get("/incidents")
+	incID := between(list.body, `href="/incidents/`, `"`)
+	if incID == "" || strings.HasPrefix(incID, "new") {
+		incID = between(between(list.body, `id="incidents"`, `</table>`), `<a href="/incidents/`, `"`)
+	}
+	inc := b.get("/incidents/" + incID)
+	title := map[string]string{"zh-CN": "账号已冻结：张伟（心内科）", "en": "Account frozen: 张伟 (心内科)"}[lang]
+	if inc.status != 200 || !strings.Contains(inc.body, title) || !strings.Contains(inc.body, `id="incident-alert"`) ||
+		strings.Contains(inc.body, "Account frozen") && lang == "zh-CN" || strings.Contains(inc.body, "patients' records read") {
+		t.Errorf("the freeze's incident %s: %d %s", incID, inc.status, between(inc.body, `<main`, `id="deadlines"`))
 	}
 	// A doctor may not release accounts (and the nav hides alerts).
 	doc := h.browser(lang)
