@@ -202,8 +202,14 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			cfg.Logger.Error("opening the incident of a freeze failed", "alert", al.ID, "error", err.Error())
 		}
 	}
+	// A closed incident's overdue deadlines are no longer open alerts.
+	a.Incidents.OnClose(func(ctx context.Context, inc incidents.Incident) {
+		if _, err := a.Detect.ResolveNotices(context.WithoutCancel(ctx), detect.DeadlineOverdueRule, inc.ID, "incident_closed"); err != nil {
+			cfg.Logger.Error("clearing the alerts of a closed incident failed", "incident", inc.ID, "error", err.Error())
+		}
+	})
 	a.Incidents.OnOverdue(func(inc incidents.Incident, dl incidents.Deadline) {
-		if err := a.Detect.RaiseNotice(context.Background(), "incident_deadline_overdue", inc.ID,
+		if err := a.Detect.RaiseNotice(context.Background(), detect.DeadlineOverdueRule, inc.ID,
 			fmt.Sprintf("incident %s (grade %d): deadline %s was due %s", inc.ID, inc.Grade, dl.Name, dl.DueAt.UTC().Format(time.RFC3339))); err != nil {
 			cfg.Logger.Error("raising the alert of an overdue deadline failed", "incident", inc.ID, "error", err.Error())
 		}

@@ -104,7 +104,7 @@ func alertsInBrowser(t *testing.T, s *server, admin, chromium, lang, shots strin
 		t.Fatalf("the alerts page lacks %q: %s", words[0], text)
 	}
 	run("acknowledge",
-		chromedp.Click(chromedp.CSS(`#alerts li:first-child button[formaction$="/acknowledge"]`)),
+		chromedp.Click(chromedp.CSS(`#alerts tbody tr:first-child button[formaction$="/acknowledge"]`)),
 		chromedp.WaitVisible(chromedp.CSS(".flash")),
 		shot("alert-acknowledged"),
 	)

@@ -1,8 +1,10 @@
 package console
 
 import (
+	"fmt"
+	"html/template"
 	"net/http"
-	"strconv"
+	"net/url"
 	"strings"
 	"time"
 
@@ -36,41 +38,58 @@ func init() {
 // CaseStatuses are the states of a case, in the filter's order.
 var CaseStatuses = []string{incidents.Investigating, incidents.Decided, incidents.Appealed, incidents.Reviewed}
 
-type caseRow struct {
-	incidents.Case
-	CriterionName string
-	Deadlines     []deadlineRow
-}
-
 type casesView struct {
-	Items    []caseRow
-	Next     string
 	Status   string
-	Statuses []string
+	Statuses []option
+	Grid     *Grid
 }
 
 func casesPage(rq *Request) error {
 	st := statusFilter(rq.URL.Query().Get("status"), append([]string{"all"}, CaseStatuses...)...)
-	items, next, err := rq.Deps.Incidents.ListCases(rq.Context(), rq.Call, st, rq.Cursor(), PageSize)
+	items, next, err := rq.Deps.Incidents.ListCases(rq.Context(), rq.Call, st, "", MaxRows)
 	if err != nil {
 		return err
 	}
-	v := casesView{Next: next, Status: st, Statuses: append([]string{"all"}, CaseStatuses...)}
-	for _, c := range items {
-		v.Items = append(v.Items, caseRow{Case: c, CriterionName: rq.criterionName(c.Criterion), Deadlines: rq.deadlineRows(c.Deadlines)})
+	v := casesView{Status: st}
+	for _, s := range append([]string{"all"}, CaseStatuses...) {
+		v.Statuses = append(v.Statuses, option{Value: s, Text: rq.T("case.status." + s)})
 	}
+	cols := []Column{{Key: "subject", Title: "cases.subject_col", Sort: true}, {Key: "grade", Title: "cases.col.grade", Sort: true},
+		{Key: "criterion", Title: "incidents.criterion", Sort: true}, {Key: "status", Title: "cases.col.status", Sort: true},
+		{Key: "deadline", Title: "incidents.col.deadline", Sort: true}, {Key: "left", Title: "incidents.col.left"},
+		{Key: "opened_by", Title: "cases.col.opened_by", Sort: true}, {Key: "opened_at", Title: "cases.col.opened_at", Sort: true}}
+	rows := make([]Row, 0, len(items))
+	for i := range items {
+		c := &items[i]
+		grade := tagCell(rq.T("cases.grade", c.Grade), "")
+		grade.Sort = fmt.Sprint(c.Grade)
+		r := Row{Cells: []Cell{{Text: rq.Person(c.SubjectUsername), Href: "/accountability/" + c.ID}, grade,
+			{Text: rq.criterionName(c.Criterion)}, {Text: rq.T("case.status." + c.Status)}, {}, {},
+			{Text: rq.Person(c.OpenedBy)}, rq.TimeCell(c.OpenedAt)}}
+		if d := nearestDeadline(rq.deadlineRows(c.Deadlines)); d != nil {
+			r.Cells[4], r.Cells[5] = Cell{Text: d.Name}, Cell{Text: d.Countdown, Class: "nowrap"}
+			if d.State == incidents.Overdue {
+				r.Cells[5] = tagCell(d.Countdown, "bad overdue")
+				r.Class = "flag"
+			}
+		}
+		rows = append(rows, r)
+	}
+	g, handled, err := rq.Grid("cases", cols, rows, GridOptions{DefaultSort: "opened_at", DefaultDesc: true, Capped: next != "",
+		Export: "cases", Empty: "cases.none"})
+	if err != nil || handled {
+		if err == nil {
+			err = errHandled
+		}
+		return err
+	}
+	v.Grid = g
 	return rq.Render(http.StatusOK, "cases", "cases.title", v)
 }
 
-// candidateRow is a candidate with its evidence as a form value.
-type candidateRow struct {
-	incidents.Candidate
-	KindName string
-	Indexes  string
-}
-
 type candidatesView struct {
-	Items    []candidateRow
+	Grid     *Grid
+	Staff    []option
 	Criteria []criterionOption
 	Form     map[string]string
 	Error    *formError
@@ -80,7 +99,16 @@ type candidatesView struct {
 const candidateDays = 30
 
 func candidatesPage(rq *Request) error {
-	return renderCandidates(rq, http.StatusOK, map[string]string{}, nil)
+	// A candidate's "立案" link fills the form in: the person, the
+	// criterion and the entries (no patient data).
+	q := rq.URL.Query()
+	form := map[string]string{}
+	for _, k := range []string{"subject", "criterion", "evidence"} {
+		if v := strings.TrimSpace(q.Get(k)); v != "" && len(v) <= 4000 {
+			form[k] = v
+		}
+	}
+	return renderCandidates(rq, http.StatusOK, form, nil)
 }
 
 func renderCandidates(rq *Request, status int, form map[string]string, fe *formError) error {
@@ -89,24 +117,118 @@ func renderCandidates(rq *Request, status int, form map[string]string, fe *formE
 	if err != nil {
 		return err
 	}
-	v := candidatesView{Criteria: rq.criterionOptions(incidents.CaseCriteria), Form: form, Error: fe}
+	v := candidatesView{Criteria: rq.criterionOptions(incidents.CaseCriteria), Form: form, Error: fe, Staff: rq.staffOptions()}
+	cols := []Column{{Key: "kind", Title: "cases.candidate.kind", Sort: true}, {Key: "grade", Title: "cases.col.grade", Sort: true},
+		{Key: "who", Title: "cases.candidate.who", Sort: true},
+		{Key: "detail", Title: "cases.candidate.detail", Sort: true}, {Key: "when", Title: "cases.candidate.when", Sort: true},
+		{Key: "entries", Title: "cases.candidate.evidence"}, {Key: "open", Title: "cases.open"}}
+	rows := make([]Row, 0, len(cs))
 	for _, c := range cs {
-		idx := make([]string, len(c.AuditIndexes))
-		for i, n := range c.AuditIndexes {
-			idx[i] = strconv.FormatUint(n, 10)
-		}
-		v.Items = append(v.Items, candidateRow{Candidate: c, KindName: rq.criterionName(c.Kind), Indexes: strings.Join(idx, ", ")})
+		rows = append(rows, rq.candidateRow(c))
 	}
+	if rq.Method == http.MethodPost {
+		u := *rq.URL
+		u.Path, u.RawQuery = "/accountability/candidates", ""
+		rq.URL = &u
+	}
+	g, handled, err := rq.Grid("candidates", cols, rows, GridOptions{DefaultSort: "grade", Export: "candidates",
+		Empty: "cases.candidates.none"})
+	if err != nil || handled {
+		if err == nil {
+			err = errHandled
+		}
+		return err
+	}
+	v.Grid = g
 	return rq.Render(status, "candidates", "cases.candidates.title", v)
 }
 
-// userIDOf resolves the person a case is about: an id, or a username
-// looked up in the user list (which the case managers may read).
+// maxEntryLinks is how many of a candidate's entries its row links.
+const maxEntryLinks = 8
+
+// candidateRow is a possible violation as a row: the person by name, the
+// audit entries as links, and a link that opens a case from it.
+func (rq *Request) candidateRow(c incidents.Candidate) Row {
+	who := Cell{}
+	switch {
+	case c.Username != "" && c.Role == "discharged":
+		who.Text = rq.T("cases.candidate.discharged_by", rq.Person(c.Username))
+	case c.Username != "":
+		who.Text = rq.Person(c.Username)
+	case c.Department != "":
+		who.Text = rq.T("cases.candidate.department_only", rq.Dept(c.Department))
+	default:
+		who.Text = rq.T("cases.candidate.nobody")
+	}
+	grade := tagCell(rq.T("cases.grade", c.Grade), "")
+	grade.Sort = fmt.Sprint(c.Grade)
+	var detail string
+	var sortDetail string
+	switch c.Kind {
+	case "late_archiving":
+		detail = rq.T("cases.candidate.hours_late", c.HoursLate)
+		sortDetail = fmt.Sprintf("%010d", c.HoursLate)
+	default:
+		detail = rq.T("cases.candidate.count", c.Count)
+		if c.BreakGlass > 0 {
+			detail += rq.T("cases.candidate.break_glass", c.BreakGlass)
+		}
+		sortDetail = fmt.Sprintf("%010d", c.Count)
+	}
+	when := Cell{}
+	if c.FirstAt != nil && c.LastAt != nil {
+		// Within the last 30 days: month, day and time say it.
+		short := func(t time.Time) string { return t.In(rq.c.zone).Format("01-02 15:04") }
+		when = rq.TimeCell(*c.LastAt)
+		when.Text = short(*c.LastAt)
+		if first := short(*c.FirstAt); first != when.Text {
+			when.Text = rq.T("cases.candidate.period", first, when.Text)
+		}
+	}
+	idx := make([]string, len(c.AuditIndexes))
+	var links []string
+	for i, n := range c.AuditIndexes {
+		idx[i] = fmt.Sprint(n)
+		if i < maxEntryLinks {
+			links = append(links, `<a href="/audit/entries/`+idx[i]+`">#`+idx[i]+`</a>`)
+		}
+	}
+	entries := Cell{Text: strings.Join(idx, " ")}
+	if len(links) > 0 {
+		h := strings.Join(links, " ")
+		if more := len(idx) - len(links); more > 0 {
+			h += " " + template.HTMLEscapeString(rq.T("cases.candidate.more", more))
+		}
+		entries.HTML = template.HTML(h)
+	}
+	if c.Kind == "late_archiving" && idPath(c.PatientID) != "" {
+		trailLink := `<a href="/patients/` + c.PatientID + `/audit">` + template.HTMLEscapeString(rq.T("audit.patient_trail")) + `</a>`
+		if entries.HTML != "" {
+			entries.HTML += " · "
+		}
+		entries.HTML += template.HTML(trailLink)
+	}
+	q := url.Values{"criterion": {c.Kind}}
+	if c.Username != "" {
+		q.Set("subject", c.Username)
+	}
+	if len(idx) > 0 {
+		q.Set("evidence", strings.Join(idx, ","))
+	}
+	open := Cell{Text: rq.T("cases.open"), Href: "/accountability/candidates?" + q.Encode() + "#case-form", Class: "nowrap"}
+	return Row{Cells: []Cell{{Text: rq.criterionName(c.Kind)}, grade, who,
+		{Text: detail, Sort: sortDetail}, when, entries, open}}
+}
+
+// userIDOf resolves the person a case is about: an id, a username, or a
+// name that only one member of staff has, looked up in the user list
+// (which the case managers may read).
 func userIDOf(rq *Request, who string) (string, error) {
 	if medguard.ValidID(who) || who == "" {
 		return who, nil
 	}
 	after := ""
+	var byName []string // the ids of those whose name it is
 	for range 50 {
 		us, next, err := rq.Deps.Identity.ListUsers(rq.Context(), rq.Call, after, 200)
 		if err != nil {
@@ -116,11 +238,17 @@ func userIDOf(rq *Request, who string) (string, error) {
 			if u.Username == who {
 				return u.ID, nil
 			}
+			if u.DisplayName == who {
+				byName = append(byName, u.ID)
+			}
 		}
 		if next == "" {
 			break
 		}
 		after = next
+	}
+	if len(byName) == 1 {
+		return byName[0], nil
 	}
 	return "", medguard.InvalidField("subject_user_id", "no user has this name")
 }
@@ -160,10 +288,12 @@ func openCase(rq *Request) error {
 
 type caseView struct {
 	Case          *incidents.Case
+	Subject       string
+	OpenedBy      string
 	CriterionName string
 	Deadlines     []deadlineRow
 	Manage        bool // the caller manages cases
-	Subject       bool // the caller is the person concerned
+	IsSubject     bool // the caller is the person concerned
 	AppealOpen    bool
 	Error         *formError
 }
@@ -176,8 +306,9 @@ func renderCase(rq *Request, status int, fe *formError) error {
 		return err
 	}
 	now := rq.Deps.Clock.Now()
-	v := caseView{Case: c, CriterionName: rq.criterionName(c.Criterion), Deadlines: rq.deadlineRows(c.Deadlines),
-		Manage: rq.Can(policy.AccountabilityManage), Subject: c.SubjectUserID == rq.Call.Actor.ID, Error: fe,
+	v := caseView{Case: c, Subject: rq.Person(c.SubjectUsername), OpenedBy: rq.Person(c.OpenedBy),
+		CriterionName: rq.criterionName(c.Criterion), Deadlines: rq.deadlineRows(c.Deadlines),
+		Manage: rq.Can(policy.AccountabilityManage), IsSubject: c.SubjectUserID == rq.Call.Actor.ID, Error: fe,
 		AppealOpen: c.Status == incidents.Decided && c.AppealDueAt != nil && now.Before(*c.AppealDueAt)}
 	return rq.Render(status, "case", "cases.detail.title", v)
 }

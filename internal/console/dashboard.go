@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"time"
 
@@ -50,6 +51,12 @@ type Dashboard struct {
 	OpenIncidents    Figure
 	NearestDeadline  *incidents.Deadline
 	DeadlineIncident string
+	// DeadlineName and DeadlineLeft say the nearest deadline in words:
+	// what is due, and how long is left or how long it is overdue.
+	DeadlineName, DeadlineLeft string
+	DeadlineOverdue            bool
+	// OverdueIncidents counts the open incidents with an overdue deadline.
+	OverdueIncidents Figure
 	PendingApprovals Figure
 	GlassPending     Figure
 	GlassOverdue     Figure
@@ -121,7 +128,10 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 			after = next
 		}
 		d.OpenAlerts = Figure{Shown: true, Value: n, More: more}
-		d.AlertsByRule = categoryChart(byRule, func(k string) string { return k })
+		d.AlertsByRule = categoryChart(byRule, rq.detectRule)
+		d.AlertsByRule.link(func(k string) string {
+			return "/alerts?" + url.Values{"status": {detect.StatusNew}, "rule": {k}}.Encode()
+		})
 		fs, err := deps.Identity.Freezes(ctx, call, true)
 		if err != nil && !hidden(err) {
 			return nil, err
@@ -133,7 +143,7 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 	if rq.Can(policy.IncidentRead) {
 		d.Empty = false
 		byGrade := map[string]int{}
-		after, n := "", 0
+		after, n, overdue := "", 0, 0
 		for {
 			items, next, err := deps.Incidents.List(ctx, call, incidents.Open, after, 200)
 			if err != nil {
@@ -142,11 +152,19 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 			for i := range items {
 				inc := &items[i]
 				byGrade[fmt.Sprint(inc.Grade)]++
+				late := false
 				for j := range inc.Deadlines {
 					dl := &inc.Deadlines[j]
-					if dl.MetAt == nil && (d.NearestDeadline == nil || dl.DueAt.Before(d.NearestDeadline.DueAt)) {
+					if dl.MetAt != nil {
+						continue
+					}
+					late = late || dl.State == incidents.Overdue
+					if d.NearestDeadline == nil || dl.DueAt.Before(d.NearestDeadline.DueAt) {
 						d.NearestDeadline, d.DeadlineIncident = dl, inc.ID
 					}
+				}
+				if late {
+					overdue++
 				}
 			}
 			n += len(items)
@@ -156,7 +174,16 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 			after = next
 		}
 		d.OpenIncidents = Figure{Shown: true, Value: n}
+		d.OverdueIncidents = Figure{Shown: true, Value: overdue}
+		if dl := d.NearestDeadline; dl != nil {
+			d.DeadlineName = rq.textOr("deadline."+dl.Name, rq.T("alerts.explain.some_deadline"))
+			d.DeadlineLeft = rq.countdown(dl.DueAt, now)
+			d.DeadlineOverdue = dl.State == incidents.Overdue || dl.DueAt.Before(now)
+		}
 		d.IncidentsByGrade = categoryChart(byGrade, func(k string) string { return rq.T("dashboard.grade", k) })
+		d.IncidentsByGrade.link(func(k string) string {
+			return "/incidents?" + url.Values{"status": {incidents.Open}, "grade": {k}}.Encode()
+		})
 	}
 	if rq.Can(policy.ApprovalDecide) {
 		d.Empty = false
@@ -222,6 +249,11 @@ func readsPerHour(rq *Request, now time.Time) (*Chart, error) {
 	}
 	c := columnChart(labels, counts)
 	c.AtLeast = more
+	for i := range c.Bars {
+		start := from.Add(time.Duration(i) * time.Hour)
+		c.Bars[i].Href = "/audit/search?" + url.Values{"action": {"record.read"}, "from": {start.Format("2006-01-02T15:04")},
+			"to": {start.Add(time.Hour).Format("2006-01-02T15:04")}}.Encode()
+	}
 	return c, nil
 }
 
@@ -243,6 +275,16 @@ type Bar struct {
 	Value          int
 	LabelX, LabelY int
 	ShowLabel      bool
+	// Href is the list the bar stands for, filtered to it.
+	Href string
+	key  string
+}
+
+// link makes each bar of a category chart a link to href(its category).
+func (c *Chart) link(href func(key string) string) {
+	for i := range c.Bars {
+		c.Bars[i].Href = href(c.Bars[i].key)
+	}
 }
 
 // Tick is a horizontal grid line with its value.
@@ -299,7 +341,7 @@ func categoryChart(counts map[string]int, label func(string) string) *Chart {
 	for i, k := range keys {
 		bw := counts[k] * (w - left - 60) / scale
 		c.Bars = append(c.Bars, Bar{X: left, Y: 5 + i*row, W: max(bw, 1), H: row - 8, Label: label(k), Value: counts[k],
-			LabelX: left - 8, LabelY: 5 + i*row + row/2 + 1, ShowLabel: true})
+			LabelX: left - 8, LabelY: 5 + i*row + row/2 + 1, ShowLabel: true, key: k})
 	}
 	return c
 }

@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"medguard/internal/audit"
+	"medguard/internal/detect"
 	"medguard/internal/incidents"
 	"medguard/internal/policy"
 )
@@ -102,33 +104,106 @@ func (rq *Request) criterionOptions(cs []incidents.Criterion) []criterionOption 
 	return out
 }
 
-type incidentRow struct {
-	incidents.Incident
-	CriterionName string
-	Deadlines     []deadlineRow
+// incidentTitle is an incident's title: for one opened by a freeze, in
+// the page's language with the person by name.
+func (rq *Request) incidentTitle(in *incidents.Incident) string {
+	if in.Source == incidents.SourceFreeze && in.FrozenUser != "" {
+		return rq.T("incidents.freeze_title", rq.Person(in.FrozenUser))
+	}
+	return in.Title
+}
+
+// nearestDeadline is the deadline of an open incident to look at first:
+// the most overdue, else the next due; nil when none is pending.
+func nearestDeadline(ds []deadlineRow) *deadlineRow {
+	var out *deadlineRow
+	for i := range ds {
+		d := &ds[i]
+		if d.MetAt != nil || d.Countdown == "" {
+			continue
+		}
+		if out == nil || d.DueAt.Before(out.DueAt) {
+			out = d
+		}
+	}
+	return out
 }
 
 type incidentsView struct {
-	Items     []incidentRow
-	Next      string
 	Status    string
-	Statuses  []string
+	Grade     string
+	Statuses  []option
+	Grid      *Grid
 	CanManage bool
 }
 
 func incidentsPage(rq *Request) error {
-	st := statusFilter(rq.URL.Query().Get("status"), incidents.Open, incidents.Closed, "all")
-	items, next, err := rq.Deps.Incidents.List(rq.Context(), rq.Call, st, rq.Cursor(), PageSize)
+	q := rq.URL.Query()
+	st := statusFilter(q.Get("status"), incidents.Open, incidents.Closed, "all")
+	grade := q.Get("grade")
+	if grade != "1" && grade != "2" && grade != "3" {
+		grade = ""
+	}
+	items, next, err := rq.Deps.Incidents.List(rq.Context(), rq.Call, st, "", MaxRows)
 	if err != nil {
 		return err
 	}
-	v := incidentsView{Next: next, Status: st, Statuses: []string{incidents.Open, incidents.Closed, "all"},
-		CanManage: rq.Can(policy.IncidentManage)}
-	for _, in := range items {
-		v.Items = append(v.Items, incidentRow{Incident: in, CriterionName: rq.criterionName(in.Criterion),
-			Deadlines: rq.incidentDeadlines(&in)})
+	v := incidentsView{Status: st, Grade: grade, CanManage: rq.Can(policy.IncidentManage)}
+	for _, s := range []string{incidents.Open, incidents.Closed, "all"} {
+		v.Statuses = append(v.Statuses, option{Value: s, Text: rq.T("incident.status." + s)})
 	}
+	cols := []Column{{Key: "title", Title: "incidents.field.title", Sort: true}, {Key: "grade", Title: "incidents.field.grade", Sort: true},
+		{Key: "criterion", Title: "incidents.criterion", Sort: true}, {Key: "status", Title: "incidents.col.status", Sort: true},
+		{Key: "deadline", Title: "incidents.col.deadline", Sort: true}, {Key: "due", Title: "deadline.col.due", Sort: true},
+		{Key: "left", Title: "incidents.col.left"}, {Key: "reported_by", Title: "incidents.col.reported_by", Sort: true},
+		{Key: "reported_at", Title: "incidents.col.reported_at", Sort: true}}
+	rows := make([]Row, 0, len(items))
+	for i := range items {
+		in := &items[i]
+		if grade != "" && fmt.Sprint(in.Grade) != grade {
+			continue
+		}
+		rows = append(rows, rq.incidentRow(in))
+	}
+	g, handled, err := rq.Grid("incidents", cols, rows, GridOptions{DefaultSort: "reported_at", DefaultDesc: true, Capped: next != "",
+		Export: "incidents", Empty: "incidents.none"})
+	if err != nil || handled {
+		if err == nil {
+			err = errHandled
+		}
+		return err
+	}
+	v.Grid = g
 	return rq.Render(http.StatusOK, "incidents", "incidents.title", v)
+}
+
+// incidentRow is an incident as a row of the list: its nearest deadline,
+// overdue in red.
+func (rq *Request) incidentRow(in *incidents.Incident) Row {
+	status := rq.T("incident.status." + in.Status)
+	if in.Status == incidents.Open && !in.GradeConfirmed {
+		status += rq.T("incidents.unconfirmed_suffix")
+	}
+	grade := tagCell(rq.T("incidents.grade", in.Grade), "")
+	if in.Grade == incidents.Major {
+		grade = tagCell(rq.T("incidents.grade", in.Grade), "core")
+	}
+	grade.Sort = fmt.Sprint(in.Grade)
+	cells := []Cell{{Text: rq.incidentTitle(in), Href: "/incidents/" + in.ID}, grade, {Text: rq.criterionName(in.Criterion)},
+		{Text: status}, {}, {}, {}, {Text: rq.Person(in.ReportedBy)}, rq.TimeCell(in.ReportedAt)}
+	r := Row{Cells: cells}
+	if in.Status == incidents.Open {
+		if d := nearestDeadline(rq.incidentDeadlines(in)); d != nil {
+			cells[4] = Cell{Text: d.Name}
+			cells[5] = rq.TimeCell(d.DueAt)
+			cells[6] = Cell{Text: d.Countdown, Class: "nowrap"}
+			if d.State == incidents.Overdue {
+				cells[6] = tagCell(d.Countdown, "bad overdue")
+				cells[4].Class, r.Class = "bad", "flag"
+			}
+		}
+	}
+	return r
 }
 
 // newIncidentView is the report form, as given.
@@ -185,8 +260,12 @@ func reportIncident(rq *Request) error {
 		form[k] = rq.form(k)
 	}
 	fail := func(field string) error {
+		key := "incidents.error.report"
+		if rq.c.catalog.has(key + "." + field) {
+			key += "." + field
+		}
 		return rq.Render(http.StatusUnprocessableEntity, "incident_new", "incidents.new.title", newIncidentView{Form: form,
-			Criteria: rq.criterionOptions(incidents.Criteria), Error: &formError{Key: "incidents.error.report", Field: field}})
+			Criteria: rq.criterionOptions(incidents.Criteria), Error: &formError{Key: key, Field: field}})
 	}
 	grade, err := gradeValue(form["grade"])
 	if err != nil {
@@ -217,6 +296,7 @@ func reportIncident(rq *Request) error {
 // against the root it names, and the checkpoint's signature and root.
 type evidenceRow struct {
 	incidents.Evidence
+	Action            string
 	At                time.Time
 	ProofOK           bool
 	CheckpointChecked bool
@@ -226,15 +306,24 @@ type evidenceRow struct {
 type updateRow struct {
 	incidents.Update
 	Kind string
+	By   string
 }
 
 type actionRow struct {
 	incidents.Action
 	State string
+	Owner string
 }
 
 type incidentView struct {
 	Incident      *incidents.Incident
+	Title         string
+	Description   string
+	ReportedBy    string
+	ConfirmedBy   string
+	ClosedBy      string
+	FrozenUser    string
+	AlertID       string
 	CriterionName string
 	Suggested     string
 	Deadlines     []deadlineRow
@@ -261,14 +350,22 @@ func renderIncident(rq *Request, status int, fe *formError) error {
 		ActionStates: incidents.ActionStates, UpdateKinds: incidents.UpdateKinds, Criteria: rq.criterionOptions(incidents.Criteria),
 		CanManage: rq.Can(policy.IncidentManage), Open: in.Status == incidents.Open, Error: fe,
 		DefaultDue: rq.localInput(rq.Deps.Clock.Now().Add(7 * 24 * time.Hour))}
+	v.Title, v.Description = rq.incidentTitle(in), in.Description
+	v.ReportedBy, v.ConfirmedBy, v.ClosedBy = rq.Person(in.ReportedBy), rq.Person(in.GradeConfirmedBy), rq.Person(in.ClosedBy)
+	if in.Source == incidents.SourceFreeze {
+		// Opened by medguard when detection froze an account: said in
+		// the page's language, the alert holding the detail.
+		v.FrozenUser, v.AlertID = rq.Person(in.FrozenUser), idPath(in.AlertID)
+		v.Description = rq.T("incidents.freeze_description", v.FrozenUser)
+	}
 	if in.SuggestedCriterion != "" {
 		v.Suggested = rq.criterionName(in.SuggestedCriterion)
 	}
 	for _, u := range in.Timeline {
-		v.Timeline = append(v.Timeline, updateRow{Update: u, Kind: rq.textOr("update."+u.Kind, u.Kind)})
+		v.Timeline = append(v.Timeline, updateRow{Update: u, Kind: rq.textOr("update."+u.Kind, rq.T("update.other")), By: rq.Person(u.By)})
 	}
 	for _, a := range in.Actions {
-		v.Actions = append(v.Actions, actionRow{Action: a, State: rq.textOr("action.state."+a.State, a.State)})
+		v.Actions = append(v.Actions, actionRow{Action: a, State: rq.textOr("action.state."+a.State, a.State), Owner: rq.ownerName(a.Owner)})
 	}
 	if len(in.Evidence) > 0 {
 		key := ""
@@ -280,7 +377,7 @@ func renderIncident(rq *Request, status int, fe *formError) error {
 			key = k
 		}
 		for _, e := range in.Evidence {
-			r := evidenceRow{Evidence: e}
+			r := evidenceRow{Evidence: e, Action: rq.actionWords(e.Entry.Action)}
 			r.At, _ = time.Parse(time.RFC3339Nano, e.Entry.Time)
 			r.ProofOK = proof.VerifyInclusion(rfc6962.DefaultHasher, e.Index, e.TreeSize, rfc6962.DefaultHasher.HashLeaf(e.Leaf),
 				e.Proof, e.Root) == nil
@@ -370,9 +467,52 @@ func setActionState(rq *Request) error {
 	})
 }
 
+// closeView is the confirmation asked before an incident is closed.
+type closeView struct {
+	Incident *incidents.Incident
+	Title    string
+	Summary  string
+	Overdue  int // deadline alerts still open, cleared by the closure
+}
+
+// closeIncident closes an incident once confirmed: the first POST shows
+// what closing means (nothing changes after it; its overdue-deadline
+// alerts are cleared) and asks again; the second, with confirm=1, closes.
 func closeIncident(rq *Request) error {
+	if rq.form("confirm") != "1" {
+		in, err := rq.Deps.Incidents.Get(rq.Context(), rq.Call, rq.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		if in.Status != incidents.Open {
+			return renderIncident(rq, http.StatusUnprocessableEntity, &formError{Key: "security.error.conflict"})
+		}
+		v := closeView{Incident: in, Title: rq.incidentTitle(in), Summary: rq.form("summary")}
+		if rq.Can(policy.AlertRead) {
+			as, _, err := rq.Deps.Detect.Alerts(rq.Context(), rq.Call, detect.AlertQuery{Rule: detect.DeadlineOverdueRule,
+				Status: detect.StatusNew, Limit: detect.MaxAlertPage})
+			if err != nil && !hidden(err) {
+				return err
+			}
+			for _, a := range as {
+				if a.Key == in.ID {
+					v.Overdue++
+				}
+			}
+		}
+		return rq.Render(http.StatusOK, "incident_close", "incidents.close.title", v)
+	}
 	return incidentStep(rq, "incidents.error.close", "incident_closed", func(id string) error {
 		_, err := rq.Deps.Incidents.Close(rq.Context(), rq.Call, id, rq.form("summary"))
 		return err
 	})
+}
+
+// ownerName names the owner of a corrective action: a member of staff or
+// a department.
+func (rq *Request) ownerName(owner string) string {
+	if _, ok := rq.c.dir.staff(owner); ok {
+		return rq.Person(owner)
+	}
+	return rq.Dept(owner)
 }

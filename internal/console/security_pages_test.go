@@ -73,12 +73,13 @@ func TestSecurityPages(t *testing.T) {
 		path, who, refused string
 		zh, en             []string
 	}{
-		{"/audit", "zhouqiang", "zhangwei", []string{"审计日志（操作留痕）", "最新检查点签名已用验证公钥验证通过", "患者访问记录"},
-			[]string{"Audit log", "verifies with the verifier key", "Patient access report"}},
+		{"/audit", "zhouqiang", "zhangwei", []string{"审计日志（操作留痕）", "最新检查点签名已用验证公钥验证通过", "查找患者"},
+			[]string{"Audit log", "verifies with the verifier key", "Find a patient"}},
 		{"/audit/entries/1", "zhouqiang", "zhangwei", []string{"审计条目 #1", "已在服务器端验证"}, []string{"Audit entry #1", "Verified on the server"}},
-		{"/patients/" + h.patientID + "/access-report", "zhouqiang", "zhangwei", []string{"患者访问记录", "访问明细", "wangli"},
-			[]string{"Patient access report", "Accesses", "wangli"}},
-		{"/alerts", "zhouqiang", "zhangwei", []string{"告警与冻结账户", "目前没有被冻结的账户"}, []string{"Alerts and frozen accounts", "No account is frozen"}},
+		{"/patients/" + h.patientID + "/access-report", "zhouqiang", "zhangwei", []string{"患者访问记录", "访问明细", "王丽（心内科）",
+			"欧阳娜娜的访问记录", "BA2026000123"},
+			[]string{"Patient access report", "Accesses", "王丽 (心内科)", "Access report of 欧阳娜娜", "BA2026000123"}},
+		{"/alerts", "zhouqiang", "zhangwei", []string{"告警与冻结账号", "目前没有被冻结的账号"}, []string{"Alerts and frozen accounts", "No account is frozen"}},
 		{"/incidents", "zhouqiang", "zhangwei", []string{"安全事件", "登记安全事件"}, []string{"Security incidents", "Report an incident"}},
 		{"/incidents/new", "zhouqiang", "sunli", []string{"登记安全事件", "影响范围", "单个科室受影响"}, []string{"Report a security incident", "Reach", "One department affected"}},
 		{"/accountability", "sunli", "zhouqiang", []string{"违规责任追究", "疑似违规线索"}, []string{"Accountability cases", "Possible violations"}},
@@ -129,14 +130,17 @@ func TestSecurityPages(t *testing.T) {
 		p.url.Path != "/patients/"+h.patientID+"/access-report" || !strings.Contains(p.body, "id=\"report-lines\"") {
 		t.Fatalf("report form: %d %s", p.status, p.url)
 	}
-	if p := b.post("/audit/access-report", audit, url.Values{"patient": {"欧阳娜娜"}}); p.status != 422 || !strings.Contains(p.body, "患者编号格式不正确") {
+	// A name is looked up: the match links to the report.
+	if p := b.post("/audit/access-report", audit, url.Values{"patient": {"欧阳娜娜"}}); p.status != 200 ||
+		!strings.Contains(p.body, `href="/patients/`+h.patientID+`/access-report"`) || !strings.Contains(p.body, "欧**") {
 		t.Fatalf("report form with a name: %d", p.status)
 	}
 	// Search by POST, by patient: the record's creation is found, the
 	// patient id stays out of the URL.
 	res := b.post("/audit", audit, url.Values{"patient": {h.patientID}})
-	if res.status != 200 || res.url.Path != "/audit" || !strings.Contains(res.body, "record.create") || !strings.Contains(res.body, `id="audit-results"`) {
-		t.Fatalf("audit search: %d %s", res.status, res.body)
+	if res.status != 200 || res.url.Path != "/patients/"+h.patientID+"/audit" || !strings.Contains(res.body, "新建病历") ||
+		!strings.Contains(res.body, `id="audit-results"`) || strings.Contains(res.body, "record.create<") {
+		t.Fatalf("audit search: %d %s %s", res.status, res.url, res.body)
 	}
 	if p := b.post("/audit", audit, url.Values{"from": {"昨天"}}); p.status != 422 || !strings.Contains(p.body, "起始时间格式不正确") {
 		t.Fatalf("bad from: %d", p.status)
@@ -158,7 +162,7 @@ func TestSecurityFormsNeedCSRF(t *testing.T) {
 	h, _ := securityHospital(t)
 	b := h.browser("zh-CN")
 	dash := b.signIn("zhouqiang", staffPassword)
-	for _, path := range []string{"/audit", "/audit/access-report", "/alerts/x/acknowledge", "/alerts/x/false-positive",
+	for _, path := range []string{"/audit", "/audit/access-report", "/audit/patients", "/alerts/bulk", "/alerts/x/acknowledge", "/alerts/x/false-positive",
 		"/alerts/x/escalate", "/accounts/" + h.users["zhangwei"] + "/release", "/incidents", "/incidents/x/grade",
 		"/incidents/x/updates", "/incidents/x/evidence", "/incidents/x/analysis", "/incidents/x/actions",
 		"/incidents/x/actions/y/state", "/incidents/x/close", "/accountability", "/accountability/x/findings",
@@ -223,8 +227,8 @@ func alertAndFreeze(t *testing.T, lang string) {
 	}
 
 	words := map[string][]string{
-		"zh-CN": {"账户 zhangwei 已冻结", "单用户批量查看患者数据", "新告警", "告警已确认。", "请填写解冻理由", "账户已解冻"},
-		"en":    {"Account zhangwei is frozen", "One user views the data of many patients", "New", "Alert acknowledged.", "Give the reason for the release", "Account released"},
+		"zh-CN": {"张伟（心内科）", "单用户批量查看患者数据", "新告警", "告警已确认。", "请填写解冻理由", "账号已解冻"},
+		"en":    {"张伟 (心内科)", "One user views the data of many patients", "New", "Alert acknowledged.", "Give the reason for the release", "Account released"},
 	}[lang]
 	b := h.browser(lang)
 	b.signIn("zhouqiang", staffPassword)
@@ -234,7 +238,7 @@ func alertAndFreeze(t *testing.T, lang string) {
 			t.Fatalf("alerts page lacks %q: %s", w, page.body)
 		}
 	}
-	alertID := between(page.body, `action="/alerts/`, `/acknowledge"`)
+	alertID := between(page.body, `formaction="/alerts/`, `/acknowledge"`)
 	if alertID == "" {
 		t.Fatalf("no acknowledge form: %s", page.body)
 	}
@@ -242,13 +246,18 @@ func alertAndFreeze(t *testing.T, lang string) {
 	if ack.status != 200 || ack.url.Query().Get("m") != "alert_acknowledged" || !strings.Contains(ack.body, words[3]) {
 		t.Fatalf("acknowledge: %d %s", ack.status, ack.url)
 	}
-	if strings.Contains(ack.body, `id="alert-`+alertID+`"`) {
+	if strings.Contains(between(ack.body, `id="alerts"`, `</table>`), `href="/alerts/`+alertID+`"`) {
 		t.Errorf("the acknowledged alert is still listed among the new ones")
 	}
 	acked := b.get("/alerts?status=acknowledged")
-	if !strings.Contains(acked.body, `id="alert-`+alertID+`"`) || !strings.Contains(acked.body, "/alerts/"+alertID+"/escalate") ||
+	if !strings.Contains(between(acked.body, `id="alerts"`, `</table>`), `href="/alerts/`+alertID+`"`) ||
 		strings.Contains(acked.body, "/alerts/"+alertID+"/acknowledge\"") {
 		t.Errorf("acknowledged list: %s", acked.body)
+	}
+	// The alert's page offers what is left: escalation, not acknowledgement.
+	if one := b.get("/alerts/" + alertID); one.status != 200 || !strings.Contains(one.body, "/alerts/"+alertID+"/escalate") ||
+		strings.Contains(one.body, "/alerts/"+alertID+"/acknowledge\"") {
+		t.Errorf("the alert's page: %d %s", one.status, one.body)
 	}
 	// Acknowledging twice is a conflict shown on the page.
 	if p := b.post("/alerts/"+alertID+"/acknowledge", page, nil); p.status != 422 {
@@ -273,9 +282,29 @@ func alertAndFreeze(t *testing.T, lang string) {
 	if frozen, err := h.app.Identity.IsFrozen(ctx, "zhangwei"); err != nil || frozen {
 		t.Fatalf("zhangwei still frozen: %v", err)
 	}
-	// The freeze opened an incident, which the incidents page lists.
-	if p := b.get("/incidents"); !strings.Contains(p.body, `href="/incidents/`) {
-		t.Errorf("no incident for the freeze: %s", p.body)
+	// The alert that froze the account shows it released now, not frozen.
+	released := map[string]string{"zh-CN": "已解冻", "en": "Released"}[lang]
+	frozenTag := map[string]string{"zh-CN": ">账号已冻结<", "en": ">Account frozen<"}[lang]
+	froze := h.alerts("", "bulk_read_user")
+	if len(froze) != 1 || !froze[0].Frozen {
+		t.Fatalf("the freeze's alert: %+v", froze)
+	}
+	if row := between(b.get("/alerts?status=all").body, `href="/alerts/`+froze[0].ID+`"`, `</tr>`); !strings.Contains(row, released) ||
+		strings.Contains(row, frozenTag) {
+		t.Errorf("the released account's alert: %s", row)
+	}
+	// The freeze opened an incident, which the incidents page lists, in
+	// the page's language with the person by name.
+	list := b.get("/incidents")
+	incID := between(list.body, `href="/incidents/`, `"`)
+	if incID == "" || strings.HasPrefix(incID, "new") {
+		incID = between(between(list.body, `id="incidents"`, `</table>`), `<a href="/incidents/`, `"`)
+	}
+	inc := b.get("/incidents/" + incID)
+	title := map[string]string{"zh-CN": "账号已冻结：张伟（心内科）", "en": "Account frozen: 张伟 (心内科)"}[lang]
+	if inc.status != 200 || !strings.Contains(inc.body, title) || !strings.Contains(inc.body, `id="incident-alert"`) ||
+		strings.Contains(inc.body, "Account frozen") && lang == "zh-CN" || strings.Contains(inc.body, "patients' records read") {
+		t.Errorf("the freeze's incident %s: %d %s", incID, inc.status, between(inc.body, `<main`, `id="deadlines"`))
 	}
 	// A doctor may not release accounts (and the nav hides alerts).
 	doc := h.browser(lang)
@@ -295,7 +324,7 @@ func TestIncidentFlow(t *testing.T) {
 	b := h.browser("zh-CN")
 	b.signIn("zhouqiang", staffPassword)
 	form := b.get("/incidents/new")
-	if p := b.post("/incidents", form, url.Values{"title": {""}}); p.status != 422 || !strings.Contains(p.body, "无法登记") {
+	if p := b.post("/incidents", form, url.Values{"title": {""}}); p.status != 422 || !strings.Contains(p.body, "请填写事件标题") {
 		t.Fatalf("empty report: %d", p.status)
 	}
 	rep := b.post("/incidents", form, url.Values{"title": {"心内科工作站病历查询异常"}, "description": {"上午 9 点起心内科无法打开病历。"},
@@ -316,7 +345,8 @@ func TestIncidentFlow(t *testing.T) {
 		b.get("/incidents")
 	}
 	list := b.get("/incidents")
-	if !strings.Contains(list.body, "已超期 12 分钟") || !strings.Contains(list.body, "心内科工作站病历查询异常") {
+	if !strings.Contains(list.body, "已超期 27 分钟") || !strings.Contains(list.body, "15 分钟内召开应急会议") ||
+		!strings.Contains(list.body, "心内科工作站病历查询异常") {
 		t.Fatalf("list: %s", list.body)
 	}
 	b.lang = "en"
@@ -325,8 +355,13 @@ func TestIncidentFlow(t *testing.T) {
 	}
 	b.lang = "zh-CN"
 	page := b.get("/incidents/" + id)
-	// Closing before the grade is confirmed is refused with the reason.
-	if p := b.post("/incidents/"+id+"/close", page, nil); p.status != 422 || !strings.Contains(p.body, "请先确认事件等级") {
+	// Closing asks for confirmation first; closing before the grade is
+	// confirmed is then refused with the reason.
+	confirm := b.post("/incidents/"+id+"/close", page, nil)
+	if confirm.status != 200 || !strings.Contains(confirm.body, `id="close-confirm-form"`) || !strings.Contains(confirm.body, "确认关闭事件") {
+		t.Fatalf("close without confirmation: %d %s", confirm.status, confirm.body)
+	}
+	if p := b.post("/incidents/"+id+"/close", confirm, url.Values{"confirm": {"1"}}); p.status != 422 || !strings.Contains(p.body, "请先确认事件等级") {
 		t.Fatalf("early close: %d", p.status)
 	}
 	steps := []struct {
@@ -348,7 +383,7 @@ func TestIncidentFlow(t *testing.T) {
 	if strings.Count(page.body, "证明有效（树大小") != 3 || strings.Count(page.body, "检查点签名有效") != 3 {
 		t.Errorf("evidence not shown verified: %s", between(page.body, `id="evidence"`, `</section>`))
 	}
-	if p := b.post("/incidents/"+id+"/close", page, nil); p.status != 422 || !strings.Contains(p.body, "原因分析（5W1H）") {
+	if p := b.post("/incidents/"+id+"/close", page, url.Values{"confirm": {"1"}}); p.status != 422 || !strings.Contains(p.body, "原因分析（5W1H）") {
 		t.Fatalf("close without analysis: %d", p.status)
 	}
 	page = b.post("/incidents/"+id+"/analysis", page, url.Values{"what": {"病历查询失败"}, "when": {"3 月 2 日 9:00–11:00"},
@@ -366,7 +401,7 @@ func TestIncidentFlow(t *testing.T) {
 	if page.status != 200 || !strings.Contains(page.body, "整改措施状态已更新") {
 		t.Fatalf("action state: %d", page.status)
 	}
-	closed := b.post("/incidents/"+id+"/close", page, url.Values{"summary": {"已恢复并完成整改。"}})
+	closed := b.post("/incidents/"+id+"/close", page, url.Values{"summary": {"已恢复并完成整改。"}, "confirm": {"1"}})
 	if closed.status != 200 || !strings.Contains(closed.body, "事件已关闭") || strings.Contains(closed.body, `id="close-form"`) {
 		t.Fatalf("close: %d", closed.status)
 	}
@@ -462,7 +497,7 @@ func TestAccountabilityFlow(t *testing.T) {
 	}
 	opened := aud.post("/accountability", cands, url.Values{"subject": {"lina"}, "criterion": {"procedure_not_followed"},
 		"summary": {"未按流程办理病历借阅"}, "evidence": {"2"}})
-	if opened.status != 200 || !strings.Contains(opened.body, "追责案件已立案") || !strings.Contains(opened.body, "lina 的追责案件") ||
+	if opened.status != 200 || !strings.Contains(opened.body, "追责案件已立案") || !strings.Contains(opened.body, "李娜（神经内科）的追责案件") ||
 		!strings.Contains(opened.body, "72 小时内查明事实") {
 		t.Fatalf("open: %d %s", opened.status, opened.body)
 	}

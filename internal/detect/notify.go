@@ -193,7 +193,7 @@ func mailText(a Alert, from string, to []string) []byte {
 	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
 	fmt.Fprintf(&b, "规则 Rule: %s\r\n用户 User: %s\r\n", a.Rule, a.Username)
 	if a.Frozen {
-		b.WriteString("账户已冻结，需信息安全专员解除。The account is frozen until a security officer releases it.\r\n")
+		b.WriteString("账号已冻结，需信息安全专员解除。The account is frozen until a security officer releases it.\r\n")
 	}
 	fmt.Fprintf(&b, "说明 Explanation: %s\r\n告警编号 Alert id: %s\r\n", a.Explanation, a.ID)
 	return []byte(b.String())

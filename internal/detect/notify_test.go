@@ -341,7 +341,7 @@ func (s *fakeSMTP) checkMail(t *testing.T) {
 	}
 	if len(s.rcpts) != 1 || !strings.Contains(s.rcpts[0], "security@hospital.example") ||
 		!strings.Contains(subject, "安全告警") || !strings.Contains(subject, "zhangwei") ||
-		!strings.Contains(msg, "账户已冻结") || !strings.Contains(msg, "06h0alert") {
+		!strings.Contains(msg, "账号已冻结") || !strings.Contains(msg, "06h0alert") {
 		t.Fatalf("rcpts %v subject %q\n%s", s.rcpts, subject, msg)
 	}
 }

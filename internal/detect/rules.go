@@ -109,6 +109,12 @@ var DisclosureActions = []string{
 	"admission.list", "careteam.list", "audit.access_report",
 }
 
+// DeadlineOverdueRule is the rule of the alerts raised for an incident's
+// overdue deadline (RaiseNotice): the alert's key is the incident's id,
+// and its explanation names the deadline ("… deadline <name> was due
+// <time>").
+const DeadlineOverdueRule = "incident_deadline_overdue"
+
 // RecordReads are the reads of a record's content.
 var RecordReads = []string{"record.read", "record.read_history", "record.attachment_read"}
 
@@ -153,7 +159,7 @@ func DefaultRules() []Rule {
 		{Name: "failed_signin_ip", Description: "同一 IP 多次登录失败",
 			Actions: []string{"auth.login"}, Decision: "deny", Key: ByIP,
 			Threshold: 10, Window: Duration(10 * time.Minute), Action: ActAlert, Enabled: true, Severity: SeverityMedium},
-		{Name: "deactivated_signin", Description: "已停用账户尝试登录",
+		{Name: "deactivated_signin", Description: "已停用账号尝试登录",
 			Actions: []string{"auth.login"}, PolicyRules: []string{"deny.deactivated_account"}, Key: ByUser,
 			Threshold: 1, Window: Duration(time.Minute), Action: ActAlert, Enabled: true, Severity: SeverityMedium},
 	}

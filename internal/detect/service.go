@@ -471,9 +471,19 @@ func (s *Service) SetRule(ctx context.Context, call *medguard.Call, r Rule) (Rul
 // AlertQuery filters alerts; After is the cursor (an alert id).
 type AlertQuery struct {
 	Status, Rule, Username string
-	After                  string
-	Limit                  int
+	// Severity, if set, keeps the alerts of one severity.
+	Severity string
+	// From and To, if set, bound the time the alert was triggered (To
+	// exclusive).
+	From, To time.Time
+	After    string
+	// Limit is the page's length: at most MaxAlertPage (the API asks for
+	// at most 200); default 50.
+	Limit int
 }
+
+// MaxAlertPage is the most alerts one call lists.
+const MaxAlertPage = 2000
 
 const alertColumns = `id, rule, action, username, key_value, count, threshold, window_ms, first_at, trigger_at, request_id,
 	explanation, severity, status, COALESCE(freeze_id, ''), COALESCE(incident_id, ''), created_at, updated_at, updated_by`
@@ -493,7 +503,7 @@ func scanAlert(row interface{ Scan(...any) error }) (Alert, error) {
 // Alerts lists alerts, newest first (permission alert.read), and the
 // cursor of the next page ("" at the end).
 func (s *Service) Alerts(ctx context.Context, call *medguard.Call, q AlertQuery) ([]Alert, string, error) {
-	if q.Limit <= 0 || q.Limit > 200 {
+	if q.Limit <= 0 || q.Limit > MaxAlertPage {
 		q.Limit = 50
 	}
 	var out []Alert
@@ -513,6 +523,15 @@ func (s *Service) Alerts(ctx context.Context, call *medguard.Call, q AlertQuery)
 		}
 		if q.Username != "" {
 			add("username =", q.Username)
+		}
+		if q.Severity != "" {
+			add("severity =", q.Severity)
+		}
+		if !q.From.IsZero() {
+			add("trigger_at >=", medguard.Millis(q.From))
+		}
+		if !q.To.IsZero() {
+			add("trigger_at <", medguard.Millis(q.To))
 		}
 		if q.After != "" {
 			add("id <", q.After)
@@ -537,6 +556,71 @@ func (s *Service) Alerts(ctx context.Context, call *medguard.Call, q AlertQuery)
 		return nil, rows.Err()
 	})
 	return out, next, err
+}
+
+var errNoAlert = &medguard.Error{Kind: medguard.NotFound, Message: "no such alert"}
+
+// Alert returns one alert (permission alert.read).
+func (s *Service) Alert(ctx context.Context, call *medguard.Call, alertID string) (Alert, error) {
+	res := policy.Resource{Type: "alert"}
+	if medguard.ValidID(alertID) {
+		res.ID = alertID
+	}
+	var out Alert
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.AlertRead, AuditAction: "alert.read", Resource: res},
+		func(policy.Decision) (audit.Mutation, error) {
+			a, err := scanAlert(s.db.QueryRowContext(ctx, `SELECT `+alertColumns+` FROM detect_alerts WHERE id = $1`, alertID))
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, errNoAlert
+			}
+			out = a
+			return nil, err
+		})
+	return out, err
+}
+
+// ResolveNotices acknowledges, as medguard itself, the new alerts of a
+// rule about one key — the overdue deadlines of an incident that was
+// closed — each in the audit log (alert.acknowledged, rule
+// allow.system.<why>). It returns how many it acknowledged.
+func (s *Service) ResolveNotices(ctx context.Context, rule, key, why string) (int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM detect_alerts WHERE rule = $1 AND key_value = $2 AND status = $3 ORDER BY id`,
+		rule, key, StatusNew)
+	if err != nil {
+		return 0, medguard.Wrap("detect.ResolveNotices", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, medguard.Wrap("detect.ResolveNotices", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, medguard.Wrap("detect.ResolveNotices", err)
+	}
+	n := 0
+	for _, id := range ids {
+		now := s.clock.Now()
+		_, err := s.gate.Record(ctx, gate.Event{Call: system, Action: "alert." + StatusAcknowledged, TargetType: "alert", TargetID: id,
+			Allowed: true, Rule: "allow.system." + why}, func(ctx context.Context, tx *sql.Tx, _ uint64) error {
+			res, err := tx.ExecContext(ctx, `UPDATE detect_alerts SET status = $1, updated_at = $2, updated_by = 'system'
+				WHERE id = $3 AND status = $4`, StatusAcknowledged, medguard.Millis(now), id, StatusNew)
+			return storage.Affected(res, err, errRaisedAlready)
+		})
+		switch {
+		case errors.Is(err, errRaisedAlready):
+			// Moved on meanwhile by someone else: nothing to do.
+		case err != nil:
+			return n, err
+		default:
+			n++
+		}
+	}
+	return n, nil
 }
 
 // transitions are the alert states each state may move to.

@@ -51,13 +51,21 @@ func TestCandidates(t *testing.T) {
 	if _, err := f.rec.Archive(ctx, clerk, a.ID); err != nil {
 		t.Fatal(err)
 	}
+	// Another, discharged ten days ago by the neurologist, not archived.
+	b, err := f.rec.Admit(ctx, lina, p.ID, "NEUR", f.clock.Now().Add(-14*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.rec.Discharge(ctx, lina, b.ID, f.clock.Now().Add(-10*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	f.clock.Advance(time.Hour)
 	from, to := f.clock.Now().Add(-24*time.Hour), f.clock.Now().Add(time.Minute)
 	got, err := f.svc.Candidates(ctx, f.calls["wuyan"], from, to)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 {
+	if len(got) != 3 {
 		t.Fatalf("candidates %+v", got)
 	}
 	c := got[0]
@@ -69,9 +77,24 @@ func TestCandidates(t *testing.T) {
 	if err != nil || st[0].Entry.Decision != audit.Deny || st[0].Entry.Actor != "zhangwei" {
 		t.Fatalf("%+v %v", st, err)
 	}
-	if l := got[1]; l.Kind != "late_archiving" || l.Grade != 3 || l.Username != "chenjing" || l.AdmissionID != a.ID || l.HoursLate < 48 ||
-		l.UserID != clerk.Actor.ID {
-		t.Fatalf("%+v", l)
+	// Late archiving names who archived late, or else who discharged the
+	// patient, with the entries of the discharge and the archiving.
+	for _, l := range got[1:] {
+		want := map[string]struct {
+			who, userID, role string
+			entries           []string
+		}{a.ID: {"chenjing", clerk.Actor.ID, "archived", []string{"admission.discharge", "admission.archive"}},
+			b.ID: {"lina", lina.Actor.ID, "discharged", []string{"admission.discharge"}}}[l.AdmissionID]
+		if l.Kind != "late_archiving" || l.Grade != 3 || l.Username != want.who || l.HoursLate < 48 || l.UserID != want.userID ||
+			l.Role != want.role || len(l.AuditIndexes) != len(want.entries) || l.PatientID != p.ID {
+			t.Fatalf("%+v", l)
+		}
+		for i, idx := range l.AuditIndexes {
+			st, err := f.log.Entries(ctx, idx, idx+1)
+			if err != nil || st[0].Entry.Action != want.entries[i] || st[0].Entry.TargetID != l.AdmissionID {
+				t.Errorf("%s: entry %d: %+v %v", l.AdmissionID, idx, st, err)
+			}
+		}
 	}
 	// Outside the period nothing is found in the log.
 	got, err = f.svc.Candidates(ctx, f.calls["wuyan"], to, to.Add(time.Hour))

@@ -37,11 +37,16 @@ type Candidate struct {
 	FirstAt    *time.Time `json:"first_at,omitempty"`
 	LastAt     *time.Time `json:"last_at,omitempty"`
 	// AuditIndexes are the audit entries of the queries: the refused reads
-	// and the break-glass reads.
+	// and the break-glass reads; for late archiving, the discharge and
+	// (once archived) the archiving.
 	AuditIndexes []uint64 `json:"audit_indexes,omitempty"`
-	AdmissionID  string   `json:"admission_id,omitempty"`
-	PatientID    string   `json:"patient_id,omitempty"`
-	HoursLate    int      `json:"hours_late,omitempty"`
+	// Role says, for late archiving, what the person did: "archived" (the
+	// records were archived late by them) or "discharged" (not archived
+	// yet: the person is who discharged the patient).
+	Role        string `json:"role,omitempty"`
+	AdmissionID string `json:"admission_id,omitempty"`
+	PatientID   string `json:"patient_id,omitempty"`
+	HoursLate   int    `json:"hours_late,omitempty"`
 }
 
 // MaxDeniedReads is how many unauthorised queries in a period are
@@ -117,14 +122,20 @@ func (s *Service) Candidates(ctx context.Context, call *medguard.Call, from, to 
 	if err != nil {
 		return nil, err
 	}
+	var lateOnes []Candidate
 	for _, a := range late {
 		if a.HoursLate <= LateArchivingHours {
 			continue
 		}
-		c := Candidate{Kind: "late_archiving", Grade: 3, Username: a.ArchivedBy, Department: a.Department,
-			AdmissionID: a.ID, PatientID: a.PatientID, HoursLate: a.HoursLate}
-		if a.ArchivedBy != "" {
-			u, err := s.staff(ctx, a.ArchivedBy)
+		lateOnes = append(lateOnes, Candidate{Kind: "late_archiving", Grade: 3, Username: a.ArchivedBy, Department: a.Department,
+			AdmissionID: a.ID, PatientID: a.PatientID, HoursLate: a.HoursLate, Role: "archived"})
+	}
+	if err := s.archivingEntries(ctx, lateOnes); err != nil {
+		return nil, err
+	}
+	for _, c := range lateOnes {
+		if c.Username != "" {
+			u, err := s.staff(ctx, c.Username)
 			if err != nil {
 				return nil, err
 			}
@@ -135,6 +146,54 @@ func (s *Service) Candidates(ctx context.Context, call *medguard.Call, from, to 
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// archivingEntries finds the audit entries of the late-archiving
+// candidates' admissions — each one's discharge and archiving — and, for
+// one not archived yet, names who discharged the patient. The log is read
+// once per action, newest first, until every admission is found (at most
+// maxScan entries each).
+func (s *Service) archivingEntries(ctx context.Context, cs []Candidate) error {
+	byAdmission := map[string]*Candidate{}
+	for i := range cs {
+		byAdmission[cs[i].AdmissionID] = &cs[i]
+	}
+	for _, action := range []string{"admission.discharge", "admission.archive"} {
+		left := 0 // admissions whose entry of this action is still to find
+		for i := range cs {
+			if action == "admission.discharge" || cs[i].Role == "archived" {
+				left++
+			}
+		}
+		var before uint64
+		for scanned := 0; left > 0 && scanned < maxScan; {
+			page, more, err := s.log.Search(ctx, audit.Query{Action: action, Before: before, Limit: audit.MaxEntries})
+			if err != nil {
+				return err
+			}
+			for _, st := range page {
+				e := st.Entry
+				c := byAdmission[e.TargetID]
+				if c == nil || e.Outcome != audit.Success {
+					continue
+				}
+				c.AuditIndexes = append(c.AuditIndexes, st.Index)
+				left--
+				if action == "admission.discharge" && c.Username == "" && e.Actor != "" && e.Actor != "system" {
+					c.Username, c.Role = e.Actor, "discharged"
+				}
+			}
+			scanned += len(page)
+			if !more || len(page) == 0 {
+				break
+			}
+			before = page[len(page)-1].Index
+		}
+	}
+	for i := range cs {
+		slices.Sort(cs[i].AuditIndexes)
+	}
+	return nil
 }
 
 // candidateOf returns the unauthorised-queries candidate of a user,

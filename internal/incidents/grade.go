@@ -1,6 +1,7 @@
 package incidents
 
 import (
+	"fmt"
 	"time"
 
 	"medguard"
@@ -51,6 +52,23 @@ func LookupCriterion(code string) (Criterion, bool) {
 		}
 	}
 	return Criterion{}, false
+}
+
+// gradeNames are the grades in words (SPEC §7): 一级 and its name, 重大.
+var gradeNames = map[int][2]string{Major: {"一级", "重大"}, Serious: {"二级", "较大"}, Ordinary: {"三级", "一般"}}
+
+// GradeWords says a grade and its criterion in Chinese, as the timeline
+// records them: "二级（局部数据异常）", or "二级（较大）" without a known
+// criterion.
+func GradeWords(grade int, criterion string) string {
+	g, ok := gradeNames[grade]
+	if !ok {
+		return fmt.Sprintf("%d 级", grade)
+	}
+	if c, ok := LookupCriterion(criterion); ok {
+		return g[0] + "（" + c.NameZH + "）"
+	}
+	return g[0] + "（" + g[1] + "）"
 }
 
 // Facts are what is known of an incident's reach, from which a grade is

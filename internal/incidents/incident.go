@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -253,13 +252,13 @@ func (s *Service) OpenForFreeze(ctx context.Context, username, alertID, reason s
 	// the account can do nothing more until it is released.
 	inc := &Incident{ID: medguard.NewID(now), Grade: Serious, Criterion: "local_data_abnormal", Status: Open,
 		Source: SourceFreeze, AlertID: alertID, FrozenUser: username, ReportedBy: System.Actor.Name, ReportedAt: now,
-		LastUpdateAt: now, RiskIsolatedAt: &now, Title: "账号已冻结 Account frozen: " + username}
+		LastUpdateAt: now, RiskIsolatedAt: &now, Title: "账号已冻结：" + username}
 	var err error
 	if inc.Description, err = text("reason", reason, MaxText, false); err != nil {
 		return Incident{}, err
 	}
 	if inc.Description == "" {
-		inc.Description = "检测规则冻结了该账号 A detection rule froze the account"
+		inc.Description = "检测规则冻结了该账号。"
 	}
 	m, err := s.insertIncident(inc, System.Actor.Name)
 	if err != nil {
@@ -304,9 +303,9 @@ func (s *Service) insertIncident(inc *Incident, by string) (audit.Mutation, erro
 		if err != nil {
 			return storage.MapError(err)
 		}
-		detail := fmt.Sprintf("grade %d (%s)", inc.Grade, inc.Criterion)
+		detail := GradeWords(inc.Grade, inc.Criterion)
 		if inc.RiskIsolatedAt != nil {
-			detail += "; account frozen: risk isolated"
+			detail += "；账号已冻结，风险已隔离"
 		}
 		return addUpdate(ctx, tx, k, inc.ID, index, "reported", detail, by, inc.ReportedAt)
 	}, nil
@@ -571,7 +570,7 @@ func (s *Service) ConfirmGrade(ctx context.Context, call *medguard.Call, id stri
 				grade, criterion, medguard.Millis(now), call.Actor.Name, id); err != nil {
 				return err
 			}
-			return addUpdate(ctx, tx, k, id, index, "grade_confirmed", fmt.Sprintf("grade %d (%s)", grade, criterion), call.Actor.Name, now)
+			return addUpdate(ctx, tx, k, id, index, "grade_confirmed", GradeWords(grade, criterion), call.Actor.Name, now)
 		}, nil
 	})
 }
@@ -637,8 +636,11 @@ func (s *Service) SetAnalysis(ctx context.Context, call *medguard.Call, id strin
 // Close closes an incident. The grade must have been confirmed; grades 1
 // and 2 need the root-cause analysis, and grade 1 the report to the health
 // authority. A closed incident changes no more.
+//
+// Once it is closed, the OnClose hooks are told (the alerts of its overdue
+// deadlines are cleared).
 func (s *Service) Close(ctx context.Context, call *medguard.Call, id, summary string) (*Incident, error) {
-	return s.change(ctx, call, id, "incident.close", func(in *Incident, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
+	in, err := s.change(ctx, call, id, "incident.close", func(in *Incident, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
 		body, err := text("summary", summary, MaxText, false)
 		if err != nil {
 			return nil, err
@@ -659,4 +661,23 @@ func (s *Service) Close(ctx context.Context, call *medguard.Call, id, summary st
 			return addUpdate(ctx, tx, k, id, index, "closed", body, call.Actor.Name, now)
 		}, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	hooks := append([]func(context.Context, Incident){}, s.onClose...)
+	s.mu.Unlock()
+	for _, h := range hooks {
+		h(ctx, *in)
+	}
+	return in, nil
+}
+
+// OnClose adds a hook told of every incident closed, after the closure is
+// in the audit log (the detection engine clears the alerts of its overdue
+// deadlines).
+func (s *Service) OnClose(hook func(context.Context, Incident)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onClose = append(s.onClose, hook)
 }

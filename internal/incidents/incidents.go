@@ -59,6 +59,7 @@ type Service struct {
 
 	mu        sync.Mutex
 	onOverdue []func(Incident, Deadline)
+	onClose   []func(context.Context, Incident)
 }
 
 // New returns the service. cps signs the checkpoints that evidence is proven

@@ -354,6 +354,13 @@ func TestClosure(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	so := f.calls["zhouqiang"]
+	var told []string
+	f.svc.OnClose(func(_ context.Context, in incidents.Incident) {
+		if in.Status != incidents.Closed {
+			t.Errorf("told of %s while %s", in.ID, in.Status)
+		}
+		told = append(told, in.ID)
+	})
 	for _, grade := range []int{1, 2} {
 		crit := map[int]string{1: "majority_departments", 2: "local_data_abnormal"}[grade]
 		in := f.report(t, incidents.NewIncident{Grade: grade, Criterion: crit})
@@ -379,9 +386,20 @@ func TestClosure(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		if len(told) != 0 {
+			t.Fatalf("told of a closure that failed: %v", told)
+		}
 		closed, err := f.svc.Close(ctx, so, in.ID, "故障已排除，整改完成")
 		if err != nil || closed.Status != incidents.Closed || closed.Analysis == nil || closed.Analysis.Why != rootCause.Why {
 			t.Fatalf("%+v %v", closed, err)
+		}
+		if len(told) != 1 || told[0] != in.ID {
+			t.Fatalf("the close hooks were told of %v", told)
+		}
+		told = nil
+		want := map[int]string{1: "一级（超过50%科室受影响）", 2: "二级（局部数据异常）"}[grade]
+		if tl := closed.Timeline; tl[0].Text != want || tl[1].Kind != "grade_confirmed" || tl[1].Text != want {
+			t.Errorf("timeline %+v", tl)
 		}
 		_, err = f.svc.Close(ctx, so, in.ID, "")
 		wantKind(t, err, medguard.Conflict)
@@ -576,8 +594,9 @@ func TestOpenForFreeze(t *testing.T) {
 	if d := deadlineOf(t, &in, incidents.DeadlineRiskIsolation); d.State != incidents.Met || d.Late || !d.MetAt.Equal(in.ReportedAt) {
 		t.Fatalf("%+v", d)
 	}
-	if got := f.get(t, in.ID); got.Timeline[0].Text != "grade 2 (local_data_abnormal); account frozen: risk isolated" {
-		t.Fatalf("%+v", got.Timeline)
+	if got := f.get(t, in.ID); got.Timeline[0].Text != "二级（局部数据异常）；账号已冻结，风险已隔离" ||
+		got.Title != "账号已冻结：zhangwei" {
+		t.Fatalf("%q %+v", got.Title, got.Timeline)
 	}
 	// Like any other grade 2, it needs its emergency meeting within 15
 	// minutes and its grade confirmed within 30.

@@ -9,6 +9,7 @@ import (
 	"medguard/internal/audit"
 	"medguard/internal/gate"
 	"medguard/internal/policy"
+	"medguard/internal/records"
 )
 
 // ReportAction is the audit action of producing a patient access report.
@@ -72,6 +73,10 @@ type ReportQuery struct {
 	// this audit index (the cursor of the previous page).
 	Before uint64
 	Limit  int // at most audit.MaxEntries; default DefaultReportLimit
+	// Named asks for the patient's name and 病案号 in the report, for
+	// handing it to them (the console's printed report); the API's report
+	// names nobody.
+	Named bool
 }
 
 // DefaultReportLimit is the number of lines in a page of the report when the
@@ -80,13 +85,16 @@ const DefaultReportLimit = 50
 
 // AccessReport is one patient's access report (患者访问记录): who accessed
 // their data, when, what, why, and whether by break-glass, in words a
-// patient understands. It holds the patient's opaque id and staff names,
-// never the patient's identifying data.
+// patient understands. It names the patient it is about (it is handed to
+// them) and holds staff names and opaque ids, never other patients' data.
 type AccessReport struct {
-	PatientID   string    `json:"patient_id"`
-	Language    Lang      `json:"language"`
-	TimeZone    string    `json:"time_zone"` // of the local times, e.g. Asia/Shanghai
-	GeneratedAt time.Time `json:"generated_at"`
+	PatientID string `json:"patient_id"`
+	// Patient names the patient (name and 病案号) when the query asked for
+	// it (Named).
+	Patient     *records.ReportSubject `json:"patient,omitempty"`
+	Language    Lang                   `json:"language"`
+	TimeZone    string                 `json:"time_zone"` // of the local times, e.g. Asia/Shanghai
+	GeneratedAt time.Time              `json:"generated_at"`
 	// Summary covers the whole period, whichever page Items is.
 	Summary AccessSummary `json:"summary"`
 	// Items are the entries, newest first.
@@ -160,11 +168,11 @@ var errNoPatient = &medguard.Error{Kind: medguard.NotFound, Message: "no such pa
 // continue before (0 when there are no more lines).
 //
 // It needs audit.read: the report is made by the staff who answer a
-// patient's request (the security officer, the quality auditor), and it
-// shows ids and staff, never the patient's identifying data. The request
-// is logged as ReportAction with the patient's id, so it appears in the
-// patient's later reports. A patient the audit log has never seen is not
-// found.
+// patient's request (the security officer, the quality auditor) and is
+// handed to the patient, whom it names when asked (Named: name and 病案号).
+// The request is logged as ReportAction with the patient's id — a
+// disclosure, counted by detection — so it appears in the patient's later
+// reports. A patient who is not registered is not found.
 func (s *Service) AccessReport(ctx context.Context, call *medguard.Call, q ReportQuery) (*AccessReport, uint64, error) {
 	known, err := s.patientKnown(ctx, q.PatientID)
 	if err != nil {
@@ -204,8 +212,17 @@ func (s *Service) AccessReport(ctx context.Context, call *medguard.Call, q Repor
 			}
 			q.Limit = min(q.Limit, audit.MaxEntries)
 			var err error
-			rep, next, err = s.report(ctx, q, now)
-			return nil, err
+			if rep, next, err = s.report(ctx, q, now); err != nil {
+				return nil, err
+			}
+			if q.Named {
+				subject, err := s.patients.ReportSubject(ctx, q.PatientID)
+				if err != nil {
+					return nil, err
+				}
+				rep.Patient = &subject
+			}
+			return nil, nil
 		})
 	if err != nil {
 		return nil, 0, err

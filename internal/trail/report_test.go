@@ -10,6 +10,7 @@ import (
 
 	"medguard"
 	"medguard/internal/audit"
+	"medguard/internal/detect"
 	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/keys"
@@ -395,4 +396,26 @@ func texts(ls []trail.AccessLine) []string {
 		out[i] = l.Text
 	}
 	return out
+}
+
+// TestAccessReportNamed names the patient in a report asked for with
+// Named (the console's, handed to the patient), and in no other; the
+// named report is the same logged disclosure as any.
+func TestAccessReportNamed(t *testing.T) {
+	f := setup(t)
+	zhang, _ := f.history(t)
+	plain, _ := f.report(t, "wuyan", trail.ReportQuery{PatientID: zhang})
+	if plain.Patient != nil {
+		t.Fatalf("an unnamed report names %+v", plain.Patient)
+	}
+	named, _ := f.report(t, "wuyan", trail.ReportQuery{PatientID: zhang, Named: true})
+	if named.Patient == nil || named.Patient.Name != "张三" || named.Patient.MRN != "MR20260305" {
+		t.Fatalf("patient %+v", named.Patient)
+	}
+	if e := f.last(t); e.Action != trail.ReportAction || e.PatientID != zhang || e.Actor != "wuyan" {
+		t.Fatalf("the named report's entry: %+v", e)
+	}
+	if !slices.Contains(detect.DisclosureActions, trail.ReportAction) {
+		t.Fatalf("%s is not counted as a disclosure", trail.ReportAction)
+	}
 }

@@ -4,8 +4,10 @@
 // an operation: it passes the gate (permission audit.read) and is logged.
 //
 // It only reads the audit log (and, for reports, department names from
-// identity); it never writes entries except through the gate, never changes
-// them, and never reads the patient data the entries point to.
+// identity and the name and 病案号 of the report's patient, inside the
+// report's logged passage); it never writes entries except through the
+// gate, never changes them, and never reads the patient data the entries
+// point to.
 package trail
 
 import (
@@ -17,6 +19,7 @@ import (
 	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/policy"
+	"medguard/internal/records"
 )
 
 // Service reads the audit trail.
@@ -38,9 +41,12 @@ func New(g *gate.Gate, cps *audit.Checkpoints, id *identity.Service, patients Pa
 	return &Service{gate: g, log: g.Log(), cps: cps, id: id, patients: patients, zone: zone}
 }
 
-// Patients says whether a patient is registered: the records service.
+// Patients says whether a patient is registered and, for the access
+// report that is handed to them, who they are: the records service.
 type Patients interface {
 	PatientExists(ctx context.Context, patientID string) (bool, error)
+	// ReportSubject is called only inside the report's own gate passage.
+	ReportSubject(ctx context.Context, patientID string) (records.ReportSubject, error)
 }
 
 // Zone returns the time zone of the access reports' local times, in which
@@ -133,9 +139,17 @@ func (s *Service) Entries(ctx context.Context, call *medguard.Call, start, end u
 type Query struct {
 	Actor, PatientID, Action string
 	From, To                 time.Time
-	Before                   uint64
-	Limit                    int
+	// Status, if set, keeps the entries of one status: StatusCompleted
+	// (allowed, and it happened), StatusDenied (refused by the policy) or
+	// StatusIncomplete (allowed, but it failed).
+	Status string
+	Before uint64
+	Limit  int
 }
+
+// maxStatusScan bounds the entries one search by status reads: a search
+// that found fewer than its limit in them says where to continue.
+const maxStatusScan = 20 * audit.MaxEntries
 
 // Search returns matching entries, newest first, and the index to continue
 // before (0 when there are no more).
@@ -148,15 +162,60 @@ func (s *Service) Search(ctx context.Context, call *medguard.Call, q Query) ([]E
 			if !q.From.IsZero() && !q.To.IsZero() && !q.To.After(q.From) {
 				return nil, medguard.InvalidField("to", "to must be after from")
 			}
-			st, more, err := s.log.Search(ctx, audit.Query{Actor: q.Actor, PatientID: q.PatientID, Action: q.Action,
-				From: q.From, To: q.To, Before: q.Before, Limit: q.Limit})
-			if err != nil {
-				return nil, err
+			switch q.Status {
+			case "", StatusCompleted, StatusDenied, StatusIncomplete:
+			default:
+				return nil, medguard.InvalidField("status", "status must be completed, denied or incomplete")
 			}
-			out = served(st)
-			if more && len(st) > 0 {
-				next = st[len(st)-1].Index
+			if q.Limit <= 0 || q.Limit > audit.MaxEntries {
+				q.Limit = 100
 			}
+			aq := audit.Query{Actor: q.Actor, PatientID: q.PatientID, Action: q.Action, From: q.From, To: q.To,
+				Before: q.Before, Limit: q.Limit}
+			if q.Status == "" {
+				st, more, err := s.log.Search(ctx, aq)
+				if err != nil {
+					return nil, err
+				}
+				out = served(st)
+				if more && len(st) > 0 {
+					next = st[len(st)-1].Index
+				}
+				return nil, nil
+			}
+			// By status: read pages and keep the entries of the status,
+			// until the limit is reached or maxStatusScan entries are read.
+			aq.Limit = audit.MaxEntries
+			var kept []audit.Stored
+			for scanned := 0; ; {
+				st, more, err := s.log.Search(ctx, aq)
+				if err != nil {
+					return nil, err
+				}
+				for i, e := range st {
+					if status(e.Entry) != q.Status {
+						continue
+					}
+					kept = append(kept, e)
+					if len(kept) == q.Limit {
+						if more || i < len(st)-1 {
+							next = e.Index
+						}
+						out = served(kept)
+						return nil, nil
+					}
+				}
+				scanned += len(st)
+				if !more || len(st) == 0 {
+					break
+				}
+				aq.Before = st[len(st)-1].Index
+				if scanned >= maxStatusScan {
+					next = aq.Before
+					break
+				}
+			}
+			out = served(kept)
 			return nil, nil
 		})
 	return out, next, err
