@@ -46,22 +46,24 @@ type reviewsView struct {
 // its part of the form.
 type reviewItem struct {
 	records.BreakGlassEvent
-	Reader      string // name (department)
-	Patient     string // name, gender, age (as far as shown)
-	MRN         string
-	Departments string // by name
-	Reads       []readLine
-	Views       string // the other views of the patient's data, in words
-	Reviewer    string
-	// Outcome and Note are the form's values; Error the message next to
-	// the item (a catalog key), and ErrorField the field it concerns.
-	Outcome, Note     string
-	Error, ErrorField string
+	Reader       string // name (department)
+	Patient      string // the name, as far as shown
+	PatientFacts string // gender, age
+	MRN          string
+	Departments  string // by name
+	Reads        []readLine
+	Views        string // the other views of the patient's data, in words
+	Reviewer     string
+	// FormOutcome and FormNote are the form's values; Error the message
+	// next to the item (a catalog key), and ErrorField the field it
+	// concerns.
+	FormOutcome, FormNote string
+	Error, ErrorField     string
 }
 
 // readLine is a record read in a window.
 type readLine struct {
-	At, Type, Title, Department string
+	RecordID, At, Type, Title, Department string
 }
 
 func reviewsPage(rq *Request) error {
@@ -93,7 +95,7 @@ func renderReviews(rq *Request, status int, st, after string, form url.Values, f
 	for _, e := range items {
 		it := rq.reviewItem(e)
 		if form != nil {
-			it.Outcome, it.Note = form.Get("outcome-"+e.ID), form.Get("note-"+e.ID)
+			it.FormOutcome, it.FormNote = form.Get("outcome-"+e.ID), form.Get("note-"+e.ID)
 		}
 		if e.ID == failed {
 			it.Error, it.ErrorField, found = errKey, field, true
@@ -110,11 +112,11 @@ func renderReviews(rq *Request, status int, st, after string, form url.Values, f
 func (rq *Request) reviewItem(e records.BreakGlassEvent) reviewItem {
 	it := reviewItem{BreakGlassEvent: e, Reader: rq.Person(e.Username), Reviewer: rq.Person(e.ReviewedBy)}
 	if p := e.Patient; p != nil {
-		parts := []string{p.Name, rq.textOr("gender."+p.Gender, p.Gender)}
+		facts := []string{rq.textOr("gender."+p.Gender, p.Gender)}
 		if p.Age != nil {
-			parts = append(parts, rq.T("patient.age_years", *p.Age))
+			facts = append(facts, rq.T("patient.age_years", *p.Age))
 		}
-		it.Patient, it.MRN = strings.Join(parts, rq.T("reading.list_sep")), p.MRN
+		it.Patient, it.PatientFacts, it.MRN = p.Name, strings.Join(facts, rq.T("reading.list_sep")), p.MRN
 	}
 	names := make([]string, len(e.Departments))
 	for i, d := range e.Departments {
@@ -124,7 +126,7 @@ func (rq *Request) reviewItem(e records.BreakGlassEvent) reviewItem {
 	var views []string
 	for _, rd := range e.Reads {
 		if rd.RecordID != "" {
-			it.Reads = append(it.Reads, readLine{At: rq.TimeCell(rd.At).Text, Type: rq.recordType(rd.Type), Title: rd.Title,
+			it.Reads = append(it.Reads, readLine{RecordID: rd.RecordID, At: rq.TimeCell(rd.At).Text, Type: rq.recordType(rd.Type), Title: rd.Title,
 				Department: rq.Dept(rd.Department)})
 			continue
 		}

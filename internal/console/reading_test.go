@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +101,57 @@ func TestRecordPageFieldsInClinicalOrder(t *testing.T) {
 	if strings.Contains(only.body, "/records/"+newer) || !strings.Contains(only.body, "/records/"+h.recordID) ||
 		!strings.Contains(only.body, `<option value="progress_note" selected>`) {
 		t.Fatalf("type filter: %s", only.body)
+	}
+}
+
+// TestReadingPagesSpeakChinese renders the pages of finding and reading
+// patients and of break-glass in zh-CN — search results, the patient and
+// record pages, the break-glass form and banners, the review queue with an
+// error and after review — and finds no raw identifier (the crawler's
+// patterns) and no department code.
+func TestReadingPagesSpeakChinese(t *testing.T) {
+	h := newHospital(t)
+	doc := h.browser("zh-CN")
+	doc.signIn("zhangwei", staffPassword)
+	form := doc.get("/patients/search")
+	pages := map[string]page{
+		"search":  doc.post("/patients/search", form, url.Values{"name": {h.patientName}}),
+		"patient": doc.get("/patients/" + h.patientID),
+		"record":  doc.get("/records/" + h.recordID),
+	}
+	neuro := h.browser("zh-CN")
+	neuro.signIn("lina", staffPassword)
+	dlg := neuro.get("/patients/" + h.patientID)
+	pages["break-glass form"] = dlg
+	pages["break-glass error"] = neuro.post("/patients/"+h.patientID+"/break-glass", dlg, url.Values{"reason": {""}, "purpose": {"emergency"}})
+	pages["patient in the window"] = neuro.post("/patients/"+h.patientID+"/break-glass", dlg,
+		url.Values{"reason": {"急诊抢救"}, "purpose": {"emergency"}})
+	pages["record in the window"] = neuro.get("/records/" + h.recordID + "?purpose=emergency")
+	head := h.browser("zh-CN")
+	head.signIn("liuyang", staffPassword)
+	q := head.get("/break-glass")
+	pages["queue"] = q
+	id := between(q.body, `formaction="/break-glass/`, `/review"`)
+	pages["queue with an error"] = head.post("/break-glass/"+id+"/review", q, url.Values{"outcome-" + id: {"unjustified"}})
+	head.post("/break-glass/"+id+"/review", q, url.Values{"outcome-" + id: {"unjustified"}, "note-" + id: {"理由不充分"}})
+	pages["reviewed"] = head.get("/break-glass?status=reviewed")
+	if !strings.Contains(pages["reviewed"].body, "理由不充分") || !strings.Contains(pages["reviewed"].body, "不合理") {
+		t.Fatalf("reviewed: %s", pages["reviewed"].body)
+	}
+	codes := regexp.MustCompile(`\b(?:CARD|NEUR)\b`)
+	for name, p := range pages {
+		if p.status >= 500 || !strings.Contains(p.body, `<html lang="zh-CN">`) {
+			t.Errorf("%s: %d", name, p.status)
+			continue
+		}
+		text := allowedWords.ReplaceAllString(visibleText(p.body), " ")
+		for _, r := range rawIdentifier {
+			for _, m := range r.pattern.FindAllString(text, -1) {
+				t.Errorf("%s: %s %q", name, r.what, m)
+			}
+		}
+		for _, m := range codes.FindAllString(text, -1) {
+			t.Errorf("%s: a department code %q", name, m)
+		}
 	}
 }
