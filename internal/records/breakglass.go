@@ -269,11 +269,14 @@ func (s *Service) DeclareBreakGlass(ctx context.Context, call *medguard.Call, d 
 	if err != nil {
 		return nil, err
 	}
-	reason := strings.TrimSpace(d.Reason)
+	reason, purpose := strings.TrimSpace(d.Reason), d.Purpose
+	if !policy.KnownPurpose(purpose) {
+		purpose = "" // never free text in the audit entry
+	}
 	c := *call
 	// A declaration asks to break the glass whatever its reason says: the
 	// policy decides on that, and the work refuses an empty reason.
-	c.BreakGlassReason, c.Purpose = cmp.Or(reason, "-"), d.Purpose
+	c.BreakGlassReason, c.Purpose = cmp.Or(reason, "-"), purpose
 	pass.Call = &c
 	now := s.clock.Now().Truncate(time.Millisecond)
 	var out *BreakGlassNotice
@@ -281,7 +284,7 @@ func (s *Service) DeclareBreakGlass(ctx context.Context, call *medguard.Call, d 
 		if err := checkReason("reason", reason); err != nil {
 			return nil, err
 		}
-		if !policy.KnownPurpose(d.Purpose) {
+		if purpose == "" {
 			return nil, medguard.InvalidField("purpose", "purpose must be one of %s", strings.Join(policy.Purposes, ", "))
 		}
 		if !dec.BreakGlass {

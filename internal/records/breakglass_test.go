@@ -43,10 +43,13 @@ func TestBreakGlassWindow(t *testing.T) {
 		{records.BreakGlassDeclaration{PatientID: p.ID, Reason: "  ", Purpose: "emergency"}, "reason"},
 		{records.BreakGlassDeclaration{PatientID: p.ID, Reason: strings.Repeat("急", 501), Purpose: "emergency"}, "reason"},
 		{records.BreakGlassDeclaration{PatientID: p.ID, Reason: "急诊抢救"}, "purpose"},
-		{records.BreakGlassDeclaration{PatientID: p.ID, Reason: "急诊抢救", Purpose: "curiosity"}, "purpose"},
+		{records.BreakGlassDeclaration{PatientID: p.ID, Reason: "急诊抢救", Purpose: "患者张伟的家属要求"}, "purpose"},
 	} {
 		_, err := f.svc.DeclareBreakGlass(ctx, lina, d.decl)
 		wantKind(t, err, medguard.Invalid, d.field)
+		if e := f.last(t); e.Action != "breakglass.declare" || e.Purpose != "" && e.Purpose != "emergency" || strings.Contains(string(e.Leaf()), "张伟") {
+			t.Fatalf("refused declaration entry %+v", e)
+		}
 	}
 	_, err = f.svc.DeclareBreakGlass(ctx, lina, records.BreakGlassDeclaration{PatientID: medguard.NewID(f.clock.Now()), Reason: "急诊", Purpose: "emergency"})
 	wantKind(t, err, medguard.NotFound, "")
