@@ -181,7 +181,7 @@ func browserFlow(t *testing.T, s *server, admin, chromium, lang, shots, docs str
 	run("record",
 		chromedp.Click(chromedp.CSS("#matches a")),
 		chromedp.WaitVisible(chromedp.ID("patient-info")),
-		chromedp.Click(chromedp.CSS("#records button[name=record]")),
+		chromedp.Click(chromedp.CSS(`#records a[href^="/records/"]`)),
 		chromedp.WaitVisible(chromedp.ID("record-text")),
 		shot("record", true),
 	)
@@ -206,11 +206,11 @@ func browserFlow(t *testing.T, s *server, admin, chromium, lang, shots, docs str
 		shot("breakglass-dialog", false),
 		chromedp.Click(chromedp.ID("break-glass")),
 		chromedp.WaitVisible(chromedp.ID("glass-banner")),
-		chromedp.Click(chromedp.CSS("#records button[name=record]")),
+		chromedp.Click(chromedp.CSS(`#records a[href^="/records/"]`)),
 		chromedp.WaitVisible(chromedp.ID("record-text")),
 		shot("breakglass", true),
 	)
-	want := map[string]string{"zh": "紧急访问 — 已记录并将由科室主任复核", "en": "Emergency access — recorded"}[sfx]
+	want := map[string]string{"zh": "紧急访问 — 已记录，将由科室主任复核", "en": "Emergency access — recorded"}[sfx]
 	if text := get("banner", chromedp.Text(chromedp.ID("glass-banner"))); !strings.Contains(text, want) {
 		t.Fatalf("banner %q", text)
 	}
@@ -229,8 +229,9 @@ func browserFlow(t *testing.T, s *server, admin, chromium, lang, shots, docs str
 		chromedp.Click(chromedp.CSS(`a[href="/break-glass"]`)),
 		chromedp.WaitVisible(chromedp.ID("reviews")),
 		shot("review", false),
-		chromedp.SendKeys(chromedp.CSS("#reviews input[name=note]"), "确为急诊"),
-		chromedp.Click(chromedp.CSS("#reviews button[type=submit]")),
+		chromedp.Click(chromedp.CSS(`#reviews input[value=justified]`)),
+		chromedp.SendKeys(chromedp.CSS("#reviews textarea"), "确为急诊"),
+		chromedp.Click(chromedp.CSS("#reviews button[formaction]")),
 		chromedp.WaitVisible(chromedp.CSS(".flash")),
 	)
 	signOut()

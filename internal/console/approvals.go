@@ -10,7 +10,6 @@ import (
 	"medguard/internal/approvals"
 	"medguard/internal/identity"
 	"medguard/internal/policy"
-	"medguard/internal/records"
 )
 
 // The approvals inbox (four-eyes, SPEC §3) and the break-glass review queue
@@ -21,9 +20,6 @@ func init() {
 		Page{Method: "GET", Path: "/approvals", Nav: &Nav{Key: "nav.approvals", Order: 30}, Handle: approvalsPage},
 		Page{Method: "POST", Path: "/approvals/{id}/approve", Any: deciders, Handle: decideApproval},
 		Page{Method: "POST", Path: "/approvals/{id}/refuse", Any: deciders, Handle: decideApproval},
-		Page{Method: "GET", Path: "/break-glass", Any: []policy.Permission{policy.BreakGlassReview, policy.BreakGlassRead},
-			Nav: &Nav{Key: "nav.reviews", Order: 35}, Handle: reviewsPage},
-		Page{Method: "POST", Path: "/break-glass/{id}/review", Any: []policy.Permission{policy.BreakGlassReview}, Handle: review},
 	)
 }
 
@@ -204,43 +200,4 @@ func cancelApproval(rq *Request) error {
 		return err
 	}
 	return rq.Redirect("/approvals?who=mine", "approval_cancelled")
-}
-
-type reviewsView struct {
-	Items     []records.BreakGlassEvent
-	Next      string
-	Status    string
-	Statuses  []string
-	CanReview bool
-	Error     string
-}
-
-func reviewsPage(rq *Request) error { return renderReviews(rq, http.StatusOK, "") }
-
-func renderReviews(rq *Request, status int, errKey string) error {
-	st := statusFilter(rq.URL.Query().Get("status"), "pending", "overdue", "reviewed", "all")
-	items, next, err := rq.Deps.Records.ListBreakGlass(rq.Context(), rq.Call, records.BreakGlassFilter{Status: st,
-		After: rq.Cursor(), Limit: PageSize})
-	if err != nil {
-		return err
-	}
-	return rq.Render(status, "reviews", "reviews.title", reviewsView{Items: items, Next: next, Status: st,
-		Statuses: []string{"pending", "overdue", "reviewed", "all"}, CanReview: rq.Can(policy.BreakGlassReview), Error: errKey})
-}
-
-func review(rq *Request) error {
-	_, err := rq.Deps.Records.ReviewBreakGlass(rq.Context(), rq.Call, rq.PathValue("id"),
-		rq.PostFormValue("outcome"), rq.PostFormValue("note"))
-	if err != nil {
-		var me *medguard.Error
-		if errors.As(err, &me) && (me.Kind == medguard.Invalid || me.Kind == medguard.Conflict) {
-			key := "reviews.error.invalid"
-			if me.Field == "note" {
-				key = "reviews.error.note"
-			}
-			return renderReviews(rq, http.StatusUnprocessableEntity, key)
-		}
-		return err
-	}
-	return rq.Redirect("/break-glass", "reviewed")
 }

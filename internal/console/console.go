@@ -78,6 +78,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -293,6 +294,11 @@ func (c *Console) fail(rq *Request, err error) {
 		msg := "expired"
 		if me.Code == "invalid_token" || me.Code == "missing_session" {
 			msg = "signin_required"
+		}
+		// A page asked for by GET is where sign-in goes back to (a deep
+		// link, a bookmark): login keeps it on this site.
+		if next := nextOf(rq); next != "" {
+			msg += "&next=" + url.QueryEscape(next)
 		}
 		http.Redirect(rq.W, rq.Request, "/login?m="+msg, http.StatusSeeOther)
 		return

@@ -54,59 +54,87 @@ func TestConsoleFlow(t *testing.T) {
 		t.Fatalf("two fields: %d", p.status)
 	}
 	pat := doc.get("/patients/" + h.patientID)
-	if pat.status != 200 || !strings.Contains(pat.body, h.patientName) || !strings.Contains(pat.body, `value="`+h.recordID+`"`) {
+	if pat.status != 200 || !strings.Contains(pat.body, h.patientName) || !strings.Contains(pat.body, `id="patient-banner"`) ||
+		!strings.Contains(pat.body, `href="/records/`+h.recordID+`?purpose=treatment"`) {
 		t.Fatalf("patient page: %d %s", pat.status, pat.body)
 	}
-	rec := doc.post("/records/open", pat, url.Values{"record": {h.recordID}, "purpose": {"treatment"}})
-	if rec.status != 200 || !strings.Contains(rec.body, "ST 段压低") || strings.Contains(rec.body, "glass-banner") {
+	// A record opens by GET: bookmarkable, with the patient banner.
+	rec := doc.get("/records/" + h.recordID + "?purpose=treatment")
+	if rec.status != 200 || !strings.Contains(rec.body, "ST 段压低") || strings.Contains(rec.body, "glass-banner") ||
+		!strings.Contains(rec.body, "BA2026000123") || !strings.Contains(rec.body, "数据分级") {
 		t.Fatalf("record: %d %s", rec.status, rec.body)
 	}
-	if got := doc.get("/records/" + h.recordID); got.status != 200 || !strings.Contains(got.body, "ST 段压低") {
-		t.Fatalf("GET record: %d", got.status)
+	// The old form answers with the record's page.
+	if p := doc.post("/records/open", pat, url.Values{"record": {h.recordID}, "purpose": {"treatment"}}); p.status != 200 ||
+		p.url.Path != "/records/"+h.recordID || p.url.Query().Get("purpose") != "treatment" || !strings.Contains(p.body, "ST 段压低") {
+		t.Fatalf("POST /records/open: %d %s", p.status, p.url)
 	}
 
-	// A neurologist has no relation: the break-glass dialog, then the record with the banner.
+	// A neurologist has no relation: the break-glass form names the
+	// patient about to be opened, then the record with the banner.
 	neuro := h.browser("en")
 	neuro.signIn("lina", staffPassword)
 	dlg := neuro.get("/records/" + h.recordID)
-	if dlg.status != 403 || !strings.Contains(dlg.body, `id="glass-form"`) || strings.Contains(dlg.body, "ST 段压低") {
+	if dlg.status != 403 || !strings.Contains(dlg.body, `id="glass-form"`) || strings.Contains(dlg.body, "ST 段压低") ||
+		!strings.Contains(dlg.body, "欧***") || !strings.Contains(dlg.body, "…0123") || !strings.Contains(dlg.body, "76 y") ||
+		strings.Contains(dlg.body, h.patientName) {
 		t.Fatalf("break-glass dialog: %d %s", dlg.status, dlg.body)
 	}
-	if p := neuro.post("/records/open", dlg, url.Values{"record": {h.recordID}, "reason": {"  "}}); p.status != 422 {
+	if p := neuro.post("/records/"+h.recordID+"/break-glass", dlg, url.Values{"reason": {"  "}, "purpose": {"emergency"}}); p.status != 422 ||
+		!strings.Contains(p.body, `id="reason-error"`) {
 		t.Fatalf("empty reason: %d", p.status)
 	}
-	glass := neuro.post("/records/open", dlg, url.Values{"record": {h.recordID}, "reason": {"急诊抢救，患者意识不清"}, "purpose": {"emergency"}})
-	if glass.status != 200 || !strings.Contains(glass.body, "Emergency access — recorded and to be reviewed by the department head") ||
-		!strings.Contains(glass.body, "ST 段压低") {
+	glass := neuro.post("/records/"+h.recordID+"/break-glass", dlg, url.Values{"reason": {"急诊抢救，患者意识不清"}, "purpose": {"emergency"}})
+	if glass.status != 200 || glass.url.Path != "/records/"+h.recordID || glass.url.Query().Get("purpose") != "emergency" ||
+		!strings.Contains(glass.body, "Emergency access — recorded and to be reviewed by the department head") ||
+		!strings.Contains(glass.body, "ST 段压低") || !strings.Contains(glass.body, "30 min left") {
 		t.Fatalf("break-glass read: %d %s", glass.status, glass.body)
 	}
-	// The patient page, too, offers the glass and then lists the records with the reason carried in the form.
-	pdlg := neuro.get("/patients/" + h.patientID)
-	if pdlg.status != 403 || !strings.Contains(pdlg.body, `action="/patients/`+h.patientID+`/break-glass"`) {
-		t.Fatalf("patient dialog: %d", pdlg.status)
+	// In the window the patient page opens too, and a reload reads again without asking.
+	back := neuro.get("/patients/" + h.patientID + "?purpose=emergency")
+	if back.status != 200 || !strings.Contains(back.body, `id="glass-banner"`) || !strings.Contains(back.body, h.patientName) {
+		t.Fatalf("patient page in the window: %d %s", back.status, back.body)
 	}
-	pg := neuro.post("/patients/"+h.patientID+"/break-glass", pdlg, url.Values{"reason": {"会诊需要"}})
-	if pg.status != 200 || !strings.Contains(pg.body, `id="glass-banner"`) || !strings.Contains(pg.body, `name="reason" value="会诊需要"`) {
-		t.Fatalf("patient break-glass: %d %s", pg.status, pg.body)
+	if again := neuro.get("/records/" + h.recordID + "?purpose=emergency"); again.status != 200 {
+		t.Fatalf("reload: %d", again.status)
 	}
 
-	// The department head reviews the emergency access and approves the pending request.
+	// The department head sees one item naming the patient and the record read.
 	head := h.browser("zh-CN")
 	hd := head.signIn("liuyang", staffPassword)
 	if !strings.Contains(hd.body, `href="/approvals"`) || !strings.Contains(hd.body, `href="/break-glass"`) {
 		t.Fatalf("head's nav: %s", hd.body)
 	}
 	q := head.get("/break-glass")
-	if q.status != 200 || !strings.Contains(q.body, "lina 的紧急访问") || !strings.Contains(q.body, "急诊抢救，患者意识不清") {
+	if q.status != 200 || strings.Count(q.body, `formaction="/break-glass/`) != 1 || !strings.Contains(q.body, "李娜（神经内科）的紧急访问") ||
+		!strings.Contains(q.body, "急诊抢救，患者意识不清") || !strings.Contains(q.body, h.patientName) ||
+		!strings.Contains(q.body, "BA2026000123") || strings.Count(q.body, "心内科病程记录 欧阳娜娜") != 2 ||
+		strings.Contains(q.body, " checked") {
 		t.Fatalf("review queue: %d %s", q.status, q.body)
 	}
-	id := between(q.body, `action="/break-glass/`, `/review"`)
-	if p := head.post("/break-glass/"+id+"/review", q, url.Values{"outcome": {"unjustified"}}); p.status != 422 {
-		t.Fatalf("unjustified without a note: %d", p.status)
+	id := between(q.body, `formaction="/break-glass/`, `/review"`)
+	if p := head.post("/break-glass/"+id+"/review", q, url.Values{"note-" + id: {"先看看"}}); p.status != 422 ||
+		!strings.Contains(p.body, "请选择复核结论") || !strings.Contains(p.body, ">先看看</textarea>") {
+		t.Fatalf("no outcome: %d %s", p.status, p.body)
 	}
-	if p := head.post("/break-glass/"+id+"/review", q, url.Values{"outcome": {"justified"}, "note": {"确为急诊"}}); p.status != 200 ||
+	if p := head.post("/break-glass/"+id+"/review", q, url.Values{"outcome-" + id: {"unjustified"}}); p.status != 422 ||
+		!strings.Contains(p.body, `id="error-`+id+`"`) || !strings.Contains(p.body, `value="unjustified" checked`) {
+		t.Fatalf("unjustified without a note: %d %s", p.status, p.body)
+	}
+	if p := head.post("/break-glass/"+id+"/review", q, url.Values{"outcome-" + id: {"justified"}, "note-" + id: {"确为急诊"}}); p.status != 200 ||
 		p.url.Query().Get("m") != "reviewed" || !strings.Contains(p.body, "复核结果已记录") {
 		t.Fatalf("review: %d %s", p.status, p.url)
+	}
+	// The reviewed window is closed: the patient page asks again, and a
+	// declaration there opens a new window and goes back to the page.
+	pdlg := neuro.get("/patients/" + h.patientID)
+	if pdlg.status != 403 || !strings.Contains(pdlg.body, `action="/patients/`+h.patientID+`/break-glass"`) {
+		t.Fatalf("patient dialog: %d", pdlg.status)
+	}
+	pg := neuro.post("/patients/"+h.patientID+"/break-glass", pdlg, url.Values{"reason": {"会诊需要"}, "purpose": {"care_coordination"}})
+	if pg.status != 200 || pg.url.Path != "/patients/"+h.patientID || !strings.Contains(pg.body, `id="glass-banner"`) ||
+		!strings.Contains(pg.body, `href="/records/`+h.recordID+`?purpose=care_coordination"`) {
+		t.Fatalf("patient break-glass: %d %s", pg.status, pg.body)
 	}
 	inbox := head.get("/approvals")
 	if !strings.Contains(inbox.body, `action="/approvals/`+h.approvalID+`/approve"`) || !strings.Contains(inbox.body, "临时访问授权") {

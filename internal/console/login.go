@@ -2,11 +2,13 @@ package console
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"html/template"
 	"image/png"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/pquerna/otp"
@@ -33,20 +35,53 @@ func init() {
 type loginView struct {
 	Username string
 	Error    string // catalog key
+	Next     string // where sign-in goes back to, a local path
+}
+
+// nextOf is the page a signed-out GET asked for, to come back to after
+// sign-in: a local path (localPath), never the sign-in pages themselves.
+func nextOf(rq *Request) string {
+	if rq.Method != http.MethodGet || rq.page.Path == "" || rq.page.Public || rq.page.Enrolment {
+		return ""
+	}
+	return safeNext(rq.URL.RequestURI())
+}
+
+// safeNext keeps a ?next= target on this site and off the sign-in pages;
+// "" for none.
+func safeNext(next string) string {
+	if next == "" {
+		return ""
+	}
+	p := localPath(next)
+	if p == "/" || p == "/login" || strings.HasPrefix(p, "/login/") || strings.HasPrefix(p, "/login?") || strings.HasPrefix(p, "/logout") {
+		return ""
+	}
+	return p
+}
+
+// withNext adds ?next= to a sign-in page's path.
+func withNext(path, next string) string {
+	if next == "" {
+		return path
+	}
+	return path + "?next=" + url.QueryEscape(next)
 }
 
 func loginPage(rq *Request) error {
+	next := safeNext(rq.URL.Query().Get("next"))
 	if rq.Call != nil && rq.Scope == identity.ScopeFull {
-		return rq.Redirect("/", "")
+		return rq.Redirect(cmp.Or(next, "/"), "")
 	}
-	return rq.Render(http.StatusOK, "login", "login.title", loginView{})
+	return rq.Render(http.StatusOK, "login", "login.title", loginView{Next: next})
 }
 
 func login(rq *Request) error {
 	call := rq.newCall()
 	username := strings.TrimSpace(rq.PostFormValue("username"))
+	next := safeNext(rq.PostFormValue("next"))
 	again := func(status int, key string) error {
-		return rq.Render(status, "login", "login.title", loginView{Username: username, Error: key})
+		return rq.Render(status, "login", "login.title", loginView{Username: username, Error: key, Next: next})
 	}
 	if rq.Deps.AllowSignIn != nil && !rq.Deps.AllowSignIn(call.IP) {
 		return again(http.StatusTooManyRequests, "login.error.rate_limited")
@@ -75,53 +110,56 @@ func login(rq *Request) error {
 	setSession(rq.W, in.Token)
 	switch {
 	case in.PasswordChangeRequired:
-		return rq.Redirect("/login/password", "")
+		return rq.Redirect(withNext("/login/password", next), "")
 	case in.MFAEnrollmentRequired:
-		return rq.Redirect("/login/totp", "")
+		return rq.Redirect(withNext("/login/totp", next), "")
 	}
-	return rq.Redirect("/", "")
+	return rq.Redirect(cmp.Or(next, "/"), "")
 }
 
-type passwordView struct{ Error string }
+type passwordView struct{ Error, Next string }
 
 // passwordPage asks a user whose credentials were reset for a new password.
 func passwordPage(rq *Request) error {
-	return rq.Render(http.StatusOK, "password", "password.title", passwordView{})
+	return rq.Render(http.StatusOK, "password", "password.title", passwordView{Next: safeNext(rq.URL.Query().Get("next"))})
 }
 
 // changePassword sets the new password, then goes on to enrolment.
 func changePassword(rq *Request) error {
+	next := safeNext(rq.PostFormValue("next"))
 	err := rq.Deps.Identity.ChangePassword(rq.Context(), rq.Call, rq.PostFormValue("current_password"), rq.PostFormValue("new_password"))
 	if err != nil {
 		var me *medguard.Error
 		switch {
 		case errors.As(err, &me) && me.Kind == medguard.Invalid:
-			return rq.Render(http.StatusUnprocessableEntity, "password", "password.title", passwordView{Error: "password.error.new"})
+			return rq.Render(http.StatusUnprocessableEntity, "password", "password.title", passwordView{Error: "password.error.new", Next: next})
 		case errors.As(err, &me) && me.Kind == medguard.Unauthenticated && me.Code == "bad_credentials":
-			return rq.Render(http.StatusUnauthorized, "password", "password.title", passwordView{Error: "password.error.current"})
+			return rq.Render(http.StatusUnauthorized, "password", "password.title", passwordView{Error: "password.error.current", Next: next})
 		}
 		return err
 	}
 	if rq.Scope == identity.ScopeFull {
-		return rq.Redirect("/", "password_changed")
+		return rq.Redirect(cmp.Or(next, "/"), "password_changed")
 	}
-	return rq.Redirect("/login/totp", "")
+	return rq.Redirect(withNext("/login/totp", next), "")
 }
 
 type enrolView struct {
 	Secret, URL string
 	QR          template.URL
 	Error       string
+	Next        string // where sign-in goes back to
 }
 
 // enrolPage starts enrolment: a new secret, shown as a QR code and as text.
 func enrolPage(rq *Request) error {
+	next := safeNext(rq.URL.Query().Get("next"))
 	if rq.Scope == identity.ScopeFull {
-		return rq.Redirect("/", "")
+		return rq.Redirect(cmp.Or(next, "/"), "")
 	}
 	enr, err := rq.Deps.Identity.StartTOTP(rq.Context(), rq.Call)
 	if me := (*medguard.Error)(nil); errors.As(err, &me) && me.Code == "password_change_required" {
-		return rq.Redirect("/login/password", "")
+		return rq.Redirect(withNext("/login/password", next), "")
 	}
 	if err != nil {
 		return err
@@ -134,7 +172,9 @@ func renderEnrol(rq *Request, status int, otpauth, errKey string) error {
 	if err != nil || key.Type() != "totp" {
 		return &medguard.Error{Kind: medguard.Malformed, Message: "enrolment form is damaged; start again"}
 	}
-	v := enrolView{Secret: key.Secret(), URL: otpauth, Error: errKey}
+	// The next page comes from the enrolment page's address, or its form.
+	next := safeNext(cmp.Or(rq.URL.Query().Get("next"), rq.PostFormValue("next")))
+	v := enrolView{Secret: key.Secret(), URL: otpauth, Error: errKey, Next: next}
 	if img, err := key.Image(240, 240); err == nil {
 		var buf bytes.Buffer
 		if png.Encode(&buf, img) == nil {
@@ -158,7 +198,7 @@ func confirmEnrolment(rq *Request) error {
 		return err
 	}
 	setSession(rq.W, in.Token)
-	return rq.Redirect("/", "enrolled")
+	return rq.Redirect(cmp.Or(safeNext(rq.PostFormValue("next")), "/"), "enrolled")
 }
 
 func logout(rq *Request) error {

@@ -187,6 +187,10 @@ func (s *Service) GetAttachment(ctx context.Context, call *medguard.Call, id str
 	if err != nil {
 		return nil, err
 	}
+	var w *window
+	if pass, w, err = s.withWindow(ctx, pass); err != nil {
+		return nil, err
+	}
 	pass.AuditAction = "record.attachment_read"
 	pass.Resource.Type, pass.Resource.ID = "attachment", id
 	now := s.clock.Now().Truncate(time.Millisecond)
@@ -213,7 +217,8 @@ func (s *Service) GetAttachment(ctx context.Context, call *medguard.Call, id str
 			return nil, nil
 		}
 		var notice *BreakGlassNotice
-		return s.breakGlass(ctx, call, r, now, &notice)
+		return s.breakGlass(ctx, pass.Call, w, touch{patientID: r.patientID, action: "record.attachment_read", recordID: r.id,
+			departments: []string{r.department}}, now, &notice)
 	})
 	return out, err
 }

@@ -32,6 +32,9 @@ type Patient struct {
 	Version     int       `json:"version"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// BreakGlass is set when this read was an emergency access: it names
+	// the break-glass window it belongs to.
+	BreakGlass *BreakGlassNotice `json:"break_glass,omitempty"`
 }
 
 // NewPatient is a request to register a patient (Appendix A).
@@ -293,14 +296,22 @@ func (s *Service) GetPatient(ctx context.Context, call *medguard.Call, id string
 	if err != nil {
 		return nil, err
 	}
+	p, w, err := s.withWindow(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now().Truncate(time.Millisecond)
 	var out *Patient
-	_, _, err = s.gate.Enter(ctx, p, func(policy.Decision) (audit.Mutation, error) {
+	_, _, err = s.gate.Enter(ctx, p, func(d policy.Decision) (audit.Mutation, error) {
 		var err error
 		if out, err = s.open(ctx, sp, r.Departments); err != nil {
 			return nil, err
 		}
-		out.Departments, err = s.visibleDepartments(ctx, call, r.Departments)
-		return nil, err
+		if out.Departments, err = s.visibleDepartments(ctx, call, r.Departments); err != nil || !d.BreakGlass {
+			return nil, err
+		}
+		// The departments shown (restricted ones are not) review it.
+		return s.breakGlass(ctx, p.Call, w, touch{patientID: id, action: "patient.read", departments: out.Departments}, now, &out.BreakGlass)
 	})
 	return out, err
 }
@@ -399,6 +410,10 @@ type Match struct {
 	Gender      string   `json:"gender"`
 	BirthYear   int      `json:"birth_year,omitempty"`
 	Departments []string `json:"departments"`
+	// Age is the patient's age in whole years today; MRNTail the last
+	// characters of their 病案号 (MRNTailLength).
+	Age     *int   `json:"age,omitempty"`
+	MRNTail string `json:"mrn_tail,omitempty"`
 }
 
 // MaxMatches bounds the results of one search.
@@ -506,9 +521,16 @@ func (s *Service) match(ctx context.Context, call *medguard.Call, sp *storedPati
 	if err != nil {
 		return nil, err
 	}
-	m := &Match{ID: sp.id, MaskedName: maskName(name), Gender: gender, Departments: visible}
+	mrn, err := s.keys.OpenString(ctx, owner, loc("patients", sp.id, "mrn"), sp.mrn)
+	if err != nil {
+		return nil, err
+	}
+	m := &Match{ID: sp.id, MaskedName: maskName(name), Gender: gender, Departments: visible, MRNTail: mrnTail(mrn)}
 	if t, err := time.Parse(time.DateOnly, birth); err == nil {
 		m.BirthYear = t.Year()
+	}
+	if age, ok := Age(birth, s.today()); ok {
+		m.Age = &age
 	}
 	return m, nil
 }

@@ -42,10 +42,12 @@ type Record struct {
 }
 
 // BreakGlassNotice tells the reader that their emergency access is logged
-// and will be reviewed.
+// and will be reviewed: it names the break-glass window (the event) the
+// read belongs to and when the window closes.
 type BreakGlassNotice struct {
-	EventID     string    `json:"event_id"`
-	ReviewDueAt time.Time `json:"review_due_at"`
+	EventID      string    `json:"event_id"`
+	ReviewDueAt  time.Time `json:"review_due_at"`
+	WindowEndsAt time.Time `json:"window_ends_at"`
 }
 
 // NewRecord is a request to add a record (Appendix A).
@@ -335,6 +337,12 @@ func (s *Service) readRecord(ctx context.Context, call *medguard.Call, id string
 	if err != nil {
 		return nil, err
 	}
+	var w *window
+	if action == policy.RecordRead {
+		if pass, w, err = s.withWindow(ctx, pass); err != nil {
+			return nil, err
+		}
+	}
 	now := s.clock.Now().Truncate(time.Millisecond)
 	var out *Record
 	_, _, err = s.gate.Enter(ctx, pass, func(d policy.Decision) (audit.Mutation, error) {
@@ -351,7 +359,8 @@ func (s *Service) readRecord(ctx context.Context, call *medguard.Call, id string
 		if !d.BreakGlass {
 			return nil, nil
 		}
-		return s.breakGlass(ctx, call, r, now, &out.BreakGlass)
+		return s.breakGlass(ctx, pass.Call, w, touch{patientID: r.patientID, action: "record.read", recordID: r.id,
+			departments: []string{r.department}}, now, &out.BreakGlass)
 	})
 	if err != nil {
 		return nil, err
@@ -449,6 +458,10 @@ func (s *Service) ListRecords(ctx context.Context, call *medguard.Call, patientI
 	if err != nil {
 		return nil, "", err
 	}
+	pass, w, err := s.withWindow(ctx, pass)
+	if err != nil {
+		return nil, "", err
+	}
 	out := []RecordSummary{}
 	var next string
 	now := s.clock.Now().Truncate(time.Millisecond)
@@ -496,7 +509,11 @@ func (s *Service) ListRecords(ctx context.Context, call *medguard.Call, patientI
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		return s.breakGlassList(ctx, call, patientID, glassDepts, now)
+		if len(glassDepts) == 0 {
+			return nil, nil
+		}
+		var notice *BreakGlassNotice
+		return s.breakGlass(ctx, pass.Call, w, touch{patientID: patientID, action: "record.list", departments: glassDepts}, now, &notice)
 	})
 	return out, next, err
 }

@@ -34,8 +34,8 @@ var actions = map[string]action{
 		bilingual{"查看了您的基本信息", "viewed your personal details"},
 		bilingual{"查看您的基本信息", "view your personal details"}},
 	"patient.search_match": {CategoryRead,
-		bilingual{"在患者查询中查到了您（只显示部分姓名、性别、出生年份等区分患者所需的信息）",
-			"found you in a patient search (only part of your name and what tells patients apart, such as your sex and year of birth, was shown)"},
+		bilingual{"在患者查询中查到了您（只显示部分姓名、性别、出生年份或年龄、病案号末四位和就诊科室等区分患者所需的信息）",
+			"found you in a patient search (only part of your name and what tells patients apart — your sex, year of birth or age, the last four characters of your medical record number, your departments — was shown)"},
 		bilingual{"在患者查询中查找您", "look you up in a patient search"}},
 	"record.read": {CategoryRead,
 		bilingual{"查看了病历", "viewed a medical record"},
@@ -101,6 +101,10 @@ var actions = map[string]action{
 	"grant.revoke": {CategoryAccessControl,
 		bilingual{"撤销了一项查看您病历的授权", "withdrew a member of staff's access to your records"},
 		bilingual{"撤销一项查看您病历的授权", "withdraw a member of staff's access to your records"}},
+
+	"breakglass.declare": {CategoryAccessControl,
+		bilingual{"声明了紧急访问（破窗），以便在 30 分钟内查看您的病历", "declared an emergency access (break-glass) to read your records for 30 minutes"},
+		bilingual{"声明紧急访问（破窗）以查看您的病历", "declare an emergency access (break-glass) to read your records"}},
 
 	// Oversight.
 	"breakglass.review": {CategoryOversight,
