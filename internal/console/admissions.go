@@ -232,9 +232,11 @@ type patientAdmissionsView struct {
 	CanArchive  bool
 	Departments []deptOption
 	Department  string
-	AdmittedAt  string
-	Now         string
-	Error       *fieldError
+	// ChooseDept: the user may admit to any department, and chooses.
+	ChooseDept bool
+	AdmittedAt string
+	Now        string
+	Error      *fieldError
 	// ErrorAdmission is the admission a refused discharge was of.
 	ErrorAdmission string
 }
@@ -261,7 +263,7 @@ func patientAdmissionsPage(rq *Request) error {
 
 func (rq *Request) patientAdmissions(id string) (*patientAdmissionsView, error) {
 	rq.Call.Purpose = clinicalPurpose(rq)
-	b, _, err := rq.banner(id)
+	b, p, err := rq.banner(id)
 	if err != nil {
 		return nil, err
 	}
@@ -272,7 +274,20 @@ func (rq *Request) patientAdmissions(id string) (*patientAdmissionsView, error) 
 	now := rq.Deps.Clock.Now()
 	v := &patientAdmissionsView{Banner: b, CanAdmit: rq.Can(policy.AdmissionManage), CanArchive: rq.Can(policy.RecordArchive),
 		Departments: rq.admissionDepartments(), Department: rq.Call.Actor.Department, AdmittedAt: rq.localInput(now),
-		Now: rq.localInput(now)}
+		Now: rq.localInput(now), ChooseDept: rq.Can(policy.AllDepartments)}
+	if v.ChooseDept {
+		// The records office admits to the patient's department (their
+		// latest admission's, or one holding their data), not its own.
+		v.Department = ""
+		for _, d := range p.Departments {
+			if d != rq.Call.Actor.Department {
+				v.Department = d
+			}
+		}
+		if len(as) > 0 {
+			v.Department = as[len(as)-1].Department
+		}
+	}
 	rows := make([]Row, 0, len(as))
 	for i := range as {
 		a := &as[i]

@@ -227,17 +227,27 @@ func TestRecordsOffice(t *testing.T) {
 	}
 	form := clerk.get("/patients/new")
 	contains(t, "clerk's registration", form, `<option value="CARD">心内科</option>`, `<option value="NEUR">神经内科</option>`)
-	p := clerk.post("/patients/new", form, url.Values{"name": {"欧阳修"}, "gender": {"male"}, "id_number": {"360824197001010015"},
+	p := clerk.post("/patients/new", form, url.Values{"name": {"欧阳修"}, "gender": {""}, "id_number": {"360824197001010015"},
 		"phone": {"13800138001"}, "address": {"江西省吉安市永丰县沙溪镇"}, "mrn": {"BA2026000200"}, "department": {"CARD"},
 		"admitted_at": {h.clock.Now().In(time.FixedZone("CST", 8*3600)).Add(-time.Hour).Format("2006-01-02T15:04")}})
 	if p.status != 200 || p.url.Query().Get("m") != "patient_registered_admitted" {
 		t.Fatalf("register and admit: %d %s %s", p.status, p.url, p.body)
 	}
 	pid := strings.TrimPrefix(p.url.Path, "/patients/")
+	if got := h.api(200, "GET", "/api/v1/patients/"+pid, h.enrolAPI("zhangwei"), nil); got["gender"] != "male" || got["birth_date"] != "1970-01-01" {
+		t.Fatalf("gender and birth date from the ID number: %v", got)
+	}
 	adm := clerk.get("/admissions?status=admitted")
 	contains(t, "in hospital", adm, `href="/patients/`+pid+`/admissions"`, "心内科")
 	pa := clerk.get("/patients/" + pid + "/admissions")
 	contains(t, "patient's admissions", pa, "欧阳修", "BA2026000200", "办理出院 — 心内科", `id="admit-form"`)
+	if !strings.Contains(pa.body, `<option value="CARD" selected>`) {
+		t.Fatal("the admission form does not offer the patient's department")
+	}
+	if p := clerk.post("/patients/"+pid+"/admissions", pa, url.Values{"department": {""}, "admitted_at": {""}}); p.status != 422 ||
+		!strings.Contains(p.body, "请选择入院科室") || !strings.Contains(p.body, `id="department-error"`) {
+		t.Fatalf("admission without a department: %d", p.status)
+	}
 	aid := between(pa.body, `action="/admissions/`, `/discharge"`)
 	if p := clerk.post("/admissions/"+aid+"/discharge", pa, url.Values{"patient": {pid}, "discharged_at": {"2099-01-01T08:00"}}); p.status != 422 ||
 		!strings.Contains(p.body, "出院时间不正确") {

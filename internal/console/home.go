@@ -134,13 +134,14 @@ func (rq *Request) wardRow(p *records.DepartmentPatient, canWrite bool) Row {
 	stateHTML := `<span class="` + stateClass + `">` + html.EscapeString(state) + `</span>`
 	stateCell := Cell{Text: state, Sort: "0"}
 	if a := p.Admission; a != nil {
-		since := a.AdmittedAt
+		// Since when: admitted, or discharged.
+		since, key := a.AdmittedAt, "clinical.home.admitted_on"
 		if a.DischargedAt != nil {
-			since = *a.DischargedAt
+			since, key = *a.DischargedAt, "clinical.home.discharged_on"
 		}
-		when := since.In(rq.c.zone).Format("2006-01-02")
+		when := rq.T(key, since.In(rq.c.zone).Format("2006-01-02"))
 		stateCell.Text += " · " + when
-		stateHTML += `<br><span class="muted nowrap">` + html.EscapeString(rq.T("clinical.home.since", when)) + `</span>`
+		stateHTML += `<br><span class="muted nowrap">` + html.EscapeString(when) + `</span>`
 	}
 	stateCell.HTML = template.HTML(stateHTML)
 	last := Cell{Text: rq.T("clinical.none"), Class: "muted"}

@@ -56,7 +56,7 @@ type registrationView struct {
 }
 
 func registrationPage(rq *Request) error {
-	return rq.Render(http.StatusOK, "patient_new", "clinical.patient.title", rq.registrationView(records.NewPatient{Gender: "unknown"}))
+	return rq.Render(http.StatusOK, "patient_new", "clinical.patient.title", rq.registrationView(records.NewPatient{}))
 }
 
 func (rq *Request) registrationView(p records.NewPatient) registrationView {
@@ -81,6 +81,13 @@ func registerPatient(rq *Request) error {
 	p := records.NewPatient{Name: rq.form("name"), Gender: rq.form("gender"), BirthDate: rq.form("birth_date"),
 		IDNumber: rq.form("id_number"), Phone: rq.form("phone"), Address: rq.form("address"), MRN: rq.form("mrn")}
 	v := rq.registrationView(p)
+	if p.Gender == "" && p.IDNumber != "" {
+		// "From the ID number", as the birth date is: the service checks
+		// the number (and a gender given) itself.
+		if info, err := idnum.ValidateAt(p.IDNumber, rq.Deps.Clock.Now()); err == nil {
+			p.Gender = info.Gender
+		}
+	}
 	v.Department, v.AdmittedAt = rq.form("department"), rq.form("admitted_at")
 	refuse := func(status int, fe *fieldError) error {
 		v.Error = fe
