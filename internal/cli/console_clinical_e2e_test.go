@@ -62,6 +62,9 @@ func TestConsoleClinicalJourneys(t *testing.T) {
 			t.Run("doctor", func(t *testing.T) { j.t = t; j.doctor(pick("doctor", lang)) })
 			t.Run("records clerk", func(t *testing.T) { j.t = t; j.clerk(pick("records_clerk", lang)) })
 			t.Run("nurse", func(t *testing.T) { j.t = t; j.nurse(pick("nurse", lang)) })
+			if lang == "zh-CN" {
+				t.Run("department head", func(t *testing.T) { j.t = t; j.head(h.Example["dept_head"]) })
+			}
 		})
 	}
 }
@@ -297,6 +300,7 @@ func (j *journey) clerk(user string) {
 		chromedp.WaitVisible(chromedp.ID("archive-h")),
 		j.shot("clerk-discharged"),
 		chromedp.Click(chromedp.CSS("button[id^=archive-]")),
+		chromedp.WaitNotPresent(chromedp.ID("archive-h")), // nothing left to archive
 		chromedp.WaitVisible(chromedp.CSS(".flash")),
 		j.shot("clerk-archived"),
 	)
@@ -345,4 +349,12 @@ func (j *journey) nurse(user string) {
 	if text := get("rule", chromedp.Text(chromedp.ID("rule"))); !strings.Contains(text, j.say("您的角色没有此项权限", "does not have this permission")) {
 		t.Fatalf("refusal %q", text)
 	}
+}
+
+// head: a department head's home is the department's patients with the
+// emergency accesses to review and the department's overdue archiving.
+func (j *journey) head(user string) {
+	b := j.browser(user)
+	b.run("home", chromedp.WaitVisible(chromedp.ID("ward")), chromedp.WaitVisible(chromedp.ID("glass-pending")),
+		chromedp.WaitVisible(chromedp.ID("dept-overdue")), j.shot("head-home"))
 }

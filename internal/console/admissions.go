@@ -71,7 +71,13 @@ func admissionsPage(rq *Request) error {
 // status def; handled reports a CSV answer.
 func (rq *Request) admissions(id, def string) (*admissionsView, bool, error) {
 	q := rq.URL.Query()
-	v := &admissionsView{Status: def, CanArchive: rq.Can(policy.RecordArchive) && !rq.print, Back: rq.URL.RequestURI()}
+	// Back is where an archiving returns: this list as it is, without
+	// the message of an earlier one.
+	back := url.URL{Path: rq.URL.Path}
+	bq := rq.URL.Query()
+	bq.Del("m")
+	back.RawQuery = bq.Encode()
+	v := &admissionsView{Status: def, CanArchive: rq.Can(policy.RecordArchive) && !rq.print, Back: back.String()}
 	if q.Has("status") {
 		v.Status = q.Get("status")
 	}

@@ -275,6 +275,9 @@ func TestRecordsOffice(t *testing.T) {
 	if p.status != 200 || p.url.Query().Get("m") != "archived_late" || p.url.Query().Get("status") != "overdue" {
 		t.Fatalf("archive: %d %s", p.status, p.url)
 	}
+	if strings.Contains(p.body, `name="back" value="/admissions?m=`) || strings.Contains(p.body, "&amp;m=") {
+		t.Fatal("the next archiving would return with this one's message")
+	}
 	if p := clerk.post("/admissions/"+aid+"/archive", q, url.Values{"back": {"/"}}); p.url.Query().Get("m") != "archive_refused" {
 		t.Fatalf("archived twice: %s", p.url)
 	}

@@ -240,7 +240,7 @@ func clerkHome(rq *Request) error {
 	return rq.Render(http.StatusOK, "home_clerk", "clinical.home.clerk_title", v)
 }
 
-// count formats a figure.
+// Text is the figure as shown: "5", or "200+" when there are more.
 func (f homeFigure) Text() string {
 	s := strconv.Itoa(f.Value)
 	if f.More {
