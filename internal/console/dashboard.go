@@ -67,6 +67,9 @@ type Dashboard struct {
 }
 
 func dashboard(rq *Request) error {
+	if clinicalHome(rq) {
+		return home(rq) // doctors, nurses, department heads, records clerks: home.go
+	}
 	d, err := LoadDashboard(rq)
 	if err != nil {
 		return err

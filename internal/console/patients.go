@@ -206,17 +206,6 @@ func patientPage(rq *Request) error {
 	return rq.Render(http.StatusOK, "patient", "patient.title", v)
 }
 
-// recordType names a record type in the page's language.
-func (rq *Request) recordType(code string) string {
-	rt, ok := policy.LookupRecordType(code)
-	switch {
-	case !ok:
-		return code
-	case rq.Lang == "en":
-		return rt.NameEN
-	}
-	return rt.NameZH
-}
 
 // classCell shows a classification (数据分级) as a tag.
 func (rq *Request) classCell(c string) Cell {

@@ -94,10 +94,12 @@ func normalize(p NewPatient, now time.Time) (NewPatient, error) {
 		if p.BirthDate == "" {
 			p.BirthDate = info.BirthDate.Format(time.DateOnly)
 		} else if !birth.Equal(info.BirthDate) {
-			return p, medguard.InvalidField("birth_date", "birth_date does not match the birth date in id_number")
+			return p, &medguard.Error{Kind: medguard.Invalid, Field: "birth_date",
+				Message: "birth_date does not match the birth date in id_number", Err: ErrBirthDateMismatch}
 		}
 		if (p.Gender == "male" || p.Gender == "female") && p.Gender != info.Gender {
-			return p, medguard.InvalidField("gender", "gender does not match id_number")
+			return p, &medguard.Error{Kind: medguard.Invalid, Field: "gender", Message: "gender does not match id_number",
+				Err: ErrGenderMismatch}
 		}
 	}
 	if p.Phone != "" {

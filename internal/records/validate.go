@@ -12,6 +12,17 @@ import (
 	"medguard/internal/idnum"
 )
 
+// Causes of refused patient fields, kept in the Invalid error (errors.Is
+// finds them) for callers that explain a refusal in words, as the console
+// does; an ID number's cause is one of package idnum's errors. They hold
+// no patient data.
+var (
+	ErrDateFormat        = errors.New("records: not a date as YYYY-MM-DD")
+	ErrBirthDateRange    = errors.New("records: the birth date is not between 1900 and today")
+	ErrBirthDateMismatch = errors.New("records: the birth date differs from the one in the ID number")
+	ErrGenderMismatch    = errors.New("records: the gender differs from the one in the ID number")
+)
+
 // Genders a patient may have (Appendix A).
 var Genders = []string{"male", "female", "other", "unknown"}
 
@@ -61,7 +72,7 @@ func checkIDNumber(v string, now time.Time) (string, *idnum.Info, error) {
 		case errors.Is(err, idnum.ErrChecksum):
 			msg += ": the check digit (ISO 7064 MOD 11-2) does not match"
 		}
-		return "", nil, &medguard.Error{Kind: medguard.Invalid, Field: "id_number", Message: msg}
+		return "", nil, &medguard.Error{Kind: medguard.Invalid, Field: "id_number", Message: msg, Err: err}
 	}
 	return info.Normalized, &info, nil
 }
@@ -78,13 +89,15 @@ func checkGender(v string) error {
 func checkBirthDate(v string, now time.Time) (time.Time, error) {
 	d, err := time.Parse(time.DateOnly, v)
 	if err != nil {
-		return time.Time{}, medguard.InvalidField("birth_date", "birth_date must be a date as YYYY-MM-DD")
+		return time.Time{}, &medguard.Error{Kind: medguard.Invalid, Field: "birth_date",
+			Message: "birth_date must be a date as YYYY-MM-DD", Err: ErrDateFormat}
 	}
 	// Today is the hospital's calendar day (now is in its time zone): a
 	// baby born this morning in Beijing is not born "tomorrow" in UTC.
 	y, m, day := now.Date()
 	if d.After(time.Date(y, m, day, 0, 0, 0, 0, time.UTC)) || d.Year() < 1900 {
-		return time.Time{}, medguard.InvalidField("birth_date", "birth_date must be between 1900 and today")
+		return time.Time{}, &medguard.Error{Kind: medguard.Invalid, Field: "birth_date",
+			Message: "birth_date must be between 1900 and today", Err: ErrBirthDateRange}
 	}
 	return d, nil
 }
