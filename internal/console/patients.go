@@ -45,6 +45,8 @@ type searchView struct {
 	Matches  []matchRow
 	Searched bool
 	Error    string
+	// CanRegister offers registration when nothing was found.
+	CanRegister bool
 }
 
 // matchRow is a search result (or the patient a break-glass would open)
@@ -89,7 +91,7 @@ func search(rq *Request) error {
 		}
 		return err
 	}
-	v := searchView{Query: q, Searched: true}
+	v := searchView{Query: q, Searched: true, CanRegister: rq.Can(policy.PatientCreate)}
 	for _, m := range ms {
 		v.Matches = append(v.Matches, rq.matchRow(m))
 	}
@@ -142,6 +144,9 @@ func (rq *Request) glassNotice(n *records.BreakGlassNotice) *glassNotice {
 
 // patientView is a patient's page.
 type patientView struct {
+	// CanWrite, CanAdmit: the links to writing a record and to the
+	// patient's admissions, for those who may use them.
+	CanWrite, CanAdmit bool
 	Banner   *PatientBanner
 	Patient  *records.Patient
 	Glass    *glassNotice
@@ -166,7 +171,8 @@ func patientPage(rq *Request) error {
 	if err != nil {
 		return err
 	}
-	v := patientView{Banner: rq.patientBanner(p, purpose), Patient: p, Glass: rq.glassNotice(p.BreakGlass),
+	v := patientView{CanWrite: len(rq.writableTypes()) > 0 && p.BreakGlass == nil, CanAdmit: rq.Can(policy.AdmissionManage) || rq.Can(policy.RecordArchive),
+		Banner: rq.patientBanner(p, purpose), Patient: p, Glass: rq.glassNotice(p.BreakGlass),
 		Purpose: purpose, Purposes: policy.Purposes}
 	present := map[string]bool{}
 	for _, r := range rs {
@@ -334,6 +340,9 @@ func clinicalFields(fs map[string]string) []field {
 
 // recordView is a record's page.
 type recordView struct {
+	// CanAmend: the link to amending the record, for a writer of its type
+	// who did not reach it by breaking the glass.
+	CanAmend bool
 	Banner  *PatientBanner
 	Record  *records.Record
 	Glass   *glassNotice
@@ -349,7 +358,8 @@ func recordPage(rq *Request) error {
 	if err != nil {
 		return glassOr(rq, err, "", id)
 	}
-	v := recordView{Record: rec, Glass: rq.glassNotice(rec.BreakGlass), Fields: clinicalFields(rec.Fields), Purpose: purpose}
+	v := recordView{Record: rec, Glass: rq.glassNotice(rec.BreakGlass), Fields: clinicalFields(rec.Fields), Purpose: purpose,
+		CanAmend: rq.Perms.Has(policy.RecordWrite, rec.Type) && rec.BreakGlass == nil}
 	// The banner: the patient's details, as the caller may read them.
 	p, err := rq.Deps.Records.GetPatient(rq.Context(), rq.Call, rec.PatientID)
 	switch {
