@@ -1,4 +1,4 @@
-// Package approvals is medguard's four-eyes mechanism (双人复核): an
+// Package approvals is medguard's four-eyes mechanism (双人审批): an
 // operation that opens patient data or privilege is requested by one
 // person and runs only when a second, eligible person approves it — a
 // security officer, or the head of the department it concerns — never the

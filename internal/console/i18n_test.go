@@ -125,3 +125,19 @@ func TestLanguage(t *testing.T) {
 		t.Errorf("unknown language: %d", w.Code)
 	}
 }
+
+// TestChineseTerms keeps one word for one thing in the Chinese catalog:
+// 账号 (not 账户), 双人审批 (not 四眼原则 or 双人复核), 数据分级 (not 密级).
+func TestChineseTerms(t *testing.T) {
+	cat, err := loadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, text := range cat.msgs["zh-CN"] {
+		for _, bad := range []string{"账户", "四眼", "双人复核", "密级"} {
+			if strings.Contains(text, bad) {
+				t.Errorf("%s: %q uses %s", key, text, bad)
+			}
+		}
+	}
+}

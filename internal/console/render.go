@@ -178,6 +178,14 @@ func funcs(cat *catalog, lang string, zone *time.Location, dir *directory) templ
 			return rt.NameZH
 		},
 		"class":  named("class."),
+		// fieldname names a form or API field in words, or nothing when
+		// the catalog has no words for it (never its code).
+		"fieldname": func(name string) string {
+			if cat.has("field." + name) {
+				return cat.text(lang, "field."+name)
+			}
+			return ""
+		},
 		"gender": named("gender."),
 		"status": named("status."),
 		"time": func(at any) string {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"medguard/internal/audit"
+	"medguard/internal/detect"
 	"medguard/internal/policy"
 )
 
@@ -25,6 +26,13 @@ func TestWordsComplete(t *testing.T) {
 		}
 		if strings.HasPrefix(a.do.en, "to ") || strings.Contains(a.did.zh, "试图") {
 			t.Errorf("%s: phrases must be bare: %+v", code, a)
+		}
+	}
+	// Every disclosure detection counts is in a patient's access report in
+	// words.
+	for _, a := range detect.DisclosureActions {
+		if _, ok := actions[a]; !ok {
+			t.Errorf("the disclosure %s has no words for the access report", a)
 		}
 	}
 	for _, p := range policy.Purposes {
