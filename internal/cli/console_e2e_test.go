@@ -263,7 +263,7 @@ type browser struct {
 func openBrowser(t *testing.T, s *server, chromium, lang string, height int, timeout time.Duration) *browser {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.Flag("ignore-certificate-errors", true), chromedp.Flag("accept-lang", lang),
+		chromedp.Flag("ignore-certificate-errors", true), chromedp.Flag("accept-lang", lang), chromedp.Flag("lang", lang),
 		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, height))
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)

@@ -12,8 +12,8 @@ import (
 	"medguard/internal/policy"
 )
 
-// The approvals inbox (four-eyes, SPEC §3) and the break-glass review queue
-// of department heads.
+// The approvals inbox (four-eyes, SPEC §3); the break-glass review queue
+// is in breakglass.go.
 
 func init() {
 	register(
