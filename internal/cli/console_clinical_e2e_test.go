@@ -69,13 +69,13 @@ func TestConsoleClinicalJourneys(t *testing.T) {
 	}
 }
 
-// demoStaff is a member of the demo's staff.
-type demoStaff struct{ name, dept string }
+// clinicalStaff is a member of the demo's staff, for the clinical journeys.
+type clinicalStaff struct{ name, dept string }
 
 // staffByRole lists the demo's staff by role, as the administrator sees them.
-func (h *demoHospital) staffByRole() map[string][]demoStaff {
+func (h *demoHospital) staffByRole() map[string][]clinicalStaff {
 	h.t.Helper()
-	out := map[string][]demoStaff{}
+	out := map[string][]clinicalStaff{}
 	admin := h.token("admin")
 	after := ""
 	for {
@@ -87,7 +87,7 @@ func (h *demoHospital) staffByRole() map[string][]demoStaff {
 		for _, it := range page["items"].([]any) {
 			u := it.(map[string]any)
 			for _, r := range u["roles"].([]any) {
-				out[r.(string)] = append(out[r.(string)], demoStaff{u["username"].(string), u["department"].(string)})
+				out[r.(string)] = append(out[r.(string)], clinicalStaff{u["username"].(string), u["department"].(string)})
 			}
 		}
 		next, _ := page["next"].(string)
