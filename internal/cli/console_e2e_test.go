@@ -42,8 +42,7 @@ func chromiumPath(t *testing.T) string {
 // breaks the glass with a reason; the department head approves a pending
 // request and reviews the emergency access; a security officer sees the
 // dashboard. Screenshots go to MEDGUARD_SCREENSHOTS (default a temporary
-// directory), and the zh-CN ones the README shows to docs/screenshots when
-// MEDGUARD_UPDATE_SCREENSHOTS=1.
+// directory).
 func TestConsoleInBrowser(t *testing.T) {
 	chromium := chromiumPath(t)
 	s := start(t)
@@ -58,13 +57,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	docs := ""
-	if os.Getenv("MEDGUARD_UPDATE_SCREENSHOTS") == "1" {
-		docs = filepath.Join("..", "..", "docs", "screenshots")
-		if err := os.MkdirAll(docs, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	docs := "" // the README's pictures are picked from $MEDGUARD_SCREENSHOTS by hand
 	for _, lang := range []string{"zh-CN", "en"} {
 		t.Run(lang, func(t *testing.T) {
 			browserFlow(t, s, admin, chromium, lang, shots, docs)
