@@ -147,14 +147,14 @@ type patientView struct {
 	// CanWrite, CanAdmit: the links to writing a record and to the
 	// patient's admissions, for those who may use them.
 	CanWrite, CanAdmit bool
-	Banner   *PatientBanner
-	Patient  *records.Patient
-	Glass    *glassNotice
-	Grid     *Grid
-	Types    []string // the record types of the patient's records, for the filter
-	Type     string
-	Purpose  string
-	Purposes []string
+	Banner             *PatientBanner
+	Patient            *records.Patient
+	Glass              *glassNotice
+	Grid               *Grid
+	Types              []string // the record types of the patient's records, for the filter
+	Type               string
+	Purpose            string
+	Purposes           []string
 }
 
 func patientPage(rq *Request) error {
@@ -211,7 +211,6 @@ func patientPage(rq *Request) error {
 	v.Grid = g
 	return rq.Render(http.StatusOK, "patient", "patient.title", v)
 }
-
 
 // classCell shows a classification (数据分级) as a tag.
 func (rq *Request) classCell(c string) Cell {
@@ -343,11 +342,11 @@ type recordView struct {
 	// CanAmend: the link to amending the record, for a writer of its type
 	// who did not reach it by breaking the glass.
 	CanAmend bool
-	Banner  *PatientBanner
-	Record  *records.Record
-	Glass   *glassNotice
-	Fields  []field
-	Purpose string
+	Banner   *PatientBanner
+	Record   *records.Record
+	Glass    *glassNotice
+	Fields   []field
+	Purpose  string
 }
 
 func recordPage(rq *Request) error {

@@ -177,7 +177,7 @@ func funcs(cat *catalog, lang string, zone *time.Location, dir *directory) templ
 			}
 			return rt.NameZH
 		},
-		"class":  named("class."),
+		"class": named("class."),
 		// fieldname names a form or API field in words, or nothing when
 		// the catalog has no words for it (never its code).
 		"fieldname": func(name string) string {
