@@ -90,6 +90,7 @@ func alertsInBrowser(t *testing.T, s *server, admin, chromium, lang, shots strin
 	run("enrolment",
 		chromedp.SendKeys(chromedp.ID("code"), code),
 		chromedp.Click(chromedp.ID("confirm")),
+		chromedp.WaitNotPresent(chromedp.ID("totp-secret")),
 		chromedp.WaitVisible(chromedp.ID("logout")),
 	)
 

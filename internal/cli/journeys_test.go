@@ -122,6 +122,10 @@ func (b *browser) signIn(username, password string) {
 	b.run("enrolment of "+username,
 		chromedp.SendKeys(chromedp.ID("code"), code),
 		chromedp.Click(chromedp.ID("confirm")),
+		// The enrolment page has a sign-out button too: wait until the
+		// browser has left it, or the next navigation races the answer
+		// that sets the full session's cookie.
+		chromedp.WaitNotPresent(chromedp.ID("totp-secret")),
 		chromedp.WaitVisible(chromedp.ID("logout")),
 	)
 }
