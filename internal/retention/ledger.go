@@ -105,3 +105,10 @@ func (l *Ledger) Read() ([]Signed, error) {
 		out = append(out, s)
 	}
 }
+
+// Origin is the name of the key that signs the ledger (the audit log's
+// origin).
+func (l *Ledger) Origin() string { return l.signer.Origin() }
+
+// VerifierKey is the key that verifies the ledger's certificates.
+func (l *Ledger) VerifierKey() string { return l.signer.VerifierKey() }

@@ -82,9 +82,11 @@ func TestCertificateVerifiesAndTamperFails(t *testing.T) {
 		t.Fatal("patient data in a certificate")
 	}
 	tampers := map[string]func(string) string{
-		"a record id":      func(d string) string { return strings.Replace(d, `"id":"01JREC"`, `"id":"01JREX"`, 1) },
-		"the approver":     func(d string) string { return strings.Replace(d, "anquan.li", "anquan.wu", 1) },
-		"the backup date":  func(d string) string { return strings.Replace(d, `"backup_retention_days":365`, `"backup_retention_days":30`, 1) },
+		"a record id":  func(d string) string { return strings.Replace(d, `"id":"01JREC"`, `"id":"01JREX"`, 1) },
+		"the approver": func(d string) string { return strings.Replace(d, "anquan.li", "anquan.wu", 1) },
+		"the backup date": func(d string) string {
+			return strings.Replace(d, `"backup_retention_days":365`, `"backup_retention_days":30`, 1)
+		},
 		"an added field":   func(d string) string { return strings.Replace(d, `"format"`, `"extra":1,"format"`, 1) },
 		"the signed note":  func(d string) string { return strings.Replace(d, "anquan.li", "anquan.wu", 2) },
 		"another key":      nil,
