@@ -253,4 +253,3 @@ func sortedUnique(ids []string) []string {
 	}
 	return out[:j]
 }
-
