@@ -22,6 +22,7 @@ const (
 	Forbidden                   // denied by the access policy (403, names the rule)
 	Locked                      // the account is frozen or temporarily locked (423)
 	RateLimited                 // too many requests (429)
+	Gone                        // it existed and was destroyed on purpose (410, names the proof in Ref)
 )
 
 var kindNames = [...]string{
@@ -36,6 +37,7 @@ var kindNames = [...]string{
 	Forbidden:       "forbidden",
 	Locked:          "locked",
 	RateLimited:     "rate_limited",
+	Gone:            "gone",
 }
 
 // String returns the kind's stable name.
@@ -55,6 +57,7 @@ type Error struct {
 	Field   string // for Invalid: the input field at fault, e.g. "id_number"
 	Rule    string // for Forbidden: the policy rule that denied
 	Code    string // a finer stable code within the kind, e.g. "totp_required"
+	Ref     string // for Gone: what proves it (a destruction certificate's id)
 	Message string // safe to show; no patient data, no secrets
 	Err     error  // the cause, if any; never shown to callers
 }

@@ -29,6 +29,10 @@ const (
 	AccessGrant        = "access.grant"
 	DepartmentUnlocked = "department.unrestrict"
 	DepartmentChange   = "user.department_change"
+	// RecordsDestroy destroys records whose retention period has ended
+	// (SPEC §4); RetentionShorten shortens a record type's retention period.
+	RecordsDestroy   = "records.destroy"
+	RetentionShorten = "retention.shorten"
 )
 
 // RoleGrantPayload is the payload of a role.grant request.
@@ -127,7 +131,8 @@ func (s *Service) activeUser(ctx context.Context, field, id string) (*identity.U
 
 func (s *Service) builtinKinds() []Kind {
 	return []Kind{s.roleGrant(), s.passwordReset(), s.totpReset(), s.certificateSet(), s.apiKeyCreate(),
-		s.careTeamAdd(), s.accessGrant(), s.departmentUnrestrict(), s.departmentChange()}
+		s.careTeamAdd(), s.accessGrant(), s.departmentUnrestrict(), s.departmentChange(), s.recordsDestroy(),
+		s.retentionShorten()}
 }
 
 // roleGrant grants a role that opens patient data or privilege: approved

@@ -78,7 +78,7 @@ func OutcomeOf(err error) string {
 		return Denied
 	case medguard.Invalid, medguard.Malformed, medguard.TooLarge, medguard.Unsupported:
 		return Invalid
-	case medguard.NotFound:
+	case medguard.NotFound, medguard.Gone:
 		return Missing
 	case medguard.Conflict:
 		return Conflict

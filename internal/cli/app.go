@@ -24,6 +24,7 @@ import (
 	"medguard/internal/incidents"
 	"medguard/internal/keys"
 	"medguard/internal/records"
+	"medguard/internal/retention"
 	"medguard/internal/siem"
 	"medguard/internal/storage"
 	"medguard/internal/trail"
@@ -185,6 +186,11 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		a.DB.Close()
 		return nil, err
 	}
+	if err := a.openLedger(ctx); err != nil {
+		a.Log.Close()
+		a.DB.Close()
+		return nil, err
+	}
 	if cfg.Notifier.Enabled() {
 		cfg.Notifier.Logger = cfg.Logger
 		a.Detect.Notify = cfg.Notifier.Notify
@@ -307,6 +313,22 @@ func (a *App) openCheckpoints(ctx context.Context) error {
 		}
 	}
 	a.Checkpoints = audit.NewCheckpoints(a.Log, signer, filepath.Join(a.Config.DataDir, "checkpoints.log"), a.Config.Clock)
+	return nil
+}
+
+// openLedger gives the records service the destruction ledger
+// (DATA/destructions.log, signed with the audit log's key) and re-applies
+// it: a database restored from a backup older than the ledger shreds again,
+// before anything is served, every record destroyed since.
+func (a *App) openLedger(ctx context.Context) error {
+	a.Records.SetLedger(retention.OpenLedger(filepath.Join(a.Config.DataDir, retention.LedgerFile), a.Checkpoints.Signer()))
+	n, err := a.Records.ReapplyDestructions(ctx)
+	if err != nil {
+		return fmt.Errorf("destruction ledger: %w", err)
+	}
+	if n > 0 {
+		a.Config.Logger.Warn("re-applied destructions from the destruction ledger (a restored database?)", "destructions", n)
+	}
 	return nil
 }
 

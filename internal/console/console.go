@@ -309,7 +309,8 @@ func (c *Console) fail(rq *Request, err error) {
 	}
 	status := web.StatusOf(me.Kind)
 	if rerr := rq.Render(status, "error", "error.title."+fmt.Sprint(status), map[string]any{
-		"Status": status, "Rule": me.Rule, "Field": me.Field, "Code": me.Code, "Kind": me.Kind.String()}); rerr != nil {
+		"Status": status, "Rule": me.Rule, "Field": me.Field, "Code": me.Code, "Kind": me.Kind.String(),
+		"Certificate": me.Ref}); rerr != nil {
 		c.deps.Logger.Error("rendering the error page failed", "error", rerr.Error())
 		http.Error(rq.W, http.StatusText(status), status)
 	}

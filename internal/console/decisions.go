@@ -151,6 +151,16 @@ func (w *decisionWords) describe(a *approvals.Approval) (decisionText, error) {
 	case approvals.DepartmentUnlocked:
 		d.What = rq.T("approvals.what.department.unrestrict", rq.Dept(p.Department))
 		d.Department = p.Department
+	case approvals.RecordsDestroy:
+		var dp struct {
+			RecordIDs []string `json:"record_ids"`
+		}
+		json.Unmarshal(a.Payload, &dp)
+		d.What = rq.T("approvals.what.records.destroy", len(dp.RecordIDs))
+	case approvals.RetentionShorten:
+		var rp approvals.RetentionPayload
+		json.Unmarshal(a.Payload, &rp)
+		d.What = rq.T("approvals.what.retention.shorten", recordTypeName(rq.Lang, rp.RecordType), rp.Years)
 	default:
 		d.What = rq.textOr("kind."+a.Kind, rq.T("approvals.what.other"))
 		if subject != "" {

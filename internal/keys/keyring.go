@@ -352,3 +352,19 @@ func (kr *Keyring) Check(ctx context.Context) error {
 
 // DB returns the database the keyring stores its keys in.
 func (kr *Keyring) DB() *storage.DB { return kr.db }
+
+// Shred destroys every version of owner's data key in tx (crypto-shredding):
+// the wrapped key is erased and destroyed_at set, so that nothing the key
+// sealed opens again from this database. It returns how many versions it
+// destroyed now (0 when there were none, or they were destroyed already).
+// The cache forgets the owner; callers forget it again after the commit.
+func (kr *Keyring) Shred(ctx context.Context, tx *sql.Tx, owner string, now int64) (int, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE data_keys SET wrapped = NULL, destroyed_at = $1
+		WHERE owner = $2 AND wrapped IS NOT NULL`, now, owner)
+	if err != nil {
+		return 0, fmt.Errorf("keys: shred: %w", err)
+	}
+	n, err := res.RowsAffected()
+	kr.Forget(owner)
+	return int(n), err
+}

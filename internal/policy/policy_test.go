@@ -55,6 +55,9 @@ backup.run             . . . . . x . . .
 system.metrics         x . . . . x . . .
 deid.run               . . . . . . . . .
 deid.read              . . . . . . . . x
+retention.read         x x . . . . x x .
+retention.manage       x . . . . . . . .
+record.destroy         . x . . . . . . .
 `
 
 var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher}

@@ -76,6 +76,18 @@ const (
 
 	DeidRun  Permission = "deid.run"
 	DeidRead Permission = "deid.read"
+
+	// RetentionRead lists the records whose retention period has ended
+	// (ids, types, departments and dates: no patient data), the retention
+	// periods and the destruction certificates.
+	RetentionRead Permission = "retention.read"
+	// RetentionManage lengthens a record type's retention period; a
+	// shortening is a four-eyes request a security officer decides.
+	RetentionManage Permission = "retention.manage"
+	// RecordDestroy asks for the destruction of records whose retention
+	// has ended: a four-eyes request a security officer decides, never the
+	// requester (SPEC §3, §4).
+	RecordDestroy Permission = "record.destroy"
 )
 
 // AllPermissions lists every permission, in a stable order.
@@ -89,6 +101,7 @@ var AllPermissions = []Permission{
 	AccountabilityManage, AccountabilityRespond, ComplianceRead,
 	KeyRotate, BackupRun, SystemMetrics,
 	DeidRun, DeidRead,
+	RetentionRead, RetentionManage, RecordDestroy,
 }
 
 // patientData are the permissions whose use touches a patient's data and so
@@ -160,11 +173,12 @@ var DefaultRoles = []Role{
 	{Name: Admin, NameZH: "系统管理员", Privileged: true,
 		Description: "Users, departments, roles and settings; reads the audit log and alerts; no patient data. Asks for the grants a security officer approves.",
 		Permissions: []Permission{DirectoryRead, UserRead, UserManage, DepartmentManage, RoleRead, APIKeyManage,
-			SettingsManage, AuditRead, AlertRead, SystemMetrics}},
+			SettingsManage, AuditRead, AlertRead, SystemMetrics, RetentionRead, RetentionManage}},
 	{Name: RecordsClerk, NameZH: "病案管理员", Clinical: true,
 		Description: "Registers patients and admissions and archives records for the whole hospital; restricted record types need a grant.",
 		Permissions: []Permission{DirectoryRead, PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
-			RecordRead, RecordList, RecordReadHistory, RecordArchive, ArchivingRead, AdmissionManage, AllDepartments, GrantRequest}},
+			RecordRead, RecordList, RecordReadHistory, RecordArchive, ArchivingRead, AdmissionManage, AllDepartments, GrantRequest,
+			RetentionRead, RecordDestroy}},
 	{Name: Doctor, NameZH: "医生", Clinical: true,
 		Description: "Reads and writes the records of their department's and care team's patients; may break the glass.",
 		Permissions: doctorPermissions},
@@ -182,11 +196,11 @@ var DefaultRoles = []Role{
 	{Name: SecurityOfficer, NameZH: "信息安全专员", Privileged: true,
 		Description: "Rules, alerts, incidents, audits and reports; releases frozen accounts; approves the four-eyes requests that grant privilege or open patient data.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease,
-			IncidentRead, IncidentManage, UserRead, RoleRead, ApprovalDecide, ComplianceRead, BreakGlassRead}},
+			IncidentRead, IncidentManage, UserRead, RoleRead, ApprovalDecide, ComplianceRead, BreakGlassRead, RetentionRead}},
 	{Name: Auditor, NameZH: "质控审计员", Privileged: true,
 		Description: "Read-only audit, compliance checks and accountability cases; sees late archiving hospital-wide.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, IncidentRead, ComplianceRead,
-			AccountabilityManage, UserRead, RoleRead, BreakGlassRead, ArchivingRead, AllDepartments}},
+			AccountabilityManage, UserRead, RoleRead, BreakGlassRead, ArchivingRead, AllDepartments, RetentionRead}},
 	{Name: Researcher, NameZH: "科研人员",
 		Description: "Receives approved, de-identified data only.",
 		Permissions: []Permission{DirectoryRead, DeidRead}},

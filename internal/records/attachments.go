@@ -121,7 +121,10 @@ func (s *Service) AddAttachment(ctx context.Context, call *medguard.Call, record
 		if declared != "" && declared != "application/octet-stream" && declared != typ {
 			return nil, medguard.InvalidField("file", "the file's content is not of the type it claims")
 		}
-		k, err := s.keys.Current(ctx, patientOwner(r.patientID))
+		if err := r.gone(); err != nil {
+			return nil, err
+		}
+		k, err := s.keys.Current(ctx, r.owner())
 		if err != nil {
 			return nil, medguard.Wrap("records.AddAttachment", err)
 		}
@@ -140,7 +143,7 @@ func (s *Service) AddAttachment(ctx context.Context, call *medguard.Call, record
 }
 
 // attachmentsOf lists a record's attachments with their names decrypted.
-func (s *Service) attachmentsOf(ctx context.Context, recordID, patientID string) ([]AttachmentInfo, error) {
+func (s *Service) attachmentsOf(ctx context.Context, recordID, owner string) ([]AttachmentInfo, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, filename, content_type, size, created_by, created_at FROM attachments
 		WHERE record_id = $1 ORDER BY id`, recordID)
 	if err != nil {
@@ -155,7 +158,7 @@ func (s *Service) attachmentsOf(ctx context.Context, recordID, patientID string)
 		if err := rows.Scan(&a.ID, &name, &a.ContentType, &a.Size, &a.CreatedBy, &created); err != nil {
 			return nil, err
 		}
-		if a.Filename, err = s.keys.OpenString(ctx, patientOwner(patientID), loc("attachments", a.ID, "filename"), name); err != nil {
+		if a.Filename, err = s.keys.OpenString(ctx, owner, loc("attachments", a.ID, "filename"), name); err != nil {
 			return nil, err
 		}
 		a.CreatedAt = medguard.FromMillis(created)
@@ -196,6 +199,9 @@ func (s *Service) GetAttachment(ctx context.Context, call *medguard.Call, id str
 	now := s.clock.Now().Truncate(time.Millisecond)
 	var out *Attachment
 	_, _, err = s.gate.Enter(ctx, pass, func(d policy.Decision) (audit.Mutation, error) {
+		if err := r.gone(); err != nil {
+			return nil, err
+		}
 		var name, content []byte
 		var created int64
 		a := Attachment{AttachmentInfo: AttachmentInfo{ID: id, RecordID: recordID}}
@@ -203,7 +209,7 @@ func (s *Service) GetAttachment(ctx context.Context, call *medguard.Call, id str
 			FROM attachments WHERE id = $1`, id).Scan(&name, &content, &a.ContentType, &a.Size, &a.CreatedBy, &created); err != nil {
 			return nil, err
 		}
-		owner := patientOwner(r.patientID)
+		owner := r.owner()
 		var err error
 		if a.Filename, err = s.keys.OpenString(ctx, owner, loc("attachments", id, "filename"), name); err != nil {
 			return nil, err

@@ -454,7 +454,8 @@ func scanEvent(sc interface{ Scan(...any) error }) (*storedEvent, error) {
 func (s *Service) readsOf(ctx context.Context, e *storedEvent) ([]BreakGlassRead, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT b.action, b.record_id, b.department, b.at, b.audit_index,
 		r.type, r.department, v.classification, r.version, v.title,
-		(SELECT count(*) FROM restricted_departments x WHERE x.department = r.department)
+		(SELECT count(*) FROM restricted_departments x WHERE x.department = r.department),
+		r.content_key, r.destroyed_at, r.destruction_id
 		FROM break_glass_reads b LEFT JOIN records r ON r.id = b.record_id
 		LEFT JOIN record_versions v ON v.record_id = r.id AND v.version = r.version
 		WHERE b.event_id = $1 ORDER BY b.audit_index, b.at`, e.ID)
@@ -470,14 +471,17 @@ func (s *Service) readsOf(ctx context.Context, e *storedEvent) ([]BreakGlassRead
 		var title []byte
 		var at, index int64
 		var restricted int
+		var contentKey, destructionID sql.NullString
+		var destroyed sql.NullInt64
 		if err := rows.Scan(&rd.Action, &recordID, &rd.Department, &at, &index, &typ, &dept, &class, &version, &title,
-			&restricted); err != nil {
+			&restricted, &contentKey, &destroyed, &destructionID); err != nil {
 			return nil, err
 		}
 		rd.RecordID, rd.Type, rd.At, rd.AuditIndex = recordID.String, typ.String, medguard.FromMillis(at), uint64(index)
 		if typ.Valid {
 			rd.record = &storedRecord{id: rd.RecordID, patientID: e.PatientID, typ: typ.String, department: dept.String,
-				classification: class.String, version: int(version.Int64), title: title, restricted: restricted > 0}
+				classification: class.String, version: int(version.Int64), title: title, restricted: restricted > 0,
+				contentKey: contentKey, destroyedAt: destroyed, destructionID: destructionID}
 		}
 		out = append(out, rd)
 	}
@@ -655,10 +659,10 @@ func (s *Service) detail(ctx context.Context, call *medguard.Call, e *BreakGlass
 		if err != nil {
 			return err
 		}
-		if !s.gate.Check(pass).Allowed {
+		if !s.gate.Check(pass).Allowed || r.destroyedAt.Valid {
 			continue
 		}
-		if e.Reads[i].Title, err = s.keys.OpenString(ctx, owner, loc("record_versions", versionRow(r.id, r.version), "title"), r.title); err != nil {
+		if e.Reads[i].Title, err = s.keys.OpenString(ctx, r.owner(), loc("record_versions", versionRow(r.id, r.version), "title"), r.title); err != nil {
 			return err
 		}
 	}

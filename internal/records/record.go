@@ -166,7 +166,9 @@ func (s *Service) CreateRecord(ctx context.Context, call *medguard.Call, patient
 				return nil, err
 			}
 		}
-		k, err := s.keys.Current(ctx, patientOwner(patientID))
+		// The record's content has its own data key, so that destroying
+		// the record at the end of its retention shreds that key alone.
+		k, err := s.keys.NewDataKey(recordOwner(id))
 		if err != nil {
 			return nil, medguard.Wrap("records.CreateRecord", err)
 		}
@@ -178,9 +180,13 @@ func (s *Service) CreateRecord(ctx context.Context, call *medguard.Call, patient
 			Classification: in.Classification, Title: in.Title, Text: in.Text, Fields: nonNil(in.Fields), Version: 1,
 			Author: call.Actor.Name, CreatedAt: now, UpdatedAt: now, Attachments: []AttachmentInfo{}}
 		return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
+			if err := s.keys.Save(ctx, tx, k); err != nil {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO records (id, patient_id, admission_id, type, department, classification,
-				version, author, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $8)`,
-				id, patientID, nullable(in.AdmissionID), in.Type, dept, in.Classification, call.Actor.Name, medguard.Millis(now)); err != nil {
+				version, author, created_at, updated_at, content_key) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $8, $9)`,
+				id, patientID, nullable(in.AdmissionID), in.Type, dept, in.Classification, call.Actor.Name, medguard.Millis(now),
+				k.Owner); err != nil {
 				return err
 			}
 			if err := insertVersion(ctx, tx, id, 1, title, body, fields, in.Classification, call.Actor.Name, now); err != nil {
@@ -241,6 +247,30 @@ type storedRecord struct {
 	attachments                                            int
 	// restricted is true for a record of a restricted department.
 	restricted bool
+	// contentKey is the owner of the key sealing the content (NULL: the
+	// patient's, for a record made before records had their own keys);
+	// destroyedAt and destructionID are set once it is destroyed.
+	contentKey    sql.NullString
+	destroyedAt   sql.NullInt64
+	destructionID sql.NullString
+}
+
+// owner is the key owner that sealed the record's content.
+func (r *storedRecord) owner() string {
+	if r.contentKey.Valid {
+		return r.contentKey.String
+	}
+	return patientOwner(r.patientID)
+}
+
+// gone is the answer for a destroyed record: 410, naming its certificate.
+func (r *storedRecord) gone() error {
+	if !r.destroyedAt.Valid {
+		return nil
+	}
+	return &medguard.Error{Kind: medguard.Gone, Code: "destroyed", Ref: r.destructionID.String,
+		Message: "the record was destroyed at the end of its retention period; its destruction certificate is " +
+			r.destructionID.String}
 }
 
 // loadRecord reads a record with the content of the given version (0: the
@@ -253,7 +283,8 @@ func (s *Service) loadRecord(ctx context.Context, id string, version int) (*stor
 	q := `SELECT r.id, r.patient_id, r.admission_id, r.type, r.department, v.classification, r.author, r.version,
 		r.created_at, r.updated_at, v.title, v.body, v.fields, v.author, v.created_at, v.version,
 		(SELECT count(*) FROM attachments a WHERE a.record_id = r.id),
-		(SELECT count(*) FROM restricted_departments x WHERE x.department = r.department)
+		(SELECT count(*) FROM restricted_departments x WHERE x.department = r.department),
+		r.content_key, r.destroyed_at, r.destruction_id
 		FROM records r JOIN record_versions v ON v.record_id = r.id AND v.version = `
 	args := []any{id}
 	if version == 0 {
@@ -265,7 +296,7 @@ func (s *Service) loadRecord(ctx context.Context, id string, version int) (*stor
 	var v, restricted int
 	err := s.db.QueryRowContext(ctx, q, args...).Scan(&r.id, &r.patientID, &r.admissionID, &r.typ, &r.department,
 		&r.classification, &r.author, &r.version, &r.created, &r.updated, &r.title, &r.body, &r.fields,
-		&r.versionAuthor, &r.versionCreated, &v, &r.attachments, &restricted)
+		&r.versionAuthor, &r.versionCreated, &v, &r.attachments, &restricted, &r.contentKey, &r.destroyedAt, &r.destructionID)
 	r.restricted = restricted > 0
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNoRecord
@@ -286,7 +317,10 @@ func (r *storedRecord) resource() policy.Resource {
 
 // openRecord decrypts a stored record version.
 func (s *Service) openRecord(ctx context.Context, r *storedRecord) (*Record, error) {
-	owner, row := patientOwner(r.patientID), versionRow(r.id, r.version)
+	if err := r.gone(); err != nil {
+		return nil, err
+	}
+	owner, row := r.owner(), versionRow(r.id, r.version)
 	title, err := s.keys.OpenString(ctx, owner, loc("record_versions", row, "title"), r.title)
 	if err != nil {
 		return nil, medguard.Wrap("records.openRecord", err)
@@ -352,7 +386,7 @@ func (s *Service) readRecord(ctx context.Context, call *medguard.Call, id string
 		}
 		out.Attachments = []AttachmentInfo{}
 		if r.attachments > 0 {
-			if out.Attachments, err = s.attachmentsOf(ctx, r.id, r.patientID); err != nil {
+			if out.Attachments, err = s.attachmentsOf(ctx, r.id, r.owner()); err != nil {
 				return nil, err
 			}
 		}
@@ -411,7 +445,7 @@ func (s *Service) UpdateRecord(ctx context.Context, call *medguard.Call, id stri
 		if err := checkContent(cur.Title, cur.Text, cur.Fields); err != nil {
 			return nil, err
 		}
-		k, err := s.keys.Current(ctx, patientOwner(r.patientID))
+		k, err := s.keys.Current(ctx, r.owner())
 		if err != nil {
 			return nil, medguard.Wrap("records.UpdateRecord", err)
 		}
@@ -421,13 +455,13 @@ func (s *Service) UpdateRecord(ctx context.Context, call *medguard.Call, id stri
 			return nil, err
 		}
 		cur.Version, cur.Author, cur.UpdatedAt = next, call.Actor.Name, now
-		if cur.Attachments, err = s.attachmentsOf(ctx, id, r.patientID); err != nil {
+		if cur.Attachments, err = s.attachmentsOf(ctx, id, r.owner()); err != nil {
 			return nil, err
 		}
 		out = cur
 		return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
 			res, err := tx.ExecContext(ctx, `UPDATE records SET version = $1, classification = $2, updated_at = $3
-				WHERE id = $4 AND version = $5`, next, cur.Classification, medguard.Millis(now), id, r.version)
+				WHERE id = $4 AND version = $5 AND destroyed_at IS NULL`, next, cur.Classification, medguard.Millis(now), id, r.version)
 			if err := storage.Affected(res, err, errRecordChanged); err != nil {
 				return err
 			}
@@ -448,6 +482,16 @@ type RecordSummary struct {
 	Author         string    `json:"author"`
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
+	// Destroyed, for a record destroyed at the end of its retention, names
+	// when and its certificate; its title is gone with it.
+	Destroyed *Destruction `json:"destroyed,omitempty"`
+}
+
+// Destruction says when a record was destroyed and which certificate
+// (销毁证明) proves it.
+type Destruction struct {
+	At          time.Time `json:"at"`
+	Certificate string    `json:"certificate"`
 }
 
 // ListRecords lists a patient's records that the caller may read, a page at
@@ -469,7 +513,8 @@ func (s *Service) ListRecords(ctx context.Context, call *medguard.Call, patientI
 		var glassDepts []string // departments whose records were listed by breaking the glass
 		rows, err := s.db.QueryContext(ctx, `SELECT r.id, r.patient_id, r.admission_id, r.type, r.department, v.classification,
 			r.author, r.version, r.created_at, r.updated_at, v.title, v.author, v.created_at,
-			(SELECT count(*) FROM restricted_departments x WHERE x.department = r.department)
+			(SELECT count(*) FROM restricted_departments x WHERE x.department = r.department),
+			r.content_key, r.destroyed_at, r.destruction_id
 			FROM records r JOIN record_versions v ON v.record_id = r.id AND v.version = r.version
 			WHERE r.patient_id = $1 AND r.id > $2 ORDER BY r.id`, patientID, after)
 		if err != nil {
@@ -481,7 +526,7 @@ func (s *Service) ListRecords(ctx context.Context, call *medguard.Call, patientI
 			var restricted int
 			if err := rows.Scan(&sr.id, &sr.patientID, &sr.admissionID, &sr.typ, &sr.department, &sr.classification,
 				&sr.author, &sr.version, &sr.created, &sr.updated, &sr.title, &sr.versionAuthor, &sr.versionCreated,
-				&restricted); err != nil {
+				&restricted, &sr.contentKey, &sr.destroyedAt, &sr.destructionID); err != nil {
 				return nil, err
 			}
 			sr.restricted = restricted > 0
@@ -495,13 +540,15 @@ func (s *Service) ListRecords(ctx context.Context, call *medguard.Call, patientI
 				next = out[len(out)-1].ID
 				break
 			}
-			title, err := s.keys.OpenString(ctx, patientOwner(patientID), loc("record_versions", versionRow(sr.id, sr.version), "title"), sr.title)
-			if err != nil {
+			sum := RecordSummary{ID: sr.id, Type: sr.typ, Department: sr.department, Classification: sr.classification,
+				Version: sr.version, Author: sr.versionAuthor, CreatedAt: medguard.FromMillis(sr.created),
+				UpdatedAt: medguard.FromMillis(sr.versionCreated)}
+			if sr.destroyedAt.Valid {
+				sum.Destroyed = &Destruction{At: medguard.FromMillis(sr.destroyedAt.Int64), Certificate: sr.destructionID.String}
+			} else if sum.Title, err = s.keys.OpenString(ctx, sr.owner(), loc("record_versions", versionRow(sr.id, sr.version), "title"), sr.title); err != nil {
 				return nil, err
 			}
-			out = append(out, RecordSummary{ID: sr.id, Type: sr.typ, Department: sr.department, Classification: sr.classification,
-				Title: title, Version: sr.version, Author: sr.versionAuthor, CreatedAt: medguard.FromMillis(sr.created),
-				UpdatedAt: medguard.FromMillis(sr.versionCreated)})
+			out = append(out, sum)
 			if d.BreakGlass && !slices.Contains(glassDepts, sr.department) {
 				glassDepts = append(glassDepts, sr.department)
 			}
@@ -539,6 +586,9 @@ func (s *Service) ListVersions(ctx context.Context, call *medguard.Call, id stri
 	pass.AuditAction = "record.versions"
 	out := []VersionInfo{}
 	_, _, err = s.gate.Enter(ctx, pass, func(policy.Decision) (audit.Mutation, error) {
+		if err := r.gone(); err != nil {
+			return nil, err
+		}
 		rows, err := s.db.QueryContext(ctx, `SELECT version, classification, author, created_at FROM record_versions
 			WHERE record_id = $1 ORDER BY version`, id)
 		if err != nil {

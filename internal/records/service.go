@@ -8,7 +8,10 @@
 // table, row and column; exact search goes through keyed blind indexes. Every
 // operation goes through the gate: this package loads the facts the access
 // policy needs (departments, care team, grants), and the gate decides and
-// writes the audit entry with the change. There is no delete path.
+// writes the audit entry with the change. There is no delete path: the one
+// way data leaves is destruction at the end of its retention period
+// (destroy.go), a four-eyes request that crypto-shreds the record's own key
+// and leaves a signed certificate.
 package records
 
 import (
@@ -23,6 +26,7 @@ import (
 	"medguard/internal/identity"
 	"medguard/internal/keys"
 	"medguard/internal/policy"
+	"medguard/internal/retention"
 	"medguard/internal/storage"
 )
 
@@ -47,6 +51,11 @@ type Config struct {
 	// Location is the hospital's time zone, whose calendar day birth dates
 	// are checked against (default UTC).
 	Location *time.Location
+	// BackupRetention is how long backups are kept (default 365 days,
+	// retention.DefaultBackupRetention): a destruction certificate says
+	// that every backup holding the shredded keys has expired by the
+	// destruction plus this. Wire it to the backup schedule's retention.
+	BackupRetention time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -65,6 +74,9 @@ func (c *Config) setDefaults() {
 	if c.Location == nil {
 		c.Location = time.UTC
 	}
+	if c.BackupRetention == 0 {
+		c.BackupRetention = retention.DefaultBackupRetention
+	}
 }
 
 // Service is the records capability.
@@ -75,6 +87,9 @@ type Service struct {
 	identity *identity.Service
 	clock    medguard.Clock
 	cfg      Config
+	// ledger is the destruction ledger outside the database (nil: no
+	// destruction may run).
+	ledger *retention.Ledger
 }
 
 // New returns the records service.
@@ -92,6 +107,10 @@ func (s *Service) today() time.Time { return s.clock.Now().In(s.cfg.Location) }
 
 // patientOwner is the key owner of a patient's data key.
 func patientOwner(patientID string) string { return "patient:" + patientID }
+
+// recordOwner is the key owner of a record's own data key (its content and
+// attachments), which its destruction shreds.
+func recordOwner(recordID string) string { return "record:" + recordID }
 
 func loc(table, row, column string) keys.Location {
 	return keys.Location{Table: table, Row: row, Column: column}

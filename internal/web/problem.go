@@ -21,6 +21,9 @@ type Problem struct {
 	Rule      string `json:"rule,omitempty"`
 	Code      string `json:"code,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
+	// Certificate, for a 410, names the destruction certificate (销毁证明)
+	// of what was asked for.
+	Certificate string `json:"certificate,omitempty"`
 }
 
 // ProblemBase prefixes every problem type.
@@ -43,6 +46,7 @@ var problemKinds = map[medguard.Kind]struct {
 	medguard.Locked:          {http.StatusLocked, "locked", "The account is locked"},
 	medguard.RateLimited:     {http.StatusTooManyRequests, "rate-limited", "Too many requests"},
 	medguard.Internal:        {http.StatusInternalServerError, "internal", "Internal error"},
+	medguard.Gone:            {http.StatusGone, "gone", "Destroyed at the end of its retention period"},
 }
 
 // ProblemFor builds the problem for err.
@@ -56,6 +60,9 @@ func ProblemFor(err error, requestID, instance string) Problem {
 	p := Problem{Type: ProblemBase + pk.name, Title: pk.title, Status: pk.status, Instance: instance, RequestID: requestID}
 	if errors.As(err, &e) && k != medguard.Internal {
 		p.Detail, p.Field, p.Rule, p.Code = e.Message, e.Field, e.Rule, e.Code
+		if k == medguard.Gone {
+			p.Certificate = e.Ref
+		}
 		if e.Code != "" {
 			p.Type = ProblemBase + pk.name + ":" + e.Code
 		}

@@ -130,6 +130,14 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/accountability/{id}/decision", Action: "accountability.decide", auth: userOnly, Body: incidents.CaseDecision{}, h: s.decideCase},
 		{Method: "POST", Pattern: "/api/v1/accountability/{id}/appeal", Action: "accountability.appeal", auth: userOnly, Body: noteRequest{}, h: s.caseAppeal},
 		{Method: "POST", Pattern: "/api/v1/accountability/{id}/appeal/review", Action: "accountability.review", auth: userOnly, Body: incidents.CaseReview{}, h: s.reviewAppeal},
+
+		// Retention and destruction (SPEC §4, issue 11).
+		{Method: "GET", Pattern: "/api/v1/retention/periods", Action: "retention.periods", auth: userOnly, Perms: perms(policy.RetentionRead), h: s.listRetentionPeriods},
+		{Method: "PUT", Pattern: "/api/v1/retention/periods/{type}", Action: "retention.lengthen", auth: userOnly, Perms: perms(policy.RetentionManage), Body: retentionRequest{}, h: s.setRetentionPeriod},
+		{Method: "GET", Pattern: "/api/v1/retention/expired", Action: "retention.expired", auth: userOnly, Perms: perms(policy.RetentionRead), h: s.listExpiredRecords},
+		{Method: "POST", Pattern: "/api/v1/retention/destructions", Action: "approval.request", auth: userOnly, Perms: perms(policy.RecordDestroy), Body: destructionRequest{}, h: s.requestDestruction},
+		{Method: "GET", Pattern: "/api/v1/retention/certificates", Action: "retention.certificates", auth: userOnly, Perms: perms(policy.RetentionRead), h: s.listCertificates},
+		{Method: "GET", Pattern: "/api/v1/retention/certificates/{id}", Action: "retention.certificate_read", auth: userOnly, Perms: perms(policy.RetentionRead), h: s.getCertificate},
 	}
 }
 
