@@ -468,4 +468,3 @@ func CheckRestored(ctx context.Context, db *storage.DB, m *Manifest) (*audit.Ver
 
 // Root is the manifest's audit root in base64, as checkpoints show it.
 func (m *Manifest) Root() string { return base64.StdEncoding.EncodeToString(m.State.AuditRoot) }
-

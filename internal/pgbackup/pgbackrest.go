@@ -431,9 +431,9 @@ type infoJSON []struct {
 		Max string `json:"max"`
 	} `json:"archive"`
 	Backup []struct {
-		Label   string `json:"label"`
-		Type    string `json:"type"`
-		Prior   string `json:"prior"`
+		Label   string          `json:"label"`
+		Type    string          `json:"type"`
+		Prior   string          `json:"prior"`
 		RefRaw  json.RawMessage `json:"reference"`
 		Error   bool            `json:"error"`
 		Archive struct {
