@@ -284,6 +284,15 @@ func byteSize(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
+// backupArgLast moves a leading BACKUP argument after the flags, so that
+// "backup-pg verify BACKUP --flag …" parses as the usage line shows it.
+func backupArgLast(args []string) []string {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return append(append([]string(nil), args[1:]...), args[0])
+	}
+	return args
+}
+
 // backupLabel accepts a label or a manifest's path.
 func backupLabel(arg, dir string) (label, mdir string) {
 	if strings.HasSuffix(arg, ".manifest") {
@@ -331,7 +340,7 @@ func backupPGVerify(ctx context.Context, args []string, getenv func(string) stri
 	var f pgFlags
 	f.register(fs)
 	fs.Usage = func() { usage(stderr, fs.FlagSet, "usage: medguard backup-pg verify BACKUP [flags]\n\n"+backupPGHelp) }
-	if err := parse(fs.FlagSet, args, getenv); err != nil {
+	if err := parse(fs.FlagSet, backupArgLast(args), getenv); err != nil {
 		return usageError{err}
 	}
 	if fs.NArg() != 1 {
@@ -354,7 +363,7 @@ func backupPGRestore(ctx context.Context, args []string, getenv func(string) str
 	fs.Usage = func() {
 		usage(stderr, fs.FlagSet, "usage: medguard backup-pg restore BACKUP --pg-data NEWDIR [--at TIME] [--port N] [flags]\n\n"+backupPGHelp)
 	}
-	if err := parse(fs.FlagSet, args, getenv); err != nil {
+	if err := parse(fs.FlagSet, backupArgLast(args), getenv); err != nil {
 		return usageError{err}
 	}
 	if fs.NArg() != 1 || *pgData == "" {
