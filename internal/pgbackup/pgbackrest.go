@@ -144,11 +144,16 @@ func Configure(c Config, runAs string) (Config, error) {
 	if err != nil {
 		return c, err
 	}
-	for _, dir := range []string{filepath.Dir(c.File), c.Repo, c.LogPath, c.LockPath} {
+	// The configuration's directory must be traversable by pgBackRest's
+	// user; the file itself is 0600 and that user's.
+	if err := os.MkdirAll(filepath.Dir(c.File), 0o755); err != nil {
+		return c, fmt.Errorf("pgbackup: %w", err)
+	}
+	for _, dir := range []string{c.Repo, c.LogPath, c.LockPath} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return c, fmt.Errorf("pgbackup: %w", err)
 		}
-		if uid >= 0 && dir != filepath.Dir(c.File) {
+		if uid >= 0 {
 			if err := os.Chown(dir, uid, gid); err != nil {
 				return c, fmt.Errorf("pgbackup: %w", err)
 			}
