@@ -168,7 +168,7 @@ func cipherPass(file, config string) (string, error) {
 		return "", err
 	}
 	p := base64.RawURLEncoding.EncodeToString(raw)
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", err
 	}
 	return p, os.WriteFile(path, []byte(p+"\n"), 0o600)
