@@ -51,6 +51,7 @@ commands:
   audit     verify the audit log, print its verifier key, export it, archive it
   detect    replay the detection rules over stored audit entries
   retention verify a destruction certificate (销毁证明) offline
+  backup-pg back up, verify, restore and list a PostgreSQL database with pgBackRest
   version   print the version
 
 "medguard <command> --help" lists a command's flags; each flag has a
@@ -77,6 +78,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return detectCmd(ctx, rest, getenv, stdout, stderr)
 	case "retention":
 		return retentionCmd(ctx, rest, getenv, stdout, stderr)
+	case "backup-pg":
+		return backupPGCmd(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "medguard", Version)
 		return nil
