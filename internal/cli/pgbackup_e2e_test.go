@@ -20,6 +20,9 @@ import (
 // (exit 3) before anything is written; restored, the cluster is started
 // on another port and its audit log and key file check out.
 func TestBackupPGCommands(t *testing.T) {
+	if underRace {
+		t.Skip("runs its own PostgreSQL cluster and pgBackRest processes: once, in the plain runs")
+	}
 	bin := pgtest.Tools(t)
 	dir := pgtest.Dir(t)
 	data := t.TempDir()
