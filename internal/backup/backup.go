@@ -468,7 +468,8 @@ func checkPiece(ctx context.Context, t Target, p Piece, key []byte, bad func(str
 		}
 		if _, err := io.Copy(io.Discard, dec); err != nil {
 			// Finish hashing to tell a changed piece from a wrong key.
-			io.Copy(io.Discard, src)
+			rest, _ := io.Copy(io.Discard, src)
+			n += rest
 			if n != p.Size || hex.EncodeToString(h.Sum(nil)) != p.SHA256 {
 				return sizeOrChange(p, n, bad)
 			}

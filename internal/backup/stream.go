@@ -58,12 +58,18 @@ func (c *streamClient) SetLogger(l *slog.Logger)       { c.logger = l }
 
 func (c *streamClient) prefix() string { return streamDir + c.gen + "/" }
 
-// segmentName names an LTX file: level, TXIDs and the LTX header's time.
-func (c *streamClient) segmentName(level int, min, max ltx.TXID, ts int64) string {
-	return fmt.Sprintf("%s%d/%s-%s-%d.ltx.sio", c.prefix(), level, min.String(), max.String(), ts)
+// segmentName names an LTX file: level, TXIDs, the LTX header's time and
+// the LTX file's size (Litestream reads it by offset and size).
+func (c *streamClient) segmentName(level int, min, max ltx.TXID, ts, size int64) string {
+	return fmt.Sprintf("%s%d/%s-%s-%d-%d.ltx.sio", c.prefix(), level, min.String(), max.String(), ts, size)
 }
 
 func parseSegment(name string) (level int, min, max ltx.TXID, ts int64, ok bool) {
+	level, min, max, ts, _, ok = parseSegmentSize(name)
+	return
+}
+
+func parseSegmentSize(name string) (level int, min, max ltx.TXID, ts, size int64, ok bool) {
 	parts := strings.Split(name, "/")
 	if len(parts) < 2 || !strings.HasSuffix(name, ".ltx.sio") {
 		return
@@ -73,16 +79,17 @@ func parseSegment(name string) (level int, min, max ltx.TXID, ts int64, ok bool)
 		return
 	}
 	f := strings.Split(strings.TrimSuffix(parts[len(parts)-1], ".ltx.sio"), "-")
-	if len(f) != 3 {
+	if len(f) != 4 {
 		return
 	}
 	a, err1 := ltx.ParseTXID(f[0])
 	b, err2 := ltx.ParseTXID(f[1])
 	t, err3 := strconv.ParseInt(f[2], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil {
+	n, err4 := strconv.ParseInt(f[3], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
 		return
 	}
-	return l, a, b, t, true
+	return l, a, b, t, n, true
 }
 
 func (c *streamClient) infos(ctx context.Context, level int) ([]*ltx.FileInfo, error) {
@@ -109,11 +116,11 @@ func (c *streamClient) infos(ctx context.Context, level int) ([]*ltx.FileInfo, e
 	}
 	var out []*ltx.FileInfo
 	for _, o := range objs {
-		l, min, max, ts, ok := parseSegment(o.Name)
+		l, min, max, ts, size, ok := parseSegmentSize(o.Name)
 		if !ok || l != level {
 			continue
 		}
-		out = append(out, &ltx.FileInfo{Level: l, MinTXID: min, MaxTXID: max, Size: o.Size, CreatedAt: time.UnixMilli(ts).UTC()})
+		out = append(out, &ltx.FileInfo{Level: l, MinTXID: min, MaxTXID: max, Size: size, CreatedAt: time.UnixMilli(ts).UTC()})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].MinTXID < out[j].MinTXID })
 	return out, nil
@@ -140,7 +147,7 @@ func (c *streamClient) find(ctx context.Context, level int, min, max ltx.TXID) (
 	}
 	for _, i := range all {
 		if i.MinTXID == min && i.MaxTXID == max {
-			return c.segmentName(level, min, max, i.CreatedAt.UnixMilli()), nil
+			return c.segmentName(level, min, max, i.CreatedAt.UnixMilli(), i.Size), nil
 		}
 	}
 	return "", os.ErrNotExist
@@ -217,7 +224,7 @@ func (c *streamClient) WriteLTXFile(ctx context.Context, level int, min, max ltx
 	if err != nil {
 		return nil, fmt.Errorf("backup: LTX header: %w", err)
 	}
-	name := c.segmentName(level, min, max, hdr.Timestamp)
+	name := c.segmentName(level, min, max, hdr.Timestamp, int64(len(plain)))
 	key := newBackupKey()
 	wrapped, err := wrapKey(key, c.recipient)
 	if err != nil {
@@ -247,12 +254,12 @@ func (c *streamClient) WriteLTXFile(ctx context.Context, level int, min, max ltx
 	if c.onWrite != nil {
 		c.onWrite(at)
 	}
-	return &ltx.FileInfo{Level: level, MinTXID: min, MaxTXID: max, Size: int64(buf.Len()), CreatedAt: at}, nil
+	return &ltx.FileInfo{Level: level, MinTXID: min, MaxTXID: max, Size: int64(len(plain)), CreatedAt: at}, nil
 }
 
 func (c *streamClient) DeleteLTXFiles(ctx context.Context, a []*ltx.FileInfo) error {
 	for _, i := range a {
-		name := c.segmentName(i.Level, i.MinTXID, i.MaxTXID, i.CreatedAt.UnixMilli())
+		name := c.segmentName(i.Level, i.MinTXID, i.MaxTXID, i.CreatedAt.UnixMilli(), i.Size)
 		for _, t := range c.targets {
 			if err := t.Delete(ctx, name); err != nil {
 				return err
