@@ -360,10 +360,7 @@ func OpenStream(ctx context.Context, opt StreamOptions) (*Stream, error) {
 	if err := ldb.Open(); err != nil {
 		return nil, fmt.Errorf("backup: continuous stream: %w", err)
 	}
-	if err := r.Start(ctx); err != nil {
-		ldb.Close(context.Background())
-		return nil, fmt.Errorf("backup: continuous stream: %w", err)
-	}
+	// The DB starts its replica's monitor itself on its first sync.
 	s.ldb = ldb
 	return s, nil
 }
@@ -385,11 +382,17 @@ func (s *Stream) Sync(ctx context.Context) error {
 	return err
 }
 
-// Shipped is the time of the newest transaction shipped, and the last
+// Shipped is the moment up to which every committed transaction is on
+// the targets — the newest shipped transaction's time, or the last time
+// the replica was found caught up, whichever is later — and the last
 // shipping error (nil if the last attempt worked).
 func (s *Stream) Shipped() (time.Time, error) {
+	caught := s.ldb.LastSuccessfulSyncAt()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if caught.After(s.last) && s.err == nil {
+		return caught, nil
+	}
 	return s.last, s.err
 }
 
