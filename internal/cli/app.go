@@ -17,6 +17,7 @@ import (
 	"medguard"
 	"medguard/internal/approvals"
 	"medguard/internal/audit"
+	"medguard/internal/backup"
 	"medguard/internal/console"
 	"medguard/internal/detect"
 	"medguard/internal/gate"
@@ -91,6 +92,8 @@ type App struct {
 	Transport *transport.Register
 	// KeyFileCreated is true when Open made a new key file.
 	KeyFileCreated bool
+	// Backups is serve's backup schedule (nil without --backup-to).
+	Backups *backup.Scheduler
 }
 
 // Schemas are every capability's tables, in dependency order.

@@ -52,6 +52,7 @@ commands:
   detect    replay the detection rules over stored audit entries
   retention verify a destruction certificate (销毁证明) offline
   backup-pg back up, verify, restore and list a PostgreSQL database with pgBackRest
+  backup    make, verify, list and restore encrypted backups; run restore drills
   version   print the version
 
 "medguard <command> --help" lists a command's flags; each flag has a
@@ -80,6 +81,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return retentionCmd(ctx, rest, getenv, stdout, stderr)
 	case "backup-pg":
 		return backupPGCmd(ctx, rest, getenv, stdout, stderr)
+	case "backup":
+		return backupCmd(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "medguard", Version)
 		return nil

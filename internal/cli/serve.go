@@ -309,6 +309,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs := newFlags("serve", stderr)
 	var f serveFlags
 	f.register(fs)
+	bf := registerBackupFlags(fs)
 	fs.Usage = func() {
 		usage(stderr, fs.FlagSet, "usage: medguard serve [flags]\n\nServes medguard over HTTPS (TLS 1.3 only). With no flags: SQLite in ./medguard-data,\n"+
 			"a new key file and a self-signed certificate there, https://127.0.0.1:8443.\n\n"+
@@ -329,6 +330,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return usageError{err}
 	}
 	tuneGC(getenv)
+	if err := checkRestoreMarker(cfg.DataDir); err != nil {
+		return err
+	}
 	app, err := Open(ctx, cfg)
 	if err != nil {
 		return err
@@ -392,6 +396,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	})
 	go app.Detect.Run(bg, time.Second)
 	go app.Web.Run(bg, f.refusalSummary)
+	if err := startBackups(bg, app, bf, getenv, logger); err != nil {
+		return err
+	}
 	siemDone := make(chan struct{})
 	if app.SIEM != nil {
 		go func() {

@@ -1,0 +1,188 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/benbjohnson/litestream"
+
+	"medguard/internal/audit"
+	"medguard/internal/storage"
+)
+
+// CreateIncremental seals the continuous stream for a data directory whose
+// server does not ship it itself: it runs the stream once (Litestream
+// ships every transaction since the last run, from its state in
+// DATA/backup/litestream) and writes a signed manifest sealing the
+// generation's segments. A server started with --backup-to seals its own
+// stream on its schedule (Stream.Seal).
+func CreateIncremental(ctx context.Context, opt CreateOptions) (*Result, error) {
+	s, err := OpenStream(ctx, StreamOptions{DataDir: opt.DataDir, Targets: opt.Targets, Recipient: opt.Recipient})
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.Seal(ctx, opt)
+	return res, errors.Join(err, s.Close(context.Background()))
+}
+
+// latestCheckpoint reads the newest signed checkpoint of the audit log in
+// the data directory's database.
+func latestCheckpoint(ctx context.Context, dataDir string) (AuditState, error) {
+	db, err := storage.Open(ctx, "sqlite:"+filepath.Join(dataDir, "medguard.db"), "")
+	if err != nil {
+		return AuditState{}, err
+	}
+	defer db.Close()
+	cps, err := audit.StoredCheckpoints(ctx, db)
+	if err != nil {
+		return AuditState{}, err
+	}
+	if len(cps) == 0 {
+		return AuditState{}, nil
+	}
+	c := cps[len(cps)-1]
+	return AuditState{Size: c.Size, Root: c.Root, Checkpoint: c.Note}, nil
+}
+
+// Seal makes an incremental backup: the audit log's newest checkpoint is
+// read, every transaction committed so far is shipped, and a signed
+// manifest lists every segment of the generation (so each incremental
+// backup restores on its own), with the checkpoints and signing key.
+func (s *Stream) Seal(ctx context.Context, opt CreateOptions) (*Result, error) {
+	start := time.Now()
+	cp, err := latestCheckpoint(ctx, opt.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	now := opt.now()
+	id := newID(now, Incremental)
+	m := &Manifest{ID: id, Kind: Incremental, CreatedAt: now, Database: "sqlite", Base: s.Generation(), Audit: cp,
+		Cipher: Cipher, KeyWrap: KeyWrap, Recipient: fmt.Sprint(opt.Recipient), Signer: opt.Signer.VerifierKey()}
+	key := newBackupKey()
+	wrapped, err := wrapKey(key, opt.Recipient)
+	if err != nil {
+		return nil, err
+	}
+	prefix := backupsDir + id + "/"
+	tmp := snapshotDir(opt.DataDir)
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, err
+	}
+	m.Pieces = append(m.Pieces, Piece{Name: prefix + "key.age", Size: int64(len(wrapped)), SHA256: sum(wrapped), Role: "key"})
+	for _, t := range opt.Targets {
+		if err := ensureVerifier(ctx, t, opt.Signer.VerifierKey()); err != nil {
+			return nil, err
+		}
+		if err := putBytes(ctx, t, prefix+"key.age", wrapped); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range []struct{ src, name, role string }{
+		{filepath.Join(opt.DataDir, "keys", "audit-log.key"), "audit-log.key.sio", "signing-key"},
+		{filepath.Join(opt.DataDir, "checkpoints.log"), "checkpoints.sio", "checkpoints"},
+	} {
+		p, err := encryptFile(ctx, f.src, key, prefix+f.name, f.role, tmp, opt.Targets)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		m.Pieces = append(m.Pieces, p)
+	}
+	// The checkpoints were copied before the stream is shipped: every one
+	// of them is of a tree the stream holds.
+	if err := s.Sync(ctx); err != nil {
+		return nil, fmt.Errorf("backup: shipping the stream: %w", err)
+	}
+	t0 := opt.Targets[0]
+	objs, err := segmentsOf(ctx, t0, s.Generation())
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range objs {
+		p, err := pieceOf(ctx, t0, o, "stream")
+		if err != nil {
+			return nil, err
+		}
+		if _, _, _, ts, ok := parseSegment(o.Name); ok && time.UnixMilli(ts).After(m.DataAsOf) {
+			m.DataAsOf = time.UnixMilli(ts).UTC()
+		}
+		m.Pieces = append(m.Pieces, p)
+	}
+	if len(m.Pieces) == 0 || m.Pieces[len(m.Pieces)-1].Role != "stream" {
+		return nil, errors.New("backup: the stream has shipped nothing yet")
+	}
+	signed, err := opt.Signer.sign(manifestHeader, m)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Manifest: m}
+	for _, t := range opt.Targets {
+		if err := putBytes(ctx, t, prefix+manifestName, signed); err != nil {
+			return nil, err
+		}
+		res.URLs = append(res.URLs, BackupURL(t, id))
+	}
+	res.Took = time.Since(start)
+	return res, nil
+}
+
+// restoreStream rebuilds the database from an incremental backup's
+// segments with Litestream's restore (up to at, if not zero).
+func restoreStream(ctx context.Context, t Target, m *Manifest, id Identity, dbPath string, at time.Time) error {
+	only := map[string]Piece{}
+	for _, p := range m.Pieces {
+		if p.Role == "stream" {
+			only[p.Name] = p
+		}
+	}
+	c := &streamClient{targets: []Target{t}, gen: m.Base, identity: id, only: only}
+	r := litestream.NewReplicaWithClient(nil, c)
+	opt := litestream.RestoreOptions{OutputPath: dbPath, Timestamp: at}
+	if err := r.Restore(ctx, opt); err != nil {
+		return fmt.Errorf("backup: replaying the stream: %w", err)
+	}
+	return nil
+}
+
+// BackupAt is the newest verified backup on a target whose data is as of
+// when or earlier (for restore --at).
+func BackupAt(ctx context.Context, t Target, verifierKey string, when time.Time) (string, error) {
+	entries, err := List(ctx, t, verifierKey)
+	if err != nil {
+		return "", err
+	}
+	best := ""
+	for _, e := range entries {
+		if e.Manifest != nil && !e.Manifest.DataAsOf.After(when) {
+			best = e.ID
+		}
+		// An incremental backup replays to any moment of its stream.
+		if e.Manifest != nil && e.Manifest.Kind == Incremental && e.Manifest.DataAsOf.After(when) && best == "" && streamStart(e.Manifest).Before(when) {
+			best = e.ID
+		}
+	}
+	if best == "" {
+		return "", fmt.Errorf("backup: no backup on %s holds data as of %s", t.URL(), when.Format(time.RFC3339))
+	}
+	return best, nil
+}
+
+func streamStart(m *Manifest) time.Time {
+	for _, p := range m.Pieces {
+		if p.Role == "stream" {
+			if _, _, _, ts, ok := parseSegment(p.Name); ok {
+				return time.UnixMilli(ts)
+			}
+		}
+	}
+	return m.DataAsOf
+}
+
+var _ = strings.TrimSpace

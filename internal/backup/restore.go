@@ -1,0 +1,269 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"filippo.io/age"
+
+	"medguard"
+	"medguard/internal/audit"
+	"medguard/internal/keys"
+	"medguard/internal/storage"
+)
+
+// RestoringMarker is the file a restore leaves in the new data directory
+// until it has finished: `serve` refuses a directory holding it, so a
+// restore killed half-way is never served. Running the restore again
+// finishes it.
+const RestoringMarker = "RESTORE-IN-PROGRESS"
+
+// RestoreOptions are what Restore needs.
+type RestoreOptions struct {
+	// DataDir is the new data directory; it must not hold a database.
+	DataDir     string
+	Identity    age.Identity
+	VerifierKey string
+	// KeyFile, if set, is the key file the restored data will be read
+	// with: it must unwrap the restored data keys, and is copied to
+	// DATA/keys/medguard.keys.
+	KeyFile string
+	// At, if not zero, replays an incremental backup's stream only up to
+	// this moment (point-in-time restore).
+	At time.Time
+	// Step, if set, is told each step's name and time as it ends.
+	Step func(Step)
+}
+
+// Step is one timed step of a restore.
+type Step struct {
+	Name string        `json:"name"`
+	Took time.Duration `json:"took"`
+}
+
+// RestoreReport says what a restore did.
+type RestoreReport struct {
+	Manifest *Manifest
+	Steps    []Step
+	// Audit is the restored audit tree (verified), equal to the manifest's.
+	Audit AuditState
+	Took  time.Duration
+}
+
+// Restore verifies backup id on target whole — signature, every piece's
+// SHA-256 and decryption with the identity — before writing anything, then
+// restores it into a new data directory in timed steps: data (the
+// database), checkpoints and signing key, check (SQLite integrity and
+// indexes), keys (the key file opens the data keys), audit verify (the
+// whole log, against the restored checkpoints, and its root against the
+// manifest's).
+func Restore(ctx context.Context, t Target, id string, opt RestoreOptions) (*RestoreReport, error) {
+	start := time.Now()
+	rep := &RestoreReport{}
+	step := func(name string, since time.Time) {
+		s := Step{Name: name, Took: time.Since(since)}
+		rep.Steps = append(rep.Steps, s)
+		if opt.Step != nil {
+			opt.Step(s)
+		}
+	}
+	if opt.Identity == nil {
+		return nil, errors.New("backup: restore needs the backup identity file (--identity)")
+	}
+	if err := checkEmptyTarget(opt.DataDir); err != nil {
+		return nil, err
+	}
+	var kf *keys.KeyFile
+	if opt.KeyFile != "" {
+		var err error
+		if kf, err = keys.LoadKeyFile(opt.KeyFile); err != nil {
+			return nil, fmt.Errorf("key file: %w", err)
+		}
+	}
+	t0 := time.Now()
+	m, key, err := verify(ctx, t, id, VerifyOptions{VerifierKey: opt.VerifierKey, Identity: opt.Identity})
+	if err != nil {
+		return nil, err
+	}
+	rep.Manifest = m
+	step("verify", t0)
+
+	if !opt.At.IsZero() && m.Kind != Incremental {
+		return nil, fmt.Errorf("backup: --at needs an incremental backup (the continuous stream); %s is a full snapshot", id)
+	}
+	// Nothing is written before this point.
+	t0 = time.Now()
+	if err := os.MkdirAll(filepath.Join(opt.DataDir, "keys"), 0o700); err != nil {
+		return nil, err
+	}
+	marker := filepath.Join(opt.DataDir, RestoringMarker)
+	if err := os.WriteFile(marker, []byte("backup "+id+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	dbPath := filepath.Join(opt.DataDir, "medguard.db")
+	if m.Kind == Incremental {
+		os.Remove(dbPath + ".tmp")
+		if err := restoreStream(ctx, t, m, opt.Identity, dbPath, opt.At); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range m.Pieces {
+		var dst string
+		switch p.Role {
+		case "database":
+			dst = dbPath
+		case "checkpoints":
+			dst = filepath.Join(opt.DataDir, "checkpoints.log")
+		case "signing-key":
+			dst = filepath.Join(opt.DataDir, "keys", "audit-log.key")
+		default:
+			continue
+		}
+		if err := restorePiece(ctx, t, p, key, dst); err != nil {
+			return nil, err
+		}
+	}
+	step("data", t0)
+
+	t0 = time.Now()
+	db, err := storage.Open(ctx, "sqlite:"+dbPath, "")
+	if err != nil {
+		return nil, err
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			db.Close()
+		}
+	}()
+	var ok string
+	if err := db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
+		return nil, fmt.Errorf("backup: the restored database fails SQLite's integrity check: %v %s", err, ok)
+	}
+	step("check (integrity, indexes)", t0)
+
+	if kf != nil {
+		t0 = time.Now()
+		if err := keys.NewKeyring(db, kf, medguard.SystemClock{}).Check(ctx); err != nil {
+			return nil, fmt.Errorf("backup: wrong key file: %s does not open the backup's data keys (KEK versions %v): %w", opt.KeyFile, m.KEKVersions, err)
+		}
+		if err := keys.WriteKeyFile(filepath.Join(opt.DataDir, "keys", "medguard.keys"), kf); err != nil {
+			return nil, err
+		}
+		step("keys", t0)
+	}
+
+	t0 = time.Now()
+	vopts := audit.VerifyOptions{VerifierKey: signerVerifier(opt.DataDir)}
+	// Restored to an earlier moment, the log is checked on its own: the
+	// checkpoints file holds checkpoints of later trees.
+	if f, err := os.Open(filepath.Join(opt.DataDir, "checkpoints.log")); err == nil && opt.At.IsZero() {
+		vopts.Checkpoints, err = audit.ReadCheckpointFile(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("backup: restored checkpoints.log: %w", err)
+		}
+	}
+	ar, err := audit.Verify(ctx, db, vopts)
+	if err != nil {
+		return nil, fmt.Errorf("backup: audit verify of the restored data failed: %w", err)
+	}
+	rep.Audit = AuditState{Size: ar.Size, Root: ar.Root}
+	if m.Kind == Incremental {
+		// The stream holds at least the sealed checkpoint's tree (unless
+		// restored to an earlier moment): the log must contain it.
+		if opt.At.IsZero() && m.Audit.Size > 0 {
+			cp := audit.Checkpoint{Size: m.Audit.Size, Root: m.Audit.Root, Note: m.Audit.Checkpoint}
+			vopts.Checkpoints = append(vopts.Checkpoints, cp)
+			if _, err := audit.Verify(ctx, db, vopts); err != nil {
+				return nil, fmt.Errorf("backup: the restored audit log does not hold the manifest's checkpoint: %w", err)
+			}
+		}
+	} else if ar.Size != m.Audit.Size || !bytes.Equal(ar.Root, m.Audit.Root) {
+		return nil, fmt.Errorf("backup: the restored audit tree (size %d) is not the manifest's (size %d)", ar.Size, m.Audit.Size)
+	}
+	step("audit verify", t0)
+	closed = true
+	if err := db.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(marker); err != nil {
+		return nil, err
+	}
+	rep.Took = time.Since(start)
+	return rep, nil
+}
+
+// signerVerifier is the verifier key of the restored signing key ("" if
+// there is none: checkpoints are then compared by size and root).
+func signerVerifier(dataDir string) string {
+	b, err := os.ReadFile(filepath.Join(dataDir, "keys", "audit-log.key"))
+	if err != nil {
+		return ""
+	}
+	s, err := NewSigner(string(b))
+	if err != nil {
+		return ""
+	}
+	return s.VerifierKey()
+}
+
+// checkEmptyTarget refuses a data directory that holds a database, unless
+// it is the leftover of a restore that did not finish (the marker is
+// there), which is cleared.
+func checkEmptyTarget(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, RestoringMarker)); err == nil {
+		for _, n := range []string{"medguard.db", "medguard.db-wal", "medguard.db-shm", "checkpoints.log",
+			"keys/audit-log.key", "keys/medguard.keys"} {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, "medguard.db")); err == nil {
+		return fmt.Errorf("backup: %s already holds a database: restore into a new directory", dir)
+	}
+	return nil
+}
+
+// restorePiece decrypts a piece into dst (through a temporary file, synced
+// and renamed).
+func restorePiece(ctx context.Context, t Target, p Piece, key []byte, dst string) error {
+	rc, err := t.Get(ctx, p.Name)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	dec, err := decryptReader(key, p.Name, rc)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(dst), ".restore-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := io.Copy(f, dec); err != nil {
+		f.Close()
+		return fmt.Errorf("backup: %s changed since it was verified: %w", p.Name, err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), dst)
+}

@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"medguard/internal/backup"
+	"medguard/internal/storage"
+)
+
+// backupFlags are serve's --backup-* flags.
+type backupFlags struct {
+	to                                  stringList
+	recipient, drillIdentity            string
+	continuous                          bool
+	fullEvery, incrementalEvery, drills time.Duration
+	keepDaily, keepMonthly              int
+}
+
+func registerBackupFlags(fs *flagSet) *backupFlags {
+	b := &backupFlags{}
+	fs.Var(&b.to, "backup-to", "back up to this target: a directory (another disk) or s3://BUCKET/PREFIX?endpoint=HOST:PORT (repeatable; both at once for 3-2-1)")
+	fs.StringVar(&b.recipient, "backup-recipient", "", "age recipient backups are encrypted to (default DATA/keys/backup.recipient, from `medguard backup keygen`)")
+	fs.BoolVar(&b.continuous, "backup-continuous", true, "ship the write-ahead log continuously (Litestream): RPO of seconds")
+	fs.DurationVar(&b.fullEvery, "backup-full-every", 24*time.Hour, "how often a full backup is made on each target")
+	fs.DurationVar(&b.incrementalEvery, "backup-incremental-every", 15*time.Minute, "how often the shipped stream is sealed by a signed incremental backup (at most 15m)")
+	fs.DurationVar(&b.drills, "backup-drill-every", 7*24*time.Hour, "how often a restore drill is due (alerted when overdue; run here only with --backup-drill-identity)")
+	fs.StringVar(&b.drillIdentity, "backup-drill-identity", "", "backup identity file for drills run by the server (the server can then read its backups: prefer drills from another machine)")
+	fs.IntVar(&b.keepDaily, "backup-keep-daily", 30, "days of daily full backups kept")
+	fs.IntVar(&b.keepMonthly, "backup-keep-monthly", 12, "months of monthly full backups kept")
+	return b
+}
+
+// checkRestoreMarker refuses a data directory a restore has not finished.
+func checkRestoreMarker(data string) error {
+	if _, err := os.Stat(filepath.Join(data, backup.RestoringMarker)); err == nil {
+		return fmt.Errorf("a restore into %s did not finish: run the same `medguard backup restore` again (it starts over), then serve", data)
+	}
+	return nil
+}
+
+// startBackups starts the backup schedule of serve (nothing without
+// --backup-to) and shows its health in /metrics.
+func startBackups(ctx context.Context, app *App, b *backupFlags, getenv func(string) string, logger *slog.Logger) error {
+	if len(b.to) == 0 {
+		return nil
+	}
+	if app.DB.Dialect != storage.SQLite {
+		return errors.New("--backup-to: this installation runs on PostgreSQL: back it up with pgBackRest, see docs/backup.md")
+	}
+	if b.incrementalEvery <= 0 || b.incrementalEvery > 15*time.Minute {
+		return errors.New("--backup-incremental-every must be more than 0 and at most 15m")
+	}
+	targets, err := openTargets(b.to, getenv)
+	if err != nil {
+		return err
+	}
+	rspec, err := backupRecipient(b.recipient, app.Config.DataDir)
+	if err != nil {
+		return err
+	}
+	rcpt, err := backup.ParseRecipient(rspec)
+	if err != nil {
+		return err
+	}
+	signer, err := backup.LoadSigner(app.Config.DataDir, getenv("MEDGUARD_AUDIT_KEY"))
+	if err != nil {
+		return err
+	}
+	s := backup.Schedule{DataDir: app.Config.DataDir, Targets: targets, Recipient: rcpt, Signer: signer, Continuous: b.continuous,
+		FullEvery: b.fullEvery, IncrementalEvery: b.incrementalEvery, DrillEvery: b.drills, KeepDaily: b.keepDaily,
+		KeepMonthly: b.keepMonthly, Logger: logger, KeyFile: app.Config.KeyFile,
+		Alert: func(key, text string) {
+			if err := app.Detect.RaiseNotice(context.Background(), "backup_health", key, text); err != nil {
+				logger.Error("raising a backup alert failed", "error", err.Error())
+			}
+		}}
+	if s.KeyFile == "" {
+		s.KeyFile = filepath.Join(app.Config.DataDir, "keys", "medguard.keys")
+	}
+	if b.drillIdentity != "" {
+		if s.DrillIdentity, err = backup.LoadIdentity(b.drillIdentity); err != nil {
+			return err
+		}
+	}
+	sc := backup.NewScheduler(s)
+	app.Backups = sc
+	if app.Metrics != nil {
+		app.Metrics.GaugeSet("medguard_backup_last_age_seconds", "Age of the last successful full backup per target.", "target", func() map[string]float64 {
+			out := map[string]float64{}
+			for _, t := range sc.Status().Targets {
+				if !t.LastBackup.IsZero() {
+					out[t.URL] = time.Since(t.LastBackup).Seconds()
+				} else {
+					out[t.URL] = -1
+				}
+			}
+			return out
+		})
+		app.Metrics.GaugeSet("medguard_backup_target_failing", "1 while the last backup to the target failed.", "target", func() map[string]float64 {
+			out := map[string]float64{}
+			for _, t := range sc.Status().Targets {
+				out[t.URL] = map[bool]float64{true: 1, false: 0}[t.LastError != ""]
+			}
+			return out
+		})
+		app.Metrics.Gauge("medguard_backup_rpo_seconds", "Achieved RPO: how old the newest data every copy holds is (continuous stream).",
+			func() float64 { return sc.Status().RPO.Seconds() })
+		app.Metrics.Gauge("medguard_backup_321_met", "1 when backups meet 3-2-1 (3 copies, 2 media, 1 off-site).",
+			func() float64 { return map[bool]float64{true: 1, false: 0}[sc.Status().State.Met] })
+		app.Metrics.Gauge("medguard_backup_last_drill_rto_seconds", "RTO measured by the last restore drill.", func() float64 {
+			if d := sc.Status().LastDrill; d != nil {
+				return d.RTO.Seconds()
+			}
+			return -1
+		})
+		app.Metrics.Gauge("medguard_backup_last_drill_ok", "1 if the last restore drill passed, 0 if it failed, -1 if none.", func() float64 {
+			if d := sc.Status().LastDrill; d != nil {
+				return map[bool]float64{true: 1, false: 0}[d.OK]
+			}
+			return -1
+		})
+	}
+	go sc.Run(ctx)
+	return nil
+}
