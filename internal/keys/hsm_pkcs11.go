@@ -21,7 +21,8 @@ const HSMCompiledIn = true
 
 // hsmKEKs is an HSM as a KEK source, through github.com/miekg/pkcs11.
 type hsmKEKs struct {
-	p    *pkcs11.Ctx
+	module string
+	p      *pkcs11.Ctx
 	slot uint
 	// sessions is a pool: a PKCS#11 session runs one operation at a time.
 	sessions chan pkcs11.SessionHandle
@@ -41,15 +42,11 @@ func OpenPKCS11(cfg PKCS11Config) (KEKSource, error) {
 	if cfg.Module == "" || cfg.Token == "" || cfg.PIN == "" {
 		return nil, errors.New("keys: the HSM needs a PKCS#11 module, a token label and a PIN")
 	}
-	p := pkcs11.New(cfg.Module)
-	if p == nil {
-		return nil, fmt.Errorf("keys: cannot load the PKCS#11 module %s", cfg.Module)
+	p, err := loadModule(cfg.Module)
+	if err != nil {
+		return nil, err
 	}
-	if err := p.Initialize(); err != nil {
-		p.Destroy()
-		return nil, fmt.Errorf("keys: PKCS#11 module %s: %w", cfg.Module, err)
-	}
-	h := &hsmKEKs{p: p, sessions: make(chan pkcs11.SessionHandle, hsmSessions), keys: map[uint32]pkcs11.ObjectHandle{}}
+	h := &hsmKEKs{module: cfg.Module, p: p, sessions: make(chan pkcs11.SessionHandle, hsmSessions), keys: map[uint32]pkcs11.ObjectHandle{}}
 	fail := func(err error) (KEKSource, error) {
 		h.Close()
 		return nil, err
@@ -91,14 +88,60 @@ func OpenPKCS11(cfg PKCS11Config) (KEKSource, error) {
 
 func (h *hsmKEKs) Name() string { return SourcePKCS11 }
 
-// Close signs out and unloads the module.
+// Close closes the source's sessions, and unloads the module when no other
+// source of this process uses it.
 func (h *hsmKEKs) Close() error {
 	for _, sh := range h.all {
 		h.p.CloseSession(sh)
 	}
-	h.p.Finalize()
-	h.p.Destroy()
+	h.all = nil
+	unloadModule(h.module)
 	return nil
+}
+
+// A PKCS#11 module is initialised once per process: sources on the same
+// module share it (and its sign-in to a token).
+var modules = struct {
+	sync.Mutex
+	m map[string]*loadedModule
+}{m: map[string]*loadedModule{}}
+
+type loadedModule struct {
+	p    *pkcs11.Ctx
+	refs int
+}
+
+func loadModule(path string) (*pkcs11.Ctx, error) {
+	modules.Lock()
+	defer modules.Unlock()
+	if lm := modules.m[path]; lm != nil {
+		lm.refs++
+		return lm.p, nil
+	}
+	p := pkcs11.New(path)
+	if p == nil {
+		return nil, fmt.Errorf("keys: cannot load the PKCS#11 module %s", path)
+	}
+	if err := p.Initialize(); err != nil {
+		p.Destroy()
+		return nil, fmt.Errorf("keys: PKCS#11 module %s: %w", path, err)
+	}
+	modules.m[path] = &loadedModule{p: p, refs: 1}
+	return p, nil
+}
+
+func unloadModule(path string) {
+	modules.Lock()
+	defer modules.Unlock()
+	lm := modules.m[path]
+	if lm == nil {
+		return
+	}
+	if lm.refs--; lm.refs == 0 {
+		lm.p.Finalize()
+		lm.p.Destroy()
+		delete(modules.m, path)
+	}
 }
 
 func (h *hsmKEKs) session() pkcs11.SessionHandle   { return <-h.sessions }
