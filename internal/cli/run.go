@@ -50,6 +50,7 @@ commands:
   bench     measure the server: "medguard bench reads"
   audit     verify the audit log, print its verifier key, export it, archive it
   detect    replay the detection rules over stored audit entries
+  keys      key status and rotation of the key-encryption key (KEK)
   version   print the version
 
 "medguard <command> --help" lists a command's flags; each flag has a
@@ -74,6 +75,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return auditCmd(ctx, rest, getenv, stdout, stderr)
 	case "detect":
 		return detectCmd(ctx, rest, getenv, stdout, stderr)
+	case "keys":
+		return keysCmd(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "medguard", Version)
 		return nil

@@ -23,7 +23,7 @@ const HSMCompiledIn = true
 type hsmKEKs struct {
 	module string
 	p      *pkcs11.Ctx
-	slot uint
+	slot   uint
 	// sessions is a pool: a PKCS#11 session runs one operation at a time.
 	sessions chan pkcs11.SessionHandle
 	all      []pkcs11.SessionHandle

@@ -242,6 +242,9 @@ func (kr *Keyring) Remaining(ctx context.Context) (int64, error) {
 	return n, err
 }
 
+// RewrappedHere counts the data keys this process rewrapped.
+func (kr *Keyring) RewrappedHere() int64 { return kr.rewrapped.Load() }
+
 // ActiveVersion returns the active KEK version as kek_versions records it.
 func (kr *Keyring) ActiveVersion(ctx context.Context) (uint32, error) {
 	var v int64
