@@ -118,6 +118,12 @@ func (k *DataKey) SealString(loc Location, plaintext string) []byte {
 // Algorithm returns the key's algorithm.
 func (k *DataKey) Algorithm() Algorithm { return k.s.alg }
 
+// Wrapped returns the key as stored: wrapped under KEK version KEKVersion.
+func (k *DataKey) Wrapped() []byte { return k.wrapped }
+
+// KEKVersion returns the version of the KEK the key is wrapped under.
+func (k *DataKey) KEKVersion() uint32 { return k.kekVersion }
+
 // NewDataKey makes a fresh data key (version 1) for a new owner. It is not
 // stored until Save is called inside the transaction that stores the first
 // data it seals, so that a key and its data exist together or not at all.

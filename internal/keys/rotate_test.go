@@ -394,7 +394,7 @@ func bulkFill(b *testing.B, db *storage.DB, kr *keys.Keyring, n int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		batch = append(batch, k.Owner, 1, "SM4-GCM", 1, keys.WrappedForTest(k), 0)
+		batch = append(batch, k.Owner, 1, "SM4-GCM", 1, k.Wrapped(), 0)
 		if len(batch) == rows*6 {
 			flush()
 		}
