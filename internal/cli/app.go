@@ -226,6 +226,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	d.DB, d.Gate, d.Log, d.Identity, d.Records, d.Approvals, d.Trail = a.DB, a.Gate, a.Log, a.Identity, a.Records, a.Approvals, a.Trail
 	d.Incidents = a.Incidents
 	d.Detect = a.Detect
+	d.Keys = a.Keys
 	d.Logger, d.Metrics = cfg.Logger, a.Metrics
 	a.Web = web.New(d)
 	a.Web.Console = console.New(console.Deps{Identity: a.Identity, Records: a.Records, Approvals: a.Approvals, Trail: a.Trail,

@@ -132,6 +132,15 @@ func TestKeyRotationWhileServing(t *testing.T) {
 			t.Fatalf("after rotation %s: %v", pid, got)
 		}
 	}
+	// The status is in the API for the IT engineer and the security
+	// officer, not for the clerk.
+	for _, tok := range []string{it, s.security()} {
+		got := s.json(200, "GET", "/api/v1/keys", tok, nil)
+		if got["active_version"] != float64(2) || got["rotating"] != false || got["source"] != "file" {
+			t.Fatalf("GET /api/v1/keys: %v", got)
+		}
+	}
+	s.problem(403, "GET", "/api/v1/keys", clerk, nil)
 	// The audit log holds the request, the approval, the run, the rewrap
 	// and the retirement.
 	var out, errb bytes.Buffer

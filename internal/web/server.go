@@ -32,6 +32,7 @@ import (
 	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
+	"medguard/internal/keys"
 	"medguard/internal/policy"
 	"medguard/internal/records"
 	"medguard/internal/storage"
@@ -49,8 +50,10 @@ type Deps struct {
 	Trail     *trail.Service
 	Incidents *incidents.Service
 	Detect    *detect.Service
-	Logger    *slog.Logger
-	Metrics   *Metrics
+	// Keys is the keyring, for the key status (GET /api/v1/keys).
+	Keys    *keys.Keyring
+	Logger  *slog.Logger
+	Metrics *Metrics
 	// TrustedProxies are the load balancers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// SignInPerMinute and SignInBurst limit sign-in attempts per client IP.
