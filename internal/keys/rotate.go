@@ -344,21 +344,41 @@ func (kr *Keyring) RewrapBatch(ctx context.Context, n int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// The retiring versions are few (kek_versions is tiny); each lookup of
+	// their keys goes through the kek_version index, never a table scan.
+	var retiring []int64
+	vrows, err := kr.db.QueryContext(ctx, `SELECT version FROM kek_versions WHERE state = 'retiring' ORDER BY version`)
+	if err != nil {
+		return 0, fmt.Errorf("keys: rewrap: %w", err)
+	}
+	for vrows.Next() {
+		var v int64
+		if err := vrows.Scan(&v); err != nil {
+			vrows.Close()
+			return 0, err
+		}
+		retiring = append(retiring, v)
+	}
+	vrows.Close()
 	var old int64
-	err = kr.db.QueryRowContext(ctx, `SELECT d.kek_version FROM kek_versions k JOIN data_keys d ON d.kek_version = k.version
-		WHERE k.state = 'retiring' AND d.wrapped IS NOT NULL LIMIT 1`).Scan(&old)
-	if errors.Is(err, sql.ErrNoRows) {
+	var rows *sql.Rows
+	for _, v := range retiring {
+		rows, err = kr.db.QueryContext(ctx, `SELECT owner, version, wrapped FROM data_keys WHERE kek_version = $1 AND wrapped IS NOT NULL LIMIT $2`, v, n)
+		if err != nil {
+			return 0, fmt.Errorf("keys: rewrap: %w", err)
+		}
+		if rows.Next() {
+			old = v
+			break
+		}
+		rows.Close()
+		rows = nil
+	}
+	if rows == nil {
 		return 0, nil
 	}
-	if err != nil {
-		return 0, fmt.Errorf("keys: rewrap: %w", err)
-	}
-	rows, err := kr.db.QueryContext(ctx, `SELECT owner, version, wrapped FROM data_keys WHERE kek_version = $1 AND wrapped IS NOT NULL LIMIT $2`, old, n)
-	if err != nil {
-		return 0, fmt.Errorf("keys: rewrap: %w", err)
-	}
 	var batch []wrappedKey
-	for rows.Next() {
+	for more := true; more; more = rows.Next() {
 		var k wrappedKey
 		if err := rows.Scan(&k.owner, &k.version, &k.wrapped); err != nil {
 			rows.Close()
