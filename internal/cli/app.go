@@ -231,7 +231,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.Web = web.New(d)
 	a.Web.Console = console.New(console.Deps{Identity: a.Identity, Records: a.Records, Approvals: a.Approvals, Trail: a.Trail,
 		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,
-		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn})
+		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn, KeyStatus: a.KeyStatus})
 	return a, nil
 }
 

@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"medguard"
+	"medguard/internal/audit"
 	"medguard/internal/gate"
 	"medguard/internal/keys"
+	"medguard/internal/policy"
 )
 
 const keysHelp = `usage: medguard keys <command> [flags]
@@ -354,4 +356,22 @@ func (a *App) registerKeyMetrics() {
 			st := a.Keys.RewrappedHere()
 			return float64(st)
 		})
+}
+
+// KeyStatus returns the KEK status to a caller the policy lets see it
+// (key.rotate, or approval.decide: the security officers who approve a
+// rotation), through the gate, for the console's keys page.
+func (a *App) KeyStatus(ctx context.Context, call *medguard.Call) (*keys.KEKStatus, error) {
+	action := policy.KeyRotate
+	if !policy.PermissionsOf(call.Actor.Roles)[policy.KeyRotate] {
+		action = policy.ApprovalDecide
+	}
+	var st *keys.KEKStatus
+	_, _, err := a.Gate.Enter(ctx, gate.Passage{Call: call, Action: action, AuditAction: "keys.status",
+		Resource: policy.Resource{Type: "kek"}}, func(policy.Decision) (audit.Mutation, error) {
+		var err error
+		st, err = a.Keys.Status(ctx)
+		return nil, err
+	})
+	return st, err
 }
