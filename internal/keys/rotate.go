@@ -434,9 +434,17 @@ func (kr *Keyring) RewrapBatch(ctx context.Context, n int) (int, error) {
 	return len(batch), nil
 }
 
-// rewrapPostgres updates a batch in one statement (one round trip).
+// rewrapPostgres updates a batch in a few statements (one round trip per
+// 1,000 keys), joining the new wrapped keys to data_keys by primary key.
+// Sequential scans are off in this transaction and the old version is
+// compared as "kek_version + 0", so that the join goes through the primary
+// key: with stale statistics (a table just loaded, not yet analysed) the
+// planner would otherwise read every key of the old version per statement.
 func rewrapPostgres(ctx context.Context, tx *sql.Tx, batch []wrappedKey, active, old int64) error {
-	const chunk = 5000
+	if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+		return err
+	}
+	const chunk = 1000
 	for len(batch) > 0 {
 		part := batch[:min(chunk, len(batch))]
 		batch = batch[len(part):]
@@ -452,7 +460,7 @@ func rewrapPostgres(ctx context.Context, tx *sql.Tx, batch []wrappedKey, active,
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE data_keys AS d SET wrapped = v.w, kek_version = $1
 			FROM (VALUES `+sb.String()+`) AS v(o, ver, w)
-			WHERE d.owner = v.o AND d.version = v.ver AND d.kek_version = $2 AND d.wrapped IS NOT NULL`, args...)
+			WHERE d.owner = v.o AND d.version = v.ver AND d.kek_version + 0 = $2 AND d.wrapped IS NOT NULL`, args...)
 		if err != nil {
 			return err
 		}
