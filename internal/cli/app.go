@@ -287,9 +287,12 @@ func (a *App) openKeys(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("KEK source: %w", err)
 	}
-	if c, ok := src.(io.Closer); ok {
-		a.kekCloser = c
-	}
+	opened := false
+	defer func() {
+		if c, ok := src.(io.Closer); ok && !opened {
+			c.Close() // an HSM's sessions, when the installation does not open
+		}
+	}()
 	if len(src.Versions()) == 0 && src.Name() == keys.SourcePKCS11 {
 		// A new installation on a new token: its first KEK is generated
 		// inside the token.
@@ -304,7 +307,14 @@ func (a *App) openKeys(ctx context.Context) error {
 		}
 	}
 	a.Keys = keys.NewKeyringFrom(a.DB, a.KeyFile, src, cfg.Clock)
-	return a.Keys.Check(ctx)
+	if err := a.Keys.Check(ctx); err != nil {
+		return err
+	}
+	if c, ok := src.(io.Closer); ok {
+		a.kekCloser = c
+	}
+	opened = true
+	return nil
 }
 
 // openCheckpoints loads the audit log's signing key and refuses one that

@@ -361,34 +361,18 @@ func (kr *Keyring) RewrapBatch(ctx context.Context, n int) (int, error) {
 	}
 	vrows.Close()
 	var old int64
-	var rows *sql.Rows
+	var batch []wrappedKey
 	for _, v := range retiring {
-		rows, err = kr.db.QueryContext(ctx, `SELECT owner, version, wrapped FROM data_keys WHERE kek_version = $1 AND wrapped IS NOT NULL LIMIT $2`, v, n)
-		if err != nil {
+		if batch, err = kr.retiringKeys(ctx, v, n); err != nil {
 			return 0, fmt.Errorf("keys: rewrap: %w", err)
 		}
-		if rows.Next() {
+		if len(batch) > 0 {
 			old = v
 			break
 		}
-		rows.Close()
-		rows = nil
 	}
-	if rows == nil {
+	if len(batch) == 0 {
 		return 0, nil
-	}
-	var batch []wrappedKey
-	for more := true; more; more = rows.Next() {
-		var k wrappedKey
-		if err := rows.Scan(&k.owner, &k.version, &k.wrapped); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		batch = append(batch, k)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
 	}
 	from, err := kr.wrapper(uint32(old))
 	if err != nil {
@@ -432,6 +416,42 @@ func (kr *Keyring) RewrapBatch(ctx context.Context, n int) (int, error) {
 	}
 	kr.rewrapped.Add(int64(len(batch)))
 	return len(batch), nil
+}
+
+// retiringKeys reads up to n live data keys wrapped under KEK version v.
+// On PostgreSQL it reads them with a plain index scan, which stops after n
+// entries: a bitmap scan (which stale statistics invite) would read every
+// remaining key of the version for each batch.
+func (kr *Keyring) retiringKeys(ctx context.Context, v int64, n int) ([]wrappedKey, error) {
+	const q = `SELECT owner, version, wrapped FROM data_keys WHERE kek_version = $1 AND wrapped IS NOT NULL LIMIT $2`
+	var batch []wrappedKey
+	scan := func(rows *sql.Rows, err error) error {
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k wrappedKey
+			if err := rows.Scan(&k.owner, &k.version, &k.wrapped); err != nil {
+				return err
+			}
+			batch = append(batch, k)
+		}
+		return rows.Err()
+	}
+	if kr.db.Dialect != storage.Postgres {
+		return batch, scan(kr.db.QueryContext(ctx, q, v, n))
+	}
+	err := kr.db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL enable_bitmapscan = off`); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+			return err
+		}
+		return scan(tx.QueryContext(ctx, q, v, n))
+	})
+	return batch, err
 }
 
 // rewrapPostgres updates a batch in a few statements (one round trip per
