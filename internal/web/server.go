@@ -50,10 +50,9 @@ type Deps struct {
 	Trail     *trail.Service
 	Incidents *incidents.Service
 	Detect    *detect.Service
-	// Keys is the keyring, for the key status (GET /api/v1/keys).
-	Keys    *keys.Keyring
-	Logger  *slog.Logger
-	Metrics *Metrics
+	Keys      *keys.Keyring // the key status (GET /api/v1/keys)
+	Logger    *slog.Logger
+	Metrics   *Metrics
 	// TrustedProxies are the load balancers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// SignInPerMinute and SignInBurst limit sign-in attempts per client IP.
