@@ -3,6 +3,7 @@ package approvals
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -33,6 +34,9 @@ const (
 	// (SPEC §4); RetentionShorten shortens a record type's retention period.
 	RecordsDestroy   = "records.destroy"
 	RetentionShorten = "retention.shorten"
+	// KeysRotate makes a new version of the root key (KEK) active; the
+	// server then rewraps every data key under it (SPEC §3, §9).
+	KeysRotate = "keys.rotate"
 )
 
 // RoleGrantPayload is the payload of a role.grant request.
@@ -132,7 +136,37 @@ func (s *Service) activeUser(ctx context.Context, field, id string) (*identity.U
 func (s *Service) builtinKinds() []Kind {
 	return []Kind{s.roleGrant(), s.passwordReset(), s.totpReset(), s.certificateSet(), s.apiKeyCreate(),
 		s.careTeamAdd(), s.accessGrant(), s.departmentUnrestrict(), s.departmentChange(), s.recordsDestroy(),
-		s.retentionShorten()}
+		s.retentionShorten(), s.keysRotate()}
+}
+
+// keysRotate rotates the root key: asked by whoever may rotate keys (the
+// IT engineer), approved by a security officer. The run makes the new KEK
+// version in the KEK source (key file, environment, HSM) and, committed
+// with the approval, makes it active; the rewrap of the data keys follows
+// in the background (keys.rewrap in the audit log).
+func (s *Service) keysRotate() Kind {
+	return Kind{
+		Name: KeysRotate, RequestPermission: policy.KeyRotate, RunAction: "keys.rotate",
+		Check: func(ctx context.Context, _ *medguard.Call, raw json.RawMessage, _, _ string) (*Plan, error) {
+			var p struct{}
+			if len(bytes.TrimSpace(raw)) > 0 {
+				if err := strict(raw, &p, `{}`); err != nil {
+					return nil, err
+				}
+			}
+			if err := s.keys.CheckRotation(ctx); err != nil {
+				return nil, err
+			}
+			return &Plan{Payload: p, Approvers: policy.Approvers{Security: true}, TargetType: "kek", TargetID: "root"}, nil
+		},
+		Run: func(ctx context.Context, a *Approval, _ *medguard.Call, _ string) (audit.Mutation, string, error) {
+			_, activate, err := s.keys.NewKEKVersion(ctx, a.ID)
+			if err != nil {
+				return nil, "", err
+			}
+			return func(ctx context.Context, tx *sql.Tx, _ uint64) error { return activate(ctx, tx) }, "", nil
+		},
+	}
 }
 
 // roleGrant grants a role that opens patient data or privilege: approved

@@ -4,9 +4,11 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -62,6 +64,9 @@ type Config struct {
 	Clock    medguard.Clock
 	Logger   *slog.Logger
 	Metrics  bool
+	// KEK says where the key-encryption keys are (key file, environment,
+	// HSM); the zero value follows the key file.
+	KEK KEKConfig
 }
 
 // App is an open installation: the database, the keys, the audit log and
@@ -94,6 +99,8 @@ type App struct {
 	KeyFileCreated bool
 	// Backups is serve's backup schedule (nil without --backup-to).
 	Backups *backup.Scheduler
+	// kekCloser closes the KEK source (an HSM's sessions), if it needs it.
+	kekCloser io.Closer
 }
 
 // Schemas are every capability's tables, in dependency order.
@@ -134,6 +141,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if cfg.Metrics {
 		a.Metrics = web.NewMetrics(a.DB, func() *audit.Log { return a.Log })
+		a.registerKeyMetrics()
 	}
 	if err := a.registerLinks(ctx); err != nil {
 		a.DB.Close()
@@ -227,11 +235,12 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	d.DB, d.Gate, d.Log, d.Identity, d.Records, d.Approvals, d.Trail = a.DB, a.Gate, a.Log, a.Identity, a.Records, a.Approvals, a.Trail
 	d.Incidents = a.Incidents
 	d.Detect = a.Detect
+	d.Keys = a.Keys
 	d.Logger, d.Metrics = cfg.Logger, a.Metrics
 	a.Web = web.New(d)
 	a.Web.Console = console.New(console.Deps{Identity: a.Identity, Records: a.Records, Approvals: a.Approvals, Trail: a.Trail,
 		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,
-		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn})
+		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn, KeyStatus: a.KeyStatus})
 	return a, nil
 }
 
@@ -259,10 +268,11 @@ func (a *App) registerSIEMMetrics() {
 func (a *App) openKeys(ctx context.Context) error {
 	cfg := a.Config
 	var err error
+	path := ""
 	if cfg.Keys != "" {
 		a.KeyFile, err = keys.ParseKeyFile([]byte(cfg.Keys))
 	} else {
-		path := cfg.KeyFile
+		path = cfg.KeyFile
 		if path == "" {
 			path = filepath.Join(cfg.DataDir, "keys", "medguard.keys")
 		}
@@ -276,14 +286,44 @@ func (a *App) openKeys(ctx context.Context) error {
 				return fmt.Errorf("key file %s is missing, but the database holds data encrypted under one: "+
 					"restore it from your key backup, copy it from another server, or set MEDGUARD_KEYS", path)
 			}
-			a.KeyFile, a.KeyFileCreated, err = keys.LoadOrCreateKeyFile(path, cfg.Cipher, cfg.Clock.Now())
+			a.KeyFile, a.KeyFileCreated, err = keys.LoadOrCreateKeyFileFor(path, cfg.Cipher, cmp.Or(cfg.KEK.Source, keys.SourceFile), cfg.Clock.Now())
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("key file: %w", err)
 	}
-	a.Keys = keys.NewKeyring(a.DB, a.KeyFile, cfg.Clock)
-	return a.Keys.Check(ctx)
+	src, err := openKEKSource(cfg.KEK, a.KeyFile, path)
+	if err != nil {
+		return fmt.Errorf("KEK source: %w", err)
+	}
+	opened := false
+	defer func() {
+		if c, ok := src.(io.Closer); ok && !opened {
+			c.Close() // an HSM's sessions, when the installation does not open
+		}
+	}()
+	if len(src.Versions()) == 0 && src.Name() == keys.SourcePKCS11 {
+		// A new installation on a new token: its first KEK is generated
+		// inside the token.
+		var n int
+		if err := a.DB.QueryRowContext(ctx, `SELECT count(*) FROM data_keys`).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			if _, err := src.NewVersion(0, cfg.Clock.Now()); err != nil {
+				return fmt.Errorf("KEK source: %w", err)
+			}
+		}
+	}
+	a.Keys = keys.NewKeyringFrom(a.DB, a.KeyFile, src, cfg.Clock)
+	if err := a.Keys.Check(ctx); err != nil {
+		return err
+	}
+	if c, ok := src.(io.Closer); ok {
+		a.kekCloser = c
+	}
+	opened = true
+	return nil
 }
 
 // openCheckpoints loads the audit log's signing key and refuses one that
@@ -356,6 +396,9 @@ func (a *App) Close() error {
 	// A last checkpoint covers the last entries.
 	if _, cerr := a.Checkpoints.Latest(context.Background()); cerr != nil && !medguard.IsKind(cerr, medguard.NotFound) {
 		err = errors.Join(err, cerr)
+	}
+	if a.kekCloser != nil {
+		err = errors.Join(err, a.kekCloser.Close())
 	}
 	return errors.Join(err, a.DB.Close())
 }

@@ -53,6 +53,7 @@ commands:
   retention verify a destruction certificate (销毁证明) offline
   backup-pg back up, verify, restore and list a PostgreSQL database with pgBackRest
   backup    make, verify, list and restore encrypted backups; run restore drills
+  keys      key status and rotation of the key-encryption key (KEK)
   version   print the version
 
 "medguard <command> --help" lists a command's flags; each flag has a
@@ -83,6 +84,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return backupPGCmd(ctx, rest, getenv, stdout, stderr)
 	case "backup":
 		return backupCmd(ctx, rest, getenv, stdout, stderr)
+	case "keys":
+		return keysCmd(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "medguard", Version)
 		return nil

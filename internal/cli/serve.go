@@ -45,6 +45,7 @@ type serveFlags struct {
 	signInRate                                                             float64
 	maxAttachment                                                          int64
 	metricsPublic, siemInsecure                                            bool
+	kekSource, pkcs11Module, pkcs11Token                                   string
 }
 
 // commonFlags registers the flags every command that opens the
@@ -57,6 +58,7 @@ func commonFlags(fs interface {
 	fs.StringVar(&f.keyFile, "key-file", "", "key file (default DATA/keys/medguard.keys); MEDGUARD_KEYS may hold its contents instead")
 	fs.StringVar(&f.cipher, "cipher", "SM4-GCM", "cipher for a new installation: SM4-GCM or AES-256-GCM")
 	fs.StringVar(&f.logOrigin, "log-origin", "", "name of the audit log in its checkpoints, when its key is made (default medguard/<hostname>); MEDGUARD_AUDIT_KEY may hold the signing key instead of DATA/keys/audit-log.key")
+	kekFlags(fs, f)
 }
 
 func (f *serveFlags) register(fs *flagSet) {
@@ -206,7 +208,7 @@ func (f *serveFlags) config(getenv func(string) string, logger *slog.Logger) (Co
 			Location: loc},
 		Web: web.Deps{TrustedProxies: proxies, SignInPerMinute: f.signInRate, SignInBurst: f.signInBurst,
 			MetricsPublic: f.metricsPublic, Version: Version},
-		Logger: logger, Metrics: true,
+		Logger: logger, Metrics: true, KEK: f.kekConfig(getenv),
 	}, nil
 }
 
@@ -399,6 +401,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := startBackups(bg, app, bf, getenv, logger); err != nil {
 		return err
 	}
+	go app.runKeyRotation(bg, 2*time.Second, logger)
 	siemDone := make(chan struct{})
 	if app.SIEM != nil {
 		go func() {

@@ -74,6 +74,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -90,6 +91,7 @@ import (
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
+	"medguard/internal/keys"
 	"medguard/internal/policy"
 	"medguard/internal/records"
 	"medguard/internal/trail"
@@ -112,6 +114,9 @@ type Deps struct {
 	ClientIP func(*http.Request) string
 	// AllowSignIn rate-limits sign-in attempts per client IP; nil for none.
 	AllowSignIn func(ip string) bool
+	// KeyStatus reads the KEK versions and a rotation's progress through
+	// the gate (the keys page); nil hides it.
+	KeyStatus func(ctx context.Context, call *medguard.Call) (*keys.KEKStatus, error)
 }
 
 // PageSize is the length of a page of a paginated list.

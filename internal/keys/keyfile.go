@@ -29,12 +29,17 @@ type KeyFile struct {
 	Format string `json:"format"`
 	// Cipher is the algorithm for new data keys and for wrapping them.
 	Cipher string `json:"cipher"`
-	// IndexKey keys the blind indexes (HMAC-SM3). It never rotates, because
-	// every index value depends on it.
+	// IndexKey keys the blind indexes (HMAC-SM3). It does not rotate:
+	// every index value depends on it (docs/keys.md says why, and what a
+	// rotation of it would take).
 	IndexKey []byte `json:"index_key"`
 	// KEKs are the key-encryption keys; the one with the highest version
 	// wraps new data keys, older ones still unwrap what they wrapped.
 	KEKs []KEK `json:"keks"`
+	// KEKSource says where the KEKs live when they are not in this file:
+	// "env" (MEDGUARD_KEK) or "pkcs11" (an HSM); empty or "file" for here.
+	// A server started with another source refuses to start.
+	KEKSource string `json:"kek_source,omitempty"`
 }
 
 // KEK is one version of the key-encryption key: 32 bytes of secret from
@@ -85,8 +90,17 @@ func (kf *KeyFile) check() error {
 	if len(kf.IndexKey) != 32 {
 		return errors.New("keys: key file index_key must be 32 bytes")
 	}
-	if len(kf.KEKs) == 0 {
-		return errors.New("keys: key file has no KEK")
+	switch kf.KEKSource {
+	case "", SourceFile:
+		if len(kf.KEKs) == 0 {
+			return errors.New("keys: key file has no KEK")
+		}
+	case SourceEnv, SourcePKCS11:
+		if len(kf.KEKs) != 0 {
+			return fmt.Errorf("keys: key file keeps its KEKs in %s and must not hold any itself", kf.KEKSource)
+		}
+	default:
+		return fmt.Errorf("keys: key file names an unknown KEK source %q", kf.KEKSource)
 	}
 	seen := map[uint32]bool{}
 	for _, k := range kf.KEKs {
@@ -96,6 +110,14 @@ func (kf *KeyFile) check() error {
 		seen[k.Version] = true
 	}
 	return nil
+}
+
+// Source is where the key file's KEKs live: "file", "env" or "pkcs11".
+func (kf *KeyFile) Source() string {
+	if kf.KEKSource == "" {
+		return SourceFile
+	}
+	return kf.KEKSource
 }
 
 // Algorithm returns the cipher for new keys.
@@ -167,6 +189,13 @@ func LoadKeyFile(path string) (*KeyFile, error) {
 // creates one with fresh secrets for alg, mode 0600 in a 0700 directory.
 // created reports whether it was made now.
 func LoadOrCreateKeyFile(path string, alg Algorithm, now time.Time) (kf *KeyFile, created bool, err error) {
+	return LoadOrCreateKeyFileFor(path, alg, SourceFile, now)
+}
+
+// LoadOrCreateKeyFileFor is LoadOrCreateKeyFile for KEKs kept in source: a
+// key file it creates for "env" or "pkcs11" holds the cipher and the blind
+// index key only, and names where the KEKs are.
+func LoadOrCreateKeyFileFor(path string, alg Algorithm, source string, now time.Time) (kf *KeyFile, created bool, err error) {
 	kf, err = LoadKeyFile(path)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return kf, false, err
@@ -175,6 +204,9 @@ func LoadOrCreateKeyFile(path string, alg Algorithm, now time.Time) (kf *KeyFile
 		return nil, false, err
 	}
 	kf = NewKeyFile(alg, now)
+	if source != SourceFile {
+		kf.KEKs, kf.KEKSource = nil, source
+	}
 	if err := WriteKeyFile(path, kf); err != nil {
 		return nil, false, err
 	}

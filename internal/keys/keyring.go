@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"medguard"
 	"medguard/internal/storage"
@@ -23,54 +24,72 @@ func Schema() storage.Schema {
 }
 
 // Keyring holds the data keys of every owner (a patient, or a system secret
-// such as the TOTP seeds), wrapped by the key file's KEKs in the data_keys
-// table, and keeps recently used ones unwrapped in a bounded cache.
+// such as the TOTP seeds), wrapped by the KEKs of its KEK source in the
+// data_keys table, and keeps recently used ones unwrapped in a bounded cache.
 type Keyring struct {
 	db    *storage.DB
 	file  *KeyFile
+	keks  KEKSource
 	index *BlindIndex
 	clock medguard.Clock
 
 	mu       sync.Mutex
 	cache    *lru
-	wrappers map[wrapperKey]*sealer
+	wrappers map[uint32]Wrapper
+	// active is the KEK version new data keys are wrapped under, as last
+	// read from kek_versions (0: not read yet, use the source's newest).
+	active atomic.Uint32
+	// rewrapped counts the data keys this process rewrapped.
+	rewrapped atomic.Int64
 }
 
-type wrapperKey struct {
-	kekVersion uint32
-	alg        Algorithm
-}
-
-// wrapper returns the (cached) sealer wrapping data keys under the given KEK
-// version and algorithm.
-func (kr *Keyring) wrapper(kekVersion uint32, alg Algorithm) (*sealer, error) {
+// wrapper returns the (cached) wrapper of a KEK version, reading the source
+// again once if it does not hold the version: another process may have
+// made it (a rotation run elsewhere).
+func (kr *Keyring) wrapper(kekVersion uint32) (Wrapper, error) {
 	kr.mu.Lock()
-	defer kr.mu.Unlock()
-	if w, ok := kr.wrappers[wrapperKey{kekVersion, alg}]; ok {
+	w, ok := kr.wrappers[kekVersion]
+	kr.mu.Unlock()
+	if ok {
 		return w, nil
 	}
-	kek, ok := kr.file.KEKVersion(kekVersion)
-	if !ok {
-		return nil, fmt.Errorf("keys: a data key needs KEK version %d, which the key file lacks", kekVersion)
+	w, err := kr.keks.Wrapper(kekVersion)
+	if errors.Is(err, ErrUnknownKEK) {
+		if rerr := kr.keks.Reload(); rerr != nil {
+			return nil, fmt.Errorf("keys: reading the KEK source again: %w", rerr)
+		}
+		w, err = kr.keks.Wrapper(kekVersion)
 	}
-	w, err := kek.wrapper(alg)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("keys: a data key needs KEK version %d, which the KEK source (%s) lacks: %w", kekVersion, kr.keks.Name(), err)
 	}
+	kr.mu.Lock()
 	if kr.wrappers == nil {
-		kr.wrappers = map[wrapperKey]*sealer{}
+		kr.wrappers = map[uint32]Wrapper{}
 	}
-	kr.wrappers[wrapperKey{kekVersion, alg}] = w
+	kr.wrappers[kekVersion] = w
+	kr.mu.Unlock()
 	return w, nil
 }
 
 // CacheSize is the number of owners whose unwrapped data keys are kept.
 const CacheSize = 20000
 
-// NewKeyring returns a keyring over db's data_keys table and the key file kf.
+// NewKeyring returns a keyring over db's data_keys table and the key file
+// kf, whose KEKs it uses (an in-memory key file: a rotation cannot add a
+// version to it; see NewKeyringFrom).
 func NewKeyring(db *storage.DB, kf *KeyFile, clock medguard.Clock) *Keyring {
-	return &Keyring{db: db, file: kf, index: NewBlindIndex(kf), clock: clock, cache: newLRU(CacheSize)}
+	return NewKeyringFrom(db, kf, FileKEKs(kf, ""), clock)
 }
+
+// NewKeyringFrom returns a keyring over db's data_keys table whose KEKs
+// come from src; kf supplies the cipher and the blind index key.
+func NewKeyringFrom(db *storage.DB, kf *KeyFile, src KEKSource, clock medguard.Clock) *Keyring {
+	return &Keyring{db: db, file: kf, keks: src, index: NewBlindIndex(kf), clock: clock, cache: newLRU(CacheSize)}
+}
+
+// KEKs returns the keyring's KEK source.
+func (kr *Keyring) KEKs() KEKSource { return kr.keks }
 
 // Index returns the blind index.
 func (kr *Keyring) Index() *BlindIndex { return kr.index }
@@ -85,6 +104,7 @@ type DataKey struct {
 	s          *sealer
 	wrapped    []byte
 	kekVersion uint32
+	raw        []byte // kept only until a new key is saved, to rewrap it if the active KEK changed
 }
 
 // Seal encrypts plaintext for the given location.
@@ -97,6 +117,12 @@ func (k *DataKey) SealString(loc Location, plaintext string) []byte {
 
 // Algorithm returns the key's algorithm.
 func (k *DataKey) Algorithm() Algorithm { return k.s.alg }
+
+// Wrapped returns the key as stored: wrapped under KEK version KEKVersion.
+func (k *DataKey) Wrapped() []byte { return k.wrapped }
+
+// KEKVersion returns the version of the KEK the key is wrapped under.
+func (k *DataKey) KEKVersion() uint32 { return k.kekVersion }
 
 // NewDataKey makes a fresh data key (version 1) for a new owner. It is not
 // stored until Save is called inside the transaction that stores the first
@@ -112,13 +138,29 @@ func (kr *Keyring) newVersion(owner string, version uint32) (*DataKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	kek := kr.file.ActiveKEK()
-	w, err := kr.wrapper(kek.Version, alg)
+	kek := kr.activeVersion()
+	w, err := kr.wrapper(kek)
 	if err != nil {
 		return nil, err
 	}
-	return &DataKey{Owner: owner, Version: version, s: s, kekVersion: kek.Version,
-		wrapped: w.seal(wrapLocation(owner, version), raw)}, nil
+	wrapped, err := w.Wrap(wrapLocation(owner, version), raw)
+	if err != nil {
+		return nil, err
+	}
+	return &DataKey{Owner: owner, Version: version, s: s, kekVersion: kek, wrapped: wrapped, raw: raw}, nil
+}
+
+// activeVersion is the KEK version new data keys are wrapped under: the
+// one kek_versions last said, or the source's newest before that is known.
+func (kr *Keyring) activeVersion() uint32 {
+	if v := kr.active.Load(); v != 0 {
+		return v
+	}
+	vs := kr.keks.Versions()
+	if len(vs) == 0 {
+		return 0
+	}
+	return vs[len(vs)-1]
 }
 
 // wrapLocation binds a wrapped data key to its owner and version.
@@ -126,14 +168,44 @@ func wrapLocation(owner string, version uint32) Location {
 	return Location{Table: "data_keys", Row: owner, Column: strconv.FormatUint(uint64(version), 10)}
 }
 
-// Save stores a new data key in tx and remembers it.
+// Save stores a new data key in tx and remembers it. The key is wrapped
+// under the KEK version kek_versions names active in tx — rewrapped now if
+// a rotation made another version active since it was made — so that no
+// key saved after a rotation began is left under the old version. On
+// PostgreSQL the active row is read FOR SHARE: a rotation's switch waits
+// for the keys being saved under the old version, which it then rewraps.
 func (kr *Keyring) Save(ctx context.Context, tx *sql.Tx, k *DataKey) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO data_keys (owner, version, algorithm, kek_version, wrapped, created_at)
+	lock := ""
+	if kr.db != nil && kr.db.Dialect == storage.Postgres {
+		lock = " FOR SHARE"
+	}
+	var active int64
+	err := tx.QueryRowContext(ctx, `SELECT version FROM kek_versions WHERE state = 'active'`+lock).Scan(&active)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return err
+	case uint32(active) != k.kekVersion:
+		if k.raw == nil {
+			return errors.New("keys: a data key made under a retired KEK cannot be saved")
+		}
+		w, err := kr.wrapper(uint32(active))
+		if err != nil {
+			return err
+		}
+		if k.wrapped, err = w.Wrap(wrapLocation(k.Owner, k.Version), k.raw); err != nil {
+			return err
+		}
+		k.kekVersion = uint32(active)
+		kr.active.Store(uint32(active))
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO data_keys (owner, version, algorithm, kek_version, wrapped, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6)`, k.Owner, k.Version, k.s.alg.String(), k.kekVersion, k.wrapped,
 		medguard.Millis(kr.clock.Now()))
 	if err != nil {
 		return err
 	}
+	k.raw = nil
 	kr.remember(k)
 	return nil
 }
@@ -202,15 +274,11 @@ func (kr *Keyring) unwrap(owner string, version uint32, algName string, kekVersi
 	if err != nil {
 		return nil, err
 	}
-	wrapAlg, _, err := Header(wrapped)
+	w, err := kr.wrapper(kekVersion)
 	if err != nil {
 		return nil, err
 	}
-	w, err := kr.wrapper(kekVersion, wrapAlg)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := w.open(wrapLocation(owner, version), wrapped)
+	raw, err := w.Unwrap(wrapLocation(owner, version), wrapped)
 	if err != nil {
 		return nil, fmt.Errorf("keys: a data key does not unwrap with KEK version %d (wrong key file?): %w", kekVersion, err)
 	}
@@ -329,25 +397,6 @@ func (kr *Keyring) Forget(owner string) {
 		kr.cache.order.Remove(el)
 		delete(kr.cache.by, owner)
 	}
-}
-
-// Check unwraps one stored data key, to find out at start-up — not at the
-// first read — that the key file does not belong to this database.
-func (kr *Keyring) Check(ctx context.Context) error {
-	var owner string
-	var version int64
-	err := kr.db.QueryRowContext(ctx, `SELECT owner, version FROM data_keys WHERE wrapped IS NOT NULL LIMIT 1`).Scan(&owner, &version)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("keys: check: %w", err)
-	}
-	if _, err := kr.load(ctx, owner, uint32(version)); err != nil {
-		return fmt.Errorf("keys: the key file does not open this database's data keys: %w", err)
-	}
-	kr.Forget(owner)
-	return nil
 }
 
 // DB returns the database the keyring stores its keys in.

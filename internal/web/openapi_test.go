@@ -16,6 +16,7 @@ import (
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
+	"medguard/internal/keys"
 	"medguard/internal/policy"
 	"medguard/internal/records"
 	"medguard/internal/retention"
@@ -426,6 +427,8 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"Alert":                  detect.Alert{},
 		"DetectionRule":          detect.Rule{},
 		"Freeze":                 identity.Freeze{},
+		"KeyStatus":              keys.KEKStatus{},
+		"KEKVersion":             keys.KEKVersion{},
 	} {
 		s := d.schema(t, name)
 		props, _ := s["properties"].(map[string]any)

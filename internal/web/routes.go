@@ -107,6 +107,9 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "GET", Pattern: "/api/v1/audit/proof/consistency", Action: "audit.proof_consistency", auth: userOnly, Perms: perms(policy.AuditRead), h: s.auditConsistency},
 		{Method: "GET", Pattern: "/api/v1/patients/{id}/access-report", Action: "audit.access_report", auth: userOnly, Perms: perms(policy.AuditRead), h: s.accessReport},
 
+		// Keys (SPEC §9): the KEK versions and a rotation's progress.
+		{Method: "GET", Pattern: "/api/v1/keys", Action: "keys.status", auth: userOnly, Perms: perms(policy.KeyRotate, policy.ApprovalDecide), h: s.keyStatus},
+
 		// Incidents (SPEC §7).
 		{Method: "GET", Pattern: "/api/v1/incidents", Action: "incident.list", auth: userOnly, h: s.listIncidents},
 		{Method: "POST", Pattern: "/api/v1/incidents", Action: "incident.report", auth: userOnly, Body: incidents.NewIncident{}, h: s.reportIncident},

@@ -32,6 +32,7 @@ import (
 	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
+	"medguard/internal/keys"
 	"medguard/internal/policy"
 	"medguard/internal/records"
 	"medguard/internal/storage"
@@ -49,6 +50,7 @@ type Deps struct {
 	Trail     *trail.Service
 	Incidents *incidents.Service
 	Detect    *detect.Service
+	Keys      *keys.Keyring // the key status (GET /api/v1/keys)
 	Logger    *slog.Logger
 	Metrics   *Metrics
 	// TrustedProxies are the load balancers whose X-Forwarded-For is believed.
