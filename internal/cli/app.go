@@ -18,6 +18,7 @@ import (
 	"medguard/internal/approvals"
 	"medguard/internal/audit"
 	"medguard/internal/backup"
+	"medguard/internal/backuphealth"
 	"medguard/internal/console"
 	"medguard/internal/detect"
 	"medguard/internal/gate"
@@ -94,6 +95,9 @@ type App struct {
 	KeyFileCreated bool
 	// Backups is serve's backup schedule (nil without --backup-to).
 	Backups *backup.Scheduler
+	// BackupHealth is what the API and the console show of the backups;
+	// serve makes it watch the schedule once it has started.
+	BackupHealth *backuphealth.Service
 }
 
 // Schemas are every capability's tables, in dependency order.
@@ -228,10 +232,12 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	d.Incidents = a.Incidents
 	d.Detect = a.Detect
 	d.Logger, d.Metrics = cfg.Logger, a.Metrics
+	a.BackupHealth = backuphealth.New(a.Gate)
+	d.Backups = a.BackupHealth
 	a.Web = web.New(d)
 	a.Web.Console = console.New(console.Deps{Identity: a.Identity, Records: a.Records, Approvals: a.Approvals, Trail: a.Trail,
 		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,
-		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn})
+		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn, Backups: a.BackupHealth})
 	return a, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"medguard"
+	"medguard/internal/backuphealth"
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/keys"
@@ -398,6 +399,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go app.Web.Run(bg, f.refusalSummary)
 	if err := startBackups(bg, app, bf, getenv, logger); err != nil {
 		return err
+	}
+	if app.Backups != nil {
+		app.BackupHealth.Watch(app.Backups, backuphealth.Periods{Full: bf.fullEvery, Incremental: bf.incrementalEvery})
 	}
 	siemDone := make(chan struct{})
 	if app.SIEM != nil {

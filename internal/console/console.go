@@ -87,6 +87,7 @@ import (
 	"medguard"
 	"medguard/internal/approvals"
 	"medguard/internal/audit"
+	"medguard/internal/backuphealth"
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
@@ -112,6 +113,9 @@ type Deps struct {
 	ClientIP func(*http.Request) string
 	// AllowSignIn rate-limits sign-in attempts per client IP; nil for none.
 	AllowSignIn func(ip string) bool
+	// Backups reads the backups' health and drills; nil shows them as not
+	// configured.
+	Backups *backuphealth.Service
 }
 
 // PageSize is the length of a page of a paginated list.

@@ -13,6 +13,8 @@ import (
 
 	"medguard/internal/approvals"
 	"medguard/internal/audit"
+	"medguard/internal/backup"
+	"medguard/internal/backuphealth"
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
@@ -426,6 +428,12 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"Alert":                  detect.Alert{},
 		"DetectionRule":          detect.Rule{},
 		"Freeze":                 identity.Freeze{},
+		"BackupHealth":           backuphealth.Health{},
+		"BackupTarget":           backuphealth.Target{},
+		"Backup321":              backup.State{},
+		"BackupDrill":            backuphealth.Drill{},
+		"BackupDrillStep":        backuphealth.Step{},
+		"BackupDrillList":        List[backuphealth.Drill]{},
 	} {
 		s := d.schema(t, name)
 		props, _ := s["properties"].(map[string]any)
