@@ -20,6 +20,7 @@ import (
 	"medguard/internal/approvals"
 	"medguard/internal/audit"
 	"medguard/internal/backup"
+	"medguard/internal/backuphealth"
 	"medguard/internal/console"
 	"medguard/internal/detect"
 	"medguard/internal/gate"
@@ -101,6 +102,9 @@ type App struct {
 	Backups *backup.Scheduler
 	// kekCloser closes the KEK source (an HSM's sessions), if it needs it.
 	kekCloser io.Closer
+	// BackupHealth is what the API and the console show of the backups;
+	// serve makes it watch the schedule once it has started.
+	BackupHealth *backuphealth.Service
 }
 
 // Schemas are every capability's tables, in dependency order.
@@ -237,10 +241,12 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	d.Detect = a.Detect
 	d.Keys = a.Keys
 	d.Logger, d.Metrics = cfg.Logger, a.Metrics
+	a.BackupHealth = backuphealth.New(a.Gate)
+	d.Backups = a.BackupHealth
 	a.Web = web.New(d)
 	a.Web.Console = console.New(console.Deps{Identity: a.Identity, Records: a.Records, Approvals: a.Approvals, Trail: a.Trail,
 		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,
-		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn, KeyStatus: a.KeyStatus})
+		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn, KeyStatus: a.KeyStatus, Backups: a.BackupHealth})
 	return a, nil
 }
 

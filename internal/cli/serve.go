@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"medguard"
+	"medguard/internal/backuphealth"
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/keys"
@@ -402,6 +403,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	go app.runKeyRotation(bg, 2*time.Second, logger)
+	if app.Backups != nil {
+		app.BackupHealth.Watch(app.Backups, backuphealth.Periods{Full: bf.fullEvery, Incremental: bf.incrementalEvery})
+	}
 	siemDone := make(chan struct{})
 	if app.SIEM != nil {
 		go func() {

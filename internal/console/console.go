@@ -88,6 +88,7 @@ import (
 	"medguard"
 	"medguard/internal/approvals"
 	"medguard/internal/audit"
+	"medguard/internal/backuphealth"
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
@@ -117,6 +118,9 @@ type Deps struct {
 	// KeyStatus reads the KEK versions and a rotation's progress through
 	// the gate (the keys page); nil hides it.
 	KeyStatus func(ctx context.Context, call *medguard.Call) (*keys.KEKStatus, error)
+	// Backups reads the backups' health and drills; nil shows them as not
+	// configured.
+	Backups *backuphealth.Service
 }
 
 // PageSize is the length of a page of a paginated list.

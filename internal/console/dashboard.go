@@ -63,7 +63,9 @@ type Dashboard struct {
 	Reads            *Chart // record reads per hour, last 24 h
 	AlertsByRule     *Chart
 	IncidentsByGrade *Chart
-	Empty            bool // nothing to show for this role
+	// Backups is the backup health tile (backups.go).
+	Backups BackupTile
+	Empty   bool // nothing to show for this role
 }
 
 func dashboard(rq *Request) error {
@@ -195,6 +197,14 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 			return nil, err
 		}
 		d.PendingApprovals = Figure{Shown: true, Value: len(items), More: next != ""}
+	}
+	if rq.Can(policy.BackupRead) {
+		d.Empty = false
+		t, err := loadBackupTile(rq, now)
+		if err != nil {
+			return nil, err
+		}
+		d.Backups = t
 	}
 	if rq.Can(policy.BreakGlassReview) || rq.Can(policy.BreakGlassRead) {
 		d.Empty = false

@@ -58,6 +58,7 @@ deid.read              . . . . . . . . x
 retention.read         x x . . . . x x .
 retention.manage       x . . . . . . . .
 record.destroy         . x . . . . . . .
+backup.read            x . . . . x x x .
 `
 
 var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher}

@@ -73,6 +73,11 @@ const (
 	KeyRotate     Permission = "key.rotate"
 	BackupRun     Permission = "backup.run"
 	SystemMetrics Permission = "system.metrics"
+	// BackupRead shows the backups' health (each target's last backup and
+	// error, the achieved RPO, the 3-2-1 state) and the restore drills
+	// (恢复演练): operational facts with no patient data and no secret,
+	// for those who run, secure, audit or administer the installation.
+	BackupRead Permission = "backup.read"
 
 	DeidRun  Permission = "deid.run"
 	DeidRead Permission = "deid.read"
@@ -102,6 +107,7 @@ var AllPermissions = []Permission{
 	KeyRotate, BackupRun, SystemMetrics,
 	DeidRun, DeidRead,
 	RetentionRead, RetentionManage, RecordDestroy,
+	BackupRead,
 }
 
 // patientData are the permissions whose use touches a patient's data and so
@@ -173,7 +179,7 @@ var DefaultRoles = []Role{
 	{Name: Admin, NameZH: "系统管理员", Privileged: true,
 		Description: "Users, departments, roles and settings; reads the audit log and alerts; no patient data. Asks for the grants a security officer approves.",
 		Permissions: []Permission{DirectoryRead, UserRead, UserManage, DepartmentManage, RoleRead, APIKeyManage,
-			SettingsManage, AuditRead, AlertRead, SystemMetrics, RetentionRead, RetentionManage}},
+			SettingsManage, AuditRead, AlertRead, SystemMetrics, RetentionRead, RetentionManage, BackupRead}},
 	{Name: RecordsClerk, NameZH: "病案管理员", Clinical: true,
 		Description: "Registers patients and admissions and archives records for the whole hospital; restricted record types need a grant.",
 		Permissions: []Permission{DirectoryRead, PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
@@ -192,15 +198,17 @@ var DefaultRoles = []Role{
 			BreakGlassRead, CareTeamManage, GrantManage, ApprovalDecideDepartment)},
 	{Name: ITEngineer, NameZH: "信息科工程师", Privileged: true,
 		Description: "Runs the server: backups, keys, metrics; no patient data.",
-		Permissions: []Permission{DirectoryRead, BackupRun, KeyRotate, SystemMetrics, RoleRead}},
+		Permissions: []Permission{DirectoryRead, BackupRun, KeyRotate, SystemMetrics, RoleRead, BackupRead}},
 	{Name: SecurityOfficer, NameZH: "信息安全专员", Privileged: true,
 		Description: "Rules, alerts, incidents, audits and reports; releases frozen accounts; approves the four-eyes requests that grant privilege or open patient data.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease,
-			IncidentRead, IncidentManage, UserRead, RoleRead, ApprovalDecide, ComplianceRead, BreakGlassRead, RetentionRead}},
+			IncidentRead, IncidentManage, UserRead, RoleRead, ApprovalDecide, ComplianceRead, BreakGlassRead, RetentionRead,
+			BackupRead}},
 	{Name: Auditor, NameZH: "质控审计员", Privileged: true,
 		Description: "Read-only audit, compliance checks and accountability cases; sees late archiving hospital-wide.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, IncidentRead, ComplianceRead,
-			AccountabilityManage, UserRead, RoleRead, BreakGlassRead, ArchivingRead, AllDepartments, RetentionRead}},
+			AccountabilityManage, UserRead, RoleRead, BreakGlassRead, ArchivingRead, AllDepartments, RetentionRead,
+			BackupRead}},
 	{Name: Researcher, NameZH: "科研人员",
 		Description: "Receives approved, de-identified data only.",
 		Permissions: []Permission{DirectoryRead, DeidRead}},

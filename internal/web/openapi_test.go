@@ -13,6 +13,8 @@ import (
 
 	"medguard/internal/approvals"
 	"medguard/internal/audit"
+	"medguard/internal/backup"
+	"medguard/internal/backuphealth"
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
@@ -429,6 +431,12 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"Freeze":                 identity.Freeze{},
 		"KeyStatus":              keys.KEKStatus{},
 		"KEKVersion":             keys.KEKVersion{},
+		"BackupHealth":           backuphealth.Health{},
+		"BackupTarget":           backuphealth.Target{},
+		"Backup321":              backup.State{},
+		"BackupDrill":            backuphealth.Drill{},
+		"BackupDrillStep":        backuphealth.Step{},
+		"BackupDrillList":        List[backuphealth.Drill]{},
 	} {
 		s := d.schema(t, name)
 		props, _ := s["properties"].(map[string]any)

@@ -141,6 +141,10 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/retention/destructions", Action: "approval.request", auth: userOnly, Perms: perms(policy.RecordDestroy), Body: destructionRequest{}, h: s.requestDestruction},
 		{Method: "GET", Pattern: "/api/v1/retention/certificates", Action: "retention.certificates", auth: userOnly, Perms: perms(policy.RetentionRead), h: s.listCertificates},
 		{Method: "GET", Pattern: "/api/v1/retention/certificates/{id}", Action: "retention.certificate_read", auth: userOnly, Perms: perms(policy.RetentionRead), h: s.getCertificate},
+
+		// Backups and restore drills (SPEC §9, issue 11).
+		{Method: "GET", Pattern: "/api/v1/backups", Action: "backup.status", auth: userOnly, Perms: perms(policy.BackupRead), h: s.backupHealth},
+		{Method: "GET", Pattern: "/api/v1/backups/drills", Action: "backup.drills", auth: userOnly, Perms: perms(policy.BackupRead), h: s.listDrills},
 	}
 }
 

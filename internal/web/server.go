@@ -28,6 +28,7 @@ import (
 	"medguard"
 	"medguard/internal/approvals"
 	"medguard/internal/audit"
+	"medguard/internal/backuphealth"
 	"medguard/internal/detect"
 	"medguard/internal/gate"
 	"medguard/internal/identity"
@@ -70,6 +71,9 @@ type Deps struct {
 	// and /metrics: the web console (internal/console), which sets its own
 	// headers.
 	Console http.Handler
+	// Backups reads the backups' health and drills (set once; the schedule
+	// it watches is given to it after the server has started).
+	Backups *backuphealth.Service
 }
 
 // Server serves medguard over HTTP.
@@ -124,6 +128,9 @@ func New(d Deps) *Server {
 	}
 	if d.SignInBurst == 0 {
 		d.SignInBurst = 30
+	}
+	if d.Backups == nil {
+		d.Backups = backuphealth.New(d.Gate) // reports configured:false
 	}
 	s := &Server{Deps: d, clock: d.Gate.Clock(), mux: http.NewServeMux()}
 	s.signIns = newLimiter(d.SignInPerMinute/60, d.SignInBurst, s.clock)
