@@ -90,7 +90,7 @@ type RestoreReport struct {
 	Audit AuditState
 	// Ledger says which destruction certificates were put back.
 	Ledger LedgerMerge
-	Took  time.Duration
+	Took   time.Duration
 }
 
 // Restore verifies backup id on target whole — signature, every piece's
