@@ -8,10 +8,13 @@
 // once, computes the 3-2-1 state, runs restore drills and records them.
 //
 // It must not decide access or read patient data in clear: it copies the
-// database's bytes (whose patient fields are already encrypted) and counts
-// rows; a drill checks that the key file unwraps a sample of data keys,
-// never decrypts a record. It does not back up PostgreSQL (pgBackRest does,
-// see internal/pgbackup), nor the key file: that is kept apart.
+// database's bytes (whose patient fields are already encrypted); counts
+// and a drill's sample decryption of patient fields go through the records
+// package (records.Count, records.SampleRead), on the drill's scratch copy
+// only, and the values are dropped. It carries the destruction ledger
+// (DATA/destructions.log) in every backup and merges it at restore. It does
+// not back up PostgreSQL (pgBackRest does, see internal/pgbackup), nor the
+// key file: that is kept apart.
 package backup
 
 import (
