@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"medguard"
-	load "medguard/internal/bench" // the load generator; "bench" is this command
 	"medguard/internal/backup"
+	load "medguard/internal/bench" // the load generator; "bench" is this command
 	"medguard/internal/identity"
 	"medguard/internal/policy"
 	"medguard/internal/storage"
