@@ -8,10 +8,13 @@
 // once, computes the 3-2-1 state, runs restore drills and records them.
 //
 // It must not decide access or read patient data in clear: it copies the
-// database's bytes (whose patient fields are already encrypted) and counts
-// rows; a drill checks that the key file unwraps a sample of data keys,
-// never decrypts a record. It does not back up PostgreSQL (pgBackRest does,
-// see internal/pgbackup), nor the key file: that is kept apart.
+// database's bytes (whose patient fields are already encrypted); counts
+// and a drill's sample decryption of patient fields go through the records
+// package (records.Count, records.SampleRead), on the drill's scratch copy
+// only, and the values are dropped. It carries the destruction ledger
+// (DATA/destructions.log) in every backup and merges it at restore. It does
+// not back up PostgreSQL (pgBackRest does, see internal/pgbackup), nor the
+// key file: that is kept apart.
 package backup
 
 import (
@@ -34,6 +37,8 @@ import (
 	"filippo.io/age"
 
 	"medguard/internal/audit"
+	"medguard/internal/records"
+	"medguard/internal/retention"
 	"medguard/internal/storage"
 )
 
@@ -166,6 +171,10 @@ func Create(ctx context.Context, opt CreateOptions) (*Result, error) {
 		{filepath.Join(opt.DataDir, "keys", "audit-log.key"), "audit-log.key.sio", "signing-key"},
 		{filepath.Join(opt.DataDir, "checkpoints.log"), "checkpoints.sio", "checkpoints"},
 		{snap, "database.sio", "database"},
+		// The ledger is copied after the snapshot: a destruction appends
+		// its line before its transaction commits, so every destruction
+		// the snapshot holds is in it.
+		{filepath.Join(opt.DataDir, retention.LedgerFile), ledgerPiece, "ledger"},
 	}
 	m.Pieces = append(m.Pieces, Piece{Name: prefix + "key.age", Size: int64(len(wrapped)), SHA256: sum(wrapped), Role: "key"})
 	for _, t := range opt.Targets {
@@ -197,6 +206,9 @@ func Create(ctx context.Context, opt CreateOptions) (*Result, error) {
 			return nil, err
 		}
 		m.Pieces = append(m.Pieces, p)
+	}
+	if err := ShipLedger(ctx, opt.DataDir, opt.Recipient, opt.Targets); err != nil {
+		return nil, err
 	}
 	signed, err := opt.Signer.sign(manifestHeader, m)
 	if err != nil {
@@ -317,19 +329,12 @@ func inventory(ctx context.Context, dbFile string, m *Manifest) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, c := range []struct {
-		q   string
-		dst *int
-	}{
-		{`SELECT count(*) FROM data_keys WHERE wrapped IS NOT NULL`, &m.DataKeys},
-		{`SELECT count(*) FROM patients`, &m.Patients},
-		{`SELECT count(*) FROM records`, &m.Records},
-	} {
-		if err := db.QueryRowContext(ctx, c.q).Scan(c.dst); err != nil {
-			return err
-		}
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM data_keys WHERE wrapped IS NOT NULL`).Scan(&m.DataKeys); err != nil {
+		return err
 	}
-	return nil
+	c, err := records.Count(ctx, db)
+	m.Patients, m.Records = c.Patients, c.Records
+	return err
 }
 
 // VerifyOptions are what Verify checks a backup against.
@@ -569,31 +574,30 @@ func Latest(entries []Entry) *Entry {
 	return nil
 }
 
-// Prune deletes the backups a retention keeps no longer: it keeps the
-// newest daily backups for keepDaily days and the first backup of each of
-// the last keepMonthly months; incomplete backups older than a day go too.
-// It returns the IDs deleted.
+// RetentionLimit is the longest Prune keeps a backup with keepDaily and
+// keepMonthly, while the schedule runs: a backup younger than keepDaily
+// days, or the first of its month while that month is among the newest
+// keepMonthly months — at most keepMonthly+1 months of 31 days. A
+// destruction certificate's backups_expire_by is computed from it.
+func RetentionLimit(keepDaily, keepMonthly int) time.Duration {
+	return max(time.Duration(keepDaily)*24*time.Hour, time.Duration(keepMonthly+1)*31*24*time.Hour)
+}
+
+// Prune deletes the backups a retention keeps no longer: it keeps every
+// backup younger than keepDaily days and the first backup of each of the
+// newest keepMonthly months (RetentionLimit bounds how long that is);
+// incomplete backups older than a day go too. It returns the IDs deleted.
 func Prune(ctx context.Context, t Target, now time.Time, keepDaily, keepMonthly int) ([]string, error) {
 	entries, err := List(ctx, t, "")
 	if err != nil {
 		return nil, err
 	}
 	keep := map[string]bool{}
-	days, months := map[string]bool{}, map[string]bool{}
-	for i := len(entries) - 1; i >= 0; i-- {
-		e := entries[i]
-		if e.Manifest == nil {
-			continue
-		}
-		d := e.Manifest.CreatedAt.Format("2006-01-02")
-		mo := e.Manifest.CreatedAt.Format("2006-01")
-		if !days[d] && len(days) < keepDaily {
-			days[d], keep[e.ID] = true, true
-		}
-		if now.Sub(e.Manifest.CreatedAt) < 24*time.Hour*time.Duration(keepDaily) {
+	months := map[string]bool{}
+	for _, e := range entries {
+		if e.Manifest != nil && now.Sub(e.Manifest.CreatedAt) < 24*time.Hour*time.Duration(keepDaily) {
 			keep[e.ID] = true
 		}
-		_ = mo
 	}
 	// Monthly: the oldest backup of each of the newest keepMonthly months.
 	for _, e := range entries {

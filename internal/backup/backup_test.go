@@ -124,7 +124,7 @@ func TestFullBackupToTwoTargetsRestores(t *testing.T) {
 	for _, s := range rep.Steps {
 		names = append(names, s.Name)
 	}
-	if got := strings.Join(names, ","); got != "verify,data,check (integrity, indexes),keys,audit verify" {
+	if got := strings.Join(names, ","); got != "verify,data,destruction ledger,check (integrity, indexes),keys,audit verify" {
 		t.Fatalf("steps %s", got)
 	}
 	if _, err := os.Stat(filepath.Join(newDir, backup.RestoringMarker)); err == nil {

@@ -12,6 +12,7 @@ import (
 
 	"medguard"
 	"medguard/internal/keys"
+	"medguard/internal/records"
 	"medguard/internal/storage"
 )
 
@@ -52,16 +53,22 @@ type Drill struct {
 	Patient int           `json:"patients"`
 	Records int           `json:"records"`
 	// AuditSize is the restored audit tree's size (its root matched the
-	// manifest's); SampleKeys is how many data keys the key file opened.
-	AuditSize  uint64 `json:"audit_size"`
-	SampleKeys int    `json:"sample_keys"`
-	OK         bool   `json:"ok"`
-	Problem    string `json:"problem,omitempty"`
+	// manifest's). SamplePatients and SampleRecords are how many patients
+	// and records of a random sample were decrypted with the key file
+	// (every identifying field; title, text and structured fields),
+	// SampleFields how many fields in all.
+	AuditSize      uint64 `json:"audit_size"`
+	SamplePatients int    `json:"sample_patients"`
+	SampleRecords  int    `json:"sample_records"`
+	SampleFields   int    `json:"sample_fields"`
+	OK             bool   `json:"ok"`
+	Problem        string `json:"problem,omitempty"`
 }
 
 // RunDrill restores the newest backup into a scratch directory, checks it
 // (record counts against the manifest, the audit root against the
-// manifest's, a sample of data keys opened with the key file), measures
+// manifest's, a sample of patients' and records' fields decrypted with the
+// key file), measures
 // RTO and RPO, and records the drill, signed, on every target — a failed
 // drill too.
 func RunDrill(ctx context.Context, opt DrillOptions) (*Drill, error) {
@@ -119,12 +126,11 @@ func drill(ctx context.Context, opt DrillOptions, d *Drill) error {
 		return err
 	}
 	defer db.Close()
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM patients`).Scan(&d.Patient); err != nil {
+	counts, err := records.Count(ctx, db)
+	if err != nil {
 		return err
 	}
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM records`).Scan(&d.Records); err != nil {
-		return err
-	}
+	d.Patient, d.Records = counts.Patients, counts.Records
 	m := latest.Manifest
 	if m.Kind == Full && (d.Patient != m.Patients || d.Records != m.Records) {
 		return fmt.Errorf("the restored copy holds %d patients and %d records, the manifest %d and %d", d.Patient, d.Records, m.Patients, m.Records)
@@ -134,34 +140,24 @@ func drill(ctx context.Context, opt DrillOptions, d *Drill) error {
 		if err != nil {
 			return err
 		}
+		// Patient fields, not only data keys: names, ID numbers, record
+		// titles and texts of a random sample are decrypted (and dropped)
+		// through the records package, with the key file.
 		kr := keys.NewKeyring(db, kf, medguard.SystemClock{})
-		rows, err := db.QueryContext(ctx, `SELECT owner, version FROM data_keys WHERE wrapped IS NOT NULL ORDER BY random() LIMIT 20`)
+		rep, err := records.SampleRead(ctx, db, kr, drillSample)
 		if err != nil {
-			return err
+			return fmt.Errorf("the key file does not read the restored copy's patient data: %w", err)
 		}
-		type ov struct {
-			owner   string
-			version int64
-		}
-		var sample []ov
-		for rows.Next() {
-			var x ov
-			if err := rows.Scan(&x.owner, &x.version); err != nil {
-				rows.Close()
-				return err
-			}
-			sample = append(sample, x)
-		}
-		rows.Close()
-		for _, x := range sample {
-			if _, err := kr.Version(ctx, x.owner, uint32(x.version)); err != nil {
-				return fmt.Errorf("the key file does not open a data key of the restored copy: %w", err)
-			}
-			d.SampleKeys++
+		d.SamplePatients, d.SampleRecords, d.SampleFields = rep.Patients, rep.Records, rep.Fields
+		if d.Patient > 0 && rep.Patients == 0 || rep.Fields == 0 && d.Records > 0 {
+			return errors.New("the drill decrypted no patient field of the restored copy")
 		}
 	}
 	return nil
 }
+
+// drillSample is how many patients and how many records a drill decrypts.
+const drillSample = 20
 
 // ListDrills lists the drills recorded on a target, oldest first
 // (signatures checked; ones that do not verify are left out).

@@ -12,6 +12,7 @@ import (
 	"github.com/benbjohnson/litestream"
 
 	"medguard/internal/audit"
+	"medguard/internal/retention"
 	"medguard/internal/storage"
 )
 
@@ -99,6 +100,18 @@ func (s *Stream) Seal(ctx context.Context, opt CreateOptions) (*Result, error) {
 	// of them is of a tree the stream holds.
 	if err := s.Sync(ctx); err != nil {
 		return nil, fmt.Errorf("backup: shipping the stream: %w", err)
+	}
+	// The ledger is copied after the stream is shipped: it holds every
+	// destruction the shipped transactions hold.
+	p, err := encryptFile(ctx, filepath.Join(opt.DataDir, retention.LedgerFile), key, prefix+ledgerPiece, "ledger", tmp, opt.Targets)
+	switch {
+	case err == nil:
+		m.Pieces = append(m.Pieces, p)
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, err
+	}
+	if err := ShipLedger(ctx, opt.DataDir, opt.Recipient, opt.Targets); err != nil {
+		return nil, err
 	}
 	t0 := opt.Targets[0]
 	objs, err := segmentsOf(ctx, t0, s.Generation())

@@ -3,6 +3,7 @@ package backup
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"medguard"
 	"medguard/internal/audit"
 	"medguard/internal/keys"
+	"medguard/internal/retention"
 	"medguard/internal/storage"
 )
 
@@ -23,6 +25,39 @@ import (
 // restore killed half-way is never served. Running the restore again
 // finishes it.
 const RestoringMarker = "RESTORE-IN-PROGRESS"
+
+// RestoredFile is the note a finished restore leaves in the new data
+// directory (JSON, a Restored): the server's first start records it in
+// the audit log (backup.restored) and removes it.
+const RestoredFile = "RESTORED-FROM"
+
+// Restored is what RestoredFile says: which backup the data directory
+// was restored from, and the audit tree the manifest names.
+type Restored struct {
+	Backup     string    `json:"backup"`
+	Kind       string    `json:"kind"`
+	AuditSize  uint64    `json:"audit_size"`
+	AuditRoot  []byte    `json:"audit_root"`
+	DataAsOf   time.Time `json:"data_as_of"`
+	At         time.Time `json:"at,omitzero"`
+	RestoredAt time.Time `json:"restored_at"`
+}
+
+// ReadRestored reads a data directory's RestoredFile (nil if none).
+func ReadRestored(dataDir string) (*Restored, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, RestoredFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r Restored
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", RestoredFile, err)
+	}
+	return &r, nil
+}
 
 // RestoreOptions are what Restore needs.
 type RestoreOptions struct {
@@ -53,7 +88,9 @@ type RestoreReport struct {
 	Steps    []Step
 	// Audit is the restored audit tree (verified), equal to the manifest's.
 	Audit AuditState
-	Took  time.Duration
+	// Ledger says which destruction certificates were put back.
+	Ledger LedgerMerge
+	Took   time.Duration
 }
 
 // Restore verifies backup id on target whole — signature, every piece's
@@ -113,9 +150,15 @@ func Restore(ctx context.Context, t Target, id string, opt RestoreOptions) (*Res
 			return nil, err
 		}
 	}
+	var backupLedger []byte
 	for _, p := range m.Pieces {
 		var dst string
 		switch p.Role {
+		case "ledger":
+			if backupLedger, err = readPiece(ctx, t, p, key); err != nil {
+				return nil, err
+			}
+			continue
 		case "database":
 			dst = dbPath
 		case "checkpoints":
@@ -130,6 +173,19 @@ func Restore(ctx context.Context, t Target, id string, opt RestoreOptions) (*Res
 		}
 	}
 	step("data", t0)
+
+	// The destruction ledger: the backup's, joined with the newest one the
+	// target holds (destructions made after the backup), so that the first
+	// start of the restored copy destroys again what was destroyed since.
+	t0 = time.Now()
+	newest, err := targetLedger(ctx, t, opt.Identity)
+	if err != nil {
+		return nil, err
+	}
+	if rep.Ledger, err = mergeLedgers(filepath.Join(opt.DataDir, retention.LedgerFile), backupLedger, newest, m.Signer); err != nil {
+		return nil, err
+	}
+	step("destruction ledger", t0)
 
 	t0 = time.Now()
 	db, err := storage.Open(ctx, "sqlite:"+dbPath, "")
@@ -189,6 +245,14 @@ func Restore(ctx context.Context, t Target, id string, opt RestoreOptions) (*Res
 		return nil, fmt.Errorf("backup: the restored audit tree (size %d) is not the manifest's (size %d)", ar.Size, m.Audit.Size)
 	}
 	step("audit verify", t0)
+	note, err := json.Marshal(Restored{Backup: id, Kind: m.Kind, AuditSize: m.Audit.Size, AuditRoot: m.Audit.Root,
+		DataAsOf: m.DataAsOf, At: opt.At, RestoredAt: time.Now().UTC()})
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileSync(filepath.Join(opt.DataDir, RestoredFile), note); err != nil {
+		return nil, err
+	}
 	closed = true
 	if err := db.Close(); err != nil {
 		return nil, err
@@ -220,7 +284,7 @@ func signerVerifier(dataDir string) string {
 func checkEmptyTarget(dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, RestoringMarker)); err == nil {
 		for _, n := range []string{"medguard.db", "medguard.db-wal", "medguard.db-shm", "checkpoints.log",
-			"keys/audit-log.key", "keys/medguard.keys"} {
+			"keys/audit-log.key", "keys/medguard.keys", retention.LedgerFile, RestoredFile} {
 			if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
@@ -266,4 +330,22 @@ func restorePiece(ctx context.Context, t Target, p Piece, key []byte, dst string
 		return err
 	}
 	return os.Rename(f.Name(), dst)
+}
+
+// readPiece decrypts a small piece into memory.
+func readPiece(ctx context.Context, t Target, p Piece, key []byte) ([]byte, error) {
+	rc, err := t.Get(ctx, p.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	dec, err := decryptReader(key, p.Name, rc)
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(dec, 256<<20))
+	if err != nil {
+		return nil, fmt.Errorf("backup: %s changed since it was verified: %w", p.Name, err)
+	}
+	return b, nil
 }

@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"filippo.io/age"
+
+	"medguard/internal/retention"
 )
 
 // Schedule is what `serve --backup-*` runs.
@@ -65,6 +69,37 @@ type Scheduler struct {
 	lastIn time.Time
 	// alerted rate-limits alerts: once an hour per problem.
 	alerted map[string]time.Time
+	// ledger is poked when the destruction ledger grows; ledgerSeen is
+	// the ledger's size and time as last shipped.
+	ledger     chan struct{}
+	ledgerSeen string
+}
+
+// LedgerChanged tells the schedule the destruction ledger grew: it is
+// shipped to every target at once (it never blocks).
+func (sc *Scheduler) LedgerChanged() {
+	select {
+	case sc.ledger <- struct{}{}:
+	default:
+	}
+}
+
+// shipLedger ships the destruction ledger to every target if it changed
+// since it was last shipped.
+func (sc *Scheduler) shipLedger(ctx context.Context) {
+	fi, err := os.Stat(filepath.Join(sc.s.DataDir, retention.LedgerFile))
+	if err != nil {
+		return
+	}
+	seen := fmt.Sprint(fi.Size(), fi.ModTime().UnixNano())
+	if seen == sc.ledgerSeen {
+		return
+	}
+	if err := ShipLedger(ctx, sc.s.DataDir, sc.s.Recipient, sc.s.Targets); err != nil {
+		sc.alert("backup_ledger", "shipping the destruction ledger failed (retried every minute): %v", err)
+		return
+	}
+	sc.ledgerSeen = seen
 }
 
 // NewScheduler prepares a schedule; Run runs it.
@@ -72,7 +107,7 @@ func NewScheduler(s Schedule) *Scheduler {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
-	sc := &Scheduler{s: s, last: map[string]time.Time{}, alerted: map[string]time.Time{}}
+	sc := &Scheduler{s: s, last: map[string]time.Time{}, alerted: map[string]time.Time{}, ledger: make(chan struct{}, 1)}
 	for _, t := range s.Targets {
 		sc.status.Targets = append(sc.status.Targets, TargetStatus{URL: t.URL(), Media: t.Media(), OffSite: t.OffSite()})
 	}
@@ -166,10 +201,15 @@ func (sc *Scheduler) Run(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		sc.step(ctx, opt)
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				waiting = false
+			case <-sc.ledger:
+				sc.shipLedger(ctx)
+			}
 		}
 	}
 }
@@ -207,6 +247,7 @@ func (sc *Scheduler) step(ctx context.Context, opt CreateOptions) {
 			sc.alert("backup_stream", "shipping the WAL is failing (last shipped %s): %v", shipped.Format(time.RFC3339), err)
 		}
 	}
+	sc.shipLedger(ctx)
 	sc.drill(ctx, now)
 }
 

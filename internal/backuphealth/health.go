@@ -118,14 +118,18 @@ type Drill struct {
 	RTOSeconds float64 `json:"rto_seconds"`
 	RPOSeconds float64 `json:"rpo_seconds"`
 	// RTOMet is true when the drill passed within the 4-hour goal.
-	RTOMet     bool   `json:"rto_met"`
-	Patients   int    `json:"patients"`
-	Records    int    `json:"records"`
-	AuditSize  uint64 `json:"audit_size"`
-	SampleKeys int    `json:"sample_keys"`
-	OK         bool   `json:"ok"`
-	Problem    string `json:"problem,omitempty"`
-	Steps      []Step `json:"steps"`
+	RTOMet    bool   `json:"rto_met"`
+	Patients  int    `json:"patients"`
+	Records   int    `json:"records"`
+	AuditSize uint64 `json:"audit_size"`
+	// SamplePatients and SampleRecords are how many patients and records
+	// the drill decrypted with the key file; SampleFields the fields.
+	SamplePatients int    `json:"sample_patients"`
+	SampleRecords  int    `json:"sample_records"`
+	SampleFields   int    `json:"sample_fields"`
+	OK             bool   `json:"ok"`
+	Problem        string `json:"problem,omitempty"`
+	Steps          []Step `json:"steps"`
 }
 
 // Health is the backups' health at a glance.
@@ -241,7 +245,7 @@ func (s *Service) health(ctx context.Context, w *watched) *Health {
 func view(d backup.Drill) Drill {
 	v := Drill{ID: d.ID, StartedAt: d.StartedAt.UTC(), Backup: d.Backup, Target: SafeURL(d.Target),
 		RTOSeconds: d.RTO.Seconds(), RPOSeconds: d.RPO.Seconds(), Patients: d.Patient, Records: d.Records,
-		AuditSize: d.AuditSize, SampleKeys: d.SampleKeys, OK: d.OK, Problem: Scrub(d.Problem), Steps: []Step{}}
+		AuditSize: d.AuditSize, SamplePatients: d.SamplePatients, SampleRecords: d.SampleRecords, SampleFields: d.SampleFields, OK: d.OK, Problem: Scrub(d.Problem), Steps: []Step{}}
 	v.RTOMet = d.OK && d.RTO <= RTOGoal
 	for _, s := range d.Steps {
 		v.Steps = append(v.Steps, Step{Name: s.Name, TookSeconds: s.Took.Seconds()})

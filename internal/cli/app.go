@@ -105,6 +105,8 @@ type App struct {
 	// BackupHealth is what the API and the console show of the backups;
 	// serve makes it watch the schedule once it has started.
 	BackupHealth *backuphealth.Service
+	// Ledger is the destruction ledger (DATA/destructions.log).
+	Ledger *retention.Ledger
 }
 
 // Schemas are every capability's tables, in dependency order.
@@ -197,6 +199,11 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	if err := a.Approvals.SealClearText(ctx); err != nil {
+		a.Log.Close()
+		a.DB.Close()
+		return nil, err
+	}
+	if err := a.noteRestore(ctx); err != nil {
 		a.Log.Close()
 		a.DB.Close()
 		return nil, err
@@ -370,7 +377,8 @@ func (a *App) openCheckpoints(ctx context.Context) error {
 // it: a database restored from a backup older than the ledger shreds again,
 // before anything is served, every record destroyed since.
 func (a *App) openLedger(ctx context.Context) error {
-	a.Records.SetLedger(retention.OpenLedger(filepath.Join(a.Config.DataDir, retention.LedgerFile), a.Checkpoints.Signer()))
+	a.Ledger = retention.OpenLedger(filepath.Join(a.Config.DataDir, retention.LedgerFile), a.Checkpoints.Signer())
+	a.Records.SetLedger(a.Ledger)
 	n, err := a.Records.ReapplyDestructions(ctx)
 	if err != nil {
 		return fmt.Errorf("destruction ledger: %w", err)

@@ -36,6 +36,11 @@ func backupCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return usageError{errors.New("backup: no command given")}
 	}
 	sub, rest := args[0], args[1:]
+	if sub != "keygen" && sub != "help" && sub != "--help" && sub != "-h" {
+		if err := refusePostgres(sub, rest, getenv); err != nil {
+			return err
+		}
+	}
 	switch sub {
 	case "keygen":
 		return backupKeygen(rest, getenv, stdout, stderr)
@@ -55,6 +60,33 @@ func backupCmd(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	fmt.Fprint(stderr, backupHelp)
 	return usageError{fmt.Errorf("backup: unknown command %q", sub)}
+}
+
+// pgBackupHint is what `medguard backup` says on an installation whose
+// data is on PostgreSQL.
+func pgBackupHint(what string) error {
+	return fmt.Errorf("%s: this installation's data is on PostgreSQL; `medguard backup` backs up an embedded SQLite "+
+		"data directory only. Back PostgreSQL up with pgBackRest through `medguard backup-pg` "+
+		"(init, check, create, verify, restore, list; see `medguard backup-pg help` and docs/backup.md)", what)
+}
+
+// refusePostgres stops any backup command given a PostgreSQL database
+// (--db or MEDGUARD_DB) with a message naming `medguard backup-pg`.
+func refusePostgres(sub string, args []string, getenv func(string) string) error {
+	db := getenv("MEDGUARD_DB")
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--db="); ok {
+			db = v
+		} else if v, ok := strings.CutPrefix(a, "-db="); ok {
+			db = v
+		} else if (a == "--db" || a == "-db") && i+1 < len(args) {
+			db = args[i+1]
+		}
+	}
+	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
+		return pgBackupHint("backup " + sub)
+	}
+	return nil
 }
 
 // positional takes a leading positional argument (BACKUP) off args.
@@ -129,7 +161,11 @@ func backupCreate(ctx context.Context, args []string, getenv func(string) string
 		return usageError{errors.New("backup create: --to DEST is required")}
 	}
 	if strings.HasPrefix(*db, "postgres") {
-		return errors.New("backup create: this installation runs on PostgreSQL: use pgBackRest, see docs/backup.md")
+		return pgBackupHint("backup create")
+	}
+	if _, err := os.Stat(filepath.Join(*data, "medguard.db")); err != nil {
+		return fmt.Errorf("backup create: no SQLite database in %s (medguard.db): give the data directory with --data; "+
+			"if this installation's data is on PostgreSQL, back it up with `medguard backup-pg`", *data)
 	}
 	targets, err := openTargets(to, getenv)
 	if err != nil {
@@ -245,6 +281,7 @@ func backupRestore(ctx context.Context, args []string, getenv func(string) strin
 	vkey := fs.String("verifier-key", "", "the manifests' verifier key (default: the one at the target's root)")
 	keyFile := fs.String("key-file", "", "the key file the data will be read with: checked against the data keys and copied to NEWDIR/keys")
 	at := fs.String("at", "", "point in time (RFC 3339) to replay an incremental backup's stream to")
+	fs.String("db", "", "must be empty: a restore makes an SQLite data directory (PostgreSQL: `medguard backup-pg restore`)")
 	if err := parse(fs.FlagSet, rest, getenv); err != nil {
 		return usageError{err}
 	}
@@ -319,6 +356,7 @@ func backupDrill(ctx context.Context, args []string, getenv func(string) string,
 	keyFile := fs.String("key-file", "", "key file the restored data keys must open (default DATA/keys/medguard.keys)")
 	vkey := fs.String("verifier-key", "", "the manifests' verifier key (default: the one at the target's root)")
 	scratch := fs.String("scratch", "", "where to restore (a temporary directory in it, removed afterwards)")
+	fs.String("db", "", "must be empty: drills restore SQLite backups (PostgreSQL: `medguard backup-pg verify`)")
 	if err := parse(fs.FlagSet, args, getenv); err != nil {
 		return usageError{err}
 	}
@@ -347,7 +385,7 @@ func backupDrill(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stdout, "drill %s FAILED: %s\n", d.ID, d.Problem)
 		return &ExitError{Code: 1, Err: err}
 	}
-	fmt.Fprintf(stdout, "drill %s passed: restored %s; RTO %.3fs, RPO %s; %d patients, %d records, audit size %d (root as the manifest), %d data keys opened with the key file\n",
-		d.ID, d.Backup, d.RTO.Seconds(), d.RPO.Round(time.Second), d.Patient, d.Records, d.AuditSize, d.SampleKeys)
+	fmt.Fprintf(stdout, "drill %s passed: restored %s; RTO %.3fs, RPO %s; %d patients, %d records, audit size %d (root as the manifest); with the key file decrypted %d fields of %d patients and %d records (a random sample)\n",
+		d.ID, d.Backup, d.RTO.Seconds(), d.RPO.Round(time.Second), d.Patient, d.Records, d.AuditSize, d.SampleFields, d.SamplePatients, d.SampleRecords)
 	return nil
 }

@@ -1,8 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"medguard/internal/cli"
 	"medguard/internal/storage/storagetest"
 )
 
@@ -39,15 +36,6 @@ func (s *server) consolePage(path, token, lang string) (int, http.Header, string
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, string(b)
-}
-
-func runCLI(t *testing.T, args ...string) string {
-	t.Helper()
-	var out, errb bytes.Buffer
-	if err := cli.Run(context.Background(), args, func(string) string { return "" }, &out, &errb); err != nil {
-		t.Fatalf("medguard %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
-	}
-	return out.String()
 }
 
 func TestBackupsSurface(t *testing.T) {
@@ -109,7 +97,7 @@ func TestBackupsSurface(t *testing.T) {
 	}
 	d := items[0].(map[string]any)
 	for _, k := range []string{"id", "started_at", "backup", "target", "rto_seconds", "rpo_seconds", "patients", "records",
-		"audit_size", "sample_keys", "ok", "steps"} {
+		"audit_size", "sample_patients", "sample_records", "sample_fields", "ok", "steps"} {
 		if _, ok := d[k]; !ok {
 			t.Errorf("drill lacks %q: %v", k, d)
 		}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"medguard"
+	"medguard/internal/backup"
 	load "medguard/internal/bench" // the load generator; "bench" is this command
 	"medguard/internal/identity"
 	"medguard/internal/policy"
@@ -88,12 +89,12 @@ a floor for the server alone.`
 
 // benchFlags are the settings of "medguard bench reads".
 type benchFlags struct {
-	db, url, adminUser, adminPassword, ca, cipher, cpuProfile string
-	adminTOTP, securityUser, securityPassword, securityTOTP   string
-	insecure, json                                            bool
-	concurrency, doctors, patients, records, setupConcurrency int
-	duration, warmup                                          time.Duration
-	rate                                                      float64
+	db, url, adminUser, adminPassword, ca, cipher, cpuProfile, backupTo string
+	adminTOTP, securityUser, securityPassword, securityTOTP             string
+	insecure, json                                                      bool
+	concurrency, doctors, patients, records, setupConcurrency           int
+	duration, warmup                                                    time.Duration
+	rate                                                                float64
 }
 
 func (f *benchFlags) register(fs *flagSet) {
@@ -117,6 +118,7 @@ func (f *benchFlags) register(fs *flagSet) {
 	fs.IntVar(&f.records, "records", 5000, "records to write, spread over the patients")
 	fs.IntVar(&f.setupConcurrency, "setup-concurrency", 16, "API calls made at once while setting up")
 	fs.BoolVar(&f.json, "json", false, "also print the figures as one JSON line")
+	fs.StringVar(&f.backupTo, "backup-to", "", "without --url: the throw-away server backs up to this directory as `serve --backup-to` does (WAL shipped continuously), to measure what continuous backup costs")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the load (warm-up and measurement) to this file; in-process it covers the server too")
 }
 
@@ -359,6 +361,22 @@ func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err e
 	}
 	if err := relaxReadVolumeRules(ctx, app); err != nil {
 		return nil, err
+	}
+	if f.backupTo != "" {
+		if app.DB.Dialect != storage.SQLite {
+			return nil, usageError{errors.New("bench --backup-to: SQLite only (PostgreSQL is backed up by pgBackRest)")}
+		}
+		_, rcpt, err := backup.NewIdentity()
+		if err != nil {
+			return nil, err
+		}
+		bctx, stop := context.WithCancel(context.Background())
+		cleanups = append(cleanups, func() error { stop(); return nil })
+		bf := &backupFlags{to: stringList{f.backupTo}, recipient: rcpt, continuous: true, fullEvery: 24 * time.Hour,
+			incrementalEvery: 15 * time.Minute, drills: 7 * 24 * time.Hour, keepDaily: 30, keepMonthly: 12}
+		if err := startBackups(bctx, app, bf, os.Getenv, logger); err != nil {
+			return nil, err
+		}
 	}
 	durable := "SQLite in WAL mode, synchronous=FULL: every commit is synced before the answer"
 	if app.DB.Dialect == storage.Postgres {

@@ -332,6 +332,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return usageError{err}
 	}
+	if bf.keepDaily < 1 || bf.keepMonthly < 0 {
+		return usageError{errors.New("--backup-keep-daily must be at least 1 and --backup-keep-monthly at least 0")}
+	}
+	if !strings.HasPrefix(cfg.DB, "postgres") {
+		// SQLite: the backups are medguard's own, pruned by these flags.
+		cfg.Records.BackupRetention = bf.retention()
+	}
 	tuneGC(getenv)
 	if err := checkRestoreMarker(cfg.DataDir); err != nil {
 		return err

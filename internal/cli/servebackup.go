@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"medguard"
 	"medguard/internal/backup"
+	"medguard/internal/gate"
 	"medguard/internal/storage"
 )
 
@@ -36,6 +38,13 @@ func registerBackupFlags(fs *flagSet) *backupFlags {
 	return b
 }
 
+// retention is the longest a backup is kept under --backup-keep-daily
+// and --backup-keep-monthly: what destruction certificates promise
+// (backups_expire_by = destruction + this).
+func (b *backupFlags) retention() time.Duration {
+	return backup.RetentionLimit(b.keepDaily, b.keepMonthly)
+}
+
 // checkRestoreMarker refuses a data directory a restore has not finished.
 func checkRestoreMarker(data string) error {
 	if _, err := os.Stat(filepath.Join(data, backup.RestoringMarker)); err == nil {
@@ -51,7 +60,8 @@ func startBackups(ctx context.Context, app *App, b *backupFlags, getenv func(str
 		return nil
 	}
 	if app.DB.Dialect != storage.SQLite {
-		return errors.New("--backup-to: this installation runs on PostgreSQL: back it up with pgBackRest, see docs/backup.md")
+		return errors.New("--backup-to: this installation's data is on PostgreSQL; --backup-to backs up an embedded SQLite data directory only. " +
+			"Back PostgreSQL up with pgBackRest through `medguard backup-pg` (see `medguard backup-pg help` and docs/backup.md)")
 	}
 	if b.incrementalEvery <= 0 || b.incrementalEvery > 15*time.Minute {
 		return errors.New("--backup-incremental-every must be more than 0 and at most 15m")
@@ -90,6 +100,9 @@ func startBackups(ctx context.Context, app *App, b *backupFlags, getenv func(str
 	}
 	sc := backup.NewScheduler(s)
 	app.Backups = sc
+	if app.Ledger != nil {
+		app.Ledger.OnAppend(sc.LedgerChanged)
+	}
 	if app.Metrics != nil {
 		app.Metrics.GaugeSet("medguard_backup_last_age_seconds", "Age of the last successful full backup per target.", "target", func() map[string]float64 {
 			out := map[string]float64{}
@@ -128,4 +141,26 @@ func startBackups(ctx context.Context, app *App, b *backupFlags, getenv func(str
 	}
 	go sc.Run(ctx)
 	return nil
+}
+
+// noteRestore records, at the first start of a data directory that
+// `medguard backup restore` made, which backup it came from: an audit
+// entry backup.restored (actor system) whose target is the backup's id
+// and the audit tree size its manifest names ("ID.size-N"), written
+// before anything else (the re-applied destructions come after it). The
+// note is then removed; a crash in between logs the restore twice, never
+// zero times.
+func (a *App) noteRestore(ctx context.Context) error {
+	r, err := backup.ReadRestored(a.Config.DataDir)
+	if err != nil || r == nil {
+		return err
+	}
+	system := &medguard.Call{Actor: medguard.Actor{Kind: medguard.SystemActor, Name: "system"}, IP: "local"}
+	if _, err := a.Gate.Record(ctx, gate.Event{Call: system, Action: "backup.restored", TargetType: "backup",
+		TargetID: fmt.Sprintf("%s.size-%d", r.Backup, r.AuditSize), Allowed: true, Rule: "allow.backup_restore"}, nil); err != nil {
+		return fmt.Errorf("recording the restore in the audit log: %w", err)
+	}
+	a.Config.Logger.Warn("first start of a restored data directory", "backup", r.Backup, "kind", r.Kind,
+		"audit_size", r.AuditSize, "data_as_of", r.DataAsOf.Format(time.RFC3339))
+	return os.Remove(filepath.Join(a.Config.DataDir, backup.RestoredFile))
 }

@@ -150,7 +150,7 @@ func drillsPage(rq *Request) error {
 
 func (rq *Request) drillView(d backuphealth.Drill) *drillView {
 	v := &drillView{Drill: d, RTO: rq.span(d.RTOSeconds), RPO: rq.span(d.RPOSeconds),
-		Checks: rq.T("backups.checks", d.Patients, d.Records, d.AuditSize, d.SampleKeys)}
+		Checks: rq.T("backups.checks", d.Patients, d.Records, d.AuditSize, d.SamplePatients, d.SampleRecords, d.SampleFields)}
 	for _, s := range d.Steps {
 		v.Steps = append(v.Steps, rq.T("backups.step", rq.textOr("backups.step."+stepKey(s.Name), s.Name), rq.span(s.TookSeconds)))
 	}

@@ -257,7 +257,22 @@ func SafeTargetID(typ, id string) string {
 	if codeTargets[typ] && len(id) <= 64 && isCode(id) {
 		return id
 	}
+	if typ == "backup" && len(id) <= 96 && isBackupName(id) {
+		return id
+	}
 	return ""
+}
+
+// isBackupName reports whether s is made of letters, digits, '.', '_' and
+// '-' only: a backup's id as internal/backup names it (its time first).
+func isBackupName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // isCode reports whether s is a letter followed by letters, digits, '.',

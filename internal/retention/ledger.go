@@ -27,6 +27,17 @@ type Ledger struct {
 	path   string
 	signer *audit.Signer
 	mu     sync.Mutex
+	// onAppend is told after each line is synced (the backup schedule
+	// then ships the ledger to its targets).
+	onAppend func()
+}
+
+// OnAppend sets a function told after each certificate is appended and
+// synced; it must not block (the destruction's transaction is open).
+func (l *Ledger) OnAppend(f func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.onAppend = f
 }
 
 // OpenLedger returns the ledger at path, whose certificates signer signs.
@@ -68,6 +79,9 @@ func (l *Ledger) Append(s Signed) error {
 				return fmt.Errorf("retention: ledger: %w", err)
 			}
 		}
+	}
+	if l.onAppend != nil {
+		l.onAppend()
 	}
 	return nil
 }
