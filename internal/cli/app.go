@@ -92,8 +92,9 @@ type App struct {
 	Transport *transport.Register
 	// KeyFileCreated is true when Open made a new key file.
 	KeyFileCreated bool
-	// Backups is serve's backup schedule (nil without --backup-to).
-	Backups *backup.Scheduler
+	// Backups is serve's backup schedule (nil without --backup-to or
+	// --backup-pg-config): the SQLite one or the pgBackRest one.
+	Backups backup.Reporter
 }
 
 // Schemas are every capability's tables, in dependency order.
