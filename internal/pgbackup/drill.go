@@ -88,7 +88,9 @@ func RunDrill(ctx context.Context, o DrillOptions) (*backup.Drill, error) {
 		o.Sample = 20
 	}
 	d := &backup.Drill{StartedAt: now().UTC(), Target: o.Tool.Config.Target()}
-	d.ID = d.StartedAt.Format("20060102T150405Z") + "-drill"
+	// Milliseconds: a drill refused at once and the next one can start in
+	// the same second.
+	d.ID = d.StartedAt.Format("20060102T150405.000Z") + "-drill"
 	err := drill(ctx, o, d)
 	if err != nil {
 		d.Problem = err.Error()
