@@ -136,10 +136,10 @@ func drill(ctx context.Context, o DrillOptions, d *backup.Drill) error {
 		return err
 	}
 	m := rep.Chain[0]
+	if o.KeyFile == nil {
+		return errors.New("no key file to check the restored data keys with")
+	}
 	for _, k := range m.State.KEKVersions {
-		if o.KeyFile == nil {
-			return errors.New("no key file to check the restored data keys with")
-		}
 		if _, ok := o.KeyFile.KEKVersion(k.Version); !ok {
 			return fmt.Errorf("backup %s needs KEK version %d, which the key file lacks", m.Label, k.Version)
 		}
