@@ -122,7 +122,8 @@ func TestSchedule(t *testing.T) {
 		for _, b := range info.Backups {
 			types = append(types, b.Type)
 		}
-		if len(types) >= 2 {
+		// A backup is listed by pgBackRest before its manifest is signed.
+		if listed, _ := pgbackup.List(s.manifest, s.verifier); len(types) >= 2 && len(listed) >= 2 {
 			break
 		}
 		select {
@@ -143,7 +144,7 @@ func TestSchedule(t *testing.T) {
 	}
 	// Every backup has its signed manifest.
 	listed, err := pgbackup.List(s.manifest, s.verifier)
-	if err != nil || len(listed) < 2 || listed[0].Err != nil {
+	if err != nil || len(listed) < 2 || listed[0].Err != nil || listed[1].Err != nil {
 		t.Fatalf("manifests: %v %+v", err, listed)
 	}
 
