@@ -98,8 +98,9 @@ type App struct {
 	Transport *transport.Register
 	// KeyFileCreated is true when Open made a new key file.
 	KeyFileCreated bool
-	// Backups is serve's backup schedule (nil without --backup-to).
-	Backups *backup.Scheduler
+	// Backups is serve's backup schedule (nil without --backup-to or
+	// --backup-pg-config): the SQLite one or the pgBackRest one.
+	Backups backup.Reporter
 	// kekCloser closes the KEK source (an HSM's sessions), if it needs it.
 	kekCloser io.Closer
 	// BackupHealth is what the API and the console show of the backups;

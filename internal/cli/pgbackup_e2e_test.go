@@ -107,7 +107,22 @@ func TestBackupPGCommands(t *testing.T) {
 	if _, err := os.Stat(restored); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a refused restore wrote %s: %v", restored, err)
 	}
+	// A drill of the tampered backup fails before restoring and is
+	// recorded as failed; once repaired, a drill of the latest passes.
+	out, err = run(append([]string{"backup-pg", "drill", incr, "--pg-bin", bin}, common...)...)
+	if !errors.As(err, &exit) || exit.Code != cli.ExitTampered || !strings.Contains(out, "DRILL FAILED") || !strings.Contains(out, "changed: "+rel) {
+		t.Fatalf("drill of a tampered backup: %v\n%s", err, out)
+	}
 	os.WriteFile(victim, orig, 0o640)
+	out, err = run(append([]string{"backup-pg", "drill", "--latest", "--pg-bin", bin}, common...)...)
+	if err != nil || !strings.Contains(out, "drill passed: backup "+incr) || !strings.Contains(out, "20 patients, 40 records") {
+		t.Fatalf("drill: %v\n%s", err, out)
+	}
+	t.Logf("drill:\n%s", out)
+	drills, _ := filepath.Glob(filepath.Join(dir, "repo", "medguard", "medguard", "drills", "*.drill"))
+	if len(drills) != 2 {
+		t.Fatalf("drill records: %v", drills)
+	}
 
 	rport := pgtest.FreePort(t)
 	out, err = run(append([]string{"backup-pg", "restore", incr, "--pg-data", restored, "--port", strconv.Itoa(rport), "--pg-bin", bin}, common...)...)

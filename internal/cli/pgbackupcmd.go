@@ -43,6 +43,10 @@ commands:
            optionally as of a time (--at); with --port, start the restored
            cluster there and check its audit log and key file
   list     list the signed manifests and pgBackRest's view of the backups
+  drill    restore drill: verify, restore BACKUP (or --latest) into a
+           scratch cluster, check it (counts, audit root, a sample of
+           fields decrypted), measure RTO and RPO, remove it, and record
+           the drill, signed, beside the manifests (a failed one too)
 
 BACKUP is a backup label (20250101-020000F) or a manifest's path.
 Exit status of verify and restore: 0 verified, 3 tampered or signed by
@@ -67,6 +71,8 @@ func backupPGCmd(ctx context.Context, args []string, getenv func(string) string,
 		return backupPGRestore(ctx, args[1:], getenv, stdout, stderr)
 	case "list":
 		return backupPGList(ctx, args[1:], getenv, stdout, stderr)
+	case "drill":
+		return backupPGDrill(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, backupPGHelp)
 		return nil

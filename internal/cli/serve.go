@@ -313,6 +313,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var f serveFlags
 	f.register(fs)
 	bf := registerBackupFlags(fs)
+	pbf := registerBackupPGFlags(fs)
 	fs.Usage = func() {
 		usage(stderr, fs.FlagSet, "usage: medguard serve [flags]\n\nServes medguard over HTTPS (TLS 1.3 only). With no flags: SQLite in ./medguard-data,\n"+
 			"a new key file and a self-signed certificate there, https://127.0.0.1:8443.\n\n"+
@@ -407,6 +408,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go app.Detect.Run(bg, time.Second)
 	go app.Web.Run(bg, f.refusalSummary)
 	if err := startBackups(bg, app, bf, getenv, logger); err != nil {
+		return err
+	}
+	if err := startBackupsPG(bg, app, bf, pbf, getenv, logger); err != nil {
 		return err
 	}
 	go app.runKeyRotation(bg, 2*time.Second, logger)

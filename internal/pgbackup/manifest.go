@@ -19,6 +19,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"medguard/internal/audit"
+	"medguard/internal/records"
 	"medguard/internal/storage"
 )
 
@@ -39,6 +40,11 @@ type State struct {
 	AuditSize   uint64   `json:"audit_size"`
 	AuditRoot   []byte   `json:"audit_root"`
 	KEKVersions []KEKUse `json:"kek_versions"`
+	// Patients and Records are how many the database held (neither count
+	// goes down: there is no delete path), so a restored copy must hold
+	// at least as many. Manifests written before drills lack them (0).
+	Patients int `json:"patients,omitempty"`
+	Records  int `json:"records,omitempty"`
 }
 
 // ReadState reads the audit head and the KEK versions of the live data
@@ -50,6 +56,11 @@ func ReadState(ctx context.Context, db *storage.DB) (State, error) {
 	if s.AuditSize, s.AuditRoot, err = audit.HeadOf(ctx, db); err != nil {
 		return s, fmt.Errorf("pgbackup: reading the audit head: %w", err)
 	}
+	c, err := records.Count(ctx, db)
+	if err != nil {
+		return s, fmt.Errorf("pgbackup: %w", err)
+	}
+	s.Patients, s.Records = c.Patients, c.Records
 	rows, err := db.QueryContext(ctx, `SELECT kek_version, algorithm, count(*) FROM data_keys
 		WHERE wrapped IS NOT NULL GROUP BY kek_version, algorithm ORDER BY kek_version, algorithm`)
 	if err != nil {

@@ -4,16 +4,21 @@
 // audit tree (size and root when the backup began) and to the KEK versions
 // its data keys are wrapped under, with the SHA-256 of every repository
 // file the backup consists of; verification of those manifests together
-// with "pgbackrest verify"; and point-in-time restores into a new data
-// directory.
+// with "pgbackrest verify"; point-in-time restores into a new data
+// directory; restore drills into a throw-away scratch cluster, recorded as
+// signed records beside the manifests; and serve's schedule (full and
+// incremental backups, drills, health as a backup.Reporter) run by the one
+// server of several that holds a PostgreSQL advisory lock.
 //
 // It must not implement physical backup, WAL shipping, compression or
 // repository encryption itself: pgBackRest does all of that. It never
 // reconfigures or restarts a running PostgreSQL server; it writes
 // pgBackRest's configuration and tells the operator which two lines
-// postgresql.conf needs. It reads medguard's tables only to record the
-// audit head and the key versions in use, never to change them, and it
-// does not handle the embedded SQLite database (package backup does).
+// postgresql.conf needs. It reads medguard's live tables only to record
+// the audit head, the counts and the key versions in use, never to change
+// them; it decrypts patient data only in a drill's scratch copy, through
+// package records, and keeps none of it. It does not handle the embedded
+// SQLite database (package backup does).
 package pgbackup
 
 import (
