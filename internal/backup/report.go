@@ -2,7 +2,11 @@ package backup
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"sort"
+	"sync"
+	"time"
 )
 
 // Reporter is what the API, the console and /metrics show of an
@@ -49,4 +53,31 @@ func (sc *Scheduler) Drills(ctx context.Context) ([]Drill, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].StartedAt.Before(out[j].StartedAt) })
 	return out, nil
+}
+
+// Alerts rate-limits a schedule's alerts: every problem is logged, and
+// raised at most once an hour per key (a target's lag, an overdue or
+// failed drill). The zero value is ready to use.
+type Alerts struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+// Raise logs the problem and, unless the same key was raised within the
+// hour, passes it to raise (nil: log only).
+func (a *Alerts) Raise(logger *slog.Logger, raise func(key, explanation string), key, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	logger.Error("backup: "+msg, "key", key)
+	a.mu.Lock()
+	if a.last == nil {
+		a.last = map[string]time.Time{}
+	}
+	recent := time.Since(a.last[key]) < time.Hour
+	if !recent {
+		a.last[key] = time.Now()
+	}
+	a.mu.Unlock()
+	if raise != nil && !recent {
+		raise(key, msg)
+	}
 }

@@ -67,8 +67,7 @@ type Scheduler struct {
 	status Status
 	last   map[string]time.Time // last full per target
 	lastIn time.Time
-	// alerted rate-limits alerts: once an hour per problem.
-	alerted map[string]time.Time
+	alerts Alerts
 	// ledger is poked when the destruction ledger grows; ledgerSeen is
 	// the ledger's size and time as last shipped.
 	ledger     chan struct{}
@@ -107,7 +106,7 @@ func NewScheduler(s Schedule) *Scheduler {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
-	sc := &Scheduler{s: s, last: map[string]time.Time{}, alerted: map[string]time.Time{}, ledger: make(chan struct{}, 1)}
+	sc := &Scheduler{s: s, last: map[string]time.Time{}, ledger: make(chan struct{}, 1)}
 	for _, t := range s.Targets {
 		sc.status.Targets = append(sc.status.Targets, TargetStatus{URL: t.URL(), Media: t.Media(), OffSite: t.OffSite()})
 	}
@@ -155,17 +154,7 @@ func (sc *Scheduler) setTarget(url string, at time.Time, err error) {
 }
 
 func (sc *Scheduler) alert(key, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	sc.s.Logger.Error("backup: "+msg, "key", key)
-	sc.mu.Lock()
-	recent := time.Since(sc.alerted[key]) < time.Hour
-	if !recent {
-		sc.alerted[key] = time.Now()
-	}
-	sc.mu.Unlock()
-	if sc.s.Alert != nil && !recent {
-		sc.s.Alert(key, msg)
-	}
+	sc.alerts.Raise(sc.s.Logger, sc.s.Alert, key, format, args...)
 }
 
 // Run runs the schedule until ctx ends: the stream (if continuous), a

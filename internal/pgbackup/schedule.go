@@ -45,11 +45,11 @@ type Schedule struct {
 
 // Scheduler runs a Schedule and reports its health (backup.Reporter).
 type Scheduler struct {
-	s       Schedule
-	mu      sync.Mutex
-	status  backup.Status
-	leader  bool
-	alerted map[string]time.Time
+	s      Schedule
+	mu     sync.Mutex
+	status backup.Status
+	leader bool
+	alerts backup.Alerts
 }
 
 var _ backup.Reporter = (*Scheduler)(nil)
@@ -62,7 +62,7 @@ func NewScheduler(s Schedule) *Scheduler {
 	if s.Tick <= 0 {
 		s.Tick = time.Minute
 	}
-	sc := &Scheduler{s: s, alerted: map[string]time.Time{}}
+	sc := &Scheduler{s: s}
 	sc.status.Targets = []backup.TargetStatus{{URL: s.Tool.Config.Target(), Media: "disk"}}
 	sc.status.State = state(false)
 	return sc
@@ -108,17 +108,7 @@ func (sc *Scheduler) Drills(ctx context.Context) ([]backup.Drill, error) {
 }
 
 func (sc *Scheduler) alert(key, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	sc.s.Logger.Error("backup: "+msg, "key", key)
-	sc.mu.Lock()
-	recent := time.Since(sc.alerted[key]) < time.Hour
-	if !recent {
-		sc.alerted[key] = time.Now()
-	}
-	sc.mu.Unlock()
-	if sc.s.Alert != nil && !recent {
-		sc.s.Alert(key, msg)
-	}
+	sc.alerts.Raise(sc.s.Logger, sc.s.Alert, key, format, args...)
 }
 
 // Run runs the schedule until ctx ends. Every Tick, every server refreshes
