@@ -10,8 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -425,7 +423,7 @@ func backupPGRestore(ctx context.Context, args []string, getenv func(string) str
 	}
 	bin := *pgBin
 	if bin == "" {
-		if bin, err = newestPGBin(); err != nil {
+		if bin, err = pgbackup.NewestPGBin(); err != nil {
 			return err
 		}
 	}
@@ -485,16 +483,6 @@ func loadKeyFile(path, data string, getenv func(string) string) (*keys.KeyFile, 
 		return nil, fmt.Errorf("the key file the restored data needs: %w", err)
 	}
 	return kf, nil
-}
-
-func newestPGBin() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
-	if len(dirs) == 0 {
-		return "", errors.New("no PostgreSQL server binaries under /usr/lib/postgresql: give --pg-bin")
-	}
-	ver := func(p string) int { n, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(p)))); return n }
-	sort.Slice(dirs, func(i, j int) bool { return ver(dirs[i]) < ver(dirs[j]) })
-	return filepath.Dir(dirs[len(dirs)-1]), nil
 }
 
 // runAs runs a command as the PostgreSQL user (when medguard is root).
