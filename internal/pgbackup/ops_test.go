@@ -48,7 +48,7 @@ func TestDrill(t *testing.T) {
 		t.Fatalf("drill of a good backup: %v", err)
 	}
 	t.Logf("drill: RTO %s, RPO %s, steps %v", d.RTO, d.RPO, d.Steps)
-	if !d.OK || d.Backup != full.Label || d.Patient != 15 || d.SampleRecords == 0 || d.AuditSize <= full.State.AuditSize ||
+	if !d.OK || d.Backup != full.Label || d.Patient != 15 || d.SamplePatients == 0 || d.AuditSize <= full.State.AuditSize ||
 		d.RTO <= 0 || d.RPO <= 0 || len(d.Steps) != 5 || d.Target != "pgbackrest:"+s.tool.Config.Repo {
 		t.Fatalf("drill record %+v", d)
 	}
