@@ -33,6 +33,10 @@ type Schedule struct {
 	// KeepDaily and KeepMonthly are the retention (30 daily, 12 monthly).
 	KeepDaily, KeepMonthly int
 	Logger                 *slog.Logger
+	// Record, if set, puts each backup and drill the schedule makes into
+	// the audit log: action backup.full, backup.incremental or
+	// backup.drill, the backup's or drill's id, and the error if it failed.
+	Record func(action, id string, err error)
 	// Alert, if set, raises an alert (key names the problem: a target's
 	// lag, an overdue or failed drill).
 	Alert func(key, explanation string)
@@ -153,6 +157,12 @@ func (sc *Scheduler) setTarget(url string, at time.Time, err error) {
 	}
 }
 
+func (sc *Scheduler) record(action, id string, err error) {
+	if sc.s.Record != nil {
+		sc.s.Record(action, id, err)
+	}
+}
+
 func (sc *Scheduler) alert(key, format string, args ...any) {
 	sc.alerts.Raise(sc.s.Logger, sc.s.Alert, key, format, args...)
 }
@@ -213,6 +223,11 @@ func (sc *Scheduler) step(ctx context.Context, opt CreateOptions) {
 		o.Targets = []Target{t}
 		res, err := Create(ctx, o)
 		sc.setTarget(t.URL(), now, err)
+		id := ""
+		if res != nil && res.Manifest != nil {
+			id = res.Manifest.ID
+		}
+		sc.record("backup.full", id, err)
 		if err != nil {
 			sc.alert("backup_target:"+t.URL(), "full backup to %s failed (retried every minute): %v", t.URL(), err)
 			continue
@@ -225,7 +240,13 @@ func (sc *Scheduler) step(ctx context.Context, opt CreateOptions) {
 	if sc.stream != nil && now.Sub(sc.lastIn) >= sc.s.IncrementalEvery {
 		o := opt
 		o.Targets = sc.s.Targets
-		if _, err := sc.stream.Seal(ctx, o); err != nil {
+		res, err := sc.stream.Seal(ctx, o)
+		id := ""
+		if res != nil && res.Manifest != nil {
+			id = res.Manifest.ID
+		}
+		sc.record("backup.incremental", id, err)
+		if err != nil {
 			sc.alert("backup_stream", "sealing the stream failed: %v", err)
 		} else {
 			sc.lastIn = now
@@ -244,7 +265,11 @@ func (sc *Scheduler) drill(ctx context.Context, now time.Time) {
 	if sc.s.DrillEvery <= 0 || len(sc.s.Targets) == 0 {
 		return
 	}
-	ds, _ := ListDrills(ctx, sc.s.Targets[0], "")
+	vkey := ""
+	if sc.s.Signer != nil {
+		vkey = sc.s.Signer.VerifierKey()
+	}
+	ds, _ := ListDrills(ctx, sc.s.Targets[0], vkey)
 	var last *Drill
 	if len(ds) > 0 {
 		last = &ds[len(ds)-1]
@@ -262,6 +287,11 @@ func (sc *Scheduler) drill(ctx context.Context, now time.Time) {
 		return
 	}
 	d, err := RunDrill(ctx, DrillOptions{Targets: sc.s.Targets, Identity: sc.s.DrillIdentity, KeyFile: sc.s.KeyFile, Signer: sc.s.Signer})
+	id := ""
+	if d != nil {
+		id = d.ID
+	}
+	sc.record("backup.drill", id, err)
 	sc.mu.Lock()
 	sc.status.LastDrill = d
 	sc.mu.Unlock()

@@ -159,7 +159,7 @@ func startBackupsPG(ctx context.Context, app *App, b *backupFlags, p *backupPGFl
 	s := pgbackup.Schedule{Tool: t, ManifestDir: pgbackup.DefaultManifestDir(c), DB: app.DB, Signer: signer,
 		VerifierKey: app.Checkpoints.Signer().VerifierKey(), FullEvery: b.fullEvery, IncrementalEvery: b.incrementalEvery,
 		DrillEvery: b.drills, Drill: pgbackup.DrillOptions{KeyFile: kf, Scratch: p.scratch, PGBin: p.pgBin, Database: database},
-		Logger: logger, Alert: func(key, text string) {
+		Logger: logger, Record: app.recordBackup(logger), Alert: func(key, text string) {
 			if err := app.Detect.RaiseNotice(context.Background(), "backup_health", key, text); err != nil {
 				logger.Error("raising a backup alert failed", "error", err.Error())
 			}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"medguard"
+	"medguard/internal/audit"
 	"medguard/internal/backup"
 	"medguard/internal/gate"
 	"medguard/internal/storage"
@@ -85,6 +86,7 @@ func startBackups(ctx context.Context, app *App, b *backupFlags, getenv func(str
 	s := backup.Schedule{DataDir: app.Config.DataDir, Targets: targets, Recipient: rcpt, Signer: signer, Continuous: b.continuous,
 		FullEvery: b.fullEvery, IncrementalEvery: b.incrementalEvery, DrillEvery: b.drills, KeepDaily: b.keepDaily,
 		KeepMonthly: b.keepMonthly, Logger: logger, KeyFile: app.Config.KeyFile,
+		Record: app.recordBackup(logger),
 		Alert: func(key, text string) {
 			if err := app.Detect.RaiseNotice(context.Background(), "backup_health", key, text); err != nil {
 				logger.Error("raising a backup alert failed", "error", err.Error())
@@ -141,6 +143,24 @@ func startBackups(ctx context.Context, app *App, b *backupFlags, getenv func(str
 	}
 	go sc.Run(ctx)
 	return nil
+}
+
+// recordBackup returns the schedules' Record hook: every backup and drill
+// the server makes goes into the audit log as the system's (action
+// backup.full, backup.incremental or backup.drill; the target is the
+// backup's or drill's id; a failure is logged with outcome error), so that
+// the log itself is the evidence of what was copied, and when.
+func (a *App) recordBackup(logger *slog.Logger) func(action, id string, err error) {
+	system := &medguard.Call{Actor: medguard.Actor{Kind: medguard.SystemActor, Name: "system"}, IP: "local"}
+	return func(action, id string, err error) {
+		ev := gate.Event{Call: system, Action: action, TargetType: "backup", TargetID: id, Allowed: true, Rule: "allow.backup_schedule"}
+		if err != nil {
+			ev.Outcome = audit.Failed
+		}
+		if _, rerr := a.Gate.Record(context.Background(), ev, nil); rerr != nil {
+			logger.Error("recording a backup in the audit log failed", "action", action, "error", rerr.Error())
+		}
+	}
 }
 
 // noteRestore records, at the first start of a data directory that

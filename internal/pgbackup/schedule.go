@@ -39,6 +39,9 @@ type Schedule struct {
 	// Tick is how often the schedule looks at what is due (default 1 min).
 	Tick   time.Duration
 	Logger *slog.Logger
+	// Record, if set, puts each backup and drill into the audit log (see
+	// backup.Schedule's Record).
+	Record func(action, id string, err error)
 	// Alert raises an alert (key names the problem).
 	Alert func(key, explanation string)
 }
@@ -105,6 +108,12 @@ func (sc *Scheduler) Leader() bool {
 // verifier key, oldest first.
 func (sc *Scheduler) Drills(ctx context.Context) ([]backup.Drill, error) {
 	return ListDrills(DrillDir(sc.s.ManifestDir), sc.s.VerifierKey)
+}
+
+func (sc *Scheduler) record(action, id string, err error) {
+	if sc.s.Record != nil {
+		sc.s.Record(action, id, err)
+	}
 }
 
 func (sc *Scheduler) alert(key, format string, args ...any) {
@@ -184,7 +193,17 @@ func (sc *Scheduler) step(ctx context.Context, leader bool) {
 	info, err := sc.s.Tool.Info(ctx)
 	if err == nil && leader {
 		if typ, due := sc.due(info, time.Now()); due {
-			if _, err = Create(ctx, sc.s.Tool, sc.s.DB, typ, sc.s.Signer, sc.s.ManifestDir); err == nil {
+			var m *Manifest
+			m, err = Create(ctx, sc.s.Tool, sc.s.DB, typ, sc.s.Signer, sc.s.ManifestDir)
+			action, id := "backup.incremental", ""
+			if typ == Full {
+				action = "backup.full"
+			}
+			if m != nil {
+				id = m.Label
+			}
+			sc.record(action, id, err)
+			if err == nil {
 				info, err = sc.s.Tool.Info(ctx)
 			}
 			if err != nil {
@@ -291,6 +310,9 @@ func (sc *Scheduler) drill(ctx context.Context, leader bool) {
 	o := sc.s.Drill
 	o.Tool, o.ManifestDir, o.VerifierKey, o.Signer = sc.s.Tool, sc.s.ManifestDir, sc.s.VerifierKey, sc.s.Signer
 	d, err := RunDrill(ctx, o)
+	if d != nil {
+		sc.record("backup.drill", d.ID, err)
+	}
 	sc.mu.Lock()
 	sc.status.LastDrill = d
 	sc.mu.Unlock()
