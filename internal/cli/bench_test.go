@@ -109,3 +109,21 @@ func TestBenchUsage(t *testing.T) {
 		}
 	}
 }
+
+// Continuous backup must not stall the server: Litestream holds a read
+// transaction on the WAL and checkpoints it itself, and a TRUNCATE
+// checkpoint of the server's own (once the WAL passed its limit) held the
+// write lock while it waited for that reader — every commit, so every
+// audited read, stopped behind them (no read answered). The bench writes
+// enough (5,000 records) to pass the limit, then reads with continuous
+// backup on; any failed read fails the bench.
+func TestBenchReadsWithContinuousBackup(t *testing.T) {
+	if os.Getenv(storagetest.PostgresEnv) != "" || underRace {
+		t.Skip("continuous backup is SQLite's; once, in the plain runs")
+	}
+	rep := benchReads(t, nil, "--patients", "500", "--records", "5000", "--concurrency", "16", "--duration", "3s",
+		"--backup-to", filepath.Join(t.TempDir(), "beifen"))
+	if errs, _ := rep["errors"].(float64); errs != 0 {
+		t.Errorf("%v reads failed with continuous backup on: %v", errs, rep)
+	}
+}

@@ -71,6 +71,10 @@ func startBackups(ctx context.Context, app *App, b *backupFlags, getenv func(str
 	if err != nil {
 		return err
 	}
+	if b.continuous {
+		// Litestream reads the WAL and resets it once shipped.
+		app.DB.ShareWAL()
+	}
 	rspec, err := backupRecipient(b.recipient, app.Config.DataDir)
 	if err != nil {
 		return err

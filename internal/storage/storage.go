@@ -53,6 +53,8 @@ type DB struct {
 	checkpointer *sql.DB
 	stopCkpt     chan struct{}
 	ckptDone     chan struct{}
+	// walShared: another reader of the WAL resets it (see ShareWAL).
+	walShared atomic.Bool
 	// bulk, on SQLite, reads whole tables (verification, export) through
 	// memory-mapped I/O; it is opened on first use.
 	bulkOnce sync.Once
@@ -228,12 +230,21 @@ func (db *DB) checkpoint() {
 			if err := db.checkpointer.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
 				continue
 			}
-			if frames > walLimitFrames {
+			if frames > walLimitFrames && !db.walShared.Load() {
 				db.checkpointer.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 			}
 		}
 	}
 }
+
+// ShareWAL hands the resetting of SQLite's WAL to another reader of it:
+// the continuous backup (Litestream), which holds a read transaction on
+// the WAL while it ships it and truncates the WAL itself once shipped.
+// The checkpointer then runs PASSIVE checkpoints only — a TRUNCATE one
+// would hold the write lock while it waits for that reader, whose own
+// checkpoint waits for the write lock: every commit would stall behind
+// them. PostgreSQL: nothing to do.
+func (db *DB) ShareWAL() { db.walShared.Store(true) }
 
 func openSQLite(ctx context.Context, path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
