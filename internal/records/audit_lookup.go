@@ -2,7 +2,6 @@ package records
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -56,34 +55,9 @@ func (s *Service) LookupForAudit(ctx context.Context, call *medguard.Call, text 
 		if err != nil {
 			return nil, err
 		}
-		rows, err := s.db.QueryContext(ctx, `SELECT id, name, gender, birth_date, id_number, phone, address, mrn, version,
-			created_at, updated_at FROM patients WHERE `+where+` ORDER BY id LIMIT `+strconv.Itoa(MaxMatches), args...)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var p storedPatient
-			if err := rows.Scan(&p.id, &p.name, &p.gender, &p.birth, &p.idNumber, &p.phone, &p.address, &p.mrn, &p.version,
-				&p.created, &p.updated); err != nil {
-				return nil, err
-			}
-			found = append(found, &p)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		items := make([]gate.Passage, len(found))
-		for i, p := range found {
-			d, err := s.patientDepartments(ctx, p.id)
-			if err != nil {
-				return nil, err
-			}
-			depts = append(depts, d)
-			items[i] = gate.Passage{Call: call, Action: policy.AuditRead, AuditAction: "patient.search_match",
-				Resource: policy.Resource{Type: "patient", ID: p.id, PatientID: p.id, Departments: d}}
-		}
-		return items, nil
+		var items []gate.Passage
+		found, depts, items, err = s.searchMatches(ctx, call, policy.AuditRead, where, args...)
+		return items, err
 	}, func(ds []policy.Decision) error {
 		for i, p := range found {
 			if !ds[i].Allowed {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -234,14 +235,21 @@ type storedPatient struct {
 	created, updated                                   int64
 }
 
+// patientColumns are a stored patient's columns, in scan's order.
+const patientColumns = `id, name, gender, birth_date, id_number, phone, address, mrn, version, created_at, updated_at`
+
+// scan reads a row of patientColumns.
+func (p *storedPatient) scan(row interface{ Scan(...any) error }) error {
+	return row.Scan(&p.id, &p.name, &p.gender, &p.birth, &p.idNumber, &p.phone, &p.address, &p.mrn, &p.version,
+		&p.created, &p.updated)
+}
+
 func (s *Service) loadPatient(ctx context.Context, id string) (*storedPatient, error) {
 	if !medguard.ValidID(id) {
 		return nil, errNoPatient
 	}
 	var p storedPatient
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, gender, birth_date, id_number, phone, address, mrn, version,
-		created_at, updated_at FROM patients WHERE id = $1`, id).Scan(&p.id, &p.name, &p.gender, &p.birth, &p.idNumber,
-		&p.phone, &p.address, &p.mrn, &p.version, &p.created, &p.updated)
+	err := p.scan(s.db.QueryRowContext(ctx, `SELECT `+patientColumns+` FROM patients WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNoPatient
 	}
@@ -249,6 +257,42 @@ func (s *Service) loadPatient(ctx context.Context, id string) (*storedPatient, e
 		return nil, medguard.Wrap("records.loadPatient", err)
 	}
 	return &p, nil
+}
+
+// searchMatches reads the patients matching where (at most MaxMatches, in
+// id order) and makes each a passage of action logged as
+// patient.search_match, with the patient's departments: every patient a
+// search shows is an entry of its own, counted in detection and in that
+// patient's access report.
+func (s *Service) searchMatches(ctx context.Context, call *medguard.Call, action policy.Permission, where string,
+	args ...any) ([]*storedPatient, [][]string, []gate.Passage, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+patientColumns+` FROM patients WHERE `+where+
+		` ORDER BY id LIMIT `+strconv.Itoa(MaxMatches), args...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer rows.Close()
+	var found []*storedPatient
+	for rows.Next() {
+		var p storedPatient
+		if err := p.scan(rows); err != nil {
+			return nil, nil, nil, err
+		}
+		found = append(found, &p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, nil, err
+	}
+	depts := make([][]string, len(found))
+	items := make([]gate.Passage, len(found))
+	for i, p := range found {
+		if depts[i], err = s.patientDepartments(ctx, p.id); err != nil {
+			return nil, nil, nil, err
+		}
+		items[i] = gate.Passage{Call: call, Action: action, AuditAction: "patient.search_match",
+			Resource: policy.Resource{Type: "patient", ID: p.id, PatientID: p.id, Departments: depts[i]}}
+	}
+	return found, depts, items, nil
 }
 
 // open decrypts a stored patient.
@@ -456,35 +500,10 @@ func (s *Service) SearchPatients(ctx context.Context, call *medguard.Call, q Sea
 			}
 			value = n
 		}
-		rows, err := s.db.QueryContext(ctx, `SELECT id, name, gender, birth_date, id_number, phone, address, mrn, version,
-			created_at, updated_at FROM patients WHERE `+column+` = $1 ORDER BY id LIMIT $2`,
-			s.keys.Index().Of(field, value), MaxMatches)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var p storedPatient
-			if err := rows.Scan(&p.id, &p.name, &p.gender, &p.birth, &p.idNumber, &p.phone, &p.address, &p.mrn, &p.version,
-				&p.created, &p.updated); err != nil {
-				return nil, err
-			}
-			found = append(found, &p)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		items := make([]gate.Passage, len(found))
-		for i, p := range found {
-			d, err := s.patientDepartments(ctx, p.id)
-			if err != nil {
-				return nil, err
-			}
-			depts = append(depts, d)
-			items[i] = gate.Passage{Call: call, Action: policy.PatientSearch, AuditAction: "patient.search_match",
-				Resource: policy.Resource{Type: "patient", ID: p.id, PatientID: p.id, Departments: d}}
-		}
-		return items, nil
+		var items []gate.Passage
+		var err error
+		found, depts, items, err = s.searchMatches(ctx, call, policy.PatientSearch, column+` = $1`, s.keys.Index().Of(field, value))
+		return items, err
 	}, func(ds []policy.Decision) error {
 		for i, p := range found {
 			if !ds[i].Allowed {
