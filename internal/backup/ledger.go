@@ -139,17 +139,39 @@ func mergeLedgers(path string, fromBackup, fromTarget []byte, verifierKey string
 
 // writeFileSync writes a file through a temporary one, synced and renamed.
 func writeFileSync(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".restore-*")
+	return writeAtomic(path, bytes.NewReader(b))
+}
+
+// copyError is an error met while writeAtomic copied the data.
+type copyError struct{ err error }
+
+func (e *copyError) Error() string { return e.err.Error() }
+func (e *copyError) Unwrap() error { return e.err }
+
+// writeAtomic writes what r gives to path through a temporary file in the
+// same directory (mode 0600), synced, renamed into place, and the
+// directory synced: a crash leaves the old file or the whole new one,
+// never a part. An error while copying comes back as a *copyError.
+func writeAtomic(path string, r io.Reader) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".part-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
+	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
-		return err
+		return &copyError{err}
 	}
 	if err := errors.Join(f.Chmod(0o600), f.Sync(), f.Close()); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), path)
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
 }

@@ -309,27 +309,11 @@ func restorePiece(ctx context.Context, t Target, p Piece, key []byte, dst string
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(dst), ".restore-*")
-	if err != nil {
-		return err
+	err = writeAtomic(dst, dec)
+	if ce := (*copyError)(nil); errors.As(err, &ce) {
+		return fmt.Errorf("backup: %s changed since it was verified: %w", p.Name, ce.err)
 	}
-	defer os.Remove(f.Name())
-	if _, err := io.Copy(f, dec); err != nil {
-		f.Close()
-		return fmt.Errorf("backup: %s changed since it was verified: %w", p.Name, err)
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), dst)
+	return err
 }
 
 // readPiece decrypts a small piece into memory.

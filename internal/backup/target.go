@@ -104,31 +104,11 @@ func (d *dirTarget) Put(ctx context.Context, name string, r io.Reader, size int6
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".part-*")
-	if err != nil {
-		return err
+	err = writeAtomic(p, r)
+	if ce := (*copyError)(nil); errors.As(err, &ce) {
+		return ce.err
 	}
-	defer os.Remove(f.Name())
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), p); err != nil {
-		return err
-	}
-	dir, err := os.Open(filepath.Dir(p))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
+	return err
 }
 
 func (d *dirTarget) Get(ctx context.Context, name string) (io.ReadCloser, error) {
