@@ -26,10 +26,7 @@ type Reporter interface {
 // target), oldest first; a drill recorded on several targets is listed
 // once.
 func (sc *Scheduler) Drills(ctx context.Context) ([]Drill, error) {
-	vkey := ""
-	if sc.s.Signer != nil {
-		vkey = sc.s.Signer.VerifierKey()
-	}
+	vkey := sc.verifierKey()
 	seen := map[string]bool{}
 	var out []Drill
 	var firstErr error

@@ -157,6 +157,15 @@ func (sc *Scheduler) setTarget(url string, at time.Time, err error) {
 	}
 }
 
+// verifierKey is the server's own key the schedule checks the manifests
+// and drills on its targets with — never a key read from a target.
+func (sc *Scheduler) verifierKey() string {
+	if sc.s.Signer == nil {
+		return ""
+	}
+	return sc.s.Signer.VerifierKey()
+}
+
 func (sc *Scheduler) record(action, id string, err error) {
 	if sc.s.Record != nil {
 		sc.s.Record(action, id, err)
@@ -175,7 +184,7 @@ func (sc *Scheduler) alert(key, format string, args ...any) {
 func (sc *Scheduler) Run(ctx context.Context) {
 	opt := CreateOptions{DataDir: sc.s.DataDir, Recipient: sc.s.Recipient, Signer: sc.s.Signer}
 	for _, t := range sc.s.Targets {
-		if es, err := List(ctx, t, ""); err == nil {
+		if es, err := List(ctx, t, sc.verifierKey()); err == nil {
 			for _, e := range es {
 				if e.Manifest != nil && e.Manifest.Kind == Full {
 					sc.last[t.URL()] = e.Manifest.CreatedAt
@@ -265,11 +274,7 @@ func (sc *Scheduler) drill(ctx context.Context, now time.Time) {
 	if sc.s.DrillEvery <= 0 || len(sc.s.Targets) == 0 {
 		return
 	}
-	vkey := ""
-	if sc.s.Signer != nil {
-		vkey = sc.s.Signer.VerifierKey()
-	}
-	ds, _ := ListDrills(ctx, sc.s.Targets[0], vkey)
+	ds, _ := ListDrills(ctx, sc.s.Targets[0], sc.verifierKey())
 	var last *Drill
 	if len(ds) > 0 {
 		last = &ds[len(ds)-1]
