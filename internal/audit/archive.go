@@ -122,7 +122,15 @@ func Archive(ctx context.Context, db *storage.DB, opts ArchiveOptions) (*Archive
 	res := &ArchiveResult{First: first, End: first, Cutoff: cutoff}
 	var archived *ArchiveSet
 	if first > 0 {
-		if archived, err = OpenArchive(opts.Dir, opts.Signer.VerifierKey()); err != nil {
+		stored, err := StoredCheckpoints(ctx, db)
+		if err != nil {
+			return nil, medguard.Wrap("audit.Archive", err)
+		}
+		chain, err := FollowKeys(opts.Signer.VerifierKey(), stored)
+		if err != nil {
+			return nil, err
+		}
+		if archived, err = OpenArchive(opts.Dir, chain.VerifierKeys()...); err != nil {
 			return nil, err
 		}
 	}
@@ -361,9 +369,11 @@ type ArchiveSet struct {
 }
 
 // OpenArchive opens the archive files in dir, checking each manifest's
-// signature with verifierKey and that the parts cover [0, Size) with no gap.
-// A manifest that does not verify is a *TamperError.
-func OpenArchive(dir, verifierKey string) (*ArchiveSet, error) {
+// signature with one of verifierKeys (the log's chain of signing keys: a
+// part archived before a rotation is signed by the retired key) and that
+// the parts cover [0, Size) with no gap. A manifest that does not verify is
+// a *TamperError.
+func OpenArchive(dir string, verifierKeys ...string) (*ArchiveSet, error) {
 	names, err := filepath.Glob(filepath.Join(dir, "audit-*.manifest"))
 	if err != nil {
 		return nil, err
@@ -374,7 +384,7 @@ func OpenArchive(dir, verifierKey string) (*ArchiveSet, error) {
 		if err != nil {
 			return nil, err
 		}
-		text, err := openNote(raw, verifierKey)
+		text, err := openNoteAny(raw, verifierKeys)
 		if err != nil {
 			return nil, &TamperError{Reason: fmt.Sprintf("archive manifest %s does not verify: %v", filepath.Base(name), err)}
 		}

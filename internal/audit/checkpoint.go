@@ -121,6 +121,23 @@ func openNote(msg []byte, verifierKey string) (string, error) {
 	return n.Text, nil
 }
 
+// openNoteAny verifies a signed note with any of the verifier keys.
+func openNoteAny(msg []byte, verifierKeys []string) (string, error) {
+	var vs []note.Verifier
+	for _, k := range verifierKeys {
+		v, err := note.NewVerifier(k)
+		if err != nil {
+			return "", fmt.Errorf("audit: verifier key: %w", err)
+		}
+		vs = append(vs, v)
+	}
+	n, err := note.Open(msg, note.VerifierList(vs...))
+	if err != nil {
+		return "", err
+	}
+	return n.Text, nil
+}
+
 // Checkpoint is a signed statement of the tree's size and root.
 type Checkpoint struct {
 	Size     uint64    `json:"size"`

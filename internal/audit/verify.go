@@ -29,7 +29,11 @@ func (e *TamperError) Error() string {
 // VerifyOptions are what Verify checks the log against besides itself.
 type VerifyOptions struct {
 	// VerifierKey checks the signature of every checkpoint; without it,
-	// checkpoints are compared by size and root only.
+	// checkpoints are compared by size and root only. After a rotation of
+	// the log's key it may be any key of the chain (an auditor's original
+	// key, or the installed one): the transition checkpoints are followed
+	// (FollowKeys), and each checkpoint must be signed by a key of the chain
+	// that may sign its size.
 	VerifierKey string
 	// Checkpoints from outside the database: DATA/checkpoints.log, or one an
 	// auditor kept. Each must verify with VerifierKey.
@@ -49,6 +53,9 @@ type VerifyReport struct {
 	External    int           // of which from outside the database
 	Archived    uint64        // entries verified from archive files
 	Took        time.Duration // how long it took
+	// Keys is the chain of signing keys followed from VerifierKey (one key
+	// if the log's key never rotated; none without VerifierKey).
+	Keys KeyChain
 }
 
 // checkpointAt is a checkpoint's claim: the root at a size, and where the
@@ -80,7 +87,7 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 		// Each archive part's signed checkpoint is a claim like any other.
 		opts.Checkpoints = append(slices.Clip(opts.Checkpoints), opts.Archived.checkpoints()...)
 	}
-	claims, external, err := collectCheckpoints(ctx, db, opts)
+	claims, external, chain, err := collectCheckpoints(ctx, db, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +114,7 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 		}
 		return nil
 	}
-	rep := &VerifyReport{External: external}
+	rep := &VerifyReport{External: external, Keys: chain}
 	rng := rangeFactory.NewEmptyRange(0)
 	next := 0 // next claim to check
 	lastGood := uint64(0)
@@ -469,18 +476,26 @@ func verifyStored(ctx context.Context, db *storage.DB, first, headSize, watermar
 }
 
 // collectCheckpoints gathers the checkpoints stored in the database and
-// those given from outside, verifies their signatures, and returns their
-// claims by size. Two different roots for one size are a fork.
-func collectCheckpoints(ctx context.Context, db *storage.DB, opts VerifyOptions) ([]checkpointAt, int, error) {
+// those given from outside, follows the chain of signing keys from
+// opts.VerifierKey through their transition checkpoints, verifies each
+// signature with the chain, and returns their claims by size. Two different
+// roots for one size are a fork.
+func collectCheckpoints(ctx context.Context, db *storage.DB, opts VerifyOptions) ([]checkpointAt, int, KeyChain, error) {
 	stored, err := StoredCheckpoints(ctx, db)
 	if err != nil {
-		return nil, 0, fmt.Errorf("audit: read checkpoints: %w", err)
+		return nil, 0, nil, fmt.Errorf("audit: read checkpoints: %w", err)
+	}
+	var chain KeyChain
+	if opts.VerifierKey != "" {
+		if chain, err = FollowKeys(opts.VerifierKey, append(slices.Clip(stored), opts.Checkpoints...)); err != nil {
+			return nil, 0, nil, err
+		}
 	}
 	var claims []checkpointAt
 	addClaim := func(cp Checkpoint, source string) error {
 		size, root := cp.Size, cp.Root
-		if opts.VerifierKey != "" {
-			_, s, r, err := OpenCheckpoint([]byte(cp.Note), opts.VerifierKey)
+		if chain != nil {
+			s, r, err := chain.OpenCheckpoint([]byte(cp.Note))
 			if err != nil {
 				return fmt.Errorf("audit: the checkpoint of size %d in %s does not verify: %w", cp.Size, source, err)
 			}
@@ -494,12 +509,12 @@ func collectCheckpoints(ctx context.Context, db *storage.DB, opts VerifyOptions)
 	}
 	for _, cp := range stored {
 		if err := addClaim(cp, "the database"); err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
 	}
 	for _, cp := range opts.Checkpoints {
 		if err := addClaim(cp, "outside the database"); err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
 	}
 	if opts.Archived != nil {
@@ -520,7 +535,7 @@ func collectCheckpoints(ctx context.Context, db *storage.DB, opts VerifyOptions)
 	for _, c := range claims {
 		if n := len(out); n > 0 && out[n-1].size == c.size {
 			if !bytes.Equal(out[n-1].root, c.root) {
-				return nil, 0, &TamperError{Index: c.size - 1, Reason: fmt.Sprintf("two checkpoints of size %d name different roots (%s and %s): the log forked",
+				return nil, 0, nil, &TamperError{Index: c.size - 1, Reason: fmt.Sprintf("two checkpoints of size %d name different roots (%s and %s): the log forked",
 					c.size, out[n-1].source, c.source)}
 			}
 			continue
@@ -529,5 +544,5 @@ func collectCheckpoints(ctx context.Context, db *storage.DB, opts VerifyOptions)
 			out = append(out, c)
 		}
 	}
-	return out, len(opts.Checkpoints), nil
+	return out, len(opts.Checkpoints), chain, nil
 }

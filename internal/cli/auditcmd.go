@@ -124,7 +124,8 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 	fs := newFlags("audit verify", stderr)
 	data := fs.String("data", "medguard-data", "data directory (its database, checkpoints.log and keys/audit-log.key)")
 	dsn := fs.String("db", "", "database, if not SQLite in --data: postgres://…")
-	key := fs.String("verifier-key", "", "the checkpoints' note verifier key, or @FILE (default: from the log's signing key)")
+	key := fs.String("verifier-key", "", "the checkpoints' note verifier key, or @FILE: an auditor's original key, or any later one; "+
+		"the transition checkpoints of key rotations are followed (default: from the log's signing key)")
 	var extra stringList
 	fs.Var(&extra, "checkpoint", "a checkpoint kept earlier (a note file or checkpoints JSON lines); may be repeated")
 	archiveDir := fs.String("archive", "", "directory of the files archived entries went to (default DATA/audit-archive)")
@@ -167,7 +168,18 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 	}
 	var te *audit.TamperError
 	if _, err := os.Stat(*archiveDir); err == nil && vkey != "" {
-		opts.Archived, err = audit.OpenArchive(*archiveDir, vkey)
+		// Parts archived before a rotation of the log's key are signed by
+		// the retired key: any key of the chain may have signed them.
+		stored, err := audit.StoredCheckpoints(ctx, db)
+		if err != nil {
+			return err
+		}
+		chain, err := audit.FollowKeys(vkey, append(stored, outside...))
+		if err != nil {
+			fmt.Fprintf(stdout, "THE AUDIT LOG'S KEYS DO NOT VERIFY.\n%v\n", err)
+			return &ExitError{Code: ExitTampered, Err: err}
+		}
+		opts.Archived, err = audit.OpenArchive(*archiveDir, chain.VerifierKeys()...)
 		if errors.As(err, &te) {
 			fmt.Fprintf(stdout, "THE AUDIT ARCHIVE DOES NOT VERIFY.\n%s\n", te.Reason)
 			return &ExitError{Code: ExitTampered, Err: fmt.Errorf("audit archive tampered: %s", te.Reason)}
@@ -182,8 +194,26 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stdout, "THE AUDIT LOG DOES NOT VERIFY.\nfirst bad index: %d\n%s\n", te.Index, te.Reason)
 		return &ExitError{Code: ExitTampered, Err: fmt.Errorf("audit log tampered at index %d", te.Index)}
 	}
+	if errors.Is(err, audit.ErrBadCheckpoint) {
+		fmt.Fprintf(stdout, "A CHECKPOINT DOES NOT VERIFY.\n%v\n", err)
+		return &ExitError{Code: ExitTampered, Err: err}
+	}
 	if err != nil {
 		return err
+	}
+	if len(rep.Keys) > 1 {
+		fmt.Fprintf(stdout, "the log's signing key was rotated; the chain of keys followed from %s:\n%s",
+			audit.KeyName(vkey), rep.Keys)
+	}
+	// The key history kept beside the key must say what the transition
+	// checkpoints say.
+	if history, err := audit.ReadKeyHistory(auditKeyPaths(*data).history); err != nil {
+		return err
+	} else if len(rep.Keys) > 0 && (len(history) > 0 || len(rep.Keys) > 1) {
+		if err := rep.Keys.CheckHistory(history); err != nil {
+			fmt.Fprintf(stdout, "THE KEY HISTORY DOES NOT MATCH THE LOG.\n%v\n", err)
+			return &ExitError{Code: ExitTampered, Err: err}
+		}
 	}
 	root := "(empty)"
 	if rep.Root != nil {

@@ -34,6 +34,11 @@ commands:
                 never makes one alone
   generate-kek  print a new MEDGUARD_KEK entry (VERSION:SECRET) for KEKs kept
                 in the environment (--version N)
+  rotate-audit-key
+                rotate the audit log's signing key, with every server
+                stopped: a new key, a transition checkpoint signed by the old
+                and the new key, the old verifier key kept in
+                DATA/keys/audit-log.history, the old private key destroyed
 
 KEK sources (--kek-source, env MEDGUARD_KEK_SOURCE): file (the key file,
 default), env (MEDGUARD_KEK), pkcs11 (an HSM: --pkcs11-module,
@@ -98,6 +103,8 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		return keysStatus(ctx, args[1:], getenv, stdout, stderr)
 	case "rotate":
 		return keysRotate(ctx, args[1:], getenv, stdout, stderr)
+	case "rotate-audit-key":
+		return keysRotateAuditKey(ctx, args[1:], getenv, stdout, stderr)
 	case "generate-kek":
 		fs := newFlags("keys generate-kek", stderr)
 		v := fs.Uint("version", 0, "the KEK version to generate (one more than the newest)")
@@ -161,6 +168,7 @@ func keysStatus(ctx context.Context, args []string, getenv func(string) string, 
 		return enc.Encode(st)
 	}
 	printKeyStatus(stdout, st)
+	printAuditKeyStatus(stdout, app)
 	return nil
 }
 
