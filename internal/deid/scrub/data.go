@@ -78,6 +78,14 @@ var (
 		return m
 	}()
 
+	compoundFirst = func() map[rune]bool {
+		m := map[rune]bool{}
+		for s := range compound {
+			m[[]rune(s)[0]] = true
+		}
+		return m
+	}()
+
 	nameContext  = pairs(nameContextTxt)
 	givenStop    = map[rune]bool{}
 	institutions = pairs(institutionTxt)
@@ -121,7 +129,7 @@ func toSet(ws []string) map[string]bool {
 // compound surname, 1 for a single one, 0 for none) and whether it is a
 // weak one. Compound surnames win.
 func surnameAt(r []rune, i int, allowWeak bool) int {
-	if i+1 < len(r) && compound[string(r[i:i+2])] {
+	if i+1 < len(r) && compoundFirst[r[i]] && compound[string(r[i:i+2])] {
 		return 2
 	}
 	if i < len(r) && (surnameStrong[r[i]] || (allowWeak && surnameWeak[r[i]])) {

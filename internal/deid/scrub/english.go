@@ -50,7 +50,7 @@ func (d *doc) findEnglish() {
 			}
 			j += n
 		}
-		if letters >= 2 && j-i >= 4 {
+		if letters >= 2 && j-i >= 4 && wordy(t[i:j]) {
 			d.english(i, t[i:j])
 		}
 		if j == i {
@@ -71,6 +71,10 @@ func (d *doc) english(base int, run string) {
 	addAll(reEnDate, Date)
 	addAll(reEnAge, Age)
 	addAll(reEnAddress, Address)
+	if !strings.Contains(run, "Hospital") && !strings.Contains(run, "Clinic") && !strings.Contains(run, "Cent") &&
+		!strings.Contains(run, "Infirmary") && !strings.Contains(run, "University") && !strings.Contains(run, "Institute") {
+		goto names
+	}
 	for _, m := range reEnInst.FindAllStringIndex(run, -1) {
 		s := m[0]
 		// Drop leading lower-case words (of the, and).
@@ -85,6 +89,7 @@ func (d *doc) english(base int, run string) {
 			d.add(Institution, base+s, base+m[1])
 		}
 	}
+names:
 	for _, re := range []*regexp.Regexp{reTitleName, reRelName, reSigned} {
 		for _, m := range re.FindAllStringSubmatchIndex(run, -1) {
 			d.enName(base, run, m[2], m[3])
@@ -130,4 +135,29 @@ func (d *doc) enName(base int, run string, s, e int) {
 			d.names = append(d.names, w)
 		}
 	}
+}
+
+// wordy reports whether a run of Latin text has an English word worth the
+// English rules: a capitalised word of two or more letters (Li, March,
+// Hospital) or a word of four lower-case letters. Runs like "BP 119/69mmHg"
+// or "CT" are skipped.
+func wordy(s string) bool {
+	for i := 0; i+1 < len(s); i++ {
+		c := s[i]
+		if i > 0 && isAlnum(s[i-1]) {
+			continue
+		}
+		j := i
+		for j < len(s) && s[j]|0x20 >= 'a' && s[j]|0x20 <= 'z' {
+			j++
+		}
+		w := s[i:j]
+		if len(w) >= 2 && c >= 'A' && c <= 'Z' && w[1] >= 'a' && w[1] <= 'z' && (j == len(s) || !isDigit(s[j])) {
+			return true
+		}
+		if len(w) >= 4 && c >= 'a' && c <= 'z' && w != "mmhg" && w != "mmol" {
+			return true
+		}
+	}
+	return false
 }

@@ -118,7 +118,7 @@ func (d *doc) nameAfter(r []rune, p int, label bool) int {
 	if g == 0 {
 		return 0
 	}
-	if !label && d.commonWord(r, p, sl+g) && !demographic(r, p+sl+g) {
+	if !label && d.commonWord(r, p, sl, sl+g) && !demographic(r, p+sl+g) {
 		return 0
 	}
 	return sl + g
@@ -136,10 +136,10 @@ func demographic(r []rune, i int) bool {
 
 // commonWord reports whether the n runes at p, or their first two, make
 // a word the dictionary knows and does not tag as a person's name
-// (常规, 于是, 白天).
-func (d *doc) commonWord(r []rune, p, n int) bool {
+// (常规, 于是, 白天). A compound surname (欧阳) is no such word.
+func (d *doc) commonWord(r []rune, p, sl, n int) bool {
 	for _, k := range []int{n, 2} {
-		if p+k > len(r) || k < 2 {
+		if p+k > len(r) || k < 2 || k == sl {
 			continue
 		}
 		freq, pos, ok := d.s.seg.Find(string(r[p : p+k]))
@@ -234,6 +234,16 @@ func (d *doc) contextFree(rt runeText) {
 		}
 		g := d.givenLen(r, i+sl)
 		if g == 0 {
+			continue
+		}
+		// Cheap dictionary checks before the segmenter: the surname is
+		// the end of a word (病史, 升高) or starts a common one (高度).
+		if i > 0 && isHan(r[i-1]) {
+			if freq, _, ok := d.s.seg.Find(string(r[i-1 : i+1])); ok && freq > 0 {
+				continue
+			}
+		}
+		if freq, p, ok := d.s.seg.Find(string(r[i : i+sl+1])); ok && freq > 0 && !strings.HasPrefix(p, "nr") {
 			continue
 		}
 		if d.taken(rt.off[i], rt.off[i+sl+g]) {

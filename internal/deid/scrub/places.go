@@ -48,13 +48,13 @@ func (d *doc) runes() runeText {
 	return d.rt
 }
 
-// provinceFirst are the first characters of province names.
-var provinceFirst = map[rune]bool{}
+// provinceFirst are province names keyed by their first character.
+var provinceFirst = map[rune][][]rune{}
 
 func init() {
 	for _, p := range []string{"北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江", "安徽", "福建", "江西", "山东", "河南", "湖北", "湖南", "广东", "海南", "四川", "贵州", "云南", "陕西", "甘肃", "青海", "台湾", "内蒙古", "广西", "西藏", "宁夏", "新疆", "香港", "澳门"} {
-		r, _ := utf8.DecodeRuneInString(p)
-		provinceFirst[r] = true
+		r := []rune(p)
+		provinceFirst[r[0]] = append(provinceFirst[r[0]], r)
 	}
 }
 
@@ -67,8 +67,11 @@ func (d *doc) findAddresses() {
 	r := rt.r
 	starts := map[int]bool{}
 	for i := 0; i < len(r); i++ {
-		if provinceFirst[r[i]] && (i == 0 || !isHan(r[i-1]) || !provinceFirst[r[i-1]]) {
-			starts[i] = true
+		for _, p := range provinceFirst[r[i]] {
+			if runesAt(r, i, p) {
+				starts[i] = true
+				break
+			}
 		}
 	}
 	for _, k := range addressKeys {

@@ -96,17 +96,51 @@ func endOK(t string, j int) bool { return j >= len(t) || !isAlnum(t[j]) }
 func (d *doc) number(i int) int {
 	t := d.text
 	w := window(t, i)
-	if m := reID18.FindString(w); m != "" && endOK(t, i+len(m)) {
-		digits := strings.NewReplacer(" ", "", "-", "").Replace(m)
-		_, err := idnum.ValidateAt(digits, noClock)
-		if err == nil || d.after(i, idKeys) {
+	// The length of the digit run and what follows it decide which
+	// patterns can match, so that vital signs (36.5, 90次/分) cost no
+	// regular expression.
+	c := t[i]
+	run := 0
+	for i+run < len(t) && isDigit(t[i+run]) {
+		run++
+	}
+	var next byte
+	if i+run < len(t) {
+		next = t[i+run]
+	}
+	if run == 0 { // + or (
+		if len(w) < 2 || !(isDigit(w[1]) || w[1] == '0') {
+			return i + 1
+		}
+		for _, re := range []*regexp.Regexp{reMobile, reLandline, reUSPhone} {
+			if m := re.FindString(w); m != "" && endOK(t, i+len(m)) {
+				d.add(Phone, i, i+len(m))
+				return i + len(m)
+			}
+		}
+		return i + 1
+	}
+	sep := next == ' ' || next == '-'
+	if run >= 6 && (run == 6 || run == 14 || run == 17 || run == 18) {
+		if m := reID18.FindString(w); m != "" && endOK(t, i+len(m)) {
+			digits := strings.NewReplacer(" ", "", "-", "").Replace(m)
+			_, err := idnum.ValidateAt(digits, noClock)
+			if err == nil || d.after(i, idKeys) {
+				d.add(IDNumber, i, i+len(m))
+				return i + len(m)
+			}
+		}
+	}
+	if run == 15 {
+		if m := reID15.FindString(w); m != "" && endOK(t, i+len(m)) && (old15(m) || d.after(i, idKeys)) {
 			d.add(IDNumber, i, i+len(m))
 			return i + len(m)
 		}
 	}
-	if m := reID15.FindString(w); m != "" && endOK(t, i+len(m)) && (old15(m) || d.after(i, idKeys)) {
-		d.add(IDNumber, i, i+len(m))
-		return i + len(m)
+	dateish := run == 4 && (next == '-' || next == '/' || next == '.' || strings.HasPrefix(t[i+run:], "年")) ||
+		run <= 2 && (next == '/' || next == ' ' || strings.HasPrefix(t[i+run:], "月"))
+	if !dateish {
+		goto age
 	}
 	if m := reDateNum.FindString(w); m != "" && (endOK(t, i+len(m)) || !isDigit(t[i+len(m)])) && plausibleDate(m) {
 		end := i + len(m)
@@ -116,14 +150,19 @@ func (d *doc) number(i int) int {
 		d.add(Date, i, end)
 		return end
 	}
-	if m := reAgeNum.FindString(w); m != "" {
-		d.add(Age, i, i+len(m))
-		return i + len(m)
-	}
-	for _, re := range []*regexp.Regexp{reMobile, reLandline, reUSPhone} {
-		if m := re.FindString(w); m != "" && endOK(t, i+len(m)) {
-			d.add(Phone, i, i+len(m))
+age:
+	if (run == 2 && c == '9' || run == 3 && c == '1') && next != '.' {
+		if m := reAgeNum.FindString(w); m != "" {
+			d.add(Age, i, i+len(m))
 			return i + len(m)
+		}
+	}
+	if run >= 3 && (c == '1' || c == '0' || sep || next == '.' || c == '8' && run >= 4) || c == '0' {
+		for _, re := range []*regexp.Regexp{reMobile, reLandline, reUSPhone} {
+			if m := re.FindString(w); m != "" && endOK(t, i+len(m)) {
+				d.add(Phone, i, i+len(m))
+				return i + len(m)
+			}
 		}
 	}
 	// Skip the rest of this run of digits.
@@ -194,8 +233,23 @@ func (d *doc) after(i int, keys []string) bool {
 
 // afterKeys takes the number after each record key.
 func (d *doc) afterKeys() {
-	lower := strings.ToLower(d.text)
+	hasLatin := strings.ContainsFunc(d.text, func(r rune) bool { return r < utf8.RuneSelf && r|0x20 >= 'a' && r|0x20 <= 'z' })
+	hasHao := strings.Contains(d.text, "号")
+	if !hasLatin && !hasHao {
+		return
+	}
+	lower := d.text
+	if hasLatin {
+		lower = strings.ToLower(d.text)
+	}
+	english := hasLatin && wordy(d.text)
 	for _, k := range recordKeys {
+		if k[0] < utf8.RuneSelf && !hasLatin || strings.HasSuffix(k, "号") && !hasHao {
+			continue
+		}
+		if k[0] >= 'a' && k[0] <= 'z' && !english {
+			continue // English phrases need English text
+		}
 		k = strings.ToLower(k)
 		for from := 0; ; {
 			j := strings.Index(lower[from:], k)
@@ -265,17 +319,31 @@ var (
 )
 
 func (d *doc) chineseNumeralDates() {
-	if !strings.ContainsAny(d.text, "年月岁") {
-		return
-	}
-	if strings.Contains(d.text, "月") {
+	if precededByNumeral(d.text, "月") {
 		for _, m := range reCnDate.FindAllStringIndex(d.text, -1) {
 			d.add(Date, m[0], m[1])
 		}
 	}
-	if strings.Contains(d.text, "岁") {
+	if precededByNumeral(d.text, "岁") {
 		for _, m := range reCnAge.FindAllStringIndex(d.text, -1) {
 			d.add(Age, m[0], m[1])
+		}
+	}
+}
+
+// precededByNumeral reports whether word appears right after a Chinese
+// numeral (二月, 九十三岁), the only places the numeral patterns can match.
+func precededByNumeral(t, word string) bool {
+	for from := 0; ; {
+		j := strings.Index(t[from:], word)
+		if j < 0 {
+			return false
+		}
+		j += from
+		from = j + len(word)
+		r, _ := utf8.DecodeLastRuneInString(t[:j])
+		if strings.ContainsRune("〇零一二三四五六七八九十百", r) {
+			return true
 		}
 	}
 }
