@@ -34,6 +34,9 @@ func (kr *Keyring) Check(ctx context.Context) error {
 	if err := kr.initVersions(ctx); err != nil {
 		return err
 	}
+	if err := kr.checkIndexKeys(ctx); err != nil {
+		return err
+	}
 	used, err := kr.usedVersions(ctx)
 	if err != nil {
 		return err
