@@ -149,6 +149,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Metrics {
 		a.Metrics = web.NewMetrics(a.DB, func() *audit.Log { return a.Log })
 		a.registerKeyMetrics()
+		a.registerIndexKeyMetrics()
 	}
 	if err := a.registerLinks(ctx); err != nil {
 		a.DB.Close()
@@ -330,6 +331,7 @@ func (a *App) openKeys(ctx context.Context) error {
 		}
 	}
 	a.Keys = keys.NewKeyringFrom(a.DB, a.KeyFile, src, cfg.Clock)
+	a.Keys.UseKeyFile(path)
 	if err := a.Keys.Check(ctx); err != nil {
 		return err
 	}

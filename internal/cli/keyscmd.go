@@ -32,6 +32,12 @@ commands:
                 request (kind keys.rotate: an IT engineer asks, a security
                 officer approves, in the console or the API); "rotate"
                 never makes one alone
+  rotate-index-key
+                add a version of the blind-index key to the key file, make
+                it active, re-index every patient under it (in batches,
+                while "serve" serves; lookups find every patient meanwhile),
+                then retire the old version and delete it from the key
+                file; run it again to resume an interrupted re-index
   generate-kek  print a new MEDGUARD_KEK entry (VERSION:SECRET) for KEKs kept
                 in the environment (--version N)
   rotate-audit-key
@@ -105,6 +111,8 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		return keysRotate(ctx, args[1:], getenv, stdout, stderr)
 	case "rotate-audit-key":
 		return keysRotateAuditKey(ctx, args[1:], getenv, stdout, stderr)
+	case "rotate-index-key":
+		return keysRotateIndexKey(ctx, args[1:], getenv, stdout, stderr)
 	case "generate-kek":
 		fs := newFlags("keys generate-kek", stderr)
 		v := fs.Uint("version", 0, "the KEK version to generate (one more than the newest)")
@@ -162,6 +170,9 @@ func keysStatus(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	if st.IndexKey, err = app.Keys.IndexStatus(ctx, app.Records); err != nil {
+		return err
+	}
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -169,6 +180,7 @@ func keysStatus(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	printKeyStatus(stdout, st)
 	printAuditKeyStatus(stdout, app)
+	printIndexKeyStatus(stdout, st.IndexKey)
 	return nil
 }
 

@@ -10,18 +10,27 @@ import (
 )
 
 // BlindIndex computes keyed blind indexes: HMAC-SM3 over the field's name and
-// its normalised value, under the key file's index key. Equal values give
-// equal indexes, so exact search works on encrypted fields, while without the
-// key an index reveals nothing — not even for low-entropy values such as
-// phone numbers, which an unkeyed hash would give away to a dictionary.
+// its normalised value, under one version of the key file's index key. Equal
+// values give equal indexes, so exact search works on encrypted fields, while
+// without the key an index reveals nothing — not even for low-entropy values
+// such as phone numbers, which an unkeyed hash would give away to a
+// dictionary.
 type BlindIndex struct {
-	key []byte
+	version uint32
+	key     []byte
 }
 
-// NewBlindIndex returns the blind index keyed by the key file's index key.
+// NewBlindIndex returns the blind index keyed by the newest version of the
+// key file's index key.
 func NewBlindIndex(kf *KeyFile) *BlindIndex {
-	return &BlindIndex{key: kf.IndexKey}
+	vs := kf.IndexKeyVersions()
+	return newBlindIndex(vs[len(vs)-1])
 }
+
+func newBlindIndex(k IndexKey) *BlindIndex { return &BlindIndex{version: k.Version, key: k.Secret} }
+
+// Version returns the version of the index key this index is keyed by.
+func (b *BlindIndex) Version() uint32 { return b.version }
 
 // Of returns the index of value in the named field. Values are normalised
 // first (Unicode NFKC, spaces removed, letters upper-cased), so that

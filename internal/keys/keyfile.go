@@ -29,10 +29,13 @@ type KeyFile struct {
 	Format string `json:"format"`
 	// Cipher is the algorithm for new data keys and for wrapping them.
 	Cipher string `json:"cipher"`
-	// IndexKey keys the blind indexes (HMAC-SM3). It does not rotate:
-	// every index value depends on it (docs/keys.md says why, and what a
-	// rotation of it would take).
-	IndexKey []byte `json:"index_key"`
+	// IndexKey is version 1 of the blind-index key (HMAC-SM3), as every
+	// key file before index key versions holds it; empty once a rotation
+	// has retired version 1. IndexKeys holds the later versions. Writes
+	// index under the newest version; lookups query every version a
+	// re-index still needs (docs/keys.md, "The blind-index key").
+	IndexKey  []byte     `json:"index_key,omitempty"`
+	IndexKeys []IndexKey `json:"index_keys,omitempty"`
 	// KEKs are the key-encryption keys; the one with the highest version
 	// wraps new data keys, older ones still unwrap what they wrapped.
 	KEKs []KEK `json:"keks"`
@@ -87,8 +90,8 @@ func (kf *KeyFile) check() error {
 	if _, err := ParseAlgorithm(kf.Cipher); err != nil {
 		return err
 	}
-	if len(kf.IndexKey) != 32 {
-		return errors.New("keys: key file index_key must be 32 bytes")
+	if err := kf.checkIndexKeys(); err != nil {
+		return err
 	}
 	switch kf.KEKSource {
 	case "", SourceFile:

@@ -31,7 +31,9 @@ type Keyring struct {
 	file  *KeyFile
 	keks  KEKSource
 	index *BlindIndex
-	clock medguard.Clock
+	// indexes are the index key versions (indexrotate.go).
+	indexes *indexKeys
+	clock   medguard.Clock
 
 	mu       sync.Mutex
 	cache    *lru
@@ -85,13 +87,16 @@ func NewKeyring(db *storage.DB, kf *KeyFile, clock medguard.Clock) *Keyring {
 // NewKeyringFrom returns a keyring over db's data_keys table whose KEKs
 // come from src; kf supplies the cipher and the blind index key.
 func NewKeyringFrom(db *storage.DB, kf *KeyFile, src KEKSource, clock medguard.Clock) *Keyring {
-	return &Keyring{db: db, file: kf, keks: src, index: NewBlindIndex(kf), clock: clock, cache: newLRU(CacheSize)}
+	return &Keyring{db: db, file: kf, keks: src, index: NewBlindIndex(kf), indexes: newIndexKeys(kf),
+		clock: clock, cache: newLRU(CacheSize)}
 }
 
 // KEKs returns the keyring's KEK source.
 func (kr *Keyring) KEKs() KEKSource { return kr.keks }
 
-// Index returns the blind index.
+// Index returns the blind index under the key file's newest index key
+// version as this process loaded it. Records index and look up through
+// IndexForWrite and IndexLookup instead, which follow a rotation.
 func (kr *Keyring) Index() *BlindIndex { return kr.index }
 
 // Algorithm returns the cipher used for new data keys.

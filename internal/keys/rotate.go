@@ -34,6 +34,9 @@ func (kr *Keyring) Check(ctx context.Context) error {
 	if err := kr.initVersions(ctx); err != nil {
 		return err
 	}
+	if err := kr.checkIndexKeys(ctx); err != nil {
+		return err
+	}
 	used, err := kr.usedVersions(ctx)
 	if err != nil {
 		return err
@@ -176,6 +179,9 @@ type KEKStatus struct {
 	Rotating bool `json:"rotating"`
 	// RewrappedHere counts the keys this process rewrapped since it started.
 	RewrappedHere int64 `json:"rewrapped_here"`
+	// IndexKey is the blind-index key's versions and re-index, when the
+	// caller asked (keys status: IndexStatus).
+	IndexKey *IndexKeyStatus `json:"index_key,omitempty"`
 }
 
 // Status returns the KEK versions, how many live data keys each wraps, and

@@ -51,7 +51,7 @@ func (s *Service) LookupForAudit(ctx context.Context, call *medguard.Call, text 
 	var depts [][]string
 	out := []AuditMatch{}
 	err := s.gate.EnterList(ctx, lead, func(policy.Decision) ([]gate.Passage, error) {
-		where, args, err := s.lookupCondition(text)
+		where, args, err := s.lookupCondition(ctx, text)
 		if err != nil {
 			return nil, err
 		}
@@ -79,16 +79,25 @@ func (s *Service) LookupForAudit(ctx context.Context, call *medguard.Call, text 
 
 // lookupCondition is the WHERE clause of a lookup by text: a resident ID
 // number, or else a 病案号 or a name.
-func (s *Service) lookupCondition(text string) (string, []any, error) {
+func (s *Service) lookupCondition(ctx context.Context, text string) (string, []any, error) {
 	if text == "" {
 		return "", nil, medguard.InvalidField("query", "give a name, a resident ID number or a 病案号")
 	}
 	if err := textField("query", text, 64); err != nil {
 		return "", nil, err
 	}
-	idx := s.keys.Index()
+	// Each value's index under every live index key version (a rotation's
+	// re-index may not have reached the patient yet).
+	lookup := func(column, field, value string, first int) (string, []any, error) {
+		terms, err := s.keys.IndexLookup(ctx, s.db, field, value)
+		if err != nil {
+			return "", nil, err
+		}
+		cond, args := indexMatch(column, terms, first)
+		return cond, args, nil
+	}
 	if n, _, err := checkIDNumber(text, s.today()); err == nil {
-		return "id_number_index = $1", []any{idx.Of("id_number", n)}, nil
+		return lookup("id_number_index", "id_number", n, 1)
 	}
 	if looksLikeIDNumber(text) {
 		// Eighteen characters of digits (and X) that fail the check: a
@@ -97,9 +106,17 @@ func (s *Service) lookupCondition(text string) (string, []any, error) {
 		return "", nil, err
 	}
 	if mrn, err := checkMRN(text); err == nil {
-		return "(mrn_index = $1 OR name_index = $2)", []any{idx.Of("mrn", mrn), idx.Of("name", text)}, nil
+		byMRN, args, err := lookup("mrn_index", "mrn", mrn, 1)
+		if err != nil {
+			return "", nil, err
+		}
+		byName, more, err := lookup("name_index", "name", text, len(args)+1)
+		if err != nil {
+			return "", nil, err
+		}
+		return "(" + byMRN + " OR " + byName + ")", append(args, more...), nil
 	}
-	return "name_index = $1", []any{idx.Of("name", text)}, nil
+	return lookup("name_index", "name", text, 1)
 }
 
 // textField checks a single-line text of at most max characters.

@@ -120,10 +120,15 @@ func normalize(p NewPatient, now time.Time) (NewPatient, error) {
 	return p, nil
 }
 
-// sealedPatient is a patient's sealed columns and blind indexes.
+// sealedPatient is a patient's sealed columns and blind indexes. The
+// indexes are computed in the writing transaction (index), under the index
+// key version active there; plain keeps the indexed values for that, in
+// memory only.
 type sealedPatient struct {
 	name, gender, birth, idNumber, phone, address, mrn []byte
 	nameIdx, idNumberIdx, phoneIdx, mrnIdx             []byte
+	indexVersion                                       uint32
+	plain                                              NewPatient
 }
 
 func (s *Service) seal(k *keys.DataKey, id string, p NewPatient) sealedPatient {
@@ -134,33 +139,73 @@ func (s *Service) seal(k *keys.DataKey, id string, p NewPatient) sealedPatient {
 		}
 		return k.SealString(l(col), v)
 	}
+	return sealedPatient{
+		name: k.SealString(l("name"), p.Name), gender: k.SealString(l("gender"), p.Gender),
+		birth: opt("birth_date", p.BirthDate), idNumber: opt("id_number", p.IDNumber), phone: opt("phone", p.Phone),
+		address: opt("address", p.Address), mrn: opt("mrn", p.MRN), plain: p,
+	}
+}
+
+// index computes sp's blind indexes under the index key version active in
+// tx: writes always index under the newest version, even while a rotation
+// re-indexes the rows written before it.
+func (s *Service) index(ctx context.Context, tx *sql.Tx, sp *sealedPatient) error {
+	b, err := s.keys.IndexForWrite(ctx, tx)
+	if err != nil {
+		return err
+	}
+	sp.nameIdx, sp.idNumberIdx, sp.phoneIdx, sp.mrnIdx = patientIndexes(b, sp.plain.Name, sp.plain.IDNumber, sp.plain.Phone, sp.plain.MRN)
+	sp.indexVersion = b.Version()
+	return nil
+}
+
+// patientIndexes are a patient's blind indexes under b (nil for an empty
+// optional field).
+func patientIndexes(b *keys.BlindIndex, name, idNumber, phone, mrn string) (nameIdx, idNumberIdx, phoneIdx, mrnIdx []byte) {
 	idx := func(field, v string) []byte {
 		if v == "" {
 			return nil
 		}
-		return s.keys.Index().Of(field, v)
+		return b.Of(field, v)
 	}
-	return sealedPatient{
-		name: k.SealString(l("name"), p.Name), gender: k.SealString(l("gender"), p.Gender),
-		birth: opt("birth_date", p.BirthDate), idNumber: opt("id_number", p.IDNumber), phone: opt("phone", p.Phone),
-		address: opt("address", p.Address), mrn: opt("mrn", p.MRN),
-		nameIdx: s.keys.Index().Of("name", p.Name), idNumberIdx: idx("id_number", p.IDNumber),
-		phoneIdx: idx("phone", p.Phone), mrnIdx: idx("mrn", p.MRN),
+	return b.Of("name", name), idx("id_number", idNumber), idx("phone", phone), idx("mrn", mrn)
+}
+
+// indexMatch is the condition "column equals one of the terms" (a value's
+// index under each live index key version, keys.IndexLookup), with its
+// placeholders numbered from first.
+func indexMatch(column string, terms [][]byte, first int) (string, []any) {
+	var sb strings.Builder
+	args := make([]any, len(terms))
+	sb.WriteString(column + " IN (")
+	for i, t := range terms {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("$" + strconv.Itoa(first+i))
+		args[i] = t
 	}
+	sb.WriteString(")")
+	return sb.String(), args
 }
 
 // uniqueTaken returns a Conflict naming the field if another patient has
-// the same ID number or 病案号.
-func uniqueTaken(ctx context.Context, tx *sql.Tx, id string, sp sealedPatient) error {
+// the same ID number or 病案号, whichever index key version it is indexed
+// under.
+func (s *Service) uniqueTaken(ctx context.Context, tx *sql.Tx, id string, sp sealedPatient) error {
 	for _, c := range []struct {
-		field, column string
-		idx           []byte
-	}{{"id_number", "id_number_index", sp.idNumberIdx}, {"mrn", "mrn_index", sp.mrnIdx}} {
-		if c.idx == nil {
+		field, column, value string
+	}{{"id_number", "id_number_index", sp.plain.IDNumber}, {"mrn", "mrn_index", sp.plain.MRN}} {
+		if c.value == "" {
 			continue
 		}
+		terms, err := s.keys.IndexLookup(ctx, tx, c.field, c.value)
+		if err != nil {
+			return err
+		}
+		cond, args := indexMatch(c.column, terms, 2)
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM patients WHERE `+c.column+` = $1 AND id <> $2`, c.idx, id).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM patients WHERE `+cond+` AND id <> $1`, append([]any{id}, args...)...).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
@@ -198,17 +243,20 @@ func (s *Service) CreatePatient(ctx context.Context, call *medguard.Call, in New
 				out.Departments = []string{}
 			}
 			return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
-				if err := uniqueTaken(ctx, tx, id, sp); err != nil {
+				if err := s.uniqueTaken(ctx, tx, id, sp); err != nil {
+					return err
+				}
+				if err := s.index(ctx, tx, &sp); err != nil {
 					return err
 				}
 				if err := s.keys.Save(ctx, tx, k); err != nil {
 					return err
 				}
 				_, err := tx.ExecContext(ctx, `INSERT INTO patients (id, name, gender, birth_date, id_number, phone, address, mrn,
-					name_index, id_number_index, phone_index, mrn_index, version, created_at, created_by, updated_at)
-					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13, $14, $13)`,
+					name_index, id_number_index, phone_index, mrn_index, index_version, version, created_at, created_by, updated_at)
+					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $15, 1, $13, $14, $13)`,
 					id, sp.name, sp.gender, sp.birth, sp.idNumber, sp.phone, sp.address, sp.mrn,
-					sp.nameIdx, sp.idNumberIdx, sp.phoneIdx, sp.mrnIdx, medguard.Millis(now), call.Actor.Name)
+					sp.nameIdx, sp.idNumberIdx, sp.phoneIdx, sp.mrnIdx, medguard.Millis(now), call.Actor.Name, int64(sp.indexVersion))
 				if err != nil {
 					return err
 				}
@@ -427,14 +475,18 @@ func (s *Service) UpdatePatient(ctx context.Context, call *medguard.Call, id str
 			Phone: next.Phone, Address: next.Address, MRN: next.MRN, Departments: cur.Departments, Version: sp.version + 1,
 			CreatedAt: cur.CreatedAt, UpdatedAt: now}
 		return func(ctx context.Context, tx *sql.Tx, _ uint64) error {
-			if err := uniqueTaken(ctx, tx, id, sealed); err != nil {
+			if err := s.uniqueTaken(ctx, tx, id, sealed); err != nil {
+				return err
+			}
+			if err := s.index(ctx, tx, &sealed); err != nil {
 				return err
 			}
 			res, err := tx.ExecContext(ctx, `UPDATE patients SET name = $1, gender = $2, birth_date = $3, id_number = $4,
 				phone = $5, address = $6, mrn = $7, name_index = $8, id_number_index = $9, phone_index = $10, mrn_index = $11,
-				version = version + 1, updated_at = $12 WHERE id = $13 AND version = $14`,
+				index_version = $15, version = version + 1, updated_at = $12 WHERE id = $13 AND version = $14`,
 				sealed.name, sealed.gender, sealed.birth, sealed.idNumber, sealed.phone, sealed.address, sealed.mrn,
-				sealed.nameIdx, sealed.idNumberIdx, sealed.phoneIdx, sealed.mrnIdx, medguard.Millis(now), id, sp.version)
+				sealed.nameIdx, sealed.idNumberIdx, sealed.phoneIdx, sealed.mrnIdx, medguard.Millis(now), id, sp.version,
+				int64(sealed.indexVersion))
 			return storage.Affected(res, err, errPatientChanged)
 		}, nil
 	})
@@ -500,9 +552,15 @@ func (s *Service) SearchPatients(ctx context.Context, call *medguard.Call, q Sea
 			}
 			value = n
 		}
+		// The value's index under every live index key version: a
+		// rotation's re-index may not have reached the patient yet.
+		terms, err := s.keys.IndexLookup(ctx, s.db, field, value)
+		if err != nil {
+			return nil, err
+		}
+		cond, args := indexMatch(column, terms, 1)
 		var items []gate.Passage
-		var err error
-		found, depts, items, err = s.searchMatches(ctx, call, policy.PatientSearch, column+` = $1`, s.keys.Index().Of(field, value))
+		found, depts, items, err = s.searchMatches(ctx, call, policy.PatientSearch, cond, args...)
 		return items, err
 	}, func(ds []policy.Decision) error {
 		for i, p := range found {

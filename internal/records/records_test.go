@@ -32,6 +32,10 @@ type fixture struct {
 	id    *identity.Service
 	svc   *records.Service
 	calls map[string]*medguard.Call
+	// keys and keyFile are the archive's keyring and its (in-memory) key
+	// file.
+	keys    *keys.Keyring
+	keyFile *keys.KeyFile
 }
 
 // setup builds the archive with three departments and staff in each role.
@@ -67,7 +71,9 @@ func setupWith(t *testing.T, cfg records.Config) *fixture {
 	t.Cleanup(func() { f.log.Close() })
 	g := gate.New(f.log, f.clock)
 	f.gate = g
-	kr := keys.NewKeyring(f.db, keys.NewKeyFile(keys.SM4GCM, f.clock.Now()), f.clock)
+	f.keyFile = keys.NewKeyFile(keys.SM4GCM, f.clock.Now())
+	kr := keys.NewKeyring(f.db, f.keyFile, f.clock)
+	f.keys = kr
 	f.id = identity.New(f.db, g, kr, identity.Config{Argon2: identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1}})
 	f.svc = records.New(f.db, g, kr, f.id, cfg)
 	adminID, err := f.id.Bootstrap(ctx, identity.BootstrapAccounts("Guanli#Mima2026", "")[0])
