@@ -1,0 +1,492 @@
+package kanon
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+)
+
+// ErrNoSolution is returned when no transformation, not even the top of
+// the lattice, meets the criteria within the suppression limit.
+var ErrNoSolution = errors.New("no transformation is anonymous within the suppression limit")
+
+// CellError is bad input in one cell of the table: Row counts data rows
+// from 1 (the header is not a row). It is an ErrInvalid; its message never
+// contains the cell's value.
+type CellError struct {
+	Column string
+	Row    int
+	Reason string
+}
+
+func (e *CellError) Error() string {
+	return fmt.Sprintf("column %q, row %d: %s", e.Column, e.Row, e.Reason)
+}
+
+// Is makes a CellError an ErrInvalid.
+func (e *CellError) Is(target error) bool { return target == ErrInvalid }
+
+// attr is one quasi-identifier, encoded.
+type attr struct {
+	name   string
+	col    int
+	height int
+	// gen[l][v] is the dense id at level l of the level-0 id v; ids at each
+	// level number only the values present in the input.
+	gen [][]int32
+	// labels[l][id] is the printed value of id at level l.
+	labels [][]string
+	// size[l] is the number of distinct ids at level l.
+	size []int
+	// loss[l] is this attribute's share of the loss at level l.
+	loss []float64
+	// alone[l] is the number of rows whose level-l value occurs in fewer
+	// than K rows (or, with l-diversity, fewer than L distinct sensitive
+	// values): they are outliers under every transformation with this
+	// attribute at level l.
+	alone []int
+}
+
+// engine holds the encoded table and the scratch space of the search.
+type engine struct {
+	cfg   Config
+	rows  int
+	limit int // rows that may be suppressed
+	attrs []attr
+
+	// The base grouping: distinct level-0 quasi-identifier tuples (with the
+	// sensitive value, when l-diversity is asked for).
+	base     *grouping
+	baseVals [][]int32 // baseVals[q][g]: level-0 id of attribute q in base group g
+	rowGroup []int32   // rowGroup[r]: base group of row r
+	nsens    int
+
+	ht     table // scratch hash table
+	ht2    table
+	keys   []uint64
+	cls    []int32 // class of each item of the grouping being built
+	ccount []int32 // rows per class
+	cdist  []int32 // distinct sensitive values per class
+
+	cache   []*grouping // recently checked groupings, for roll-up
+	pairs   []*pairBound
+	bounded int // nodes settled by a bound
+	climbing bool
+	union    []uint64
+	checked int
+}
+
+// grouping is the rows of the table grouped under one transformation:
+// items are the classes (with l-diversity: the distinct pairs of class and
+// sensitive value), each with a representative base group.
+type grouping struct {
+	node  []int
+	rep   []int32 // a base group in the item
+	count []int32 // rows in the item
+	sens  []int32 // sensitive id of the item (l-diversity only)
+}
+
+func newEngine(t *Table, cfg Config) (*engine, error) {
+	if t == nil || len(t.Columns) == 0 {
+		return nil, invalidf("the table has no columns")
+	}
+	if cfg.K < 1 {
+		return nil, invalidf("k must be at least 1")
+	}
+	if math.IsNaN(cfg.SuppressionLimit) || cfg.SuppressionLimit < 0 || cfg.SuppressionLimit >= 1 {
+		return nil, invalidf("the suppression limit must be a fraction in [0, 1)")
+	}
+	if len(cfg.QuasiIdentifiers) == 0 {
+		return nil, invalidf("name at least one quasi-identifier")
+	}
+	col := make(map[string]int, len(t.Columns))
+	for i, c := range t.Columns {
+		if _, dup := col[c]; dup {
+			return nil, invalidf("column %q appears twice in the header", c)
+		}
+		col[c] = i
+	}
+	role := make(map[string]string, len(t.Columns))
+	name := func(c, r string) (int, error) {
+		i, ok := col[c]
+		if !ok {
+			return 0, invalidf("%s column %q is not in the table", r, c)
+		}
+		if prev, dup := role[c]; dup {
+			return 0, invalidf("column %q is named twice (%s and %s)", c, prev, r)
+		}
+		role[c] = r
+		return i, nil
+	}
+	e := &engine{cfg: cfg, rows: len(t.Rows)}
+	for _, qi := range cfg.QuasiIdentifiers {
+		i, err := name(qi.Column, "quasi-identifier")
+		if err != nil {
+			return nil, err
+		}
+		if err := qi.Hierarchy.Validate(); err != nil {
+			return nil, fmt.Errorf("hierarchy of %q: %w", qi.Column, err)
+		}
+		e.attrs = append(e.attrs, attr{name: qi.Column, col: i, height: qi.Hierarchy.Height()})
+	}
+	for _, c := range cfg.Insensitive {
+		if _, err := name(c, "insensitive"); err != nil {
+			return nil, err
+		}
+	}
+	sensCol := -1
+	if cfg.Sensitive != "" {
+		i, err := name(cfg.Sensitive, "sensitive")
+		if err != nil {
+			return nil, err
+		}
+		if cfg.L < 1 {
+			return nil, invalidf("l must be at least 1")
+		}
+		sensCol = i
+	} else if cfg.L > 1 {
+		return nil, invalidf("l-diversity needs a sensitive column")
+	}
+	for _, c := range t.Columns {
+		if _, ok := role[c]; !ok {
+			return nil, invalidf("column %q is neither a quasi-identifier, insensitive nor sensitive: name its role (it could identify a person)", c)
+		}
+	}
+	for r, row := range t.Rows {
+		if len(row) != len(t.Columns) {
+			return nil, &CellError{Column: "", Row: r + 1, Reason: fmt.Sprintf("%d cells, the header has %d", len(row), len(t.Columns))}
+		}
+	}
+	e.limit = int(math.Floor(cfg.SuppressionLimit * float64(e.rows)))
+
+	// Encode each quasi-identifier: level-0 ids in order of first
+	// appearance, then the ids of each coarser level.
+	n := e.rows
+	codes := make([][]int32, len(e.attrs)) // codes[q][r]: level-0 id of row r
+	for q := range e.attrs {
+		a := &e.attrs[q]
+		h := cfg.QuasiIdentifiers[q].Hierarchy
+		hrow := make(map[string]int32, len(h.Levels))
+		for i, lv := range h.Levels {
+			hrow[lv[0]] = int32(i)
+		}
+		ids := make(map[int32]int32) // hierarchy row → level-0 id
+		var rowsOf []int32           // level-0 id → hierarchy row
+		var freq []int32             // level-0 id → rows
+		codes[q] = make([]int32, n)
+		for r, row := range t.Rows {
+			hr, ok := hrow[row[a.col]]
+			if !ok {
+				return nil, &CellError{Column: a.name, Row: r + 1, Reason: "value not in the quasi-identifier's hierarchy"}
+			}
+			id, ok := ids[hr]
+			if !ok {
+				id = int32(len(rowsOf))
+				ids[hr] = id
+				rowsOf = append(rowsOf, hr)
+				freq = append(freq, 0)
+			}
+			freq[id]++
+			codes[q][r] = id
+		}
+		a.gen = make([][]int32, a.height)
+		a.labels = make([][]string, a.height)
+		a.size = make([]int, a.height)
+		a.loss = make([]float64, a.height)
+		for l := 0; l < a.height; l++ {
+			lid := make(map[string]int32)
+			g := make([]int32, len(rowsOf))
+			var labels []string
+			for v, hr := range rowsOf {
+				s := h.Levels[hr][l]
+				id, ok := lid[s]
+				if !ok {
+					id = int32(len(labels))
+					lid[s] = id
+					labels = append(labels, s)
+				}
+				g[v] = id
+			}
+			a.gen[l], a.labels[l], a.size[l] = g, labels, len(labels)
+			total := make([]float64, len(labels))
+			for v, f := range freq {
+				total[g[v]] += float64(f)
+			}
+			var loss float64
+			for v, f := range freq {
+				if t := total[g[v]]; float64(f) != t {
+					loss -= float64(f) * math.Log2(float64(f)/t)
+				}
+			}
+			a.loss[l] = loss
+		}
+	}
+
+	// Sensitive values, encoded.
+	var sens []int32
+	if sensCol >= 0 {
+		ids := map[string]int32{}
+		sens = make([]int32, n)
+		for r, row := range t.Rows {
+			id, ok := ids[row[sensCol]]
+			if !ok {
+				id = int32(len(ids))
+				ids[row[sensCol]] = id
+			}
+			sens[r] = id
+		}
+		e.nsens = len(ids)
+	}
+
+	// Single-attribute outlier bounds.
+	for q := range e.attrs {
+		a := &e.attrs[q]
+		a.alone = make([]int, a.height)
+		for l := 0; l < a.height; l++ {
+			cnt := make([]int32, a.size[l])
+			for r := 0; r < n; r++ {
+				cnt[a.gen[l][codes[q][r]]]++
+			}
+			bad := make([]bool, a.size[l])
+			for v, c := range cnt {
+				bad[v] = int(c) < cfg.K
+			}
+			if sensCol >= 0 && cfg.L > 1 {
+				seen := make(map[uint64]struct{})
+				dist := make([]int32, a.size[l])
+				for r := 0; r < n; r++ {
+					v := a.gen[l][codes[q][r]]
+					k := uint64(v)<<32 | uint64(uint32(sens[r]))
+					if _, ok := seen[k]; !ok {
+						seen[k] = struct{}{}
+						dist[v]++
+					}
+				}
+				for v, d := range dist {
+					bad[v] = bad[v] || int(d) < cfg.L
+				}
+			}
+			for v, c := range cnt {
+				if bad[v] {
+					a.alone[l] += int(c)
+				}
+			}
+		}
+	}
+
+	// Base grouping: distinct level-0 tuples (and sensitive values).
+	e.keys = make([]uint64, n)
+	e.cls = make([]int32, 2*n)
+	e.rowGroup = make([]int32, n)
+	radix := uint64(1)
+	for r := range e.keys {
+		e.keys[r] = 0
+	}
+	compress := func(m int) {
+		k := e.ht.dedupe(e.keys[:m], e.cls[:m])
+		for i := 0; i < m; i++ {
+			e.keys[i] = uint64(e.cls[i])
+		}
+		radix = uint64(k)
+	}
+	mul := func(size int) {
+		if hi, _ := bits.Mul64(radix, uint64(size)); hi != 0 || radix*uint64(size) > 1<<62 {
+			compress(n)
+		}
+		radix *= uint64(size)
+	}
+	for q := range e.attrs {
+		s := e.attrs[q].size[0]
+		mul(s)
+		c := codes[q]
+		for r := 0; r < n; r++ {
+			e.keys[r] = e.keys[r]*uint64(s) + uint64(c[r])
+		}
+	}
+	if sensCol >= 0 {
+		mul(e.nsens)
+		for r := 0; r < n; r++ {
+			e.keys[r] = e.keys[r]*uint64(e.nsens) + uint64(sens[r])
+		}
+	}
+	ng := e.ht.dedupe(e.keys[:n], e.rowGroup)
+	b := &grouping{node: make([]int, len(e.attrs)), rep: make([]int32, ng), count: make([]int32, ng)}
+	if sensCol >= 0 {
+		b.sens = make([]int32, ng)
+	}
+	e.baseVals = make([][]int32, len(e.attrs))
+	for q := range e.baseVals {
+		e.baseVals[q] = make([]int32, ng)
+	}
+	for r := 0; r < n; r++ {
+		g := e.rowGroup[r]
+		if b.count[g] == 0 {
+			b.rep[g] = g
+			for q := range e.attrs {
+				e.baseVals[q][g] = codes[q][r]
+			}
+			if b.sens != nil {
+				b.sens[g] = sens[r]
+			}
+		}
+		b.count[g]++
+	}
+	e.base = b
+	e.newPairs()
+	return e, nil
+}
+
+// lossOf is the loss of a transformation.
+func (e *engine) lossOf(node []int) float64 {
+	var s float64
+	for q, l := range node {
+		s += e.attrs[q].loss[l]
+	}
+	return s
+}
+
+// bound reports whether the single-attribute bound already proves node
+// non-anonymous.
+func (e *engine) bound(node []int) bool {
+	for q, l := range node {
+		if e.attrs[q].alone[l] > e.limit {
+			return true
+		}
+	}
+	return false
+}
+
+// verdict is the outcome of grouping a transformation.
+type verdict struct {
+	anonymous bool
+	outliers  int
+	k, l      int // smallest class size and diversity among retained rows
+	classes   int // retained classes
+}
+
+// check groups the table under node, rolling up from a cached grouping
+// below it when there is one, and decides whether node is anonymous. The
+// new grouping is cached.
+func (e *engine) check(node []int) (verdict, *grouping) {
+	e.checked++
+	from := e.base
+	for _, g := range e.cache {
+		if below(g.node, node) && len(g.rep) < len(from.rep) {
+			from = g
+		}
+	}
+	m := len(from.rep)
+	// Class keys: mixed radix over the attributes' sizes at node's levels,
+	// compressed to dense ids whenever the radix would overflow.
+	keys := e.keys[:m]
+	for i := range keys {
+		keys[i] = 0
+	}
+	radix := uint64(1)
+	for q, l := range node {
+		a := &e.attrs[q]
+		s := uint64(a.size[l])
+		if hi, lo := bits.Mul64(radix, s); hi != 0 || lo > 1<<62 {
+			k := e.ht.dedupe(keys, e.cls[:m])
+			for i := range keys {
+				keys[i] = uint64(e.cls[i])
+			}
+			radix = uint64(k)
+		}
+		radix *= s
+		g, bv := a.gen[l], e.baseVals[q]
+		for i, rep := range from.rep {
+			keys[i] = keys[i]*s + uint64(g[bv[rep]])
+		}
+	}
+	nc := e.ht.dedupe(keys, e.cls[:m])
+	e.ccount = grow(e.ccount, nc)
+	for i, c := range e.cls[:m] {
+		e.ccount[c] += from.count[i]
+	}
+	out := &grouping{node: append([]int(nil), node...)}
+	if from.sens != nil {
+		// Items are (class, sensitive value) pairs; count distinct pairs.
+		for i := range keys {
+			keys[i] = uint64(e.cls[i])*uint64(e.nsens) + uint64(from.sens[i])
+		}
+		np := e.ht2.dedupe(keys, e.cls[m:2*m]) // pair id of item i in cls[m+i]
+		out.rep = make([]int32, np)
+		out.count = make([]int32, np)
+		out.sens = make([]int32, np)
+		e.cdist = grow(e.cdist, nc)
+		seen := make([]bool, np)
+		for i := 0; i < m; i++ {
+			p := e.cls[m+i]
+			if !seen[p] {
+				seen[p] = true
+				out.rep[p] = from.rep[i]
+				out.sens[p] = from.sens[i]
+				e.cdist[e.cls[i]]++
+			}
+			out.count[p] += from.count[i]
+		}
+	} else {
+		out.rep = make([]int32, nc)
+		out.count = e.ccount[:nc:nc]
+		out.count = append([]int32(nil), out.count...)
+		for i := m - 1; i >= 0; i-- {
+			out.rep[e.cls[i]] = from.rep[i]
+		}
+	}
+	v := verdict{}
+	for c := 0; c < nc; c++ {
+		cnt := int(e.ccount[c])
+		ok := cnt >= e.cfg.K
+		d := 0
+		if from.sens != nil {
+			d = int(e.cdist[c])
+			ok = ok && d >= e.cfg.L
+		}
+		if !ok {
+			v.outliers += cnt
+			continue
+		}
+		v.classes++
+		if v.k == 0 || cnt < v.k {
+			v.k = cnt
+		}
+		if from.sens != nil && (v.l == 0 || d < v.l) {
+			v.l = d
+		}
+	}
+	v.anonymous = v.outliers <= e.limit
+	e.remember(out)
+	return v, out
+}
+
+// remember caches a grouping for roll-up, keeping the few most recent.
+func (e *engine) remember(g *grouping) {
+	const keep = 8
+	if len(e.cache) == keep {
+		copy(e.cache, e.cache[1:])
+		e.cache = e.cache[:keep-1]
+	}
+	e.cache = append(e.cache, g)
+}
+
+// below reports whether a ≤ b componentwise.
+func below(a, b []int) bool {
+	for i := range a {
+		if a[i] > b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// grow returns s with length n, zeroed.
+func grow(s []int32, n int) []int32 {
+	if cap(s) < n {
+		return make([]int32, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
