@@ -6,8 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-	"time"
 	"testing"
+	"time"
 )
 
 // adultDir is the Adult data set with ARX's hierarchies, shared by the

@@ -39,6 +39,8 @@ type attr struct {
 	labels [][]string
 	// size[l] is the number of distinct ids at level l.
 	size []int
+	// freq[v] is the number of rows with level-0 id v.
+	freq []int32
 	// loss[l] is this attribute's share of the loss at level l.
 	loss []float64
 	// alone[l] is the number of rows whose level-l value occurs in fewer
@@ -69,12 +71,14 @@ type engine struct {
 	ccount []int32 // rows per class
 	cdist  []int32 // distinct sensitive values per class
 
-	cache   []*grouping // recently checked groupings, for roll-up
-	pairs   []*pairBound
-	bounded int // nodes settled by a bound
-	climbing bool
-	union    []uint64
-	checked int
+	cache     []*grouping // recently checked groupings, for roll-up
+	pairs     []*pairBound
+	bounded   int // nodes settled by a bound
+	union     []uint64
+	fromItems int
+	failed    [][]int    // maximal nodes known not to be anonymous
+	best      *candidate // least anonymous node met so far
+	checked   int
 }
 
 // grouping is the rows of the table grouped under one transformation:
@@ -167,29 +171,26 @@ func newEngine(t *Table, cfg Config) (*engine, error) {
 	for q := range e.attrs {
 		a := &e.attrs[q]
 		h := cfg.QuasiIdentifiers[q].Hierarchy
+		var values []string
+		var freq []int32
+		codes[q], values, freq = encodeColumn(t.Rows, a.col)
 		hrow := make(map[string]int32, len(h.Levels))
 		for i, lv := range h.Levels {
 			hrow[lv[0]] = int32(i)
 		}
-		ids := make(map[int32]int32) // hierarchy row → level-0 id
-		var rowsOf []int32           // level-0 id → hierarchy row
-		var freq []int32             // level-0 id → rows
-		codes[q] = make([]int32, n)
-		for r, row := range t.Rows {
-			hr, ok := hrow[row[a.col]]
+		rowsOf := make([]int32, len(values)) // level-0 id → hierarchy row
+		for v, s := range values {
+			hr, ok := hrow[s]
 			if !ok {
-				return nil, &CellError{Column: a.name, Row: r + 1, Reason: "value not in the quasi-identifier's hierarchy"}
+				for r, row := range t.Rows {
+					if row[a.col] == s {
+						return nil, &CellError{Column: a.name, Row: r + 1, Reason: "value not in the quasi-identifier's hierarchy"}
+					}
+				}
 			}
-			id, ok := ids[hr]
-			if !ok {
-				id = int32(len(rowsOf))
-				ids[hr] = id
-				rowsOf = append(rowsOf, hr)
-				freq = append(freq, 0)
-			}
-			freq[id]++
-			codes[q][r] = id
+			rowsOf[v] = hr
 		}
+		a.freq = freq
 		a.gen = make([][]int32, a.height)
 		a.labels = make([][]string, a.height)
 		a.size = make([]int, a.height)
@@ -226,49 +227,53 @@ func newEngine(t *Table, cfg Config) (*engine, error) {
 	// Sensitive values, encoded.
 	var sens []int32
 	if sensCol >= 0 {
-		ids := map[string]int32{}
-		sens = make([]int32, n)
-		for r, row := range t.Rows {
-			id, ok := ids[row[sensCol]]
-			if !ok {
-				id = int32(len(ids))
-				ids[row[sensCol]] = id
-			}
-			sens[r] = id
-		}
-		e.nsens = len(ids)
+		var values []string
+		sens, values, _ = encodeColumn(t.Rows, sensCol)
+		e.nsens = len(values)
 	}
 
-	// Single-attribute outlier bounds.
+	// Single-attribute outlier bounds, from the level-0 frequencies (and,
+	// with l-diversity, the distinct (value, sensitive) pairs).
+	var pairs []uint64
+	if sensCol >= 0 && cfg.L > 1 {
+		pairs = make([]uint64, n)
+	}
 	for q := range e.attrs {
 		a := &e.attrs[q]
 		a.alone = make([]int, a.height)
+		var pairIDs []int32
+		np := 0
+		if pairs != nil {
+			for r := 0; r < n; r++ {
+				pairs[r] = uint64(codes[q][r])*uint64(e.nsens) + uint64(sens[r])
+			}
+			pairIDs = make([]int32, n)
+			np = e.ht.dedupe(pairs, pairIDs)
+		}
 		for l := 0; l < a.height; l++ {
 			cnt := make([]int32, a.size[l])
-			for r := 0; r < n; r++ {
-				cnt[a.gen[l][codes[q][r]]]++
+			for v, f := range a.freq {
+				cnt[a.gen[l][v]] += f
 			}
-			bad := make([]bool, a.size[l])
-			for v, c := range cnt {
-				bad[v] = int(c) < cfg.K
-			}
-			if sensCol >= 0 && cfg.L > 1 {
-				seen := make(map[uint64]struct{})
-				dist := make([]int32, a.size[l])
+			var dist []int32
+			if pairs != nil {
+				dist = make([]int32, a.size[l])
+				// Distinct sensitive values per level-l value: a pair
+				// (level-0 value, sensitive) is counted once, and pairs
+				// of two level-0 values meeting at level l may repeat a
+				// sensitive value, so count distinct (level-l, sensitive).
+				seen := make(map[uint64]struct{}, np)
 				for r := 0; r < n; r++ {
 					v := a.gen[l][codes[q][r]]
-					k := uint64(v)<<32 | uint64(uint32(sens[r]))
+					k := uint64(v)*uint64(e.nsens) + uint64(sens[r])
 					if _, ok := seen[k]; !ok {
 						seen[k] = struct{}{}
 						dist[v]++
 					}
 				}
-				for v, d := range dist {
-					bad[v] = bad[v] || int(d) < cfg.L
-				}
 			}
 			for v, c := range cnt {
-				if bad[v] {
+				if int(c) < cfg.K || (dist != nil && int(dist[v]) < cfg.L) {
 					a.alone[l] += int(c)
 				}
 			}
@@ -365,18 +370,22 @@ type verdict struct {
 	classes   int // retained classes
 }
 
-// check groups the table under node, rolling up from a cached grouping
-// below it when there is one, and decides whether node is anonymous. The
+// check groups the table under node, rolling up from the grouping from of
+// a node below it, or else from the cached grouping below it with the
+// fewest items, and decides whether node is anonymous. The
 // new grouping is cached.
-func (e *engine) check(node []int) (verdict, *grouping) {
+func (e *engine) check(node []int, from *grouping) (verdict, *grouping) {
 	e.checked++
-	from := e.base
-	for _, g := range e.cache {
-		if below(g.node, node) && len(g.rep) < len(from.rep) {
-			from = g
+	if from == nil {
+		from = e.base
+		for _, g := range e.cache {
+			if below(g.node, node) && len(g.rep) < len(from.rep) {
+				from = g
+			}
 		}
 	}
 	m := len(from.rep)
+	e.fromItems += m
 	// Class keys: mixed radix over the attributes' sizes at node's levels,
 	// compressed to dense ids whenever the radix would overflow.
 	keys := e.keys[:m]
@@ -489,4 +498,32 @@ func grow(s []int32, n int) []int32 {
 	s = s[:n]
 	clear(s)
 	return s
+}
+
+// encodeColumn gives each distinct value of column col an id in order of
+// first appearance and returns the id of every row, the values and their
+// frequencies.
+func encodeColumn(rows [][]string, col int) (codes []int32, values []string, freq []int32) {
+	codes = make([]int32, len(rows))
+	ids := make(map[string]int32)
+	last, lastID := "", int32(-1)
+	for r, row := range rows {
+		s := row[col]
+		if lastID >= 0 && s == last {
+			codes[r] = lastID
+			freq[lastID]++
+			continue
+		}
+		id, ok := ids[s]
+		if !ok {
+			id = int32(len(values))
+			ids[s] = id
+			values = append(values, s)
+			freq = append(freq, 0)
+		}
+		freq[id]++
+		codes[r] = id
+		last, lastID = s, id
+	}
+	return codes, values, freq
 }

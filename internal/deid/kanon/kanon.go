@@ -55,7 +55,9 @@
 package kanon
 
 import (
+	"encoding/csv"
 	"encoding/json"
+	"io"
 	"math"
 	"time"
 )
@@ -122,9 +124,62 @@ type Result struct {
 	LatticeSize float64
 	// Elapsed is the time Anonymize took.
 	Elapsed time.Duration
-	// Output has the input's columns, generalised quasi-identifiers and the
-	// suppressed rows removed, in input order.
-	Output *Table
+
+	// The output, kept compact until asked for: the input, the rows kept
+	// (in input order), and for each quasi-identifier its column and the
+	// generalised label of each level-0 id, reached through the row's base
+	// group.
+	in       *Table
+	kept     []int32
+	rowGroup []int32
+	baseVals [][]int32
+	qcols    []int
+	qlabels  [][]string
+}
+
+// Retained is the number of rows in the output.
+func (r *Result) Retained() int { return len(r.kept) }
+
+// Output returns the generalised table: the input's columns, generalised
+// quasi-identifiers, the suppressed rows removed, in input order. It
+// shares cells with the input.
+func (r *Result) Output() *Table {
+	ncol := len(r.in.Columns)
+	cells := make([]string, len(r.kept)*ncol)
+	out := &Table{Columns: append([]string(nil), r.in.Columns...), Rows: make([][]string, len(r.kept))}
+	for i := range r.kept {
+		out.Rows[i] = r.row(i, cells[i*ncol:(i+1)*ncol:(i+1)*ncol])
+	}
+	return out
+}
+
+// row fills o with the i-th output row.
+func (r *Result) row(i int, o []string) []string {
+	in := int(r.kept[i])
+	copy(o, r.in.Rows[in])
+	g := r.rowGroup[in]
+	for q, c := range r.qcols {
+		o[c] = r.qlabels[q][r.baseVals[q][g]]
+	}
+	return o
+}
+
+// WriteCSV writes the generalised table (header first) as CSV with the
+// given separator, one row at a time.
+func (r *Result) WriteCSV(w io.Writer, sep rune) error {
+	cw := csv.NewWriter(w)
+	cw.Comma = sep
+	if err := cw.Write(r.in.Columns); err != nil {
+		return err
+	}
+	o := make([]string, len(r.in.Columns))
+	for i := range r.kept {
+		if err := cw.Write(r.row(i, o)); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
 }
 
 // Report is the JSON report of a result.
@@ -149,10 +204,7 @@ func (r *Result) Report() Report {
 	for _, l := range r.Transformation {
 		tr[l.Column] = l.Level
 	}
-	out := 0
-	if r.Output != nil {
-		out = len(r.Output.Rows)
-	}
+	out := len(r.kept)
 	return Report{
 		Transformation: tr,
 		Loss:           math.Round(r.Loss*100) / 100,

@@ -41,8 +41,12 @@ func (q *queue) Pop() any {
 // search returns the anonymous transformation of least loss. It visits the
 // lattice best first from the bottom: since the loss never decreases from
 // a node to its successors, nodes leave the queue in order of loss, and the
-// first anonymous one is a global optimum (ties go to the lower, then the
-// lexicographically smaller node).
+// first one known to be anonymous is a global optimum (ties go to the
+// lower, then the lexicographically smaller node).
+//
+// A node that must be checked and is not anonymous is the start of a
+// climb (see climb) to a maximal non-anonymous node, which settles every
+// node below it; anonymous nodes met on the way bound the loss from above.
 func (e *engine) search() ([]int, error) {
 	nq := len(e.attrs)
 	stride := make([]uint64, nq)
@@ -62,21 +66,18 @@ func (e *engine) search() ([]int, error) {
 	bottom := make([]int, nq)
 	pq := queue{{loss: e.lossOf(bottom), node: bottom}}
 	seen[0] = struct{}{}
-	var failed [][]int // checked, not anonymous
+	e.best = nil
 	for pq.Len() > 0 {
 		c := heap.Pop(&pq).(candidate)
-		if !e.bound(c.node) && !dominated(c.node, failed) && !e.pairBoundFails(c.node) && !e.unionFails(c.node) {
-			v, _ := e.check(c.node)
+		if e.best != nil && !pq.Less2(c, *e.best) {
+			return e.best.node, nil
+		}
+		if !e.bound(c.node) && !dominated(c.node, e.failed) && !e.pairBoundFails(c.node) && !e.unionFails(c.node) {
+			v, g := e.check(c.node, nil)
 			if v.anonymous {
 				return c.node, nil
 			}
-			// Climb to a maximal non-anonymous node above it: everything
-			// below that is settled in one go.
-			if e.climbing {
-				failed = append(failed, e.climb(c.node, failed))
-			} else {
-				failed = append(failed, c.node)
-			}
+			e.climb(c.node, g)
 		}
 		for q := range c.node {
 			if c.node[q]+1 >= e.attrs[q].height {
@@ -92,7 +93,72 @@ func (e *engine) search() ([]int, error) {
 			heap.Push(&pq, candidate{loss: e.lossOf(s), height: c.height + 1, node: s})
 		}
 	}
+	if e.best != nil {
+		return e.best.node, nil
+	}
 	return nil, ErrNoSolution
+}
+
+// Less2 orders two candidates as the queue does.
+func (queue) Less2(a, b candidate) bool {
+	q := queue{a, b}
+	return q.Less(0, 1)
+}
+
+// climb starts at a non-anonymous node and its grouping and goes up one
+// level at a time, always raising the attribute whose next level costs the
+// least loss, as long as the node stays non-anonymous; each step rolls up
+// the previous step's classes, which get fewer as it climbs. An attribute
+// whose raise makes the node anonymous is not raised again (every node
+// above that one is anonymous too). The node it stops at is maximal
+// non-anonymous and is added to the failed set; the anonymous nodes met
+// bound the optimum.
+func (e *engine) climb(node []int, g *grouping) {
+	m := append([]int(nil), node...)
+	blocked := make([]bool, len(m))
+	for {
+		q := -1
+		var cost float64
+		for i, l := range m {
+			if blocked[i] || l+1 >= e.attrs[i].height {
+				continue
+			}
+			if d := e.attrs[i].loss[l+1] - e.attrs[i].loss[l]; q < 0 || d < cost {
+				q, cost = i, d
+			}
+		}
+		if q < 0 {
+			break
+		}
+		s := append([]int(nil), m...)
+		s[q]++
+		v, sg := e.check(s, g)
+		if v.anonymous {
+			blocked[q] = true
+			c := candidate{loss: e.lossOf(s), height: height(s), node: s}
+			if e.best == nil || queue(nil).Less2(c, *e.best) {
+				e.best = &c
+			}
+			continue
+		}
+		m, g = s, sg
+	}
+	// Keep the failed set an antichain.
+	kept := e.failed[:0]
+	for _, f := range e.failed {
+		if !below(f, m) {
+			kept = append(kept, f)
+		}
+	}
+	e.failed = append(kept, m)
+}
+
+func height(node []int) int {
+	h := 0
+	for _, l := range node {
+		h += l
+	}
+	return h
 }
 
 // dominated reports whether node lies at or below one of the nodes in
@@ -180,54 +246,22 @@ func (e *engine) apply(t *Table, node []int) *Result {
 			res.L = dist[c]
 		}
 	}
-	ncol := len(t.Columns)
-	kept := e.rows - res.Suppressed
-	cells := make([]string, kept*ncol)
-	out := &Table{Columns: append([]string(nil), t.Columns...), Rows: make([][]string, 0, kept)}
-	for r, row := range t.Rows {
-		g := e.rowGroup[r]
-		if !keep[cls[g]] {
-			continue
+	res.in = t
+	res.kept = make([]int32, 0, e.rows-res.Suppressed)
+	for r := 0; r < e.rows; r++ {
+		if keep[cls[e.rowGroup[r]]] {
+			res.kept = append(res.kept, int32(r))
 		}
-		o := cells[:ncol:ncol]
-		cells = cells[ncol:]
-		copy(o, row)
-		for q, l := range node {
-			a := &e.attrs[q]
-			o[a.col] = a.labels[l][a.gen[l][e.baseVals[q][g]]]
-		}
-		out.Rows = append(out.Rows, o)
 	}
-	res.Output = out
+	res.rowGroup, res.baseVals = e.rowGroup, e.baseVals
+	for q, l := range node {
+		a := &e.attrs[q]
+		lab := make([]string, len(a.gen[l]))
+		for v, id := range a.gen[l] {
+			lab[v] = a.labels[l][id]
+		}
+		res.qcols = append(res.qcols, a.col)
+		res.qlabels = append(res.qlabels, lab)
+	}
 	return res
-}
-
-// climb returns a maximal non-anonymous node at or above node, which must
-// be non-anonymous: it raises one attribute at a time as far as it can stay
-// non-anonymous, by binary search over the levels.
-func (e *engine) climb(node []int, failed [][]int) []int {
-	m := append([]int(nil), node...)
-	probe := make([]int, len(m))
-	nonAnon := func() bool {
-		if e.bound(probe) || dominated(probe, failed) {
-			return true
-		}
-		v, _ := e.check(probe)
-		return !v.anonymous
-	}
-	for q := range m {
-		lo, hi := m[q], e.attrs[q].height-1 // lo is non-anonymous
-		for lo < hi {
-			mid := (lo + hi + 1) / 2
-			copy(probe, m)
-			probe[q] = mid
-			if nonAnon() {
-				lo = mid
-			} else {
-				hi = mid - 1
-			}
-		}
-		m[q] = lo
-	}
-	return m
 }
