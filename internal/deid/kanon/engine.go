@@ -41,6 +41,8 @@ type attr struct {
 	size []int
 	// freq[v] is the number of rows with level-0 id v.
 	freq []int32
+	// up[x][y][id] is the level-y id of the level-x id id (x ≤ y).
+	up [][][]int32
 	// loss[l] is this attribute's share of the loss at level l.
 	loss []float64
 	// alone[l] is the number of rows whose level-l value occurs in fewer
@@ -76,6 +78,10 @@ type engine struct {
 	bounded   int // nodes settled by a bound
 	union     []uint64
 	fromItems int
+	strides   []uint64  // class key strides, nil if they would overflow
+	maps      [][]int32 // scratch: level maps of the check under way
+	free      []*grouping
+	passed    [][]int    // minimal nodes known to be anonymous
 	failed    [][]int    // maximal nodes known not to be anonymous
 	best      *candidate // least anonymous node met so far
 	checked   int
@@ -85,11 +91,14 @@ type engine struct {
 // items are the classes (with l-diversity: the distinct pairs of class and
 // sensitive value), each with a representative base group.
 type grouping struct {
-	node  []int
-	rep   []int32 // a base group in the item
+	node []int
+	// tuple[i*nq+q] is item i's id of attribute q at node's level.
+	tuple []int32
 	count []int32 // rows in the item
 	sens  []int32 // sensitive id of the item (l-diversity only)
 }
+
+func (g *grouping) items() int { return len(g.count) }
 
 func newEngine(t *Table, cfg Config) (*engine, error) {
 	if t == nil || len(t.Columns) == 0 {
@@ -316,7 +325,8 @@ func newEngine(t *Table, cfg Config) (*engine, error) {
 		}
 	}
 	ng := e.ht.dedupe(e.keys[:n], e.rowGroup)
-	b := &grouping{node: make([]int, len(e.attrs)), rep: make([]int32, ng), count: make([]int32, ng)}
+	nq := len(e.attrs)
+	b := &grouping{node: make([]int, nq), tuple: make([]int32, ng*nq), count: make([]int32, ng)}
 	if sensCol >= 0 {
 		b.sens = make([]int32, ng)
 	}
@@ -327,9 +337,9 @@ func newEngine(t *Table, cfg Config) (*engine, error) {
 	for r := 0; r < n; r++ {
 		g := e.rowGroup[r]
 		if b.count[g] == 0 {
-			b.rep[g] = g
 			for q := range e.attrs {
 				e.baseVals[q][g] = codes[q][r]
+				b.tuple[int(g)*nq+q] = codes[q][r]
 			}
 			if b.sens != nil {
 				b.sens[g] = sens[r]
@@ -338,6 +348,39 @@ func newEngine(t *Table, cfg Config) (*engine, error) {
 		b.count[g]++
 	}
 	e.base = b
+
+	// Maps between levels, and fixed strides for class keys when the
+	// level-0 domains multiply to less than 2^62.
+	for q := range e.attrs {
+		a := &e.attrs[q]
+		a.up = make([][][]int32, a.height)
+		for x := 0; x < a.height; x++ {
+			rep0 := make([]int32, a.size[x])
+			for v := len(a.gen[x]) - 1; v >= 0; v-- {
+				rep0[a.gen[x][v]] = int32(v)
+			}
+			a.up[x] = make([][]int32, a.height)
+			for y := x; y < a.height; y++ {
+				m := make([]int32, a.size[x])
+				for id, v := range rep0 {
+					m[id] = a.gen[y][v]
+				}
+				a.up[x][y] = m
+			}
+		}
+	}
+	e.strides = make([]uint64, nq)
+	prod := uint64(1)
+	for q := nq - 1; q >= 0; q-- {
+		e.strides[q] = prod
+		hi, lo := bits.Mul64(prod, uint64(e.attrs[q].size[0]))
+		if hi != 0 || lo > 1<<62 {
+			e.strides = nil
+			break
+		}
+		prod = lo
+	}
+	e.maps = make([][]int32, nq)
 	e.newPairs()
 	return e, nil
 }
@@ -370,79 +413,89 @@ type verdict struct {
 	classes   int // retained classes
 }
 
-// check groups the table under node, rolling up from the grouping from of
-// a node below it, or else from the cached grouping below it with the
-// fewest items, and decides whether node is anonymous. The
-// new grouping is cached.
+// check groups the table under node, rolling up the items of from (the
+// grouping of a node below it) or else of the cached grouping below it
+// with the fewest items, and decides whether node is anonymous. The
+// grouping of a non-anonymous node is cached for later roll-ups; an
+// anonymous node's is dropped (nil), as nothing above it is ever checked.
 func (e *engine) check(node []int, from *grouping) (verdict, *grouping) {
 	e.checked++
 	if from == nil {
 		from = e.base
 		for _, g := range e.cache {
-			if below(g.node, node) && len(g.rep) < len(from.rep) {
+			if below(g.node, node) && g.items() < from.items() {
 				from = g
 			}
 		}
 	}
-	m := len(from.rep)
+	nq := len(node)
+	m := from.items()
 	e.fromItems += m
-	// Class keys: mixed radix over the attributes' sizes at node's levels,
-	// compressed to dense ids whenever the radix would overflow.
-	keys := e.keys[:m]
-	for i := range keys {
-		keys[i] = 0
-	}
-	radix := uint64(1)
+	maps := e.maps
 	for q, l := range node {
-		a := &e.attrs[q]
-		s := uint64(a.size[l])
-		if hi, lo := bits.Mul64(radix, s); hi != 0 || lo > 1<<62 {
-			k := e.ht.dedupe(keys, e.cls[:m])
-			for i := range keys {
-				keys[i] = uint64(e.cls[i])
+		maps[q] = e.attrs[q].up[from.node[q]][l]
+	}
+	keys := e.keys[:m]
+	cls := e.cls[:m]
+	if st := e.strides; st != nil {
+		t := from.tuple
+		for i := range keys {
+			var k uint64
+			for q, mq := range maps {
+				k += uint64(mq[t[i*nq+q]]) * st[q]
 			}
-			radix = uint64(k)
+			keys[i] = k
 		}
-		radix *= s
-		g, bv := a.gen[l], e.baseVals[q]
-		for i, rep := range from.rep {
-			keys[i] = keys[i]*s + uint64(g[bv[rep]])
+	} else {
+		// Mixed radix over the sizes at node's levels, compressed to
+		// dense ids whenever the radix would overflow.
+		clear(keys)
+		radix := uint64(1)
+		for q, l := range node {
+			s := uint64(e.attrs[q].size[l])
+			if hi, lo := bits.Mul64(radix, s); hi != 0 || lo > 1<<62 {
+				radix = uint64(e.ht.dedupe(keys, cls))
+				for i := range keys {
+					keys[i] = uint64(cls[i])
+				}
+			}
+			radix *= s
+			mq := maps[q]
+			for i := range keys {
+				keys[i] = keys[i]*s + uint64(mq[from.tuple[i*nq+q]])
+			}
 		}
 	}
-	nc := e.ht.dedupe(keys, e.cls[:m])
+	nc := e.ht.dedupe(keys, cls)
 	e.ccount = grow(e.ccount, nc)
-	for i, c := range e.cls[:m] {
+	for i, c := range cls {
 		e.ccount[c] += from.count[i]
 	}
-	out := &grouping{node: append([]int(nil), node...)}
+	item := cls // the new item of each old item
+	ni := nc
 	if from.sens != nil {
 		// Items are (class, sensitive value) pairs; count distinct pairs.
 		for i := range keys {
-			keys[i] = uint64(e.cls[i])*uint64(e.nsens) + uint64(from.sens[i])
+			keys[i] = uint64(cls[i])*uint64(e.nsens) + uint64(from.sens[i])
 		}
-		np := e.ht2.dedupe(keys, e.cls[m:2*m]) // pair id of item i in cls[m+i]
-		out.rep = make([]int32, np)
-		out.count = make([]int32, np)
-		out.sens = make([]int32, np)
+		item = e.cls[m : 2*m]
+		ni = e.ht2.dedupe(keys, item)
 		e.cdist = grow(e.cdist, nc)
-		seen := make([]bool, np)
-		for i := 0; i < m; i++ {
-			p := e.cls[m+i]
-			if !seen[p] {
-				seen[p] = true
-				out.rep[p] = from.rep[i]
-				out.sens[p] = from.sens[i]
-				e.cdist[e.cls[i]]++
+	}
+	out := e.newGrouping(node, ni, from.sens != nil)
+	for i, p := range item {
+		if out.count[p] == 0 {
+			src := from.tuple[i*nq : i*nq+nq]
+			dst := out.tuple[int(p)*nq : int(p)*nq+nq]
+			for q, mq := range maps {
+				dst[q] = mq[src[q]]
 			}
-			out.count[p] += from.count[i]
+			if out.sens != nil {
+				out.sens[p] = from.sens[i]
+				e.cdist[cls[i]]++
+			}
 		}
-	} else {
-		out.rep = make([]int32, nc)
-		out.count = e.ccount[:nc:nc]
-		out.count = append([]int32(nil), out.count...)
-		for i := m - 1; i >= 0; i-- {
-			out.rep[e.cls[i]] = from.rep[i]
-		}
+		out.count[p] += from.count[i]
 	}
 	v := verdict{}
 	for c := 0; c < nc; c++ {
@@ -466,18 +519,74 @@ func (e *engine) check(node []int, from *grouping) (verdict, *grouping) {
 		}
 	}
 	v.anonymous = v.outliers <= e.limit
+	if v.anonymous {
+		e.free = append(e.free, out)
+		e.markPassed(node)
+		return v, nil
+	}
 	e.remember(out)
 	return v, out
 }
 
-// remember caches a grouping for roll-up, keeping the few most recent.
+// newGrouping returns an empty grouping of n items, reusing a freed one.
+func (e *engine) newGrouping(node []int, n int, sens bool) *grouping {
+	var g *grouping
+	if k := len(e.free); k > 0 {
+		g, e.free = e.free[k-1], e.free[:k-1]
+	} else {
+		g = &grouping{}
+	}
+	nq := len(node)
+	g.node = append(g.node[:0], node...)
+	if cap(g.tuple) < n*nq {
+		g.tuple = make([]int32, n*nq)
+	}
+	g.tuple = g.tuple[:n*nq]
+	g.count = grow(g.count, n)
+	if sens {
+		g.sens = grow(g.sens, n)
+	} else {
+		g.sens = nil
+	}
+	return g
+}
+
+// remember caches a grouping for roll-up, keeping the few most recent;
+// the one it drops is reused.
 func (e *engine) remember(g *grouping) {
 	const keep = 8
 	if len(e.cache) == keep {
+		e.free = append(e.free, e.cache[0])
 		copy(e.cache, e.cache[1:])
 		e.cache = e.cache[:keep-1]
 	}
 	e.cache = append(e.cache, g)
+}
+
+// markPassed records an anonymous node, keeping the set an antichain of
+// minimal nodes.
+func (e *engine) markPassed(node []int) {
+	if e.knownAnonymous(node) {
+		return
+	}
+	kept := e.passed[:0]
+	for _, p := range e.passed {
+		if !below(node, p) {
+			kept = append(kept, p)
+		}
+	}
+	e.passed = append(kept, append([]int(nil), node...))
+}
+
+// knownAnonymous reports whether node lies at or above a node known to be
+// anonymous.
+func (e *engine) knownAnonymous(node []int) bool {
+	for _, p := range e.passed {
+		if below(p, node) {
+			return true
+		}
+	}
+	return false
 }
 
 // below reports whether a ≤ b componentwise.

@@ -23,7 +23,7 @@ type pairBound struct {
 
 // newPairs builds the level-0 cell tables of every pair of attributes.
 func (e *engine) newPairs() {
-	ng := len(e.base.rep)
+	ng := e.base.items()
 	keys := make([]uint64, ng)
 	ids := make([]int32, ng)
 	for a := 0; a < len(e.attrs); a++ {
@@ -79,7 +79,7 @@ func (e *engine) pairOutliers(p *pairBound, la, lb int) int {
 	}
 	p.outliers[i] = o
 	if o > 0 && o <= e.limit {
-		ng := len(e.base.rep)
+		ng := e.base.items()
 		set := make([]uint64, (ng+63)/64)
 		for g := 0; g < ng; g++ {
 			if int(cnt[cls[p.cellOf[g]]]) < e.cfg.K {
@@ -97,7 +97,7 @@ func (e *engine) unionFails(node []int) bool {
 	if e.limit == 0 {
 		return false // pairBoundFails has seen every non-empty set
 	}
-	ng := len(e.base.rep)
+	ng := e.base.items()
 	u := e.union[:0]
 	u = append(u, make([]uint64, (ng+63)/64)...)
 	e.union = u

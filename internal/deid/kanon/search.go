@@ -132,8 +132,21 @@ func (e *engine) climb(node []int, g *grouping) {
 		}
 		s := append([]int(nil), m...)
 		s[q]++
-		v, sg := e.check(s, g)
-		if v.anonymous {
+		anonymous := e.knownAnonymous(s)
+		var sg *grouping
+		switch {
+		case anonymous:
+		case e.bound(s) || dominated(s, e.failed):
+			// Not anonymous, known without grouping: climb on and roll
+			// up later from the last grouping, which is below.
+			m = s
+			continue
+		default:
+			var v verdict
+			v, sg = e.check(s, g)
+			anonymous = v.anonymous
+		}
+		if anonymous {
 			blocked[q] = true
 			c := candidate{loss: e.lossOf(s), height: height(s), node: s}
 			if e.best == nil || queue(nil).Less2(c, *e.best) {
@@ -184,7 +197,7 @@ func (e *engine) latticeSize() float64 {
 // apply generalises the table under node and removes the outliers.
 func (e *engine) apply(t *Table, node []int) *Result {
 	b := e.base
-	ng := len(b.rep)
+	ng := b.items()
 	keys := e.keys[:ng]
 	clear(keys)
 	radix := uint64(1)
