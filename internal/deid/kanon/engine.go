@@ -81,6 +81,7 @@ type engine struct {
 	strides   []uint64  // class key strides, nil if they would overflow
 	maps      [][]int32 // scratch: level maps of the check under way
 	free      []*grouping
+	changed   []int
 	passed    [][]int    // minimal nodes known to be anonymous
 	failed    [][]int    // maximal nodes known not to be anonymous
 	best      *candidate // least anonymous node met so far
@@ -96,6 +97,8 @@ type grouping struct {
 	tuple []int32
 	count []int32 // rows in the item
 	sens  []int32 // sensitive id of the item (l-diversity only)
+	// key[i] is the class key of item i (with fixed strides only).
+	key []uint64
 }
 
 func (g *grouping) items() int { return len(g.count) }
@@ -381,6 +384,14 @@ func newEngine(t *Table, cfg Config) (*engine, error) {
 		prod = lo
 	}
 	e.maps = make([][]int32, nq)
+	if e.strides != nil {
+		b.key = make([]uint64, ng)
+		for g := range b.key {
+			for q := 0; q < nq; q++ {
+				b.key[g] += uint64(b.tuple[g*nq+q]) * e.strides[q]
+			}
+		}
+	}
 	e.newPairs()
 	return e, nil
 }
@@ -438,13 +449,22 @@ func (e *engine) check(node []int, from *grouping) (verdict, *grouping) {
 	keys := e.keys[:m]
 	cls := e.cls[:m]
 	if st := e.strides; st != nil {
-		t := from.tuple
-		for i := range keys {
-			var k uint64
-			for q, mq := range maps {
-				k += uint64(mq[t[i*nq+q]]) * st[q]
+		// Only the attributes whose level changed move the key.
+		changed := e.changed[:0]
+		for q, l := range node {
+			if l != from.node[q] {
+				changed = append(changed, q)
 			}
-			keys[i] = k
+		}
+		e.changed = changed
+		t := from.tuple
+		copy(keys, from.key)
+		for _, q := range changed {
+			mq, sq := maps[q], int64(st[q])
+			for i := range keys {
+				old := t[i*nq+q]
+				keys[i] += uint64(int64(mq[old]-old) * sq)
+			}
 		}
 	} else {
 		// Mixed radix over the sizes at node's levels, compressed to
@@ -497,6 +517,21 @@ func (e *engine) check(node []int, from *grouping) (verdict, *grouping) {
 		}
 		out.count[p] += from.count[i]
 	}
+	if out.key != nil {
+		for i, p := range item {
+			out.key[p] = keys[i]
+		}
+		if from.sens != nil {
+			// keys were overwritten by the pair keys: recompute.
+			for p := 0; p < ni; p++ {
+				var k uint64
+				for q := range node {
+					k += uint64(out.tuple[p*nq+q]) * e.strides[q]
+				}
+				out.key[p] = k
+			}
+		}
+	}
 	v := verdict{}
 	for c := 0; c < nc; c++ {
 		cnt := int(e.ccount[c])
@@ -543,6 +578,12 @@ func (e *engine) newGrouping(node []int, n int, sens bool) *grouping {
 	}
 	g.tuple = g.tuple[:n*nq]
 	g.count = grow(g.count, n)
+	if e.strides != nil {
+		if cap(g.key) < n {
+			g.key = make([]uint64, n)
+		}
+		g.key = g.key[:n]
+	}
 	if sens {
 		g.sens = grow(g.sens, n)
 	} else {
