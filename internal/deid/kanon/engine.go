@@ -76,7 +76,6 @@ type engine struct {
 	cache     []*grouping // recently checked groupings, for roll-up
 	pairs     []*pairBound
 	bounded   int // nodes settled by a bound
-	union     []uint64
 	fromItems int
 	strides   []uint64  // class key strides, nil if they would overflow
 	maps      [][]int32 // scratch: level maps of the check under way

@@ -44,14 +44,26 @@
 //
 // Transformations are visited best first, in order of increasing loss, from
 // the bottom of the lattice (a priority queue over the successors of the
-// nodes visited). The first anonymous transformation met is therefore a
-// global optimum. Most nodes are settled without grouping the table: a node
-// is known non-anonymous when it lies below one already found
-// non-anonymous (predecessor tagging), or when a cheap bound — the rows
-// that are outliers already in a single attribute's generalisation —
-// exceeds the suppression limit. Nodes that must be checked are grouped
-// with integer keys, rolled up from the classes of an already checked
-// predecessor when one is cached.
+// nodes visited). The first one known to be anonymous is therefore a global
+// optimum; ties go to the lower, then the lexicographically smaller node.
+// Most nodes are settled without grouping the table, by monotonicity:
+//   - a node at or below one known non-anonymous is not anonymous
+//     (predecessor tagging); one at or above an anonymous node is;
+//   - a node is not anonymous when one attribute, or one pair of
+//     attributes, taken alone already has more outlier rows than may be
+//     suppressed (cheap bounds from the value frequencies);
+//   - when a check finds a node N not anonymous, the search climbs from N
+//     one level at a time (the attribute whose next level costs the least
+//     loss first) while the node stays non-anonymous, and tags the maximal
+//     node reached; anonymous nodes met on the way bound the loss from
+//     above, and the search stops when the queue's loss reaches the bound.
+//
+// A check groups the rows into classes with integer keys. Values are
+// encoded once as small integers, with per-level maps; the rows are first
+// reduced to their distinct quasi-identifier tuples, and a check rolls up
+// the classes of a checked node below it (the previous climb step, or a
+// small cache) instead of the rows, touching only the attributes whose
+// level changed.
 package kanon
 
 import (

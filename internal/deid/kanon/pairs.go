@@ -1,7 +1,5 @@
 package kanon
 
-import "math/bits"
-
 // pairBound is the outlier bound of two quasi-identifiers taken alone: a
 // row whose pair of generalised values occurs in fewer than K rows is an
 // outlier under every transformation with the pair at those levels, since
@@ -15,10 +13,6 @@ type pairBound struct {
 	// computed.
 	outliers []int
 	hb       int
-	// sets[la*heightB+lb] marks the base groups counted in outliers.
-	sets [][]uint64
-	// cellOf[g] is the cell of base group g.
-	cellOf []int32
 }
 
 // newPairs builds the level-0 cell tables of every pair of attributes.
@@ -39,8 +33,6 @@ func (e *engine) newPairs() {
 				p.va[c], p.vb[c] = e.baseVals[a][g], e.baseVals[b][g]
 				p.count[c] += e.base.count[g]
 			}
-			p.cellOf = append([]int32(nil), ids...)
-			p.sets = make([][]uint64, e.attrs[a].height*p.hb)
 			p.outliers = make([]int, e.attrs[a].height*p.hb)
 			for i := range p.outliers {
 				p.outliers[i] = -1
@@ -78,55 +70,7 @@ func (e *engine) pairOutliers(p *pairBound, la, lb int) int {
 		}
 	}
 	p.outliers[i] = o
-	if o > 0 && o <= e.limit {
-		ng := e.base.items()
-		set := make([]uint64, (ng+63)/64)
-		for g := 0; g < ng; g++ {
-			if int(cnt[cls[p.cellOf[g]]]) < e.cfg.K {
-				set[g/64] |= 1 << (g % 64)
-			}
-		}
-		p.sets[i] = set
-	}
 	return o
-}
-
-// unionFails reports whether the rows that are outliers in some pair of
-// attributes, together, are more than may be suppressed.
-func (e *engine) unionFails(node []int) bool {
-	if e.limit == 0 {
-		return false // pairBoundFails has seen every non-empty set
-	}
-	ng := e.base.items()
-	u := e.union[:0]
-	u = append(u, make([]uint64, (ng+63)/64)...)
-	e.union = u
-	any := 0
-	for _, p := range e.pairs {
-		set := p.sets[node[p.a]*p.hb+node[p.b]]
-		if set == nil {
-			continue
-		}
-		any++
-		for w, x := range set {
-			u[w] |= x
-		}
-	}
-	if any < 2 {
-		return false
-	}
-	total := 0
-	for w, x := range u {
-		for x != 0 {
-			t := bits.TrailingZeros64(x)
-			total += int(e.base.count[w*64+t])
-			x &= x - 1
-		}
-		if total > e.limit {
-			return true
-		}
-	}
-	return false
 }
 
 // pairBoundFails reports whether some pair of attributes alone already has

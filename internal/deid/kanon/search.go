@@ -72,7 +72,7 @@ func (e *engine) search() ([]int, error) {
 		if e.best != nil && !pq.Less2(c, *e.best) {
 			return e.best.node, nil
 		}
-		if !e.bound(c.node) && !dominated(c.node, e.failed) && !e.pairBoundFails(c.node) && !e.unionFails(c.node) {
+		if !e.bound(c.node) && !dominated(c.node, e.failed) && !e.pairBoundFails(c.node) {
 			v, g := e.check(c.node, nil)
 			if v.anonymous {
 				return c.node, nil
