@@ -54,6 +54,7 @@ commands:
   backup-pg back up, verify, restore and list a PostgreSQL database with pgBackRest
   backup    make, verify, list and restore encrypted backups; run restore drills
   keys      key status and rotation of the key-encryption key (KEK)
+  deid      de-identify: "medguard deid table" (k-anonymity, l-diversity)
   version   print the version
 
 "medguard <command> --help" lists a command's flags; each flag has a
@@ -86,6 +87,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return backupCmd(ctx, rest, getenv, stdout, stderr)
 	case "keys":
 		return keysCmd(ctx, rest, getenv, stdout, stderr)
+	case "deid":
+		return deidCmd(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "medguard", Version)
 		return nil
