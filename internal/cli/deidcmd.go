@@ -27,10 +27,14 @@ commands:
               [--insensitive NAME …] --k K [--suppress FRACTION]
               [--l-diverse NAME=L] --out OUT.csv --report REPORT.json
           Every column must be named: --qi, --insensitive or --l-diverse.
+  text    scrub identifiers from clinical notes (Chinese and English):
+            medguard deid text --jsonl [--lang zh|en|auto] [--surrogate]
+          reads lines {"id","text"} on stdin, writes them scrubbed on
+          stdout in the same order
 `
 
 // deidCmd runs "medguard deid …".
-func deidCmd(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func deidCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, deidHelp)
 		return usageError{errors.New("deid: no command given")}
@@ -38,6 +42,8 @@ func deidCmd(_ context.Context, args []string, getenv func(string) string, stdou
 	switch args[0] {
 	case "table":
 		return deidTable(args[1:], getenv, stdout, stderr)
+	case "text":
+		return deidText(ctx, args[1:], getenv, stdinReader, stdout, stderr)
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, deidHelp)
 		return nil
