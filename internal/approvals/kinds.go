@@ -34,6 +34,8 @@ const (
 	// (SPEC §4); RetentionShorten shortens a record type's retention period.
 	RecordsDestroy   = "records.destroy"
 	RetentionShorten = "retention.shorten"
+	// HoldLift lifts a legal hold (诉讼保全) on records (docs/retention.md).
+	HoldLift = "retention.hold_lift"
 	// KeysRotate makes a new version of the root key (KEK) active; the
 	// server then rewraps every data key under it (SPEC §3, §9).
 	KeysRotate = "keys.rotate"
@@ -136,7 +138,7 @@ func (s *Service) activeUser(ctx context.Context, field, id string) (*identity.U
 func (s *Service) builtinKinds() []Kind {
 	return []Kind{s.roleGrant(), s.passwordReset(), s.totpReset(), s.certificateSet(), s.apiKeyCreate(),
 		s.careTeamAdd(), s.accessGrant(), s.departmentUnrestrict(), s.departmentChange(), s.recordsDestroy(),
-		s.retentionShorten(), s.keysRotate()}
+		s.retentionShorten(), s.keysRotate(), s.holdLift()}
 }
 
 // keysRotate rotates the root key: asked by whoever may rotate keys (the

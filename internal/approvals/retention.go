@@ -90,3 +90,36 @@ func (s *Service) retentionShorten() Kind {
 		},
 	}
 }
+
+// HoldLiftPayload is the payload of a retention.hold_lift request.
+type HoldLiftPayload struct {
+	HoldID string `json:"hold_id"`
+}
+
+// holdLift lifts a legal hold: asked by someone who may place holds
+// (retention.hold), approved by a security officer who is neither the
+// requester (the policy) nor the person who placed the hold (checked at
+// the run, 403 deny.own_hold). The hold must still be active then.
+func (s *Service) holdLift() Kind {
+	return Kind{
+		Name: HoldLift, RequestPermission: policy.RetentionHold, RunAction: "retention.hold_lift",
+		Check: func(ctx context.Context, _ *medguard.Call, raw json.RawMessage, _, _ string) (*Plan, error) {
+			var p HoldLiftPayload
+			if err := strict(raw, &p, `{"hold_id"}`); err != nil {
+				return nil, err
+			}
+			if _, err := s.records.CheckHoldLift(ctx, p.HoldID); err != nil {
+				return nil, err
+			}
+			return &Plan{Payload: p, Approvers: policy.Approvers{Security: true}, TargetType: "legal_hold", TargetID: p.HoldID}, nil
+		},
+		Run: func(ctx context.Context, a *Approval, approver *medguard.Call, _ string) (audit.Mutation, string, error) {
+			var p HoldLiftPayload
+			if err := json.Unmarshal(a.Payload, &p); err != nil {
+				return nil, "", err
+			}
+			m, err := s.records.LiftHold(ctx, p.HoldID, a.ID, approver)
+			return m, "", err
+		},
+	}
+}

@@ -221,6 +221,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.Trail = trail.New(a.Gate, a.Checkpoints, a.Identity, a.Records, cfg.Identity.Location)
 	a.Incidents = incidents.New(a.DB, a.Gate, a.Checkpoints, a.Keys, a.Identity, a.Records)
+	a.Records.SetIncidentHolds(a.Incidents) // the subjects of open incidents are under legal hold
 	// A freeze opens a grade-2 incident (SPEC §7); an overdue deadline of an
 	// incident raises an alert (SPEC §7).
 	a.Detect.OnFreeze = func(ctx context.Context, al detect.Alert) {

@@ -59,6 +59,7 @@ retention.read         x x . . . . x x .
 retention.manage       x . . . . . . . .
 record.destroy         . x . . . . . . .
 backup.read            x . . . . x x x .
+retention.hold         . x . . . . x . .
 `
 
 var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher}

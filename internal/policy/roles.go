@@ -93,6 +93,12 @@ const (
 	// has ended: a four-eyes request a security officer decides, never the
 	// requester (SPEC §3, §4).
 	RecordDestroy Permission = "record.destroy"
+	// RetentionHold places a legal hold (诉讼保全/封存) on a patient's
+	// records or on named records, which stops their destruction: a
+	// protective act one person may do alone (records office, security
+	// officer), and asks for a hold to be lifted — a four-eyes request a
+	// security officer other than the one who placed it decides.
+	RetentionHold Permission = "retention.hold"
 )
 
 // AllPermissions lists every permission, in a stable order.
@@ -107,7 +113,7 @@ var AllPermissions = []Permission{
 	KeyRotate, BackupRun, SystemMetrics,
 	DeidRun, DeidRead,
 	RetentionRead, RetentionManage, RecordDestroy,
-	BackupRead,
+	BackupRead, RetentionHold,
 }
 
 // patientData are the permissions whose use touches a patient's data and so
@@ -184,7 +190,7 @@ var DefaultRoles = []Role{
 		Description: "Registers patients and admissions and archives records for the whole hospital; restricted record types need a grant.",
 		Permissions: []Permission{DirectoryRead, PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
 			RecordRead, RecordList, RecordReadHistory, RecordArchive, ArchivingRead, AdmissionManage, AllDepartments, GrantRequest,
-			RetentionRead, RecordDestroy}},
+			RetentionRead, RecordDestroy, RetentionHold}},
 	{Name: Doctor, NameZH: "医生", Clinical: true,
 		Description: "Reads and writes the records of their department's and care team's patients; may break the glass.",
 		Permissions: doctorPermissions},
@@ -203,7 +209,7 @@ var DefaultRoles = []Role{
 		Description: "Rules, alerts, incidents, audits and reports; releases frozen accounts; approves the four-eyes requests that grant privilege or open patient data.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease,
 			IncidentRead, IncidentManage, UserRead, RoleRead, ApprovalDecide, ComplianceRead, BreakGlassRead, RetentionRead,
-			BackupRead}},
+			BackupRead, RetentionHold}},
 	{Name: Auditor, NameZH: "质控审计员", Privileged: true,
 		Description: "Read-only audit, compliance checks and accountability cases; sees late archiving hospital-wide.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, IncidentRead, ComplianceRead,

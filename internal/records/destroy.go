@@ -28,9 +28,11 @@ type DestructionRequest struct {
 }
 
 // CheckDestruction validates a destruction request as of now: between 1
-// and MaxDestroy records, each existing, not destroyed yet, and past the
-// end of its retention period. A record whose retention has not ended is
-// a 422 naming payload.record_ids (code retention_not_ended).
+// and MaxDestroy records, each existing, not destroyed yet, past the end
+// of its retention period and under no legal hold. A record whose
+// retention has not ended is a 422 naming payload.record_ids (code
+// retention_not_ended); a record under a hold is a 409 naming the hold
+// (code legal_hold).
 func (s *Service) CheckDestruction(ctx context.Context, req DestructionRequest) (DestructionRequest, []ExpiredRecord, error) {
 	ids := sortedUnique(req.RecordIDs)
 	if len(ids) == 0 || len(ids) > MaxDestroy {
@@ -47,6 +49,9 @@ func (s *Service) CheckDestruction(ctx context.Context, req DestructionRequest) 
 		return req, nil, medguard.Wrap("records.CheckDestruction", err)
 	}
 	if len(found) == len(ids) {
+		if err := s.refuseHeld(ctx, found); err != nil {
+			return req, nil, medguard.Wrap("records.CheckDestruction", err)
+		}
 		return DestructionRequest{RecordIDs: ids}, found, nil
 	}
 	have := map[string]bool{}

@@ -152,7 +152,11 @@ type ExpiredRecord struct {
 	RetentionEnded time.Time       `json:"retention_ended"`
 	Versions       int             `json:"versions"`
 	Attachments    int             `json:"attachments"`
-	contentKey     string
+	// HeldBy names the legal hold (holds.go) that stops the record's
+	// destruction: a hold's id, or "incident <id>"; "" when none.
+	HeldBy     string `json:"held_by,omitempty"`
+	contentKey string
+	patientID  string
 }
 
 // retentionOf computes when a record's retention ends: from the discharge
@@ -179,7 +183,7 @@ func (s *Service) expired(ctx context.Context, now time.Time, after string, limi
 		return nil, "", err
 	}
 	minYears := retention.Floors[retention.Outpatient]
-	q := `SELECT r.id, r.type, r.department, r.admission_id, r.created_at, a.discharged_at, COALESCE(r.content_key, ''),
+	q := `SELECT r.id, r.type, r.department, r.admission_id, r.created_at, a.discharged_at, COALESCE(r.content_key, ''), r.patient_id,
 		(SELECT count(*) FROM record_versions v WHERE v.record_id = r.id),
 		(SELECT count(*) FROM attachments x WHERE x.record_id = r.id)
 		FROM records r LEFT JOIN admissions a ON a.id = r.admission_id
@@ -206,7 +210,7 @@ func (s *Service) expired(ctx context.Context, now time.Time, after string, limi
 		var created int64
 		var discharged sql.NullInt64
 		if err := rows.Scan(&e.ID, &e.Type, &e.Department, &admission, &created, &discharged, &e.contentKey,
-			&e.Versions, &e.Attachments); err != nil {
+			&e.patientID, &e.Versions, &e.Attachments); err != nil {
 			return nil, "", err
 		}
 		start, years, ends, ok := retentionOf(e.Type, admission, created, discharged, periods)
@@ -226,7 +230,7 @@ func (s *Service) expired(ctx context.Context, now time.Time, after string, limi
 
 // ExpiredRecords lists the records whose retention period has ended and
 // that are not destroyed yet, a page at a time (audited as
-// retention.expired).
+// retention.expired); a record under a legal hold names it (HeldBy).
 func (s *Service) ExpiredRecords(ctx context.Context, call *medguard.Call, after string, limit int) ([]ExpiredRecord, string, error) {
 	var out []ExpiredRecord
 	var next string
@@ -235,7 +239,10 @@ func (s *Service) ExpiredRecords(ctx context.Context, call *medguard.Call, after
 		func(policy.Decision) (audit.Mutation, error) {
 			var err error
 			out, next, err = s.expired(ctx, now, after, limit, nil)
-			return nil, err
+			if err != nil {
+				return nil, err
+			}
+			return nil, s.markHeld(ctx, out)
 		})
 	return out, next, err
 }

@@ -90,6 +90,9 @@ type Service struct {
 	// ledger is the destruction ledger outside the database (nil: no
 	// destruction may run).
 	ledger *retention.Ledger
+	// incidents names the patients and records of open incidents, which
+	// are held (holds.go); nil: none.
+	incidents IncidentHolds
 }
 
 // New returns the records service.

@@ -405,6 +405,7 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"RetentionPeriod":        records.RetentionPeriod{},
 		"RetentionChange":        retentionChange{},
 		"ExpiredRecord":          records.ExpiredRecord{},
+		"LegalHold":              records.Hold{},
 		"CertificateSummary":     records.CertificateSummary{},
 		"Destruction":            records.Destruction{},
 		"DestructionCertificate": retention.Signed{},

@@ -24,6 +24,9 @@ type Problem struct {
 	// Certificate, for a 410, names the destruction certificate (销毁证明)
 	// of what was asked for.
 	Certificate string `json:"certificate,omitempty"`
+	// Hold, for a 409 with code legal_hold, names the legal hold that stops
+	// a destruction: its id, or "incident <id>".
+	Hold string `json:"hold,omitempty"`
 }
 
 // ProblemBase prefixes every problem type.
@@ -62,6 +65,9 @@ func ProblemFor(err error, requestID, instance string) Problem {
 		p.Detail, p.Field, p.Rule, p.Code = e.Message, e.Field, e.Rule, e.Code
 		if k == medguard.Gone {
 			p.Certificate = e.Ref
+		}
+		if k == medguard.Conflict && e.Code == "legal_hold" {
+			p.Hold = e.Ref
 		}
 		if e.Code != "" {
 			p.Type = ProblemBase + pk.name + ":" + e.Code

@@ -117,3 +117,47 @@ func (s *Server) getCertificate(w http.ResponseWriter, r *http.Request, c *medgu
 	_, err = w.Write(append(body, '\n'))
 	return err
 }
+
+// holdLiftRequest asks for a legal hold to be lifted (a retention.hold_lift
+// four-eyes request).
+type holdLiftRequest struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) listHolds(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
+	hs, err := s.Records.Holds(r.Context(), c, r.URL.Query().Get("status"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list(hs, ""))
+}
+
+func (s *Server) placeHold(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
+	var req records.NewHold
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	h, err := s.Records.PlaceHold(r.Context(), c, req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, h)
+}
+
+// liftHold files the four-eyes request that lifts a hold (202): a security
+// officer other than the requester and the person who placed it approves.
+func (s *Server) liftHold(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
+	var req holdLiftRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	payload, err := json.Marshal(approvals.HoldLiftPayload{HoldID: r.PathValue("id")})
+	if err != nil {
+		return err
+	}
+	a, err := s.Approvals.Request(r.Context(), c, approvals.NewRequest{Kind: approvals.HoldLift, Payload: payload, Reason: req.Reason})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusAccepted, a)
+}

@@ -141,6 +141,9 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/retention/destructions", Action: "approval.request", auth: userOnly, Perms: perms(policy.RecordDestroy), Body: destructionRequest{}, h: s.requestDestruction},
 		{Method: "GET", Pattern: "/api/v1/retention/certificates", Action: "retention.certificates", auth: userOnly, Perms: perms(policy.RetentionRead), h: s.listCertificates},
 		{Method: "GET", Pattern: "/api/v1/retention/certificates/{id}", Action: "retention.certificate_read", auth: userOnly, Perms: perms(policy.RetentionRead), h: s.getCertificate},
+		{Method: "GET", Pattern: "/api/v1/retention/holds", Action: "retention.holds", auth: userOnly, Perms: perms(policy.RetentionRead), h: s.listHolds},
+		{Method: "POST", Pattern: "/api/v1/retention/holds", Action: "retention.hold", auth: userOnly, Perms: perms(policy.RetentionHold), Body: records.NewHold{}, h: s.placeHold},
+		{Method: "POST", Pattern: "/api/v1/retention/holds/{id}/lift", Action: "approval.request", auth: userOnly, Perms: perms(policy.RetentionHold), Body: holdLiftRequest{}, h: s.liftHold},
 
 		// Backups and restore drills (SPEC §9, issue 11).
 		{Method: "GET", Pattern: "/api/v1/backups", Action: "backup.status", auth: userOnly, Perms: perms(policy.BackupRead), h: s.backupHealth},
