@@ -78,11 +78,11 @@ type Scheduler struct {
 	lastIn time.Time
 	// genStart is when the stream's generation started; pruneDue lists
 	// the targets whose retention has not run since their last full.
-	genStart time.Time
+	genStart  time.Time
 	pruneDue  map[string]bool
 	lastPrune time.Time
 	started   bool
-	alerts   Alerts
+	alerts    Alerts
 	// ledger is poked when the destruction ledger grows; ledgerSeen is
 	// the ledger's size and time as last shipped.
 	ledger     chan struct{}

@@ -320,9 +320,11 @@ type Stream struct {
 // metaDir is where Litestream keeps its local state (LTX files not yet
 // shipped, its position): DATA/backup/litestream. metaOwner names the
 // generation that state belongs to.
-func metaDir(dataDir string) string   { return filepath.Join(dataDir, "backup", "litestream") }
-func metaOwner(dataDir string) string { return filepath.Join(dataDir, "backup", "litestream.generation") }
-func genFile(dataDir string) string   { return filepath.Join(dataDir, "backup", "generation") }
+func metaDir(dataDir string) string { return filepath.Join(dataDir, "backup", "litestream") }
+func metaOwner(dataDir string) string {
+	return filepath.Join(dataDir, "backup", "litestream.generation")
+}
+func genFile(dataDir string) string { return filepath.Join(dataDir, "backup", "generation") }
 
 // genTimeLayout names a generation by the moment it started, then a
 // random suffix (two generations in one second differ).
