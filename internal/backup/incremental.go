@@ -188,26 +188,28 @@ func BackupAt(ctx context.Context, t Target, verifierKey string, when time.Time)
 	if err != nil {
 		return "", false, err
 	}
-	best, covering := "", ""
+	// The one holding the most: the newest data.
+	var best, covering *Manifest
 	for _, e := range entries {
 		m := e.Manifest
 		if m == nil {
 			continue
 		}
-		if !m.DataAsOf.After(when) {
-			best = e.ID
+		if !m.DataAsOf.After(when) && (best == nil || !m.DataAsOf.Before(best.DataAsOf)) {
+			best = m
 		}
-		if m.Kind == Incremental && !streamStart(m).After(when) && !m.DataAsOf.Before(when) {
-			covering = e.ID
+		if m.Kind == Incremental && !streamStart(m).After(when) && !m.DataAsOf.Before(when) &&
+			(covering == nil || !m.DataAsOf.Before(covering.DataAsOf)) {
+			covering = m
 		}
 	}
-	if covering != "" {
-		return covering, true, nil
+	if covering != nil {
+		return covering.ID, true, nil
 	}
-	if best == "" {
+	if best == nil {
 		return "", false, fmt.Errorf("backup: no backup on %s holds data as of %s", t.URL(), when.Format(time.RFC3339))
 	}
-	return best, false, nil
+	return best.ID, false, nil
 }
 
 // streamStart is when an incremental backup's stream generation starts:

@@ -195,7 +195,9 @@ func (sc *Scheduler) now() time.Time {
 }
 
 func (sc *Scheduler) createOptions() CreateOptions {
-	return CreateOptions{DataDir: sc.s.DataDir, Recipient: sc.s.Recipient, Signer: sc.s.Signer, Now: sc.s.Now}
+	// Backups carry the time they were made (the clock only decides
+	// what is due and what retention keeps).
+	return CreateOptions{DataDir: sc.s.DataDir, Recipient: sc.s.Recipient, Signer: sc.s.Signer}
 }
 
 // Run runs the schedule until ctx ends: the stream (if continuous), a
@@ -281,6 +283,18 @@ func (sc *Scheduler) openStream(ctx context.Context, newGen bool) bool {
 	return true
 }
 
+// Sync ships every transaction committed before it was called (nothing
+// without a stream).
+func (sc *Scheduler) Sync(ctx context.Context) error {
+	sc.mu.Lock()
+	s := sc.stream
+	sc.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	return s.Sync(ctx)
+}
+
 // Generation is the stream's current generation ("" without one).
 func (sc *Scheduler) Generation() string {
 	sc.mu.Lock()
@@ -315,7 +329,7 @@ func (sc *Scheduler) step(ctx context.Context) {
 			sc.alert("backup_target:"+t.URL(), "full backup to %s failed (retried every minute): %v", t.URL(), err)
 			continue
 		}
-		sc.last[t.URL()] = res.Manifest.CreatedAt
+		sc.last[t.URL()] = now
 		sc.pruneDue[t.URL()] = true
 		madeFull = true
 	}
