@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -637,16 +636,8 @@ func Prune(ctx context.Context, t Target, now time.Time, keepDaily, keepMonthly 
 				continue
 			}
 		}
-		objs, err := t.List(ctx, backupsDir+e.ID+"/")
-		if err != nil {
+		if err := deleteBackup(ctx, t, e.ID); err != nil {
 			return deleted, err
-		}
-		// The manifest goes first: what is left is then "incomplete".
-		sort.Slice(objs, func(i, j int) bool { return path.Base(objs[i].Name) == manifestName })
-		for _, o := range objs {
-			if err := t.Delete(ctx, o.Name); err != nil {
-				return deleted, err
-			}
 		}
 		deleted = append(deleted, e.ID)
 	}

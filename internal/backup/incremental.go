@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/benbjohnson/litestream"
@@ -55,6 +54,19 @@ func latestCheckpoint(ctx context.Context, dataDir string) (AuditState, error) {
 // manifest lists every segment of the generation (so each incremental
 // backup restores on its own), with the checkpoints and signing key.
 func (s *Stream) Seal(ctx context.Context, opt CreateOptions) (*Result, error) {
+	return s.seal(ctx, opt, s.Sync)
+}
+
+// Finish ends the stream's generation: it ships every transaction
+// committed so far, stops the stream, and seals the whole generation (its
+// last incremental backup). If it fails before the stream is stopped
+// (Closed is false), the stream still ships; after, the generation's
+// segments are all shipped but its newest ones may be unsealed.
+func (s *Stream) Finish(ctx context.Context, opt CreateOptions) (*Result, error) {
+	return s.seal(ctx, opt, s.Close)
+}
+
+func (s *Stream) seal(ctx context.Context, opt CreateOptions, ship func(context.Context) error) (*Result, error) {
 	start := time.Now()
 	cp, err := latestCheckpoint(ctx, opt.DataDir)
 	if err != nil {
@@ -98,7 +110,7 @@ func (s *Stream) Seal(ctx context.Context, opt CreateOptions) (*Result, error) {
 	}
 	// The checkpoints were copied before the stream is shipped: every one
 	// of them is of a tree the stream holds.
-	if err := s.Sync(ctx); err != nil {
+	if err := ship(ctx); err != nil {
 		return nil, fmt.Errorf("backup: shipping the stream: %w", err)
 	}
 	// The ledger is copied after the stream is shipped: it holds every
@@ -164,38 +176,55 @@ func restoreStream(ctx context.Context, t Target, m *Manifest, id Identity, dbPa
 	return nil
 }
 
-// BackupAt is the newest verified backup on a target whose data is as of
-// when or earlier (for restore --at).
-func BackupAt(ctx context.Context, t Target, verifierKey string, when time.Time) (string, error) {
+// BackupAt chooses the backup on a target that restores the data as of
+// when: the newest seal (incremental backup) whose stream generation covers
+// that moment — from the generation's first segment to the newest it
+// sealed — replayed to it (replay is true); else the newest backup whose
+// data is as of when or earlier, restored whole. Generations rotate with
+// every full backup, so a moment is in the generation that was current
+// then, sealed by that generation's last seal.
+func BackupAt(ctx context.Context, t Target, verifierKey string, when time.Time) (id string, replay bool, err error) {
 	entries, err := List(ctx, t, verifierKey)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	best := ""
+	// The one holding the most: the newest data.
+	var best, covering *Manifest
 	for _, e := range entries {
-		if e.Manifest != nil && !e.Manifest.DataAsOf.After(when) {
-			best = e.ID
+		m := e.Manifest
+		if m == nil {
+			continue
 		}
-		// An incremental backup replays to any moment of its stream.
-		if e.Manifest != nil && e.Manifest.Kind == Incremental && e.Manifest.DataAsOf.After(when) && best == "" && streamStart(e.Manifest).Before(when) {
-			best = e.ID
+		if !m.DataAsOf.After(when) && (best == nil || !m.DataAsOf.Before(best.DataAsOf)) {
+			best = m
+		}
+		if m.Kind == Incremental && !streamStart(m).After(when) && !m.DataAsOf.Before(when) &&
+			(covering == nil || !m.DataAsOf.Before(covering.DataAsOf)) {
+			covering = m
 		}
 	}
-	if best == "" {
-		return "", fmt.Errorf("backup: no backup on %s holds data as of %s", t.URL(), when.Format(time.RFC3339))
+	if covering != nil {
+		return covering.ID, true, nil
 	}
-	return best, nil
+	if best == nil {
+		return "", false, fmt.Errorf("backup: no backup on %s holds data as of %s", t.URL(), when.Format(time.RFC3339))
+	}
+	return best.ID, false, nil
 }
 
+// streamStart is when an incremental backup's stream generation starts:
+// its first segment (the generation's snapshot).
 func streamStart(m *Manifest) time.Time {
+	var first time.Time
 	for _, p := range m.Pieces {
 		if p.Role == "stream" {
-			if _, _, _, ts, ok := parseSegment(p.Name); ok {
-				return time.UnixMilli(ts)
+			if _, _, _, ts, ok := parseSegment(p.Name); ok && (first.IsZero() || time.UnixMilli(ts).Before(first)) {
+				first = time.UnixMilli(ts).UTC()
 			}
 		}
 	}
-	return m.DataAsOf
+	if first.IsZero() {
+		return m.DataAsOf
+	}
+	return first
 }
-
-var _ = strings.TrimSpace

@@ -134,6 +134,10 @@ func Restore(ctx context.Context, t Target, id string, opt RestoreOptions) (*Res
 	if !opt.At.IsZero() && m.Kind != Incremental {
 		return nil, fmt.Errorf("backup: --at needs an incremental backup (the continuous stream); %s is a full snapshot", id)
 	}
+	if !opt.At.IsZero() && m.Kind == Incremental && opt.At.Before(streamStart(m)) {
+		return nil, fmt.Errorf("backup: --at %s is before stream generation %s of %s starts (%s): restore the seal of the generation that covers it (`backup list` shows each generation's span and seals), or give the target instead of a backup and --at chooses it",
+			opt.At.Format(time.RFC3339), m.Base, id, streamStart(m).Format(time.RFC3339))
+	}
 	// Nothing is written before this point.
 	t0 = time.Now()
 	if err := os.MkdirAll(filepath.Join(opt.DataDir, "keys"), 0o700); err != nil {

@@ -35,8 +35,13 @@ type Schedule struct {
 	Logger                 *slog.Logger
 	// Record, if set, puts each backup and drill the schedule makes into
 	// the audit log: action backup.full, backup.incremental or
-	// backup.drill, the backup's or drill's id, and the error if it failed.
+	// backup.drill, the backup's or drill's id, and the error if it failed;
+	// and what retention deletes: backup.prune with the backup's id, or
+	// stream/GEN for a stream generation ("" with the error if it failed).
 	Record func(action, id string, err error)
+	// Now is the schedule's clock (time.Now if nil): when backups are due,
+	// what retention keeps.
+	Now func() time.Time
 	// Alert, if set, raises an alert (key names the problem: a target's
 	// lag, an overdue or failed drill).
 	Alert func(key, explanation string)
@@ -71,7 +76,13 @@ type Scheduler struct {
 	status Status
 	last   map[string]time.Time // last full per target
 	lastIn time.Time
-	alerts Alerts
+	// genStart is when the stream's generation started; pruneDue lists
+	// the targets whose retention has not run since their last full.
+	genStart  time.Time
+	pruneDue  map[string]bool
+	lastPrune time.Time
+	started   bool
+	alerts    Alerts
 	// ledger is poked when the destruction ledger grows; ledgerSeen is
 	// the ledger's size and time as last shipped.
 	ledger     chan struct{}
@@ -110,7 +121,7 @@ func NewScheduler(s Schedule) *Scheduler {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
-	sc := &Scheduler{s: s, last: map[string]time.Time{}, ledger: make(chan struct{}, 1)}
+	sc := &Scheduler{s: s, last: map[string]time.Time{}, pruneDue: map[string]bool{}, ledger: make(chan struct{}, 1)}
 	for _, t := range s.Targets {
 		sc.status.Targets = append(sc.status.Targets, TargetStatus{URL: t.URL(), Media: t.Media(), OffSite: t.OffSite()})
 	}
@@ -176,39 +187,31 @@ func (sc *Scheduler) alert(key, format string, args ...any) {
 	sc.alerts.Raise(sc.s.Logger, sc.s.Alert, key, format, args...)
 }
 
+func (sc *Scheduler) now() time.Time {
+	if sc.s.Now != nil {
+		return sc.s.Now()
+	}
+	return time.Now()
+}
+
+func (sc *Scheduler) createOptions() CreateOptions {
+	// Backups carry the time they were made (the clock only decides
+	// what is due and what retention keeps).
+	return CreateOptions{DataDir: sc.s.DataDir, Recipient: sc.s.Recipient, Signer: sc.s.Signer}
+}
+
 // Run runs the schedule until ctx ends: the stream (if continuous), a
 // full backup when one is due on a target, a sealed incremental every
-// IncrementalEvery, retention after each full, and drills. A target that
-// fails keeps the server serving: its error is shown and alerted, and it
-// is retried every minute (the stream retries its segments in order).
+// IncrementalEvery, a new stream generation with every full backup,
+// retention after each full, and drills. A target that fails keeps the
+// server serving: its error is shown and alerted, and it is retried every
+// minute (the stream retries its segments in order).
 func (sc *Scheduler) Run(ctx context.Context) {
-	opt := CreateOptions{DataDir: sc.s.DataDir, Recipient: sc.s.Recipient, Signer: sc.s.Signer}
-	for _, t := range sc.s.Targets {
-		if es, err := List(ctx, t, sc.verifierKey()); err == nil {
-			for _, e := range es {
-				if e.Manifest != nil && e.Manifest.Kind == Full {
-					sc.last[t.URL()] = e.Manifest.CreatedAt
-					sc.setTarget(t.URL(), e.Manifest.CreatedAt, nil)
-				}
-			}
-		}
-	}
-	if sc.s.Continuous {
-		s, err := OpenStream(ctx, StreamOptions{DataDir: sc.s.DataDir, Targets: sc.s.Targets, Recipient: sc.s.Recipient, Logger: sc.s.Logger})
-		if err != nil {
-			sc.alert("backup_stream", "the continuous stream did not start: %v", err)
-		} else {
-			sc.mu.Lock()
-			sc.stream = s
-			sc.mu.Unlock()
-			defer s.Close(context.Background())
-		}
-	}
-	sc.lastIn = time.Now()
+	defer sc.Stop()
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for {
-		sc.step(ctx, opt)
+		sc.Tick(ctx)
 		for waiting := true; waiting; {
 			select {
 			case <-ctx.Done():
@@ -222,8 +225,93 @@ func (sc *Scheduler) Run(ctx context.Context) {
 	}
 }
 
-func (sc *Scheduler) step(ctx context.Context, opt CreateOptions) {
-	now := time.Now()
+// Tick runs what is due now; Run calls it every minute. The first call
+// starts the schedule: the targets' last full backups are read and the
+// stream is opened.
+func (sc *Scheduler) Tick(ctx context.Context) {
+	if !sc.started {
+		sc.started = true
+		sc.start(ctx)
+	}
+	sc.step(ctx)
+}
+
+// Stop ships what the stream holds and stops it.
+func (sc *Scheduler) Stop() {
+	sc.mu.Lock()
+	s := sc.stream
+	sc.mu.Unlock()
+	if s != nil {
+		s.Close(context.Background())
+	}
+}
+
+func (sc *Scheduler) start(ctx context.Context) {
+	for _, t := range sc.s.Targets {
+		if es, err := List(ctx, t, sc.verifierKey()); err == nil {
+			for _, e := range es {
+				if e.Manifest != nil && e.Manifest.Kind == Full {
+					sc.last[t.URL()] = e.Manifest.CreatedAt
+					sc.setTarget(t.URL(), e.Manifest.CreatedAt, nil)
+				}
+			}
+		}
+	}
+	sc.openStream(ctx, false)
+	sc.lastIn = sc.now()
+}
+
+// openStream opens the continuous stream (a new generation if asked).
+func (sc *Scheduler) openStream(ctx context.Context, newGen bool) bool {
+	if !sc.s.Continuous {
+		return false
+	}
+	s, err := OpenStream(ctx, StreamOptions{DataDir: sc.s.DataDir, Targets: sc.s.Targets, Recipient: sc.s.Recipient,
+		Logger: sc.s.Logger, NewGeneration: newGen, Now: sc.s.Now})
+	if err != nil {
+		sc.alert("backup_stream", "the continuous stream did not start (retried every minute): %v", err)
+		return false
+	}
+	start, ok := GenerationStart(s.Generation())
+	if !ok || newGen {
+		start = sc.now()
+	}
+	sc.mu.Lock()
+	sc.stream = s
+	sc.genStart = start
+	sc.mu.Unlock()
+	return true
+}
+
+// Sync ships every transaction committed before it was called (nothing
+// without a stream).
+func (sc *Scheduler) Sync(ctx context.Context) error {
+	sc.mu.Lock()
+	s := sc.stream
+	sc.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	return s.Sync(ctx)
+}
+
+// Generation is the stream's current generation ("" without one).
+func (sc *Scheduler) Generation() string {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.stream == nil {
+		return ""
+	}
+	return sc.stream.Generation()
+}
+
+func (sc *Scheduler) step(ctx context.Context) {
+	opt := sc.createOptions()
+	now := sc.now()
+	if sc.s.Continuous && sc.stream == nil {
+		sc.openStream(ctx, true)
+	}
+	madeFull := false
 	for _, t := range sc.s.Targets {
 		if now.Sub(sc.last[t.URL()]) < sc.s.FullEvery {
 			continue
@@ -241,11 +329,18 @@ func (sc *Scheduler) step(ctx context.Context, opt CreateOptions) {
 			sc.alert("backup_target:"+t.URL(), "full backup to %s failed (retried every minute): %v", t.URL(), err)
 			continue
 		}
-		sc.last[t.URL()] = res.Manifest.CreatedAt
-		if _, err := Prune(ctx, t, now, sc.s.KeepDaily, sc.s.KeepMonthly); err != nil {
-			sc.s.Logger.Warn("backup: retention", "target", t.URL(), "error", err.Error())
-		}
+		sc.last[t.URL()] = now
+		sc.pruneDue[t.URL()] = true
+		madeFull = true
 	}
+	// A new generation with every full backup (and at the latest one
+	// full-backup period after the last one started): a generation never
+	// spans more than that, so pruning can drop old ones whole.
+	if sc.stream != nil && sc.s.FullEvery > 0 &&
+		((madeFull && now.Sub(sc.genStart) >= sc.s.IncrementalEvery) || now.Sub(sc.genStart) >= sc.s.FullEvery) {
+		sc.rotate(ctx, opt)
+	}
+	sc.prune(ctx, now)
 	if sc.stream != nil && now.Sub(sc.lastIn) >= sc.s.IncrementalEvery {
 		o := opt
 		o.Targets = sc.s.Targets
@@ -268,6 +363,92 @@ func (sc *Scheduler) step(ctx context.Context, opt CreateOptions) {
 	}
 	sc.shipLedger(ctx)
 	sc.drill(ctx, now)
+}
+
+// rotate ends the stream's generation and starts a new one. The old one
+// is shipped to its last committed transaction and stopped, then sealed
+// whole (its last incremental backup, which restores any moment of it);
+// the new one starts with a snapshot of the database taken when it first
+// ships, after the old one stopped: every write is in one generation or
+// the other (writes committed between the two are in the new one's
+// snapshot), none is lost. The new generation is sealed in the same tick,
+// so both sides of the boundary are restorable at once. If the old one
+// cannot be sealed before it is stopped, it goes on shipping and the
+// rotation is retried at the next tick.
+func (sc *Scheduler) rotate(ctx context.Context, opt CreateOptions) {
+	old := sc.stream
+	o := opt
+	o.Targets = sc.s.Targets
+	res, err := old.Finish(ctx, o)
+	id := ""
+	if res != nil && res.Manifest != nil {
+		id = res.Manifest.ID
+	}
+	sc.record("backup.incremental", id, err)
+	if err != nil && !old.Closed() {
+		sc.alert("backup_stream", "ending stream generation %s failed (retried every minute): %v", old.Generation(), err)
+		return
+	}
+	if err != nil {
+		sc.alert("backup_stream", "the last seal of stream generation %s failed: its newest writes are in the next generation's snapshot, but a restore --at a moment after its last seal gets the state at that seal: %v", old.Generation(), err)
+	}
+	sc.mu.Lock()
+	sc.stream = nil
+	sc.mu.Unlock()
+	if sc.openStream(ctx, true) {
+		sc.s.Logger.Info("backup: new stream generation", "old", old.Generation(), "new", sc.Generation())
+		sc.lastIn = time.Time{}
+	}
+}
+
+// PruneEvery is how often the retention runs on every target besides
+// after each full backup: what it deletes is gone within that of its end.
+const PruneEvery = time.Hour
+
+// prune applies the retention to the targets whose full backup was made
+// since it last ran there, and to all every PruneEvery: Prune (full and incremental backups, the
+// per-backup rule), then PruneStream (stream generations). What it deletes
+// is audited (backup.prune); a failure is audited, alerted, and retried at
+// the next tick.
+func (sc *Scheduler) prune(ctx context.Context, now time.Time) {
+	var current []string
+	if g := sc.Generation(); g != "" {
+		current = append(current, g)
+	}
+	if g := CurrentGeneration(sc.s.DataDir); g != "" {
+		current = append(current, g)
+	}
+	if now.Sub(sc.lastPrune) >= PruneEvery {
+		sc.lastPrune = now
+		for _, t := range sc.s.Targets {
+			sc.pruneDue[t.URL()] = true
+		}
+	}
+	for _, t := range sc.s.Targets {
+		if !sc.pruneDue[t.URL()] {
+			continue
+		}
+		deleted, err := Prune(ctx, t, now, sc.s.KeepDaily, sc.s.KeepMonthly)
+		for _, id := range deleted {
+			sc.record("backup.prune", id, nil)
+		}
+		if err == nil {
+			var gens, seals []string
+			gens, seals, err = PruneStream(ctx, t, now, sc.s.KeepDaily, sc.s.KeepMonthly, current...)
+			for _, id := range seals {
+				sc.record("backup.prune", id, nil)
+			}
+			for _, g := range gens {
+				sc.record("backup.prune", streamDir+g, nil)
+			}
+		}
+		if err != nil {
+			sc.record("backup.prune", "", err)
+			sc.alert("backup_prune:"+t.URL(), "deleting the backups and stream generations the retention keeps no longer failed on %s (retried every minute): %v", t.URL(), err)
+			continue
+		}
+		delete(sc.pruneDue, t.URL())
+	}
 }
 
 func (sc *Scheduler) drill(ctx context.Context, now time.Time) {

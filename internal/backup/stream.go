@@ -3,6 +3,7 @@ package backup
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -292,7 +293,13 @@ type StreamOptions struct {
 	// Generation names the stream; empty takes the one recorded in
 	// DATA/backup/generation, or starts one.
 	Generation string
-	Logger     *slog.Logger
+	// NewGeneration starts a new generation (the schedule does, with
+	// every full backup): its first segment is a snapshot of the whole
+	// database taken when it first ships.
+	NewGeneration bool
+	// Now is the clock a new generation is named by (time.Now if nil).
+	Now    func() time.Time
+	Logger *slog.Logger
 	// SyncInterval is how often committed transactions are shipped
 	// (default 1s).
 	SyncInterval time.Duration
@@ -307,11 +314,116 @@ type Stream struct {
 	last   time.Time // the newest shipped transaction's time
 	err    error     // the last shipping error (nil once shipping works again)
 	errAt  time.Time
+	closed bool
 }
 
 // metaDir is where Litestream keeps its local state (LTX files not yet
-// shipped, its position): DATA/backup/litestream.
+// shipped, its position): DATA/backup/litestream. metaOwner names the
+// generation that state belongs to.
 func metaDir(dataDir string) string { return filepath.Join(dataDir, "backup", "litestream") }
+func metaOwner(dataDir string) string {
+	return filepath.Join(dataDir, "backup", "litestream.generation")
+}
+func genFile(dataDir string) string { return filepath.Join(dataDir, "backup", "generation") }
+
+// genTimeLayout names a generation by the moment it started, then a
+// random suffix (two generations in one second differ).
+const genTimeLayout = "20060102T150405Z"
+
+func newGeneration(now time.Time) string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return now.UTC().Format(genTimeLayout) + "-" + hex.EncodeToString(b)
+}
+
+// GenerationStart is when a generation started (from its name).
+func GenerationStart(gen string) (time.Time, bool) {
+	if len(gen) < len(genTimeLayout) {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(genTimeLayout, gen[:len(genTimeLayout)])
+	return t, err == nil
+}
+
+// CurrentGeneration is the generation recorded in DATA/backup/generation
+// ("" if none).
+func CurrentGeneration(dataDir string) string {
+	b, err := os.ReadFile(genFile(dataDir))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// chooseGeneration decides the generation a stream ships into. Litestream's
+// local state (metaDir) belongs to exactly one generation, named in
+// metaOwner: a generation is only ever continued with its own state. A
+// fresh state in a generation already holding segments would start again
+// at transaction 1 beside them, so whenever the state does not belong to
+// the recorded generation — or a new one is asked for — a new generation
+// starts with an empty state. The steps are ordered so that a crash between
+// any two leaves either the old generation with its own state, or a reason
+// to start another new one: owner removed; state removed (a rename, atomic);
+// owner written; generation written.
+func chooseGeneration(opt StreamOptions) (string, error) {
+	dataDir := opt.DataDir
+	gen := opt.Generation
+	if gen == "" {
+		gen = CurrentGeneration(dataDir)
+	}
+	owner := ""
+	if b, err := os.ReadFile(metaOwner(dataDir)); err == nil {
+		owner = strings.TrimSpace(string(b))
+	}
+	_, metaErr := os.Stat(metaDir(dataDir))
+	if gen != "" && owner == "" && metaErr == nil && !opt.NewGeneration {
+		// State from before owners were written: it is this generation's.
+		if err := writeFileSync(metaOwner(dataDir), []byte(gen+"\n")); err != nil {
+			return "", err
+		}
+		owner = gen
+	}
+	if gen != "" && owner == gen && !opt.NewGeneration {
+		return gen, nil
+	}
+	now := time.Now()
+	if opt.Now != nil {
+		now = opt.Now()
+	}
+	next := newGeneration(now)
+	if err := os.Remove(metaOwner(dataDir)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if err := syncDir(filepath.Dir(metaOwner(dataDir))); err != nil {
+		return "", err
+	}
+	old := metaDir(dataDir) + ".old"
+	if err := os.RemoveAll(old); err != nil {
+		return "", err
+	}
+	if err := os.Rename(metaDir(dataDir), old); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if err := os.RemoveAll(old); err != nil {
+		return "", err
+	}
+	if err := writeFileSync(metaOwner(dataDir), []byte(next+"\n")); err != nil {
+		return "", err
+	}
+	if err := writeFileSync(genFile(dataDir), []byte(next+"\n")); err != nil {
+		return "", err
+	}
+	return next, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
 
 // OpenStream starts shipping: Litestream reads the WAL as transactions
 // commit (every SyncInterval) and the client writes each to the targets.
@@ -325,21 +437,11 @@ func OpenStream(ctx context.Context, opt StreamOptions) (*Stream, error) {
 	if err := os.MkdirAll(filepath.Join(opt.DataDir, "backup"), 0o700); err != nil {
 		return nil, err
 	}
-	genFile := filepath.Join(opt.DataDir, "backup", "generation")
-	if opt.Generation == "" {
-		if b, err := os.ReadFile(genFile); err == nil {
-			opt.Generation = strings.TrimSpace(string(b))
-		}
+	gen, err := chooseGeneration(opt)
+	if err != nil {
+		return nil, fmt.Errorf("backup: continuous stream: %w", err)
 	}
-	if opt.Generation == "" {
-		opt.Generation = time.Now().UTC().Format("20060102T150405Z")
-		// A new generation starts from a fresh Litestream state: its
-		// first segment is a snapshot of the whole database.
-		os.RemoveAll(metaDir(opt.DataDir))
-		if err := os.WriteFile(genFile, []byte(opt.Generation+"\n"), 0o600); err != nil {
-			return nil, err
-		}
-	}
+	opt.Generation = gen
 	s := &Stream{opt: opt}
 	s.client = &streamClient{targets: opt.Targets, gen: opt.Generation, recipient: opt.Recipient, logger: opt.Logger,
 		onWrite: func(at time.Time) {
@@ -396,10 +498,24 @@ func (s *Stream) Shipped() (time.Time, error) {
 	return s.last, s.err
 }
 
-// Close ships what is left and stops.
+// Close ships what is left and stops (once; later calls do nothing).
 func (s *Stream) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
 	s.ldb.Replica.Stop(false)
 	return s.ldb.Close(ctx)
+}
+
+// Closed tells whether Close was called.
+func (s *Stream) Closed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
 // segmentsOf lists a generation's segments on a target.

@@ -280,7 +280,7 @@ func backupRestore(ctx context.Context, args []string, getenv func(string) strin
 	identity := fs.String("backup-identity", "", "backup identity file (required: it opens the backup key)")
 	vkey := fs.String("verifier-key", "", "the manifests' verifier key (default: the one at the target's root)")
 	keyFile := fs.String("key-file", "", "the key file the data will be read with: checked against the data keys and copied to NEWDIR/keys")
-	at := fs.String("at", "", "point in time (RFC 3339) to replay an incremental backup's stream to")
+	at := fs.String("at", "", "point in time (RFC 3339) to replay an incremental backup's stream to; with a target instead of a backup, the backup that covers it is chosen")
 	fs.String("db", "", "must be empty: a restore makes an SQLite data directory (PostgreSQL: `medguard backup-pg restore`)")
 	if err := parse(fs.FlagSet, rest, getenv); err != nil {
 		return usageError{err}
@@ -291,15 +291,36 @@ func backupRestore(ctx context.Context, args []string, getenv func(string) strin
 	if arg == "" || *data == "" || *identity == "" {
 		return usageError{errors.New("backup restore: BACKUP, --data NEWDIR and --backup-identity FILE are required")}
 	}
-	t, id, bi, err := openBackup(arg, *identity, getenv)
-	if err != nil {
-		return err
-	}
 	var when time.Time
 	if *at != "" {
+		var err error
 		if when, err = time.Parse(time.RFC3339, *at); err != nil {
 			return usageError{fmt.Errorf("--at: %w", err)}
 		}
+	}
+	if _, _, err := backup.SplitBackupURL(arg); err != nil && !when.IsZero() {
+		// A target and --at: the backup that covers the moment (the seal
+		// of the stream generation current then, or else the newest
+		// backup before it).
+		t, err := backup.OpenTarget(arg, getenv)
+		if err != nil {
+			return err
+		}
+		id, replay, err := backup.BackupAt(ctx, t, *vkey, when)
+		if err != nil {
+			return &ExitError{Code: 1, Err: err}
+		}
+		if !replay {
+			fmt.Fprintf(stdout, "no sealed stream covers %s: restoring %s, the newest backup before it\n", when.Format(time.RFC3339), id)
+		}
+		arg = backup.BackupURL(t, id)
+		if m, err := backup.Verify(ctx, t, id, backup.VerifyOptions{VerifierKey: *vkey}); err == nil && m.Kind == backup.Full {
+			when = time.Time{}
+		}
+	}
+	t, id, bi, err := openBackup(arg, *identity, getenv)
+	if err != nil {
+		return err
 	}
 	rep, err := backup.Restore(ctx, t, id, backup.RestoreOptions{DataDir: *data, Identity: bi.id, VerifierKey: *vkey, KeyFile: *keyFile, At: when,
 		Step: func(s backup.Step) { fmt.Fprintf(stdout, "  %-28s %8.3fs\n", s.Name, s.Took.Seconds()) }})
@@ -342,6 +363,22 @@ func backupList(ctx context.Context, args []string, getenv func(string) string, 
 			}
 			m := e.Manifest
 			fmt.Fprintf(stdout, "%s\t%s\t%s\taudit size %d\t%d records\n", e.URL, m.Kind, m.CreatedAt.Format(time.RFC3339), m.Audit.Size, m.Records)
+		}
+		gens, err := backup.Generations(ctx, t, *vkey)
+		if err != nil {
+			return err
+		}
+		for _, g := range gens {
+			span := "-\t-"
+			if !g.Start.IsZero() {
+				span = g.Start.Format(time.RFC3339) + "\t" + g.End.Format(time.RFC3339)
+			}
+			last := "unsealed"
+			if len(g.Seals) > 0 {
+				last = "last seal " + backup.BackupURL(t, g.Seals[len(g.Seals)-1])
+			}
+			fmt.Fprintf(stdout, "%sstream/%s\tgeneration\t%s\t%d segments\t%d seals\t%s\n",
+				strings.TrimSuffix(t.URL(), "/")+"/", g.Name, span, g.Segments, len(g.Seals), last)
 		}
 	}
 	return nil

@@ -41,9 +41,16 @@ func registerBackupFlags(fs *flagSet) *backupFlags {
 
 // retention is the longest a backup is kept under --backup-keep-daily
 // and --backup-keep-monthly: what destruction certificates promise
-// (backups_expire_by = destruction + this).
+// (backups_expire_by = destruction + this). With the continuous stream, a
+// generation holds what was in the database when it started and is pruned
+// once its newest data is older than backup.RetentionLimit; it spans at
+// most one full-backup period, which is added.
 func (b *backupFlags) retention() time.Duration {
-	return backup.RetentionLimit(b.keepDaily, b.keepMonthly)
+	r := backup.RetentionLimit(b.keepDaily, b.keepMonthly)
+	if b.continuous && len(b.to) > 0 {
+		r += b.fullEvery
+	}
+	return r
 }
 
 // checkRestoreMarker refuses a data directory a restore has not finished.
