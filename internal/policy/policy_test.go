@@ -9,60 +9,64 @@ import (
 
 // roleGrid is an independent statement of which role holds which permission.
 // Columns: admin, records_clerk, doctor, nurse, dept_head, it_engineer,
-// security_officer, auditor, researcher. "x" = holds it, "." = does not.
+// security_officer, auditor, researcher, leadership, medical_affairs. "x" =
+// holds it, "." = does not.
 const roleGrid = `
-patient.create         . x x . x . . . .
-patient.read           . x x x x . . . .
-patient.update         . x x . x . . . .
-patient.search         . x x x x . . . .
-patient.list           . x x x x . . . .
-record.read            . x x x x . . . .
-record.write           . . x . x . . . .
-record.list            . x x x x . . . .
-record.read_history    . x . . x . . . .
-record.archive         . x . . . . . . .
-record.export          . . . . . . . . .
-archiving.read         . x . . x . . x .
-admission.manage       . x x x x . . . .
-careteam.manage        . . . . x . . . .
-grant.manage           . . . . x . . . .
-grant.request          . x x x x . . . .
-breakglass.use         . . x x x . . . .
-breakglass.review      . . . . x . . . .
-breakglass.read        . . . . x . x x .
-scope.all_departments  . x . . . . . x .
-directory.read         x x x x x x x x x
-user.read              x . . . . . x x .
-user.manage            x . . . . . . . .
-department.manage      x . . . . . . . .
-role.read              x . . . . x x x .
-apikey.manage          x . . . . . . . .
-settings.manage        x . . . . . . . .
-approval.decide        . . . . . . x . .
-approval.decide_department . . . . x . . . .
-audit.read             x . . . . . x x .
-alert.read             x . . . . . x x .
-alert.manage           . . . . . . x . .
-rule.manage            . . . . . . x . .
-account.release        . . . . . . x . .
-incident.read          . . . . . . x x .
-incident.manage        . . . . . . x . .
-accountability.manage  . . . . . . . x .
-accountability.respond . . . . . . . . .
-compliance.read        . . . . . . x x .
-key.rotate             . . . . . x . . .
-backup.run             . . . . . x . . .
-system.metrics         x . . . . x . . .
-deid.run               . . . . . . . . .
-deid.read              . . . . . . . . x
-retention.read         x x . . . . x x .
-retention.manage       x . . . . . . . .
-record.destroy         . x . . . . . . .
-backup.read            x . . . . x x x .
-retention.hold         . x . . . . x . .
+patient.create         . x x . x . . . . . .
+patient.read           . x x x x . . . . . .
+patient.update         . x x . x . . . . . .
+patient.search         . x x x x . . . . . .
+patient.list           . x x x x . . . . . .
+record.read            . x x x x . . . . . .
+record.write           . . x . x . . . . . .
+record.list            . x x x x . . . . . .
+record.read_history    . x . . x . . . . . .
+record.archive         . x . . . . . . . . .
+record.export          . . . . . . . . . . .
+archiving.read         . x . . x . . x . . .
+admission.manage       . x x x x . . . . . .
+careteam.manage        . . . . x . . . . . .
+grant.manage           . . . . x . . . . . .
+grant.request          . x x x x . . . . . .
+breakglass.use         . . x x x . . . . . .
+breakglass.review      . . . . x . . . . . .
+breakglass.read        . . . . x . x x . . .
+scope.all_departments  . x . . . . . x . . .
+directory.read         x x x x x x x x x x x
+user.read              x . . . . . x x . . .
+user.manage            x . . . . . . . . . .
+department.manage      x . . . . . . . . . .
+role.read              x . . . . x x x . . x
+apikey.manage          x . . . . . . . . . .
+settings.manage        x . . . . . . . . . .
+approval.decide        . . . . . . x . . . .
+approval.decide_department . . . . x . . . . . .
+audit.read             x . . . . . x x . . .
+alert.read             x . . . . . x x . x .
+alert.manage           . . . . . . x . . . .
+rule.manage            . . . . . . x . . . .
+account.release        . . . . . . x . . . .
+incident.read          . . . . . . x x . x .
+incident.manage        . . . . . . x . . . .
+accountability.manage  . . . . . . . x . . .
+accountability.respond . . . . . . . . . . .
+compliance.read        . . . . . . x x . x .
+key.rotate             . . . . . x . . . . .
+backup.run             . . . . . x . . . . .
+system.metrics         x . . . . x . . . . .
+deid.run               . . . . . . . . . . .
+deid.read              . . . . . . . . x . x
+export.approve         . . . . . . . . . . x
+deid.approve           . . . . . . . . . . x
+retention.read         x x . . . . x x . x .
+retention.manage       x . . . . . . . . . .
+record.destroy         . x . . . . . . . . .
+backup.read            x . . . . x x x . x .
+retention.hold         . x . . . . x . . . .
 `
 
-var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher}
+var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher, Leadership,
+	MedicalAffairs}
 
 func parseGrid(t *testing.T) map[string]map[Permission]bool {
 	t.Helper()

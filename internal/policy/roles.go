@@ -81,6 +81,12 @@ const (
 
 	DeidRun  Permission = "deid.run"
 	DeidRead Permission = "deid.read"
+	// ExportApprove and DeidApprove decide the four-eyes requests that let
+	// data leave the archive (SPEC §8): an export of more than one
+	// patient's records, and a de-identification job. Medical affairs
+	// (医务科) holds them; never the requester.
+	ExportApprove Permission = "export.approve"
+	DeidApprove   Permission = "deid.approve"
 
 	// RetentionRead lists the records whose retention period has ended
 	// (ids, types, departments and dates: no patient data), the retention
@@ -111,7 +117,7 @@ var AllPermissions = []Permission{
 	ApprovalDecideDepartment, AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease, IncidentRead, IncidentManage,
 	AccountabilityManage, AccountabilityRespond, ComplianceRead,
 	KeyRotate, BackupRun, SystemMetrics,
-	DeidRun, DeidRead,
+	DeidRun, DeidRead, ExportApprove, DeidApprove,
 	RetentionRead, RetentionManage, RecordDestroy,
 	BackupRead, RetentionHold,
 }
@@ -156,6 +162,10 @@ const (
 	SecurityOfficer = "security_officer"
 	Auditor         = "auditor"
 	Researcher      = "researcher"
+	Leadership      = "leadership"
+	// MedicalAffairs is the medical-affairs office (医务科), which approves
+	// exports and de-identification jobs (SPEC §8).
+	MedicalAffairs = "medical_affairs"
 )
 
 // Role is a named set of permissions.
@@ -218,6 +228,12 @@ var DefaultRoles = []Role{
 	{Name: Researcher, NameZH: "科研人员",
 		Description: "Receives approved, de-identified data only.",
 		Permissions: []Permission{DirectoryRead, DeidRead}},
+	{Name: Leadership, NameZH: "领导小组", Privileged: true,
+		Description: "The leadership group (领导小组): reads the security posture — compliance, incidents, alerts, backups, retention; no patient data.",
+		Permissions: []Permission{DirectoryRead, ComplianceRead, IncidentRead, AlertRead, BackupRead, RetentionRead}},
+	{Name: MedicalAffairs, NameZH: "医务科", Privileged: true,
+		Description: "Approves the requests that let data leave the archive: exports of more than one patient and de-identification jobs; sees their manifests; no patient data of its own.",
+		Permissions: []Permission{DirectoryRead, RoleRead, ExportApprove, DeidApprove, DeidRead}},
 }
 
 // LookupRole returns the default role with the given name.
