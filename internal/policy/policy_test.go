@@ -59,6 +59,12 @@ retention.read         x x . . . . x x .
 retention.manage       x . . . . . . . .
 record.destroy         . x . . . . . . .
 backup.read            x . . . . x x x .
+use.request            . x x x x . . . .
+use.read               . x . . . . . x .
+use.approve            . x . . . . . . .
+folder.read            . x . . . . . x .
+folder.manage          . x . . . . . . .
+copy.manage            . x . . . . . . .
 `
 
 var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher}
@@ -248,6 +254,19 @@ func oracle(held map[Permission]bool, action Permission, rel relation, restricte
 			return RuleNotApprover // these resources name no approvers
 		}
 		return RuleNoPermission
+	}
+	if action == UseApprove {
+		switch {
+		case !held[UseApprove] && !held[ApprovalDecideDepartment]:
+			return RuleNoPermission
+		case restricted:
+			return RuleNotApprover // these resources name no approving department
+		case held[UseApprove]:
+			return RulePermission
+		case rel == relSameDept:
+			return RuleDepartmentHead
+		}
+		return RuleNotApprover
 	}
 	if !held[action] {
 		return RuleNoPermission
