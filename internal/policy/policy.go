@@ -39,6 +39,9 @@ type Resource struct {
 	PatientID   string
 	Departments []string
 	RecordType  string // for records: its type (restricted types are special)
+	// RecordID is, for an attachment, the record it belongs to (a
+	// record-use request names records, and opens their attachments).
+	RecordID string
 	// RequestedBy is, for approvals, the user who asked, and for break-glass
 	// reviews, the user who broke the glass; nobody decides on their own.
 	RequestedBy string
@@ -389,11 +392,15 @@ func useGrant(grants []UseGrant, action Permission, r Resource, restricted bool,
 		if g.PatientID != r.PatientID || now.Before(g.From) || !now.Before(g.Until) || restricted && !g.HeadApproved {
 			continue
 		}
-		if r.Type != "record" || action != RecordRead {
+		if action != RecordRead {
 			return g.RequestID
 		}
+		id := r.ID
+		if r.RecordID != "" {
+			id = r.RecordID
+		}
 		all := len(g.RecordIDs) == 0 && len(g.RecordTypes) == 0
-		if all || slices.Contains(g.RecordIDs, r.ID) || slices.Contains(g.RecordTypes, r.RecordType) {
+		if all || slices.Contains(g.RecordIDs, id) || slices.Contains(g.RecordTypes, r.RecordType) {
 			return g.RequestID
 		}
 	}

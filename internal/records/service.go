@@ -90,6 +90,9 @@ type Service struct {
 	// ledger is the destruction ledger outside the database (nil: no
 	// destruction may run).
 	ledger *retention.Ledger
+	// useGrants loads a user's approved record-use requests for a patient
+	// (internal/datause owns them); nil: there are none.
+	useGrants UseGrantsFunc
 }
 
 // New returns the records service.
@@ -200,6 +203,11 @@ func (s *Service) passage(ctx context.Context, call *medguard.Call, action polic
 	}
 	if p.Grants, err = s.grantsOf(ctx, call.Actor.ID, r.PatientID); err != nil {
 		return p, medguard.Wrap("records.passage", err)
+	}
+	if s.useGrants != nil {
+		if p.UseGrants, err = s.useGrants(ctx, call.Actor.ID, r.PatientID); err != nil {
+			return p, medguard.Wrap("records.passage", err)
+		}
 	}
 	return p, nil
 }
