@@ -464,6 +464,10 @@ func (s *Service) ListFolders(ctx context.Context, call *medguard.Call, q Folder
 	return out, err
 }
 
+// OverdueRule is the detection rule of the alerts raised for a paper
+// folder lent past its due date: the alert's key is the folder's id.
+const OverdueRule = "folder_overdue"
+
 // OverdueLoan is a lent folder past its due date, announced once.
 type OverdueLoan struct {
 	FolderID string
