@@ -221,4 +221,3 @@ func (s *Service) ListCopies(ctx context.Context, call *medguard.Call, patientID
 	})
 	return out, err
 }
-
