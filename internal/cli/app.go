@@ -22,6 +22,7 @@ import (
 	"medguard/internal/backup"
 	"medguard/internal/backuphealth"
 	"medguard/internal/console"
+	"medguard/internal/datause"
 	"medguard/internal/detect"
 	"medguard/internal/gate"
 	"medguard/internal/identity"
@@ -108,12 +109,15 @@ type App struct {
 	BackupHealth *backuphealth.Service
 	// Ledger is the destruction ledger (DATA/destructions.log).
 	Ledger *retention.Ledger
+	// DataUse is record-use requests, paper folders, copies and the
+	// paper–electronic reconciliation (SPEC §8).
+	DataUse *datause.Service
 }
 
 // Schemas are every capability's tables, in dependency order.
 func Schemas() []storage.Schema {
 	return []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema(), siem.Schema(), detect.Schema(),
-		incidents.Schema()}
+		incidents.Schema(), datause.Schema()}
 }
 
 // Open opens (creating if needed) the installation described by cfg.
@@ -245,7 +249,19 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			cfg.Logger.Error("raising the alert of an overdue deadline failed", "incident", inc.ID, "error", err.Error())
 		}
 	})
+	// Approved record-use requests open records (a relation of every
+	// read); a paper folder lent past its due date raises an alert once.
+	a.DataUse = datause.New(a.DB, a.Gate, a.Keys, a.Records, a.Identity, datause.Config{})
+	a.Records.SetUseGrants(a.DataUse.GrantsOf)
+	a.DataUse.OnOverdue(func(ctx context.Context, o datause.OverdueLoan) {
+		if err := a.Detect.RaiseNotice(context.WithoutCancel(ctx), datause.OverdueRule, o.FolderID,
+			fmt.Sprintf("paper folder %s (loan %s) lent to %s was due %s", o.Barcode, o.LoanID, o.Borrower,
+				o.DueAt.UTC().Format(time.RFC3339))); err != nil {
+			cfg.Logger.Error("raising the alert of an overdue paper folder failed", "folder", o.FolderID, "error", err.Error())
+		}
+	})
 	d := cfg.Web
+	d.DataUse = a.DataUse
 	d.DB, d.Gate, d.Log, d.Identity, d.Records, d.Approvals, d.Trail = a.DB, a.Gate, a.Log, a.Identity, a.Records, a.Approvals, a.Trail
 	d.Incidents = a.Incidents
 	d.Detect = a.Detect
@@ -256,7 +272,8 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.Web = web.New(d)
 	a.Web.Console = console.New(console.Deps{Identity: a.Identity, Records: a.Records, Approvals: a.Approvals, Trail: a.Trail,
 		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,
-		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn, KeyStatus: a.KeyStatus, Backups: a.BackupHealth})
+		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn, KeyStatus: a.KeyStatus, Backups: a.BackupHealth,
+		DataUse: a.DataUse})
 	return a, nil
 }
 

@@ -795,6 +795,10 @@ func (h *hospital) walk(token, self, dept string) *walk {
 		"PUT /api/v1/detection/rules/{name}":        map[string]any{"name": "bulk_read_user", "enabled": false},
 		"POST /api/v1/patients/search":              map[string]string{"id_number": "11010519491231002X"},
 		"POST /api/v1/approvals/{id}/approve":       map[string]string{"note": "同意"},
+		"POST /api/v1/use-requests": map[string]any{"patient_id": h.patient, "record_ids": []string{h.psychNote},
+			"purpose": "care_coordination", "reason": "走查", "until": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)},
+		"POST /api/v1/use-requests/{id}/approve": map[string]string{"note": "同意"},
+		"POST /api/v1/folders":                   map[string]string{"barcode": "WALK-" + self[len(self)-6:], "patient_id": h.patient, "location": "走查架"},
 	}
 	w.queries = map[string]string{"GET /api/v1/patients": "?department=PSYC&limit=200",
 		"GET /api/v1/audit/search": "?patient=" + h.patient, "GET /api/v1/audit/entries": "?start=0&end=1000"}

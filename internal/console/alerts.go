@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"medguard"
+	"medguard/internal/datause"
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
@@ -205,7 +206,7 @@ func (rq *Request) ruleNames() []string {
 	for _, r := range detect.DefaultRules() {
 		out = append(out, r.Name)
 	}
-	return append(out, detect.DeadlineOverdueRule)
+	return append(out, detect.DeadlineOverdueRule, datause.OverdueRule)
 }
 
 // detectRule names a detection rule in words.
@@ -318,6 +319,10 @@ func (rq *Request) accountState(a detect.Alert, freezes map[string]identity.Free
 // explanation ("… deadline <name> was due …").
 var overduePattern = regexp.MustCompile(`deadline ([a-z_]+) was due`)
 
+// folderPattern reads the barcode out of an overdue folder's explanation
+// ("paper folder <barcode> (loan …").
+var folderPattern = regexp.MustCompile(`paper folder ([A-Za-z0-9-]+) `)
+
 // alertExplanation says why an alert was raised, in words, from what it
 // counted: the person, how many in which window, the threshold.
 func (rq *Request) alertExplanation(a detect.Alert) string {
@@ -330,6 +335,12 @@ func (rq *Request) alertExplanation(a detect.Alert) string {
 			name = rq.textOr("deadline."+m[1], name)
 		}
 		return rq.T("alerts.explain.incident_deadline_overdue", name)
+	case datause.OverdueRule:
+		barcode := ""
+		if m := folderPattern.FindStringSubmatch(a.Explanation); m != nil {
+			barcode = m[1]
+		}
+		return rq.T("alerts.explain.folder_overdue", barcode)
 	case "bulk_read_user", "bulk_read_ip", "repeat_patient", "off_hours_read", "cross_department_read", "new_relation",
 		"repeated_denied", "failed_signin_ip", "bulk_export", "deactivated_signin", "baseline_deviation":
 		return rq.T("alerts.explain."+a.Rule, who, window, a.Count, a.Threshold)

@@ -89,6 +89,7 @@ import (
 	"medguard/internal/approvals"
 	"medguard/internal/audit"
 	"medguard/internal/backuphealth"
+	"medguard/internal/datause"
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
@@ -121,6 +122,9 @@ type Deps struct {
 	// Backups reads the backups' health and drills; nil shows them as not
 	// configured.
 	Backups *backuphealth.Service
+	// DataUse is record-use requests, paper folders, copies and the
+	// reconciliation (datause.go); nil hides those pages' data.
+	DataUse *datause.Service
 }
 
 // PageSize is the length of a page of a paginated list.

@@ -60,6 +60,9 @@ type Passage struct {
 	Resource policy.Resource
 	CareTeam []policy.CareTeamMembership
 	Grants   []policy.Grant
+	// UseGrants are the caller's approved record-use requests for the
+	// patient concerned.
+	UseGrants []policy.UseGrant
 	// ChangedBy lists, for deciding a four-eyes request, the users who
 	// created, changed or reset the caller's account.
 	ChangedBy []string
@@ -147,6 +150,7 @@ func (g *Gate) decide(p Passage, now time.Time) policy.Decision {
 		BreakGlass: p.Call.BreakGlassReason != "",
 		CareTeam:   p.CareTeam,
 		Grants:     p.Grants,
+		UseGrants:  p.UseGrants,
 		Purpose:    p.Call.Purpose,
 		Now:        now,
 	})

@@ -39,6 +39,9 @@ type Resource struct {
 	PatientID   string
 	Departments []string
 	RecordType  string // for records: its type (restricted types are special)
+	// RecordID is, for an attachment, the record it belongs to (a
+	// record-use request names records, and opens their attachments).
+	RecordID string
 	// RequestedBy is, for approvals, the user who asked, and for break-glass
 	// reviews, the user who broke the glass; nobody decides on their own.
 	RequestedBy string
@@ -99,6 +102,21 @@ type Grant struct {
 	Revoked    bool
 }
 
+// UseGrant is an approved record-use request (借阅/调阅): it opens, for
+// reading only, one patient's records named by id or by type (or all of
+// them, when it names neither) from From until Until. The policy checks
+// the period at each decision, so that access closes by itself. Restricted
+// data opens only to a use grant its owning department's head approved
+// (HeadApproved).
+type UseGrant struct {
+	RequestID    string
+	PatientID    string
+	RecordIDs    []string
+	RecordTypes  []string
+	From, Until  time.Time
+	HeadApproved bool
+}
+
 // Request is everything the policy needs for one decision.
 type Request struct {
 	Subject  Subject
@@ -108,6 +126,9 @@ type Request struct {
 	BreakGlass bool
 	CareTeam   []CareTeamMembership
 	Grants     []Grant
+	// UseGrants are the subject's approved record-use requests for the
+	// patient concerned.
+	UseGrants []UseGrant
 	// Purpose is the declared purpose of use, a code, or "".
 	Purpose string
 	Now     time.Time
@@ -139,6 +160,7 @@ const (
 	RuleApproverShaped     = "deny.approver_changed_by_requester"
 	RuleNotApprover        = "deny.not_an_eligible_approver"
 	RulePurposeRequired    = "deny.purpose_required"
+	RuleNotOwnRequest      = "deny.not_own_request"
 
 	RulePermission     = "allow.permission"
 	RuleSameDepartment = "allow.same_department"
@@ -149,6 +171,10 @@ const (
 	RuleCaseSubject    = "allow.case_subject"
 	RuleNewRelation    = "allow.new_relation"
 	RuleDepartmentHead = "allow.department_head"
+	// RuleUseRequest is the rule of a read opened by an approved
+	// record-use request; decisions name the request:
+	// "allow.use_request:<request id>".
+	RuleUseRequest = "allow.use_request"
 )
 
 func deny(rule string) Decision  { return Decision{Rule: rule} }
@@ -199,6 +225,9 @@ func Decide(req Request) Decision {
 	if req.Action == ApprovalDecide {
 		return decideApproval(req)
 	}
+	if req.Action == UseApprove {
+		return decideUse(req)
+	}
 	if !s.Permissions.Has(req.Action, r.RecordType) {
 		return deny(RuleNoPermission)
 	}
@@ -218,6 +247,9 @@ func Decide(req Request) Decision {
 	}
 	if req.Action == BreakGlassReview && r.RequestedBy != "" && r.RequestedBy == s.ID {
 		return deny(RuleOwnRequest)
+	}
+	if req.Action == UseRequest && r.RequestedBy != "" && r.RequestedBy != s.ID {
+		return deny(RuleNotOwnRequest) // only the requester withdraws or reads a request as its own
 	}
 	if !PatientData(req.Action) || r.Missing {
 		return allow(RulePermission)
@@ -242,6 +274,9 @@ func Decide(req Request) Decision {
 		}
 		if !s.System && hasGrant(req.Grants, r, req.Now) {
 			return allow(RuleAccessGrant)
+		}
+		if g := useGrant(req.UseGrants, action, r, restricted, req.Now); !s.System && g != "" {
+			return allow(RuleUseRequest + ":" + g)
 		}
 		if hospital && !restricted {
 			return allow(RuleHospitalScope)
@@ -309,6 +344,71 @@ func decideApproval(req Request) Decision {
 	}
 	return deny(RuleNotApprover)
 }
+
+// decideUse decides who may approve or refuse a record-use request (or
+// see the queue, when the resource names no request): the records office
+// (use.approve) for unrestricted records; for restricted ones (restricted
+// types, restricted departments) only the head of the department that owns
+// them. The head of an owning department may also decide an unrestricted
+// request. Nobody decides their own request, nor a request of someone who
+// created, changed or reset their account.
+func decideUse(req Request) Decision {
+	s, r := req.Subject, req.Resource
+	office, head := s.Permissions[UseApprove], s.Permissions[ApprovalDecideDepartment]
+	if !office && !head {
+		return deny(RuleNoPermission)
+	}
+	if r.RequestedBy == "" && r.ID == "" {
+		return allow(RulePermission)
+	}
+	restricted := r.Restricted || Restricted(r.RecordType)
+	switch {
+	case r.RequestedBy != "" && r.RequestedBy == s.ID:
+		return deny(RuleOwnRequest)
+	case r.RequestedBy != "" && slices.Contains(s.ChangedBy, r.RequestedBy):
+		return deny(RuleApproverShaped)
+	case r.Missing:
+		return allow(RulePermission)
+	case restricted && head && r.Approvers.Department != "" && s.Department == r.Approvers.Department:
+		return allow(RuleDepartmentHead)
+	case restricted:
+		return deny(RuleNotApprover)
+	case office:
+		return allow(RulePermission)
+	case head && s.Department != "" && slices.Contains(r.Departments, s.Department):
+		return allow(RuleDepartmentHead)
+	}
+	return deny(RuleNotApprover)
+}
+
+// useGrant returns the id of a use grant that opens action on r at now, or
+// "". A use grant opens a patient's demographics and record list (the list
+// shows only the records it opens) and the reading of the records it names.
+func useGrant(grants []UseGrant, action Permission, r Resource, restricted bool, now time.Time) string {
+	if r.PatientID == "" || !useReads[action] {
+		return ""
+	}
+	for _, g := range grants {
+		if g.PatientID != r.PatientID || now.Before(g.From) || !now.Before(g.Until) || restricted && !g.HeadApproved {
+			continue
+		}
+		if action != RecordRead {
+			return g.RequestID
+		}
+		id := r.ID
+		if r.RecordID != "" {
+			id = r.RecordID
+		}
+		all := len(g.RecordIDs) == 0 && len(g.RecordTypes) == 0
+		if all || slices.Contains(g.RecordIDs, id) || slices.Contains(g.RecordTypes, r.RecordType) {
+			return g.RequestID
+		}
+	}
+	return ""
+}
+
+// useReads are the reads an approved record-use request opens.
+var useReads = map[Permission]bool{PatientRead: true, RecordRead: true, RecordList: true}
 
 func onCareTeam(members []CareTeamMembership, patientID string, now time.Time) bool {
 	if patientID == "" {

@@ -63,6 +63,12 @@ retention.manage       x . . . . . . . . . .
 record.destroy         . x . . . . . . . . .
 backup.read            x . . . . x x x . x .
 retention.hold         . x . . . . x . . . .
+use.request            . x x x x . . . . . .
+use.read               . x . . . . . x . . .
+use.approve            . x . . . . . . . . .
+folder.read            . x . . . . . x . . .
+folder.manage          . x . . . . . . . . .
+copy.manage            . x . . . . . . . . .
 `
 
 var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher, Leadership,
@@ -253,6 +259,19 @@ func oracle(held map[Permission]bool, action Permission, rel relation, restricte
 			return RuleNotApprover // these resources name no approvers
 		}
 		return RuleNoPermission
+	}
+	if action == UseApprove {
+		switch {
+		case !held[UseApprove] && !held[ApprovalDecideDepartment]:
+			return RuleNoPermission
+		case restricted:
+			return RuleNotApprover // these resources name no approving department
+		case held[UseApprove]:
+			return RulePermission
+		case rel == relSameDept:
+			return RuleDepartmentHead
+		}
+		return RuleNotApprover
 	}
 	if !held[action] {
 		return RuleNoPermission

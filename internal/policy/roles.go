@@ -105,6 +105,26 @@ const (
 	// officer), and asks for a hold to be lifted — a four-eyes request a
 	// security officer other than the one who placed it decides.
 	RetentionHold Permission = "retention.hold"
+
+	// UseRequest asks for a record-use request (借阅/调阅): a member of
+	// staff asks to read a patient's records for a purpose and a period;
+	// it also shows and withdraws the caller's own requests.
+	UseRequest Permission = "use.request"
+	// UseRead lists every record-use request (the records office's queue).
+	UseRead Permission = "use.read"
+	// UseApprove approves or refuses a record-use request (the records
+	// office); requests that name restricted records are decided by the
+	// owning department's head (approval.decide_department) instead.
+	UseApprove Permission = "use.approve"
+	// FolderRead shows the paper folders (纸质病案), their loans and the
+	// paper–electronic reconciliation: barcodes, locations, patient ids;
+	// no demographics.
+	FolderRead Permission = "folder.read"
+	// FolderManage registers paper folders, lends and returns them.
+	FolderManage Permission = "folder.manage"
+	// CopyManage records copies (复印) of records for patients and
+	// insurers, after checking the requester's identity.
+	CopyManage Permission = "copy.manage"
 )
 
 // AllPermissions lists every permission, in a stable order.
@@ -120,6 +140,7 @@ var AllPermissions = []Permission{
 	DeidRun, DeidRead, ExportApprove, DeidApprove,
 	RetentionRead, RetentionManage, RecordDestroy,
 	BackupRead, RetentionHold,
+	UseRequest, UseRead, UseApprove, FolderRead, FolderManage, CopyManage,
 }
 
 // patientData are the permissions whose use touches a patient's data and so
@@ -186,7 +207,7 @@ type Role struct {
 
 var doctorPermissions = []Permission{
 	DirectoryRead, PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
-	RecordRead, RecordWrite, RecordList, AdmissionManage, BreakGlassUse, GrantRequest,
+	RecordRead, RecordWrite, RecordList, AdmissionManage, BreakGlassUse, GrantRequest, UseRequest,
 }
 
 // DefaultRoles are the roles every installation has, covering every user of
@@ -197,17 +218,17 @@ var DefaultRoles = []Role{
 		Permissions: []Permission{DirectoryRead, UserRead, UserManage, DepartmentManage, RoleRead, APIKeyManage,
 			SettingsManage, AuditRead, AlertRead, SystemMetrics, RetentionRead, RetentionManage, BackupRead}},
 	{Name: RecordsClerk, NameZH: "病案管理员", Clinical: true,
-		Description: "Registers patients and admissions and archives records for the whole hospital; restricted record types need a grant.",
+		Description: "Registers patients and admissions and archives records for the whole hospital; handles record-use requests, paper folders and copies; restricted record types need a grant.",
 		Permissions: []Permission{DirectoryRead, PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
 			RecordRead, RecordList, RecordReadHistory, RecordArchive, ArchivingRead, AdmissionManage, AllDepartments, GrantRequest,
-			RetentionRead, RecordDestroy, RetentionHold}},
+			RetentionRead, RecordDestroy, RetentionHold, UseRequest, UseRead, UseApprove, FolderRead, FolderManage, CopyManage}},
 	{Name: Doctor, NameZH: "医生", Clinical: true,
 		Description: "Reads and writes the records of their department's and care team's patients; may break the glass.",
 		Permissions: doctorPermissions},
 	{Name: Nurse, NameZH: "护士", Clinical: true,
 		Description: "Reads their department's records and writes nursing notes; may break the glass.",
 		Permissions: []Permission{DirectoryRead, PatientRead, PatientSearch, PatientList, RecordRead, RecordList,
-			"record.write:nursing_note", AdmissionManage, BreakGlassUse, GrantRequest}},
+			"record.write:nursing_note", AdmissionManage, BreakGlassUse, GrantRequest, UseRequest}},
 	{Name: DeptHead, NameZH: "科室主任", Clinical: true,
 		Description: "A doctor who also reviews break-glass, manages care teams and access grants in the department, and approves the department's requests.",
 		Permissions: append(slices.Clone(doctorPermissions), RecordReadHistory, ArchivingRead, BreakGlassReview,
@@ -224,7 +245,7 @@ var DefaultRoles = []Role{
 		Description: "Read-only audit, compliance checks and accountability cases; sees late archiving hospital-wide.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, IncidentRead, ComplianceRead,
 			AccountabilityManage, UserRead, RoleRead, BreakGlassRead, ArchivingRead, AllDepartments, RetentionRead,
-			BackupRead}},
+			BackupRead, UseRead, FolderRead}},
 	{Name: Researcher, NameZH: "科研人员",
 		Description: "Receives approved, de-identified data only.",
 		Permissions: []Permission{DirectoryRead, DeidRead}},

@@ -196,6 +196,7 @@ func (s *Service) GetAttachment(ctx context.Context, call *medguard.Call, id str
 	}
 	pass.AuditAction = "record.attachment_read"
 	pass.Resource.Type, pass.Resource.ID = "attachment", id
+	pass.Resource.RecordID = recordID
 	now := s.clock.Now().Truncate(time.Millisecond)
 	var out *Attachment
 	_, _, err = s.gate.Enter(ctx, pass, func(d policy.Decision) (audit.Mutation, error) {

@@ -93,6 +93,9 @@ type Service struct {
 	// incidents names the patients and records of open incidents, which
 	// are held (holds.go); nil: none.
 	incidents IncidentHolds
+	// useGrants loads a user's approved record-use requests for a patient
+	// (internal/datause owns them); nil: there are none.
+	useGrants UseGrantsFunc
 }
 
 // New returns the records service.
@@ -203,6 +206,11 @@ func (s *Service) passage(ctx context.Context, call *medguard.Call, action polic
 	}
 	if p.Grants, err = s.grantsOf(ctx, call.Actor.ID, r.PatientID); err != nil {
 		return p, medguard.Wrap("records.passage", err)
+	}
+	if s.useGrants != nil {
+		if p.UseGrants, err = s.useGrants(ctx, call.Actor.ID, r.PatientID); err != nil {
+			return p, medguard.Wrap("records.passage", err)
+		}
 	}
 	return p, nil
 }

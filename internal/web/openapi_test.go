@@ -15,6 +15,7 @@ import (
 	"medguard/internal/audit"
 	"medguard/internal/backup"
 	"medguard/internal/backuphealth"
+	"medguard/internal/datause"
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
@@ -438,6 +439,15 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"BackupDrill":            backuphealth.Drill{},
 		"BackupDrillStep":        backuphealth.Step{},
 		"BackupDrillList":        List[backuphealth.Drill]{},
+		"UseRequest":             datause.UseRequest{},
+		"UseRequestList":         List[datause.UseRequest]{},
+		"Folder":                 datause.Folder{},
+		"FolderList":             List[datause.Folder]{},
+		"Loan":                   datause.Loan{},
+		"Reconciliation":         datause.Reconciliation{},
+		"FolderGap":              datause.FolderGap{},
+		"Copy":                   datause.Copy{},
+		"CopyList":               List[datause.Copy]{},
 	} {
 		s := d.schema(t, name)
 		props, _ := s["properties"].(map[string]any)
@@ -512,6 +522,12 @@ func TestOpenAPIEnums(t *testing.T) {
 		{"#/components/schemas/NewCase/properties/criterion/enum", incidents.CaseCriterionCodes()},
 		{"#/components/schemas/CaseDecision/properties/outcome/enum", []string{incidents.Upheld, incidents.Dismissed}},
 		{"#/components/schemas/CaseReview/properties/outcome/enum", []string{incidents.Upheld, incidents.Overturned}},
+		{"#/components/schemas/NewUseRequest/properties/purpose/enum", datause.UsePurposes},
+		{"#/components/schemas/UseRequest/properties/status/enum", datause.UseStatuses},
+		{"#/components/schemas/Folder/properties/status/enum", datause.FolderStatuses},
+		{"#/components/schemas/NewLoan/properties/purpose/enum", datause.LoanPurposes},
+		{"#/components/schemas/NewCopy/properties/relation/enum", datause.Relations},
+		{"#/components/schemas/NewCopy/properties/purpose/enum", datause.CopyPurposes},
 	} {
 		v, ok := d.pointer(c.pointer)
 		if !ok {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"medguard/internal/approvals"
+	"medguard/internal/datause"
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
@@ -144,6 +145,22 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "GET", Pattern: "/api/v1/retention/holds", Action: "retention.holds", auth: userOnly, Perms: perms(policy.RetentionRead), h: s.listHolds},
 		{Method: "POST", Pattern: "/api/v1/retention/holds", Action: "retention.hold", auth: userOnly, Perms: perms(policy.RetentionHold), Body: records.NewHold{}, h: s.placeHold},
 		{Method: "POST", Pattern: "/api/v1/retention/holds/{id}/lift", Action: "approval.request", auth: userOnly, Perms: perms(policy.RetentionHold), Body: holdLiftRequest{}, h: s.liftHold},
+
+		// Data use (SPEC §8, issue 12): record-use requests, paper folders,
+		// copies and the paper–electronic reconciliation.
+		{Method: "POST", Pattern: "/api/v1/use-requests", Action: "use.request", auth: userOnly, Perms: perms(policy.UseRequest), Body: datause.NewUseRequest{}, h: s.askUse},
+		{Method: "GET", Pattern: "/api/v1/use-requests", Action: "use.list", auth: userOnly, Perms: perms(policy.UseRequest, policy.UseRead, policy.UseApprove), h: s.listUse},
+		{Method: "POST", Pattern: "/api/v1/use-requests/{id}/approve", Action: "use.approve", auth: userOnly, Perms: perms(policy.UseApprove, policy.ApprovalDecideDepartment), Body: useDecisionRequest{}, h: s.decideUse(true)},
+		{Method: "POST", Pattern: "/api/v1/use-requests/{id}/refuse", Action: "use.refuse", auth: userOnly, Perms: perms(policy.UseApprove, policy.ApprovalDecideDepartment), Body: useDecisionRequest{}, h: s.decideUse(false)},
+		{Method: "POST", Pattern: "/api/v1/use-requests/{id}/withdraw", Action: "use.withdraw", auth: userOnly, Perms: perms(policy.UseRequest), h: s.withdrawUse},
+		{Method: "POST", Pattern: "/api/v1/folders", Action: "folder.register", auth: userOnly, Perms: perms(policy.FolderManage), Body: datause.NewFolder{}, h: s.registerFolder},
+		{Method: "GET", Pattern: "/api/v1/folders", Action: "folder.list", auth: userOnly, Perms: perms(policy.FolderRead), h: s.listFolders},
+		{Method: "GET", Pattern: "/api/v1/folders/reconciliation", Action: "folder.reconcile", auth: userOnly, Perms: perms(policy.FolderRead), h: s.reconcileFolders},
+		{Method: "PATCH", Pattern: "/api/v1/folders/{id}", Action: "folder.update", auth: userOnly, Perms: perms(policy.FolderManage), Body: datause.FolderChanges{}, h: s.changeFolder},
+		{Method: "POST", Pattern: "/api/v1/folders/{id}/lend", Action: "folder.lend", auth: userOnly, Perms: perms(policy.FolderManage), Body: datause.NewLoan{}, h: s.lendFolder},
+		{Method: "POST", Pattern: "/api/v1/folders/{id}/return", Action: "folder.return", auth: userOnly, Perms: perms(policy.FolderManage), h: s.returnFolder},
+		{Method: "POST", Pattern: "/api/v1/copies", Action: "copy.record", auth: userOnly, Perms: perms(policy.CopyManage), Body: datause.NewCopy{}, h: s.recordCopy},
+		{Method: "GET", Pattern: "/api/v1/copies", Action: "copy.list", auth: userOnly, Perms: perms(policy.CopyManage), h: s.listCopies},
 
 		// Backups and restore drills (SPEC §9, issue 11).
 		{Method: "GET", Pattern: "/api/v1/backups", Action: "backup.status", auth: userOnly, Perms: perms(policy.BackupRead), h: s.backupHealth},

@@ -29,6 +29,7 @@ import (
 	"medguard/internal/approvals"
 	"medguard/internal/audit"
 	"medguard/internal/backuphealth"
+	"medguard/internal/datause"
 	"medguard/internal/detect"
 	"medguard/internal/gate"
 	"medguard/internal/identity"
@@ -74,6 +75,9 @@ type Deps struct {
 	// Backups reads the backups' health and drills (set once; the schedule
 	// it watches is given to it after the server has started).
 	Backups *backuphealth.Service
+	// DataUse is record-use requests, paper folders, copies and the
+	// reconciliation (SPEC §8).
+	DataUse *datause.Service
 }
 
 // Server serves medguard over HTTP.
