@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -29,18 +31,22 @@ archiving), each with a manifest signed by the audit log's key that ties
 it to the audit tree and the key versions it needs.
 
 commands:
-  init     write pgBackRest's configuration (an encrypted repository) and
-           print the postgresql.conf lines that archive WAL into it
+  init     write pgBackRest's configuration (an encrypted repository, and
+           optionally a second one: --repo2-s3-bucket … for S3, or
+           --repo2-path for another directory) and print the
+           postgresql.conf lines that archive WAL into them
   check    create the stanza if needed and check archiving end to end
-  create   take a backup (--type full, diff or incr) and sign its manifest;
-           the manifest's path is the last line printed
+  create   take a backup (--type full, diff or incr) into every repository
+           (or --repo N) and sign its manifest; the manifests' paths are
+           the last lines printed
   verify   check a backup's signature, the SHA-256 of every repository file
            it consists of (and of the backups it builds on), then run
            pgbackrest verify over the repository
   restore  verify, then restore into a new data directory (--pg-data),
            optionally as of a time (--at); with --port, start the restored
            cluster there and check its audit log and key file
-  list     list the signed manifests and pgBackRest's view of the backups
+  list     list the signed manifests and pgBackRest's view of the backups,
+           repository by repository
   drill    restore drill: verify, restore BACKUP (or --latest) into a
            scratch cluster, check it (counts, audit root, a sample of
            fields decrypted), measure RTO and RPO, remove it, and record
@@ -123,6 +129,7 @@ func backupPGInit(args []string, getenv func(string) string, stdout, stderr io.W
 	full := fs.Int("retention-full", 2, "full backups the repository keeps")
 	diff := fs.Int("retention-diff", 0, "differential backups the repository keeps (0: pgBackRest's default)")
 	passFile := fs.String("cipher-pass-file", "", "file holding the repository's passphrase (aes-256-cbc); not the data KEK. Without it a new random one is written to this file's default, CONFIG.pass")
+	r2 := registerRepo2Flags(fs)
 	fs.Usage = func() {
 		usage(stderr, fs.FlagSet, "usage: medguard backup-pg init --pg-data DIR --repo DIR [flags]\n\n"+backupPGHelp)
 	}
@@ -136,16 +143,82 @@ func backupPGInit(args []string, getenv func(string) string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
+	repo2, err := r2.repo2(f.config)
+	if err != nil {
+		return err
+	}
 	c, err := pgbackup.Configure(pgbackup.Config{File: f.config, Stanza: f.stanza, PGData: absPath(*pgData), PGPort: *pgPort,
-		PGSocket: *pgSocket, PGUser: *pgUser, Repo: absPath(*repo), RetentionFull: *full, RetentionDiff: *diff, CipherPass: pass}, f.runAs)
+		PGSocket: *pgSocket, PGUser: *pgUser, Repo: absPath(*repo), RetentionFull: *full, RetentionDiff: *diff, CipherPass: pass,
+		Repo2: repo2}, f.runAs)
 	if err != nil {
 		return err
 	}
 	t := &pgbackup.Tool{Config: c, RunAs: f.runAs}
 	fmt.Fprintf(stdout, "wrote %s (stanza %s, repository %s, encrypted with aes-256-cbc)\n", c.File, c.Stanza, c.Repo)
+	if c.Repo2 != nil {
+		fmt.Fprintf(stdout, "second repository: %s (%s%s, encrypted with aes-256-cbc under its own passphrase)\n",
+			c.RepoTarget(2), c.Repo2.Media(), map[bool]string{true: ", off-site", false: ", not off-site"}[c.Repo2.IsOffSite()])
+	}
 	fmt.Fprintf(stdout, "add to postgresql.conf, restart PostgreSQL, then run \"medguard backup-pg check\":\n")
 	fmt.Fprintf(stdout, "wal_level = replica\narchive_mode = on\narchive_timeout = 60\narchive_command = '%s'\n", t.ArchiveCommand())
 	return nil
+}
+
+// repo2Flags are init's flags for a second repository.
+type repo2Flags struct {
+	path, bucket, endpoint, region, key, secret, caFile, passFile, offSite string
+	port, retention                                                        int
+	noVerify                                                               bool
+}
+
+func registerRepo2Flags(fs *flagSet) *repo2Flags {
+	r := &repo2Flags{}
+	fs.StringVar(&r.bucket, "repo2-s3-bucket", "", "a second repository on an S3-compatible store: its bucket (with --repo2-s3-endpoint; keys from --repo2-s3-key and --repo2-s3-key-secret, best through their environment twins)")
+	fs.StringVar(&r.endpoint, "repo2-s3-endpoint", "", "the S3 store's host name (pgBackRest checks it against the TLS certificate's DNS names), optionally HOST:PORT")
+	fs.StringVar(&r.region, "repo2-s3-region", "us-east-1", "the S3 store's region")
+	fs.StringVar(&r.key, "repo2-s3-key", "", "the S3 store's access key")
+	fs.StringVar(&r.secret, "repo2-s3-key-secret", "", "the S3 store's secret key (prefer MEDGUARD_REPO2_S3_KEY_SECRET)")
+	fs.StringVar(&r.caFile, "repo2-s3-ca-file", "", "certificate authority of the S3 store's TLS certificate (default the system's)")
+	fs.BoolVar(&r.noVerify, "repo2-s3-no-verify-tls", false, "do not check the S3 store's TLS certificate (a test store only)")
+	fs.StringVar(&r.path, "repo2-path", "", "with --repo2-s3-bucket: the path in the bucket (default /pgbackrest); without: a second repository in this directory (another disk or a mounted share)")
+	fs.IntVar(&r.retention, "repo2-retention-full", 0, "full backups the second repository keeps (default --retention-full)")
+	fs.StringVar(&r.passFile, "repo2-cipher-pass-file", "", "file holding the second repository's own passphrase (default a new random one in CONFIG.repo2.pass)")
+	fs.StringVar(&r.offSite, "repo2-off-site", "", "y or n: whether the second repository is off-site, for the 3-2-1 state (default: S3 yes unless its endpoint is this machine, a directory no)")
+	return r
+}
+
+// repo2 is the second repository the flags ask for, or nil.
+func (r *repo2Flags) repo2(config string) (*pgbackup.Repo2, error) {
+	if r.bucket == "" && r.path == "" {
+		return nil, nil
+	}
+	out := &pgbackup.Repo2{Type: "posix", Path: r.path, RetentionFull: r.retention, OffSite: r.offSite}
+	if r.bucket != "" {
+		out.Type, out.Bucket, out.Region, out.Key, out.KeySecret, out.NoVerifyTLS = "s3", r.bucket, r.region, r.key, r.secret, r.noVerify
+		out.Endpoint = r.endpoint
+		if h, p, err := net.SplitHostPort(r.endpoint); err == nil {
+			n, err := strconv.Atoi(p)
+			if err != nil {
+				return nil, usageError{fmt.Errorf("--repo2-s3-endpoint %q: the port is not a number", r.endpoint)}
+			}
+			out.Endpoint, out.Port = h, n
+		}
+		if r.caFile != "" {
+			out.CAFile = absPath(r.caFile)
+		}
+	} else {
+		out.Path = absPath(r.path)
+	}
+	if r.offSite != "" && r.offSite != "y" && r.offSite != "n" {
+		return nil, usageError{fmt.Errorf("--repo2-off-site %q: want y or n", r.offSite)}
+	}
+	var err error
+	if r.passFile != "" {
+		out.CipherPass, err = cipherPass(r.passFile, "")
+	} else {
+		out.CipherPass, err = cipherPass("", config+".repo2")
+	}
+	return out, err
 }
 
 // cipherPass reads the repository passphrase from file, or makes a new
@@ -204,8 +277,12 @@ func backupPGCheck(ctx context.Context, args []string, getenv func(string) strin
 	if err := t.Check(ctx); err != nil {
 		return err
 	}
+	var where []string
+	for _, n := range t.Config.Repos() {
+		where = append(where, strings.TrimPrefix(t.Config.RepoTarget(n), "pgbackrest:"))
+	}
 	fmt.Fprintf(stdout, "pgBackRest stanza %s: archiving works (a WAL segment reached %s in %s)\n",
-		t.Config.Stanza, t.Config.Repo, time.Since(began).Round(time.Millisecond))
+		t.Config.Stanza, strings.Join(where, " and "), time.Since(began).Round(time.Millisecond))
 	return nil
 }
 
@@ -215,6 +292,7 @@ func backupPGCreate(ctx context.Context, args []string, getenv func(string) stri
 	f.register(fs)
 	dsn := fs.String("db", "", "medguard's database: postgres://… (required; its audit head and key versions go in the manifest)")
 	typ := fs.String("type", "full", "full, diff or incr")
+	repoN := fs.Int("repo", 0, "back up into this repository only (1 or 2; default every configured one, each with its own manifest)")
 	fs.Usage = func() {
 		usage(stderr, fs.FlagSet, "usage: medguard backup-pg create --db postgres://… [flags]\n\n"+backupPGHelp)
 	}
@@ -249,20 +327,43 @@ func backupPGCreate(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	defer db.Close()
-	began := time.Now()
-	m, err := pgbackup.Create(ctx, t, db, bt, signer, dir)
-	if err != nil {
-		return err
+	repos := t.Config.Repos()
+	if *repoN != 0 {
+		if err := checkRepo(t, *repoN); err != nil {
+			return err
+		}
+		repos = []int{*repoN}
 	}
-	var size int64
-	for _, file := range m.Files {
-		size += file.Size
+	var paths []string
+	for _, n := range repos {
+		began := time.Now()
+		m, err := pgbackup.CreateIn(ctx, t, n, db, bt, signer, dir)
+		if err != nil {
+			return fmt.Errorf("repository %d (%s): %w", n, t.Config.RepoTarget(n), err)
+		}
+		var size int64
+		for _, file := range m.Files {
+			size += file.Size
+		}
+		fmt.Fprintf(stdout, "backup %s (%s) of %s into repository %d (%s) in %s: %d repository files, %s; WAL %s–%s; audit tree size %d root %s; KEK versions %s\n",
+			m.Label, m.Type, db.Where, n, strings.TrimPrefix(m.RepoTarget, "pgbackrest:"), time.Since(began).Round(time.Millisecond), len(m.Files), byteSize(size),
+			m.WALStart, m.WALStop, m.State.AuditSize, m.Root(), kekList(m.State.KEKVersions))
+		paths = append(paths, pgbackup.ManifestPath(dir, m.Label))
 	}
-	fmt.Fprintf(stdout, "backup %s (%s) of %s in %s: %d repository files, %s; WAL %s–%s; audit tree size %d root %s; KEK versions %s\n",
-		m.Label, m.Type, db.Where, time.Since(began).Round(time.Millisecond), len(m.Files), byteSize(size),
-		m.WALStart, m.WALStop, m.State.AuditSize, m.Root(), kekList(m.State.KEKVersions))
-	fmt.Fprintln(stdout, pgbackup.ManifestPath(dir, m.Label))
+	for _, p := range paths {
+		fmt.Fprintln(stdout, p)
+	}
 	return nil
+}
+
+// checkRepo refuses a repository number the configuration lacks.
+func checkRepo(t *pgbackup.Tool, n int) error {
+	for _, r := range t.Config.Repos() {
+		if r == n {
+			return nil
+		}
+	}
+	return usageError{fmt.Errorf("--repo %d: %s configures repositories %v", n, t.Config.File, t.Config.Repos())}
 }
 
 func kekList(ks []pgbackup.KEKUse) string {
@@ -333,8 +434,9 @@ func verifyPG(ctx context.Context, f *pgFlags, arg string, getenv func(string) s
 		chain = append(chain, m.Label)
 	}
 	m := rep.Chain[0]
-	fmt.Fprintf(stdout, "backup %s verified in %s: manifests signed by %s (%s), %d repository files (%s) match their SHA-256, pgbackrest verify: ok\n",
-		label, time.Since(began).Round(time.Millisecond), m.Signer, strings.Join(chain, " ← "), rep.Files, byteSize(rep.Bytes))
+	fmt.Fprintf(stdout, "backup %s verified in %s: manifests signed by %s (%s), %d files (%s) in repository %d (%s) match their SHA-256, pgbackrest verify: ok\n",
+		label, time.Since(began).Round(time.Millisecond), m.Signer, strings.Join(chain, " ← "), rep.Files, byteSize(rep.Bytes),
+		rep.Repo, strings.TrimPrefix(t.Config.RepoTarget(rep.Repo), "pgbackrest:"))
 	fmt.Fprintf(stdout, "audit tree at the backup: size %d, root %s; needs KEK versions %s\n", m.State.AuditSize, m.Root(), kekList(m.State.KEKVersions))
 	return t, rep, nil
 }
@@ -343,15 +445,61 @@ func backupPGVerify(ctx context.Context, args []string, getenv func(string) stri
 	fs := newFlags("backup-pg verify", stderr)
 	var f pgFlags
 	f.register(fs)
-	fs.Usage = func() { usage(stderr, fs.FlagSet, "usage: medguard backup-pg verify BACKUP [flags]\n\n"+backupPGHelp) }
+	latest := fs.Bool("latest", false, "verify the latest backup of every repository (or of --repo N) instead of a named one")
+	repoN := fs.Int("repo", 0, "with --latest: only this repository (1 or 2)")
+	fs.Usage = func() {
+		usage(stderr, fs.FlagSet, "usage: medguard backup-pg verify BACKUP|--latest [--repo N] [flags]\n\n"+backupPGHelp)
+	}
 	if err := parse(fs.FlagSet, backupArgLast(args), getenv); err != nil {
 		return usageError{err}
 	}
-	if fs.NArg() != 1 {
-		return usageError{errors.New("backup-pg verify: give one BACKUP (a label or a manifest's path)")}
+	if (fs.NArg() == 1) == *latest || fs.NArg() > 1 {
+		return usageError{errors.New("backup-pg verify: give one BACKUP (a label or a manifest's path) or --latest")}
 	}
-	_, _, err := verifyPG(ctx, &f, fs.Arg(0), getenv, stdout)
-	return err
+	if !*latest {
+		_, _, err := verifyPG(ctx, &f, fs.Arg(0), getenv, stdout)
+		return err
+	}
+	labels, err := latestLabels(ctx, &f, *repoN)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, l := range labels {
+		if _, _, err := verifyPG(ctx, &f, l, getenv, stdout); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// latestLabels are the labels of the newest good backup in each
+// repository (or in repository only, when not 0).
+func latestLabels(ctx context.Context, f *pgFlags, only int) ([]string, error) {
+	t, _, err := f.tool()
+	if err != nil {
+		return nil, err
+	}
+	repos := t.Config.Repos()
+	if only != 0 {
+		if err := checkRepo(t, only); err != nil {
+			return nil, err
+		}
+		repos = []int{only}
+	}
+	info, err := t.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range repos {
+		b, ok := info.Latest(n)
+		if !ok {
+			return nil, fmt.Errorf("no backup in repository %d (%s)", n, t.Config.RepoTarget(n))
+		}
+		out = append(out, b.Label)
+	}
+	return out, nil
 }
 
 func backupPGRestore(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -364,14 +512,24 @@ func backupPGRestore(ctx context.Context, args []string, getenv func(string) str
 	pgBin := fs.String("pg-bin", "", "PostgreSQL's server binaries, for --port (default the newest /usr/lib/postgresql/*/bin)")
 	dbName := fs.String("database", "medguard", "medguard's database in the restored cluster, for --port")
 	keyFile := fs.String("key-file", "", "key file (default DATA/keys/medguard.keys; MEDGUARD_KEYS may hold its contents)")
+	latest := fs.Bool("latest", false, "restore the latest backup of --repo (default repository 1) instead of a named one")
+	repoN := fs.Int("repo", 0, "the repository to restore from (1 or 2): with --latest its latest backup; a named backup must be in it (its manifest says where)")
 	fs.Usage = func() {
-		usage(stderr, fs.FlagSet, "usage: medguard backup-pg restore BACKUP --pg-data NEWDIR [--at TIME] [--port N] [flags]\n\n"+backupPGHelp)
+		usage(stderr, fs.FlagSet, "usage: medguard backup-pg restore BACKUP|--latest --pg-data NEWDIR [--repo N] [--at TIME] [--port N] [flags]\n\n"+backupPGHelp)
 	}
 	if err := parse(fs.FlagSet, backupArgLast(args), getenv); err != nil {
 		return usageError{err}
 	}
-	if fs.NArg() != 1 || *pgData == "" {
-		return usageError{errors.New("backup-pg restore: give one BACKUP and --pg-data NEWDIR")}
+	if (fs.NArg() == 1) == *latest || fs.NArg() > 1 || *pgData == "" {
+		return usageError{errors.New("backup-pg restore: give one BACKUP (or --latest) and --pg-data NEWDIR")}
+	}
+	arg := fs.Arg(0)
+	if *latest {
+		labels, err := latestLabels(ctx, &f, max(*repoN, 1))
+		if err != nil {
+			return err
+		}
+		arg = labels[0]
 	}
 	var target time.Time
 	if *at != "" {
@@ -392,11 +550,14 @@ func backupPGRestore(ctx context.Context, args []string, getenv func(string) str
 	// verify, and before the key file is known to hold every KEK version
 	// the backup's data keys need.
 	stepStart := time.Now()
-	t, rep, err := verifyPG(ctx, &f, fs.Arg(0), getenv, stdout)
+	t, rep, err := verifyPG(ctx, &f, arg, getenv, stdout)
 	if err != nil {
 		return err
 	}
 	m := rep.Chain[0]
+	if *repoN != 0 && *repoN != rep.Repo {
+		return usageError{fmt.Errorf("backup-pg restore: backup %s is in repository %d, not %d", m.Label, rep.Repo, *repoN)}
+	}
 	for _, k := range m.State.KEKVersions {
 		if _, ok := kf.KEKVersion(k.Version); !ok {
 			return fmt.Errorf("backup-pg restore: backup %s needs KEK version %d, which the key file lacks: restore refused", m.Label, k.Version)
@@ -411,14 +572,14 @@ func backupPGRestore(ctx context.Context, args []string, getenv func(string) str
 	}
 	set := m.Label
 	stepStart = time.Now()
-	if err := t.Restore(ctx, pgbackup.RestoreOptions{DataDir: newDir, Set: set, Target: target, Port: *port}); err != nil {
+	if err := t.Restore(ctx, pgbackup.RestoreOptions{DataDir: newDir, Set: set, Target: target, Port: *port, Repo: rep.Repo}); err != nil {
 		return err
 	}
 	timings = append(timings, [2]string{"pgbackrest restore", time.Since(stepStart).Round(time.Millisecond).String()})
 	if *port == 0 {
 		printTimings(stdout, timings)
-		fmt.Fprintf(stdout, "restored backup %s into %s; start PostgreSQL on it (it replays WAL%s, then promotes), then run \"medguard audit verify --db …\"\n",
-			m.Label, newDir, atSuffix(target))
+		fmt.Fprintf(stdout, "restored backup %s from repository %d into %s; start PostgreSQL on it (it replays WAL%s, then promotes), then run \"medguard audit verify --db …\"\n",
+			m.Label, rep.Repo, newDir, atSuffix(target))
 		return nil
 	}
 	bin := *pgBin
@@ -549,7 +710,7 @@ func backupPGList(ctx context.Context, args []string, getenv func(string) string
 		inRepo[b.Label] = b
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "LABEL\tTYPE\tSTARTED\tTOOK\tREPO SIZE\tAUDIT SIZE\tMANIFEST\tIN REPOSITORY")
+	fmt.Fprintln(tw, "LABEL\tTYPE\tREPO\tSTARTED\tTOOK\tREPO SIZE\tAUDIT SIZE\tMANIFEST\tIN REPOSITORY")
 	seen := map[string]bool{}
 	for _, l := range listed {
 		seen[l.Label] = true
@@ -559,23 +720,48 @@ func backupPGList(ctx context.Context, args []string, getenv func(string) string
 			where = "no (expired)"
 		}
 		if l.Err != nil {
-			fmt.Fprintf(tw, "%s\t\t\t\t\t\tDOES NOT VERIFY: %v\t%s\n", l.Label, l.Err, where)
+			fmt.Fprintf(tw, "%s\t\t\t\t\t\t\tDOES NOT VERIFY: %v\t%s\n", l.Label, l.Err, where)
 			continue
 		}
 		m := l.Manifest
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\tsigned by %s\t%s\n", m.Label, m.Type, m.Start.Local().Format("2006-01-02 15:04:05"),
+		n := m.Repo
+		if n == 0 {
+			n = 1
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d\tsigned by %s\t%s\n", m.Label, m.Type, n, m.Start.Local().Format("2006-01-02 15:04:05"),
 			m.Stop.Sub(m.Start), byteSize(b.RepoSize), m.State.AuditSize, m.Signer, where)
 	}
 	for _, b := range info.Backups {
 		if !seen[b.Label] {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\tNONE (not taken by medguard)\tyes\n", b.Label, b.Type,
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t\tNONE (not taken by medguard)\tyes\n", b.Label, b.Type, b.Repo,
 				b.Start.Local().Format("2006-01-02 15:04:05"), b.Stop.Sub(b.Start), byteSize(b.RepoSize))
 		}
 	}
 	tw.Flush()
-	if len(info.Archives) > 0 {
-		a := info.Archives[len(info.Archives)-1]
-		fmt.Fprintf(stdout, "WAL archive %s: %s … %s; repository %s (%s), status %s\n", a.ID, a.Min, a.Max, t.Config.Repo, info.Cipher, info.Status)
+	for _, n := range t.Config.Repos() {
+		count := 0
+		for _, b := range info.Backups {
+			if b.Repo == n {
+				count++
+			}
+		}
+		r := info.Repos[n]
+		fmt.Fprintf(stdout, "repository %d: %s, %s, %s, %d backups, status %s", n, strings.TrimPrefix(t.Config.RepoTarget(n), "pgbackrest:"),
+			repoMedia(t.Config, n), r.Cipher, count, r.Status)
+		for _, a := range info.Archives {
+			if a.Repo == n {
+				fmt.Fprintf(stdout, "; WAL archive %s: %s … %s", a.ID, a.Min, a.Max)
+			}
+		}
+		fmt.Fprintln(stdout)
 	}
 	return nil
+}
+
+// repoMedia says what medium repository n is and whether it is off-site.
+func repoMedia(c pgbackup.Config, n int) string {
+	if n != 2 || c.Repo2 == nil {
+		return "disk, on site"
+	}
+	return c.Repo2.Media() + map[bool]string{true: ", off-site", false: ", on site"}[c.Repo2.IsOffSite()]
 }

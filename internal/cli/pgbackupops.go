@@ -42,7 +42,8 @@ func backupPGDrill(ctx context.Context, args []string, getenv func(string) strin
 	fs := newFlags("backup-pg drill", stderr)
 	var f pgFlags
 	f.register(fs)
-	latest := fs.Bool("latest", false, "drill the repository's latest backup")
+	latest := fs.Bool("latest", false, "drill the latest backup of --repo (default repository 1)")
+	repoN := fs.Int("repo", 0, "with --latest: the repository to drill from (1 or 2; 2 is the second, e.g. off-site S3, repository)")
 	scratch := fs.String("pg-data", "", "the scratch cluster's data directory (must not exist or be empty; removed afterwards; default a temporary one)")
 	port := fs.Int("port", 0, "the scratch cluster's port (it listens on a private Unix socket only; default a free one)")
 	pgBin := fs.String("pg-bin", "", "PostgreSQL's server binaries (default the newest /usr/lib/postgresql/*/bin)")
@@ -65,6 +66,10 @@ func backupPGDrill(ctx context.Context, args []string, getenv func(string) strin
 	label := ""
 	if fs.NArg() == 1 {
 		label, dir = backupLabel(fs.Arg(0), dir)
+	} else if *repoN != 0 {
+		if err := checkRepo(t, *repoN); err != nil {
+			return err
+		}
 	}
 	vkey, err := verifierKey(f.verifier, f.data, getenv)
 	if err != nil {
@@ -78,13 +83,17 @@ func backupPGDrill(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	o := pgbackup.DrillOptions{Tool: t, ManifestDir: dir, VerifierKey: vkey, Signer: signer, Label: label, KeyFile: kf,
+	o := pgbackup.DrillOptions{Tool: t, ManifestDir: dir, VerifierKey: vkey, Signer: signer, Label: label, KeyFile: kf, Repo: *repoN,
 		Port: *port, PGBin: *pgBin, Database: *dbName, Sample: *sample,
 		Step: func(s backup.Step) { fmt.Fprintf(stdout, "  %-70s %s\n", s.Name, s.Took.Round(time.Millisecond)) }}
 	if *scratch != "" {
 		o.Scratch = absPath(*scratch)
 	}
-	fmt.Fprintf(stdout, "restore drill of %s from %s\n", map[bool]string{true: "the latest backup", false: label}[label == ""], t.Config.Repo)
+	from := "the repository its manifest names"
+	if label == "" {
+		from = strings.TrimPrefix(t.Config.RepoTarget(max(*repoN, 1)), "pgbackrest:")
+	}
+	fmt.Fprintf(stdout, "restore drill of %s from %s\n", map[bool]string{true: "the latest backup", false: label}[label == ""], from)
 	d, err := pgbackup.RunDrill(ctx, o)
 	record := filepath.Join(pgbackup.DrillDir(dir), d.ID+".drill")
 	if err != nil {
@@ -96,10 +105,10 @@ func backupPGDrill(ctx context.Context, args []string, getenv func(string) strin
 		}
 		return fmt.Errorf("the restore drill failed: %w", err)
 	}
-	fmt.Fprintf(stdout, "drill passed: backup %s restored and checked; RTO %s (verify, restore, start until PostgreSQL answers, checks); "+
+	fmt.Fprintf(stdout, "drill passed: backup %s restored from %s and checked; RTO %s (verify, restore, start until PostgreSQL answers, checks); "+
 		"RPO %s (age of the newest write in the restored copy); %d patients, %d records, audit tree %d entries (root at the manifest's size matches), "+
 		"%d patients and %d records of a sample decrypted with the key file (%d fields)\n",
-		d.Backup, d.RTO.Round(time.Millisecond), d.RPO.Round(time.Second), d.Patient, d.Records, d.AuditSize,
+		d.Backup, strings.TrimPrefix(d.Target, "pgbackrest:"), d.RTO.Round(time.Millisecond), d.RPO.Round(time.Second), d.Patient, d.Records, d.AuditSize,
 		d.SamplePatients, d.SampleRecords, d.SampleFields)
 	fmt.Fprintln(stdout, record)
 	return nil

@@ -45,8 +45,12 @@ type DrillOptions struct {
 	VerifierKey string
 	// Signer signs the drill record (the audit log's note key).
 	Signer note.Signer
-	// Label is the backup to restore; empty: the repository's latest.
+	// Label is the backup to restore; empty: the latest in Repo.
 	Label string
+	// Repo is the repository to drill from when no Label is given (1 or
+	// 2, 0 meaning 1); a labelled backup is restored from the repository
+	// its signed manifest names, whatever Repo says.
+	Repo int
 	// KeyFile must hold every KEK version the backup needs and open the
 	// restored data keys.
 	KeyFile *keys.KeyFile
@@ -87,7 +91,7 @@ func RunDrill(ctx context.Context, o DrillOptions) (*backup.Drill, error) {
 	if o.Sample <= 0 {
 		o.Sample = 20
 	}
-	d := &backup.Drill{StartedAt: now().UTC(), Target: o.Tool.Config.Target()}
+	d := &backup.Drill{StartedAt: now().UTC(), Target: o.Tool.Config.RepoTarget(repoOr1(o.Repo))}
 	// Milliseconds: a drill refused at once and the next one can start in
 	// the same second.
 	d.ID = d.StartedAt.Format("20060102T150405.000Z") + "-drill"
@@ -110,14 +114,11 @@ func drill(ctx context.Context, o DrillOptions, d *backup.Drill) error {
 		if err != nil {
 			return err
 		}
-		for i := len(info.Backups) - 1; i >= 0 && label == ""; i-- {
-			if !info.Backups[i].Error {
-				label = info.Backups[i].Label
-			}
+		b, ok := info.Latest(repoOr1(o.Repo))
+		if !ok {
+			return fmt.Errorf("no backup in repository %d (%s)", repoOr1(o.Repo), t.Config.RepoTarget(repoOr1(o.Repo)))
 		}
-		if label == "" {
-			return fmt.Errorf("no backup in the repository %s", t.Config.Repo)
-		}
+		label = b.Label
 	}
 	d.Backup = label
 	step := func(name string, began time.Time) {
@@ -136,6 +137,7 @@ func drill(ctx context.Context, o DrillOptions, d *backup.Drill) error {
 		return err
 	}
 	m := rep.Chain[0]
+	d.Target = t.Config.RepoTarget(rep.Repo)
 	if o.KeyFile == nil {
 		return errors.New("no key file to check the restored data keys with")
 	}
@@ -152,7 +154,7 @@ func drill(ctx context.Context, o DrillOptions, d *backup.Drill) error {
 	}
 	defer sc.remove(t)
 	t1 := time.Now()
-	if err := t.Restore(ctx, RestoreOptions{DataDir: sc.data, Set: label, Port: sc.port, Socket: sc.socket}); err != nil {
+	if err := t.Restore(ctx, RestoreOptions{DataDir: sc.data, Set: label, Port: sc.port, Socket: sc.socket, Repo: rep.Repo}); err != nil {
 		return err
 	}
 	if err := sc.private(); err != nil {

@@ -11,8 +11,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -100,6 +100,12 @@ type Manifest struct {
 	WALStop   string     `json:"wal_stop"`
 	ArchiveID string     `json:"archive_id"`
 	Cipher    string     `json:"cipher"`
+	// Repo is the pgBackRest repository that holds the backup (1 or 2;
+	// absent, in manifests written before a second repository, means 1)
+	// and RepoTarget where it is ("pgbackrest:DIR" or
+	// "pgbackrest:s3://BUCKET/PATH?endpoint=…"): its files are read there.
+	Repo       int    `json:"repo,omitempty"`
+	RepoTarget string `json:"repo_target,omitempty"`
 	// State is medguard's state read just before the backup began: every
 	// audit entry up to AuditSize is in the backup.
 	State State `json:"medguard"`
@@ -128,15 +134,28 @@ func ManifestPath(dir, label string) string { return filepath.Join(dir, label+".
 // is given: beside pgBackRest's own directories in the repository.
 func DefaultManifestDir(c Config) string { return filepath.Join(c.Repo, "medguard", c.Stanza) }
 
-// Create takes a backup of the given type with pgBackRest and writes its
-// signed manifest into dir. db is medguard's database (the cluster being
-// backed up); signer is the audit log's note signer.
+// Create takes a backup of the given type into repo1 with pgBackRest and
+// writes its signed manifest into dir; see CreateIn.
 func Create(ctx context.Context, t *Tool, db *storage.DB, typ BackupType, signer note.Signer, dir string) (*Manifest, error) {
+	return CreateIn(ctx, t, 1, db, typ, signer, dir)
+}
+
+// CreateIn takes a backup of the given type into repository repo (1 or 2)
+// with pgBackRest and writes its signed manifest into dir, naming the
+// repository and the SHA-256 of every file the backup consists of there.
+// db is medguard's database (the cluster being backed up); signer is the
+// audit log's note signer.
+func CreateIn(ctx context.Context, t *Tool, repo int, db *storage.DB, typ BackupType, signer note.Signer, dir string) (*Manifest, error) {
+	repo = repoOr1(repo)
+	st, err := openStore(t.Config, repo)
+	if err != nil {
+		return nil, err
+	}
 	state, err := ReadState(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	label, err := t.Backup(ctx, typ)
+	label, err := t.BackupTo(ctx, repo, typ)
 	if err != nil {
 		return nil, err
 	}
@@ -148,10 +167,14 @@ func Create(ctx context.Context, t *Tool, db *storage.DB, typ BackupType, signer
 	if !ok {
 		return nil, fmt.Errorf("pgbackup: backup %s is not listed by pgbackrest info", label)
 	}
+	if _, err := os.Stat(ManifestPath(dir, label)); err == nil {
+		return nil, fmt.Errorf("pgbackup: a manifest for a backup labelled %s already exists in %s", label, dir)
+	}
 	m := &Manifest{Stanza: t.Config.Stanza, Label: b.Label, Type: b.Type, Prior: b.Prior, Reference: b.Reference,
 		Start: b.Start, Stop: b.Stop, StartLSN: b.StartLSN, StopLSN: b.StopLSN, WALStart: b.WALStart, WALStop: b.WALStop,
-		ArchiveID: b.ArchiveID, Cipher: info.Cipher, State: state, SignedAt: time.Now().UTC().Truncate(time.Second)}
-	if m.Files, err = repoFiles(t.Config, m); err != nil {
+		ArchiveID: b.ArchiveID, Cipher: info.CipherOf(repo), Repo: repo, RepoTarget: t.Config.RepoTarget(repo),
+		State: state, SignedAt: time.Now().UTC().Truncate(time.Second)}
+	if m.Files, err = repoFiles(ctx, st, m); err != nil {
 		return nil, err
 	}
 	if err := writeManifest(dir, m, signer); err != nil {
@@ -201,77 +224,49 @@ func archiveDir(stanza, id string) string   { return filepath.Join("archive", st
 
 // repoFiles hashes the backup's directory and the WAL segments from
 // WALStart to WALStop (and their .backup history file).
-func repoFiles(c Config, m *Manifest) ([]File, error) {
-	var files []File
-	add := func(rel string) error {
-		f, err := hashFile(filepath.Join(c.Repo, rel))
-		if err != nil {
-			return err
-		}
-		f.Path = filepath.ToSlash(rel)
-		files = append(files, f)
-		return nil
-	}
+func repoFiles(ctx context.Context, st store, m *Manifest) ([]File, error) {
 	bdir := backupDir(m.Stanza, m.Label)
-	rels, err := listFiles(c.Repo, bdir)
+	own, err := st.list(ctx, bdir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pgbackup: listing the backup's files: %w", err)
 	}
-	wal, err := walFiles(c.Repo, m)
+	wal, err := walFiles(ctx, st, m)
 	if err != nil {
 		return nil, err
 	}
 	if len(wal) == 0 {
 		return nil, fmt.Errorf("pgbackup: no archived WAL segment from %s to %s in the repository", m.WALStart, m.WALStop)
 	}
-	for _, rel := range append(rels, wal...) {
-		if err := add(rel); err != nil {
+	var files []File
+	for _, sf := range append(own, wal...) {
+		f, err := st.hash(ctx, sf.Path)
+		if err != nil {
 			return nil, err
 		}
+		files = append(files, f)
 	}
 	return files, nil
-}
-
-// listFiles lists the regular files under repo/dir, relative to repo.
-func listFiles(repo, dir string) ([]string, error) {
-	var rels []string
-	err := filepath.WalkDir(filepath.Join(repo, dir), func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			rel, _ := filepath.Rel(repo, path)
-			rels = append(rels, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("pgbackup: listing the backup's files: %w", err)
-	}
-	sort.Strings(rels)
-	return rels, nil
 }
 
 // walFiles lists the archived WAL files whose segment name lies in the
 // backup's range. Segment names are fixed-width hexadecimal, so within a
 // timeline their order is the strings' order.
-func walFiles(repo string, m *Manifest) ([]string, error) {
+func walFiles(ctx context.Context, st store, m *Manifest) ([]storeFile, error) {
 	if m.WALStart == "" || m.WALStop == "" || m.ArchiveID == "" {
 		return nil, errors.New("pgbackup: pgbackrest info gave no WAL range for the backup")
 	}
-	dir := archiveDir(m.Stanza, m.ArchiveID)
-	all, err := listFiles(repo, dir)
+	all, err := st.list(ctx, archiveDir(m.Stanza, m.ArchiveID))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pgbackup: listing the WAL archive: %w", err)
 	}
-	var out []string
-	for _, rel := range all {
-		base := filepath.Base(rel)
+	var out []storeFile
+	for _, f := range all {
+		base := path.Base(f.Path)
 		if len(base) < 24 {
 			continue
 		}
 		if seg := base[:24]; seg >= m.WALStart && seg <= m.WALStop {
-			out = append(out, rel)
+			out = append(out, f)
 		}
 	}
 	return out, nil
@@ -350,17 +345,30 @@ type Report struct {
 	// Files and Bytes are how many repository files were hashed.
 	Files int
 	Bytes int64
-	// RepoReport is pgbackrest verify's report.
+	// RepoReport is pgbackrest verify's report of the repository (Repo)
+	// that holds the chain.
 	RepoReport string
+	Repo       int
 }
 
 // Verify checks the backup labelled label before anything is restored
 // from it: its manifest's signature, then every repository file it lists
 // (a changed, missing or extra file in its backup directory is named),
 // then the same for every earlier backup it references, and finally
-// "pgbackrest verify" over the whole repository.
+// "pgbackrest verify" over the whole repository that holds it (the one
+// its signed manifest names: repo1 or repo2, a directory or S3).
 func Verify(ctx context.Context, t *Tool, dir, label, verifierKey string) (*Report, error) {
 	rep := &Report{}
+	first, err := OpenManifest(ManifestPath(dir, label), verifierKey)
+	if err != nil {
+		return nil, err
+	}
+	repo := repoOr1(first.Repo)
+	rep.Repo = repo
+	st, err := openStore(t.Config, repo)
+	if err != nil {
+		return nil, err
+	}
 	seen := map[string]bool{}
 	var check func(label string) error
 	check = func(label string) error {
@@ -372,7 +380,11 @@ func Verify(ctx context.Context, t *Tool, dir, label, verifierKey string) (*Repo
 		if err != nil {
 			return err
 		}
-		problems := checkFiles(t.Config.Repo, m, rep)
+		if repoOr1(m.Repo) != repo {
+			return &VerifyError{Label: m.Label, Problems: []string{fmt.Sprintf(
+				"the manifest says repository %d holds the backup, but the chain is in repository %d", repoOr1(m.Repo), repo)}}
+		}
+		problems := checkFiles(ctx, st, m, rep)
 		if len(problems) > 0 {
 			return &VerifyError{Label: m.Label, Problems: problems}
 		}
@@ -387,7 +399,7 @@ func Verify(ctx context.Context, t *Tool, dir, label, verifierKey string) (*Repo
 	if err := check(label); err != nil {
 		return nil, err
 	}
-	report, err := t.Verify(ctx)
+	report, err := t.VerifyRepo(ctx, repo)
 	rep.RepoReport = report
 	if err != nil {
 		return nil, err
@@ -396,14 +408,14 @@ func Verify(ctx context.Context, t *Tool, dir, label, verifierKey string) (*Repo
 }
 
 // checkFiles compares the repository with the manifest's file list.
-func checkFiles(repo string, m *Manifest, rep *Report) []string {
+func checkFiles(ctx context.Context, st store, m *Manifest, rep *Report) []string {
 	var problems []string
 	listed := map[string]bool{}
 	for _, f := range m.Files {
 		listed[f.Path] = true
-		got, err := hashFile(filepath.Join(repo, filepath.FromSlash(f.Path)))
+		got, err := st.hash(ctx, f.Path)
 		switch {
-		case errors.Is(err, fs.ErrNotExist):
+		case isNotExist(err):
 			problems = append(problems, "missing: "+f.Path)
 		case err != nil:
 			problems = append(problems, fmt.Sprintf("unreadable: %s (%v)", f.Path, err))
@@ -416,14 +428,14 @@ func checkFiles(repo string, m *Manifest, rep *Report) []string {
 			rep.Bytes += got.Size
 		}
 	}
-	rels, err := listFiles(repo, backupDir(m.Stanza, m.Label))
+	own, err := st.list(ctx, backupDir(m.Stanza, m.Label))
 	if err != nil {
 		return append(problems, fmt.Sprintf("the backup's directory %s cannot be listed (expired or removed?): %v",
 			backupDir(m.Stanza, m.Label), errors.Unwrap(err)))
 	}
-	for _, rel := range rels {
-		if !listed[filepath.ToSlash(rel)] {
-			problems = append(problems, "extra: "+filepath.ToSlash(rel))
+	for _, f := range own {
+		if !listed[f.Path] {
+			problems = append(problems, "extra: "+f.Path)
 		}
 	}
 	return problems

@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -39,8 +40,9 @@ import (
 )
 
 // Config is a pgBackRest configuration for one stanza (one PostgreSQL
-// cluster) with one repository in a local directory, as Configure writes
-// it and ReadConfig reads it back.
+// cluster) with a repository in a local directory (repo1) and optionally a
+// second one (repo2) on an S3-compatible store or in another directory, as
+// Configure writes it and ReadConfig reads it back.
 type Config struct {
 	// File is the configuration file's path (pgbackrest.conf).
 	File string
@@ -71,6 +73,94 @@ type Config struct {
 	LockPath string
 	// ProcessMax is how many processes compress and copy (default 1).
 	ProcessMax int
+	// Repo2, if not nil, is a second repository: pgBackRest archives every
+	// WAL segment into both, and each backup is taken into one of them.
+	Repo2 *Repo2
+}
+
+// Repo2 is the second repository (pgBackRest's repo2-* options).
+type Repo2 struct {
+	// Type is "s3" (an S3-compatible object store) or "posix" (a
+	// directory, say a mounted share).
+	Type string
+	// Path is the directory (posix), or the path inside the bucket (s3,
+	// default /pgbackrest).
+	Path string
+	// Bucket, Endpoint (host name, without the port: pgBackRest checks
+	// it against the certificate's DNS names), Port (repo2-storage-port,
+	// default 443) and Region (default us-east-1) say where the store is;
+	// Key and KeySecret are its access keys. The URI style is always
+	// "path" (bucket in the path, as S3-compatible stores expect).
+	Bucket, Endpoint, Region string
+	Port                     int
+	Key, KeySecret           string
+	// CAFile is the certificate authority the store's TLS certificate is
+	// checked against (repo2-storage-ca-file; default the system's).
+	// pgBackRest speaks only TLS to S3. NoVerifyTLS turns the check off
+	// (repo2-storage-verify-tls=n): only for a test store.
+	CAFile      string
+	NoVerifyTLS bool
+	// CipherPass encrypts this repository (aes-256-cbc) under its own
+	// passphrase (repo2-cipher-pass).
+	CipherPass string
+	// RetentionFull is how many full backups it keeps (default: repo1's).
+	RetentionFull int
+	// OffSite says whether the repository is off-site: "y" or "n" as the
+	// operator declared it, "" for the rule an S3 target of the SQLite
+	// backups follows (an S3 store is off-site unless its endpoint is this
+	// machine's loopback; a directory is not). It is medguard's, kept as a
+	// comment line pgBackRest ignores.
+	OffSite string
+}
+
+// IsOffSite applies the off-site rule.
+func (r *Repo2) IsOffSite() bool {
+	switch r.OffSite {
+	case "y":
+		return true
+	case "n":
+		return false
+	}
+	if r.Type != "s3" {
+		return false
+	}
+	h := strings.Trim(r.Endpoint, "[]")
+	if ip := net.ParseIP(h); ip != nil {
+		return !ip.IsLoopback()
+	}
+	return h != "localhost" && !strings.HasSuffix(h, ".localhost")
+}
+
+// Media is the repository's kind of medium: "disk" or "object-store".
+func (r *Repo2) Media() string {
+	if r.Type == "s3" {
+		return "object-store"
+	}
+	return "disk"
+}
+
+// Repos are the configured repositories' numbers: 1, and 2 if Repo2 is set.
+func (c Config) Repos() []int {
+	if c.Repo2 != nil {
+		return []int{1, 2}
+	}
+	return []int{1}
+}
+
+// RepoTarget names repository n as a backup target (what the status, the
+// metrics and the drills show): "pgbackrest:DIR" for a directory,
+// "pgbackrest:s3://BUCKET/PATH?endpoint=HOST:PORT&region=R" for S3 (no
+// keys).
+func (c Config) RepoTarget(n int) string {
+	if n != 2 || c.Repo2 == nil {
+		return c.Target()
+	}
+	r := c.Repo2
+	if r.Type != "s3" {
+		return "pgbackrest:" + r.Path
+	}
+	return fmt.Sprintf("pgbackrest:s3://%s%s?endpoint=%s&region=%s", r.Bucket, r.Path,
+		net.JoinHostPort(r.Endpoint, strconv.Itoa(r.Port)), r.Region)
 }
 
 func (c *Config) defaults() {
@@ -95,6 +185,25 @@ func (c *Config) defaults() {
 	if c.ProcessMax == 0 {
 		c.ProcessMax = 1
 	}
+	if r := c.Repo2; r != nil {
+		if r.Type == "" {
+			r.Type = "s3"
+		}
+		if r.Type == "s3" {
+			if r.Path == "" {
+				r.Path = "/pgbackrest"
+			}
+			if r.Port == 0 {
+				r.Port = 443
+			}
+			if r.Region == "" {
+				r.Region = "us-east-1"
+			}
+		}
+		if r.RetentionFull == 0 {
+			r.RetentionFull = c.RetentionFull
+		}
+	}
 }
 
 // Text is the configuration file's contents.
@@ -110,6 +219,27 @@ func (c Config) Text() string {
 	if c.CipherPass != "" {
 		b.WriteString("repo1-cipher-type=aes-256-cbc\n")
 		fmt.Fprintf(&b, "repo1-cipher-pass=%s\n", c.CipherPass)
+	}
+	if r := c.Repo2; r != nil {
+		fmt.Fprintf(&b, "repo2-type=%s\nrepo2-path=%s\nrepo2-retention-full=%d\n", r.Type, r.Path, r.RetentionFull)
+		if r.Type == "s3" {
+			fmt.Fprintf(&b, "repo2-s3-bucket=%s\nrepo2-s3-endpoint=%s\nrepo2-storage-port=%d\nrepo2-s3-region=%s\n",
+				r.Bucket, r.Endpoint, r.Port, r.Region)
+			fmt.Fprintf(&b, "repo2-s3-key=%s\nrepo2-s3-key-secret=%s\nrepo2-s3-uri-style=path\n", r.Key, r.KeySecret)
+			if r.CAFile != "" {
+				fmt.Fprintf(&b, "repo2-storage-ca-file=%s\n", r.CAFile)
+			}
+			if r.NoVerifyTLS {
+				b.WriteString("repo2-storage-verify-tls=n\n")
+			}
+		}
+		if r.CipherPass != "" {
+			b.WriteString("repo2-cipher-type=aes-256-cbc\n")
+			fmt.Fprintf(&b, "repo2-cipher-pass=%s\n", r.CipherPass)
+		}
+		if r.OffSite != "" {
+			fmt.Fprintf(&b, "# medguard: repo2-off-site=%s\n", r.OffSite)
+		}
 	}
 	fmt.Fprintf(&b, "log-path=%s\nlock-path=%s\n", c.LogPath, c.LockPath)
 	b.WriteString("log-level-console=warn\nlog-level-file=info\n")
@@ -133,6 +263,26 @@ func (c Config) check() error {
 	case strings.ContainsAny(c.PGData+c.Repo+c.PGSocket+c.CipherPass+c.Stanza, "\n\r"):
 		return errors.New("pgbackup: configuration values must be one line each")
 	}
+	if r := c.Repo2; r != nil {
+		switch {
+		case r.Type != "s3" && r.Type != "posix":
+			return fmt.Errorf("pgbackup: repo2 type %q: want s3 or posix", r.Type)
+		case !filepath.IsAbs(r.Path):
+			return errors.New("pgbackup: repo2's path must be absolute")
+		case r.Type == "posix" && filepath.Clean(r.Path) == filepath.Clean(c.Repo):
+			return errors.New("pgbackup: repo2 must be another directory than repo1")
+		case r.Type == "s3" && (r.Bucket == "" || r.Endpoint == ""):
+			return errors.New("pgbackup: an S3 repo2 needs a bucket and an endpoint")
+		case r.Type == "s3" && (r.Key == "" || r.KeySecret == ""):
+			return errors.New("pgbackup: an S3 repo2 needs its access key and secret key")
+		case r.Type == "s3" && strings.Contains(r.Endpoint, ":") && net.ParseIP(r.Endpoint) == nil:
+			return errors.New("pgbackup: repo2's endpoint is a host name; give its port apart")
+		case r.OffSite != "" && r.OffSite != "y" && r.OffSite != "n":
+			return fmt.Errorf("pgbackup: repo2 off-site %q: want y, n or empty", r.OffSite)
+		case strings.ContainsAny(r.Path+r.Bucket+r.Endpoint+r.Region+r.Key+r.KeySecret+r.CAFile+r.CipherPass, "\n\r"):
+			return errors.New("pgbackup: configuration values must be one line each")
+		}
+	}
 	return nil
 }
 
@@ -154,7 +304,11 @@ func Configure(c Config, runAs string) (Config, error) {
 	if err := os.MkdirAll(filepath.Dir(c.File), 0o755); err != nil {
 		return c, fmt.Errorf("pgbackup: %w", err)
 	}
-	for _, dir := range []string{c.Repo, c.LogPath, c.LockPath} {
+	dirs := []string{c.Repo, c.LogPath, c.LockPath}
+	if c.Repo2 != nil && c.Repo2.Type == "posix" {
+		dirs = append(dirs, c.Repo2.Path)
+	}
+	for _, dir := range dirs {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return c, fmt.Errorf("pgbackup: %w", err)
 		}
@@ -187,10 +341,20 @@ func ReadConfig(path, stanza string) (Config, error) {
 		return Config{}, fmt.Errorf("pgbackup: %w", err)
 	}
 	c := Config{File: path, Stanza: stanza}
+	repo2 := func() *Repo2 {
+		if c.Repo2 == nil {
+			c.Repo2 = &Repo2{}
+		}
+		return c.Repo2
+	}
 	section := ""
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
+		if v, ok := strings.CutPrefix(line, "# medguard: repo2-off-site="); ok {
+			repo2().OffSite = strings.TrimSpace(v)
+			continue
+		}
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
@@ -219,6 +383,30 @@ func ReadConfig(path, stanza string) (Config, error) {
 			c.RetentionDiff = atoi()
 		case "repo1-cipher-pass":
 			c.CipherPass = v
+		case "repo2-type":
+			repo2().Type = v
+		case "repo2-path":
+			repo2().Path = v
+		case "repo2-retention-full":
+			repo2().RetentionFull = atoi()
+		case "repo2-s3-bucket":
+			repo2().Bucket = v
+		case "repo2-s3-endpoint":
+			repo2().Endpoint = v
+		case "repo2-storage-port":
+			repo2().Port = atoi()
+		case "repo2-s3-region":
+			repo2().Region = v
+		case "repo2-s3-key":
+			repo2().Key = v
+		case "repo2-s3-key-secret":
+			repo2().KeySecret = v
+		case "repo2-storage-ca-file":
+			repo2().CAFile = v
+		case "repo2-storage-verify-tls":
+			repo2().NoVerifyTLS = v == "n"
+		case "repo2-cipher-pass":
+			repo2().CipherPass = v
 		case "log-path":
 			c.LogPath = v
 		case "lock-path":
@@ -234,6 +422,9 @@ func ReadConfig(path, stanza string) (Config, error) {
 		case "pg1-user":
 			c.PGUser = v
 		}
+	}
+	if c.Repo2 != nil && c.Repo2.Path == "" && c.Repo2.Bucket == "" {
+		c.Repo2 = nil // only a declaration, no repository
 	}
 	c.defaults()
 	if c.Repo == "" || c.PGData == "" {
@@ -280,6 +471,13 @@ func (t *Tool) binary() string {
 		return t.Binary
 	}
 	return "pgbackrest"
+}
+
+// restoreCommand is the restore_command a copy restored from repo into
+// dataDir uses: archive-get from that repository only.
+func (t *Tool) restoreCommand(repo int, dataDir string) string {
+	return fmt.Sprintf("%s --config=%s --stanza=%s --repo=%d --pg1-path=%s archive-get %%f \"%%p\"",
+		t.binary(), t.Config.File, t.Config.Stanza, repo, dataDir)
 }
 
 // CommandError is a pgbackrest command that failed, with what it said.
@@ -357,13 +555,20 @@ func ParseBackupType(s string) (BackupType, error) {
 	return "", fmt.Errorf("pgbackup: backup type %q: want full, diff or incr", s)
 }
 
-// Backup runs a backup of the given type and returns its label.
+// Backup runs a backup of the given type into repo1 and returns its label.
 func (t *Tool) Backup(ctx context.Context, typ BackupType) (string, error) {
+	return t.BackupTo(ctx, 1, typ)
+}
+
+// BackupTo runs a backup of the given type into repository repo (1 or 2)
+// and returns its label. An incremental or differential backup builds on
+// that repository's own earlier backups.
+func (t *Tool) BackupTo(ctx context.Context, repo int, typ BackupType) (string, error) {
 	before, err := t.Info(ctx)
 	if err != nil {
 		return "", err
 	}
-	if _, err := t.run(ctx, "backup", "--type="+string(typ)); err != nil {
+	if _, err := t.run(ctx, "backup", "--type="+string(typ), "--repo="+strconv.Itoa(repoOr1(repo))); err != nil {
 		return "", err
 	}
 	after, err := t.Info(ctx)
@@ -372,14 +577,23 @@ func (t *Tool) Backup(ctx context.Context, typ BackupType) (string, error) {
 	}
 	known := map[string]bool{}
 	for _, b := range before.Backups {
-		known[b.Label] = true
+		known[fmt.Sprint(b.Repo, b.Label)] = true
 	}
 	for i := len(after.Backups) - 1; i >= 0; i-- {
-		if b := after.Backups[i]; !known[b.Label] {
+		if b := after.Backups[i]; b.Repo == repoOr1(repo) && !known[fmt.Sprint(b.Repo, b.Label)] {
 			return b.Label, nil
 		}
 	}
 	return "", errors.New("pgbackup: pgbackrest backup succeeded but no new backup is listed")
+}
+
+// repoOr1 is the repository number, 0 meaning repo1 (manifests written
+// before there was a second repository say none).
+func repoOr1(n int) int {
+	if n == 0 {
+		return 1
+	}
+	return n
 }
 
 // Info is what "pgbackrest info" says of the stanza.
@@ -393,6 +607,14 @@ type Info struct {
 	// Databases map a backup's database id to the archive id directory
 	// ("15-1": the version and the id).
 	Databases map[int]string
+	// Repos are the repositories' own status and cipher, by number.
+	Repos map[int]RepoInfo
+}
+
+// RepoInfo is what pgbackrest info says of one repository.
+type RepoInfo struct {
+	Cipher string
+	Status string
 }
 
 // BackupInfo is one backup in the repository.
@@ -415,12 +637,15 @@ type BackupInfo struct {
 	RepoSize  int64
 	Error     bool
 	ArchiveID string
+	// Repo is the repository holding the backup (1 or 2).
+	Repo int
 }
 
-// ArchiveInfo is a range of archived WAL.
+// ArchiveInfo is a range of archived WAL in one repository.
 type ArchiveInfo struct {
 	ID       string
 	Min, Max string
+	Repo     int
 }
 
 // infoJSON is pgBackRest's "info --output=json" (one element per stanza).
@@ -435,10 +660,20 @@ type infoJSON []struct {
 		ID      int    `json:"id"`
 		Version string `json:"version"`
 	} `json:"db"`
+	Repo []struct {
+		Key    int    `json:"key"`
+		Cipher string `json:"cipher"`
+		Status struct {
+			Message string `json:"message"`
+		} `json:"status"`
+	} `json:"repo"`
 	Archive []struct {
-		ID  string `json:"id"`
-		Min string `json:"min"`
-		Max string `json:"max"`
+		ID       string `json:"id"`
+		Min      string `json:"min"`
+		Max      string `json:"max"`
+		Database struct {
+			RepoKey int `json:"repo-key"`
+		} `json:"database"`
 	} `json:"archive"`
 	Backup []struct {
 		Label   string          `json:"label"`
@@ -451,7 +686,8 @@ type infoJSON []struct {
 			Stop  string `json:"stop"`
 		} `json:"archive"`
 		Database struct {
-			ID int `json:"id"`
+			ID      int `json:"id"`
+			RepoKey int `json:"repo-key"`
 		} `json:"database"`
 		Info struct {
 			Size       int64 `json:"size"`
@@ -480,12 +716,15 @@ func ParseInfo(data []byte, stanza string) (*Info, error) {
 		if s.Name != stanza {
 			continue
 		}
-		in := &Info{Stanza: s.Name, Status: s.Status.Message, Cipher: s.Cipher, Databases: map[int]string{}}
+		in := &Info{Stanza: s.Name, Status: s.Status.Message, Cipher: s.Cipher, Databases: map[int]string{}, Repos: map[int]RepoInfo{}}
 		for _, d := range s.DB {
 			in.Databases[d.ID] = fmt.Sprintf("%s-%d", d.Version, d.ID)
 		}
+		for _, r := range s.Repo {
+			in.Repos[r.Key] = RepoInfo{Cipher: r.Cipher, Status: r.Status.Message}
+		}
 		for _, a := range s.Archive {
-			in.Archives = append(in.Archives, ArchiveInfo{ID: a.ID, Min: a.Min, Max: a.Max})
+			in.Archives = append(in.Archives, ArchiveInfo{ID: a.ID, Min: a.Min, Max: a.Max, Repo: repoOr1(a.Database.RepoKey)})
 		}
 		for _, b := range s.Backup {
 			var ref []string
@@ -503,7 +742,7 @@ func ParseInfo(data []byte, stanza string) (*Info, error) {
 				Start: time.Unix(b.Timestamp.Start, 0).UTC(), Stop: time.Unix(b.Timestamp.Stop, 0).UTC(),
 				StartLSN: b.LSN.Start, StopLSN: b.LSN.Stop, WALStart: b.Archive.Start, WALStop: b.Archive.Stop,
 				Size: b.Info.Size, RepoSize: b.Info.Repository.Delta, Error: b.Error,
-				ArchiveID: in.Databases[b.Database.ID],
+				ArchiveID: in.Databases[b.Database.ID], Repo: repoOr1(b.Database.RepoKey),
 			})
 		}
 		sort.SliceStable(in.Backups, func(i, j int) bool { return in.Backups[i].Label < in.Backups[j].Label })
@@ -521,10 +760,29 @@ func (t *Tool) Info(ctx context.Context) (*Info, error) {
 	return ParseInfo(out, t.Config.Stanza)
 }
 
-// Backup returns the backup with the given label from info.
+// Backup returns the backup with the given label from info (in any
+// repository; labels are unique).
 func (in *Info) Backup(label string) (BackupInfo, bool) {
 	for _, b := range in.Backups {
 		if b.Label == label {
+			return b, true
+		}
+	}
+	return BackupInfo{}, false
+}
+
+// CipherOf is repository repo's cipher ("none" or "aes-256-cbc").
+func (in *Info) CipherOf(repo int) string {
+	if r, ok := in.Repos[repoOr1(repo)]; ok && r.Cipher != "" {
+		return r.Cipher
+	}
+	return in.Cipher
+}
+
+// Latest is the newest good backup in repository repo (0: any).
+func (in *Info) Latest(repo int) (BackupInfo, bool) {
+	for i := len(in.Backups) - 1; i >= 0; i-- {
+		if b := in.Backups[i]; !b.Error && (repo == 0 || b.Repo == repo) {
 			return b, true
 		}
 	}
@@ -538,12 +796,15 @@ func (e *RepoVerifyError) Error() string {
 	return "pgbackrest verify found damage in the repository:\n" + strings.TrimSpace(e.Report)
 }
 
-// Verify runs "pgbackrest verify", which decrypts and checks every backup
-// file and archived WAL segment against pgBackRest's own checksums. Its
-// exit status is 0 even when it finds damage, so its report is read: a
-// *RepoVerifyError says what it found.
-func (t *Tool) Verify(ctx context.Context) (string, error) {
-	out, err := t.run(ctx, "verify", "--output=text", "--verbose")
+// Verify runs "pgbackrest verify" on repo1; see VerifyRepo.
+func (t *Tool) Verify(ctx context.Context) (string, error) { return t.VerifyRepo(ctx, 1) }
+
+// VerifyRepo runs "pgbackrest verify" on repository repo, which decrypts
+// and checks every backup file and archived WAL segment there against
+// pgBackRest's own checksums. Its exit status is 0 even when it finds
+// damage, so its report is read: a *RepoVerifyError says what it found.
+func (t *Tool) VerifyRepo(ctx context.Context, repo int) (string, error) {
+	out, err := t.run(ctx, "verify", "--output=text", "--verbose", "--repo="+strconv.Itoa(repoOr1(repo)))
 	if err != nil {
 		return "", err
 	}
@@ -580,6 +841,10 @@ type RestoreOptions struct {
 	Port int
 	// Socket, if set, is the restored cluster's unix_socket_directories.
 	Socket string
+	// Repo is the repository to restore from (0: pgBackRest's choice, the
+	// first that holds the set). With 2, the recovery's restore_command
+	// fetches WAL from repo2 too, so that nothing comes from repo1.
+	Repo int
 }
 
 // Restore restores a backup into a new data directory and leaves recovery
@@ -605,6 +870,12 @@ func (t *Tool) Restore(ctx context.Context, o RestoreOptions) error {
 		}
 	}
 	args := []string{"--pg1-path=" + o.DataDir}
+	if o.Repo != 0 {
+		args = append(args, "--repo="+strconv.Itoa(o.Repo))
+	}
+	if o.Repo > 1 {
+		args = append(args, "--recovery-option=restore_command="+t.restoreCommand(o.Repo, o.DataDir))
+	}
 	if o.Set != "" {
 		args = append(args, "--set="+o.Set)
 	}

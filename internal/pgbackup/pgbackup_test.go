@@ -45,13 +45,21 @@ func chineseName(i int) string {
 	return string(surnames[i%len(surnames)]) + given[i%len(given)] + fmt.Sprint([]string{"", "一", "二", "三"}[i%4])
 }
 
-func newSite(t *testing.T) *site {
+func newSite(t *testing.T) *site { return newSiteWith(t, nil) }
+
+// newSiteWith is newSite with a chance to change the configuration (a
+// second repository) before it is written; dir is the site's directory.
+func newSiteWith(t *testing.T, configure func(dir string, c *pgbackup.Config)) *site {
 	t.Helper()
 	s := &site{bin: pgtest.Tools(t), dir: pgtest.Dir(t)}
 	port := pgtest.FreePort(t)
-	conf, err := pgbackup.Configure(pgbackup.Config{File: filepath.Join(s.dir, "pgbackrest.conf"), Stanza: "medguard",
+	c := pgbackup.Config{File: filepath.Join(s.dir, "pgbackrest.conf"), Stanza: "medguard",
 		PGData: filepath.Join(s.dir, "pg"), PGPort: port, PGSocket: s.dir, Repo: filepath.Join(s.dir, "repo"),
-		CipherPass: "backup passphrase, not the data KEK: 3a1c9e", RetentionFull: 2}, pgtest.RunAs())
+		CipherPass: "backup passphrase, not the data KEK: 3a1c9e", RetentionFull: 2}
+	if configure != nil {
+		configure(s.dir, &c)
+	}
+	conf, err := pgbackup.Configure(c, pgtest.RunAs())
 	if err != nil {
 		t.Fatal(err)
 	}

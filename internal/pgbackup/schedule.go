@@ -5,8 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
+	"path"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,8 +51,10 @@ type Scheduler struct {
 	s      Schedule
 	mu     sync.Mutex
 	status backup.Status
-	leader bool
-	alerts backup.Alerts
+	// shipped is when each repository's newest WAL segment arrived.
+	shipped map[int]time.Time
+	leader  bool
+	alerts  backup.Alerts
 }
 
 var _ backup.Reporter = (*Scheduler)(nil)
@@ -66,19 +68,37 @@ func NewScheduler(s Schedule) *Scheduler {
 		s.Tick = time.Minute
 	}
 	sc := &Scheduler{s: s}
-	sc.status.Targets = []backup.TargetStatus{{URL: s.Tool.Config.Target(), Media: "disk"}}
-	sc.status.State = state(false)
+	c := s.Tool.Config
+	for _, n := range c.Repos() {
+		t := backup.TargetStatus{URL: c.RepoTarget(n), Media: "disk"}
+		if n == 2 {
+			t.Media, t.OffSite = c.Repo2.Media(), c.Repo2.IsOffSite()
+		}
+		sc.status.Targets = append(sc.status.Targets, t)
+	}
+	sc.status.State = State321(sc.status.Targets)
 	return sc
 }
 
-// state is the 3-2-1 state: the live database and the repository (one
-// local directory, the same medium). pgBackRest's second repository and
-// S3 repositories are not configured by medguard yet.
-func state(repoFailing bool) backup.State {
-	s := backup.State{Copies: 1, Media: 1}
-	if !repoFailing {
+// State321 is the 3-2-1 state of a PostgreSQL installation from its
+// repositories' status: the live database is one copy on disk; each
+// repository holding a good backup (one is listed and its last backup did
+// not fail) is another copy, on its medium (a directory is "disk", S3 an
+// "object-store"), and off-site if its target is.
+func State321(targets []backup.TargetStatus) backup.State {
+	s := backup.State{Copies: 1}
+	media := map[string]bool{"disk": true} // the live database
+	for _, t := range targets {
+		if t.LastBackup.IsZero() || t.LastError != "" {
+			continue
+		}
 		s.Copies++
+		media[t.Media] = true
+		if t.OffSite {
+			s.OffSite++
+		}
 	}
+	s.Media = len(media)
 	s.Met = s.Copies >= 3 && s.Media >= 2 && s.OffSite >= 1
 	return s
 }
@@ -168,7 +188,7 @@ func (sc *Scheduler) lead(ctx context.Context, conn *sql.Conn) *sql.Conn {
 		return nil
 	}
 	sc.setLeader(true)
-	sc.s.Logger.Info("backup: this server runs the pgBackRest schedule", "repository", sc.s.Tool.Config.Repo)
+	sc.s.Logger.Info("backup: this server runs the pgBackRest schedule", "repositories", len(sc.s.Tool.Config.Repos()))
 	return c
 }
 
@@ -178,57 +198,68 @@ func (sc *Scheduler) setLeader(v bool) {
 	sc.mu.Unlock()
 }
 
-func (sc *Scheduler) setError(err error) {
+// setError sets repository i's (0-based) error and the 3-2-1 state.
+func (sc *Scheduler) setError(i int, err error) {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	sc.status.Targets[0].LastError = ""
+	sc.status.Targets[i].LastError = ""
 	if err != nil {
-		sc.status.Targets[0].LastError = err.Error()
+		sc.status.Targets[i].LastError = err.Error()
 	}
-	sc.status.State = state(err != nil)
+	sc.status.State = State321(sc.status.Targets)
 }
 
-// step does what is due now.
+// step does what is due now: for each repository, the backup that is due
+// there (each repository gets its own full and incremental backups, with
+// their own manifests), then the drill.
 func (sc *Scheduler) step(ctx context.Context, leader bool) {
 	info, err := sc.s.Tool.Info(ctx)
-	if err == nil && leader {
-		if typ, due := sc.due(info, time.Now()); due {
-			var m *Manifest
-			m, err = Create(ctx, sc.s.Tool, sc.s.DB, typ, sc.s.Signer, sc.s.ManifestDir)
-			action, id := "backup.incremental", ""
-			if typ == Full {
-				action = "backup.full"
-			}
-			if m != nil {
-				id = m.Label
-			}
-			sc.record(action, id, err)
-			if err == nil {
-				info, err = sc.s.Tool.Info(ctx)
-			}
-			if err != nil {
-				err = fmt.Errorf("%s backup: %w", typ, err)
+	c := sc.s.Tool.Config
+	for i, repo := range c.Repos() {
+		rerr := err
+		if rerr == nil && leader {
+			if typ, due := sc.due(info, repo, time.Now()); due {
+				var m *Manifest
+				m, rerr = CreateIn(ctx, sc.s.Tool, repo, sc.s.DB, typ, sc.s.Signer, sc.s.ManifestDir)
+				action, id := "backup.incremental", ""
+				if typ == Full {
+					action = "backup.full"
+				}
+				if m != nil {
+					id = m.Label
+				}
+				sc.record(action, id, rerr)
+				if rerr == nil {
+					var again *Info
+					if again, rerr = sc.s.Tool.Info(ctx); rerr == nil {
+						info = again
+					}
+				}
+				if rerr != nil {
+					rerr = fmt.Errorf("%s backup: %w", typ, rerr)
+				}
 			}
 		}
-	}
-	if err != nil {
-		sc.setError(err)
-		sc.alert("backup_target:"+sc.s.Tool.Config.Target(), "pgBackRest backup to %s failed (retried every %s): %v",
-			sc.s.Tool.Config.Repo, sc.s.Tick, err)
-	}
-	if info != nil {
-		sc.refresh(info, err)
+		if rerr != nil {
+			sc.alert("backup_target:"+c.RepoTarget(repo), "pgBackRest backup to repository %d (%s) failed (retried every %s): %v",
+				repo, c.RepoTarget(repo), sc.s.Tick, rerr)
+		}
+		if info != nil {
+			sc.refresh(ctx, i, repo, info, rerr)
+		} else {
+			sc.setError(i, rerr)
+		}
 	}
 	sc.drill(ctx, leader)
 }
 
-// due says which backup is due: a full one when none is younger than
-// FullEvery, else an incremental one when none is younger than
-// IncrementalEvery.
-func (sc *Scheduler) due(info *Info, now time.Time) (BackupType, bool) {
+// due says which backup is due in repository repo: a full one when none
+// is younger than FullEvery, else an incremental one when none is younger
+// than IncrementalEvery.
+func (sc *Scheduler) due(info *Info, repo int, now time.Time) (BackupType, bool) {
 	var lastFull, last time.Time
 	for _, b := range info.Backups {
-		if b.Error {
+		if b.Error || b.Repo != repo {
 			continue
 		}
 		if b.Type == Full && b.Stop.After(lastFull) {
@@ -247,44 +278,63 @@ func (sc *Scheduler) due(info *Info, now time.Time) (BackupType, bool) {
 	return "", false
 }
 
-// refresh reads the repository's state into the status: the newest
-// backup and when the newest archived WAL segment arrived.
-func (sc *Scheduler) refresh(info *Info, err error) {
+// refresh reads repository repo's state into target i of the status: its
+// newest backup and error, and the RPO: the shipped time is the oldest of
+// the repositories' newest archived WAL segments (what every copy holds).
+func (sc *Scheduler) refresh(ctx context.Context, i, repo int, info *Info, err error) {
 	var last time.Time
 	for _, b := range info.Backups {
-		if !b.Error && b.Stop.After(last) {
+		if !b.Error && b.Repo == repo && b.Stop.After(last) {
 			last = b.Stop
 		}
 	}
-	shipped := sc.archivedAt(info)
+	shipped := sc.archivedAt(ctx, repo, info)
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	sc.status.Targets[0].LastBackup = last
+	if sc.shipped == nil {
+		sc.shipped = map[int]time.Time{}
+	}
+	sc.status.Targets[i].LastBackup = last
+	sc.status.Targets[i].LastError = ""
+	if err != nil {
+		sc.status.Targets[i].LastError = err.Error()
+	}
 	if !shipped.IsZero() {
-		sc.status.Shipped = shipped
+		sc.shipped[repo] = shipped
 	}
-	if err == nil {
-		sc.status.Targets[0].LastError = ""
-		sc.status.State = state(false)
+	var oldest time.Time
+	for _, n := range sc.s.Tool.Config.Repos() {
+		if t := sc.shipped[n]; oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
 	}
+	if !oldest.IsZero() {
+		sc.status.Shipped = oldest
+	}
+	sc.status.State = State321(sc.status.Targets)
 }
 
-// archivedAt is when the newest archived WAL segment (pgbackrest info's
-// archive max) was written into the repository.
-func (sc *Scheduler) archivedAt(info *Info) time.Time {
-	if len(info.Archives) == 0 {
+// archivedAt is when the newest archived WAL segment of repository repo
+// (pgbackrest info's archive max there) was written into it.
+func (sc *Scheduler) archivedAt(ctx context.Context, repo int, info *Info) time.Time {
+	var a *ArchiveInfo
+	for i := range info.Archives {
+		if info.Archives[i].Repo == repo {
+			a = &info.Archives[i]
+		}
+	}
+	if a == nil || len(a.Max) < 24 {
 		return time.Time{}
 	}
-	a := info.Archives[len(info.Archives)-1]
-	if len(a.Max) < 24 {
+	st, err := openStore(sc.s.Tool.Config, repo)
+	if err != nil {
 		return time.Time{}
 	}
-	c := sc.s.Tool.Config
-	files, _ := filepath.Glob(filepath.Join(c.Repo, archiveDir(c.Stanza, a.ID), a.Max[:16], a.Max+"*"))
+	files, _ := st.list(ctx, path.Join(archiveDir(sc.s.Tool.Config.Stanza, a.ID), a.Max[:16]))
 	var newest time.Time
 	for _, f := range files {
-		if fi, err := os.Stat(f); err == nil && fi.ModTime().After(newest) {
-			newest = fi.ModTime()
+		if strings.HasPrefix(path.Base(f.Path), a.Max) && f.ModTime.After(newest) {
+			newest = f.ModTime
 		}
 	}
 	return newest
@@ -299,7 +349,12 @@ func (sc *Scheduler) drill(ctx context.Context, leader bool) {
 	}
 	sc.mu.Lock()
 	sc.status.LastDrill = last
-	lastBackup := sc.status.Targets[0].LastBackup
+	var lastBackup time.Time
+	for _, t := range sc.status.Targets {
+		if t.LastBackup.After(lastBackup) {
+			lastBackup = t.LastBackup
+		}
+	}
 	sc.mu.Unlock()
 	if sc.s.DrillEvery <= 0 || !leader || lastBackup.IsZero() {
 		return
@@ -309,6 +364,11 @@ func (sc *Scheduler) drill(ctx context.Context, leader bool) {
 	}
 	o := sc.s.Drill
 	o.Tool, o.ManifestDir, o.VerifierKey, o.Signer = sc.s.Tool, sc.s.ManifestDir, sc.s.VerifierKey, sc.s.Signer
+	// With two repositories the drills take turns: each drills the one
+	// the last drill did not, so the off-site copy is restored too.
+	if c := sc.s.Tool.Config; o.Repo == 0 && len(c.Repos()) > 1 && last != nil && last.Target == c.RepoTarget(1) {
+		o.Repo = 2
+	}
 	d, err := RunDrill(ctx, o)
 	if d != nil {
 		sc.record("backup.drill", d.ID, err)
