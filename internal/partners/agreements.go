@@ -69,10 +69,10 @@ type Agreement struct {
 	// The scope: the purposes of use, the kinds of data set, the
 	// k-anonymity every output must reach, and the departments whose data
 	// may be used (empty: any).
-	Purposes     []string `json:"purposes"`
-	DatasetKinds []string `json:"dataset_kinds"`
-	MinK         int      `json:"min_k"`
-	Departments  []string `json:"departments"`
+	Purposes     []string  `json:"purposes"`
+	DatasetKinds []string  `json:"dataset_kinds"`
+	MinK         int       `json:"min_k"`
+	Departments  []string  `json:"departments"`
 	StartsAt     time.Time `json:"starts_at"`
 	ExpiresAt    time.Time `json:"expires_at"`
 	// EndsAt is when it ends: its expiry, or its early termination.

@@ -30,6 +30,7 @@ import (
 	"medguard/internal/audit"
 	"medguard/internal/backuphealth"
 	"medguard/internal/datause"
+	"medguard/internal/partners"
 	"medguard/internal/detect"
 	"medguard/internal/gate"
 	"medguard/internal/identity"
@@ -78,6 +79,9 @@ type Deps struct {
 	// DataUse is record-use requests, paper folders, copies and the
 	// reconciliation (SPEC §8).
 	DataUse *datause.Service
+	// Partners is external partners, their agreements and deletion
+	// confirmations (SPEC §8).
+	Partners *partners.Service
 }
 
 // Server serves medguard over HTTP.
