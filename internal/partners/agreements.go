@@ -266,11 +266,14 @@ func (s *Service) check(ctx context.Context, raw json.RawMessage, now time.Time)
 		return p, err
 	}
 	if p.AgreementID != "" {
-		if p.PartnerID != "" {
-			return p, medguard.InvalidField("payload.partner_id", "an extension names the agreement only")
+		given := p.PartnerID
+		if p, _, err = s.checkExtension(ctx, p, now); err != nil {
+			return p, err
 		}
-		p, _, err = s.checkExtension(ctx, p, now)
-		return p, err
+		if given != "" && given != p.PartnerID {
+			return p, medguard.InvalidField("payload.partner_id", "the agreement is another partner's")
+		}
+		return p, nil
 	}
 	var exists int
 	if medguard.ValidID(p.PartnerID) {
