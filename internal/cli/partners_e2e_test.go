@@ -175,6 +175,29 @@ func TestPartnersOverHTTPS(t *testing.T) {
 		t.Fatalf("after the termination: %v", e)
 	}
 
+	// The console shows the partner in both languages: the deletion due,
+	// the flagged activity, and the form to record the confirmation.
+	for _, c := range []struct{ lang, want string }{{"zh-CN", "待删除确认"}, {"en", "Deletion confirmation due"}} {
+		st, _, page := s.consolePage("/partners", affairs, c.lang)
+		if st != 200 || !strings.Contains(page, "北京协和医学院 合作课题组") || !strings.Contains(page, c.want) {
+			t.Fatalf("/partners (%s): %d %s", c.lang, st, page)
+		}
+	}
+	st, _, page := s.consolePage("/partners/"+pid, affairs, "zh-CN")
+	for _, want := range []string{"冠心病队列随访研究", "已终止", "待确认", "/agreements/" + aid + "/deletion-confirmation", "协议结束后",
+		"超出范围的操作", "liuyang"} {
+		if st != 200 || !strings.Contains(page, want) {
+			t.Fatalf("/partners/{id} lacks %q: %d %s", want, st, page)
+		}
+	}
+	if st, _, page := s.consolePage("/partners/"+pid, auditor, "en"); st != 200 || !strings.Contains(page, "Outside the scope") ||
+		strings.Contains(page, "deletion-confirmation") {
+		t.Fatalf("the auditor's page: %d %s", st, page)
+	}
+	if st, _, _ := s.consolePage("/partners", researcher, "zh-CN"); st != 403 {
+		t.Fatalf("a researcher on /partners: %d", st)
+	}
+
 	if e := s.problem(422, "POST", "/api/v1/agreements/"+aid+"/deletion-confirmation", affairs,
 		map[string]string{"representative": "张晓明"}); e["field"] != "statement" {
 		t.Fatalf("a confirmation with nothing signed: %v", e)

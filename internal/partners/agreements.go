@@ -578,3 +578,14 @@ func (s *Service) CheckOutput(ctx context.Context, userID string, out Output, at
 	}
 	return "", ErrNoAgreement
 }
+
+// AgreementPartner returns the id of the partner an agreement is with, or
+// "" when there is no such agreement (for a page to go back to).
+func (s *Service) AgreementPartner(ctx context.Context, agreementID string) (string, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, `SELECT partner_id FROM partner_agreements WHERE id = $1`, agreementID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return id, medguard.Wrap("partners.AgreementPartner", err)
+}
