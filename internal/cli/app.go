@@ -28,6 +28,7 @@ import (
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
 	"medguard/internal/keys"
+	"medguard/internal/partners"
 	"medguard/internal/records"
 	"medguard/internal/retention"
 	"medguard/internal/siem"
@@ -112,12 +113,15 @@ type App struct {
 	// DataUse is record-use requests, paper folders, copies and the
 	// paper–electronic reconciliation (SPEC §8).
 	DataUse *datause.Service
+	// Partners is external partners (合作单位), their agreements and
+	// deletion confirmations (SPEC §8).
+	Partners *partners.Service
 }
 
 // Schemas are every capability's tables, in dependency order.
 func Schemas() []storage.Schema {
 	return []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema(), siem.Schema(), detect.Schema(),
-		incidents.Schema(), datause.Schema()}
+		incidents.Schema(), datause.Schema(), partners.Schema()}
 }
 
 // Open opens (creating if needed) the installation described by cfg.
@@ -260,8 +264,26 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			cfg.Logger.Error("raising the alert of an overdue paper folder failed", "folder", o.FolderID, "error", err.Error())
 		}
 	})
+	// External partners: an agreement is a four-eyes request; a deletion
+	// confirmation overdue raises an alert once, resolved when it is
+	// recorded.
+	a.Partners = partners.New(a.DB, a.Gate, a.Keys, a.Identity, partners.Config{})
+	a.Approvals.Register(a.Partners.AgreementKind())
+	a.Partners.OnOverdue(func(ctx context.Context, o partners.OverdueDeletion) {
+		if err := a.Detect.RaiseNotice(context.WithoutCancel(ctx), partners.DeletionOverdueRule, o.AgreementID,
+			fmt.Sprintf("deletion confirmation of agreement %s (partner %s) was due %s", o.AgreementID, o.OrgCode,
+				o.DueAt.UTC().Format(time.RFC3339))); err != nil {
+			cfg.Logger.Error("raising the alert of an overdue deletion confirmation failed", "agreement", o.AgreementID, "error", err.Error())
+		}
+	})
+	a.Partners.OnConfirmed(func(ctx context.Context, c partners.DeletionConfirmation) {
+		if _, err := a.Detect.ResolveNotices(context.WithoutCancel(ctx), partners.DeletionOverdueRule, c.AgreementID, "deletion_confirmed"); err != nil {
+			cfg.Logger.Error("clearing the alert of a confirmed deletion failed", "agreement", c.AgreementID, "error", err.Error())
+		}
+	})
 	d := cfg.Web
 	d.DataUse = a.DataUse
+	d.Partners = a.Partners
 	d.DB, d.Gate, d.Log, d.Identity, d.Records, d.Approvals, d.Trail = a.DB, a.Gate, a.Log, a.Identity, a.Records, a.Approvals, a.Trail
 	d.Incidents = a.Incidents
 	d.Detect = a.Detect
@@ -273,7 +295,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.Web.Console = console.New(console.Deps{Identity: a.Identity, Records: a.Records, Approvals: a.Approvals, Trail: a.Trail,
 		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,
 		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn, KeyStatus: a.KeyStatus, Backups: a.BackupHealth,
-		DataUse: a.DataUse})
+		DataUse: a.DataUse, Partners: a.Partners})
 	return a, nil
 }
 

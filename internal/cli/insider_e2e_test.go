@@ -799,6 +799,14 @@ func (h *hospital) walk(token, self, dept string) *walk {
 			"purpose": "care_coordination", "reason": "走查", "until": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)},
 		"POST /api/v1/use-requests/{id}/approve": map[string]string{"note": "同意"},
 		"POST /api/v1/folders":                   map[string]string{"barcode": "WALK-" + self[len(self)-6:], "patient_id": h.patient, "location": "走查架"},
+		"POST /api/v1/partners":                  map[string]string{"name": "走查合作单位", "org_code": "WALK-" + self[len(self)-6:], "contact_name": "走查"},
+		"POST /api/v1/partners/{id}/accounts":    map[string]string{"user_id": self},
+		"POST /api/v1/partners/{id}/agreements": map[string]any{"title": "走查课题", "purposes": []string{"research"},
+			"dataset_kinds": []string{"deid_output"}, "expires_at": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339),
+			"confidentiality": "走查", "reason": "走查"},
+		"POST /api/v1/agreements/{id}/extend": map[string]string{"expires_at": time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339),
+			"reason": "走查"},
+		"POST /api/v1/agreements/{id}/deletion-confirmation": map[string]string{"representative": "走查", "statement": "走查"},
 	}
 	w.queries = map[string]string{"GET /api/v1/patients": "?department=PSYC&limit=200",
 		"GET /api/v1/audit/search": "?patient=" + h.patient, "GET /api/v1/audit/entries": "?start=0&end=1000"}

@@ -15,6 +15,7 @@ import (
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
+	"medguard/internal/partners"
 	"medguard/internal/policy"
 )
 
@@ -206,7 +207,7 @@ func (rq *Request) ruleNames() []string {
 	for _, r := range detect.DefaultRules() {
 		out = append(out, r.Name)
 	}
-	return append(out, detect.DeadlineOverdueRule, datause.OverdueRule)
+	return append(out, detect.DeadlineOverdueRule, datause.OverdueRule, partners.DeletionOverdueRule)
 }
 
 // detectRule names a detection rule in words.
@@ -341,6 +342,8 @@ func (rq *Request) alertExplanation(a detect.Alert) string {
 			barcode = m[1]
 		}
 		return rq.T("alerts.explain.folder_overdue", barcode)
+	case partners.DeletionOverdueRule:
+		return rq.T("alerts.explain.partner_deletion_overdue", a.Key)
 	case "bulk_read_user", "bulk_read_ip", "repeat_patient", "off_hours_read", "cross_department_read", "new_relation",
 		"repeated_denied", "failed_signin_ip", "bulk_export", "deactivated_signin", "baseline_deviation":
 		return rq.T("alerts.explain."+a.Rule, who, window, a.Count, a.Threshold)

@@ -94,6 +94,7 @@ import (
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
 	"medguard/internal/keys"
+	"medguard/internal/partners"
 	"medguard/internal/policy"
 	"medguard/internal/records"
 	"medguard/internal/trail"
@@ -125,6 +126,9 @@ type Deps struct {
 	// DataUse is record-use requests, paper folders, copies and the
 	// reconciliation (datause.go); nil hides those pages' data.
 	DataUse *datause.Service
+	// Partners is external partners and their agreements (partners.go);
+	// nil hides those pages' data.
+	Partners *partners.Service
 }
 
 // PageSize is the length of a page of a paginated list.

@@ -69,6 +69,8 @@ use.approve            . x . . . . . . . . .
 folder.read            . x . . . . . x . . .
 folder.manage          . x . . . . . . . . .
 copy.manage            . x . . . . . . . . .
+partner.manage         . . . . . . x . . . x
+partner.read           . . . . . . x x . . x
 `
 
 var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher, Leadership,

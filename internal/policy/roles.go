@@ -125,6 +125,17 @@ const (
 	// CopyManage records copies (复印) of records for patients and
 	// insurers, after checking the requester's identity.
 	CopyManage Permission = "copy.manage"
+
+	// PartnerManage registers external partners (合作单位), links their
+	// researchers' accounts, asks for their agreements (a four-eyes request
+	// a security officer decides), ends an agreement early and records the
+	// partner's deletion confirmation (删除确认) at its end.
+	PartnerManage Permission = "partner.manage"
+	// PartnerRead shows the partners, their agreements and deletion
+	// confirmations, and the partner accounts' activity against the
+	// agreements' scope (the unannounced inspection of seed 003 §3.3.2):
+	// audit entries of the partners' accounts, no patient data.
+	PartnerRead Permission = "partner.read"
 )
 
 // AllPermissions lists every permission, in a stable order.
@@ -141,6 +152,7 @@ var AllPermissions = []Permission{
 	RetentionRead, RetentionManage, RecordDestroy,
 	BackupRead, RetentionHold,
 	UseRequest, UseRead, UseApprove, FolderRead, FolderManage, CopyManage,
+	PartnerManage, PartnerRead,
 }
 
 // patientData are the permissions whose use touches a patient's data and so
@@ -240,12 +252,12 @@ var DefaultRoles = []Role{
 		Description: "Rules, alerts, incidents, audits and reports; releases frozen accounts; approves the four-eyes requests that grant privilege or open patient data.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease,
 			IncidentRead, IncidentManage, UserRead, RoleRead, ApprovalDecide, ComplianceRead, BreakGlassRead, RetentionRead,
-			BackupRead, RetentionHold}},
+			BackupRead, RetentionHold, PartnerManage, PartnerRead}},
 	{Name: Auditor, NameZH: "质控审计员", Privileged: true,
 		Description: "Read-only audit, compliance checks and accountability cases; sees late archiving hospital-wide.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, IncidentRead, ComplianceRead,
 			AccountabilityManage, UserRead, RoleRead, BreakGlassRead, ArchivingRead, AllDepartments, RetentionRead,
-			BackupRead, UseRead, FolderRead}},
+			BackupRead, UseRead, FolderRead, PartnerRead}},
 	{Name: Researcher, NameZH: "科研人员",
 		Description: "Receives approved, de-identified data only.",
 		Permissions: []Permission{DirectoryRead, DeidRead}},
@@ -254,7 +266,7 @@ var DefaultRoles = []Role{
 		Permissions: []Permission{DirectoryRead, ComplianceRead, IncidentRead, AlertRead, BackupRead, RetentionRead}},
 	{Name: MedicalAffairs, NameZH: "医务科", Privileged: true,
 		Description: "Approves the requests that let data leave the archive: exports of more than one patient and de-identification jobs; sees their manifests; no patient data of its own.",
-		Permissions: []Permission{DirectoryRead, RoleRead, ExportApprove, DeidApprove, DeidRead}},
+		Permissions: []Permission{DirectoryRead, RoleRead, ExportApprove, DeidApprove, DeidRead, PartnerManage, PartnerRead}},
 }
 
 // LookupRole returns the default role with the given name.

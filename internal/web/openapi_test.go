@@ -20,6 +20,7 @@ import (
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
 	"medguard/internal/keys"
+	"medguard/internal/partners"
 	"medguard/internal/policy"
 	"medguard/internal/records"
 	"medguard/internal/retention"
@@ -448,6 +449,13 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"FolderGap":              datause.FolderGap{},
 		"Copy":                   datause.Copy{},
 		"CopyList":               List[datause.Copy]{},
+		"Partner":                partners.Partner{},
+		"PartnerList":            List[partners.Partner]{},
+		"PartnerAccount":         partners.Account{},
+		"Agreement":              partners.Agreement{},
+		"DeletionConfirmation":   partners.DeletionConfirmation{},
+		"PartnerActivity":        partners.Activity{},
+		"PartnerActivityEntry":   partners.ActivityEntry{},
 	} {
 		s := d.schema(t, name)
 		props, _ := s["properties"].(map[string]any)
@@ -528,6 +536,10 @@ func TestOpenAPIEnums(t *testing.T) {
 		{"#/components/schemas/NewLoan/properties/purpose/enum", datause.LoanPurposes},
 		{"#/components/schemas/NewCopy/properties/relation/enum", datause.Relations},
 		{"#/components/schemas/NewCopy/properties/purpose/enum", datause.CopyPurposes},
+		{"#/components/schemas/NewAgreement/properties/purposes/items/enum", partners.AgreementPurposes},
+		{"#/components/schemas/NewAgreement/properties/dataset_kinds/items/enum", partners.DatasetKinds},
+		{"#/components/schemas/Partner/properties/status/enum", partners.PartnerStatuses},
+		{"#/components/schemas/PartnerActivityEntry/properties/flags/items/enum", partners.ActivityFlags},
 	} {
 		v, ok := d.pointer(c.pointer)
 		if !ok {

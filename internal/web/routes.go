@@ -6,6 +6,7 @@ import (
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
+	"medguard/internal/partners"
 	"medguard/internal/policy"
 	"medguard/internal/records"
 )
@@ -161,6 +162,18 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/folders/{id}/return", Action: "folder.return", auth: userOnly, Perms: perms(policy.FolderManage), h: s.returnFolder},
 		{Method: "POST", Pattern: "/api/v1/copies", Action: "copy.record", auth: userOnly, Perms: perms(policy.CopyManage), Body: datause.NewCopy{}, h: s.recordCopy},
 		{Method: "GET", Pattern: "/api/v1/copies", Action: "copy.list", auth: userOnly, Perms: perms(policy.CopyManage), h: s.listCopies},
+
+		// External partners (合作单位, SPEC §8, issue 12): agreements are
+		// four-eyes requests a security officer decides.
+		{Method: "GET", Pattern: "/api/v1/partners", Action: "partner.list", auth: userOnly, Perms: perms(policy.PartnerRead), h: s.listPartners},
+		{Method: "POST", Pattern: "/api/v1/partners", Action: "partner.create", auth: userOnly, Perms: perms(policy.PartnerManage), Body: partners.NewPartner{}, h: s.createPartner},
+		{Method: "GET", Pattern: "/api/v1/partners/{id}", Action: "partner.read", auth: userOnly, Perms: perms(policy.PartnerRead), h: s.getPartner},
+		{Method: "POST", Pattern: "/api/v1/partners/{id}/accounts", Action: "partner.link_account", auth: userOnly, Perms: perms(policy.PartnerManage), Body: partners.LinkAccount{}, h: s.linkPartnerAccount},
+		{Method: "POST", Pattern: "/api/v1/partners/{id}/agreements", Action: "approval.request", auth: userOnly, Perms: perms(policy.PartnerManage), Body: partners.NewAgreement{}, h: s.askAgreement},
+		{Method: "GET", Pattern: "/api/v1/partners/{id}/activity", Action: "partner.activity", auth: userOnly, Perms: perms(policy.PartnerRead), h: s.partnerActivity},
+		{Method: "POST", Pattern: "/api/v1/agreements/{id}/extend", Action: "approval.request", auth: userOnly, Perms: perms(policy.PartnerManage), Body: partners.Extension{}, h: s.extendAgreement},
+		{Method: "POST", Pattern: "/api/v1/agreements/{id}/terminate", Action: "partner.agreement_terminate", auth: userOnly, Perms: perms(policy.PartnerManage), h: s.terminateAgreement},
+		{Method: "POST", Pattern: "/api/v1/agreements/{id}/deletion-confirmation", Action: "partner.deletion_confirm", auth: userOnly, Perms: perms(policy.PartnerManage), Body: partners.NewDeletionConfirmation{}, h: s.confirmDeletion},
 
 		// Backups and restore drills (SPEC §9, issue 11).
 		{Method: "GET", Pattern: "/api/v1/backups", Action: "backup.status", auth: userOnly, Perms: perms(policy.BackupRead), h: s.backupHealth},

@@ -35,6 +35,7 @@ import (
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
 	"medguard/internal/keys"
+	"medguard/internal/partners"
 	"medguard/internal/policy"
 	"medguard/internal/records"
 	"medguard/internal/storage"
@@ -78,6 +79,9 @@ type Deps struct {
 	// DataUse is record-use requests, paper folders, copies and the
 	// reconciliation (SPEC §8).
 	DataUse *datause.Service
+	// Partners is external partners, their agreements and deletion
+	// confirmations (SPEC §8).
+	Partners *partners.Service
 }
 
 // Server serves medguard over HTTP.
