@@ -61,8 +61,8 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/approvals", Action: "approval.request", auth: userOnly, Body: approvals.NewRequest{}, h: s.requestApproval},
 		{Method: "GET", Pattern: "/api/v1/approvals", Action: "approval.list", auth: userOnly, h: s.listApprovals},
 		{Method: "GET", Pattern: "/api/v1/approvals/{id}", Action: "approval.read", auth: userOnly, h: s.getApproval},
-		{Method: "POST", Pattern: "/api/v1/approvals/{id}/approve", Action: "approval.approve", auth: userOnly, Perms: perms(policy.ApprovalDecide, policy.ApprovalDecideDepartment), Body: decisionRequest{}, h: s.approve},
-		{Method: "POST", Pattern: "/api/v1/approvals/{id}/refuse", Action: "approval.refuse", auth: userOnly, Perms: perms(policy.ApprovalDecide, policy.ApprovalDecideDepartment), Body: decisionRequest{}, h: s.refuse},
+		{Method: "POST", Pattern: "/api/v1/approvals/{id}/approve", Action: "approval.approve", auth: userOnly, Perms: perms(policy.ApprovalDecide, policy.ApprovalDecideDepartment, policy.DeidApprove), Body: decisionRequest{}, h: s.approve},
+		{Method: "POST", Pattern: "/api/v1/approvals/{id}/refuse", Action: "approval.refuse", auth: userOnly, Perms: perms(policy.ApprovalDecide, policy.ApprovalDecideDepartment, policy.DeidApprove), Body: decisionRequest{}, h: s.refuse},
 		{Method: "POST", Pattern: "/api/v1/approvals/{id}/cancel", Action: "approval.cancel", auth: userOnly, h: s.cancelApproval},
 
 		// Patients (SPEC §4).
