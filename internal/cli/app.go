@@ -23,6 +23,7 @@ import (
 	"medguard/internal/backuphealth"
 	"medguard/internal/console"
 	"medguard/internal/datause"
+	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
 	"medguard/internal/gate"
 	"medguard/internal/identity"
@@ -112,12 +113,15 @@ type App struct {
 	// DataUse is record-use requests, paper folders, copies and the
 	// paper–electronic reconciliation (SPEC §8).
 	DataUse *datause.Service
+	// DeidJobs is de-identification jobs (SPEC §8): four-eyes requests
+	// medical affairs decides, run by serve's worker.
+	DeidJobs *deidjobs.Service
 }
 
 // Schemas are every capability's tables, in dependency order.
 func Schemas() []storage.Schema {
 	return []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema(), siem.Schema(), detect.Schema(),
-		incidents.Schema(), datause.Schema()}
+		incidents.Schema(), datause.Schema(), deidjobs.Schema()}
 }
 
 // Open opens (creating if needed) the installation described by cfg.
@@ -260,8 +264,12 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			cfg.Logger.Error("raising the alert of an overdue paper folder failed", "folder", o.FolderID, "error", err.Error())
 		}
 	})
+	// De-identification jobs register their kind of four-eyes request and
+	// sign their manifests with the audit log's key.
+	a.DeidJobs = deidjobs.New(a.DB, a.Gate, a.Keys, a.Records, a.Identity, a.Approvals, a.Checkpoints.Signer, deidjobs.Config{})
 	d := cfg.Web
 	d.DataUse = a.DataUse
+	d.DeidJobs = a.DeidJobs
 	d.DB, d.Gate, d.Log, d.Identity, d.Records, d.Approvals, d.Trail = a.DB, a.Gate, a.Log, a.Identity, a.Records, a.Approvals, a.Trail
 	d.Incidents = a.Incidents
 	d.Detect = a.Detect

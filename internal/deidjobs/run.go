@@ -19,9 +19,9 @@ import (
 
 	"medguard"
 	"medguard/internal/deid/kanon"
-	"medguard/internal/gate"
 	"medguard/internal/deid/mask"
 	"medguard/internal/deid/scrub"
+	"medguard/internal/gate"
 	"medguard/internal/keys"
 	"medguard/internal/policy"
 	"medguard/internal/records"
@@ -492,4 +492,3 @@ func eventOf(call *medguard.Call, action, jobID string) gate.Event {
 	return gate.Event{Call: call, Action: action, TargetType: "deid_job", TargetID: jobID, Allowed: true,
 		Rule: policy.RuleDeidJob + ":" + jobID}
 }
-

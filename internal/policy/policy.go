@@ -139,7 +139,7 @@ type DeidJob struct {
 type Request struct {
 	// DeidJob is set when medguard reads for an approved de-identification
 	// job (the gate sets it for a system actor only).
-	DeidJob *DeidJob
+	DeidJob  *DeidJob
 	Subject  Subject
 	Action   Permission
 	Resource Resource

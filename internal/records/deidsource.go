@@ -183,4 +183,3 @@ func (s *Service) ReadSource(ctx context.Context, call *medguard.Call, job polic
 	slices.SortFunc(out.Patients, func(a, b SourcePatient) int { return strings.Compare(a.Patient.ID, b.Patient.ID) })
 	return out, nil
 }
-

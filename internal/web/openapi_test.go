@@ -16,6 +16,7 @@ import (
 	"medguard/internal/backup"
 	"medguard/internal/backuphealth"
 	"medguard/internal/datause"
+	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
@@ -448,6 +449,11 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"FolderGap":              datause.FolderGap{},
 		"Copy":                   datause.Copy{},
 		"CopyList":               List[datause.Copy]{},
+		"DeidJob":                deidjobs.Job{},
+		"DeidJobList":            List[deidjobs.Job]{},
+		"DeidSpec":               deidjobs.Spec{},
+		"DeidManifest":           deidjobs.SignedManifest{},
+		"DeidManifestContent":    deidjobs.Manifest{},
 	} {
 		s := d.schema(t, name)
 		props, _ := s["properties"].(map[string]any)
@@ -528,6 +534,8 @@ func TestOpenAPIEnums(t *testing.T) {
 		{"#/components/schemas/NewLoan/properties/purpose/enum", datause.LoanPurposes},
 		{"#/components/schemas/NewCopy/properties/relation/enum", datause.Relations},
 		{"#/components/schemas/NewCopy/properties/purpose/enum", datause.CopyPurposes},
+		{"#/components/schemas/NewDeidJob/properties/purpose/enum", deidjobs.Purposes},
+		{"#/components/schemas/DeidLDiverse/properties/attribute/enum", deidjobs.SensitiveAttributes},
 	} {
 		v, ok := d.pointer(c.pointer)
 		if !ok {

@@ -3,6 +3,7 @@ package web
 import (
 	"medguard/internal/approvals"
 	"medguard/internal/datause"
+	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
@@ -161,6 +162,13 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/folders/{id}/return", Action: "folder.return", auth: userOnly, Perms: perms(policy.FolderManage), h: s.returnFolder},
 		{Method: "POST", Pattern: "/api/v1/copies", Action: "copy.record", auth: userOnly, Perms: perms(policy.CopyManage), Body: datause.NewCopy{}, h: s.recordCopy},
 		{Method: "GET", Pattern: "/api/v1/copies", Action: "copy.list", auth: userOnly, Perms: perms(policy.CopyManage), h: s.listCopies},
+
+		// De-identification jobs (SPEC §8, issue 12).
+		{Method: "POST", Pattern: "/api/v1/deid/jobs", Action: "approval.request", auth: userOnly, Perms: perms(policy.DeidRun), Body: deidjobs.NewJob{}, h: s.askDeidJob},
+		{Method: "GET", Pattern: "/api/v1/deid/jobs", Action: "deid.list", auth: userOnly, Perms: perms(policy.DeidRead, policy.DeidRun, policy.DeidApprove), h: s.listDeidJobs},
+		{Method: "GET", Pattern: "/api/v1/deid/jobs/{id}", Action: "deid.read", auth: userOnly, Perms: perms(policy.DeidRead, policy.DeidRun, policy.DeidApprove), h: s.getDeidJob},
+		{Method: "GET", Pattern: "/api/v1/deid/jobs/{id}/manifest", Action: "deid.read", auth: userOnly, Perms: perms(policy.DeidRead, policy.DeidRun, policy.DeidApprove), h: s.getDeidManifest},
+		{Method: "GET", Pattern: "/api/v1/deid/jobs/{id}/output", Action: "deid.download", auth: userOnly, Perms: perms(policy.DeidRead), h: s.downloadDeidOutput},
 
 		// Backups and restore drills (SPEC §9, issue 11).
 		{Method: "GET", Pattern: "/api/v1/backups", Action: "backup.status", auth: userOnly, Perms: perms(policy.BackupRead), h: s.backupHealth},

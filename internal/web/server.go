@@ -30,6 +30,7 @@ import (
 	"medguard/internal/audit"
 	"medguard/internal/backuphealth"
 	"medguard/internal/datause"
+	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
 	"medguard/internal/gate"
 	"medguard/internal/identity"
@@ -78,6 +79,8 @@ type Deps struct {
 	// DataUse is record-use requests, paper folders, copies and the
 	// reconciliation (SPEC §8).
 	DataUse *datause.Service
+	// DeidJobs is de-identification jobs (SPEC §8).
+	DeidJobs *deidjobs.Service
 }
 
 // Server serves medguard over HTTP.
