@@ -281,7 +281,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.Web.Console = console.New(console.Deps{Identity: a.Identity, Records: a.Records, Approvals: a.Approvals, Trail: a.Trail,
 		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,
 		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn, KeyStatus: a.KeyStatus, Backups: a.BackupHealth,
-		DataUse: a.DataUse})
+		DataUse: a.DataUse, DeidJobs: a.DeidJobs})
 	return a, nil
 }
 
