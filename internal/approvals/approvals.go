@@ -21,6 +21,7 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -89,10 +90,13 @@ type Approval struct {
 type Approvers struct {
 	SecurityOfficer bool   `json:"security_officer"`
 	DepartmentHead  string `json:"department_head,omitempty"`
+	// Permission, if set, is the permission whose holders decide (e.g.
+	// deid.approve: medical affairs); it comes with the kind.
+	Permission string `json:"permission,omitempty"`
 }
 
 func (a Approvers) policy() policy.Approvers {
-	return policy.Approvers{Security: a.SecurityOfficer, Department: a.DepartmentHead}
+	return policy.Approvers{Security: a.SecurityOfficer, Department: a.DepartmentHead, Permission: policy.Permission(a.Permission)}
 }
 
 // Plan is what a kind's Check makes of a request.
@@ -137,6 +141,10 @@ type Kind struct {
 	Run func(ctx context.Context, a *Approval, approver *medguard.Call, secret string) (audit.Mutation, string, error)
 	// RunAction names the operation in the audit log once it has run.
 	RunAction string
+	// Approver, if set, is the permission whose holders decide requests of
+	// this kind (e.g. deid.approve for de-identification jobs), besides
+	// the approvers the plan names.
+	Approver policy.Permission
 }
 
 // Service is the approvals capability.
@@ -231,7 +239,8 @@ func (s *Service) Request(ctx context.Context, call *medguard.Call, in NewReques
 				return nil, err
 			}
 			a.SubjectUserID, a.Payload, a.TargetType, a.TargetID = plan.Subject, norm, plan.TargetType, plan.TargetID
-			a.Approvers = Approvers{SecurityOfficer: plan.Approvers.Security, DepartmentHead: plan.Approvers.Department}
+			a.Approvers = Approvers{SecurityOfficer: plan.Approvers.Security, DepartmentHead: plan.Approvers.Department,
+				Permission: string(k.Approver)}
 			a.Secret = plan.Secret
 			if err := s.noDuplicate(ctx, a); err != nil {
 				return nil, err
@@ -301,6 +310,9 @@ func (s *Service) scan(ctx context.Context, sc interface{ Scan(...any) error }, 
 		return nil, err
 	}
 	a.Approvers.SecurityOfficer = security != 0
+	if k, ok := s.kinds[a.Kind]; ok {
+		a.Approvers.Permission = string(k.Approver)
+	}
 	a.Payload, a.SubjectUserID = json.RawMessage(payload), subject.String
 	a.RequestedAt, a.ExpiresAt = medguard.FromMillis(requested), medguard.FromMillis(expires)
 	a.DecidedBy, a.DecisionNote = decidedBy.String, note.String
@@ -393,6 +405,25 @@ func (s *Service) List(ctx context.Context, call *medguard.Call, status, before 
 	var next string
 	perms := policy.PermissionsOf(call.Actor.Roles)
 	security, head := perms[policy.ApprovalDecide], perms[policy.ApprovalDecideDepartment] && call.Actor.Department != ""
+	// The kinds the caller decides by a permission of their own (deid.job
+	// for medical affairs).
+	var named []string
+	for _, k := range s.kinds {
+		if k.Approver != "" && perms[k.Approver] {
+			named = append(named, k.Name)
+		}
+	}
+	slices.Sort(named)
+	namedSQL := ""
+	for i := range named {
+		if i > 0 {
+			namedSQL += ", "
+		}
+		namedSQL += "'" + named[i] + "'" // kind names are constants of the code, never input
+	}
+	if namedSQL != "" {
+		namedSQL = ` OR kind IN (` + namedSQL + `)`
+	}
 	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.DirectoryRead, AuditAction: "approval.list",
 		Resource: policy.Resource{Type: "approval"}},
 		func(policy.Decision) (audit.Mutation, error) {
@@ -400,7 +431,7 @@ func (s *Service) List(ctx context.Context, call *medguard.Call, status, before 
 				status = Pending
 			}
 			q := `SELECT ` + columns + ` FROM approvals WHERE ($1 = '' OR id < $1)
-				AND (requested_by = $2 OR ($3 = 1 AND approve_security = 1) OR ($4 = 1 AND approve_department = $5))`
+				AND (requested_by = $2 OR ($3 = 1 AND approve_security = 1) OR ($4 = 1 AND approve_department = $5)` + namedSQL + `)`
 			args := []any{before, call.Actor.ID, boolInt(security), boolInt(head), call.Actor.Department}
 			switch status {
 			case Pending:
@@ -433,7 +464,7 @@ func (s *Service) List(ctx context.Context, call *medguard.Call, status, before 
 				}
 				out = append(out, *a)
 			}
-			if err := rows.Err(); err != nil || !security && !head {
+			if err := rows.Err(); err != nil || !security && !head && len(named) == 0 {
 				return nil, err
 			}
 			// Who may decide each item, as the policy would decide it.
@@ -638,4 +669,29 @@ func (s *Service) SealClearText(ctx context.Context) error {
 		return nil
 	})
 	return err
+}
+
+// StatusOf returns the status of each approval named (pending ones past
+// their expiry as expired), for a capability that files its requests here
+// and shows them as their approvals stand (de-identification jobs). It
+// discloses no payload or reason.
+func (s *Service) StatusOf(ctx context.Context, ids ...string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	now := medguard.Millis(s.clock.Now())
+	for _, id := range ids {
+		var status string
+		var expires int64
+		err := s.db.QueryRowContext(ctx, `SELECT status, expires_at FROM approvals WHERE id = $1`, id).Scan(&status, &expires)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, medguard.Wrap("approvals.StatusOf", err)
+		}
+		if status == Pending && now >= expires {
+			status = Expired
+		}
+		out[id] = status
+	}
+	return out, nil
 }

@@ -39,6 +39,10 @@ const (
 	// KeysRotate makes a new version of the root key (KEK) active; the
 	// server then rewraps every data key under it (SPEC §3, §9).
 	KeysRotate = "keys.rotate"
+	// DeidJob runs a de-identification job (SPEC §8): asked by a researcher
+	// (deid.run), decided by medical affairs (deid.approve). The kind is
+	// registered by internal/deidjobs, which owns the jobs.
+	DeidJob = "deid.job"
 )
 
 // RoleGrantPayload is the payload of a role.grant request.

@@ -23,6 +23,7 @@ import (
 	"medguard/internal/backuphealth"
 	"medguard/internal/console"
 	"medguard/internal/datause"
+	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
 	"medguard/internal/gate"
 	"medguard/internal/identity"
@@ -116,12 +117,15 @@ type App struct {
 	// Partners is external partners (合作单位), their agreements and
 	// deletion confirmations (SPEC §8).
 	Partners *partners.Service
+	// DeidJobs is de-identification jobs (SPEC §8): four-eyes requests
+	// medical affairs decides, run by serve's worker.
+	DeidJobs *deidjobs.Service
 }
 
 // Schemas are every capability's tables, in dependency order.
 func Schemas() []storage.Schema {
 	return []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema(), siem.Schema(), detect.Schema(),
-		incidents.Schema(), datause.Schema(), partners.Schema()}
+		incidents.Schema(), datause.Schema(), partners.Schema(), deidjobs.Schema()}
 }
 
 // Open opens (creating if needed) the installation described by cfg.
@@ -284,6 +288,11 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	d := cfg.Web
 	d.DataUse = a.DataUse
 	d.Partners = a.Partners
+	// De-identification jobs register their kind of four-eyes request and
+	// sign their manifests with the audit log's key.
+	a.DeidJobs = deidjobs.New(a.DB, a.Gate, a.Keys, a.Records, a.Identity, a.Approvals, a.Checkpoints.Signer, deidjobs.Config{})
+	d.DeidJobs = a.DeidJobs
+	a.DeidJobs.SetAgreements(a.Partners)
 	d.DB, d.Gate, d.Log, d.Identity, d.Records, d.Approvals, d.Trail = a.DB, a.Gate, a.Log, a.Identity, a.Records, a.Approvals, a.Trail
 	d.Incidents = a.Incidents
 	d.Detect = a.Detect
@@ -295,7 +304,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.Web.Console = console.New(console.Deps{Identity: a.Identity, Records: a.Records, Approvals: a.Approvals, Trail: a.Trail,
 		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,
 		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn, KeyStatus: a.KeyStatus, Backups: a.BackupHealth,
-		DataUse: a.DataUse, Partners: a.Partners})
+		DataUse: a.DataUse, Partners: a.Partners, DeidJobs: a.DeidJobs})
 	return a, nil
 }
 

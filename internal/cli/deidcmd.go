@@ -31,6 +31,10 @@ commands:
             medguard deid text --jsonl [--lang zh|en|auto] [--surrogate]
           reads lines {"id","text"} on stdin, writes them scrubbed on
           stdout in the same order
+  verify-manifest FILE [--key KEY | --data DIR]
+          verify a de-identification job's manifest offline (GET
+          /api/v1/deid/jobs/{id}/manifest): exit 0 only if it is signed
+          by the audit log's key and unchanged since
 `
 
 // deidCmd runs "medguard deid …".
@@ -44,6 +48,8 @@ func deidCmd(ctx context.Context, args []string, getenv func(string) string, std
 		return deidTable(args[1:], getenv, stdout, stderr)
 	case "text":
 		return deidText(ctx, args[1:], getenv, stdinReader, stdout, stderr)
+	case "verify-manifest":
+		return deidVerifyManifest(args[1:], getenv, stdout, stderr)
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, deidHelp)
 		return nil

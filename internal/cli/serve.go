@@ -412,6 +412,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go app.Partners.Run(bg, time.Minute, func(err error) {
 		logger.Error("checking partners' deletion confirmations failed", "error", err.Error())
 	})
+	go app.DeidJobs.Run(bg, time.Second, func(err error) {
+		logger.Error("de-identification jobs failed", "error", err.Error())
+	})
 	go app.Web.Run(bg, f.refusalSummary)
 	if err := startBackups(bg, app, bf, getenv, logger); err != nil {
 		return err

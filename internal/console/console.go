@@ -90,6 +90,7 @@ import (
 	"medguard/internal/audit"
 	"medguard/internal/backuphealth"
 	"medguard/internal/datause"
+	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
@@ -129,6 +130,8 @@ type Deps struct {
 	// Partners is external partners and their agreements (partners.go);
 	// nil hides those pages' data.
 	Partners *partners.Service
+	// DeidJobs is de-identification jobs (deid.go); nil hides their data.
+	DeidJobs *deidjobs.Service
 }
 
 // PageSize is the length of a page of a paginated list.

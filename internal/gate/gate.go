@@ -66,6 +66,10 @@ type Passage struct {
 	// ChangedBy lists, for deciding a four-eyes request, the users who
 	// created, changed or reset the caller's account.
 	ChangedBy []string
+	// DeidJob, for medguard itself (a system actor) reading for an approved
+	// de-identification job, is the job whose scope opens the read; it is
+	// ignored for any other actor.
+	DeidJob *policy.DeidJob
 	// AuditAction overrides the action recorded in the log (default Action),
 	// for operations whose permission is broader than what they do, e.g.
 	// "record.attachment.read" under record.read.
@@ -142,7 +146,12 @@ func (g *Gate) decide(p Passage, now time.Time) policy.Decision {
 	if system {
 		perms = policy.SetOf(a.Scopes)
 	}
+	var job *policy.DeidJob
+	if a.Kind == medguard.SystemActor {
+		job = p.DeidJob
+	}
 	return policy.Decide(policy.Request{
+		DeidJob: job,
 		Subject: policy.Subject{ID: a.ID, Department: a.Department, Active: a.ID != "", Permissions: perms,
 			System: system, ChangedBy: p.ChangedBy},
 		Action:     p.Action,

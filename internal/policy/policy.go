@@ -78,11 +78,14 @@ type Resource struct {
 }
 
 // Approvers are who may decide a four-eyes request (SPEC §3): security
-// officers (approval.decide) when Security is set, and the head of
-// Department (approval.decide_department) when it is not empty.
+// officers (approval.decide) when Security is set, the head of Department
+// (approval.decide_department) when it is not empty, and the holders of
+// Permission when it is set (e.g. deid.approve: medical affairs, 医务科,
+// decides de-identification jobs, SPEC §8).
 type Approvers struct {
 	Security   bool
 	Department string
+	Permission Permission
 }
 
 // CareTeamMembership says that the subject is on a patient's care team, until
@@ -117,8 +120,26 @@ type UseGrant struct {
 	HeadApproved bool
 }
 
+// DeidJob is an approved de-identification job (SPEC §8): it opens to the
+// job itself — medguard acting for it, never a person — the reading of
+// the patients and records in its scope, until Until. Restricted data
+// never opens to a job.
+type DeidJob struct {
+	ID string
+	// PatientIDs, if set, are the only patients it reads.
+	PatientIDs []string
+	// Department, if set, is the only department whose records it reads.
+	Department string
+	// RecordTypes, if set, are the only record types it reads.
+	RecordTypes []string
+	Until       time.Time
+}
+
 // Request is everything the policy needs for one decision.
 type Request struct {
+	// DeidJob is set when medguard reads for an approved de-identification
+	// job (the gate sets it for a system actor only).
+	DeidJob  *DeidJob
 	Subject  Subject
 	Action   Permission
 	Resource Resource
@@ -161,6 +182,8 @@ const (
 	RuleNotApprover        = "deny.not_an_eligible_approver"
 	RulePurposeRequired    = "deny.purpose_required"
 	RuleNotOwnRequest      = "deny.not_own_request"
+	RuleDeidJobEnded       = "deny.deid_job_ended"
+	RuleNotRecipient       = "deny.not_recipient"
 
 	RulePermission     = "allow.permission"
 	RuleSameDepartment = "allow.same_department"
@@ -175,6 +198,10 @@ const (
 	// record-use request; decisions name the request:
 	// "allow.use_request:<request id>".
 	RuleUseRequest = "allow.use_request"
+	// RuleDeidJob is the rule of a read done for an approved
+	// de-identification job; decisions name the job:
+	// "allow.deid_job:<job id>".
+	RuleDeidJob = "allow.deid_job"
 )
 
 func deny(rule string) Decision  { return Decision{Rule: rule} }
@@ -216,6 +243,9 @@ func Decide(req Request) Decision {
 	if !s.Active {
 		return deny(RuleInactive)
 	}
+	if req.DeidJob != nil {
+		return decideDeidJob(req)
+	}
 	if req.Action == AccountabilityRespond {
 		if r.SubjectUserID != "" && r.SubjectUserID == s.ID {
 			return allow(RuleCaseSubject)
@@ -247,6 +277,9 @@ func Decide(req Request) Decision {
 	}
 	if req.Action == BreakGlassReview && r.RequestedBy != "" && r.RequestedBy == s.ID {
 		return deny(RuleOwnRequest)
+	}
+	if req.Action == DeidRead && r.SubjectUserID != "" && r.SubjectUserID != s.ID {
+		return deny(RuleNotRecipient) // a job's output goes to its recipient alone
 	}
 	if req.Action == UseRequest && r.RequestedBy != "" && r.RequestedBy != s.ID {
 		return deny(RuleNotOwnRequest) // only the requester withdraws or reads a request as its own
@@ -322,7 +355,13 @@ func Decide(req Request) Decision {
 func decideApproval(req Request) Decision {
 	s, r := req.Subject, req.Resource
 	security, head := s.Permissions[ApprovalDecide], s.Permissions[ApprovalDecideDepartment]
-	if !security && !head {
+	named := r.Approvers.Permission != "" && s.Permissions[r.Approvers.Permission]
+	if r.RequestedBy == "" && r.ID == "" && !security && !head {
+		for _, p := range ApproverPermissions {
+			named = named || s.Permissions[p]
+		}
+	}
+	if !security && !head && !named {
 		return deny(RuleNoPermission)
 	}
 	if r.RequestedBy == "" && r.ID == "" {
@@ -339,10 +378,51 @@ func decideApproval(req Request) Decision {
 		return allow(RulePermission)
 	case security && r.Approvers.Security:
 		return allow(RulePermission)
+	case named:
+		return allow(RulePermission)
 	case head && r.Approvers.Department != "" && s.Department == r.Approvers.Department:
 		return allow(RuleDepartmentHead)
 	}
 	return deny(RuleNotApprover)
+}
+
+// ApproverPermissions are the permissions that name the deciders of some
+// kinds of four-eyes request (Approvers.Permission): their holders see the
+// approvals inbox.
+var ApproverPermissions = []Permission{DeidApprove, ExportApprove}
+
+// decideDeidJob decides a read done for an approved de-identification
+// job: the job's own summary (deid.run on the job) and, within its scope
+// and period, reading patients and records (never restricted data).
+func decideDeidJob(req Request) Decision {
+	j, r := req.DeidJob, req.Resource
+	if !req.Now.Before(j.Until) {
+		return deny(RuleDeidJobEnded)
+	}
+	allowed := allow(RuleDeidJob + ":" + j.ID)
+	switch req.Action {
+	case DeidRun:
+		if r.Type == "deid_job" && r.ID == j.ID {
+			return allowed
+		}
+		return deny(RuleNoRelation)
+	case PatientRead, RecordRead:
+	default:
+		return deny(RuleNoPermission)
+	}
+	switch {
+	case r.PatientID == "":
+		return deny(RuleNoRelation)
+	case r.Restricted || Restricted(r.RecordType):
+		return deny(RuleRestrictedType)
+	case len(j.PatientIDs) > 0 && !slices.Contains(j.PatientIDs, r.PatientID):
+		return deny(RuleNoRelation)
+	case j.Department != "" && !slices.Contains(r.Departments, j.Department):
+		return deny(RuleNoRelation)
+	case req.Action == RecordRead && len(j.RecordTypes) > 0 && !slices.Contains(j.RecordTypes, r.RecordType):
+		return deny(RuleNoRelation)
+	}
+	return allowed
 }
 
 // decideUse decides who may approve or refuse a record-use request (or

@@ -54,7 +54,7 @@ compliance.read        . . . . . . x x . x .
 key.rotate             . . . . . x . . . . .
 backup.run             . . . . . x . . . . .
 system.metrics         x . . . . x . . . . .
-deid.run               . . . . . . . . . . .
+deid.run               . . . . . . . . x . .
 deid.read              . . . . . . . . x . x
 export.approve         . . . . . . . . . . x
 deid.approve           . . . . . . . . . . x

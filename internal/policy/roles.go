@@ -79,6 +79,9 @@ const (
 	// for those who run, secure, audit or administer the installation.
 	BackupRead Permission = "backup.read"
 
+	// DeidRun asks for a de-identification job (a four-eyes request that
+	// medical affairs decides); DeidRead lists one's jobs and downloads
+	// the output of an approved job one is the recipient of.
 	DeidRun  Permission = "deid.run"
 	DeidRead Permission = "deid.read"
 	// ExportApprove and DeidApprove decide the four-eyes requests that let
@@ -259,8 +262,8 @@ var DefaultRoles = []Role{
 			AccountabilityManage, UserRead, RoleRead, BreakGlassRead, ArchivingRead, AllDepartments, RetentionRead,
 			BackupRead, UseRead, FolderRead, PartnerRead}},
 	{Name: Researcher, NameZH: "科研人员",
-		Description: "Receives approved, de-identified data only.",
-		Permissions: []Permission{DirectoryRead, DeidRead}},
+		Description: "Asks for de-identification jobs and receives their approved, de-identified output only.",
+		Permissions: []Permission{DirectoryRead, DeidRead, DeidRun}},
 	{Name: Leadership, NameZH: "领导小组", Privileged: true,
 		Description: "The leadership group (领导小组): reads the security posture — compliance, incidents, alerts, backups, retention; no patient data.",
 		Permissions: []Permission{DirectoryRead, ComplianceRead, IncidentRead, AlertRead, BackupRead, RetentionRead}},

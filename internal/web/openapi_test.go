@@ -16,6 +16,7 @@ import (
 	"medguard/internal/backup"
 	"medguard/internal/backuphealth"
 	"medguard/internal/datause"
+	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
@@ -456,6 +457,11 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"DeletionConfirmation":   partners.DeletionConfirmation{},
 		"PartnerActivity":        partners.Activity{},
 		"PartnerActivityEntry":   partners.ActivityEntry{},
+		"DeidJob":                deidjobs.Job{},
+		"DeidJobList":            List[deidjobs.Job]{},
+		"DeidSpec":               deidjobs.Spec{},
+		"DeidManifest":           deidjobs.SignedManifest{},
+		"DeidManifestContent":    deidjobs.Manifest{},
 	} {
 		s := d.schema(t, name)
 		props, _ := s["properties"].(map[string]any)
@@ -540,6 +546,8 @@ func TestOpenAPIEnums(t *testing.T) {
 		{"#/components/schemas/NewAgreement/properties/dataset_kinds/items/enum", partners.DatasetKinds},
 		{"#/components/schemas/Partner/properties/status/enum", partners.PartnerStatuses},
 		{"#/components/schemas/PartnerActivityEntry/properties/flags/items/enum", partners.ActivityFlags},
+		{"#/components/schemas/NewDeidJob/properties/purpose/enum", deidjobs.Purposes},
+		{"#/components/schemas/DeidLDiverse/properties/attribute/enum", deidjobs.SensitiveAttributes},
 	} {
 		v, ok := d.pointer(c.pointer)
 		if !ok {

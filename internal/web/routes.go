@@ -3,6 +3,7 @@ package web
 import (
 	"medguard/internal/approvals"
 	"medguard/internal/datause"
+	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
@@ -62,8 +63,8 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/approvals", Action: "approval.request", auth: userOnly, Body: approvals.NewRequest{}, h: s.requestApproval},
 		{Method: "GET", Pattern: "/api/v1/approvals", Action: "approval.list", auth: userOnly, h: s.listApprovals},
 		{Method: "GET", Pattern: "/api/v1/approvals/{id}", Action: "approval.read", auth: userOnly, h: s.getApproval},
-		{Method: "POST", Pattern: "/api/v1/approvals/{id}/approve", Action: "approval.approve", auth: userOnly, Perms: perms(policy.ApprovalDecide, policy.ApprovalDecideDepartment), Body: decisionRequest{}, h: s.approve},
-		{Method: "POST", Pattern: "/api/v1/approvals/{id}/refuse", Action: "approval.refuse", auth: userOnly, Perms: perms(policy.ApprovalDecide, policy.ApprovalDecideDepartment), Body: decisionRequest{}, h: s.refuse},
+		{Method: "POST", Pattern: "/api/v1/approvals/{id}/approve", Action: "approval.approve", auth: userOnly, Perms: perms(policy.ApprovalDecide, policy.ApprovalDecideDepartment, policy.DeidApprove), Body: decisionRequest{}, h: s.approve},
+		{Method: "POST", Pattern: "/api/v1/approvals/{id}/refuse", Action: "approval.refuse", auth: userOnly, Perms: perms(policy.ApprovalDecide, policy.ApprovalDecideDepartment, policy.DeidApprove), Body: decisionRequest{}, h: s.refuse},
 		{Method: "POST", Pattern: "/api/v1/approvals/{id}/cancel", Action: "approval.cancel", auth: userOnly, h: s.cancelApproval},
 
 		// Patients (SPEC §4).
@@ -174,6 +175,12 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/agreements/{id}/extend", Action: "approval.request", auth: userOnly, Perms: perms(policy.PartnerManage), Body: partners.Extension{}, h: s.extendAgreement},
 		{Method: "POST", Pattern: "/api/v1/agreements/{id}/terminate", Action: "partner.agreement_terminate", auth: userOnly, Perms: perms(policy.PartnerManage), h: s.terminateAgreement},
 		{Method: "POST", Pattern: "/api/v1/agreements/{id}/deletion-confirmation", Action: "partner.deletion_confirm", auth: userOnly, Perms: perms(policy.PartnerManage), Body: partners.NewDeletionConfirmation{}, h: s.confirmDeletion},
+		// De-identification jobs (SPEC §8, issue 12).
+		{Method: "POST", Pattern: "/api/v1/deid/jobs", Action: "approval.request", auth: userOnly, Perms: perms(policy.DeidRun), Body: deidjobs.NewJob{}, h: s.askDeidJob},
+		{Method: "GET", Pattern: "/api/v1/deid/jobs", Action: "deid.list", auth: userOnly, Perms: perms(policy.DeidRead, policy.DeidRun, policy.DeidApprove), h: s.listDeidJobs},
+		{Method: "GET", Pattern: "/api/v1/deid/jobs/{id}", Action: "deid.read", auth: userOnly, Perms: perms(policy.DeidRead, policy.DeidRun, policy.DeidApprove), h: s.getDeidJob},
+		{Method: "GET", Pattern: "/api/v1/deid/jobs/{id}/manifest", Action: "deid.read", auth: userOnly, Perms: perms(policy.DeidRead, policy.DeidRun, policy.DeidApprove), h: s.getDeidManifest},
+		{Method: "GET", Pattern: "/api/v1/deid/jobs/{id}/output", Action: "deid.download", auth: userOnly, Perms: perms(policy.DeidRead), h: s.downloadDeidOutput},
 
 		// Backups and restore drills (SPEC §9, issue 11).
 		{Method: "GET", Pattern: "/api/v1/backups", Action: "backup.status", auth: userOnly, Perms: perms(policy.BackupRead), h: s.backupHealth},

@@ -30,6 +30,7 @@ import (
 	"medguard/internal/audit"
 	"medguard/internal/backuphealth"
 	"medguard/internal/datause"
+	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
 	"medguard/internal/gate"
 	"medguard/internal/identity"
@@ -82,6 +83,8 @@ type Deps struct {
 	// Partners is external partners, their agreements and deletion
 	// confirmations (SPEC §8).
 	Partners *partners.Service
+	// DeidJobs is de-identification jobs (SPEC §8).
+	DeidJobs *deidjobs.Service
 }
 
 // Server serves medguard over HTTP.
