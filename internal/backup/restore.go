@@ -124,7 +124,7 @@ func Restore(ctx context.Context, t Target, id string, opt RestoreOptions) (*Res
 		}
 	}
 	t0 := time.Now()
-	m, key, err := verify(ctx, t, id, VerifyOptions{VerifierKey: opt.VerifierKey, Identity: opt.Identity})
+	m, key, kc, err := verify(ctx, t, id, VerifyOptions{VerifierKey: opt.VerifierKey, Identity: opt.Identity})
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +186,7 @@ func Restore(ctx context.Context, t Target, id string, opt RestoreOptions) (*Res
 	if err != nil {
 		return nil, err
 	}
-	if rep.Ledger, err = mergeLedgers(filepath.Join(opt.DataDir, retention.LedgerFile), backupLedger, newest, m.Signer); err != nil {
+	if rep.Ledger, err = mergeLedgers(filepath.Join(opt.DataDir, retention.LedgerFile), backupLedger, newest, kc.chain.VerifierKeys()); err != nil {
 		return nil, err
 	}
 	step("destruction ledger", t0)
