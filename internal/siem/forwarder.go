@@ -115,7 +115,7 @@ type Forwarder struct {
 	checkpoints []audit.Checkpoint // waiting to be sent, by size
 	// transitionChecked: the latest transition checkpoint was looked for.
 	transitionChecked bool
-	status      Status
+	status            Status
 }
 
 // New returns a forwarder to the destination cfg, reading the log in db
