@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -462,4 +463,97 @@ func (c KeyChain) CheckHistory(history []ChainKey) error {
 		return fmt.Errorf("the key history lists %d retired keys; the transition checkpoints retire %d", len(history), len(retired))
 	}
 	return nil
+}
+
+// MaySign reports whether k may sign a statement about the tree of the
+// given size (a checkpoint, a backup manifest): a retired key only up to
+// the size at which it was retired.
+func (k ChainKey) MaySign(size uint64) bool { return !k.Retired || size <= k.To }
+
+// OpenNote verifies a signed note that is not a checkpoint (a backup
+// manifest, a drill record) with the chain: it must be signed by a key of
+// the chain. It returns the note's text and the keys of the chain that
+// signed it; the caller checks the tree size the note names with MaySign.
+func (c KeyChain) OpenNote(msg []byte) (text string, signers []ChainKey, err error) {
+	var vs []note.Verifier
+	for _, k := range c {
+		v, err := note.NewVerifier(k.VerifierKey)
+		if err != nil {
+			return "", nil, fmt.Errorf("audit: verifier key: %w", err)
+		}
+		vs = append(vs, v)
+	}
+	n, err := note.Open(msg, note.VerifierList(vs...))
+	var unverified *note.UnverifiedNoteError
+	if errors.As(err, &unverified) {
+		var names []string
+		for _, s := range unverified.Note.UnverifiedSigs {
+			names = append(names, fmt.Sprintf("%s+%08x", s.Name, s.Hash))
+		}
+		return "", nil, fmt.Errorf("it is signed only by %s, which is neither the trusted key nor a key that a transition "+
+			"checkpoint co-signed by a trusted key introduces (trusted: %s): refused", strings.Join(names, ", "),
+			strings.Join(c.names(), " → "))
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	for _, sig := range n.Sigs {
+		name := fmt.Sprintf("%s+%08x", sig.Name, sig.Hash)
+		if i := slices.IndexFunc(c, func(k ChainKey) bool { return KeyName(k.VerifierKey) == name }); i >= 0 {
+			signers = append(signers, c[i])
+		}
+	}
+	return n.Text, signers, nil
+}
+
+// Transitions returns the transition checkpoints among cps that are
+// signed by both keys they name; the others are returned apart, each
+// with why it is not one (a forged rotation, or a damaged note).
+func Transitions(cps []Checkpoint) (valid []Checkpoint, refused []error) {
+	for _, cp := range cps {
+		if !strings.Contains(cp.Note, nextKeyLine) && !strings.Contains(cp.Note, previousKeyLine) {
+			continue
+		}
+		_, ok, err := ParseTransition([]byte(cp.Note))
+		switch {
+		case !ok:
+		case err != nil:
+			refused = append(refused, err)
+		default:
+			valid = append(valid, cp)
+		}
+	}
+	return valid, refused
+}
+
+// Querier is what StoredTransitions reads with: a *storage.DB, or a
+// read-only *sql.DB on a data directory's SQLite file.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// StoredTransitions returns the transition checkpoints stored in the
+// database, by size (without reading every checkpoint).
+func StoredTransitions(ctx context.Context, db Querier) ([]Checkpoint, error) {
+	rows, err := db.QueryContext(ctx, `SELECT size, root, note, signed_at FROM audit_checkpoints WHERE note LIKE $1 ORDER BY size`,
+		"%"+nextKeyLine+"%")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Checkpoint
+	for rows.Next() {
+		var cp Checkpoint
+		var size, signed int64
+		if err := rows.Scan(&size, &cp.Root, &cp.Note, &signed); err != nil {
+			return nil, err
+		}
+		cp.Size, cp.SignedAt = uint64(size), medguard.FromMillis(signed)
+		out = append(out, cp)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	valid, _ := Transitions(out)
+	return valid, nil
 }

@@ -156,8 +156,12 @@ func Create(ctx context.Context, opt CreateOptions) (*Result, error) {
 	for _, o := range olds {
 		os.Remove(o)
 	}
+	local, err := localTransitions(ctx, opt.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("backup: the audit log's key rotations: %w", err)
+	}
 	m := &Manifest{ID: id, Kind: Full, CreatedAt: now, DataAsOf: now, Database: "sqlite", Cipher: Cipher, KeyWrap: KeyWrap,
-		Recipient: fmt.Sprint(opt.Recipient), Signer: opt.Signer.VerifierKey()}
+		Recipient: fmt.Sprint(opt.Recipient), Signer: opt.Signer.VerifierKey(), KeyTransitions: notes(local)}
 	snap := filepath.Join(tmp, id+".db")
 	defer os.Remove(snap)
 	key := newBackupKey()
@@ -177,7 +181,7 @@ func Create(ctx context.Context, opt CreateOptions) (*Result, error) {
 	}
 	m.Pieces = append(m.Pieces, Piece{Name: prefix + "key.age", Size: int64(len(wrapped)), SHA256: sum(wrapped), Role: "key"})
 	for _, t := range opt.Targets {
-		if err := ensureVerifier(ctx, t, opt.Signer.VerifierKey()); err != nil {
+		if err := ensureVerifier(ctx, t, opt.Signer.VerifierKey(), local); err != nil {
 			return nil, err
 		}
 		if err := putBytes(ctx, t, prefix+"key.age", wrapped); err != nil {
@@ -225,20 +229,34 @@ func Create(ctx context.Context, opt CreateOptions) (*Result, error) {
 }
 
 // ensureVerifier writes the signer's verifier key at the target's root if
-// there is none yet; one that differs is refused (another installation's
-// backups, or a changed key: say so rather than mix them).
-func ensureVerifier(ctx context.Context, t Target, vkey string) error {
+// there is none yet, and the audit log's transition checkpoints (local)
+// to the target's key-transitions file. A pinned key that differs must be
+// linked to the signer by the transition checkpoints (a rotation of the
+// audit log's key); one that is not is refused (another installation's
+// backups, or a key changed by hand: say so rather than mix them).
+func ensureVerifier(ctx context.Context, t Target, vkey string, local []audit.Checkpoint) error {
 	b, err := getBytes(ctx, t, verifierName, 4096)
 	if errors.Is(err, ErrNotFound) {
+		if err := shipTransitions(ctx, t, local); err != nil {
+			return err
+		}
 		return putBytes(ctx, t, verifierName, []byte(vkey+"\n"))
 	}
 	if err != nil {
 		return fmt.Errorf("backup: %s: %w", t.URL(), err)
 	}
-	if strings.TrimSpace(string(b)) != vkey {
-		return fmt.Errorf("backup: %s holds backups signed by another key (%s): use another target", t.URL(), strings.TrimSpace(string(b)))
+	pinned := strings.TrimSpace(string(b))
+	if pinned == vkey {
+		return shipTransitions(ctx, t, local)
 	}
-	return nil
+	kc, err := targetKeys(ctx, t, pinned, local)
+	if err != nil {
+		return err
+	}
+	if err := checkSigner(t, pinned, vkey, kc); err != nil {
+		return err
+	}
+	return shipTransitions(ctx, t, local)
 }
 
 func sum(b []byte) string {
@@ -364,41 +382,40 @@ func (e *VerifyError) Error() string {
 // piece is there with its size and SHA-256 and nothing else is, and, with
 // an identity, that the key opens and every piece decrypts.
 func Verify(ctx context.Context, t Target, id string, opt VerifyOptions) (*Manifest, error) {
-	m, _, err := verify(ctx, t, id, opt)
+	m, _, _, err := verify(ctx, t, id, opt)
 	return m, err
 }
 
-func verify(ctx context.Context, t Target, id string, opt VerifyOptions) (*Manifest, []byte, error) {
+func verify(ctx context.Context, t Target, id string, opt VerifyOptions) (*Manifest, []byte, *keyChain, error) {
 	bad := func(what, format string, args ...any) error {
 		return &VerifyError{Backup: id, What: what, Detail: fmt.Sprintf(format, args...)}
 	}
 	prefix := backupsDir + id + "/"
 	msg, err := getBytes(ctx, t, prefix+manifestName, 16<<20)
 	if errors.Is(err, ErrNotFound) {
-		return nil, nil, bad("incomplete", "no manifest (a backup that did not finish, or not a backup)")
+		return nil, nil, nil, bad("incomplete", "no manifest (a backup that did not finish, or not a backup)")
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	vkey := opt.VerifierKey
-	if vkey == "" {
-		b, err := getBytes(ctx, t, verifierName, 4096)
-		if err != nil {
-			return nil, nil, bad("signature", "no verifier key given and none at %s: %v", t.URL(), err)
-		}
-		vkey = strings.TrimSpace(string(b))
+	kc, err := targetKeys(ctx, t, opt.VerifierKey)
+	if err != nil {
+		return nil, nil, nil, bad("signature", "%v", err)
+	}
+	if kc, err = kc.with(listedTransitions(msg)); err != nil {
+		return nil, nil, nil, bad("signature", "%v", err)
 	}
 	var m Manifest
-	if err := openSigned(msg, manifestHeader, vkey, &m); err != nil {
-		return nil, nil, bad("signature", "%v", err)
+	if _, err := kc.open(msg, manifestHeader, &m, func() uint64 { return m.Audit.Size }); err != nil {
+		return nil, nil, nil, bad("signature", "%v", err)
 	}
 	if m.ID != id {
-		return nil, nil, bad("signature", "the manifest is backup %s's", m.ID)
+		return nil, nil, nil, bad("signature", "the manifest is backup %s's", m.ID)
 	}
 	// Every object under backups/ID/ must be a listed piece.
 	objs, err := t.List(ctx, prefix)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	listed := map[string]Piece{}
 	for _, p := range m.Pieces {
@@ -406,7 +423,7 @@ func verify(ctx context.Context, t Target, id string, opt VerifyOptions) (*Manif
 	}
 	for _, o := range objs {
 		if _, ok := listed[o.Name]; !ok && o.Name != prefix+manifestName {
-			return nil, nil, bad("extra", "%s is not in the manifest", o.Name)
+			return nil, nil, nil, bad("extra", "%s is not in the manifest", o.Name)
 		}
 	}
 	var key []byte
@@ -415,10 +432,10 @@ func verify(ctx context.Context, t Target, id string, opt VerifyOptions) (*Manif
 			if p.Role == "key" {
 				b, err := getPiece(ctx, t, p, bad)
 				if err != nil {
-					return nil, nil, err
+					return nil, nil, nil, err
 				}
 				if key, err = unwrapKey(b, opt.Identity); err != nil {
-					return nil, nil, bad("wrong key", "%v", err)
+					return nil, nil, nil, bad("wrong key", "%v", err)
 				}
 			}
 		}
@@ -426,15 +443,15 @@ func verify(ctx context.Context, t Target, id string, opt VerifyOptions) (*Manif
 	for _, p := range m.Pieces {
 		if p.Role == "stream" {
 			if err := checkSegment(ctx, t, p, opt.Identity, bad); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			continue
 		}
 		if err := checkPiece(ctx, t, p, key, bad); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
-	return &m, key, nil
+	return &m, key, kc, nil
 }
 
 func getPiece(ctx context.Context, t Target, p Piece, bad func(string, string, ...any) error) ([]byte, error) {
@@ -529,11 +546,9 @@ func List(ctx context.Context, t Target, verifierKey string) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if verifierKey == "" {
-		if b, err := getBytes(ctx, t, verifierName, 4096); err == nil {
-			verifierKey = strings.TrimSpace(string(b))
-		}
-	}
+	// The chain of the audit log's keys, from the trusted key (the pinned
+	// one if none is given) through the target's transition checkpoints.
+	kc, kerr := targetKeys(ctx, t, verifierKey)
 	seen := map[string]bool{}
 	var out []Entry
 	for _, o := range objs {
@@ -549,9 +564,15 @@ func List(ctx context.Context, t Target, verifierKey string) ([]Entry, error) {
 			e.Problem = "incomplete: no manifest"
 		case err != nil:
 			e.Problem = err.Error()
+		case kerr != nil:
+			e.Problem = kerr.Error()
 		default:
 			var m Manifest
-			if err := openSigned(msg, manifestHeader, verifierKey, &m); err != nil {
+			mkc, err := kc.with(listedTransitions(msg))
+			if err == nil {
+				_, err = mkc.open(msg, manifestHeader, &m, func() uint64 { return m.Audit.Size })
+			}
+			if err != nil {
 				e.Problem = err.Error()
 			} else {
 				e.Manifest = &m

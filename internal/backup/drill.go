@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"medguard"
@@ -160,14 +159,18 @@ func drill(ctx context.Context, opt DrillOptions, d *Drill) error {
 const drillSample = 20
 
 // ListDrills lists the drills recorded on a target, oldest first
-// (signatures checked; ones that do not verify are left out).
+// (signatures checked with the chain of the audit log's keys followed from
+// verifierKey, or from the target's pinned key if it is empty; ones that do
+// not verify are left out).
 func ListDrills(ctx context.Context, t Target, verifierKey string) ([]Drill, error) {
 	if verifierKey == "" {
-		b, err := getBytes(ctx, t, verifierName, 4096)
-		if err != nil {
+		if _, err := getBytes(ctx, t, verifierName, 4096); err != nil {
 			return nil, nil
 		}
-		verifierKey = strings.TrimSpace(string(b))
+	}
+	kc, err := targetKeys(ctx, t, verifierKey)
+	if err != nil {
+		return nil, err
 	}
 	objs, err := t.List(ctx, drillsDir)
 	if err != nil {
@@ -180,7 +183,7 @@ func ListDrills(ctx context.Context, t Target, verifierKey string) ([]Drill, err
 			continue
 		}
 		var d Drill
-		if err := openSigned(msg, drillHeader, verifierKey, &d); err != nil {
+		if _, err := kc.open(msg, drillHeader, &d, func() uint64 { return d.AuditSize }); err != nil {
 			continue
 		}
 		out = append(out, d)

@@ -74,8 +74,13 @@ func (s *Stream) seal(ctx context.Context, opt CreateOptions, ship func(context.
 	}
 	now := opt.now()
 	id := newID(now, Incremental)
+	local, err := localTransitions(ctx, opt.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("backup: the audit log's key rotations: %w", err)
+	}
 	m := &Manifest{ID: id, Kind: Incremental, CreatedAt: now, Database: "sqlite", Base: s.Generation(), Audit: cp,
-		Cipher: Cipher, KeyWrap: KeyWrap, Recipient: fmt.Sprint(opt.Recipient), Signer: opt.Signer.VerifierKey()}
+		Cipher: Cipher, KeyWrap: KeyWrap, Recipient: fmt.Sprint(opt.Recipient), Signer: opt.Signer.VerifierKey(),
+		KeyTransitions: notes(local)}
 	key := newBackupKey()
 	wrapped, err := wrapKey(key, opt.Recipient)
 	if err != nil {
@@ -88,7 +93,7 @@ func (s *Stream) seal(ctx context.Context, opt CreateOptions, ship func(context.
 	}
 	m.Pieces = append(m.Pieces, Piece{Name: prefix + "key.age", Size: int64(len(wrapped)), SHA256: sum(wrapped), Role: "key"})
 	for _, t := range opt.Targets {
-		if err := ensureVerifier(ctx, t, opt.Signer.VerifierKey()); err != nil {
+		if err := ensureVerifier(ctx, t, opt.Signer.VerifierKey(), local); err != nil {
 			return nil, err
 		}
 		if err := putBytes(ctx, t, prefix+"key.age", wrapped); err != nil {

@@ -88,9 +88,10 @@ type LedgerMerge struct {
 
 // mergeLedgers writes to path the union of the backup's ledger and the
 // target's newest one, by certificate: the backup's lines first, then the
-// target's it lacks. Every line of both must verify with verifierKey (a
-// line of the backup's that does not is an error: the manifest sealed it).
-func mergeLedgers(path string, fromBackup, fromTarget []byte, verifierKey string) (LedgerMerge, error) {
+// target's it lacks. Every line of both must verify with one of
+// verifierKeys, the chain of the audit log's keys (a line of the backup's
+// that does not is an error: the manifest sealed it).
+func mergeLedgers(path string, fromBackup, fromTarget []byte, verifierKeys []string) (LedgerMerge, error) {
 	var lm LedgerMerge
 	seen := map[string]bool{}
 	var out bytes.Buffer
@@ -102,7 +103,16 @@ func mergeLedgers(path string, fromBackup, fromTarget []byte, verifierKey string
 			if len(bytes.TrimSpace(line)) == 0 {
 				continue
 			}
-			c, err := retention.Verify(line, verifierKey)
+			var c *retention.Certificate
+			var err error
+			for _, k := range verifierKeys {
+				if c, err = retention.Verify(line, k); err == nil {
+					break
+				}
+			}
+			if len(verifierKeys) == 0 {
+				err = errors.New("no verifier key")
+			}
 			if err != nil {
 				if sealed {
 					return fmt.Errorf("backup: the backup's destruction ledger, line %d: %w", n, err)

@@ -78,6 +78,10 @@ type Manifest struct {
 	Pieces    []Piece `json:"pieces"`
 	// Signer is the verifier key of the key that signed the manifest.
 	Signer string `json:"signer"`
+	// KeyTransitions are the audit log's transition checkpoints (key
+	// rotations) when the backup was made: they link Signer to the keys
+	// before it (see keychain.go).
+	KeyTransitions []string `json:"key_transitions,omitempty"`
 }
 
 // Signer signs manifests and drill records. It is the audit log's Ed25519
@@ -130,30 +134,6 @@ func (s *Signer) sign(header string, v any) ([]byte, error) {
 var (
 	ErrBadSignature = errors.New("backup: manifest signature does not verify")
 )
-
-// openSigned checks a signed note with the verifier key and decodes its body.
-func openSigned(msg []byte, header, verifierKey string, v any) error {
-	ver, err := note.NewVerifier(verifierKey)
-	if err != nil {
-		return fmt.Errorf("backup: verifier key: %w", err)
-	}
-	n, err := note.Open(msg, note.VerifierList(ver))
-	if err != nil {
-		var unk *note.UnverifiedNoteError
-		if errors.As(err, &unk) {
-			return fmt.Errorf("%w: signed by another key, not %s", ErrBadSignature, ver.Name())
-		}
-		return fmt.Errorf("%w: %v", ErrBadSignature, err)
-	}
-	h, body, ok := strings.Cut(n.Text, "\n")
-	if !ok || h != header {
-		return fmt.Errorf("%w: not a %q", ErrBadSignature, header)
-	}
-	if err := json.Unmarshal([]byte(body), v); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSignature, err)
-	}
-	return nil
-}
 
 // verifierOf derives the verifier key from a note signer key.
 func verifierOf(skey string) (string, error) {

@@ -124,7 +124,7 @@ func Restore(ctx context.Context, t Target, id string, opt RestoreOptions) (*Res
 		}
 	}
 	t0 := time.Now()
-	m, key, err := verify(ctx, t, id, VerifyOptions{VerifierKey: opt.VerifierKey, Identity: opt.Identity})
+	m, key, kc, err := verify(ctx, t, id, VerifyOptions{VerifierKey: opt.VerifierKey, Identity: opt.Identity})
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +186,7 @@ func Restore(ctx context.Context, t Target, id string, opt RestoreOptions) (*Res
 	if err != nil {
 		return nil, err
 	}
-	if rep.Ledger, err = mergeLedgers(filepath.Join(opt.DataDir, retention.LedgerFile), backupLedger, newest, m.Signer); err != nil {
+	if rep.Ledger, err = mergeLedgers(filepath.Join(opt.DataDir, retention.LedgerFile), backupLedger, newest, kc.chain.VerifierKeys()); err != nil {
 		return nil, err
 	}
 	step("destruction ledger", t0)
@@ -235,6 +235,16 @@ func Restore(ctx context.Context, t Target, id string, opt RestoreOptions) (*Res
 		return nil, fmt.Errorf("backup: audit verify of the restored data failed: %w", err)
 	}
 	rep.Audit = AuditState{Size: ar.Size, Root: ar.Root}
+	// The history of the log's retired keys (DATA/keys/audit-log.history,
+	// which `audit verify` checks) is not in the backup: it is written
+	// again from the restored transition checkpoints, just verified.
+	for _, k := range ar.Keys {
+		if k.Retired {
+			if err := audit.AppendKeyHistory(filepath.Join(opt.DataDir, "keys", "audit-log.history"), k); err != nil {
+				return nil, fmt.Errorf("backup: the restored key history: %w", err)
+			}
+		}
+	}
 	if m.Kind == Incremental {
 		// The stream holds at least the sealed checkpoint's tree (unless
 		// restored to an earlier moment): the log must contain it.
@@ -288,7 +298,7 @@ func signerVerifier(dataDir string) string {
 func checkEmptyTarget(dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, RestoringMarker)); err == nil {
 		for _, n := range []string{"medguard.db", "medguard.db-wal", "medguard.db-shm", "checkpoints.log",
-			"keys/audit-log.key", "keys/medguard.keys", retention.LedgerFile, RestoredFile} {
+			"keys/audit-log.key", "keys/audit-log.history", "keys/medguard.keys", retention.LedgerFile, RestoredFile} {
 			if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}

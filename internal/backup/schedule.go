@@ -169,7 +169,9 @@ func (sc *Scheduler) setTarget(url string, at time.Time, err error) {
 }
 
 // verifierKey is the server's own key the schedule checks the manifests
-// and drills on its targets with — never a key read from a target.
+// and drills on its targets with — never a key read from a target (the
+// keys before it, if the audit log's key was rotated, are followed
+// through the transition checkpoints, which the key co-signed).
 func (sc *Scheduler) verifierKey() string {
 	if sc.s.Signer == nil {
 		return ""
@@ -247,6 +249,12 @@ func (sc *Scheduler) Stop() {
 }
 
 func (sc *Scheduler) start(ctx context.Context) {
+	// After a rotation of the audit log's key, the targets learn the
+	// transition checkpoints at once: the backups signed before it are
+	// listed (checked with this server's key, through the chain).
+	if err := ShipTransitions(ctx, sc.s.DataDir, sc.s.Targets); err != nil {
+		sc.s.Logger.Warn("backup: copying the audit log's key transitions to the targets", "err", err)
+	}
 	for _, t := range sc.s.Targets {
 		if es, err := List(ctx, t, sc.verifierKey()); err == nil {
 			for _, e := range es {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"medguard/internal/audit"
 	"medguard/internal/backup"
 )
 
@@ -238,11 +239,16 @@ func openBackup(u, identity string, getenv func(string) string) (backup.Target, 
 
 type backupIdentity struct{ id backup.Identity }
 
+// vkeyUsage says what --verifier-key of the backup commands is: a key of
+// the audit log's chain, from which its key rotations are followed.
+const vkeyUsage = "a verifier key of the audit log, its original one or a later one: manifests signed by a key that the " +
+	"transition checkpoints of its key rotations link to it are accepted (default: the key pinned at the target's root"
+
 func backupVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	arg, rest := positional(args)
 	fs := newFlags("backup verify", stderr)
 	identity := fs.String("backup-identity", "", "backup identity file: also decrypt every piece (proves the key)")
-	vkey := fs.String("verifier-key", "", "the manifests' verifier key (default: the one at the target's root; `medguard audit key` prints it)")
+	vkey := fs.String("verifier-key", "", vkeyUsage+"; `medguard audit key` prints it)")
 	if err := parse(fs.FlagSet, rest, getenv); err != nil {
 		return usageError{err}
 	}
@@ -268,8 +274,8 @@ func backupVerify(ctx context.Context, args []string, getenv func(string) string
 	if bi != nil {
 		how += "; every piece decrypted with the backup key"
 	}
-	fmt.Fprintf(stdout, "backup %s verifies (%s): %s, audit tree size %d root %s, KEK versions %v\n",
-		m.ID, how, m.Kind, m.Audit.Size, base64.StdEncoding.EncodeToString(m.Audit.Root), m.KEKVersions)
+	fmt.Fprintf(stdout, "backup %s verifies (%s): %s, audit tree size %d root %s, KEK versions %v, signed by %s\n",
+		m.ID, how, m.Kind, m.Audit.Size, base64.StdEncoding.EncodeToString(m.Audit.Root), m.KEKVersions, audit.KeyName(m.Signer))
 	return nil
 }
 
@@ -278,7 +284,7 @@ func backupRestore(ctx context.Context, args []string, getenv func(string) strin
 	fs := newFlags("backup restore", stderr)
 	data := fs.String("data", "", "the new data directory (must not hold a database)")
 	identity := fs.String("backup-identity", "", "backup identity file (required: it opens the backup key)")
-	vkey := fs.String("verifier-key", "", "the manifests' verifier key (default: the one at the target's root)")
+	vkey := fs.String("verifier-key", "", vkeyUsage+")")
 	keyFile := fs.String("key-file", "", "the key file the data will be read with: checked against the data keys and copied to NEWDIR/keys")
 	at := fs.String("at", "", "point in time (RFC 3339) to replay an incremental backup's stream to; with a target instead of a backup, the backup that covers it is chosen")
 	fs.String("db", "", "must be empty: a restore makes an SQLite data directory (PostgreSQL: `medguard backup-pg restore`)")
@@ -340,7 +346,7 @@ func backupList(ctx context.Context, args []string, getenv func(string) string, 
 	fs := newFlags("backup list", stderr)
 	var to stringList
 	fs.Var(&to, "to", "target (repeatable)")
-	vkey := fs.String("verifier-key", "", "the manifests' verifier key (default: the one at the target's root)")
+	vkey := fs.String("verifier-key", "", vkeyUsage+")")
 	if err := parse(fs.FlagSet, args, getenv); err != nil {
 		return usageError{err}
 	}
@@ -362,7 +368,8 @@ func backupList(ctx context.Context, args []string, getenv func(string) string, 
 				continue
 			}
 			m := e.Manifest
-			fmt.Fprintf(stdout, "%s\t%s\t%s\taudit size %d\t%d records\n", e.URL, m.Kind, m.CreatedAt.Format(time.RFC3339), m.Audit.Size, m.Records)
+			fmt.Fprintf(stdout, "%s\t%s\t%s\taudit size %d\t%d records\tsigned by %s\n", e.URL, m.Kind, m.CreatedAt.Format(time.RFC3339),
+				m.Audit.Size, m.Records, audit.KeyName(m.Signer))
 		}
 		gens, err := backup.Generations(ctx, t, *vkey)
 		if err != nil {
@@ -391,7 +398,7 @@ func backupDrill(ctx context.Context, args []string, getenv func(string) string,
 	fs.Var(&to, "to", "target holding the backups (repeatable; the drill restores from the first and is recorded on all)")
 	identity := fs.String("backup-identity", "", "backup identity file (required)")
 	keyFile := fs.String("key-file", "", "key file the restored data keys must open (default DATA/keys/medguard.keys)")
-	vkey := fs.String("verifier-key", "", "the manifests' verifier key (default: the one at the target's root)")
+	vkey := fs.String("verifier-key", "", vkeyUsage+")")
 	scratch := fs.String("scratch", "", "where to restore (a temporary directory in it, removed afterwards)")
 	fs.String("db", "", "must be empty: drills restore SQLite backups (PostgreSQL: `medguard backup-pg verify`)")
 	if err := parse(fs.FlagSet, args, getenv); err != nil {

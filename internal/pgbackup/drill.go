@@ -404,12 +404,14 @@ func recordDrill(dir string, d *backup.Drill, signer note.Signer) error {
 }
 
 // ListDrills reads the drill records in dir whose signature verifies with
-// the verifier key (never a key read from the repository), oldest first;
+// the verifier key (never a key read from the repository), or a key the
+// audit log's transition checkpoints (TransitionsFile in dir's parent, the
+// manifest directory) link to it, oldest first;
 // ones that do not verify are left out.
 func ListDrills(dir, verifierKey string) ([]backup.Drill, error) {
-	v, err := note.NewVerifier(verifierKey)
+	kc, err := dirKeys(filepath.Dir(dir), verifierKey)
 	if err != nil {
-		return nil, fmt.Errorf("pgbackup: verifier key: %w", err)
+		return nil, err
 	}
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -427,16 +429,19 @@ func ListDrills(dir, verifierKey string) ([]backup.Drill, error) {
 		if err != nil {
 			continue
 		}
-		n, err := note.Open(msg, note.VerifierList(v))
+		text, maySign, err := kc.open(msg)
 		if err != nil {
 			continue
 		}
-		body, ok := strings.CutPrefix(n.Text, DrillHeader+"\n")
+		body, ok := strings.CutPrefix(text, DrillHeader+"\n")
 		if !ok {
 			continue
 		}
 		var d backup.Drill
 		if err := json.Unmarshal([]byte(body), &d); err != nil || d.ID+".drill" != e.Name() {
+			continue
+		}
+		if _, err := maySign(d.AuditSize); err != nil {
 			continue
 		}
 		out = append(out, d)

@@ -177,6 +177,11 @@ func CreateIn(ctx context.Context, t *Tool, repo int, db *storage.DB, typ Backup
 	if m.Files, err = repoFiles(ctx, st, m); err != nil {
 		return nil, err
 	}
+	// The audit log's key rotations, beside the manifests: a manifest
+	// signed after one verifies from the key before it.
+	if err := ShipTransitions(ctx, db, dir); err != nil {
+		return nil, err
+	}
 	if err := writeManifest(dir, m, signer); err != nil {
 		return nil, err
 	}
@@ -293,16 +298,17 @@ func OpenManifest(path, verifierKey string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgbackup: %w", err)
 	}
-	v, err := note.NewVerifier(verifierKey)
+	kc, err := dirKeys(filepath.Dir(path), verifierKey)
 	if err != nil {
-		return nil, fmt.Errorf("pgbackup: verifier key: %w", err)
+		return nil, err
 	}
-	n, err := note.Open(msg, note.VerifierList(v))
+	signed, maySign, err := kc.open(msg)
 	if err != nil {
 		return nil, &VerifyError{Label: strings.TrimSuffix(filepath.Base(path), ".manifest"),
-			Problems: []string{fmt.Sprintf("the manifest %s is not signed by %s (%v)", path, v.Name(), err)}}
+			Problems: []string{fmt.Sprintf("the manifest %s is not signed by %s or a key its rotations link to it (%v)", path,
+				audit.KeyName(strings.TrimSpace(verifierKey)), err)}}
 	}
-	text, ok := strings.CutPrefix(n.Text, ManifestFormat+"\n")
+	text, ok := strings.CutPrefix(signed, ManifestFormat+"\n")
 	if !ok {
 		return nil, fmt.Errorf("pgbackup: %s is not a medguard pgbackup manifest", path)
 	}
@@ -315,7 +321,11 @@ func OpenManifest(path, verifierKey string) (*Manifest, error) {
 	if m.Label+".manifest" != filepath.Base(path) {
 		return nil, &VerifyError{Label: m.Label, Problems: []string{fmt.Sprintf("the manifest %s names backup %s", path, m.Label)}}
 	}
-	m.Signer = n.Sigs[0].Name
+	name, err := maySign(m.State.AuditSize)
+	if err != nil {
+		return nil, &VerifyError{Label: m.Label, Problems: []string{fmt.Sprintf("the manifest %s: %v", path, err)}}
+	}
+	m.Signer, _, _ = strings.Cut(name, "+")
 	return &m, nil
 }
 

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
+	"medguard/internal/audit"
 	"medguard/internal/backup"
 	"medguard/internal/keys"
 	"medguard/internal/pgbackup"
@@ -89,6 +92,76 @@ func TestDrill(t *testing.T) {
 	if ds, _ := pgbackup.ListDrills(pgbackup.DrillDir(s.manifest), "other+12345678+AQ"); len(ds) != 0 {
 		t.Fatalf("drills listed with another verifier key: %+v", ds)
 	}
+
+	// The audit log's signing key rotates (a transition checkpoint signed
+	// by both keys), and the next backup is signed with the new key. The
+	// manifest and drills signed before the rotation still verify with the
+	// new key; the new manifest with the original one.
+	b[len(b)/2] ^= 0x01
+	if err := os.WriteFile(path, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	nextKey, next, err := audit.GenerateSigner(s.app.Checkpoints.Signer().Origin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.app.Checkpoints.Transition(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	nextSigner, err := note.NewSigner(nextKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.register(t, 15, 17)
+	incr, err := pgbackup.Create(ctx, s.tool, s.app.DB, pgbackup.Incremental, nextSigner, s.manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := next.VerifierKey()
+	if _, err := pgbackup.Verify(ctx, s.tool, s.manifest, full.Label, rotated); err != nil {
+		t.Fatalf("the manifest signed before the rotation, with the new key: %v", err)
+	}
+	if _, err := pgbackup.Verify(ctx, s.tool, s.manifest, incr.Label, s.verifier); err != nil {
+		t.Fatalf("the manifest signed after the rotation, with the original key: %v", err)
+	}
+	if ds, err := pgbackup.ListDrills(pgbackup.DrillDir(s.manifest), rotated); err != nil || len(ds) != 2 {
+		t.Fatalf("drills recorded before the rotation, listed with the new key: %v %+v", err, ds)
+	}
+	ls, err := pgbackup.List(s.manifest, rotated)
+	if err != nil || len(ls) != 2 || ls[0].Err != nil || ls[1].Err != nil {
+		t.Fatalf("list with the new key: %v %+v", err, ls)
+	}
+	// Without the transition checkpoints beside the manifests, the old
+	// manifest is refused with the new key, saying so.
+	tpath := filepath.Join(s.manifest, pgbackup.TransitionsFile)
+	tb, err := os.ReadFile(tpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(tpath)
+	if _, err := pgbackup.OpenManifest(pgbackup.ManifestPath(s.manifest, full.Label), rotated); err == nil ||
+		!strings.Contains(err.Error(), "signed only by "+audit.KeyName(s.verifier)) {
+		t.Fatalf("the old manifest without the transitions: %v", err)
+	}
+	os.WriteFile(tpath, tb, 0o640)
+	// The retired key (leaked) signs a manifest of a larger tree: refused.
+	forged := *incr
+	forged.State.AuditSize += 1000
+	text, err := forged.Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := note.Sign(&note.Note{Text: text}, s.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mpath := pgbackup.ManifestPath(s.manifest, incr.Label)
+	good, _ := os.ReadFile(mpath)
+	os.WriteFile(mpath, msg, 0o640)
+	if _, err := pgbackup.OpenManifest(mpath, s.verifier); err == nil || !strings.Contains(err.Error(), "retired at audit tree size") {
+		t.Fatalf("a manifest of a larger tree signed by the retired key: %v", err)
+	}
+	os.WriteFile(mpath, good, 0o640)
 }
 
 // TestSchedule runs serve's pgBackRest schedule on a short period: it

@@ -125,7 +125,8 @@ func (sc *Scheduler) Leader() bool {
 }
 
 // Drills lists the signed drill records, checked with the server's own
-// verifier key, oldest first.
+// verifier key (and the keys before it, through the transition
+// checkpoints beside the manifests), oldest first.
 func (sc *Scheduler) Drills(ctx context.Context) ([]backup.Drill, error) {
 	return ListDrills(DrillDir(sc.s.ManifestDir), sc.s.VerifierKey)
 }
@@ -155,8 +156,17 @@ func (sc *Scheduler) Run(ctx context.Context) {
 	}()
 	tick := time.NewTicker(sc.s.Tick)
 	defer tick.Stop()
+	shipped := false
 	for {
 		conn = sc.lead(ctx, conn)
+		if conn != nil && !shipped {
+			// After a rotation of the audit log's key, the manifests and
+			// drills signed before it are listed with the new key at once.
+			shipped = true
+			if err := ShipTransitions(ctx, sc.s.DB, sc.s.ManifestDir); err != nil {
+				sc.s.Logger.Warn("pgbackup: copying the audit log's key transitions beside the manifests", "err", err)
+			}
+		}
 		sc.step(ctx, conn != nil)
 		select {
 		case <-ctx.Done():

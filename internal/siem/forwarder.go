@@ -113,7 +113,9 @@ type Forwarder struct {
 
 	mu          sync.Mutex
 	checkpoints []audit.Checkpoint // waiting to be sent, by size
-	status      Status
+	// transitionChecked: the latest transition checkpoint was looked for.
+	transitionChecked bool
+	status            Status
 }
 
 // New returns a forwarder to the destination cfg, reading the log in db
@@ -148,6 +150,29 @@ func (f *Forwarder) Notify() {
 	select {
 	case f.wake <- struct{}{}:
 	default:
+	}
+}
+
+// queueTransition queues, the first time this forwarder starts, the
+// log's latest transition checkpoint (a rotation of its signing key,
+// signed offline by "medguard keys rotate-audit-key", so no running
+// server's checkpointer passed it on) unless the receiver already has
+// entries beyond it (then it was sent before).
+func (f *Forwarder) queueTransition(ctx context.Context, cursor uint64) {
+	f.mu.Lock()
+	done := f.transitionChecked
+	f.transitionChecked = true
+	f.mu.Unlock()
+	if done {
+		return
+	}
+	ts, err := audit.StoredTransitions(ctx, f.db)
+	if err != nil {
+		f.opts.Logger.Warn("siem: reading the log's key transitions", "destination", f.cfg.Name, "err", err)
+		return
+	}
+	if len(ts) > 0 && ts[len(ts)-1].Size >= cursor {
+		f.Checkpoint(ts[len(ts)-1])
 	}
 }
 
@@ -217,6 +242,7 @@ func (f *Forwarder) forward(ctx context.Context, l *lease, bo *backoff) error {
 	}
 	f.setActive(true)
 	f.setCursor(cursor)
+	f.queueTransition(ctx, cursor)
 	f.opts.Logger.Info("siem: forwarding", "destination", f.cfg.Name, "cursor", cursor)
 	var conn *link
 	defer func() {
