@@ -107,6 +107,8 @@ var DisclosureActions = []string{
 	"patient.read", "patient.update", "patient.list", "patient.search_match",
 	"record.read", "record.update", "record.list", "record.versions", "record.read_history", "record.attachment_read",
 	"admission.list", "careteam.list", "audit.access_report",
+	// An export's file: one entry per patient in it (internal/exports).
+	"record.export",
 }
 
 // DeadlineOverdueRule is the rule of the alerts raised for an incident's
@@ -132,8 +134,13 @@ func DefaultRules() []Rule {
 		{Name: "bulk_read_ip", Description: "同一 IP 在时间窗内查看超过 N 名患者的数据",
 			Actions: disclosures, Decision: "allow", Outcomes: []string{"success"}, Key: ByIP, Distinct: "patient",
 			Threshold: 51, Window: Duration(5 * time.Minute), Action: ActAlert, Enabled: true, Severity: SeverityHigh},
-		{Name: "bulk_export", Description: "审批之外的批量导出",
-			Actions: []string{"record.export"}, Decision: "allow", Key: ByUser,
+		// An export outside an approved request is refused by the policy
+		// (deny.export_not_approved: more than one patient unapproved, or
+		// someone else's export); the refusal itself freezes, so that the
+		// next request is answered 423. Approved exports are allowed and
+		// never match.
+		{Name: "bulk_export", Description: "审批之外的批量导出（未经审批导出多名患者，或取用他人的导出文件）",
+			Decision: "deny", PolicyRules: []string{"deny.export_not_approved"}, Key: ByUser,
 			Threshold: 1, Window: Duration(time.Minute), Action: ActFreeze, Enabled: true, Severity: SeverityHigh},
 		{Name: "repeat_patient", Description: "同一用户反复读取同一患者的病历（默认 10 分钟内 20 次）",
 			Actions: reads, Decision: "allow", Outcomes: []string{"success"}, Key: ByUserPatient,

@@ -75,6 +75,13 @@ type Resource struct {
 	// Approvers says who may decide an approval: a security officer (if
 	// Security), or the head of Approvers.Department.
 	Approvers Approvers
+	// ExportPatients is, for an export as a whole (Type "export"), how
+	// many patients' records it would hold, and ExportApproved whether an
+	// approved four-eyes request covers it: an export of more than one
+	// patient opens only when approved, and only to its requester
+	// (RequestedBy).
+	ExportPatients int
+	ExportApproved bool
 }
 
 // Approvers are who may decide a four-eyes request (SPEC §3): security
@@ -83,7 +90,14 @@ type Resource struct {
 type Approvers struct {
 	Security   bool
 	Department string
+	// Permission, if set, lets its holders decide as well: the office a
+	// kind of request belongs to (export.approve: medical affairs, 医务科).
+	Permission Permission
 }
+
+// officePermissions are the permissions that decide the four-eyes requests
+// of an office (Approvers.Permission) rather than any request.
+var officePermissions = []Permission{ExportApprove, DeidApprove}
 
 // CareTeamMembership says that the subject is on a patient's care team, until
 // an optional end.
@@ -161,6 +175,11 @@ const (
 	RuleNotApprover        = "deny.not_an_eligible_approver"
 	RulePurposeRequired    = "deny.purpose_required"
 	RuleNotOwnRequest      = "deny.not_own_request"
+	// RuleExportNotApproved refuses an export of more than one patient
+	// without an approved four-eyes request, and any export taken by
+	// someone other than its requester; the bulk_export detection rule
+	// freezes the account on it (SPEC §6, §8).
+	RuleExportNotApproved = "deny.export_not_approved"
 
 	RulePermission     = "allow.permission"
 	RuleSameDepartment = "allow.same_department"
@@ -251,6 +270,18 @@ func Decide(req Request) Decision {
 	if req.Action == UseRequest && r.RequestedBy != "" && r.RequestedBy != s.ID {
 		return deny(RuleNotOwnRequest) // only the requester withdraws or reads a request as its own
 	}
+	if req.Action.base() == RecordExport && r.PatientID == "" {
+		// The export as a whole (its request, manifest, file, downloads);
+		// each patient in it is decided on its own, with its relations.
+		switch {
+		case r.Type != "export" || r.Missing:
+		case r.RequestedBy != "" && r.RequestedBy != s.ID:
+			return deny(RuleExportNotApproved)
+		case r.ExportPatients > 1 && !r.ExportApproved:
+			return deny(RuleExportNotApproved)
+		}
+		return allow(RulePermission)
+	}
 	if !PatientData(req.Action) || r.Missing {
 		return allow(RulePermission)
 	}
@@ -322,7 +353,9 @@ func Decide(req Request) Decision {
 func decideApproval(req Request) Decision {
 	s, r := req.Subject, req.Resource
 	security, head := s.Permissions[ApprovalDecide], s.Permissions[ApprovalDecideDepartment]
-	if !security && !head {
+	office := r.Approvers.Permission != "" && s.Permissions[r.Approvers.Permission]
+	anyOffice := slices.ContainsFunc(officePermissions, func(p Permission) bool { return s.Permissions[p] })
+	if !security && !head && !office && !anyOffice {
 		return deny(RuleNoPermission)
 	}
 	if r.RequestedBy == "" && r.ID == "" {
@@ -341,6 +374,8 @@ func decideApproval(req Request) Decision {
 		return allow(RulePermission)
 	case head && r.Approvers.Department != "" && s.Department == r.Approvers.Department:
 		return allow(RuleDepartmentHead)
+	case office:
+		return allow(RulePermission)
 	}
 	return deny(RuleNotApprover)
 }
