@@ -89,10 +89,13 @@ type Approval struct {
 type Approvers struct {
 	SecurityOfficer bool   `json:"security_officer"`
 	DepartmentHead  string `json:"department_head,omitempty"`
+	// Permission, if set, names the office whose members decide as well
+	// (export.approve: medical affairs); it is the kind's ApprovePermission.
+	Permission string `json:"permission,omitempty"`
 }
 
 func (a Approvers) policy() policy.Approvers {
-	return policy.Approvers{Security: a.SecurityOfficer, Department: a.DepartmentHead}
+	return policy.Approvers{Security: a.SecurityOfficer, Department: a.DepartmentHead, Permission: policy.Permission(a.Permission)}
 }
 
 // Plan is what a kind's Check makes of a request.
@@ -137,6 +140,10 @@ type Kind struct {
 	Run func(ctx context.Context, a *Approval, approver *medguard.Call, secret string) (audit.Mutation, string, error)
 	// RunAction names the operation in the audit log once it has run.
 	RunAction string
+	// ApprovePermission, if set, lets the holders of this permission (an
+	// office: export.approve, medical affairs) decide requests of the kind,
+	// besides those the Plan's Approvers name.
+	ApprovePermission policy.Permission
 }
 
 // Service is the approvals capability.
@@ -231,7 +238,8 @@ func (s *Service) Request(ctx context.Context, call *medguard.Call, in NewReques
 				return nil, err
 			}
 			a.SubjectUserID, a.Payload, a.TargetType, a.TargetID = plan.Subject, norm, plan.TargetType, plan.TargetID
-			a.Approvers = Approvers{SecurityOfficer: plan.Approvers.Security, DepartmentHead: plan.Approvers.Department}
+			a.Approvers = Approvers{SecurityOfficer: plan.Approvers.Security, DepartmentHead: plan.Approvers.Department,
+				Permission: string(k.ApprovePermission)}
 			a.Secret = plan.Secret
 			if err := s.noDuplicate(ctx, a); err != nil {
 				return nil, err
@@ -301,6 +309,7 @@ func (s *Service) scan(ctx context.Context, sc interface{ Scan(...any) error }, 
 		return nil, err
 	}
 	a.Approvers.SecurityOfficer = security != 0
+	a.Approvers.Permission = string(s.kinds[a.Kind].ApprovePermission)
 	a.Payload, a.SubjectUserID = json.RawMessage(payload), subject.String
 	a.RequestedAt, a.ExpiresAt = medguard.FromMillis(requested), medguard.FromMillis(expires)
 	a.DecidedBy, a.DecisionNote = decidedBy.String, note.String
@@ -393,6 +402,13 @@ func (s *Service) List(ctx context.Context, call *medguard.Call, status, before 
 	var next string
 	perms := policy.PermissionsOf(call.Actor.Roles)
 	security, head := perms[policy.ApprovalDecide], perms[policy.ApprovalDecideDepartment] && call.Actor.Department != ""
+	// The kinds of the offices the caller belongs to (",exports.bulk,").
+	offices := ","
+	for name, k := range s.kinds {
+		if k.ApprovePermission != "" && perms[k.ApprovePermission] {
+			offices += name + ","
+		}
+	}
 	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.DirectoryRead, AuditAction: "approval.list",
 		Resource: policy.Resource{Type: "approval"}},
 		func(policy.Decision) (audit.Mutation, error) {
@@ -400,17 +416,18 @@ func (s *Service) List(ctx context.Context, call *medguard.Call, status, before 
 				status = Pending
 			}
 			q := `SELECT ` + columns + ` FROM approvals WHERE ($1 = '' OR id < $1)
-				AND (requested_by = $2 OR ($3 = 1 AND approve_security = 1) OR ($4 = 1 AND approve_department = $5))`
-			args := []any{before, call.Actor.ID, boolInt(security), boolInt(head), call.Actor.Department}
+				AND (requested_by = $2 OR ($3 = 1 AND approve_security = 1) OR ($4 = 1 AND approve_department = $5)
+					OR $6 LIKE '%,' || kind || ',%')`
+			args := []any{before, call.Actor.ID, boolInt(security), boolInt(head), call.Actor.Department, offices}
 			switch status {
 			case Pending:
-				q += ` AND status = 'pending' AND expires_at > $6`
+				q += ` AND status = 'pending' AND expires_at > $7`
 				args = append(args, medguard.Millis(now))
 			case Expired:
-				q += ` AND status = 'pending' AND expires_at <= $6`
+				q += ` AND status = 'pending' AND expires_at <= $7`
 				args = append(args, medguard.Millis(now))
 			case Approved, Refused, Cancelled:
-				q += ` AND status = $6`
+				q += ` AND status = $7`
 				args = append(args, status)
 			case "all":
 			default:
@@ -433,7 +450,7 @@ func (s *Service) List(ctx context.Context, call *medguard.Call, status, before 
 				}
 				out = append(out, *a)
 			}
-			if err := rows.Err(); err != nil || !security && !head {
+			if err := rows.Err(); err != nil || !security && !head && offices == "," {
 				return nil, err
 			}
 			// Who may decide each item, as the policy would decide it.

@@ -39,6 +39,11 @@ const (
 	// KeysRotate makes a new version of the root key (KEK) active; the
 	// server then rewraps every data key under it (SPEC §3, §9).
 	KeysRotate = "keys.rotate"
+	// ExportsBulk exports more than one patient's records (SPEC §8): the
+	// kind is registered by internal/exports; medical affairs
+	// (export.approve) decides it, and a security officer too when it
+	// holds no core data.
+	ExportsBulk = "exports.bulk"
 )
 
 // RoleGrantPayload is the payload of a role.grant request.

@@ -23,6 +23,7 @@ import (
 	"medguard/internal/backuphealth"
 	"medguard/internal/console"
 	"medguard/internal/datause"
+	"medguard/internal/exports"
 	"medguard/internal/detect"
 	"medguard/internal/gate"
 	"medguard/internal/identity"
@@ -112,12 +113,14 @@ type App struct {
 	// DataUse is record-use requests, paper folders, copies and the
 	// paper–electronic reconciliation (SPEC §8).
 	DataUse *datause.Service
+	// Exports is exports of patients' records (SPEC §8).
+	Exports *exports.Service
 }
 
 // Schemas are every capability's tables, in dependency order.
 func Schemas() []storage.Schema {
 	return []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema(), siem.Schema(), detect.Schema(),
-		incidents.Schema(), datause.Schema()}
+		incidents.Schema(), datause.Schema(), exports.Schema()}
 }
 
 // Open opens (creating if needed) the installation described by cfg.
@@ -260,8 +263,11 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			cfg.Logger.Error("raising the alert of an overdue paper folder failed", "folder", o.FolderID, "error", err.Error())
 		}
 	})
+	// Exports of more than one patient are four-eyes requests (exports.bulk).
+	a.Exports = exports.New(a.DB, a.Gate, a.Keys, a.Records, a.Approvals, exports.Config{})
 	d := cfg.Web
 	d.DataUse = a.DataUse
+	d.Exports = a.Exports
 	d.DB, d.Gate, d.Log, d.Identity, d.Records, d.Approvals, d.Trail = a.DB, a.Gate, a.Log, a.Identity, a.Records, a.Approvals, a.Trail
 	d.Incidents = a.Incidents
 	d.Detect = a.Detect
@@ -273,7 +279,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.Web.Console = console.New(console.Deps{Identity: a.Identity, Records: a.Records, Approvals: a.Approvals, Trail: a.Trail,
 		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,
 		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn, KeyStatus: a.KeyStatus, Backups: a.BackupHealth,
-		DataUse: a.DataUse})
+		DataUse: a.DataUse, Exports: a.Exports})
 	return a, nil
 }
 

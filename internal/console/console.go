@@ -90,6 +90,7 @@ import (
 	"medguard/internal/audit"
 	"medguard/internal/backuphealth"
 	"medguard/internal/datause"
+	"medguard/internal/exports"
 	"medguard/internal/detect"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
@@ -125,6 +126,9 @@ type Deps struct {
 	// DataUse is record-use requests, paper folders, copies and the
 	// reconciliation (datause.go); nil hides those pages' data.
 	DataUse *datause.Service
+	// Exports is exports of patients' records (exports.go); nil hides
+	// those pages' data.
+	Exports *exports.Service
 }
 
 // PageSize is the length of a page of a paginated list.

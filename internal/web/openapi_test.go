@@ -17,6 +17,7 @@ import (
 	"medguard/internal/backuphealth"
 	"medguard/internal/datause"
 	"medguard/internal/detect"
+	"medguard/internal/exports"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
 	"medguard/internal/keys"
@@ -448,6 +449,11 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"FolderGap":              datause.FolderGap{},
 		"Copy":                   datause.Copy{},
 		"CopyList":               List[datause.Copy]{},
+		"Export":                 exports.Export{},
+		"ExportCreated":          exportAnswer{},
+		"ExportList":             List[exports.Export]{},
+		"Manifest":               exports.Manifest{},
+		"ManifestPatient":        exports.ManifestPatient{},
 	} {
 		s := d.schema(t, name)
 		props, _ := s["properties"].(map[string]any)
@@ -528,6 +534,10 @@ func TestOpenAPIEnums(t *testing.T) {
 		{"#/components/schemas/NewLoan/properties/purpose/enum", datause.LoanPurposes},
 		{"#/components/schemas/NewCopy/properties/relation/enum", datause.Relations},
 		{"#/components/schemas/NewCopy/properties/purpose/enum", datause.CopyPurposes},
+		{"#/components/schemas/NewExport/properties/purpose/enum", exports.Purposes},
+		{"#/components/schemas/NewExport/properties/format/enum", exports.Formats},
+		{"#/components/schemas/NewExport/properties/cipher/enum", exports.Ciphers},
+		{"#/components/schemas/NewExport/properties/fields/items/enum", exports.AllFields},
 	} {
 		v, ok := d.pointer(c.pointer)
 		if !ok {

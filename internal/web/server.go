@@ -31,6 +31,7 @@ import (
 	"medguard/internal/backuphealth"
 	"medguard/internal/datause"
 	"medguard/internal/detect"
+	"medguard/internal/exports"
 	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
@@ -78,6 +79,8 @@ type Deps struct {
 	// DataUse is record-use requests, paper folders, copies and the
 	// reconciliation (SPEC §8).
 	DataUse *datause.Service
+	// Exports is exports of patients' records (SPEC §8).
+	Exports *exports.Service
 }
 
 // Server serves medguard over HTTP.
