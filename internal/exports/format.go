@@ -179,10 +179,10 @@ func bundle(data []records.ExportedPatient, fields []string, now time.Time) ([]b
 		for j := range data[i].Records {
 			r := &data[i].Records[j]
 			dr := map[string]any{"resourceType": "DocumentReference", "id": r.ID, "status": "current",
-				"type":    map[string]any{"text": r.Type},
-				"subject": map[string]string{"reference": "urn:uuid:patient-" + p.ID},
-				"date":    r.CreatedAt.UTC().Format(time.RFC3339),
-				"custodian": map[string]string{"display": r.Department},
+				"type":          map[string]any{"text": r.Type},
+				"subject":       map[string]string{"reference": "urn:uuid:patient-" + p.ID},
+				"date":          r.CreatedAt.UTC().Format(time.RFC3339),
+				"custodian":     map[string]string{"display": r.Department},
 				"securityLabel": []map[string]any{{"text": r.Classification}}}
 			if slices.Contains(fields, "title") {
 				dr["description"] = r.Title
