@@ -55,6 +55,7 @@ commands:
   backup    make, verify, list and restore encrypted backups; run restore drills
   keys      key status and rotation of the key-encryption key (KEK)
   deid      de-identify: "medguard deid table" (k-anonymity, l-diversity)
+  export    open a downloaded export's file: "medguard export decrypt"
   version   print the version
 
 "medguard <command> --help" lists a command's flags; each flag has a
@@ -89,6 +90,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return keysCmd(ctx, rest, getenv, stdout, stderr)
 	case "deid":
 		return deidCmd(ctx, rest, getenv, stdout, stderr)
+	case "export":
+		return exportCmd(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "medguard", Version)
 		return nil

@@ -112,8 +112,6 @@ func (s *Service) build(ctx context.Context, call *medguard.Call, e *Export, fre
 	if e.ApprovalID != "" {
 		rule = "allow.four_eyes:" + e.ApprovalID
 	}
-	e.Status, e.BuiltAt, e.ExpiresAt, e.Manifest, e.SHA256, e.Size = Ready, &m.BuiltAt, &m.ExpiresAt, &m, m.SHA256, m.Size
-	e.Available, e.hasFile = true, true
 	r, err := s.gate.Record(ctx, gate.Event{Call: call, Action: "export.manifest", TargetType: "export", TargetID: e.ID,
 		Allowed: true, Rule: rule}, func(ctx context.Context, tx *sql.Tx, index uint64) error {
 		if fresh {
@@ -131,7 +129,8 @@ func (s *Service) build(ctx context.Context, call *medguard.Call, e *Export, fre
 		e.Key = ""
 		return err
 	}
-	e.ManifestIndex = &r.Index
+	e.Status, e.BuiltAt, e.ExpiresAt, e.Manifest, e.SHA256, e.Size = Ready, &m.BuiltAt, &m.ExpiresAt, &m, m.SHA256, m.Size
+	e.Available, e.hasFile, e.ManifestIndex = true, true, &r.Index
 	return nil
 }
 
