@@ -799,6 +799,8 @@ func (h *hospital) walk(token, self, dept string) *walk {
 			"purpose": "care_coordination", "reason": "走查", "until": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)},
 		"POST /api/v1/use-requests/{id}/approve": map[string]string{"note": "同意"},
 		"POST /api/v1/folders":                   map[string]string{"barcode": "WALK-" + self[len(self)-6:], "patient_id": h.patient, "location": "走查架"},
+		"POST /api/v1/exports": map[string]any{"patient_ids": []string{h.patient}, "format": "jsonl", "purpose": "treatment",
+			"reason": "走查"},
 	}
 	w.queries = map[string]string{"GET /api/v1/patients": "?department=PSYC&limit=200",
 		"GET /api/v1/audit/search": "?patient=" + h.patient, "GET /api/v1/audit/entries": "?start=0&end=1000"}
