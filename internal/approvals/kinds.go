@@ -43,6 +43,11 @@ const (
 	// (deid.run), decided by medical affairs (deid.approve). The kind is
 	// registered by internal/deidjobs, which owns the jobs.
 	DeidJob = "deid.job"
+	// ExportsBulk exports more than one patient's records (SPEC §8): the
+	// kind is registered by internal/exports; medical affairs
+	// (export.approve) decides it, and a security officer too when it
+	// holds no core data.
+	ExportsBulk = "exports.bulk"
 )
 
 // RoleGrantPayload is the payload of a role.grant request.

@@ -25,6 +25,7 @@ import (
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
+	"medguard/internal/exports"
 	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
@@ -120,12 +121,14 @@ type App struct {
 	// DeidJobs is de-identification jobs (SPEC §8): four-eyes requests
 	// medical affairs decides, run by serve's worker.
 	DeidJobs *deidjobs.Service
+	// Exports is exports of patients' records (SPEC §8).
+	Exports *exports.Service
 }
 
 // Schemas are every capability's tables, in dependency order.
 func Schemas() []storage.Schema {
 	return []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema(), siem.Schema(), detect.Schema(),
-		incidents.Schema(), datause.Schema(), partners.Schema(), deidjobs.Schema()}
+		incidents.Schema(), datause.Schema(), partners.Schema(), deidjobs.Schema(), exports.Schema()}
 }
 
 // Open opens (creating if needed) the installation described by cfg.
@@ -293,6 +296,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.DeidJobs = deidjobs.New(a.DB, a.Gate, a.Keys, a.Records, a.Identity, a.Approvals, a.Checkpoints.Signer, deidjobs.Config{})
 	d.DeidJobs = a.DeidJobs
 	a.DeidJobs.SetAgreements(a.Partners)
+	// Exports of more than one patient are four-eyes requests (exports.bulk).
+	a.Exports = exports.New(a.DB, a.Gate, a.Keys, a.Records, a.Approvals, exports.Config{})
+	d.Exports = a.Exports
 	d.DB, d.Gate, d.Log, d.Identity, d.Records, d.Approvals, d.Trail = a.DB, a.Gate, a.Log, a.Identity, a.Records, a.Approvals, a.Trail
 	d.Incidents = a.Incidents
 	d.Detect = a.Detect
@@ -304,7 +310,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.Web.Console = console.New(console.Deps{Identity: a.Identity, Records: a.Records, Approvals: a.Approvals, Trail: a.Trail,
 		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,
 		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn, KeyStatus: a.KeyStatus, Backups: a.BackupHealth,
-		DataUse: a.DataUse, Partners: a.Partners, DeidJobs: a.DeidJobs})
+		DataUse: a.DataUse, Partners: a.Partners, DeidJobs: a.DeidJobs, Exports: a.Exports})
 	return a, nil
 }
 

@@ -56,6 +56,7 @@ commands:
   keys      key status and rotation of the key-encryption key (KEK)
   deid      de-identify: "medguard deid table" (k-anonymity, l-diversity)
   synth     write a synthetic data set (CSV, JSON lines) for test environments
+  export    open a downloaded export's file: "medguard export decrypt"
   version   print the version
 
 "medguard <command> --help" lists a command's flags; each flag has a
@@ -92,6 +93,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return deidCmd(ctx, rest, getenv, stdout, stderr)
 	case "synth":
 		return synthCmd(ctx, rest, getenv, stdout, stderr)
+	case "export":
+		return exportCmd(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "medguard", Version)
 		return nil

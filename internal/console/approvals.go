@@ -24,7 +24,7 @@ func init() {
 }
 
 // deciders hold one of the permissions to decide four-eyes requests.
-var deciders = []policy.Permission{policy.ApprovalDecide, policy.ApprovalDecideDepartment, policy.DeidApprove}
+var deciders = []policy.Permission{policy.ApprovalDecide, policy.ApprovalDecideDepartment, policy.DeidApprove, policy.ExportApprove}
 
 // statusFilter keeps a status query parameter to the allowed values.
 func statusFilter(v string, allowed ...string) string {

@@ -92,6 +92,7 @@ import (
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
+	"medguard/internal/exports"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
 	"medguard/internal/keys"
@@ -132,6 +133,9 @@ type Deps struct {
 	Partners *partners.Service
 	// DeidJobs is de-identification jobs (deid.go); nil hides their data.
 	DeidJobs *deidjobs.Service
+	// Exports is exports of patients' records (exports.go); nil hides
+	// those pages' data.
+	Exports *exports.Service
 }
 
 // PageSize is the length of a page of a paginated list.

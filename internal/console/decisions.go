@@ -161,6 +161,19 @@ func (w *decisionWords) describe(a *approvals.Approval) (decisionText, error) {
 		var rp approvals.RetentionPayload
 		json.Unmarshal(a.Payload, &rp)
 		d.What = rq.T("approvals.what.retention.shorten", recordTypeName(rq.Lang, rp.RecordType), rp.Years)
+	case approvals.ExportsBulk:
+		var ep struct {
+			PatientIDs   []string `json:"patient_ids"`
+			Records      int      `json:"records"`
+			Format       string   `json:"format"`
+			ContainsCore bool     `json:"contains_core"`
+			Purpose      string   `json:"purpose"`
+		}
+		json.Unmarshal(a.Payload, &ep)
+		d.What = rq.T("approvals.what.exports.bulk", len(ep.PatientIDs), ep.Records, ep.Format, rq.T("exports.purpose."+ep.Purpose))
+		if ep.ContainsCore {
+			d.What = rq.T("approvals.what.exports.bulk_core", d.What)
+		}
 	default:
 		d.What = rq.textOr("kind."+a.Kind, rq.T("approvals.what.other"))
 		if subject != "" {
@@ -176,6 +189,10 @@ func (w *decisionWords) describe(a *approvals.Approval) (decisionText, error) {
 		}
 	}
 	switch head := a.Approvers.DepartmentHead; {
+	case a.Approvers.Permission != "" && a.Approvers.SecurityOfficer:
+		d.Approvers = rq.T("approvals.by.office_or_security", rq.T("approvals.office."+a.Approvers.Permission))
+	case a.Approvers.Permission != "":
+		d.Approvers = rq.T("approvals.by.office", rq.T("approvals.office."+a.Approvers.Permission))
 	case a.Approvers.SecurityOfficer && head != "":
 		d.Approvers = rq.T("approvals.by.security_or_head", rq.Dept(head))
 	case head != "":

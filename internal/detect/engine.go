@@ -247,7 +247,11 @@ func (e *Engine) Observe(en *audit.Entry) []Firing {
 		w := e.window(r, key)
 		w.prune(en.Time, time.Duration(r.Window))
 		w.add(en.Time, en.PatientID)
-		if r.Action == ActFreeze {
+		if r.Action == ActFreeze && r.Decision != audit.Deny {
+			// Screened before it was done. A freeze rule on refusals
+			// (bulk_export) fires here instead: a refused operation is
+			// never screened, and the refusal is written before it is
+			// answered, so that the freeze comes first.
 			continue
 		}
 		if n := w.count(); n >= r.Threshold {

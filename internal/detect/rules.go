@@ -107,7 +107,17 @@ var DisclosureActions = []string{
 	"patient.read", "patient.update", "patient.list", "patient.search_match",
 	"record.read", "record.update", "record.list", "record.versions", "record.read_history", "record.attachment_read",
 	"admission.list", "careteam.list", "audit.access_report",
+	// An export's file: one entry per patient in it (internal/exports);
+	// record.export_approved for an export a second person approved.
+	"record.export", "record.export_approved",
 }
+
+// ApprovedExport is the action of a patient's entry in an export that a
+// second person approved (four eyes, SPEC §8): a disclosure, but one the
+// per-user bulk-read freeze does not count — the approval is what lets
+// many patients go at once. A bulk export without approval is refused and
+// freezes (bulk_export); exports of one patient at a time count.
+const ApprovedExport = "record.export_approved"
 
 // DeadlineOverdueRule is the rule of the alerts raised for an incident's
 // overdue deadline (RaiseNotice): the alert's key is the incident's id,
@@ -125,15 +135,21 @@ var RecordReads = []string{"record.read", "record.read_history", "record.attachm
 func DefaultRules() []Rule {
 	reads := RecordReads
 	disclosures := DisclosureActions
+	unapproved := slices.DeleteFunc(slices.Clone(disclosures), func(a string) bool { return a == ApprovedExport })
 	return []Rule{
-		{Name: "bulk_read_user", Description: "一名用户在时间窗内查看超过 N 名患者的数据（读取、列表、检索结果、附件、访问报告；默认 5 分钟内超过 50 名）",
-			Actions: disclosures, Decision: "allow", Outcomes: []string{"success"}, Key: ByUser, Distinct: "patient",
+		{Name: "bulk_read_user", Description: "一名用户在时间窗内查看超过 N 名患者的数据（读取、列表、检索结果、附件、访问报告、单患者导出；默认 5 分钟内超过 50 名）",
+			Actions: unapproved, Decision: "allow", Outcomes: []string{"success"}, Key: ByUser, Distinct: "patient",
 			Threshold: 51, Window: Duration(5 * time.Minute), Action: ActFreeze, Enabled: true, Severity: SeverityHigh},
 		{Name: "bulk_read_ip", Description: "同一 IP 在时间窗内查看超过 N 名患者的数据",
 			Actions: disclosures, Decision: "allow", Outcomes: []string{"success"}, Key: ByIP, Distinct: "patient",
 			Threshold: 51, Window: Duration(5 * time.Minute), Action: ActAlert, Enabled: true, Severity: SeverityHigh},
-		{Name: "bulk_export", Description: "审批之外的批量导出",
-			Actions: []string{"record.export"}, Decision: "allow", Key: ByUser,
+		// An export outside an approved request is refused by the policy
+		// (deny.export_not_approved: more than one patient unapproved, or
+		// someone else's export); the refusal itself freezes, so that the
+		// next request is answered 423. Approved exports are allowed and
+		// never match.
+		{Name: "bulk_export", Description: "审批之外的批量导出（未经审批导出多名患者，或取用他人的导出文件）",
+			Decision: "deny", PolicyRules: []string{"deny.export_not_approved"}, Key: ByUser,
 			Threshold: 1, Window: Duration(time.Minute), Action: ActFreeze, Enabled: true, Severity: SeverityHigh},
 		{Name: "repeat_patient", Description: "同一用户反复读取同一患者的病历（默认 10 分钟内 20 次）",
 			Actions: reads, Decision: "allow", Outcomes: []string{"success"}, Key: ByUserPatient,

@@ -49,7 +49,7 @@ func TestDecidePartners(t *testing.T) {
 		{"nobody approves their own agreement", security, ApprovalDecide, agreement("s1"), RuleOwnRequest},
 		{"another security officer approves it", security2, ApprovalDecide, agreement("s1"), RulePermission},
 		{"an account the requester shaped does not", shaped, ApprovalDecide, agreement("m1"), RuleApproverShaped},
-		{"medical affairs approves no agreement", affairs, ApprovalDecide, agreement("s1"), RuleNoPermission},
+		{"medical affairs approves no agreement", affairs, ApprovalDecide, agreement("s1"), RuleNotApprover},
 		{"a department head approves no agreement", head, ApprovalDecide, agreement("m1"), RuleNotApprover},
 	}
 	for _, c := range cases {

@@ -75,6 +75,13 @@ type Resource struct {
 	// Approvers says who may decide an approval: a security officer (if
 	// Security), or the head of Approvers.Department.
 	Approvers Approvers
+	// ExportPatients is, for an export as a whole (Type "export"), how
+	// many patients' records it would hold, and ExportApproved whether an
+	// approved four-eyes request covers it: an export of more than one
+	// patient opens only when approved, and only to its requester
+	// (RequestedBy).
+	ExportPatients int
+	ExportApproved bool
 }
 
 // Approvers are who may decide a four-eyes request (SPEC §3): security
@@ -85,6 +92,8 @@ type Resource struct {
 type Approvers struct {
 	Security   bool
 	Department string
+	// Permission, if set, lets its holders decide as well: the office a
+	// kind of request belongs to (export.approve: medical affairs, 医务科).
 	Permission Permission
 }
 
@@ -184,6 +193,11 @@ const (
 	RuleNotOwnRequest      = "deny.not_own_request"
 	RuleDeidJobEnded       = "deny.deid_job_ended"
 	RuleNotRecipient       = "deny.not_recipient"
+	// RuleExportNotApproved refuses an export of more than one patient
+	// without an approved four-eyes request, and any export taken by
+	// someone other than its requester; the bulk_export detection rule
+	// freezes the account on it (SPEC §6, §8).
+	RuleExportNotApproved = "deny.export_not_approved"
 
 	RulePermission     = "allow.permission"
 	RuleSameDepartment = "allow.same_department"
@@ -284,6 +298,18 @@ func Decide(req Request) Decision {
 	if req.Action == UseRequest && r.RequestedBy != "" && r.RequestedBy != s.ID {
 		return deny(RuleNotOwnRequest) // only the requester withdraws or reads a request as its own
 	}
+	if req.Action.base() == RecordExport && r.PatientID == "" {
+		// The export as a whole (its request, manifest, file, downloads);
+		// each patient in it is decided on its own, with its relations.
+		switch {
+		case r.Type != "export" || r.Missing:
+		case r.RequestedBy != "" && r.RequestedBy != s.ID:
+			return deny(RuleExportNotApproved)
+		case r.ExportPatients > 1 && !r.ExportApproved:
+			return deny(RuleExportNotApproved)
+		}
+		return allow(RulePermission)
+	}
 	if !PatientData(req.Action) || r.Missing {
 		return allow(RulePermission)
 	}
@@ -356,12 +382,10 @@ func decideApproval(req Request) Decision {
 	s, r := req.Subject, req.Resource
 	security, head := s.Permissions[ApprovalDecide], s.Permissions[ApprovalDecideDepartment]
 	named := r.Approvers.Permission != "" && s.Permissions[r.Approvers.Permission]
-	if r.RequestedBy == "" && r.ID == "" && !security && !head {
-		for _, p := range ApproverPermissions {
-			named = named || s.Permissions[p]
-		}
-	}
-	if !security && !head && !named {
+	// The holders of an approver permission (medical affairs) see the
+	// inbox; each request is then decided by whether it names theirs.
+	anyNamed := slices.ContainsFunc(ApproverPermissions, func(p Permission) bool { return s.Permissions[p] })
+	if !security && !head && !named && !anyNamed {
 		return deny(RuleNoPermission)
 	}
 	if r.RequestedBy == "" && r.ID == "" {

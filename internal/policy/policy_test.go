@@ -22,7 +22,7 @@ record.write           . . x . x . . . . . .
 record.list            . x x x x . . . . . .
 record.read_history    . x . . x . . . . . .
 record.archive         . x . . . . . . . . .
-record.export          . . . . . . . . . . .
+record.export          . x x . x . . . . . .
 archiving.read         . x . . x . . x . . .
 admission.manage       . x x x x . . . . . .
 careteam.manage        . . . . x . . . . . .
@@ -174,7 +174,7 @@ func actionClass(p Permission) string {
 	switch p {
 	case PatientRead, RecordRead, RecordList:
 		return "read"
-	case RecordReadHistory, PatientList, ArchivingRead:
+	case RecordReadHistory, PatientList, ArchivingRead, RecordExport:
 		return "history"
 	case PatientUpdate:
 		return "update"
@@ -257,7 +257,7 @@ func oracle(held map[Permission]bool, action Permission, rel relation, restricte
 		return RuleNotOwnCase // only a case's subject answers it; these resources name no subject
 	}
 	if action == ApprovalDecide {
-		if held[ApprovalDecide] || held[ApprovalDecideDepartment] {
+		if held[ApprovalDecide] || held[ApprovalDecideDepartment] || held[ExportApprove] || held[DeidApprove] {
 			return RuleNotApprover // these resources name no approvers
 		}
 		return RuleNoPermission

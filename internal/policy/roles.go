@@ -165,7 +165,7 @@ var patientData = map[Permission]bool{
 	PatientRead: true, PatientUpdate: true, PatientList: true,
 	RecordRead: true, RecordWrite: true, RecordList: true, RecordReadHistory: true,
 	RecordArchive: true, ArchivingRead: true, AdmissionManage: true, CareTeamManage: true, GrantManage: true,
-	BreakGlassReview: true,
+	BreakGlassReview: true, RecordExport: true,
 }
 
 // PatientData reports whether using p touches a particular patient's data and
@@ -175,7 +175,7 @@ func PatientData(p Permission) bool { return patientData[p.base()] }
 // discloses are the patient-data permissions that show data rather than
 // change it; care-team membership and access grants open only these.
 var discloses = map[Permission]bool{PatientRead: true, RecordRead: true, RecordList: true, RecordReadHistory: true,
-	PatientList: true, ArchivingRead: true}
+	PatientList: true, ArchivingRead: true, RecordExport: true}
 
 // breakGlassable are the reads that break-glass may open.
 var breakGlassable = map[Permission]bool{PatientRead: true, RecordRead: true, RecordList: true}
@@ -222,7 +222,7 @@ type Role struct {
 
 var doctorPermissions = []Permission{
 	DirectoryRead, PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
-	RecordRead, RecordWrite, RecordList, AdmissionManage, BreakGlassUse, GrantRequest, UseRequest,
+	RecordRead, RecordWrite, RecordList, AdmissionManage, BreakGlassUse, GrantRequest, UseRequest, RecordExport,
 }
 
 // DefaultRoles are the roles every installation has, covering every user of
@@ -236,7 +236,8 @@ var DefaultRoles = []Role{
 		Description: "Registers patients and admissions and archives records for the whole hospital; handles record-use requests, paper folders and copies; restricted record types need a grant.",
 		Permissions: []Permission{DirectoryRead, PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
 			RecordRead, RecordList, RecordReadHistory, RecordArchive, ArchivingRead, AdmissionManage, AllDepartments, GrantRequest,
-			RetentionRead, RecordDestroy, RetentionHold, UseRequest, UseRead, UseApprove, FolderRead, FolderManage, CopyManage}},
+			RetentionRead, RecordDestroy, RetentionHold, UseRequest, UseRead, UseApprove, FolderRead, FolderManage, CopyManage,
+			RecordExport}},
 	{Name: Doctor, NameZH: "医生", Clinical: true,
 		Description: "Reads and writes the records of their department's and care team's patients; may break the glass.",
 		Permissions: doctorPermissions},

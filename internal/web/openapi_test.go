@@ -18,6 +18,7 @@ import (
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
+	"medguard/internal/exports"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
 	"medguard/internal/keys"
@@ -462,6 +463,11 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"DeidSpec":               deidjobs.Spec{},
 		"DeidManifest":           deidjobs.SignedManifest{},
 		"DeidManifestContent":    deidjobs.Manifest{},
+		"Export":                 exports.Export{},
+		"ExportCreated":          exportAnswer{},
+		"ExportList":             List[exports.Export]{},
+		"Manifest":               exports.Manifest{},
+		"ManifestPatient":        exports.ManifestPatient{},
 	} {
 		s := d.schema(t, name)
 		props, _ := s["properties"].(map[string]any)
@@ -548,6 +554,10 @@ func TestOpenAPIEnums(t *testing.T) {
 		{"#/components/schemas/PartnerActivityEntry/properties/flags/items/enum", partners.ActivityFlags},
 		{"#/components/schemas/NewDeidJob/properties/purpose/enum", deidjobs.Purposes},
 		{"#/components/schemas/DeidLDiverse/properties/attribute/enum", deidjobs.SensitiveAttributes},
+		{"#/components/schemas/NewExport/properties/purpose/enum", exports.Purposes},
+		{"#/components/schemas/NewExport/properties/format/enum", exports.Formats},
+		{"#/components/schemas/NewExport/properties/cipher/enum", exports.Ciphers},
+		{"#/components/schemas/NewExport/properties/fields/items/enum", exports.AllFields},
 	} {
 		v, ok := d.pointer(c.pointer)
 		if !ok {

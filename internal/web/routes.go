@@ -5,6 +5,7 @@ import (
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
+	"medguard/internal/exports"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
 	"medguard/internal/partners"
@@ -63,8 +64,8 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/approvals", Action: "approval.request", auth: userOnly, Body: approvals.NewRequest{}, h: s.requestApproval},
 		{Method: "GET", Pattern: "/api/v1/approvals", Action: "approval.list", auth: userOnly, h: s.listApprovals},
 		{Method: "GET", Pattern: "/api/v1/approvals/{id}", Action: "approval.read", auth: userOnly, h: s.getApproval},
-		{Method: "POST", Pattern: "/api/v1/approvals/{id}/approve", Action: "approval.approve", auth: userOnly, Perms: perms(policy.ApprovalDecide, policy.ApprovalDecideDepartment, policy.DeidApprove), Body: decisionRequest{}, h: s.approve},
-		{Method: "POST", Pattern: "/api/v1/approvals/{id}/refuse", Action: "approval.refuse", auth: userOnly, Perms: perms(policy.ApprovalDecide, policy.ApprovalDecideDepartment, policy.DeidApprove), Body: decisionRequest{}, h: s.refuse},
+		{Method: "POST", Pattern: "/api/v1/approvals/{id}/approve", Action: "approval.approve", auth: userOnly, Perms: perms(policy.ApprovalDecide, policy.ApprovalDecideDepartment, policy.DeidApprove, policy.ExportApprove), Body: decisionRequest{}, h: s.approve},
+		{Method: "POST", Pattern: "/api/v1/approvals/{id}/refuse", Action: "approval.refuse", auth: userOnly, Perms: perms(policy.ApprovalDecide, policy.ApprovalDecideDepartment, policy.DeidApprove, policy.ExportApprove), Body: decisionRequest{}, h: s.refuse},
 		{Method: "POST", Pattern: "/api/v1/approvals/{id}/cancel", Action: "approval.cancel", auth: userOnly, h: s.cancelApproval},
 
 		// Patients (SPEC §4).
@@ -181,6 +182,14 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "GET", Pattern: "/api/v1/deid/jobs/{id}", Action: "deid.read", auth: userOnly, Perms: perms(policy.DeidRead, policy.DeidRun, policy.DeidApprove), h: s.getDeidJob},
 		{Method: "GET", Pattern: "/api/v1/deid/jobs/{id}/manifest", Action: "deid.read", auth: userOnly, Perms: perms(policy.DeidRead, policy.DeidRun, policy.DeidApprove), h: s.getDeidManifest},
 		{Method: "GET", Pattern: "/api/v1/deid/jobs/{id}/output", Action: "deid.download", auth: userOnly, Perms: perms(policy.DeidRead), h: s.downloadDeidOutput},
+		// Exports (SPEC §8, issue 12): one patient at once, more than one
+		// through a four-eyes request (exports.bulk); the file encrypted,
+		// its key shown once, downloadable a limited number of times.
+		{Method: "POST", Pattern: "/api/v1/exports", Action: "export.request", auth: userOnly, Perms: perms(policy.RecordExport), Body: exports.NewExport{}, h: s.createExport},
+		{Method: "GET", Pattern: "/api/v1/exports", Action: "export.list", auth: userOnly, Perms: perms(policy.RecordExport, policy.ExportApprove), h: s.listExports},
+		{Method: "GET", Pattern: "/api/v1/exports/{id}", Action: "export.read", auth: userOnly, Perms: perms(policy.RecordExport, policy.ExportApprove), h: s.getExport},
+		{Method: "POST", Pattern: "/api/v1/exports/{id}/file", Action: "export.build", auth: userOnly, Perms: perms(policy.RecordExport), h: s.buildExport},
+		{Method: "GET", Pattern: "/api/v1/exports/{id}/file", Action: "export.download", auth: userOnly, Perms: perms(policy.RecordExport), h: s.downloadExport},
 
 		// Backups and restore drills (SPEC §9, issue 11).
 		{Method: "GET", Pattern: "/api/v1/backups", Action: "backup.status", auth: userOnly, Perms: perms(policy.BackupRead), h: s.backupHealth},

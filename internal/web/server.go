@@ -32,6 +32,7 @@ import (
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
+	"medguard/internal/exports"
 	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
@@ -85,6 +86,8 @@ type Deps struct {
 	Partners *partners.Service
 	// DeidJobs is de-identification jobs (SPEC §8).
 	DeidJobs *deidjobs.Service
+	// Exports is exports of patients' records (SPEC §8).
+	Exports *exports.Service
 }
 
 // Server serves medguard over HTTP.
