@@ -73,18 +73,20 @@ type engine struct {
 	ccount []int32 // rows per class
 	cdist  []int32 // distinct sensitive values per class
 
-	cache     []*grouping // recently checked groupings, for roll-up
-	pairs     []*pairBound
-	bounded   int // nodes settled by a bound
-	fromItems int
-	strides   []uint64  // class key strides, nil if they would overflow
-	maps      [][]int32 // scratch: level maps of the check under way
-	free      []*grouping
-	changed   []int
-	passed    [][]int    // minimal nodes known to be anonymous
-	failed    [][]int    // maximal nodes known not to be anonymous
-	best      *candidate // least anonymous node met so far
-	checked   int
+	cache      []*grouping // recently checked groupings, for roll-up
+	pairs      []*pairBound
+	pairsBuilt int
+	dense      []int32 // scratch: direct-addressed cell ids
+	bounded    int     // nodes settled by a bound
+	fromItems  int
+	strides    []uint64  // class key strides, nil if they would overflow
+	maps       [][]int32 // scratch: level maps of the check under way
+	free       []*grouping
+	changed    []int
+	passed     [][]int    // minimal nodes known to be anonymous
+	failed     [][]int    // maximal nodes known not to be anonymous
+	best       *candidate // least anonymous node met so far
+	checked    int
 }
 
 // grouping is the rows of the table grouped under one transformation:
@@ -178,13 +180,19 @@ func newEngine(t *Table, cfg Config) (*engine, error) {
 	// Encode each quasi-identifier: level-0 ids in order of first
 	// appearance, then the ids of each coarser level.
 	n := e.rows
-	codes := make([][]int32, len(e.attrs)) // codes[q][r]: level-0 id of row r
+	cols := make([]int, len(e.attrs), len(e.attrs)+1)
+	for q := range e.attrs {
+		cols[q] = e.attrs[q].col
+	}
+	if sensCol >= 0 {
+		cols = append(cols, sensCol)
+	}
+	// codes[q][r]: level-0 id of row r (the sensitive column last).
+	codes, allValues, allFreq := encodeColumns(t.Rows, cols)
 	for q := range e.attrs {
 		a := &e.attrs[q]
 		h := cfg.QuasiIdentifiers[q].Hierarchy
-		var values []string
-		var freq []int32
-		codes[q], values, freq = encodeColumn(t.Rows, a.col)
+		values, freq := allValues[q], allFreq[q]
 		hrow := make(map[string]int32, len(h.Levels))
 		for i, lv := range h.Levels {
 			hrow[lv[0]] = int32(i)
@@ -238,9 +246,8 @@ func newEngine(t *Table, cfg Config) (*engine, error) {
 	// Sensitive values, encoded.
 	var sens []int32
 	if sensCol >= 0 {
-		var values []string
-		sens, values, _ = encodeColumn(t.Rows, sensCol)
-		e.nsens = len(values)
+		sens = codes[len(e.attrs)]
+		e.nsens = len(allValues[len(e.attrs)])
 	}
 
 	// Single-attribute outlier bounds, from the level-0 frequencies (and,
@@ -649,30 +656,32 @@ func grow(s []int32, n int) []int32 {
 	return s
 }
 
-// encodeColumn gives each distinct value of column col an id in order of
-// first appearance and returns the id of every row, the values and their
-// frequencies.
-func encodeColumn(rows [][]string, col int) (codes []int32, values []string, freq []int32) {
-	codes = make([]int32, len(rows))
-	ids := make(map[string]int32)
-	last, lastID := "", int32(-1)
+// encodeColumns gives each distinct value of each column in cols an id in
+// order of first appearance and returns, per column, the id of every row,
+// the values and their frequencies. It reads the table row by row, once.
+func encodeColumns(rows [][]string, cols []int) (codes [][]int32, values [][]string, freq [][]int32) {
+	nc := len(cols)
+	codes = make([][]int32, nc)
+	values = make([][]string, nc)
+	freq = make([][]int32, nc)
+	ids := make([]map[string]int32, nc)
+	for j := range cols {
+		codes[j] = make([]int32, len(rows))
+		ids[j] = make(map[string]int32)
+	}
 	for r, row := range rows {
-		s := row[col]
-		if lastID >= 0 && s == last {
-			codes[r] = lastID
-			freq[lastID]++
-			continue
+		for j, c := range cols {
+			s := row[c]
+			id, ok := ids[j][s]
+			if !ok {
+				id = int32(len(values[j]))
+				ids[j][s] = id
+				values[j] = append(values[j], s)
+				freq[j] = append(freq[j], 0)
+			}
+			freq[j][id]++
+			codes[j][r] = id
 		}
-		id, ok := ids[s]
-		if !ok {
-			id = int32(len(values))
-			ids[s] = id
-			values = append(values, s)
-			freq = append(freq, 0)
-		}
-		freq[id]++
-		codes[r] = id
-		last, lastID = s, id
 	}
 	return codes, values, freq
 }
