@@ -289,11 +289,11 @@ func (e *engine) apply(t *Table, node []int) *Result {
 	for i := 0; i < ng; i++ {
 		count[cls[i]] += int(b.count[i])
 	}
-	if b.sens != nil {
+	if e.sens != nil {
 		// Base groups differ in tuple or sensitive value, so distinct
 		// (class, sensitive) pairs are counted once each.
 		for i := range keys {
-			keys[i] = uint64(cls[i])*uint64(e.nsens) + uint64(b.sens[i])
+			keys[i] = uint64(cls[i])*uint64(e.nsens) + uint64(e.sens[i])
 		}
 		pair := e.cls[ng : 2*ng]
 		np := e.ht2.dedupe(keys, pair)
@@ -311,7 +311,7 @@ func (e *engine) apply(t *Table, node []int) *Result {
 	}
 	keep := make([]bool, nc)
 	for c := 0; c < nc; c++ {
-		keep[c] = count[c] >= e.cfg.K && (b.sens == nil || dist[c] >= e.cfg.L)
+		keep[c] = count[c] >= e.cfg.K && (e.sens == nil || dist[c] >= e.cfg.L)
 		if !keep[c] {
 			res.Suppressed += count[c]
 			continue
@@ -320,7 +320,7 @@ func (e *engine) apply(t *Table, node []int) *Result {
 		if res.K == 0 || count[c] < res.K {
 			res.K = count[c]
 		}
-		if b.sens != nil && (res.L == 0 || dist[c] < res.L) {
+		if e.sens != nil && (res.L == 0 || dist[c] < res.L) {
 			res.L = dist[c]
 		}
 	}
