@@ -51,10 +51,14 @@ func (d *doc) runes() runeText {
 // provinceFirst are province names keyed by their first character.
 var provinceFirst = map[rune][][]rune{}
 
+// provinceStart holds the first runes of the province names.
+var provinceStart = &runeSet{}
+
 func init() {
 	for _, p := range []string{"北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江", "安徽", "福建", "江西", "山东", "河南", "湖北", "湖南", "广东", "海南", "四川", "贵州", "云南", "陕西", "甘肃", "青海", "台湾", "内蒙古", "广西", "西藏", "宁夏", "新疆", "香港", "澳门"} {
 		r := []rune(p)
 		provinceFirst[r[0]] = append(provinceFirst[r[0]], r)
+		provinceStart.add(r[0])
 	}
 }
 
@@ -67,6 +71,9 @@ func (d *doc) findAddresses() {
 	r := rt.r
 	starts := map[int]bool{}
 	for i := 0; i < len(r); i++ {
+		if !provinceStart.has(r[i]) {
+			continue
+		}
 		for _, p := range provinceFirst[r[i]] {
 			if runesAt(r, i, p) {
 				starts[i] = true

@@ -225,6 +225,8 @@ type doc struct {
 	found []Finding
 	names []string // Chinese and English names found, for propagation
 	rt    runeText
+	bytes []byte // text, for dictionary look-ups in place
+	toks  []int  // scratch for cut
 }
 
 func (d *doc) add(k Kind, start, end int) {

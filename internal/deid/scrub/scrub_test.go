@@ -198,3 +198,37 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	}
 }
+
+// TestCutMatchesGse: the in-place window segmentation that contextFree
+// uses gives the same tokens as gse's Cut(text, true) on every window of
+// two to eight Han characters of the corpora (the first 60,000).
+func TestCutMatchesGse(t *testing.T) {
+	s := scrubber(t)
+	windows := 0
+	for _, name := range []string{"hard.jsonl", "synth.jsonl"} {
+		for _, n := range readCorpus(t, name) {
+			d := &doc{text: n.Text, s: s}
+			rt := d.runes()
+			r := rt.r
+			for lo := 0; lo < len(r) && windows < 60000; lo++ {
+				for hi := lo + 2; hi <= len(r) && hi-lo <= maxWindow && isHan(r[hi-1]); hi++ {
+					if !isHan(r[lo]) {
+						break
+					}
+					want := s.seg.Cut(string(r[lo:hi]), true)
+					var got []string
+					p := lo
+					for _, k := range d.cut(lo, hi, lo) {
+						got = append(got, string(r[p:p+k]))
+						p += k
+					}
+					if strings.Join(got, "|") != strings.Join(want, "|") {
+						t.Fatalf("%s %s: cut %q, gse %q", name, n.ID, got, want)
+					}
+					windows++
+				}
+			}
+		}
+	}
+	t.Logf("%d windows", windows)
+}
