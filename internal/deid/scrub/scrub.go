@@ -227,6 +227,7 @@ type doc struct {
 	rt    runeText
 	bytes []byte // text, for dictionary look-ups in place
 	toks  []int  // scratch for cut
+	hits  []hit  // scratch for matchers
 }
 
 func (d *doc) add(k Kind, start, end int) {
