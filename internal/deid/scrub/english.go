@@ -23,6 +23,64 @@ var (
 	reEnInst    = regexp.MustCompile(`\b(?:(?:` + capWord + `|of|the|and|for|&)\s+){0,6}(?:Hospital|Clinic|Medical Center|Medical Centre|Health Center|Health Centre|Infirmary|University|Institute)\b(?:\s+of(?:\s+[A-Z][a-z]+)+)?`)
 )
 
+// Each pattern above but reEnInst and reSigned starts with \b and a word
+// character, so its matches start where a word does. Searching a run for
+// all of them from every position cost most of the time on English notes;
+// scans below try the pattern, anchored, only at the word starts whose
+// first byte can begin a match, which finds the same matches.
+var (
+	scanTitleName = newScan(reTitleName, "MDPNp", true)
+	scanRelName   = newScan(reRelName, "WwHhSsDdMmFfBbPpNnCcGg", true)
+	// (?i) folds s with ſ (U+017F, first byte 0xC5); no \b.
+	scanSigned   = newScan(reSigned, "sSaArRpPcC\xc5", false)
+	scanPairName = newScan(rePairName, "ABCDEFGHIJKLMNOPQRSTUVWXYZ", true)
+	scanEnDate   = newScan(reEnDate, "JFMASOND0123456789", true)
+	scanEnAge    = newScan(reEnAge, "Aa", true)
+	scanAddress  = newScan(reEnAddress, "0123456789", true)
+)
+
+// scan finds the matches of a pattern at chosen positions only.
+type scan struct {
+	re        *regexp.Regexp // the pattern, anchored
+	first     [256]bool      // bytes a match can start with
+	wordStart bool           // matches start at a word start (\b then a word character)
+}
+
+func newScan(re *regexp.Regexp, first string, wordStart bool) *scan {
+	sc := &scan{re: regexp.MustCompile(`^(?:` + re.String() + `)`), wordStart: wordStart}
+	for i := 0; i < len(first); i++ {
+		sc.first[first[i]] = true
+	}
+	return sc
+}
+
+func isWordByte(c byte) bool { return isAlnum(c) || c == '_' }
+
+// all returns what re.FindAllStringSubmatchIndex(s, -1) returns: the
+// leftmost-first, non-overlapping matches, each with its submatches.
+func (sc *scan) all(s string, out [][]int) [][]int {
+	out = out[:0]
+	for p := 0; p < len(s); p++ {
+		if !sc.first[s[p]] || sc.wordStart && p > 0 && isWordByte(s[p-1]) {
+			continue
+		}
+		m := sc.re.FindStringSubmatchIndex(s[p:])
+		if m == nil {
+			continue
+		}
+		for i := range m {
+			if m[i] >= 0 {
+				m[i] += p
+			}
+		}
+		out = append(out, m)
+		if m[1] > p {
+			p = m[1] - 1
+		}
+	}
+	return out
+}
+
 // notNames are capitalised words that titles and relations may be
 // followed by but that are no part of a name.
 var notNames = toSet([]string{
@@ -63,14 +121,16 @@ func (d *doc) findEnglish() {
 
 // english applies the English rules to run, which starts at byte base.
 func (d *doc) english(base int, run string) {
-	addAll := func(re *regexp.Regexp, k Kind) {
-		for _, m := range re.FindAllStringIndex(run, -1) {
+	var ms [][]int
+	addAll := func(sc *scan, k Kind) {
+		ms = sc.all(run, ms)
+		for _, m := range ms {
 			d.add(k, base+m[0], base+m[1])
 		}
 	}
-	addAll(reEnDate, Date)
-	addAll(reEnAge, Age)
-	addAll(reEnAddress, Address)
+	addAll(scanEnDate, Date)
+	addAll(scanEnAge, Age)
+	addAll(scanAddress, Address)
 	if !strings.Contains(run, "Hospital") && !strings.Contains(run, "Clinic") && !strings.Contains(run, "Cent") &&
 		!strings.Contains(run, "Infirmary") && !strings.Contains(run, "University") && !strings.Contains(run, "Institute") {
 		goto names
@@ -90,12 +150,14 @@ func (d *doc) english(base int, run string) {
 		}
 	}
 names:
-	for _, re := range []*regexp.Regexp{reTitleName, reRelName, reSigned} {
-		for _, m := range re.FindAllStringSubmatchIndex(run, -1) {
+	for _, sc := range []*scan{scanTitleName, scanRelName, scanSigned} {
+		ms = sc.all(run, ms)
+		for _, m := range ms {
 			d.enName(base, run, m[2], m[3])
 		}
 	}
-	for _, m := range rePairName.FindAllStringSubmatchIndex(run, -1) {
+	ms = scanPairName.all(run, ms)
+	for _, m := range ms {
 		first := run[m[2]:m[3]]
 		if firstNamesEn[first] || pinyin[first] && !notNames[run[m[4]:m[5]]] {
 			d.enName(base, run, m[2], m[5])

@@ -1,6 +1,8 @@
 package scrub
 
 import (
+	"fmt"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -231,4 +233,36 @@ func TestCutMatchesGse(t *testing.T) {
 		}
 	}
 	t.Logf("%d windows", windows)
+}
+
+// TestScansMatchRegexps: the English scans, which try their pattern only
+// at candidate positions, find what the pattern finds over the whole
+// text, on the corpora and on edge cases.
+func TestScansMatchRegexps(t *testing.T) {
+	texts := []string{
+		"cosigned by John Smith; _Mr Smith; Mr_Smith; ſigned by Ann Lee; 12 Main Street, Apt 4, Springfield, IL 62704",
+		"Seen by Dr. Mary Jones on March 3, 2021 at St Mary Hospital; wife Jane; aged 93; 3rd of May, 2020; 1 Oak Rd",
+		"x12 Main Street 3May 2020 Mr.Smith AGE 95 Professor Li Ming son(Tom Lee)",
+	}
+	for _, name := range []string{"hard.jsonl", "synth.jsonl"} {
+		for _, n := range readCorpus(t, name) {
+			texts = append(texts, n.Text)
+		}
+	}
+	pairs := []struct {
+		sc *scan
+		re *regexp.Regexp
+	}{
+		{scanTitleName, reTitleName}, {scanRelName, reRelName}, {scanSigned, reSigned},
+		{scanPairName, rePairName}, {scanEnDate, reEnDate}, {scanEnAge, reEnAge}, {scanAddress, reEnAddress},
+	}
+	for _, text := range texts {
+		for _, p := range pairs {
+			got := fmt.Sprint(p.sc.all(text, nil))
+			want := fmt.Sprint(p.re.FindAllStringSubmatchIndex(text, -1))
+			if got != want {
+				t.Fatalf("%s on %q: scan %s, regexp %s", p.re, text, got, want)
+			}
+		}
+	}
 }
