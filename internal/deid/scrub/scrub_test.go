@@ -203,13 +203,17 @@ func BenchmarkLoad(b *testing.B) {
 
 // TestCutMatchesGse: the in-place window segmentation that contextFree
 // uses gives the same tokens as gse's Cut(text, true) on every window of
-// two to eight Han characters of the corpora (the first 60,000).
+// two to eight Han characters of the corpora (the first 60,000), and,
+// when asked for the tokens from one rune on, the same boundary there and
+// the same three tokens after it.
 func TestCutMatchesGse(t *testing.T) {
 	s := scrubber(t)
 	windows := 0
 	for _, name := range []string{"hard.jsonl", "synth.jsonl"} {
 		for _, n := range readCorpus(t, name) {
-			d := &doc{text: n.Text, s: s}
+			d := &doc{text: n.Text, s: s, fullCut: true}
+			lazy := &doc{text: n.Text, s: s}
+			lazy.runes()
 			rt := d.runes()
 			r := rt.r
 			for lo := 0; lo < len(r) && windows < 60000; lo++ {
@@ -226,6 +230,11 @@ func TestCutMatchesGse(t *testing.T) {
 					}
 					if strings.Join(got, "|") != strings.Join(want, "|") {
 						t.Fatalf("%s %s: cut %q, gse %q", name, n.ID, got, want)
+					}
+					for from := lo; from < hi; from++ {
+						if g, w := tokensFrom(lazy.cut(lo, hi, from), lo, from), tokensFrom(d.cut(lo, hi, from), lo, from); g != w {
+							t.Fatalf("%s %s: cut from %d %s, full cut %s", name, n.ID, from-lo, g, w)
+						}
 					}
 					windows++
 				}
@@ -265,4 +274,19 @@ func TestScansMatchRegexps(t *testing.T) {
 			}
 		}
 	}
+}
+
+// tokensFrom describes the tokens of a cut of the window at lo that matter
+// from rune from on: whether a token starts there, and the next three
+// tokens' lengths.
+func tokensFrom(toks []int, lo, from int) string {
+	p, k := lo, 0
+	for k < len(toks) && p < from {
+		p += toks[k]
+		k++
+	}
+	if p != from {
+		return "inside"
+	}
+	return fmt.Sprint(toks[k:min(len(toks), k+3)], len(toks) > k, len(toks) > k+1, len(toks) > k+2)
 }

@@ -3,7 +3,8 @@ package scrub
 import (
 	"math"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/go-ego/gse/hmm"
 )
 
 // maxWindow is the most runes contextFree cuts at once: three before the
@@ -26,9 +27,10 @@ func (d *doc) find(a, b int) (freq float64, pos string, ok bool) {
 // reads the dictionary in place and returns the tokens as rune lengths
 // in d.toks, without a map or a string per call.
 //
-// Tokens that end at or before rune from are not needed: a run of single
-// characters there is returned as one token instead of being cut by the
-// HMM (the costly part), which keeps every boundary at or after from.
+// Only the boundary at rune from and the first three tokens from there
+// are needed: a run of single characters that ends at or before from, or
+// that starts after those three tokens, is returned as one token instead
+// of being cut by the HMM (the costly part).
 func (d *doc) cut(lo, hi, from int) []int {
 	n := hi - lo
 	var (
@@ -80,23 +82,32 @@ func (d *doc) cut(lo, hi, from int) []int {
 		}
 	}
 	toks := d.toks[:0]
+	end := 0   // end of the tokens so far, relative to lo
+	after := 0 // tokens that start at or after from
+	emit := func(l int) {
+		if lo+end >= from {
+			after++
+		}
+		toks = append(toks, l)
+		end += l
+	}
 	buf := 0 // single characters pending, ending at x
 	flush := func(x int) {
+		s := x - buf
 		switch {
 		case buf == 0:
 		case buf == 1:
-			toks = append(toks, 1)
-		case lo+x <= from:
-			toks = append(toks, buf)
+			emit(1)
+		case !d.fullCut && (lo+x <= from || after >= 3):
+			emit(buf)
 		default:
-			s := x - buf
 			if freq, _, ok := d.find(lo+s, lo+x); !ok || freq == 0 {
-				for _, t := range d.s.seg.HMMCut(d.text[d.rt.off[lo+s]:d.rt.off[lo+x]]) {
-					toks = append(toks, utf8.RuneCountInString(t))
+				for _, l := range d.hmmCut(d.rt.r[lo+s : lo+x]) {
+					emit(l)
 				}
 			} else {
 				for range buf {
-					toks = append(toks, 1)
+					emit(1)
 				}
 			}
 		}
@@ -108,7 +119,7 @@ func (d *doc) cut(lo, hi, from int) []int {
 			buf++
 		} else {
 			flush(x)
-			toks = append(toks, y-x)
+			emit(y - x)
 		}
 		x = y
 	}
@@ -116,6 +127,35 @@ func (d *doc) cut(lo, hi, from int) []int {
 	d.toks = toks
 	return toks
 }
+
+// hmmCut cuts a run of Han characters with gse's HMM, as
+// Segmenter.HMMCut does for such a run (hmm.Cut of a text that is one
+// \p{Han}+ run is its Viterbi path read as words), and returns the words'
+// lengths in runes.
+func (d *doc) hmmCut(r []rune) []int {
+	_, path := hmm.Viterbi(r, bmes)
+	out := d.hmmToks[:0]
+	begin, next := 0, 0
+	for i, st := range path {
+		switch st {
+		case 'B':
+			begin = i
+		case 'E':
+			out = append(out, i+1-begin)
+			next = i + 1
+		case 'S':
+			out = append(out, 1)
+			next = i + 1
+		}
+	}
+	if next < len(r) {
+		out = append(out, len(r)-next)
+	}
+	d.hmmToks = out
+	return out
+}
+
+var bmes = []byte{'B', 'M', 'E', 'S'}
 
 // isNamePos reports whether a part-of-speech tag is a person's name's.
 func isNamePos(pos string) bool { return strings.HasPrefix(pos, "nr") }
