@@ -100,7 +100,7 @@ func (d *doc) findEnglish() {
 		letters := 0
 		for j < len(t) {
 			r, n := utf8.DecodeRuneInString(t[j:])
-			if r >= utf8.RuneSelf && !unicode.Is(unicode.Latin, r) && !strings.ContainsRune("’‘“”–—", r) {
+			if r >= utf8.RuneSelf && !latinish(r) {
 				break
 			}
 			if r < utf8.RuneSelf && (r|0x20 >= 'a' && r|0x20 <= 'z') {
@@ -117,6 +117,16 @@ func (d *doc) findEnglish() {
 		}
 		i = j
 	}
+}
+
+// latinish reports whether a non-ASCII rune may be part of a run of
+// Latin text: a Latin letter or an English quote or dash. CJK characters
+// (U+2E80–U+9FFF hold no Latin letters) are answered without a table.
+func latinish(r rune) bool {
+	if r >= 0x2E80 && r < 0xA000 {
+		return false
+	}
+	return unicode.Is(unicode.Latin, r) || strings.ContainsRune("’‘“”–—", r)
 }
 
 // english applies the English rules to run, which starts at byte base.

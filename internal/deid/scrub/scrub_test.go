@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"medguard/internal/idnum"
 )
@@ -289,4 +291,15 @@ func tokensFrom(toks []int, lo, from int) string {
 		return "inside"
 	}
 	return fmt.Sprint(toks[k:min(len(toks), k+3)], len(toks) > k, len(toks) > k+1, len(toks) > k+2)
+}
+
+// TestLatinish: the shortcut for CJK agrees with the Unicode tables on
+// every rune.
+func TestLatinish(t *testing.T) {
+	for r := rune(utf8.RuneSelf); r <= unicode.MaxRune; r++ {
+		want := unicode.Is(unicode.Latin, r) || strings.ContainsRune("’‘“”–—", r)
+		if latinish(r) != want {
+			t.Fatalf("latinish(%U) = %v", r, !want)
+		}
+	}
 }
