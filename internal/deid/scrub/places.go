@@ -34,12 +34,14 @@ type runeText struct {
 }
 
 func newRuneText(s string) runeText {
-	rt := runeText{r: make([]rune, 0, len(s)/3+1), off: make([]int, 0, len(s)/3+2)}
+	n := utf8.RuneCountInString(s)
+	rt := runeText{r: make([]rune, n), off: make([]int, n+1)}
+	k := 0
 	for i, c := range s {
-		rt.r = append(rt.r, c)
-		rt.off = append(rt.off, i)
+		rt.r[k], rt.off[k] = c, i
+		k++
 	}
-	rt.off = append(rt.off, len(s))
+	rt.off[n] = len(s)
 	return rt
 }
 
