@@ -2,6 +2,7 @@ package scrub
 
 import (
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -44,12 +45,45 @@ type scan struct {
 	re        *regexp.Regexp // the pattern, anchored
 	first     [256]bool      // bytes a match can start with
 	wordStart bool           // matches start at a word start (\b then a word character)
+	// barrier marks the ASCII bytes that no instruction of the pattern
+	// can consume and that are not word characters: a match never
+	// reaches one, and \b reads one as it reads the end of the text, so
+	// the pattern can be tried on the text up to the next barrier only.
+	// That bounds the backtracker's work, which grows with the length of
+	// the text it is given.
+	barrier [utf8.RuneSelf]bool
 }
 
 func newScan(re *regexp.Regexp, first string, wordStart bool) *scan {
 	sc := &scan{re: regexp.MustCompile(`^(?:` + re.String() + `)`), wordStart: wordStart}
 	for i := 0; i < len(first); i++ {
 		sc.first[first[i]] = true
+	}
+	parsed, err := syntax.Parse(re.String(), syntax.Perl)
+	if err != nil {
+		panic(err)
+	}
+	prog, err := syntax.Compile(parsed.Simplify())
+	if err != nil {
+		panic(err)
+	}
+	for c := range sc.barrier {
+		sc.barrier[c] = !isWordByte(byte(c))
+	}
+	for i := range prog.Inst {
+		in := &prog.Inst[i]
+		switch in.Op {
+		case syntax.InstRune, syntax.InstRune1:
+			for c := range sc.barrier {
+				if in.MatchRune(rune(c)) {
+					sc.barrier[c] = false
+				}
+			}
+		case syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
+			for c := range sc.barrier {
+				sc.barrier[c] = false
+			}
+		}
 	}
 	return sc
 }
@@ -60,11 +94,16 @@ func isWordByte(c byte) bool { return isAlnum(c) || c == '_' }
 // leftmost-first, non-overlapping matches, each with its submatches.
 func (sc *scan) all(s string, out [][]int) [][]int {
 	out = out[:0]
+	bar := -1 // the next barrier at or after p, or len(s)
 	for p := 0; p < len(s); p++ {
 		if !sc.first[s[p]] || sc.wordStart && p > 0 && isWordByte(s[p-1]) {
 			continue
 		}
-		m := sc.re.FindStringSubmatchIndex(s[p:])
+		if bar < p {
+			for bar = p; bar < len(s) && !(s[bar] < utf8.RuneSelf && sc.barrier[s[bar]]); bar++ {
+			}
+		}
+		m := sc.re.FindStringSubmatchIndex(s[p:bar])
 		if m == nil {
 			continue
 		}
