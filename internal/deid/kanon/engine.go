@@ -41,8 +41,6 @@ type attr struct {
 	size []int
 	// freq[v] is the number of rows with level-0 id v.
 	freq []int32
-	// up[x][y][id] is the level-y id of the level-x id id (x ≤ y).
-	up [][][]int32
 	// loss[l] is this attribute's share of the loss at level l.
 	loss []float64
 	// alone[l] is the number of rows whose level-l value occurs in fewer
@@ -72,30 +70,35 @@ type engine struct {
 	cls    []int32 // class of each item of the grouping being built
 	ccount []int32 // rows per class
 	cdist  []int32 // distinct sensitive values per class
+	keys2  []uint64
+	delta  [][]uint64 // scratch: key change per level-0 value, per attribute
+	// sens[g] is the sensitive id of base group g; nil without a
+	// sensitive column.
+	sens []int32
 
-	cache     []*grouping // recently checked groupings, for roll-up
-	pairs     []*pairBound
-	bounded   int // nodes settled by a bound
-	fromItems int
-	strides   []uint64  // class key strides, nil if they would overflow
-	maps      [][]int32 // scratch: level maps of the check under way
-	free      []*grouping
-	changed   []int
-	passed    [][]int    // minimal nodes known to be anonymous
-	failed    [][]int    // maximal nodes known not to be anonymous
-	best      *candidate // least anonymous node met so far
-	checked   int
+	cache      []*grouping // recently checked groupings, for roll-up
+	pairs      []*pairBound
+	pairsBuilt int
+	dense      []int32 // scratch: direct-addressed cell ids
+	bounded    int     // nodes settled by a bound
+	fromItems  int
+	strides    []uint64 // class key strides, nil if they would overflow
+	free       []*grouping
+	changed    []int
+	passed     [][]int    // minimal nodes known to be anonymous
+	failed     [][]int    // maximal nodes known not to be anonymous
+	best       *candidate // least anonymous node met so far
+	checked    int
 }
 
 // grouping is the rows of the table grouped under one transformation:
-// items are the classes (with l-diversity: the distinct pairs of class and
-// sensitive value), each with a representative base group.
+// items are the classes (with a sensitive column: the distinct pairs of
+// class and sensitive value), each with a representative base group, from
+// which its values at node's levels (and its sensitive value) are read.
 type grouping struct {
-	node []int
-	// tuple[i*nq+q] is item i's id of attribute q at node's level.
-	tuple []int32
+	node  []int
+	rep   []int32 // a base group of item i
 	count []int32 // rows in the item
-	sens  []int32 // sensitive id of the item (l-diversity only)
 	// key[i] is the class key of item i (with fixed strides only).
 	key []uint64
 }
@@ -178,13 +181,19 @@ func newEngine(t *Table, cfg Config) (*engine, error) {
 	// Encode each quasi-identifier: level-0 ids in order of first
 	// appearance, then the ids of each coarser level.
 	n := e.rows
-	codes := make([][]int32, len(e.attrs)) // codes[q][r]: level-0 id of row r
+	cols := make([]int, len(e.attrs), len(e.attrs)+1)
+	for q := range e.attrs {
+		cols[q] = e.attrs[q].col
+	}
+	if sensCol >= 0 {
+		cols = append(cols, sensCol)
+	}
+	// codes[q][r]: level-0 id of row r (the sensitive column last).
+	codes, allValues, allFreq := encodeColumns(t.Rows, cols)
 	for q := range e.attrs {
 		a := &e.attrs[q]
 		h := cfg.QuasiIdentifiers[q].Hierarchy
-		var values []string
-		var freq []int32
-		codes[q], values, freq = encodeColumn(t.Rows, a.col)
+		values, freq := allValues[q], allFreq[q]
 		hrow := make(map[string]int32, len(h.Levels))
 		for i, lv := range h.Levels {
 			hrow[lv[0]] = int32(i)
@@ -238,9 +247,8 @@ func newEngine(t *Table, cfg Config) (*engine, error) {
 	// Sensitive values, encoded.
 	var sens []int32
 	if sensCol >= 0 {
-		var values []string
-		sens, values, _ = encodeColumn(t.Rows, sensCol)
-		e.nsens = len(values)
+		sens = codes[len(e.attrs)]
+		e.nsens = len(allValues[len(e.attrs)])
 	}
 
 	// Single-attribute outlier bounds, from the level-0 frequencies (and,
@@ -328,9 +336,12 @@ func newEngine(t *Table, cfg Config) (*engine, error) {
 	}
 	ng := e.ht.dedupe(e.keys[:n], e.rowGroup)
 	nq := len(e.attrs)
-	b := &grouping{node: make([]int, nq), tuple: make([]int32, ng*nq), count: make([]int32, ng)}
+	b := &grouping{node: make([]int, nq), rep: make([]int32, ng), count: make([]int32, ng)}
+	for g := range b.rep {
+		b.rep[g] = int32(g)
+	}
 	if sensCol >= 0 {
-		b.sens = make([]int32, ng)
+		e.sens = make([]int32, ng)
 	}
 	e.baseVals = make([][]int32, len(e.attrs))
 	for q := range e.baseVals {
@@ -341,36 +352,17 @@ func newEngine(t *Table, cfg Config) (*engine, error) {
 		if b.count[g] == 0 {
 			for q := range e.attrs {
 				e.baseVals[q][g] = codes[q][r]
-				b.tuple[int(g)*nq+q] = codes[q][r]
 			}
-			if b.sens != nil {
-				b.sens[g] = sens[r]
+			if e.sens != nil {
+				e.sens[g] = sens[r]
 			}
 		}
 		b.count[g]++
 	}
 	e.base = b
 
-	// Maps between levels, and fixed strides for class keys when the
-	// level-0 domains multiply to less than 2^62.
-	for q := range e.attrs {
-		a := &e.attrs[q]
-		a.up = make([][][]int32, a.height)
-		for x := 0; x < a.height; x++ {
-			rep0 := make([]int32, a.size[x])
-			for v := len(a.gen[x]) - 1; v >= 0; v-- {
-				rep0[a.gen[x][v]] = int32(v)
-			}
-			a.up[x] = make([][]int32, a.height)
-			for y := x; y < a.height; y++ {
-				m := make([]int32, a.size[x])
-				for id, v := range rep0 {
-					m[id] = a.gen[y][v]
-				}
-				a.up[x][y] = m
-			}
-		}
-	}
+	// Fixed strides for class keys when the level-0 domains multiply to
+	// less than 2^62.
 	e.strides = make([]uint64, nq)
 	prod := uint64(1)
 	for q := nq - 1; q >= 0; q-- {
@@ -382,12 +374,15 @@ func newEngine(t *Table, cfg Config) (*engine, error) {
 		}
 		prod = lo
 	}
-	e.maps = make([][]int32, nq)
+	e.delta = make([][]uint64, nq)
+	for q := range e.delta {
+		e.delta[q] = make([]uint64, e.attrs[q].size[0])
+	}
 	if e.strides != nil {
 		b.key = make([]uint64, ng)
 		for g := range b.key {
 			for q := 0; q < nq; q++ {
-				b.key[g] += uint64(b.tuple[g*nq+q]) * e.strides[q]
+				b.key[g] += uint64(e.baseVals[q][g]) * e.strides[q]
 			}
 		}
 	}
@@ -438,31 +433,27 @@ func (e *engine) check(node []int, from *grouping) (verdict, *grouping) {
 			}
 		}
 	}
-	nq := len(node)
 	m := from.items()
 	e.fromItems += m
-	maps := e.maps
-	for q, l := range node {
-		maps[q] = e.attrs[q].up[from.node[q]][l]
-	}
 	keys := e.keys[:m]
 	cls := e.cls[:m]
 	if st := e.strides; st != nil {
-		// Only the attributes whose level changed move the key.
-		changed := e.changed[:0]
-		for q, l := range node {
-			if l != from.node[q] {
-				changed = append(changed, q)
-			}
-		}
-		e.changed = changed
-		t := from.tuple
+		// Only the attributes whose level changed move the key: by
+		// delta[v] for an item whose level-0 value is v.
 		copy(keys, from.key)
-		for _, q := range changed {
-			mq, sq := maps[q], int64(st[q])
-			for i := range keys {
-				old := t[i*nq+q]
-				keys[i] += uint64(int64(mq[old]-old) * sq)
+		for q, l := range node {
+			lf := from.node[q]
+			if l == lf {
+				continue
+			}
+			a := &e.attrs[q]
+			d, gl, gf, sq := e.delta[q], a.gen[l], a.gen[lf], st[q]
+			for v := range d {
+				d[v] = uint64(gl[v]-gf[v]) * sq
+			}
+			bv := e.baseVals[q]
+			for i, r := range from.rep {
+				keys[i] += d[bv[r]]
 			}
 		}
 	} else {
@@ -479,64 +470,57 @@ func (e *engine) check(node []int, from *grouping) (verdict, *grouping) {
 				}
 			}
 			radix *= s
-			mq := maps[q]
-			for i := range keys {
-				keys[i] = keys[i]*s + uint64(mq[from.tuple[i*nq+q]])
+			g, bv := e.attrs[q].gen[l], e.baseVals[q]
+			for i, r := range from.rep {
+				keys[i] = keys[i]*s + uint64(g[bv[r]])
 			}
 		}
 	}
-	nc := e.ht.dedupe(keys, cls)
-	e.ccount = grow(e.ccount, nc)
-	for i, c := range cls {
-		e.ccount[c] += from.count[i]
-	}
-	item := cls // the new item of each old item
-	ni := nc
-	if from.sens != nil {
+	var out *grouping
+	var ccount []int32
+	nc := 0
+	if e.sens == nil {
+		// Items are classes: roll up in one pass.
+		out = e.newGrouping(node, m)
+		nc = e.ht.rollup(keys, from.count, from.rep, out.key, out.count, out.rep)
+		out.trim(nc)
+		ccount = out.count
+	} else {
 		// Items are (class, sensitive value) pairs; count distinct pairs.
-		for i := range keys {
-			keys[i] = uint64(cls[i])*uint64(e.nsens) + uint64(from.sens[i])
+		nc = e.ht.dedupe(keys, cls)
+		e.ccount = grow(e.ccount, nc)
+		for i, c := range cls {
+			e.ccount[c] += from.count[i]
 		}
-		item = e.cls[m : 2*m]
-		ni = e.ht2.dedupe(keys, item)
+		ccount = e.ccount
+		e.keys2 = growKeys(e.keys2, m)
+		pk := e.keys2
+		for i, r := range from.rep {
+			pk[i] = uint64(cls[i])*uint64(e.nsens) + uint64(e.sens[r])
+		}
+		item := e.cls[m : 2*m]
+		ni := e.ht2.dedupe(pk, item)
 		e.cdist = grow(e.cdist, nc)
-	}
-	out := e.newGrouping(node, ni, from.sens != nil)
-	for i, p := range item {
-		if out.count[p] == 0 {
-			src := from.tuple[i*nq : i*nq+nq]
-			dst := out.tuple[int(p)*nq : int(p)*nq+nq]
-			for q, mq := range maps {
-				dst[q] = mq[src[q]]
-			}
-			if out.sens != nil {
-				out.sens[p] = from.sens[i]
+		out = e.newGrouping(node, ni)
+		out.trim(ni)
+		clear(out.count)
+		for i, p := range item {
+			if out.count[p] == 0 {
+				out.rep[p] = from.rep[i]
+				if out.key != nil {
+					out.key[p] = keys[i]
+				}
 				e.cdist[cls[i]]++
 			}
-		}
-		out.count[p] += from.count[i]
-	}
-	if out.key != nil {
-		for i, p := range item {
-			out.key[p] = keys[i]
-		}
-		if from.sens != nil {
-			// keys were overwritten by the pair keys: recompute.
-			for p := 0; p < ni; p++ {
-				var k uint64
-				for q := range node {
-					k += uint64(out.tuple[p*nq+q]) * e.strides[q]
-				}
-				out.key[p] = k
-			}
+			out.count[p] += from.count[i]
 		}
 	}
 	v := verdict{}
 	for c := 0; c < nc; c++ {
-		cnt := int(e.ccount[c])
+		cnt := int(ccount[c])
 		ok := cnt >= e.cfg.K
 		d := 0
-		if from.sens != nil {
+		if e.sens != nil {
 			d = int(e.cdist[c])
 			ok = ok && d >= e.cfg.L
 		}
@@ -548,7 +532,7 @@ func (e *engine) check(node []int, from *grouping) (verdict, *grouping) {
 		if v.k == 0 || cnt < v.k {
 			v.k = cnt
 		}
-		if from.sens != nil && (v.l == 0 || d < v.l) {
+		if e.sens != nil && (v.l == 0 || d < v.l) {
 			v.l = d
 		}
 	}
@@ -562,33 +546,46 @@ func (e *engine) check(node []int, from *grouping) (verdict, *grouping) {
 	return v, out
 }
 
-// newGrouping returns an empty grouping of n items, reusing a freed one.
-func (e *engine) newGrouping(node []int, n int, sens bool) *grouping {
+// newGrouping returns a grouping with room for n items, reusing a freed
+// one; trim sets its length.
+func (e *engine) newGrouping(node []int, n int) *grouping {
 	var g *grouping
 	if k := len(e.free); k > 0 {
 		g, e.free = e.free[k-1], e.free[:k-1]
 	} else {
 		g = &grouping{}
 	}
-	nq := len(node)
 	g.node = append(g.node[:0], node...)
-	if cap(g.tuple) < n*nq {
-		g.tuple = make([]int32, n*nq)
-	}
-	g.tuple = g.tuple[:n*nq]
-	g.count = grow(g.count, n)
-	if e.strides != nil {
-		if cap(g.key) < n {
+	if cap(g.rep) < n {
+		g.rep = make([]int32, n)
+		g.count = make([]int32, n)
+		if e.strides != nil {
 			g.key = make([]uint64, n)
 		}
-		g.key = g.key[:n]
 	}
-	if sens {
-		g.sens = grow(g.sens, n)
+	g.rep, g.count = g.rep[:n], g.count[:n]
+	if e.strides != nil {
+		g.key = g.key[:n]
 	} else {
-		g.sens = nil
+		g.key = nil
 	}
 	return g
+}
+
+// trim sets the number of items.
+func (g *grouping) trim(n int) {
+	g.rep, g.count = g.rep[:n], g.count[:n]
+	if g.key != nil {
+		g.key = g.key[:n]
+	}
+}
+
+// growKeys returns s with length n (not zeroed).
+func growKeys(s []uint64, n int) []uint64 {
+	if cap(s) < n {
+		return make([]uint64, n)
+	}
+	return s[:n]
 }
 
 // remember caches a grouping for roll-up, keeping the few most recent;
@@ -649,30 +646,32 @@ func grow(s []int32, n int) []int32 {
 	return s
 }
 
-// encodeColumn gives each distinct value of column col an id in order of
-// first appearance and returns the id of every row, the values and their
-// frequencies.
-func encodeColumn(rows [][]string, col int) (codes []int32, values []string, freq []int32) {
-	codes = make([]int32, len(rows))
-	ids := make(map[string]int32)
-	last, lastID := "", int32(-1)
+// encodeColumns gives each distinct value of each column in cols an id in
+// order of first appearance and returns, per column, the id of every row,
+// the values and their frequencies. It reads the table row by row, once.
+func encodeColumns(rows [][]string, cols []int) (codes [][]int32, values [][]string, freq [][]int32) {
+	nc := len(cols)
+	codes = make([][]int32, nc)
+	values = make([][]string, nc)
+	freq = make([][]int32, nc)
+	ids := make([]map[string]int32, nc)
+	for j := range cols {
+		codes[j] = make([]int32, len(rows))
+		ids[j] = make(map[string]int32)
+	}
 	for r, row := range rows {
-		s := row[col]
-		if lastID >= 0 && s == last {
-			codes[r] = lastID
-			freq[lastID]++
-			continue
+		for j, c := range cols {
+			s := row[c]
+			id, ok := ids[j][s]
+			if !ok {
+				id = int32(len(values[j]))
+				ids[j][s] = id
+				values[j] = append(values[j], s)
+				freq[j] = append(freq[j], 0)
+			}
+			freq[j][id]++
+			codes[j][r] = id
 		}
-		id, ok := ids[s]
-		if !ok {
-			id = int32(len(values))
-			ids[s] = id
-			values = append(values, s)
-			freq = append(freq, 0)
-		}
-		freq[id]++
-		codes[r] = id
-		last, lastID = s, id
 	}
 	return codes, values, freq
 }

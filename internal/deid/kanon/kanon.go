@@ -63,7 +63,9 @@
 // reduced to their distinct quasi-identifier tuples, and a check rolls up
 // the classes of a checked node below it (the previous climb step, or a
 // small cache) instead of the rows, touching only the attributes whose
-// level changed.
+// level changed. A class is kept as its row count, its key and one
+// representative base group (its values are read through that group), so
+// a roll-up is one pass of a hash table over the items below.
 package kanon
 
 import (

@@ -1,42 +1,16 @@
 package kanon
 
-import (
-	"container/heap"
-	"math"
-)
+import "math"
 
-// candidate is a transformation waiting in the search's queue.
+// candidate is an anonymous transformation met by the search.
 type candidate struct {
 	loss   float64
 	height int
 	node   []int
 }
 
+// queue orders candidates (see Less2).
 type queue []candidate
-
-func (q queue) Len() int { return len(q) }
-func (q queue) Less(i, j int) bool {
-	if q[i].loss != q[j].loss {
-		return q[i].loss < q[j].loss
-	}
-	if q[i].height != q[j].height {
-		return q[i].height < q[j].height
-	}
-	for k := range q[i].node {
-		if q[i].node[k] != q[j].node[k] {
-			return q[i].node[k] < q[j].node[k]
-		}
-	}
-	return false
-}
-func (q queue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *queue) Push(x any)   { *q = append(*q, x.(candidate)) }
-func (q *queue) Pop() any {
-	old := *q
-	c := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return c
-}
 
 // search returns the anonymous transformation of least loss. It visits the
 // lattice best first from the bottom: since the loss never decreases from
@@ -49,48 +23,65 @@ func (q *queue) Pop() any {
 // node below it; anonymous nodes met on the way bound the loss from above.
 func (e *engine) search() ([]int, error) {
 	nq := len(e.attrs)
+	// A node is kept in the queue as its mixed-radix index, attribute 0
+	// most significant, so that index order is lexicographic order.
 	stride := make([]uint64, nq)
 	size := uint64(1)
 	for q := nq - 1; q >= 0; q-- {
 		stride[q] = size
 		size *= uint64(e.attrs[q].height)
 	}
-	index := func(node []int) uint64 {
-		var x uint64
-		for q, l := range node {
-			x += uint64(l) * stride[q]
-		}
-		return x
+	var seenBits []uint64
+	var seenMap map[uint64]struct{}
+	if size <= 1<<24 {
+		seenBits = make([]uint64, (size+63)/64)
+	} else {
+		seenMap = map[uint64]struct{}{}
 	}
-	seen := map[uint64]struct{}{}
-	bottom := make([]int, nq)
-	pq := queue{{loss: e.lossOf(bottom), node: bottom}}
-	seen[0] = struct{}{}
+	// see marks x as queued and reports whether it already was.
+	see := func(x uint64) bool {
+		if seenBits != nil {
+			w, b := x/64, uint64(1)<<(x%64)
+			old := seenBits[w]&b != 0
+			seenBits[w] |= b
+			return old
+		}
+		_, old := seenMap[x]
+		seenMap[x] = struct{}{}
+		return old
+	}
+	node := make([]int, nq)
+	pq := nodeHeap{{loss: e.lossOf(node)}}
+	see(0)
 	e.best = nil
-	for pq.Len() > 0 {
-		c := heap.Pop(&pq).(candidate)
-		if e.best != nil && !pq.Less2(c, *e.best) {
+	for len(pq) > 0 {
+		c := pq.pop()
+		x := c.index
+		for q := range node {
+			node[q] = int(x / stride[q])
+			x %= stride[q]
+		}
+		if e.best != nil && !lessNode(c.loss, c.height, node, e.best.loss, e.best.height, e.best.node) {
 			return e.best.node, nil
 		}
-		if !e.bound(c.node) && !dominated(c.node, e.failed) && !e.pairBoundFails(c.node) {
-			v, g := e.check(c.node, nil)
+		if !e.bound(node) && !dominated(node, e.failed) && !e.pairBoundFails(node) {
+			v, g := e.check(node, nil)
 			if v.anonymous {
-				return c.node, nil
+				return append([]int(nil), node...), nil
 			}
-			e.climb(c.node, g)
+			e.climb(node, g)
 		}
-		for q := range c.node {
-			if c.node[q]+1 >= e.attrs[q].height {
+		for q, l := range node {
+			if l+1 >= e.attrs[q].height {
 				continue
 			}
-			s := append([]int(nil), c.node...)
-			s[q]++
-			x := index(s)
-			if _, ok := seen[x]; ok {
+			x := c.index + stride[q]
+			if see(x) {
 				continue
 			}
-			seen[x] = struct{}{}
-			heap.Push(&pq, candidate{loss: e.lossOf(s), height: c.height + 1, node: s})
+			node[q]++
+			pq.push(entry{loss: e.lossOf(node), height: c.height + 1, index: x})
+			node[q]--
 		}
 	}
 	if e.best != nil {
@@ -99,10 +90,84 @@ func (e *engine) search() ([]int, error) {
 	return nil, ErrNoSolution
 }
 
-// Less2 orders two candidates as the queue does.
+// entry is a node in the search's queue, by its lattice index.
+type entry struct {
+	loss   float64
+	height int
+	index  uint64
+}
+
+func (a entry) less(b entry) bool {
+	if a.loss != b.loss {
+		return a.loss < b.loss
+	}
+	if a.height != b.height {
+		return a.height < b.height
+	}
+	return a.index < b.index
+}
+
+// nodeHeap is a binary min-heap of entries (no interfaces, no boxing).
+type nodeHeap []entry
+
+func (h *nodeHeap) push(x entry) {
+	*h = append(*h, x)
+	a := *h
+	i := len(a) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !a[i].less(a[p]) {
+			break
+		}
+		a[i], a[p] = a[p], a[i]
+		i = p
+	}
+}
+
+func (h *nodeHeap) pop() entry {
+	a := *h
+	top := a[0]
+	n := len(a) - 1
+	a[0] = a[n]
+	a = a[:n]
+	for i := 0; ; {
+		m := i
+		if l := 2*i + 1; l < n && a[l].less(a[m]) {
+			m = l
+		}
+		if r := 2*i + 2; r < n && a[r].less(a[m]) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		a[i], a[m] = a[m], a[i]
+		i = m
+	}
+	*h = a
+	return top
+}
+
+// lessNode orders two nodes as the queue does: by loss, height, then
+// lexicographically.
+func lessNode(la float64, ha int, a []int, lb float64, hb int, b []int) bool {
+	if la != lb {
+		return la < lb
+	}
+	if ha != hb {
+		return ha < hb
+	}
+	for k := range a {
+		if a[k] != b[k] {
+			return a[k] < b[k]
+		}
+	}
+	return false
+}
+
+// Less2 orders two candidates as the search's queue does.
 func (queue) Less2(a, b candidate) bool {
-	q := queue{a, b}
-	return q.Less(0, 1)
+	return lessNode(a.loss, a.height, a.node, b.loss, b.height, b.node)
 }
 
 // climb starts at a non-anonymous node and its grouping and goes up one
@@ -224,11 +289,11 @@ func (e *engine) apply(t *Table, node []int) *Result {
 	for i := 0; i < ng; i++ {
 		count[cls[i]] += int(b.count[i])
 	}
-	if b.sens != nil {
+	if e.sens != nil {
 		// Base groups differ in tuple or sensitive value, so distinct
 		// (class, sensitive) pairs are counted once each.
 		for i := range keys {
-			keys[i] = uint64(cls[i])*uint64(e.nsens) + uint64(b.sens[i])
+			keys[i] = uint64(cls[i])*uint64(e.nsens) + uint64(e.sens[i])
 		}
 		pair := e.cls[ng : 2*ng]
 		np := e.ht2.dedupe(keys, pair)
@@ -246,7 +311,7 @@ func (e *engine) apply(t *Table, node []int) *Result {
 	}
 	keep := make([]bool, nc)
 	for c := 0; c < nc; c++ {
-		keep[c] = count[c] >= e.cfg.K && (b.sens == nil || dist[c] >= e.cfg.L)
+		keep[c] = count[c] >= e.cfg.K && (e.sens == nil || dist[c] >= e.cfg.L)
 		if !keep[c] {
 			res.Suppressed += count[c]
 			continue
@@ -255,7 +320,7 @@ func (e *engine) apply(t *Table, node []int) *Result {
 		if res.K == 0 || count[c] < res.K {
 			res.K = count[c]
 		}
-		if b.sens != nil && (res.L == 0 || dist[c] < res.L) {
+		if e.sens != nil && (res.L == 0 || dist[c] < res.L) {
 			res.L = dist[c]
 		}
 	}

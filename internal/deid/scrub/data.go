@@ -57,15 +57,15 @@ func pairs(s string) map[string][]string {
 var (
 	// surnameStrong are single surnames that may start a name anywhere;
 	// surnameWeak only next to name context.
-	surnameStrong, surnameWeak = func() (map[rune]bool, map[rune]bool) {
-		strong, weak := map[rune]bool{}, map[rune]bool{}
+	surnameStrong, surnameWeak = func() (*runeSet, *runeSet) {
+		strong, weak := &runeSet{}, &runeSet{}
 		for _, l := range lines(surnamesTxt) {
 			f := strings.Fields(l)
 			r := []rune(f[0])[0]
 			if len(f) > 1 && f[1] == "weak" {
-				weak[r] = true
+				weak.add(r)
 			} else {
-				strong[r] = true
+				strong.add(r)
 			}
 		}
 		return strong, weak
@@ -78,23 +78,25 @@ var (
 		return m
 	}()
 
-	compoundFirst = func() map[rune]bool {
-		m := map[rune]bool{}
+	compoundFirst = func() *runeSet {
+		m := &runeSet{}
 		for s := range compound {
-			m[[]rune(s)[0]] = true
+			m.add([]rune(s)[0])
 		}
 		return m
 	}()
 
 	nameContext  = pairs(nameContextTxt)
-	givenStop    = map[rune]bool{}
+	givenStop    = &runeSet{}
 	institutions = pairs(institutionTxt)
 	generic      = toSet(institutions["generic"])
 
 	medicalTerms []string
-	// medicalZh is keyed by a term's first rune.
-	medicalZh = map[rune][]string{}
-	medicalEn = map[string]bool{} // lower case
+	// medicalZh is keyed by a term's first rune; medicalFirst holds the
+	// first runes.
+	medicalZh    = map[rune][][]rune{}
+	medicalFirst = &runeSet{}
+	medicalEn    = map[string]bool{} // lower case
 
 	firstNamesEn = toSet(lines(firstNamesTxt))
 	pinyin       = toSet(lines(pinyinTxt))
@@ -103,14 +105,15 @@ var (
 func init() {
 	for _, l := range lines(givenStopTxt) {
 		for _, r := range l {
-			givenStop[r] = true
+			givenStop.add(r)
 		}
 	}
 	medicalTerms = lines(medicalTermsTxt)
 	for _, t := range medicalTerms {
 		if isHanWord(string([]rune(t)[0])) {
 			r := []rune(t)[0]
-			medicalZh[r] = append(medicalZh[r], t)
+			medicalZh[r] = append(medicalZh[r], []rune(t))
+			medicalFirst.add(r)
 		} else {
 			medicalEn[strings.ToLower(t)] = true
 		}
@@ -129,10 +132,10 @@ func toSet(ws []string) map[string]bool {
 // compound surname, 1 for a single one, 0 for none) and whether it is a
 // weak one. Compound surnames win.
 func surnameAt(r []rune, i int, allowWeak bool) int {
-	if i+1 < len(r) && compoundFirst[r[i]] && compound[string(r[i:i+2])] {
+	if i+1 < len(r) && compoundFirst.has(r[i]) && compound[string(r[i:i+2])] {
 		return 2
 	}
-	if i < len(r) && (surnameStrong[r[i]] || (allowWeak && surnameWeak[r[i]])) {
+	if i < len(r) && (surnameStrong.has(r[i]) || (allowWeak && surnameWeak.has(r[i]))) {
 		return 1
 	}
 	return 0
@@ -141,10 +144,12 @@ func surnameAt(r []rune, i int, allowWeak bool) int {
 // medicalAt returns the length in runes of the longest protected term at
 // r[i:], or 0.
 func medicalAt(r []rune, i int) int {
+	if !medicalFirst.has(r[i]) {
+		return 0
+	}
 	best := 0
-	for _, t := range medicalZh[r[i]] {
-		tr := []rune(t)
-		if len(tr) > best && i+len(tr) <= len(r) && string(r[i:i+len(tr)]) == t {
+	for _, tr := range medicalZh[r[i]] {
+		if len(tr) > best && runesAt(r, i, tr) {
 			best = len(tr)
 		}
 	}
@@ -160,4 +165,30 @@ func insideMedical(r []rune, i int) bool {
 		}
 	}
 	return false
+}
+
+// runeSet is a set of runes: a bitmap over the Basic Multilingual Plane
+// (8 KB), a map above it. Lookups in the hot loops cost a shift and a
+// mask instead of a map access.
+type runeSet struct {
+	bits  [0x10000 / 64]uint64
+	above map[rune]bool
+}
+
+func (s *runeSet) add(r rune) {
+	if r >= 0 && r < 0x10000 {
+		s.bits[r>>6] |= 1 << (r & 63)
+		return
+	}
+	if s.above == nil {
+		s.above = map[rune]bool{}
+	}
+	s.above[r] = true
+}
+
+func (s *runeSet) has(r rune) bool {
+	if r >= 0 && r < 0x10000 {
+		return s.bits[r>>6]&(1<<(r&63)) != 0
+	}
+	return s.above[r]
 }

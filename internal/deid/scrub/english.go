@@ -2,6 +2,7 @@ package scrub
 
 import (
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -23,6 +24,102 @@ var (
 	reEnInst    = regexp.MustCompile(`\b(?:(?:` + capWord + `|of|the|and|for|&)\s+){0,6}(?:Hospital|Clinic|Medical Center|Medical Centre|Health Center|Health Centre|Infirmary|University|Institute)\b(?:\s+of(?:\s+[A-Z][a-z]+)+)?`)
 )
 
+// Each pattern above but reEnInst and reSigned starts with \b and a word
+// character, so its matches start where a word does. Searching a run for
+// all of them from every position cost most of the time on English notes;
+// scans below try the pattern, anchored, only at the word starts whose
+// first byte can begin a match, which finds the same matches.
+var (
+	scanTitleName = newScan(reTitleName, "MDPNp", true)
+	scanRelName   = newScan(reRelName, "WwHhSsDdMmFfBbPpNnCcGg", true)
+	// (?i) folds s with ſ (U+017F, first byte 0xC5); no \b.
+	scanSigned   = newScan(reSigned, "sSaArRpPcC\xc5", false)
+	scanPairName = newScan(rePairName, "ABCDEFGHIJKLMNOPQRSTUVWXYZ", true)
+	scanEnDate   = newScan(reEnDate, "JFMASOND0123456789", true)
+	scanEnAge    = newScan(reEnAge, "Aa", true)
+	scanAddress  = newScan(reEnAddress, "0123456789", true)
+)
+
+// scan finds the matches of a pattern at chosen positions only.
+type scan struct {
+	re        *regexp.Regexp // the pattern, anchored
+	first     [256]bool      // bytes a match can start with
+	wordStart bool           // matches start at a word start (\b then a word character)
+	// barrier marks the ASCII bytes that no instruction of the pattern
+	// can consume and that are not word characters: a match never
+	// reaches one, and \b reads one as it reads the end of the text, so
+	// the pattern can be tried on the text up to the next barrier only.
+	// That bounds the backtracker's work, which grows with the length of
+	// the text it is given.
+	barrier [utf8.RuneSelf]bool
+}
+
+func newScan(re *regexp.Regexp, first string, wordStart bool) *scan {
+	sc := &scan{re: regexp.MustCompile(`^(?:` + re.String() + `)`), wordStart: wordStart}
+	for i := 0; i < len(first); i++ {
+		sc.first[first[i]] = true
+	}
+	parsed, err := syntax.Parse(re.String(), syntax.Perl)
+	if err != nil {
+		panic(err)
+	}
+	prog, err := syntax.Compile(parsed.Simplify())
+	if err != nil {
+		panic(err)
+	}
+	for c := range sc.barrier {
+		sc.barrier[c] = !isWordByte(byte(c))
+	}
+	for i := range prog.Inst {
+		in := &prog.Inst[i]
+		switch in.Op {
+		case syntax.InstRune, syntax.InstRune1:
+			for c := range sc.barrier {
+				if in.MatchRune(rune(c)) {
+					sc.barrier[c] = false
+				}
+			}
+		case syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
+			for c := range sc.barrier {
+				sc.barrier[c] = false
+			}
+		}
+	}
+	return sc
+}
+
+func isWordByte(c byte) bool { return isAlnum(c) || c == '_' }
+
+// all returns what re.FindAllStringSubmatchIndex(s, -1) returns: the
+// leftmost-first, non-overlapping matches, each with its submatches.
+func (sc *scan) all(s string, out [][]int) [][]int {
+	out = out[:0]
+	bar := -1 // the next barrier at or after p, or len(s)
+	for p := 0; p < len(s); p++ {
+		if !sc.first[s[p]] || sc.wordStart && p > 0 && isWordByte(s[p-1]) {
+			continue
+		}
+		if bar < p {
+			for bar = p; bar < len(s) && !(s[bar] < utf8.RuneSelf && sc.barrier[s[bar]]); bar++ {
+			}
+		}
+		m := sc.re.FindStringSubmatchIndex(s[p:bar])
+		if m == nil {
+			continue
+		}
+		for i := range m {
+			if m[i] >= 0 {
+				m[i] += p
+			}
+		}
+		out = append(out, m)
+		if m[1] > p {
+			p = m[1] - 1
+		}
+	}
+	return out
+}
+
 // notNames are capitalised words that titles and relations may be
 // followed by but that are no part of a name.
 var notNames = toSet([]string{
@@ -42,7 +139,7 @@ func (d *doc) findEnglish() {
 		letters := 0
 		for j < len(t) {
 			r, n := utf8.DecodeRuneInString(t[j:])
-			if r >= utf8.RuneSelf && !unicode.Is(unicode.Latin, r) && !strings.ContainsRune("’‘“”–—", r) {
+			if r >= utf8.RuneSelf && !latinish(r) {
 				break
 			}
 			if r < utf8.RuneSelf && (r|0x20 >= 'a' && r|0x20 <= 'z') {
@@ -61,16 +158,28 @@ func (d *doc) findEnglish() {
 	}
 }
 
+// latinish reports whether a non-ASCII rune may be part of a run of
+// Latin text: a Latin letter or an English quote or dash. CJK characters
+// (U+2E80–U+9FFF hold no Latin letters) are answered without a table.
+func latinish(r rune) bool {
+	if r >= 0x2E80 && r < 0xA000 {
+		return false
+	}
+	return unicode.Is(unicode.Latin, r) || strings.ContainsRune("’‘“”–—", r)
+}
+
 // english applies the English rules to run, which starts at byte base.
 func (d *doc) english(base int, run string) {
-	addAll := func(re *regexp.Regexp, k Kind) {
-		for _, m := range re.FindAllStringIndex(run, -1) {
+	var ms [][]int
+	addAll := func(sc *scan, k Kind) {
+		ms = sc.all(run, ms)
+		for _, m := range ms {
 			d.add(k, base+m[0], base+m[1])
 		}
 	}
-	addAll(reEnDate, Date)
-	addAll(reEnAge, Age)
-	addAll(reEnAddress, Address)
+	addAll(scanEnDate, Date)
+	addAll(scanEnAge, Age)
+	addAll(scanAddress, Address)
 	if !strings.Contains(run, "Hospital") && !strings.Contains(run, "Clinic") && !strings.Contains(run, "Cent") &&
 		!strings.Contains(run, "Infirmary") && !strings.Contains(run, "University") && !strings.Contains(run, "Institute") {
 		goto names
@@ -90,12 +199,14 @@ func (d *doc) english(base int, run string) {
 		}
 	}
 names:
-	for _, re := range []*regexp.Regexp{reTitleName, reRelName, reSigned} {
-		for _, m := range re.FindAllStringSubmatchIndex(run, -1) {
+	for _, sc := range []*scan{scanTitleName, scanRelName, scanSigned} {
+		ms = sc.all(run, ms)
+		for _, m := range ms {
 			d.enName(base, run, m[2], m[3])
 		}
 	}
-	for _, m := range rePairName.FindAllStringSubmatchIndex(run, -1) {
+	ms = scanPairName.all(run, ms)
+	for _, m := range ms {
 		first := run[m[2]:m[3]]
 		if firstNamesEn[first] || pinyin[first] && !notNames[run[m[4]:m[5]]] {
 			d.enName(base, run, m[2], m[5])

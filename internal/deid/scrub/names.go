@@ -31,6 +31,15 @@ var triggers = func() map[rune][]trigger {
 	return m
 }()
 
+// triggerFirst holds the first runes of the triggers.
+var triggerFirst = func() *runeSet {
+	s := &runeSet{}
+	for r := range triggers {
+		s.add(r)
+	}
+	return s
+}()
+
 func runesAt(r []rune, i int, w []rune) bool {
 	if i+len(w) > len(r) {
 		return false
@@ -51,6 +60,9 @@ func (d *doc) findChineseNames() {
 	r := rt.r
 	ctxEnd := map[int]bool{} // rune positions right after a label or pre word
 	for i := 0; i < len(r); i++ {
+		if !triggerFirst.has(r[i]) {
+			continue
+		}
 		for _, t := range triggers[r[i]] {
 			if !runesAt(r, i, t.word) {
 				continue
@@ -98,7 +110,7 @@ func (d *doc) nameAfter(r []rune, p int, label bool) int {
 		// A name without a surname from the list: the Han run (with the
 		// middle dot of minority names), at most 10 characters.
 		e := p
-		for e < len(r) && e-p < 10 && (isHan(r[e]) || r[e] == '·' || r[e] == '•') && !givenStop[r[e]] {
+		for e < len(r) && e-p < 10 && (isHan(r[e]) || r[e] == '·' || r[e] == '•') && !givenStop.has(r[e]) {
 			e++
 		}
 		if e-p >= 2 {
@@ -142,7 +154,7 @@ func (d *doc) commonWord(r []rune, p, sl, n int) bool {
 		if p+k > len(r) || k < 2 || k == sl {
 			continue
 		}
-		freq, pos, ok := d.s.seg.Find(string(r[p : p+k]))
+		freq, pos, ok := d.find(p, p+k)
 		if ok && freq > 0 && !strings.HasPrefix(pos, "nr") {
 			return true
 		}
@@ -158,11 +170,11 @@ func (d *doc) givenLen(r []rune, q int) int {
 	g := 0
 	for g < 2 && q+g < len(r) {
 		c := r[q+g]
-		if !isHan(c) || givenStop[c] || medicalAt(r, q+g) > 0 || startsTrigger(r, q+g) {
+		if !isHan(c) || givenStop.has(c) || medicalAt(r, q+g) > 0 || startsTrigger(r, q+g) {
 			break
 		}
 		if g == 1 && q+3 <= len(r) && isHan(r[q+2]) {
-			freq, pos, ok := d.s.seg.Find(string(r[q+1 : q+3]))
+			freq, pos, ok := d.find(q+1, q+3)
 			if ok && freq >= 20 && !strings.HasPrefix(pos, "nr") {
 				break
 			}
@@ -174,6 +186,9 @@ func (d *doc) givenLen(r []rune, q int) int {
 
 // startsTrigger reports whether a post or rel context word starts at i.
 func startsTrigger(r []rune, i int) bool {
+	if !triggerFirst.has(r[i]) {
+		return false
+	}
 	for _, t := range triggers[r[i]] {
 		if (t.kind == "post" || t.kind == "rel") && runesAt(r, i, t.word) {
 			return true
@@ -200,7 +215,7 @@ func (d *doc) nameBefore(r []rune, i int, title bool, ctxEnd map[int]bool) (int,
 		}
 		ok := true
 		for k := s + sl; k < i; k++ {
-			if !isHan(r[k]) || givenStop[r[k]] {
+			if !isHan(r[k]) || givenStop.has(r[k]) {
 				ok = false
 			}
 		}
@@ -208,10 +223,10 @@ func (d *doc) nameBefore(r []rune, i int, title bool, ctxEnd map[int]bool) (int,
 			continue
 		}
 		score := l
-		if s == 0 || !isHan(r[s-1]) || givenStop[r[s-1]] || ctxEnd[s] {
+		if s == 0 || !isHan(r[s-1]) || givenStop.has(r[s-1]) || ctxEnd[s] {
 			score += 100
 		}
-		if !(sl == 1 && surnameWeak[r[s]]) {
+		if !(sl == 1 && surnameWeak.has(r[s])) {
 			score += 10
 		}
 		if score > bestScore {
@@ -239,11 +254,11 @@ func (d *doc) contextFree(rt runeText) {
 		// Cheap dictionary checks before the segmenter: the surname is
 		// the end of a word (病史, 升高) or starts a common one (高度).
 		if i > 0 && isHan(r[i-1]) {
-			if freq, _, ok := d.s.seg.Find(string(r[i-1 : i+1])); ok && freq > 0 {
+			if freq, _, ok := d.find(i-1, i+1); ok && freq > 0 {
 				continue
 			}
 		}
-		if freq, p, ok := d.s.seg.Find(string(r[i : i+sl+1])); ok && freq > 0 && !strings.HasPrefix(p, "nr") {
+		if freq, p, ok := d.find(i, i+sl+1); ok && freq > 0 && !isNamePos(p) {
 			continue
 		}
 		if d.taken(rt.off[i], rt.off[i+sl+g]) {
@@ -257,40 +272,40 @@ func (d *doc) contextFree(rt runeText) {
 		for hi < len(r) && hi-(i+sl) < 3 && isHan(r[hi]) {
 			hi++
 		}
-		toks := d.s.seg.Cut(string(r[lo:hi]), true)
+		toks := d.cut(lo, hi, i)
 		pos := lo
 		k := 0
 		for k < len(toks) && pos < i {
-			pos += utf8.RuneCountInString(toks[k])
+			pos += toks[k]
 			k++
 		}
 		if pos != i || k >= len(toks) {
 			continue // the surname is inside a word
 		}
-		tok := []rune(toks[k])
+		tok := toks[k]
 		n := 0
 		switch {
-		case len(tok) > sl && len(tok) <= sl+2:
-			if freq, p, ok := d.s.seg.Find(string(tok)); ok && freq > 0 && !strings.HasPrefix(p, "nr") {
+		case tok > sl && tok <= sl+2:
+			if freq, p, ok := d.find(i, i+tok); ok && freq > 0 && !isNamePos(p) {
 				continue
 			}
-			if d.givenLen(r, i+sl) < len(tok)-sl {
+			if d.givenLen(r, i+sl) < tok-sl {
 				continue
 			}
-			n = len(tok)
-		case len(tok) == sl:
-			boundary := i == 0 || !isHan(r[i-1]) || givenStop[r[i-1]]
+			n = tok
+		case tok == sl:
+			boundary := i == 0 || !isHan(r[i-1]) || givenStop.has(r[i-1])
 			if !boundary || k+1 >= len(toks) {
 				continue
 			}
-			next := []rune(toks[k+1])
-			if len(next) == 1 {
+			next := toks[k+1]
+			if next == 1 {
 				n = sl + 1
-				if k+2 < len(toks) && g == 2 && utf8.RuneCountInString(toks[k+2]) == 1 {
+				if k+2 < len(toks) && g == 2 && toks[k+2] == 1 {
 					n = sl + 2
 				}
-			} else if len(next) == 2 {
-				if _, p, _ := d.s.seg.Find(string(next)); strings.HasPrefix(p, "nr") && g == 2 {
+			} else if next == 2 {
+				if _, p, _ := d.find(i+sl, i+sl+2); isNamePos(p) && g == 2 {
 					n = sl + 2
 				}
 			}

@@ -14,6 +14,8 @@ var addressKeys = []string{
 	"居住于", "居住在", "户籍地", "暂住",
 }
 
+var addressKeyMatcher = newMatcher(addressKeys)
+
 // lowerSuffixes end the parts of an address below the district, longest
 // first: towns, streets, numbers, buildings and flats.
 var lowerSuffixes = []string{
@@ -32,12 +34,14 @@ type runeText struct {
 }
 
 func newRuneText(s string) runeText {
-	rt := runeText{r: make([]rune, 0, len(s)/3+1), off: make([]int, 0, len(s)/3+2)}
+	n := utf8.RuneCountInString(s)
+	rt := runeText{r: make([]rune, n), off: make([]int, n+1)}
+	k := 0
 	for i, c := range s {
-		rt.r = append(rt.r, c)
-		rt.off = append(rt.off, i)
+		rt.r[k], rt.off[k] = c, i
+		k++
 	}
-	rt.off = append(rt.off, len(s))
+	rt.off[n] = len(s)
 	return rt
 }
 
@@ -51,10 +55,14 @@ func (d *doc) runes() runeText {
 // provinceFirst are province names keyed by their first character.
 var provinceFirst = map[rune][][]rune{}
 
+// provinceStart holds the first runes of the province names.
+var provinceStart = &runeSet{}
+
 func init() {
 	for _, p := range []string{"北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江", "安徽", "福建", "江西", "山东", "河南", "湖北", "湖南", "广东", "海南", "四川", "贵州", "云南", "陕西", "甘肃", "青海", "台湾", "内蒙古", "广西", "西藏", "宁夏", "新疆", "香港", "澳门"} {
 		r := []rune(p)
 		provinceFirst[r[0]] = append(provinceFirst[r[0]], r)
+		provinceStart.add(r[0])
 	}
 }
 
@@ -67,6 +75,9 @@ func (d *doc) findAddresses() {
 	r := rt.r
 	starts := map[int]bool{}
 	for i := 0; i < len(r); i++ {
+		if !provinceStart.has(r[i]) {
+			continue
+		}
 		for _, p := range provinceFirst[r[i]] {
 			if runesAt(r, i, p) {
 				starts[i] = true
@@ -74,20 +85,14 @@ func (d *doc) findAddresses() {
 			}
 		}
 	}
-	for _, k := range addressKeys {
-		for from := 0; ; {
-			j := strings.Index(d.text[from:], k)
-			if j < 0 {
-				break
-			}
-			j += from + len(k)
-			from = j
-			i := runeIndex(rt, j)
-			for i < len(r) && strings.ContainsRune(":：　 为是于在", r[i]) {
-				i++
-			}
-			starts[i] = true
+	d.hits = addressKeyMatcher.find(d.text, d.hits)
+	for _, h := range d.hits {
+		j := h.pos + len(addressKeys[h.k])
+		i := runeIndex(rt, j)
+		for i < len(r) && strings.ContainsRune(":：　 为是于在", r[i]) {
+			i++
 		}
+		starts[i] = true
 	}
 	// Streets with a house number: …路88号.
 	for i := 1; i < len(r); i++ {
@@ -181,47 +186,44 @@ func hasRunePrefix(r []rune, s string) bool {
 	return true
 }
 
+var institutionMatcher = newMatcher(institutions["suffix"])
+
 // findInstitutions finds hospitals, clinics and universities by their
 // name's last word (…医院, …卫生院, …大学), taking the name back to the
 // start of the phrase and leaving out generic ones (当地医院, 我院).
 func (d *doc) findInstitutions() {
 	rt := d.runes()
 	r := rt.r
-	for _, suf := range institutions["suffix"] {
-		for from := 0; ; {
-			j := strings.Index(d.text[from:], suf)
-			if j < 0 {
-				break
-			}
-			j += from
-			from = j + len(suf)
-			e := runeIndex(rt, j)
-			s := e
-			for s > 0 && e-s < 20 && (isHan(r[s-1]) || r[s-1] < utf8.RuneSelf && isDigit(byte(r[s-1]))) {
-				s--
-			}
-			// Start after the last lead word (在, 转至 …).
-			for k := e - 1; k >= s; k-- {
-				found := false
-				for _, l := range institutions["lead"] {
-					if hasRunePrefix(r[k:e], l) {
-						s = k + utf8.RuneCountInString(l)
-						found = true
-						break
-					}
-				}
-				if found {
+	d.hits = institutionMatcher.find(d.text, d.hits)
+	for _, h := range d.hits {
+		j := h.pos
+		from := j + len(institutions["suffix"][h.k])
+		e := runeIndex(rt, j)
+		s := e
+		for s > 0 && e-s < 20 && (isHan(r[s-1]) || r[s-1] < utf8.RuneSelf && isDigit(byte(r[s-1]))) {
+			s--
+		}
+		// Start after the last lead word (在, 转至 …).
+		for k := e - 1; k >= s; k-- {
+			found := false
+			for _, l := range institutions["lead"] {
+				if hasRunePrefix(r[k:e], l) {
+					s = k + utf8.RuneCountInString(l)
+					found = true
 					break
 				}
 			}
-			for s < e && r[s] < utf8.RuneSelf { // no leading digits (2周前…)
-				s++
+			if found {
+				break
 			}
-			name := string(r[s:e])
-			if e-s < 2 || generic[name] || strings.HasPrefix(name, "当地") || strings.HasPrefix(name, "某") || strings.HasPrefix(name, "附近") {
-				continue
-			}
-			d.add(Institution, rt.off[s], from)
 		}
+		for s < e && r[s] < utf8.RuneSelf { // no leading digits (2周前…)
+			s++
+		}
+		name := string(r[s:e])
+		if e-s < 2 || generic[name] || strings.HasPrefix(name, "当地") || strings.HasPrefix(name, "某") || strings.HasPrefix(name, "附近") {
+			continue
+		}
+		d.add(Institution, rt.off[s], from)
 	}
 }

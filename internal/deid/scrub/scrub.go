@@ -220,11 +220,16 @@ func (s *Scrubber) Scrub(text string, opt Options) (string, []Finding) {
 
 // doc is one note being searched.
 type doc struct {
-	s     *Scrubber
-	text  string
-	found []Finding
-	names []string // Chinese and English names found, for propagation
-	rt    runeText
+	s       *Scrubber
+	text    string
+	found   []Finding
+	names   []string // Chinese and English names found, for propagation
+	rt      runeText
+	bytes   []byte // text, for dictionary look-ups in place
+	toks    []int  // scratch for cut
+	hmmToks []int
+	fullCut bool  // cut every run (tests)
+	hits    []hit // scratch for matchers
 }
 
 func (d *doc) add(k Kind, start, end int) {

@@ -1,10 +1,14 @@
 package scrub
 
 import (
+	"fmt"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"medguard/internal/idnum"
 )
@@ -195,6 +199,107 @@ func BenchmarkLoad(b *testing.B) {
 	for range b.N {
 		if _, err := New(); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestCutMatchesGse: the in-place window segmentation that contextFree
+// uses gives the same tokens as gse's Cut(text, true) on every window of
+// two to eight Han characters of the corpora (the first 60,000), and,
+// when asked for the tokens from one rune on, the same boundary there and
+// the same three tokens after it.
+func TestCutMatchesGse(t *testing.T) {
+	s := scrubber(t)
+	windows := 0
+	for _, name := range []string{"hard.jsonl", "synth.jsonl"} {
+		for _, n := range readCorpus(t, name) {
+			d := &doc{text: n.Text, s: s, fullCut: true}
+			lazy := &doc{text: n.Text, s: s}
+			lazy.runes()
+			rt := d.runes()
+			r := rt.r
+			for lo := 0; lo < len(r) && windows < 60000; lo++ {
+				for hi := lo + 2; hi <= len(r) && hi-lo <= maxWindow && isHan(r[hi-1]); hi++ {
+					if !isHan(r[lo]) {
+						break
+					}
+					want := s.seg.Cut(string(r[lo:hi]), true)
+					var got []string
+					p := lo
+					for _, k := range d.cut(lo, hi, lo) {
+						got = append(got, string(r[p:p+k]))
+						p += k
+					}
+					if strings.Join(got, "|") != strings.Join(want, "|") {
+						t.Fatalf("%s %s: cut %q, gse %q", name, n.ID, got, want)
+					}
+					for from := lo; from < hi; from++ {
+						if g, w := tokensFrom(lazy.cut(lo, hi, from), lo, from), tokensFrom(d.cut(lo, hi, from), lo, from); g != w {
+							t.Fatalf("%s %s: cut from %d %s, full cut %s", name, n.ID, from-lo, g, w)
+						}
+					}
+					windows++
+				}
+			}
+		}
+	}
+	t.Logf("%d windows", windows)
+}
+
+// TestScansMatchRegexps: the English scans, which try their pattern only
+// at candidate positions, find what the pattern finds over the whole
+// text, on the corpora and on edge cases.
+func TestScansMatchRegexps(t *testing.T) {
+	texts := []string{
+		"cosigned by John Smith; _Mr Smith; Mr_Smith; ſigned by Ann Lee; 12 Main Street, Apt 4, Springfield, IL 62704",
+		"Seen by Dr. Mary Jones on March 3, 2021 at St Mary Hospital; wife Jane; aged 93; 3rd of May, 2020; 1 Oak Rd",
+		"x12 Main Street 3May 2020 Mr.Smith AGE 95 Professor Li Ming son(Tom Lee)",
+	}
+	for _, name := range []string{"hard.jsonl", "synth.jsonl"} {
+		for _, n := range readCorpus(t, name) {
+			texts = append(texts, n.Text)
+		}
+	}
+	pairs := []struct {
+		sc *scan
+		re *regexp.Regexp
+	}{
+		{scanTitleName, reTitleName}, {scanRelName, reRelName}, {scanSigned, reSigned},
+		{scanPairName, rePairName}, {scanEnDate, reEnDate}, {scanEnAge, reEnAge}, {scanAddress, reEnAddress},
+	}
+	for _, text := range texts {
+		for _, p := range pairs {
+			got := fmt.Sprint(p.sc.all(text, nil))
+			want := fmt.Sprint(p.re.FindAllStringSubmatchIndex(text, -1))
+			if got != want {
+				t.Fatalf("%s on %q: scan %s, regexp %s", p.re, text, got, want)
+			}
+		}
+	}
+}
+
+// tokensFrom describes the tokens of a cut of the window at lo that matter
+// from rune from on: whether a token starts there, and the next three
+// tokens' lengths.
+func tokensFrom(toks []int, lo, from int) string {
+	p, k := lo, 0
+	for k < len(toks) && p < from {
+		p += toks[k]
+		k++
+	}
+	if p != from {
+		return "inside"
+	}
+	return fmt.Sprint(toks[k:min(len(toks), k+3)], len(toks) > k, len(toks) > k+1, len(toks) > k+2)
+}
+
+// TestLatinish: the shortcut for CJK agrees with the Unicode tables on
+// every rune.
+func TestLatinish(t *testing.T) {
+	for r := rune(utf8.RuneSelf); r <= unicode.MaxRune; r++ {
+		want := unicode.Is(unicode.Latin, r) || strings.ContainsRune("’‘“”–—", r)
+		if latinish(r) != want {
+			t.Fatalf("latinish(%U) = %v", r, !want)
 		}
 	}
 }

@@ -39,6 +39,35 @@ var recordKeys = []string{
 	"case number", "case no",
 }
 
+// recordKeyMatcher finds the record keys, lower case, in lower-case text.
+var recordKeyMatcher = func() *matcher {
+	keys := make([]string, len(recordKeys))
+	for i, k := range recordKeys {
+		keys[i] = asciiLower(k)
+	}
+	return newMatcher(keys)
+}()
+
+// asciiLower returns s with the ASCII letters in lower case: unlike
+// strings.ToLower it never changes a byte length, so offsets into it are
+// offsets into s.
+func asciiLower(s string) string {
+	i := 0
+	for i < len(s) && !(s[i] >= 'A' && s[i] <= 'Z') {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if c := b[i]; c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
 // idKeys announce a resident ID number: after them an 18-digit number is
 // one even if its check character is wrong (a typo is still the person's).
 var idKeys = []string{"身份证", "证件号", "公民身份号码", "ID card", "ID No"}
@@ -240,51 +269,45 @@ func (d *doc) afterKeys() {
 	}
 	lower := d.text
 	if hasLatin {
-		lower = strings.ToLower(d.text)
+		lower = asciiLower(d.text)
 	}
 	english := hasLatin && wordy(d.text)
-	for _, k := range recordKeys {
+	d.hits = recordKeyMatcher.find(lower, d.hits)
+	for _, h := range d.hits {
+		k := recordKeys[h.k]
 		if k[0] < utf8.RuneSelf && !hasLatin || strings.HasSuffix(k, "号") && !hasHao {
 			continue
 		}
 		if k[0] >= 'a' && k[0] <= 'z' && !english {
 			continue // English phrases need English text
 		}
-		k = strings.ToLower(k)
-		for from := 0; ; {
-			j := strings.Index(lower[from:], k)
-			if j < 0 {
+		j := h.pos + len(k)
+		// Separators: spaces, colons, #, 号, 为, is, :.
+		p := j
+		for p < len(d.text) {
+			r, n := utf8.DecodeRuneInString(d.text[p:])
+			if strings.ContainsRune(" :：#.号为是\t(（", r) || strings.HasPrefix(lower[p:], "is ") {
+				if strings.HasPrefix(lower[p:], "is ") {
+					n = 3
+				}
+				p += n
+				continue
+			}
+			break
+		}
+		e := p
+		digits := 0
+		for e < len(d.text) {
+			c := d.text[e]
+			if isDigit(c) {
+				digits++
+			} else if !(isAlnum(c) || (c == '-' || c == ' ') && e+1 < len(d.text) && isAlnum(d.text[e+1]) && (c == '-' || digits > 0 && isDigit(d.text[e+1]))) {
 				break
 			}
-			j += from + len(k)
-			from = j
-			// Separators: spaces, colons, #, 号, 为, is, :.
-			p := j
-			for p < len(d.text) {
-				r, n := utf8.DecodeRuneInString(d.text[p:])
-				if strings.ContainsRune(" :：#.号为是\t(（", r) || strings.HasPrefix(lower[p:], "is ") {
-					if strings.HasPrefix(lower[p:], "is ") {
-						n = 3
-					}
-					p += n
-					continue
-				}
-				break
-			}
-			e := p
-			digits := 0
-			for e < len(d.text) {
-				c := d.text[e]
-				if isDigit(c) {
-					digits++
-				} else if !(isAlnum(c) || (c == '-' || c == ' ') && e+1 < len(d.text) && isAlnum(d.text[e+1]) && (c == '-' || digits > 0 && isDigit(d.text[e+1]))) {
-					break
-				}
-				e++
-			}
-			if digits >= 3 && e-p >= 4 {
-				d.add(RecordNumber, p, e)
-			}
+			e++
+		}
+		if digits >= 3 && e-p >= 4 {
+			d.add(RecordNumber, p, e)
 		}
 	}
 }
