@@ -7,6 +7,7 @@
 package medguard
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/binary"
@@ -67,3 +68,22 @@ func Millis(t time.Time) int64 { return t.UnixMilli() }
 
 // FromMillis converts stored milliseconds back to a UTC time.
 func FromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// Every runs check at once and then every interval until ctx ends, passing
+// its failures to onError (may be nil) while ctx lives: the shape of the
+// deadline checks (overdue incidents, loans, deletion confirmations), so
+// that what fell due while no server ran is seen as soon as one starts.
+func Every(ctx context.Context, every time.Duration, check func(context.Context) error, onError func(error)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := check(ctx); err != nil && onError != nil && ctx.Err() == nil {
+			onError(err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -126,16 +126,8 @@ func (s *Service) CheckOverdue(ctx context.Context) ([]OverdueItem, error) {
 // ctx ends, passing failures to onError (may be nil): deadlines that fell
 // due while no server ran are alerted as soon as one starts.
 func (s *Service) Run(ctx context.Context, every time.Duration, onError func(error)) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if _, err := s.CheckOverdue(ctx); err != nil && onError != nil && ctx.Err() == nil {
-			onError(err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	medguard.Every(ctx, every, func(ctx context.Context) error {
+		_, err := s.CheckOverdue(ctx)
+		return err
+	}, onError)
 }

@@ -219,16 +219,8 @@ func (s *Service) CheckOverdue(ctx context.Context) ([]OverdueDeletion, error) {
 // Run checks for overdue deletion confirmations at once and then every
 // interval until ctx ends, passing failures to onError (may be nil).
 func (s *Service) Run(ctx context.Context, every time.Duration, onError func(error)) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if _, err := s.CheckOverdue(ctx); err != nil && onError != nil && ctx.Err() == nil {
-			onError(err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	medguard.Every(ctx, every, func(ctx context.Context) error {
+		_, err := s.CheckOverdue(ctx)
+		return err
+	}, onError)
 }
