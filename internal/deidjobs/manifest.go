@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"medguard/internal/audit"
@@ -90,27 +89,15 @@ type SignedManifest struct {
 	VerifierKey string   `json:"verifier_key"`
 }
 
-func manifestText(m Manifest) (string, error) {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return "", err
-	}
-	return ManifestFormat + "\n" + string(b) + "\n", nil
-}
-
 // SignManifest signs a manifest with the audit log's key.
 func SignManifest(s *audit.Signer, m Manifest) (SignedManifest, error) {
 	m.Format = ManifestFormat
 	m.Origin = s.Origin()
-	text, err := manifestText(m)
+	n, err := s.SignDocument(ManifestFormat, m)
 	if err != nil {
 		return SignedManifest{}, err
 	}
-	n, err := s.SignNote(text)
-	if err != nil {
-		return SignedManifest{}, err
-	}
-	return SignedManifest{Manifest: m, Note: string(n), VerifierKey: s.VerifierKey()}, nil
+	return SignedManifest{Manifest: m, Note: n, VerifierKey: s.VerifierKey()}, nil
 }
 
 // ErrBadManifest is returned for a manifest that does not verify.
@@ -137,19 +124,13 @@ func VerifyManifest(data []byte, verifierKey string) (*Manifest, error) {
 	if verifierKey == "" {
 		verifierKey = s.VerifierKey
 	}
-	text, err := audit.OpenNote([]byte(s.Note), verifierKey)
-	if err != nil {
-		return nil, fmt.Errorf("%w: the signature: %v", ErrBadManifest, err)
-	}
-	want, err := manifestText(s.Manifest)
-	if err != nil {
-		return nil, err
-	}
-	if text != want {
-		if first, _, _ := strings.Cut(text, "\n"); first != ManifestFormat {
-			return nil, fmt.Errorf("%w: the signed note is not a de-identification manifest", ErrBadManifest)
-		}
+	switch err := audit.OpenDocument(s.Note, verifierKey, ManifestFormat, s.Manifest); {
+	case errors.Is(err, audit.ErrDocumentKind):
+		return nil, fmt.Errorf("%w: the signed note is not a de-identification manifest", ErrBadManifest)
+	case errors.Is(err, audit.ErrDocumentChanged):
 		return nil, fmt.Errorf("%w: the manifest differs from what was signed", ErrBadManifest)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %v", ErrBadManifest, err)
 	}
 	return &s.Manifest, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"medguard/internal/audit"
@@ -82,28 +81,14 @@ type Signed struct {
 	VerifierKey string      `json:"verifier_key"`
 }
 
-// noteText is the signed text of a certificate: the format line and the
-// certificate's canonical JSON.
-func noteText(c Certificate) (string, error) {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return "", err
-	}
-	return Format + "\n" + string(b) + "\n", nil
-}
-
 // Sign signs a certificate with the audit log's key.
 func Sign(s *audit.Signer, c Certificate) (Signed, error) {
 	c.Format = Format
-	text, err := noteText(c)
+	n, err := s.SignDocument(Format, c)
 	if err != nil {
 		return Signed{}, err
 	}
-	n, err := s.SignNote(text)
-	if err != nil {
-		return Signed{}, err
-	}
-	return Signed{Certificate: c, Note: string(n), VerifierKey: s.VerifierKey()}, nil
+	return Signed{Certificate: c, Note: n, VerifierKey: s.VerifierKey()}, nil
 }
 
 // ErrBadCertificate is returned for a certificate that does not verify.
@@ -132,20 +117,13 @@ func Verify(data []byte, verifierKey string) (*Certificate, error) {
 	if verifierKey == "" {
 		verifierKey = s.VerifierKey
 	}
-	text, err := audit.OpenNote([]byte(s.Note), verifierKey)
-	if err != nil {
-		return nil, fmt.Errorf("%w: the signature: %v", ErrBadCertificate, err)
-	}
-	want, err := noteText(s.Certificate)
-	if err != nil {
-		return nil, err
-	}
-	if text != want {
-		first, _, _ := strings.Cut(text, "\n")
-		if first != Format {
-			return nil, fmt.Errorf("%w: the signed note is not a destruction certificate", ErrBadCertificate)
-		}
+	switch err := audit.OpenDocument(s.Note, verifierKey, Format, s.Certificate); {
+	case errors.Is(err, audit.ErrDocumentKind):
+		return nil, fmt.Errorf("%w: the signed note is not a destruction certificate", ErrBadCertificate)
+	case errors.Is(err, audit.ErrDocumentChanged):
 		return nil, fmt.Errorf("%w: the certificate differs from what was signed", ErrBadCertificate)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %v", ErrBadCertificate, err)
 	}
 	return &s.Certificate, nil
 }
