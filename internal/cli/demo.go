@@ -107,7 +107,11 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 		"sign-in. The administrator asks for roles and resets; the security administrator\n"+
 		"(or, for a department's clinical roles, its head) approves them. Medical affairs\n"+
 		"(医务科) approves exports and de-identification jobs; the leadership group\n"+
-		"(领导小组) reads the security posture. These are\n"+
-		"demonstration passwords: never use a demo installation for real patients.\n", strings.TrimSpace(sum.StaffPassword))
+		"(领导小组) reads the security posture. These are demonstration passwords:\n"+
+		"never use a demo installation for real patients.\n", strings.TrimSpace(sum.StaffPassword))
+	if sum.PartnerResearcher != "" {
+		fmt.Fprintf(stdout, "\nThe partner's researcher (合作单位科研人员) is %s: their de-identification job\n"+
+			"is done, its output ready to download.\n", sum.PartnerResearcher)
+	}
 	return nil
 }

@@ -193,6 +193,7 @@ func (l *loader) partnersAndJobs(ctx context.Context, stays []*visit, start int)
 	if _, err := l.svc.Partners.LinkAccount(ctx, ma.call, pt.ID, partners.LinkAccount{UserID: researcher.call.Actor.ID}); err != nil {
 		return err
 	}
+	l.sum.PartnerResearcher = researcher.Username
 	if l.svc.DeidJobs == nil {
 		return nil
 	}

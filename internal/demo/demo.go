@@ -2,7 +2,8 @@
 // that a new user sees a living system at once: departments, staff in every
 // role, thousands of patients with a year of admissions, records in Chinese,
 // archiving on time and late, care teams, access grants, emergency
-// (break-glass) accesses with their reviews, and refused accesses.
+// (break-glass) accesses with their reviews, and refused accesses; and,
+// given the data-use services, the data use of SPEC §8 (datause.go).
 //
 // It acts as the synthetic staff through the same services and the same
 // gate as everyone else: every change is decided by the access policy and
@@ -108,6 +109,7 @@ type Summary struct {
 	// Data use (SPEC §8): paper folders, their loans, record-use
 	// requests, copies, partners and de-identification jobs.
 	Folders, Loans, UseRequests, Copies, Partners, DeidJobs int
+	PartnerResearcher                                       string   // the username of the partner's linked researcher
 	Frozen                                                  []string // accounts detection froze
 	Took                                                    time.Duration
 	AdminPassword, SecurityPassword, StaffPassword          string
