@@ -175,6 +175,9 @@ func (l *loader) partnersAndJobs(ctx context.Context, stays []*visit, start int)
 		return err
 	}
 	l.sum.Partners++
+	// The agreement starts the next day: left empty, its start would be
+	// the moment it was asked, which its approval hours later refuses as
+	// past (partners re-checks the normalised payload when approved).
 	req, err := partners.NewAgreementRequest(pt.ID, partners.NewAgreement{Title: "慢性心力衰竭再入院队列研究",
 		Purposes: []string{"research"}, DatasetKinds: []string{partners.DeidOutput, partners.Aggregate},
 		StartsAt: l.dayStart(start + 4), ExpiresAt: l.dayStart(start + 4 + 365), Confidentiality: "数据使用与保密协议第5条", Reason: "合作科研项目，协议已签署"})
