@@ -29,7 +29,7 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 	recs := fs.Int("records", 50000, "number of records")
 	workers := fs.Int("workers", 32, "concurrent loaders")
 	fs.Usage = func() {
-		usage(stderr, fs.FlagSet, "usage: medguard demo [flags]\n\nFills an empty data directory (or database) with a synthetic hospital: departments,\nstaff in every role, patients with a year of admissions and records in Chinese,\nemergency accesses and refusals. Then run \"medguard serve\" with the same --data.")
+		usage(stderr, fs.FlagSet, "usage: medguard demo [flags]\n\nFills an empty data directory (or database) with a synthetic hospital: departments,\nstaff in every role, patients with a year of admissions and records in Chinese,\nemergency accesses and refusals, paper folders and record-use requests, a partner and\na de-identification job. Then run \"medguard serve\" with the same --data.")
 	}
 	if err := parse(fs.FlagSet, args, getenv); err != nil {
 		return usageError{err}
@@ -65,7 +65,8 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 		securityPassword = demoSecurityPassword
 	}
 	fmt.Fprintf(stdout, "Building a synthetic hospital in %s (seed %d, %d patients, %d records)\n", app.DB.Where, *seed, *patients, *recs)
-	sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals}, clock,
+	sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals,
+		DataUse: app.DataUse, Partners: app.Partners, DeidJobs: app.DeidJobs}, clock,
 		demo.Options{Seed: *seed, Patients: *patients, Records: *recs, Workers: *workers, AdminPassword: adminPassword,
 			SecurityPassword: securityPassword, StaffPassword: demoStaffPassword, Now: now, Progress: stdout})
 	if err != nil {
@@ -76,6 +77,11 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 		"%d emergency accesses, %d refused reads, %d access grants, %d care-team members, %d late archivings;\n"+
 		"%d audit entries.\n\n", sum.Took.Round(time.Second), sum.Departments, sum.Staff, sum.Patients, sum.Admissions,
 		sum.Records, sum.BreakGlass, sum.Denied, sum.Grants, sum.CareTeams, sum.LateArchives, size)
+	if sum.Folders > 0 {
+		fmt.Fprintf(stdout, "Data use: %d paper folders (%d loans, one overdue), %d record-use requests (pending, in force,\n"+
+			"expired), %d copy, %d partner with a live agreement and a linked researcher, %d de-identification job.\n\n",
+			sum.Folders, sum.Loans, sum.UseRequests, sum.Copies, sum.Partners, sum.DeidJobs)
+	}
 	if len(sum.Frozen) > 0 {
 		fmt.Fprintf(stdout, "Detection froze %s after a burst of reads: see GET /api/v1/alerts and /api/v1/incidents\n"+
 			"as a security officer, who can release the account (POST /api/v1/users/{id}/release).\n\n", strings.Join(sum.Frozen, ", "))
@@ -99,7 +105,13 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 	fmt.Fprintf(stdout, "\nEvery member of staff has the password %s, and everyone — the administrator\n"+
 		"and the security administrator included — enrols a TOTP authenticator at the first\n"+
 		"sign-in. The administrator asks for roles and resets; the security administrator\n"+
-		"(or, for a department's clinical roles, its head) approves them. These are\n"+
-		"demonstration passwords: never use a demo installation for real patients.\n", strings.TrimSpace(sum.StaffPassword))
+		"(or, for a department's clinical roles, its head) approves them. Medical affairs\n"+
+		"(医务科) approves exports and de-identification jobs; the leadership group\n"+
+		"(领导小组) reads the security posture. These are demonstration passwords:\n"+
+		"never use a demo installation for real patients.\n", strings.TrimSpace(sum.StaffPassword))
+	if sum.PartnerResearcher != "" {
+		fmt.Fprintf(stdout, "\nThe partner's researcher (合作单位科研人员) is %s: their de-identification job\n"+
+			"is done, its output ready to download.\n", sum.PartnerResearcher)
+	}
 	return nil
 }

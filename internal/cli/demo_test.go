@@ -9,6 +9,7 @@ import (
 
 	"medguard"
 	"medguard/internal/cli"
+	"medguard/internal/datause"
 	"medguard/internal/records"
 	"medguard/internal/storage/storagetest"
 )
@@ -28,7 +29,8 @@ func TestDemoHospital(t *testing.T) {
 	if err := cli.Run(context.Background(), args, func(string) string { return "" }, &out, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	for _, want := range []string{"120 patients", "400 records", "emergency accesses", "Demo#Yiyuan2026", "dept_head"} {
+	for _, want := range []string{"120 patients", "400 records", "emergency accesses", "Demo#Yiyuan2026", "dept_head",
+		"medical_affairs", "leadership", "The partner's researcher", "Data use: 9 paper folders (3 loans, one overdue), 3 record-use requests"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
@@ -56,5 +58,9 @@ func TestDemoHospital(t *testing.T) {
 		Roles: []string{"records_clerk"}}}
 	if _, err := app.Records.LateArchiving(context.Background(), clerk, "", records.Admission{}.AdmittedAt); err != nil {
 		t.Fatal(err)
+	}
+	// and its paper folders, one lent past its due date.
+	if overdue, err := app.DataUse.ListFolders(context.Background(), clerk, datause.FolderQuery{Overdue: true}); err != nil || len(overdue) != 1 {
+		t.Errorf("overdue folders: %+v, %v", overdue, err)
 	}
 }

@@ -2,7 +2,8 @@
 // that a new user sees a living system at once: departments, staff in every
 // role, thousands of patients with a year of admissions, records in Chinese,
 // archiving on time and late, care teams, access grants, emergency
-// (break-glass) accesses with their reviews, and refused accesses.
+// (break-glass) accesses with their reviews, and refused accesses; and,
+// given the data-use services, the data use of SPEC §8 (datause.go).
 //
 // It acts as the synthetic staff through the same services and the same
 // gate as everyone else: every change is decided by the access policy and
@@ -29,7 +30,10 @@ import (
 
 	"medguard"
 	"medguard/internal/approvals"
+	"medguard/internal/datause"
+	"medguard/internal/deidjobs"
 	"medguard/internal/identity"
+	"medguard/internal/partners"
 	"medguard/internal/records"
 	"medguard/internal/synth"
 )
@@ -67,6 +71,12 @@ type Services struct {
 	Identity  *identity.Service
 	Records   *records.Service
 	Approvals *approvals.Service
+	// DataUse, Partners and DeidJobs, if set, add the data use of SPEC §8:
+	// paper folders and loans, record-use requests, a copy, a partner with
+	// its agreement and researcher, and a de-identification job.
+	DataUse  *datause.Service
+	Partners *partners.Service
+	DeidJobs *deidjobs.Service
 }
 
 // Options size the hospital.
@@ -96,10 +106,14 @@ type Staff struct {
 type Summary struct {
 	Departments, Staff, Patients, Admissions, Records   int
 	BreakGlass, Denied, Grants, CareTeams, LateArchives int
-	Frozen                                              []string // accounts detection froze
-	Took                                                time.Duration
-	AdminPassword, SecurityPassword, StaffPassword      string
-	Examples                                            []Staff
+	// Data use (SPEC §8): paper folders, their loans, record-use
+	// requests, copies, partners and de-identification jobs.
+	Folders, Loans, UseRequests, Copies, Partners, DeidJobs int
+	PartnerResearcher                                       string   // the username of the partner's linked researcher
+	Frozen                                                  []string // accounts detection froze
+	Took                                                    time.Duration
+	AdminPassword, SecurityPassword, StaffPassword          string
+	Examples                                                []Staff
 }
 
 // hospitalZone is the demo hospital's time zone: China Standard Time,
@@ -140,6 +154,7 @@ type loader struct {
 // clinical departments plus the offices every hospital has.
 var offices = []struct{ code, name string }{
 	{"MRD", "病案室"}, {"ITD", "信息科"}, {"QCD", "质控科"}, {"RES", "科研处"},
+	{"MAD", "医务科"}, {"LDG", "院领导"},
 }
 
 // Load builds the hospital. The installation must be empty.
@@ -154,6 +169,12 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 		{"departments and staff", l.people},
 		{"patients, admissions and records over the past year", l.year},
 		{"care teams, access grants, emergency accesses and refusals", l.incidents},
+	}
+	if svc.DataUse != nil {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"paper folders, record-use requests, a copy, a partner and a de-identification job", l.dataUse})
 	}
 	for i, s := range steps {
 		fmt.Fprintf(l.out, "[%d/%d] %s…\n", i+1, len(steps), s.name)
@@ -174,7 +195,8 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 	}
 	clock.Live()
 	l.sum.Took = time.Since(start)
-	for _, role := range []string{"admin", "security_officer", "records_clerk", "doctor", "nurse", "dept_head", "auditor", "it_engineer", "researcher"} {
+	for _, role := range []string{"admin", "security_officer", "records_clerk", "doctor", "nurse", "dept_head", "auditor", "it_engineer", "researcher",
+		"medical_affairs", "leadership"} {
 		if len(l.roles[role]) > 0 {
 			l.sum.Examples = append(l.sum.Examples, *l.roles[role][0])
 		}
@@ -246,7 +268,7 @@ func (l *loader) people(ctx context.Context) error {
 		wants = append(wants, want{d.Code, "dept_head", 1}, want{d.Code, "doctor", 4}, want{d.Code, "nurse", 3})
 	}
 	wants = append(wants, want{"MRD", "records_clerk", 4}, want{"ITD", "it_engineer", 2}, want{"ITD", "security_officer", 2},
-		want{"QCD", "auditor", 2}, want{"RES", "researcher", 2})
+		want{"QCD", "auditor", 2}, want{"RES", "researcher", 2}, want{"MAD", "medical_affairs", 1}, want{"LDG", "leadership", 1})
 	// Usernames and names in a fixed order, so the seed decides them.
 	var plan []*Staff
 	seen := map[string]bool{"admin": true, "security": true}

@@ -6,10 +6,15 @@ import (
 	"testing"
 	"time"
 
+	"medguard"
 	"medguard/internal/audit"
 	"medguard/internal/cli"
+	"medguard/internal/datause"
+	"medguard/internal/deidjobs"
 	"medguard/internal/demo"
+	"medguard/internal/detect"
 	"medguard/internal/identity"
+	"medguard/internal/partners"
 	"medguard/internal/storage/storagetest"
 )
 
@@ -39,7 +44,8 @@ func TestLoadOnAwkwardDays(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer app.Close()
-			sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals}, clock,
+			sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals,
+				DataUse: app.DataUse, Partners: app.Partners, DeidJobs: app.DeidJobs}, clock,
 				demo.Options{Seed: 1, Patients: 80, Records: 300, Workers: 8, Now: c.Now, AdminPassword: "Demo#Guanli2026", SecurityPassword: "Demo#Anquan2026",
 					StaffPassword: "Demo#Yiyuan2026"})
 			if err != nil {
@@ -80,6 +86,80 @@ func TestLoadOnAwkwardDays(t *testing.T) {
 			if len(registered) != 80 {
 				t.Errorf("%d patients registered", len(registered))
 			}
+			// The services judge loans, requests and agreements at the
+			// real time once the demo is built: the states are the demo's
+			// only when it was built for now.
+			checkDataUse(t, app, sum, c.Name == "now")
 		})
+	}
+}
+
+// checkDataUse checks, through the services as the offices would see
+// them, the data use the demo made (SPEC §8): the medical-affairs and
+// leadership accounts, nine paper folders (two lent, one of them overdue,
+// and its alert), a record-use request pending, one in force and one
+// expired, a copy, a partner with a live agreement and a linked
+// researcher, and a de-identification job done. Without live, the real
+// time is not the demo's, and only what does not depend on it is checked.
+func checkDataUse(t *testing.T, app *cli.App, sum *demo.Summary, live bool) {
+	t.Helper()
+	ctx := context.Background()
+	probe := func(dept string, roles ...string) *medguard.Call {
+		return &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: "probe", Name: "probe", Department: dept, Roles: roles}}
+	}
+	roles := map[string]string{}
+	for _, s := range sum.Examples {
+		roles[s.Role] = s.Username
+	}
+	for _, role := range []string{"medical_affairs", "leadership"} {
+		u, err := app.Identity.UserByUsername(ctx, roles[role])
+		if err != nil || u.Status != identity.Active || len(u.Roles) != 1 || u.Roles[0] != role {
+			t.Errorf("the %s account %q: %+v, %v", role, roles[role], u, err)
+		}
+	}
+	clerk := probe("MRD", "records_clerk")
+	folders, err := app.DataUse.ListFolders(ctx, clerk, datause.FolderQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	overdue, err := app.DataUse.ListFolders(ctx, clerk, datause.FolderQuery{Overdue: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lent, err := app.DataUse.ListFolders(ctx, clerk, datause.FolderQuery{Status: datause.Lent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(folders) != 9 || len(lent) != 2 || live && len(overdue) != 1 || sum.Folders != 9 || sum.Loans != 3 {
+		t.Errorf("%d folders, %d lent, %d overdue; summary %d folders, %d loans", len(folders), len(lent), len(overdue), sum.Folders, sum.Loans)
+	}
+	alerts, _, err := app.Detect.Alerts(ctx, probe("ITD", "security_officer"), detect.AlertQuery{Rule: datause.OverdueRule})
+	if err != nil || len(alerts) != 1 {
+		t.Errorf("%d alerts of an overdue folder, %v", len(alerts), err)
+	}
+	if uses, err := app.DataUse.ListUse(ctx, clerk, datause.UseQuery{}); err != nil || len(uses) != 3 || sum.UseRequests != 3 {
+		t.Errorf("record-use requests: %+v, %v", uses, err)
+	}
+	for _, st := range []string{datause.Pending, datause.Approved, datause.Expired} {
+		uses, err := app.DataUse.ListUse(ctx, clerk, datause.UseQuery{Status: st})
+		if err != nil || live && (len(uses) != 1 || st == datause.Approved && !uses[0].Active) {
+			t.Errorf("record-use requests %s: %+v, %v", st, uses, err)
+		}
+	}
+	if copies, err := app.DataUse.ListCopies(ctx, clerk, ""); err != nil || len(copies) != 1 {
+		t.Errorf("copies: %+v, %v", copies, err)
+	}
+	affairs := probe("MAD", "medical_affairs")
+	ps, err := app.Partners.ListPartners(ctx, affairs, "")
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("partners: %+v, %v", ps, err)
+	}
+	if p, err := app.Partners.GetPartner(ctx, affairs, ps[0].ID); err != nil || len(p.Agreements) != 1 || len(p.Accounts) != 1 ||
+		live && (p.Status != partners.PartnerLive || p.LiveAgreements != 1) {
+		t.Errorf("partner: %+v, %v", p, err)
+	}
+	jobs, err := app.DeidJobs.List(ctx, affairs)
+	if err != nil || len(jobs) != 1 || jobs[0].Status != deidjobs.Done {
+		t.Errorf("de-identification jobs: %+v, %v", jobs, err)
 	}
 }
