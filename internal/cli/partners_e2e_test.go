@@ -272,8 +272,15 @@ func TestPartnerAgreementEndsAndDeletionOverdue(t *testing.T) {
 	if _, err := app.Approvals.Approve(ctx, affairs, req.ID, "自批"); !medguard.IsKind(err, medguard.Forbidden) {
 		t.Fatalf("medical affairs approving: %v", err)
 	}
+	// The request waits three hours (it asked to start at once): approved,
+	// the agreement starts then.
+	clock.Advance(3 * time.Hour)
 	if _, err := app.Approvals.Approve(ctx, security, req.ID, "同意"); err != nil {
 		t.Fatal(err)
+	}
+	if got, err := app.Partners.GetPartner(ctx, auditor, p.ID); err != nil || len(got.Agreements) != 1 ||
+		!got.Agreements[0].StartsAt.Equal(clock.Now().Truncate(time.Millisecond)) {
+		t.Fatalf("the agreement starts when approved: %+v %v", got, err)
 	}
 
 	// Live: within the scope only; staff are not partners.

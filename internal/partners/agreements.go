@@ -310,7 +310,16 @@ func (s *Service) AgreementKind() approvals.Kind {
 		},
 		Run: func(ctx context.Context, a *approvals.Approval, approver *medguard.Call, _ string) (audit.Mutation, string, error) {
 			now := s.clock.Now().Truncate(time.Millisecond)
-			p, err := s.check(ctx, a.Payload, now)
+			raw := a.Payload
+			// An agreement asked to start at once (or on a day that passed
+			// while the request waited) starts when it is approved.
+			if p0, err := decodePayload(raw); err == nil && p0.AgreementID == "" && !p0.StartsAt.IsZero() && p0.StartsAt.Before(now) {
+				p0.StartsAt = now
+				if b, err := json.Marshal(p0); err == nil {
+					raw = b
+				}
+			}
+			p, err := s.check(ctx, raw, now)
 			if err != nil {
 				if me := (*medguard.Error)(nil); errors.As(err, &me) && me.Kind == medguard.Invalid {
 					return nil, "", &medguard.Error{Kind: medguard.Conflict, Field: me.Field, Message: "no longer valid: " + me.Message}
