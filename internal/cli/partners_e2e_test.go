@@ -81,7 +81,7 @@ func TestPartnersOverHTTPS(t *testing.T) {
 	if st := s.json(200, "GET", "/api/v1/partners/"+pid, auditor, nil); len(st["agreements"].([]any)) != 0 {
 		t.Fatalf("in force before approval: %v", st)
 	}
-	rule(t, s.problem(403, "POST", "/api/v1/approvals/"+aid+"/approve", affairs, map[string]string{"note": "自批"}), "deny.no_permission")
+	rule(t, s.problem(403, "POST", "/api/v1/approvals/"+aid+"/approve", affairs, map[string]string{"note": "自批"}), "deny.own_request")
 	if ok := s.approve(security, aid); ok["status"] != "approved" {
 		t.Fatalf("approved %v", ok)
 	}
