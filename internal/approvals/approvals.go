@@ -435,13 +435,13 @@ func (s *Service) List(ctx context.Context, call *medguard.Call, status, before 
 			args := []any{before, call.Actor.ID, boolInt(security), boolInt(head), call.Actor.Department}
 			switch status {
 			case Pending:
-				q += ` AND status = 'pending' AND expires_at > $7`
+				q += ` AND status = 'pending' AND expires_at > $6`
 				args = append(args, medguard.Millis(now))
 			case Expired:
-				q += ` AND status = 'pending' AND expires_at <= $7`
+				q += ` AND status = 'pending' AND expires_at <= $6`
 				args = append(args, medguard.Millis(now))
 			case Approved, Refused, Cancelled:
-				q += ` AND status = $7`
+				q += ` AND status = $6`
 				args = append(args, status)
 			case "all":
 			default:
