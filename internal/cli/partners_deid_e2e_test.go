@@ -74,6 +74,13 @@ func TestPartnerResearcherDeidJobsAndExports(t *testing.T) {
 	rule(t, s.problem(403, "POST", "/api/v1/approvals/"+aid+"/approve", affairs, map[string]string{"note": "自批"}), "deny.own_request")
 	rule(t, s.problem(403, "POST", "/api/v1/approvals/"+aid+"/approve", researcher, map[string]string{"note": "同意"}), "deny.no_permission")
 	s.approve(officer, aid)
+	// The approvals list filters by status (the status was bound to the
+	// wrong parameter: nothing approved was ever listed, and PostgreSQL
+	// refused the pending list).
+	approved := s.json(200, "GET", "/api/v1/approvals?status=approved", officer, nil)["items"].([]any)
+	if !slices.ContainsFunc(approved, func(a any) bool { return a.(map[string]any)["id"] == aid }) {
+		t.Fatalf("the approved agreement is not listed as approved: %v", approved)
+	}
 
 	// In force: a purpose outside it is still refused; within it the job
 	// is filed, naming the agreement.
