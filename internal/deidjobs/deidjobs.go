@@ -91,11 +91,13 @@ func (c *Config) setDefaults() {
 
 // Agreements is the partners capability as a job needs it: a partner
 // account (合作单位) may ask for or receive a job only within a live
-// agreement that covers the purpose. CheckJob returns the agreement's id
-// ("" for an account that is no partner's), or an error (a Forbidden one
-// for a partner without a live agreement covering the job).
+// agreement that covers the purpose, the department read ("" for a job
+// not limited to one) and the k-anonymity asked (0 for none).
+// CheckJobScope returns the agreement's id ("" for an account that is no
+// partner's), or an error (a Forbidden one for a partner without a live
+// agreement covering the job).
 type Agreements interface {
-	CheckJob(ctx context.Context, userID, purpose string, at time.Time) (agreementID string, err error)
+	CheckJobScope(ctx context.Context, userID, purpose, department string, k int, at time.Time) (agreementID string, err error)
 }
 
 // Service is the de-identification jobs capability.

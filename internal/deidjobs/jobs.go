@@ -80,7 +80,7 @@ func (s *Service) kind() approvals.Kind {
 			if err != nil || !policy.PermissionsOf(u.Roles)[policy.DeidRead] {
 				return nil, "", &medguard.Error{Kind: medguard.Conflict, Message: "the recipient may no longer receive de-identified data"}
 			}
-			if _, err := s.checkPartners(ctx, p.Purpose, now, p.RecipientID); err != nil {
+			if _, err := s.checkPartners(ctx, p.Purpose, &p.Spec, now, p.RecipientID); err != nil {
 				return nil, "", err
 			}
 			return func(ctx context.Context, tx *sql.Tx, _ uint64) error {

@@ -192,7 +192,7 @@ func (s *Service) check(ctx context.Context, call *medguard.Call, in NewJob, now
 	if !policy.PermissionsOf(u.Roles)[policy.DeidRead] {
 		return nil, nil, "", medguard.InvalidField("payload.recipient", "the recipient must be allowed to receive de-identified data (deid.read)")
 	}
-	agreement, err := s.checkPartners(ctx, in.Purpose, now, call.Actor.ID, u.ID)
+	agreement, err := s.checkPartners(ctx, in.Purpose, sp, now, call.Actor.ID, u.ID)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -200,15 +200,16 @@ func (s *Service) check(ctx context.Context, call *medguard.Call, in NewJob, now
 }
 
 // checkPartners asks the partners capability, if wired, whether each user
-// is a partner account within a live agreement covering the purpose.
-func (s *Service) checkPartners(ctx context.Context, purpose string, at time.Time, userIDs ...string) (string, error) {
+// is a partner account within a live agreement covering the purpose, the
+// department and the k-anonymity of the job's spec.
+func (s *Service) checkPartners(ctx context.Context, purpose string, sp *Spec, at time.Time, userIDs ...string) (string, error) {
 	a := s.agreementsOf()
 	if a == nil {
 		return "", nil
 	}
 	found := ""
 	for _, id := range userIDs {
-		ag, err := a.CheckJob(ctx, id, purpose, at)
+		ag, err := a.CheckJobScope(ctx, id, purpose, sp.Scope.Department, sp.K, at)
 		if err != nil {
 			return "", err
 		}

@@ -539,6 +539,11 @@ type Output struct {
 	K int
 	// Departments are the departments whose records it was made from.
 	Departments []string
+	// anyDepartment: the output is not limited to named departments (only
+	// an agreement open to every department covers it); noK: it promises
+	// no k-anonymity (only an agreement asking for none covers it). Set by
+	// CheckJobScope.
+	anyDepartment, noK bool
 }
 
 // CheckJob says whether the user may receive a de-identification job's
@@ -549,6 +554,20 @@ type Output struct {
 // ErrOutsideScope (Forbidden, with a rule).
 func (s *Service) CheckJob(ctx context.Context, userID string, purpose string, at time.Time) (string, error) {
 	return s.CheckOutput(ctx, userID, Output{Purpose: purpose}, at)
+}
+
+// CheckJobScope is CheckJob for a job described by its scope, as the
+// de-identification jobs ask it: the department the job reads ("" when it
+// is not limited to one: only an agreement open to every department
+// covers it) and the k-anonymity it asks for (0 when none: only an
+// agreement with no minimum k covers it) must be within one live
+// agreement, as its purpose.
+func (s *Service) CheckJobScope(ctx context.Context, userID, purpose, department string, k int, at time.Time) (string, error) {
+	out := Output{Purpose: purpose, K: k, anyDepartment: department == "", noK: k == 0}
+	if department != "" {
+		out.Departments = []string{department}
+	}
+	return s.CheckOutput(ctx, userID, out, at)
 }
 
 // CheckOutput is CheckJob for an output described in full: its purpose,
@@ -575,6 +594,9 @@ func (s *Service) CheckOutput(ctx context.Context, userID string, out Output, at
 		live = true
 		if out.Purpose != "" && !slices.Contains(a.Purposes, out.Purpose) || !slices.Contains(a.DatasetKinds, kind) ||
 			out.K != 0 && out.K < a.MinK {
+			continue
+		}
+		if out.noK && a.MinK > 0 || out.anyDepartment && len(a.Departments) > 0 {
 			continue
 		}
 		if len(a.Departments) > 0 && slices.ContainsFunc(out.Departments, func(d string) bool { return !slices.Contains(a.Departments, d) }) {

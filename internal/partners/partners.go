@@ -10,10 +10,11 @@
 // An agreement comes into force only through a four-eyes request
 // (approvals kind partners.agreement): asked by medical affairs (医务科) or
 // a security officer (partner.manage), decided by a security officer who
-// did not ask (approval.decide). CheckJob tells the de-identification jobs
-// whether a partner's researcher may receive an output now; Activity lists
-// the partner accounts' audit entries against the agreements' scope, for
-// the unannounced inspection of seed 003 §3.3.2.
+// did not ask (approval.decide). CheckJob (CheckJobScope with the job's
+// department and k) tells the de-identification jobs whether a partner's
+// researcher may receive an output now; Activity lists the partner
+// accounts' audit entries against the agreements' scope, for the
+// unannounced inspection of seed 003 §3.3.2.
 //
 // Every operation goes through the gate and into the audit log. This
 // package never reads patient data, nor another package's tables: it reads
