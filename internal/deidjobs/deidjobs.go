@@ -69,6 +69,11 @@ type Config struct {
 	// RunWindow is how long after its approval a job may read (default
 	// 24 h): the approval's relation closes then.
 	RunWindow time.Duration
+	// RunLease is how long a job may stay running before another run takes
+	// it back (default 30 min): a server stopped mid-job (a crash, a
+	// restart) leaves it running, and its output is only ever written
+	// whole, in the transaction that marks it done.
+	RunLease time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -86,6 +91,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RunWindow == 0 {
 		c.RunWindow = 24 * time.Hour
+	}
+	if c.RunLease == 0 {
+		c.RunLease = 30 * time.Minute
 	}
 }
 

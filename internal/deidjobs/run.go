@@ -59,6 +59,13 @@ func (s *Service) Run(ctx context.Context, every time.Duration, onError func(err
 // it ran. A job that fails is marked failed with a message that names no
 // patient data.
 func (s *Service) RunPending(ctx context.Context) (int, error) {
+	// A job left running past its lease (its server stopped mid-job) goes
+	// back to the queue; nothing of it was kept.
+	stale := medguard.Millis(s.clock.Now().Add(-s.cfg.RunLease))
+	if _, err := s.db.ExecContext(ctx, `UPDATE deid_jobs SET status = $1 WHERE status = $2 AND started_at < $3`,
+		Approved, Running, stale); err != nil {
+		return 0, medguard.Wrap("deidjobs.RunPending", err)
+	}
 	n := 0
 	for {
 		var id string
