@@ -671,6 +671,26 @@ func (s *Service) SealClearText(ctx context.Context) error {
 	return err
 }
 
+// KindsOf returns the kind of each approval named (unknown ids are left
+// out): what a capability needs to read an "approval.request" audit entry,
+// whose target is the approval (the partners' inspection). Kinds are names
+// of the code; no payload or reason is disclosed.
+func (s *Service) KindsOf(ctx context.Context, ids ...string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	for _, id := range ids {
+		var kind string
+		err := s.db.QueryRowContext(ctx, `SELECT kind FROM approvals WHERE id = $1`, id).Scan(&kind)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, medguard.Wrap("approvals.KindsOf", err)
+		}
+		out[id] = kind
+	}
+	return out, nil
+}
+
 // StatusOf returns the status of each approval named (pending ones past
 // their expiry as expired), for a capability that files its requests here
 // and shows them as their approvals stand (de-identification jobs). It

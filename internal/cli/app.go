@@ -296,6 +296,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.DeidJobs = deidjobs.New(a.DB, a.Gate, a.Keys, a.Records, a.Identity, a.Approvals, a.Checkpoints.Signer, deidjobs.Config{})
 	d.DeidJobs = a.DeidJobs
 	a.DeidJobs.SetAgreements(a.Partners)
+	a.Partners.SetApprovalKinds(a.Approvals.KindsOf)
 	// Exports of more than one patient are four-eyes requests (exports.bulk).
 	a.Exports = exports.New(a.DB, a.Gate, a.Keys, a.Records, a.Approvals, exports.Config{})
 	d.Exports = a.Exports

@@ -205,9 +205,15 @@ func TestPartnerResearcherDeidJobsAndExports(t *testing.T) {
 			if slices.Contains(flags, "no_agreement") {
 				flagged["no_agreement"]++
 			}
+		case a == "approval.request":
+			// The job asked within the agreement is within the scope.
+			flagged["job_asked"]++
+			if len(flags) != 0 {
+				t.Errorf("the job asked within the agreement is flagged %v", flags)
+			}
 		}
 	}
-	if flagged["export"] != 3 || flagged["job_refused"] != 6 || flagged["no_agreement"] < 1 {
+	if flagged["export"] != 3 || flagged["job_refused"] != 6 || flagged["no_agreement"] < 1 || flagged["job_asked"] != 1 {
 		t.Errorf("the inspection flags %v, want 3 exports, 6 refused jobs, one at least without agreement: %v", flagged, act["entries"])
 	}
 }

@@ -138,6 +138,9 @@ func (s *Service) Activity(ctx context.Context, call *medguard.Call, partnerID s
 	if err != nil {
 		return nil, err
 	}
+	if err := s.judgeRequests(ctx, out.Entries); err != nil {
+		return nil, err
+	}
 	slices.SortFunc(out.Entries, func(a, b ActivityEntry) int {
 		switch {
 		case a.Index > b.Index:
@@ -196,4 +199,44 @@ func judge(st audit.Stored, as []Agreement) ActivityEntry {
 		out.Flags = append(out.Flags, FlagPatient)
 	}
 	return out
+}
+
+// SetApprovalKinds lets the inspection read a partner's four-eyes requests:
+// asking for a de-identification job (kind deid.job) is within the scope;
+// any other request is not.
+func (s *Service) SetApprovalKinds(f func(ctx context.Context, ids ...string) (map[string]string, error)) {
+	s.approvalKinds = f
+}
+
+// jobRequestKind is the kind of four-eyes request that asks for a
+// de-identification job (approvals.DeidJob).
+const jobRequestKind = "deid.job"
+
+// judgeRequests clears the outside-scope flag of the entries that asked
+// for a de-identification job: an approval.request entry names only the
+// approval, whose kind says what was asked.
+func (s *Service) judgeRequests(ctx context.Context, entries []ActivityEntry) error {
+	if s.approvalKinds == nil {
+		return nil
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.Action == "approval.request" && e.TargetType == "approval" && e.TargetID != "" {
+			ids = append(ids, e.TargetID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	kinds, err := s.approvalKinds(ctx, ids...)
+	if err != nil {
+		return err
+	}
+	for i := range entries {
+		e := &entries[i]
+		if e.Action == "approval.request" && kinds[e.TargetID] == jobRequestKind {
+			e.Flags = slices.DeleteFunc(e.Flags, func(f string) bool { return f == FlagOutsideScope })
+		}
+	}
+	return nil
 }

@@ -83,6 +83,10 @@ type Service struct {
 	clock    medguard.Clock
 	cfg      Config
 
+	// approvalKinds names the kind of approvals (SetApprovalKinds); nil:
+	// unknown, and a partner's requests are judged as any action.
+	approvalKinds func(ctx context.Context, ids ...string) (map[string]string, error)
+
 	mu          sync.Mutex
 	onOverdue   []func(context.Context, OverdueDeletion)
 	onConfirmed []func(context.Context, DeletionConfirmation)
