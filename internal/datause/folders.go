@@ -515,24 +515,15 @@ func (s *Service) CheckOverdue(ctx context.Context) ([]OverdueLoan, error) {
 	if err := rows.Err(); err != nil {
 		return nil, medguard.Wrap("datause.CheckOverdue", err)
 	}
-	errClaimed := errors.New("announced by another server")
-	var fresh []OverdueLoan
-	for _, o := range due {
+	fresh, err := gate.Announce(ctx, s.gate, due, func(o OverdueLoan) gate.Event {
 		call := system
-		_, err := s.gate.Record(ctx, gate.Event{Call: &call, Action: "folder.overdue", TargetType: "paper_folder", TargetID: o.FolderID,
-			Allowed: true, Rule: "allow.system.deadline:folder_due"}, func(ctx context.Context, tx *sql.Tx, _ uint64) error {
-			res, err := tx.ExecContext(ctx, `UPDATE folder_loans SET overdue_notified_at = $1 WHERE id = $2 AND overdue_notified_at IS NULL`,
-				medguard.Millis(now), o.LoanID)
-			return storage.Affected(res, err, errClaimed)
-		})
-		switch {
-		case errors.Is(err, errClaimed):
-			continue
-		case err != nil:
-			return fresh, err
-		}
-		fresh = append(fresh, o)
-	}
+		return gate.Event{Call: &call, Action: "folder.overdue", TargetType: "paper_folder", TargetID: o.FolderID,
+			Allowed: true, Rule: "allow.system.deadline:folder_due"}
+	}, func(ctx context.Context, tx *sql.Tx, o OverdueLoan) error {
+		res, err := tx.ExecContext(ctx, `UPDATE folder_loans SET overdue_notified_at = $1 WHERE id = $2 AND overdue_notified_at IS NULL`,
+			medguard.Millis(now), o.LoanID)
+		return storage.Affected(res, err, gate.ErrAnnounced)
+	})
 	s.mu.Lock()
 	hooks := slices.Clone(s.onOverdue)
 	s.mu.Unlock()
@@ -541,7 +532,7 @@ func (s *Service) CheckOverdue(ctx context.Context) ([]OverdueLoan, error) {
 			h(ctx, o)
 		}
 	}
-	return fresh, nil
+	return fresh, err
 }
 
 // Run checks for overdue loans at once and then every interval until ctx

@@ -3,7 +3,6 @@ package partners
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -186,25 +185,15 @@ func (s *Service) CheckOverdue(ctx context.Context) ([]OverdueDeletion, error) {
 	if err := rows.Err(); err != nil {
 		return nil, medguard.Wrap("partners.CheckOverdue", err)
 	}
-	errClaimed := errors.New("announced by another server")
-	var fresh []OverdueDeletion
-	for _, o := range due {
+	fresh, err := gate.Announce(ctx, s.gate, due, func(o OverdueDeletion) gate.Event {
 		call := system
-		_, err := s.gate.Record(ctx, gate.Event{Call: &call, Action: "partner.deletion_overdue", TargetType: "agreement",
-			TargetID: o.AgreementID, Allowed: true, Rule: "allow.system.deadline:partner_deletion_due"},
-			func(ctx context.Context, tx *sql.Tx, _ uint64) error {
-				res, err := tx.ExecContext(ctx, `UPDATE partner_agreements SET deletion_notified_at = $1 WHERE id = $2
-					AND deletion_notified_at IS NULL`, medguard.Millis(now), o.AgreementID)
-				return storage.Affected(res, err, errClaimed)
-			})
-		switch {
-		case errors.Is(err, errClaimed):
-			continue
-		case err != nil:
-			return fresh, err
-		}
-		fresh = append(fresh, o)
-	}
+		return gate.Event{Call: &call, Action: "partner.deletion_overdue", TargetType: "agreement",
+			TargetID: o.AgreementID, Allowed: true, Rule: "allow.system.deadline:partner_deletion_due"}
+	}, func(ctx context.Context, tx *sql.Tx, o OverdueDeletion) error {
+		res, err := tx.ExecContext(ctx, `UPDATE partner_agreements SET deletion_notified_at = $1 WHERE id = $2
+			AND deletion_notified_at IS NULL`, medguard.Millis(now), o.AgreementID)
+		return storage.Affected(res, err, gate.ErrAnnounced)
+	})
 	s.mu.Lock()
 	hooks := slices.Clone(s.onOverdue)
 	s.mu.Unlock()
@@ -213,7 +202,7 @@ func (s *Service) CheckOverdue(ctx context.Context) ([]OverdueDeletion, error) {
 			h(ctx, o)
 		}
 	}
-	return fresh, nil
+	return fresh, err
 }
 
 // Run checks for overdue deletion confirmations at once and then every
