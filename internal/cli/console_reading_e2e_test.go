@@ -421,15 +421,19 @@ func readingJourneys(t *testing.T, h *demoHospital, w *readingWorldT, c readingC
 		chromedp.Click(chromedp.CSS(`a[href="/break-glass"]`)),
 		chromedp.WaitVisible(chromedp.ID("reviews")),
 	)
-	ids := func(name string) []string {
+	// This test's items: the patient's (by name and 病案号) and read by the
+	// outsider — the demo hospital's own queue may hold other emergency
+	// accesses to the same patient.
+	ids := func(name, mrn string) []string {
 		v, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](fmt.Sprintf(
-			`Array.from(document.querySelectorAll('#reviews > li')).filter(li => li.querySelector('.review-patient').innerText.includes(%q)).map(li => li.id)`, name)))
+			`Array.from(document.querySelectorAll('#reviews > li')).filter(li => li.querySelector('.review-patient').innerText.includes(%q) && li.innerText.includes(%q) && li.innerText.includes(%q)).map(li => li.id)`,
+			name, mrn, c.outsider.DisplayName)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return v
 	}
-	mineIDs, otherIDs := ids(c.glass.Name), ids(c.other.Name)
+	mineIDs, otherIDs := ids(c.glass.Name, c.glass.MRN), ids(c.other.Name, c.other.MRN)
 	if len(mineIDs) != 1 || len(otherIDs) != 1 {
 		t.Fatalf("items naming %s: %v, naming %s: %v", c.glass.Name, mineIDs, c.other.Name, otherIDs)
 	}

@@ -59,6 +59,9 @@ var actions = map[string]action{
 	"record.export": {CategoryRead,
 		bilingual{"导出了病历", "exported medical records"},
 		bilingual{"导出病历", "export medical records"}},
+	"record.export_approved": {CategoryRead,
+		bilingual{"在经医务科审批的导出中导出了您的病历", "exported your medical records in an export approved by medical affairs"},
+		bilingual{"在经审批的导出中导出您的病历", "export your medical records in an approved export"}},
 	"admission.list": {CategoryRead,
 		bilingual{"查看了您的住院记录", "viewed your hospital stays"},
 		bilingual{"查看您的住院记录", "view your hospital stays"}},
@@ -149,6 +152,8 @@ var rolesEN = map[string]string{
 	policy.SecurityOfficer: "information security officer",
 	policy.Auditor:         "quality auditor",
 	policy.Researcher:      "researcher",
+	policy.Leadership:      "leadership group",
+	policy.MedicalAffairs:  "medical affairs office",
 }
 
 // apiKeyRole is the role the gate records for an API key.
