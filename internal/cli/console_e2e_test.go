@@ -14,11 +14,15 @@ import (
 )
 
 // chromiumPath finds Debian's chromium; the test skips without it unless
-// MEDGUARD_TEST_BROWSER=1 (as in CI), where it fails.
+// MEDGUARD_TEST_BROWSER=1 (as in CI), where it fails, and skips with
+// MEDGUARD_TEST_BROWSER=0 (CI's PostgreSQL run: the browser tests run once).
 func chromiumPath(t *testing.T) string {
 	t.Helper()
 	if underRace {
 		t.Skip("the browser tests run without the race detector (CI runs them in the plain runs)")
+	}
+	if os.Getenv("MEDGUARD_TEST_BROWSER") == "0" {
+		t.Skip("the browser tests are off (MEDGUARD_TEST_BROWSER=0): CI runs them once, in the SQLite run")
 	}
 	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
 		if _, err := os.Stat(p); err == nil {
