@@ -39,6 +39,9 @@ import (
 //     checkpoint only that key signed), and one signed by the retired key
 //     for a tree beyond its retirement, are refused, saying which key.
 func TestBackupsFollowAuditKeyRotation(t *testing.T) {
+	if underRace {
+		t.Skip("slow under the race detector (the scrubber, backups); CI runs it in the plain runs")
+	}
 	if os.Getenv(storagetest.PostgresEnv) != "" {
 		t.Skip("medguard backup backs up SQLite data directories; PostgreSQL's: TestPGBackRest…")
 	}
