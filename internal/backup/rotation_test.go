@@ -16,7 +16,10 @@ import (
 
 // probe writes numbered rows into a table of its own in a data directory's
 // database while the stream ships it (as the server's writer does: no
-// checkpoint of its own, Litestream owns the WAL).
+// checkpoint of its own, Litestream owns the WAL, and every write in a
+// BEGIN IMMEDIATE transaction: a deferred one that reads, then writes, is
+// refused at once with SQLITE_BUSY when Litestream's own lock transaction
+// committed in between — the busy timeout does not apply to it).
 type probe struct {
 	db *sql.DB
 	n  int
@@ -24,7 +27,7 @@ type probe struct {
 
 func openProbe(t *testing.T, data string) *probe {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "medguard.db")+"?_pragma=busy_timeout(10000)&_pragma=wal_autocheckpoint(0)")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "medguard.db")+"?_pragma=busy_timeout(10000)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,10 +43,23 @@ func (p *probe) write(t *testing.T, k int) {
 	t.Helper()
 	for range k {
 		p.n++
-		if _, err := p.db.Exec(`INSERT INTO stream_probe (note) VALUES (?)`, "探针行，不含病人资料"); err != nil {
+		if err := p.insert("探针行，不含病人资料"); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// insert writes one row in its own immediate transaction.
+func (p *probe) insert(note string) error {
+	tx, err := p.db.Begin()
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(`INSERT INTO stream_probe (note) VALUES (?)`, note); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 func restoredRows(t *testing.T, dir string) int {
@@ -155,8 +171,9 @@ func rotationAndPruning(t *testing.T, targets ...backup.Target) {
 				return
 			default:
 			}
-			if _, err := p.db.Exec(`INSERT INTO stream_probe (note) VALUES ('轮换期间写入')`); err != nil {
+			if err := p.insert("轮换期间写入"); err != nil {
 				t.Error(err)
+				continue
 			}
 			n++
 		}
