@@ -39,7 +39,22 @@ type Gate struct {
 	// Observe, if set, is told of every entry after it is durable (the
 	// detection engine listens here).
 	Observe func(ctx context.Context, e *audit.Entry, r audit.Receipt)
+
+	// restrictions are the registers' standing rules (Restrict).
+	restrictions []RestrictionSource
 }
+
+// A RestrictionSource tells the gate the restrictions a register puts on
+// an actor now (own: training not passed, say) and on everyone (all: an
+// operation suspended). It is asked on every decision, so it answers from
+// memory — a snapshot its register keeps current on its own writes and
+// reloads often enough for other servers' writes — and never fails: a
+// register that cannot tell restricts rather than opens.
+type RestrictionSource func(a *medguard.Actor, now time.Time) (own, all []policy.Restriction)
+
+// Restrict adds a source of restrictions. Call it while wiring, before
+// the gate serves.
+func (g *Gate) Restrict(src RestrictionSource) { g.restrictions = append(g.restrictions, src) }
 
 // New returns a gate writing to log.
 func New(log *audit.Log, clock medguard.Clock) *Gate {
@@ -150,10 +165,16 @@ func (g *Gate) decide(p Passage, now time.Time) policy.Decision {
 	if a.Kind == medguard.SystemActor {
 		job = p.DeidJob
 	}
+	var own, all []policy.Restriction
+	for _, src := range g.restrictions {
+		o, e := src(&a, now)
+		own, all = append(own, o...), append(all, e...)
+	}
 	return policy.Decide(policy.Request{
-		DeidJob: job,
+		DeidJob:     job,
+		Suspensions: all,
 		Subject: policy.Subject{ID: a.ID, Department: a.Department, Active: a.ID != "", Permissions: perms,
-			System: system, ChangedBy: p.ChangedBy},
+			System: system, ChangedBy: p.ChangedBy, Restrictions: own},
 		Action:     p.Action,
 		Resource:   p.Resource,
 		BreakGlass: p.Call.BreakGlassReason != "",

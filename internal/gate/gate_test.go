@@ -571,3 +571,62 @@ func TestEnterList(t *testing.T) {
 		t.Fatalf("%+v", refused)
 	}
 }
+
+// TestRestrictions: the registers' restrictions reach the policy through
+// the gate on every decision — the member of staff's own and everyone's —
+// and a refusal is logged with the restriction's rule, the work never done.
+func TestRestrictions(t *testing.T) {
+	d := open(t)
+	var asked []string
+	d.gate.Restrict(func(a *medguard.Actor, at time.Time) (own, all []policy.Restriction) {
+		asked = append(asked, a.Name)
+		if !at.Equal(now) {
+			t.Errorf("asked at %v, want the gate's clock %v", at, now)
+		}
+		if a.Name == "lina" {
+			own = []policy.Restriction{{Rule: policy.RuleTrainingRequired, Emergency: true}}
+		}
+		return own, nil
+	})
+	suspended := false
+	d.gate.Restrict(func(*medguard.Actor, time.Time) (own, all []policy.Restriction) {
+		if suspended {
+			all = []policy.Restriction{{Rule: policy.RuleOperationSuspended, Actions: []policy.Permission{policy.RecordRead}}}
+		}
+		return nil, all
+	})
+	ctx := context.Background()
+	cases := []struct {
+		name      string
+		call      *medguard.Call
+		suspended bool
+		rule      string
+	}{
+		{"an unrestricted doctor reads", zhangwei, false, policy.RuleSameDepartment},
+		{"a doctor without the training is refused", &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: "u-lina",
+			Name: "lina", Department: "CARD", Roles: []string{"doctor"}}, RequestID: "req-未培训"}, false, policy.RuleTrainingRequired},
+		{"break-glass still opens in an emergency", linaBreaksGlass, false, policy.RuleBreakGlass},
+		{"a suspended read is refused to everyone", zhangwei, true, policy.RuleOperationSuspended},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			suspended = c.suspended
+			w := &worker{}
+			p := readRecord(c.call, "rec-1")
+			dec, r, err := d.gate.Enter(ctx, p, w.work)
+			if dec.Rule != c.rule {
+				t.Fatalf("rule %q, want %q (%v)", dec.Rule, c.rule, err)
+			}
+			e := d.stored(t, r)
+			if e.Rule != c.rule {
+				t.Fatalf("logged rule %q, want %q", e.Rule, c.rule)
+			}
+			if refused := !dec.Allowed; refused != (w.calls == 0) || refused != (err != nil) {
+				t.Fatalf("allowed %v, work done %d times, error %v", dec.Allowed, w.calls, err)
+			}
+		})
+	}
+	if len(asked) == 0 || asked[0] != "zhangwei" {
+		t.Fatalf("sources asked about %v", asked)
+	}
+}

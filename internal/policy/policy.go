@@ -28,6 +28,55 @@ type Subject struct {
 	// None of them may have a request approved by the subject: an account
 	// someone shaped is not a second person to them.
 	ChangedBy []string
+	// Restrictions are the standing rules of the hospital's registers on
+	// this subject now (training not passed, commitment letter not
+	// signed, retraining ordered): each closes actions to them.
+	Restrictions []Restriction
+}
+
+// A Restriction closes actions to a subject (Subject.Restrictions) or to
+// everyone (Request.Suspensions: an operation suspended while a critical
+// vulnerability of the records system is open). A closed action is
+// refused with the restriction's Rule once the subject's permission is
+// established, whatever relation would open it otherwise — a care team, a
+// grant, hospital-wide scope, a record-use request — so that the 403
+// says why.
+type Restriction struct {
+	// Rule is the rule of the refusal: "deny.<something>", e.g.
+	// RuleTrainingRequired, RuleOperationSuspended.
+	Rule string
+	// Actions are the permissions it closes (base permissions: closing
+	// record.read closes "record.read:psychiatric_note" too). Empty: every
+	// action on patient data (PatientData).
+	Actions []Permission
+	// Emergency, if true, lets break-glass through: a read in an emergency
+	// (a reason given, reviewed afterwards) is never refused for it.
+	Emergency bool
+}
+
+// closes reports whether r closes action (asked with or without
+// break-glass).
+func (r Restriction) closes(action Permission, breakGlass bool) bool {
+	if r.Emergency && breakGlass {
+		return false
+	}
+	if len(r.Actions) == 0 {
+		return PatientData(action)
+	}
+	return slices.Contains(r.Actions, action.base())
+}
+
+// restricted returns the rule of the first restriction — the subject's,
+// then everyone's — closing req's action.
+func restricted(req Request) (string, bool) {
+	for _, rs := range [][]Restriction{req.Subject.Restrictions, req.Suspensions} {
+		for _, r := range rs {
+			if r.closes(req.Action, req.BreakGlass) {
+				return r.Rule, true
+			}
+		}
+	}
+	return "", false
 }
 
 // Resource describes what the action is on. For patient data, Departments
@@ -161,7 +210,10 @@ type Request struct {
 	UseGrants []UseGrant
 	// Purpose is the declared purpose of use, a code, or "".
 	Purpose string
-	Now     time.Time
+	// Suspensions are the operations suspended for everyone now (see
+	// Restriction).
+	Suspensions []Restriction
+	Now         time.Time
 }
 
 // Decision is the policy's answer and the rule that made it.
@@ -193,6 +245,16 @@ const (
 	RuleNotOwnRequest      = "deny.not_own_request"
 	RuleDeidJobEnded       = "deny.deid_job_ended"
 	RuleNotRecipient       = "deny.not_recipient"
+	// RuleTrainingRequired refuses patient data to a member of staff who
+	// has not passed the training the hospital requires for record access
+	// or not signed the commitment letter (安全承诺书), or whose retraining
+	// is overdue past its grace period or was ordered by an accountability
+	// case (issue 13).
+	RuleTrainingRequired = "deny.training_required"
+	// RuleOperationSuspended refuses an operation the security office
+	// suspended while a critical vulnerability of the records system is
+	// open (seed 003 §3.4.1: 病案室暂停相关操作; issue 13).
+	RuleOperationSuspended = "deny.operation_suspended"
 	// RuleExportNotApproved refuses an export of more than one patient
 	// without an approved four-eyes request, and any export taken by
 	// someone other than its requester; the bulk_export detection rule
@@ -231,16 +293,18 @@ func allow(rule string) Decision { return Decision{Allowed: true, Rule: rule} }
 //  3. the subject must hold the permission (for the record type, if
 //     qualified; deciding approvals: approval.decide or, for requests their
 //     department's head may decide, approval.decide_department);
-//  4. nobody changes their own account or puts themselves on a care team;
+//  4. a restriction (Subject.Restrictions, Request.Suspensions) closing
+//     the action refuses it with its own rule;
+//  5. nobody changes their own account or puts themselves on a care team;
 //     nobody decides their own request, reviews their own break-glass, or
 //     approves their own elevation; nobody approves a request of someone
 //     who created, changed or reset their account; only eligible approvers
 //     decide (security officers, or the head of the department concerned);
 //     nobody handles their own accountability case, and nobody who
 //     investigated a case reviews its appeal;
-//  5. actions that touch no patient data, or whose target does not exist,
+//  6. actions that touch no patient data, or whose target does not exist,
 //     are allowed by the permission alone;
-//  6. patient data needs a relation: the subject's department owns the data
+//  7. patient data needs a relation: the subject's department owns the data
 //     (a write there for a patient the department never held is a new
 //     relation); or, to see data, the subject is on the patient's care
 //     team, holds a valid grant from the owning department, or has
@@ -249,7 +313,7 @@ func allow(rule string) Decision { return Decision{Allowed: true, Rule: rule} }
 //     records of restricted departments) opens only to its own department
 //     and to its grants — never to a care team elsewhere, hospital-wide
 //     scope, a system's API key or break-glass;
-//  7. without a relation, a read may break the glass with a reason, if the
+//  8. without a relation, a read may break the glass with a reason, if the
 //     subject may break the glass and the data is not restricted; core data
 //     needs a purpose of use as well.
 func Decide(req Request) Decision {
@@ -274,6 +338,9 @@ func Decide(req Request) Decision {
 	}
 	if !s.Permissions.Has(req.Action, r.RecordType) {
 		return deny(RuleNoPermission)
+	}
+	if rule, ok := restricted(req); ok {
+		return deny(rule)
 	}
 	switch {
 	case req.Action == UserManage && r.SubjectUserID != "" && r.SubjectUserID == s.ID:
