@@ -84,6 +84,10 @@ type Approval struct {
 
 	requestedByID string
 	sealedSecret  []byte
+	// excluded are the users the plan barred from deciding, with the
+	// rule that refuses them (Plan.Approvers.Excluded).
+	excluded     []string
+	excludedRule string
 }
 
 // Approvers are who may decide an approval, as the API shows them.
@@ -241,6 +245,7 @@ func (s *Service) Request(ctx context.Context, call *medguard.Call, in NewReques
 			a.SubjectUserID, a.Payload, a.TargetType, a.TargetID = plan.Subject, norm, plan.TargetType, plan.TargetID
 			a.Approvers = Approvers{SecurityOfficer: plan.Approvers.Security, DepartmentHead: plan.Approvers.Department,
 				Permission: string(k.Approver)}
+			a.excluded, a.excludedRule = plan.Approvers.Excluded, plan.Approvers.ExcludedRule
 			a.Secret = plan.Secret
 			if err := s.noDuplicate(ctx, a); err != nil {
 				return nil, err
@@ -261,10 +266,12 @@ func (s *Service) Request(ctx context.Context, call *medguard.Call, in NewReques
 			return func(ctx context.Context, tx *sql.Tx, index uint64) error {
 				_, err := tx.ExecContext(ctx, `INSERT INTO approvals (id, kind, payload, subject_user_id, reason, requested_by,
 					requested_by_name, requested_at, expires_at, status, approve_security, approve_department, target_type,
-					target_id, reason_sealed, secret) VALUES ($1, $2, $3, $4, '', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+					target_id, reason_sealed, secret, excluded_users, excluded_rule)
+					VALUES ($1, $2, $3, $4, '', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 					a.ID, a.Kind, string(a.Payload), storage.NullString(a.SubjectUserID), call.Actor.ID, call.Actor.Name,
 					medguard.Millis(now), medguard.Millis(a.ExpiresAt), Pending, security, storage.NullString(a.Approvers.DepartmentHead),
-					storage.NullString(a.TargetType), storage.NullString(a.TargetID), reason, secret)
+					storage.NullString(a.TargetType), storage.NullString(a.TargetID), reason, secret,
+					strings.Join(a.excluded, ","), a.excludedRule)
 				if err != nil || plan.OnRequest == nil {
 					return err
 				}
@@ -293,7 +300,7 @@ func (s *Service) noDuplicate(ctx context.Context, a *Approval) error {
 
 const columns = `id, kind, payload, subject_user_id, reason, requested_by, requested_by_name, requested_at, expires_at,
 	status, decided_by_name, decided_at, decision_note, approve_security, COALESCE(approve_department, ''),
-	COALESCE(target_type, ''), COALESCE(target_id, ''), reason_sealed, note_sealed, secret`
+	COALESCE(target_type, ''), COALESCE(target_id, ''), reason_sealed, note_sealed, secret, excluded_users, excluded_rule`
 
 // scan reads an approval, opening its sealed text.
 func (s *Service) scan(ctx context.Context, sc interface{ Scan(...any) error }, now time.Time) (*Approval, error) {
@@ -304,10 +311,14 @@ func (s *Service) scan(ctx context.Context, sc interface{ Scan(...any) error }, 
 	var decided sql.NullInt64
 	var security int
 	var reason, sealedNote []byte
+	var excluded string
 	if err := sc.Scan(&a.ID, &a.Kind, &payload, &subject, &a.Reason, &a.requestedByID, &a.RequestedBy, &requested,
 		&expires, &a.Status, &decidedBy, &decided, &note, &security, &a.Approvers.DepartmentHead, &a.TargetType, &a.TargetID,
-		&reason, &sealedNote, &a.sealedSecret); err != nil {
+		&reason, &sealedNote, &a.sealedSecret, &excluded, &a.excludedRule); err != nil {
 		return nil, err
+	}
+	if excluded != "" {
+		a.excluded = strings.Split(excluded, ",")
 	}
 	a.Approvers.SecurityOfficer = security != 0
 	if k, ok := s.kinds[a.Kind]; ok {
@@ -352,8 +363,10 @@ func (s *Service) load(ctx context.Context, id string) (*Approval, error) {
 
 // resource is what the policy needs to know of an approval to decide it.
 func (a *Approval) resource() policy.Resource {
+	ap := a.Approvers.policy()
+	ap.Excluded, ap.ExcludedRule = a.excluded, a.excludedRule
 	return policy.Resource{Type: "approval", ID: a.ID, RequestedBy: a.requestedByID, SubjectUserID: a.SubjectUserID,
-		Approvers: a.Approvers.policy()}
+		Approvers: ap}
 }
 
 // decider is the passage of someone deciding (or reading) an approval: the

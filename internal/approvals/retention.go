@@ -98,8 +98,9 @@ type HoldLiftPayload struct {
 
 // holdLift lifts a legal hold: asked by someone who may place holds
 // (retention.hold), approved by a security officer who is neither the
-// requester (the policy) nor the person who placed the hold (checked at
-// the run, 403 deny.own_hold). The hold must still be active then.
+// requester nor the person who placed the hold (the policy: the plan
+// excludes the placer, 403 deny.own_hold; checked again at the run). The
+// hold must still be active then.
 func (s *Service) holdLift() Kind {
 	return Kind{
 		Name: HoldLift, RequestPermission: policy.RetentionHold, RunAction: "retention.hold_lift",
@@ -108,10 +109,12 @@ func (s *Service) holdLift() Kind {
 			if err := strict(raw, &p, `{"hold_id"}`); err != nil {
 				return nil, err
 			}
-			if _, err := s.records.CheckHoldLift(ctx, p.HoldID); err != nil {
+			h, err := s.records.CheckHoldLift(ctx, p.HoldID)
+			if err != nil {
 				return nil, err
 			}
-			return &Plan{Payload: p, Approvers: policy.Approvers{Security: true}, TargetType: "legal_hold", TargetID: p.HoldID}, nil
+			return &Plan{Payload: p, Approvers: policy.Approvers{Security: true, Excluded: []string{h.PlacedByID()},
+				ExcludedRule: records.RuleOwnHold}, TargetType: "legal_hold", TargetID: p.HoldID}, nil
 		},
 		Run: func(ctx context.Context, a *Approval, approver *medguard.Call, _ string) (audit.Mutation, string, error) {
 			var p HoldLiftPayload

@@ -111,6 +111,16 @@ func TestLegalHold(t *testing.T) {
 		t.Fatalf("lift: %v", lift)
 	}
 	s.problem(403, "POST", "/api/v1/approvals/"+liftID+"/approve", clerk, map[string]string{"note": "同意"})
+	// The inbox offers the lift to the other officer, not to the placer.
+	for _, c := range []struct {
+		token string
+		offer bool
+	}{{security, false}, {security2, true}} {
+		_, _, page := s.consolePage("/approvals", c.token, "zh-CN")
+		if offered := strings.Contains(page, `action="/approvals/`+liftID+`/approve"`); offered != c.offer {
+			t.Errorf("the inbox offers the lift: %v, want %v", offered, c.offer)
+		}
+	}
 	if p := s.problem(403, "POST", "/api/v1/approvals/"+liftID+"/approve", security, map[string]string{"note": "同意"}); p["rule"] != "deny.own_hold" {
 		t.Errorf("the placer approving the lift: %v", p)
 	}

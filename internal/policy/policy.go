@@ -144,6 +144,11 @@ type Approvers struct {
 	// Permission, if set, lets its holders decide as well: the office a
 	// kind of request belongs to (export.approve: medical affairs, 医务科).
 	Permission Permission
+	// Excluded are users who, beyond the requester, may not decide the
+	// request — the person who placed a legal hold does not approve its
+	// lifting — refused with ExcludedRule.
+	Excluded     []string
+	ExcludedRule string
 }
 
 // CareTeamMembership says that the subject is on a patient's care team, until
@@ -465,6 +470,11 @@ func decideApproval(req Request) Decision {
 		return deny(RuleOwnElevation)
 	case r.RequestedBy != "" && slices.Contains(s.ChangedBy, r.RequestedBy):
 		return deny(RuleApproverShaped)
+	case slices.Contains(r.Approvers.Excluded, s.ID):
+		if r.Approvers.ExcludedRule != "" {
+			return deny(r.Approvers.ExcludedRule)
+		}
+		return deny(RuleNotApprover)
 	case r.Missing:
 		return allow(RulePermission)
 	case security && r.Approvers.Security:

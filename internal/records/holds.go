@@ -431,6 +431,14 @@ func (s *Service) CheckHoldLift(ctx context.Context, holdID string) (*Hold, erro
 	return &hs[0], nil
 }
 
+// RuleOwnHold refuses the person who placed a legal hold a decision on
+// lifting it.
+const RuleOwnHold = "deny.own_hold"
+
+// PlacedByID is the user id of the person who placed the hold ("" for an
+// incident's hold).
+func (h *Hold) PlacedByID() string { return h.placedByID }
+
 // LiftHold returns the mutation that lifts an approved hold, re-checked:
 // it is still active, and the approver is not the person who placed it
 // (403, rule deny.own_hold).
@@ -440,7 +448,7 @@ func (s *Service) LiftHold(ctx context.Context, holdID, approvalID string, appro
 		return nil, err
 	}
 	if h.placedByID == approver.Actor.ID {
-		return nil, &medguard.Error{Kind: medguard.Forbidden, Rule: "deny.own_hold",
+		return nil, &medguard.Error{Kind: medguard.Forbidden, Rule: RuleOwnHold,
 			Message: "the person who placed a legal hold may not approve its lifting"}
 	}
 	now := s.clock.Now().Truncate(time.Millisecond)
