@@ -262,13 +262,29 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	})
 	// Approved record-use requests open records (a relation of every
 	// read); a paper folder lent past its due date raises an alert once.
-	a.DataUse = datause.New(a.DB, a.Gate, a.Keys, a.Records, a.Identity, datause.Config{})
+	a.DataUse = datause.New(a.DB, a.Gate, a.Keys, a.Records, a.Identity, datause.Config{Location: cfg.Records.Location})
 	a.Records.SetUseGrants(a.DataUse.GrantsOf)
 	a.DataUse.OnOverdue(func(ctx context.Context, o datause.OverdueLoan) {
 		if err := a.Detect.RaiseNotice(context.WithoutCancel(ctx), datause.OverdueRule, o.FolderID,
 			fmt.Sprintf("paper folder %s (loan %s) lent to %s was due %s", o.Barcode, o.LoanID, o.Borrower,
 				o.DueAt.UTC().Format(time.RFC3339))); err != nil {
 			cfg.Logger.Error("raising the alert of an overdue paper folder failed", "folder", o.FolderID, "error", err.Error())
+		}
+	})
+	// The daily paper–electronic reconciliation below 100 % raises an
+	// alert; a day back at 100 % resolves the open ones.
+	a.DataUse.OnReconciled(func(ctx context.Context, d datause.DailyReconciliation) {
+		ctx = context.WithoutCancel(ctx)
+		var err error
+		if d.Rate < 100 {
+			err = a.Detect.RaiseNotice(ctx, datause.ReconcileRule, datause.ReconcileKey,
+				fmt.Sprintf("paper-electronic sync rate %.1f%% on %s: %d folders without an electronic copy, %d inpatients without a folder",
+					d.Rate, d.Day, d.FoldersWithoutElectronic, d.PatientsWithoutFolder))
+		} else {
+			_, err = a.Detect.ResolveNotices(ctx, datause.ReconcileRule, datause.ReconcileKey, "sync_rate_restored")
+		}
+		if err != nil {
+			cfg.Logger.Error("the alert of the daily reconciliation failed", "day", d.Day, "error", err.Error())
 		}
 	})
 	// External partners: an agreement is a four-eyes request; a deletion

@@ -310,4 +310,48 @@ func TestRecordUseEndsAndFolderOverdue(t *testing.T) {
 	if overdue, _ := app.DataUse.ListFolders(ctx, clerk, datause.FolderQuery{Overdue: true}); len(overdue) != 0 {
 		t.Fatalf("still overdue after the return: %+v", overdue)
 	}
+
+	// The daily reconciliation runs once a day (of the hospital's
+	// calendar): a folder naming no patient makes the rate 50 %, which
+	// alerts; fixed the next day, 100 % resolves the alert.
+	stray, err := app.DataUse.RegisterFolder(ctx, clerk, datause.NewFolder{Barcode: "BA2019000777", MRN: "MR20190777", Location: "B区-01架-01层"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day, err := app.DataUse.ReconcileDaily(ctx)
+	if err != nil || day == nil || day.Rate != 50 || day.FoldersWithoutElectronic != 1 {
+		t.Fatalf("the day's reconciliation: %+v %v", day, err)
+	}
+	if again, err := app.DataUse.ReconcileDaily(ctx); err != nil || again != nil {
+		t.Fatalf("a second run the same day: %+v %v", again, err)
+	}
+	sync := func() []detect.Alert {
+		t.Helper()
+		as, _, err := app.Detect.Alerts(ctx, so, detect.AlertQuery{Rule: datause.ReconcileRule, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return as
+	}
+	if as := sync(); len(as) != 1 || as[0].Status != detect.StatusNew || !strings.Contains(as[0].Explanation, "50.0%") {
+		t.Fatalf("sync alerts %+v", as)
+	}
+	destroyed := datause.Destroyed
+	if _, err := app.DataUse.ChangeFolder(ctx, clerk, stray.ID, datause.FolderChanges{Status: &destroyed}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(24 * time.Hour)
+	if day, err := app.DataUse.ReconcileDaily(ctx); err != nil || day == nil || day.Rate != 100 {
+		t.Fatalf("the next day's reconciliation: %+v %v", day, err)
+	}
+	if as := sync(); len(as) != 1 || as[0].Status == detect.StatusNew {
+		t.Fatalf("sync alerts after the rate is back: %+v", as)
+	}
+	kept, err := app.DataUse.Reconciliations(ctx, clerk, 10)
+	if err != nil || len(kept) != 2 || kept[0].Rate != 100 || kept[1].Rate != 50 {
+		t.Fatalf("kept reconciliations %+v %v", kept, err)
+	}
+	if _, err := app.DataUse.Reconciliations(ctx, doctor, 10); !medguard.IsKind(err, medguard.Forbidden) {
+		t.Fatalf("a doctor reads the reconciliations: %v", err)
+	}
 }

@@ -344,6 +344,8 @@ func (rq *Request) alertExplanation(a detect.Alert) string {
 		return rq.T("alerts.explain.folder_overdue", barcode)
 	case partners.DeletionOverdueRule:
 		return rq.T("alerts.explain.partner_deletion_overdue", a.Key)
+	case datause.ReconcileRule:
+		return rq.T("alerts.explain.paper_electronic_sync")
 	case "bulk_read_user", "bulk_read_ip", "repeat_patient", "off_hours_read", "cross_department_read", "new_relation",
 		"repeated_denied", "failed_signin_ip", "bulk_export", "deactivated_signin", "baseline_deviation":
 		return rq.T("alerts.explain."+a.Rule, who, window, a.Count, a.Threshold)

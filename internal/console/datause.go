@@ -179,7 +179,11 @@ func reconciliationPage(rq *Request) error {
 	if err != nil {
 		return err
 	}
-	return rq.Render(http.StatusOK, "reconciliation", "reconciliation.title", map[string]any{"R": rec,
+	days, err := rq.Deps.DataUse.Reconciliations(rq.Context(), rq.Call, 31)
+	if err != nil {
+		return err
+	}
+	return rq.Render(http.StatusOK, "reconciliation", "reconciliation.title", map[string]any{"R": rec, "Days": days,
 		"Rate": strconv.FormatFloat(rec.Rate, 'f', 1, 64), "Full": rec.Rate >= 100, "Link": rq.Can(policy.PatientRead)})
 }
 

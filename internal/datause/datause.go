@@ -42,6 +42,9 @@ type Config struct {
 	MaxUse time.Duration
 	// MaxLoan is the longest loan of a paper folder (default 30 days).
 	MaxLoan time.Duration
+	// Location is the hospital's time zone: the daily reconciliation
+	// runs once per day of its calendar (default UTC).
+	Location *time.Location
 }
 
 func (c *Config) setDefaults() {
@@ -50,6 +53,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxLoan == 0 {
 		c.MaxLoan = 30 * 24 * time.Hour
+	}
+	if c.Location == nil {
+		c.Location = time.UTC
 	}
 }
 
@@ -63,8 +69,9 @@ type Service struct {
 	clock    medguard.Clock
 	cfg      Config
 
-	mu        sync.Mutex
-	onOverdue []func(context.Context, OverdueLoan)
+	mu           sync.Mutex
+	onOverdue    []func(context.Context, OverdueLoan)
+	onReconciled []func(context.Context, DailyReconciliation)
 }
 
 // New returns the data-use service.

@@ -535,11 +535,15 @@ func (s *Service) CheckOverdue(ctx context.Context) ([]OverdueLoan, error) {
 	return fresh, err
 }
 
-// Run checks for overdue loans at once and then every interval until ctx
-// ends, passing failures to onError (may be nil).
+// Run checks for overdue loans, and runs the day's reconciliation if it
+// has not run yet, at once and then every interval until ctx ends,
+// passing failures to onError (may be nil).
 func (s *Service) Run(ctx context.Context, every time.Duration, onError func(error)) {
 	medguard.Every(ctx, every, func(ctx context.Context) error {
 		_, err := s.CheckOverdue(ctx)
+		if _, rerr := s.ReconcileDaily(ctx); err == nil {
+			err = rerr
+		}
 		return err
 	}, onError)
 }

@@ -2,6 +2,7 @@ package datause
 
 import (
 	"context"
+	"database/sql"
 	"math"
 	"slices"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"medguard/internal/audit"
 	"medguard/internal/gate"
 	"medguard/internal/policy"
+	"medguard/internal/storage"
 )
 
 // FolderGap is a paper folder without an electronic copy: its 病案号 names
@@ -135,4 +137,111 @@ func (s *Service) reconcile(ctx context.Context, out *Reconciliation) error {
 		out.Rate = math.Round(float64(out.Matched)/float64(total)*1000) / 10
 	}
 	return nil
+}
+
+// ReconcileRule is the rule of the alert raised when the day's
+// reconciliation finds the sync rate below 100 % (resolved when a later
+// day's is back at 100 %).
+const ReconcileRule = "paper_electronic_sync"
+
+// ReconcileKey is the key of that alert (one concern: the archive's sync).
+const ReconcileKey = "paper_electronic"
+
+// DailyReconciliation is one day's reconciliation as kept: the figures,
+// without the lists behind them.
+type DailyReconciliation struct {
+	Day                      string    `json:"day"` // YYYY-MM-DD in the hospital's zone
+	ComputedAt               time.Time `json:"computed_at"`
+	Rate                     float64   `json:"rate"`
+	Folders                  int       `json:"folders"`
+	Inpatients               int       `json:"inpatients"`
+	Matched                  int       `json:"matched"`
+	FoldersWithoutElectronic int       `json:"folders_without_electronic"`
+	PatientsWithoutFolder    int       `json:"patients_without_folder"`
+}
+
+// OnReconciled adds a hook told of each day's reconciliation once, by the
+// server that ran it (the alert below 100 %).
+func (s *Service) OnReconciled(hook func(context.Context, DailyReconciliation)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onReconciled = append(s.onReconciled, hook)
+}
+
+// ReconcileDaily runs the day's reconciliation if no server has run it
+// yet (a day of the hospital's calendar): computed as Reconcile does,
+// logged as medguard's own scheduled act (folder.reconcile), kept, and
+// passed to the OnReconciled hooks. It returns the day's figures, or nil
+// when the day's reconciliation had run already.
+func (s *Service) ReconcileDaily(ctx context.Context) (*DailyReconciliation, error) {
+	now := s.clock.Now().Truncate(time.Millisecond)
+	day := now.In(s.cfg.Location).Format(time.DateOnly)
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM folder_reconciliations WHERE day = $1`, day).Scan(&n); err != nil {
+		return nil, medguard.Wrap("datause.ReconcileDaily", err)
+	}
+	if n > 0 {
+		return nil, nil
+	}
+	var r Reconciliation
+	if err := s.reconcile(ctx, &r); err != nil {
+		return nil, medguard.Wrap("datause.ReconcileDaily", err)
+	}
+	d := DailyReconciliation{Day: day, ComputedAt: now, Rate: r.Rate, Folders: r.Folders, Inpatients: r.Inpatients,
+		Matched: r.Matched, FoldersWithoutElectronic: len(r.FoldersWithoutElectronic), PatientsWithoutFolder: len(r.PatientsWithoutFolder)}
+	fresh, err := gate.Announce(ctx, s.gate, []DailyReconciliation{d}, func(DailyReconciliation) gate.Event {
+		call := system
+		return gate.Event{Call: &call, Action: "folder.reconcile", TargetType: "paper_folder", TargetID: day,
+			Allowed: true, Rule: "allow.system.schedule:daily_reconciliation"}
+	}, func(ctx context.Context, tx *sql.Tx, d DailyReconciliation) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO folder_reconciliations (day, computed_at, rate_permille, folders, inpatients,
+			matched, folders_without_electronic, patients_without_folder) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (day) DO NOTHING`,
+			d.Day, medguard.Millis(d.ComputedAt), int64(math.Round(d.Rate*10)), d.Folders, d.Inpatients, d.Matched,
+			d.FoldersWithoutElectronic, d.PatientsWithoutFolder)
+		return storage.Affected(res, err, gate.ErrAnnounced)
+	})
+	if len(fresh) == 0 {
+		return nil, err
+	}
+	s.mu.Lock()
+	hooks := slices.Clone(s.onReconciled)
+	s.mu.Unlock()
+	for _, h := range hooks {
+		h(ctx, d)
+	}
+	return &d, err
+}
+
+// Reconciliations lists the kept daily reconciliations from the newest,
+// at most limit (folder.read).
+func (s *Service) Reconciliations(ctx context.Context, call *medguard.Call, limit int) ([]DailyReconciliation, error) {
+	if limit <= 0 || limit > 366 {
+		limit = 31
+	}
+	out := []DailyReconciliation{}
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.FolderRead, AuditAction: "folder.reconciliations",
+		Resource: policy.Resource{Type: "paper_folder"}}, func(policy.Decision) (audit.Mutation, error) {
+		rows, err := s.db.QueryContext(ctx, `SELECT day, computed_at, rate_permille, folders, inpatients, matched,
+			folders_without_electronic, patients_without_folder FROM folder_reconciliations ORDER BY day DESC LIMIT $1`, limit)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var d DailyReconciliation
+			var at, permille int64
+			if err := rows.Scan(&d.Day, &at, &permille, &d.Folders, &d.Inpatients, &d.Matched, &d.FoldersWithoutElectronic,
+				&d.PatientsWithoutFolder); err != nil {
+				return nil, err
+			}
+			d.ComputedAt, d.Rate = medguard.FromMillis(at), float64(permille)/10
+			out = append(out, d)
+		}
+		return nil, rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

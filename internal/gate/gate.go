@@ -119,7 +119,7 @@ func (g *Gate) Enter(ctx context.Context, p Passage, work Work) (policy.Decision
 	}
 	mutation, werr := work(d)
 	if werr != nil {
-		e.Outcome = audit.OutcomeOf(werr)
+		refusedBy(e, werr)
 		r, err := g.append(ctx, e, nil)
 		if err != nil {
 			return d, r, err
@@ -142,15 +142,27 @@ func (g *Gate) screen(ctx context.Context, es []*audit.Entry) (audit.Receipt, er
 		return audit.Receipt{}, nil
 	}
 	e := es[i]
-	e.Decision, e.Outcome = audit.Deny, audit.OutcomeOf(err)
-	if me := (*medguard.Error)(nil); errors.As(err, &me) && me.Rule != "" {
-		e.Rule = me.Rule
-	}
+	refusedBy(e, err)
+	e.Decision = audit.Deny
 	r, aerr := g.append(ctx, e, nil)
 	if aerr != nil {
 		return r, aerr
 	}
 	return r, err
+}
+
+// refusedBy records err as e's outcome. An operation the policy admitted
+// but a rule of the work refused (403 with a rule: a partner agreement
+// not covering a job, the placer of a hold approving its lifting) is
+// logged as denied by that rule, as the caller was told.
+func refusedBy(e *audit.Entry, err error) {
+	e.Outcome = audit.OutcomeOf(err)
+	if me := (*medguard.Error)(nil); errors.As(err, &me) && me.Rule != "" {
+		e.Rule = me.Rule
+		if me.Kind == medguard.Forbidden {
+			e.Decision = audit.Deny
+		}
+	}
 }
 
 // decide asks the policy about p at now.
@@ -209,7 +221,7 @@ func (g *Gate) EnterList(ctx context.Context, lead Passage, load func(policy.Dec
 		return &medguard.Error{Kind: medguard.Forbidden, Rule: d.Rule, Message: "denied by the access policy"}
 	}
 	fail := func(err error) error {
-		le.Outcome = audit.OutcomeOf(err)
+		refusedBy(le, err)
 		if _, aerr := g.append(ctx, le, nil); aerr != nil {
 			return aerr
 		}

@@ -194,6 +194,7 @@ func TestEnter(t *testing.T) {
 	errConflict := medguard.Errorf(medguard.Conflict, "the record changed meanwhile")
 	errBroken := errors.New("the key service did not answer")
 	frozen := &medguard.Error{Kind: medguard.Locked, Rule: "detect.bulk_read", Message: "the account is frozen"}
+	refusedByAgreement := &medguard.Error{Kind: medguard.Forbidden, Rule: "deny.outside_agreement", Message: "no agreement covers it"}
 	cases := []struct {
 		name    string
 		passage gate.Passage
@@ -204,6 +205,7 @@ func TestEnter(t *testing.T) {
 		committed  bool   // the work's mutation is committed
 		decision   string // of the entry
 		rule       string
+		policyRule string // the policy's rule, when the entry's differs
 		outcome    string
 		breakGlass bool
 		action     string
@@ -227,6 +229,10 @@ func TestEnter(t *testing.T) {
 			decision: audit.Allow, rule: policy.RuleSameDepartment, outcome: audit.Conflict},
 		{name: "work broken", passage: readRecord(zhangwei, "rec-8"), workErr: errBroken, admitted: true,
 			decision: audit.Allow, rule: policy.RuleSameDepartment, outcome: audit.Failed},
+		// A rule of the work refuses what the policy admitted (a partner
+		// agreement not covering a job): logged as denied by that rule.
+		{name: "work refused by its own rule", passage: readRecord(zhangwei, "rec-16"), workErr: refusedByAgreement, admitted: true,
+			policyRule: policy.RuleSameDepartment, decision: audit.Deny, rule: "deny.outside_agreement", outcome: audit.Denied},
 		// (3) Refused by the screen (detection): logged with its rule.
 		{name: "screen refuses", passage: readRecord(zhangwei, "rec-9"), screen: frozen,
 			decision: audit.Deny, rule: "detect.bulk_read", outcome: audit.Locked},
@@ -267,11 +273,15 @@ func TestEnter(t *testing.T) {
 			}
 			dec, r, err := d.gate.Enter(ctx, c.passage, w.work)
 
-			if dec.Rule != c.rule && c.screen == nil {
-				t.Errorf("decision rule %q, want %q", dec.Rule, c.rule)
+			policyRule := c.rule
+			if c.policyRule != "" {
+				policyRule = c.policyRule
+			}
+			if dec.Rule != policyRule && c.screen == nil {
+				t.Errorf("decision rule %q, want %q", dec.Rule, policyRule)
 			}
 			switch {
-			case c.decision == audit.Deny && c.screen == nil:
+			case c.decision == audit.Deny && c.screen == nil && c.workErr == nil:
 				var me *medguard.Error
 				if !errors.As(err, &me) || me.Kind != medguard.Forbidden || me.Rule != c.rule {
 					t.Errorf("error %v, want forbidden by %s", err, c.rule)

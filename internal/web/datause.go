@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strconv"
 
 	"medguard"
 	"medguard/internal/datause"
@@ -128,6 +129,22 @@ func (s *Server) reconcileFolders(w http.ResponseWriter, r *http.Request, c *med
 		return err
 	}
 	return writeJSON(w, http.StatusOK, rec)
+}
+
+func (s *Server) listReconciliations(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
+	limit := 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 366 {
+			return medguard.InvalidField("limit", "limit must be 1 to 366")
+		}
+		limit = n
+	}
+	days, err := s.DataUse.Reconciliations(r.Context(), c, limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list(days, ""))
 }
 
 func (s *Server) recordCopy(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {

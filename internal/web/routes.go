@@ -159,6 +159,7 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/folders", Action: "folder.register", auth: userOnly, Perms: perms(policy.FolderManage), Body: datause.NewFolder{}, h: s.registerFolder},
 		{Method: "GET", Pattern: "/api/v1/folders", Action: "folder.list", auth: userOnly, Perms: perms(policy.FolderRead), h: s.listFolders},
 		{Method: "GET", Pattern: "/api/v1/folders/reconciliation", Action: "folder.reconcile", auth: userOnly, Perms: perms(policy.FolderRead), h: s.reconcileFolders},
+		{Method: "GET", Pattern: "/api/v1/folders/reconciliations", Action: "folder.reconciliations", auth: userOnly, Perms: perms(policy.FolderRead), h: s.listReconciliations},
 		{Method: "PATCH", Pattern: "/api/v1/folders/{id}", Action: "folder.update", auth: userOnly, Perms: perms(policy.FolderManage), Body: datause.FolderChanges{}, h: s.changeFolder},
 		{Method: "POST", Pattern: "/api/v1/folders/{id}/lend", Action: "folder.lend", auth: userOnly, Perms: perms(policy.FolderManage), Body: datause.NewLoan{}, h: s.lendFolder},
 		{Method: "POST", Pattern: "/api/v1/folders/{id}/return", Action: "folder.return", auth: userOnly, Perms: perms(policy.FolderManage), h: s.returnFolder},
