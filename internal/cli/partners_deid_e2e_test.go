@@ -171,6 +171,10 @@ func TestPartnerResearcherDeidJobsAndExports(t *testing.T) {
 		a, r, actor := e["action"].(string), e["rule"].(string), e["actor"]
 		switch {
 		case actor == "liuyang" && a == "approval.request" && e["outcome"] == "denied":
+			// Logged as denied by the partner rule that refused it.
+			if e["decision"] != "deny" || (r != "deny.no_partner_agreement" && r != "deny.outside_partner_agreement") {
+				t.Errorf("a refused job request logged as %v by %q", e["decision"], r)
+			}
 			count["job_refused"]++
 		case actor == "liuyang" && a == "approval.request" && e["outcome"] == "success" && e["target_id"] == approvalID:
 			count["job_asked"]++
