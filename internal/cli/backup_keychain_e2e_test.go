@@ -39,6 +39,7 @@ import (
 //     checkpoint only that key signed), and one signed by the retired key
 //     for a tree beyond its retirement, are refused, saying which key.
 func TestBackupsFollowAuditKeyRotation(t *testing.T) {
+	t.Parallel() // slow and independent: runs beside the others (CI time)
 	if underRace {
 		t.Skip("slow under the race detector (the scrubber, backups); CI runs it in the plain runs")
 	}

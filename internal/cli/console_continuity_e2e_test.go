@@ -21,6 +21,7 @@ import (
 // records marked not destroyable — in Chinese, and the keys page in
 // English.
 func TestConsoleContinuityJourneys(t *testing.T) {
+	t.Parallel() // slow and independent: runs beside the others (CI time)
 	chromium := chromiumPath(t)
 	if os.Getenv(storagetest.PostgresEnv) != "" {
 		t.Skip("serve refuses --backup-to on PostgreSQL (pgBackRest backs it up); the holds are tested on PostgreSQL by TestLegalHold")

@@ -19,6 +19,7 @@ import (
 // sees the job done with its signed manifest — and, after switching the
 // language, the same page in English.
 func TestConsoleDataUseJourneys(t *testing.T) {
+	t.Parallel() // slow and independent: runs beside the others (CI time)
 	chromium := chromiumPath(t)
 	s := start(t)
 	admin := s.admin()

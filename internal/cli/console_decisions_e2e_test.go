@@ -30,6 +30,7 @@ import (
 //
 // Screenshots go to MEDGUARD_SCREENSHOTS (default a temporary directory).
 func TestConsoleDecisionsInBrowser(t *testing.T) {
+	t.Parallel() // slow and independent: runs beside the others (CI time)
 	chromium := chromiumPath(t)
 	h := startDemo(t, 120, 500)
 	shots := os.Getenv("MEDGUARD_SCREENSHOTS")

@@ -48,6 +48,7 @@ func chromiumPath(t *testing.T) string {
 // dashboard. Screenshots go to MEDGUARD_SCREENSHOTS (default a temporary
 // directory).
 func TestConsoleInBrowser(t *testing.T) {
+	t.Parallel() // slow and independent: runs beside the others (CI time)
 	chromium := chromiumPath(t)
 	s := start(t)
 	admin := s.admin()

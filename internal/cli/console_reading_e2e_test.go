@@ -39,6 +39,7 @@ import (
 // Screenshots (reading-*.png) go to MEDGUARD_SCREENSHOTS or a temporary
 // directory.
 func TestConsoleReadingInBrowser(t *testing.T) {
+	t.Parallel() // slow and independent: runs beside the others (CI time)
 	chromium := chromiumPath(t)
 	h := startDemo(t, 120, 500)
 	shots := os.Getenv("MEDGUARD_SCREENSHOTS")

@@ -21,6 +21,7 @@ import (
 // TestConsoleInBrowser puts them (MEDGUARD_SCREENSHOTS, default a
 // temporary directory).
 func TestConsoleAlertsInBrowser(t *testing.T) {
+	t.Parallel() // slow and independent: runs beside the others (CI time)
 	chromium := chromiumPath(t)
 	s := start(t)
 	admin := s.admin()

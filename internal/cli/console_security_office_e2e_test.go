@@ -214,6 +214,7 @@ func (o *officeDemo) alertsOf(admin, status, rule string) []map[string]any {
 }
 
 func TestConsoleSecurityOfficeJourneys(t *testing.T) {
+	t.Parallel() // slow and independent: runs beside the others (CI time)
 	chromium := chromiumPath(t)
 	o := startOfficeDemo(t, 120, 500)
 	admin := o.token("admin")

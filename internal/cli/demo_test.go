@@ -17,6 +17,7 @@ import (
 // The demo builds a small hospital through the gate: everything it made is
 // in the audit log, and a second run into the same installation is refused.
 func TestDemoHospital(t *testing.T) {
+	t.Parallel() // slow and independent: runs beside the others (CI time)
 	if underRace {
 		t.Skip("the demo runs without the race detector (CI runs it in the plain runs)")
 	}

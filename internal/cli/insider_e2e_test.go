@@ -727,6 +727,7 @@ func TestInsiderFloodIsSummarised(t *testing.T) {
 // staff only after a logged new relation; and in the end her restricted
 // records are still closed to each.
 func TestOneInsiderAlone(t *testing.T) {
+	t.Parallel() // slow and independent: runs beside the others (CI time)
 	for _, actor := range []string{"admin", "liuyang", "puppet", "psyc-his"} {
 		t.Run(actor, func(t *testing.T) { walkAlone(t, newHospital(t), actor) })
 	}

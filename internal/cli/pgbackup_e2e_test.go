@@ -20,6 +20,7 @@ import (
 // (exit 3) before anything is written; restored, the cluster is started
 // on another port and its audit log and key file check out.
 func TestBackupPGCommands(t *testing.T) {
+	t.Parallel() // slow and independent: runs beside the others (CI time)
 	if underRace {
 		t.Skip("runs its own PostgreSQL cluster and pgBackRest processes: once, in the plain runs")
 	}

@@ -21,6 +21,7 @@ import (
 // met; list shows both repositories; a drill restores from the S3
 // repository (--repo 2).
 func TestBackupPGTwoRepositories(t *testing.T) {
+	t.Parallel() // slow and independent: runs beside the others (CI time)
 	if underRace {
 		t.Skip("runs its own PostgreSQL cluster and pgBackRest processes: once, in the plain runs")
 	}

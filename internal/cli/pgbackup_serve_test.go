@@ -19,6 +19,7 @@ import (
 // last backup, the achieved RPO and the drill's result with the gauges
 // the SQLite schedule uses.
 func TestServePGBackupSchedule(t *testing.T) {
+	t.Parallel() // slow and independent: runs beside the others (CI time)
 	if underRace {
 		t.Skip("runs its own PostgreSQL cluster and pgBackRest processes: once, in the plain runs")
 	}
