@@ -31,7 +31,7 @@ type host struct {
 	err        error
 }
 
-func (h *host) Load() (float64, int, error)   { return h.load15, h.cpus, h.err }
+func (h *host) Load() (float64, int, error)    { return h.load15, h.cpus, h.err }
 func (h *host) Space() (uint64, uint64, error) { return h.free, h.size, h.err }
 
 type backups struct{ g backuphealth.Glance }
