@@ -123,11 +123,11 @@ var Kinds = []string{USBDrive, PortableDisk, OpticalDisc, MemoryCard, OtherKind}
 // waiting for the borrower's signature, or out); returned and waiting for
 // its erasure; disposed of.
 const (
-	Available        = "available"
-	Lent             = "lent"
-	AwaitingErasure  = "awaiting_erasure"
-	Disposed         = "disposed"
-	OverdueFilter    = "overdue"
+	Available         = "available"
+	Lent              = "lent"
+	AwaitingErasure   = "awaiting_erasure"
+	Disposed          = "disposed"
+	OverdueFilter     = "overdue"
 	UnencryptedFilter = "unencrypted"
 )
 
