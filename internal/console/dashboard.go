@@ -65,6 +65,8 @@ type Dashboard struct {
 	IncidentsByGrade *Chart
 	// Backups is the backup health tile (backups.go).
 	Backups BackupTile
+	// Inspection is today's inspection, signed or not (inspections.go).
+	Inspection *InspectionTile
 	Empty   bool // nothing to show for this role
 }
 
@@ -205,6 +207,14 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 			return nil, err
 		}
 		d.Backups = t
+	}
+	if rq.Can(policy.InspectionRead) {
+		d.Empty = false
+		t, err := loadInspectionTile(rq)
+		if err != nil {
+			return nil, err
+		}
+		d.Inspection = t
 	}
 	if rq.Can(policy.BreakGlassReview) || rq.Can(policy.BreakGlassRead) {
 		d.Empty = false

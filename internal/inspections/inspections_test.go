@@ -687,3 +687,31 @@ func FuzzParseDate(f *testing.F) {
 		}
 	})
 }
+
+// TestExplanation: the alert's explanation reads back as it was written,
+// whatever the label holds.
+func TestExplanation(t *testing.T) {
+	tpl := inspections.DefaultTemplate()
+	temp, _ := tpl.Item(inspections.RoomTemperature)
+	fire, _ := tpl.Item(inspections.FireDevices)
+	for _, c := range []struct {
+		o                 inspections.OutOfRange
+		label, value, rng string
+	}{
+		{inspections.OutOfRange{Day: "2028-02-29", Reading: inspections.Reading{Key: temp.Key, Label: temp.Label, Kind: temp.Kind, Unit: temp.Unit,
+			Min: temp.Min, Max: temp.Max, Value: ptr(25.3)}}, temp.Label, "25.3 °C", "20–24 °C"},
+		{inspections.OutOfRange{Day: "2026-12-31", Reading: inspections.Reading{Key: fire.Key, Label: fire.Label, Kind: fire.Kind, OK: ptr(false)}},
+			fire.Label, "", ""},
+		{inspections.OutOfRange{Day: "2027-01-01", Reading: inspections.Reading{Key: "x_y", Label: `二号库 "东" (range) reads`, Kind: inspections.KindReading,
+			Unit: "%", Max: ptr(60.0), Value: ptr(61.0)}}, `二号库 "东" (range) reads`, "61 %", "≤ 60 %"},
+	} {
+		s := inspections.Explain(c.o)
+		day, label, value, rng, ok := inspections.ParseExplanation(s)
+		if !ok || day != c.o.Day || label != c.label || value != c.value || rng != c.rng {
+			t.Errorf("%q read back as %q %q %q %q %v", s, day, label, value, rng, ok)
+		}
+	}
+	if _, _, _, _, ok := inspections.ParseExplanation("paper folder BA-1 (loan x) lent to y was due z"); ok {
+		t.Error("another rule's explanation was read")
+	}
+}
