@@ -65,9 +65,10 @@ type Dashboard struct {
 	IncidentsByGrade *Chart
 	// Backups is the backup health tile (backups.go).
 	Backups BackupTile
+	Empty   bool // nothing to show for this role
+
 	// Inspection is today's inspection, signed or not (inspections.go).
 	Inspection *InspectionTile
-	Empty   bool // nothing to show for this role
 }
 
 func dashboard(rq *Request) error {
