@@ -1,8 +1,10 @@
 package console
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,6 +73,10 @@ type readingRow struct {
 	Value  string
 	Out    bool
 	Note   string
+	// Posted and PostedOK are what was typed in a form sent back; Bad
+	// marks the item at fault.
+	Posted, PostedOK string
+	Bad              bool
 }
 
 // readingRows turns readings into rows in the page's language.
@@ -115,6 +121,53 @@ func (rq *Request) readingFacts(r inspections.Reading) string {
 	return ""
 }
 
+// problemOf turns an Invalid or Conflict error into the words the page
+// shows next to its form: prefix.<field> or prefix.conflict.<code> when the
+// catalog has them, else prefix.other or prefix.conflict; and the status to
+// answer. It reports false for any other error, which the framework
+// answers (403, 404, 423…).
+func (rq *Request) problemOf(err error, prefix string) (string, int, bool) {
+	var me *medguard.Error
+	if !errors.As(err, &me) {
+		return "", 0, false
+	}
+	switch me.Kind {
+	case medguard.Invalid:
+		return rq.textOr(prefix+"."+me.Field, rq.T(prefix+".other")), http.StatusUnprocessableEntity, true
+	case medguard.Conflict:
+		code := me.Code
+		if code == "" {
+			code = me.Field
+		}
+		return rq.textOr(prefix+".conflict."+code, rq.T(prefix+".conflict")), http.StatusConflict, true
+	}
+	return "", 0, false
+}
+
+// readingProblem says what is wrong with an item of today's form, from the
+// field the service named (readings.<key>[.value|.ok|.note]).
+func (rq *Request) readingProblem(err error, t *inspections.Today) (string, string, int, bool) {
+	var me *medguard.Error
+	if !errors.As(err, &me) || me.Kind != medguard.Invalid {
+		msg, status, ok := rq.problemOf(err, "inspection.error")
+		return msg, "", status, ok
+	}
+	rest, ok := strings.CutPrefix(me.Field, "readings.")
+	if !ok {
+		msg, status, ok := rq.problemOf(err, "inspection.error")
+		return msg, "", status, ok
+	}
+	key, part, _ := strings.Cut(rest, ".")
+	label := key
+	if it, ok := t.Template.Item(key); ok {
+		label = it.Label
+	}
+	if part == "" {
+		part = "missing"
+	}
+	return rq.T("inspection.error.reading."+part, label), key, http.StatusUnprocessableEntity, true
+}
+
 type inspectionTodayView struct {
 	T          *inspections.Today
 	Rows       []readingRow
@@ -126,15 +179,31 @@ type inspectionTodayView struct {
 	// countersign it.
 	Own    bool
 	Checks []option
+	// Problem is what is wrong with a form sent back (and Bad its item);
+	// the values typed stay in the form.
+	Problem, Bad string
+	Note         string
 }
 
-func inspectionTodayPage(rq *Request) error {
+func inspectionTodayPage(rq *Request) error { return renderInspectionToday(rq, nil) }
+
+// renderInspectionToday shows today's page; after a refused form, with
+// what is wrong and the values typed.
+func renderInspectionToday(rq *Request, refused error) error {
 	t, err := rq.Deps.Inspections.Today(rq.Context(), rq.Call)
 	if err != nil {
 		return err
 	}
 	v := inspectionTodayView{T: t, CanPerform: rq.Can(policy.InspectionPerform), CanReview: rq.Can(policy.InspectionReview),
 		Left: rq.countdown(t.DueAt, rq.Deps.Clock.Now()), Checks: rq.checkOptions()}
+	status := http.StatusOK
+	if refused != nil {
+		msg, bad, st, ok := rq.readingProblem(refused, t)
+		if !ok {
+			return refused
+		}
+		v.Problem, v.Bad, status, v.Note = msg, bad, st, rq.PostFormValue("note")
+	}
 	system := map[string]inspections.Reading{}
 	for _, r := range t.System {
 		system[r.Key] = r
@@ -144,13 +213,21 @@ func inspectionTodayPage(rq *Request) error {
 		if !ok {
 			r = inspections.Reading{Key: it.Key, Label: it.Label, Kind: it.Kind, Unit: it.Unit, Min: it.Min, Max: it.Max, Source: inspections.SourceInspector}
 		}
-		v.Rows = append(v.Rows, rq.readingRows([]inspections.Reading{r})...)
+		row := rq.readingRows([]inspections.Reading{r})[0]
+		if refused != nil && row.ByHand {
+			row.Posted, row.PostedOK = rq.PostFormValue("value."+it.Key), rq.PostFormValue("ok."+it.Key)
+		}
+		if refused != nil {
+			row.Note = rq.PostFormValue("note." + it.Key)
+		}
+		row.Bad = it.Key == v.Bad
+		v.Rows = append(v.Rows, row)
 	}
 	if t.Inspection != nil {
 		v.Done = rq.readingRows(t.Inspection.Readings)
 		v.Own = t.Inspection.Inspector == rq.Call.Actor.Name
 	}
-	return rq.Render(http.StatusOK, "inspections", "inspection.title", v)
+	return rq.Render(status, "inspections", "inspection.title", v)
 }
 
 // recordInspection reads today's form: value.<key>, ok.<key> and
@@ -158,6 +235,9 @@ func inspectionTodayPage(rq *Request) error {
 func recordInspection(rq *Request) error {
 	if err := rq.ParseForm(); err != nil {
 		return medguard.InvalidField("readings", "the form could not be read")
+	}
+	if len(rq.PostForm) > 4*(inspections.MaxItems+2) {
+		return medguard.InvalidField("readings", "the form holds too many fields")
 	}
 	byKey := map[string]*inspections.ReadingInput{}
 	var keys []string
@@ -183,7 +263,7 @@ func recordInspection(rq *Request) error {
 			}
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
-				return medguard.InvalidField("readings."+key+".value", "the value of %s is not a number", key)
+				return renderInspectionToday(rq, medguard.InvalidField("readings."+key+".value", "the value of %s is not a number", key))
 			}
 			input(key).Value = &f
 		case "ok":
@@ -205,7 +285,7 @@ func recordInspection(rq *Request) error {
 	}
 	ins, err := rq.Deps.Inspections.Record(rq.Context(), rq.Call, in)
 	if err != nil {
-		return err
+		return renderInspectionToday(rq, err)
 	}
 	flash := "inspection_recorded"
 	if ins.OutOfRange > 0 {
@@ -373,6 +453,7 @@ type inspectionTemplatesView struct {
 	Rows      []templateRow
 	CanManage bool
 	Kinds     []string
+	Problem   string
 }
 
 func figureOf(v *float64) string {
@@ -382,12 +463,35 @@ func figureOf(v *float64) string {
 	return inspections.Figure(*v)
 }
 
-func inspectionTemplatesPage(rq *Request) error {
+func inspectionTemplatesPage(rq *Request) error { return renderInspectionTemplates(rq, nil) }
+
+// itemField reads a field of the checklist's editor as the service names
+// it: items[N].part.
+var itemField = regexp.MustCompile(`^items\[(\d+)\]\.([a-z]+)$`)
+
+func renderInspectionTemplates(rq *Request, refused error) error {
+	status := http.StatusOK
+	problem := ""
+	if refused != nil {
+		var me *medguard.Error
+		msg, st, ok := rq.problemOf(refused, "inspection.error.template")
+		if !ok {
+			return refused
+		}
+		problem, status = msg, st
+		if errors.As(refused, &me) {
+			if m := itemField.FindStringSubmatch(me.Field); m != nil {
+				n, _ := strconv.Atoi(m[1])
+				problem = rq.T("inspection.error.template.item", n+1, rq.textOr("inspection.error.template.part."+m[2], m[2]))
+			}
+		}
+	}
 	ts, err := rq.Deps.Inspections.Templates(rq.Context(), rq.Call)
 	if err != nil {
 		return err
 	}
-	v := inspectionTemplatesView{Versions: ts, Current: ts[0], CanManage: rq.Can(policy.InspectionManage), Kinds: inspections.Kinds}
+	v := inspectionTemplatesView{Versions: ts, Current: ts[0], CanManage: rq.Can(policy.InspectionManage), Kinds: inspections.Kinds,
+		Problem: problem}
 	builtIn := map[string]bool{}
 	for _, it := range inspections.DefaultTemplate().Items {
 		builtIn[it.Key] = true
@@ -396,7 +500,7 @@ func inspectionTemplatesPage(rq *Request) error {
 		v.Rows = append(v.Rows, templateRow{N: i, Key: it.Key, Label: it.Label, Kind: it.Kind, Unit: it.Unit, Min: figureOf(it.Min),
 			Max: figureOf(it.Max), System: it.System, BuiltIn: builtIn[it.Key], Removable: !builtIn[it.Key]})
 	}
-	return rq.Render(http.StatusOK, "inspection_templates", "inspection.templates_title", v)
+	return rq.Render(status, "inspection_templates", "inspection.templates_title", v)
 }
 
 // saveInspectionTemplate reads the editor: key.N, label.N, kind.N,
@@ -427,15 +531,15 @@ func saveInspectionTemplate(rq *Request) error {
 		it := inspections.Item{Key: key, Label: rq.PostFormValue("label." + n), Kind: rq.form("kind." + n), Unit: rq.form("unit." + n)}
 		var err error
 		if it.Min, err = num(fmt.Sprintf("items[%d].min", len(items)), rq.PostFormValue("min."+n)); err != nil {
-			return err
+			return renderInspectionTemplates(rq, err)
 		}
 		if it.Max, err = num(fmt.Sprintf("items[%d].max", len(items)), rq.PostFormValue("max."+n)); err != nil {
-			return err
+			return renderInspectionTemplates(rq, err)
 		}
 		items = append(items, it)
 	}
 	if _, err := rq.Deps.Inspections.SaveTemplate(rq.Context(), rq.Call, inspections.NewTemplate{Items: items}); err != nil {
-		return err
+		return renderInspectionTemplates(rq, err)
 	}
 	return rq.Redirect("/inspections/templates", "inspection_template_saved")
 }

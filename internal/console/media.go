@@ -44,11 +44,34 @@ type mediaView struct {
 	Filters   []option
 	CanManage bool
 	Kinds     []string
+	// Problem is what is wrong with a registration sent back; Form what
+	// was typed.
+	Problem string
+	Form    map[string]string
 }
 
-func mediaPage(rq *Request) error {
+func mediaPage(rq *Request) error { return renderMedia(rq, nil) }
+
+// renderMedia shows the register; after a refused registration, with
+// what is wrong and what was typed.
+func renderMedia(rq *Request, refused error) error {
 	status := rq.URL.Query().Get("status")
-	v := mediaView{CanManage: rq.Can(policy.MediaManage), Kinds: media.Kinds}
+	v := mediaView{CanManage: rq.Can(policy.MediaManage), Kinds: media.Kinds, Form: map[string]string{}}
+	code := http.StatusOK
+	if refused != nil {
+		msg, st, ok := rq.problemOf(refused, "media.error")
+		if !ok {
+			return refused
+		}
+		v.Problem, code = msg, st
+		for _, f := range []string{"label", "kind", "model", "serial", "capacity_gb", "encrypted", "encryption"} {
+			v.Form[f] = rq.PostFormValue(f)
+		}
+		u := *rq.URL
+		u.Path, u.RawQuery = "/media", ""
+		rq.URL = &u
+		status = ""
+	}
 	v.Filters = append(v.Filters, option{Value: "", Text: rq.T("media.status.all")})
 	for _, s := range append(append([]string{}, media.Statuses...), media.OverdueFilter, media.UnencryptedFilter) {
 		v.Filters = append(v.Filters, option{Value: s, Text: rq.T("media.status." + s)})
@@ -96,19 +119,19 @@ func mediaPage(rq *Request) error {
 		return err
 	}
 	v.Grid = g
-	return rq.Render(http.StatusOK, "media", "media.title", v)
+	return rq.Render(code, "media", "media.title", v)
 }
 
 func registerMedia(rq *Request) error {
 	capacity, err := strconv.Atoi(rq.form("capacity_gb"))
 	if err != nil {
-		return medguard.InvalidField("capacity_gb", "capacity_gb must be a number")
+		return renderMedia(rq, medguard.InvalidField("capacity_gb", "capacity_gb must be a number"))
 	}
 	d, err := rq.Deps.Media.Register(rq.Context(), rq.Call, media.NewDevice{Label: rq.form("label"), Kind: rq.form("kind"),
 		Model: rq.PostFormValue("model"), Serial: rq.PostFormValue("serial"), CapacityGB: capacity,
 		Encrypted: rq.form("encrypted") == "true", Encryption: rq.PostFormValue("encryption")})
 	if err != nil {
-		return err
+		return renderMedia(rq, err)
 	}
 	return rq.Redirect("/media/"+d.ID, "media_registered")
 }
@@ -120,31 +143,46 @@ type mediumView struct {
 	ErasureMethods  []string
 	DisposalMethods []string
 	MinDue, MaxDue  string
+	// Problem is what is wrong with a form sent back (Form says which).
+	Problem, Form string
 }
 
-func mediumPage(rq *Request) error {
+func mediumPage(rq *Request) error { return renderMedium(rq, "", nil) }
+
+// renderMedium shows a device's page; after a refused form, with what is
+// wrong next to it.
+func renderMedium(rq *Request, form string, refused error) error {
+	code := http.StatusOK
+	problem := ""
+	if refused != nil {
+		msg, st, ok := rq.problemOf(refused, "media.error")
+		if !ok {
+			return refused
+		}
+		problem, code = msg, st
+	}
 	d, err := rq.Deps.Media.Get(rq.Context(), rq.Call, rq.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	now := rq.Deps.Clock.Now().In(rq.c.zone)
 	v := mediumView{D: d, CanManage: rq.Can(policy.MediaManage), ErasureMethods: media.ErasureMethods, DisposalMethods: media.DisposalMethods,
-		MinDue: now.Format("2006-01-02"), MaxDue: now.Add(rq.Deps.Media.Config().MaxLoan).Format("2006-01-02")}
+		MinDue: now.Format("2006-01-02"), MaxDue: now.Add(rq.Deps.Media.Config().MaxLoan).Format("2006-01-02"), Problem: problem, Form: form}
 	if v.CanManage {
 		v.Staff = rq.staffOptions()
 	}
-	return rq.Render(http.StatusOK, "medium", "media.one_title", v)
+	return rq.Render(code, "medium", "media.one_title", v)
 }
 
 func lendMedia(rq *Request) error {
 	due, err := rq.dayEnd("due_at", rq.PostFormValue("due_at"))
 	if err != nil {
-		return err
+		return renderMedium(rq, "lend", err)
 	}
 	id := rq.PathValue("id")
 	if _, err := rq.Deps.Media.Lend(rq.Context(), rq.Call, id, media.NewLoan{Borrower: rq.form("borrower"),
 		Purpose: rq.PostFormValue("purpose"), DueAt: due}); err != nil {
-		return err
+		return renderMedium(rq, "lend", err)
 	}
 	return rq.Redirect("/media/"+id, "media_lent")
 }
@@ -153,7 +191,7 @@ func eraseMedia(rq *Request) error {
 	id := rq.PathValue("id")
 	if _, err := rq.Deps.Media.Erase(rq.Context(), rq.Call, id, media.NewErasure{Method: rq.form("method"), Witness: rq.form("witness"),
 		Note: rq.PostFormValue("note")}); err != nil {
-		return err
+		return renderMedium(rq, "erase", err)
 	}
 	return rq.Redirect("/media/"+id, "media_erased")
 }
@@ -162,7 +200,7 @@ func disposeMedia(rq *Request) error {
 	id := rq.PathValue("id")
 	if _, err := rq.Deps.Media.Dispose(rq.Context(), rq.Call, id, media.NewDisposal{Method: rq.form("method"), Witness: rq.form("witness"),
 		Note: rq.PostFormValue("note")}); err != nil {
-		return err
+		return renderMedium(rq, "dispose", err)
 	}
 	return rq.Redirect("/media/"+id, "media_disposed")
 }
