@@ -17,7 +17,7 @@ import (
 // show medguard's own readings the same on every machine.
 type steadyHost struct{}
 
-func (steadyHost) Load() (float64, int, error)   { return 1.2, 8, nil }
+func (steadyHost) Load() (float64, int, error)    { return 1.2, 8, nil }
 func (steadyHost) Space() (uint64, uint64, error) { return 300 << 30, 500 << 30, nil }
 
 var inspectionLink = regexp.MustCompile(`/inspections/([0-9a-z]{26})`)
