@@ -715,3 +715,25 @@ func TestExplanation(t *testing.T) {
 		t.Error("another rule's explanation was read")
 	}
 }
+
+// FuzzParseExplanation: an alert's explanation, which a stored alert
+// hands back to the console, never panics the reader, and what it reads
+// of a check, written again, reads back the same.
+func FuzzParseExplanation(f *testing.F) {
+	for _, s := range []string{`inspection of 2026-03-02: "病案库房温度" reads 25.3 °C (range 20–24 °C)`,
+		`inspection of 2026-12-31: "消防设施完好" is not in order`, `inspection of 2026-12-31: "\"" is not in order`,
+		`inspection of 2026-12-31: "x reads 1 (range 2)`, "paper folder BA-1 (loan x) lent to y was due z", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		day, label, value, _, ok := inspections.ParseExplanation(s)
+		if !ok || value != "" {
+			return
+		}
+		again := inspections.Explain(inspections.OutOfRange{Day: day, Reading: inspections.Reading{Label: label, Kind: inspections.KindCheck}})
+		d2, l2, v2, r2, ok2 := inspections.ParseExplanation(again)
+		if !ok2 || d2 != day || l2 != label || v2 != "" || r2 != "" {
+			t.Fatalf("%q read as %q %q, written as %q, read back as %q %q", s, day, label, again, d2, l2)
+		}
+	})
+}
