@@ -196,3 +196,38 @@ func TestReadsAudited(t *testing.T) {
 		t.Errorf("audit log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestGlance: the daily inspection's view of the backups — nothing when
+// no schedule runs; late and failing targets counted, the RPO judged;
+// healthy only with every target fresh; no read of the log.
+func TestGlance(t *testing.T) {
+	s, log, _ := open(t)
+	if g := s.Glance(); g.Configured || g.OK() {
+		t.Fatalf("without a schedule: %+v", g)
+	}
+	r := &report{st: backup.Status{
+		Targets: []backup.TargetStatus{
+			{URL: "/mnt/backup-disk", Media: "disk", LastBackup: now.Add(-2 * time.Hour)},
+			{URL: "s3://medguard/his", Media: "object-store", OffSite: true, LastBackup: now.Add(-3 * time.Hour)},
+		},
+		Shipped: now.Add(-time.Minute), RPO: time.Minute, State: backup.State{Copies: 3, Media: 2, OffSite: 1, Met: true},
+	}}
+	s.Watch(r, backuphealth.Periods{})
+	g := s.Glance()
+	if !g.OK() || g.Targets != 2 || g.Late != 0 || g.Failing != 0 || g.FullAge != 3*time.Hour || g.RPO != time.Minute || !g.Met321 {
+		t.Fatalf("healthy: %+v", g)
+	}
+	r.st.Targets[1].LastBackup = now.Add(-25 * time.Hour)
+	r.st.Targets[0].LastError = "connection refused"
+	r.st.RPO = 40 * time.Minute
+	if g := s.Glance(); g.OK() || g.Late != 1 || g.Failing != 1 || !g.RPOLate || g.FullAge != 25*time.Hour {
+		t.Fatalf("late and failing: %+v", g)
+	}
+	r.st.Targets = append(r.st.Targets, backup.TargetStatus{URL: "/mnt/third", Media: "disk"})
+	if g := s.Glance(); g.Late != 2 {
+		t.Fatalf("a target without a full backup is late: %+v", g)
+	}
+	if size, _, err := log.Head(context.Background()); err != nil || size != 0 {
+		t.Fatalf("a glance wrote %d entries (%v)", size, err)
+	}
+}

@@ -29,7 +29,9 @@ import (
 	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
+	"medguard/internal/inspections"
 	"medguard/internal/keys"
+	"medguard/internal/media"
 	"medguard/internal/partners"
 	"medguard/internal/records"
 	"medguard/internal/retention"
@@ -123,12 +125,17 @@ type App struct {
 	DeidJobs *deidjobs.Service
 	// Exports is exports of patients' records (SPEC §8).
 	Exports *exports.Service
+	// Inspections is the daily inspection (巡查) and Media the removable
+	// media register (issue 13).
+	Inspections *inspections.Service
+	Media       *media.Service
 }
 
 // Schemas are every capability's tables, in dependency order.
 func Schemas() []storage.Schema {
 	return []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema(), siem.Schema(), detect.Schema(),
-		incidents.Schema(), datause.Schema(), partners.Schema(), deidjobs.Schema(), exports.Schema()}
+		incidents.Schema(), datause.Schema(), partners.Schema(), deidjobs.Schema(), exports.Schema(),
+		inspections.Schema(), media.Schema()}
 }
 
 // Open opens (creating if needed) the installation described by cfg.
@@ -323,11 +330,13 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	d.Logger, d.Metrics = cfg.Logger, a.Metrics
 	a.BackupHealth = backuphealth.New(a.Gate)
 	d.Backups = a.BackupHealth
+	a.wireInspections(&d)
 	a.Web = web.New(d)
 	a.Web.Console = console.New(console.Deps{Identity: a.Identity, Records: a.Records, Approvals: a.Approvals, Trail: a.Trail,
 		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,
 		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn, KeyStatus: a.KeyStatus, Backups: a.BackupHealth,
-		DataUse: a.DataUse, Partners: a.Partners, DeidJobs: a.DeidJobs, Exports: a.Exports})
+		DataUse: a.DataUse, Partners: a.Partners, DeidJobs: a.DeidJobs, Exports: a.Exports,
+		Inspections: a.Inspections, Media: a.Media})
 	return a, nil
 }
 

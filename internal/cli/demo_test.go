@@ -31,7 +31,8 @@ func TestDemoHospital(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	for _, want := range []string{"120 patients", "400 records", "emergency accesses", "Demo#Yiyuan2026", "dept_head",
-		"medical_affairs", "leadership", "The partner's researcher", "Data use: 9 paper folders (3 loans, one overdue), 3 record-use requests"} {
+		"medical_affairs", "leadership", "The partner's researcher", "Data use: 9 paper folders (3 loans, one overdue), 3 record-use requests",
+		"Security office: 360 daily inspections"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

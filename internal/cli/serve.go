@@ -412,6 +412,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go app.Partners.Run(bg, time.Minute, func(err error) {
 		logger.Error("checking partners' deletion confirmations failed", "error", err.Error())
 	})
+	go app.Inspections.Run(bg, time.Minute, func(err error) {
+		logger.Error("checking for missed daily inspections failed", "error", err.Error())
+	})
+	go app.Media.Run(bg, time.Minute, func(err error) {
+		logger.Error("checking removable media loans' due dates failed", "error", err.Error())
+	})
 	go app.DeidJobs.Run(bg, time.Second, func(err error) {
 		logger.Error("de-identification jobs failed", "error", err.Error())
 	})

@@ -3,6 +3,7 @@ package console
 import (
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -207,8 +208,19 @@ func (rq *Request) ruleNames() []string {
 	for _, r := range detect.DefaultRules() {
 		out = append(out, r.Name)
 	}
-	return append(out, detect.DeadlineOverdueRule, datause.OverdueRule, partners.DeletionOverdueRule)
+	out = append(out, detect.DeadlineOverdueRule, datause.OverdueRule, partners.DeletionOverdueRule)
+	return append(out, slices.Sorted(maps.Keys(noticeWords))...)
 }
+
+// noticeWord says, for a notice a register raises, who or what the alert
+// is about and why, in the page's language.
+type noticeWord struct {
+	Subject, Explain func(rq *Request, a detect.Alert) string
+}
+
+// noticeWords are the registers' notices by rule, added by their pages'
+// files in init (inspections.go, media.go).
+var noticeWords = map[string]noticeWord{}
 
 // detectRule names a detection rule in words.
 func (rq *Request) detectRule(name string) string {
@@ -288,6 +300,9 @@ var ruleKeys = func() map[string]string {
 // name, an address, or — for an incident's overdue deadline — the
 // incident.
 func (rq *Request) alertSubject(a detect.Alert) string {
+	if w, ok := noticeWords[a.Rule]; ok {
+		return w.Subject(rq, a)
+	}
 	switch {
 	case a.Rule == detect.DeadlineOverdueRule:
 		return rq.T("alerts.subject.incident")
@@ -329,6 +344,9 @@ var folderPattern = regexp.MustCompile(`paper folder ([A-Za-z0-9-]+) `)
 func (rq *Request) alertExplanation(a detect.Alert) string {
 	window := sayDuration(rq.c.catalog, rq.Lang, time.Duration(a.Window))
 	who := rq.alertSubject(a)
+	if w, ok := noticeWords[a.Rule]; ok {
+		return w.Explain(rq, a)
+	}
 	switch a.Rule {
 	case detect.DeadlineOverdueRule:
 		name := rq.T("alerts.explain.some_deadline")

@@ -95,7 +95,9 @@ import (
 	"medguard/internal/exports"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
+	"medguard/internal/inspections"
 	"medguard/internal/keys"
+	"medguard/internal/media"
 	"medguard/internal/partners"
 	"medguard/internal/policy"
 	"medguard/internal/records"
@@ -136,6 +138,10 @@ type Deps struct {
 	// Exports is exports of patients' records (exports.go); nil hides
 	// those pages' data.
 	Exports *exports.Service
+	// Inspections is the daily inspection and Media the removable media
+	// register (inspections.go, media.go); nil hides their data.
+	Inspections *inspections.Service
+	Media       *media.Service
 }
 
 // PageSize is the length of a page of a paginated list.

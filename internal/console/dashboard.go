@@ -66,6 +66,9 @@ type Dashboard struct {
 	// Backups is the backup health tile (backups.go).
 	Backups BackupTile
 	Empty   bool // nothing to show for this role
+
+	// Inspection is today's inspection, signed or not (inspections.go).
+	Inspection *InspectionTile
 }
 
 func dashboard(rq *Request) error {
@@ -205,6 +208,14 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 			return nil, err
 		}
 		d.Backups = t
+	}
+	if rq.Can(policy.InspectionRead) {
+		d.Empty = false
+		t, err := loadInspectionTile(rq)
+		if err != nil {
+			return nil, err
+		}
+		d.Inspection = t
 	}
 	if rq.Can(policy.BreakGlassReview) || rq.Can(policy.BreakGlassRead) {
 		d.Empty = false

@@ -33,6 +33,8 @@ import (
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
 	"medguard/internal/identity"
+	"medguard/internal/inspections"
+	"medguard/internal/media"
 	"medguard/internal/partners"
 	"medguard/internal/records"
 	"medguard/internal/synth"
@@ -77,6 +79,10 @@ type Services struct {
 	DataUse  *datause.Service
 	Partners *partners.Service
 	DeidJobs *deidjobs.Service
+	// Inspections and Media, if set, add the security office's daily
+	// inspections and removable media register (inspections.go).
+	Inspections *inspections.Service
+	Media       *media.Service
 }
 
 // Options size the hospital.
@@ -114,6 +120,11 @@ type Summary struct {
 	Took                                                    time.Duration
 	AdminPassword, SecurityPassword, StaffPassword          string
 	Examples                                                []Staff
+
+	// The security office's registers (issue 13): daily inspections,
+	// their readings out of range, the days missed, the checklist's saved
+	// versions; removable media and their loans.
+	Inspections, OutOfRange, MissedDays, ChecklistVersions, Media, MediaLoans int
 }
 
 // hospitalZone is the demo hospital's time zone: China Standard Time,
@@ -175,6 +186,12 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 			name string
 			fn   func(context.Context) error
 		}{"paper folders, record-use requests, a copy, a partner and a de-identification job", l.dataUse})
+	}
+	if svc.Inspections != nil || svc.Media != nil {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"a year of daily inspections and the removable media register", l.registers})
 	}
 	for i, s := range steps {
 		fmt.Fprintf(l.out, "[%d/%d] %s…\n", i+1, len(steps), s.name)

@@ -250,6 +250,13 @@ const (
 	RuleNotOwnRequest      = "deny.not_own_request"
 	RuleDeidJobEnded       = "deny.deid_job_ended"
 	RuleNotRecipient       = "deny.not_recipient"
+	// RuleSameSignatory refuses a second signature by the person who gave
+	// the first: an inspection's review by its inspector, a device lent
+	// to its lender, an erasure witnessed by its operator (issue 13).
+	RuleSameSignatory = "deny.same_signatory"
+	// RuleNotBorrower refuses the borrower's signature of a loan of
+	// removable media to anyone but the named borrower.
+	RuleNotBorrower = "deny.not_borrower"
 	// RuleTrainingRequired refuses patient data to a member of staff who
 	// has not passed the training the hospital requires for record access
 	// or not signed the commitment letter (安全承诺书), or whose retraining
@@ -363,6 +370,18 @@ func Decide(req Request) Decision {
 	}
 	if req.Action == BreakGlassReview && r.RequestedBy != "" && r.RequestedBy == s.ID {
 		return deny(RuleOwnRequest)
+	}
+	// Two-signature registers (issue 13): the second signatory is never
+	// the first — RequestedBy is who signed first (an inspection's
+	// inspector, a loan's lender), SubjectUserID whom a change names to
+	// sign next (a loan's borrower, an erasure's witness).
+	switch {
+	case (req.Action == InspectionReview || req.Action == MediaBorrow) && r.RequestedBy != "" && r.RequestedBy == s.ID:
+		return deny(RuleSameSignatory)
+	case req.Action == MediaManage && r.SubjectUserID != "" && r.SubjectUserID == s.ID:
+		return deny(RuleSameSignatory)
+	case req.Action == MediaBorrow && r.SubjectUserID != "" && r.SubjectUserID != s.ID:
+		return deny(RuleNotBorrower)
 	}
 	if req.Action == DeidRead && r.SubjectUserID != "" && r.SubjectUserID != s.ID {
 		return deny(RuleNotRecipient) // a job's output goes to its recipient alone

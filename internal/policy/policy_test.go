@@ -71,6 +71,13 @@ folder.manage          . x . . . . . . . . .
 copy.manage            . x . . . . . . . . .
 partner.manage         . . . . . . x . . . x
 partner.read           . . . . . . x x . . x
+inspection.read        . x . . . x x x . x .
+inspection.perform     . x . . . x . . . . .
+inspection.review      . . . . . . x . . . .
+inspection.manage      . . . . . . x . . . .
+media.read             . . . . . x x x . . .
+media.manage           . . . . . x x . . . .
+media.borrow           . x . . . x x x . . .
 `
 
 var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher, Leadership,

@@ -139,6 +139,30 @@ const (
 	// agreements' scope (the unannounced inspection of seed 003 §3.3.2):
 	// audit entries of the partners' accounts, no patient data.
 	PartnerRead Permission = "partner.read"
+
+	// InspectionRead shows the daily inspections (巡查, seed 003 §4.1.1),
+	// their readings, signatures and weekly summaries, and the checklist
+	// templates: facts about rooms and servers, no patient data.
+	InspectionRead Permission = "inspection.read"
+	// InspectionPerform records the day's inspection and signs it as the
+	// inspector (IT engineers; records clerks, who keep the archive room).
+	InspectionPerform Permission = "inspection.perform"
+	// InspectionReview countersigns an inspection as its reviewer: never
+	// its own inspector (deny.same_signatory).
+	InspectionReview Permission = "inspection.review"
+	// InspectionManage edits the daily checklist template: a new version
+	// of its items and ranges.
+	InspectionManage Permission = "inspection.manage"
+	// MediaRead shows the removable media register (移动存储介质): devices,
+	// loans, erasures and disposals.
+	MediaRead Permission = "media.read"
+	// MediaManage registers devices, lends them (the lender's signature;
+	// never to oneself), takes them back, records their erasure before a
+	// witness and their disposal.
+	MediaManage Permission = "media.manage"
+	// MediaBorrow signs for a device lent to oneself (the borrower's
+	// signature: the named borrower alone) and lists one's own loans.
+	MediaBorrow Permission = "media.borrow"
 )
 
 // AllPermissions lists every permission, in a stable order.
@@ -156,6 +180,7 @@ var AllPermissions = []Permission{
 	BackupRead, RetentionHold,
 	UseRequest, UseRead, UseApprove, FolderRead, FolderManage, CopyManage,
 	PartnerManage, PartnerRead,
+	InspectionRead, InspectionPerform, InspectionReview, InspectionManage, MediaRead, MediaManage, MediaBorrow,
 }
 
 // patientData are the permissions whose use touches a patient's data and so
@@ -237,7 +262,7 @@ var DefaultRoles = []Role{
 		Permissions: []Permission{DirectoryRead, PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
 			RecordRead, RecordList, RecordReadHistory, RecordArchive, ArchivingRead, AdmissionManage, AllDepartments, GrantRequest,
 			RetentionRead, RecordDestroy, RetentionHold, UseRequest, UseRead, UseApprove, FolderRead, FolderManage, CopyManage,
-			RecordExport}},
+			RecordExport, InspectionRead, InspectionPerform, MediaBorrow}},
 	{Name: Doctor, NameZH: "医生", Clinical: true,
 		Description: "Reads and writes the records of their department's and care team's patients; may break the glass.",
 		Permissions: doctorPermissions},
@@ -251,23 +276,25 @@ var DefaultRoles = []Role{
 			BreakGlassRead, CareTeamManage, GrantManage, ApprovalDecideDepartment)},
 	{Name: ITEngineer, NameZH: "信息科工程师", Privileged: true,
 		Description: "Runs the server: backups, keys, metrics; no patient data.",
-		Permissions: []Permission{DirectoryRead, BackupRun, KeyRotate, SystemMetrics, RoleRead, BackupRead}},
+		Permissions: []Permission{DirectoryRead, BackupRun, KeyRotate, SystemMetrics, RoleRead, BackupRead,
+			InspectionRead, InspectionPerform, MediaRead, MediaManage, MediaBorrow}},
 	{Name: SecurityOfficer, NameZH: "信息安全专员", Privileged: true,
 		Description: "Rules, alerts, incidents, audits and reports; releases frozen accounts; approves the four-eyes requests that grant privilege or open patient data.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease,
 			IncidentRead, IncidentManage, UserRead, RoleRead, ApprovalDecide, ComplianceRead, BreakGlassRead, RetentionRead,
-			BackupRead, RetentionHold, PartnerManage, PartnerRead}},
+			BackupRead, RetentionHold, PartnerManage, PartnerRead,
+			InspectionRead, InspectionReview, InspectionManage, MediaRead, MediaManage, MediaBorrow}},
 	{Name: Auditor, NameZH: "质控审计员", Privileged: true,
 		Description: "Read-only audit, compliance checks and accountability cases; sees late archiving hospital-wide.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, IncidentRead, ComplianceRead,
 			AccountabilityManage, UserRead, RoleRead, BreakGlassRead, ArchivingRead, AllDepartments, RetentionRead,
-			BackupRead, UseRead, FolderRead, PartnerRead}},
+			BackupRead, UseRead, FolderRead, PartnerRead, InspectionRead, MediaRead, MediaBorrow}},
 	{Name: Researcher, NameZH: "科研人员",
 		Description: "Asks for de-identification jobs and receives their approved, de-identified output only.",
 		Permissions: []Permission{DirectoryRead, DeidRead, DeidRun}},
 	{Name: Leadership, NameZH: "领导小组", Privileged: true,
 		Description: "The leadership group (领导小组): reads the security posture — compliance, incidents, alerts, backups, retention; no patient data.",
-		Permissions: []Permission{DirectoryRead, ComplianceRead, IncidentRead, AlertRead, BackupRead, RetentionRead}},
+		Permissions: []Permission{DirectoryRead, ComplianceRead, IncidentRead, AlertRead, BackupRead, RetentionRead, InspectionRead}},
 	{Name: MedicalAffairs, NameZH: "医务科", Privileged: true,
 		Description: "Approves the requests that let data leave the archive: exports of more than one patient and de-identification jobs; sees their manifests; no patient data of its own.",
 		Permissions: []Permission{DirectoryRead, RoleRead, ExportApprove, DeidApprove, DeidRead, PartnerManage, PartnerRead}},

@@ -8,6 +8,8 @@ import (
 	"medguard/internal/exports"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
+	"medguard/internal/inspections"
+	"medguard/internal/media"
 	"medguard/internal/partners"
 	"medguard/internal/policy"
 	"medguard/internal/records"
@@ -195,6 +197,29 @@ func (s *Server) buildRoutes() []Route {
 		// Backups and restore drills (SPEC §9, issue 11).
 		{Method: "GET", Pattern: "/api/v1/backups", Action: "backup.status", auth: userOnly, Perms: perms(policy.BackupRead), h: s.backupHealth},
 		{Method: "GET", Pattern: "/api/v1/backups/drills", Action: "backup.drills", auth: userOnly, Perms: perms(policy.BackupRead), h: s.listDrills},
+
+		// Daily inspections (巡查, issue 13): one a day, signed by its
+		// inspector and countersigned by someone else.
+		{Method: "GET", Pattern: "/api/v1/inspections", Action: "inspection.list", auth: userOnly, Perms: perms(policy.InspectionRead), h: s.listInspectionDays},
+		{Method: "POST", Pattern: "/api/v1/inspections", Action: "inspection.record", auth: userOnly, Perms: perms(policy.InspectionPerform), Body: inspections.NewInspection{}, h: s.recordInspection},
+		{Method: "GET", Pattern: "/api/v1/inspections/today", Action: "inspection.today", auth: userOnly, Perms: perms(policy.InspectionRead), h: s.inspectionToday},
+		{Method: "GET", Pattern: "/api/v1/inspections/weeks", Action: "inspection.weeks", auth: userOnly, Perms: perms(policy.InspectionRead), h: s.inspectionWeeks},
+		{Method: "GET", Pattern: "/api/v1/inspections/templates", Action: "inspection.templates", auth: userOnly, Perms: perms(policy.InspectionRead), h: s.listInspectionTemplates},
+		{Method: "POST", Pattern: "/api/v1/inspections/templates", Action: "inspection.template_save", auth: userOnly, Perms: perms(policy.InspectionManage), Body: inspections.NewTemplate{}, h: s.saveInspectionTemplate},
+		{Method: "GET", Pattern: "/api/v1/inspections/{id}", Action: "inspection.read", auth: userOnly, Perms: perms(policy.InspectionRead), h: s.getInspection},
+		{Method: "POST", Pattern: "/api/v1/inspections/{id}/review", Action: "inspection.review", auth: userOnly, Perms: perms(policy.InspectionReview), Body: inspections.Review{}, h: s.reviewInspection},
+		// The removable media register (issue 13): loans signed by the
+		// lender and then by the named borrower.
+		{Method: "GET", Pattern: "/api/v1/media", Action: "media.list", auth: userOnly, Perms: perms(policy.MediaRead), h: s.listMedia},
+		{Method: "POST", Pattern: "/api/v1/media", Action: "media.register", auth: userOnly, Perms: perms(policy.MediaManage), Body: media.NewDevice{}, h: s.registerMedia},
+		{Method: "GET", Pattern: "/api/v1/media/loans", Action: "media.loans", auth: userOnly, Perms: perms(policy.MediaRead, policy.MediaBorrow), h: s.listMediaLoans},
+		{Method: "GET", Pattern: "/api/v1/media/{id}", Action: "media.read", auth: userOnly, Perms: perms(policy.MediaRead), h: s.getMedia},
+		{Method: "POST", Pattern: "/api/v1/media/{id}/loans", Action: "media.lend", auth: userOnly, Perms: perms(policy.MediaManage), Body: media.NewLoan{}, h: s.lendMedia},
+		{Method: "POST", Pattern: "/api/v1/media/{id}/erasures", Action: "media.erase", auth: userOnly, Perms: perms(policy.MediaManage), Body: media.NewErasure{}, h: s.eraseMedia},
+		{Method: "POST", Pattern: "/api/v1/media/{id}/disposal", Action: "media.dispose", auth: userOnly, Perms: perms(policy.MediaManage), Body: media.NewDisposal{}, h: s.disposeMedia},
+		{Method: "POST", Pattern: "/api/v1/media/loans/{id}/sign", Action: "media.loan_sign", auth: userOnly, Perms: perms(policy.MediaBorrow), h: s.signMediaLoan},
+		{Method: "POST", Pattern: "/api/v1/media/loans/{id}/cancel", Action: "media.loan_cancel", auth: userOnly, Perms: perms(policy.MediaManage), h: s.cancelMediaLoan},
+		{Method: "POST", Pattern: "/api/v1/media/loans/{id}/return", Action: "media.return", auth: userOnly, Perms: perms(policy.MediaManage), h: s.returnMedia},
 	}
 }
 

@@ -36,7 +36,9 @@ import (
 	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
+	"medguard/internal/inspections"
 	"medguard/internal/keys"
+	"medguard/internal/media"
 	"medguard/internal/partners"
 	"medguard/internal/policy"
 	"medguard/internal/records"
@@ -88,6 +90,10 @@ type Deps struct {
 	DeidJobs *deidjobs.Service
 	// Exports is exports of patients' records (SPEC §8).
 	Exports *exports.Service
+	// Inspections is the daily inspection (巡查) and Media the removable
+	// media register (issue 13).
+	Inspections *inspections.Service
+	Media       *media.Service
 }
 
 // Server serves medguard over HTTP.
