@@ -71,6 +71,9 @@ folder.manage          . x . . . . . . . . .
 copy.manage            . x . . . . . . . . .
 partner.manage         . . . . . . x . . . x
 partner.read           . . . . . . x x . . x
+training.read          . . . . . . x x . x x
+training.manage        . . . . . . x . . . x
+training.self          . . . . . . . . . . .
 `
 
 var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher, Leadership,
@@ -255,6 +258,9 @@ func TestDecideEveryRoleActionRelation(t *testing.T) {
 func oracle(held map[Permission]bool, action Permission, rel relation, restricted bool) string {
 	if action == AccountabilityRespond {
 		return RuleNotOwnCase // only a case's subject answers it; these resources name no subject
+	}
+	if action == TrainingSelf {
+		return RuleNotOwnTraining // only the person concerned; these resources name no subject
 	}
 	if action == ApprovalDecide {
 		if held[ApprovalDecide] || held[ApprovalDecideDepartment] || held[ExportApprove] || held[DeidApprove] {
