@@ -100,6 +100,7 @@ import (
 	"medguard/internal/policy"
 	"medguard/internal/records"
 	"medguard/internal/trail"
+	"medguard/internal/training"
 	"medguard/internal/web"
 )
 
@@ -136,6 +137,9 @@ type Deps struct {
 	// Exports is exports of patients' records (exports.go); nil hides
 	// those pages' data.
 	Exports *exports.Service
+	// Training is the training register (training.go); nil hides its
+	// pages' data and the training banner.
+	Training *training.Service
 }
 
 // PageSize is the length of a page of a paginated list.

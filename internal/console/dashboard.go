@@ -65,7 +65,9 @@ type Dashboard struct {
 	IncidentsByGrade *Chart
 	// Backups is the backup health tile (backups.go).
 	Backups BackupTile
-	Empty   bool // nothing to show for this role
+	// Training is the training tile: coverage and overdue (training.go).
+	Training TrainingTile
+	Empty    bool // nothing to show for this role
 }
 
 func dashboard(rq *Request) error {
@@ -205,6 +207,14 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 			return nil, err
 		}
 		d.Backups = t
+	}
+	if rq.Can(policy.TrainingRead) {
+		d.Empty = false
+		t, err := loadTrainingTile(rq)
+		if err != nil {
+			return nil, err
+		}
+		d.Training = t
 	}
 	if rq.Can(policy.BreakGlassReview) || rq.Can(policy.BreakGlassRead) {
 		d.Empty = false

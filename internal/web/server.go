@@ -42,6 +42,7 @@ import (
 	"medguard/internal/records"
 	"medguard/internal/storage"
 	"medguard/internal/trail"
+	"medguard/internal/training"
 )
 
 // Deps are what the server needs.
@@ -88,6 +89,8 @@ type Deps struct {
 	DeidJobs *deidjobs.Service
 	// Exports is exports of patients' records (SPEC §8).
 	Exports *exports.Service
+	// Training is the training register (培训考核, SPEC §10, issue 13).
+	Training *training.Service
 }
 
 // Server serves medguard over HTTP.
