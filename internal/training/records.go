@@ -83,25 +83,6 @@ type CoverageQuery struct {
 	Status     string
 }
 
-// fill names the courses of a standing's obligations.
-func (snap *snapshot) fill(st *Standing, codes map[string]string) {
-	for i := range st.Obligations {
-		st.Obligations[i].CourseCode = codes[st.Obligations[i].CourseID]
-	}
-}
-
-func (s *Service) courseCodes(ctx context.Context) (map[string]string, error) {
-	cs, err := s.courses(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	for _, c := range cs {
-		out[c.ID] = c.Code
-	}
-	return out, nil
-}
-
 func status(st Standing) string {
 	switch {
 	case st.Gated:
@@ -114,17 +95,12 @@ func status(st Standing) string {
 
 // coverage is every active member of staff's standing now.
 func (s *Service) coverage(ctx context.Context, snap *snapshot, now time.Time) ([]CoverageRow, error) {
-	codes, err := s.courseCodes(ctx)
-	if err != nil {
-		return nil, err
-	}
 	out := []CoverageRow{}
 	for _, m := range snap.staff {
 		if !m.Active || !staffMember(m.Roles) {
 			continue
 		}
 		st := evaluate(&snap.rules, snap.facts[m.ID], m.Roles, now)
-		snap.fill(&st, codes)
 		out = append(out, CoverageRow{UserID: m.ID, Username: m.Username, DisplayName: m.DisplayName, Department: m.Department,
 			Roles: m.Roles, Status: status(st), Standing: st})
 	}
@@ -213,14 +189,9 @@ func (s *Service) record(ctx context.Context, m identity.StaffMember) (*Record, 
 	if err != nil {
 		return nil, err
 	}
-	codes, err := s.courseCodes(ctx)
-	if err != nil {
-		return nil, err
-	}
 	r := &Record{UserID: m.ID, Username: m.Username, DisplayName: m.DisplayName, Department: m.Department, Roles: m.Roles,
 		Active: m.Active}
 	r.Standing = evaluate(&snap.rules, snap.facts[m.ID], m.Roles, s.clock.Now())
-	snap.fill(&r.Standing, codes)
 	if r.Attendance, err = s.attendance(ctx, `a.user_id = $1`, m.ID); err != nil {
 		return nil, err
 	}

@@ -67,7 +67,7 @@ func (s *Service) read(ctx context.Context) (*snapshot, error) {
 	if snap.rules.settings, err = s.settings(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, audience, required_from FROM training_courses ORDER BY code`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, code, audience, required_from FROM training_courses ORDER BY code`)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func (s *Service) read(ctx context.Context) (*snapshot, error) {
 		var c courseRule
 		var aud string
 		var from sql.NullInt64
-		if err := rows.Scan(&c.id, &aud, &from); err != nil {
+		if err := rows.Scan(&c.id, &c.code, &aud, &from); err != nil {
 			rows.Close()
 			return nil, err
 		}

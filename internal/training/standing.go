@@ -35,8 +35,7 @@ var ObligationKinds = []string{ObligationRequiredCourse, ObligationFailedExam, O
 type Obligation struct {
 	Kind     string `json:"kind"`
 	CourseID string `json:"course_id,omitempty"`
-	// CourseCode names the course (filled in where the register shows a
-	// standing).
+	// CourseCode names the course.
 	CourseCode    string `json:"course_code,omitempty"`
 	LetterVersion int    `json:"letter_version,omitempty"`
 	OrderID       string `json:"order_id,omitempty"`
@@ -89,7 +88,7 @@ func (st Standing) GatesAt() *time.Time {
 // The register's facts, as the evaluation reads them.
 type (
 	courseRule struct {
-		id           string
+		id, code     string
 		audience     []string // roles; empty: all staff
 		requiredFrom time.Time
 	}
@@ -192,13 +191,13 @@ func evaluate(r *rules, f *facts, roles []string, now time.Time) Standing {
 		}
 		switch {
 		case c.required() && !passed:
-			add(Obligation{Kind: ObligationRequiredCourse, CourseID: c.id, DueAt: c.requiredFrom}, c.requiredFrom)
+			add(Obligation{Kind: ObligationRequiredCourse, CourseID: c.id, CourseCode: c.code, DueAt: c.requiredFrom}, c.requiredFrom)
 		case last != nil && !last.passed:
 			var gates time.Time
 			if c.required() {
 				gates = last.at.Add(grace)
 			}
-			add(Obligation{Kind: ObligationFailedExam, CourseID: c.id, DueAt: last.at}, gates)
+			add(Obligation{Kind: ObligationFailedExam, CourseID: c.id, CourseCode: c.code, DueAt: last.at}, gates)
 		}
 	}
 
@@ -255,7 +254,13 @@ func evaluate(r *rules, f *facts, roles []string, now time.Time) Standing {
 			}
 		}
 		if !done {
-			add(Obligation{Kind: ObligationRetraining, CourseID: o.course, OrderID: o.id, DueAt: o.at}, o.gatesFrom)
+			code := ""
+			for i := range r.courses {
+				if r.courses[i].id == o.course {
+					code = r.courses[i].code
+				}
+			}
+			add(Obligation{Kind: ObligationRetraining, CourseID: o.course, CourseCode: code, OrderID: o.id, DueAt: o.at}, o.gatesFrom)
 		}
 	}
 	st.Warned = !st.Gated && len(st.Obligations) > 0
