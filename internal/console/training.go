@@ -801,10 +801,10 @@ func appealAssessment(rq *Request) error {
 
 // TrainingTile is the dashboard's training figure: coverage and overdue.
 type TrainingTile struct {
-	Shown                   bool
+	Shown                    bool
 	Coverage, Staff, Overdue int
-	Gated, Warned           int
-	Enforced                bool
+	Gated, Warned            int
+	Enforced                 bool
 }
 
 // loadTrainingTile reads the training figures for the dashboard.

@@ -36,6 +36,7 @@ import (
 	"medguard/internal/partners"
 	"medguard/internal/records"
 	"medguard/internal/synth"
+	"medguard/internal/training"
 )
 
 // Clock is the demo's simulated clock: each reading moves it on a little, so
@@ -77,6 +78,8 @@ type Services struct {
 	DataUse  *datause.Service
 	Partners *partners.Service
 	DeidJobs *deidjobs.Service
+	// Training, if set, adds a year of the training register (training.go).
+	Training *training.Service
 }
 
 // Options size the hospital.
@@ -109,6 +112,10 @@ type Summary struct {
 	// Data use (SPEC §8): paper folders, their loans, record-use
 	// requests, copies, partners and de-identification jobs.
 	Folders, Loans, UseRequests, Copies, Partners, DeidJobs int
+	// Training: courses, sessions, results entered, assessments, and the
+	// new doctor not trained yet (refused records).
+	Courses, TrainingSessions, TrainingResults, Assessments int
+	NewDoctor                                               string
 	PartnerResearcher                                       string   // the username of the partner's linked researcher
 	Frozen                                                  []string // accounts detection froze
 	Took                                                    time.Duration
@@ -175,6 +182,12 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 			name string
 			fn   func(context.Context) error
 		}{"paper folders, record-use requests, a copy, a partner and a de-identification job", l.dataUse})
+	}
+	if svc.Training != nil {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"a year of training, commitment letters and staff assessments", l.training})
 	}
 	for i, s := range steps {
 		fmt.Fprintf(l.out, "[%d/%d] %s…\n", i+1, len(steps), s.name)

@@ -42,7 +42,7 @@ func TestDecideRestrictions(t *testing.T) {
 			BreakGlass: true, Purpose: "emergency"}, RuleTrainingRequired},
 		{"training not passed: break-glass opens no restricted record", Request{Subject: Subject{ID: "p1", Department: "PSYC",
 			Active: true, Permissions: PermissionsOf([]string{Doctor}), Restrictions: []Restriction{training}}, Action: RecordRead,
-			Resource: Resource{Type: "record", ID: "r9", PatientID: "p", Departments: []string{"PSYC"}, RecordType: "psychiatric_note"},
+			Resource:   Resource{Type: "record", ID: "r9", PatientID: "p", Departments: []string{"PSYC"}, RecordType: "psychiatric_note"},
 			BreakGlass: true, Purpose: "emergency"}, RuleRestrictedType},
 		{"training not passed: core data by break-glass needs a purpose", Request{Subject: subject(training), Action: RecordRead,
 			Resource: Resource{Type: "record", ID: "r4", PatientID: "p", Departments: []string{"CARD"}, RecordType: "progress_note",

@@ -310,6 +310,16 @@ func (s *Service) Enrol(ctx context.Context, call *medguard.Call, sessionID stri
 	if err != nil {
 		return nil, err
 	}
+	for _, id := range in.UserIDs {
+		if _, ok := snap.member(id); !ok {
+			// Someone created since the snapshot: read again.
+			if err := s.Load(ctx); err != nil {
+				return nil, err
+			}
+			snap = s.snap.Load()
+			break
+		}
+	}
 	var course *courseRule
 	for i := range snap.rules.courses {
 		if snap.rules.courses[i].id == ss.CourseID {

@@ -55,7 +55,9 @@ func (f *flakyStaff) Roster(ctx context.Context) ([]identity.StaffMember, error)
 // upheld is the accountability cases the assessment sees.
 type upheld map[string]int
 
-func (u upheld) UpheldCases(context.Context, time.Time, time.Time) (map[string]int, error) { return u, nil }
+func (u upheld) UpheldCases(context.Context, time.Time, time.Time) (map[string]int, error) {
+	return u, nil
+}
 
 // setup builds the register on SQLite, or PostgreSQL when
 // MEDGUARD_TEST_POSTGRES is set, wired to the gate as the server wires it,
@@ -490,8 +492,8 @@ func TestNobodyCertifiesThemselves(t *testing.T) {
 	for _, c := range []struct {
 		by, about, rule string
 	}{
-		{"chenlei", "zhangwei", policy.RuleNoPermission}, // a department head
-		{"admin", "zhangwei", policy.RuleNoPermission},   // an administrator
+		{"chenlei", "zhangwei", policy.RuleNoPermission},  // a department head
+		{"admin", "zhangwei", policy.RuleNoPermission},    // an administrator
 		{"zhangwei", "zhangwei", policy.RuleNoPermission}, // the doctor himself
 		{"sunli", "sunli", policy.RuleOwnTraining},        // a manager about herself
 		{"chenlei", "chenlei", policy.RuleNoPermission},
