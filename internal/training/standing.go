@@ -154,6 +154,9 @@ func evaluate(r *rules, f *facts, roles []string, now time.Time) Standing {
 	st := Standing{Clinical: clinical(roles), Obligations: []Obligation{}}
 	enforce := r.enforcedFrom()
 	st.Enforced = !enforce.IsZero() && !now.Before(enforce)
+	if !staffMember(roles) {
+		return st // a partner's researcher is not the hospital's staff: owes nothing
+	}
 	add := func(o Obligation, gates time.Time) {
 		if st.Clinical && !enforce.IsZero() && !gates.IsZero() {
 			if gates.Before(enforce) {

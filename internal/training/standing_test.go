@@ -41,6 +41,7 @@ func TestEvaluate(t *testing.T) {
 			day(2028, 3, 1), false, nil},
 		{"a security officer is never gated", base, facts{}, officer, day(2028, 3, 1), false,
 			[]string{ObligationRequiredCourse, ObligationLetter}},
+		{"a partner's researcher owes nothing", base, facts{}, []string{policy.Researcher}, day(2028, 3, 1), false, nil},
 		// 182 days after 29 February 2028 is 29 August 2028.
 		{"overdue on the day, warned", base, facts{attempts: []attempt{passed("priv", day(2028, 2, 29))}, signatures: signed}, doctor,
 			day(2028, 8, 29), false, []string{ObligationPeriodic}},
