@@ -38,6 +38,7 @@ import (
 	"medguard/internal/siem"
 	"medguard/internal/storage"
 	"medguard/internal/trail"
+	"medguard/internal/training"
 	"medguard/internal/transport"
 	"medguard/internal/web"
 )
@@ -129,13 +130,16 @@ type App struct {
 	// media register (issue 13).
 	Inspections *inspections.Service
 	Media       *media.Service
+	// Training is the training register (培训考核, SPEC §10, issue 13),
+	// which also closes record access to staff who owe training.
+	Training *training.Service
 }
 
 // Schemas are every capability's tables, in dependency order.
 func Schemas() []storage.Schema {
 	return []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema(), siem.Schema(), detect.Schema(),
 		incidents.Schema(), datause.Schema(), partners.Schema(), deidjobs.Schema(), exports.Schema(),
-		inspections.Schema(), media.Schema()}
+		inspections.Schema(), media.Schema(), training.Schema()}
 }
 
 // Open opens (creating if needed) the installation described by cfg.
@@ -323,6 +327,12 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	// Exports of more than one patient are four-eyes requests (exports.bulk).
 	a.Exports = exports.New(a.DB, a.Gate, a.Keys, a.Records, a.Approvals, exports.Config{})
 	d.Exports = a.Exports
+	if err := a.openTraining(ctx); err != nil {
+		a.Log.Close()
+		a.DB.Close()
+		return nil, err
+	}
+	d.Training = a.Training
 	d.DB, d.Gate, d.Log, d.Identity, d.Records, d.Approvals, d.Trail = a.DB, a.Gate, a.Log, a.Identity, a.Records, a.Approvals, a.Trail
 	d.Incidents = a.Incidents
 	d.Detect = a.Detect
@@ -336,8 +346,58 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,
 		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn, KeyStatus: a.KeyStatus, Backups: a.BackupHealth,
 		DataUse: a.DataUse, Partners: a.Partners, DeidJobs: a.DeidJobs, Exports: a.Exports,
-		Inspections: a.Inspections, Media: a.Media})
+		Inspections: a.Inspections, Media: a.Media, Training: a.Training})
 	return a, nil
+}
+
+// openTraining opens the training register and wires it: it closes
+// record access to staff who owe training (a restriction of the gate,
+// answered from its snapshot, read here before anything is served), an
+// accountability case's decision orders retraining through it, the
+// staff assessment counts the cases upheld, and overdue training and
+// flagged assessments raise alerts (resolved once the training is done).
+func (a *App) openTraining(ctx context.Context) error {
+	logger := a.Config.Logger
+	a.Training = training.New(a.DB, a.Gate, a.Keys, a.Identity, training.Config{Location: a.Config.Identity.Location})
+	if err := a.Training.Load(ctx); err != nil {
+		return fmt.Errorf("training register: %w", err)
+	}
+	a.Gate.Restrict(a.Training.Restrictions)
+	a.Incidents.SetRetraining(func(ctx context.Context, call *medguard.Call, userID, caseID, reason string) error {
+		_, err := a.Training.OrderRetraining(ctx, call, userID, caseID, reason)
+		return err
+	})
+	a.Training.SetConduct(a.Incidents)
+	a.Training.OnOverdue(func(ctx context.Context, n training.OverdueNotice) {
+		o := n.Obligation
+		what := fmt.Sprintf("%s owes %s", n.Username, o.Kind)
+		if o.CourseCode != "" {
+			what += " (" + o.CourseCode + ")"
+		}
+		msg := fmt.Sprintf("%s, due %s", what, o.DueAt.UTC().Format(time.RFC3339))
+		switch {
+		case o.Gating:
+			msg += ": record access closed (deny.training_required)"
+		case o.GatesAt != nil:
+			msg += ": record access closes " + o.GatesAt.UTC().Format(time.RFC3339)
+		}
+		if err := a.Detect.RaiseNotice(context.WithoutCancel(ctx), training.OverdueRule, n.UserID, msg); err != nil {
+			logger.Error("raising the alert of overdue training failed", "user", n.UserID, "error", err.Error())
+		}
+	})
+	a.Training.OnCleared(func(ctx context.Context, userID string) {
+		if _, err := a.Detect.ResolveNotices(context.WithoutCancel(ctx), training.OverdueRule, userID, "training_done"); err != nil {
+			logger.Error("clearing the alerts of done training failed", "user", userID, "error", err.Error())
+		}
+	})
+	a.Training.OnFlagged(func(ctx context.Context, as training.Assessment) {
+		if err := a.Detect.RaiseNotice(context.WithoutCancel(ctx), training.FlaggedRule, as.UserID,
+			fmt.Sprintf("%s failed the staff assessment of %s (score %d) after failing the quarter before: proposed for removal from the post",
+				as.Username, as.Quarter, as.Score)); err != nil {
+			logger.Error("raising the alert of a flagged assessment failed", "user", as.UserID, "error", err.Error())
+		}
+	})
+	return nil
 }
 
 // registerSIEMMetrics shows the SIEM forwarder's state in /metrics: how far

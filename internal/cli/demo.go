@@ -66,7 +66,8 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	fmt.Fprintf(stdout, "Building a synthetic hospital in %s (seed %d, %d patients, %d records)\n", app.DB.Where, *seed, *patients, *recs)
 	sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals,
-		DataUse: app.DataUse, Partners: app.Partners, DeidJobs: app.DeidJobs, Inspections: app.Inspections, Media: app.Media}, clock,
+		DataUse: app.DataUse, Partners: app.Partners, DeidJobs: app.DeidJobs, Inspections: app.Inspections, Media: app.Media,
+		Training: app.Training}, clock,
 		demo.Options{Seed: *seed, Patients: *patients, Records: *recs, Workers: *workers, AdminPassword: adminPassword,
 			SecurityPassword: securityPassword, StaffPassword: demoStaffPassword, Now: now, Progress: stdout})
 	if err != nil {
@@ -86,6 +87,11 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stdout, "Security office: %d daily inspections (%d readings out of range, %d days missed, a checklist\n"+
 			"version %d), %d removable media with %d loans (one overdue, one waiting for its borrower's signature).\n\n",
 			sum.Inspections, sum.OutOfRange, sum.MissedDays, sum.ChecklistVersions+1, sum.Media, sum.MediaLoans)
+	}
+	if sum.Courses > 0 {
+		fmt.Fprintf(stdout, "Training: %d courses, %d sessions, %d results, %d quarterly assessments; the privacy course is\n"+
+			"required for record access, and %s, a doctor who joined yesterday, is refused records until trained.\n\n",
+			sum.Courses, sum.TrainingSessions, sum.TrainingResults, sum.Assessments, sum.NewDoctor)
 	}
 	if len(sum.Frozen) > 0 {
 		fmt.Fprintf(stdout, "Detection froze %s after a burst of reads: see GET /api/v1/alerts and /api/v1/incidents\n"+

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
 	"medguard"
 	"medguard/internal/cli"
 	"medguard/internal/datause"
+	"medguard/internal/identity"
 	"medguard/internal/records"
 	"medguard/internal/storage/storagetest"
 )
@@ -32,7 +34,7 @@ func TestDemoHospital(t *testing.T) {
 	}
 	for _, want := range []string{"120 patients", "400 records", "emergency accesses", "Demo#Yiyuan2026", "dept_head",
 		"medical_affairs", "leadership", "The partner's researcher", "Data use: 9 paper folders (3 loans, one overdue), 3 record-use requests",
-		"Security office: 360 daily inspections"} {
+		"Security office: 360 daily inspections", "Training: 5 courses", "is refused records until trained"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
@@ -55,8 +57,18 @@ func TestDemoHospital(t *testing.T) {
 	if size < 120+400 {
 		t.Fatalf("only %d audit entries", size)
 	}
-	// The records office can list the late archives the demo made.
-	clerk := &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: "x", Name: "probe", Department: "MRD",
+	// The records office can list the late archives the demo made: a
+	// clerk of the demo (trained: the demo requires the privacy course for
+	// record access).
+	staff, err := app.Identity.Roster(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(staff, func(m identity.StaffMember) bool { return slices.Equal(m.Roles, []string{"records_clerk"}) })
+	if i < 0 {
+		t.Fatal("the demo has no records clerk")
+	}
+	clerk := &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: staff[i].ID, Name: staff[i].Username, Department: "MRD",
 		Roles: []string{"records_clerk"}}}
 	if _, err := app.Records.LateArchiving(context.Background(), clerk, "", records.Admission{}.AdmittedAt); err != nil {
 		t.Fatal(err)

@@ -418,6 +418,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go app.Media.Run(bg, time.Minute, func(err error) {
 		logger.Error("checking removable media loans' due dates failed", "error", err.Error())
 	})
+	// The training register: other servers' writes reach this server's
+	// gate within the interval, and overdue training is announced.
+	go app.Training.Run(bg, 30*time.Second, func(err error) {
+		logger.Error("refreshing the training register failed (the last snapshot stays in force)", "error", err.Error())
+	})
 	go app.DeidJobs.Run(bg, time.Second, func(err error) {
 		logger.Error("de-identification jobs failed", "error", err.Error())
 	})

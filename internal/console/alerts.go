@@ -18,6 +18,7 @@ import (
 	"medguard/internal/incidents"
 	"medguard/internal/partners"
 	"medguard/internal/policy"
+	"medguard/internal/training"
 )
 
 // Alerts (告警, SPEC §6) as a security officer scans them all day: a dense
@@ -364,6 +365,8 @@ func (rq *Request) alertExplanation(a detect.Alert) string {
 		return rq.T("alerts.explain.partner_deletion_overdue", a.Key)
 	case datause.ReconcileRule:
 		return rq.T("alerts.explain.paper_electronic_sync")
+	case training.OverdueRule, training.FlaggedRule:
+		return rq.T("alerts.explain."+a.Rule, rq.Person(a.Key))
 	case "bulk_read_user", "bulk_read_ip", "repeat_patient", "off_hours_read", "cross_department_read", "new_relation",
 		"repeated_denied", "failed_signin_ip", "bulk_export", "deactivated_signin", "baseline_deviation":
 		return rq.T("alerts.explain."+a.Rule, who, window, a.Count, a.Threshold)

@@ -102,6 +102,7 @@ import (
 	"medguard/internal/policy"
 	"medguard/internal/records"
 	"medguard/internal/trail"
+	"medguard/internal/training"
 	"medguard/internal/web"
 )
 
@@ -142,6 +143,9 @@ type Deps struct {
 	// register (inspections.go, media.go); nil hides their data.
 	Inspections *inspections.Service
 	Media       *media.Service
+	// Training is the training register (training.go); nil hides its
+	// pages' data and the training banner.
+	Training *training.Service
 }
 
 // PageSize is the length of a page of a paginated list.

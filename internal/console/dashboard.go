@@ -69,6 +69,8 @@ type Dashboard struct {
 
 	// Inspection is today's inspection, signed or not (inspections.go).
 	Inspection *InspectionTile
+	// Training is the training tile: coverage and overdue (training.go).
+	Training TrainingTile
 }
 
 func dashboard(rq *Request) error {
@@ -216,6 +218,14 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 			return nil, err
 		}
 		d.Inspection = t
+	}
+	if rq.Can(policy.TrainingRead) {
+		d.Empty = false
+		t, err := loadTrainingTile(rq)
+		if err != nil {
+			return nil, err
+		}
+		d.Training = t
 	}
 	if rq.Can(policy.BreakGlassReview) || rq.Can(policy.BreakGlassRead) {
 		d.Empty = false

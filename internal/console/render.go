@@ -259,7 +259,10 @@ type View struct {
 	Status      int
 	// Print renders the page for printing: no navigation, every row.
 	Print bool
-	Data  any
+	// Training is the training banner of a member of staff's home page
+	// (training.go), or nil.
+	Training *TrainingBanner
+	Data     any
 }
 
 // Render writes page name (templates/<name>.html) with status. titleKey
@@ -277,6 +280,9 @@ func (rq *Request) Render(status int, name, titleKey string, data any) error {
 		if rq.page.Path != "" && !strings.Contains(rq.page.Path, "{") {
 			v.Path = rq.page.Path
 		}
+	}
+	if rq.Call != nil && (rq.page.Path == "/{$}" || status == http.StatusForbidden) && !rq.print {
+		v.Training = rq.trainingBanner()
 	}
 	if rq.Call != nil {
 		v.User, v.Scope = &rq.Call.Actor, rq.Scope

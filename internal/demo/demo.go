@@ -38,6 +38,7 @@ import (
 	"medguard/internal/partners"
 	"medguard/internal/records"
 	"medguard/internal/synth"
+	"medguard/internal/training"
 )
 
 // Clock is the demo's simulated clock: each reading moves it on a little, so
@@ -83,6 +84,8 @@ type Services struct {
 	// inspections and removable media register (inspections.go).
 	Inspections *inspections.Service
 	Media       *media.Service
+	// Training, if set, adds a year of the training register (training.go).
+	Training *training.Service
 }
 
 // Options size the hospital.
@@ -115,6 +118,10 @@ type Summary struct {
 	// Data use (SPEC §8): paper folders, their loans, record-use
 	// requests, copies, partners and de-identification jobs.
 	Folders, Loans, UseRequests, Copies, Partners, DeidJobs int
+	// Training: courses, sessions, results entered, assessments, and the
+	// new doctor not trained yet (refused records).
+	Courses, TrainingSessions, TrainingResults, Assessments int
+	NewDoctor                                               string
 	PartnerResearcher                                       string   // the username of the partner's linked researcher
 	Frozen                                                  []string // accounts detection froze
 	Took                                                    time.Duration
@@ -192,6 +199,12 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 			name string
 			fn   func(context.Context) error
 		}{"a year of daily inspections and the removable media register", l.registers})
+	}
+	if svc.Training != nil {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"a year of training, commitment letters and staff assessments", l.training})
 	}
 	for i, s := range steps {
 		fmt.Fprintf(l.out, "[%d/%d] %s…\n", i+1, len(steps), s.name)

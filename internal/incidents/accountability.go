@@ -124,6 +124,10 @@ type CaseDecision struct {
 	Outcome string `json:"outcome"`
 	Grade   int    `json:"grade"`
 	Text    string `json:"text"`
+	// Retraining, with an upheld outcome, orders the person's retraining
+	// (the training register closes their record access until they pass
+	// it again; retraining.go).
+	Retraining bool `json:"retraining,omitempty"`
 }
 
 // CaseReview is the review of an appeal.
@@ -464,6 +468,17 @@ func (s *Service) Statement(ctx context.Context, call *medguard.Call, id, statem
 // violation is upheld, with its final grade, or dismissed. The person may
 // appeal within 7 days.
 func (s *Service) Decide(ctx context.Context, call *medguard.Call, id string, d CaseDecision) (*Case, error) {
+	if d.Retraining && d.Outcome != Upheld {
+		return nil, medguard.InvalidField("retraining", "retraining is ordered with an upheld decision")
+	}
+	c, err := s.decide(ctx, call, id, d)
+	if err == nil && d.Retraining {
+		err = s.orderRetraining(ctx, call, c)
+	}
+	return c, err
+}
+
+func (s *Service) decide(ctx context.Context, call *medguard.Call, id string, d CaseDecision) (*Case, error) {
 	return s.caseStep(ctx, call, id, "accountability.decide", false, false, func(c *Case, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
 		body, err := text("text", d.Text, MaxText, true)
 		if err != nil {

@@ -60,6 +60,9 @@ type Service struct {
 	mu        sync.Mutex
 	onOverdue []func(Incident, Deadline)
 	onClose   []func(context.Context, Incident)
+
+	// retraining orders a case's retraining (SetRetraining; retraining.go).
+	retraining RetrainingOrder
 }
 
 // New returns the service. cps signs the checkpoints that evidence is proven

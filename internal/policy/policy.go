@@ -67,16 +67,43 @@ func (r Restriction) closes(action Permission, breakGlass bool) bool {
 }
 
 // restricted returns the rule of the first restriction — the subject's,
-// then everyone's — closing req's action.
-func restricted(req Request) (string, bool) {
+// then everyone's — closing req's action. waived is true when only
+// restrictions that let an emergency through close it and the subject
+// broke the glass: the action may then open, but only as break-glass
+// (breakGlassPast), never through the subject's ordinary relations —
+// otherwise a reason typed into every request would lift the restriction
+// with no review.
+func restricted(req Request) (rule string, waived, ok bool) {
 	for _, rs := range [][]Restriction{req.Subject.Restrictions, req.Suspensions} {
 		for _, r := range rs {
 			if r.closes(req.Action, req.BreakGlass) {
-				return r.Rule, true
+				return r.Rule, false, true
+			}
+			if !ok && r.closes(req.Action, false) {
+				rule, waived, ok = r.Rule, true, true
 			}
 		}
 	}
-	return "", false
+	return rule, waived, ok
+}
+
+// breakGlassPast decides an action a restriction closes but lets through in
+// an emergency (Restriction.Emergency), asked with break-glass: it opens
+// as break-glass — marked, alerted and reviewed like any other — or not
+// at all, whatever the subject's relations. A change is refused with the
+// restriction's rule (break-glass opens reads only), and restricted data
+// and core data without a purpose as break-glass refuses them.
+func breakGlassPast(req Request, rule string) Decision {
+	r := req.Resource
+	switch {
+	case !breakGlassable[req.Action.base()] || !req.Subject.Permissions[BreakGlassUse]:
+		return deny(rule)
+	case r.Restricted || Restricted(r.RecordType):
+		return deny(RuleRestrictedType)
+	case r.Classification == Core && req.Purpose == "":
+		return deny(RulePurposeRequired)
+	}
+	return Decision{Allowed: true, Rule: RuleBreakGlass, BreakGlass: true}
 }
 
 // Resource describes what the action is on. For patient data, Departments
@@ -267,6 +294,13 @@ const (
 	// suspended while a critical vulnerability of the records system is
 	// open (seed 003 §3.4.1: 病案室暂停相关操作; issue 13).
 	RuleOperationSuspended = "deny.operation_suspended"
+	// RuleOwnTraining refuses a training manager's entry about themselves:
+	// their own attendance, exam score, retraining order or assessment
+	// appeal (issue 13) — nobody certifies their own training.
+	RuleOwnTraining = "deny.own_training"
+	// RuleNotOwnTraining refuses reading or signing someone else's
+	// training record or commitment letter as one's own.
+	RuleNotOwnTraining = "deny.not_own_training"
 	// RuleExportNotApproved refuses an export of more than one patient
 	// without an approved four-eyes request, and any export taken by
 	// someone other than its requester; the bulk_export detection rule
@@ -282,6 +316,9 @@ const (
 	RuleCaseSubject    = "allow.case_subject"
 	RuleNewRelation    = "allow.new_relation"
 	RuleDepartmentHead = "allow.department_head"
+	// RuleOwnTrainingRecord allows a member of staff their own training
+	// record, commitment letter and assessment appeal.
+	RuleOwnTrainingRecord = "allow.own_training"
 	// RuleUseRequest is the rule of a read opened by an approved
 	// record-use request; decisions name the request:
 	// "allow.use_request:<request id>".
@@ -301,15 +338,19 @@ func allow(rule string) Decision { return Decision{Allowed: true, Rule: rule} }
 //  1. an inactive subject may do nothing;
 //  2. the person concerned by an accountability case may read it and answer
 //     (statement, appeal) without any permission, and nobody may answer for
-//     them;
+//     them; likewise a member of staff's own training record, commitment
+//     letter and assessment appeal (training.self);
 //  3. the subject must hold the permission (for the record type, if
 //     qualified; deciding approvals: approval.decide or, for requests their
 //     department's head may decide, approval.decide_department);
 //  4. a restriction (Subject.Restrictions, Request.Suspensions) closing
-//     the action refuses it with its own rule;
+//     the action refuses it with its own rule — one that lets an
+//     emergency through opens a read asked with break-glass as
+//     break-glass only (marked and reviewed), whatever the relations;
 //  5. nobody changes their own account or puts themselves on a care team;
 //     nobody decides their own request, reviews their own break-glass, or
-//     approves their own elevation; nobody approves a request of someone
+//     approves their own elevation; nobody records their own training or
+//     decides an assessment appeal they computed; nobody approves a request of someone
 //     who created, changed or reset their account; only eligible approvers
 //     decide (security officers, or the head of the department concerned);
 //     nobody handles their own accountability case, and nobody who
@@ -342,6 +383,14 @@ func Decide(req Request) Decision {
 		}
 		return deny(RuleNotOwnCase)
 	}
+	if req.Action == TrainingSelf {
+		// A member of staff's own training record, commitment letter and
+		// assessment appeal: theirs alone, never a system's.
+		if r.SubjectUserID != "" && r.SubjectUserID == s.ID && !s.System {
+			return allow(RuleOwnTrainingRecord)
+		}
+		return deny(RuleNotOwnTraining)
+	}
 	if req.Action == ApprovalDecide {
 		return decideApproval(req)
 	}
@@ -351,7 +400,10 @@ func Decide(req Request) Decision {
 	if !s.Permissions.Has(req.Action, r.RecordType) {
 		return deny(RuleNoPermission)
 	}
-	if rule, ok := restricted(req); ok {
+	if rule, waived, ok := restricted(req); ok {
+		if waived {
+			return breakGlassPast(req, rule)
+		}
 		return deny(rule)
 	}
 	switch {
@@ -359,6 +411,10 @@ func Decide(req Request) Decision {
 		return deny(RuleOwnAccount)
 	case req.Action == CareTeamManage && r.SubjectUserID != "" && r.SubjectUserID == s.ID:
 		return deny(RuleOwnRelation)
+	case req.Action == TrainingManage && r.SubjectUserID != "" && r.SubjectUserID == s.ID:
+		return deny(RuleOwnTraining)
+	case req.Action == TrainingManage && slices.Contains(r.Investigators, s.ID):
+		return deny(RuleOwnInvestigation)
 	}
 	if req.Action == AccountabilityManage {
 		if r.SubjectUserID != "" && r.SubjectUserID == s.ID {

@@ -78,6 +78,9 @@ inspection.manage      . . . . . . x . . . .
 media.read             . . . . . x x x . . .
 media.manage           . . . . . x x . . . .
 media.borrow           . x . . . x x x . . .
+training.read          . . . . . . x x . x x
+training.manage        . . . . . . x . . . x
+training.self          . . . . . . . . . . .
 `
 
 var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher, Leadership,
@@ -262,6 +265,9 @@ func TestDecideEveryRoleActionRelation(t *testing.T) {
 func oracle(held map[Permission]bool, action Permission, rel relation, restricted bool) string {
 	if action == AccountabilityRespond {
 		return RuleNotOwnCase // only a case's subject answers it; these resources name no subject
+	}
+	if action == TrainingSelf {
+		return RuleNotOwnTraining // only the person concerned; these resources name no subject
 	}
 	if action == ApprovalDecide {
 		if held[ApprovalDecide] || held[ApprovalDecideDepartment] || held[ExportApprove] || held[DeidApprove] {

@@ -36,6 +36,20 @@ func TestDecideRestrictions(t *testing.T) {
 			Request{Subject: nurse, Action: "record.write:nursing_note", Resource: nursing}, RuleTrainingRequired},
 		{"training not passed: break-glass in an emergency still opens",
 			Request{Subject: subject(training), Action: RecordRead, Resource: elsewhere, BreakGlass: true, Purpose: "emergency"}, RuleBreakGlass},
+		{"training not passed: break-glass on the department's own record opens as break-glass only",
+			Request{Subject: subject(training), Action: RecordRead, Resource: own, BreakGlass: true, Purpose: "emergency"}, RuleBreakGlass},
+		{"training not passed: break-glass opens no write", Request{Subject: subject(training), Action: RecordWrite, Resource: own,
+			BreakGlass: true, Purpose: "emergency"}, RuleTrainingRequired},
+		{"training not passed: break-glass opens no restricted record", Request{Subject: Subject{ID: "p1", Department: "PSYC",
+			Active: true, Permissions: PermissionsOf([]string{Doctor}), Restrictions: []Restriction{training}}, Action: RecordRead,
+			Resource:   Resource{Type: "record", ID: "r9", PatientID: "p", Departments: []string{"PSYC"}, RecordType: "psychiatric_note"},
+			BreakGlass: true, Purpose: "emergency"}, RuleRestrictedType},
+		{"training not passed: core data by break-glass needs a purpose", Request{Subject: subject(training), Action: RecordRead,
+			Resource: Resource{Type: "record", ID: "r4", PatientID: "p", Departments: []string{"CARD"}, RecordType: "progress_note",
+				Classification: Core}, BreakGlass: true}, RulePurposeRequired},
+		{"training not passed: a records clerk cannot break the glass", Request{Subject: Subject{ID: "c1", Department: "MRD", Active: true,
+			Permissions: PermissionsOf([]string{RecordsClerk}), Restrictions: []Restriction{training}}, Action: RecordRead, Resource: elsewhere,
+			BreakGlass: true, Purpose: "emergency"}, RuleTrainingRequired},
 		{"a strict restriction closes break-glass too",
 			Request{Subject: subject(strict), Action: RecordRead, Resource: elsewhere, BreakGlass: true, Purpose: "emergency"}, RuleTrainingRequired},
 		{"no permission is said before a restriction",
@@ -53,8 +67,12 @@ func TestDecideRestrictions(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.req.Now = now
-			if got := Decide(c.req); got.Rule != c.want {
+			got := Decide(c.req)
+			if got.Rule != c.want {
 				t.Fatalf("rule %q, want %q", got.Rule, c.want)
+			}
+			if got.BreakGlass != (got.Rule == RuleBreakGlass) {
+				t.Fatalf("break-glass flag %v with rule %s: an emergency past a restriction must be marked and reviewed", got.BreakGlass, got.Rule)
 			}
 		})
 	}

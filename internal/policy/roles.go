@@ -163,6 +163,24 @@ const (
 	// MediaBorrow signs for a device lent to oneself (the borrower's
 	// signature: the named borrower alone) and lists one's own loans.
 	MediaBorrow Permission = "media.borrow"
+	// TrainingRead shows the training register (培训考核, issue 13): the
+	// courses, sessions with attendance and exam scores, every member of
+	// staff's training record, the coverage grid with the overdue marked,
+	// the commitment letters (安全承诺书) and who signed them, the
+	// retraining orders and the quarterly staff assessments.
+	TrainingRead Permission = "training.read"
+	// TrainingManage runs the register: courses (and which one is
+	// required for record access), sessions, attendance and exam scores,
+	// commitment letters, retraining orders, the settings (the training
+	// period and the grace period) and the quarterly assessments with
+	// their appeals. Nobody records their own attendance or score, nor
+	// decides their own appeal (policy rule deny.own_training).
+	TrainingManage Permission = "training.manage"
+	// TrainingSelf is a member of staff reading their own training record
+	// and signing the commitment letter, or appealing their own
+	// assessment. No role holds it: the policy allows it to the person
+	// concerned alone (the resource's SubjectUserID).
+	TrainingSelf Permission = "training.self"
 )
 
 // AllPermissions lists every permission, in a stable order.
@@ -181,6 +199,7 @@ var AllPermissions = []Permission{
 	UseRequest, UseRead, UseApprove, FolderRead, FolderManage, CopyManage,
 	PartnerManage, PartnerRead,
 	InspectionRead, InspectionPerform, InspectionReview, InspectionManage, MediaRead, MediaManage, MediaBorrow,
+	TrainingRead, TrainingManage, TrainingSelf,
 }
 
 // patientData are the permissions whose use touches a patient's data and so
@@ -283,21 +302,22 @@ var DefaultRoles = []Role{
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease,
 			IncidentRead, IncidentManage, UserRead, RoleRead, ApprovalDecide, ComplianceRead, BreakGlassRead, RetentionRead,
 			BackupRead, RetentionHold, PartnerManage, PartnerRead,
-			InspectionRead, InspectionReview, InspectionManage, MediaRead, MediaManage, MediaBorrow}},
+			InspectionRead, InspectionReview, InspectionManage, MediaRead, MediaManage, MediaBorrow, TrainingRead, TrainingManage}},
 	{Name: Auditor, NameZH: "质控审计员", Privileged: true,
 		Description: "Read-only audit, compliance checks and accountability cases; sees late archiving hospital-wide.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, IncidentRead, ComplianceRead,
 			AccountabilityManage, UserRead, RoleRead, BreakGlassRead, ArchivingRead, AllDepartments, RetentionRead,
-			BackupRead, UseRead, FolderRead, PartnerRead, InspectionRead, MediaRead, MediaBorrow}},
+			BackupRead, UseRead, FolderRead, PartnerRead, InspectionRead, MediaRead, MediaBorrow, TrainingRead}},
 	{Name: Researcher, NameZH: "科研人员",
 		Description: "Asks for de-identification jobs and receives their approved, de-identified output only.",
 		Permissions: []Permission{DirectoryRead, DeidRead, DeidRun}},
 	{Name: Leadership, NameZH: "领导小组", Privileged: true,
 		Description: "The leadership group (领导小组): reads the security posture — compliance, incidents, alerts, backups, retention; no patient data.",
-		Permissions: []Permission{DirectoryRead, ComplianceRead, IncidentRead, AlertRead, BackupRead, RetentionRead, InspectionRead}},
+		Permissions: []Permission{DirectoryRead, ComplianceRead, IncidentRead, AlertRead, BackupRead, RetentionRead, InspectionRead, TrainingRead}},
 	{Name: MedicalAffairs, NameZH: "医务科", Privileged: true,
 		Description: "Approves the requests that let data leave the archive: exports of more than one patient and de-identification jobs; sees their manifests; no patient data of its own.",
-		Permissions: []Permission{DirectoryRead, RoleRead, ExportApprove, DeidApprove, DeidRead, PartnerManage, PartnerRead}},
+		Permissions: []Permission{DirectoryRead, RoleRead, ExportApprove, DeidApprove, DeidRead, PartnerManage, PartnerRead,
+			TrainingRead, TrainingManage}},
 }
 
 // LookupRole returns the default role with the given name.

@@ -27,6 +27,7 @@ import (
 	"medguard/internal/records"
 	"medguard/internal/retention"
 	"medguard/internal/trail"
+	"medguard/internal/training"
 )
 
 // The OpenAPI document is checked against the server itself: the route
@@ -468,6 +469,28 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"ExportList":             List[exports.Export]{},
 		"Manifest":               exports.Manifest{},
 		"ManifestPatient":        exports.ManifestPatient{},
+		// Training and staff assessment (issue 13).
+		"TrainingSettings":       training.Settings{},
+		"TrainingCourse":         training.Course{},
+		"TrainingCourseList":     List[training.Course]{},
+		"TrainingSession":        training.Session{},
+		"TrainingSessionList":    List[training.Session]{},
+		"TrainingAttendance":     training.Attendance{},
+		"CommitmentLetter":       training.Letter{},
+		"CommitmentLetterList":   List[training.Letter]{},
+		"LetterSignature":        training.Signature{},
+		"MyCommitmentLetter":     training.MyLetter{},
+		"TrainingObligation":     training.Obligation{},
+		"TrainingStanding":       training.Standing{},
+		"RetrainingOrder":        training.Order{},
+		"RetrainingOrderList":    List[training.Order]{},
+		"StaffAssessment":        training.Assessment{},
+		"StaffAssessmentDetails": training.AssessmentDetails{},
+		"StaffAssessmentList":    List[training.Assessment]{},
+		"TrainingRecord":         training.Record{},
+		"TrainingCoverageRow":    training.CoverageRow{},
+		"TrainingCoverageList":   List[training.CoverageRow]{},
+		"TrainingSummary":        training.Summary{},
 	} {
 		s := d.schema(t, name)
 		props, _ := s["properties"].(map[string]any)
@@ -558,6 +581,14 @@ func TestOpenAPIEnums(t *testing.T) {
 		{"#/components/schemas/NewExport/properties/format/enum", exports.Formats},
 		{"#/components/schemas/NewExport/properties/cipher/enum", exports.Ciphers},
 		{"#/components/schemas/NewExport/properties/fields/items/enum", exports.AllFields},
+		{"#/components/schemas/NewTrainingCourse/properties/kind/enum", training.CourseKinds},
+		{"#/components/schemas/TrainingCourse/properties/kind/enum", training.CourseKinds},
+		{"#/components/schemas/NewTrainingCourse/properties/audience/items/enum", roles},
+		{"#/components/schemas/TrainingObligation/properties/kind/enum", training.ObligationKinds},
+		{"#/components/schemas/RetrainingOrder/properties/source/enum", training.OrderSources},
+		{"#/components/schemas/StaffAssessment/properties/status/enum", training.AssessmentStatuses},
+		{"#/components/schemas/AssessmentAppealDecision/properties/outcome/enum", []string{training.AppealUpheld, training.AppealOverturned}},
+		{"#/components/schemas/TrainingCoverageRow/properties/status/enum", training.Statuses},
 	} {
 		v, ok := d.pointer(c.pointer)
 		if !ok {

@@ -13,6 +13,7 @@ import (
 	"medguard/internal/partners"
 	"medguard/internal/policy"
 	"medguard/internal/records"
+	"medguard/internal/training"
 )
 
 // buildRoutes lists every API route: method, path, the action logged for
@@ -220,6 +221,35 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/media/loans/{id}/sign", Action: "media.loan_sign", auth: userOnly, Perms: perms(policy.MediaBorrow), h: s.signMediaLoan},
 		{Method: "POST", Pattern: "/api/v1/media/loans/{id}/cancel", Action: "media.loan_cancel", auth: userOnly, Perms: perms(policy.MediaManage), h: s.cancelMediaLoan},
 		{Method: "POST", Pattern: "/api/v1/media/loans/{id}/return", Action: "media.return", auth: userOnly, Perms: perms(policy.MediaManage), h: s.returnMedia},
+		// Training and staff assessment (培训考核, SPEC §10, issue 13): the
+		// register, and every member of staff's own record and letter.
+		{Method: "GET", Pattern: "/api/v1/trainings", Action: "training.coverage", auth: userOnly, Perms: perms(policy.TrainingRead), h: s.trainingCoverage},
+		{Method: "GET", Pattern: "/api/v1/trainings/summary", Action: "training.summary", auth: userOnly, Perms: perms(policy.TrainingRead), h: s.trainingSummary},
+		{Method: "GET", Pattern: "/api/v1/trainings/me", Action: "training.record_read", auth: userOnly, h: s.myTraining},
+		{Method: "GET", Pattern: "/api/v1/trainings/people/{id}", Action: "training.record_read", auth: userOnly, Perms: perms(policy.TrainingRead), h: s.personTraining},
+		{Method: "GET", Pattern: "/api/v1/trainings/settings", Action: "training.settings_read", auth: userOnly, Perms: perms(policy.TrainingRead), h: s.trainingSettings},
+		{Method: "PUT", Pattern: "/api/v1/trainings/settings", Action: "training.settings_set", auth: userOnly, Perms: perms(policy.TrainingManage), Body: trainingSettingsRequest{}, h: s.setTrainingSettings},
+		{Method: "GET", Pattern: "/api/v1/trainings/courses", Action: "training.course_list", auth: userOnly, Perms: perms(policy.TrainingRead), h: s.listCourses},
+		{Method: "POST", Pattern: "/api/v1/trainings/courses", Action: "training.course_create", auth: userOnly, Perms: perms(policy.TrainingManage), Body: training.NewCourse{}, h: s.createCourse},
+		{Method: "GET", Pattern: "/api/v1/trainings/courses/{id}", Action: "training.course_read", auth: userOnly, Perms: perms(policy.TrainingRead), h: s.getCourse},
+		{Method: "PATCH", Pattern: "/api/v1/trainings/courses/{id}", Action: "training.course_update", auth: userOnly, Perms: perms(policy.TrainingManage), Body: training.CourseChanges{}, h: s.updateCourse},
+		{Method: "PUT", Pattern: "/api/v1/trainings/courses/{id}/required", Action: "training.course_require", auth: userOnly, Perms: perms(policy.TrainingManage), Body: training.Requirement{}, h: s.requireCourse},
+		{Method: "GET", Pattern: "/api/v1/trainings/sessions", Action: "training.session_list", auth: userOnly, Perms: perms(policy.TrainingRead), h: s.listTrainingSessions},
+		{Method: "POST", Pattern: "/api/v1/trainings/sessions", Action: "training.session_create", auth: userOnly, Perms: perms(policy.TrainingManage), Body: training.NewSession{}, h: s.createTrainingSession},
+		{Method: "GET", Pattern: "/api/v1/trainings/sessions/{id}", Action: "training.session_read", auth: userOnly, Perms: perms(policy.TrainingRead), h: s.getTrainingSession},
+		{Method: "POST", Pattern: "/api/v1/trainings/sessions/{id}/enrolments", Action: "training.enrol", auth: userOnly, Perms: perms(policy.TrainingManage), Body: training.Enrolment{}, h: s.enrolTraining},
+		{Method: "PUT", Pattern: "/api/v1/trainings/sessions/{id}/results/{user_id}", Action: "training.result", auth: userOnly, Perms: perms(policy.TrainingManage), Body: training.NewResult{}, h: s.recordTrainingResult},
+		{Method: "GET", Pattern: "/api/v1/trainings/letters", Action: "training.letter_list", auth: userOnly, Perms: perms(policy.TrainingRead), h: s.listLetters},
+		{Method: "POST", Pattern: "/api/v1/trainings/letters", Action: "training.letter_publish", auth: userOnly, Perms: perms(policy.TrainingManage), Body: training.NewLetter{}, h: s.publishLetter},
+		{Method: "GET", Pattern: "/api/v1/trainings/letters/mine", Action: "training.letter_read", auth: userOnly, h: s.myLetter},
+		{Method: "POST", Pattern: "/api/v1/trainings/letters/{version}/signatures", Action: "training.letter_sign", auth: userOnly, Body: training.SignLetter{}, h: s.signLetter},
+		{Method: "GET", Pattern: "/api/v1/trainings/retraining", Action: "training.retraining_list", auth: userOnly, Perms: perms(policy.TrainingRead), h: s.listRetraining},
+		{Method: "POST", Pattern: "/api/v1/trainings/retraining", Action: "training.retraining_order", auth: userOnly, Perms: perms(policy.TrainingManage), Body: training.NewOrder{}, h: s.orderRetraining},
+		{Method: "POST", Pattern: "/api/v1/trainings/retraining/{id}/cancel", Action: "training.retraining_cancel", auth: userOnly, Perms: perms(policy.TrainingManage), h: s.cancelRetraining},
+		{Method: "GET", Pattern: "/api/v1/trainings/assessments", Action: "training.assessment_list", auth: userOnly, Perms: perms(policy.TrainingRead), h: s.listAssessments},
+		{Method: "POST", Pattern: "/api/v1/trainings/assessments", Action: "training.assessment_compute", auth: userOnly, Perms: perms(policy.TrainingManage), Body: training.NewAssessments{}, h: s.computeAssessments},
+		{Method: "POST", Pattern: "/api/v1/trainings/assessments/{id}/appeal", Action: "training.assessment_appeal", auth: userOnly, Body: training.AssessmentAppeal{}, h: s.appealAssessment},
+		{Method: "POST", Pattern: "/api/v1/trainings/assessments/{id}/decision", Action: "training.assessment_review", auth: userOnly, Perms: perms(policy.TrainingManage), Body: training.AppealDecision{}, h: s.decideAssessmentAppeal},
 	}
 }
 

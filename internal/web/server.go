@@ -44,6 +44,7 @@ import (
 	"medguard/internal/records"
 	"medguard/internal/storage"
 	"medguard/internal/trail"
+	"medguard/internal/training"
 )
 
 // Deps are what the server needs.
@@ -94,6 +95,8 @@ type Deps struct {
 	// media register (issue 13).
 	Inspections *inspections.Service
 	Media       *media.Service
+	// Training is the training register (培训考核, SPEC §10, issue 13).
+	Training *training.Service
 }
 
 // Server serves medguard over HTTP.
