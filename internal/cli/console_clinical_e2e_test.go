@@ -22,7 +22,7 @@ import (
 // MEDGUARD_SCREENSHOTS (default a temporary directory) as
 // <lang>-clinical-*.png.
 func TestConsoleClinicalJourneys(t *testing.T) {
-	t.Parallel() // slow and independent: runs beside the others (CI time)
+	t.Parallel()    // slow and independent: runs beside the others (CI time)
 	chromiumPath(t) // skips without chromium
 	h := startDemo(t, 120, 500)
 	shots := os.Getenv("MEDGUARD_SCREENSHOTS")
