@@ -71,6 +71,11 @@ folder.manage          . x . . . . . . . . .
 copy.manage            . x . . . . . . . . .
 partner.manage         . . . . . . x . . . x
 partner.read           . . . . . . x x . . x
+asset.read             . . . . . x x x . x .
+asset.manage           . . . . . x x . . . .
+vuln.read              . . . . . x x x . x .
+vuln.manage            . . . . . x x . . . .
+vuln.suspend           . . . . . . x . . . .
 `
 
 var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher, Leadership,
