@@ -18,6 +18,7 @@ import (
 
 	"medguard"
 	"medguard/internal/approvals"
+	"medguard/internal/assets"
 	"medguard/internal/audit"
 	"medguard/internal/backup"
 	"medguard/internal/backuphealth"
@@ -37,6 +38,7 @@ import (
 	"medguard/internal/storage"
 	"medguard/internal/trail"
 	"medguard/internal/transport"
+	"medguard/internal/vulns"
 	"medguard/internal/web"
 )
 
@@ -72,6 +74,9 @@ type Config struct {
 	// KEK says where the key-encryption keys are (key file, environment,
 	// HSM); the zero value follows the key file.
 	KEK KEKConfig
+	// Vulns tunes vulnerability management: due dates by severity, the
+	// scan cadence, the largest report.
+	Vulns vulns.Config
 }
 
 // App is an open installation: the database, the keys, the audit log and
@@ -123,12 +128,17 @@ type App struct {
 	DeidJobs *deidjobs.Service
 	// Exports is exports of patients' records (SPEC §8).
 	Exports *exports.Service
+	// Assets is the asset register (资产台账) and Vulns vulnerability
+	// management (漏洞管理), whose suspensions the gate enforces (issue 13).
+	Assets *assets.Service
+	Vulns  *vulns.Service
 }
 
 // Schemas are every capability's tables, in dependency order.
 func Schemas() []storage.Schema {
 	return []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema(), siem.Schema(), detect.Schema(),
-		incidents.Schema(), datause.Schema(), partners.Schema(), deidjobs.Schema(), exports.Schema()}
+		incidents.Schema(), datause.Schema(), partners.Schema(), deidjobs.Schema(), exports.Schema(),
+		assets.Schema(), vulns.Schema()}
 }
 
 // Open opens (creating if needed) the installation described by cfg.
@@ -300,6 +310,34 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	// Exports of more than one patient are four-eyes requests (exports.bulk).
 	a.Exports = exports.New(a.DB, a.Gate, a.Keys, a.Records, a.Approvals, exports.Config{})
 	d.Exports = a.Exports
+	// Assets and vulnerabilities (issue 13): exceptions and early lifts of
+	// suspensions are four-eyes requests; an overdue vulnerability raises
+	// an alert once, resolved when it is fixed or closed; the operations a
+	// critical vulnerability of the records system suspends are the gate's
+	// restrictions, loaded before anything is served.
+	a.Assets = assets.New(a.DB, a.Gate, a.Identity, assets.Config{Location: cfg.Identity.Location})
+	a.Vulns = vulns.New(a.DB, a.Gate, a.Keys, a.Assets, cfg.Vulns)
+	a.Approvals.Register(a.Vulns.VulnExceptionKind())
+	a.Approvals.Register(a.Vulns.SuspensionLiftKind())
+	a.Gate.Restrict(a.Vulns.Restrictions)
+	if err := a.Vulns.Reload(ctx); err != nil {
+		a.Log.Close()
+		a.DB.Close()
+		return nil, err
+	}
+	a.Vulns.OnOverdue(func(ctx context.Context, o vulns.OverdueVuln) {
+		if err := a.Detect.RaiseNotice(context.WithoutCancel(ctx), vulns.OverdueRule, o.VulnID,
+			fmt.Sprintf("vulnerability %s (%s) of asset %s was due %s", o.VulnID, o.Severity, o.AssetID,
+				o.DueAt.UTC().Format(time.RFC3339))); err != nil {
+			cfg.Logger.Error("raising the alert of an overdue vulnerability failed", "vuln", o.VulnID, "error", err.Error())
+		}
+	})
+	a.Vulns.OnResolved(func(ctx context.Context, id string) {
+		if _, err := a.Detect.ResolveNotices(context.WithoutCancel(ctx), vulns.OverdueRule, id, "vuln_resolved"); err != nil {
+			cfg.Logger.Error("clearing the alert of a resolved vulnerability failed", "vuln", id, "error", err.Error())
+		}
+	})
+	d.Assets, d.Vulns = a.Assets, a.Vulns
 	d.DB, d.Gate, d.Log, d.Identity, d.Records, d.Approvals, d.Trail = a.DB, a.Gate, a.Log, a.Identity, a.Records, a.Approvals, a.Trail
 	d.Incidents = a.Incidents
 	d.Detect = a.Detect
@@ -311,7 +349,8 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.Web.Console = console.New(console.Deps{Identity: a.Identity, Records: a.Records, Approvals: a.Approvals, Trail: a.Trail,
 		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,
 		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn, KeyStatus: a.KeyStatus, Backups: a.BackupHealth,
-		DataUse: a.DataUse, Partners: a.Partners, DeidJobs: a.DeidJobs, Exports: a.Exports})
+		DataUse: a.DataUse, Partners: a.Partners, DeidJobs: a.DeidJobs, Exports: a.Exports,
+		Assets: a.Assets, Vulns: a.Vulns})
 	return a, nil
 }
 

@@ -87,6 +87,7 @@ import (
 
 	"medguard"
 	"medguard/internal/approvals"
+	"medguard/internal/assets"
 	"medguard/internal/audit"
 	"medguard/internal/backuphealth"
 	"medguard/internal/datause"
@@ -100,6 +101,7 @@ import (
 	"medguard/internal/policy"
 	"medguard/internal/records"
 	"medguard/internal/trail"
+	"medguard/internal/vulns"
 	"medguard/internal/web"
 )
 
@@ -136,6 +138,11 @@ type Deps struct {
 	// Exports is exports of patients' records (exports.go); nil hides
 	// those pages' data.
 	Exports *exports.Service
+	// Assets is the asset register and Vulns vulnerability management
+	// (assets.go, vulns.go); nil hides their data and the banner of the
+	// operations suspended.
+	Assets *assets.Service
+	Vulns  *vulns.Service
 }
 
 // PageSize is the length of a page of a paginated list.
@@ -158,8 +165,11 @@ type Page struct {
 	// signed-in user.
 	Any []policy.Permission
 	// Nav, for a GET page, shows it in the navigation bar.
-	Nav    *Nav
-	Handle func(*Request) error
+	Nav *Nav
+	// MaxForm, if set, is the largest form body the page reads (a file
+	// upload), instead of 64 KiB; the file is kept in memory.
+	MaxForm int64
+	Handle  func(*Request) error
 }
 
 // pages are every page, registered by the init functions of this package's

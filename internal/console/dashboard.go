@@ -65,6 +65,9 @@ type Dashboard struct {
 	IncidentsByGrade *Chart
 	// Backups is the backup health tile (backups.go).
 	Backups BackupTile
+	// Vulns is the tile of the vulnerabilities overdue by severity
+	// (vulns.go); nil when not shown.
+	Vulns *VulnTile
 	Empty   bool // nothing to show for this role
 }
 
@@ -205,6 +208,14 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 			return nil, err
 		}
 		d.Backups = t
+	}
+	if rq.Can(policy.VulnRead) && deps.Vulns != nil {
+		d.Empty = false
+		t, err := loadVulnTile(rq)
+		if err != nil {
+			return nil, err
+		}
+		d.Vulns = t
 	}
 	if rq.Can(policy.BreakGlassReview) || rq.Can(policy.BreakGlassRead) {
 		d.Empty = false

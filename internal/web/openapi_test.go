@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"medguard/internal/approvals"
+	"medguard/internal/assets"
 	"medguard/internal/audit"
 	"medguard/internal/backup"
 	"medguard/internal/backuphealth"
@@ -27,6 +28,7 @@ import (
 	"medguard/internal/records"
 	"medguard/internal/retention"
 	"medguard/internal/trail"
+	"medguard/internal/vulns"
 )
 
 // The OpenAPI document is checked against the server itself: the route
@@ -468,6 +470,21 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"ExportList":             List[exports.Export]{},
 		"Manifest":               exports.Manifest{},
 		"ManifestPatient":        exports.ManifestPatient{},
+		"Asset":                  assets.Asset{},
+		"AssetList":              List[assets.Asset]{},
+		"AssetImportSummary":     assets.ImportSummary{},
+		"Vuln":                   vulns.Vuln{},
+		"VulnList":               List[vulns.Vuln]{},
+		"VulnDetail":             vulns.Detail{},
+		"VulnSighting":           vulns.Sighting{},
+		"VulnEvent":              vulns.Event{},
+		"VulnScan":               vulns.Scan{},
+		"VulnScanList":           List[vulns.Scan]{},
+		"Suspension":             vulns.Suspension{},
+		"SuspensionList":         List[vulns.Suspension]{},
+		"VulnCadenceItem":        vulns.CadenceItem{},
+		"VulnCadenceList":        List[vulns.CadenceItem]{},
+		"VulnSummary":            vulns.Summary{},
 	} {
 		s := d.schema(t, name)
 		props, _ := s["properties"].(map[string]any)
@@ -558,6 +575,19 @@ func TestOpenAPIEnums(t *testing.T) {
 		{"#/components/schemas/NewExport/properties/format/enum", exports.Formats},
 		{"#/components/schemas/NewExport/properties/cipher/enum", exports.Ciphers},
 		{"#/components/schemas/NewExport/properties/fields/items/enum", exports.AllFields},
+		{"#/components/schemas/Asset/properties/kind/enum", assets.Kinds},
+		{"#/components/schemas/Asset/properties/status/enum", assets.Statuses},
+		{"#/components/schemas/Asset/properties/classification/enum", policy.Classifications},
+		{"#/components/schemas/AssetChanges/properties/status/enum", assets.Statuses},
+		{"#/components/schemas/Vuln/properties/severity/enum", vulns.Severities},
+		{"#/components/schemas/Vuln/properties/status/enum", vulns.Statuses},
+		{"#/components/schemas/VulnTransition/properties/status/enum", vulns.Statuses},
+		{"#/components/schemas/VulnScan/properties/format/enum", vulns.Formats},
+		{"#/components/schemas/NewVulnException/properties/outcome/enum", vulns.Exceptions},
+		{"#/components/schemas/NewSuspension/properties/actions/items/enum", permStrings(vulns.Suspendable)},
+		{"#/components/schemas/Suspension/properties/actions/items/enum", permStrings(vulns.Suspendable)},
+		{"#/components/schemas/VulnEvent/properties/kind/enum", []string{vulns.EventState, vulns.EventReopened, vulns.EventProposedFixed,
+			vulns.EventProposalWithdrawn, vulns.EventSeverity, vulns.EventException}},
 	} {
 		v, ok := d.pointer(c.pointer)
 		if !ok {
@@ -589,6 +619,14 @@ func TestOpenAPIEnums(t *testing.T) {
 			}
 		}
 	}
+}
+
+func permStrings(ps []policy.Permission) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = string(p)
+	}
+	return out
 }
 
 var openAPIPathParam = regexp.MustCompile(`\{([^}]+)\}`)

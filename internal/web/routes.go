@@ -2,6 +2,7 @@ package web
 
 import (
 	"medguard/internal/approvals"
+	"medguard/internal/assets"
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
@@ -11,6 +12,7 @@ import (
 	"medguard/internal/partners"
 	"medguard/internal/policy"
 	"medguard/internal/records"
+	"medguard/internal/vulns"
 )
 
 // buildRoutes lists every API route: method, path, the action logged for
@@ -194,6 +196,27 @@ func (s *Server) buildRoutes() []Route {
 		// Backups and restore drills (SPEC §9, issue 11).
 		{Method: "GET", Pattern: "/api/v1/backups", Action: "backup.status", auth: userOnly, Perms: perms(policy.BackupRead), h: s.backupHealth},
 		{Method: "GET", Pattern: "/api/v1/backups/drills", Action: "backup.drills", auth: userOnly, Perms: perms(policy.BackupRead), h: s.listDrills},
+
+		// The asset register (资产台账, issue 13).
+		{Method: "GET", Pattern: "/api/v1/assets", Action: "asset.list", auth: userOnly, Perms: perms(policy.AssetRead), h: s.listAssets},
+		{Method: "POST", Pattern: "/api/v1/assets", Action: "asset.create", auth: userOnly, Perms: perms(policy.AssetManage), Body: assets.NewAsset{}, h: s.createAsset},
+		{Method: "POST", Pattern: "/api/v1/assets/import", Action: "asset.import", auth: userOnly, Perms: perms(policy.AssetManage), h: s.importAssets},
+		{Method: "GET", Pattern: "/api/v1/assets/{id}", Action: "asset.read", auth: userOnly, Perms: perms(policy.AssetRead), h: s.getAsset},
+		{Method: "PATCH", Pattern: "/api/v1/assets/{id}", Action: "asset.update", auth: userOnly, Perms: perms(policy.AssetManage), Body: assets.Changes{}, h: s.updateAsset},
+		// Vulnerabilities (漏洞管理, issue 13): scanner reports imported per
+		// asset; exceptions and early lifts of suspensions are four-eyes
+		// requests a security officer decides.
+		{Method: "POST", Pattern: "/api/v1/vulns/import", Action: "vuln.import", auth: userOnly, Perms: perms(policy.VulnManage), h: s.importVulns},
+		{Method: "GET", Pattern: "/api/v1/vulns", Action: "vuln.list", auth: userOnly, Perms: perms(policy.VulnRead), h: s.listVulns},
+		{Method: "GET", Pattern: "/api/v1/vulns/cadence", Action: "vuln.cadence", auth: userOnly, Perms: perms(policy.VulnRead), h: s.vulnCadence},
+		{Method: "GET", Pattern: "/api/v1/vulns/summary", Action: "vuln.summary", auth: userOnly, Perms: perms(policy.VulnRead), h: s.vulnSummary},
+		{Method: "GET", Pattern: "/api/v1/vulns/scans", Action: "vuln.scans", auth: userOnly, Perms: perms(policy.VulnRead), h: s.listVulnScans},
+		{Method: "GET", Pattern: "/api/v1/vulns/{id}", Action: "vuln.read", auth: userOnly, Perms: perms(policy.VulnRead), h: s.getVuln},
+		{Method: "POST", Pattern: "/api/v1/vulns/{id}/status", Action: "vuln.transition", auth: userOnly, Perms: perms(policy.VulnManage), Body: vulns.Transition{}, h: s.setVulnStatus},
+		{Method: "POST", Pattern: "/api/v1/vulns/{id}/exception", Action: "approval.request", auth: userOnly, Perms: perms(policy.VulnManage), Body: vulns.NewException{}, h: s.askVulnException},
+		{Method: "POST", Pattern: "/api/v1/vulns/{id}/suspension", Action: "vuln.suspend", auth: userOnly, Perms: perms(policy.VulnSuspend), Body: vulns.NewSuspension{}, h: s.suspendForVuln},
+		{Method: "GET", Pattern: "/api/v1/suspensions", Action: "vuln.suspension_list", auth: userOnly, Perms: perms(policy.VulnRead), h: s.listSuspensions},
+		{Method: "POST", Pattern: "/api/v1/suspensions/{id}/lift", Action: "approval.request", auth: userOnly, Perms: perms(policy.VulnSuspend), Body: liftRequest{}, h: s.askSuspensionLift},
 	}
 }
 

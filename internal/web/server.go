@@ -27,6 +27,7 @@ import (
 
 	"medguard"
 	"medguard/internal/approvals"
+	"medguard/internal/assets"
 	"medguard/internal/audit"
 	"medguard/internal/backuphealth"
 	"medguard/internal/datause"
@@ -42,6 +43,7 @@ import (
 	"medguard/internal/records"
 	"medguard/internal/storage"
 	"medguard/internal/trail"
+	"medguard/internal/vulns"
 )
 
 // Deps are what the server needs.
@@ -88,6 +90,10 @@ type Deps struct {
 	DeidJobs *deidjobs.Service
 	// Exports is exports of patients' records (SPEC §8).
 	Exports *exports.Service
+	// Assets is the asset register and Vulns vulnerability management
+	// (issue 13).
+	Assets *assets.Service
+	Vulns  *vulns.Service
 }
 
 // Server serves medguard over HTTP.
