@@ -195,7 +195,7 @@ func assetForm(rq *Request) assets.NewAsset {
 	return assets.NewAsset{Code: rq.PostFormValue("code"), Name: rq.PostFormValue("name"), Kind: rq.PostFormValue("kind"),
 		Owner: strings.TrimSpace(rq.PostFormValue("owner")), Department: rq.PostFormValue("department"), Location: rq.PostFormValue("location"),
 		Address: rq.PostFormValue("address"), Classification: rq.PostFormValue("classification"),
-		Labels: strings.FieldsFunc(rq.PostFormValue("labels"), func(r rune) bool { return r == ';' || r == '；' || r == '、' || r == ',' || r == '，' }),
+		Labels:       strings.FieldsFunc(rq.PostFormValue("labels"), func(r rune) bool { return r == ';' || r == '；' || r == '、' || r == ',' || r == '，' }),
 		EndOfSupport: rq.PostFormValue("end_of_support"), RecordsSystem: rq.PostFormValue("records_system") == "yes"}
 }
 

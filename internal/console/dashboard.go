@@ -68,7 +68,7 @@ type Dashboard struct {
 	// Vulns is the tile of the vulnerabilities overdue by severity
 	// (vulns.go); nil when not shown.
 	Vulns *VulnTile
-	Empty   bool // nothing to show for this role
+	Empty bool // nothing to show for this role
 }
 
 func dashboard(rq *Request) error {
