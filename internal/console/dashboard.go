@@ -65,10 +65,11 @@ type Dashboard struct {
 	IncidentsByGrade *Chart
 	// Backups is the backup health tile (backups.go).
 	Backups BackupTile
+	Empty   bool // nothing to show for this role
+
 	// Vulns is the tile of the vulnerabilities overdue by severity
 	// (vulns.go); nil when not shown.
 	Vulns *VulnTile
-	Empty bool // nothing to show for this role
 }
 
 func dashboard(rq *Request) error {
