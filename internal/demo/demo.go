@@ -3,7 +3,9 @@
 // role, thousands of patients with a year of admissions, records in Chinese,
 // archiving on time and late, care teams, access grants, emergency
 // (break-glass) accesses with their reviews, and refused accesses; and,
-// given the data-use services, the data use of SPEC §8 (datause.go).
+// given the data-use services, the data use of SPEC §8 (datause.go);
+// given the asset register and vulnerability management, the register
+// and a year of vulnerability scans (vulns.go).
 //
 // It acts as the synthetic staff through the same services and the same
 // gate as everyone else: every change is decided by the access policy and
@@ -30,12 +32,14 @@ import (
 
 	"medguard"
 	"medguard/internal/approvals"
+	"medguard/internal/assets"
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
 	"medguard/internal/identity"
 	"medguard/internal/partners"
 	"medguard/internal/records"
 	"medguard/internal/synth"
+	"medguard/internal/vulns"
 )
 
 // Clock is the demo's simulated clock: each reading moves it on a little, so
@@ -77,6 +81,10 @@ type Services struct {
 	DataUse  *datause.Service
 	Partners *partners.Service
 	DeidJobs *deidjobs.Service
+	// Assets and Vulns, if set, add the asset register and a year of
+	// vulnerability scans (vulns.go).
+	Assets *assets.Service
+	Vulns  *vulns.Service
 }
 
 // Options size the hospital.
@@ -114,6 +122,10 @@ type Summary struct {
 	Took                                                    time.Duration
 	AdminPassword, SecurityPassword, StaffPassword          string
 	Examples                                                []Staff
+
+	// The asset register and vulnerabilities (issue 13): assets, scans
+	// imported, vulnerabilities, suspensions of operations.
+	Assets, Scans, Vulns, Suspensions int
 }
 
 // hospitalZone is the demo hospital's time zone: China Standard Time,
@@ -175,6 +187,12 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 			name string
 			fn   func(context.Context) error
 		}{"paper folders, record-use requests, a copy, a partner and a de-identification job", l.dataUse})
+	}
+	if svc.Vulns != nil {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"the asset register and a year of vulnerability scans", l.vulnerabilities})
 	}
 	for i, s := range steps {
 		fmt.Fprintf(l.out, "[%d/%d] %s…\n", i+1, len(steps), s.name)
