@@ -1,6 +1,7 @@
 package console
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"medguard"
+	"medguard/internal/approvals"
 	"medguard/internal/assets"
 	"medguard/internal/policy"
 	"medguard/internal/vulns"
@@ -467,4 +469,26 @@ func loadVulnTile(rq *Request) (*VulnTile, error) {
 			Href: "/vulns?" + url.Values{"severity": {s}, "overdue": {"1"}}.Encode()})
 	}
 	return t, nil
+}
+
+// vulnWhat says a four-eyes request of vulnerability management: the
+// exception asked for and the vulnerability's title, or the lift of a
+// suspension (vulnerabilities the reader may not see are named by id).
+func (w *decisionWords) vulnWhat(a *approvals.Approval) string {
+	rq := w.rq
+	title := func(id string) string {
+		if rq.Deps.Vulns == nil || !rq.Can(policy.VulnRead) {
+			return id
+		}
+		if d, err := rq.Deps.Vulns.Get(rq.Context(), rq.Call, id); err == nil {
+			return d.Title
+		}
+		return id
+	}
+	if a.Kind == vulns.ExceptionKind {
+		var p vulns.ExceptionPayload
+		json.Unmarshal(a.Payload, &p) // the service wrote it
+		return rq.T("approvals.what.vulns.exception", rq.T("vuln.status."+p.Outcome), title(p.VulnID))
+	}
+	return rq.T("approvals.what.vulns.suspension_lift")
 }

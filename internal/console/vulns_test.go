@@ -163,6 +163,20 @@ func TestAssetsAndVulnerabilitiesPages(t *testing.T) {
 	if !strings.Contains(page.body, "修复中 → 已修复") || !strings.Contains(page.body, "已由") {
 		t.Errorf("history and ended suspension: %s", between(page.body, `id="vuln-history"`, `</ol>`))
 	}
+	// The zlib finding will not be fixed: an exception, asked here and
+	// shown in words in the approvals inbox.
+	zlib, _, err := h.app.Vulns.List(context.Background(), probe, vulns.Query{AssetID: emr, Text: "CVE-2023-45853"})
+	if err != nil || len(zlib) != 1 {
+		t.Fatalf("zlib %v %v", zlib, err)
+	}
+	page = b.get("/vulns/" + zlib[0].ID)
+	if p := b.post("/vulns/"+zlib[0].ID+"/exception", page, map[string][]string{"outcome": {"accepted"}, "reason": {"MiniZip 未被调用，接受风险"}}); p.status != 200 ||
+		!strings.Contains(p.body, "等待信息安全专员审批") {
+		t.Fatalf("the exception: %d", p.status)
+	}
+	if inbox := b.get("/approvals?who=mine&status=pending").body; !strings.Contains(inbox, "将漏洞以“风险已接受”关闭：zlib: integer overflow") {
+		t.Errorf("the inbox: %s", between(inbox, `<main`, `</table>`))
+	}
 	alerts = b.get("/alerts?status=new&rule=" + vulns.OverdueRule)
 	if n := strings.Count(alerts.body, "一个严重漏洞已超过修复期限仍未修复"); n != 2 {
 		t.Errorf("%d critical alerts still new after one fix, want 2", n)
