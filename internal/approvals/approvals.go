@@ -149,6 +149,9 @@ type Kind struct {
 	// this kind (e.g. deid.approve for de-identification jobs), besides
 	// the approvers the plan names.
 	Approver policy.Permission
+	// After, if set, is told of an approved request once it has run and
+	// committed (a register reloads what it keeps in memory, say).
+	After func(ctx context.Context, a *Approval)
 }
 
 // Service is the approvals capability.
@@ -601,6 +604,9 @@ func (s *Service) decide(ctx context.Context, call *medguard.Call, id, note, out
 		if _, err := s.gate.Record(ctx, gate.Event{Call: call, Action: k.RunAction, TargetType: targetType,
 			TargetID: targetID, Allowed: true, Rule: "allow.four_eyes:" + a.ID}, nil); err != nil {
 			return nil, err
+		}
+		if k.After != nil {
+			k.After(context.WithoutCancel(ctx), a)
 		}
 	}
 	return a, nil

@@ -18,6 +18,7 @@ import (
 
 	"medguard"
 	"medguard/internal/approvals"
+	"medguard/internal/assets"
 	"medguard/internal/audit"
 	"medguard/internal/backup"
 	"medguard/internal/backuphealth"
@@ -40,6 +41,7 @@ import (
 	"medguard/internal/trail"
 	"medguard/internal/training"
 	"medguard/internal/transport"
+	"medguard/internal/vulns"
 	"medguard/internal/web"
 )
 
@@ -75,6 +77,9 @@ type Config struct {
 	// KEK says where the key-encryption keys are (key file, environment,
 	// HSM); the zero value follows the key file.
 	KEK KEKConfig
+	// Vulns tunes vulnerability management: due dates by severity, the
+	// scan cadence, the largest report.
+	Vulns vulns.Config
 }
 
 // App is an open installation: the database, the keys, the audit log and
@@ -133,13 +138,17 @@ type App struct {
 	// Training is the training register (培训考核, SPEC §10, issue 13),
 	// which also closes record access to staff who owe training.
 	Training *training.Service
+	// Assets is the asset register (资产台账) and Vulns vulnerability
+	// management (漏洞管理), whose suspensions the gate enforces (issue 13).
+	Assets *assets.Service
+	Vulns  *vulns.Service
 }
 
 // Schemas are every capability's tables, in dependency order.
 func Schemas() []storage.Schema {
 	return []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema(), siem.Schema(), detect.Schema(),
 		incidents.Schema(), datause.Schema(), partners.Schema(), deidjobs.Schema(), exports.Schema(),
-		inspections.Schema(), media.Schema(), training.Schema()}
+		inspections.Schema(), media.Schema(), training.Schema(), assets.Schema(), vulns.Schema()}
 }
 
 // Open opens (creating if needed) the installation described by cfg.
@@ -332,7 +341,35 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		a.DB.Close()
 		return nil, err
 	}
+	// Assets and vulnerabilities (issue 13): exceptions and early lifts of
+	// suspensions are four-eyes requests; an overdue vulnerability raises
+	// an alert once, resolved when it is fixed or closed; the operations a
+	// critical vulnerability of the records system suspends are the gate's
+	// restrictions, loaded before anything is served.
+	a.Assets = assets.New(a.DB, a.Gate, a.Identity, assets.Config{Location: cfg.Identity.Location})
+	a.Vulns = vulns.New(a.DB, a.Gate, a.Keys, a.Assets, cfg.Vulns)
+	a.Approvals.Register(a.Vulns.VulnExceptionKind())
+	a.Approvals.Register(a.Vulns.SuspensionLiftKind())
+	a.Gate.Restrict(a.Vulns.Restrictions)
+	if err := a.Vulns.Reload(ctx); err != nil {
+		a.Log.Close()
+		a.DB.Close()
+		return nil, err
+	}
 	d.Training = a.Training
+	a.Vulns.OnOverdue(func(ctx context.Context, o vulns.OverdueVuln) {
+		if err := a.Detect.RaiseNotice(context.WithoutCancel(ctx), vulns.OverdueRule, o.VulnID,
+			fmt.Sprintf("vulnerability %s (%s) of asset %s was due %s", o.VulnID, o.Severity, o.AssetID,
+				o.DueAt.UTC().Format(time.RFC3339))); err != nil {
+			cfg.Logger.Error("raising the alert of an overdue vulnerability failed", "vuln", o.VulnID, "error", err.Error())
+		}
+	})
+	a.Vulns.OnResolved(func(ctx context.Context, id string) {
+		if _, err := a.Detect.ResolveNotices(context.WithoutCancel(ctx), vulns.OverdueRule, id, "vuln_resolved"); err != nil {
+			cfg.Logger.Error("clearing the alert of a resolved vulnerability failed", "vuln", id, "error", err.Error())
+		}
+	})
+	d.Assets, d.Vulns = a.Assets, a.Vulns
 	d.DB, d.Gate, d.Log, d.Identity, d.Records, d.Approvals, d.Trail = a.DB, a.Gate, a.Log, a.Identity, a.Records, a.Approvals, a.Trail
 	d.Incidents = a.Incidents
 	d.Detect = a.Detect
@@ -346,7 +383,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,
 		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn, KeyStatus: a.KeyStatus, Backups: a.BackupHealth,
 		DataUse: a.DataUse, Partners: a.Partners, DeidJobs: a.DeidJobs, Exports: a.Exports,
-		Inspections: a.Inspections, Media: a.Media, Training: a.Training})
+		Inspections: a.Inspections, Media: a.Media, Training: a.Training, Assets: a.Assets, Vulns: a.Vulns})
 	return a, nil
 }
 

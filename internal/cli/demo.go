@@ -67,7 +67,7 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 	fmt.Fprintf(stdout, "Building a synthetic hospital in %s (seed %d, %d patients, %d records)\n", app.DB.Where, *seed, *patients, *recs)
 	sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals,
 		DataUse: app.DataUse, Partners: app.Partners, DeidJobs: app.DeidJobs, Inspections: app.Inspections, Media: app.Media,
-		Training: app.Training}, clock,
+		Training: app.Training, Assets: app.Assets, Vulns: app.Vulns}, clock,
 		demo.Options{Seed: *seed, Patients: *patients, Records: *recs, Workers: *workers, AdminPassword: adminPassword,
 			SecurityPassword: securityPassword, StaffPassword: demoStaffPassword, Now: now, Progress: stdout})
 	if err != nil {
@@ -92,6 +92,11 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stdout, "Training: %d courses, %d sessions, %d results, %d quarterly assessments; the privacy course is\n"+
 			"required for record access, and %s, a doctor who joined yesterday, is refused records until trained.\n\n",
 			sum.Courses, sum.TrainingSessions, sum.TrainingResults, sum.Assessments, sum.NewDoctor)
+	}
+	if sum.Assets > 0 {
+		fmt.Fprintf(stdout, "Vulnerabilities: %d assets in the register, %d scans imported over the year, %d vulnerabilities in every\n"+
+			"state (overdue ones alerted), %d suspension of exports while Log4Shell was open: console 漏洞管理 (/vulns).\n\n",
+			sum.Assets, sum.Scans, sum.Vulns, sum.Suspensions)
 	}
 	if len(sum.Frozen) > 0 {
 		fmt.Fprintf(stdout, "Detection froze %s after a burst of reads: see GET /api/v1/alerts and /api/v1/incidents\n"+

@@ -47,6 +47,7 @@ type serveFlags struct {
 	maxAttachment                                                          int64
 	metricsPublic, siemInsecure                                            bool
 	kekSource, pkcs11Module, pkcs11Token                                   string
+	vuln                                                                   vulnFlags
 }
 
 // commonFlags registers the flags every command that opens the
@@ -99,6 +100,7 @@ func (f *serveFlags) register(fs *flagSet) {
 	fs.StringVar(&f.alertTo, "alert-email-to", "", "recipients of alert emails (comma-separated)")
 	fs.IntVar(&f.retentionDays, "audit-retention-days", 0, "days audit entries stay in the database before they may be archived: at least 180, may be raised, never lowered (default: as recorded, 180 for a new installation)")
 	fs.DurationVar(&f.checkpointEvery, "checkpoint-every", 5*time.Second, "how often the audit log's checkpoint is signed while it grows (at most 10s)")
+	f.vuln.register(fs)
 	fs.DurationVar(&f.refusalSummary, "refusal-summary-every", 30*time.Second, "how often the refused requests of unknown clients beyond their address's budget are summarised in the audit log (one entry per address, with how many)")
 }
 
@@ -199,6 +201,10 @@ func (f *serveFlags) config(getenv func(string) string, logger *slog.Logger) (Co
 	if f.lockThreshold < 1 || f.idle <= 0 || f.lifetime <= 0 {
 		return Config{}, errors.New("--lockout-threshold, --idle-timeout and --session-lifetime must be positive")
 	}
+	vulnCfg, err := f.vuln.config()
+	if err != nil {
+		return Config{}, err
+	}
 	return Config{
 		DataDir: f.data, DB: f.db, KeyFile: f.keyFile, Keys: getenv("MEDGUARD_KEYS"), Cipher: alg,
 		LogOrigin: f.logOrigin, AuditKey: getenv("MEDGUARD_AUDIT_KEY"), AuditRetentionDays: f.retentionDays, SIEM: siemCfg, Notifier: notifier,
@@ -209,7 +215,7 @@ func (f *serveFlags) config(getenv func(string) string, logger *slog.Logger) (Co
 			Location: loc},
 		Web: web.Deps{TrustedProxies: proxies, SignInPerMinute: f.signInRate, SignInBurst: f.signInBurst,
 			MetricsPublic: f.metricsPublic, Version: Version},
-		Logger: logger, Metrics: true, KEK: f.kekConfig(getenv),
+		Logger: logger, Metrics: true, KEK: f.kekConfig(getenv), Vulns: vulnCfg,
 	}, nil
 }
 
@@ -422,6 +428,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// gate within the interval, and overdue training is announced.
 	go app.Training.Run(bg, 30*time.Second, func(err error) {
 		logger.Error("refreshing the training register failed (the last snapshot stays in force)", "error", err.Error())
+	})
+	go app.Vulns.Run(bg, time.Minute, func(err error) {
+		logger.Error("checking vulnerabilities' due dates failed", "error", err.Error())
+	})
+	go app.Vulns.Watch(bg, 5*time.Second, func(err error) {
+		logger.Error("reloading the operations suspended failed (all of them are refused until it succeeds)", "error", err.Error())
 	})
 	go app.DeidJobs.Run(bg, time.Second, func(err error) {
 		logger.Error("de-identification jobs failed", "error", err.Error())

@@ -19,6 +19,7 @@ import (
 	"medguard/internal/partners"
 	"medguard/internal/policy"
 	"medguard/internal/training"
+	"medguard/internal/vulns"
 )
 
 // Alerts (告警, SPEC §6) as a security officer scans them all day: a dense
@@ -209,7 +210,8 @@ func (rq *Request) ruleNames() []string {
 	for _, r := range detect.DefaultRules() {
 		out = append(out, r.Name)
 	}
-	out = append(out, detect.DeadlineOverdueRule, datause.OverdueRule, partners.DeletionOverdueRule)
+	out = append(out, detect.DeadlineOverdueRule, datause.OverdueRule, datause.ReconcileRule, partners.DeletionOverdueRule,
+		vulns.OverdueRule)
 	return append(out, slices.Sorted(maps.Keys(noticeWords))...)
 }
 
@@ -340,6 +342,10 @@ var overduePattern = regexp.MustCompile(`deadline ([a-z_]+) was due`)
 // ("paper folder <barcode> (loan …").
 var folderPattern = regexp.MustCompile(`paper folder ([A-Za-z0-9-]+) `)
 
+// vulnSeverityPattern reads the severity out of an overdue
+// vulnerability's explanation ("vulnerability <id> (critical) of …").
+var vulnSeverityPattern = regexp.MustCompile(`\((critical|high|medium|low)\) of asset`)
+
 // alertExplanation says why an alert was raised, in words, from what it
 // counted: the person, how many in which window, the threshold.
 func (rq *Request) alertExplanation(a detect.Alert) string {
@@ -367,6 +373,12 @@ func (rq *Request) alertExplanation(a detect.Alert) string {
 		return rq.T("alerts.explain.paper_electronic_sync")
 	case training.OverdueRule, training.FlaggedRule:
 		return rq.T("alerts.explain."+a.Rule, rq.Person(a.Key))
+	case vulns.OverdueRule:
+		sev := rq.T("severity.other")
+		if m := vulnSeverityPattern.FindStringSubmatch(a.Explanation); m != nil {
+			sev = rq.T("severity." + m[1])
+		}
+		return rq.T("alerts.explain.vuln_overdue", sev)
 	case "bulk_read_user", "bulk_read_ip", "repeat_patient", "off_hours_read", "cross_department_read", "new_relation",
 		"repeated_denied", "failed_signin_ip", "bulk_export", "deactivated_signin", "baseline_deviation":
 		return rq.T("alerts.explain."+a.Rule, who, window, a.Count, a.Threshold)

@@ -87,6 +87,7 @@ import (
 
 	"medguard"
 	"medguard/internal/approvals"
+	"medguard/internal/assets"
 	"medguard/internal/audit"
 	"medguard/internal/backuphealth"
 	"medguard/internal/datause"
@@ -103,6 +104,7 @@ import (
 	"medguard/internal/records"
 	"medguard/internal/trail"
 	"medguard/internal/training"
+	"medguard/internal/vulns"
 	"medguard/internal/web"
 )
 
@@ -146,6 +148,11 @@ type Deps struct {
 	// Training is the training register (training.go); nil hides its
 	// pages' data and the training banner.
 	Training *training.Service
+	// Assets is the asset register and Vulns vulnerability management
+	// (assets.go, vulns.go); nil hides their data and the banner of the
+	// operations suspended.
+	Assets *assets.Service
+	Vulns  *vulns.Service
 }
 
 // PageSize is the length of a page of a paginated list.
@@ -168,8 +175,11 @@ type Page struct {
 	// signed-in user.
 	Any []policy.Permission
 	// Nav, for a GET page, shows it in the navigation bar.
-	Nav    *Nav
-	Handle func(*Request) error
+	Nav *Nav
+	// MaxForm, if set, is the largest form body the page reads (a file
+	// upload), instead of 64 KiB; the file is kept in memory.
+	MaxForm int64
+	Handle  func(*Request) error
 }
 
 // pages are every page, registered by the init functions of this package's

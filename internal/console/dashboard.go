@@ -71,6 +71,9 @@ type Dashboard struct {
 	Inspection *InspectionTile
 	// Training is the training tile: coverage and overdue (training.go).
 	Training TrainingTile
+	// Vulns is the tile of the vulnerabilities overdue by severity
+	// (vulns.go); nil when not shown.
+	Vulns *VulnTile
 }
 
 func dashboard(rq *Request) error {
@@ -226,6 +229,14 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 			return nil, err
 		}
 		d.Training = t
+	}
+	if rq.Can(policy.VulnRead) && deps.Vulns != nil {
+		d.Empty = false
+		t, err := loadVulnTile(rq)
+		if err != nil {
+			return nil, err
+		}
+		d.Vulns = t
 	}
 	if rq.Can(policy.BreakGlassReview) || rq.Can(policy.BreakGlassRead) {
 		d.Empty = false

@@ -16,6 +16,7 @@ import (
 	"medguard/internal/identity"
 	"medguard/internal/policy"
 	"medguard/internal/records"
+	"medguard/internal/vulns"
 )
 
 // The approvals inbox (approvals.go) shows each request as the decision it
@@ -174,6 +175,8 @@ func (w *decisionWords) describe(a *approvals.Approval) (decisionText, error) {
 		if ep.ContainsCore {
 			d.What = rq.T("approvals.what.exports.bulk_core", d.What)
 		}
+	case vulns.ExceptionKind, vulns.LiftKind:
+		d.What = w.vulnWhat(a)
 	default:
 		d.What = rq.textOr("kind."+a.Kind, rq.T("approvals.what.other"))
 		if subject != "" {

@@ -262,7 +262,10 @@ type View struct {
 	// Training is the training banner of a member of staff's home page
 	// (training.go), or nil.
 	Training *TrainingBanner
-	Data     any
+	// Suspended, if set, is the banner of the operations suspended now
+	// that the caller holds (vulns.go).
+	Suspended *banner
+	Data      any
 }
 
 // Render writes page name (templates/<name>.html) with status. titleKey
@@ -288,6 +291,7 @@ func (rq *Request) Render(status int, name, titleKey string, data any) error {
 		v.User, v.Scope = &rq.Call.Actor, rq.Scope
 		v.IdleSeconds = int(rq.Deps.Identity.Config().IdleTimeout / time.Second)
 		if rq.Scope != "mfa_enrollment" {
+			v.Suspended = rq.suspendedBanner()
 			for _, p := range rq.c.nav {
 				if len(p.Any) == 0 || anyOf(rq.Perms, p.Any) {
 					cur := rq.page.Path == p.Path || (p.Path != "/{$}" && strings.HasPrefix(rq.page.Path, p.Path+"/"))

@@ -3,7 +3,9 @@
 // role, thousands of patients with a year of admissions, records in Chinese,
 // archiving on time and late, care teams, access grants, emergency
 // (break-glass) accesses with their reviews, and refused accesses; and,
-// given the data-use services, the data use of SPEC §8 (datause.go).
+// given the data-use services, the data use of SPEC §8 (datause.go);
+// given the asset register and vulnerability management, the register
+// and a year of vulnerability scans (vulns.go).
 //
 // It acts as the synthetic staff through the same services and the same
 // gate as everyone else: every change is decided by the access policy and
@@ -30,6 +32,7 @@ import (
 
 	"medguard"
 	"medguard/internal/approvals"
+	"medguard/internal/assets"
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
 	"medguard/internal/identity"
@@ -39,6 +42,7 @@ import (
 	"medguard/internal/records"
 	"medguard/internal/synth"
 	"medguard/internal/training"
+	"medguard/internal/vulns"
 )
 
 // Clock is the demo's simulated clock: each reading moves it on a little, so
@@ -86,6 +90,10 @@ type Services struct {
 	Media       *media.Service
 	// Training, if set, adds a year of the training register (training.go).
 	Training *training.Service
+	// Assets and Vulns, if set, add the asset register and a year of
+	// vulnerability scans (vulns.go).
+	Assets *assets.Service
+	Vulns  *vulns.Service
 }
 
 // Options size the hospital.
@@ -132,6 +140,9 @@ type Summary struct {
 	// their readings out of range, the days missed, the checklist's saved
 	// versions; removable media and their loans.
 	Inspections, OutOfRange, MissedDays, ChecklistVersions, Media, MediaLoans int
+	// The asset register and vulnerabilities (issue 13): assets, scans
+	// imported, vulnerabilities, suspensions of operations.
+	Assets, Scans, Vulns, Suspensions int
 }
 
 // hospitalZone is the demo hospital's time zone: China Standard Time,
@@ -205,6 +216,12 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 			name string
 			fn   func(context.Context) error
 		}{"a year of training, commitment letters and staff assessments", l.training})
+	}
+	if svc.Vulns != nil {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"the asset register and a year of vulnerability scans", l.vulnerabilities})
 	}
 	for i, s := range steps {
 		fmt.Fprintf(l.out, "[%d/%d] %s…\n", i+1, len(steps), s.name)

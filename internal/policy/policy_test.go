@@ -81,6 +81,11 @@ media.borrow           . x . . . x x x . . .
 training.read          . . . . . . x x . x x
 training.manage        . . . . . . x . . . x
 training.self          . . . . . . . . . . .
+asset.read             . . . . . x x x . x .
+asset.manage           . . . . . x x . . . .
+vuln.read              . . . . . x x x . x .
+vuln.manage            . . . . . x x . . . .
+vuln.suspend           . . . . . . x . . . .
 `
 
 var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher, Leadership,

@@ -181,6 +181,26 @@ const (
 	// assessment. No role holds it: the policy allows it to the person
 	// concerned alone (the resource's SubjectUserID).
 	TrainingSelf Permission = "training.self"
+	// AssetRead shows the asset register (资产台账): servers, applications,
+	// workstations and devices with their owner, department, location,
+	// classification, labels and end of support; no patient data.
+	AssetRead Permission = "asset.read"
+	// AssetManage registers, changes and imports (CSV) assets.
+	AssetManage Permission = "asset.manage"
+	// VulnRead shows the vulnerabilities (漏洞管理) found on the assets:
+	// their severity, state, due dates, sightings and history, the scans
+	// imported, the scan cadence and the operations suspended.
+	VulnRead Permission = "vuln.read"
+	// VulnManage imports scanner reports and moves vulnerabilities through
+	// their states (confirmed, fixing, fixed, verified in test, deployed);
+	// accepting a risk or calling a finding a false positive is a
+	// four-eyes request a security officer decides.
+	VulnManage Permission = "vuln.manage"
+	// VulnSuspend suspends named operations (exports, record writes, …)
+	// while a critical vulnerability of the records system is open
+	// (病案室暂停相关操作), and asks for a suspension to be lifted early — a
+	// four-eyes request another security officer decides.
+	VulnSuspend Permission = "vuln.suspend"
 )
 
 // AllPermissions lists every permission, in a stable order.
@@ -200,6 +220,7 @@ var AllPermissions = []Permission{
 	PartnerManage, PartnerRead,
 	InspectionRead, InspectionPerform, InspectionReview, InspectionManage, MediaRead, MediaManage, MediaBorrow,
 	TrainingRead, TrainingManage, TrainingSelf,
+	AssetRead, AssetManage, VulnRead, VulnManage, VulnSuspend,
 }
 
 // patientData are the permissions whose use touches a patient's data and so
@@ -294,26 +315,28 @@ var DefaultRoles = []Role{
 		Permissions: append(slices.Clone(doctorPermissions), RecordReadHistory, ArchivingRead, BreakGlassReview,
 			BreakGlassRead, CareTeamManage, GrantManage, ApprovalDecideDepartment)},
 	{Name: ITEngineer, NameZH: "信息科工程师", Privileged: true,
-		Description: "Runs the server: backups, keys, metrics; no patient data.",
+		Description: "Runs the server: backups, keys, metrics; keeps the asset register and fixes vulnerabilities; inspects daily; no patient data.",
 		Permissions: []Permission{DirectoryRead, BackupRun, KeyRotate, SystemMetrics, RoleRead, BackupRead,
-			InspectionRead, InspectionPerform, MediaRead, MediaManage, MediaBorrow}},
+			InspectionRead, InspectionPerform, MediaRead, MediaManage, MediaBorrow, AssetRead, AssetManage, VulnRead, VulnManage}},
 	{Name: SecurityOfficer, NameZH: "信息安全专员", Privileged: true,
 		Description: "Rules, alerts, incidents, audits and reports; releases frozen accounts; approves the four-eyes requests that grant privilege or open patient data.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease,
 			IncidentRead, IncidentManage, UserRead, RoleRead, ApprovalDecide, ComplianceRead, BreakGlassRead, RetentionRead,
 			BackupRead, RetentionHold, PartnerManage, PartnerRead,
-			InspectionRead, InspectionReview, InspectionManage, MediaRead, MediaManage, MediaBorrow, TrainingRead, TrainingManage}},
+			InspectionRead, InspectionReview, InspectionManage, MediaRead, MediaManage, MediaBorrow, TrainingRead, TrainingManage,
+			AssetRead, AssetManage, VulnRead, VulnManage, VulnSuspend}},
 	{Name: Auditor, NameZH: "质控审计员", Privileged: true,
 		Description: "Read-only audit, compliance checks and accountability cases; sees late archiving hospital-wide.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, IncidentRead, ComplianceRead,
 			AccountabilityManage, UserRead, RoleRead, BreakGlassRead, ArchivingRead, AllDepartments, RetentionRead,
-			BackupRead, UseRead, FolderRead, PartnerRead, InspectionRead, MediaRead, MediaBorrow, TrainingRead}},
+			BackupRead, UseRead, FolderRead, PartnerRead, InspectionRead, MediaRead, MediaBorrow, TrainingRead, AssetRead, VulnRead}},
 	{Name: Researcher, NameZH: "科研人员",
 		Description: "Asks for de-identification jobs and receives their approved, de-identified output only.",
 		Permissions: []Permission{DirectoryRead, DeidRead, DeidRun}},
 	{Name: Leadership, NameZH: "领导小组", Privileged: true,
 		Description: "The leadership group (领导小组): reads the security posture — compliance, incidents, alerts, backups, retention; no patient data.",
-		Permissions: []Permission{DirectoryRead, ComplianceRead, IncidentRead, AlertRead, BackupRead, RetentionRead, InspectionRead, TrainingRead}},
+		Permissions: []Permission{DirectoryRead, ComplianceRead, IncidentRead, AlertRead, BackupRead, RetentionRead,
+			InspectionRead, TrainingRead, AssetRead, VulnRead}},
 	{Name: MedicalAffairs, NameZH: "医务科", Privileged: true,
 		Description: "Approves the requests that let data leave the archive: exports of more than one patient and de-identification jobs; sees their manifests; no patient data of its own.",
 		Permissions: []Permission{DirectoryRead, RoleRead, ExportApprove, DeidApprove, DeidRead, PartnerManage, PartnerRead,

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"medguard/internal/approvals"
+	"medguard/internal/assets"
 	"medguard/internal/audit"
 	"medguard/internal/backup"
 	"medguard/internal/backuphealth"
@@ -28,6 +29,7 @@ import (
 	"medguard/internal/retention"
 	"medguard/internal/trail"
 	"medguard/internal/training"
+	"medguard/internal/vulns"
 )
 
 // The OpenAPI document is checked against the server itself: the route
@@ -491,6 +493,21 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"TrainingCoverageRow":    training.CoverageRow{},
 		"TrainingCoverageList":   List[training.CoverageRow]{},
 		"TrainingSummary":        training.Summary{},
+		"Asset":                  assets.Asset{},
+		"AssetList":              List[assets.Asset]{},
+		"AssetImportSummary":     assets.ImportSummary{},
+		"Vuln":                   vulns.Vuln{},
+		"VulnList":               List[vulns.Vuln]{},
+		"VulnDetail":             vulns.Detail{},
+		"VulnSighting":           vulns.Sighting{},
+		"VulnEvent":              vulns.Event{},
+		"VulnScan":               vulns.Scan{},
+		"VulnScanList":           List[vulns.Scan]{},
+		"Suspension":             vulns.Suspension{},
+		"SuspensionList":         List[vulns.Suspension]{},
+		"VulnCadenceItem":        vulns.CadenceItem{},
+		"VulnCadenceList":        List[vulns.CadenceItem]{},
+		"VulnSummary":            vulns.Summary{},
 	} {
 		s := d.schema(t, name)
 		props, _ := s["properties"].(map[string]any)
@@ -589,6 +606,19 @@ func TestOpenAPIEnums(t *testing.T) {
 		{"#/components/schemas/StaffAssessment/properties/status/enum", training.AssessmentStatuses},
 		{"#/components/schemas/AssessmentAppealDecision/properties/outcome/enum", []string{training.AppealUpheld, training.AppealOverturned}},
 		{"#/components/schemas/TrainingCoverageRow/properties/status/enum", training.Statuses},
+		{"#/components/schemas/Asset/properties/kind/enum", assets.Kinds},
+		{"#/components/schemas/Asset/properties/status/enum", assets.Statuses},
+		{"#/components/schemas/Asset/properties/classification/enum", policy.Classifications},
+		{"#/components/schemas/AssetChanges/properties/status/enum", assets.Statuses},
+		{"#/components/schemas/Vuln/properties/severity/enum", vulns.Severities},
+		{"#/components/schemas/Vuln/properties/status/enum", vulns.Statuses},
+		{"#/components/schemas/VulnTransition/properties/status/enum", vulns.Statuses},
+		{"#/components/schemas/VulnScan/properties/format/enum", vulns.Formats},
+		{"#/components/schemas/NewVulnException/properties/outcome/enum", vulns.Exceptions},
+		{"#/components/schemas/NewSuspension/properties/actions/items/enum", permStrings(vulns.Suspendable)},
+		{"#/components/schemas/Suspension/properties/actions/items/enum", permStrings(vulns.Suspendable)},
+		{"#/components/schemas/VulnEvent/properties/kind/enum", []string{vulns.EventState, vulns.EventReopened, vulns.EventProposedFixed,
+			vulns.EventProposalWithdrawn, vulns.EventSeverity, vulns.EventException}},
 	} {
 		v, ok := d.pointer(c.pointer)
 		if !ok {
@@ -620,6 +650,14 @@ func TestOpenAPIEnums(t *testing.T) {
 			}
 		}
 	}
+}
+
+func permStrings(ps []policy.Permission) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = string(p)
+	}
+	return out
 }
 
 var openAPIPathParam = regexp.MustCompile(`\{([^}]+)\}`)

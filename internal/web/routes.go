@@ -2,6 +2,7 @@ package web
 
 import (
 	"medguard/internal/approvals"
+	"medguard/internal/assets"
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
@@ -14,6 +15,7 @@ import (
 	"medguard/internal/policy"
 	"medguard/internal/records"
 	"medguard/internal/training"
+	"medguard/internal/vulns"
 )
 
 // buildRoutes lists every API route: method, path, the action logged for
@@ -250,6 +252,26 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/trainings/assessments", Action: "training.assessment_compute", auth: userOnly, Perms: perms(policy.TrainingManage), Body: training.NewAssessments{}, h: s.computeAssessments},
 		{Method: "POST", Pattern: "/api/v1/trainings/assessments/{id}/appeal", Action: "training.assessment_appeal", auth: userOnly, Body: training.AssessmentAppeal{}, h: s.appealAssessment},
 		{Method: "POST", Pattern: "/api/v1/trainings/assessments/{id}/decision", Action: "training.assessment_review", auth: userOnly, Perms: perms(policy.TrainingManage), Body: training.AppealDecision{}, h: s.decideAssessmentAppeal},
+		// The asset register (资产台账, issue 13).
+		{Method: "GET", Pattern: "/api/v1/assets", Action: "asset.list", auth: userOnly, Perms: perms(policy.AssetRead), h: s.listAssets},
+		{Method: "POST", Pattern: "/api/v1/assets", Action: "asset.create", auth: userOnly, Perms: perms(policy.AssetManage), Body: assets.NewAsset{}, h: s.createAsset},
+		{Method: "POST", Pattern: "/api/v1/assets/import", Action: "asset.import", auth: userOnly, Perms: perms(policy.AssetManage), h: s.importAssets},
+		{Method: "GET", Pattern: "/api/v1/assets/{id}", Action: "asset.read", auth: userOnly, Perms: perms(policy.AssetRead), h: s.getAsset},
+		{Method: "PATCH", Pattern: "/api/v1/assets/{id}", Action: "asset.update", auth: userOnly, Perms: perms(policy.AssetManage), Body: assets.Changes{}, h: s.updateAsset},
+		// Vulnerabilities (漏洞管理, issue 13): scanner reports imported per
+		// asset; exceptions and early lifts of suspensions are four-eyes
+		// requests a security officer decides.
+		{Method: "POST", Pattern: "/api/v1/vulns/import", Action: "vuln.import", auth: userOnly, Perms: perms(policy.VulnManage), h: s.importVulns},
+		{Method: "GET", Pattern: "/api/v1/vulns", Action: "vuln.list", auth: userOnly, Perms: perms(policy.VulnRead), h: s.listVulns},
+		{Method: "GET", Pattern: "/api/v1/vulns/cadence", Action: "vuln.cadence", auth: userOnly, Perms: perms(policy.VulnRead), h: s.vulnCadence},
+		{Method: "GET", Pattern: "/api/v1/vulns/summary", Action: "vuln.summary", auth: userOnly, Perms: perms(policy.VulnRead), h: s.vulnSummary},
+		{Method: "GET", Pattern: "/api/v1/vulns/scans", Action: "vuln.scans", auth: userOnly, Perms: perms(policy.VulnRead), h: s.listVulnScans},
+		{Method: "GET", Pattern: "/api/v1/vulns/{id}", Action: "vuln.read", auth: userOnly, Perms: perms(policy.VulnRead), h: s.getVuln},
+		{Method: "POST", Pattern: "/api/v1/vulns/{id}/status", Action: "vuln.transition", auth: userOnly, Perms: perms(policy.VulnManage), Body: vulns.Transition{}, h: s.setVulnStatus},
+		{Method: "POST", Pattern: "/api/v1/vulns/{id}/exception", Action: "approval.request", auth: userOnly, Perms: perms(policy.VulnManage), Body: vulns.NewException{}, h: s.askVulnException},
+		{Method: "POST", Pattern: "/api/v1/vulns/{id}/suspension", Action: "vuln.suspend", auth: userOnly, Perms: perms(policy.VulnSuspend), Body: vulns.NewSuspension{}, h: s.suspendForVuln},
+		{Method: "GET", Pattern: "/api/v1/suspensions", Action: "vuln.suspension_list", auth: userOnly, Perms: perms(policy.VulnRead), h: s.listSuspensions},
+		{Method: "POST", Pattern: "/api/v1/suspensions/{id}/lift", Action: "approval.request", auth: userOnly, Perms: perms(policy.VulnSuspend), Body: liftRequest{}, h: s.askSuspensionLift},
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 
 	"medguard"
 	"medguard/internal/approvals"
+	"medguard/internal/assets"
 	"medguard/internal/audit"
 	"medguard/internal/backuphealth"
 	"medguard/internal/datause"
@@ -45,6 +46,7 @@ import (
 	"medguard/internal/storage"
 	"medguard/internal/trail"
 	"medguard/internal/training"
+	"medguard/internal/vulns"
 )
 
 // Deps are what the server needs.
@@ -97,6 +99,10 @@ type Deps struct {
 	Media       *media.Service
 	// Training is the training register (培训考核, SPEC §10, issue 13).
 	Training *training.Service
+	// Assets is the asset register and Vulns vulnerability management
+	// (issue 13).
+	Assets *assets.Service
+	Vulns  *vulns.Service
 }
 
 // Server serves medguard over HTTP.
