@@ -91,8 +91,10 @@ type Resource struct {
 	// RecordID is, for an attachment, the record it belongs to (a
 	// record-use request names records, and opens their attachments).
 	RecordID string
-	// RequestedBy is, for approvals, the user who asked, and for break-glass
-	// reviews, the user who broke the glass; nobody decides on their own.
+	// RequestedBy is, for approvals, the user who asked, for break-glass
+	// reviews, the user who broke the glass, and for the confirmation of an
+	// incident's handling step, the user who recorded it; nobody decides
+	// on their own.
 	RequestedBy string
 	// Subject is, for approvals that change a user's rights, the user whose
 	// rights would change; nobody may approve their own elevation.
@@ -260,6 +262,10 @@ const (
 	// someone other than its requester; the bulk_export detection rule
 	// freezes the account on it (SPEC §6, §8).
 	RuleExportNotApproved = "deny.export_not_approved"
+	// RuleOwnStep refuses confirming one's own handling step of an
+	// incident, or verifying a corrective action one marked done: each
+	// step is confirmed by a second person (issue 13).
+	RuleOwnStep = "deny.own_step"
 
 	RulePermission     = "allow.permission"
 	RuleSameDepartment = "allow.same_department"
@@ -301,7 +307,8 @@ func allow(rule string) Decision { return Decision{Allowed: true, Rule: rule} }
 //     who created, changed or reset their account; only eligible approvers
 //     decide (security officers, or the head of the department concerned);
 //     nobody handles their own accountability case, and nobody who
-//     investigated a case reviews its appeal;
+//     investigated a case reviews its appeal; nobody confirms their own
+//     handling step of an incident;
 //  6. actions that touch no patient data, or whose target does not exist,
 //     are allowed by the permission alone;
 //  7. patient data needs a relation: the subject's department owns the data
@@ -358,6 +365,9 @@ func Decide(req Request) Decision {
 	}
 	if req.Action == BreakGlassReview && r.RequestedBy != "" && r.RequestedBy == s.ID {
 		return deny(RuleOwnRequest)
+	}
+	if req.Action == IncidentManage && r.RequestedBy != "" && r.RequestedBy == s.ID {
+		return deny(RuleOwnStep) // a handling step is confirmed by someone other than who recorded it
 	}
 	if req.Action == DeidRead && r.SubjectUserID != "" && r.SubjectUserID != s.ID {
 		return deny(RuleNotRecipient) // a job's output goes to its recipient alone

@@ -71,6 +71,7 @@ folder.manage          . x . . . . . . . . .
 copy.manage            . x . . . . . . . . .
 partner.manage         . . . . . . x . . . x
 partner.read           . . . . . . x x . . x
+report.triage          . . . . . . x x . . .
 `
 
 var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher, Leadership,

@@ -141,6 +141,16 @@ const (
 	PartnerRead Permission = "partner.read"
 )
 
+// The security office's anonymous reporting channel (举报, issue 13).
+const (
+	// ReportTriage reads the anonymous reports (举报), answers their
+	// reporters through their receipt codes, converts a report into an
+	// incident (with incident.manage) or an accountability case (with
+	// accountability.manage), and closes it. Filing a report needs no
+	// permission and no sign-in: the channel stores no identity.
+	ReportTriage Permission = "report.triage"
+)
+
 // AllPermissions lists every permission, in a stable order.
 var AllPermissions = []Permission{
 	PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
@@ -156,6 +166,7 @@ var AllPermissions = []Permission{
 	BackupRead, RetentionHold,
 	UseRequest, UseRead, UseApprove, FolderRead, FolderManage, CopyManage,
 	PartnerManage, PartnerRead,
+	ReportTriage,
 }
 
 // patientData are the permissions whose use touches a patient's data and so
@@ -256,12 +267,12 @@ var DefaultRoles = []Role{
 		Description: "Rules, alerts, incidents, audits and reports; releases frozen accounts; approves the four-eyes requests that grant privilege or open patient data.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease,
 			IncidentRead, IncidentManage, UserRead, RoleRead, ApprovalDecide, ComplianceRead, BreakGlassRead, RetentionRead,
-			BackupRead, RetentionHold, PartnerManage, PartnerRead}},
+			BackupRead, RetentionHold, PartnerManage, PartnerRead, ReportTriage}},
 	{Name: Auditor, NameZH: "质控审计员", Privileged: true,
 		Description: "Read-only audit, compliance checks and accountability cases; sees late archiving hospital-wide.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, IncidentRead, ComplianceRead,
 			AccountabilityManage, UserRead, RoleRead, BreakGlassRead, ArchivingRead, AllDepartments, RetentionRead,
-			BackupRead, UseRead, FolderRead, PartnerRead}},
+			BackupRead, UseRead, FolderRead, PartnerRead, ReportTriage}},
 	{Name: Researcher, NameZH: "科研人员",
 		Description: "Asks for de-identification jobs and receives their approved, de-identified output only.",
 		Permissions: []Permission{DirectoryRead, DeidRead, DeidRun}},
