@@ -60,6 +60,23 @@ type Service struct {
 	mu        sync.Mutex
 	onOverdue []func(Incident, Deadline)
 	onClose   []func(context.Context, Incident)
+	// The hooks of issue 13: an incident reported, its commander assigned,
+	// a case's deadline overdue or settled, an anonymous report filed.
+	onReported    []func(context.Context, Incident)
+	onCommander   []func(context.Context, Incident)
+	onCaseOverdue []func(Case, Deadline)
+	onCaseSettled []func(context.Context, Case)
+	onAnonymous   []func(context.Context, AnonymousNotice)
+	// retrainer orders the retraining a warning comes with (nil until the
+	// training register is wired).
+	retrainer Retrainer
+	// zone is the hospital's time zone: working days and the day of an
+	// anonymous report are its.
+	zone *time.Location
+	// calendar is the working-day calendar of the handling opinion.
+	calendar *Calendar
+	// anonymous bounds the anonymous channel's use, for everyone at once.
+	anonymous *channelLimit
 }
 
 // New returns the service. cps signs the checkpoints that evidence is proven
@@ -67,8 +84,23 @@ type Service struct {
 // late archiving and unjustified break-glass for the candidates of cases.
 func New(db *storage.DB, g *gate.Gate, cps *audit.Checkpoints, kr *keys.Keyring, users Users, rec Records) *Service {
 	return &Service{db: db, gate: g, log: g.Log(), checkpoints: cps, keys: kr, users: users, records: rec,
-		clock: g.Clock()}
+		clock: g.Clock(), zone: DefaultZone, calendar: ChinaCalendar(), anonymous: newChannelLimit(g.Clock())}
 }
+
+// DefaultZone is the hospital's time zone unless SetZone says otherwise:
+// China Standard Time.
+var DefaultZone = time.FixedZone("CST", 8*60*60)
+
+// SetZone sets the hospital's time zone (nil leaves it). Call it while
+// wiring, before the service serves.
+func (s *Service) SetZone(zone *time.Location) {
+	if zone != nil {
+		s.zone = zone
+	}
+}
+
+// Zone returns the hospital's time zone.
+func (s *Service) Zone() *time.Location { return s.zone }
 
 // System is the call of medguard itself, for operations no person asked for
 // (an incident opened by a freeze, an overdue deadline announced).
