@@ -113,7 +113,7 @@ type Proposal struct {
 	Sanction string `json:"sanction"`
 	// Repeat is set for a repeat offence; Prior lists the earlier upheld
 	// cases that make it one.
-	Repeat bool          `json:"repeat"`
+	Repeat bool           `json:"repeat"`
 	Prior  []PriorOffence `json:"prior,omitempty"`
 }
 
