@@ -174,7 +174,7 @@ func (s *Service) scanFile(ctx context.Context, sc interface{ Scan(...any) error
 
 // filesOf lists an incident's evidence files, names decrypted.
 func (s *Service) filesOf(ctx context.Context, incidentID string) ([]EvidenceFile, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+fileColumns+` FROM incident_files WHERE incident_id = $1 ORDER BY id`, incidentID)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+fileColumns+` FROM incident_files WHERE incident_id = $1 ORDER BY audit_index`, incidentID)
 	if err != nil {
 		return nil, err
 	}
