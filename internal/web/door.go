@@ -51,8 +51,11 @@ type Exchange struct {
 	// service logged even when it succeeded (the API's rule: every call of
 	// a signed-in client leaves an entry).
 	AuditAll bool
-	trace    *gate.Trace
-	ip       string
+	// Anonymous marks a request of the anonymous reporting channel: the
+	// door keeps nothing of who sent it (anonymous.go).
+	Anonymous bool
+	trace     *gate.Trace
+	ip        string
 }
 
 type exchangeKey struct{}
@@ -118,6 +121,10 @@ func (f *refusals) count(ip string) {
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if anonymousPath(r.URL.Path) {
+			s.anonymousDoor(w, r, start)
+			return
+		}
 		ip := s.clientIP(r)
 		api := s.Console == nil || apiPath(r.URL.Path)
 		if s.refused.over(ip) {
