@@ -260,6 +260,11 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			cfg.Logger.Error("raising the alert of an overdue deadline failed", "incident", inc.ID, "error", err.Error())
 		}
 	})
+	if err := a.wireIncidents(ctx, cfg); err != nil {
+		a.Log.Close()
+		a.DB.Close()
+		return nil, err
+	}
 	// Approved record-use requests open records (a relation of every
 	// read); a paper folder lent past its due date raises an alert once.
 	a.DataUse = datause.New(a.DB, a.Gate, a.Keys, a.Records, a.Identity, datause.Config{})

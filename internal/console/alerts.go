@@ -207,7 +207,8 @@ func (rq *Request) ruleNames() []string {
 	for _, r := range detect.DefaultRules() {
 		out = append(out, r.Name)
 	}
-	return append(out, detect.DeadlineOverdueRule, datause.OverdueRule, partners.DeletionOverdueRule)
+	out = append(out, detect.DeadlineOverdueRule, datause.OverdueRule, partners.DeletionOverdueRule)
+	return append(out, noticeRules...)
 }
 
 // detectRule names a detection rule in words.
@@ -231,6 +232,8 @@ func (rq *Request) alertRow(a detect.Alert, freezes map[string]identity.Freeze, 
 	user := Cell{Text: rq.alertSubject(a)}
 	if a.Rule == detect.DeadlineOverdueRule && idPath(a.Key) != "" {
 		user.Href = "/incidents/" + a.Key
+	} else if h := noticeHref(a); h != "" {
+		user.Href = h
 	}
 	status := Cell{Text: rq.wordsOr("alert.status.", a.Status)}
 	switch {
@@ -291,6 +294,8 @@ func (rq *Request) alertSubject(a detect.Alert) string {
 	switch {
 	case a.Rule == detect.DeadlineOverdueRule:
 		return rq.T("alerts.subject.incident")
+	case noticeSubject(a) != "":
+		return rq.T(noticeSubject(a))
 	case ruleKeys[a.Rule] == detect.ByIP:
 		return rq.T("alerts.subject.address", a.Key)
 	case a.Username != "" && a.Username != "system":
@@ -329,6 +334,9 @@ var folderPattern = regexp.MustCompile(`paper folder ([A-Za-z0-9-]+) `)
 func (rq *Request) alertExplanation(a detect.Alert) string {
 	window := sayDuration(rq.c.catalog, rq.Lang, time.Duration(a.Window))
 	who := rq.alertSubject(a)
+	if s, ok := rq.noticeExplanation(a); ok {
+		return s
+	}
 	switch a.Rule {
 	case detect.DeadlineOverdueRule:
 		name := rq.T("alerts.explain.some_deadline")

@@ -138,13 +138,19 @@ const maxForm = 64 << 10
 // UTF-8 (400). It parses the form, so the handlers' PostFormValue calls
 // read only what passed here.
 func (c *Console) checkCSRF(rq *Request) error {
-	rq.Body = http.MaxBytesReader(rq.W, rq.Body, maxForm)
+	limit := int64(maxForm)
+	if rq.page.MaxForm > 0 {
+		limit = rq.page.MaxForm
+	}
+	rq.Body = http.MaxBytesReader(rq.W, rq.Body, limit)
 	parseErr := rq.ParseForm()
-	if err := rq.ParseMultipartForm(maxForm); parseErr == nil && !errors.Is(err, http.ErrNotMultipart) {
+	// Held in memory whole (never in temporary files): the body is at
+	// most limit.
+	if err := rq.ParseMultipartForm(limit + 1<<20); parseErr == nil && !errors.Is(err, http.ErrNotMultipart) {
 		parseErr = err
 	}
 	if tooLarge := new(http.MaxBytesError); errors.As(parseErr, &tooLarge) {
-		return &medguard.Error{Kind: medguard.TooLarge, Message: "the form is larger than 64 KiB"}
+		return &medguard.Error{Kind: medguard.TooLarge, Message: "the form is larger than the page takes"}
 	}
 	got := rq.PostFormValue(csrfField)
 	var want string

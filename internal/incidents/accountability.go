@@ -113,6 +113,7 @@ type Case struct {
 	openedByID  string
 	decidedAt   *time.Time
 	opinionAt   *time.Time
+	outcome     string // of the decision
 	investigIDs []string
 	proposed    *Proposal // as stored with the opinion
 }
@@ -257,7 +258,7 @@ func scanCase(sc interface{ Scan(...any) error }) (*Case, error) {
 		&retrained); err != nil {
 		return nil, err
 	}
-	c.Sanction = sanction.String
+	c.Sanction, c.outcome = sanction.String, outcome.String
 	if opinionAt.Valid {
 		c.opinionAt = optTime(&opinionAt.Int64)
 	}
@@ -352,7 +353,7 @@ func (s *Service) finish(c *Case, now time.Time) {
 	c.OpinionDueAt, c.CalendarCovered = s.calendar.AddWorkingDays(c.OpenedAt, HandlingOpinionWorkingDays, s.zone)
 	c.OpinionDueAt = c.OpinionDueAt.UTC()
 	opinion := c.opinionAt
-	dismissed := c.Decision != nil && c.Decision.Outcome == Dismissed
+	dismissed := c.outcome == Dismissed
 	if opinion == nil && (dismissed || c.Status == Appealed || c.Status == Reviewed) {
 		opinion = c.decidedAt
 	}

@@ -37,8 +37,8 @@ const (
 	AnonymousConsolePrefix = "/anonymous/"
 )
 
-// anonymousPath reports whether p belongs to the anonymous channel.
-func anonymousPath(p string) bool {
+// AnonymousPath reports whether p belongs to the anonymous channel.
+func AnonymousPath(p string) bool {
 	return strings.HasPrefix(p, AnonymousAPIPrefix) || strings.HasPrefix(p, AnonymousConsolePrefix) ||
 		p == strings.TrimSuffix(AnonymousAPIPrefix, "/") || p == strings.TrimSuffix(AnonymousConsolePrefix, "/")
 }

@@ -121,7 +121,7 @@ func (f *refusals) count(ip string) {
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		if anonymousPath(r.URL.Path) {
+		if AnonymousPath(r.URL.Path) {
 			s.anonymousDoor(w, r, start)
 			return
 		}

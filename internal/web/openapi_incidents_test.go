@@ -82,7 +82,7 @@ func TestOpenAPIIncidentsCompleted(t *testing.T) {
 	}
 	// The channel's routes are public and anonymous; no other route is.
 	for _, rt := range openAPIRouteTable() {
-		if rt.anonymous != anonymousPath(rt.Pattern) || rt.anonymous && rt.auth != public {
+		if rt.anonymous != AnonymousPath(rt.Pattern) || rt.anonymous && rt.auth != public {
 			t.Errorf("%s %s: anonymous %v, public %v", rt.Method, rt.Pattern, rt.anonymous, rt.auth == public)
 		}
 	}

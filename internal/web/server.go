@@ -182,7 +182,7 @@ func (s *Server) AllowSignIn(ip string) bool { return s.signIns.allow(ip) }
 func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 	ex := ExchangeOf(r)
 	ex.Action = "request.unknown_route"
-	if anonymousPath(r.URL.Path) {
+	if AnonymousPath(r.URL.Path) {
 		s.noAnonymousRoute(w, r)
 		return
 	}
