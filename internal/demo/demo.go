@@ -33,6 +33,7 @@ import (
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
 	"medguard/internal/identity"
+	"medguard/internal/incidents"
 	"medguard/internal/partners"
 	"medguard/internal/records"
 	"medguard/internal/synth"
@@ -77,6 +78,9 @@ type Services struct {
 	DataUse  *datause.Service
 	Partners *partners.Service
 	DeidJobs *deidjobs.Service
+	// Incidents, if set, adds the security office's year of incidents,
+	// accountability cases and anonymous reports (issue 13).
+	Incidents *incidents.Service
 }
 
 // Options size the hospital.
@@ -110,6 +114,9 @@ type Summary struct {
 	// requests, copies, partners and de-identification jobs.
 	Folders, Loans, UseRequests, Copies, Partners, DeidJobs int
 	PartnerResearcher                                       string   // the username of the partner's linked researcher
+	// The security office (issue 13): incidents, accountability cases
+	// and anonymous reports.
+	Incidents, Cases, Reports int
 	Frozen                                                  []string // accounts detection froze
 	Took                                                    time.Duration
 	AdminPassword, SecurityPassword, StaffPassword          string
@@ -175,6 +182,12 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 			name string
 			fn   func(context.Context) error
 		}{"paper folders, record-use requests, a copy, a partner and a de-identification job", l.dataUse})
+	}
+	if svc.Incidents != nil {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"the security office's incidents, accountability cases and anonymous reports", l.securityOffice})
 	}
 	for i, s := range steps {
 		fmt.Fprintf(l.out, "[%d/%d] %s…\n", i+1, len(steps), s.name)

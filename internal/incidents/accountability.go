@@ -364,6 +364,9 @@ func (s *Service) finish(c *Case, now time.Time) {
 // propose fills in the case's proposal: as stored with the opinion, or
 // computed now for a violation not yet given its opinion.
 func (s *Service) propose(ctx context.Context, c *Case, now time.Time) error {
+	if c.opinionAt != nil {
+		now = *c.opinionAt // as it stood when the opinion was given
+	}
 	prior, err := s.priorOffences(ctx, c, now)
 	if err != nil {
 		return err
