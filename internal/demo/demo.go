@@ -113,14 +113,15 @@ type Summary struct {
 	// Data use (SPEC §8): paper folders, their loans, record-use
 	// requests, copies, partners and de-identification jobs.
 	Folders, Loans, UseRequests, Copies, Partners, DeidJobs int
-	PartnerResearcher                                       string // the username of the partner's linked researcher
+	PartnerResearcher                                       string   // the username of the partner's linked researcher
+	Frozen                                                  []string // accounts detection froze
+	Took                                                    time.Duration
+	AdminPassword, SecurityPassword, StaffPassword          string
+	Examples                                                []Staff
+
 	// The security office (issue 13): incidents, accountability cases
 	// and anonymous reports.
-	Incidents, Cases, Reports                      int
-	Frozen                                         []string // accounts detection froze
-	Took                                           time.Duration
-	AdminPassword, SecurityPassword, StaffPassword string
-	Examples                                       []Staff
+	Incidents, Cases, Reports int
 }
 
 // hospitalZone is the demo hospital's time zone: China Standard Time,
