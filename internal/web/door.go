@@ -51,11 +51,12 @@ type Exchange struct {
 	// service logged even when it succeeded (the API's rule: every call of
 	// a signed-in client leaves an entry).
 	AuditAll bool
+	trace    *gate.Trace
+	ip       string
+
 	// Anonymous marks a request of the anonymous reporting channel: the
 	// door keeps nothing of who sent it (anonymous.go).
 	Anonymous bool
-	trace     *gate.Trace
-	ip        string
 }
 
 type exchangeKey struct{}

@@ -129,7 +129,7 @@ type Route struct {
 	// anonymous marks a route of the anonymous reporting channel (a
 	// public route under /api/v1/anonymous/): it reads no credentials,
 	// takes no request id, and the front door records nothing of who
-	// called it (see anonymousPath).
+	// called it (see AnonymousPath).
 	anonymous bool
 }
 
