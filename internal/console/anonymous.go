@@ -34,6 +34,8 @@ func init() {
 		Page{Method: "GET", Path: "/anonymous/follow-up", Anonymous: true, Public: true, Handle: followUpForm},
 		Page{Method: "POST", Path: "/anonymous/follow-up", Anonymous: true, Public: true, Handle: followUp},
 		Page{Method: "POST", Path: "/anonymous/follow-up/add", Anonymous: true, Public: true, Handle: followUpAdd},
+		// The language switch of the channel's pages, which reads no session.
+		Page{Method: "GET", Path: "/anonymous/lang/{lang}", Anonymous: true, Public: true, Handle: switchLanguage},
 
 		Page{Method: "GET", Path: "/anonymous-reports", Any: triage, Nav: &Nav{Key: "nav.anonymous_reports", Order: 56}, Handle: reportsPage},
 		Page{Method: "GET", Path: "/anonymous-reports/{id}", Any: triage, Handle: reportPage},

@@ -147,9 +147,15 @@ func TestAnonymousReportPages(t *testing.T) {
 	}
 	before := h.logs.String()
 	form := doc.get("/anonymous/report")
-	if form.status != 200 || strings.Contains(form.body, "张伟") || strings.Contains(form.body, `action="/logout"`) {
-		t.Fatalf("the form knows who asks: %d", form.status)
+	if form.status != 200 || strings.Contains(form.body, "张伟") || strings.Contains(form.body, `action="/logout"`) ||
+		!strings.Contains(form.body, `href="/anonymous/lang/en?next=`) {
+		t.Fatalf("the form knows who asks, or leads out of the channel: %d", form.status)
 	}
+	if en := doc.get("/anonymous/lang/en?next=/anonymous/report"); en.status != 200 || !strings.Contains(en.body, "Report a suspected violation") {
+		t.Fatalf("the language switch: %d", en.status)
+	}
+	doc.get("/lang/zh-CN?next=/")
+	form = doc.get("/anonymous/report")
 	if p := doc.post("/anonymous/report", form, url.Values{"category": {"unauthorized_access"}}); p.status != 422 ||
 		!strings.Contains(p.body, "请填写举报内容") {
 		t.Fatalf("empty report: %d", p.status)
