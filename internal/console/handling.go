@@ -29,7 +29,13 @@ func init() {
 		Page{Method: "POST", Path: "/incidents/{id}/commander", Any: manage, Handle: changeCommander},
 		Page{Method: "POST", Path: "/incidents/{id}/steps/{index}/confirm", Any: manage, Handle: confirmStep},
 		Page{Method: "POST", Path: "/incidents/{id}/files", Any: manage, MaxForm: incidents.MaxEvidenceFile + 64<<10, Handle: attachFile},
-		Page{Method: "GET", Path: "/incidents/{id}/files/{file}", Any: read, Handle: downloadFile},
+		// The commander reads the file without incident.read: the service decides.
+		Page{Method: "GET", Path: "/incidents/{id}/files/{file}", Handle: downloadFile},
+		// The incidents one commands, for those whose roles may command one:
+		// the security office and the leadership (incident.read), IT
+		// (backup.run) and department heads (approval.decide_department).
+		Page{Method: "GET", Path: "/incidents/commanded", Any: append(read, policy.BackupRun, policy.ApprovalDecideDepartment),
+			Nav: &Nav{Key: "nav.commanded", Order: 46}, Handle: commandedPage},
 		Page{Method: "POST", Path: "/accountability/{id}/opinion", Any: []policy.Permission{policy.AccountabilityManage},
 			Handle: caseStep("opinion_given", caseOpinion)},
 	)
@@ -248,4 +254,33 @@ func (rq *Request) noticeExplanation(a detect.Alert) (string, bool) {
 		return rq.T("alerts.explain.anonymous_report_received", day), true
 	}
 	return "", false
+}
+
+// commandedPage lists the incidents the caller commands, with their
+// nearest deadline.
+func commandedPage(rq *Request) error {
+	items, err := rq.Deps.Incidents.ListCommanded(rq.Context(), rq.Call, "all")
+	if err != nil {
+		return err
+	}
+	cols := []Column{{Key: "title", Title: "incidents.field.title", Sort: true}, {Key: "grade", Title: "incidents.field.grade", Sort: true},
+		{Key: "type", Title: "incidents.field.type", Sort: true},
+		{Key: "criterion", Title: "incidents.criterion", Sort: true}, {Key: "status", Title: "incidents.col.status", Sort: true},
+		{Key: "deadline", Title: "incidents.col.deadline", Sort: true}, {Key: "due", Title: "deadline.col.due", Sort: true},
+		{Key: "left", Title: "incidents.col.left"}, {Key: "commander", Title: "incidents.field.commander", Sort: true},
+		{Key: "reported_by", Title: "incidents.col.reported_by", Sort: true},
+		{Key: "reported_at", Title: "incidents.col.reported_at", Sort: true}}
+	rows := make([]Row, 0, len(items))
+	for i := range items {
+		rows = append(rows, rq.incidentRow(&items[i]))
+	}
+	g, handled, err := rq.Grid("incidents-commanded", cols, rows, GridOptions{DefaultSort: "reported_at", DefaultDesc: true,
+		Export: "incidents-commanded", Empty: "incidents.commanded.none"})
+	if err != nil || handled {
+		if err == nil {
+			err = errHandled
+		}
+		return err
+	}
+	return rq.Render(http.StatusOK, "incidents_commanded", "incidents.commanded.title", struct{ Grid *Grid }{g})
 }

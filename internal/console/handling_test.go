@@ -222,3 +222,35 @@ func TestAnonymousReportPages(t *testing.T) {
 		t.Fatalf("to a case: %d %s", cs.status, cs.url)
 	}
 }
+
+// TestCommanderPages: IT commanding a grade 3 finds it under 我指挥的事件
+// and reads it, with no form to change it; other incidents stay closed.
+func TestCommanderPages(t *testing.T) {
+	h, _ := securityHospital(t)
+	out := h.api(201, "POST", "/api/v1/users", h.admin, map[string]any{"username": "xuming", "display_name": "徐明",
+		"roles": []string{"it_engineer"}, "password": staffPassword})
+	h.api(200, "POST", "/api/v1/approvals/"+out["pending_approvals"].([]any)[0].(map[string]any)["id"].(string)+"/approve", h.security,
+		map[string]string{"note": "同意"})
+	so := h.enrolAPI("zhouqiang")
+	id := h.api(201, "POST", "/api/v1/incidents", so, map[string]any{"title": "门诊叫号屏黑屏", "description": "门诊二楼叫号屏无显示",
+		"grade": 3, "criterion": "minor_fault", "type": "outage"})["id"].(string)
+	other := h.api(201, "POST", "/api/v1/incidents", so, map[string]any{"title": "打印机卡纸", "description": "病案室打印机卡纸",
+		"grade": 3, "criterion": "minor_fault"})["id"].(string)
+	h.api(200, "POST", "/api/v1/incidents/"+id+"/grade", so, map[string]any{"grade": 3, "criterion": "minor_fault", "commander": "xuming"})
+	b := h.browser("zh-CN")
+	home := b.signIn("xuming", staffPassword)
+	if !strings.Contains(home.body, `href="/incidents/commanded"`) || strings.Contains(home.body, `href="/incidents"`) {
+		t.Fatalf("IT's navigation: %s", between(home.body, `class="nav"`, `</nav>`))
+	}
+	l := b.get("/incidents/commanded")
+	if l.status != 200 || !strings.Contains(l.body, "门诊叫号屏黑屏") || strings.Contains(l.body, "打印机卡纸") {
+		t.Fatalf("commanded: %d", l.status)
+	}
+	p := b.get("/incidents/" + id)
+	if p.status != 200 || !strings.Contains(p.body, "门诊二楼叫号屏无显示") || strings.Contains(p.body, `method="post" action="/incidents/`) {
+		t.Fatalf("the incident: %d", p.status)
+	}
+	if p := b.get("/incidents/" + other); p.status != 403 {
+		t.Errorf("another incident: %d", p.status)
+	}
+}

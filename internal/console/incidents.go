@@ -31,7 +31,8 @@ func init() {
 		Page{Method: "GET", Path: "/incidents", Any: read, Nav: &Nav{Key: "nav.incidents", Order: 45}, Handle: incidentsPage},
 		Page{Method: "GET", Path: "/incidents/new", Any: manage, Handle: newIncidentPage},
 		Page{Method: "POST", Path: "/incidents", Any: manage, Handle: reportIncident},
-		Page{Method: "GET", Path: "/incidents/{id}", Any: read, Handle: incidentPage},
+		// The commander reads it without incident.read: the service decides.
+		Page{Method: "GET", Path: "/incidents/{id}", Handle: incidentPage},
 		Page{Method: "POST", Path: "/incidents/{id}/grade", Any: manage, Handle: confirmGrade},
 		Page{Method: "POST", Path: "/incidents/{id}/updates", Any: manage, Handle: addIncidentUpdate},
 		Page{Method: "POST", Path: "/incidents/{id}/evidence", Any: manage, Handle: attachEvidence},

@@ -9,6 +9,7 @@ import (
 
 	"medguard"
 	"medguard/internal/audit"
+	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/keys"
 	"medguard/internal/policy"
@@ -243,4 +244,51 @@ func (s *Service) commanded(ctx context.Context, in Incident) {
 	for _, h := range hooks {
 		h(ctx, bare(in))
 	}
+}
+
+// ListCommanded lists the incidents the caller commands (open, closed or
+// all; default all), newest first: their commander reads them without
+// incident.read (allow.incident_commander). Items carry their titles and
+// deadlines, as List's.
+func (s *Service) ListCommanded(ctx context.Context, call *medguard.Call, status string) ([]Incident, error) {
+	out := []Incident{}
+	now := s.clock.Now()
+	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.IncidentRead, AuditAction: "incident.list",
+		Resource: policy.Resource{Type: "incident", Commander: call.Actor.ID}},
+		func(policy.Decision) (audit.Mutation, error) {
+			switch status {
+			case "", "all":
+				status = ""
+			case Open, Closed:
+			default:
+				return nil, medguard.InvalidField("status", "status must be open, closed or all")
+			}
+			rows, err := s.db.QueryContext(ctx, `SELECT `+incidentColumns+` FROM incidents
+				WHERE commander_id = $1 AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT 500`, call.Actor.ID, status)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				in, err := scanIncident(rows)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, *in)
+			}
+			if err := rows.Err(); err != nil {
+				return nil, err
+			}
+			rows.Close()
+			for i := range out {
+				if err := s.open(ctx, &out[i], false, now); err != nil {
+					return nil, err
+				}
+			}
+			return nil, nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -372,3 +372,50 @@ func TestEvidenceFiles(t *testing.T) {
 		t.Errorf("a closed incident's file: %v", err)
 	}
 }
+
+// TestCommanderReadsTheIncident: IT commanding a grade 3 reads it, its
+// files and the list of what it commands, without incident.read; nothing
+// else.
+func TestCommanderReadsTheIncident(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	so, it := f.calls["zhouqiang"], f.calls["xuming"]
+	in := f.report(t, incidents.NewIncident{Grade: 3, Criterion: "minor_fault", Type: incidents.TypeOutage})
+	other := f.report(t, incidents.NewIncident{Grade: 3, Criterion: "minor_fault"})
+	_, err := f.svc.Get(ctx, it, in.ID)
+	wantKind(t, err, medguard.Forbidden)
+	if _, err := f.svc.ConfirmGrade(ctx, so, in.ID, incidents.GradeConfirmation{Grade: 3, Criterion: "minor_fault", Commander: "xuming"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.svc.Get(ctx, it, in.ID)
+	if err != nil || got.Commander != "xuming" {
+		t.Fatalf("%+v %v", got, err)
+	}
+	_, err = f.svc.Get(ctx, it, other.ID)
+	wantKind(t, err, medguard.Forbidden)
+	_, err = f.svc.AddUpdate(ctx, it, in.ID, incidents.NewUpdate{Kind: incidents.UpdateProgress, Text: "x"})
+	wantKind(t, err, medguard.Forbidden)
+	file, err := f.svc.AttachFile(ctx, so, in.ID, func() (incidents.FileUpload, error) {
+		return incidents.FileUpload{Filename: "trace.txt", Content: []byte("打印服务日志")}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.svc.GetFile(ctx, it, in.ID, file.ID); err != nil {
+		t.Fatal(err)
+	}
+	mine, err := f.svc.ListCommanded(ctx, it, "")
+	if err != nil || len(mine) != 1 || mine[0].ID != in.ID {
+		t.Fatalf("%+v %v", mine, err)
+	}
+	if _, _, err := f.svc.List(ctx, it, "", "", 10); !medguard.IsKind(err, medguard.Forbidden) {
+		t.Errorf("IT lists every incident: %v", err)
+	}
+	es := f.entries(t)
+	if e := es[len(es)-1].Entry; e.Action != "incident.list" || e.Rule != "deny.no_permission" {
+		t.Errorf("%+v", e)
+	}
+	if e := es[len(es)-2].Entry; e.Rule != "allow.incident_commander" {
+		t.Errorf("%+v", e)
+	}
+}

@@ -191,7 +191,7 @@ func (s *Service) filesOf(ctx context.Context, incidentID string) ([]EvidenceFil
 }
 
 // GetFile returns an evidence file and its content, to those who may read
-// the incident (logged as incident.file_read). The content is checked
+// the incident — and its commander — (logged as incident.file_read). The content is checked
 // against the SHA-256 recorded when it was attached.
 func (s *Service) GetFile(ctx context.Context, call *medguard.Call, id, fileID string) (*EvidenceFile, []byte, error) {
 	var f *EvidenceFile
@@ -211,8 +211,14 @@ func (s *Service) GetFile(ctx context.Context, call *medguard.Call, id, fileID s
 			return nil, nil, medguard.Wrap("incidents.GetFile", err)
 		}
 	}
+	var commander sql.NullString
+	if lerr == nil {
+		if err := s.db.QueryRowContext(ctx, `SELECT commander_id FROM incidents WHERE id = $1`, id).Scan(&commander); err != nil {
+			return nil, nil, medguard.Wrap("incidents.GetFile", err)
+		}
+	}
 	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.IncidentRead, AuditAction: "incident.file_read",
-		Resource: policy.Resource{Type: "incident", ID: id, Missing: lerr != nil}},
+		Resource: policy.Resource{Type: "incident", ID: id, Missing: lerr != nil, Commander: commander.String}},
 		func(policy.Decision) (audit.Mutation, error) {
 			if lerr != nil {
 				return nil, lerr

@@ -527,6 +527,9 @@ func (s *Service) fresh(ctx context.Context, id string) (*Incident, error) {
 func (s *Service) Get(ctx context.Context, call *medguard.Call, id string) (*Incident, error) {
 	in, lerr := s.load(ctx, id)
 	r := policy.Resource{Type: "incident", ID: id, Missing: lerr != nil}
+	if lerr == nil {
+		r.Commander = in.commanderID // the commander reads it (allow.incident_commander)
+	}
 	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.IncidentRead, AuditAction: "incident.read", Resource: r},
 		func(policy.Decision) (audit.Mutation, error) {
 			if lerr != nil {

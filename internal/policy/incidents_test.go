@@ -29,6 +29,26 @@ func TestSecondPersonConfirmsSteps(t *testing.T) {
 	}
 }
 
+func TestCommanderReadsTheIncident(t *testing.T) {
+	it := Subject{ID: "e1", Active: true, Permissions: PermissionsOf([]string{ITEngineer})}
+	officer := Subject{ID: "s1", Active: true, Permissions: PermissionsOf([]string{SecurityOfficer})}
+	for _, c := range []struct {
+		name string
+		req  Request
+		want string
+	}{
+		{"IT reads the incident it commands", Request{Subject: it, Action: IncidentRead, Resource: Resource{Type: "incident", ID: "i", Commander: "e1"}}, RuleIncidentCommander},
+		{"IT reads no other", Request{Subject: it, Action: IncidentRead, Resource: Resource{Type: "incident", ID: "i", Commander: "e2"}}, RuleNoPermission},
+		{"IT manages nothing for commanding", Request{Subject: it, Action: IncidentManage, Resource: Resource{Type: "incident", ID: "i", Commander: "e1"}}, RuleNoPermission},
+		{"an officer reads by permission", Request{Subject: officer, Action: IncidentRead, Resource: Resource{Type: "incident", ID: "i", Commander: "s1"}}, RulePermission},
+		{"a deactivated commander reads nothing", Request{Subject: Subject{ID: "e1", Permissions: it.Permissions}, Action: IncidentRead, Resource: Resource{Type: "incident", Commander: "e1"}}, RuleInactive},
+	} {
+		if got := Decide(c.req).Rule; got != c.want {
+			t.Errorf("%s: got %s, want %s", c.name, got, c.want)
+		}
+	}
+}
+
 func TestReportTriageHolders(t *testing.T) {
 	for _, r := range DefaultRoles {
 		want := r.Name == SecurityOfficer || r.Name == Auditor

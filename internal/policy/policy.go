@@ -103,6 +103,10 @@ type Resource struct {
 	// the users who investigated or decided the case; none of them may
 	// review it.
 	Investigators []string
+	// Commander is, for an incident, the user who commands its handling:
+	// they may read it (and list the incidents they command) without
+	// incident.read (issue 13).
+	Commander string
 	// Missing says the target does not exist. Only the permission is
 	// checked — there is nothing to relate to — and the operation then
 	// fails as not found.
@@ -274,8 +278,12 @@ const (
 	RuleHospitalScope  = "allow.hospital_scope"
 	RuleBreakGlass     = "allow.break_glass"
 	RuleCaseSubject    = "allow.case_subject"
-	RuleNewRelation    = "allow.new_relation"
-	RuleDepartmentHead = "allow.department_head"
+	// RuleIncidentCommander opens an incident to its commander (an IT
+	// engineer or a department head commanding a grade 3, say), who may not
+	// hold incident.read (issue 13).
+	RuleIncidentCommander = "allow.incident_commander"
+	RuleNewRelation       = "allow.new_relation"
+	RuleDepartmentHead    = "allow.department_head"
 	// RuleUseRequest is the rule of a read opened by an approved
 	// record-use request; decisions name the request:
 	// "allow.use_request:<request id>".
@@ -295,7 +303,7 @@ func allow(rule string) Decision { return Decision{Allowed: true, Rule: rule} }
 //  1. an inactive subject may do nothing;
 //  2. the person concerned by an accountability case may read it and answer
 //     (statement, appeal) without any permission, and nobody may answer for
-//     them;
+//     them; an incident's commander may read it without any permission;
 //  3. the subject must hold the permission (for the record type, if
 //     qualified; deciding approvals: approval.decide or, for requests their
 //     department's head may decide, approval.decide_department);
@@ -330,6 +338,9 @@ func Decide(req Request) Decision {
 	}
 	if req.DeidJob != nil {
 		return decideDeidJob(req)
+	}
+	if req.Action == IncidentRead && r.Commander != "" && r.Commander == s.ID && !s.Permissions[IncidentRead] {
+		return allow(RuleIncidentCommander)
 	}
 	if req.Action == AccountabilityRespond {
 		if r.SubjectUserID != "" && r.SubjectUserID == s.ID {

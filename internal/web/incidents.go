@@ -390,3 +390,16 @@ func (s *Server) caseOpinion(w http.ResponseWriter, r *http.Request, c *medguard
 	}
 	return writeJSON(w, http.StatusOK, cs)
 }
+
+// commandedIncidents serves GET /api/v1/incidents/commanded?status=: the
+// incidents the caller commands, which they read without incident.read.
+func (s *Server) commandedIncidents(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
+	if err := onlyParams(r, "status"); err != nil {
+		return err
+	}
+	items, err := s.Incidents.ListCommanded(r.Context(), c, r.URL.Query().Get("status"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list(items, ""))
+}

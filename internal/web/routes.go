@@ -130,6 +130,7 @@ func (s *Server) buildRoutes() []Route {
 		// Accountability cases (SPEC §7).
 		// Incidents completed (issue 13): commander, steps confirmed by a
 		// second person, external evidence files, the handling opinion.
+		{Method: "GET", Pattern: "/api/v1/incidents/commanded", Action: "incident.list", auth: userOnly, h: s.commandedIncidents},
 		{Method: "POST", Pattern: "/api/v1/incidents/{id}/commander", Action: "incident.commander_change", auth: userOnly, Perms: perms(policy.IncidentManage), Body: incidents.CommanderChange{}, h: s.changeCommander},
 		{Method: "POST", Pattern: "/api/v1/incidents/{id}/steps/{index}/confirm", Action: "incident.step_confirm", auth: userOnly, Perms: perms(policy.IncidentManage), h: s.confirmStep},
 		{Method: "POST", Pattern: "/api/v1/incidents/{id}/files", Action: "incident.file_attach", auth: userOnly, Perms: perms(policy.IncidentManage), h: s.attachFile},
