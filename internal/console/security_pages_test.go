@@ -297,7 +297,7 @@ func alertAndFreeze(t *testing.T, lang string) {
 	// the page's language with the person by name.
 	list := b.get("/incidents")
 	incID := between(list.body, `href="/incidents/`, `"`)
-	if incID == "" || strings.HasPrefix(incID, "new") {
+	if incID == "" || strings.HasPrefix(incID, "new") || incID == "commanded" {
 		incID = between(between(list.body, `id="incidents"`, `</table>`), `<a href="/incidents/`, `"`)
 	}
 	inc := b.get("/incidents/" + incID)
