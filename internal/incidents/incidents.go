@@ -1,9 +1,13 @@
 // Package incidents owns incident management and accountability (事件管理与
-// 责任追究, SPEC §7): incidents with their grade, deadlines, timeline,
-// evidence from the audit log, 5W1H analysis and corrective actions; and
-// accountability cases (违规) with their fact-finding clock, the person's
-// statement, the decision, the appeal and its review by someone who did not
-// investigate.
+// 责任追究, SPEC §7): incidents with their type, grade, commander, deadlines,
+// timeline, handling steps confirmed by a second person, evidence from the
+// audit log and external evidence files, 5W1H analysis and corrective
+// actions; accountability cases (违规) with their fact-finding clock, the
+// person's statement, the decision, the handling opinion with its sanction
+// (repeat offences escalate) due within 5 working days, the appeal and its
+// review by someone who did not investigate; and the anonymous reporting
+// channel (举报), which stores no identity of its reporters
+// (anonymous.go; docs/incidents.md).
 //
 // Every operation passes the gate: the policy decides (incident.read,
 // incident.manage, accountability.manage, or the case subject's own
