@@ -280,6 +280,11 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			cfg.Logger.Error("raising the alert of an overdue deadline failed", "incident", inc.ID, "error", err.Error())
 		}
 	})
+	if err := a.wireIncidents(ctx, cfg); err != nil {
+		a.Log.Close()
+		a.DB.Close()
+		return nil, err
+	}
 	// Approved record-use requests open records (a relation of every
 	// read); a paper folder lent past its due date raises an alert once.
 	a.DataUse = datause.New(a.DB, a.Gate, a.Keys, a.Records, a.Identity, datause.Config{Location: cfg.Records.Location})
@@ -400,10 +405,7 @@ func (a *App) openTraining(ctx context.Context) error {
 		return fmt.Errorf("training register: %w", err)
 	}
 	a.Gate.Restrict(a.Training.Restrictions)
-	a.Incidents.SetRetraining(func(ctx context.Context, call *medguard.Call, userID, caseID, reason string) error {
-		_, err := a.Training.OrderRetraining(ctx, call, userID, caseID, reason)
-		return err
-	})
+	a.Incidents.SetRetrainer(retrainer{a.Training})
 	a.Training.SetConduct(a.Incidents)
 	a.Training.OnOverdue(func(ctx context.Context, n training.OverdueNotice) {
 		o := n.Obligation
@@ -596,4 +598,13 @@ func (a *App) Close() error {
 		err = errors.Join(err, a.kekCloser.Close())
 	}
 	return errors.Join(err, a.DB.Close())
+}
+
+// retrainer lets an accountability case's warning order retraining in
+// the training register (incidents.Retrainer).
+type retrainer struct{ t *training.Service }
+
+func (r retrainer) OrderRetraining(ctx context.Context, call *medguard.Call, userID, caseID, reason string) error {
+	_, err := r.t.OrderRetraining(ctx, call, userID, caseID, reason)
+	return err
 }

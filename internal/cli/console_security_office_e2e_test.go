@@ -116,11 +116,26 @@ func (o *officeDemo) livePast(t *testing.T, dir, dsn string) {
 		byName[u.Username] = u
 	}
 	officer := byName[o.Example["security_officer"]]
+	// Another officer records the fix, for the journey's officer to confirm
+	// as the second person (issue 13).
+	var second *identity.User
+	for _, u := range users {
+		if slices.Contains(u.Roles, "security_officer") && u.Username != officer.Username && u.Status == identity.Active {
+			second = u
+		}
+	}
+	if second == nil {
+		t.Fatal("no second security officer in the demo")
+	}
 	for i, lang := range []string{"zh-CN", "en"} {
 		o.title[lang] = []string{"门诊自助机打印故障", "住院部条码打印机故障"}[i]
 		in, err := app.Incidents.Report(ctx, callOf(officer), incidents.NewIncident{Title: o.title[lang],
 			Description: "打印队列阻塞，影响病案首页打印。", Grade: 3, Criterion: "minor_fault"})
 		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := app.Incidents.AddUpdate(ctx, callOf(second), in.ID, incidents.NewUpdate{Kind: incidents.UpdateFixed,
+			Text: "已清空打印队列并更换驱动。"}); err != nil {
 			t.Fatal(err)
 		}
 		o.incident[lang] = in.ID
@@ -405,7 +420,8 @@ func officerJourney(t *testing.T, o *officeDemo, admin, chromium, lang, shots st
 		t.Errorf("escalated to %q, want %q", got, title)
 	}
 
-	// The incident: grade confirmed, then closed through the confirmation.
+	// The incident: grade confirmed, the other officer's fix confirmed as
+	// the second person, then closed through the confirmation.
 	if n := len(o.mine(admin, incident)); n == 0 {
 		t.Fatalf("no overdue alert of %s before closing", incident)
 	}
@@ -416,6 +432,10 @@ func officerJourney(t *testing.T, o *officeDemo, admin, chromium, lang, shots st
 		chromedp.Click(chromedp.CSS(`#incidents a[href="/incidents/`+incident+`"]`)),
 		chromedp.WaitVisible(chromedp.ID("grade-form")),
 		chromedp.Click(chromedp.CSS(`#grade-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("commander-form")),
+		chromedp.Click(chromedp.CSS(`#timeline button[id^="confirm-step-"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#timeline .step-confirmed`)),
+		shot("incident-step-confirmed"),
 		chromedp.WaitVisible(chromedp.ID("close-form")),
 		chromedp.SendKeys(chromedp.ID("c-summary"), "已更换打印机驱动，恢复正常。"),
 		chromedp.Click(chromedp.ID("close-submit")),

@@ -67,7 +67,7 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 	fmt.Fprintf(stdout, "Building a synthetic hospital in %s (seed %d, %d patients, %d records)\n", app.DB.Where, *seed, *patients, *recs)
 	sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals,
 		DataUse: app.DataUse, Partners: app.Partners, DeidJobs: app.DeidJobs, Inspections: app.Inspections, Media: app.Media,
-		Training: app.Training, Assets: app.Assets, Vulns: app.Vulns}, clock,
+		Training: app.Training, Assets: app.Assets, Vulns: app.Vulns, Incidents: app.Incidents}, clock,
 		demo.Options{Seed: *seed, Patients: *patients, Records: *recs, Workers: *workers, AdminPassword: adminPassword,
 			SecurityPassword: securityPassword, StaffPassword: demoStaffPassword, Now: now, Progress: stdout})
 	if err != nil {
@@ -97,6 +97,10 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stdout, "Vulnerabilities: %d assets in the register, %d scans imported over the year, %d vulnerabilities in every\n"+
 			"state (overdue ones alerted), %d suspension of exports while Log4Shell was open: console 漏洞管理 (/vulns).\n\n",
 			sum.Assets, sum.Scans, sum.Vulns, sum.Suspensions)
+	}
+	if sum.Incidents > 0 {
+		fmt.Fprintf(stdout, "Security office: %d incidents (one still open), %d accountability cases (a repeat offence\n"+
+			"among them), %d anonymous reports (one waiting for triage).\n\n", sum.Incidents, sum.Cases, sum.Reports)
 	}
 	if len(sum.Frozen) > 0 {
 		fmt.Fprintf(stdout, "Detection froze %s after a burst of reads: see GET /api/v1/alerts and /api/v1/incidents\n"+

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,7 +120,10 @@ func TestClosedIncidentClearsItsDeadlineAlerts(t *testing.T) {
 	}
 	size, _, _ := app.Log.Head(ctx)
 	es, _, err := app.Log.Search(ctx, audit.Query{Action: "alert.acknowledged", Before: size, Limit: 10})
-	if err != nil || len(es) == 0 || es[len(es)-1].Entry.Actor != "system" || es[len(es)-1].Entry.Rule != "allow.system.incident_closed" {
+	cleared := slices.ContainsFunc(es, func(s audit.Stored) bool {
+		return s.Entry.Actor == "system" && s.Entry.Rule == "allow.system.incident_closed"
+	})
+	if err != nil || !cleared {
 		t.Fatalf("the clearing's entries: %+v %v", es, err)
 	}
 	if _, err := app.Detect.Alert(ctx, so, medguard.NewID(clock.Now())); !medguard.IsKind(err, medguard.NotFound) {

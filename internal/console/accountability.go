@@ -56,6 +56,7 @@ func casesPage(rq *Request) error {
 	}
 	cols := []Column{{Key: "subject", Title: "cases.subject_col", Sort: true}, {Key: "grade", Title: "cases.col.grade", Sort: true},
 		{Key: "criterion", Title: "incidents.criterion", Sort: true}, {Key: "status", Title: "cases.col.status", Sort: true},
+		{Key: "sanction", Title: "cases.col.sanction", Sort: true},
 		{Key: "deadline", Title: "incidents.col.deadline", Sort: true}, {Key: "left", Title: "incidents.col.left"},
 		{Key: "opened_by", Title: "cases.col.opened_by", Sort: true}, {Key: "opened_at", Title: "cases.col.opened_at", Sort: true}}
 	rows := make([]Row, 0, len(items))
@@ -63,13 +64,17 @@ func casesPage(rq *Request) error {
 		c := &items[i]
 		grade := tagCell(rq.T("cases.grade", c.Grade), "")
 		grade.Sort = fmt.Sprint(c.Grade)
+		sanction := Cell{}
+		if c.Sanction != "" {
+			sanction.Text = rq.sanctionName(c.Sanction)
+		}
 		r := Row{Cells: []Cell{{Text: rq.Person(c.SubjectUsername), Href: "/accountability/" + c.ID}, grade,
-			{Text: rq.criterionName(c.Criterion)}, {Text: rq.T("case.status." + c.Status)}, {}, {},
+			{Text: rq.criterionName(c.Criterion)}, {Text: rq.T("case.status." + c.Status)}, sanction, {}, {},
 			{Text: rq.Person(c.OpenedBy)}, rq.TimeCell(c.OpenedAt)}}
 		if d := nearestDeadline(rq.deadlineRows(c.Deadlines)); d != nil {
-			r.Cells[4], r.Cells[5] = Cell{Text: d.Name}, Cell{Text: d.Countdown, Class: "nowrap"}
+			r.Cells[5], r.Cells[6] = Cell{Text: d.Name}, Cell{Text: d.Countdown, Class: "nowrap"}
 			if d.State == incidents.Overdue {
-				r.Cells[5] = tagCell(d.Countdown, "bad overdue")
+				r.Cells[6] = tagCell(d.Countdown, "bad overdue")
 				r.Class = "flag"
 			}
 		}
@@ -296,6 +301,24 @@ type caseView struct {
 	IsSubject     bool // the caller is the person concerned
 	AppealOpen    bool
 	Error         *formError
+	// The handling opinion (issue 13): whether it may be given now, the
+	// sanctions, the one given and the one proposed, the earlier
+	// offences that make it a repeat, the retraining a warning orders.
+	OpinionOpen       bool
+	Sanctions         []option
+	SanctionName      string
+	ProposalSanction  string
+	ProposalName      string
+	ProposalGrade     int
+	Repeat            bool
+	Prior             []priorRow
+	RetrainingPending bool
+}
+
+// priorRow is an earlier offence the proposal weighs.
+type priorRow struct {
+	incidents.PriorOffence
+	Sanction string
 }
 
 func casePage(rq *Request) error { return renderCase(rq, http.StatusOK, nil) }
@@ -310,6 +333,19 @@ func renderCase(rq *Request, status int, fe *formError) error {
 		CriterionName: rq.criterionName(c.Criterion), Deadlines: rq.deadlineRows(c.Deadlines),
 		Manage: rq.Can(policy.AccountabilityManage), IsSubject: c.SubjectUserID == rq.Call.Actor.ID, Error: fe,
 		AppealOpen: c.Status == incidents.Decided && c.AppealDueAt != nil && now.Before(*c.AppealDueAt)}
+	v.OpinionOpen = c.Status == incidents.Decided && c.Decision != nil && c.Decision.Outcome == incidents.Upheld && c.Opinion == nil
+	v.Sanctions, v.SanctionName = rq.sanctionOptions(), rq.sanctionName(c.Sanction)
+	if p := c.Proposal; p != nil {
+		v.ProposalSanction, v.ProposalName, v.ProposalGrade, v.Repeat = p.Sanction, rq.sanctionName(p.Sanction), p.Grade, p.Repeat
+		for _, o := range p.Prior {
+			s := o.Sanction
+			if s == "" {
+				s = incidents.DefaultSanction(o.Grade)
+			}
+			v.Prior = append(v.Prior, priorRow{PriorOffence: o, Sanction: rq.sanctionName(s)})
+		}
+	}
+	v.RetrainingPending = c.Sanction == incidents.SanctionWarning && c.RetrainingOrderedAt == nil
 	return rq.Render(status, "case", "cases.detail.title", v)
 }
 

@@ -212,7 +212,8 @@ func (rq *Request) ruleNames() []string {
 	}
 	out = append(out, detect.DeadlineOverdueRule, datause.OverdueRule, datause.ReconcileRule, partners.DeletionOverdueRule,
 		vulns.OverdueRule)
-	return append(out, slices.Sorted(maps.Keys(noticeWords))...)
+	out = append(out, slices.Sorted(maps.Keys(noticeWords))...)
+	return append(out, noticeRules...)
 }
 
 // noticeWord says, for a notice a register raises, who or what the alert
@@ -246,6 +247,8 @@ func (rq *Request) alertRow(a detect.Alert, freezes map[string]identity.Freeze, 
 	user := Cell{Text: rq.alertSubject(a)}
 	if a.Rule == detect.DeadlineOverdueRule && idPath(a.Key) != "" {
 		user.Href = "/incidents/" + a.Key
+	} else if h := noticeHref(a); h != "" {
+		user.Href = h
 	}
 	status := Cell{Text: rq.wordsOr("alert.status.", a.Status)}
 	switch {
@@ -309,6 +312,8 @@ func (rq *Request) alertSubject(a detect.Alert) string {
 	switch {
 	case a.Rule == detect.DeadlineOverdueRule:
 		return rq.T("alerts.subject.incident")
+	case noticeSubject(a) != "":
+		return rq.T(noticeSubject(a))
 	case ruleKeys[a.Rule] == detect.ByIP:
 		return rq.T("alerts.subject.address", a.Key)
 	case a.Username != "" && a.Username != "system":
@@ -353,6 +358,9 @@ func (rq *Request) alertExplanation(a detect.Alert) string {
 	who := rq.alertSubject(a)
 	if w, ok := noticeWords[a.Rule]; ok {
 		return w.Explain(rq, a)
+	}
+	if s, ok := rq.noticeExplanation(a); ok {
+		return s
 	}
 	switch a.Rule {
 	case detect.DeadlineOverdueRule:

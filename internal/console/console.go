@@ -171,6 +171,11 @@ type Page struct {
 	// Public pages need no session (sign-in); Enrolment pages accept a
 	// session good only for enrolling a second factor.
 	Public, Enrolment bool
+	// Anonymous pages are the anonymous reporting channel's (paths under
+	// /anonymous/): they never read the session cookie, even of a
+	// signed-in member of staff, and the front door keeps nothing of who
+	// asked (web.AnonymousPath).
+	Anonymous bool
 	// Any lists permissions of which the user must hold one; nil for any
 	// signed-in user.
 	Any []policy.Permission
@@ -239,6 +244,9 @@ func build(d Deps) (*Console, error) {
 	c := &Console{deps: d, mux: http.NewServeMux(), views: v, catalog: cat, zone: zone, dir: dir}
 	seen := map[string]bool{}
 	for _, p := range pages {
+		if p.Anonymous != web.AnonymousPath(p.Path) {
+			return nil, fmt.Errorf("page %s %s: anonymous pages, and only they, live under %s", p.Method, p.Path, web.AnonymousConsolePrefix)
+		}
 		key := p.Method + " " + p.Path
 		if seen[key] {
 			return nil, fmt.Errorf("page %s registered twice", key)
@@ -273,10 +281,11 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, pattern := c.mux.Handler(r); pattern == "" {
 		h.Set("Cache-Control", "no-store")
-		// A signed-in caller's 404 is logged under their name.
+		// A signed-in caller's 404 is logged under their name (outside
+		// the anonymous channel, where nobody is anybody).
 		p := Page{Public: true}
 		rq := c.newRequest(w, r, p)
-		if _, err := r.Cookie(sessionCookie); err == nil {
+		if _, err := r.Cookie(sessionCookie); err == nil && !web.AnonymousPath(r.URL.Path) {
 			c.authenticate(rq, p)
 		}
 		ex := web.ExchangeOf(r)
@@ -297,8 +306,11 @@ func (c *Console) serve(p Page) http.Handler {
 		rq := c.newRequest(w, r, p)
 		ex := web.ExchangeOf(r)
 		ex.Action, ex.Route = "console.page", "console: "+p.Method+" "+p.Path
+		ex.Anonymous = ex.Anonymous || p.Anonymous
 		err := func() error {
-			if _, err := r.Cookie(sessionCookie); !p.Public || err == nil {
+			if p.Anonymous {
+				// No session is read, whatever the browser sends.
+			} else if _, err := r.Cookie(sessionCookie); !p.Public || err == nil {
 				// Public pages (sign-in) take a session if there is one.
 				err := c.authenticate(rq, p)
 				ex.Call = rq.Call

@@ -99,7 +99,8 @@ var (
 // covers them), and the demo's exports.
 func skipLink(u *url.URL) bool {
 	q := u.Query()
-	return u.Path == "/logout" || strings.HasPrefix(u.Path, "/lang/") || strings.HasPrefix(u.Path, "/static/") ||
+	return u.Path == "/logout" || strings.HasPrefix(u.Path, "/lang/") || strings.HasPrefix(u.Path, "/anonymous/lang/") ||
+		strings.HasPrefix(u.Path, "/static/") ||
 		strings.HasPrefix(u.Path, "/attachments/") || q.Get("format") != "" || q.Get("print") != ""
 }
 

@@ -31,7 +31,8 @@ func init() {
 		Page{Method: "GET", Path: "/incidents", Any: read, Nav: &Nav{Key: "nav.incidents", Order: 45}, Handle: incidentsPage},
 		Page{Method: "GET", Path: "/incidents/new", Any: manage, Handle: newIncidentPage},
 		Page{Method: "POST", Path: "/incidents", Any: manage, Handle: reportIncident},
-		Page{Method: "GET", Path: "/incidents/{id}", Any: read, Handle: incidentPage},
+		// The commander reads it without incident.read: the service decides.
+		Page{Method: "GET", Path: "/incidents/{id}", Handle: incidentPage},
 		Page{Method: "POST", Path: "/incidents/{id}/grade", Any: manage, Handle: confirmGrade},
 		Page{Method: "POST", Path: "/incidents/{id}/updates", Any: manage, Handle: addIncidentUpdate},
 		Page{Method: "POST", Path: "/incidents/{id}/evidence", Any: manage, Handle: attachEvidence},
@@ -153,9 +154,11 @@ func incidentsPage(rq *Request) error {
 		v.Statuses = append(v.Statuses, option{Value: s, Text: rq.T("incident.status." + s)})
 	}
 	cols := []Column{{Key: "title", Title: "incidents.field.title", Sort: true}, {Key: "grade", Title: "incidents.field.grade", Sort: true},
+		{Key: "type", Title: "incidents.field.type", Sort: true},
 		{Key: "criterion", Title: "incidents.criterion", Sort: true}, {Key: "status", Title: "incidents.col.status", Sort: true},
 		{Key: "deadline", Title: "incidents.col.deadline", Sort: true}, {Key: "due", Title: "deadline.col.due", Sort: true},
-		{Key: "left", Title: "incidents.col.left"}, {Key: "reported_by", Title: "incidents.col.reported_by", Sort: true},
+		{Key: "left", Title: "incidents.col.left"}, {Key: "commander", Title: "incidents.field.commander", Sort: true},
+		{Key: "reported_by", Title: "incidents.col.reported_by", Sort: true},
 		{Key: "reported_at", Title: "incidents.col.reported_at", Sort: true}}
 	rows := make([]Row, 0, len(items))
 	for i := range items {
@@ -189,17 +192,22 @@ func (rq *Request) incidentRow(in *incidents.Incident) Row {
 		grade = tagCell(rq.T("incidents.grade", in.Grade), "core")
 	}
 	grade.Sort = fmt.Sprint(in.Grade)
-	cells := []Cell{{Text: rq.incidentTitle(in), Href: "/incidents/" + in.ID}, grade, {Text: rq.criterionName(in.Criterion)},
-		{Text: status}, {}, {}, {}, {Text: rq.Person(in.ReportedBy)}, rq.TimeCell(in.ReportedAt)}
+	commander := Cell{}
+	if in.Commander != "" {
+		commander.Text = rq.Person(in.Commander)
+	}
+	cells := []Cell{{Text: rq.incidentTitle(in), Href: "/incidents/" + in.ID}, grade, {Text: rq.typeName(in.Type)},
+		{Text: rq.criterionName(in.Criterion)}, {Text: status}, {}, {}, {}, commander, {Text: rq.Person(in.ReportedBy)},
+		rq.TimeCell(in.ReportedAt)}
 	r := Row{Cells: cells}
 	if in.Status == incidents.Open {
 		if d := nearestDeadline(rq.incidentDeadlines(in)); d != nil {
-			cells[4] = Cell{Text: d.Name}
-			cells[5] = rq.TimeCell(d.DueAt)
-			cells[6] = Cell{Text: d.Countdown, Class: "nowrap"}
+			cells[5] = Cell{Text: d.Name}
+			cells[6] = rq.TimeCell(d.DueAt)
+			cells[7] = Cell{Text: d.Countdown, Class: "nowrap"}
 			if d.State == incidents.Overdue {
-				cells[6] = tagCell(d.Countdown, "bad overdue")
-				cells[4].Class, r.Class = "bad", "flag"
+				cells[7] = tagCell(d.Countdown, "bad overdue")
+				cells[5].Class, r.Class = "bad", "flag"
 			}
 		}
 	}
@@ -210,12 +218,13 @@ func (rq *Request) incidentRow(in *incidents.Incident) Row {
 type newIncidentView struct {
 	Form     map[string]string
 	Criteria []criterionOption
+	Types    []option
 	Error    *formError
 }
 
 func newIncidentPage(rq *Request) error {
 	return rq.Render(http.StatusOK, "incident_new", "incidents.new.title",
-		newIncidentView{Form: map[string]string{}, Criteria: rq.criterionOptions(incidents.Criteria)})
+		newIncidentView{Form: map[string]string{}, Criteria: rq.criterionOptions(incidents.Criteria), Types: rq.typeOptions()})
 }
 
 // factsOf reads the facts part of the report form; nil if none is given.
@@ -255,7 +264,7 @@ func (e *formErrorValue) Error() string { return "bad value for " + e.field }
 
 func reportIncident(rq *Request) error {
 	form := map[string]string{}
-	for _, k := range []string{"title", "description", "grade", "criterion", "hospital_wide_outage", "core_data_leaked",
+	for _, k := range []string{"title", "description", "type", "grade", "criterion", "hospital_wide_outage", "core_data_leaked",
 		"local_data_abnormal", "departments_affected", "departments_total", "records_affected", "query_failure_percent"} {
 		form[k] = rq.form(k)
 	}
@@ -265,7 +274,7 @@ func reportIncident(rq *Request) error {
 			key += "." + field
 		}
 		return rq.Render(http.StatusUnprocessableEntity, "incident_new", "incidents.new.title", newIncidentView{Form: form,
-			Criteria: rq.criterionOptions(incidents.Criteria), Error: &formError{Key: key, Field: field}})
+			Criteria: rq.criterionOptions(incidents.Criteria), Types: rq.typeOptions(), Error: &formError{Key: key, Field: field}})
 	}
 	grade, err := gradeValue(form["grade"])
 	if err != nil {
@@ -281,7 +290,7 @@ func reportIncident(rq *Request) error {
 		}
 		return err
 	}
-	in, err := rq.Deps.Incidents.Report(rq.Context(), rq.Call, incidents.NewIncident{Title: form["title"],
+	in, err := rq.Deps.Incidents.Report(rq.Context(), rq.Call, incidents.NewIncident{Type: form["type"], Title: form["title"],
 		Description: form["description"], Grade: grade, Criterion: form["criterion"], Facts: facts})
 	if err != nil {
 		if fe, ok := rq.asFormError(err, ""); ok {
@@ -307,12 +316,17 @@ type updateRow struct {
 	incidents.Update
 	Kind string
 	By   string
+	// ConfirmedBy names the second person; CanConfirm offers the caller
+	// the confirmation (they manage incidents and did not record it).
+	ConfirmedBy string
+	CanConfirm  bool
 }
 
 type actionRow struct {
 	incidents.Action
-	State string
-	Owner string
+	State  string
+	Owner  string
+	DoneBy string
 }
 
 type incidentView struct {
@@ -337,6 +351,14 @@ type incidentView struct {
 	Open          bool
 	DefaultDue    string
 	Error         *formError
+	// Issue 13: the type, the commander, the files.
+	TypeName  string
+	Types     []option
+	Commander string
+	Staff     []option
+	Files     []fileRow
+	FileKinds []option
+	MaxFileMB int
 }
 
 func incidentPage(rq *Request) error { return renderIncident(rq, http.StatusOK, nil) }
@@ -362,11 +384,21 @@ func renderIncident(rq *Request, status int, fe *formError) error {
 		v.Suggested = rq.criterionName(in.SuggestedCriterion)
 	}
 	for _, u := range in.Timeline {
-		v.Timeline = append(v.Timeline, updateRow{Update: u, Kind: rq.textOr("update."+u.Kind, rq.T("update.other")), By: rq.Person(u.By)})
+		row := updateRow{Update: u, Kind: rq.textOr("update."+u.Kind, rq.T("update.other")), By: rq.Person(u.By)}
+		if u.ConfirmedBy != "" {
+			row.ConfirmedBy = rq.Person(u.ConfirmedBy)
+		}
+		row.CanConfirm = u.Step && u.ConfirmedAt == nil && v.CanManage && v.Open && u.By != rq.Call.Actor.Name
+		v.Timeline = append(v.Timeline, row)
 	}
 	for _, a := range in.Actions {
-		v.Actions = append(v.Actions, actionRow{Action: a, State: rq.textOr("action.state."+a.State, a.State), Owner: rq.ownerName(a.Owner)})
+		row := actionRow{Action: a, State: rq.textOr("action.state."+a.State, a.State), Owner: rq.ownerName(a.Owner)}
+		if a.DoneBy != "" {
+			row.DoneBy = rq.Person(a.DoneBy)
+		}
+		v.Actions = append(v.Actions, row)
 	}
+	rq.handlingView(in, &v)
 	if len(in.Evidence) > 0 {
 		key := ""
 		if rq.Can(policy.AuditRead) {
@@ -413,7 +445,7 @@ func confirmGrade(rq *Request) error {
 			return err
 		}
 		_, err = rq.Deps.Incidents.ConfirmGrade(rq.Context(), rq.Call, id, incidents.GradeConfirmation{Grade: g,
-			Criterion: rq.form("criterion")})
+			Criterion: rq.form("criterion"), Commander: rq.form("commander"), Type: rq.form("type")})
 		return err
 	})
 }

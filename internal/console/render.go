@@ -14,6 +14,7 @@ import (
 
 	"medguard"
 	"medguard/internal/policy"
+	"medguard/internal/web"
 )
 
 //go:embed templates/*.html static/*
@@ -229,6 +230,9 @@ func funcs(cat *catalog, lang string, zone *time.Location, dir *directory) templ
 			return m, nil
 		},
 		"add": func(a, b int) int { return a + b },
+		// anonymous: a path of the anonymous reporting channel, whose
+		// links (the language switch) stay in it.
+		"anonymous": web.AnonymousPath,
 		"seq": func(n int) []int {
 			out := make([]int, n)
 			for i := range out {

@@ -144,7 +144,9 @@ func (c *Console) checkCSRF(rq *Request) error {
 	}
 	rq.Body = http.MaxBytesReader(rq.W, rq.Body, limit)
 	parseErr := rq.ParseForm()
-	if err := rq.ParseMultipartForm(limit); parseErr == nil && !errors.Is(err, http.ErrNotMultipart) {
+	// Held in memory whole (never in temporary files): the body is at
+	// most limit.
+	if err := rq.ParseMultipartForm(limit + 1<<20); parseErr == nil && !errors.Is(err, http.ErrNotMultipart) {
 		parseErr = err
 	}
 	if tooLarge := new(http.MaxBytesError); errors.As(parseErr, &tooLarge) {

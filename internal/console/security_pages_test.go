@@ -297,7 +297,7 @@ func alertAndFreeze(t *testing.T, lang string) {
 	// the page's language with the person by name.
 	list := b.get("/incidents")
 	incID := between(list.body, `href="/incidents/`, `"`)
-	if incID == "" || strings.HasPrefix(incID, "new") {
+	if incID == "" || strings.HasPrefix(incID, "new") || incID == "commanded" {
 		incID = between(between(list.body, `id="incidents"`, `</table>`), `<a href="/incidents/`, `"`)
 	}
 	inc := b.get("/incidents/" + incID)
@@ -400,6 +400,18 @@ func TestIncidentFlow(t *testing.T) {
 	page = b.post("/incidents/"+id+"/actions/"+actionID+"/state", page, url.Values{"state": {"done"}})
 	if page.status != 200 || !strings.Contains(page.body, "整改措施状态已更新") {
 		t.Fatalf("action state: %d", page.status)
+	}
+	// Who marked it done does not verify it: the security administrator
+	// does, a second person.
+	if p := b.post("/incidents/"+id+"/actions/"+actionID+"/state", page, url.Values{"state": {"verified"}}); p.status != 403 ||
+		!strings.Contains(p.body, "deny.own_step") {
+		t.Fatalf("own verification: %d", p.status)
+	}
+	h.api(200, "PATCH", "/api/v1/incidents/"+id+"/actions/"+actionID, h.enrolAPIWith("security", securityPassword),
+		map[string]string{"state": "verified"})
+	page = b.get("/incidents/" + id)
+	if !strings.Contains(page.body, "周强 标记完成") {
+		t.Errorf("the action does not say who marked it done: %s", between(page.body, `id="actions"`, `</section>`))
 	}
 	closed := b.post("/incidents/"+id+"/close", page, url.Values{"summary": {"已恢复并完成整改。"}, "confirm": {"1"}})
 	if closed.status != 200 || !strings.Contains(closed.body, "事件已关闭") || strings.Contains(closed.body, `id="close-form"`) {
@@ -532,6 +544,25 @@ func TestAccountabilityFlow(t *testing.T) {
 	p = aud.post("/accountability/"+id+"/decision", page, url.Values{"outcome": {"upheld"}, "grade": {"3"}, "text": {"违规成立，予以通报。"}})
 	if p.status != 200 || !strings.Contains(p.body, "处理决定已作出") || !strings.Contains(p.body, "维持（违规成立）") {
 		t.Fatalf("decision: %d %s", p.status, p.body)
+	}
+	// The handling opinion: proposed, due in working days, given.
+	if !strings.Contains(p.body, `id="opinion-form"`) || !strings.Contains(p.body, "系统建议：3 级，警告并重新培训") ||
+		!strings.Contains(p.body, "立案后 5 个工作日") {
+		t.Fatalf("opinion: %s", between(p.body, `id="opinion"`, `</section>`))
+	}
+	if mine = lina.get("/accountability/" + id); strings.Contains(mine.body, `id="appeal-form"`) || strings.Contains(mine.body, `id="opinion-form"`) {
+		t.Fatalf("the subject may appeal before the opinion")
+	}
+	if q := aud.post("/accountability/"+id+"/opinion", p, url.Values{"sanction": {"fine"}, "text": {"罚款"}}); q.status != 422 ||
+		!strings.Contains(q.body, "请从列表中选择处理措施") {
+		t.Fatalf("bad sanction: %d", q.status)
+	}
+	p = aud.post("/accountability/"+id+"/opinion", p, url.Values{"sanction": {"warning_retraining"}, "text": {"予以警告，重新参加隐私保护培训。"}})
+	if p.status != 200 || !strings.Contains(p.body, "处理意见已出具") || !strings.Contains(between(p.body, `id="case-sanction"`, `</strong>`), "警告并重新培训") {
+		t.Fatalf("opinion given: %d %s", p.status, between(p.body, `id="opinion"`, `</section>`))
+	}
+	if l := aud.get("/accountability?status=all"); !strings.Contains(l.body, "警告并重新培训") {
+		t.Errorf("the list lacks the sanction")
 	}
 	mine = lina.get("/accountability/" + id)
 	if !strings.Contains(mine.body, `id="appeal-form"`) {

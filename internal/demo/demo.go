@@ -38,6 +38,7 @@ import (
 	"medguard/internal/identity"
 	"medguard/internal/inspections"
 	"medguard/internal/media"
+	"medguard/internal/incidents"
 	"medguard/internal/partners"
 	"medguard/internal/records"
 	"medguard/internal/synth"
@@ -94,6 +95,9 @@ type Services struct {
 	// vulnerability scans (vulns.go).
 	Assets *assets.Service
 	Vulns  *vulns.Service
+	// Incidents, if set, adds the security office's year of incidents,
+	// accountability cases and anonymous reports (issue 13).
+	Incidents *incidents.Service
 }
 
 // Options size the hospital.
@@ -143,6 +147,9 @@ type Summary struct {
 	// The asset register and vulnerabilities (issue 13): assets, scans
 	// imported, vulnerabilities, suspensions of operations.
 	Assets, Scans, Vulns, Suspensions int
+	// The security office (issue 13): incidents, accountability cases
+	// and anonymous reports.
+	Incidents, Cases, Reports int
 }
 
 // hospitalZone is the demo hospital's time zone: China Standard Time,
@@ -222,6 +229,12 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 			name string
 			fn   func(context.Context) error
 		}{"the asset register and a year of vulnerability scans", l.vulnerabilities})
+	}
+	if svc.Incidents != nil {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"the security office's incidents, accountability cases and anonymous reports", l.securityOffice})
 	}
 	for i, s := range steps {
 		fmt.Fprintf(l.out, "[%d/%d] %s…\n", i+1, len(steps), s.name)

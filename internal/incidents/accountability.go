@@ -86,8 +86,23 @@ type Case struct {
 	Statement       *CaseNote  `json:"statement,omitempty"`
 	Decision        *CaseNote  `json:"decision,omitempty"`
 	FinalGrade      int        `json:"final_grade,omitempty"`
-	// AppealDueAt is the end of the 7 days after the decision in which the
-	// person may appeal.
+	// Opinion is the handling opinion (处理意见): its Outcome is the
+	// sanction. Sanction repeats it.
+	Opinion  *CaseNote `json:"opinion,omitempty"`
+	Sanction string    `json:"sanction,omitempty"`
+	// OpinionDueAt is the end of the 5th working day after the opening;
+	// CalendarCovered says whether the holiday calendar covered the days
+	// counted (if not, Monday to Friday were counted).
+	OpinionDueAt    time.Time `json:"opinion_due_at"`
+	CalendarCovered bool      `json:"calendar_covered"`
+	// Proposal is the grade and sanction medguard proposes now (or, once
+	// the opinion is given, proposed then).
+	Proposal *Proposal `json:"proposal,omitempty"`
+	// RetrainingOrderedAt is when the training register took the
+	// retraining a warning orders.
+	RetrainingOrderedAt *time.Time `json:"retraining_ordered_at,omitempty"`
+	// AppealDueAt is the end of the 7 days after the handling opinion in
+	// which the person may appeal.
 	AppealDueAt *time.Time `json:"appeal_due_at,omitempty"`
 	Appeal      *CaseNote  `json:"appeal,omitempty"`
 	Review      *CaseNote  `json:"review,omitempty"`
@@ -97,7 +112,10 @@ type Case struct {
 
 	openedByID  string
 	decidedAt   *time.Time
+	opinionAt   *time.Time
+	outcome     string // of the decision
 	investigIDs []string
+	proposed    *Proposal // as stored with the opinion
 }
 
 // CaseNote is one step of a case: a finding, the statement, the decision,
@@ -124,10 +142,6 @@ type CaseDecision struct {
 	Outcome string `json:"outcome"`
 	Grade   int    `json:"grade"`
 	Text    string `json:"text"`
-	// Retraining, with an upheld outcome, orders the person's retraining
-	// (the training register closes their record access until they pass
-	// it again; retraining.go).
-	Retraining bool `json:"retraining,omitempty"`
 }
 
 // CaseReview is the review of an appeal.
@@ -150,66 +164,72 @@ func (s *Service) OpenCase(ctx context.Context, call *medguard.Call, nc NewCase)
 	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.AccountabilityManage, AuditAction: "accountability.open",
 		Resource: policy.Resource{Type: "accountability_case", ID: id, SubjectUserID: nc.SubjectUserID}},
 		func(policy.Decision) (audit.Mutation, error) {
-			if !medguard.ValidID(nc.SubjectUserID) {
-				return nil, medguard.InvalidField("subject_user_id", "subject_user_id must name a user")
-			}
-			u, err := s.users.UserByID(ctx, nc.SubjectUserID)
-			if err != nil {
-				if medguard.IsKind(err, medguard.NotFound) {
-					return nil, medguard.InvalidField("subject_user_id", "no user has this id")
-				}
-				return nil, err
-			}
-			c := slices.IndexFunc(CaseCriteria, func(c Criterion) bool { return c.Code == nc.Criterion })
-			if c < 0 {
-				return nil, medguard.InvalidField("criterion", "criterion must be one of the §7 grades of violation")
-			}
-			if nc.Grade == 0 {
-				nc.Grade = CaseCriteria[c].Grade
-			}
-			if nc.Grade != CaseCriteria[c].Grade {
-				return nil, medguard.InvalidField("grade", "criterion %s is a grade %d violation", nc.Criterion, CaseCriteria[c].Grade)
-			}
-			summary, err := text("summary", nc.Summary, MaxText, true)
-			if err != nil {
-				return nil, err
-			}
-			if len(nc.EvidenceIndexes) > MaxEvidence {
-				return nil, medguard.InvalidField("evidence_indexes", "at most %d audit entries", MaxEvidence)
-			}
-			if nc.EvidenceIndexes == nil {
-				nc.EvidenceIndexes = []uint64{}
-			}
-			size, _, err := s.log.Head(ctx)
-			if err != nil {
-				return nil, err
-			}
-			for _, i := range nc.EvidenceIndexes {
-				if i >= size {
-					return nil, medguard.InvalidField("evidence_indexes", "the log has no entry %d", i)
-				}
-			}
-			idx, _ := json.Marshal(nc.EvidenceIndexes)
-			k, err := s.keys.NewDataKey(caseOwner(id))
-			if err != nil {
-				return nil, medguard.Wrap("incidents.OpenCase", err)
-			}
-			return func(ctx context.Context, tx *sql.Tx, index uint64) error {
-				if err := s.keys.Save(ctx, tx, k); err != nil {
-					return err
-				}
-				if _, err := tx.ExecContext(ctx, `INSERT INTO accountability_cases (id, subject_user_id, subject_username, grade,
-					criterion, evidence_indexes, status, opened_by, opened_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-					id, u.ID, u.Username, nc.Grade, nc.Criterion, string(idx), Investigating, call.Actor.Name, medguard.Millis(now)); err != nil {
-					return err
-				}
-				return addCaseEntry(ctx, tx, k, id, index, "opened", "", summary, call, now)
-			}, nil
+			return s.newCase(ctx, call, id, nc, now)
 		})
 	if err != nil {
 		return nil, err
 	}
 	return s.freshCase(ctx, id)
+}
+
+// newCase checks a new case and returns the mutation that stores it as
+// case id, opened by call at now.
+func (s *Service) newCase(ctx context.Context, call *medguard.Call, id string, nc NewCase, now time.Time) (audit.Mutation, error) {
+	if !medguard.ValidID(nc.SubjectUserID) {
+		return nil, medguard.InvalidField("subject_user_id", "subject_user_id must name a user")
+	}
+	u, err := s.users.UserByID(ctx, nc.SubjectUserID)
+	if err != nil {
+		if medguard.IsKind(err, medguard.NotFound) {
+			return nil, medguard.InvalidField("subject_user_id", "no user has this id")
+		}
+		return nil, err
+	}
+	c := slices.IndexFunc(CaseCriteria, func(c Criterion) bool { return c.Code == nc.Criterion })
+	if c < 0 {
+		return nil, medguard.InvalidField("criterion", "criterion must be one of the §7 grades of violation")
+	}
+	if nc.Grade == 0 {
+		nc.Grade = CaseCriteria[c].Grade
+	}
+	if nc.Grade != CaseCriteria[c].Grade {
+		return nil, medguard.InvalidField("grade", "criterion %s is a grade %d violation", nc.Criterion, CaseCriteria[c].Grade)
+	}
+	summary, err := text("summary", nc.Summary, MaxText, true)
+	if err != nil {
+		return nil, err
+	}
+	if len(nc.EvidenceIndexes) > MaxEvidence {
+		return nil, medguard.InvalidField("evidence_indexes", "at most %d audit entries", MaxEvidence)
+	}
+	if nc.EvidenceIndexes == nil {
+		nc.EvidenceIndexes = []uint64{}
+	}
+	size, _, err := s.log.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range nc.EvidenceIndexes {
+		if i >= size {
+			return nil, medguard.InvalidField("evidence_indexes", "the log has no entry %d", i)
+		}
+	}
+	idx, _ := json.Marshal(nc.EvidenceIndexes)
+	k, err := s.keys.NewDataKey(caseOwner(id))
+	if err != nil {
+		return nil, medguard.Wrap("incidents.OpenCase", err)
+	}
+	return func(ctx context.Context, tx *sql.Tx, index uint64) error {
+		if err := s.keys.Save(ctx, tx, k); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO accountability_cases (id, subject_user_id, subject_username, grade,
+			criterion, evidence_indexes, status, opened_by, opened_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			id, u.ID, u.Username, nc.Grade, nc.Criterion, string(idx), Investigating, call.Actor.Name, medguard.Millis(now)); err != nil {
+			return err
+		}
+		return addCaseEntry(ctx, tx, k, id, index, "opened", "", summary, call, now)
+	}, nil
 }
 
 func addCaseEntry(ctx context.Context, tx *sql.Tx, k *keys.DataKey, caseID string, index uint64, kind, outcome, body string,
@@ -225,17 +245,28 @@ func addCaseEntry(ctx context.Context, tx *sql.Tx, k *keys.DataKey, caseID strin
 }
 
 const caseColumns = `id, subject_user_id, subject_username, grade, criterion, evidence_indexes, status, opened_by, opened_at,
-	decided_at, outcome, final_grade, appeal_due_at`
+	decided_at, outcome, final_grade, appeal_due_at, sanction, opinion_at, proposed_grade, proposed_sanction, retraining_ordered_at`
 
 func scanCase(sc interface{ Scan(...any) error }) (*Case, error) {
 	var c Case
 	var idx string
 	var opened int64
-	var decided, finalGrade, appealDue sql.NullInt64
-	var outcome sql.NullString
+	var decided, finalGrade, appealDue, opinionAt, proposedGrade, retrained sql.NullInt64
+	var outcome, sanction, proposedSanction sql.NullString
 	if err := sc.Scan(&c.ID, &c.SubjectUserID, &c.SubjectUsername, &c.Grade, &c.Criterion, &idx, &c.Status, &c.OpenedBy,
-		&opened, &decided, &outcome, &finalGrade, &appealDue); err != nil {
+		&opened, &decided, &outcome, &finalGrade, &appealDue, &sanction, &opinionAt, &proposedGrade, &proposedSanction,
+		&retrained); err != nil {
 		return nil, err
+	}
+	c.Sanction, c.outcome = sanction.String, outcome.String
+	if opinionAt.Valid {
+		c.opinionAt = optTime(&opinionAt.Int64)
+	}
+	if retrained.Valid {
+		c.RetrainingOrderedAt = optTime(&retrained.Int64)
+	}
+	if proposedSanction.Valid {
+		c.proposed = &Proposal{Grade: int(proposedGrade.Int64), Sanction: proposedSanction.String}
 	}
 	if err := json.Unmarshal([]byte(idx), &c.EvidenceIndexes); err != nil {
 		return nil, err
@@ -301,8 +332,10 @@ func (s *Service) caseEntries(ctx context.Context, c *Case) error {
 			c.Appeal = &n
 		case "review":
 			c.Review = &n
+		case "opinion":
+			c.Opinion = &n
 		}
-		if kind == "opened" || kind == "finding" || kind == "decision" {
+		if kind == "opened" || kind == "finding" || kind == "decision" || kind == "opinion" {
 			if !slices.Contains(c.investigIDs, byID) {
 				c.investigIDs = append(c.investigIDs, byID)
 				c.Investigators = append(c.Investigators, n.By)
@@ -312,8 +345,42 @@ func (s *Service) caseEntries(ctx context.Context, c *Case) error {
 	return rows.Err()
 }
 
-func (c *Case) finish(now time.Time) {
-	c.Deadlines = []Deadline{deadline(DeadlineFactFinding, c.OpenedAt.Truncate(time.Minute).Add(FactFindingPeriod), c.decidedAt, now)}
+// finish computes a case's deadlines at now: the fact-finding (72 h, met
+// by the decision) and the handling opinion (5 working days, met by the
+// opinion, or by a dismissal; a case appealed or reviewed without an
+// opinion predates the opinion and counts it met by its decision).
+func (s *Service) finish(c *Case, now time.Time) {
+	c.OpinionDueAt, c.CalendarCovered = s.calendar.AddWorkingDays(c.OpenedAt, HandlingOpinionWorkingDays, s.zone)
+	c.OpinionDueAt = c.OpinionDueAt.UTC()
+	opinion := c.opinionAt
+	dismissed := c.outcome == Dismissed
+	if opinion == nil && (dismissed || c.Status == Appealed || c.Status == Reviewed) {
+		opinion = c.decidedAt
+	}
+	c.Deadlines = []Deadline{deadline(DeadlineFactFinding, c.OpenedAt.Truncate(time.Minute).Add(FactFindingPeriod), c.decidedAt, now),
+		deadline(DeadlineHandlingOpinion, c.OpinionDueAt, opinion, now)}
+}
+
+// propose fills in the case's proposal: as stored with the opinion, or
+// computed now for a violation not yet given its opinion.
+func (s *Service) propose(ctx context.Context, c *Case, now time.Time) error {
+	if c.opinionAt != nil {
+		now = *c.opinionAt // as it stood when the opinion was given
+	}
+	prior, err := s.priorOffences(ctx, c, now)
+	if err != nil {
+		return err
+	}
+	grade := c.Grade
+	if c.FinalGrade != 0 {
+		grade = c.FinalGrade
+	}
+	p := Propose(grade, prior)
+	if c.proposed != nil {
+		p.Grade, p.Sanction = c.proposed.Grade, c.proposed.Sanction
+	}
+	c.Proposal = &p
+	return nil
 }
 
 func (s *Service) freshCase(ctx context.Context, id string) (*Case, error) {
@@ -321,8 +388,9 @@ func (s *Service) freshCase(ctx context.Context, id string) (*Case, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.finish(s.clock.Now())
-	return c, nil
+	now := s.clock.Now()
+	s.finish(c, now)
+	return c, medguard.Wrap("incidents.freshCase", s.propose(ctx, c, now))
 }
 
 // caseStep passes the gate for one step on a case. The person concerned
@@ -353,8 +421,8 @@ func (s *Service) caseStep(ctx context.Context, call *medguard.Call, id, auditAc
 				return nil, lerr
 			}
 			if work == nil {
-				c.finish(now)
-				return nil, nil
+				s.finish(c, now)
+				return nil, s.propose(ctx, c, now)
 			}
 			k, err := s.keys.Current(ctx, caseOwner(id))
 			if err != nil {
@@ -408,7 +476,7 @@ func (s *Service) ListCases(ctx context.Context, call *medguard.Call, status, be
 					next = out[len(out)-1].ID
 					break
 				}
-				c.finish(now)
+				s.finish(c, now)
 				out = append(out, *c)
 			}
 			return nil, rows.Err()
@@ -465,21 +533,11 @@ func (s *Service) Statement(ctx context.Context, call *medguard.Call, id, statem
 }
 
 // Decide concludes the fact-finding (due within 72 hours of opening): the
-// violation is upheld, with its final grade, or dismissed. The person may
-// appeal within 7 days.
+// violation is upheld, with its final grade, or dismissed. An upheld
+// violation is then given its handling opinion and sanction (Opinion),
+// which the person may appeal.
 func (s *Service) Decide(ctx context.Context, call *medguard.Call, id string, d CaseDecision) (*Case, error) {
-	if d.Retraining && d.Outcome != Upheld {
-		return nil, medguard.InvalidField("retraining", "retraining is ordered with an upheld decision")
-	}
-	c, err := s.decide(ctx, call, id, d)
-	if err == nil && d.Retraining {
-		err = s.orderRetraining(ctx, call, c)
-	}
-	return c, err
-}
-
-func (s *Service) decide(ctx context.Context, call *medguard.Call, id string, d CaseDecision) (*Case, error) {
-	return s.caseStep(ctx, call, id, "accountability.decide", false, false, func(c *Case, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
+	c, err := s.caseStep(ctx, call, id, "accountability.decide", false, false, func(c *Case, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
 		body, err := text("text", d.Text, MaxText, true)
 		if err != nil {
 			return nil, err
@@ -500,19 +558,23 @@ func (s *Service) decide(ctx context.Context, call *medguard.Call, id string, d 
 		if c.Status != Investigating {
 			return nil, caseConflict("case_decided", "the case is "+c.Status+", not under investigation")
 		}
-		due := now.Add(AppealPeriod)
 		return func(ctx context.Context, tx *sql.Tx, index uint64) error {
-			if err := s.setStatus(ctx, tx, id, Investigating, `status = $2, decided_at = $3, outcome = $4, final_grade = $5,
-				appeal_due_at = $6`, Decided, medguard.Millis(now), d.Outcome, grade, medguard.Millis(due)); err != nil {
+			if err := s.setStatus(ctx, tx, id, Investigating, `status = $2, decided_at = $3, outcome = $4, final_grade = $5`,
+				Decided, medguard.Millis(now), d.Outcome, grade); err != nil {
 				return err
 			}
 			return addCaseEntry(ctx, tx, k, id, index, "decision", d.Outcome, body, call, now)
 		}, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	s.caseSettled(ctx, c)
+	return c, nil
 }
 
-// Appeal is the person's appeal (申诉) against an upheld decision, within 7
-// days of it.
+// Appeal is the person's appeal (申诉) against an upheld decision and its
+// handling opinion, within 7 days of the opinion.
 func (s *Service) Appeal(ctx context.Context, call *medguard.Call, id, appeal string) (*Case, error) {
 	return s.caseStep(ctx, call, id, "accountability.appeal", true, false, func(c *Case, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
 		body, err := text("text", appeal, MaxText, true)
@@ -526,6 +588,8 @@ func (s *Service) Appeal(ctx context.Context, call *medguard.Call, id, appeal st
 			return nil, caseConflict("appealed", "the decision was appealed already")
 		case c.Decision != nil && c.Decision.Outcome == Dismissed:
 			return nil, caseConflict("dismissed", "the case was dismissed; there is nothing to appeal")
+		case c.Opinion == nil || c.AppealDueAt == nil:
+			return nil, caseConflict("no_opinion", "the handling opinion is not given yet; the appeal is against it")
 		case now.After(*c.AppealDueAt):
 			return nil, caseConflict("appeal_window_closed", "an appeal must be made within 7 days of the decision")
 		}

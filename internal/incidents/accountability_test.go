@@ -266,12 +266,21 @@ func TestAccountabilityCase(t *testing.T) {
 	// The decision within 72 h meets the deadline.
 	_, err = f.svc.Appeal(ctx, zhang, c.ID, "不服")
 	wantKind(t, err, medguard.Conflict)
-	c, err = f.svc.Decide(ctx, wuyan, c.ID, incidents.CaseDecision{Outcome: incidents.Upheld, Text: "越权查询4次，给予通报批评"})
-	if err != nil || c.Status != incidents.Decided || c.FinalGrade != 2 || c.Deadlines[0].State != incidents.Met || c.AppealDueAt == nil {
+	c, err = f.svc.Decide(ctx, wuyan, c.ID, incidents.CaseDecision{Outcome: incidents.Upheld, Text: "越权查询4次"})
+	if err != nil || c.Status != incidents.Decided || c.FinalGrade != 2 || c.Deadlines[0].State != incidents.Met || c.AppealDueAt != nil {
 		t.Fatalf("%+v %v", c, err)
 	}
 	_, err = f.svc.AddFinding(ctx, wuyan, c.ID, "补充")
 	wantKind(t, err, medguard.Conflict)
+	// The appeal is against the handling opinion, given next.
+	_, err = f.svc.Appeal(ctx, zhang, c.ID, "不服")
+	if e := wantKind(t, err, medguard.Conflict); e.Code != "no_opinion" {
+		t.Fatalf("code %s", e.Code)
+	}
+	c, err = f.svc.Opinion(ctx, wuyan, c.ID, incidents.CaseOpinion{Sanction: incidents.SanctionPayMonth, Text: "越权查询4次，扣发绩效一个月"})
+	if err != nil || c.Sanction != incidents.SanctionPayMonth || c.AppealDueAt == nil || c.Deadlines[1].State != incidents.Met {
+		t.Fatalf("%+v %v", c, err)
+	}
 
 	// Appeal within 7 days; the investigator may not review it, another auditor may.
 	f.clock.Advance(6 * 24 * time.Hour)
@@ -312,7 +321,7 @@ func TestAccountabilityCase(t *testing.T) {
 		}
 	}
 	for _, a := range []string{"accountability.open", "accountability.read", "accountability.finding", "accountability.statement",
-		"accountability.decide", "accountability.appeal", "accountability.review"} {
+		"accountability.decide", "accountability.opinion", "accountability.appeal", "accountability.review"} {
 		if !seen[a] {
 			t.Errorf("no audit entry for %s", a)
 		}
@@ -333,12 +342,16 @@ func TestAppealWindow(t *testing.T) {
 	if err != nil || !c.Deadlines[0].Late || c.FinalGrade != 3 || !slices.Equal(c.Investigators, []string{"wuyan", "zhaomin"}) {
 		t.Fatalf("%+v %v", c, err)
 	}
+	c, err = f.svc.Opinion(ctx, f.calls["zhaomin"], c.ID, incidents.CaseOpinion{Sanction: incidents.SanctionWarning, Text: "警告并重新培训"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	f.clock.Advance(7*24*time.Hour + time.Minute)
 	_, err = f.svc.Appeal(ctx, f.calls["zhangwei"], c.ID, "申诉")
 	if e := wantKind(t, err, medguard.Conflict); e.Code != "appeal_window_closed" {
 		t.Fatalf("code %s", e.Code)
 	}
-	// The deadline is exactly 7 days after the decision.
+	// The deadline is exactly 7 days after the opinion.
 	if !c.AppealDueAt.Equal(f.clock.Now().Add(-time.Minute).Truncate(time.Millisecond)) {
 		t.Errorf("appeal due %s", c.AppealDueAt)
 	}

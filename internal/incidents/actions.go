@@ -10,6 +10,7 @@ import (
 	"medguard"
 	"medguard/internal/audit"
 	"medguard/internal/keys"
+	"medguard/internal/storage"
 )
 
 // States of a corrective action.
@@ -36,6 +37,11 @@ type Action struct {
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedBy string    `json:"updated_by"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// DoneBy is who marked it done; someone else verifies it (a second
+	// person confirms every handling step).
+	DoneBy string `json:"done_by,omitempty"`
+
+	doneByID string
 }
 
 // NewAction is a corrective action to take.
@@ -85,7 +91,7 @@ func (s *Service) AddAction(ctx context.Context, call *medguard.Call, id string,
 				a.ID, id, sealed, owner, medguard.Millis(a.DueAt), ActionOpen, call.Actor.Name, medguard.Millis(now)); err != nil {
 				return err
 			}
-			return addUpdate(ctx, tx, k, id, index, "action", "action "+a.ID+" owner "+owner, call.Actor.Name, now)
+			return addUpdate(ctx, tx, k, id, index, "action", "action "+a.ID+" owner "+owner, call.Actor.Name, call.Actor.ID, now)
 		}, nil
 	})
 	if err != nil {
@@ -95,10 +101,18 @@ func (s *Service) AddAction(ctx context.Context, call *medguard.Call, id string,
 }
 
 // SetActionState moves a corrective action: open → done → verified, or
-// done back to open. A verified action stays verified.
+// done back to open. A verified action stays verified. Verifying is the
+// second person's confirmation: who marked the action done may not verify
+// it (deny.own_step).
 func (s *Service) SetActionState(ctx context.Context, call *medguard.Call, id, actionID, state string) (*Action, error) {
 	var a *Action
-	_, err := s.change(ctx, call, id, "incident.action_state", func(in *Incident, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
+	doneBy := ""
+	if state == ActionVerified && medguard.ValidID(id) {
+		if prior, err := s.loadAction(ctx, id, actionID, s.clock.Now()); err == nil && prior.State == ActionDone {
+			doneBy = s.recorderID(ctx, call, prior.doneByID, prior.DoneBy)
+		}
+	}
+	_, err := s.changeOf(ctx, call, id, "incident.action_state", doneBy, func(in *Incident, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
 		var err error
 		if a, err = s.loadAction(ctx, id, actionID, now); err != nil {
 			return nil, err
@@ -117,13 +131,22 @@ func (s *Service) SetActionState(ctx context.Context, call *medguard.Call, id, a
 		from := a.State
 		a.State, a.UpdatedBy, a.UpdatedAt = state, call.Actor.Name, now
 		a.Overdue = state == ActionOpen && now.After(a.DueAt)
+		doneID, doneName := a.doneByID, a.DoneBy
+		switch state {
+		case ActionDone:
+			doneID, doneName = call.Actor.ID, call.Actor.Name
+		case ActionOpen:
+			doneID, doneName = "", ""
+		}
+		a.doneByID, a.DoneBy = doneID, doneName
 		return func(ctx context.Context, tx *sql.Tx, index uint64) error {
-			res, err := tx.ExecContext(ctx, `UPDATE incident_actions SET state = $1, updated_by = $2, updated_at = $3
-				WHERE id = $4 AND state = $5`, state, call.Actor.Name, medguard.Millis(now), actionID, from)
+			res, err := tx.ExecContext(ctx, `UPDATE incident_actions SET state = $1, updated_by = $2, updated_at = $3,
+				done_by_id = $6, done_by = $7 WHERE id = $4 AND state = $5`, state, call.Actor.Name, medguard.Millis(now), actionID, from,
+				storage.NullString(doneID), storage.NullString(doneName))
 			if err := affectedConflict(res, err); err != nil {
 				return err
 			}
-			return addUpdate(ctx, tx, k, id, index, "action_state", "action "+actionID+": "+from+" → "+state, call.Actor.Name, now)
+			return addUpdate(ctx, tx, k, id, index, "action_state", "action "+actionID+": "+from+" → "+state, call.Actor.Name, call.Actor.ID, now)
 		}, nil
 	})
 	if err != nil {
@@ -142,15 +165,19 @@ func affectedConflict(res sql.Result, err error) error {
 	return nil
 }
 
-const actionColumns = `id, incident_id, description, owner, due_at, state, created_by, created_at, updated_by, updated_at`
+const actionColumns = `id, incident_id, description, owner, due_at, state, created_by, created_at, updated_by, updated_at,
+	done_by_id, done_by`
 
 func (s *Service) scanAction(ctx context.Context, sc interface{ Scan(...any) error }, now time.Time) (*Action, error) {
 	var a Action
 	var sealed []byte
 	var due, created, updated int64
-	if err := sc.Scan(&a.ID, &a.IncidentID, &sealed, &a.Owner, &due, &a.State, &a.CreatedBy, &created, &a.UpdatedBy, &updated); err != nil {
+	var doneID, doneBy sql.NullString
+	if err := sc.Scan(&a.ID, &a.IncidentID, &sealed, &a.Owner, &due, &a.State, &a.CreatedBy, &created, &a.UpdatedBy, &updated,
+		&doneID, &doneBy); err != nil {
 		return nil, err
 	}
+	a.doneByID, a.DoneBy = doneID.String, doneBy.String
 	a.DueAt, a.CreatedAt, a.UpdatedAt = medguard.FromMillis(due), medguard.FromMillis(created), medguard.FromMillis(updated)
 	a.Overdue = a.State == ActionOpen && now.After(a.DueAt)
 	var err error

@@ -285,7 +285,8 @@ func TestClosureStopsTheClocks(t *testing.T) {
 	}
 	confirm := func(id string, grade int, crit string) func() error {
 		return func() error {
-			_, err := f.svc.ConfirmGrade(ctx, so, id, incidents.GradeConfirmation{Grade: grade, Criterion: crit})
+			_, err := f.svc.ConfirmGrade(ctx, so, id, incidents.GradeConfirmation{Grade: grade, Criterion: crit,
+				Commander: map[int]string{1: "liuhua"}[grade]})
 			return err
 		}
 	}
@@ -303,6 +304,7 @@ func TestClosureStopsTheClocks(t *testing.T) {
 	step(30*time.Minute, func() error {
 		return meetBy(incidents.UpdateAuthorityReport, "已书面上报市卫健委")(f, outage.ID)
 	})
+	step(40*time.Minute, func() error { f.confirmSteps(t, f.get(t, outage.ID)); return nil })
 	step(90*time.Minute, func() error { return meetByAnalysis(f, outage.ID) })
 	step(2*time.Hour, closeIt(outage.ID))
 

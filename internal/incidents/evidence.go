@@ -153,7 +153,7 @@ func (s *Service) AttachEvidence(ctx context.Context, call *medguard.Call, id st
 			if err := stillOpen(ctx, tx, `UPDATE incidents SET status = status WHERE id = $1 AND status = 'open'`, id); err != nil {
 				return err
 			}
-			return addUpdate(ctx, tx, k, id, index, "evidence", "audit entries "+strings.Join(note, ", "), call.Actor.Name, now)
+			return addUpdate(ctx, tx, k, id, index, "evidence", "audit entries "+strings.Join(note, ", "), call.Actor.Name, call.Actor.ID, now)
 		}, nil
 	})
 	if err != nil {

@@ -150,10 +150,11 @@ const (
 )
 
 // DeadlineNames lists the names of the deadlines of incidents and cases,
-// in the order an incident shows them (the case's fact-finding last).
+// in the order an incident shows them (the case's fact-finding and
+// handling opinion last).
 var DeadlineNames = []string{DeadlineGradeConfirmation, DeadlineEmergencyMeeting, DeadlineAuthorityNotice,
 	DeadlineEmergencyPlan, DeadlineAuthorityReport, DeadlineRiskIsolation, DeadlineAnalysisReport, DeadlineFix,
-	DeadlineLeakCauseAnalysis, DeadlineProgressUpdate, DeadlineFactFinding}
+	DeadlineLeakCauseAnalysis, DeadlineProgressUpdate, DeadlineFactFinding, DeadlineHandlingOpinion}
 
 // The periods of the deadlines.
 const (
@@ -220,11 +221,12 @@ func earliest(a, b *time.Time) *time.Time {
 	return b
 }
 
-// DataLeak reports whether the incident is a data leak: its criterion is
-// the core data leak, or the facts reported say data leaked (even if the
-// grade was later confirmed under another criterion).
+// DataLeak reports whether the incident is a data leak: its type is
+// data_leak, its criterion is the core data leak, or the facts reported
+// say data leaked (even if the grade was later confirmed under another
+// criterion).
 func (in *Incident) DataLeak() bool {
-	return in.Criterion == "core_data_leak" || in.Facts != nil && in.Facts.CoreDataLeaked
+	return in.Type == TypeDataLeak || in.Criterion == "core_data_leak" || in.Facts != nil && in.Facts.CoreDataLeaked
 }
 
 // deadlines computes the incident's deadlines at now. They run from the

@@ -27,6 +27,9 @@ const (
 const (
 	SourceReport = "report" // reported by a member of staff
 	SourceFreeze = "freeze" // opened by the detection engine when it froze an account
+	// SourceAnonymous is an incident the security office opened from an
+	// anonymous report (举报); ReportedBy is who converted it.
+	SourceAnonymous = "anonymous_report"
 )
 
 // Incident is a security incident (安全事件) as shown: its grade and the
@@ -34,6 +37,7 @@ const (
 // when read one at a time — its timeline, evidence and corrective actions.
 type Incident struct {
 	ID                 string     `json:"id"`
+	Type               string     `json:"type"`
 	Grade              int        `json:"grade"`
 	Criterion          string     `json:"criterion"`
 	GradeConfirmed     bool       `json:"grade_confirmed"`
@@ -51,6 +55,14 @@ type Incident struct {
 	ReportedAt         time.Time  `json:"reported_at"`
 	GradeConfirmedBy   string     `json:"grade_confirmed_by,omitempty"`
 	GradeConfirmedAt   *time.Time `json:"grade_confirmed_at,omitempty"`
+	// Commander is the username of who commands the handling (SPEC §7 by
+	// grade, see CommanderRoles), assigned when the grade is confirmed;
+	// CommanderAt is when they were (last) assigned.
+	Commander   string     `json:"commander,omitempty"`
+	CommanderAt *time.Time `json:"commander_at,omitempty"`
+	// ReportID is, for an incident opened from an anonymous report, the
+	// report.
+	ReportID string `json:"report_id,omitempty"`
 	// AuthorityReportedAt is when the report to the health authority
 	// (卫健委) was made, for grade 1.
 	AuthorityReportedAt *time.Time `json:"authority_reported_at,omitempty"`
@@ -76,8 +88,15 @@ type Incident struct {
 	Timeline        []Update   `json:"timeline,omitempty"`
 	Evidence        []Evidence `json:"evidence,omitempty"`
 	Actions         []Action   `json:"actions,omitempty"`
+	// Files are the external evidence files (a log excerpt, a screenshot,
+	// a vendor's report), each with its SHA-256.
+	Files []EvidenceFile `json:"files,omitempty"`
+	// UnconfirmedSteps counts the handling steps still waiting for a
+	// second person's confirmation (read one at a time only).
+	UnconfirmedSteps int `json:"unconfirmed_steps"`
 
 	title, description, analysis []byte
+	commanderID                  string
 }
 
 // RootCause is a root-cause analysis in 5W1H form.
@@ -98,13 +117,21 @@ type Analysis struct {
 	At time.Time `json:"at"`
 }
 
-// Update is one line of an incident's timeline.
+// Update is one line of an incident's timeline. A handling step (Step:
+// the meeting held, the plan started, the authority told, the risk
+// isolated, the cause analysed, the fault fixed) is confirmed by a second
+// person, who is named with the time.
 type Update struct {
-	Kind       string    `json:"kind"`
-	Text       string    `json:"text,omitempty"`
-	By         string    `json:"by"`
-	At         time.Time `json:"at"`
-	AuditIndex uint64    `json:"audit_index"`
+	Kind        string     `json:"kind"`
+	Text        string     `json:"text,omitempty"`
+	By          string     `json:"by"`
+	At          time.Time  `json:"at"`
+	AuditIndex  uint64     `json:"audit_index"`
+	Step        bool       `json:"step,omitempty"`
+	ConfirmedBy string     `json:"confirmed_by,omitempty"`
+	ConfirmedAt *time.Time `json:"confirmed_at,omitempty"`
+
+	byID string
 }
 
 // Kinds of timeline update that people post (POST …/updates). Each one
@@ -143,6 +170,10 @@ var updateColumns = map[string]string{
 // Facts are given: the suggested grade is then used. Criterion names the §7
 // criterion chosen; it must belong to the grade.
 type NewIncident struct {
+	// Type is one of Types; left out, it is inferred from the criterion
+	// (a core data leak is a data_leak, a hospital-wide outage an outage,
+	// one record mis-operated a misoperation) or else recorded as other.
+	Type        string `json:"type"`
 	Title       string `json:"title"`
 	Description string `json:"description"`
 	Grade       int    `json:"grade"`
@@ -150,10 +181,15 @@ type NewIncident struct {
 	Facts       *Facts `json:"facts"`
 }
 
-// GradeConfirmation confirms (or corrects) an incident's grade.
+// GradeConfirmation confirms (or corrects) an incident's grade and names
+// its commander (a username or user id; see CommanderRoles). Left out, the
+// commander is who confirms, if their roles may command that grade. Type,
+// if given, corrects the incident's type.
 type GradeConfirmation struct {
 	Grade     int    `json:"grade"`
 	Criterion string `json:"criterion"`
+	Commander string `json:"commander"`
+	Type      string `json:"type"`
 }
 
 // NewUpdate is a timeline update.
@@ -207,25 +243,39 @@ func (s *Service) Report(ctx context.Context, call *medguard.Call, in NewInciden
 	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.IncidentManage, AuditAction: "incident.report",
 		Resource: policy.Resource{Type: "incident", ID: inc.ID}},
 		func(policy.Decision) (audit.Mutation, error) {
-			var err error
-			if inc.Title, err = text("title", in.Title, MaxTitle, true); err != nil {
-				return nil, err
-			}
-			if inc.Description, err = text("description", in.Description, MaxText, true); err != nil {
-				return nil, err
-			}
-			if inc.Grade, inc.Criterion, err = gradeOf(in.Grade, in.Criterion, in.Facts); err != nil {
-				return nil, err
-			}
-			if in.Facts != nil {
-				inc.SuggestedGrade, inc.SuggestedCriterion = Suggest(*in.Facts)
-			}
-			return s.insertIncident(inc, call.Actor.Name)
+			return s.newIncident(call, in, inc)
 		})
 	if err != nil {
 		return nil, err
 	}
-	return s.fresh(ctx, inc.ID)
+	out, err := s.fresh(ctx, inc.ID)
+	if err != nil {
+		return nil, err
+	}
+	s.reported(ctx, *out)
+	return out, nil
+}
+
+// newIncident checks a report and returns the mutation that stores it as
+// inc (whose id, source and times are set).
+func (s *Service) newIncident(call *medguard.Call, in NewIncident, inc *Incident) (audit.Mutation, error) {
+	var err error
+	if inc.Title, err = text("title", in.Title, MaxTitle, true); err != nil {
+		return nil, err
+	}
+	if inc.Description, err = text("description", in.Description, MaxText, true); err != nil {
+		return nil, err
+	}
+	if inc.Grade, inc.Criterion, err = gradeOf(in.Grade, in.Criterion, in.Facts); err != nil {
+		return nil, err
+	}
+	if in.Facts != nil {
+		inc.SuggestedGrade, inc.SuggestedCriterion = Suggest(*in.Facts)
+	}
+	if inc.Type, err = typeOf(in.Type, inc.Criterion, in.Facts); err != nil {
+		return nil, err
+	}
+	return s.insertIncident(inc, call.Actor.Name, call.Actor.ID)
 }
 
 // OpenForFreeze opens a grade-2 incident for an account the detection
@@ -250,7 +300,7 @@ func (s *Service) OpenForFreeze(ctx context.Context, username, alertID, reason s
 	now := s.clock.Now().Truncate(time.Millisecond)
 	// The freeze, done before this incident is opened, isolated the risk:
 	// the account can do nothing more until it is released.
-	inc := &Incident{ID: medguard.NewID(now), Grade: Serious, Criterion: "local_data_abnormal", Status: Open,
+	inc := &Incident{ID: medguard.NewID(now), Type: TypeUnauthorizedAccess, Grade: Serious, Criterion: "local_data_abnormal", Status: Open,
 		Source: SourceFreeze, AlertID: alertID, FrozenUser: username, ReportedBy: System.Actor.Name, ReportedAt: now,
 		LastUpdateAt: now, RiskIsolatedAt: &now, Title: "账号已冻结：" + username}
 	var err error
@@ -260,7 +310,7 @@ func (s *Service) OpenForFreeze(ctx context.Context, username, alertID, reason s
 	if inc.Description == "" {
 		inc.Description = "检测规则冻结了该账号。"
 	}
-	m, err := s.insertIncident(inc, System.Actor.Name)
+	m, err := s.insertIncident(inc, System.Actor.Name, "")
 	if err != nil {
 		return Incident{}, err
 	}
@@ -278,7 +328,7 @@ func (s *Service) OpenForFreeze(ctx context.Context, username, alertID, reason s
 
 // insertIncident seals a new incident's text under a new data key and
 // returns the mutation that stores both.
-func (s *Service) insertIncident(inc *Incident, by string) (audit.Mutation, error) {
+func (s *Service) insertIncident(inc *Incident, by, byID string) (audit.Mutation, error) {
 	k, err := s.keys.NewDataKey(incidentOwner(inc.ID))
 	if err != nil {
 		return nil, medguard.Wrap("incidents.Report", err)
@@ -296,36 +346,42 @@ func (s *Service) insertIncident(inc *Incident, by string) (audit.Mutation, erro
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO incidents (id, grade, criterion, suggested_grade, suggested_criterion,
 			facts, status, source, alert_id, frozen_user, title, description, reported_by, reported_at, last_update_at,
-			risk_isolated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15)`,
+			risk_isolated_at, type) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16)`,
 			inc.ID, inc.Grade, inc.Criterion, sql.NullInt64{Int64: int64(inc.SuggestedGrade), Valid: inc.SuggestedGrade != 0},
 			storage.NullString(inc.SuggestedCriterion), facts, Open, inc.Source, storage.NullString(inc.AlertID),
-			storage.NullString(inc.FrozenUser), title, desc, by, medguard.Millis(inc.ReportedAt), millisOf(inc.RiskIsolatedAt))
+			storage.NullString(inc.FrozenUser), title, desc, by, medguard.Millis(inc.ReportedAt), millisOf(inc.RiskIsolatedAt),
+			inc.Type)
 		if err != nil {
 			return storage.MapError(err)
 		}
-		detail := GradeWords(inc.Grade, inc.Criterion)
+		detail := TypeWords(inc.Type) + " · " + GradeWords(inc.Grade, inc.Criterion)
 		if inc.RiskIsolatedAt != nil {
 			detail += "；账号已冻结，风险已隔离"
 		}
-		return addUpdate(ctx, tx, k, inc.ID, index, "reported", detail, by, inc.ReportedAt)
+		if inc.ReportID != "" {
+			detail += "；据匿名举报立案 anonymous report " + inc.ReportID
+		}
+		return addUpdate(ctx, tx, k, inc.ID, index, "reported", detail, by, byID, inc.ReportedAt)
 	}, nil
 }
 
-// addUpdate appends a timeline line, its text sealed with the incident's key.
-func addUpdate(ctx context.Context, tx *sql.Tx, k *keys.DataKey, incidentID string, index uint64, kind, body, by string, at time.Time) error {
+// addUpdate appends a timeline line, its text sealed with the incident's
+// key; byID is the user id of who wrote it ("" for medguard itself).
+func addUpdate(ctx context.Context, tx *sql.Tx, k *keys.DataKey, incidentID string, index uint64, kind, body, by, byID string, at time.Time) error {
 	var sealed []byte
 	if body != "" {
 		sealed = k.SealString(loc("incident_updates", incidentID+"/"+strconv.FormatUint(index, 10), "text"), body)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO incident_updates (incident_id, audit_index, kind, text, by_name, at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, incidentID, int64(index), kind, sealed, by, medguard.Millis(at))
+	_, err := tx.ExecContext(ctx, `INSERT INTO incident_updates (incident_id, audit_index, kind, text, by_name, at, by_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, incidentID, int64(index), kind, sealed, by, medguard.Millis(at), storage.NullString(byID))
 	return err
 }
 
 const incidentColumns = `id, grade, criterion, suggested_grade, suggested_criterion, facts, status, source, alert_id,
 	frozen_user, title, description, analysis, reported_by, reported_at, grade_confirmed_at, grade_confirmed_by,
 	authority_reported_at, fixed_at, analysis_at, analysis_by, last_update_at, closed_at, closed_by,
-	authority_notified_at, meeting_held_at, plan_started_at, risk_isolated_at, cause_analysed_at`
+	authority_notified_at, meeting_held_at, plan_started_at, risk_isolated_at, cause_analysed_at, type, commander_id,
+	commander, commander_at`
 
 func scanIncident(sc interface{ Scan(...any) error }) (*Incident, error) {
 	var in Incident
@@ -333,13 +389,15 @@ func scanIncident(sc interface{ Scan(...any) error }) (*Incident, error) {
 	var scrit, facts, alert, frozen, confirmedBy, analysisBy, closedBy sql.NullString
 	var reported, last int64
 	var confirmed, authority, fixed, analysisAt, closed sql.NullInt64
-	var notified, meeting, plan, isolated, cause sql.NullInt64
+	var notified, meeting, plan, isolated, cause, commanderAt sql.NullInt64
+	var commanderID, commander sql.NullString
 	if err := sc.Scan(&in.ID, &in.Grade, &in.Criterion, &sgrade, &scrit, &facts, &in.Status, &in.Source, &alert,
 		&frozen, &in.title, &in.description, &in.analysis, &in.ReportedBy, &reported, &confirmed, &confirmedBy,
 		&authority, &fixed, &analysisAt, &analysisBy, &last, &closed, &closedBy,
-		&notified, &meeting, &plan, &isolated, &cause); err != nil {
+		&notified, &meeting, &plan, &isolated, &cause, &in.Type, &commanderID, &commander, &commanderAt); err != nil {
 		return nil, err
 	}
+	in.commanderID, in.Commander = commanderID.String, commander.String
 	opt := func(v sql.NullInt64) *time.Time {
 		if !v.Valid {
 			return nil
@@ -357,7 +415,7 @@ func scanIncident(sc interface{ Scan(...any) error }) (*Incident, error) {
 	in.ReportedAt, in.LastUpdateAt = medguard.FromMillis(reported), medguard.FromMillis(last)
 	in.GradeConfirmedAt, in.AuthorityReportedAt, in.FixedAt, in.ClosedAt = opt(confirmed), opt(authority), opt(fixed), opt(closed)
 	in.AuthorityNotifiedAt, in.MeetingHeldAt, in.PlanStartedAt = opt(notified), opt(meeting), opt(plan)
-	in.RiskIsolatedAt, in.CauseAnalysedAt = opt(isolated), opt(cause)
+	in.RiskIsolatedAt, in.CauseAnalysedAt, in.CommanderAt = opt(isolated), opt(cause), opt(commanderAt)
 	in.GradeConfirmed = in.GradeConfirmedAt != nil
 	in.SingleRecord = in.Criterion == "single_record"
 	if analysisAt.Valid {
@@ -408,13 +466,23 @@ func (s *Service) open(ctx context.Context, in *Incident, full bool, now time.Ti
 	if in.Evidence, err = s.evidenceOf(ctx, in.ID); err != nil {
 		return err
 	}
-	in.Actions, err = s.actionsOf(ctx, in.ID, now)
-	return err
+	if in.Files, err = s.filesOf(ctx, in.ID); err != nil {
+		return err
+	}
+	if in.ReportID, err = s.reportOf(ctx, in.ID); err != nil {
+		return err
+	}
+	if in.Actions, err = s.actionsOf(ctx, in.ID, now); err != nil {
+		return err
+	}
+	in.UnconfirmedSteps = unconfirmed(in.Timeline)
+	return nil
 }
 
 func (s *Service) timeline(ctx context.Context, id string) ([]Update, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT audit_index, kind, text, by_name, at FROM incident_updates
-		WHERE incident_id = $1 ORDER BY audit_index`, id)
+	rows, err := s.db.QueryContext(ctx, `SELECT u.audit_index, u.kind, u.text, u.by_name, u.at, u.by_id, c.confirmed_by,
+		c.confirmed_at FROM incident_updates u LEFT JOIN incident_step_confirmations c
+		ON c.incident_id = u.incident_id AND c.step_index = u.audit_index WHERE u.incident_id = $1 ORDER BY u.audit_index`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -424,10 +492,16 @@ func (s *Service) timeline(ctx context.Context, id string) ([]Update, error) {
 		var u Update
 		var index, at int64
 		var sealed []byte
-		if err := rows.Scan(&index, &u.Kind, &sealed, &u.By, &at); err != nil {
+		var byID, confirmedBy sql.NullString
+		var confirmedAt sql.NullInt64
+		if err := rows.Scan(&index, &u.Kind, &sealed, &u.By, &at, &byID, &confirmedBy, &confirmedAt); err != nil {
 			return nil, err
 		}
-		u.AuditIndex, u.At = uint64(index), medguard.FromMillis(at)
+		u.AuditIndex, u.At, u.byID = uint64(index), medguard.FromMillis(at), byID.String
+		u.Step = isStep(u.Kind, u.By)
+		if confirmedAt.Valid {
+			u.ConfirmedBy, u.ConfirmedAt = confirmedBy.String, optTime(&confirmedAt.Int64)
+		}
 		if sealed != nil {
 			if u.Text, err = s.keys.OpenString(ctx, incidentOwner(id),
 				loc("incident_updates", id+"/"+strconv.FormatUint(u.AuditIndex, 10), "text"), sealed); err != nil {
@@ -453,6 +527,9 @@ func (s *Service) fresh(ctx context.Context, id string) (*Incident, error) {
 func (s *Service) Get(ctx context.Context, call *medguard.Call, id string) (*Incident, error) {
 	in, lerr := s.load(ctx, id)
 	r := policy.Resource{Type: "incident", ID: id, Missing: lerr != nil}
+	if lerr == nil {
+		r.Commander = in.commanderID // the commander reads it (allow.incident_commander)
+	}
 	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.IncidentRead, AuditAction: "incident.read", Resource: r},
 		func(policy.Decision) (audit.Mutation, error) {
 			if lerr != nil {
@@ -521,13 +598,20 @@ func (s *Service) List(ctx context.Context, call *medguard.Call, status, before 
 // with 409, and lets work return the mutation, given the incident's key.
 func (s *Service) change(ctx context.Context, call *medguard.Call, id, auditAction string,
 	work func(in *Incident, k *keys.DataKey, now time.Time) (audit.Mutation, error)) (*Incident, error) {
+	return s.changeOf(ctx, call, id, auditAction, "", work)
+}
+
+// changeOf is change for the confirmation of what someone else did:
+// recordedBy is their user id, and the policy refuses them (deny.own_step).
+func (s *Service) changeOf(ctx context.Context, call *medguard.Call, id, auditAction, recordedBy string,
+	work func(in *Incident, k *keys.DataKey, now time.Time) (audit.Mutation, error)) (*Incident, error) {
 	in, lerr := s.load(ctx, id)
 	if lerr != nil && !medguard.IsKind(lerr, medguard.NotFound) {
 		return nil, lerr
 	}
 	now := s.clock.Now().Truncate(time.Millisecond)
 	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.IncidentManage, AuditAction: auditAction,
-		Resource: policy.Resource{Type: "incident", ID: id, Missing: lerr != nil}},
+		Resource: policy.Resource{Type: "incident", ID: id, Missing: lerr != nil, RequestedBy: recordedBy}},
 		func(policy.Decision) (audit.Mutation, error) {
 			if lerr != nil {
 				return nil, lerr
@@ -554,9 +638,12 @@ func stillOpen(ctx context.Context, tx *sql.Tx, query string, args ...any) error
 }
 
 // ConfirmGrade confirms the incident's grade (or corrects it), once; SPEC
-// §7 wants it within 30 minutes of the report.
+// §7 wants it within 30 minutes of the report. It assigns the commander
+// the grade calls for (CommanderRoles) — named, or else who confirms, if
+// they may command it — and may correct the type. The OnCommander hooks
+// are told once it is in the audit log.
 func (s *Service) ConfirmGrade(ctx context.Context, call *medguard.Call, id string, gc GradeConfirmation) (*Incident, error) {
-	return s.change(ctx, call, id, "incident.grade_confirm", func(in *Incident, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
+	in, err := s.change(ctx, call, id, "incident.grade_confirm", func(in *Incident, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
 		if in.GradeConfirmedAt != nil {
 			return nil, &medguard.Error{Kind: medguard.Conflict, Code: "grade_confirmed", Message: "the grade was confirmed already"}
 		}
@@ -564,15 +651,33 @@ func (s *Service) ConfirmGrade(ctx context.Context, call *medguard.Call, id stri
 		if err != nil {
 			return nil, err
 		}
+		typ := in.Type
+		if gc.Type != "" {
+			if !ValidType(gc.Type) {
+				return nil, medguard.InvalidField("type", "type must be one of %s", strings.Join(TypeCodes(), ", "))
+			}
+			typ = gc.Type
+		}
+		cmd, err := s.commanderFor(ctx, call, grade, gc.Commander)
+		if err != nil {
+			return nil, err
+		}
 		return func(ctx context.Context, tx *sql.Tx, index uint64) error {
 			if err := stillOpen(ctx, tx, `UPDATE incidents SET grade = $1, criterion = $2, grade_confirmed_at = $3,
-				grade_confirmed_by = $4 WHERE id = $5 AND status = 'open' AND grade_confirmed_at IS NULL`,
-				grade, criterion, medguard.Millis(now), call.Actor.Name, id); err != nil {
+				grade_confirmed_by = $4, type = $5, commander_id = $6, commander = $7, commander_at = $3
+				WHERE id = $8 AND status = 'open' AND grade_confirmed_at IS NULL`,
+				grade, criterion, medguard.Millis(now), call.Actor.Name, typ, cmd.id, cmd.name, id); err != nil {
 				return err
 			}
-			return addUpdate(ctx, tx, k, id, index, "grade_confirmed", GradeWords(grade, criterion), call.Actor.Name, now)
+			return addUpdate(ctx, tx, k, id, index, "grade_confirmed", TypeWords(typ)+" · "+GradeWords(grade, criterion)+
+				"；指挥 commander "+cmd.name, call.Actor.Name, call.Actor.ID, now)
 		}, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	s.commanded(ctx, *in)
+	return in, nil
 }
 
 // AddUpdate posts a timeline update: progress (due every 2 hours while
@@ -598,7 +703,7 @@ func (s *Service) AddUpdate(ctx context.Context, call *medguard.Call, id string,
 				medguard.Millis(now), id); err != nil {
 				return err
 			}
-			return addUpdate(ctx, tx, k, id, index, u.Kind, body, call.Actor.Name, now)
+			return addUpdate(ctx, tx, k, id, index, u.Kind, body, call.Actor.Name, call.Actor.ID, now)
 		}, nil
 	})
 }
@@ -628,7 +733,7 @@ func (s *Service) SetAnalysis(ctx context.Context, call *medguard.Call, id strin
 			if in.Analysis != nil {
 				kind = "analysis_revised"
 			}
-			return addUpdate(ctx, tx, k, id, index, kind, "", call.Actor.Name, now)
+			return addUpdate(ctx, tx, k, id, index, kind, "", call.Actor.Name, call.Actor.ID, now)
 		}, nil
 	})
 }
@@ -645,20 +750,15 @@ func (s *Service) Close(ctx context.Context, call *medguard.Call, id, summary st
 		if err != nil {
 			return nil, err
 		}
-		switch {
-		case in.GradeConfirmedAt == nil:
-			return nil, medguard.InvalidField("grade", "confirm the grade before closing the incident")
-		case in.Grade <= Serious && in.Analysis == nil:
-			return nil, medguard.InvalidField("analysis", "a grade %d incident needs its root-cause analysis (5W1H) before closing", in.Grade)
-		case in.Grade == Major && in.AuthorityReportedAt == nil:
-			return nil, medguard.InvalidField("authority_report", "a grade 1 incident must be reported to the health authority before closing")
+		if err := s.closable(ctx, in, now); err != nil {
+			return nil, err
 		}
 		return func(ctx context.Context, tx *sql.Tx, index uint64) error {
 			if err := stillOpen(ctx, tx, `UPDATE incidents SET status = 'closed', closed_at = $1, closed_by = $2
 				WHERE id = $3 AND status = 'open'`, medguard.Millis(now), call.Actor.Name, id); err != nil {
 				return err
 			}
-			return addUpdate(ctx, tx, k, id, index, "closed", body, call.Actor.Name, now)
+			return addUpdate(ctx, tx, k, id, index, "closed", body, call.Actor.Name, call.Actor.ID, now)
 		}, nil
 	})
 	if err != nil {
@@ -671,6 +771,38 @@ func (s *Service) Close(ctx context.Context, call *medguard.Call, id, summary st
 		h(ctx, *in)
 	}
 	return in, nil
+}
+
+// closable says why an incident may not close yet: the grade is not
+// confirmed; a grade 1–2 incident lacks its 5W1H analysis; a grade 1 one
+// was not reported to the health authority; a handling step waits for a
+// second person's confirmation; a corrective action is not verified.
+func (s *Service) closable(ctx context.Context, in *Incident, now time.Time) error {
+	switch {
+	case in.GradeConfirmedAt == nil:
+		return medguard.InvalidField("grade", "confirm the grade before closing the incident")
+	case in.Grade <= Serious && in.Analysis == nil:
+		return medguard.InvalidField("analysis", "a grade %d incident needs its root-cause analysis (5W1H) before closing", in.Grade)
+	case in.Grade == Major && in.AuthorityReportedAt == nil:
+		return medguard.InvalidField("authority_report", "a grade 1 incident must be reported to the health authority before closing")
+	}
+	tl, err := s.timeline(ctx, in.ID)
+	if err != nil {
+		return err
+	}
+	if n := unconfirmed(tl); n > 0 {
+		return medguard.InvalidField("steps", "%d handling step(s) wait for a second person's confirmation; every step is confirmed before closing", n)
+	}
+	acts, err := s.actionsOf(ctx, in.ID, now)
+	if err != nil {
+		return err
+	}
+	for _, a := range acts {
+		if a.State != ActionVerified {
+			return medguard.InvalidField("actions", "every corrective action is verified (by someone other than who marked it done) before closing")
+		}
+	}
+	return nil
 }
 
 // OnClose adds a hook told of every incident closed, after the closure is

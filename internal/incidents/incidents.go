@@ -1,9 +1,13 @@
 // Package incidents owns incident management and accountability (事件管理与
-// 责任追究, SPEC §7): incidents with their grade, deadlines, timeline,
-// evidence from the audit log, 5W1H analysis and corrective actions; and
-// accountability cases (违规) with their fact-finding clock, the person's
-// statement, the decision, the appeal and its review by someone who did not
-// investigate.
+// 责任追究, SPEC §7): incidents with their type, grade, commander, deadlines,
+// timeline, handling steps confirmed by a second person, evidence from the
+// audit log and external evidence files, 5W1H analysis and corrective
+// actions; accountability cases (违规) with their fact-finding clock, the
+// person's statement, the decision, the handling opinion with its sanction
+// (repeat offences escalate) due within 5 working days, the appeal and its
+// review by someone who did not investigate; and the anonymous reporting
+// channel (举报), which stores no identity of its reporters
+// (anonymous.go; docs/incidents.md).
 //
 // Every operation passes the gate: the policy decides (incident.read,
 // incident.manage, accountability.manage, or the case subject's own
@@ -61,8 +65,23 @@ type Service struct {
 	onOverdue []func(Incident, Deadline)
 	onClose   []func(context.Context, Incident)
 
-	// retraining orders a case's retraining (SetRetraining; retraining.go).
-	retraining RetrainingOrder
+	// The hooks of issue 13: an incident reported, its commander assigned,
+	// a case's deadline overdue or settled, an anonymous report filed.
+	onReported    []func(context.Context, Incident)
+	onCommander   []func(context.Context, Incident)
+	onCaseOverdue []func(Case, Deadline)
+	onCaseSettled []func(context.Context, Case)
+	onAnonymous   []func(context.Context, AnonymousNotice)
+	// retrainer orders the retraining a warning comes with (nil until the
+	// training register is wired).
+	retrainer Retrainer
+	// zone is the hospital's time zone: working days and the day of an
+	// anonymous report are its.
+	zone *time.Location
+	// calendar is the working-day calendar of the handling opinion.
+	calendar *Calendar
+	// anonymous bounds the anonymous channel's use, for everyone at once.
+	anonymous *channelLimit
 }
 
 // New returns the service. cps signs the checkpoints that evidence is proven
@@ -70,8 +89,23 @@ type Service struct {
 // late archiving and unjustified break-glass for the candidates of cases.
 func New(db *storage.DB, g *gate.Gate, cps *audit.Checkpoints, kr *keys.Keyring, users Users, rec Records) *Service {
 	return &Service{db: db, gate: g, log: g.Log(), checkpoints: cps, keys: kr, users: users, records: rec,
-		clock: g.Clock()}
+		clock: g.Clock(), zone: DefaultZone, calendar: ChinaCalendar(), anonymous: newChannelLimit(g.Clock())}
 }
+
+// DefaultZone is the hospital's time zone unless SetZone says otherwise:
+// China Standard Time.
+var DefaultZone = time.FixedZone("CST", 8*60*60)
+
+// SetZone sets the hospital's time zone (nil leaves it). Call it while
+// wiring, before the service serves.
+func (s *Service) SetZone(zone *time.Location) {
+	if zone != nil {
+		s.zone = zone
+	}
+}
+
+// Zone returns the hospital's time zone.
+func (s *Service) Zone() *time.Location { return s.zone }
 
 // System is the call of medguard itself, for operations no person asked for
 // (an incident opened by a freeze, an overdue deadline announced).

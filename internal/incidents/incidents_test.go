@@ -103,6 +103,25 @@ func setup(t *testing.T) *fixture {
 		f.calls[u.name] = &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: created.ID, Name: u.name,
 			Department: u.dept, Roles: []string{u.role}}, IP: "10.1.1.1"}
 	}
+	// Commanders must be members of staff with the role their grade calls
+	// for: the leadership's 刘华, a second security officer 孙丽 (who also
+	// confirms steps), IT's 徐明. Their privileged roles are granted as an
+	// approval would.
+	for _, u := range []struct{ name, display, role string }{
+		{"liuhua", "刘华", policy.Leadership}, {"sunli", "孙丽", policy.SecurityOfficer}, {"xuming", "徐明", policy.ITEngineer},
+	} {
+		created, _, err := id.CreateUser(ctx, admin, identity.NewUser{Username: u.name, DisplayName: u.display,
+			Roles: []string{policy.Researcher}, Password: "Yiyuan#Ceshi2026"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.Record(ctx, gate.Event{Call: admin, Action: "approval.approve", Allowed: true, Rule: "test"},
+			id.GrantApprovedRole(created.ID, u.role, adminID, medguard.NewID(f.clock.Now()))); err != nil {
+			t.Fatal(err)
+		}
+		f.calls[u.name] = &medguard.Call{Actor: medguard.Actor{Kind: medguard.UserActor, ID: created.ID, Name: u.name,
+			Roles: []string{u.role}}, IP: "10.1.9.8"}
+	}
 	// Privileged roles would need a four-eyes approval; the policy decides
 	// on the call, so the calls name them directly.
 	for _, u := range []struct{ name, role string }{
@@ -166,6 +185,19 @@ func (f *fixture) entries(t *testing.T) []audit.Stored {
 		out = append(out, st...)
 	}
 	return out
+}
+
+// confirmSteps has the second security officer confirm every handling
+// step of the incident not yet confirmed.
+func (f *fixture) confirmSteps(t *testing.T, in *incidents.Incident) {
+	t.Helper()
+	for _, u := range in.Timeline {
+		if u.Step && u.ConfirmedAt == nil {
+			if _, err := f.svc.ConfirmStep(context.Background(), f.calls["sunli"], in.ID, u.AuditIndex); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
 
 func (f *fixture) report(t *testing.T, in incidents.NewIncident) *incidents.Incident {
@@ -366,7 +398,8 @@ func TestClosure(t *testing.T) {
 		in := f.report(t, incidents.NewIncident{Grade: grade, Criterion: crit})
 		_, err := f.svc.Close(ctx, so, in.ID, "")
 		wantField(t, err, "grade")
-		if _, err := f.svc.ConfirmGrade(ctx, so, in.ID, incidents.GradeConfirmation{Grade: grade, Criterion: crit}); err != nil {
+		if _, err := f.svc.ConfirmGrade(ctx, so, in.ID, incidents.GradeConfirmation{Grade: grade, Criterion: crit,
+			Commander: map[int]string{1: "liuhua"}[grade]}); err != nil {
 			t.Fatal(err)
 		}
 		_, err = f.svc.Close(ctx, so, in.ID, "")
@@ -382,9 +415,14 @@ func TestClosure(t *testing.T) {
 		if grade == 1 {
 			_, err = f.svc.Close(ctx, so, in.ID, "")
 			wantField(t, err, "authority_report")
-			if _, err := f.svc.AddUpdate(ctx, so, in.ID, incidents.NewUpdate{Kind: incidents.UpdateAuthorityReport, Text: "已上报"}); err != nil {
+			up, err := f.svc.AddUpdate(ctx, so, in.ID, incidents.NewUpdate{Kind: incidents.UpdateAuthorityReport, Text: "已上报"})
+			if err != nil {
 				t.Fatal(err)
 			}
+			// The step waits for a second person's confirmation.
+			_, err = f.svc.Close(ctx, so, in.ID, "")
+			wantField(t, err, "steps")
+			f.confirmSteps(t, up)
 		}
 		if len(told) != 0 {
 			t.Fatalf("told of a closure that failed: %v", told)
@@ -397,8 +435,10 @@ func TestClosure(t *testing.T) {
 			t.Fatalf("the close hooks were told of %v", told)
 		}
 		told = nil
-		want := map[int]string{1: "一级（超过50%科室受影响）", 2: "二级（局部数据异常）"}[grade]
-		if tl := closed.Timeline; tl[0].Text != want || tl[1].Kind != "grade_confirmed" || tl[1].Text != want {
+		want := map[int]string{1: "其他 · 一级（超过50%科室受影响）", 2: "其他 · 二级（局部数据异常）"}[grade]
+		cmd := map[int]string{1: "liuhua", 2: "zhouqiang"}[grade]
+		if tl := closed.Timeline; tl[0].Text != want || tl[1].Kind != "grade_confirmed" || tl[1].Text != want+"；指挥 commander "+cmd ||
+			closed.Commander != cmd {
 			t.Errorf("timeline %+v", tl)
 		}
 		_, err = f.svc.Close(ctx, so, in.ID, "")
@@ -439,7 +479,13 @@ func TestCorrectiveActions(t *testing.T) {
 	if a, err = f.svc.SetActionState(ctx, so, in.ID, a.ID, incidents.ActionDone); err != nil || a.State != incidents.ActionDone {
 		t.Fatalf("%+v %v", a, err)
 	}
-	if a, err = f.svc.SetActionState(ctx, so, in.ID, a.ID, incidents.ActionVerified); err != nil || a.State != incidents.ActionVerified {
+	// Who marked it done does not verify it: a second person does.
+	_, err = f.svc.SetActionState(ctx, so, in.ID, a.ID, incidents.ActionVerified)
+	if e := wantKind(t, err, medguard.Forbidden); e.Rule != "deny.own_step" {
+		t.Fatalf("rule %s", e.Rule)
+	}
+	if a, err = f.svc.SetActionState(ctx, f.calls["sunli"], in.ID, a.ID, incidents.ActionVerified); err != nil ||
+		a.State != incidents.ActionVerified || a.DoneBy != "zhouqiang" {
 		t.Fatalf("%+v %v", a, err)
 	}
 	_, err = f.svc.SetActionState(ctx, so, in.ID, "01jd0000000000000000000000", incidents.ActionDone)
@@ -594,7 +640,7 @@ func TestOpenForFreeze(t *testing.T) {
 	if d := deadlineOf(t, &in, incidents.DeadlineRiskIsolation); d.State != incidents.Met || d.Late || !d.MetAt.Equal(in.ReportedAt) {
 		t.Fatalf("%+v", d)
 	}
-	if got := f.get(t, in.ID); got.Timeline[0].Text != "二级（局部数据异常）；账号已冻结，风险已隔离" ||
+	if got := f.get(t, in.ID); got.Timeline[0].Text != "越权访问/非法入侵 · 二级（局部数据异常）；账号已冻结，风险已隔离" ||
 		got.Title != "账号已冻结：zhangwei" {
 		t.Fatalf("%q %+v", got.Title, got.Timeline)
 	}
@@ -629,7 +675,10 @@ func TestIncidentOperationsAreAudited(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			_, err = f.svc.SetActionState(ctx, so, in.ID, a.ID, incidents.ActionDone)
+			if _, err = f.svc.SetActionState(ctx, so, in.ID, a.ID, incidents.ActionDone); err != nil {
+				return err
+			}
+			_, err = f.svc.SetActionState(ctx, f.calls["sunli"], in.ID, a.ID, incidents.ActionVerified)
 			return err
 		},
 		func() error { _, _, err := f.svc.List(ctx, f.calls["wuyan"], "", "", 10); return err },

@@ -122,12 +122,20 @@ func (s *Service) CheckOverdue(ctx context.Context) ([]OverdueItem, error) {
 	return fresh, nil
 }
 
-// Run checks for overdue deadlines at once and then every interval until
-// ctx ends, passing failures to onError (may be nil): deadlines that fell
-// due while no server ran are alerted as soon as one starts.
+// Run checks for overdue deadlines (of incidents and of accountability
+// cases) at once and then every interval until ctx ends, and hands the
+// retraining orders still pending to the training register, passing
+// failures to onError (may be nil): deadlines that fell due while no
+// server ran are alerted as soon as one starts.
 func (s *Service) Run(ctx context.Context, every time.Duration, onError func(error)) {
 	medguard.Every(ctx, every, func(ctx context.Context) error {
 		_, err := s.CheckOverdue(ctx)
+		if _, cerr := s.CheckCaseOverdue(ctx); err == nil {
+			err = cerr
+		}
+		if _, rerr := s.RetryRetraining(ctx); err == nil {
+			err = rerr
+		}
 		return err
 	}, onError)
 }

@@ -58,9 +58,14 @@ func TestNoPatientDataInDatabaseFiles(t *testing.T) {
 	if _, err := f.svc.SetActionState(ctx, so, in.ID, a.ID, incidents.ActionDone); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.ConfirmGrade(ctx, so, in.ID, incidents.GradeConfirmation{Grade: 1, Criterion: "core_data_leak"}); err != nil {
+	if _, err := f.svc.SetActionState(ctx, f.calls["sunli"], in.ID, a.ID, incidents.ActionVerified); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := f.svc.ConfirmGrade(ctx, so, in.ID, incidents.GradeConfirmation{Grade: 1, Criterion: "core_data_leak",
+		Commander: "liuhua"}); err != nil {
+		t.Fatal(err)
+	}
+	f.confirmSteps(t, f.get(t, in.ID))
 	if _, err := f.svc.Close(ctx, so, in.ID, text("关闭总结")); err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +85,9 @@ func TestNoPatientDataInDatabaseFiles(t *testing.T) {
 		func() (*incidents.Case, error) { return f.svc.Statement(ctx, zhang, c.ID, text("本人陈述")) },
 		func() (*incidents.Case, error) {
 			return f.svc.Decide(ctx, wuyan, c.ID, incidents.CaseDecision{Outcome: incidents.Upheld, Text: text("处理决定")})
+		},
+		func() (*incidents.Case, error) {
+			return f.svc.Opinion(ctx, wuyan, c.ID, incidents.CaseOpinion{Sanction: incidents.SanctionTermination, Text: text("处理意见")})
 		},
 		func() (*incidents.Case, error) { return f.svc.Appeal(ctx, zhang, c.ID, text("申诉")) },
 		func() (*incidents.Case, error) {
@@ -111,7 +119,8 @@ func TestNoPatientDataInDatabaseFiles(t *testing.T) {
 		t.Errorf("freeze reason %q", got.Description)
 	}
 	if c.Summary != text("立案摘要") || len(c.Findings) != 1 || c.Findings[0].Text != text("调查结论") ||
-		c.Statement.Text != text("本人陈述") || c.Decision.Text != text("处理决定") || c.Appeal.Text != text("申诉") ||
+		c.Statement.Text != text("本人陈述") || c.Decision.Text != text("处理决定") || c.Opinion.Text != text("处理意见") ||
+		c.Appeal.Text != text("申诉") ||
 		c.Review.Text != text("复核意见") {
 		t.Fatalf("%+v", c)
 	}

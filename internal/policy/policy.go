@@ -118,8 +118,10 @@ type Resource struct {
 	// RecordID is, for an attachment, the record it belongs to (a
 	// record-use request names records, and opens their attachments).
 	RecordID string
-	// RequestedBy is, for approvals, the user who asked, and for break-glass
-	// reviews, the user who broke the glass; nobody decides on their own.
+	// RequestedBy is, for approvals, the user who asked, for break-glass
+	// reviews, the user who broke the glass, and for the confirmation of an
+	// incident's handling step, the user who recorded it; nobody decides
+	// on their own.
 	RequestedBy string
 	// Subject is, for approvals that change a user's rights, the user whose
 	// rights would change; nobody may approve their own elevation.
@@ -128,6 +130,10 @@ type Resource struct {
 	// the users who investigated or decided the case; none of them may
 	// review it.
 	Investigators []string
+	// Commander is, for an incident, the user who commands its handling:
+	// they may read it (and list the incidents they command) without
+	// incident.read (issue 13).
+	Commander string
 	// Missing says the target does not exist. Only the permission is
 	// checked — there is nothing to relate to — and the operation then
 	// fails as not found.
@@ -306,6 +312,10 @@ const (
 	// someone other than its requester; the bulk_export detection rule
 	// freezes the account on it (SPEC §6, §8).
 	RuleExportNotApproved = "deny.export_not_approved"
+	// RuleOwnStep refuses confirming one's own handling step of an
+	// incident, or verifying a corrective action one marked done: each
+	// step is confirmed by a second person (issue 13).
+	RuleOwnStep = "deny.own_step"
 
 	RulePermission     = "allow.permission"
 	RuleSameDepartment = "allow.same_department"
@@ -319,6 +329,10 @@ const (
 	// RuleOwnTrainingRecord allows a member of staff their own training
 	// record, commitment letter and assessment appeal.
 	RuleOwnTrainingRecord = "allow.own_training"
+	// RuleIncidentCommander opens an incident to its commander (an IT
+	// engineer or a department head commanding a grade 3, say), who may not
+	// hold incident.read (issue 13).
+	RuleIncidentCommander = "allow.incident_commander"
 	// RuleUseRequest is the rule of a read opened by an approved
 	// record-use request; decisions name the request:
 	// "allow.use_request:<request id>".
@@ -339,7 +353,8 @@ func allow(rule string) Decision { return Decision{Allowed: true, Rule: rule} }
 //  2. the person concerned by an accountability case may read it and answer
 //     (statement, appeal) without any permission, and nobody may answer for
 //     them; likewise a member of staff's own training record, commitment
-//     letter and assessment appeal (training.self);
+//     letter and assessment appeal (training.self); and an incident's
+//     commander may read it without any permission;
 //  3. the subject must hold the permission (for the record type, if
 //     qualified; deciding approvals: approval.decide or, for requests their
 //     department's head may decide, approval.decide_department);
@@ -354,7 +369,8 @@ func allow(rule string) Decision { return Decision{Allowed: true, Rule: rule} }
 //     who created, changed or reset their account; only eligible approvers
 //     decide (security officers, or the head of the department concerned);
 //     nobody handles their own accountability case, and nobody who
-//     investigated a case reviews its appeal;
+//     investigated a case reviews its appeal; nobody confirms their own
+//     handling step of an incident;
 //  6. actions that touch no patient data, or whose target does not exist,
 //     are allowed by the permission alone;
 //  7. patient data needs a relation: the subject's department owns the data
@@ -376,6 +392,9 @@ func Decide(req Request) Decision {
 	}
 	if req.DeidJob != nil {
 		return decideDeidJob(req)
+	}
+	if req.Action == IncidentRead && r.Commander != "" && r.Commander == s.ID && !s.Permissions[IncidentRead] {
+		return allow(RuleIncidentCommander)
 	}
 	if req.Action == AccountabilityRespond {
 		if r.SubjectUserID != "" && r.SubjectUserID == s.ID {
@@ -438,6 +457,9 @@ func Decide(req Request) Decision {
 		return deny(RuleSameSignatory)
 	case req.Action == MediaBorrow && r.SubjectUserID != "" && r.SubjectUserID != s.ID:
 		return deny(RuleNotBorrower)
+	}
+	if req.Action == IncidentManage && r.RequestedBy != "" && r.RequestedBy == s.ID {
+		return deny(RuleOwnStep) // a handling step is confirmed by someone other than who recorded it
 	}
 	if req.Action == DeidRead && r.SubjectUserID != "" && r.SubjectUserID != s.ID {
 		return deny(RuleNotRecipient) // a job's output goes to its recipient alone

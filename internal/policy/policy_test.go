@@ -86,6 +86,7 @@ asset.manage           . . . . . x x . . . .
 vuln.read              . . . . . x x x . x .
 vuln.manage            . . . . . x x . . . .
 vuln.suspend           . . . . . . x . . . .
+report.triage          . . . . . . x x . . .
 `
 
 var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher, Leadership,

@@ -203,6 +203,16 @@ const (
 	VulnSuspend Permission = "vuln.suspend"
 )
 
+// The security office's anonymous reporting channel (举报, issue 13).
+const (
+	// ReportTriage reads the anonymous reports (举报), answers their
+	// reporters through their receipt codes, converts a report into an
+	// incident (with incident.manage) or an accountability case (with
+	// accountability.manage), and closes it. Filing a report needs no
+	// permission and no sign-in: the channel stores no identity.
+	ReportTriage Permission = "report.triage"
+)
+
 // AllPermissions lists every permission, in a stable order.
 var AllPermissions = []Permission{
 	PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
@@ -221,6 +231,7 @@ var AllPermissions = []Permission{
 	InspectionRead, InspectionPerform, InspectionReview, InspectionManage, MediaRead, MediaManage, MediaBorrow,
 	TrainingRead, TrainingManage, TrainingSelf,
 	AssetRead, AssetManage, VulnRead, VulnManage, VulnSuspend,
+	ReportTriage,
 }
 
 // patientData are the permissions whose use touches a patient's data and so
@@ -324,12 +335,13 @@ var DefaultRoles = []Role{
 			IncidentRead, IncidentManage, UserRead, RoleRead, ApprovalDecide, ComplianceRead, BreakGlassRead, RetentionRead,
 			BackupRead, RetentionHold, PartnerManage, PartnerRead,
 			InspectionRead, InspectionReview, InspectionManage, MediaRead, MediaManage, MediaBorrow, TrainingRead, TrainingManage,
-			AssetRead, AssetManage, VulnRead, VulnManage, VulnSuspend}},
+			AssetRead, AssetManage, VulnRead, VulnManage, VulnSuspend, ReportTriage}},
 	{Name: Auditor, NameZH: "质控审计员", Privileged: true,
 		Description: "Read-only audit, compliance checks and accountability cases; sees late archiving hospital-wide.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, IncidentRead, ComplianceRead,
 			AccountabilityManage, UserRead, RoleRead, BreakGlassRead, ArchivingRead, AllDepartments, RetentionRead,
-			BackupRead, UseRead, FolderRead, PartnerRead, InspectionRead, MediaRead, MediaBorrow, TrainingRead, AssetRead, VulnRead}},
+			BackupRead, UseRead, FolderRead, PartnerRead, InspectionRead, MediaRead, MediaBorrow, TrainingRead, AssetRead, VulnRead,
+			ReportTriage}},
 	{Name: Researcher, NameZH: "科研人员",
 		Description: "Asks for de-identification jobs and receives their approved, de-identified output only.",
 		Permissions: []Permission{DirectoryRead, DeidRead, DeidRun}},

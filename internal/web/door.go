@@ -53,6 +53,10 @@ type Exchange struct {
 	AuditAll bool
 	trace    *gate.Trace
 	ip       string
+
+	// Anonymous marks a request of the anonymous reporting channel: the
+	// door keeps nothing of who sent it (anonymous.go).
+	Anonymous bool
 }
 
 type exchangeKey struct{}
@@ -118,6 +122,10 @@ func (f *refusals) count(ip string) {
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if AnonymousPath(r.URL.Path) {
+			s.anonymousDoor(w, r, start)
+			return
+		}
 		ip := s.clientIP(r)
 		api := s.Console == nil || apiPath(r.URL.Path)
 		if s.refused.over(ip) {

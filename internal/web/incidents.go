@@ -2,7 +2,12 @@ package web
 
 import (
 	"context"
+	"errors"
+	"io"
+	"mime"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	"medguard"
@@ -274,4 +279,127 @@ func (s *Server) reviewAppeal(w http.ResponseWriter, r *http.Request, c *medguar
 		return err
 	}
 	return writeJSON(w, http.StatusOK, cs)
+}
+
+func (s *Server) changeCommander(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
+	var req incidents.CommanderChange
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	in, err := s.Incidents.ChangeCommander(r.Context(), c, r.PathValue("id"), req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, in)
+}
+
+// confirmStep serves POST /api/v1/incidents/{id}/steps/{index}/confirm.
+func (s *Server) confirmStep(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
+	index, err := strconv.ParseUint(r.PathValue("index"), 10, 63)
+	if err != nil {
+		return medguard.InvalidField("index", "index is the audit index of the step's timeline line")
+	}
+	in, err := s.Incidents.ConfirmStep(r.Context(), c, r.PathValue("id"), index)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, in)
+}
+
+// attachFile serves POST /api/v1/incidents/{id}/files?kind=: the file as
+// multipart/form-data in the field "file", read only once the caller is
+// admitted.
+func (s *Server) attachFile(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
+	if err := onlyParams(r, "kind"); err != nil {
+		return err
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" {
+		return &medguard.Error{Kind: medguard.Unsupported, Message: "send the file as multipart/form-data in the field \"file\""}
+	}
+	kind := r.URL.Query().Get("kind")
+	limit := int64(incidents.MaxEvidenceFile)
+	f, err := s.Incidents.AttachFile(r.Context(), c, r.PathValue("id"), func() (incidents.FileUpload, error) {
+		select {
+		case s.uploads <- struct{}{}:
+			defer func() { <-s.uploads }()
+		case <-time.After(2 * time.Second):
+			return incidents.FileUpload{}, &medguard.Error{Kind: medguard.RateLimited, Message: "too many uploads at once; try again"}
+		}
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(uploadTime))
+		r.Body = http.MaxBytesReader(w, r.Body, limit+64<<10)
+		mr, err := r.MultipartReader()
+		if err != nil {
+			return incidents.FileUpload{}, &medguard.Error{Kind: medguard.Malformed, Message: "the multipart body could not be read"}
+		}
+		for {
+			part, err := mr.NextPart()
+			if errors.Is(err, io.EOF) {
+				return incidents.FileUpload{}, medguard.InvalidField("file", "the field \"file\" is missing")
+			}
+			if err != nil {
+				return incidents.FileUpload{}, bodyError(err)
+			}
+			if part.FormName() != "file" {
+				part.Close()
+				continue
+			}
+			content, err := io.ReadAll(io.LimitReader(part, limit+1))
+			if err != nil {
+				return incidents.FileUpload{}, bodyError(err)
+			}
+			if int64(len(content)) > limit {
+				return incidents.FileUpload{}, &medguard.Error{Kind: medguard.TooLarge, Field: "file", Message: "an evidence file is at most 10 MiB"}
+			}
+			return incidents.FileUpload{Kind: kind, Filename: rawFilename(part), DeclaredType: part.Header.Get("Content-Type"),
+				Content: content}, nil
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, f)
+}
+
+// getFile serves an evidence file, with its SHA-256 in a header.
+func (s *Server) getFile(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
+	f, content, err := s.Incidents.GetFile(r.Context(), c, r.PathValue("id"), r.PathValue("file_id"))
+	if err != nil {
+		return err
+	}
+	ct := f.ContentType
+	if ct == "text/plain" {
+		ct = "text/plain; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Disposition", "attachment; filename=\"evidence\"; filename*=UTF-8''"+url.PathEscape(f.Filename))
+	w.Header().Set("Content-Length", strconv.Itoa(len(content)))
+	w.Header().Set("X-Content-SHA256", f.SHA256)
+	_, err = w.Write(content)
+	return err
+}
+
+func (s *Server) caseOpinion(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
+	var req incidents.CaseOpinion
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	cs, err := s.Incidents.Opinion(r.Context(), c, r.PathValue("id"), req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, cs)
+}
+
+// commandedIncidents serves GET /api/v1/incidents/commanded?status=: the
+// incidents the caller commands, which they read without incident.read.
+func (s *Server) commandedIncidents(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
+	if err := onlyParams(r, "status"); err != nil {
+		return err
+	}
+	items, err := s.Incidents.ListCommanded(r.Context(), c, r.URL.Query().Get("status"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list(items, ""))
 }

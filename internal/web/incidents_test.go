@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,7 @@ func startIncidentServer(t *testing.T) *incidentServer {
 	for _, u := range []struct{ name, display, dept, role string }{
 		{"liuyang", "刘洋", "CARD", "dept_head"}, {"zhangwei", "张伟", "CARD", "doctor"},
 		{"zhouqiang", "周强", "", "security_officer"}, {"wuyan", "吴燕", "", "auditor"}, {"zhaomin", "赵敏", "", "auditor"},
+		{"sunli", "孙丽", "", "security_officer"},
 	} {
 		is.ids[u.name] = base.person(u.name, u.display, u.dept, u.role, password)
 		is.tokens[u.name] = is.login(u.name, password)
@@ -182,6 +184,25 @@ func TestIncidentsOverHTTP(t *testing.T) {
 	}
 	s.ok(200, &act, "PATCH", base+"/actions/"+act.ID, so, map[string]string{"state": "done"})
 	s.problemOf(409, "PATCH", base+"/actions/"+act.ID, so, map[string]string{"state": "done"})
+	// A second person verifies the action and confirms the meeting.
+	sunli := s.tokens["sunli"]
+	if p := s.problemOf(403, "PATCH", base+"/actions/"+act.ID, so, map[string]string{"state": "verified"}); p.Rule != "deny.own_step" {
+		t.Errorf("%+v", p)
+	}
+	s.ok(200, &act, "PATCH", base+"/actions/"+act.ID, sunli, map[string]string{"state": "verified"})
+	if p := s.problemOf(422, "POST", base+"/close", so, nil); p.Field != "steps" {
+		t.Errorf("%+v", p)
+	}
+	for _, u := range in.Timeline {
+		if u.Step {
+			path := base + "/steps/" + strconv.FormatUint(u.AuditIndex, 10) + "/confirm"
+			if p := s.problemOf(403, "POST", path, so, nil); p.Rule != "deny.own_step" {
+				t.Errorf("%+v", p)
+			}
+			s.ok(200, &in, "POST", path, sunli, nil)
+		}
+	}
+	s.problemOf(422, "POST", base+"/steps/x/confirm", sunli, nil)
 	s.ok(200, &in, "POST", base+"/close", so, map[string]string{"summary": "整改完成"})
 	if in.Status != "closed" || len(in.Timeline) < 7 || len(in.Evidence) != 2 || len(in.Actions) != 1 || in.Analysis == nil {
 		t.Fatalf("%+v", in)
@@ -258,6 +279,17 @@ func TestAccountabilityOverHTTP(t *testing.T) {
 	if p := s.problemOf(422, "POST", base+"/decision", wuyan, map[string]string{"outcome": "maybe", "text": "x"}); p.Field != "outcome" {
 		t.Errorf("%+v", p)
 	}
+	if p := s.problemOf(409, "POST", base+"/appeal", doctor, map[string]string{"text": "当日为急会诊"}); !strings.HasSuffix(p.Type, ":no_opinion") {
+		t.Errorf("%+v", p)
+	}
+	if p := s.problemOf(422, "POST", base+"/opinion", wuyan, map[string]string{"sanction": "fine", "text": "x"}); p.Field != "sanction" {
+		t.Errorf("%+v", p)
+	}
+	s.problemOf(403, "POST", base+"/opinion", doctor, map[string]string{"sanction": "warning_retraining", "text": "x"})
+	s.ok(200, &c, "POST", base+"/opinion", wuyan, map[string]string{"sanction": "warning_retraining", "text": "通报批评，重新培训"})
+	if c.Sanction != "warning_retraining" || c.Proposal == nil || c.Proposal.Sanction != "pay_1_month" {
+		t.Fatalf("%+v", c)
+	}
 	s.ok(200, &c, "POST", base+"/appeal", doctor, map[string]string{"text": "当日为急会诊"})
 	if p := s.problemOf(403, "POST", base+"/appeal/review", wuyan, map[string]string{"outcome": "overturned", "text": "x"}); p.Rule != "deny.own_investigation" {
 		t.Errorf("%+v", p)
@@ -278,6 +310,7 @@ func TestAccountabilityOverHTTP(t *testing.T) {
 	s.ok(201, &c2, "POST", "/api/v1/accountability", wuyan, map[string]any{"subject_user_id": s.ids["zhangwei"],
 		"criterion": "late_archiving", "summary": "出院病历归档延迟3天"})
 	s.ok(200, &c2, "POST", "/api/v1/accountability/"+c2.ID+"/decision", zhaomin, map[string]string{"outcome": "upheld", "text": "提醒"})
+	s.ok(200, &c2, "POST", "/api/v1/accountability/"+c2.ID+"/opinion", zhaomin, map[string]string{"sanction": "warning_retraining", "text": "提醒"})
 	s.advance(7*24*time.Hour + time.Minute)
 	doctor = s.tokens["zhangwei"]
 	if p := s.problemOf(409, "POST", "/api/v1/accountability/"+c2.ID+"/appeal", doctor, map[string]string{"text": "申诉"}); !strings.HasSuffix(p.Type, ":appeal_window_closed") {

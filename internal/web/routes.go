@@ -133,6 +133,27 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/incidents/{id}/close", Action: "incident.close", auth: userOnly, Body: closeRequest{}, h: s.closeIncident},
 
 		// Accountability cases (SPEC §7).
+		// Incidents completed (issue 13): commander, steps confirmed by a
+		// second person, external evidence files, the handling opinion.
+		{Method: "GET", Pattern: "/api/v1/incidents/commanded", Action: "incident.list", auth: userOnly, h: s.commandedIncidents},
+		{Method: "POST", Pattern: "/api/v1/incidents/{id}/commander", Action: "incident.commander_change", auth: userOnly, Perms: perms(policy.IncidentManage), Body: incidents.CommanderChange{}, h: s.changeCommander},
+		{Method: "POST", Pattern: "/api/v1/incidents/{id}/steps/{index}/confirm", Action: "incident.step_confirm", auth: userOnly, Perms: perms(policy.IncidentManage), h: s.confirmStep},
+		{Method: "POST", Pattern: "/api/v1/incidents/{id}/files", Action: "incident.file_attach", auth: userOnly, Perms: perms(policy.IncidentManage), h: s.attachFile},
+		{Method: "GET", Pattern: "/api/v1/incidents/{id}/files/{file_id}", Action: "incident.file_read", auth: userOnly, Perms: perms(policy.IncidentRead), h: s.getFile},
+		{Method: "POST", Pattern: "/api/v1/accountability/{id}/opinion", Action: "accountability.opinion", auth: userOnly, Perms: perms(policy.AccountabilityManage), Body: incidents.CaseOpinion{}, h: s.caseOpinion},
+
+		// The anonymous reporting channel (举报): public, and the door keeps
+		// nothing of who calls (anonymous.go); the security office's triage.
+		{Method: "POST", Pattern: "/api/v1/anonymous/reports", Action: "anonymous_report.file", auth: public, anonymous: true, Body: incidents.NewAnonymousReport{}, h: s.fileAnonymous},
+		{Method: "POST", Pattern: "/api/v1/anonymous/reports/status", Action: "anonymous_report.status", auth: public, anonymous: true, Body: receiptRequest{}, h: s.anonymousStatus},
+		{Method: "POST", Pattern: "/api/v1/anonymous/reports/messages", Action: "anonymous_report.add", auth: public, anonymous: true, Body: receiptMessage{}, h: s.anonymousAdd},
+		{Method: "GET", Pattern: "/api/v1/anonymous-reports", Action: "anonymous_report.list", auth: userOnly, Perms: perms(policy.ReportTriage), h: s.listReports},
+		{Method: "GET", Pattern: "/api/v1/anonymous-reports/{id}", Action: "anonymous_report.read", auth: userOnly, Perms: perms(policy.ReportTriage), h: s.getReport},
+		{Method: "POST", Pattern: "/api/v1/anonymous-reports/{id}/reply", Action: "anonymous_report.reply", auth: userOnly, Perms: perms(policy.ReportTriage), Body: noteRequest{}, h: s.replyReport},
+		{Method: "POST", Pattern: "/api/v1/anonymous-reports/{id}/incident", Action: "anonymous_report.convert", auth: userOnly, Perms: perms(policy.ReportTriage), Body: incidents.NewIncident{}, h: s.reportToIncident},
+		{Method: "POST", Pattern: "/api/v1/anonymous-reports/{id}/case", Action: "anonymous_report.convert", auth: userOnly, Perms: perms(policy.ReportTriage), Body: incidents.NewCase{}, h: s.reportToCase},
+		{Method: "POST", Pattern: "/api/v1/anonymous-reports/{id}/close", Action: "anonymous_report.close", auth: userOnly, Perms: perms(policy.ReportTriage), Body: closeReportRequest{}, h: s.closeReport},
+
 		{Method: "GET", Pattern: "/api/v1/accountability", Action: "accountability.list", auth: userOnly, h: s.listCases},
 		{Method: "POST", Pattern: "/api/v1/accountability", Action: "accountability.open", auth: userOnly, Body: incidents.NewCase{}, h: s.openCase},
 		{Method: "GET", Pattern: "/api/v1/accountability/candidates", Action: "accountability.candidates", auth: userOnly, h: s.caseCandidates},

@@ -141,6 +141,11 @@ type Route struct {
 	// for the route to read the request at all (checked before the body).
 	Perms []policy.Permission
 	h     handlerFunc
+	// anonymous marks a route of the anonymous reporting channel (a
+	// public route under /api/v1/anonymous/): it reads no credentials,
+	// takes no request id, and the front door records nothing of who
+	// called it (see AnonymousPath).
+	anonymous bool
 }
 
 // handlerFunc handles one request for the call's actor. It writes success
@@ -192,6 +197,10 @@ func (s *Server) AllowSignIn(ip string) bool { return s.signIns.allow(ip) }
 func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 	ex := ExchangeOf(r)
 	ex.Action = "request.unknown_route"
+	if AnonymousPath(r.URL.Path) {
+		s.noAnonymousRoute(w, r)
+		return
+	}
 	call := &medguard.Call{IP: s.clientIP(r)}
 	ex.Call = call
 	s.requestID(r, w, call) // a malformed id is replaced; the answer stays 404
@@ -222,6 +231,9 @@ var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 // call, and the problem for an error. The front door (door.go) logs what
 // no service logged, and writes the access log and the metrics.
 func (s *Server) serve(rt Route) http.Handler {
+	if rt.anonymous {
+		return s.serveAnonymous(rt)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ex := ExchangeOf(r)
 		call := &medguard.Call{IP: s.clientIP(r)}
