@@ -131,6 +131,11 @@ type Resource struct {
 	// (RequestedBy).
 	ExportPatients int
 	ExportApproved bool
+	// Signers are, for a step of a workflow that needs separate people
+	// (an emergency plan's expert review and approval, a high risk's
+	// acceptance, a new system's go-live), the users who wrote the thing
+	// or signed an earlier step of it: none of them may sign this one.
+	Signers []string
 }
 
 // Approvers are who may decide a four-eyes request (SPEC §3): security
@@ -255,6 +260,12 @@ const (
 	// suspended while a critical vulnerability of the records system is
 	// open (seed 003 §3.4.1: 病案室暂停相关操作; issue 13).
 	RuleOperationSuspended = "deny.operation_suspended"
+	// RuleSeparationOfDuties refuses a step of a workflow to someone who
+	// wrote the thing or signed an earlier step (Resource.Signers): an
+	// emergency plan's author reviewing or approving it, its reviewer
+	// approving it, the proposer of a high risk's acceptance deciding it
+	// (issue 13).
+	RuleSeparationOfDuties = "deny.separation_of_duties"
 	// RuleExportNotApproved refuses an export of more than one patient
 	// without an approved four-eyes request, and any export taken by
 	// someone other than its requester; the bulk_export detection rule
@@ -295,7 +306,9 @@ func allow(rule string) Decision { return Decision{Allowed: true, Rule: rule} }
 //     department's head may decide, approval.decide_department);
 //  4. a restriction (Subject.Restrictions, Request.Suspensions) closing
 //     the action refuses it with its own rule;
-//  5. nobody changes their own account or puts themselves on a care team;
+//  5. nobody signs a step of a workflow they wrote or signed an earlier
+//     step of (Resource.Signers: separation of duties);
+//     nobody changes their own account or puts themselves on a care team;
 //     nobody decides their own request, reviews their own break-glass, or
 //     approves their own elevation; nobody approves a request of someone
 //     who created, changed or reset their account; only eligible approvers
@@ -341,6 +354,9 @@ func Decide(req Request) Decision {
 	}
 	if rule, ok := restricted(req); ok {
 		return deny(rule)
+	}
+	if slices.Contains(r.Signers, s.ID) {
+		return deny(RuleSeparationOfDuties)
 	}
 	switch {
 	case req.Action == UserManage && r.SubjectUserID != "" && r.SubjectUserID == s.ID:

@@ -71,6 +71,14 @@ folder.manage          . x . . . . . . . . .
 copy.manage            . x . . . . . . . . .
 partner.manage         . . . . . . x . . . x
 partner.read           . . . . . . x x . . x
+risk.read              . . . . . x x x . x .
+risk.manage            . . . . . x x . . . .
+risk.accept            . . . . . . . . . x .
+plan.read              . . . . . x x x . x .
+plan.manage            . . . . . x x . . . .
+plan.review            . . . . . x x . . . .
+plan.approve           . . . . . . . . . x .
+drill.manage           . . . . . x x . . . .
 `
 
 var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher, Leadership,
