@@ -542,7 +542,7 @@ func (s *Service) CreateRisk(ctx context.Context, call *medguard.Call, in NewRis
 				medguard.Millis(due), call.Actor.Name, medguard.Millis(now), medguard.Millis(now)); err != nil {
 				return err
 			}
-			return s.addEvent(ctx, tx, id, EventCreated, call.Actor.Name, now, r.Likelihood, r.Impact, r.Treatment, due, "")
+			return s.addEvent(ctx, tx, id, EventCreated, call.Actor.Name, now, r.Likelihood, r.Impact, r.Treatment, due, nil)
 		}, nil
 	})
 	if err != nil {
@@ -558,16 +558,20 @@ func millisOrNil(t *time.Time) any {
 	return medguard.Millis(*t)
 }
 
-// addEvent adds an event to a risk's history within tx.
-func (s *Service) addEvent(ctx context.Context, tx *sql.Tx, riskID, kind, actor string, at time.Time, likelihood, impact int,
-	treatment string, due time.Time, note string) error {
-	var sealed []byte
-	if note != "" {
-		var err error
-		if sealed, err = s.seal(ctx, "risk_events", riskID, "note", note); err != nil {
-			return err
-		}
+// sealNote seals the note of a risk's event ("" stays nil). Nothing is
+// sealed inside a transaction, which may have to make the data key in one
+// of its own.
+func (s *Service) sealNote(ctx context.Context, riskID, note string) ([]byte, error) {
+	if note == "" {
+		return nil, nil
 	}
+	return s.seal(ctx, "risk_events", riskID, "note", note)
+}
+
+// addEvent adds an event to a risk's history within tx, its note sealed
+// beforehand (sealNote).
+func (s *Service) addEvent(ctx context.Context, tx *sql.Tx, riskID, kind, actor string, at time.Time, likelihood, impact int,
+	treatment string, due time.Time, sealed []byte) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO risk_events (risk_id, seq, kind, actor, at, likelihood, impact, treatment, review_due_at, note)
 		SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9 FROM risk_events WHERE risk_id = $1`,
 		riskID, kind, actor, medguard.Millis(at), likelihood, impact, treatment, medguard.Millis(due), sealed)
@@ -877,7 +881,7 @@ func (s *Service) UpdateRisk(ctx context.Context, call *medguard.Call, id string
 			if err := storage.Affected(res, err, errMoved); err != nil {
 				return err
 			}
-			return s.addEvent(ctx, tx, r.ID, EventChanged, call.Actor.Name, now, r.Likelihood, r.Impact, r.Treatment, r.ReviewDueAt, "")
+			return s.addEvent(ctx, tx, r.ID, EventChanged, call.Actor.Name, now, r.Likelihood, r.Impact, r.Treatment, r.ReviewDueAt, nil)
 		}, nil
 	})
 	if err != nil {
@@ -920,6 +924,10 @@ func (s *Service) ReviewRisk(ctx context.Context, call *medguard.Call, id string
 	if err != nil {
 		return nil, err
 	}
+	note, err := s.sealNote(ctx, r.ID, in.Note)
+	if err != nil {
+		return nil, err
+	}
 	before := r.UpdatedAt
 	if in.TreatmentPlan != "" {
 		r.TreatmentPlan = in.TreatmentPlan
@@ -959,7 +967,7 @@ func (s *Service) ReviewRisk(ctx context.Context, call *medguard.Call, id string
 			if err := storage.Affected(res, err, errMoved); err != nil {
 				return err
 			}
-			return s.addEvent(ctx, tx, r.ID, EventReviewed, call.Actor.Name, now, r.Likelihood, r.Impact, r.Treatment, due, in.Note)
+			return s.addEvent(ctx, tx, r.ID, EventReviewed, call.Actor.Name, now, r.Likelihood, r.Impact, r.Treatment, due, note)
 		}, nil
 	})
 	if err != nil {
@@ -986,6 +994,10 @@ func (s *Service) DecideAcceptance(ctx context.Context, call *medguard.Call, id 
 	if err != nil {
 		return nil, err
 	}
+	note, err := s.sealNote(ctx, r.ID, in.Note)
+	if err != nil {
+		return nil, err
+	}
 	now := s.clock.Now().Truncate(time.Millisecond)
 	before := r.UpdatedAt
 	state, kind := AcceptanceAccepted, EventAccepted
@@ -1008,7 +1020,7 @@ func (s *Service) DecideAcceptance(ctx context.Context, call *medguard.Call, id 
 			if err := storage.Affected(res, err, errMoved); err != nil {
 				return err
 			}
-			return s.addEvent(ctx, tx, r.ID, kind, call.Actor.Name, now, r.Likelihood, r.Impact, r.Treatment, r.ReviewDueAt, in.Note)
+			return s.addEvent(ctx, tx, r.ID, kind, call.Actor.Name, now, r.Likelihood, r.Impact, r.Treatment, r.ReviewDueAt, note)
 		}, nil
 	})
 	if err != nil {
@@ -1040,6 +1052,10 @@ func (s *Service) CloseRisk(ctx context.Context, call *medguard.Call, id string,
 	if err != nil {
 		return nil, err
 	}
+	note, err := s.sealNote(ctx, r.ID, in.Note)
+	if err != nil {
+		return nil, err
+	}
 	now := s.clock.Now().Truncate(time.Millisecond)
 	_, _, err = s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.RiskManage, AuditAction: "risk.close",
 		Resource: riskResource(r.ID)}, func(policy.Decision) (audit.Mutation, error) {
@@ -1052,7 +1068,7 @@ func (s *Service) CloseRisk(ctx context.Context, call *medguard.Call, id string,
 			if err := storage.Affected(res, err, errMoved); err != nil {
 				return err
 			}
-			return s.addEvent(ctx, tx, r.ID, EventClosed, call.Actor.Name, now, r.Likelihood, r.Impact, r.Treatment, r.ReviewDueAt, in.Note)
+			return s.addEvent(ctx, tx, r.ID, EventClosed, call.Actor.Name, now, r.Likelihood, r.Impact, r.Treatment, r.ReviewDueAt, note)
 		}, nil
 	})
 	if err != nil {
