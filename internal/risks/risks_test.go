@@ -157,7 +157,7 @@ func TestRiskRegister(t *testing.T) {
 		{"asset_id", func(n *risks.NewRisk) { n.AssetID = "资产/1" }},
 		{"review_at", func(n *risks.NewRisk) { n.ReviewAt = start.Add(-time.Hour) }},
 		// A critical risk is reviewed within 90 days.
-		{"review_at", func(n *risks.NewRisk) { n.Likelihood, n.Impact, n.ReviewAt = 5, 5, start.Add(91 * 24 * time.Hour) }},
+		{"review_at", func(n *risks.NewRisk) { n.Likelihood, n.Impact, n.ReviewAt = 5, 5, start.Add(91*24*time.Hour) }},
 		{"assessment_id", func(n *risks.NewRisk) { n.AssessmentID = medguard.NewID(start) }},
 	} {
 		in := newRisk(3, 4, risks.Reduce)
