@@ -31,8 +31,10 @@ import (
 	"medguard/internal/incidents"
 	"medguard/internal/keys"
 	"medguard/internal/partners"
+	"medguard/internal/plans"
 	"medguard/internal/records"
 	"medguard/internal/retention"
+	"medguard/internal/risks"
 	"medguard/internal/siem"
 	"medguard/internal/storage"
 	"medguard/internal/trail"
@@ -123,12 +125,17 @@ type App struct {
 	DeidJobs *deidjobs.Service
 	// Exports is exports of patients' records (SPEC §8).
 	Exports *exports.Service
+	// Risks is the risk register and Plans the emergency plans and drills
+	// (issue 13; risksplans.go).
+	Risks *risks.Service
+	Plans *plans.Service
 }
 
 // Schemas are every capability's tables, in dependency order.
 func Schemas() []storage.Schema {
 	return []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema(), siem.Schema(), detect.Schema(),
-		incidents.Schema(), datause.Schema(), partners.Schema(), deidjobs.Schema(), exports.Schema()}
+		incidents.Schema(), datause.Schema(), partners.Schema(), deidjobs.Schema(), exports.Schema(),
+		risks.Schema(), plans.Schema()}
 }
 
 // Open opens (creating if needed) the installation described by cfg.
@@ -307,11 +314,13 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	d.Logger, d.Metrics = cfg.Logger, a.Metrics
 	a.BackupHealth = backuphealth.New(a.Gate)
 	d.Backups = a.BackupHealth
+	a.openRisksAndPlans(cfg, &d)
 	a.Web = web.New(d)
 	a.Web.Console = console.New(console.Deps{Identity: a.Identity, Records: a.Records, Approvals: a.Approvals, Trail: a.Trail,
 		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,
 		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn, KeyStatus: a.KeyStatus, Backups: a.BackupHealth,
-		DataUse: a.DataUse, Partners: a.Partners, DeidJobs: a.DeidJobs, Exports: a.Exports})
+		DataUse: a.DataUse, Partners: a.Partners, DeidJobs: a.DeidJobs, Exports: a.Exports,
+		Risks: a.Risks, Plans: a.Plans})
 	return a, nil
 }
 

@@ -97,8 +97,10 @@ import (
 	"medguard/internal/incidents"
 	"medguard/internal/keys"
 	"medguard/internal/partners"
+	"medguard/internal/plans"
 	"medguard/internal/policy"
 	"medguard/internal/records"
+	"medguard/internal/risks"
 	"medguard/internal/trail"
 	"medguard/internal/web"
 )
@@ -136,6 +138,10 @@ type Deps struct {
 	// Exports is exports of patients' records (exports.go); nil hides
 	// those pages' data.
 	Exports *exports.Service
+	// Risks is the risk register and Plans the emergency plans and drills
+	// (risks.go, plans.go); nil hides those pages' data.
+	Risks *risks.Service
+	Plans *plans.Service
 }
 
 // PageSize is the length of a page of a paginated list.

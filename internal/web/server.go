@@ -38,8 +38,10 @@ import (
 	"medguard/internal/incidents"
 	"medguard/internal/keys"
 	"medguard/internal/partners"
+	"medguard/internal/plans"
 	"medguard/internal/policy"
 	"medguard/internal/records"
+	"medguard/internal/risks"
 	"medguard/internal/storage"
 	"medguard/internal/trail"
 )
@@ -88,6 +90,10 @@ type Deps struct {
 	DeidJobs *deidjobs.Service
 	// Exports is exports of patients' records (SPEC §8).
 	Exports *exports.Service
+	// Risks is the risk register (issue 13); Plans the emergency plans
+	// and drills (issue 13).
+	Risks *risks.Service
+	Plans *plans.Service
 }
 
 // Server serves medguard over HTTP.
