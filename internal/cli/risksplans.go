@@ -43,7 +43,9 @@ func (a *App) openRisksAndPlans(cfg Config, d *web.Deps) {
 	a.Plans.OnPlanReviewOverdue(func(ctx context.Context, o plans.OverduePlanReview) {
 		raise(ctx, plans.PlanReviewOverdueRule, o.PlanID, fmt.Sprintf("plan %s yearly review was due %s", o.PlanID, at(o.DueAt)))
 	})
-	a.Plans.OnPlanReviewed(func(ctx context.Context, p plans.Plan) { resolve(ctx, plans.PlanReviewOverdueRule, p.ID, "plan_reviewed") })
+	a.Plans.OnPlanReviewed(func(ctx context.Context, p plans.Plan) {
+		resolve(ctx, plans.PlanReviewOverdueRule, p.ID, "plan_reviewed")
+	})
 	a.Plans.OnImprovementOverdue(func(ctx context.Context, o plans.OverdueImprovement) {
 		raise(ctx, plans.ImprovementOverdueRule, o.ImprovementID, fmt.Sprintf("improvement item %s of drill %s (owner %s) was due %s",
 			o.ImprovementID, o.DrillID, o.Owner, at(o.DueAt)))
