@@ -39,7 +39,9 @@ func (a *App) openRisksAndPlans(cfg Config, d *web.Deps) {
 	})
 	a.Risks.OnReviewed(func(ctx context.Context, r risks.Risk) { resolve(ctx, risks.ReviewOverdueRule, r.ID, "risk_reviewed") })
 
-	a.Plans = plans.New(a.DB, a.Gate, a.Keys, a.Identity, plans.Config{Location: cfg.Identity.Location})
+	// Drill periods and review dates are reckoned in the hospital's zone,
+	// the one the console shows times in.
+	a.Plans = plans.New(a.DB, a.Gate, a.Keys, a.Identity, plans.Config{Location: a.Trail.Zone()})
 	a.Plans.OnPlanReviewOverdue(func(ctx context.Context, o plans.OverduePlanReview) {
 		raise(ctx, plans.PlanReviewOverdueRule, o.PlanID, fmt.Sprintf("plan %s yearly review was due %s", o.PlanID, at(o.DueAt)))
 	})

@@ -207,7 +207,8 @@ func (rq *Request) ruleNames() []string {
 	for _, r := range detect.DefaultRules() {
 		out = append(out, r.Name)
 	}
-	return append(out, detect.DeadlineOverdueRule, datause.OverdueRule, partners.DeletionOverdueRule)
+	out = append(out, detect.DeadlineOverdueRule, datause.OverdueRule, partners.DeletionOverdueRule)
+	return append(out, registerAlertRules...)
 }
 
 // detectRule names a detection rule in words.
@@ -231,6 +232,9 @@ func (rq *Request) alertRow(a detect.Alert, freezes map[string]identity.Freeze, 
 	user := Cell{Text: rq.alertSubject(a)}
 	if a.Rule == detect.DeadlineOverdueRule && idPath(a.Key) != "" {
 		user.Href = "/incidents/" + a.Key
+	}
+	if href := registerAlertHref(a); href != "" {
+		user.Href = href
 	}
 	status := Cell{Text: rq.wordsOr("alert.status.", a.Status)}
 	switch {
@@ -288,6 +292,9 @@ var ruleKeys = func() map[string]string {
 // name, an address, or — for an incident's overdue deadline — the
 // incident.
 func (rq *Request) alertSubject(a detect.Alert) string {
+	if who, ok := rq.registerAlertSubject(a); ok {
+		return who
+	}
 	switch {
 	case a.Rule == detect.DeadlineOverdueRule:
 		return rq.T("alerts.subject.incident")
@@ -329,6 +336,9 @@ var folderPattern = regexp.MustCompile(`paper folder ([A-Za-z0-9-]+) `)
 func (rq *Request) alertExplanation(a detect.Alert) string {
 	window := sayDuration(rq.c.catalog, rq.Lang, time.Duration(a.Window))
 	who := rq.alertSubject(a)
+	if why, ok := rq.registerAlertExplanation(a); ok {
+		return why
+	}
 	switch a.Rule {
 	case detect.DeadlineOverdueRule:
 		name := rq.T("alerts.explain.some_deadline")

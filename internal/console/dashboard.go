@@ -65,7 +65,11 @@ type Dashboard struct {
 	IncidentsByGrade *Chart
 	// Backups is the backup health tile (backups.go).
 	Backups BackupTile
-	Empty   bool // nothing to show for this role
+	// Risks and Drills are the risk register's and the drills' tiles
+	// (risks.go, plans.go; _registers.html).
+	Risks  RiskTile
+	Drills DrillTile
+	Empty  bool // nothing to show for this role
 }
 
 func dashboard(rq *Request) error {
@@ -205,6 +209,16 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 			return nil, err
 		}
 		d.Backups = t
+	}
+	if rq.Can(policy.RiskRead) || rq.Can(policy.PlanRead) {
+		var err error
+		if d.Risks, err = loadRiskTile(rq, now); err != nil {
+			return nil, err
+		}
+		if d.Drills, err = loadDrillTile(rq, now); err != nil {
+			return nil, err
+		}
+		d.Empty = d.Empty && !d.Risks.Shown && !d.Drills.Shown
 	}
 	if rq.Can(policy.BreakGlassReview) || rq.Can(policy.BreakGlassRead) {
 		d.Empty = false
