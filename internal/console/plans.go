@@ -199,9 +199,9 @@ type planView struct {
 	Countdown     string
 	// What the caller may do now.
 	CanEdit, CanSubmit, CanReview, CanApprove, CanNewVersion, CanAnnual, CanDrill bool
-	ResponderText, StepText                                                      string
-	History                                                                      []planEventRow
-	DrillsLink                                                                   string
+	ResponderText, StepText                                                       string
+	History                                                                       []planEventRow
+	DrillsLink                                                                    string
 }
 
 type planEventRow struct {

@@ -157,9 +157,9 @@ func TestPlanAndDrillPages(t *testing.T) {
 		t.Fatalf("/plans: %d %s", pl.status, pl.body)
 	}
 	p := officer.post("/plans", pl, url.Values{"type": {"technical_failure"}, "title": {"电子病历系统宕机应急预案"},
-		"scenario": {"电子病历数据库服务器故障，临床科室无法书写和调阅病历。"},
+		"scenario":   {"电子病历数据库服务器故障，临床科室无法书写和调阅病历。"},
 		"responders": {"总指挥｜郑国华｜决定启动预案\n技术处置组｜吴燕｜恢复服务"},
-		"steps": {"发现与报告｜技术处置组｜15｜值班工程师确认故障并报告\n恢复服务｜技术处置组｜120｜切换备用服务器"}})
+		"steps":      {"发现与报告｜技术处置组｜15｜值班工程师确认故障并报告\n恢复服务｜技术处置组｜120｜切换备用服务器"}})
 	if p.status != 200 || !strings.Contains(p.body, "预案草稿已保存。") || !strings.Contains(p.body, `id="submit-form"`) {
 		t.Fatalf("written: %d %s", p.status, p.body)
 	}
