@@ -66,7 +66,7 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	fmt.Fprintf(stdout, "Building a synthetic hospital in %s (seed %d, %d patients, %d records)\n", app.DB.Where, *seed, *patients, *recs)
 	sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals,
-		DataUse: app.DataUse, Partners: app.Partners, DeidJobs: app.DeidJobs}, clock,
+		DataUse: app.DataUse, Partners: app.Partners, DeidJobs: app.DeidJobs, Risks: app.Risks, Plans: app.Plans}, clock,
 		demo.Options{Seed: *seed, Patients: *patients, Records: *recs, Workers: *workers, AdminPassword: adminPassword,
 			SecurityPassword: securityPassword, StaffPassword: demoStaffPassword, Now: now, Progress: stdout})
 	if err != nil {
@@ -81,6 +81,11 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stdout, "Data use: %d paper folders (%d loans, one overdue), %d record-use requests (pending, in force,\n"+
 			"expired), %d copy, %d partner with a live agreement and a linked researcher, %d de-identification job.\n\n",
 			sum.Folders, sum.Loans, sum.UseRequests, sum.Copies, sum.Partners, sum.DeidJobs)
+	}
+	if sum.Risks > 0 {
+		fmt.Fprintf(stdout, "Security office: %d risks on the register (reviews overdue, an acceptance waiting for the\n"+
+			"leadership), %d emergency plans through review and approval, %d drills with gaps and improvement items.\n\n",
+			sum.Risks, sum.Plans, sum.Drills)
 	}
 	if len(sum.Frozen) > 0 {
 		fmt.Fprintf(stdout, "Detection froze %s after a burst of reads: see GET /api/v1/alerts and /api/v1/incidents\n"+

@@ -34,7 +34,9 @@ import (
 	"medguard/internal/deidjobs"
 	"medguard/internal/identity"
 	"medguard/internal/partners"
+	"medguard/internal/plans"
 	"medguard/internal/records"
+	"medguard/internal/risks"
 	"medguard/internal/synth"
 )
 
@@ -77,6 +79,11 @@ type Services struct {
 	DataUse  *datause.Service
 	Partners *partners.Service
 	DeidJobs *deidjobs.Service
+	// Risks and Plans, if set, add the security office's registers of
+	// issue 13: a year of risks, emergency plans and drills
+	// (risksplans.go).
+	Risks *risks.Service
+	Plans *plans.Service
 }
 
 // Options size the hospital.
@@ -114,6 +121,10 @@ type Summary struct {
 	Took                                                    time.Duration
 	AdminPassword, SecurityPassword, StaffPassword          string
 	Examples                                                []Staff
+
+	// The security office's registers (issue 13): risks, emergency plans
+	// and drills.
+	Risks, Plans, Drills int
 }
 
 // hospitalZone is the demo hospital's time zone: China Standard Time,
@@ -175,6 +186,12 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 			name string
 			fn   func(context.Context) error
 		}{"paper folders, record-use requests, a copy, a partner and a de-identification job", l.dataUse})
+	}
+	if svc.Risks != nil && svc.Plans != nil {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"risks, emergency plans and drills", l.registers})
 	}
 	for i, s := range steps {
 		fmt.Fprintf(l.out, "[%d/%d] %s…\n", i+1, len(steps), s.name)

@@ -45,7 +45,7 @@ func TestLoadOnAwkwardDays(t *testing.T) {
 			}
 			defer app.Close()
 			sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals,
-				DataUse: app.DataUse, Partners: app.Partners, DeidJobs: app.DeidJobs}, clock,
+				DataUse: app.DataUse, Partners: app.Partners, DeidJobs: app.DeidJobs, Risks: app.Risks, Plans: app.Plans}, clock,
 				demo.Options{Seed: 1, Patients: 80, Records: 300, Workers: 8, Now: c.Now, AdminPassword: "Demo#Guanli2026", SecurityPassword: "Demo#Anquan2026",
 					StaffPassword: "Demo#Yiyuan2026"})
 			if err != nil {
@@ -90,6 +90,7 @@ func TestLoadOnAwkwardDays(t *testing.T) {
 			// real time once the demo is built: the states are the demo's
 			// only when it was built for now.
 			checkDataUse(t, app, sum, c.Name == "now")
+			checkRegisters(t, app, sum, c.Now)
 		})
 	}
 }

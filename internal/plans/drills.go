@@ -540,8 +540,10 @@ func (s *Service) retrain(ctx context.Context, tx *sql.Tx, dept, drillID string,
 			return nil, nil, err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO drill_retraining (department, drills, flagged_at, cleared_by) VALUES ($1, $2, $3, '')`,
-				dept, string(b), medguard.Millis(now)); err != nil {
+			// A drill of the department recorded at the same moment on
+			// another server may have flagged it first.
+			if _, err := tx.ExecContext(ctx, `INSERT INTO drill_retraining (department, drills, flagged_at, cleared_by) VALUES ($1, $2, $3, '')
+				ON CONFLICT (department) DO NOTHING`, dept, string(b), medguard.Millis(now)); err != nil {
 				return nil, nil, err
 			}
 		}
