@@ -63,7 +63,7 @@ func TestRisksPlansAndDrillsOverHTTPS(t *testing.T) {
 
 	// A plan through review and approval.
 	plan := map[string]any{"type": "technical_failure", "title": "电子病历系统宕机应急预案",
-		"scenario": "电子病历数据库服务器故障，临床科室无法书写和调阅病历。",
+		"scenario":   "电子病历数据库服务器故障，临床科室无法书写和调阅病历。",
 		"responders": []map[string]string{{"role": "总指挥", "name": "郑国华", "duty": "决定启动预案"}, {"role": "技术处置组", "duty": "恢复服务"}},
 		"steps": []map[string]any{{"title": "发现与报告", "action": "值班工程师确认故障并报告", "role": "技术处置组", "limit_minutes": 15},
 			{"title": "恢复服务", "action": "切换至备用服务器", "role": "技术处置组", "limit_minutes": 120}}}
@@ -89,7 +89,7 @@ func TestRisksPlansAndDrillsOverHTTPS(t *testing.T) {
 	// A drill with a late step, a major gap and an improvement item.
 	took := []any{10, 150}
 	drill := map[string]any{"kind": "tabletop", "plan_id": pid, "held_at": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339),
-		"departments": []string{"ITD", "CARD"},
+		"departments":  []string{"ITD", "CARD"},
 		"participants": []map[string]string{{"name": "吴燕", "department": "ITD", "role": "技术处置组"}, {"name": "张建国", "department": "CARD"}},
 		"steps":        []map[string]any{{"step": 1, "took_minutes": took[0], "department": "ITD"}, {"step": 2, "took_minutes": took[1], "department": "CARD"}},
 		"gaps":         []map[string]string{{"department": "CARD", "severity": "major", "description": "夜班护士不知道纸质病历存放位置"}},

@@ -233,7 +233,7 @@ func (rq *Request) alertRow(a detect.Alert, freezes map[string]identity.Freeze, 
 	if a.Rule == detect.DeadlineOverdueRule && idPath(a.Key) != "" {
 		user.Href = "/incidents/" + a.Key
 	}
-	if href := registerAlertHref(a); href != "" {
+	if href := rq.registerAlertHref(a); href != "" {
 		user.Href = href
 	}
 	status := Cell{Text: rq.wordsOr("alert.status.", a.Status)}

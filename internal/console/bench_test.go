@@ -100,7 +100,8 @@ func loadDemo(b testing.TB, n int) (*cli.App, demo.Summary) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { app.Close() })
-	sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals}, clock,
+	sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals,
+		Risks: app.Risks, Plans: app.Plans}, clock,
 		demo.Options{Seed: 1, Patients: n, Records: 5 * n, AdminPassword: adminPassword, SecurityPassword: securityPassword, StaffPassword: staffPassword})
 	if err != nil {
 		b.Fatal(err)

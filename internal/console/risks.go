@@ -548,19 +548,22 @@ var registerAlertRules = []string{risks.ReviewOverdueRule, plans.PlanReviewOverd
 // ("… was due 2026-12-31T15:30:00Z").
 var dueAtPattern = regexp.MustCompile(`was due (\S+)`)
 
-// registerAlertHref is the page an alert of these registers is about.
-func registerAlertHref(a detect.Alert) string {
+// registerAlertHref is the page an alert of these registers is about,
+// for those who may open it ("" otherwise).
+func (rq *Request) registerAlertHref(a detect.Alert) string {
 	switch a.Rule {
 	case risks.ReviewOverdueRule:
-		if medguard.ValidID(a.Key) {
+		if medguard.ValidID(a.Key) && rq.Can(policy.RiskRead) {
 			return "/risks/" + a.Key
 		}
 	case plans.PlanReviewOverdueRule:
-		if medguard.ValidID(a.Key) {
+		if medguard.ValidID(a.Key) && rq.Can(policy.PlanRead) {
 			return "/plans/" + a.Key
 		}
 	case plans.ImprovementOverdueRule, plans.CadenceMissedRule, plans.RetrainingRule:
-		return "/drills"
+		if rq.Can(policy.PlanRead) {
+			return "/drills"
+		}
 	}
 	return ""
 }
