@@ -57,7 +57,9 @@ func TestConsoleRegistersJourney(t *testing.T) {
 	}
 
 	// A drill recorded with its gaps.
-	held := time.Now().Add(-30 * time.Minute).In(time.FixedZone("CST", 8*60*60)).Format("2006-01-02T15:04")
+	// Held after the plan was published: the form takes minutes, so the
+	// minute after now (the server allows a minute ahead).
+	held := time.Now().Add(time.Minute).Truncate(time.Minute).In(time.FixedZone("CST", 8*60*60)).Format("2006-01-02T15:04")
 	due := time.Now().Add(14 * 24 * time.Hour).In(time.FixedZone("CST", 8*60*60)).Format("2006-01-02")
 	b.run("the drill form",
 		chromedp.Navigate(s.base+"/drills"),

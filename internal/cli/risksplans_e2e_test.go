@@ -88,7 +88,7 @@ func TestRisksPlansAndDrillsOverHTTPS(t *testing.T) {
 
 	// A drill with a late step, a major gap and an improvement item.
 	took := []any{10, 150}
-	drill := map[string]any{"kind": "tabletop", "plan_id": pid, "held_at": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339),
+	drill := map[string]any{"kind": "tabletop", "plan_id": pid, "held_at": time.Now().UTC().Format(time.RFC3339Nano),
 		"departments":  []string{"ITD", "CARD"},
 		"participants": []map[string]string{{"name": "吴燕", "department": "ITD", "role": "技术处置组"}, {"name": "张建国", "department": "CARD"}},
 		"steps":        []map[string]any{{"step": 1, "took_minutes": took[0], "department": "ITD"}, {"step": 2, "took_minutes": took[1], "department": "CARD"}},
