@@ -34,8 +34,10 @@ import (
 	"medguard/internal/keys"
 	"medguard/internal/media"
 	"medguard/internal/partners"
+	"medguard/internal/plans"
 	"medguard/internal/records"
 	"medguard/internal/retention"
+	"medguard/internal/risks"
 	"medguard/internal/siem"
 	"medguard/internal/storage"
 	"medguard/internal/trail"
@@ -142,13 +144,17 @@ type App struct {
 	// management (漏洞管理), whose suspensions the gate enforces (issue 13).
 	Assets *assets.Service
 	Vulns  *vulns.Service
+	// Risks is the risk register and Plans the emergency plans and drills
+	// (issue 13; risksplans.go).
+	Risks *risks.Service
+	Plans *plans.Service
 }
 
 // Schemas are every capability's tables, in dependency order.
 func Schemas() []storage.Schema {
 	return []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema(), siem.Schema(), detect.Schema(),
 		incidents.Schema(), datause.Schema(), partners.Schema(), deidjobs.Schema(), exports.Schema(),
-		inspections.Schema(), media.Schema(), training.Schema(), assets.Schema(), vulns.Schema()}
+		inspections.Schema(), media.Schema(), training.Schema(), assets.Schema(), vulns.Schema(), risks.Schema(), plans.Schema()}
 }
 
 // Open opens (creating if needed) the installation described by cfg.
@@ -383,12 +389,14 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.BackupHealth = backuphealth.New(a.Gate)
 	d.Backups = a.BackupHealth
 	a.wireInspections(&d)
+	a.openRisksAndPlans(cfg, &d)
 	a.Web = web.New(d)
 	a.Web.Console = console.New(console.Deps{Identity: a.Identity, Records: a.Records, Approvals: a.Approvals, Trail: a.Trail,
 		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,
 		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn, KeyStatus: a.KeyStatus, Backups: a.BackupHealth,
 		DataUse: a.DataUse, Partners: a.Partners, DeidJobs: a.DeidJobs, Exports: a.Exports,
-		Inspections: a.Inspections, Media: a.Media, Training: a.Training, Assets: a.Assets, Vulns: a.Vulns})
+		Inspections: a.Inspections, Media: a.Media, Training: a.Training, Assets: a.Assets, Vulns: a.Vulns,
+		Risks: a.Risks, Plans: a.Plans})
 	return a, nil
 }
 

@@ -435,6 +435,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go app.Vulns.Watch(bg, 5*time.Second, func(err error) {
 		logger.Error("reloading the operations suspended failed (all of them are refused until it succeeds)", "error", err.Error())
 	})
+	go app.Risks.Run(bg, time.Minute, func(err error) {
+		logger.Error("checking risks' reviews failed", "error", err.Error())
+	})
+	go app.Plans.Run(bg, time.Minute, func(err error) {
+		logger.Error("checking plans' reviews, drills and improvement items failed", "error", err.Error())
+	})
 	go app.DeidJobs.Run(bg, time.Second, func(err error) {
 		logger.Error("de-identification jobs failed", "error", err.Error())
 	})

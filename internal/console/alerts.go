@@ -213,7 +213,8 @@ func (rq *Request) ruleNames() []string {
 	out = append(out, detect.DeadlineOverdueRule, datause.OverdueRule, datause.ReconcileRule, partners.DeletionOverdueRule,
 		vulns.OverdueRule)
 	out = append(out, slices.Sorted(maps.Keys(noticeWords))...)
-	return append(out, noticeRules...)
+	out = append(out, noticeRules...)
+	return append(out, registerAlertRules...)
 }
 
 // noticeWord says, for a notice a register raises, who or what the alert
@@ -249,6 +250,9 @@ func (rq *Request) alertRow(a detect.Alert, freezes map[string]identity.Freeze, 
 		user.Href = "/incidents/" + a.Key
 	} else if h := noticeHref(a); h != "" {
 		user.Href = h
+	}
+	if href := rq.registerAlertHref(a); href != "" {
+		user.Href = href
 	}
 	status := Cell{Text: rq.wordsOr("alert.status.", a.Status)}
 	switch {
@@ -309,6 +313,9 @@ func (rq *Request) alertSubject(a detect.Alert) string {
 	if w, ok := noticeWords[a.Rule]; ok {
 		return w.Subject(rq, a)
 	}
+	if who, ok := rq.registerAlertSubject(a); ok {
+		return who
+	}
 	switch {
 	case a.Rule == detect.DeadlineOverdueRule:
 		return rq.T("alerts.subject.incident")
@@ -361,6 +368,9 @@ func (rq *Request) alertExplanation(a detect.Alert) string {
 	}
 	if s, ok := rq.noticeExplanation(a); ok {
 		return s
+	}
+	if why, ok := rq.registerAlertExplanation(a); ok {
+		return why
 	}
 	switch a.Rule {
 	case detect.DeadlineOverdueRule:

@@ -100,8 +100,10 @@ import (
 	"medguard/internal/keys"
 	"medguard/internal/media"
 	"medguard/internal/partners"
+	"medguard/internal/plans"
 	"medguard/internal/policy"
 	"medguard/internal/records"
+	"medguard/internal/risks"
 	"medguard/internal/trail"
 	"medguard/internal/training"
 	"medguard/internal/vulns"
@@ -153,6 +155,10 @@ type Deps struct {
 	// operations suspended.
 	Assets *assets.Service
 	Vulns  *vulns.Service
+	// Risks is the risk register and Plans the emergency plans and drills
+	// (risks.go, plans.go); nil hides those pages' data.
+	Risks *risks.Service
+	Plans *plans.Service
 }
 
 // PageSize is the length of a page of a paginated list.

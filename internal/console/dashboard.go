@@ -74,6 +74,10 @@ type Dashboard struct {
 	// Vulns is the tile of the vulnerabilities overdue by severity
 	// (vulns.go); nil when not shown.
 	Vulns *VulnTile
+	// Risks and Drills are the risk register's and the drills' tiles
+	// (risks.go, plans.go; _registers.html).
+	Risks  RiskTile
+	Drills DrillTile
 }
 
 func dashboard(rq *Request) error {
@@ -237,6 +241,16 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 			return nil, err
 		}
 		d.Vulns = t
+	}
+	if rq.Can(policy.RiskRead) || rq.Can(policy.PlanRead) {
+		var err error
+		if d.Risks, err = loadRiskTile(rq, now); err != nil {
+			return nil, err
+		}
+		if d.Drills, err = loadDrillTile(rq, now); err != nil {
+			return nil, err
+		}
+		d.Empty = d.Empty && !d.Risks.Shown && !d.Drills.Shown
 	}
 	if rq.Can(policy.BreakGlassReview) || rq.Can(policy.BreakGlassRead) {
 		d.Empty = false

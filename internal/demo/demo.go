@@ -40,7 +40,9 @@ import (
 	"medguard/internal/inspections"
 	"medguard/internal/media"
 	"medguard/internal/partners"
+	"medguard/internal/plans"
 	"medguard/internal/records"
+	"medguard/internal/risks"
 	"medguard/internal/synth"
 	"medguard/internal/training"
 	"medguard/internal/vulns"
@@ -98,6 +100,11 @@ type Services struct {
 	// Incidents, if set, adds the security office's year of incidents,
 	// accountability cases and anonymous reports (issue 13).
 	Incidents *incidents.Service
+	// Risks and Plans, if set, add the security office's registers of
+	// issue 13: a year of risks, emergency plans and drills
+	// (risksplans.go).
+	Risks *risks.Service
+	Plans *plans.Service
 }
 
 // Options size the hospital.
@@ -150,6 +157,9 @@ type Summary struct {
 	// The security office (issue 13): incidents, accountability cases
 	// and anonymous reports.
 	Incidents, Cases, Reports int
+	// The security office's registers (issue 13): risks, emergency plans
+	// and drills.
+	Risks, Plans, Drills int
 }
 
 // hospitalZone is the demo hospital's time zone: China Standard Time,
@@ -235,6 +245,12 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 			name string
 			fn   func(context.Context) error
 		}{"the security office's incidents, accountability cases and anonymous reports", l.securityOffice})
+	}
+	if svc.Risks != nil && svc.Plans != nil {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"risks, emergency plans and drills", l.risksAndPlans})
 	}
 	for i, s := range steps {
 		fmt.Fprintf(l.out, "[%d/%d] %s…\n", i+1, len(steps), s.name)

@@ -90,8 +90,8 @@ const (
 	planNew       = "new"
 )
 
-// plans cycles over the findings so that every state is reached.
-var plans = []string{planDeployed, planVerified, planFixing, planConfirmed, planAccepted, planDeployed, planFalse, planProposed,
+// findingPlans cycles over the findings so that every state is reached.
+var findingPlans = []string{planDeployed, planVerified, planFixing, planConfirmed, planAccepted, planDeployed, planFalse, planProposed,
 	planReopened, planNew, planFixed, planDeployed}
 
 // demoCase is one finding on one asset over the year.
@@ -259,7 +259,7 @@ func (l *loader) vulnerabilities(ctx context.Context) error {
 			picks = append([]int{0}, slicesWithout(picks, 0)...)[:n]
 		}
 		for j, k := range picks {
-			c := &demoCase{asset: a, f: fs[k], plan: plans[planIndex%len(plans)]}
+			c := &demoCase{asset: a, f: fs[k], plan: findingPlans[planIndex%len(findingPlans)]}
 			if log4shell && j == 0 {
 				c.plan = planDeployed
 			} else {

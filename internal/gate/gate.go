@@ -290,7 +290,7 @@ func (g *Gate) entry(p Passage, d policy.Decision, now time.Time) *audit.Entry {
 // codeTargets are the target types named by a code rather than an opaque
 // id: a department's code, a detection rule's or a role's name.
 var codeTargets = map[string]bool{"department": true, "detection_rule": true, "role": true, "break_glass_queue": true, "kek": true,
-	"audit_key": true, "index_key": true}
+	"audit_key": true, "index_key": true, "drill_cadence": true}
 
 // SafeTargetID returns id if it may go into the permanent log as the
 // target of an entry: an opaque id (medguard.ValidID), or — for targets

@@ -164,6 +164,11 @@ type Resource struct {
 	// (RequestedBy).
 	ExportPatients int
 	ExportApproved bool
+	// Signers are, for a step of a workflow that needs separate people
+	// (an emergency plan's expert review and approval, a high risk's
+	// acceptance, a new system's go-live), the users who wrote the thing
+	// or signed an earlier step of it: none of them may sign this one.
+	Signers []string
 }
 
 // Approvers are who may decide a four-eyes request (SPEC §3): security
@@ -307,6 +312,12 @@ const (
 	// RuleNotOwnTraining refuses reading or signing someone else's
 	// training record or commitment letter as one's own.
 	RuleNotOwnTraining = "deny.not_own_training"
+	// RuleSeparationOfDuties refuses a step of a workflow to someone who
+	// wrote the thing or signed an earlier step (Resource.Signers): an
+	// emergency plan's author reviewing or approving it, its reviewer
+	// approving it, the proposer of a high risk's acceptance deciding it
+	// (issue 13).
+	RuleSeparationOfDuties = "deny.separation_of_duties"
 	// RuleExportNotApproved refuses an export of more than one patient
 	// without an approved four-eyes request, and any export taken by
 	// someone other than its requester; the bulk_export detection rule
@@ -362,7 +373,9 @@ func allow(rule string) Decision { return Decision{Allowed: true, Rule: rule} }
 //     the action refuses it with its own rule — one that lets an
 //     emergency through opens a read asked with break-glass as
 //     break-glass only (marked and reviewed), whatever the relations;
-//  5. nobody changes their own account or puts themselves on a care team;
+//  5. nobody signs a step of a workflow they wrote or signed an earlier
+//     step of (Resource.Signers: separation of duties);
+//     nobody changes their own account or puts themselves on a care team;
 //     nobody decides their own request, reviews their own break-glass, or
 //     approves their own elevation; nobody records their own training or
 //     decides an assessment appeal they computed; nobody approves a request of someone
@@ -424,6 +437,9 @@ func Decide(req Request) Decision {
 			return breakGlassPast(req, rule)
 		}
 		return deny(rule)
+	}
+	if slices.Contains(r.Signers, s.ID) {
+		return deny(RuleSeparationOfDuties)
 	}
 	switch {
 	case req.Action == UserManage && r.SubjectUserID != "" && r.SubjectUserID == s.ID:

@@ -87,6 +87,14 @@ vuln.read              . . . . . x x x . x .
 vuln.manage            . . . . . x x . . . .
 vuln.suspend           . . . . . . x . . . .
 report.triage          . . . . . . x x . . .
+risk.read              . . . . . x x x . x .
+risk.manage            . . . . . x x . . . .
+risk.accept            . . . . . . . . . x .
+plan.read              . . . . . x x x . x .
+plan.manage            . . . . . x x . . . .
+plan.review            . . . . . x x . . . .
+plan.approve           . . . . . . . . . x .
+drill.manage           . . . . . x x . . . .
 `
 
 var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher, Leadership,

@@ -211,6 +211,32 @@ const (
 	// accountability.manage), and closes it. Filing a report needs no
 	// permission and no sign-in: the channel stores no identity.
 	ReportTriage Permission = "report.triage"
+	// RiskRead shows the risk register (风险评估, issue 13): risks, their
+	// heat map, the risk assessments and the new-system checklists. No
+	// patient data: systems, threats, owners and dates.
+	RiskRead Permission = "risk.read"
+	// RiskManage records and reviews risks, records risk assessments and
+	// keeps the checklist of a new system's introduction.
+	RiskManage Permission = "risk.manage"
+	// RiskAccept decides the acceptance of a high or critical risk and a
+	// new system's go-live (the leadership group, 领导小组): never by the
+	// person who proposed it (deny.separation_of_duties).
+	RiskAccept Permission = "risk.accept"
+	// PlanRead shows the emergency plans (应急预案), their versions and
+	// workflow, and the drills (演练) with their gaps and improvements.
+	PlanRead Permission = "plan.read"
+	// PlanManage writes emergency plans: drafts, new versions, submitting
+	// a draft for expert review.
+	PlanManage Permission = "plan.manage"
+	// PlanReview is the expert review (专家评审) of a submitted plan and
+	// the yearly review of a published one; never by an author.
+	PlanReview Permission = "plan.review"
+	// PlanApprove is the leadership's approval (领导审批) that publishes a
+	// reviewed plan; never by an author or its reviewer.
+	PlanApprove Permission = "plan.approve"
+	// DrillManage records drills (演练) with their steps' response times,
+	// gaps and improvement items, and closes improvement items.
+	DrillManage Permission = "drill.manage"
 )
 
 // AllPermissions lists every permission, in a stable order.
@@ -232,6 +258,7 @@ var AllPermissions = []Permission{
 	TrainingRead, TrainingManage, TrainingSelf,
 	AssetRead, AssetManage, VulnRead, VulnManage, VulnSuspend,
 	ReportTriage,
+	RiskRead, RiskManage, RiskAccept, PlanRead, PlanManage, PlanReview, PlanApprove, DrillManage,
 }
 
 // patientData are the permissions whose use touches a patient's data and so
@@ -326,29 +353,31 @@ var DefaultRoles = []Role{
 		Permissions: append(slices.Clone(doctorPermissions), RecordReadHistory, ArchivingRead, BreakGlassReview,
 			BreakGlassRead, CareTeamManage, GrantManage, ApprovalDecideDepartment)},
 	{Name: ITEngineer, NameZH: "信息科工程师", Privileged: true,
-		Description: "Runs the server: backups, keys, metrics; keeps the asset register and fixes vulnerabilities; inspects daily; no patient data.",
+		Description: "Runs the server: backups, keys, metrics; keeps the asset register and fixes vulnerabilities; inspects daily; keeps risks, emergency plans and drills with the security office; no patient data.",
 		Permissions: []Permission{DirectoryRead, BackupRun, KeyRotate, SystemMetrics, RoleRead, BackupRead,
-			InspectionRead, InspectionPerform, MediaRead, MediaManage, MediaBorrow, AssetRead, AssetManage, VulnRead, VulnManage}},
+			InspectionRead, InspectionPerform, MediaRead, MediaManage, MediaBorrow, AssetRead, AssetManage, VulnRead, VulnManage,
+			RiskRead, RiskManage, PlanRead, PlanManage, PlanReview, DrillManage}},
 	{Name: SecurityOfficer, NameZH: "信息安全专员", Privileged: true,
 		Description: "Rules, alerts, incidents, audits and reports; releases frozen accounts; approves the four-eyes requests that grant privilege or open patient data.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease,
 			IncidentRead, IncidentManage, UserRead, RoleRead, ApprovalDecide, ComplianceRead, BreakGlassRead, RetentionRead,
 			BackupRead, RetentionHold, PartnerManage, PartnerRead,
 			InspectionRead, InspectionReview, InspectionManage, MediaRead, MediaManage, MediaBorrow, TrainingRead, TrainingManage,
-			AssetRead, AssetManage, VulnRead, VulnManage, VulnSuspend, ReportTriage}},
+			AssetRead, AssetManage, VulnRead, VulnManage, VulnSuspend, ReportTriage,
+			RiskRead, RiskManage, PlanRead, PlanManage, PlanReview, DrillManage}},
 	{Name: Auditor, NameZH: "质控审计员", Privileged: true,
 		Description: "Read-only audit, compliance checks and accountability cases; sees late archiving hospital-wide.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, IncidentRead, ComplianceRead,
 			AccountabilityManage, UserRead, RoleRead, BreakGlassRead, ArchivingRead, AllDepartments, RetentionRead,
 			BackupRead, UseRead, FolderRead, PartnerRead, InspectionRead, MediaRead, MediaBorrow, TrainingRead, AssetRead, VulnRead,
-			ReportTriage}},
+			ReportTriage, RiskRead, PlanRead}},
 	{Name: Researcher, NameZH: "科研人员",
 		Description: "Asks for de-identification jobs and receives their approved, de-identified output only.",
 		Permissions: []Permission{DirectoryRead, DeidRead, DeidRun}},
 	{Name: Leadership, NameZH: "领导小组", Privileged: true,
-		Description: "The leadership group (领导小组): reads the security posture — compliance, incidents, alerts, backups, retention; no patient data.",
+		Description: "The leadership group (领导小组): reads the security posture — compliance, incidents, alerts, backups, retention, risks, plans and drills; accepts high risks and approves emergency plans; no patient data.",
 		Permissions: []Permission{DirectoryRead, ComplianceRead, IncidentRead, AlertRead, BackupRead, RetentionRead,
-			InspectionRead, TrainingRead, AssetRead, VulnRead}},
+			InspectionRead, TrainingRead, AssetRead, VulnRead, RiskRead, RiskAccept, PlanRead, PlanApprove}},
 	{Name: MedicalAffairs, NameZH: "医务科", Privileged: true,
 		Description: "Approves the requests that let data leave the archive: exports of more than one patient and de-identification jobs; sees their manifests; no patient data of its own.",
 		Permissions: []Permission{DirectoryRead, RoleRead, ExportApprove, DeidApprove, DeidRead, PartnerManage, PartnerRead,

@@ -24,9 +24,11 @@ import (
 	"medguard/internal/incidents"
 	"medguard/internal/keys"
 	"medguard/internal/partners"
+	"medguard/internal/plans"
 	"medguard/internal/policy"
 	"medguard/internal/records"
 	"medguard/internal/retention"
+	"medguard/internal/risks"
 	"medguard/internal/trail"
 	"medguard/internal/training"
 	"medguard/internal/vulns"
@@ -508,6 +510,37 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"VulnCadenceItem":        vulns.CadenceItem{},
 		"VulnCadenceList":        List[vulns.CadenceItem]{},
 		"VulnSummary":            vulns.Summary{},
+		// The risk register, emergency plans and drills (issue 13).
+		"Risk":                   risks.Risk{},
+		"RiskEvent":              risks.Event{},
+		"RiskList":               List[risks.Risk]{},
+		"HeatMap":                risks.HeatMap{},
+		"HeatCell":               risks.HeatCell{},
+		"LevelCount":             risks.LevelCount{},
+		"RiskAssessment":         risks.Assessment{},
+		"RiskAssessmentList":     List[risks.Assessment]{},
+		"SystemIntroduction":     risks.Introduction{},
+		"SystemIntroductionList": List[risks.Introduction]{},
+		"ChecklistItem":          risks.ChecklistItem{},
+		"Plan":                   plans.Plan{},
+		"PlanList":               List[plans.Plan]{},
+		"PlanVersion":            plans.Version{},
+		"PlanEvent":              plans.Event{},
+		"PlanResponder":          plans.Responder{},
+		"PlanStep":               plans.Step{},
+		"Drill":                  plans.Drill{},
+		"DrillList":              List[plans.Drill]{},
+		"DrillDepartment":        plans.DepartmentResult{},
+		"DrillParticipant":       plans.Participant{},
+		"DrillStepResult":        plans.StepResult{},
+		"DrillGap":               plans.Gap{},
+		"DrillImprovement":       plans.Improvement{},
+		"DrillStepTime":          plans.StepTime{},
+		"NewDrillGap":            plans.NewGap{},
+		"NewDrillImprovement":    plans.NewImprovement{},
+		"DrillCadence":           plans.Cadence{},
+		"RetrainingFlag":         plans.RetrainingFlag{},
+		"DrillStatus":            plans.Status{},
 	} {
 		s := d.schema(t, name)
 		props, _ := s["properties"].(map[string]any)
@@ -619,6 +652,24 @@ func TestOpenAPIEnums(t *testing.T) {
 		{"#/components/schemas/Suspension/properties/actions/items/enum", permStrings(vulns.Suspendable)},
 		{"#/components/schemas/VulnEvent/properties/kind/enum", []string{vulns.EventState, vulns.EventReopened, vulns.EventProposedFixed,
 			vulns.EventProposalWithdrawn, vulns.EventSeverity, vulns.EventException}},
+		{"#/components/schemas/Risk/properties/level/enum", risks.Levels},
+		{"#/components/schemas/Risk/properties/treatment/enum", risks.Treatments},
+		{"#/components/schemas/Risk/properties/acceptance/enum", risks.AcceptanceStates},
+		{"#/components/schemas/Risk/properties/status/enum", risks.Statuses},
+		{"#/components/schemas/RiskEvent/properties/kind/enum", risks.EventKinds},
+		{"#/components/schemas/NewRisk/properties/treatment/enum", risks.Treatments},
+		{"#/components/schemas/RiskReview/properties/treatment/enum", risks.Treatments},
+		{"#/components/schemas/RiskAssessment/properties/status/enum", risks.AssessmentStatuses},
+		{"#/components/schemas/SystemIntroduction/properties/status/enum", risks.IntroductionStatuses},
+		{"#/components/schemas/ChecklistItem/properties/item/enum", risks.ChecklistItems},
+		{"#/components/schemas/Plan/properties/type/enum", plans.Types},
+		{"#/components/schemas/NewPlan/properties/type/enum", plans.Types},
+		{"#/components/schemas/PlanVersion/properties/status/enum", plans.VersionStatuses},
+		{"#/components/schemas/PlanEvent/properties/action/enum", plans.EventActions},
+		{"#/components/schemas/NewDrill/properties/kind/enum", plans.DrillKinds},
+		{"#/components/schemas/Drill/properties/kind/enum", append(slices.Clone(plans.DrillKinds), plans.Restore)},
+		{"#/components/schemas/DrillGap/properties/severity/enum", plans.Severities},
+		{"#/components/schemas/DrillImprovement/properties/status/enum", plans.ImprovementStatuses},
 	} {
 		v, ok := d.pointer(c.pointer)
 		if !ok {

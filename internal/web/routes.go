@@ -12,8 +12,10 @@ import (
 	"medguard/internal/inspections"
 	"medguard/internal/media"
 	"medguard/internal/partners"
+	"medguard/internal/plans"
 	"medguard/internal/policy"
 	"medguard/internal/records"
+	"medguard/internal/risks"
 	"medguard/internal/training"
 	"medguard/internal/vulns"
 )
@@ -293,6 +295,44 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/vulns/{id}/suspension", Action: "vuln.suspend", auth: userOnly, Perms: perms(policy.VulnSuspend), Body: vulns.NewSuspension{}, h: s.suspendForVuln},
 		{Method: "GET", Pattern: "/api/v1/suspensions", Action: "vuln.suspension_list", auth: userOnly, Perms: perms(policy.VulnRead), h: s.listSuspensions},
 		{Method: "POST", Pattern: "/api/v1/suspensions/{id}/lift", Action: "approval.request", auth: userOnly, Perms: perms(policy.VulnSuspend), Body: liftRequest{}, h: s.askSuspensionLift},
+		// The risk register (风险评估, issue 13): risks on the 5 × 5 matrix,
+		// their reviews and the leadership's acceptance of high risks, the
+		// heat map, risk assessments and new systems' checklists.
+		{Method: "GET", Pattern: "/api/v1/risks", Action: "risk.list", auth: userOnly, Perms: perms(policy.RiskRead), h: s.listRisks},
+		{Method: "POST", Pattern: "/api/v1/risks", Action: "risk.create", auth: userOnly, Perms: perms(policy.RiskManage), Body: risks.NewRisk{}, h: s.createRisk},
+		{Method: "GET", Pattern: "/api/v1/risks/heatmap", Action: "risk.heatmap", auth: userOnly, Perms: perms(policy.RiskRead), h: s.riskHeatMap},
+		{Method: "GET", Pattern: "/api/v1/risks/{id}", Action: "risk.read", auth: userOnly, Perms: perms(policy.RiskRead), h: s.getRisk},
+		{Method: "PATCH", Pattern: "/api/v1/risks/{id}", Action: "risk.update", auth: userOnly, Perms: perms(policy.RiskManage), Body: risks.RiskChanges{}, h: s.updateRisk},
+		{Method: "POST", Pattern: "/api/v1/risks/{id}/review", Action: "risk.review", auth: userOnly, Perms: perms(policy.RiskManage), Body: risks.Review{}, h: s.reviewRisk},
+		{Method: "POST", Pattern: "/api/v1/risks/{id}/acceptance", Action: "risk.accept", auth: userOnly, Perms: perms(policy.RiskAccept), Body: risks.AcceptanceDecision{}, h: s.decideRiskAcceptance},
+		{Method: "POST", Pattern: "/api/v1/risks/{id}/close", Action: "risk.close", auth: userOnly, Perms: perms(policy.RiskManage), Body: risks.Closing{}, h: s.closeRisk},
+		{Method: "GET", Pattern: "/api/v1/risk-assessments", Action: "risk.assessment_list", auth: userOnly, Perms: perms(policy.RiskRead), h: s.listRiskAssessments},
+		{Method: "POST", Pattern: "/api/v1/risk-assessments", Action: "risk.assessment_create", auth: userOnly, Perms: perms(policy.RiskManage), Body: risks.NewAssessment{}, h: s.createAssessment},
+		{Method: "GET", Pattern: "/api/v1/risk-assessments/{id}", Action: "risk.assessment_read", auth: userOnly, Perms: perms(policy.RiskRead), h: s.getAssessment},
+		{Method: "POST", Pattern: "/api/v1/risk-assessments/{id}/complete", Action: "risk.assessment_complete", auth: userOnly, Perms: perms(policy.RiskManage), Body: risks.AssessmentCompletion{}, h: s.completeAssessment},
+		{Method: "GET", Pattern: "/api/v1/system-introductions", Action: "risk.introduction_list", auth: userOnly, Perms: perms(policy.RiskRead), h: s.listIntroductions},
+		{Method: "POST", Pattern: "/api/v1/system-introductions", Action: "risk.introduction_create", auth: userOnly, Perms: perms(policy.RiskManage), Body: risks.NewIntroduction{}, h: s.createIntroduction},
+		{Method: "GET", Pattern: "/api/v1/system-introductions/{id}", Action: "risk.introduction_read", auth: userOnly, Perms: perms(policy.RiskRead), h: s.getIntroduction},
+		{Method: "POST", Pattern: "/api/v1/system-introductions/{id}/items/{item}", Action: "risk.introduction_check", auth: userOnly, Perms: perms(policy.RiskManage), Body: risks.ItemCheck{}, h: s.checkIntroductionItem},
+		{Method: "POST", Pattern: "/api/v1/system-introductions/{id}/approve", Action: "risk.introduction_approve", auth: userOnly, Perms: perms(policy.RiskAccept), Body: risks.GoLive{}, h: s.approveGoLive},
+
+		// Emergency plans and drills (应急预案与演练, issue 13): the plan
+		// library and its workflow under separation of duties, the yearly
+		// review; drills, their cadence, gaps and improvement items.
+		{Method: "GET", Pattern: "/api/v1/plans", Action: "plan.list", auth: userOnly, Perms: perms(policy.PlanRead), h: s.listPlans},
+		{Method: "POST", Pattern: "/api/v1/plans", Action: "plan.create", auth: userOnly, Perms: perms(policy.PlanManage), Body: plans.NewPlan{}, h: s.createPlan},
+		{Method: "GET", Pattern: "/api/v1/plans/{id}", Action: "plan.read", auth: userOnly, Perms: perms(policy.PlanRead), h: s.getPlan},
+		{Method: "POST", Pattern: "/api/v1/plans/{id}/versions", Action: "plan.version_create", auth: userOnly, Perms: perms(policy.PlanManage), h: s.newPlanVersion},
+		{Method: "PUT", Pattern: "/api/v1/plans/{id}/versions/{version}", Action: "plan.draft_update", auth: userOnly, Perms: perms(policy.PlanManage), Body: plans.DraftChanges{}, h: s.updatePlanDraft},
+		{Method: "POST", Pattern: "/api/v1/plans/{id}/versions/{version}/submit", Action: "plan.submit", auth: userOnly, Perms: perms(policy.PlanManage), Body: plans.Note{}, h: s.submitPlan},
+		{Method: "POST", Pattern: "/api/v1/plans/{id}/versions/{version}/review", Action: "plan.review", auth: userOnly, Perms: perms(policy.PlanReview), Body: plans.Decision{}, h: s.reviewPlan},
+		{Method: "POST", Pattern: "/api/v1/plans/{id}/versions/{version}/approve", Action: "plan.approve", auth: userOnly, Perms: perms(policy.PlanApprove), Body: plans.Decision{}, h: s.approvePlan},
+		{Method: "POST", Pattern: "/api/v1/plans/{id}/annual-review", Action: "plan.annual_review", auth: userOnly, Perms: perms(policy.PlanReview), Body: plans.Note{}, h: s.annualPlanReview},
+		{Method: "GET", Pattern: "/api/v1/drills", Action: "drill.list", auth: userOnly, Perms: perms(policy.PlanRead), h: s.listExerciseDrills},
+		{Method: "POST", Pattern: "/api/v1/drills", Action: "drill.record", auth: userOnly, Perms: perms(policy.DrillManage), Body: plans.NewDrill{}, h: s.recordDrill},
+		{Method: "GET", Pattern: "/api/v1/drills/status", Action: "drill.status", auth: userOnly, Perms: perms(policy.PlanRead), h: s.drillStatus},
+		{Method: "GET", Pattern: "/api/v1/drills/{id}", Action: "drill.read", auth: userOnly, Perms: perms(policy.PlanRead), h: s.getDrill},
+		{Method: "POST", Pattern: "/api/v1/drills/{id}/improvements/{improvement_id}/done", Action: "drill.improvement_done", auth: userOnly, Perms: perms(policy.DrillManage), Body: plans.ImprovementCompletion{}, h: s.completeImprovement},
 	}
 }
 

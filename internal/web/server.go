@@ -41,8 +41,10 @@ import (
 	"medguard/internal/keys"
 	"medguard/internal/media"
 	"medguard/internal/partners"
+	"medguard/internal/plans"
 	"medguard/internal/policy"
 	"medguard/internal/records"
+	"medguard/internal/risks"
 	"medguard/internal/storage"
 	"medguard/internal/trail"
 	"medguard/internal/training"
@@ -103,6 +105,10 @@ type Deps struct {
 	// (issue 13).
 	Assets *assets.Service
 	Vulns  *vulns.Service
+	// Risks is the risk register (issue 13); Plans the emergency plans
+	// and drills (issue 13).
+	Risks *risks.Service
+	Plans *plans.Service
 }
 
 // Server serves medguard over HTTP.

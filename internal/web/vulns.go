@@ -46,16 +46,6 @@ func (s *Server) importVulns(w http.ResponseWriter, r *http.Request, c *medguard
 	return writeJSON(w, http.StatusCreated, scan)
 }
 
-func boolQuery(r *http.Request, name string) (bool, error) {
-	switch r.URL.Query().Get(name) {
-	case "", "false":
-		return false, nil
-	case "true":
-		return true, nil
-	}
-	return false, medguard.InvalidField(name, "%s must be true or false", name)
-}
-
 func (s *Server) listVulns(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
 	after, limit, err := page(r)
 	if err != nil {
