@@ -84,19 +84,11 @@ func New(db *storage.DB, g *gate.Gate, kr *keys.Keyring, rs *records.Service, id
 const keyName = "datause"
 
 func (s *Service) seal(ctx context.Context, table, row, column, text string) ([]byte, error) {
-	k, err := s.keys.SystemKey(ctx, keyName)
-	if err != nil {
-		return nil, medguard.Wrap("datause.seal", err)
-	}
-	return k.SealString(keys.Location{Table: table, Row: row, Column: column}, text), nil
+	return keys.SystemText{Keyring: s.keys, Name: keyName}.Seal(ctx, table, row, column, text)
 }
 
 func (s *Service) open(ctx context.Context, table, row, column string, ct []byte) (string, error) {
-	if ct == nil {
-		return "", nil
-	}
-	v, err := s.keys.OpenString(ctx, "system:"+keyName, keys.Location{Table: table, Row: row, Column: column}, ct)
-	return v, medguard.Wrap("datause.open", err)
+	return keys.SystemText{Keyring: s.keys, Name: keyName}.Open(ctx, table, row, column, ct)
 }
 
 func jsonList(xs []string) string {

@@ -105,19 +105,11 @@ func (s *Service) Config() Config { return s.cfg }
 const keyName = "partners"
 
 func (s *Service) seal(ctx context.Context, table, row, column, text string) ([]byte, error) {
-	k, err := s.keys.SystemKey(ctx, keyName)
-	if err != nil {
-		return nil, medguard.Wrap("partners.seal", err)
-	}
-	return k.SealString(keys.Location{Table: table, Row: row, Column: column}, text), nil
+	return keys.SystemText{Keyring: s.keys, Name: keyName}.Seal(ctx, table, row, column, text)
 }
 
 func (s *Service) open(ctx context.Context, table, row, column string, ct []byte) (string, error) {
-	if ct == nil {
-		return "", nil
-	}
-	v, err := s.keys.OpenString(ctx, "system:"+keyName, keys.Location{Table: table, Row: row, Column: column}, ct)
-	return v, medguard.Wrap("partners.open", err)
+	return keys.SystemText{Keyring: s.keys, Name: keyName}.Open(ctx, table, row, column, ct)
 }
 
 // Partner is an external partner (合作单位) with its agreements and the

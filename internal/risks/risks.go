@@ -189,19 +189,11 @@ func (s *Service) SetAssets(a AssetLookup) {
 const keyName = "risks"
 
 func (s *Service) seal(ctx context.Context, table, row, column, text string) ([]byte, error) {
-	k, err := s.keys.SystemKey(ctx, keyName)
-	if err != nil {
-		return nil, medguard.Wrap("risks.seal", err)
-	}
-	return k.SealString(keys.Location{Table: table, Row: row, Column: column}, text), nil
+	return keys.SystemText{Keyring: s.keys, Name: keyName}.Seal(ctx, table, row, column, text)
 }
 
 func (s *Service) open(ctx context.Context, table, row, column string, ct []byte) (string, error) {
-	if ct == nil {
-		return "", nil
-	}
-	v, err := s.keys.OpenString(ctx, "system:"+keyName, keys.Location{Table: table, Row: row, Column: column}, ct)
-	return v, medguard.Wrap("risks.open", err)
+	return keys.SystemText{Keyring: s.keys, Name: keyName}.Open(ctx, table, row, column, ct)
 }
 
 // Risk is a risk of the register.

@@ -191,11 +191,7 @@ func (s *Service) sealer(ctx context.Context) (*keys.DataKey, error) {
 }
 
 func (s *Service) open(ctx context.Context, table, row, column string, ct []byte) (string, error) {
-	if ct == nil {
-		return "", nil
-	}
-	v, err := s.keys.OpenString(ctx, "system:"+keyName, keys.Location{Table: table, Row: row, Column: column}, ct)
-	return v, medguard.Wrap("vulns.open", err)
+	return keys.SystemText{Keyring: s.keys, Name: keyName}.Open(ctx, table, row, column, ct)
 }
 
 // Vuln is a vulnerability of an asset, as lists show it.
