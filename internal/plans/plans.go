@@ -817,23 +817,36 @@ func ids(as []author) []string {
 	return out
 }
 
+// decide begins a decision on a version (the expert review, the
+// leadership's approval): the note is required; the audit action is base,
+// or base+"_return" for a version sent back; the version is loaded under
+// perm and the note sealed.
+func (s *Service) decide(ctx context.Context, call *medguard.Call, perm policy.Permission, base, id string, version int,
+	in *Decision) (*stored, *storedVersion, string, []byte, error) {
+	var err error
+	if in.Note, err = text("note", in.Note, MaxText, true); err != nil {
+		return nil, nil, "", nil, err
+	}
+	action := base
+	if !in.Approve {
+		action = base + "_return"
+	}
+	p, v, err := s.loadVersion(ctx, call, perm, action, id, version)
+	if err != nil {
+		return nil, nil, "", nil, err
+	}
+	note, err := s.sealNote(ctx, p.ID, in.Note)
+	if err != nil {
+		return nil, nil, "", nil, err
+	}
+	return p, v, action, note, nil
+}
+
 // Review is the expert review of a submitted version (plan.review), never
 // by one of its authors: approved, it waits for the leadership; returned,
 // it is a draft again. The note is required.
 func (s *Service) Review(ctx context.Context, call *medguard.Call, id string, version int, in Decision) (*Plan, error) {
-	var err error
-	if in.Note, err = text("note", in.Note, MaxText, true); err != nil {
-		return nil, err
-	}
-	action := "plan.review"
-	if !in.Approve {
-		action = "plan.review_return"
-	}
-	p, v, err := s.loadVersion(ctx, call, policy.PlanReview, action, id, version)
-	if err != nil {
-		return nil, err
-	}
-	note, err := s.sealNote(ctx, p.ID, in.Note)
+	p, v, action, note, err := s.decide(ctx, call, policy.PlanReview, "plan.review", id, version, &in)
 	if err != nil {
 		return nil, err
 	}
@@ -876,19 +889,7 @@ func (s *Service) reviewDue(t time.Time) time.Time {
 // and its yearly review is due ReviewMonths later; returned, it is a
 // draft again and needs a new expert review.
 func (s *Service) Approve(ctx context.Context, call *medguard.Call, id string, version int, in Decision) (*Plan, error) {
-	var err error
-	if in.Note, err = text("note", in.Note, MaxText, true); err != nil {
-		return nil, err
-	}
-	action := "plan.approve"
-	if !in.Approve {
-		action = "plan.approve_return"
-	}
-	p, v, err := s.loadVersion(ctx, call, policy.PlanApprove, action, id, version)
-	if err != nil {
-		return nil, err
-	}
-	note, err := s.sealNote(ctx, p.ID, in.Note)
+	p, v, action, note, err := s.decide(ctx, call, policy.PlanApprove, "plan.approve", id, version, &in)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -65,8 +66,12 @@ func (s *Server) newPlanVersion(w http.ResponseWriter, r *http.Request, c *medgu
 	return writeJSON(w, http.StatusCreated, p)
 }
 
-func (s *Server) updatePlanDraft(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
-	var req plans.DraftChanges
+// planVersionStep answers a step on one version of a plan (a draft's
+// change, its submission, the review, the approval): the body decoded as
+// the step's input, the version from the path, the plan as it stands.
+func planVersionStep[T any](w http.ResponseWriter, r *http.Request, c *medguard.Call,
+	step func(context.Context, *medguard.Call, string, int, T) (*plans.Plan, error)) error {
+	var req T
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -74,59 +79,27 @@ func (s *Server) updatePlanDraft(w http.ResponseWriter, r *http.Request, c *medg
 	if err != nil {
 		return err
 	}
-	p, err := s.Plans.UpdateDraft(r.Context(), c, r.PathValue("id"), v, req)
+	p, err := step(r.Context(), c, r.PathValue("id"), v, req)
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) updatePlanDraft(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
+	return planVersionStep(w, r, c, s.Plans.UpdateDraft)
 }
 
 func (s *Server) submitPlan(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
-	var req plans.Note
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	v, err := versionOf(r)
-	if err != nil {
-		return err
-	}
-	p, err := s.Plans.Submit(r.Context(), c, r.PathValue("id"), v, req)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, p)
+	return planVersionStep(w, r, c, s.Plans.Submit)
 }
 
 func (s *Server) reviewPlan(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
-	var req plans.Decision
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	v, err := versionOf(r)
-	if err != nil {
-		return err
-	}
-	p, err := s.Plans.Review(r.Context(), c, r.PathValue("id"), v, req)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, p)
+	return planVersionStep(w, r, c, s.Plans.Review)
 }
 
 func (s *Server) approvePlan(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
-	var req plans.Decision
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	v, err := versionOf(r)
-	if err != nil {
-		return err
-	}
-	p, err := s.Plans.Approve(r.Context(), c, r.PathValue("id"), v, req)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, p)
+	return planVersionStep(w, r, c, s.Plans.Approve)
 }
 
 func (s *Server) annualPlanReview(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
