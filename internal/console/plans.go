@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"medguard"
 	"medguard/internal/plans"
@@ -57,9 +58,18 @@ func lines(v string) [][]string {
 		if strings.TrimSpace(l) == "" {
 			continue
 		}
-		f := strings.FieldsFunc(l, fieldSep)
-		for i := range f {
-			f[i] = strings.TrimSpace(f[i])
+		// Empty fields are kept, so that a missing name in 角色｜｜职责
+		// stays in its column instead of shifting the ones after it.
+		var f []string
+		for {
+			i := strings.IndexFunc(l, fieldSep)
+			if i < 0 {
+				f = append(f, strings.TrimSpace(l))
+				break
+			}
+			f = append(f, strings.TrimSpace(l[:i]))
+			_, size := utf8.DecodeRuneInString(l[i:])
+			l = l[i+size:]
 		}
 		out = append(out, f)
 	}

@@ -293,6 +293,8 @@ func line(field, v string, max int, required bool) (string, error) {
 	switch {
 	case v == "" && required:
 		return v, medguard.InvalidField(field, "%s is required", field)
+	case !utf8.ValidString(v):
+		return v, medguard.InvalidField(field, "%s is not valid UTF-8", field)
 	case utf8.RuneCountInString(v) > max:
 		return v, medguard.InvalidField(field, "%s may be at most %d characters", field, max)
 	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
