@@ -444,6 +444,17 @@ func (a *App) openTraining(ctx context.Context) error {
 			logger.Error("raising the alert of a flagged assessment failed", "user", as.UserID, "error", err.Error())
 		}
 	})
+	a.Training.OnAssessmentDue(func(ctx context.Context, d training.AssessmentDue) {
+		if err := a.Detect.RaiseNotice(context.WithoutCancel(ctx), training.AssessmentDueRule, d.Quarter,
+			fmt.Sprintf("the staff assessment of %s was due %s and is not computed", d.Quarter, d.DueAt.UTC().Format(time.RFC3339))); err != nil {
+			logger.Error("raising the alert of a staff assessment due failed", "quarter", d.Quarter, "error", err.Error())
+		}
+	})
+	a.Training.OnAssessed(func(ctx context.Context, quarter string) {
+		if _, err := a.Detect.ResolveNotices(context.WithoutCancel(ctx), training.AssessmentDueRule, quarter, "assessed"); err != nil {
+			logger.Error("resolving the alert of a staff assessment due failed", "quarter", quarter, "error", err.Error())
+		}
+	})
 	return nil
 }
 

@@ -391,6 +391,8 @@ func (rq *Request) alertExplanation(a detect.Alert) string {
 		return rq.T("alerts.explain.paper_electronic_sync")
 	case training.OverdueRule, training.FlaggedRule:
 		return rq.T("alerts.explain."+a.Rule, rq.Person(a.Key))
+	case training.AssessmentDueRule:
+		return rq.T("alerts.explain."+a.Rule, a.Key)
 	case vulns.OverdueRule:
 		sev := rq.T("severity.other")
 		if m := vulnSeverityPattern.FindStringSubmatch(a.Explanation); m != nil {

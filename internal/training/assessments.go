@@ -13,6 +13,7 @@ import (
 	"medguard"
 	"medguard/internal/audit"
 	"medguard/internal/gate"
+	"medguard/internal/identity"
 	"medguard/internal/policy"
 	"medguard/internal/storage"
 )
@@ -271,8 +272,11 @@ func (s *Service) ComputeAssessments(ctx context.Context, call *medguard.Call, i
 		return nil, err
 	}
 	s.mu.Lock()
-	hooks := slices.Clone(s.onFlagged)
+	hooks, assessed := slices.Clone(s.onFlagged), slices.Clone(s.onAssessed)
 	s.mu.Unlock()
+	for _, h := range assessed {
+		h(ctx, in.Quarter)
+	}
 	for _, a := range out {
 		if a.Flagged {
 			for _, h := range hooks {
@@ -483,4 +487,91 @@ func (s *Service) DecideAppeal(ctx context.Context, call *medguard.Call, id stri
 	a.AppealOutcome, a.Decision, a.DecidedBy, a.DecidedAt = in.Outcome, body, call.Actor.Name, &now
 	a.finish()
 	return a, nil
+}
+
+// AssessmentDueRule is the detection rule of the alert raised when an
+// ended quarter is still not assessed AssessmentGrace after its end (key:
+// the quarter, e.g. "2026Q3").
+const AssessmentDueRule = "staff_assessment_due"
+
+// AssessmentGrace is how long after a quarter's end its staff assessment
+// may wait before it is announced as due.
+const AssessmentGrace = 14 * 24 * time.Hour
+
+// AssessmentDue is an ended quarter whose assessment is overdue.
+type AssessmentDue struct {
+	Quarter string    `json:"quarter"`
+	DueAt   time.Time `json:"due_at"`
+}
+
+// OnAssessmentDue adds a hook told once of a quarter whose assessment is
+// overdue; OnAssessed one told when a quarter's assessments are computed.
+func (s *Service) OnAssessmentDue(hook func(context.Context, AssessmentDue)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onAssessmentDue = append(s.onAssessmentDue, hook)
+}
+
+// OnAssessed adds a hook told of every quarter whose assessments were
+// computed.
+func (s *Service) OnAssessed(hook func(ctx context.Context, quarter string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onAssessed = append(s.onAssessed, hook)
+}
+
+// assessmentNotice is the training_notices row that claims a quarter's
+// announcement (no member of staff: an empty user id).
+func assessmentNotice(quarter string) string { return "assessment:" + quarter }
+
+// CheckAssessmentDue announces the last ended quarter when its assessment
+// was not computed within AssessmentGrace of its end and somebody was on
+// the staff before it ended (a new installation owes nothing for the
+// quarters before it): logged (training.assessment_due, as medguard) and
+// passed to the OnAssessmentDue hooks, once across servers.
+func (s *Service) CheckAssessmentDue(ctx context.Context) (*AssessmentDue, error) {
+	now := s.clock.Now().Truncate(time.Millisecond)
+	q := previousQuarter(QuarterOf(now, s.loc()))
+	_, end, err := QuarterBounds(q, s.loc())
+	if err != nil || now.Before(end.Add(AssessmentGrace)) {
+		return nil, err
+	}
+	snap, err := s.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(snap.staff, func(m identity.StaffMember) bool { return m.Active && staffMember(m.Roles) && m.CreatedAt.Before(end) }) {
+		return nil, nil
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM training_assessments WHERE quarter = $1)
+		+ (SELECT count(*) FROM training_notices WHERE user_id = '' AND notice_key = $2)`, q, assessmentNotice(q)).Scan(&n); err != nil {
+		return nil, medguard.Wrap("training.CheckAssessmentDue", err)
+	}
+	if n > 0 {
+		return nil, nil
+	}
+	due := AssessmentDue{Quarter: q, DueAt: end.Add(AssessmentGrace)}
+	fresh, err := gate.Announce(ctx, s.gate, []AssessmentDue{due}, func(d AssessmentDue) gate.Event {
+		call := system
+		return gate.Event{Call: &call, Action: "training.assessment_due", TargetType: "training_assessment", TargetID: d.Quarter,
+			Allowed: true, Rule: "allow.system.deadline:staff_assessment"}
+	}, func(ctx context.Context, tx *sql.Tx, d AssessmentDue) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO training_notices (user_id, notice_key, notified_at) VALUES ('', $1, $2)`,
+			assessmentNotice(d.Quarter), medguard.Millis(now))
+		if storage.IsConflict(err) {
+			return gate.ErrAnnounced
+		}
+		return err
+	})
+	if len(fresh) == 0 {
+		return nil, err
+	}
+	s.mu.Lock()
+	hooks := slices.Clone(s.onAssessmentDue)
+	s.mu.Unlock()
+	for _, h := range hooks {
+		h(ctx, due)
+	}
+	return &due, err
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"medguard"
+	"medguard/internal/audit"
 	"medguard/internal/policy"
 	"medguard/internal/training"
 )
@@ -156,4 +157,42 @@ func FuzzQuarterBounds(f *testing.F) {
 			t.Fatalf("%q: %v %v", s, from, to)
 		}
 	})
+}
+
+// TestAssessmentDue: an ended quarter not assessed within 14 days of its
+// end is announced once (as medguard, in the audit log), never for a
+// quarter that ended before anyone was on the staff; computing it tells
+// the hooks so that the alert resolves.
+func TestAssessmentDue(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	zone := f.svc.Location()
+	var due []training.AssessmentDue
+	var assessed []string
+	f.svc.OnAssessmentDue(func(_ context.Context, d training.AssessmentDue) { due = append(due, d) })
+	f.svc.OnAssessed(func(_ context.Context, q string) { assessed = append(assessed, q) })
+
+	// 2 March 2026: 2025Q4 ended before the staff were registered.
+	if d, err := f.svc.CheckAssessmentDue(ctx); err != nil || d != nil {
+		t.Fatalf("a quarter before the installation: %v, %v", d, err)
+	}
+	f.clock.Set(time.Date(2026, 4, 14, 23, 59, 0, 0, zone))
+	if d, err := f.svc.CheckAssessmentDue(ctx); err != nil || d != nil {
+		t.Fatalf("within the 14 days: %v, %v", d, err)
+	}
+	f.clock.Set(time.Date(2026, 4, 15, 0, 0, 0, 0, zone))
+	d, err := f.svc.CheckAssessmentDue(ctx)
+	if err != nil || d == nil || d.Quarter != "2026Q1" || !d.DueAt.Equal(time.Date(2026, 4, 15, 0, 0, 0, 0, zone)) {
+		t.Fatalf("2026Q1 not announced: %+v, %v", d, err)
+	}
+	if d, err := f.svc.CheckAssessmentDue(ctx); err != nil || d != nil || len(due) != 1 {
+		t.Fatalf("announced twice: %v, %v, %d", d, err, len(due))
+	}
+	if es, _, err := f.log.Search(ctx, audit.Query{Action: "training.assessment_due"}); err != nil || len(es) != 1 {
+		t.Fatalf("training.assessment_due entries: %v, %v", es, err)
+	}
+	must[[]training.Assessment](t)(f.svc.ComputeAssessments(ctx, f.call("zhouqiang"), training.NewAssessments{Quarter: "2026Q1"}))
+	if len(assessed) != 1 || assessed[0] != "2026Q1" {
+		t.Fatalf("assessed hooks: %v", assessed)
+	}
 }

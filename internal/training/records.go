@@ -492,7 +492,10 @@ func (s *Service) Run(ctx context.Context, every time.Duration, onError func(err
 		if err := s.Load(ctx); err != nil {
 			return err
 		}
-		_, err := s.CheckOverdue(ctx)
+		if _, err := s.CheckOverdue(ctx); err != nil {
+			return err
+		}
+		_, err := s.CheckAssessmentDue(ctx)
 		return err
 	}, onError)
 }

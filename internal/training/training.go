@@ -92,10 +92,12 @@ type Service struct {
 	loadMu  sync.Mutex
 	loadErr atomic.Pointer[loadFailure]
 
-	mu        sync.Mutex
-	onOverdue []func(context.Context, OverdueNotice)
-	onCleared []func(context.Context, string)
-	onFlagged []func(context.Context, Assessment)
+	mu              sync.Mutex
+	onOverdue       []func(context.Context, OverdueNotice)
+	onCleared       []func(context.Context, string)
+	onFlagged       []func(context.Context, Assessment)
+	onAssessmentDue []func(context.Context, AssessmentDue)
+	onAssessed      []func(context.Context, string)
 }
 
 // New returns the training register. It answers the gate only once Load
