@@ -16,6 +16,7 @@ require (
 	github.com/owenrumney/go-sarif/v3 v3.3.1
 	github.com/pquerna/otp v1.5.0
 	github.com/prometheus/client_golang v1.25.0
+	github.com/secure-io/sio-go v0.3.1
 	github.com/superfly/ltx v0.5.2
 	github.com/transparency-dev/merkle v0.0.2
 	golang.org/x/crypto v0.57.0

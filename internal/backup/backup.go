@@ -18,6 +18,7 @@
 package backup
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -67,9 +68,14 @@ type CreateOptions struct {
 	// Recipient is the age recipient the backup key is wrapped to.
 	Recipient age.Recipient
 	Signer    *Signer
+	// Cipher seals the pieces: CipherAES (the default, when empty) or
+	// CipherSM4.
+	Cipher string
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
 }
+
+func (o CreateOptions) cipher() string { return cmp.Or(o.Cipher, Cipher) }
 
 func (o CreateOptions) now() time.Time {
 	if o.Now != nil {
@@ -160,7 +166,7 @@ func Create(ctx context.Context, opt CreateOptions) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backup: the audit log's key rotations: %w", err)
 	}
-	m := &Manifest{ID: id, Kind: Full, CreatedAt: now, DataAsOf: now, Database: "sqlite", Cipher: Cipher, KeyWrap: KeyWrap,
+	m := &Manifest{ID: id, Kind: Full, CreatedAt: now, DataAsOf: now, Database: "sqlite", Cipher: opt.cipher(), KeyWrap: KeyWrap,
 		Recipient: fmt.Sprint(opt.Recipient), Signer: opt.Signer.VerifierKey(), KeyTransitions: notes(local)}
 	snap := filepath.Join(tmp, id+".db")
 	defer os.Remove(snap)
@@ -201,7 +207,7 @@ func Create(ctx context.Context, opt CreateOptions) (*Result, error) {
 				return nil, err
 			}
 		}
-		p, err := encryptFile(ctx, f.src, key, prefix+f.name, f.role, tmp, opt.Targets)
+		p, err := encryptFile(ctx, m.Cipher, f.src, key, prefix+f.name, f.role, tmp, opt.Targets)
 		if errors.Is(err, os.ErrNotExist) && f.role != "database" {
 			continue
 		}
@@ -266,13 +272,13 @@ func sum(b []byte) string {
 
 // encryptFile encrypts src into a temporary file (never clear text at
 // rest beyond the source itself), hashing it, then puts it on every target.
-func encryptFile(ctx context.Context, src string, key []byte, name, role, tmpDir string, targets []Target) (Piece, error) {
+func encryptFile(ctx context.Context, cipherName, src string, key []byte, name, role, tmpDir string, targets []Target) (Piece, error) {
 	in, err := os.Open(src)
 	if err != nil {
 		return Piece{}, err
 	}
 	defer in.Close()
-	enc, err := encryptReader(key, name, in)
+	enc, err := encryptReader(cipherName, key, name, in)
 	if err != nil {
 		return Piece{}, err
 	}

@@ -22,7 +22,7 @@ import (
 // generation's segments. A server started with --backup-to seals its own
 // stream on its schedule (Stream.Seal).
 func CreateIncremental(ctx context.Context, opt CreateOptions) (*Result, error) {
-	s, err := OpenStream(ctx, StreamOptions{DataDir: opt.DataDir, Targets: opt.Targets, Recipient: opt.Recipient})
+	s, err := OpenStream(ctx, StreamOptions{DataDir: opt.DataDir, Targets: opt.Targets, Recipient: opt.Recipient, Cipher: opt.Cipher})
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func (s *Stream) seal(ctx context.Context, opt CreateOptions, ship func(context.
 		return nil, fmt.Errorf("backup: the audit log's key rotations: %w", err)
 	}
 	m := &Manifest{ID: id, Kind: Incremental, CreatedAt: now, Database: "sqlite", Base: s.Generation(), Audit: cp,
-		Cipher: Cipher, KeyWrap: KeyWrap, Recipient: fmt.Sprint(opt.Recipient), Signer: opt.Signer.VerifierKey(),
+		Cipher: opt.cipher(), KeyWrap: KeyWrap, Recipient: fmt.Sprint(opt.Recipient), Signer: opt.Signer.VerifierKey(),
 		KeyTransitions: notes(local)}
 	key := newBackupKey()
 	wrapped, err := wrapKey(key, opt.Recipient)
@@ -104,7 +104,7 @@ func (s *Stream) seal(ctx context.Context, opt CreateOptions, ship func(context.
 		{filepath.Join(opt.DataDir, "keys", "audit-log.key"), "audit-log.key.sio", "signing-key"},
 		{filepath.Join(opt.DataDir, "checkpoints.log"), "checkpoints.sio", "checkpoints"},
 	} {
-		p, err := encryptFile(ctx, f.src, key, prefix+f.name, f.role, tmp, opt.Targets)
+		p, err := encryptFile(ctx, m.Cipher, f.src, key, prefix+f.name, f.role, tmp, opt.Targets)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
@@ -120,7 +120,7 @@ func (s *Stream) seal(ctx context.Context, opt CreateOptions, ship func(context.
 	}
 	// The ledger is copied after the stream is shipped: it holds every
 	// destruction the shipped transactions hold.
-	p, err := encryptFile(ctx, filepath.Join(opt.DataDir, retention.LedgerFile), key, prefix+ledgerPiece, "ledger", tmp, opt.Targets)
+	p, err := encryptFile(ctx, m.Cipher, filepath.Join(opt.DataDir, retention.LedgerFile), key, prefix+ledgerPiece, "ledger", tmp, opt.Targets)
 	switch {
 	case err == nil:
 		m.Pieces = append(m.Pieces, p)

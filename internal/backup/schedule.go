@@ -20,6 +20,9 @@ type Schedule struct {
 	Targets   []Target
 	Recipient age.Recipient
 	Signer    *Signer
+	// Cipher seals the backups and the stream: CipherAES (the default,
+	// when empty) or CipherSM4.
+	Cipher string
 	// Continuous ships the WAL with Litestream (RPO: seconds).
 	Continuous bool
 	// FullEvery, IncrementalEvery and DrillEvery are the periods of full
@@ -199,7 +202,7 @@ func (sc *Scheduler) now() time.Time {
 func (sc *Scheduler) createOptions() CreateOptions {
 	// Backups carry the time they were made (the clock only decides
 	// what is due and what retention keeps).
-	return CreateOptions{DataDir: sc.s.DataDir, Recipient: sc.s.Recipient, Signer: sc.s.Signer}
+	return CreateOptions{DataDir: sc.s.DataDir, Recipient: sc.s.Recipient, Signer: sc.s.Signer, Cipher: sc.s.Cipher}
 }
 
 // Run runs the schedule until ctx ends: the stream (if continuous), a
@@ -275,7 +278,7 @@ func (sc *Scheduler) openStream(ctx context.Context, newGen bool) bool {
 		return false
 	}
 	s, err := OpenStream(ctx, StreamOptions{DataDir: sc.s.DataDir, Targets: sc.s.Targets, Recipient: sc.s.Recipient,
-		Logger: sc.s.Logger, NewGeneration: newGen, Now: sc.s.Now})
+		Logger: sc.s.Logger, NewGeneration: newGen, Now: sc.s.Now, Cipher: sc.s.Cipher})
 	if err != nil {
 		sc.alert("backup_stream", "the continuous stream did not start (retried every minute): %v", err)
 		return false

@@ -1,7 +1,9 @@
 package backup
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
@@ -9,17 +11,45 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"filippo.io/age"
+	"github.com/emmansun/gmsm/sm4"
 	"github.com/minio/sio"
+	siogo "github.com/secure-io/sio-go"
 )
 
-// Cipher is the only cipher backups are written with: AES-256-GCM in
-// DARE 2.0 (github.com/minio/sio). SM4-GCM is not yet selectable: sio's
-// DARE format fixes its cipher suites (AES-256-GCM, ChaCha20-Poly1305) and
-// no vetted streaming-AEAD library with SM4 is in the dependency table.
-const Cipher = "AES-256-GCM (DARE 2.0, github.com/minio/sio)"
+// The ciphers a backup's pieces may be sealed with, as a manifest names
+// them. AES-256-GCM (the seed's algorithm, the default) is DARE 2.0
+// (github.com/minio/sio); SM4-GCM (国密) is the STREAM construction of
+// github.com/secure-io/sio-go over SM4-GCM (github.com/emmansun/gmsm),
+// because DARE fixes its cipher suites. Both authenticate every 64 KiB
+// fragment and the end of the stream, so a changed, reordered, truncated
+// or extended piece fails.
+const (
+	CipherAES = "AES-256-GCM (DARE 2.0, github.com/minio/sio)"
+	CipherSM4 = "SM4-GCM (STREAM, github.com/secure-io/sio-go)"
+)
+
+// Cipher is the default cipher of a backup.
+const Cipher = CipherAES
+
+// CipherNamed reads a cipher's short name (AES-256-GCM, SM4-GCM) as a
+// flag gives it; empty is the default.
+func CipherNamed(s string) (string, error) {
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "", "AES-256-GCM", "AES256GCM", "AES":
+		return CipherAES, nil
+	case "SM4-GCM", "SM4GCM", "SM4":
+		return CipherSM4, nil
+	}
+	return "", fmt.Errorf("backup cipher %q: choose AES-256-GCM or SM4-GCM", s)
+}
+
+// sm4Magic begins a piece sealed with SM4-GCM (a DARE 2.0 piece begins
+// with its version byte, 0x20): the magic, then the STREAM nonce.
+var sm4Magic = []byte("MGSM4\x01")
 
 // KeyWrap names how each backup's key is protected: wrapped with age
 // (X25519) to a recipient whose identity is kept offline.
@@ -109,11 +139,20 @@ func unwrapKey(wrapped []byte, id age.Identity) ([]byte, error) {
 	return k, nil
 }
 
-// pieceConfig is the DARE configuration of one piece: its key is derived
-// from the backup key and the piece's name, so pieces cannot be swapped
-// and no two streams share a key.
+// pieceKey derives the key of one piece from the backup key, the piece's
+// name and the cipher, so pieces cannot be swapped, no two streams share
+// a key, and no key serves both ciphers.
+func pieceKey(key []byte, name, cipherName string, size int) ([]byte, error) {
+	info := "medguard backup piece " + name
+	if cipherName == CipherSM4 {
+		info = "medguard backup piece (SM4-GCM) " + name
+	}
+	return hkdf.Key(sha256.New, key, nil, info, size)
+}
+
+// pieceConfig is the DARE configuration of one AES-256-GCM piece.
 func pieceConfig(key []byte, name string) (sio.Config, error) {
-	k, err := hkdf.Key(sha256.New, key, nil, "medguard backup piece "+name, 32)
+	k, err := pieceKey(key, name, CipherAES, 32)
 	if err != nil {
 		return sio.Config{}, err
 	}
@@ -121,8 +160,41 @@ func pieceConfig(key []byte, name string) (sio.Config, error) {
 		CipherSuites: []byte{sio.AES_256_GCM}}, nil
 }
 
-// encryptReader returns the encrypted stream of a piece.
-func encryptReader(key []byte, name string, src io.Reader) (io.Reader, error) {
+// sm4Stream is the STREAM of one SM4-GCM piece.
+func sm4Stream(key []byte, name string) (*siogo.Stream, error) {
+	k, err := pieceKey(key, name, CipherSM4, 16)
+	if err != nil {
+		return nil, err
+	}
+	block, err := sm4.NewCipher(k)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return siogo.NewStream(aead, siogo.BufSize), nil
+}
+
+// encryptReader returns the encrypted stream of a piece under the cipher
+// (CipherAES or CipherSM4).
+func encryptReader(cipherName string, key []byte, name string, src io.Reader) (io.Reader, error) {
+	if cipherName == CipherSM4 {
+		st, err := sm4Stream(key, name)
+		if err != nil {
+			return nil, err
+		}
+		nonce := make([]byte, st.NonceSize())
+		if _, err := rand.Read(nonce); err != nil {
+			return nil, err
+		}
+		hdr := append(slices.Clip(sm4Magic), nonce...)
+		return io.MultiReader(bytes.NewReader(hdr), st.EncryptReader(src, nonce, []byte(name))), nil
+	}
+	if cipherName != CipherAES {
+		return nil, fmt.Errorf("backup: unknown cipher %q", cipherName)
+	}
 	cfg, err := pieceConfig(key, name)
 	if err != nil {
 		return nil, err
@@ -130,18 +202,26 @@ func encryptReader(key []byte, name string, src io.Reader) (io.Reader, error) {
 	return sio.EncryptReader(src, cfg)
 }
 
-// decryptReader returns the plaintext of an encrypted piece; a changed,
-// truncated or extended piece, or the wrong key, makes it fail.
+// decryptReader returns the plaintext of an encrypted piece, of either
+// cipher (a piece says which it is); a changed, truncated or extended
+// piece, or the wrong key, makes it fail.
 func decryptReader(key []byte, name string, src io.Reader) (io.Reader, error) {
+	br := bufio.NewReader(src)
+	if head, _ := br.Peek(len(sm4Magic)); bytes.Equal(head, sm4Magic) {
+		st, err := sm4Stream(key, name)
+		if err != nil {
+			return nil, err
+		}
+		br.Discard(len(sm4Magic))
+		nonce := make([]byte, st.NonceSize())
+		if _, err := io.ReadFull(br, nonce); err != nil {
+			return nil, fmt.Errorf("backup: %s is truncated", name)
+		}
+		return st.DecryptReader(br, nonce, []byte(name)), nil
+	}
 	cfg, err := pieceConfig(key, name)
 	if err != nil {
 		return nil, err
 	}
-	return sio.DecryptReader(src, cfg)
-}
-
-// encryptedSize is the size of a piece of n plaintext bytes.
-func encryptedSize(n int64) (int64, error) {
-	s, err := sio.EncryptedSize(uint64(n))
-	return int64(s), err
+	return sio.DecryptReader(br, cfg)
 }

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -44,6 +45,7 @@ type streamClient struct {
 	targets   []Target
 	gen       string
 	recipient age.Recipient
+	cipher    string       // the cipher of the segments written
 	identity  age.Identity // restore only
 	// only, when set (restore), limits the segments to a manifest's.
 	only map[string]Piece
@@ -231,7 +233,7 @@ func (c *streamClient) WriteLTXFile(ctx context.Context, level int, min, max ltx
 	if err != nil {
 		return nil, err
 	}
-	enc, err := encryptReader(key, name, bytes.NewReader(plain))
+	enc, err := encryptReader(cmp.Or(c.cipher, Cipher), key, name, bytes.NewReader(plain))
 	if err != nil {
 		return nil, err
 	}
@@ -303,6 +305,9 @@ type StreamOptions struct {
 	// SyncInterval is how often committed transactions are shipped
 	// (default 1s).
 	SyncInterval time.Duration
+	// Cipher seals the segments: CipherAES (the default, when empty) or
+	// CipherSM4.
+	Cipher string
 }
 
 // Stream ships the database's write-ahead log to the targets continuously.
@@ -443,7 +448,7 @@ func OpenStream(ctx context.Context, opt StreamOptions) (*Stream, error) {
 	}
 	opt.Generation = gen
 	s := &Stream{opt: opt}
-	s.client = &streamClient{targets: opt.Targets, gen: opt.Generation, recipient: opt.Recipient, logger: opt.Logger,
+	s.client = &streamClient{targets: opt.Targets, gen: opt.Generation, recipient: opt.Recipient, cipher: opt.Cipher, logger: opt.Logger,
 		onWrite: func(at time.Time) {
 			s.mu.Lock()
 			if at.After(s.last) {

@@ -155,8 +155,13 @@ func backupCreate(ctx context.Context, args []string, getenv func(string) string
 	fs.Var(&to, "to", "target: a directory or s3://BUCKET/PREFIX?endpoint=HOST:PORT (repeatable)")
 	incremental := fs.Bool("incremental", false, "seal the continuous WAL stream shipped to the targets since the last backup, instead of a full snapshot")
 	rcpt := fs.String("backup-recipient", "", "age recipient (age1…) or file holding it (default DATA/keys/backup.recipient)")
+	cipherName := fs.String("cipher", "AES-256-GCM", "cipher of the backup's pieces: AES-256-GCM (DARE) or SM4-GCM (国密, STREAM)")
 	if err := parse(fs.FlagSet, args, getenv); err != nil {
 		return usageError{err}
+	}
+	sealWith, err := backup.CipherNamed(*cipherName)
+	if err != nil {
+		return usageError{fmt.Errorf("--cipher: %w", err)}
 	}
 	if len(to) == 0 {
 		return usageError{errors.New("backup create: --to DEST is required")}
@@ -184,7 +189,7 @@ func backupCreate(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	opt := backup.CreateOptions{DataDir: *data, Targets: targets, Recipient: recipient, Signer: signer}
+	opt := backup.CreateOptions{DataDir: *data, Targets: targets, Recipient: recipient, Signer: signer, Cipher: sealWith}
 	var res *backup.Result
 	if *incremental {
 		res, err = backup.CreateIncremental(ctx, opt)

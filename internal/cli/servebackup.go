@@ -19,7 +19,7 @@ import (
 // backupFlags are serve's --backup-* flags.
 type backupFlags struct {
 	to                                  stringList
-	recipient, drillIdentity            string
+	recipient, drillIdentity, cipher    string
 	continuous                          bool
 	fullEvery, incrementalEvery, drills time.Duration
 	keepDaily, keepMonthly              int
@@ -29,6 +29,7 @@ func registerBackupFlags(fs *flagSet) *backupFlags {
 	b := &backupFlags{}
 	fs.Var(&b.to, "backup-to", "back up to this target: a directory (another disk) or s3://BUCKET/PREFIX?endpoint=HOST:PORT (repeatable; both at once for 3-2-1)")
 	fs.StringVar(&b.recipient, "backup-recipient", "", "age recipient backups are encrypted to (default DATA/keys/backup.recipient, from `medguard backup keygen`)")
+	fs.StringVar(&b.cipher, "backup-cipher", "AES-256-GCM", "cipher of the backups and the stream: AES-256-GCM (DARE) or SM4-GCM (国密, STREAM)")
 	fs.BoolVar(&b.continuous, "backup-continuous", true, "ship the write-ahead log continuously (Litestream): RPO of seconds")
 	fs.DurationVar(&b.fullEvery, "backup-full-every", 24*time.Hour, "how often a full backup is made on each target")
 	fs.DurationVar(&b.incrementalEvery, "backup-incremental-every", 15*time.Minute, "how often the shipped stream is sealed by a signed incremental backup (at most 15m)")
@@ -94,7 +95,12 @@ func startBackups(ctx context.Context, app *App, b *backupFlags, getenv func(str
 	if err != nil {
 		return err
 	}
+	sealWith, err := backup.CipherNamed(b.cipher)
+	if err != nil {
+		return usageError{fmt.Errorf("--backup-cipher: %w", err)}
+	}
 	s := backup.Schedule{DataDir: app.Config.DataDir, Targets: targets, Recipient: rcpt, Signer: signer, Continuous: b.continuous,
+		Cipher:    sealWith,
 		FullEvery: b.fullEvery, IncrementalEvery: b.incrementalEvery, DrillEvery: b.drills, KeepDaily: b.keepDaily,
 		KeepMonthly: b.keepMonthly, Logger: logger, KeyFile: app.Config.KeyFile,
 		Record: app.recordBackup(logger),
