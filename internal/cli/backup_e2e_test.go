@@ -75,11 +75,12 @@ func TestBackupCarriesDestructionsAndRestoresAsTheOriginal(t *testing.T) {
 	}
 
 	// A full backup beside the running server; its URL is the last line.
-	out := runCLI(t, "backup", "create", "--data", dir, "--to", target)
+	// Sealed with SM4-GCM (国密): verify and restore below read it.
+	out := runCLI(t, "backup", "create", "--data", dir, "--to", target, "--cipher", "SM4-GCM")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	backupURL := lines[len(lines)-1]
 	m := regexp.MustCompile(`full backup (\S+): audit tree size (\d+)`).FindStringSubmatch(out)
-	if m == nil || !strings.HasSuffix(backupURL, "/backups/"+m[1]) {
+	if m == nil || !strings.HasSuffix(backupURL, "/backups/"+m[1]) || !strings.Contains(out, "SM4-GCM") {
 		t.Fatalf("backup create: %s", out)
 	}
 	backupID, backupSize := m[1], m[2]
@@ -220,6 +221,11 @@ func TestBackupOnPostgresPointsToBackupPG(t *testing.T) {
 		func(k string) string { return map[string]string{"MEDGUARD_DB": "postgres://db.example/m"}[k] }, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "medguard backup-pg") {
 		t.Errorf("backup list with MEDGUARD_DB: %v", err)
+	}
+	err = cli.Run(context.Background(), []string{"backup", "create", "--data", t.TempDir(), "--to", t.TempDir(), "--cipher", "DES"},
+		func(string) string { return "" }, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "--cipher") || !strings.Contains(err.Error(), "SM4-GCM") {
+		t.Errorf("backup create --cipher DES: %v", err)
 	}
 	err = cli.Run(context.Background(), []string{"backup", "create", "--data", t.TempDir(), "--to", t.TempDir()},
 		func(string) string { return "" }, &out, &errOut)

@@ -200,8 +200,8 @@ func backupCreate(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	m := res.Manifest
-	fmt.Fprintf(stdout, "%s backup %s: audit tree size %d, %d patients, %d records, %d pieces, %.1fs\n",
-		m.Kind, m.ID, m.Audit.Size, m.Patients, m.Records, len(m.Pieces), res.Took.Seconds())
+	fmt.Fprintf(stdout, "%s backup %s: audit tree size %d, %d patients, %d records, %d pieces, %.1fs, %s\n",
+		m.Kind, m.ID, m.Audit.Size, m.Patients, m.Records, len(m.Pieces), res.Took.Seconds(), m.Cipher)
 	for _, u := range res.URLs[1:] {
 		fmt.Fprintf(stdout, "also at %s\n", u)
 	}
