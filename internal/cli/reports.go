@@ -20,6 +20,9 @@ import (
 	"medguard/internal/web"
 )
 
+// DemoHospital is the demo hospital's name, on its posture reports.
+const DemoHospital = "滨江市第一人民医院"
+
 // ReportsConfig configures the leadership's posture reports (issue 14).
 type ReportsConfig struct {
 	// Hospital is the hospital's name on every report (--hospital-name).

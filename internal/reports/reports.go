@@ -237,11 +237,13 @@ func (s *Service) build(ctx context.Context, p Period, lang, trigger, by, byName
 	if err != nil {
 		return nil, medguard.Wrap("reports.build", err)
 	}
-	html, err := f.HTML(s.cfg.Location, digest)
+	// Times are shown in the period's zone: the hospital's.
+	loc := p.Start.Location()
+	html, err := f.HTML(loc, digest)
 	if err != nil {
 		return nil, medguard.Wrap("reports.build", err)
 	}
-	pdf, err := s.pdf.PDF(f, s.cfg.Location, digest)
+	pdf, err := s.pdf.PDF(f, loc, digest)
 	if err != nil {
 		return nil, &medguard.Error{Kind: medguard.Internal, Code: "report_font_missing", Message: err.Error()}
 	}
