@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"medguard/internal/backuphealth"
+	"medguard/internal/detect"
 	"medguard/internal/plans"
 	"medguard/internal/reports"
 	"medguard/internal/risks"
@@ -170,4 +171,19 @@ func parseRecipients(flag, v string) ([]string, error) {
 	return out, nil
 }
 
-var errReportMailNeedsSMTP = errors.New("--report-mail-to needs --alert-smtp (the reports are mailed through the alert mail server)")
+// reportsConfig reads the reports' flags; the mail goes through the alert
+// notifier's mail server.
+func (f *serveFlags) reportsConfig(n *detect.Notifier) (ReportsConfig, error) {
+	c := ReportsConfig{Hospital: strings.TrimSpace(f.hospital), Font: f.reportFont, Lang: f.reportLang}
+	if c.Lang != "zh-CN" && c.Lang != "en" {
+		return c, fmt.Errorf("--report-lang must be zh-CN or en, not %q", c.Lang)
+	}
+	var err error
+	if c.MailTo, err = parseRecipients("report-mail-to", f.reportMailTo); err != nil {
+		return c, err
+	}
+	if len(c.MailTo) > 0 && (n == nil || n.SMTP == "") {
+		return c, errors.New("--report-mail-to needs --alert-smtp (the reports are mailed through the alert mail server)")
+	}
+	return c, nil
+}
