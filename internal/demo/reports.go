@@ -36,9 +36,11 @@ func (l *loader) postureReports(ctx context.Context) error {
 			p = p.Prev()
 		}
 		for _, p := range ps {
-			at := p.End.Add(5 * time.Minute)
-			l.clock.Set(at)
-			r, err := l.svc.Reports.GenerateAt(ctx, p, at)
+			// Logged a few minutes into the next period, as the schedule
+			// would — but never after the demo's end (a year that ends
+			// at midnight on New Year's Day ends with a period).
+			l.clock.Set(minTime(p.End.Add(5*time.Minute), end.Add(-30*time.Minute)))
+			r, err := l.svc.Reports.GenerateAt(ctx, p, p.End)
 			if err != nil {
 				return err
 			}
