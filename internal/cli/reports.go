@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"medguard/internal/backuphealth"
+	"medguard/internal/console"
 	"medguard/internal/detect"
 	"medguard/internal/plans"
 	"medguard/internal/reports"
@@ -46,7 +47,7 @@ type ReportsConfig struct {
 func (a *App) openReports(cfg Config, d *web.Deps) {
 	rc := cfg.Reports
 	a.Reports = reports.New(a.DB, a.Gate, a.Identity, reports.Config{Hospital: rc.Hospital, Location: cfg.Identity.Location,
-		Lang: rc.Lang, FontPath: rc.Font})
+		Lang: rc.Lang, FontPath: rc.Font, RuleName: console.RuleName})
 	// The compliance report's PDF (GET /api/v1/compliance/report?format=pdf)
 	// is written in the same font.
 	reports.UseFont(rc.Font)

@@ -262,9 +262,11 @@ type Sources struct {
 	Rectification RectificationSource
 }
 
-// Count is a named count.
+// Count is a named count; Title, if set, is the name in the report's
+// language (a detection rule's).
 type Count struct {
 	Name  string `json:"name"`
+	Title string `json:"title,omitempty"`
 	Count int    `json:"count"`
 }
 

@@ -379,7 +379,11 @@ func (r *Renderer) PDF(f *Figures, loc *time.Location, digest string) ([]byte, e
 	} else {
 		rows = [][]string{{word(l, "alerts"), word(l, "count")}}
 		for _, a := range f.AlertRules {
-			rows = append(rows, []string{a.Name, fmt.Sprint(a.Count)})
+			name := a.Name
+			if a.Title != "" {
+				name = a.Title + " (" + a.Name + ")"
+			}
+			rows = append(rows, []string{name, fmt.Sprint(a.Count)})
 		}
 		d.table(rows, []float64{bodyW - 30, 30}, true)
 	}

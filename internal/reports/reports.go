@@ -48,6 +48,9 @@ type Config struct {
 	FontPath string
 	// Kinds are the kinds generated on schedule (default all).
 	Kinds []string
+	// RuleName, if set, names a detection rule in a language ("" when it
+	// has no name there: the report shows its code).
+	RuleName func(lang, rule string) string
 }
 
 // Service keeps the posture reports.
@@ -233,6 +236,11 @@ func (s *Service) build(ctx context.Context, p Period, lang, trigger, by, byName
 		return nil, medguard.Wrap("reports.build", err)
 	}
 	f.GeneratedBy = byName
+	if s.cfg.RuleName != nil {
+		for i := range f.AlertRules {
+			f.AlertRules[i].Title = s.cfg.RuleName(f.Lang, f.AlertRules[i].Name)
+		}
+	}
 	digest, err := f.ContentDigest()
 	if err != nil {
 		return nil, medguard.Wrap("reports.build", err)

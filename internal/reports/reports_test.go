@@ -74,7 +74,13 @@ func setup(t *testing.T, start time.Time, src reports.Sources) *fixture {
 
 // service makes another server's service on the same database.
 func (f *fixture) service(src reports.Sources) *reports.Service {
-	s := reports.New(f.db, f.gate, f.id, reports.Config{Hospital: "滨江市第一人民医院", Location: shanghai})
+	s := reports.New(f.db, f.gate, f.id, reports.Config{Hospital: "滨江市第一人民医院", Location: shanghai,
+		RuleName: func(lang, rule string) string {
+			if lang == "zh-CN" && rule == "bulk_read_user" {
+				return "单用户批量查看患者数据"
+			}
+			return ""
+		}})
 	s.SetSources(src)
 	return s
 }
@@ -289,7 +295,7 @@ func TestOnDemandReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"安全态势月报", "郑国华", "<svg", "报告期尚未结束", got.ContentSHA256} {
+	for _, want := range []string{"安全态势月报", "郑国华", "<svg", "报告期尚未结束", got.ContentSHA256, "单用户批量查看患者数据"} {
 		if !bytes.Contains(html, []byte(want)) {
 			t.Errorf("the HTML lacks %q", want)
 		}
