@@ -55,7 +55,7 @@ figcaption{font-weight:bold;margin-bottom:.2em}.note{color:#666;font-size:.9em}c
 </figure>
 {{end}}</div>
 <h2>{{.AlertRulesWord}}</h2>
-{{if .AlertRules}}<table>{{range .AlertRules}}<tr><td>{{with .Title}}{{.}} {{end}}<code>{{.Name}}</code></td><td class="n">{{.Count}}</td></tr>{{end}}</table>{{else}}<p>{{.None}}</p>{{end}}
+{{if .AlertRules}}<table>{{range .AlertRules}}<tr><td>{{if .Title}}{{.Title}}{{else}}<code>{{.Name}}</code>{{end}}</td><td class="n">{{.Count}}</td></tr>{{end}}</table>{{else}}<p>{{.None}}</p>{{end}}
 <footer>
 <p class="note">{{.Note}}</p>
 <p class="note">{{.SHAWord}}: <code>{{.SHA256}}</code></p>

@@ -381,7 +381,7 @@ func (r *Renderer) PDF(f *Figures, loc *time.Location, digest string) ([]byte, e
 		for _, a := range f.AlertRules {
 			name := a.Name
 			if a.Title != "" {
-				name = a.Title + " (" + a.Name + ")"
+				name = a.Title
 			}
 			rows = append(rows, []string{name, fmt.Sprint(a.Count)})
 		}
