@@ -318,7 +318,7 @@ func (s *Service) Generate(ctx context.Context, call *medguard.Call, in Request)
 	if err != nil {
 		return nil, err
 	}
-	if in.Lang != "" && !slices.Contains(Languages, in.Lang) && in.Lang != "zh" {
+	if in.Lang != "" && !slices.Contains(Languages, in.Lang) {
 		return nil, medguard.InvalidField("lang", "lang must be one of %s", strings.Join(Languages, ", "))
 	}
 	name := call.Actor.Name
@@ -329,7 +329,10 @@ func (s *Service) Generate(ctx context.Context, call *medguard.Call, in Request)
 	}
 	b, err := s.build(ctx, p, Lang(in.Lang), OnDemand, call.Actor.Name, name, now)
 	if err != nil {
-		return nil, err
+		// A report that could not be made (the font missing, a register
+		// failing) is logged with its outcome.
+		_, _, gerr := s.gate.Enter(ctx, lead, func(policy.Decision) (audit.Mutation, error) { return nil, err })
+		return nil, gerr
 	}
 	lead.Resource = reportPDF(b.r.PDFSHA256)
 	_, rec, err := s.gate.Enter(ctx, lead, func(policy.Decision) (audit.Mutation, error) {

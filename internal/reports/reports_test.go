@@ -359,6 +359,24 @@ func TestOnDemandReport(t *testing.T) {
 	if err != nil || len(list) != 2 {
 		t.Fatalf("%d reports, %v", len(list), err)
 	}
+	// Without the font nothing is stored; the failure is logged, and says
+	// what to install.
+	nofont := reports.New(f.db, f.gate, f.id, reports.Config{Location: shanghai, FontPath: "/nonexistent/DroidSansFallbackFull.ttf"})
+	nofont.SetSources(allSources(fakes{}))
+	_, err = nofont.Generate(ctx, f.calls["zhengguohua"], reports.Request{Kind: reports.Weekly})
+	var me *medguard.Error
+	if !errors.As(err, &me) || me.Kind != medguard.Internal || me.Code != "report_font_missing" || !strings.Contains(me.Message, "fonts-droid-fallback") {
+		t.Fatalf("without the font: %v", err)
+	}
+	failed := 0
+	for _, e := range f.entries(t, "report.generate") {
+		if e.Outcome == audit.Failed {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d failed generations logged, want 1", failed)
+	}
 	// Mailing is recorded.
 	if err := f.svc.Mailed(ctx, r.ID, 2, nil); err != nil {
 		t.Fatal(err)
