@@ -46,7 +46,8 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 	now := time.Now().UTC()
 	clock := &demo.Clock{}
 	clock.Set(now.AddDate(-1, 0, -3))
-	app, err := Open(ctx, Config{DataDir: f.data, DB: f.db, KeyFile: f.keyFile, Keys: getenv("MEDGUARD_KEYS"), Cipher: alg, Clock: clock})
+	app, err := Open(ctx, Config{DataDir: f.data, DB: f.db, KeyFile: f.keyFile, Keys: getenv("MEDGUARD_KEYS"), Cipher: alg, Clock: clock,
+		Reports: ReportsConfig{Hospital: DemoHospital}})
 	if err != nil {
 		return err
 	}
@@ -67,7 +68,7 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 	fmt.Fprintf(stdout, "Building a synthetic hospital in %s (seed %d, %d patients, %d records)\n", app.DB.Where, *seed, *patients, *recs)
 	sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals,
 		DataUse: app.DataUse, Partners: app.Partners, DeidJobs: app.DeidJobs, Inspections: app.Inspections, Media: app.Media,
-		Training: app.Training, Assets: app.Assets, Vulns: app.Vulns, Incidents: app.Incidents, Risks: app.Risks, Plans: app.Plans}, clock,
+		Training: app.Training, Assets: app.Assets, Vulns: app.Vulns, Incidents: app.Incidents, Risks: app.Risks, Plans: app.Plans, Reports: app.Reports}, clock,
 		demo.Options{Seed: *seed, Patients: *patients, Records: *recs, Workers: *workers, AdminPassword: adminPassword,
 			SecurityPassword: securityPassword, StaffPassword: demoStaffPassword, Now: now, Progress: stdout})
 	if err != nil {
@@ -106,6 +107,10 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stdout, "Security office: %d risks on the register (reviews overdue, an acceptance waiting for the\n"+
 			"leadership), %d emergency plans through review and approval, %d drills with gaps and improvement items.\n\n",
 			sum.Risks, sum.Plans, sum.Drills)
+	}
+	if sum.PostureReports > 0 {
+		fmt.Fprintf(stdout, "Leadership: %d posture reports of the last weeks, months and quarters (PDF and HTML, signed in the\n"+
+			"audit log): console 安全态势报告 (/reports).\n\n", sum.PostureReports)
 	}
 	if len(sum.Frozen) > 0 {
 		fmt.Fprintf(stdout, "Detection froze %s after a burst of reads: see GET /api/v1/alerts and /api/v1/incidents\n"+

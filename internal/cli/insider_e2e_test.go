@@ -812,6 +812,7 @@ func (h *hospital) walk(token, self, dept string) *walk {
 			"fields": map[string]string{"gender": "keep", "name": "mask", "text": "scrub"}, "recipient": self},
 		"POST /api/v1/exports": map[string]any{"patient_ids": []string{h.patient}, "format": "jsonl", "purpose": "treatment",
 			"reason": "走查"},
+		"POST /api/v1/reports": map[string]string{"kind": "monthly"},
 	}
 	w.queries = map[string]string{"GET /api/v1/patients": "?department=PSYC&limit=200",
 		"GET /api/v1/audit/search": "?patient=" + h.patient, "GET /api/v1/audit/entries": "?start=0&end=1000"}

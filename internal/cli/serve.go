@@ -27,6 +27,7 @@ import (
 	"medguard/internal/keys"
 	"medguard/internal/policy"
 	"medguard/internal/records"
+	"medguard/internal/reports"
 	"medguard/internal/siem"
 	"medguard/internal/storage"
 	"medguard/internal/transport"
@@ -48,6 +49,7 @@ type serveFlags struct {
 	metricsPublic, siemInsecure                                            bool
 	kekSource, pkcs11Module, pkcs11Token                                   string
 	vuln                                                                   vulnFlags
+	hospital, reportFont, reportMailTo, reportLang                         string
 }
 
 // commonFlags registers the flags every command that opens the
@@ -101,6 +103,11 @@ func (f *serveFlags) register(fs *flagSet) {
 	fs.IntVar(&f.retentionDays, "audit-retention-days", 0, "days audit entries stay in the database before they may be archived: at least 180, may be raised, never lowered (default: as recorded, 180 for a new installation)")
 	fs.DurationVar(&f.checkpointEvery, "checkpoint-every", 5*time.Second, "how often the audit log's checkpoint is signed while it grows (at most 10s)")
 	f.vuln.register(fs)
+	fs.StringVar(&f.hospital, "hospital-name", "", "the hospital's name, on the posture reports (安全态势报告)")
+	fs.StringVar(&f.reportFont, "report-font", "", "CJK TrueType font of the PDF reports (default "+reports.DefaultFont+
+		", from the Debian package fonts-droid-fallback; .ttc collections are not read)")
+	fs.StringVar(&f.reportMailTo, "report-mail-to", "", "recipients of the scheduled posture reports (comma-separated), mailed with the PDF attached through --alert-smtp")
+	fs.StringVar(&f.reportLang, "report-lang", "zh-CN", "language of the scheduled posture reports: zh-CN or en")
 	fs.DurationVar(&f.refusalSummary, "refusal-summary-every", 30*time.Second, "how often the refused requests of unknown clients beyond their address's budget are summarised in the audit log (one entry per address, with how many)")
 }
 
@@ -205,6 +212,10 @@ func (f *serveFlags) config(getenv func(string) string, logger *slog.Logger) (Co
 	if err != nil {
 		return Config{}, err
 	}
+	reportsCfg, err := f.reportsConfig(notifier)
+	if err != nil {
+		return Config{}, err
+	}
 	return Config{
 		DataDir: f.data, DB: f.db, KeyFile: f.keyFile, Keys: getenv("MEDGUARD_KEYS"), Cipher: alg,
 		LogOrigin: f.logOrigin, AuditKey: getenv("MEDGUARD_AUDIT_KEY"), AuditRetentionDays: f.retentionDays, SIEM: siemCfg, Notifier: notifier,
@@ -215,7 +226,7 @@ func (f *serveFlags) config(getenv func(string) string, logger *slog.Logger) (Co
 			Location: loc},
 		Web: web.Deps{TrustedProxies: proxies, SignInPerMinute: f.signInRate, SignInBurst: f.signInBurst,
 			MetricsPublic: f.metricsPublic, Version: Version},
-		Logger: logger, Metrics: true, KEK: f.kekConfig(getenv), Vulns: vulnCfg,
+		Logger: logger, Metrics: true, KEK: f.kekConfig(getenv), Vulns: vulnCfg, Reports: reportsCfg,
 	}, nil
 }
 
@@ -441,6 +452,26 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go app.Plans.Run(bg, time.Minute, func(err error) {
 		logger.Error("checking plans' reviews, drills and improvement items failed", "error", err.Error())
 	})
+	// The posture reports: a missing font is said at start; the schedule
+	// catches up a minute after start (a report missed while down; the
+	// server is busy starting before) and then checks every quarter of an
+	// hour, once across servers.
+	if err := app.Reports.CheckFont(); err != nil {
+		if f.reportFont != "" {
+			return usageError{fmt.Errorf("--report-font: %w", err)}
+		}
+		logger.Warn("the posture reports' PDFs cannot be written until the font is installed", "error", err.Error())
+	}
+	go func() {
+		select {
+		case <-bg.Done():
+			return
+		case <-time.After(time.Minute):
+		}
+		app.Reports.Run(bg, 15*time.Minute, func(err error) {
+			logger.Error("generating the scheduled posture reports failed", "error", err.Error())
+		})
+	}()
 	go app.DeidJobs.Run(bg, time.Second, func(err error) {
 		logger.Error("de-identification jobs failed", "error", err.Error())
 	})

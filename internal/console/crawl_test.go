@@ -96,12 +96,13 @@ var (
 
 // skipLink leaves out what is not a page to read: signing out, switching
 // language, static files, downloads and the print view (the grid test
-// covers them), and the demo's exports.
+// covers them), the demo's exports and the posture reports' PDFs.
 func skipLink(u *url.URL) bool {
 	q := u.Query()
 	return u.Path == "/logout" || strings.HasPrefix(u.Path, "/lang/") || strings.HasPrefix(u.Path, "/anonymous/lang/") ||
 		strings.HasPrefix(u.Path, "/static/") ||
-		strings.HasPrefix(u.Path, "/attachments/") || q.Get("format") != "" || q.Get("print") != ""
+		strings.HasPrefix(u.Path, "/attachments/") || q.Get("format") != "" || q.Get("print") != "" ||
+		strings.HasPrefix(u.Path, "/reports/") && strings.HasSuffix(u.Path, "/pdf")
 }
 
 // visibleText is what a reader of the page meets: the text between tags

@@ -78,6 +78,8 @@ type Dashboard struct {
 	// (risks.go, plans.go; _registers.html).
 	Risks  RiskTile
 	Drills DrillTile
+	// Reports links the posture reports (reports.go; _registers.html).
+	Reports PostureTile
 }
 
 func dashboard(rq *Request) error {
@@ -251,6 +253,13 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 			return nil, err
 		}
 		d.Empty = d.Empty && !d.Risks.Shown && !d.Drills.Shown
+	}
+	if rq.Can(policy.ReportRead) {
+		var err error
+		if d.Reports, err = loadPostureTile(rq); err != nil {
+			return nil, err
+		}
+		d.Empty = d.Empty && !d.Reports.Shown
 	}
 	if rq.Can(policy.BreakGlassReview) || rq.Can(policy.BreakGlassRead) {
 		d.Empty = false

@@ -9,6 +9,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"golang.org/x/text/language"
 )
@@ -149,4 +150,24 @@ func switchLanguage(rq *Request) error {
 	http.SetCookie(rq.W, &http.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	return rq.Redirect(localPath(rq.URL.Query().Get("next")), "")
+}
+
+var (
+	wordsOnce sync.Once
+	wordsCat  *catalog
+)
+
+// RuleName is a detection rule's name in lang (zh-CN or en) as the console
+// shows it, or "" when the console has none: the posture reports name the
+// rules so (internal/reports, wired in internal/cli).
+func RuleName(lang, rule string) string {
+	wordsOnce.Do(func() { wordsCat, _ = loadCatalog() })
+	if wordsCat == nil {
+		return ""
+	}
+	s, ok := wordsCat.msgs[lang]["detect.rule."+rule]
+	if !ok {
+		return ""
+	}
+	return s
 }

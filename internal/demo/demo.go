@@ -42,6 +42,7 @@ import (
 	"medguard/internal/partners"
 	"medguard/internal/plans"
 	"medguard/internal/records"
+	"medguard/internal/reports"
 	"medguard/internal/risks"
 	"medguard/internal/synth"
 	"medguard/internal/training"
@@ -105,6 +106,9 @@ type Services struct {
 	// (risksplans.go).
 	Risks *risks.Service
 	Plans *plans.Service
+	// Reports, if set, adds the leadership's posture reports of the last
+	// periods (reports.go), made last, from everything above.
+	Reports *reports.Service
 }
 
 // Options size the hospital.
@@ -160,6 +164,8 @@ type Summary struct {
 	// The security office's registers (issue 13): risks, emergency plans
 	// and drills.
 	Risks, Plans, Drills int
+	// PostureReports counts the posture reports generated (issue 14).
+	PostureReports int
 }
 
 // hospitalZone is the demo hospital's time zone: China Standard Time,
@@ -251,6 +257,12 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 			name string
 			fn   func(context.Context) error
 		}{"risks, emergency plans and drills", l.risksAndPlans})
+	}
+	if svc.Reports != nil {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"the leadership's posture reports of the last weeks, months and quarters", l.postureReports})
 	}
 	for i, s := range steps {
 		fmt.Fprintf(l.out, "[%d/%d] %s…\n", i+1, len(steps), s.name)

@@ -204,6 +204,14 @@ func mailText(a Alert, from string, to []string) []byte {
 // this host's greeting. Unlike smtp.SendMail, which goes on in clear when
 // the server offers no STARTTLS, it then stops with ErrNoSTARTTLS.
 func (n *Notifier) sendMail(ctx context.Context, a Alert) error {
+	return n.Mail(ctx, n.To, mailText(a, n.From, n.To))
+}
+
+// Mail sends a message (a whole RFC 5322 text: headers and body) from
+// From to recipients through the mail server, over TLS as sendMail does:
+// the posture reports (internal/reports) are delivered so, their PDF
+// attached.
+func (n *Notifier) Mail(ctx context.Context, recipients []string, msg []byte) error {
 	host, _, err := net.SplitHostPort(n.SMTP)
 	if err != nil {
 		return fmt.Errorf("mail server %q: %w", n.SMTP, err)
@@ -249,7 +257,7 @@ func (n *Notifier) sendMail(ctx context.Context, a Alert) error {
 	if err := c.Mail(n.From); err != nil {
 		return fmt.Errorf("mail server %s: MAIL FROM: %w", n.SMTP, err)
 	}
-	for _, to := range n.To {
+	for _, to := range recipients {
 		if err := c.Rcpt(to); err != nil {
 			return fmt.Errorf("mail server %s: RCPT TO: %w", n.SMTP, err)
 		}
@@ -258,7 +266,7 @@ func (n *Notifier) sendMail(ctx context.Context, a Alert) error {
 	if err != nil {
 		return fmt.Errorf("mail server %s: DATA: %w", n.SMTP, err)
 	}
-	if _, err := w.Write(mailText(a, n.From, n.To)); err != nil {
+	if _, err := w.Write(msg); err != nil {
 		w.Close()
 		return fmt.Errorf("mail server %s: %w", n.SMTP, err)
 	}

@@ -294,9 +294,10 @@ var codeTargets = map[string]bool{"department": true, "detection_rule": true, "r
 
 // SafeTargetID returns id if it may go into the permanent log as the
 // target of an entry: an opaque id (medguard.ValidID), or — for targets
-// named by a code — a short ASCII code. Anything else a client typed into
-// a path (a name, an ID number, 60 KB of junk) is logged as "": the
-// log must never hold patient data, nor grow by what a client sends.
+// named by a code — a short ASCII code, or — for a posture report's PDF —
+// its SHA-256 in hex. Anything else a client typed into a path (a name, an
+// ID number, 60 KB of junk) is logged as "": the log must never hold
+// patient data, nor grow by what a client sends.
 func SafeTargetID(typ, id string) string {
 	if id == "" || medguard.ValidID(id) {
 		return id
@@ -307,7 +308,24 @@ func SafeTargetID(typ, id string) string {
 	if typ == "backup" && len(id) <= 96 && isBackupName(id) {
 		return id
 	}
+	if typ == "report_pdf" && isSHA256Hex(id) {
+		return id
+	}
 	return ""
+}
+
+// isSHA256Hex reports whether s is a SHA-256 in lowercase hex: a posture
+// report's PDF, named in the log by its digest (report.generate).
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // isBackupName reports whether s is made of letters, digits, '.', '_' and

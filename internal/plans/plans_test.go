@@ -544,6 +544,13 @@ func TestTwoFailedDrillsFlagADepartment(t *testing.T) {
 	if failed, _ := f.svc.ListDrills(ctx, f.calls["sunli"], plans.DrillQuery{Department: "CARD", Failed: true}); len(failed) != 3 {
 		t.Fatalf("cardiology's failed drills: %d", len(failed))
 	}
+	// The posture reports' figure: drills held in a period, and passed.
+	if held, passed, err := f.svc.DrillsHeld(ctx, early.HeldAt, f.clock.Now()); err != nil || held != 6 || passed != 1 {
+		t.Errorf("drills held %d, passed %d, %v; want 6 and 1", held, passed, err)
+	}
+	if held, _, _ := f.svc.DrillsHeld(ctx, d1.HeldAt.Add(time.Minute), f.clock.Now()); held != 4 {
+		t.Errorf("drills held after the first %d, want 4", held)
+	}
 }
 
 // TestDrillRecord checks a drill's record: bad input changes nothing; the

@@ -95,6 +95,8 @@ plan.manage            . . . . . x x . . . .
 plan.review            . . . . . x x . . . .
 plan.approve           . . . . . . . . . x .
 drill.manage           . . . . . x x . . . .
+report.read            . . . . . . x x . x .
+report.generate        . . . . . . x . . x .
 `
 
 var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher, Leadership,

@@ -27,6 +27,7 @@ import (
 	"medguard/internal/plans"
 	"medguard/internal/policy"
 	"medguard/internal/records"
+	"medguard/internal/reports"
 	"medguard/internal/retention"
 	"medguard/internal/risks"
 	"medguard/internal/trail"
@@ -418,6 +419,7 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"CertificateSummary":     records.CertificateSummary{},
 		"Destruction":            records.Destruction{},
 		"DestructionCertificate": retention.Signed{},
+		"PostureReport":          reports.Report{},
 		"AccessSummary":          trail.AccessSummary{},
 		"AccessLine":             trail.AccessLine{},
 		"Incident":               incidents.Incident{},

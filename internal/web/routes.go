@@ -15,6 +15,7 @@ import (
 	"medguard/internal/plans"
 	"medguard/internal/policy"
 	"medguard/internal/records"
+	"medguard/internal/reports"
 	"medguard/internal/risks"
 	"medguard/internal/training"
 	"medguard/internal/vulns"
@@ -333,6 +334,15 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "GET", Pattern: "/api/v1/drills/status", Action: "drill.status", auth: userOnly, Perms: perms(policy.PlanRead), h: s.drillStatus},
 		{Method: "GET", Pattern: "/api/v1/drills/{id}", Action: "drill.read", auth: userOnly, Perms: perms(policy.PlanRead), h: s.getDrill},
 		{Method: "POST", Pattern: "/api/v1/drills/{id}/improvements/{improvement_id}/done", Action: "drill.improvement_done", auth: userOnly, Perms: perms(policy.DrillManage), Body: plans.ImprovementCompletion{}, h: s.completeImprovement},
+
+		// The leadership's posture reports (安全态势报告, issue 14): weekly,
+		// monthly and quarterly, generated on schedule and on demand,
+		// signed in the audit log by their PDF's SHA-256.
+		{Method: "GET", Pattern: "/api/v1/reports", Action: "report.list", auth: userOnly, Perms: perms(policy.ReportRead), h: s.listPostureReports},
+		{Method: "POST", Pattern: "/api/v1/reports", Action: "report.generate", auth: userOnly, Perms: perms(policy.ReportGenerate), Body: reports.Request{}, h: s.generatePostureReport},
+		{Method: "GET", Pattern: "/api/v1/reports/{id}", Action: "report.read", auth: userOnly, Perms: perms(policy.ReportRead), h: s.getPostureReport},
+		{Method: "GET", Pattern: "/api/v1/reports/{id}/pdf", Action: "report.download", auth: userOnly, Perms: perms(policy.ReportRead), h: s.reportDocument(reports.FormatPDF)},
+		{Method: "GET", Pattern: "/api/v1/reports/{id}/html", Action: "report.download", auth: userOnly, Perms: perms(policy.ReportRead), h: s.reportDocument(reports.FormatHTML)},
 	}
 }
 

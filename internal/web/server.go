@@ -44,6 +44,7 @@ import (
 	"medguard/internal/plans"
 	"medguard/internal/policy"
 	"medguard/internal/records"
+	"medguard/internal/reports"
 	"medguard/internal/risks"
 	"medguard/internal/storage"
 	"medguard/internal/trail"
@@ -109,6 +110,8 @@ type Deps struct {
 	// and drills (issue 13).
 	Risks *risks.Service
 	Plans *plans.Service
+	// Reports is the leadership's posture reports (issue 14).
+	Reports *reports.Service
 }
 
 // Server serves medguard over HTTP.
