@@ -117,7 +117,8 @@ var EventKinds = []string{EventCreated, EventChanged, EventStarted, EventDone, E
 
 // Config holds the rules of the register.
 type Config struct {
-	// MaxEvidence is the largest evidence file, in bytes (default 5 MiB).
+	// MaxEvidence is the largest evidence file, in bytes (default 700 KiB:
+	// in base64, it fits the API's 1 MiB JSON body).
 	MaxEvidence int
 	// Location is the hospital's time zone, in which months and quarters
 	// are reckoned (default UTC).
@@ -149,7 +150,7 @@ type Service struct {
 // New returns the register.
 func New(db *storage.DB, g *gate.Gate, kr *keys.Keyring, id *identity.Service, cfg Config) *Service {
 	if cfg.MaxEvidence <= 0 {
-		cfg.MaxEvidence = 5 << 20
+		cfg.MaxEvidence = 700 << 10
 	}
 	return &Service{db: db, gate: g, keys: kr, identity: id, clock: g.Clock(), cfg: cfg}
 }

@@ -223,8 +223,11 @@ func (s *Service) monthFigures(ctx context.Context, month string, now time.Time)
 }
 
 // MonthlyProgress returns a month's figures (rectification.read), at any
-// time.
+// time; "" is the month under way, in the hospital's zone.
 func (s *Service) MonthlyProgress(ctx context.Context, call *medguard.Call, month string) (*MonthFigures, error) {
+	if month == "" {
+		month = s.clock.Now().In(s.location()).Format("2006-01")
+	}
 	if _, _, err := monthBounds(month, s.location()); err != nil {
 		return nil, err
 	}

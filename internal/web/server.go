@@ -44,6 +44,7 @@ import (
 	"medguard/internal/plans"
 	"medguard/internal/policy"
 	"medguard/internal/records"
+	"medguard/internal/rectify"
 	"medguard/internal/risks"
 	"medguard/internal/storage"
 	"medguard/internal/trail"
@@ -109,6 +110,9 @@ type Deps struct {
 	// and drills (issue 13).
 	Risks *risks.Service
 	Plans *plans.Service
+	// Rectify is the rectification register and the quarterly
+	// compliance check (issue 14).
+	Rectify *rectify.Service
 }
 
 // Server serves medguard over HTTP.
