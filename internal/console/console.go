@@ -103,6 +103,7 @@ import (
 	"medguard/internal/plans"
 	"medguard/internal/policy"
 	"medguard/internal/records"
+	"medguard/internal/rectify"
 	"medguard/internal/risks"
 	"medguard/internal/trail"
 	"medguard/internal/training"
@@ -159,6 +160,9 @@ type Deps struct {
 	// (risks.go, plans.go); nil hides those pages' data.
 	Risks *risks.Service
 	Plans *plans.Service
+	// Rectify is the rectification register and the quarterly
+	// compliance check (issue 14).
+	Rectify *rectify.Service
 }
 
 // PageSize is the length of a page of a paginated list.

@@ -107,6 +107,7 @@ func (s *Service) ImportReport(ctx context.Context, call *medguard.Call, in Impo
 			return nil, err
 		}
 	}
+	now := s.clock.Now()
 	sum := &ImportSummary{Auditor: in.Auditor, Report: in.Report, Items: []string{}}
 	_, _, err = s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.RectificationManage, AuditAction: "rectification.import",
 		Resource: policy.Resource{Type: "rectification"}}, func(policy.Decision) (audit.Mutation, error) {
@@ -130,6 +131,12 @@ func (s *Service) ImportReport(ctx context.Context, call *medguard.Call, in Impo
 		sum.Items = append(sum.Items, it.ID)
 	}
 	sum.Created = len(items)
+	for _, it := range items {
+		if !now.Before(it.DueAt) {
+			s.announceNow(ctx, it.DueAt)
+			break
+		}
+	}
 	return sum, nil
 }
 

@@ -108,6 +108,7 @@ func (s *Service) OpenFrom(ctx context.Context, o Origin) (id string, created bo
 	if err != nil {
 		return "", false, medguard.Wrap("rectify.OpenFrom", err)
 	}
+	s.announceNow(ctx, it.DueAt)
 	return it.ID, true, nil
 }
 

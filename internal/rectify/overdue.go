@@ -115,3 +115,14 @@ func (s *Service) Run(ctx context.Context, every time.Duration, onError func(err
 		return err
 	}, onError)
 }
+
+// announceNow announces at once the items opened or reopened already past
+// their deadline (an audit report's deadlines may have passed on
+// arrival), rather than at the next periodic check, which retries
+// whatever fails here.
+func (s *Service) announceNow(ctx context.Context, due time.Time) {
+	if s.clock.Now().Before(due) {
+		return
+	}
+	_, _ = s.CheckOverdue(context.WithoutCancel(ctx))
+}

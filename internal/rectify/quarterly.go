@@ -107,6 +107,11 @@ var Results = []string{ResultPending, ResultPass, ResultFail}
 // SampleShare is the least share of the departments a run samples.
 const SampleShare = 0.30
 
+// MaxSeed is the largest seed: 2⁵³ − 1, so that a seed survives JSON
+// readers that hold numbers as doubles (JavaScript, Python's json with
+// floats).
+const MaxSeed = 1<<53 - 1
+
 // SampleSize is how many of n departments a run samples: 30 % rounded up,
 // at least one (none of none).
 func SampleSize(n int) int {
@@ -218,8 +223,8 @@ type Recipient struct {
 // /api/v1/compliance/quarterly).
 type NewRun struct {
 	Quarter string `json:"quarter"`
-	// Seed, if set, draws the sample (to repeat a draw); otherwise a
-	// random seed is drawn and stored.
+	// Seed, if set, draws the sample (to repeat a draw; 0 to MaxSeed);
+	// otherwise a random seed is drawn and stored.
 	Seed *int64 `json:"seed,omitempty"`
 }
 
@@ -253,13 +258,15 @@ func (s *Service) StartRun(ctx context.Context, call *medguard.Call, in NewRun) 
 	}
 	var seed int64
 	if in.Seed != nil {
-		seed = *in.Seed
+		if seed = *in.Seed; seed < 0 || seed > MaxSeed {
+			return nil, medguard.InvalidField("seed", "seed must be from 0 to %d", int64(MaxSeed))
+		}
 	} else {
 		var b [8]byte
 		if _, err := crand.Read(b[:]); err != nil {
 			return nil, medguard.Wrap("rectify.StartRun", err)
 		}
-		seed = int64(binary.BigEndian.Uint64(b[:]) >> 1)
+		seed = int64(binary.BigEndian.Uint64(b[:]) >> 11)
 	}
 	_, deps, err := s.identity.Directory(ctx)
 	if err != nil {

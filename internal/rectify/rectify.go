@@ -459,6 +459,7 @@ func (s *Service) CreateItem(ctx context.Context, call *medguard.Call, in NewIte
 	if err != nil {
 		return nil, err
 	}
+	s.announceNow(ctx, it.DueAt)
 	return &it.Item, nil
 }
 
@@ -843,6 +844,9 @@ func (s *Service) UpdateItem(ctx context.Context, call *medguard.Call, id string
 	if newDue && !it.Overdue {
 		s.done(ctx, it.Item)
 	}
+	if newDue && it.Overdue {
+		s.announceNow(ctx, it.DueAt)
+	}
 	return &it.Item, nil
 }
 
@@ -1006,5 +1010,8 @@ func (s *Service) decide(ctx context.Context, call *medguard.Call, id string, in
 		it.DoneBy, it.DoneAt, it.VerifiedBy, it.VerifiedAt = "", nil, "", nil
 	}
 	it.Overdue = slices.Contains(pending, it.Status) && !now.Before(it.DueAt)
+	if !verify {
+		s.announceNow(ctx, it.DueAt)
+	}
 	return &it.Item, nil
 }
