@@ -228,7 +228,7 @@ func TestQuarterlyComplianceCheck(t *testing.T) {
 	}
 
 	// The head of 心内科: a notice on the home page, the results, the item.
-	if st, _, home := s.consolePage("/console/", head, "zh-CN"); st != 200 || !strings.Contains(home, "2026-Q4") || !strings.Contains(home, "季度合规检查") {
+	if st, _, home := s.consolePage("/", head, "zh-CN"); st != 200 || !strings.Contains(home, "2026-Q4") || !strings.Contains(home, "季度合规检查") {
 		t.Fatalf("the head's home page has no notice of the run (%d)", st)
 	}
 	r := s.json(200, "GET", path, head, nil)

@@ -78,6 +78,9 @@ type Dashboard struct {
 	// (risks.go, plans.go; _registers.html).
 	Risks  RiskTile
 	Drills DrillTile
+	// Rectify is the rectification register's tile (rectify.go); nil when
+	// not shown.
+	Rectify *RectifyTile
 }
 
 func dashboard(rq *Request) error {
@@ -251,6 +254,14 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 			return nil, err
 		}
 		d.Empty = d.Empty && !d.Risks.Shown && !d.Drills.Shown
+	}
+	if rq.Can(policy.RectificationRead) {
+		t, err := loadRectifyTile(rq)
+		if err != nil {
+			return nil, err
+		}
+		d.Rectify = t
+		d.Empty = d.Empty && t == nil
 	}
 	if rq.Can(policy.BreakGlassReview) || rq.Can(policy.BreakGlassRead) {
 		d.Empty = false
