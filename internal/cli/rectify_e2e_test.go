@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -139,6 +140,31 @@ func TestRectificationOverHTTPS(t *testing.T) {
 		t.Fatalf("review %v", rv)
 	}
 
+	// The console's pages in Chinese, without raw codes; the grid's CSV.
+	for _, p := range []struct{ path, token, want string }{
+		{"/rectifications", officer, "整改台账"}, {"/rectifications?overdue=true", leader, "整改台账"},
+		{"/rectifications/" + id, officer2, "验证通过"}, {"/rectifications/" + byRef["2026-等保-017/DJCP-02"]["id"].(string), head, "病案室门禁"},
+		{"/rectifications/import", officer, "导入第三方审计报告"}, {"/rectifications/monthly?month=" + month, leader, "整改进度"},
+		{"/rectifications/mine", engineer, "我负责的整改项"}, {"/", leader, "未关闭整改项"},
+	} {
+		st, _, page := s.consolePage(p.path, p.token, "zh-CN")
+		if st != 200 || !strings.Contains(page, p.want) {
+			t.Fatalf("%s: %d, no %q", p.path, st, p.want)
+		}
+		for _, raw := range []string{"rectify.", "quarterly.", "third_party", "internal_audit", "in_progress", "%!"} {
+			if strings.Contains(visibleText(page), raw) {
+				t.Fatalf("%s shows the raw code %q", p.path, raw)
+			}
+		}
+	}
+	if st, hdr, csv := s.consolePage("/rectifications?format=csv", officer, "en"); st != 200 || !strings.Contains(hdr.Get("Content-Type"), "csv") ||
+		!strings.Contains(csv, "管理员账户未启用双因素认证") {
+		t.Fatalf("CSV: %d %s", st, hdr.Get("Content-Type"))
+	}
+	if st, _, _ := s.consolePage("/rectifications/import", head, "zh-CN"); st != 403 {
+		t.Fatalf("a department head reached the import: %d", st)
+	}
+
 	// The log: the refusal with its rule, the import, the review.
 	var refused, imported, reviewed bool
 	for _, e := range s.entries(0) {
@@ -259,6 +285,23 @@ func TestQuarterlyComplianceCheck(t *testing.T) {
 	if len(whole["findings"].([]any)) != 9 || readers != 1 {
 		t.Fatalf("the leader's run %v", whole)
 	}
+	for _, p := range []struct{ path, token, want string }{
+		{"/compliance/quarterly", auditor, "季度合规检查"}, {path[len("/api/v1"):], auditor, "纸电同步率"},
+		{"/compliance/quarterly", head, "季度合规检查"}, {path[len("/api/v1"):], leader, "通报对象"},
+	} {
+		st, _, page := s.consolePage(p.path, p.token, "zh-CN")
+		if st != 200 || !strings.Contains(page, p.want) {
+			t.Fatalf("%s: %d, no %q", p.path, st, p.want)
+		}
+		for _, raw := range []string{"rectify.", "quarterly.", "paper_electronic_sync", "departed_revoked", "%!"} {
+			if strings.Contains(visibleText(page), raw) {
+				t.Fatalf("%s shows the raw code %q", p.path, raw)
+			}
+		}
+	}
+	if st, _, _ := s.consolePage("/compliance/quarterly", doctor, "zh-CN"); st != 403 {
+		t.Fatalf("a doctor reached the quarterly checks: %d", st)
+	}
 	var published, read bool
 	for _, e := range s.entries(0) {
 		switch {
@@ -280,3 +323,9 @@ func strs(v any) []string {
 	}
 	return out
 }
+
+var rectifyMarkup = regexp.MustCompile(`(?s)<[^>]*>`)
+
+// visibleText is a page's text without its markup (attribute values
+// hold codes a reader never sees).
+func visibleText(page string) string { return rectifyMarkup.ReplaceAllString(page, " ") }

@@ -378,7 +378,9 @@ func renderRectificationImport(rq *Request, status int, sum *rectify.ImportSumma
 	return rq.Render(status, "rectification_import", "rectify.import_title", v)
 }
 
-func rectificationImportPage(rq *Request) error { return renderRectificationImport(rq, http.StatusOK, nil, "") }
+func rectificationImportPage(rq *Request) error {
+	return renderRectificationImport(rq, http.StatusOK, nil, "")
+}
 
 // importLine reads the line number out of an import's refusal.
 var importLine = regexp.MustCompile(`^line (\d+)`)
@@ -492,7 +494,7 @@ func quarterlyRunsPage(rq *Request) error {
 		return err
 	}
 	v := quarterlyRunsView{CanStart: rq.Can(policy.ComplianceQuarterly),
-		Head: !rq.Can(policy.ComplianceRead) && !rq.Can(policy.ComplianceQuarterly),
+		Head:    !rq.Can(policy.ComplianceRead) && !rq.Can(policy.ComplianceQuarterly),
 		Quarter: rectify.QuarterOf(rq.Deps.Clock.Now(), rq.c.zone)}
 	for _, r := range runs {
 		v.Runs = append(v.Runs, quarterlyRunRow{Run: r, Sampled: rq.deptList(r.Sampled)})
