@@ -42,6 +42,7 @@ import (
 	"medguard/internal/partners"
 	"medguard/internal/plans"
 	"medguard/internal/records"
+	"medguard/internal/rectify"
 	"medguard/internal/risks"
 	"medguard/internal/synth"
 	"medguard/internal/training"
@@ -105,6 +106,9 @@ type Services struct {
 	// (risksplans.go).
 	Risks *risks.Service
 	Plans *plans.Service
+	// Rectify, if set, adds a year of the rectification register and two
+	// published quarterly compliance checks (issue 14; rectify.go).
+	Rectify *rectify.Service
 }
 
 // Options size the hospital.
@@ -160,6 +164,9 @@ type Summary struct {
 	// The security office's registers (issue 13): risks, emergency plans
 	// and drills.
 	Risks, Plans, Drills int
+	// The rectification register (issue 14): items, monthly reviews
+	// signed, quarterly checks published.
+	Rectifications, Reviews, QuarterlyChecks int
 }
 
 // hospitalZone is the demo hospital's time zone: China Standard Time,
@@ -251,6 +258,12 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 			name string
 			fn   func(context.Context) error
 		}{"risks, emergency plans and drills", l.risksAndPlans})
+	}
+	if svc.Rectify != nil {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"a year of rectification and two quarterly compliance checks", l.rectification})
 	}
 	for i, s := range steps {
 		fmt.Fprintf(l.out, "[%d/%d] %s…\n", i+1, len(steps), s.name)
