@@ -990,8 +990,9 @@ func (s *Service) decide(ctx context.Context, call *medguard.Call, id string, in
 				// and its deadline may be announced again.
 				res, err = tx.ExecContext(ctx, `UPDATE rectification_items SET status = $1, verified_by = '', verified_at = NULL,
 					done_by = '', done_by_id = '', done_at = NULL, updated_at = $2, overdue_notified_at = NULL,
-					open_key = CASE WHEN ref = '' OR EXISTS (SELECT 1 FROM rectification_items o WHERE o.open_key = kind || '|' || ref)
-						THEN open_key ELSE kind || '|' || ref END
+					open_key = CASE WHEN rectification_items.ref = '' OR EXISTS (SELECT 1 FROM rectification_items o
+						WHERE o.open_key = rectification_items.kind || '|' || rectification_items.ref)
+						THEN rectification_items.open_key ELSE rectification_items.kind || '|' || rectification_items.ref END
 					WHERE id = $3 AND updated_at = $4`, status, medguard.Millis(now), it.ID, medguard.Millis(before))
 			}
 			if err := storage.Affected(res, err, errMoved); err != nil {

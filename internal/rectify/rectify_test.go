@@ -361,9 +361,29 @@ func TestOpenFrom(t *testing.T) {
 	if _, err := f.svc.Verify(ctx, f.calls["sunli"], id, rectify.Verification{Note: "复核无离职人员有效凭据"}); err != nil {
 		t.Fatal(err)
 	}
+	// Reopened after verification, it is the finding's item again.
+	if _, err := f.svc.Reopen(ctx, f.calls["qianmin"], id, rectify.Verification{Note: "复查又发现一名离职医生的会话"}); err != nil {
+		t.Fatal(err)
+	}
+	if again, created, err := f.svc.OpenFrom(ctx, o); err != nil || created || again != id {
+		t.Fatalf("reopened: %s %v %v, want %s", again, created, err, id)
+	}
+	if _, err := f.svc.MarkDone(ctx, head, id, rectify.Progress{Note: "已强制注销全部会话"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Verify(ctx, f.calls["sunli"], id, rectify.Verification{Note: "复核通过"}); err != nil {
+		t.Fatal(err)
+	}
 	fresh, created, err := f.svc.OpenFrom(ctx, o)
 	if err != nil || !created || fresh == id {
 		t.Fatalf("after verification: %s %v %v", fresh, created, err)
+	}
+	// Reopening the old one now leaves the new one the finding's item.
+	if _, err := f.svc.Reopen(ctx, f.calls["qianmin"], id, rectify.Verification{Note: "再次退回"}); err != nil {
+		t.Fatal(err)
+	}
+	if again, created, err := f.svc.OpenFrom(ctx, o); err != nil || created || again != fresh {
+		t.Fatalf("two open: %s %v %v, want %s", again, created, err, fresh)
 	}
 }
 
