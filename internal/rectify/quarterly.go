@@ -577,12 +577,25 @@ func (s *Service) Publish(ctx context.Context, call *medguard.Call, id string) (
 	// The items of the failing findings (idempotent: a publication tried
 	// again finds them open).
 	opened := map[int]string{}
+	_, deps, err := s.identity.Directory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	for _, d := range deps {
+		names[d.Code] = d.Name
+	}
 	for i, f := range r.Findings {
 		if f.Result != ResultFail {
 			continue
 		}
-		title := fmt.Sprintf("%s季度合规检查：%s未达标（%s）", r.Quarter, f.Title, f.Department)
-		titleEN := fmt.Sprintf("Quarterly compliance check %s: %s below target (%s)", r.Quarter, f.TitleEN, f.Department)
+		// The department by name: titles are read as they are.
+		dept := names[f.Department]
+		if dept == "" {
+			dept = f.Department
+		}
+		title := fmt.Sprintf("%s季度合规检查：%s未达标（%s）", r.Quarter, f.Title, dept)
+		titleEN := fmt.Sprintf("Quarterly compliance check %s: %s below target (%s)", r.Quarter, f.TitleEN, dept)
 		itemID, _, err := s.OpenFrom(ctx, Origin{Kind: KindQuarterly, Ref: r.ID + "/" + f.Department + "/" + f.Item, Title: title,
 			TitleEN: titleEN, Department: f.Department, Severity: High})
 		if err != nil {
