@@ -587,24 +587,30 @@ func publishQuarterlyRun(rq *Request) error {
 }
 
 // RectifyTile is the dashboard's tile of the rectification register: the
-// items not verified, those overdue and those waiting for verification.
+// items not verified, those overdue and those waiting for verification —
+// of the hospital to the register's readers, or (Mine) the caller's own
+// items to an owner without the register's permissions.
 type RectifyTile struct {
 	Open, Overdue, Waiting int
-	More                   bool
+	More, Mine             bool
 }
 
+// loadRectifyTile reads the tile: the hospital's to the register's
+// readers; to anyone else the items they own, shown only when they own
+// some not closed.
 func loadRectifyTile(rq *Request) (*RectifyTile, error) {
-	if rq.Deps.Rectify == nil || !rq.Can(policy.RectificationRead) {
+	if rq.Deps.Rectify == nil {
 		return nil, nil
 	}
+	mine := !rq.Can(policy.RectificationRead)
 	items, next, err := rq.Deps.Rectify.ListItems(rq.Context(), rq.Call, rectify.Query{Open: true, Limit: 2000})
-	if hidden(err) {
+	if hidden(err) || mine && len(items) == 0 {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	t := &RectifyTile{Open: len(items), More: next != ""}
+	t := &RectifyTile{Open: len(items), More: next != "", Mine: mine}
 	for _, it := range items {
 		if it.Overdue {
 			t.Overdue++

@@ -63,7 +63,9 @@ func TestRectificationPages(t *testing.T) {
 	// The owner starts and finishes it; they cannot verify it.
 	h.clock.Advance(time.Minute)
 	engineer := h.browser("zh-CN")
-	engineer.signIn("wuyan", staffPassword)
+	if dash := engineer.signIn("wuyan", staffPassword); !strings.Contains(dash.body, `href="/rectifications/mine?open=true" id="tile-rectify"`) {
+		t.Fatalf("the owner's dashboard: %s", dash.body)
+	}
 	mine := engineer.get("/rectifications/mine")
 	if mine.status != 200 || !strings.Contains(mine.body, "护士站电脑离开后未锁屏") {
 		t.Fatalf("the engineer's items: %d %s", mine.status, mine.body)
