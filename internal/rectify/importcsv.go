@@ -15,6 +15,7 @@ import (
 	"medguard"
 	"medguard/internal/audit"
 	"medguard/internal/gate"
+	"medguard/internal/identity"
 	"medguard/internal/policy"
 	"medguard/internal/storage"
 )
@@ -140,22 +141,33 @@ func (s *Service) ImportReport(ctx context.Context, call *medguard.Call, in Impo
 	return sum, nil
 }
 
-// parseReport reads and checks every line of a report.
-func (s *Service) parseReport(ctx context.Context, imp Import) ([]*stored, error) {
+// ReportLine is one line of a report: its line number in the file (a
+// quoted value may span lines) and its values by column name.
+type ReportLine struct {
+	Line   int
+	Values map[string]string
+}
 
-	data := bytes.TrimPrefix(imp.CSV, []byte("\xef\xbb\xbf"))
+// ReadReport reads a report's CSV: the header (each column one of
+// CSVColumns, by its name or a Chinese header, once; the required ones
+// present) and every line with as many fields as the header, blank lines
+// skipped. It returns the lines and the header as written by column
+// name. Its errors are Invalid, naming the column at fault ("csv" for the
+// file as a whole) and the line.
+func ReadReport(data []byte) ([]ReportLine, map[string]string, error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if !utf8.Valid(data) {
-		return nil, medguard.InvalidField("csv", "the report must be UTF-8 text")
+		return nil, nil, medguard.InvalidField("csv", "the report must be UTF-8 text")
 	}
 	r := csv.NewReader(bytes.NewReader(data))
 	r.FieldsPerRecord = -1
 	r.TrimLeadingSpace = true
 	header, err := r.Read()
 	if errors.Is(err, io.EOF) {
-		return nil, medguard.InvalidField("csv", "the report is empty")
+		return nil, nil, medguard.InvalidField("csv", "the report is empty")
 	}
 	if err != nil {
-		return nil, medguard.InvalidField("csv", "line 1: %s", csvMessage(err))
+		return nil, nil, medguard.InvalidField("csv", "line 1: %s", csvMessage(err))
 	}
 	cols := map[string]int{}
 	headers := map[string]string{}
@@ -168,45 +180,72 @@ func (s *Service) parseReport(ctx context.Context, imp Import) ([]*stored, error
 			}
 		}
 		if name == "" {
-			return nil, medguard.InvalidField("csv", "line 1, column %d: unknown column %q", i+1, clip(h, 40))
+			return nil, nil, medguard.InvalidField("csv", "line 1, column %d: unknown column %q", i+1, clip(h, 40))
 		}
 		if _, dup := cols[name]; dup {
-			return nil, &medguard.Error{Kind: medguard.Invalid, Field: name, Message: fmt.Sprintf("line 1: column %s appears twice", name)}
+			return nil, nil, &medguard.Error{Kind: medguard.Invalid, Field: name, Message: fmt.Sprintf("line 1: column %s appears twice", name)}
 		}
 		cols[name], headers[name] = i, h
 	}
 	for _, c := range CSVColumns {
 		if _, ok := cols[c.Name]; c.Required && !ok {
-			return nil, &medguard.Error{Kind: medguard.Invalid, Field: c.Name, Message: fmt.Sprintf("line 1: the column %s (%s) is missing",
-				c.Name, c.Headers[0])}
+			return nil, nil, &medguard.Error{Kind: medguard.Invalid, Field: c.Name,
+				Message: fmt.Sprintf("line 1: the column %s (%s) is missing", c.Name, c.Headers[0])}
 		}
 	}
-	now := s.clock.Now().Truncate(time.Millisecond)
-	var out []*stored
-	refs := map[string]int{}
-	for n := 2; ; n++ {
+	var out []ReportLine
+	for {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		line, _ := r.FieldPos(0)
 		if err != nil {
-			return nil, medguard.InvalidField("csv", "line %d: %s", n, csvMessage(err))
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				line = pe.Line
+			}
+			return nil, nil, medguard.InvalidField("csv", "line %d: %s", line, csvMessage(err))
 		}
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
 		}
 		if len(out) == MaxImportLines {
-			return nil, medguard.InvalidField("csv", "a report may hold at most %d lines", MaxImportLines)
+			return nil, nil, medguard.InvalidField("csv", "a report may hold at most %d lines", MaxImportLines)
 		}
 		if len(rec) != len(header) {
-			return nil, medguard.InvalidField("csv", "line %d has %d fields, the header %d", n, len(rec), len(header))
+			return nil, nil, medguard.InvalidField("csv", "line %d has %d fields, the header %d", line, len(rec), len(header))
 		}
-		get := func(name string) string {
-			if i, ok := cols[name]; ok {
-				return rec[i]
-			}
-			return ""
+		values := make(map[string]string, len(cols))
+		for name, i := range cols {
+			values[name] = rec[i]
 		}
+		out = append(out, ReportLine{Line: line, Values: values})
+	}
+	if len(out) == 0 {
+		return nil, nil, medguard.InvalidField("csv", "the report holds no line")
+	}
+	return out, headers, nil
+}
+
+// parseReport reads and checks every line of a report.
+func (s *Service) parseReport(ctx context.Context, imp Import) ([]*stored, error) {
+	lines, headers, err := ReadReport(imp.CSV)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now().Truncate(time.Millisecond)
+	_, deps, err := s.identity.Directory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if deps == nil {
+		deps = []identity.Department{}
+	}
+	var out []*stored
+	refs := map[string]int{}
+	for _, l := range lines {
+		n, get := l.Line, func(name string) string { return l.Values[name] }
 		bad := func(name string, err error) error { return csvError(n, name, headers[name], err) }
 		ni := NewItem{Kind: KindThirdParty, Ref: get("ref"), Title: get("title"), TitleEN: get("title_en"), Department: get("department"),
 			Owner: get("owner"), Severity: strings.ToLower(strings.TrimSpace(get("severity"))), Description: get("description"),
@@ -225,7 +264,7 @@ func (s *Service) parseReport(ctx context.Context, imp Import) ([]*stored, error
 		if strings.TrimSpace(ni.Ref) == "" {
 			return nil, bad("ref", medguard.InvalidField("ref", "ref is required"))
 		}
-		it, _, err := s.checkNew(ctx, ni, now)
+		it, _, err := s.checkNew(ctx, ni, now, deps)
 		if err != nil {
 			var me *medguard.Error
 			if errors.As(err, &me) && me.Kind == medguard.Invalid {
@@ -241,9 +280,6 @@ func (s *Service) parseReport(ctx context.Context, imp Import) ([]*stored, error
 		}
 		refs[it.Ref] = n
 		out = append(out, it)
-	}
-	if len(out) == 0 {
-		return nil, medguard.InvalidField("csv", "the report holds no line")
 	}
 	return out, nil
 }

@@ -351,13 +351,21 @@ func (s *Service) staff(ctx context.Context, field, username string) (*identity.
 // department resolves a department named by its code, id or name to its
 // code ("" stays "").
 func (s *Service) department(ctx context.Context, field, v string) (string, error) {
+	return s.departmentIn(ctx, nil, field, v)
+}
+
+// departmentIn is department with the departments read already (nil:
+// read them).
+func (s *Service) departmentIn(ctx context.Context, deps []identity.Department, field, v string) (string, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return "", nil
 	}
-	_, deps, err := s.identity.Directory(ctx)
-	if err != nil {
-		return "", err
+	if deps == nil {
+		var err error
+		if _, deps, err = s.identity.Directory(ctx); err != nil {
+			return "", err
+		}
 	}
 	for _, d := range deps {
 		if d.Code == v || d.ID == v || d.Name == v {
@@ -437,7 +445,7 @@ func (s *Service) addEvent(ctx context.Context, tx *sql.Tx, id, kind, actor stri
 // CreateItem opens an item by hand (rectification.manage): an internal
 // audit's finding or a third-party audit's.
 func (s *Service) CreateItem(ctx context.Context, call *medguard.Call, in NewItem) (*Item, error) {
-	it, desc, err := s.checkNew(ctx, in, s.clock.Now().Truncate(time.Millisecond))
+	it, desc, err := s.checkNew(ctx, in, s.clock.Now().Truncate(time.Millisecond), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -463,8 +471,9 @@ func (s *Service) CreateItem(ctx context.Context, call *medguard.Call, in NewIte
 	return &it.Item, nil
 }
 
-// checkNew validates a new item; it returns the item and its description.
-func (s *Service) checkNew(ctx context.Context, in NewItem, now time.Time) (*stored, string, error) {
+// checkNew validates a new item against the departments deps (nil: read
+// them); it returns the item and its description.
+func (s *Service) checkNew(ctx context.Context, in NewItem, now time.Time, deps []identity.Department) (*stored, string, error) {
 	var err error
 	if in.Kind != KindInternalAudit && in.Kind != KindThirdParty {
 		return nil, "", medguard.InvalidField("kind", "kind must be internal_audit or third_party (the checks open their own items)")
@@ -482,7 +491,7 @@ func (s *Service) checkNew(ctx context.Context, in NewItem, now time.Time) (*sto
 	if err != nil {
 		return nil, "", err
 	}
-	dept, err := s.department(ctx, "department", in.Department)
+	dept, err := s.departmentIn(ctx, deps, "department", in.Department)
 	if err != nil {
 		return nil, "", err
 	}
