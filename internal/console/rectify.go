@@ -81,16 +81,18 @@ func pick(v string, allowed []string) string {
 }
 
 type rectificationsView struct {
-	Grid       *Grid
-	Filters    rectifyFilters
-	Filtered   bool
-	Mine       bool
-	CanManage  bool
-	CanRead    bool
-	Kinds      []string
-	Severities []string
-	Statuses   []string
-	Base       string
+	Grid      *Grid
+	Filters   rectifyFilters
+	Filtered  bool
+	Mine      bool
+	CanManage bool
+	CanRead   bool
+	// CanQuarterly says the reader may open the quarterly checks.
+	CanQuarterly bool
+	Kinds        []string
+	Severities   []string
+	Statuses     []string
+	Base         string
 }
 
 // severityCell is a severity as a coloured tag.
@@ -185,7 +187,7 @@ func rectificationsPage(rq *Request) error {
 		return err
 	}
 	v := rectificationsView{Grid: g, Filters: f, Filtered: f != rectifyFilters{}, Mine: mine, CanManage: rq.Can(policy.RectificationManage),
-		CanRead: rq.Can(policy.RectificationRead), Kinds: rectify.Kinds, Severities: rectify.Severities, Statuses: rectify.Statuses,
+		CanRead: rq.Can(policy.RectificationRead), CanQuarterly: canQuarterly(rq), Kinds: rectify.Kinds, Severities: rectify.Severities, Statuses: rectify.Statuses,
 		Base: rq.URL.Path}
 	return rq.Render(http.StatusOK, "rectifications", "rectify.title", v)
 }
@@ -217,7 +219,10 @@ func splitClauses(v string) []string {
 }
 
 type rectificationView struct {
-	It         *rectify.Item
+	It *rectify.Item
+	// List is the register's page the reader may open: the whole (or
+	// their department's), or their own items.
+	List       string
 	Severity   Cell
 	Countdown  string
 	Owner      bool
@@ -248,11 +253,15 @@ func rectificationPage(rq *Request) error {
 		CanStart: owner && (it.Status == rectify.Open || it.Status == rectify.Reopened), CanDone: owner && active,
 		CanVerify: rq.Can(policy.RectificationVerify) && it.Status == rectify.Done && !owner && it.DoneBy != rq.Call.Actor.Name,
 		CanReopen: rq.Can(policy.RectificationVerify) && (it.Status == rectify.Done || it.Status == rectify.Verified) && !owner,
-		CanAssign: rq.Can(policy.RectificationManage) && it.Status != rectify.Verified, Severities: rectify.Severities}
+		CanAssign: rq.Can(policy.RectificationManage) && it.Status != rectify.Verified, Severities: rectify.Severities,
+		List: "/rectifications/mine"}
+	if rq.Can(policy.RectificationRead) || rq.Can(policy.RectificationReadDepartment) {
+		v.List = "/rectifications"
+	}
 	if active {
 		v.Countdown = rq.countdown(it.DueAt, now)
 	}
-	if it.Kind == rectify.KindQuarterly {
+	if it.Kind == rectify.KindQuarterly && canQuarterly(rq) {
 		if run, _, ok := cutRef(it.Ref); ok && medguard.ValidID(run) {
 			v.QuarterRun = run
 		}
@@ -261,6 +270,11 @@ func rectificationPage(rq *Request) error {
 		v.History = append(v.History, rectifyEventRow{Event: e, Kind: rq.T("rectify.event." + e.Kind)})
 	}
 	return rq.Render(http.StatusOK, "rectification", "rectify.item_title", v)
+}
+
+// canQuarterly says the reader may open the quarterly checks.
+func canQuarterly(rq *Request) bool {
+	return rq.Can(policy.ComplianceRead) || rq.Can(policy.ComplianceQuarterly) || rq.Can(policy.ComplianceQuarterlyResults)
 }
 
 // cutRef splits a quarterly item's ref: run/department/item.
