@@ -99,9 +99,13 @@ func (s *Service) OpenFrom(ctx context.Context, o Origin) (id string, created bo
 	call := system
 	_, err = s.gate.Record(ctx, gate.Event{Call: &call, Action: "rectification.open", TargetType: "rectification", TargetID: it.ID,
 		Allowed: true, Rule: "allow.system.finding:" + o.Kind}, func(ctx context.Context, tx *sql.Tx, _ uint64) error {
-		return s.insert(ctx, tx, it, nil)
+		err := s.insert(ctx, tx, it, nil)
+		if storage.IsConflict(err) {
+			return errOpenAlready
+		}
+		return err
 	})
-	if storage.IsConflict(err) {
+	if errors.Is(err, errOpenAlready) || medguard.IsKind(err, medguard.Conflict) {
 		id, err := s.openByRef(ctx, o.Kind, o.Ref)
 		return id, false, err
 	}
@@ -111,6 +115,10 @@ func (s *Service) OpenFrom(ctx context.Context, o Origin) (id string, created bo
 	s.announceNow(ctx, it.DueAt)
 	return it.ID, true, nil
 }
+
+// errOpenAlready is an insert that found the finding's item opened
+// meanwhile (by another server).
+var errOpenAlready = &medguard.Error{Kind: medguard.Conflict, Code: "open_already", Message: "an item of this finding is open already"}
 
 // openByRef returns the item of kind and ref that is not verified, if any.
 func (s *Service) openByRef(ctx context.Context, kind, ref string) (string, error) {

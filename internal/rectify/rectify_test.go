@@ -387,6 +387,40 @@ func TestOpenFrom(t *testing.T) {
 	}
 }
 
+// TestOpenFromAtOnce opens the same finding from many goroutines at once
+// (several servers' checks): one item, created once.
+func TestOpenFromAtOnce(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	o := rectify.Origin{Kind: rectify.KindCheck, Ref: "audit_tree_verified", Title: "审计日志完整性校验超过24小时未执行", Severity: rectify.High}
+	type result struct {
+		id      string
+		created bool
+		err     error
+	}
+	out := make(chan result, 8)
+	for range 8 {
+		go func() {
+			id, created, err := f.svc.OpenFrom(ctx, o)
+			out <- result{id, created, err}
+		}()
+	}
+	ids, created := map[string]bool{}, 0
+	for range 8 {
+		r := <-out
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		ids[r.id] = true
+		if r.created {
+			created++
+		}
+	}
+	if len(ids) != 1 || created != 1 {
+		t.Fatalf("%d items, %d created", len(ids), created)
+	}
+}
+
 // TestImportReport imports a third-party audit report with Chinese
 // headers: a bad line refuses the whole report naming its line, column
 // and field, and nothing is stored; the good report opens every line.
