@@ -68,7 +68,8 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 	fmt.Fprintf(stdout, "Building a synthetic hospital in %s (seed %d, %d patients, %d records)\n", app.DB.Where, *seed, *patients, *recs)
 	sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals,
 		DataUse: app.DataUse, Partners: app.Partners, DeidJobs: app.DeidJobs, Inspections: app.Inspections, Media: app.Media,
-		Training: app.Training, Assets: app.Assets, Vulns: app.Vulns, Incidents: app.Incidents, Risks: app.Risks, Plans: app.Plans, Reports: app.Reports}, clock,
+		Training: app.Training, Assets: app.Assets, Vulns: app.Vulns, Incidents: app.Incidents, Risks: app.Risks, Plans: app.Plans,
+		Reports: app.Reports, Rectify: app.Rectify}, clock,
 		demo.Options{Seed: *seed, Patients: *patients, Records: *recs, Workers: *workers, AdminPassword: adminPassword,
 			SecurityPassword: securityPassword, StaffPassword: demoStaffPassword, Now: now, Progress: stdout})
 	if err != nil {
@@ -111,6 +112,11 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if sum.PostureReports > 0 {
 		fmt.Fprintf(stdout, "Leadership: %d posture reports of the last weeks, months and quarters (PDF and HTML, signed in the\n"+
 			"audit log): console 安全态势报告 (/reports).\n\n", sum.PostureReports)
+	}
+	if sum.Rectifications > 0 {
+		fmt.Fprintf(stdout, "Rectification: %d items from the MLPS assessment's report, internal audits, failing checks and\n"+
+			"quarterly checks (some verified, some waiting, one sent back, a few overdue), %d quarterly compliance checks\n"+
+			"published to the department heads, %d monthly reviews signed.\n\n", sum.Rectifications, sum.QuarterlyChecks, sum.Reviews)
 	}
 	if len(sum.Frozen) > 0 {
 		fmt.Fprintf(stdout, "Detection froze %s after a burst of reads: see GET /api/v1/alerts and /api/v1/incidents\n"+

@@ -449,6 +449,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go app.Risks.Run(bg, time.Minute, func(err error) {
 		logger.Error("checking risks' reviews failed", "error", err.Error())
 	})
+	go app.Rectify.Run(bg, time.Minute, func(err error) {
+		logger.Error("checking rectification items' deadlines failed", "error", err.Error())
+	})
 	go app.Plans.Run(bg, time.Minute, func(err error) {
 		logger.Error("checking plans' reviews, drills and improvement items failed", "error", err.Error())
 	})

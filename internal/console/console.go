@@ -104,6 +104,7 @@ import (
 	"medguard/internal/policy"
 	"medguard/internal/records"
 	"medguard/internal/reports"
+	"medguard/internal/rectify"
 	"medguard/internal/risks"
 	"medguard/internal/trail"
 	"medguard/internal/training"
@@ -163,6 +164,9 @@ type Deps struct {
 	// Reports is the leadership's posture reports (reports.go); nil hides
 	// their pages' data.
 	Reports *reports.Service
+	// Rectify is the rectification register and the quarterly
+	// compliance check (issue 14).
+	Rectify *rectify.Service
 }
 
 // PageSize is the length of a page of a paginated list.

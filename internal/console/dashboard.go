@@ -80,6 +80,9 @@ type Dashboard struct {
 	Drills DrillTile
 	// Reports links the posture reports (reports.go; _registers.html).
 	Reports PostureTile
+	// Rectify is the rectification register's tile (rectify.go); nil when
+	// not shown.
+	Rectify *RectifyTile
 }
 
 func dashboard(rq *Request) error {
@@ -260,6 +263,14 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 			return nil, err
 		}
 		d.Empty = d.Empty && !d.Reports.Shown
+	}
+	// The register's tile, or an owner's own items (rectify.go).
+	rt, err := loadRectifyTile(rq)
+	if err != nil {
+		return nil, err
+	}
+	if rt != nil {
+		d.Rectify, d.Empty = rt, false
 	}
 	if rq.Can(policy.BreakGlassReview) || rq.Can(policy.BreakGlassRead) {
 		d.Empty = false

@@ -56,6 +56,9 @@ type wardHomeView struct {
 	CanRegister bool
 	CanSearch   bool
 	NoDept      bool
+	// Quarterly are the published quarterly compliance checks the
+	// department head has not read (rectify.go).
+	Quarterly []quarterlyNotice
 }
 
 // wardStates are the filters of a department's patients.
@@ -67,6 +70,7 @@ func wardHome(rq *Request) error {
 	if err := rq.headFigures(v); err != nil {
 		return err
 	}
+	v.Quarterly = rq.quarterlyNotices()
 	if rq.Call.Actor.Department == "" {
 		v.NoDept = true
 		return rq.Render(http.StatusOK, "home_ward", "clinical.home.title", v)

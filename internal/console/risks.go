@@ -13,6 +13,7 @@ import (
 	"medguard/internal/detect"
 	"medguard/internal/plans"
 	"medguard/internal/policy"
+	"medguard/internal/rectify"
 	"medguard/internal/risks"
 )
 
@@ -563,6 +564,10 @@ func (rq *Request) registerAlertHref(a detect.Alert) string {
 	case plans.ImprovementOverdueRule, plans.CadenceMissedRule, plans.RetrainingRule:
 		if rq.Can(policy.PlanRead) {
 			return "/drills"
+		}
+	case rectify.OverdueRule: // issue 14 (rectify.go)
+		if medguard.ValidID(a.Key) && rq.Can(policy.RectificationRead) {
+			return "/rectifications/" + a.Key
 		}
 	}
 	return ""

@@ -43,6 +43,7 @@ import (
 	"medguard/internal/plans"
 	"medguard/internal/records"
 	"medguard/internal/reports"
+	"medguard/internal/rectify"
 	"medguard/internal/risks"
 	"medguard/internal/synth"
 	"medguard/internal/training"
@@ -109,6 +110,9 @@ type Services struct {
 	// Reports, if set, adds the leadership's posture reports of the last
 	// periods (reports.go), made last, from everything above.
 	Reports *reports.Service
+	// Rectify, if set, adds a year of the rectification register and two
+	// published quarterly compliance checks (issue 14; rectify.go).
+	Rectify *rectify.Service
 }
 
 // Options size the hospital.
@@ -166,6 +170,9 @@ type Summary struct {
 	Risks, Plans, Drills int
 	// PostureReports counts the posture reports generated (issue 14).
 	PostureReports int
+	// The rectification register (issue 14): items, monthly reviews
+	// signed, quarterly checks published.
+	Rectifications, Reviews, QuarterlyChecks int
 }
 
 // hospitalZone is the demo hospital's time zone: China Standard Time,
@@ -257,6 +264,12 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 			name string
 			fn   func(context.Context) error
 		}{"risks, emergency plans and drills", l.risksAndPlans})
+	}
+	if svc.Rectify != nil {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"a year of rectification and two quarterly compliance checks", l.rectification})
 	}
 	if svc.Reports != nil {
 		steps = append(steps, struct {

@@ -327,6 +327,17 @@ const (
 	// incident, or verifying a corrective action one marked done: each
 	// step is confirmed by a second person (issue 13).
 	RuleOwnStep = "deny.own_step"
+	// RuleOwnRectification refuses verifying a rectification item to its
+	// owner and to whoever reported it done: a second person checks the
+	// rectification (issue 14).
+	RuleOwnRectification = "deny.own_rectification"
+	// RuleNotRectificationOwner refuses reporting progress on a
+	// rectification item (started, done with its evidence) to anyone but
+	// its owner.
+	RuleNotRectificationOwner = "deny.not_rectification_owner"
+	// RuleOtherDepartment refuses a department head another department's
+	// rectification items.
+	RuleOtherDepartment = "deny.other_department"
 
 	RulePermission     = "allow.permission"
 	RuleSameDepartment = "allow.same_department"
@@ -352,6 +363,9 @@ const (
 	// de-identification job; decisions name the job:
 	// "allow.deid_job:<job id>".
 	RuleDeidJob = "allow.deid_job"
+	// RuleRectificationOwner allows the owner of a rectification item to
+	// read it and report its progress (issue 14).
+	RuleRectificationOwner = "allow.rectification_owner"
 )
 
 func deny(rule string) Decision  { return Decision{Rule: rule} }
@@ -426,6 +440,9 @@ func Decide(req Request) Decision {
 	if req.Action == ApprovalDecide {
 		return decideApproval(req)
 	}
+	if req.Action == RectificationRead || req.Action == RectificationProgress {
+		return decideRectification(req)
+	}
 	if req.Action == UseApprove {
 		return decideUse(req)
 	}
@@ -473,6 +490,9 @@ func Decide(req Request) Decision {
 		return deny(RuleSameSignatory)
 	case req.Action == MediaBorrow && r.SubjectUserID != "" && r.SubjectUserID != s.ID:
 		return deny(RuleNotBorrower)
+	}
+	if req.Action == RectificationVerify && (r.SubjectUserID != "" && r.SubjectUserID == s.ID || r.RequestedBy != "" && r.RequestedBy == s.ID) {
+		return deny(RuleOwnRectification) // the owner and who reported it done never verify it
 	}
 	if req.Action == IncidentManage && r.RequestedBy != "" && r.RequestedBy == s.ID {
 		return deny(RuleOwnStep) // a handling step is confirmed by someone other than who recorded it
@@ -732,4 +752,35 @@ func hasGrant(grants []Grant, r Resource, now time.Time) bool {
 		}
 	}
 	return false
+}
+
+// decideRectification decides reading a rectification item and reporting
+// its progress (issue 14). Resource.SubjectUserID is the item's owner and
+// Resource.Departments its department (empty for a list of every
+// department's items). Reading opens to rectification.read (every item),
+// to a department head's rectification.read_department for their own
+// department, and to the owner; reporting progress to the owner alone.
+func decideRectification(req Request) Decision {
+	s, r := req.Subject, req.Resource
+	owner := r.SubjectUserID != "" && r.SubjectUserID == s.ID && !s.System
+	if req.Action == RectificationProgress {
+		if owner {
+			return allow(RuleRectificationOwner)
+		}
+		return deny(RuleNotRectificationOwner)
+	}
+	head := s.Permissions[RectificationReadDepartment]
+	switch {
+	case s.Permissions[RectificationRead]:
+		return allow(RulePermission)
+	case owner:
+		return allow(RuleRectificationOwner)
+	case head && r.Missing:
+		return allow(RulePermission)
+	case head && s.Department != "" && len(r.Departments) > 0 && !slices.ContainsFunc(r.Departments, func(d string) bool { return d != s.Department }):
+		return allow(RuleDepartmentHead)
+	case head:
+		return deny(RuleOtherDepartment)
+	}
+	return deny(RuleNoPermission)
 }

@@ -97,6 +97,14 @@ plan.approve           . . . . . . . . . x .
 drill.manage           . . . . . x x . . . .
 report.read            . . . . . . x x . x .
 report.generate        . . . . . . x . . x .
+rectification.read     . . . . . . x x . x .
+rectification.read_department . . . . x . . . . . .
+rectification.manage   . . . . . . x x . . .
+rectification.verify   . . . . . . x x . . .
+rectification.review   . . . . . . x . . . .
+rectification.progress . . . . . . . . . . .
+compliance.quarterly   . . . . . . . x . . .
+compliance.quarterly_results . . . . x . . . . . .
 `
 
 var gridRoles = []string{Admin, RecordsClerk, Doctor, Nurse, DeptHead, ITEngineer, SecurityOfficer, Auditor, Researcher, Leadership,
@@ -284,6 +292,15 @@ func oracle(held map[Permission]bool, action Permission, rel relation, restricte
 	}
 	if action == TrainingSelf {
 		return RuleNotOwnTraining // only the person concerned; these resources name no subject
+	}
+	if action == RectificationProgress {
+		return RuleNotRectificationOwner // only an item's owner; these resources name no owner
+	}
+	if action == RectificationRead && !held[RectificationRead] && held[RectificationReadDepartment] {
+		if rel == relSameDept {
+			return RuleDepartmentHead // a department head reads their own department's items
+		}
+		return RuleOtherDepartment
 	}
 	if action == ApprovalDecide {
 		if held[ApprovalDecide] || held[ApprovalDecideDepartment] || held[ExportApprove] || held[DeidApprove] {

@@ -251,6 +251,45 @@ const (
 	ReportGenerate Permission = "report.generate"
 )
 
+// The rectification register (整改) and the quarterly compliance check
+// (季度合规检查, issue 14).
+const (
+	// RectificationRead shows every rectification item, its history and
+	// evidence, and the monthly reviews (the security office, the quality
+	// auditors, the leadership). No patient data: findings, departments,
+	// owners and dates.
+	RectificationRead Permission = "rectification.read"
+	// RectificationReadDepartment shows a department head the items of
+	// their own department (deny.other_department elsewhere). An item's
+	// owner reads their own item without any permission.
+	RectificationReadDepartment Permission = "rectification.read_department"
+	// RectificationManage opens items (internal audit findings by hand,
+	// third-party audit reports imported from CSV), assigns their owner,
+	// deadline and severity, and reopens them.
+	RectificationManage Permission = "rectification.manage"
+	// RectificationVerify verifies an item its owner reported done, or
+	// sends it back; never the owner nor who reported it done
+	// (deny.own_rectification). Reporting progress is the owner's alone
+	// (deny.not_rectification_owner), with no permission.
+	RectificationVerify Permission = "rectification.verify"
+	// RectificationReview records the monthly review of rectification
+	// (月度整改评审) as the security office's signed statement of the
+	// figures of the month.
+	RectificationReview Permission = "rectification.review"
+	// RectificationProgress is the owner's report of progress on their
+	// item (started, done with the evidence): decided by ownership, held
+	// by no role.
+	RectificationProgress Permission = "rectification.progress"
+	// ComplianceQuarterly runs the quarterly compliance check (季度合规检查,
+	// 质控科): samples the departments, records the findings and
+	// publishes the run to every department head.
+	ComplianceQuarterly Permission = "compliance.quarterly"
+	// ComplianceQuarterlyResults shows a department head the published
+	// quarterly checks: their department's findings and the hospital's
+	// summary (the whole run needs compliance.read).
+	ComplianceQuarterlyResults Permission = "compliance.quarterly_results"
+)
+
 // AllPermissions lists every permission, in a stable order.
 var AllPermissions = []Permission{
 	PatientCreate, PatientRead, PatientUpdate, PatientSearch, PatientList,
@@ -272,6 +311,8 @@ var AllPermissions = []Permission{
 	ReportTriage,
 	RiskRead, RiskManage, RiskAccept, PlanRead, PlanManage, PlanReview, PlanApprove, DrillManage,
 	ReportRead, ReportGenerate,
+	RectificationRead, RectificationReadDepartment, RectificationManage, RectificationVerify, RectificationReview,
+	RectificationProgress, ComplianceQuarterly, ComplianceQuarterlyResults,
 }
 
 // patientData are the permissions whose use touches a patient's data and so
@@ -364,7 +405,7 @@ var DefaultRoles = []Role{
 	{Name: DeptHead, NameZH: "科室主任", Clinical: true,
 		Description: "A doctor who also reviews break-glass, manages care teams and access grants in the department, and approves the department's requests.",
 		Permissions: append(slices.Clone(doctorPermissions), RecordReadHistory, ArchivingRead, BreakGlassReview,
-			BreakGlassRead, CareTeamManage, GrantManage, ApprovalDecideDepartment)},
+			BreakGlassRead, CareTeamManage, GrantManage, ApprovalDecideDepartment, RectificationReadDepartment, ComplianceQuarterlyResults)},
 	{Name: ITEngineer, NameZH: "信息科工程师", Privileged: true,
 		Description: "Runs the server: backups, keys, metrics; keeps the asset register and fixes vulnerabilities; inspects daily; keeps risks, emergency plans and drills with the security office; no patient data.",
 		Permissions: []Permission{DirectoryRead, BackupRun, KeyRotate, SystemMetrics, RoleRead, BackupRead,
@@ -377,20 +418,22 @@ var DefaultRoles = []Role{
 			BackupRead, RetentionHold, PartnerManage, PartnerRead,
 			InspectionRead, InspectionReview, InspectionManage, MediaRead, MediaManage, MediaBorrow, TrainingRead, TrainingManage,
 			AssetRead, AssetManage, VulnRead, VulnManage, VulnSuspend, ReportTriage,
-			RiskRead, RiskManage, PlanRead, PlanManage, PlanReview, DrillManage, ReportRead, ReportGenerate}},
+			RiskRead, RiskManage, PlanRead, PlanManage, PlanReview, DrillManage, ReportRead, ReportGenerate,
+			RectificationRead, RectificationManage, RectificationVerify, RectificationReview}},
 	{Name: Auditor, NameZH: "质控审计员", Privileged: true,
 		Description: "Read-only audit, compliance checks and accountability cases; sees late archiving hospital-wide.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, IncidentRead, ComplianceRead,
 			AccountabilityManage, UserRead, RoleRead, BreakGlassRead, ArchivingRead, AllDepartments, RetentionRead,
 			BackupRead, UseRead, FolderRead, PartnerRead, InspectionRead, MediaRead, MediaBorrow, TrainingRead, AssetRead, VulnRead,
-			ReportTriage, RiskRead, PlanRead, ReportRead}},
+			ReportTriage, RiskRead, PlanRead, ReportRead, RectificationRead, RectificationManage, RectificationVerify, ComplianceQuarterly}},
 	{Name: Researcher, NameZH: "科研人员",
 		Description: "Asks for de-identification jobs and receives their approved, de-identified output only.",
 		Permissions: []Permission{DirectoryRead, DeidRead, DeidRun}},
 	{Name: Leadership, NameZH: "领导小组", Privileged: true,
 		Description: "The leadership group (领导小组): reads the security posture — compliance, incidents, alerts, backups, retention, risks, plans and drills; accepts high risks and approves emergency plans; no patient data.",
 		Permissions: []Permission{DirectoryRead, ComplianceRead, IncidentRead, AlertRead, BackupRead, RetentionRead,
-			InspectionRead, TrainingRead, AssetRead, VulnRead, RiskRead, RiskAccept, PlanRead, PlanApprove, ReportRead, ReportGenerate}},
+			InspectionRead, TrainingRead, AssetRead, VulnRead, RiskRead, RiskAccept, PlanRead, PlanApprove, ReportRead, ReportGenerate,
+			RectificationRead}},
 	{Name: MedicalAffairs, NameZH: "医务科", Privileged: true,
 		Description: "Approves the requests that let data leave the archive: exports of more than one patient and de-identification jobs; sees their manifests; no patient data of its own.",
 		Permissions: []Permission{DirectoryRead, RoleRead, ExportApprove, DeidApprove, DeidRead, PartnerManage, PartnerRead,

@@ -16,6 +16,7 @@ import (
 	"medguard/internal/policy"
 	"medguard/internal/records"
 	"medguard/internal/reports"
+	"medguard/internal/rectify"
 	"medguard/internal/risks"
 	"medguard/internal/training"
 	"medguard/internal/vulns"
@@ -316,6 +317,32 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "GET", Pattern: "/api/v1/system-introductions/{id}", Action: "risk.introduction_read", auth: userOnly, Perms: perms(policy.RiskRead), h: s.getIntroduction},
 		{Method: "POST", Pattern: "/api/v1/system-introductions/{id}/items/{item}", Action: "risk.introduction_check", auth: userOnly, Perms: perms(policy.RiskManage), Body: risks.ItemCheck{}, h: s.checkIntroductionItem},
 		{Method: "POST", Pattern: "/api/v1/system-introductions/{id}/approve", Action: "risk.introduction_approve", auth: userOnly, Perms: perms(policy.RiskAccept), Body: risks.GoLive{}, h: s.approveGoLive},
+
+		// The rectification register (整改) and the quarterly compliance
+		// check (季度合规检查, issue 14): items from failing checks,
+		// quarterly checks, internal and third-party audits; the owner's
+		// progress, verification by another; the monthly review; the
+		// quarterly runs published to the department heads. Reading is
+		// decided by the service (a department head's own department, an
+		// owner's own items), so the routes name no permission for it.
+		{Method: "GET", Pattern: "/api/v1/rectifications", Action: "rectification.list", auth: userOnly, h: s.listRectifications},
+		{Method: "POST", Pattern: "/api/v1/rectifications", Action: "rectification.create", auth: userOnly, Perms: perms(policy.RectificationManage), Body: rectify.NewItem{}, h: s.createRectification},
+		{Method: "POST", Pattern: "/api/v1/rectifications/import", Action: "rectification.import", auth: userOnly, Perms: perms(policy.RectificationManage), h: s.importRectifications},
+		{Method: "GET", Pattern: "/api/v1/rectifications/monthly", Action: "rectification.monthly", auth: userOnly, Perms: perms(policy.RectificationRead), h: s.rectificationMonthly},
+		{Method: "GET", Pattern: "/api/v1/rectifications/reviews", Action: "rectification.review_list", auth: userOnly, Perms: perms(policy.RectificationRead), h: s.listRectificationReviews},
+		{Method: "POST", Pattern: "/api/v1/rectifications/reviews", Action: "rectification.review", auth: userOnly, Perms: perms(policy.RectificationReview), Body: rectify.NewReview{}, h: s.recordRectificationReview},
+		{Method: "GET", Pattern: "/api/v1/rectifications/{id}", Action: "rectification.read", auth: userOnly, h: s.getRectification},
+		{Method: "PATCH", Pattern: "/api/v1/rectifications/{id}", Action: "rectification.update", auth: userOnly, Perms: perms(policy.RectificationManage), Body: rectify.ItemChanges{}, h: s.updateRectification},
+		{Method: "POST", Pattern: "/api/v1/rectifications/{id}/start", Action: "rectification.start", auth: userOnly, Body: rectify.Progress{}, h: s.rectificationProgress(false)},
+		{Method: "POST", Pattern: "/api/v1/rectifications/{id}/done", Action: "rectification.done", auth: userOnly, Body: rectify.Progress{}, h: s.rectificationProgress(true)},
+		{Method: "POST", Pattern: "/api/v1/rectifications/{id}/verify", Action: "rectification.verify", auth: userOnly, Perms: perms(policy.RectificationVerify), Body: rectify.Verification{}, h: s.rectificationVerification(true)},
+		{Method: "POST", Pattern: "/api/v1/rectifications/{id}/reopen", Action: "rectification.reopen", auth: userOnly, Perms: perms(policy.RectificationVerify), Body: rectify.Verification{}, h: s.rectificationVerification(false)},
+		{Method: "GET", Pattern: "/api/v1/rectifications/{id}/evidence/{seq}", Action: "rectification.evidence_read", auth: userOnly, h: s.getRectificationEvidence},
+		{Method: "GET", Pattern: "/api/v1/compliance/quarterly", Action: "compliance.quarterly_list", auth: userOnly, Perms: perms(policy.ComplianceRead, policy.ComplianceQuarterly, policy.ComplianceQuarterlyResults), h: s.listQuarterlyRuns},
+		{Method: "POST", Pattern: "/api/v1/compliance/quarterly", Action: "compliance.quarterly_start", auth: userOnly, Perms: perms(policy.ComplianceQuarterly), Body: rectify.NewRun{}, h: s.startQuarterlyRun},
+		{Method: "GET", Pattern: "/api/v1/compliance/quarterly/{id}", Action: "compliance.quarterly_read", auth: userOnly, Perms: perms(policy.ComplianceRead, policy.ComplianceQuarterly, policy.ComplianceQuarterlyResults), h: s.getQuarterlyRun},
+		{Method: "POST", Pattern: "/api/v1/compliance/quarterly/{id}/findings", Action: "compliance.quarterly_finding", auth: userOnly, Perms: perms(policy.ComplianceQuarterly), Body: rectify.FindingResult{}, h: s.recordQuarterlyFinding},
+		{Method: "POST", Pattern: "/api/v1/compliance/quarterly/{id}/publish", Action: "compliance.quarterly_publish", auth: userOnly, Perms: perms(policy.ComplianceQuarterly), h: s.publishQuarterlyRun},
 
 		// Emergency plans and drills (应急预案与演练, issue 13): the plan
 		// library and its workflow under separation of duties, the yearly

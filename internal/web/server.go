@@ -45,6 +45,7 @@ import (
 	"medguard/internal/policy"
 	"medguard/internal/records"
 	"medguard/internal/reports"
+	"medguard/internal/rectify"
 	"medguard/internal/risks"
 	"medguard/internal/storage"
 	"medguard/internal/trail"
@@ -112,6 +113,9 @@ type Deps struct {
 	Plans *plans.Service
 	// Reports is the leadership's posture reports (issue 14).
 	Reports *reports.Service
+	// Rectify is the rectification register and the quarterly
+	// compliance check (issue 14).
+	Rectify *rectify.Service
 }
 
 // Server serves medguard over HTTP.
