@@ -123,11 +123,11 @@ type RestoreDrill struct {
 
 // BackupState is the backups' health.
 type BackupState struct {
-	Configured              bool
-	Targets                 []BackupTarget
-	Copies, Media, OffSite  int
-	Met321                  bool
-	LastDrill               *RestoreDrill
+	Configured             bool
+	Targets                []BackupTarget
+	Copies, Media, OffSite int
+	Met321                 bool
+	LastDrill              *RestoreDrill
 }
 
 // Backups is the backups' health (internal/backuphealth).
