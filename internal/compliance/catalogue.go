@@ -118,3 +118,13 @@ func DefaultCatalogue() *Catalogue {
 	}
 	return c
 }
+
+// MeasureIDs lists the ids of the measure functions, sorted.
+func MeasureIDs() []string {
+	out := make([]string, 0, len(measures))
+	for id := range measures {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
