@@ -328,9 +328,15 @@ func (s *Service) RunDaily(ctx context.Context) (*Run, error) {
 	return run, nil
 }
 
-// Schedule runs RunDaily at once and then every interval until ctx ends,
-// passing failures to onError (may be nil).
-func (s *Service) Schedule(ctx context.Context, every time.Duration, onError func(error)) {
+// Schedule runs RunDaily after first (a server just started has not had
+// the time to take its first backups) and then every interval until ctx
+// ends, passing failures to onError (may be nil).
+func (s *Service) Schedule(ctx context.Context, first, every time.Duration, onError func(error)) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(first):
+	}
 	medguard.Every(ctx, every, func(ctx context.Context) error {
 		_, err := s.RunDaily(ctx)
 		return err

@@ -90,6 +90,7 @@ import (
 	"medguard/internal/assets"
 	"medguard/internal/audit"
 	"medguard/internal/backuphealth"
+	"medguard/internal/compliance"
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
@@ -159,6 +160,9 @@ type Deps struct {
 	// (risks.go, plans.go); nil hides those pages' data.
 	Risks *risks.Service
 	Plans *plans.Service
+	// Compliance is the compliance checks (compliance.go); nil hides
+	// their data.
+	Compliance *compliance.Service
 }
 
 // PageSize is the length of a page of a paginated list.

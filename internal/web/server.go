@@ -30,6 +30,7 @@ import (
 	"medguard/internal/assets"
 	"medguard/internal/audit"
 	"medguard/internal/backuphealth"
+	"medguard/internal/compliance"
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
@@ -109,6 +110,12 @@ type Deps struct {
 	// and drills (issue 13).
 	Risks *risks.Service
 	Plans *plans.Service
+	// Compliance is the compliance checks (合规检查, issue 14); nil
+	// answers their routes 503.
+	Compliance *compliance.Service
+	// CompliancePDF renders the compliance report as a PDF in lang; while
+	// it is nil, a request for the PDF is answered 406.
+	CompliancePDF func(ctx context.Context, lang string, r compliance.Report) ([]byte, error)
 }
 
 // Server serves medguard over HTTP.
