@@ -360,11 +360,11 @@ func attested(r *Result, a *Attestation, now time.Time) {
 	case a == nil:
 		r.Value, r.Reason = "—", "no evidence attached"
 	case a.State == AttestationAwaitingReview:
-		r.Value, r.Reason = "awaiting review", "evidence attached by "+a.AttachedBy+" waits for a second person's signature"
+		r.Value, r.Reason = "—", "evidence attached by "+a.AttachedBy+" waits for a second person's signature"
 	case a.State == AttestationExpired:
-		r.Value, r.Reason = "expired "+a.ExpiresAt.Format(time.DateOnly), "the signed evidence expired: attach new evidence"
+		r.Value, r.Reason = a.ExpiresAt.Format(time.DateOnly), "the signed evidence expired: attach new evidence"
 	default:
-		r.Status, r.Value = Pass, "signed until "+a.ExpiresAt.Format(time.DateOnly)
+		r.Status, r.Value = Pass, a.ExpiresAt.Format(time.DateOnly)
 	}
 	if a != nil {
 		c := *a
@@ -372,7 +372,7 @@ func attested(r *Result, a *Attestation, now time.Time) {
 		// notes stay out of them.
 		c.Note, c.ReviewNote, c.Filename = "", "", ""
 		r.Evidence.Attestation = &c
-		r.Evidence.Items = []Item{{ID: a.ID, Name: a.AttachedBy, Detail: a.Kind + " sha256:" + a.SHA256[:12], At: tptr(a.AttachedAt)}}
+		r.Evidence.Items = []Item{{Kind: ItemAttestation, ID: a.ID, Who: a.AttachedBy, Detail: a.Kind + " sha256:" + a.SHA256[:12], At: tptr(a.AttachedAt)}}
 	}
 	r.Numerator = nil
 	_ = now

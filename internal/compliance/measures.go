@@ -25,6 +25,9 @@ var Statuses = []string{Pass, Fail, NotApplicable, NeedsEvidence}
 // key, a column, a link, a day — named by id and name, never by patient
 // data.
 type Item struct {
+	// Kind says what the line is (ItemStaff, ItemAPIKey, …), so that it
+	// can be shown in words.
+	Kind       string `json:"kind"`
 	ID         string `json:"id"`
 	Name       string `json:"name,omitempty"`
 	Department string `json:"department,omitempty"`
@@ -32,7 +35,34 @@ type Item struct {
 	Detail string `json:"detail,omitempty"`
 	// At is the date that matters (a due date, a last backup).
 	At *time.Time `json:"at,omitempty"`
+	// Who is the username of the person concerned (a key's owner, an
+	// inspector, an attester).
+	Who string `json:"who,omitempty"`
+	// Count of Of, where the line is a ratio (a column's sealed values).
+	Count *int `json:"count,omitempty"`
+	Of    *int `json:"of,omitempty"`
 }
+
+// The kinds of evidence line.
+const (
+	ItemStaff          = "staff"
+	ItemAPIKey         = "api_key"
+	ItemColumn         = "column"
+	ItemLink           = "link"
+	ItemAuditLog       = "audit_log"
+	ItemSIEM           = "siem"
+	ItemBackupTarget   = "backup_target"
+	ItemRestoreDrill   = "restore_drill"
+	ItemVuln           = "vuln"
+	ItemBreakGlass     = "break_glass"
+	ItemAdmission      = "admission"
+	ItemReconciliation = "reconciliation"
+	ItemInspectionDay  = "inspection_day"
+	ItemRisk           = "risk"
+	ItemPlan           = "plan"
+	ItemDrillKind      = "drill_kind"
+	ItemAttestation    = "attestation"
+)
 
 // Evidence is what a figure rests on: the list behind the number, and
 // where to see it live (the console page and the API list).
@@ -223,7 +253,7 @@ func departedStaffAccess(ctx context.Context, e *env, r *Result) error {
 			continue
 		}
 		d.Numerator++
-		items = append(items, Item{ID: a.ID, Name: a.Username + " " + a.DisplayName, Department: a.Department,
+		items = append(items, Item{Kind: ItemStaff, ID: a.ID, Who: a.Username, Name: a.Username + " " + a.DisplayName, Department: a.Department,
 			Detail: strings.Join(why, " "), At: a.DeactivatedAt})
 	}
 	count(r, items, "departed staff still have access")
@@ -274,7 +304,8 @@ func departedOwnerKeys(ctx context.Context, e *env, r *Result) error {
 		}
 		live++
 		if !k.OwnerActive && k.OwnerID != "" {
-			items = append(items, Item{ID: k.ID, Name: k.Name, Department: k.OwnerDepartment, Detail: "owner:" + k.OwnerUsername})
+			items = append(items, Item{Kind: ItemAPIKey, ID: k.ID, Name: k.Name, Who: k.OwnerUsername, Department: k.OwnerDepartment,
+				Detail: "owner " + k.OwnerUsername})
 		}
 	}
 	count(r, items, "live API keys were made by staff who left")
@@ -298,7 +329,8 @@ func sensitiveFieldsEncrypted(ctx context.Context, e *env, r *Result) error {
 		if len(s.Unsealed) > 0 {
 			detail += "; not sealed: " + strings.Join(s.Unsealed, ",")
 		}
-		r.Evidence.Items = append(r.Evidence.Items, Item{ID: s.Table + "." + s.Column, Detail: detail})
+		r.Evidence.Items = append(r.Evidence.Items, Item{Kind: ItemColumn, ID: s.Table + "." + s.Column, Detail: detail,
+			Count: ptr(s.Sealed), Of: ptr(s.Values)})
 	}
 	ratio(r, num, den, 100, "stored sensitive values")
 	if r.Status == NotApplicable {
@@ -330,7 +362,7 @@ func transportEncrypted(ctx context.Context, e *env, r *Result) error {
 		if l.Note != "" {
 			detail += " — " + l.Note
 		}
-		r.Evidence.Items = append(r.Evidence.Items, Item{ID: l.Name, Name: l.Target, Detail: detail})
+		r.Evidence.Items = append(r.Evidence.Items, Item{Kind: ItemLink, ID: l.Name, Name: l.Target, Detail: detail})
 	}
 	ratio(r, num, len(links), 100, "links")
 	if r.Status == Fail {
@@ -347,12 +379,13 @@ func auditVerified(ctx context.Context, e *env, r *Result) error {
 	if err != nil {
 		return err
 	}
-	r.Evidence.Items = []Item{{ID: "audit_log", Detail: fmt.Sprintf("%d entries", st.Size), At: tptr(st.VerifiedAt)}}
+	r.Evidence.Items = []Item{{Kind: ItemAuditLog, ID: "audit_log", Detail: fmt.Sprintf("%d entries", st.Size), At: tptr(st.VerifiedAt),
+		Count: ptr(int(st.Size))}}
 	if st.Verified {
-		r.Status, r.Value = Pass, fmt.Sprintf("verified %d entries", st.Size)
+		r.Status, r.Value = Pass, strconv.FormatUint(st.Size, 10)
 		return nil
 	}
-	r.Status, r.Value, r.Reason = Fail, "does not verify", st.Problem
+	r.Status, r.Value, r.Reason = Fail, "✗", "the audit log does not verify: "+st.Problem
 	return nil
 }
 
@@ -385,7 +418,7 @@ func siemForwarding(ctx context.Context, e *env, r *Result) error {
 		r.Status, r.Value, r.Reason = NotApplicable, "—", "no SIEM is configured (--siem)"
 		return nil
 	}
-	r.Value = fmt.Sprintf("lag %d", st.Lag)
+	r.Value = strconv.FormatUint(st.Lag, 10)
 	detail := "connected"
 	switch {
 	case st.Standby:
@@ -396,7 +429,7 @@ func siemForwarding(ctx context.Context, e *env, r *Result) error {
 	if st.Problem != "" {
 		detail += " — " + st.Problem
 	}
-	r.Evidence.Items = []Item{{ID: st.Destination, Detail: detail}}
+	r.Evidence.Items = []Item{{Kind: ItemSIEM, ID: st.Destination, Detail: detail, Count: ptr(int(min(st.Lag, 1<<31-1)))}}
 	switch {
 	case st.Lag > MaxSIEMLag:
 		r.Status, r.Reason = Fail, fmt.Sprintf("%d audit entries wait to be forwarded", st.Lag)
@@ -431,7 +464,7 @@ func backupAge(ctx context.Context, e *env, r *Result) error {
 	var worst time.Duration
 	late := 0
 	for _, t := range st.Targets {
-		it := Item{ID: t.URL, Name: t.Media, At: t.LastBackup}
+		it := Item{Kind: ItemBackupTarget, ID: t.URL, Name: t.Media, At: t.LastBackup}
 		switch {
 		case t.LastBackup == nil:
 			late++
@@ -456,7 +489,7 @@ func backupAge(ctx context.Context, e *env, r *Result) error {
 	case len(st.Targets) == 0:
 		r.Status, r.Value, r.Reason = Fail, "—", "no backup target"
 	case worst == time.Duration(math.MaxInt64):
-		r.Status, r.Value, r.Reason = Fail, "never", "a target has no backup yet"
+		r.Status, r.Value, r.Reason = Fail, "—", "a target has no backup yet"
 	default:
 		r.Value = duration(worst)
 		r.Status = Pass
@@ -474,7 +507,7 @@ func restoreDrill(ctx context.Context, e *env, r *Result) error {
 	}
 	d := st.LastDrill
 	if d == nil {
-		r.Status, r.Value, r.Reason = Fail, "never", "no restore drill was ever run (medguard backup drill)"
+		r.Status, r.Value, r.Reason = Fail, "—", "no restore drill was ever run (medguard backup drill)"
 		return nil
 	}
 	age := e.now.Sub(d.At)
@@ -485,7 +518,7 @@ func restoreDrill(ctx context.Context, e *env, r *Result) error {
 	} else if !d.RTOMet {
 		detail = "RTO missed"
 	}
-	r.Evidence.Items = []Item{{ID: d.ID, Detail: detail, At: tptr(d.At)}}
+	r.Evidence.Items = []Item{{Kind: ItemRestoreDrill, ID: d.ID, Detail: detail, At: tptr(d.At)}}
 	switch {
 	case age > DrillMaxAge:
 		r.Status, r.Reason = Fail, "the last restore drill is older than 31 days"
@@ -511,7 +544,7 @@ func backup321(ctx context.Context, e *env, r *Result) error {
 		if t.LastError != "" {
 			detail += " — failing"
 		}
-		r.Evidence.Items = append(r.Evidence.Items, Item{ID: t.URL, Detail: detail})
+		r.Evidence.Items = append(r.Evidence.Items, Item{Kind: ItemBackupTarget, ID: t.URL, Name: t.Media, Detail: detail})
 	}
 	r.Status = Pass
 	if !st.Met321 {
@@ -520,10 +553,10 @@ func backup321(ctx context.Context, e *env, r *Result) error {
 	return nil
 }
 
-func overdueItems(os []Overdue, detail func(Overdue) string) []Item {
+func overdueItems(kind string, os []Overdue, detail func(Overdue) string) []Item {
 	items := make([]Item, 0, len(os))
 	for _, o := range os {
-		it := Item{ID: o.ID, Name: o.Title, Department: o.Department, Detail: detail(o), At: tptr(o.DueAt)}
+		it := Item{Kind: kind, ID: o.ID, Name: o.Title, Department: o.Department, Detail: detail(o), At: tptr(o.DueAt), Who: o.Owner}
 		items = append(items, it)
 	}
 	return items
@@ -545,7 +578,7 @@ func vulnsPastDue(ctx context.Context, e *env, r *Result) error {
 	if err != nil {
 		return err
 	}
-	count(r, overdueItems(os, func(o Overdue) string { return o.Severity }), "vulnerabilities are past due")
+	count(r, overdueItems(ItemVuln, os, func(o Overdue) string { return o.Severity }), "vulnerabilities are past due")
 	if len(os) > 0 {
 		by := map[string]int{}
 		for _, o := range os {
@@ -557,7 +590,7 @@ func vulnsPastDue(ctx context.Context, e *env, r *Result) error {
 				parts = append(parts, fmt.Sprintf("%s %d", s, by[s]))
 			}
 		}
-		r.Value = fmt.Sprintf("%d (%s)", len(os), strings.Join(parts, ", "))
+		r.Reason = fmt.Sprintf("%d vulnerabilities are past due (%s)", len(os), strings.Join(parts, ", "))
 	}
 	return nil
 }
@@ -585,7 +618,7 @@ func trainingCoverage(ctx context.Context, e *env, r *Result) error {
 			d.Numerator++
 			continue
 		}
-		r.Evidence.Items = append(r.Evidence.Items, Item{ID: s.UserID, Name: s.Username + " " + s.DisplayName, Department: s.Department,
+		r.Evidence.Items = append(r.Evidence.Items, Item{Kind: ItemStaff, ID: s.UserID, Who: s.Username, Name: s.Username + " " + s.DisplayName, Department: s.Department,
 			Detail: "owes training"})
 	}
 	ratio(r, num, len(st), TrainingMinPercent, "active staff")
@@ -606,7 +639,7 @@ func trainingOverdue(ctx context.Context, e *env, r *Result) error {
 	var items []Item
 	for _, s := range st {
 		if s.Overdue {
-			items = append(items, Item{ID: s.UserID, Name: s.Username + " " + s.DisplayName, Department: s.Department, Detail: "periodic_training"})
+			items = append(items, Item{Kind: ItemStaff, ID: s.UserID, Who: s.Username, Name: s.Username + " " + s.DisplayName, Department: s.Department, Detail: "periodic_training"})
 		}
 	}
 	count(r, items, "staff are overdue for their twice-yearly training")
@@ -622,7 +655,7 @@ func commitmentLetters(ctx context.Context, e *env, r *Result) error {
 	var items []Item
 	for _, s := range st {
 		if s.LetterOwed {
-			items = append(items, Item{ID: s.UserID, Name: s.Username + " " + s.DisplayName, Department: s.Department, Detail: "commitment_letter"})
+			items = append(items, Item{Kind: ItemStaff, ID: s.UserID, Who: s.Username, Name: s.Username + " " + s.DisplayName, Department: s.Department, Detail: "commitment_letter"})
 		}
 	}
 	count(r, items, "staff have not signed the commitment letter")
@@ -638,7 +671,7 @@ func breakGlassOverdue(ctx context.Context, e *env, r *Result) error {
 	if err != nil {
 		return err
 	}
-	count(r, overdueItems(os, func(o Overdue) string { return "by " + o.Owner }), "break-glass reviews are overdue")
+	count(r, overdueItems(ItemBreakGlass, os, func(o Overdue) string { return "by " + o.Owner }), "break-glass reviews are overdue")
 	return nil
 }
 
@@ -651,7 +684,7 @@ func archivedLate(ctx context.Context, e *env, r *Result) error {
 		return err
 	}
 	depts := map[string]*DepartmentFigure{}
-	count(r, overdueItems(os, func(o Overdue) string {
+	count(r, overdueItems(ItemAdmission, os, func(o Overdue) string {
 		d := deptFigure(depts, o.Department)
 		d.Numerator++
 		if o.DoneAt != nil {
@@ -679,7 +712,7 @@ func paperSyncRate(ctx context.Context, e *env, r *Result) error {
 	}
 	r.Value = strconv.FormatFloat(math.Floor(rec.Rate*10)/10, 'f', -1, 64) + " %"
 	r.Numerator, r.Denominator = ptr(rec.Matched), ptr(rec.Matched+rec.FoldersWithoutElectronic+rec.PatientsWithoutFolder)
-	r.Evidence.Items = []Item{{ID: rec.Day, Detail: fmt.Sprintf("folders %d, inpatients %d, matched %d, folders without electronic %d, inpatients without folder %d",
+	r.Evidence.Items = []Item{{Kind: ItemReconciliation, ID: rec.Day, Count: ptr(rec.Matched), Of: ptr(rec.Matched + rec.FoldersWithoutElectronic + rec.PatientsWithoutFolder), Detail: fmt.Sprintf("folders %d, inpatients %d, matched %d, folders without electronic %d, inpatients without folder %d",
 		rec.Folders, rec.Inpatients, rec.Matched, rec.FoldersWithoutElectronic, rec.PatientsWithoutFolder)}}
 	r.Status = Pass
 	if rec.Rate < 100 {
@@ -703,7 +736,7 @@ func inspectionsSigned(ctx context.Context, e *env, r *Result) error {
 			num++
 			continue
 		}
-		r.Evidence.Items = append(r.Evidence.Items, Item{ID: d.Day, Name: d.Inspector, Detail: d.Status})
+		r.Evidence.Items = append(r.Evidence.Items, Item{Kind: ItemInspectionDay, ID: d.Day, Who: d.Inspector, Detail: d.Status})
 	}
 	ratio(r, num, len(days), 100, "inspection days")
 	if r.Status == NotApplicable {
@@ -722,7 +755,7 @@ func risksPastReview(ctx context.Context, e *env, r *Result) error {
 	if err != nil {
 		return err
 	}
-	count(r, overdueItems(os, func(o Overdue) string { return o.Severity + " owner " + o.Owner }), "risks are past their review date")
+	count(r, overdueItems(ItemRisk, os, func(o Overdue) string { return o.Severity }), "risks are past their review date")
 	return nil
 }
 
@@ -734,7 +767,7 @@ func plansPastReview(ctx context.Context, e *env, r *Result) error {
 	if err != nil {
 		return err
 	}
-	count(r, overdueItems(os, func(Overdue) string { return "yearly review" }), "emergency plans are past their yearly review")
+	count(r, overdueItems(ItemPlan, os, func(Overdue) string { return "yearly review" }), "emergency plans are past their yearly review")
 	return nil
 }
 
@@ -754,7 +787,7 @@ func drillsOnCadence(ctx context.Context, e *env, r *Result) error {
 		}
 		started++
 		if len(c.Missed) > 0 {
-			items = append(items, Item{ID: c.Kind, Detail: "missed " + strings.Join(c.Missed, ","), At: c.LastDrillAt})
+			items = append(items, Item{Kind: ItemDrillKind, ID: c.Kind, Name: strings.Join(c.Missed, ", "), Detail: "missed " + strings.Join(c.Missed, ","), At: c.LastDrillAt})
 		}
 	}
 	if started == 0 {
@@ -784,7 +817,7 @@ func privilegedSecondFactor(ctx context.Context, e *env, r *Result) error {
 			num++
 			continue
 		}
-		r.Evidence.Items = append(r.Evidence.Items, Item{ID: a.ID, Name: a.Username + " " + a.DisplayName, Department: a.Department,
+		r.Evidence.Items = append(r.Evidence.Items, Item{Kind: ItemStaff, ID: a.ID, Who: a.Username, Name: a.Username + " " + a.DisplayName, Department: a.Department,
 			Detail: "no TOTP: " + strings.Join(a.Roles, ",")})
 	}
 	ratio(r, num, den, 100, "privileged accounts")
@@ -806,7 +839,7 @@ func separationOfDuties(ctx context.Context, e *env, r *Result) error {
 	for _, a := range accounts {
 		if a.Active && slices.Contains(a.Roles, "admin") &&
 			(slices.Contains(a.Roles, "security_officer") || slices.Contains(a.Roles, "auditor")) {
-			items = append(items, Item{ID: a.ID, Name: a.Username + " " + a.DisplayName, Department: a.Department, Detail: strings.Join(a.Roles, ",")})
+			items = append(items, Item{Kind: ItemStaff, ID: a.ID, Who: a.Username, Name: a.Username + " " + a.DisplayName, Department: a.Department, Detail: strings.Join(a.Roles, ",")})
 		}
 	}
 	count(r, items, "people hold the administrator's role with the security officer's or the auditor's")
@@ -835,7 +868,7 @@ func unusedAccounts(ctx context.Context, e *env, r *Result) error {
 		if a.LastSignIn != nil {
 			detail = "last sign-in " + a.LastSignIn.Format(time.DateOnly)
 		}
-		items = append(items, Item{ID: a.ID, Name: a.Username + " " + a.DisplayName, Department: a.Department, Detail: detail, At: a.LastSignIn})
+		items = append(items, Item{Kind: ItemStaff, ID: a.ID, Who: a.Username, Name: a.Username + " " + a.DisplayName, Department: a.Department, Detail: detail, At: a.LastSignIn})
 	}
 	count(r, items, "active accounts were not used for 90 days")
 	r.Denominator = ptr(active)
