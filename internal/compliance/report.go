@@ -167,6 +167,27 @@ func (s *Service) Report(ctx context.Context, call *medguard.Call, lang string) 
 	return rep, nil
 }
 
+// LatestReport returns the newest run's report in lang, or nil before
+// the first run — never computing anything (compliance.read): for the
+// dashboard, which must stay cheap.
+func (s *Service) LatestReport(ctx context.Context, call *medguard.Call, lang string) (*Report, error) {
+	var rep *Report
+	err := s.read(ctx, call, "compliance.report", "", func() error {
+		run, err := s.latestRun(ctx)
+		if err != nil || run == nil {
+			return err
+		}
+		r := reportOf(run)
+		rep = &r
+		return nil
+	})
+	if err != nil || rep == nil {
+		return nil, err
+	}
+	s.localise(rep.Checks, lang)
+	return rep, nil
+}
+
 // History returns a check's results from the newest, at most limit
 // (compliance.read).
 func (s *Service) History(ctx context.Context, call *medguard.Call, checkID, lang string, limit int) ([]Result, error) {

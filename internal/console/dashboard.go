@@ -78,6 +78,9 @@ type Dashboard struct {
 	// (risks.go, plans.go; _registers.html).
 	Risks  RiskTile
 	Drills DrillTile
+	// Compliance is the compliance checks' tile (compliance.go), for
+	// the security office, the auditors and the leadership.
+	Compliance ComplianceTile
 }
 
 func dashboard(rq *Request) error {
@@ -251,6 +254,13 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 			return nil, err
 		}
 		d.Empty = d.Empty && !d.Risks.Shown && !d.Drills.Shown
+	}
+	if rq.Can(policy.ComplianceRead) && deps.Compliance != nil {
+		var err error
+		if d.Compliance, err = loadComplianceTile(rq); err != nil {
+			return nil, err
+		}
+		d.Empty = d.Empty && !d.Compliance.Shown
 	}
 	if rq.Can(policy.BreakGlassReview) || rq.Can(policy.BreakGlassRead) {
 		d.Empty = false
