@@ -51,11 +51,27 @@ func (s complianceStaff) Accounts(ctx context.Context) ([]compliance.Account, er
 	if err != nil {
 		return nil, err
 	}
+	now := s.a.Config.Clock.Now()
+	since := now.Add(-compliance.UnusedAfter)
 	out := make([]compliance.Account, 0, len(facts))
 	for _, f := range facts {
-		out = append(out, compliance.Account{ID: f.ID, Username: f.Username, DisplayName: f.DisplayName, Department: f.Department,
+		a := compliance.Account{ID: f.ID, Username: f.Username, DisplayName: f.DisplayName, Department: f.Department,
 			Roles: f.Roles, Active: f.Active, CreatedAt: f.CreatedAt, DeactivatedAt: f.DeactivatedAt, LiveSessions: f.LiveSessions,
-			RolesAfterDeparture: f.RolesAfterDeparture, TOTP: f.TOTP, LastSignIn: f.LastSignIn})
+			RolesAfterDeparture: f.RolesAfterDeparture, TOTP: f.TOTP, LastSignIn: f.LastSignIn}
+		// An account not signed in lately may still act (an API
+		// session of another kind, a console of a server whose sessions
+		// were reset): its newest action in the audit log counts.
+		if a.Active && (a.LastSignIn == nil || a.LastSignIn.Before(since)) && a.CreatedAt.Before(since) {
+			es, _, err := s.a.Log.Search(ctx, audit.Query{Actor: f.Username, From: since, Limit: 1})
+			if err != nil {
+				return nil, err
+			}
+			if len(es) > 0 {
+				at := es[0].Entry.Time
+				a.LastActive = &at
+			}
+		}
+		out = append(out, a)
 	}
 	return out, nil
 }

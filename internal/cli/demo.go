@@ -67,7 +67,8 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 	fmt.Fprintf(stdout, "Building a synthetic hospital in %s (seed %d, %d patients, %d records)\n", app.DB.Where, *seed, *patients, *recs)
 	sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals,
 		DataUse: app.DataUse, Partners: app.Partners, DeidJobs: app.DeidJobs, Inspections: app.Inspections, Media: app.Media,
-		Training: app.Training, Assets: app.Assets, Vulns: app.Vulns, Incidents: app.Incidents, Risks: app.Risks, Plans: app.Plans}, clock,
+		Training: app.Training, Assets: app.Assets, Vulns: app.Vulns, Incidents: app.Incidents, Risks: app.Risks, Plans: app.Plans,
+		Compliance: app.Compliance}, clock,
 		demo.Options{Seed: *seed, Patients: *patients, Records: *recs, Workers: *workers, AdminPassword: adminPassword,
 			SecurityPassword: securityPassword, StaffPassword: demoStaffPassword, Now: now, Progress: stdout})
 	if err != nil {
@@ -106,6 +107,11 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stdout, "Security office: %d risks on the register (reviews overdue, an acceptance waiting for the\n"+
 			"leadership), %d emergency plans through review and approval, %d drills with gaps and improvement items.\n\n",
 			sum.Risks, sum.Plans, sum.Drills)
+	}
+	if sum.ComplianceRun != "" {
+		fmt.Fprintf(stdout, "Compliance checks: run %s at the end of the year; failing: %s (console 合规检查, /compliance;\n"+
+			"GET /api/v1/compliance/report). %s, a departed doctor, left the LIS key he made alive.\n\n",
+			sum.ComplianceRun, strings.Join(sum.ComplianceFailing, ", "), sum.DepartedDoctor)
 	}
 	if len(sum.Frozen) > 0 {
 		fmt.Fprintf(stdout, "Detection froze %s after a burst of reads: see GET /api/v1/alerts and /api/v1/incidents\n"+

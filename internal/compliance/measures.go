@@ -450,7 +450,11 @@ func backups(ctx context.Context, e *env, r *Result) (*BackupState, error) {
 		return nil, err
 	}
 	if !st.Configured {
-		r.Status, r.Value, r.Reason = Fail, "—", "no backups are scheduled on this server (--backup-to)"
+		// Another server of the installation may run them (the daily run
+		// happens on whichever server claims the day): this server cannot
+		// say. The reason says so; the checks run where serve has
+		// --backup-to measure them.
+		r.Status, r.Value, r.Reason = NotApplicable, "—", "no backups are scheduled on this server (--backup-to): run the checks on the server that takes them"
 		return nil, nil
 	}
 	return &st, nil
@@ -861,7 +865,8 @@ func unusedAccounts(ctx context.Context, e *env, r *Result) error {
 			continue
 		}
 		active++
-		if e.now.Sub(a.CreatedAt) < UnusedAfter || a.LastSignIn != nil && e.now.Sub(*a.LastSignIn) < UnusedAfter {
+		if e.now.Sub(a.CreatedAt) < UnusedAfter || a.LastSignIn != nil && e.now.Sub(*a.LastSignIn) < UnusedAfter ||
+			a.LastActive != nil && e.now.Sub(*a.LastActive) < UnusedAfter {
 			continue
 		}
 		detail := "never signed in"

@@ -27,6 +27,9 @@ type Account struct {
 	TOTP bool
 	// LastSignIn is the start of the account's newest session (nil: never).
 	LastSignIn *time.Time
+	// LastActive is, for an account with no sign-in in the last 90 days,
+	// its newest action in the audit log within them (nil: none).
+	LastActive *time.Time
 }
 
 // APIKey is a system's API key as the access checks see it.

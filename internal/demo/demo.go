@@ -32,6 +32,7 @@ import (
 
 	"medguard"
 	"medguard/internal/approvals"
+	"medguard/internal/compliance"
 	"medguard/internal/assets"
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
@@ -105,6 +106,10 @@ type Services struct {
 	// (risksplans.go).
 	Risks *risks.Service
 	Plans *plans.Service
+	// Compliance, if set, adds the compliance checks: a departed doctor
+	// whose key lives on, attested evidence, and a run at the end of the
+	// year (compliance.go).
+	Compliance *compliance.Service
 }
 
 // Options size the hospital.
@@ -160,6 +165,11 @@ type Summary struct {
 	// The security office's registers (issue 13): risks, emergency plans
 	// and drills.
 	Risks, Plans, Drills int
+	// The compliance checks (issue 14): the departed doctor whose key
+	// lives on, the run at the end of the year and its failing checks.
+	DepartedDoctor    string
+	ComplianceRun     string
+	ComplianceFailing []string
 }
 
 // hospitalZone is the demo hospital's time zone: China Standard Time,
@@ -251,6 +261,12 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 			name string
 			fn   func(context.Context) error
 		}{"risks, emergency plans and drills", l.risksAndPlans})
+	}
+	if svc.Compliance != nil {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"a departed doctor's key, attested evidence and the compliance checks", l.complianceChecks})
 	}
 	for i, s := range steps {
 		fmt.Fprintf(l.out, "[%d/%d] %s…\n", i+1, len(steps), s.name)

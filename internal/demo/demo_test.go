@@ -46,7 +46,8 @@ func TestLoadOnAwkwardDays(t *testing.T) {
 			defer app.Close()
 			sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals,
 				DataUse: app.DataUse, Partners: app.Partners, DeidJobs: app.DeidJobs, Inspections: app.Inspections, Media: app.Media,
-				Training: app.Training, Assets: app.Assets, Vulns: app.Vulns, Incidents: app.Incidents, Risks: app.Risks, Plans: app.Plans}, clock,
+				Training: app.Training, Assets: app.Assets, Vulns: app.Vulns, Incidents: app.Incidents, Risks: app.Risks, Plans: app.Plans,
+				Compliance: app.Compliance}, clock,
 				demo.Options{Seed: 1, Patients: 80, Records: 300, Workers: 8, Now: c.Now, AdminPassword: "Demo#Guanli2026", SecurityPassword: "Demo#Anquan2026",
 					StaffPassword: "Demo#Yiyuan2026"})
 			if err != nil {
@@ -96,6 +97,7 @@ func TestLoadOnAwkwardDays(t *testing.T) {
 			checkVulns(t, app, sum, c.Name == "now")
 			checkSecurityOffice(t, app, sum)
 			checkRisksAndPlans(t, app, sum, c.Now)
+			checkCompliance(t, app, sum)
 		})
 	}
 }
