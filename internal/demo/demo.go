@@ -32,8 +32,8 @@ import (
 
 	"medguard"
 	"medguard/internal/approvals"
-	"medguard/internal/compliance"
 	"medguard/internal/assets"
+	"medguard/internal/compliance"
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
 	"medguard/internal/identity"
