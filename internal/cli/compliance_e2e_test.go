@@ -6,6 +6,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"strings"
 	"testing"
 )
 
@@ -84,10 +85,20 @@ func TestComplianceOverHTTPS(t *testing.T) {
 	if cl := check(rep, "machine_room"); cl["kind"] != "attested" || cl["status"] != "needs_evidence" {
 		t.Fatalf("machine room %v", cl)
 	}
-	// The failing check raised its alert.
-	alerts := s.json(200, "GET", "/api/v1/alerts?rule=compliance_check_failed", s.security(), nil)["items"].([]any)
-	if len(alerts) != 2 {
-		t.Fatalf("alerts %v", alerts)
+	// The failing checks raised their alerts (on PostgreSQL with
+	// sslmode=disable, the database link fails transport_encrypted too).
+	departedAlerts := func(status string) int {
+		n := 0
+		for _, a := range s.json(200, "GET", "/api/v1/alerts?rule=compliance_check_failed", s.security(), nil)["items"].([]any) {
+			a := a.(map[string]any)
+			if strings.HasPrefix(a["key"].(string), "departed_") && a["status"] == status {
+				n++
+			}
+		}
+		return n
+	}
+	if n := departedAlerts("new"); n != 2 {
+		t.Fatalf("%d alerts of the departed-staff checks", n)
 	}
 	// A PDF cannot be rendered yet: 406, saying so.
 	if p := s.problem(406, "GET", "/api/v1/compliance/report?format=pdf", leader, nil); p["type"] != "urn:medguard:problem:not-acceptable:pdf_unavailable" {
@@ -108,10 +119,8 @@ func TestComplianceOverHTTPS(t *testing.T) {
 			t.Fatalf("%s after the key was revoked: %v", id, c)
 		}
 	}
-	for _, a := range s.json(200, "GET", "/api/v1/alerts?rule=compliance_check_failed", s.security(), nil)["items"].([]any) {
-		if a.(map[string]any)["status"] == "new" {
-			t.Fatalf("alert still open: %v", a)
-		}
+	if n := departedAlerts("new"); n != 0 {
+		t.Fatalf("%d alerts of the departed-staff checks still open", n)
 	}
 	hist := s.json(200, "GET", "/api/v1/compliance/checks/departed_owner_api_keys", leader, nil)["items"].([]any)
 	if len(hist) != 2 || hist[0].(map[string]any)["status"] != "pass" || hist[1].(map[string]any)["status"] != "fail" {
