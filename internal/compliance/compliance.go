@@ -424,7 +424,7 @@ func links(id string) (console, api string) {
 	case "sensitive_fields_encrypted":
 		return "/keys", ""
 	case "audit_tree_verified":
-		return "/audit/verify", "/api/v1/audit/entries"
+		return "/audit", "/api/v1/audit/entries"
 	case "audit_retention":
 		return "/retention", ""
 	case "backup_age", "backup_321":
