@@ -24,7 +24,7 @@ import (
 // a.Compliance.SetRectifier.
 func (a *App) openCompliance(cfg Config, d *web.Deps) {
 	logger := cfg.Logger
-	a.Compliance = compliance.New(a.DB, a.Gate, a.Keys, a.Identity, compliance.Config{Location: a.Trail.Zone()})
+	a.Compliance = compliance.New(a.DB, a.Gate, a.Keys, a.Identity, compliance.Config{Location: a.Trail.Zone(), Logger: logger})
 	a.Compliance.SetSources(compliance.Sources{
 		Staff: complianceStaff{a}, Fields: complianceFields{a}, Links: complianceLinks{a}, Audit: complianceAudit{a},
 		SIEM: complianceSIEM{a}, Backups: complianceBackups{a}, Registers: complianceRegisters{a},

@@ -24,6 +24,7 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -74,6 +75,9 @@ type Config struct {
 	Location *time.Location
 	// Catalogue is the catalogue of checks (default the embedded one).
 	Catalogue *Catalogue
+	// Logger receives what cannot be answered to anyone: a rectification
+	// item that could not be opened (default: discarded).
+	Logger *slog.Logger
 }
 
 // Service computes, keeps and shows the compliance checks.
@@ -99,6 +103,9 @@ func New(db *storage.DB, g *gate.Gate, kr *keys.Keyring, id *identity.Service, c
 	}
 	if cfg.Catalogue == nil {
 		cfg.Catalogue = DefaultCatalogue()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Service{db: db, gate: g, keys: kr, identity: id, clock: g.Clock(), cfg: cfg}
 }
@@ -381,9 +388,9 @@ func (s *Service) transitions(ctx context.Context, run *Run, prev map[string]str
 				DetectedAt: run.At, RunID: run.ID, Department: soleDepartment(r)}
 			if rect != nil {
 				if err := rect.OpenForCheck(ctx, f); err != nil {
-					// The failure stays in the report and the alert; the
-					// next transition tries again.
-					_ = err
+					// The failure stays in the report and its alert.
+					s.cfg.Logger.Error("opening the rectification item of a failing compliance check failed", "check", f.CheckID,
+						"run", f.RunID, "error", err.Error())
 				}
 			}
 			for _, h := range failing {

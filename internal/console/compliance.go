@@ -265,7 +265,8 @@ func complianceCheckPage(rq *Request) error {
 	for i, r := range hist {
 		row := rq.complianceRow(r)
 		if i == 0 {
-			v.Latest = &row
+			latest := row
+			v.Latest = &latest
 		}
 		row.Items = nil
 		v.History = append(v.History, row)
