@@ -9,7 +9,8 @@ import (
 )
 
 // AccountFacts are what the compliance checks measure of an account: its
-// live sessions, last sign-in, second factor, and the roles granted after
+// live sessions (of any scope: one good only for enrolling a second
+// factor or changing the password is a way in too), last sign-in, second factor, and the roles granted after
 // it was deactivated. No credential is read.
 type AccountFacts struct {
 	StaffMember
@@ -69,7 +70,7 @@ func (s *Service) AccountFacts(ctx context.Context, now time.Time) ([]AccountFac
 	})
 	if err == nil {
 		err = each(`SELECT user_id, SUM(CASE WHEN ended_at IS NULL AND expires_at > $1 THEN 1 ELSE 0 END), MAX(created_at) FROM sessions
-			WHERE scope = $2 GROUP BY user_id`, []any{medguard.Millis(now), ScopeFull}, func(rows *sql.Rows) error {
+			GROUP BY user_id`, []any{medguard.Millis(now)}, func(rows *sql.Rows) error {
 			var id string
 			var live int
 			var last sql.NullInt64
