@@ -109,6 +109,16 @@ func TestComplianceOverHTTPS(t *testing.T) {
 		t.Fatalf("format %v", p)
 	}
 
+	// The catalogue for an outside GRC tool (a CISO Assistant library).
+	if st, hdr, body := s.do("GET", "/api/v1/compliance/catalogue?format=ciso-assistant", leader, nil); st != 200 ||
+		!strings.HasPrefix(hdr.Get("Content-Type"), "application/yaml") || !strings.Contains(string(body), "requirement_nodes:") ||
+		!strings.Contains(string(body), "GB/T 22239-2019 8.1.4.2") {
+		t.Fatalf("catalogue: %d %v %.300s", st, hdr, body)
+	}
+	if cat := s.json(200, "GET", "/api/v1/compliance/catalogue", leader, nil); len(cat["checks"].([]any)) < 30 || cat["version"] == "" {
+		t.Fatalf("catalogue %v", cat)
+	}
+
 	// The key revoked, the next run passes both checks and resolves the alerts.
 	if st, _, body := s.do("POST", "/api/v1/api-keys/"+keyID+"/revoke", admin, nil); st != 204 {
 		t.Fatalf("revoke: %d %s", st, body)

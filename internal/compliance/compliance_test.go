@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"medguard"
 	"medguard/internal/audit"
 	"medguard/internal/compliance"
@@ -697,5 +699,59 @@ func TestRefusals(t *testing.T) {
 	}
 	if _, err := f.svc.History(ctx, f.calls["sunli"], "nope", "en", 0); !medguard.IsKind(err, medguard.NotFound) {
 		t.Errorf("history of no check: %v", err)
+	}
+}
+
+// TestCISOAssistantExport: the catalogue as a CISO Assistant library —
+// one framework, a node per standard and an assessable node per check
+// under the standard of its first clause, the clauses as annotation,
+// English as the translation.
+func TestCISOAssistantExport(t *testing.T) {
+	f := setup(t)
+	cat, b, err := f.svc.ExportCatalogue(context.Background(), f.calls["sunli"], true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lib struct {
+		URN     string `yaml:"urn"`
+		Locale  string `yaml:"locale"`
+		Objects struct {
+			Framework struct {
+				URN   string `yaml:"urn"`
+				Nodes []struct {
+					URN        string `yaml:"urn"`
+					Assessable bool   `yaml:"assessable"`
+					Depth      int    `yaml:"depth"`
+					Parent     string `yaml:"parent_urn"`
+					RefID      string `yaml:"ref_id"`
+					Name       string `yaml:"name"`
+					Annotation string `yaml:"annotation"`
+				} `yaml:"requirement_nodes"`
+			} `yaml:"framework"`
+		} `yaml:"objects"`
+	}
+	if err := yaml.Unmarshal(b, &lib); err != nil {
+		t.Fatal(err)
+	}
+	if lib.Locale != "zh" || !strings.HasPrefix(lib.URN, "urn:") || !strings.HasPrefix(lib.Objects.Framework.URN, "urn:") {
+		t.Fatalf("library %s", b)
+	}
+	checks, groups := 0, map[string]bool{}
+	for _, n := range lib.Objects.Framework.Nodes {
+		switch n.Depth {
+		case 1:
+			groups[n.URN] = true
+		case 2:
+			checks++
+			if !n.Assessable || !groups[n.Parent] || n.Name == "" || n.Annotation == "" {
+				t.Errorf("node %+v", n)
+			}
+		}
+	}
+	if checks != len(cat.Checks) || len(groups) == 0 {
+		t.Errorf("%d checks in %d groups, want %d", checks, len(groups), len(cat.Checks))
+	}
+	if _, _, err := f.svc.ExportCatalogue(context.Background(), f.calls["zhangwei"], true); !medguard.IsKind(err, medguard.Forbidden) {
+		t.Errorf("a doctor exported the catalogue: %v", err)
 	}
 }

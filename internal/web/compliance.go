@@ -340,3 +340,35 @@ func (s *Server) complianceFile(w http.ResponseWriter, r *http.Request, c *medgu
 	_, err = w.Write(content)
 	return err
 }
+
+// complianceCatalogue serves GET /api/v1/compliance/catalogue: the
+// catalogue of checks as JSON, or (?format=ciso-assistant) as a CISO
+// Assistant library in YAML, for an outside GRC tool.
+func (s *Server) complianceCatalogue(w http.ResponseWriter, r *http.Request, c *medguard.Call) error {
+	if err := onlyParams(r, "format"); err != nil {
+		return err
+	}
+	if s.Compliance == nil {
+		return errNoCompliance
+	}
+	var ciso bool
+	switch r.URL.Query().Get("format") {
+	case "", "json":
+	case "ciso-assistant":
+		ciso = true
+	default:
+		return medguard.InvalidField("format", "format must be json or ciso-assistant")
+	}
+	cat, b, err := s.Compliance.ExportCatalogue(r.Context(), c, ciso)
+	if err != nil {
+		return err
+	}
+	if !ciso {
+		return writeJSON(w, http.StatusOK, cat)
+	}
+	w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
+	w.Header().Set("Content-Disposition", "attachment; filename=\"medguard-compliance-checks.yaml\"")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	_, err = w.Write(b)
+	return err
+}

@@ -299,6 +299,7 @@ func (s *Server) buildRoutes() []Route {
 		// PDF), the checks' history and the score's trend, runs on demand,
 		// the evidence of the attested checks and its second signature.
 		{Method: "GET", Pattern: "/api/v1/compliance/report", Action: "compliance.report", auth: userOnly, Perms: perms(policy.ComplianceRead), h: s.complianceReport},
+		{Method: "GET", Pattern: "/api/v1/compliance/catalogue", Action: "compliance.catalogue", auth: userOnly, Perms: perms(policy.ComplianceRead), h: s.complianceCatalogue},
 		{Method: "GET", Pattern: "/api/v1/compliance/checks", Action: "compliance.report", auth: userOnly, Perms: perms(policy.ComplianceRead), h: s.complianceChecks},
 		{Method: "GET", Pattern: "/api/v1/compliance/checks/{id}", Action: "compliance.history", auth: userOnly, Perms: perms(policy.ComplianceRead), h: s.complianceHistory},
 		{Method: "GET", Pattern: "/api/v1/compliance/scores", Action: "compliance.scores", auth: userOnly, Perms: perms(policy.ComplianceRead), h: s.complianceScores},
