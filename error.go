@@ -23,6 +23,7 @@ const (
 	Locked                      // the account is frozen or temporarily locked (423)
 	RateLimited                 // too many requests (429)
 	Gone                        // it existed and was destroyed on purpose (410, names the proof in Ref)
+	NotAcceptable               // no representation the client accepts can be made (406)
 )
 
 var kindNames = [...]string{
@@ -38,6 +39,7 @@ var kindNames = [...]string{
 	Locked:          "locked",
 	RateLimited:     "rate_limited",
 	Gone:            "gone",
+	NotAcceptable:   "not_acceptable",
 }
 
 // String returns the kind's stable name.

@@ -22,6 +22,7 @@ import (
 	"medguard/internal/audit"
 	"medguard/internal/backup"
 	"medguard/internal/backuphealth"
+	"medguard/internal/compliance"
 	"medguard/internal/console"
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
@@ -36,8 +37,8 @@ import (
 	"medguard/internal/partners"
 	"medguard/internal/plans"
 	"medguard/internal/records"
-	"medguard/internal/reports"
 	"medguard/internal/rectify"
+	"medguard/internal/reports"
 	"medguard/internal/retention"
 	"medguard/internal/risks"
 	"medguard/internal/siem"
@@ -159,6 +160,9 @@ type App struct {
 	// Rectify is the rectification register (整改) and the quarterly
 	// compliance check (季度合规检查, issue 14; rectify.go).
 	Rectify *rectify.Service
+	// Compliance is the compliance checks (合规检查, issue 14;
+	// compliance.go).
+	Compliance *compliance.Service
 }
 
 // Schemas are every capability's tables, in dependency order.
@@ -166,7 +170,7 @@ func Schemas() []storage.Schema {
 	return []storage.Schema{keys.Schema(), audit.Schema(), identity.Schema(), records.Schema(), approvals.Schema(), siem.Schema(), detect.Schema(),
 		incidents.Schema(), datause.Schema(), partners.Schema(), deidjobs.Schema(), exports.Schema(),
 		inspections.Schema(), media.Schema(), training.Schema(), assets.Schema(), vulns.Schema(), risks.Schema(), plans.Schema(),
-		reports.Schema(), rectify.Schema()}
+		reports.Schema(), rectify.Schema(), compliance.Schema()}
 }
 
 // Open opens (creating if needed) the installation described by cfg.
@@ -404,13 +408,14 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.openRisksAndPlans(cfg, &d)
 	a.openReports(cfg, &d)
 	a.openRectify(cfg, &d)
+	a.openCompliance(cfg, &d)
 	a.Web = web.New(d)
 	a.Web.Console = console.New(console.Deps{Identity: a.Identity, Records: a.Records, Approvals: a.Approvals, Trail: a.Trail,
 		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,
 		ClientIP: a.Web.ClientIP, AllowSignIn: a.Web.AllowSignIn, KeyStatus: a.KeyStatus, Backups: a.BackupHealth,
 		DataUse: a.DataUse, Partners: a.Partners, DeidJobs: a.DeidJobs, Exports: a.Exports,
 		Inspections: a.Inspections, Media: a.Media, Training: a.Training, Assets: a.Assets, Vulns: a.Vulns,
-		Risks: a.Risks, Plans: a.Plans, Reports: a.Reports, Rectify: a.Rectify})
+		Risks: a.Risks, Plans: a.Plans, Reports: a.Reports, Rectify: a.Rectify, Compliance: a.Compliance})
 	return a, nil
 }
 

@@ -69,7 +69,7 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 	sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals,
 		DataUse: app.DataUse, Partners: app.Partners, DeidJobs: app.DeidJobs, Inspections: app.Inspections, Media: app.Media,
 		Training: app.Training, Assets: app.Assets, Vulns: app.Vulns, Incidents: app.Incidents, Risks: app.Risks, Plans: app.Plans,
-		Reports: app.Reports, Rectify: app.Rectify}, clock,
+		Reports: app.Reports, Rectify: app.Rectify, Compliance: app.Compliance}, clock,
 		demo.Options{Seed: *seed, Patients: *patients, Records: *recs, Workers: *workers, AdminPassword: adminPassword,
 			SecurityPassword: securityPassword, StaffPassword: demoStaffPassword, Now: now, Progress: stdout})
 	if err != nil {
@@ -117,6 +117,11 @@ func demoCmd(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stdout, "Rectification: %d items from the MLPS assessment's report, internal audits, failing checks and\n"+
 			"quarterly checks (some verified, some waiting, one sent back, a few overdue), %d quarterly compliance checks\n"+
 			"published to the department heads, %d monthly reviews signed.\n\n", sum.Rectifications, sum.QuarterlyChecks, sum.Reviews)
+	}
+	if sum.ComplianceRun != "" {
+		fmt.Fprintf(stdout, "Compliance checks: run %s at the end of the year; failing: %s (console 合规检查, /compliance;\n"+
+			"GET /api/v1/compliance/report). %s, a departed doctor, left the LIS key he made alive.\n\n",
+			sum.ComplianceRun, strings.Join(sum.ComplianceFailing, ", "), sum.DepartedDoctor)
 	}
 	if len(sum.Frozen) > 0 {
 		fmt.Fprintf(stdout, "Detection froze %s after a burst of reads: see GET /api/v1/alerts and /api/v1/incidents\n"+

@@ -482,6 +482,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := startBackups(bg, app, bf, getenv, logger); err != nil {
 		return err
 	}
+	// The compliance checks run once a hospital day across servers, the
+	// first time 20 minutes after start (beyond the RPO: the backups have
+	// had their chance).
+	go app.Compliance.Schedule(bg, 20*time.Minute, 5*time.Minute, func(err error) {
+		logger.Error("the daily compliance run failed", "error", err.Error())
+	})
 	if err := startBackupsPG(bg, app, bf, pbf, getenv, logger); err != nil {
 		return err
 	}

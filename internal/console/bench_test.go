@@ -102,7 +102,8 @@ func loadDemo(b testing.TB, n int) (*cli.App, demo.Summary) {
 	b.Cleanup(func() { app.Close() })
 	sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals,
 		Inspections: app.Inspections, Media: app.Media, Assets: app.Assets, Vulns: app.Vulns,
-		Risks: app.Risks, Plans: app.Plans, Training: app.Training, Reports: app.Reports, Rectify: app.Rectify}, clock,
+		Risks: app.Risks, Plans: app.Plans, Training: app.Training, Reports: app.Reports, Rectify: app.Rectify,
+		Compliance: app.Compliance}, clock,
 		demo.Options{Seed: 1, Patients: n, Records: 5 * n, AdminPassword: adminPassword, SecurityPassword: securityPassword, StaffPassword: staffPassword})
 	if err != nil {
 		b.Fatal(err)

@@ -90,6 +90,7 @@ import (
 	"medguard/internal/assets"
 	"medguard/internal/audit"
 	"medguard/internal/backuphealth"
+	"medguard/internal/compliance"
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
@@ -103,8 +104,8 @@ import (
 	"medguard/internal/plans"
 	"medguard/internal/policy"
 	"medguard/internal/records"
-	"medguard/internal/reports"
 	"medguard/internal/rectify"
+	"medguard/internal/reports"
 	"medguard/internal/risks"
 	"medguard/internal/trail"
 	"medguard/internal/training"
@@ -167,6 +168,9 @@ type Deps struct {
 	// Rectify is the rectification register and the quarterly
 	// compliance check (issue 14).
 	Rectify *rectify.Service
+	// Compliance is the compliance checks (compliance.go); nil hides
+	// their data.
+	Compliance *compliance.Service
 }
 
 // PageSize is the length of a page of a paginated list.

@@ -83,6 +83,9 @@ type Dashboard struct {
 	// Rectify is the rectification register's tile (rectify.go); nil when
 	// not shown.
 	Rectify *RectifyTile
+	// Compliance is the compliance checks' tile (compliance.go), for
+	// the security office, the auditors and the leadership.
+	Compliance ComplianceTile
 }
 
 func dashboard(rq *Request) error {
@@ -271,6 +274,13 @@ func LoadDashboard(rq *Request) (*Dashboard, error) {
 	}
 	if rt != nil {
 		d.Rectify, d.Empty = rt, false
+	}
+	if rq.Can(policy.ComplianceRead) && deps.Compliance != nil {
+		var err error
+		if d.Compliance, err = loadComplianceTile(rq); err != nil {
+			return nil, err
+		}
+		d.Empty = d.Empty && !d.Compliance.Shown
 	}
 	if rq.Can(policy.BreakGlassReview) || rq.Can(policy.BreakGlassRead) {
 		d.Empty = false

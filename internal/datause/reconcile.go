@@ -3,6 +3,7 @@ package datause
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"math"
 	"slices"
 	"time"
@@ -244,4 +245,23 @@ func (s *Service) Reconciliations(ctx context.Context, call *medguard.Call, limi
 		return nil, err
 	}
 	return out, nil
+}
+
+// LatestReconciliation is the newest kept daily reconciliation (nil:
+// none yet) — read without a gate passage, for the compliance checks,
+// which show it only through their own audited passages.
+func (s *Service) LatestReconciliation(ctx context.Context) (*DailyReconciliation, error) {
+	var d DailyReconciliation
+	var at, permille int64
+	err := s.db.QueryRowContext(ctx, `SELECT day, computed_at, rate_permille, folders, inpatients, matched,
+		folders_without_electronic, patients_without_folder FROM folder_reconciliations ORDER BY day DESC LIMIT 1`).
+		Scan(&d.Day, &at, &permille, &d.Folders, &d.Inpatients, &d.Matched, &d.FoldersWithoutElectronic, &d.PatientsWithoutFolder)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, medguard.Wrap("datause.LatestReconciliation", err)
+	}
+	d.ComputedAt, d.Rate = medguard.FromMillis(at), float64(permille)/10
+	return &d, nil
 }

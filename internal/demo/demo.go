@@ -33,6 +33,7 @@ import (
 	"medguard"
 	"medguard/internal/approvals"
 	"medguard/internal/assets"
+	"medguard/internal/compliance"
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
 	"medguard/internal/identity"
@@ -42,8 +43,8 @@ import (
 	"medguard/internal/partners"
 	"medguard/internal/plans"
 	"medguard/internal/records"
-	"medguard/internal/reports"
 	"medguard/internal/rectify"
+	"medguard/internal/reports"
 	"medguard/internal/risks"
 	"medguard/internal/synth"
 	"medguard/internal/training"
@@ -113,6 +114,10 @@ type Services struct {
 	// Rectify, if set, adds a year of the rectification register and two
 	// published quarterly compliance checks (issue 14; rectify.go).
 	Rectify *rectify.Service
+	// Compliance, if set, adds the compliance checks: a departed doctor
+	// whose key lives on, attested evidence, and a run at the end of the
+	// year (compliance.go).
+	Compliance *compliance.Service
 }
 
 // Options size the hospital.
@@ -173,6 +178,11 @@ type Summary struct {
 	// The rectification register (issue 14): items, monthly reviews
 	// signed, quarterly checks published.
 	Rectifications, Reviews, QuarterlyChecks int
+	// The compliance checks (issue 14): the departed doctor whose key
+	// lives on, the run at the end of the year and its failing checks.
+	DepartedDoctor    string
+	ComplianceRun     string
+	ComplianceFailing []string
 }
 
 // hospitalZone is the demo hospital's time zone: China Standard Time,
@@ -270,6 +280,12 @@ func Load(ctx context.Context, svc Services, clock *Clock, opts Options) (*Summa
 			name string
 			fn   func(context.Context) error
 		}{"a year of rectification and two quarterly compliance checks", l.rectification})
+	}
+	if svc.Compliance != nil {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"a departed doctor's key, attested evidence and the compliance checks", l.complianceChecks})
 	}
 	if svc.Reports != nil {
 		steps = append(steps, struct {

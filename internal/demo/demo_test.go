@@ -47,7 +47,7 @@ func TestLoadOnAwkwardDays(t *testing.T) {
 			sum, err := demo.Load(ctx, demo.Services{Identity: app.Identity, Records: app.Records, Approvals: app.Approvals,
 				DataUse: app.DataUse, Partners: app.Partners, DeidJobs: app.DeidJobs, Inspections: app.Inspections, Media: app.Media,
 				Training: app.Training, Assets: app.Assets, Vulns: app.Vulns, Incidents: app.Incidents, Risks: app.Risks, Plans: app.Plans,
-				Reports: app.Reports, Rectify: app.Rectify}, clock,
+				Reports: app.Reports, Rectify: app.Rectify, Compliance: app.Compliance}, clock,
 				demo.Options{Seed: 1, Patients: 80, Records: 300, Workers: 8, Now: c.Now, AdminPassword: "Demo#Guanli2026", SecurityPassword: "Demo#Anquan2026",
 					StaffPassword: "Demo#Yiyuan2026"})
 			if err != nil {
@@ -99,6 +99,7 @@ func TestLoadOnAwkwardDays(t *testing.T) {
 			checkRisksAndPlans(t, app, sum, c.Now)
 			checkPostureReports(t, app, sum, c.Now)
 			checkRectification(t, app, sum, c.Name == "now")
+			checkCompliance(t, app, sum)
 		})
 	}
 }

@@ -468,3 +468,37 @@ func (s *Service) Run(ctx context.Context, every time.Duration, onError func(err
 		return err
 	}, onError)
 }
+
+// EndedDays returns the statuses of the last n hospital days that have
+// ended (today excluded), since inspections began, newest first — read
+// without a gate passage, for the compliance checks, which show them only
+// through their own audited passages. Only the days, their status and the
+// signers' names are set (no readings, no notes).
+func (s *Service) EndedDays(ctx context.Context, n int) ([]Day, error) {
+	today := s.dayOf(s.clock.Now())
+	first, started, err := s.firstDay(ctx)
+	if err != nil || !started || n <= 0 {
+		return nil, medguard.Wrap("inspections.EndedDays", err)
+	}
+	to, from := today.AddDays(-1), today.AddDays(-n)
+	if from.Before(first) {
+		from = first
+	}
+	if to.Before(from) {
+		return nil, nil
+	}
+	done, err := s.between(ctx, from, to)
+	if err != nil {
+		return nil, medguard.Wrap("inspections.EndedDays", err)
+	}
+	var out []Day
+	for d := to; !d.Before(from); d = d.AddDays(-1) {
+		day := Day{Day: d.String(), Status: DayMissed}
+		if in := done[d.String()]; in != nil {
+			day.Status = in.Status
+			day.Inspection = &Inspection{ID: in.ID, Day: in.Day, Inspector: in.Inspector, Reviewer: in.Reviewer, Status: in.Status}
+		}
+		out = append(out, day)
+	}
+	return out, nil
+}

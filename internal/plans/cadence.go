@@ -527,3 +527,37 @@ func scan(ctx context.Context, db *storage.DB, query string, args []any, each fu
 func (s *Service) Run(ctx context.Context, every time.Duration, onError func(error)) {
 	medguard.Every(ctx, every, s.CheckOverdue, onError)
 }
+
+// PastReview lists the published plans whose yearly review is past due at
+// now, and Cadences each kind of drill's cadence now — read without a gate
+// passage, for the compliance checks, which show them only through their
+// own audited passages.
+func (s *Service) PastReview(ctx context.Context, now time.Time) ([]OverduePlanReview, error) {
+	var out []OverduePlanReview
+	err := scan(ctx, s.db, `SELECT id, title, review_due_at FROM plans WHERE published_version > 0 AND review_due_at <= $1
+		ORDER BY review_due_at, id`, []any{medguard.Millis(now)}, func(rows *sql.Rows) error {
+		var o OverduePlanReview
+		var at int64
+		if err := rows.Scan(&o.PlanID, &o.Title, &at); err != nil {
+			return err
+		}
+		o.DueAt = medguard.FromMillis(at)
+		out = append(out, o)
+		return nil
+	})
+	return out, medguard.Wrap("plans.PastReview", err)
+}
+
+// Cadences is each kind of drill's cadence now (see PastReview).
+func (s *Service) Cadences(ctx context.Context) ([]Cadence, error) {
+	now := s.clock.Now()
+	var out []Cadence
+	for _, kind := range DrillKinds {
+		c, err := s.cadence(ctx, s.db, kind, now)
+		if err != nil {
+			return nil, medguard.Wrap("plans.Cadences", err)
+		}
+		out = append(out, *c)
+	}
+	return out, nil
+}

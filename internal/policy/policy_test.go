@@ -50,7 +50,10 @@ incident.read          . . . . . . x x . x .
 incident.manage        . . . . . . x . . . .
 accountability.manage  . . . . . . . x . . .
 accountability.respond . . . . . . . . . . .
-compliance.read        . . . . . . x x . x .
+compliance.read        . . . . . x x x . x .
+compliance.run         . . . . . . x x . . .
+compliance.attest      . . . . . x x . . . .
+compliance.review      . . . . . . x x . . .
 key.rotate             . . . . . x . . . . .
 backup.run             . . . . . x . . . . .
 system.metrics         x . . . . x . . . . .

@@ -69,6 +69,15 @@ const (
 	// role holds it: the policy allows it to the case's subject alone.
 	AccountabilityRespond Permission = "accountability.respond"
 	ComplianceRead        Permission = "compliance.read"
+	// ComplianceRun computes the compliance checks now and keeps the
+	// results (a run); the daily run is medguard's own.
+	ComplianceRun Permission = "compliance.run"
+	// ComplianceAttest attaches the evidence of an attested check (a
+	// machine room's survey, a grounding test report).
+	ComplianceAttest Permission = "compliance.attest"
+	// ComplianceReview signs attested evidence as the second person; never
+	// one's own (deny.separation_of_duties).
+	ComplianceReview Permission = "compliance.review"
 
 	KeyRotate     Permission = "key.rotate"
 	BackupRun     Permission = "backup.run"
@@ -298,7 +307,7 @@ var AllPermissions = []Permission{
 	AllDepartments,
 	DirectoryRead, UserRead, UserManage, DepartmentManage, RoleRead, APIKeyManage, SettingsManage, ApprovalDecide,
 	ApprovalDecideDepartment, AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease, IncidentRead, IncidentManage,
-	AccountabilityManage, AccountabilityRespond, ComplianceRead,
+	AccountabilityManage, AccountabilityRespond, ComplianceRead, ComplianceRun, ComplianceAttest, ComplianceReview,
 	KeyRotate, BackupRun, SystemMetrics,
 	DeidRun, DeidRead, ExportApprove, DeidApprove,
 	RetentionRead, RetentionManage, RecordDestroy,
@@ -410,11 +419,12 @@ var DefaultRoles = []Role{
 		Description: "Runs the server: backups, keys, metrics; keeps the asset register and fixes vulnerabilities; inspects daily; keeps risks, emergency plans and drills with the security office; no patient data.",
 		Permissions: []Permission{DirectoryRead, BackupRun, KeyRotate, SystemMetrics, RoleRead, BackupRead,
 			InspectionRead, InspectionPerform, MediaRead, MediaManage, MediaBorrow, AssetRead, AssetManage, VulnRead, VulnManage,
-			RiskRead, RiskManage, PlanRead, PlanManage, PlanReview, DrillManage}},
+			RiskRead, RiskManage, PlanRead, PlanManage, PlanReview, DrillManage, ComplianceRead, ComplianceAttest}},
 	{Name: SecurityOfficer, NameZH: "信息安全专员", Privileged: true,
 		Description: "Rules, alerts, incidents, audits and reports; releases frozen accounts; approves the four-eyes requests that grant privilege or open patient data.",
 		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, AlertManage, RuleManage, AccountRelease,
-			IncidentRead, IncidentManage, UserRead, RoleRead, ApprovalDecide, ComplianceRead, BreakGlassRead, RetentionRead,
+			IncidentRead, IncidentManage, UserRead, RoleRead, ApprovalDecide, ComplianceRead, ComplianceRun, ComplianceAttest,
+			ComplianceReview, BreakGlassRead, RetentionRead,
 			BackupRead, RetentionHold, PartnerManage, PartnerRead,
 			InspectionRead, InspectionReview, InspectionManage, MediaRead, MediaManage, MediaBorrow, TrainingRead, TrainingManage,
 			AssetRead, AssetManage, VulnRead, VulnManage, VulnSuspend, ReportTriage,
@@ -422,7 +432,7 @@ var DefaultRoles = []Role{
 			RectificationRead, RectificationManage, RectificationVerify, RectificationReview}},
 	{Name: Auditor, NameZH: "质控审计员", Privileged: true,
 		Description: "Read-only audit, compliance checks and accountability cases; sees late archiving hospital-wide.",
-		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, IncidentRead, ComplianceRead,
+		Permissions: []Permission{DirectoryRead, AuditRead, AlertRead, IncidentRead, ComplianceRead, ComplianceRun, ComplianceReview,
 			AccountabilityManage, UserRead, RoleRead, BreakGlassRead, ArchivingRead, AllDepartments, RetentionRead,
 			BackupRead, UseRead, FolderRead, PartnerRead, InspectionRead, MediaRead, MediaBorrow, TrainingRead, AssetRead, VulnRead,
 			ReportTriage, RiskRead, PlanRead, ReportRead, RectificationRead, RectificationManage, RectificationVerify, ComplianceQuarterly}},

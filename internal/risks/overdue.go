@@ -111,3 +111,27 @@ func (s *Service) Run(ctx context.Context, every time.Duration, onError func(err
 		return err
 	}, onError)
 }
+
+// PastReview lists the open risks whose review date has passed at now,
+// announced or not — read without a gate passage, for the compliance
+// checks, which show them only through their own audited passages.
+func (s *Service) PastReview(ctx context.Context, now time.Time) ([]OverdueReview, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, title, score, owner, review_due_at FROM risks
+		WHERE status = $1 AND review_due_at <= $2 ORDER BY review_due_at, id LIMIT 1000`, Open, medguard.Millis(now))
+	if err != nil {
+		return nil, medguard.Wrap("risks.PastReview", err)
+	}
+	defer rows.Close()
+	var out []OverdueReview
+	for rows.Next() {
+		var o OverdueReview
+		var score int
+		var at int64
+		if err := rows.Scan(&o.RiskID, &o.Title, &score, &o.Owner, &at); err != nil {
+			return nil, medguard.Wrap("risks.PastReview", err)
+		}
+		o.Level, o.DueAt = LevelOf(score), medguard.FromMillis(at)
+		out = append(out, o)
+	}
+	return out, medguard.Wrap("risks.PastReview", rows.Err())
+}

@@ -499,3 +499,14 @@ func (s *Service) Run(ctx context.Context, every time.Duration, onError func(err
 		return err
 	}, onError)
 }
+
+// Standings is every active member of staff's standing now — the coverage
+// grid — read without a gate passage, for the compliance checks, which
+// show it only through their own audited passages.
+func (s *Service) Standings(ctx context.Context) ([]CoverageRow, error) {
+	snap, err := s.current(ctx)
+	if err != nil {
+		return nil, medguard.Wrap("training.Standings", err)
+	}
+	return s.coverage(ctx, snap, s.clock.Now())
+}

@@ -257,3 +257,29 @@ func (s *Service) Summarise(ctx context.Context, call *medguard.Call) (*Summary,
 	}
 	return sum, nil
 }
+
+// PastDue lists the open vulnerabilities (new, confirmed, fixing) past
+// their due date at now, announced or not — read without a gate passage,
+// for the compliance checks, which show them only through their own
+// audited passages.
+func (s *Service) PastDue(ctx context.Context, now time.Time) ([]OverdueVuln, []string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, asset_id, severity, due_at, title FROM vulns WHERE status IN ($1, $2, $3)
+		AND due_at <= $4 ORDER BY due_at, id LIMIT 1000`, StatusNew, StatusConfirmed, StatusFixing, medguard.Millis(now))
+	if err != nil {
+		return nil, nil, medguard.Wrap("vulns.PastDue", err)
+	}
+	defer rows.Close()
+	var out []OverdueVuln
+	var titles []string
+	for rows.Next() {
+		var o OverdueVuln
+		var at int64
+		var title string
+		if err := rows.Scan(&o.VulnID, &o.AssetID, &o.Severity, &at, &title); err != nil {
+			return nil, nil, medguard.Wrap("vulns.PastDue", err)
+		}
+		o.DueAt = medguard.FromMillis(at)
+		out, titles = append(out, o), append(titles, title)
+	}
+	return out, titles, medguard.Wrap("vulns.PastDue", rows.Err())
+}

@@ -16,6 +16,7 @@ import (
 	"medguard/internal/audit"
 	"medguard/internal/backup"
 	"medguard/internal/backuphealth"
+	"medguard/internal/compliance"
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
@@ -27,8 +28,8 @@ import (
 	"medguard/internal/plans"
 	"medguard/internal/policy"
 	"medguard/internal/records"
-	"medguard/internal/reports"
 	"medguard/internal/rectify"
+	"medguard/internal/reports"
 	"medguard/internal/retention"
 	"medguard/internal/risks"
 	"medguard/internal/trail"
@@ -556,6 +557,14 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"DrillCadence":               plans.Cadence{},
 		"RetrainingFlag":             plans.RetrainingFlag{},
 		"DrillStatus":                plans.Status{},
+		"ComplianceReport":           compliance.Report{},
+		"ComplianceResult":           compliance.Result{},
+		"ComplianceRun":              compliance.Run{},
+		"ComplianceScore":            compliance.ScorePoint{},
+		"ComplianceAttestation":      compliance.Attestation{},
+		"ComplianceItem":             compliance.Item{},
+		"ComplianceEvidence":         compliance.Evidence{},
+		"ComplianceDepartmentFigure": compliance.DepartmentFigure{},
 	} {
 		s := d.schema(t, name)
 		props, _ := s["properties"].(map[string]any)
@@ -569,13 +578,15 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 	}
 	// Appendix A's fields, named exactly.
 	for name, fields := range map[string][]string{
-		"SignIn":         {"token", "expires_at", "mfa_enrollment_required"},
-		"TOTPEnrollment": {"secret", "otpauth_url"},
-		"Session":        {"token", "expires_at"},
-		"Department":     {"id", "code", "name"},
-		"Record":         {"id", "patient_id", "type", "department", "title", "text"},
-		"Incident":       {"id", "grade", "status", "deadlines"},
-		"Deadline":       {"name", "due_at"},
+		"SignIn":           {"token", "expires_at", "mfa_enrollment_required"},
+		"TOTPEnrollment":   {"secret", "otpauth_url"},
+		"Session":          {"token", "expires_at"},
+		"Department":       {"id", "code", "name"},
+		"Record":           {"id", "patient_id", "type", "department", "title", "text"},
+		"Incident":         {"id", "grade", "status", "deadlines"},
+		"Deadline":         {"name", "due_at"},
+		"ComplianceReport": {"generated_at", "checks"},
+		"ComplianceResult": {"id", "clauses", "status", "value", "evidence"},
 		"AuditFields": {"time", "actor", "actor_department", "actor_roles", "ip", "action", "target_type",
 			"target_id", "patient_id", "purpose", "decision", "rule", "outcome", "break_glass", "request_id"},
 	} {

@@ -50,6 +50,7 @@ var problemKinds = map[medguard.Kind]struct {
 	medguard.RateLimited:     {http.StatusTooManyRequests, "rate-limited", "Too many requests"},
 	medguard.Internal:        {http.StatusInternalServerError, "internal", "Internal error"},
 	medguard.Gone:            {http.StatusGone, "gone", "Destroyed at the end of its retention period"},
+	medguard.NotAcceptable:   {http.StatusNotAcceptable, "not-acceptable", "No acceptable representation"},
 }
 
 // ProblemFor builds the problem for err.

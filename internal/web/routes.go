@@ -15,8 +15,8 @@ import (
 	"medguard/internal/plans"
 	"medguard/internal/policy"
 	"medguard/internal/records"
-	"medguard/internal/reports"
 	"medguard/internal/rectify"
+	"medguard/internal/reports"
 	"medguard/internal/risks"
 	"medguard/internal/training"
 	"medguard/internal/vulns"
@@ -297,6 +297,21 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/vulns/{id}/suspension", Action: "vuln.suspend", auth: userOnly, Perms: perms(policy.VulnSuspend), Body: vulns.NewSuspension{}, h: s.suspendForVuln},
 		{Method: "GET", Pattern: "/api/v1/suspensions", Action: "vuln.suspension_list", auth: userOnly, Perms: perms(policy.VulnRead), h: s.listSuspensions},
 		{Method: "POST", Pattern: "/api/v1/suspensions/{id}/lift", Action: "approval.request", auth: userOnly, Perms: perms(policy.VulnSuspend), Body: liftRequest{}, h: s.askSuspensionLift},
+		// The compliance checks (合规检查, issue 14): the report (JSON, or
+		// PDF), the checks' history and the score's trend, runs on demand,
+		// the evidence of the attested checks and its second signature.
+		{Method: "GET", Pattern: "/api/v1/compliance/report", Action: "compliance.report", auth: userOnly, Perms: perms(policy.ComplianceRead), h: s.complianceReport},
+		{Method: "GET", Pattern: "/api/v1/compliance/catalogue", Action: "compliance.catalogue", auth: userOnly, Perms: perms(policy.ComplianceRead), h: s.complianceCatalogue},
+		{Method: "GET", Pattern: "/api/v1/compliance/checks", Action: "compliance.report", auth: userOnly, Perms: perms(policy.ComplianceRead), h: s.complianceChecks},
+		{Method: "GET", Pattern: "/api/v1/compliance/checks/{id}", Action: "compliance.history", auth: userOnly, Perms: perms(policy.ComplianceRead), h: s.complianceHistory},
+		{Method: "GET", Pattern: "/api/v1/compliance/scores", Action: "compliance.scores", auth: userOnly, Perms: perms(policy.ComplianceRead), h: s.complianceScores},
+		{Method: "GET", Pattern: "/api/v1/compliance/runs", Action: "compliance.runs", auth: userOnly, Perms: perms(policy.ComplianceRead), h: s.complianceRuns},
+		{Method: "POST", Pattern: "/api/v1/compliance/runs", Action: "compliance.run", auth: userOnly, Perms: perms(policy.ComplianceRun), h: s.complianceRun},
+		{Method: "GET", Pattern: "/api/v1/compliance/checks/{id}/attestations", Action: "compliance.attestations", auth: userOnly, Perms: perms(policy.ComplianceRead), h: s.complianceAttestations},
+		{Method: "POST", Pattern: "/api/v1/compliance/checks/{id}/attestations", Action: "compliance.attest", auth: userOnly, Perms: perms(policy.ComplianceAttest), h: s.complianceAttest},
+		{Method: "POST", Pattern: "/api/v1/compliance/attestations/{id}/review", Action: "compliance.attestation_review", auth: userOnly, Perms: perms(policy.ComplianceReview), Body: attestationReview{}, h: s.complianceReview},
+		{Method: "GET", Pattern: "/api/v1/compliance/attestations/{id}/file", Action: "compliance.attestation_file", auth: userOnly, Perms: perms(policy.ComplianceRead), h: s.complianceFile},
+
 		// The risk register (风险评估, issue 13): risks on the 5 × 5 matrix,
 		// their reviews and the leadership's acceptance of high risks, the
 		// heat map, risk assessments and new systems' checklists.

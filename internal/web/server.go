@@ -30,6 +30,7 @@ import (
 	"medguard/internal/assets"
 	"medguard/internal/audit"
 	"medguard/internal/backuphealth"
+	"medguard/internal/compliance"
 	"medguard/internal/datause"
 	"medguard/internal/deidjobs"
 	"medguard/internal/detect"
@@ -44,8 +45,8 @@ import (
 	"medguard/internal/plans"
 	"medguard/internal/policy"
 	"medguard/internal/records"
-	"medguard/internal/reports"
 	"medguard/internal/rectify"
+	"medguard/internal/reports"
 	"medguard/internal/risks"
 	"medguard/internal/storage"
 	"medguard/internal/trail"
@@ -116,6 +117,12 @@ type Deps struct {
 	// Rectify is the rectification register and the quarterly
 	// compliance check (issue 14).
 	Rectify *rectify.Service
+	// Compliance is the compliance checks (合规检查, issue 14); nil
+	// answers their routes 503.
+	Compliance *compliance.Service
+	// CompliancePDF renders the compliance report as a PDF in lang; while
+	// it is nil, a request for the PDF is answered 406.
+	CompliancePDF func(ctx context.Context, lang string, r compliance.Report) ([]byte, error)
 }
 
 // Server serves medguard over HTTP.
