@@ -409,6 +409,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.openReports(cfg, &d)
 	a.openRectify(cfg, &d)
 	a.openCompliance(cfg, &d)
+	a.wireCompliance(&d)
 	a.Web = web.New(d)
 	a.Web.Console = console.New(console.Deps{Identity: a.Identity, Records: a.Records, Approvals: a.Approvals, Trail: a.Trail,
 		Detect: a.Detect, Incidents: a.Incidents, Checkpoints: a.Checkpoints, Clock: cfg.Clock, Logger: cfg.Logger,

@@ -231,24 +231,33 @@ func (s *Service) ScoreHistory(ctx context.Context, call *medguard.Call, from, t
 	if to.Before(from) {
 		return nil, medguard.InvalidField("from", "from is after to")
 	}
-	out := []ScorePoint{}
-	err := s.read(ctx, call, "compliance.scores", "", func() error {
-		rows, err := s.db.QueryContext(ctx, `SELECT `+runColumns+` FROM compliance_runs WHERE at >= $1 AND at <= $2 ORDER BY at, id LIMIT 2000`,
-			medguard.Millis(from), medguard.Millis(to))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			r, err := scanRun(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, ScorePoint{At: r.At, RunID: r.ID, Score: r.Score, Pass: r.Pass, Fail: r.Fail, NeedsEvidence: r.NeedsEvidence})
-		}
-		return rows.Err()
+	var out []ScorePoint
+	err := s.read(ctx, call, "compliance.scores", "", func() (err error) {
+		out, err = s.Scores(ctx, from, to)
+		return err
 	})
 	return out, err
+}
+
+// Scores returns the score of every run from from to to, oldest first,
+// without a gate passage: medguard's own read for the posture reports,
+// which log their generation (scores only: no evidence, no staff).
+func (s *Service) Scores(ctx context.Context, from, to time.Time) ([]ScorePoint, error) {
+	out := []ScorePoint{}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+runColumns+` FROM compliance_runs WHERE at >= $1 AND at <= $2 ORDER BY at, id LIMIT 2000`,
+		medguard.Millis(from), medguard.Millis(to))
+	if err != nil {
+		return nil, medguard.Wrap("compliance.Scores", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, medguard.Wrap("compliance.Scores", err)
+		}
+		out = append(out, ScorePoint{At: r.At, RunID: r.ID, Score: r.Score, Pass: r.Pass, Fail: r.Fail, NeedsEvidence: r.NeedsEvidence})
+	}
+	return out, rows.Err()
 }
 
 // Runs lists the runs from the newest, at most limit (compliance.read).

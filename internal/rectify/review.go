@@ -88,6 +88,23 @@ func (s *Service) monthFigures(ctx context.Context, month string, now time.Time)
 	if err != nil {
 		return nil, err
 	}
+	return s.periodFigures(ctx, month, start, end, now)
+}
+
+// PeriodCounts counts the items of [from, to) as a month's figures do:
+// opened, done and verified in the period, open and overdue at its end (or
+// now, if sooner). The posture reports read it (medguard's own read, as
+// the reports' other figures: counts only).
+func (s *Service) PeriodCounts(ctx context.Context, from, to time.Time) (MonthCount, error) {
+	f, err := s.periodFigures(ctx, "", from, to, s.clock.Now())
+	if err != nil {
+		return MonthCount{}, err
+	}
+	return f.Total, nil
+}
+
+// periodFigures computes the figures of [start, end) as of end or now.
+func (s *Service) periodFigures(ctx context.Context, month string, start, end, now time.Time) (*MonthFigures, error) {
 	asOf := end
 	if now.Before(end) {
 		asOf = now
