@@ -6,8 +6,13 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"medguard/internal/reports"
 )
 
 // The compliance checks over HTTPS (issue 14): a doctor of the laboratory
@@ -100,11 +105,35 @@ func TestComplianceOverHTTPS(t *testing.T) {
 	if n := departedAlerts("new"); n != 2 {
 		t.Fatalf("%d alerts of the departed-staff checks", n)
 	}
-	// A PDF cannot be rendered yet: 406, saying so.
-	if p := s.problem(406, "GET", "/api/v1/compliance/report?format=pdf", leader, nil); p["type"] != "urn:medguard:problem:not-acceptable:pdf_unavailable" {
-		t.Fatalf("pdf %v", p)
+	// The same report as a PDF (in the reports' CJK font, when the
+	// machine has it): by ?format=pdf or by Accept, the checks in it.
+	if _, err := os.Stat(reports.DefaultFont); err == nil {
+		for _, h := range [][]string{nil, {"Accept", "application/pdf"}} {
+			path := "/api/v1/compliance/report?format=pdf&lang=zh"
+			if h != nil {
+				path = "/api/v1/compliance/report?lang=zh"
+			}
+			st, hdr, body := s.do("GET", path, leader, nil, h...)
+			if st != 200 || hdr.Get("Content-Type") != "application/pdf" || !bytes.HasPrefix(body, []byte("%PDF-")) {
+				t.Fatalf("GET %s %v: %d %s", path, h, st, hdr.Get("Content-Type"))
+			}
+			if h != nil {
+				continue
+			}
+			if _, err := exec.LookPath("pdftotext"); err == nil {
+				f := filepath.Join(t.TempDir(), "c.pdf")
+				os.WriteFile(f, body, 0o600)
+				out, err := exec.Command("pdftotext", "-layout", f, "-").Output()
+				if err != nil || !strings.Contains(string(out), "departed_owner_api_keys") || !strings.Contains(string(out), "8.1.4") {
+					t.Errorf("pdftotext of the compliance PDF: %v\n%s", err, out)
+				}
+			} else if os.Getenv("MEDGUARD_TEST_PDF") == "1" {
+				t.Fatal("MEDGUARD_TEST_PDF=1 but pdftotext is missing (apt-get install poppler-utils)")
+			}
+		}
+	} else if os.Getenv("MEDGUARD_TEST_PDF") == "1" {
+		t.Fatalf("MEDGUARD_TEST_PDF=1 but %s is missing", reports.DefaultFont)
 	}
-	s.problem(406, "GET", "/api/v1/compliance/report", leader, nil, "Accept", "application/pdf")
 	if p := s.problem(422, "GET", "/api/v1/compliance/report?format=docx", leader, nil); p["field"] != "format" {
 		t.Fatalf("format %v", p)
 	}

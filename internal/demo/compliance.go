@@ -8,6 +8,7 @@ import (
 	"medguard"
 	"medguard/internal/compliance"
 	"medguard/internal/identity"
+	"medguard/internal/rectify"
 )
 
 // The compliance checks (合规检查, issue 14) over the demo year: a doctor
@@ -92,6 +93,15 @@ func (l *loader) complianceChecks(ctx context.Context) error {
 		if r.Status == compliance.Fail {
 			l.sum.ComplianceFailing = append(l.sum.ComplianceFailing, r.ID)
 		}
+	}
+	// Each failing check opened a rectification item (when the register
+	// is wired to the checks, as in medguard): count them with the rest.
+	if l.svc.Rectify != nil {
+		items, _, err := l.svc.Rectify.ListItems(ctx, auditor, rectify.Query{})
+		if err != nil {
+			return err
+		}
+		l.sum.Rectifications = len(items)
 	}
 	return nil
 }
