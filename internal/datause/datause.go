@@ -70,8 +70,8 @@ type Service struct {
 	cfg      Config
 
 	mu           sync.Mutex
-	onOverdue    []func(context.Context, OverdueLoan)
-	onReconciled []func(context.Context, DailyReconciliation)
+	onOverdue    medguard.Hooks[OverdueLoan]
+	onReconciled medguard.Hooks[DailyReconciliation]
 }
 
 // New returns the data-use service.

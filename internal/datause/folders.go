@@ -479,11 +479,7 @@ type OverdueLoan struct {
 
 // OnOverdue adds a hook told once of every loan that becomes overdue (the
 // detection engine raises an alert).
-func (s *Service) OnOverdue(hook func(context.Context, OverdueLoan)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onOverdue = append(s.onOverdue, hook)
-}
+func (s *Service) OnOverdue(hook func(context.Context, OverdueLoan)) { s.onOverdue.Add(hook) }
 
 // system is medguard itself, announcing overdue loans.
 var system = medguard.Call{Actor: medguard.Actor{Kind: medguard.SystemActor, Name: "system"}}
@@ -524,14 +520,7 @@ func (s *Service) CheckOverdue(ctx context.Context) ([]OverdueLoan, error) {
 			medguard.Millis(now), o.LoanID)
 		return storage.Affected(res, err, gate.ErrAnnounced)
 	})
-	s.mu.Lock()
-	hooks := slices.Clone(s.onOverdue)
-	s.mu.Unlock()
-	for _, o := range fresh {
-		for _, h := range hooks {
-			h(ctx, o)
-		}
-	}
+	s.onOverdue.Tell(ctx, fresh...)
 	return fresh, err
 }
 

@@ -164,9 +164,7 @@ type DailyReconciliation struct {
 // OnReconciled adds a hook told of each day's reconciliation once, by the
 // server that ran it (the alert below 100 %).
 func (s *Service) OnReconciled(hook func(context.Context, DailyReconciliation)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onReconciled = append(s.onReconciled, hook)
+	s.onReconciled.Add(hook)
 }
 
 // ReconcileDaily runs the day's reconciliation if no server has run it
@@ -205,12 +203,7 @@ func (s *Service) ReconcileDaily(ctx context.Context) (*DailyReconciliation, err
 	if len(fresh) == 0 {
 		return nil, err
 	}
-	s.mu.Lock()
-	hooks := slices.Clone(s.onReconciled)
-	s.mu.Unlock()
-	for _, h := range hooks {
-		h(ctx, d)
-	}
+	s.onReconciled.Tell(ctx, d)
 	return &d, err
 }
 

@@ -753,16 +753,9 @@ func (s *Service) reportOf(ctx context.Context, incidentID string) (string, erro
 // OnAnonymousReport adds a hook told when a report is filed (the day only)
 // and when no report of a day waits for triage any more.
 func (s *Service) OnAnonymousReport(hook func(context.Context, AnonymousNotice)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onAnonymous = append(s.onAnonymous, hook)
+	s.onAnonymous.Add(hook)
 }
 
 func (s *Service) anonymousNotice(ctx context.Context, n AnonymousNotice) {
-	s.mu.Lock()
-	hooks := slices.Clone(s.onAnonymous)
-	s.mu.Unlock()
-	for _, h := range hooks {
-		h(ctx, n)
-	}
+	s.onAnonymous.Tell(ctx, n)
 }

@@ -33,11 +33,7 @@ func (s *Service) OnCaseOverdue(hook func(Case, Deadline)) {
 
 // OnCaseSettled adds a hook told when a step leaves a case with no overdue
 // deadline.
-func (s *Service) OnCaseSettled(hook func(context.Context, Case)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onCaseSettled = append(s.onCaseSettled, hook)
-}
+func (s *Service) OnCaseSettled(hook func(context.Context, Case)) { s.onCaseSettled.Add(hook) }
 
 // bareCase is a case without its free text.
 func bareCase(c Case) Case {
@@ -53,12 +49,7 @@ func (s *Service) caseSettled(ctx context.Context, c *Case) {
 			return
 		}
 	}
-	s.mu.Lock()
-	hooks := slices.Clone(s.onCaseSettled)
-	s.mu.Unlock()
-	for _, h := range hooks {
-		h(ctx, bareCase(*c))
-	}
+	s.onCaseSettled.Tell(ctx, bareCase(*c))
 }
 
 // CaseOverdueItem is one overdue deadline of a case.

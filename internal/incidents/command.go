@@ -213,37 +213,19 @@ func bare(in Incident) Incident {
 // opened from an anonymous report), once it is in the audit log. The
 // incident carries no free text. An incident opened by a freeze is not
 // told here: the freeze's own alert announced it.
-func (s *Service) OnReported(hook func(context.Context, Incident)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onReported = append(s.onReported, hook)
-}
+func (s *Service) OnReported(hook func(context.Context, Incident)) { s.onReported.Add(hook) }
 
 // OnCommander adds a hook told whenever an incident's commander is
 // assigned (at the grade's confirmation) or changed. The incident carries
 // no free text.
-func (s *Service) OnCommander(hook func(context.Context, Incident)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onCommander = append(s.onCommander, hook)
-}
+func (s *Service) OnCommander(hook func(context.Context, Incident)) { s.onCommander.Add(hook) }
 
 func (s *Service) reported(ctx context.Context, in Incident) {
-	s.mu.Lock()
-	hooks := slices.Clone(s.onReported)
-	s.mu.Unlock()
-	for _, h := range hooks {
-		h(ctx, bare(in))
-	}
+	s.onReported.Tell(ctx, bare(in))
 }
 
 func (s *Service) commanded(ctx context.Context, in Incident) {
-	s.mu.Lock()
-	hooks := slices.Clone(s.onCommander)
-	s.mu.Unlock()
-	for _, h := range hooks {
-		h(ctx, bare(in))
-	}
+	s.onCommander.Tell(ctx, bare(in))
 }
 
 // ListCommanded lists the incidents the caller commands (open, closed or

@@ -764,12 +764,7 @@ func (s *Service) Close(ctx context.Context, call *medguard.Call, id, summary st
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	hooks := append([]func(context.Context, Incident){}, s.onClose...)
-	s.mu.Unlock()
-	for _, h := range hooks {
-		h(ctx, *in)
-	}
+	s.onClose.Tell(ctx, *in)
 	return in, nil
 }
 
@@ -808,8 +803,4 @@ func (s *Service) closable(ctx context.Context, in *Incident, now time.Time) err
 // OnClose adds a hook told of every incident closed, after the closure is
 // in the audit log (the detection engine clears the alerts of its overdue
 // deadlines).
-func (s *Service) OnClose(hook func(context.Context, Incident)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onClose = append(s.onClose, hook)
-}
+func (s *Service) OnClose(hook func(context.Context, Incident)) { s.onClose.Add(hook) }

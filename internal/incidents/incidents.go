@@ -63,15 +63,15 @@ type Service struct {
 
 	mu        sync.Mutex
 	onOverdue []func(Incident, Deadline)
-	onClose   []func(context.Context, Incident)
+	onClose   medguard.Hooks[Incident]
 
 	// The hooks of issue 13: an incident reported, its commander assigned,
 	// a case's deadline overdue or settled, an anonymous report filed.
-	onReported    []func(context.Context, Incident)
-	onCommander   []func(context.Context, Incident)
+	onReported    medguard.Hooks[Incident]
+	onCommander   medguard.Hooks[Incident]
 	onCaseOverdue []func(Case, Deadline)
-	onCaseSettled []func(context.Context, Case)
-	onAnonymous   []func(context.Context, AnonymousNotice)
+	onCaseSettled medguard.Hooks[Case]
+	onAnonymous   medguard.Hooks[AnonymousNotice]
 	// retrainer orders the retraining a warning comes with (nil until the
 	// training register is wired).
 	retrainer Retrainer

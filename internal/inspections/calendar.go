@@ -452,11 +452,7 @@ func (s *Service) CheckMissed(ctx context.Context) ([]MissedDay, error) {
 		}
 		return err
 	})
-	for _, m := range fresh {
-		for _, h := range hooks(s, &s.onMissed) {
-			h(ctx, m)
-		}
-	}
+	s.onMissed.Tell(ctx, fresh...)
 	return fresh, err
 }
 

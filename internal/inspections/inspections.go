@@ -25,7 +25,6 @@ package inspections
 import (
 	"context"
 	"embed"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -78,10 +77,10 @@ type Service struct {
 	mu         sync.Mutex
 	host       Host
 	backups    Backups
-	onOut      []func(context.Context, OutOfRange)
-	onBack     []func(context.Context, BackInRange)
-	onMissed   []func(context.Context, MissedDay)
-	onReviewed []func(context.Context, Inspection)
+	onOut      medguard.Hooks[OutOfRange]
+	onBack     medguard.Hooks[BackInRange]
+	onMissed   medguard.Hooks[MissedDay]
+	onReviewed medguard.Hooks[Inspection]
 }
 
 // New returns the inspections service. The system items read nothing
@@ -116,41 +115,19 @@ func (s *Service) system() (Host, Backups) {
 // OnOutOfRange adds a hook told of every reading out of its range (and
 // every check that failed) of an inspection just signed (the detection
 // engine raises an alert).
-func (s *Service) OnOutOfRange(hook func(context.Context, OutOfRange)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onOut = append(s.onOut, hook)
-}
+func (s *Service) OnOutOfRange(hook func(context.Context, OutOfRange)) { s.onOut.Add(hook) }
 
 // OnBackInRange adds a hook told of every item whose reading in an
 // inspection just signed is within its range (the detection engine
 // resolves the item's earlier alerts).
-func (s *Service) OnBackInRange(hook func(context.Context, BackInRange)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onBack = append(s.onBack, hook)
-}
+func (s *Service) OnBackInRange(hook func(context.Context, BackInRange)) { s.onBack.Add(hook) }
 
 // OnMissed adds a hook told once of every hospital day that ended without
 // an inspection (the detection engine raises an alert).
-func (s *Service) OnMissed(hook func(context.Context, MissedDay)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onMissed = append(s.onMissed, hook)
-}
+func (s *Service) OnMissed(hook func(context.Context, MissedDay)) { s.onMissed.Add(hook) }
 
 // OnReviewed adds a hook told of every inspection countersigned.
-func (s *Service) OnReviewed(hook func(context.Context, Inspection)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onReviewed = append(s.onReviewed, hook)
-}
-
-func hooks[T any](s *Service, list *[]func(context.Context, T)) []func(context.Context, T) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(*list)
-}
+func (s *Service) OnReviewed(hook func(context.Context, Inspection)) { s.onReviewed.Add(hook) }
 
 // keyName is the system data key sealing this package's notes.
 const keyName = "inspections"

@@ -269,16 +269,11 @@ func (s *Service) Record(ctx context.Context, call *medguard.Call, in NewInspect
 	if err != nil {
 		return nil, err
 	}
-	out, back := hooks(s, &s.onOut), hooks(s, &s.onBack)
 	for _, r := range rs {
 		if r.OutOfRange {
-			for _, h := range out {
-				h(ctx, OutOfRange{InspectionID: id, Day: ins.Day, Reading: r})
-			}
+			s.onOut.Tell(ctx, OutOfRange{InspectionID: id, Day: ins.Day, Reading: r})
 		} else if r.Value != nil || r.OK != nil {
-			for _, h := range back {
-				h(ctx, BackInRange{InspectionID: id, Day: ins.Day, Key: r.Key})
-			}
+			s.onBack.Tell(ctx, BackInRange{InspectionID: id, Day: ins.Day, Key: r.Key})
 		}
 	}
 	return ins, nil
@@ -404,8 +399,6 @@ func (s *Service) Countersign(ctx context.Context, call *medguard.Call, id strin
 		return nil, err
 	}
 	ins.Reviewer, ins.ReviewedAt, ins.ReviewNote, ins.Status = call.Actor.Name, &now, in.Note, Signed
-	for _, h := range hooks(s, &s.onReviewed) {
-		h(ctx, *ins)
-	}
+	s.onReviewed.Tell(ctx, *ins)
 	return ins, nil
 }

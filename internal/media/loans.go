@@ -313,12 +313,7 @@ func (s *Service) Return(ctx context.Context, call *medguard.Call, loanID string
 		return nil, err
 	}
 	l.ReturnedAt, l.ReturnedTo, l.Status, l.Overdue = &now, call.Actor.Name, Returned, false
-	s.mu.Lock()
-	hooks := slices.Clone(s.onReturned)
-	s.mu.Unlock()
-	for _, h := range hooks {
-		h(ctx, *l)
-	}
+	s.onReturned.Tell(ctx, *l)
 	return l, nil
 }
 
@@ -368,19 +363,11 @@ type OverdueLoan struct {
 
 // OnOverdue adds a hook told once of every loan that becomes overdue (the
 // detection engine raises an alert).
-func (s *Service) OnOverdue(hook func(context.Context, OverdueLoan)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onOverdue = append(s.onOverdue, hook)
-}
+func (s *Service) OnOverdue(hook func(context.Context, OverdueLoan)) { s.onOverdue.Add(hook) }
 
 // OnReturned adds a hook told of every device returned (the detection
 // engine resolves its overdue alert).
-func (s *Service) OnReturned(hook func(context.Context, Loan)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onReturned = append(s.onReturned, hook)
-}
+func (s *Service) OnReturned(hook func(context.Context, Loan)) { s.onReturned.Add(hook) }
 
 // system is medguard itself, announcing overdue loans.
 var system = medguard.Call{Actor: medguard.Actor{Kind: medguard.SystemActor, Name: "system"}}
@@ -422,14 +409,7 @@ func (s *Service) CheckOverdue(ctx context.Context) ([]OverdueLoan, error) {
 			medguard.Millis(now), o.LoanID)
 		return storage.Affected(res, err, gate.ErrAnnounced)
 	})
-	s.mu.Lock()
-	hooks := slices.Clone(s.onOverdue)
-	s.mu.Unlock()
-	for _, o := range fresh {
-		for _, h := range hooks {
-			h(ctx, o)
-		}
-	}
+	s.onOverdue.Tell(ctx, fresh...)
 	return fresh, err
 }
 

@@ -72,8 +72,8 @@ type Service struct {
 	cfg   Config
 
 	mu         sync.Mutex
-	onOverdue  []func(context.Context, OverdueLoan)
-	onReturned []func(context.Context, Loan)
+	onOverdue  medguard.Hooks[OverdueLoan]
+	onReturned medguard.Hooks[Loan]
 }
 
 // New returns the register.

@@ -3,7 +3,6 @@ package partners
 import (
 	"context"
 	"database/sql"
-	"slices"
 	"strings"
 	"time"
 
@@ -111,12 +110,7 @@ func (s *Service) ConfirmDeletion(ctx context.Context, call *medguard.Call, agre
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	hooks := slices.Clone(s.onConfirmed)
-	s.mu.Unlock()
-	for _, h := range hooks {
-		h(ctx, *c)
-	}
+	s.onConfirmed.Tell(ctx, *c)
 	return c, nil
 }
 
@@ -137,18 +131,12 @@ type OverdueDeletion struct {
 
 // OnOverdue adds a hook told once of every deletion confirmation that
 // becomes overdue (the detection engine raises an alert).
-func (s *Service) OnOverdue(hook func(context.Context, OverdueDeletion)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onOverdue = append(s.onOverdue, hook)
-}
+func (s *Service) OnOverdue(hook func(context.Context, OverdueDeletion)) { s.onOverdue.Add(hook) }
 
 // OnConfirmed adds a hook told of every deletion confirmation recorded
 // (the detection engine resolves the overdue alert).
 func (s *Service) OnConfirmed(hook func(context.Context, DeletionConfirmation)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onConfirmed = append(s.onConfirmed, hook)
+	s.onConfirmed.Add(hook)
 }
 
 // system is medguard itself, announcing overdue confirmations.
@@ -194,14 +182,7 @@ func (s *Service) CheckOverdue(ctx context.Context) ([]OverdueDeletion, error) {
 			AND deletion_notified_at IS NULL`, medguard.Millis(now), o.AgreementID)
 		return storage.Affected(res, err, gate.ErrAnnounced)
 	})
-	s.mu.Lock()
-	hooks := slices.Clone(s.onOverdue)
-	s.mu.Unlock()
-	for _, o := range fresh {
-		for _, h := range hooks {
-			h(ctx, o)
-		}
-	}
+	s.onOverdue.Tell(ctx, fresh...)
 	return fresh, err
 }
 

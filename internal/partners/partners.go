@@ -88,8 +88,8 @@ type Service struct {
 	approvalKinds func(ctx context.Context, ids ...string) (map[string]string, error)
 
 	mu          sync.Mutex
-	onOverdue   []func(context.Context, OverdueDeletion)
-	onConfirmed []func(context.Context, DeletionConfirmation)
+	onOverdue   medguard.Hooks[OverdueDeletion]
+	onConfirmed medguard.Hooks[DeletionConfirmation]
 }
 
 // New returns the partners service.

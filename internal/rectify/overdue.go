@@ -3,7 +3,6 @@ package rectify
 import (
 	"context"
 	"database/sql"
-	"slices"
 	"time"
 
 	"medguard"
@@ -28,27 +27,14 @@ type OverdueItem struct {
 
 // OnOverdue adds a hook told once of every item that becomes overdue (the
 // App raises an alert).
-func (s *Service) OnOverdue(hook func(context.Context, OverdueItem)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onOverdue = append(s.onOverdue, hook)
-}
+func (s *Service) OnOverdue(hook func(context.Context, OverdueItem)) { s.onOverdue.Add(hook) }
 
 // OnDone adds a hook told of every item reported done, or given a
 // deadline still to come (the App resolves its overdue alert).
-func (s *Service) OnDone(hook func(context.Context, Item)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onDone = append(s.onDone, hook)
-}
+func (s *Service) OnDone(hook func(context.Context, Item)) { s.onDone.Add(hook) }
 
 func (s *Service) done(ctx context.Context, it Item) {
-	s.mu.Lock()
-	hooks := slices.Clone(s.onDone)
-	s.mu.Unlock()
-	for _, h := range hooks {
-		h(ctx, it)
-	}
+	s.onDone.Tell(ctx, it)
 }
 
 // CheckOverdue announces the items past their deadline with work to do
@@ -96,14 +82,7 @@ func (s *Service) CheckOverdue(ctx context.Context) ([]OverdueItem, error) {
 		}
 		return s.addEvent(ctx, tx, o.ItemID, EventOverdue, system.Actor.Name, now, status, o.Owner, o.DueAt, nil, sealedEvidence{})
 	})
-	s.mu.Lock()
-	hooks := slices.Clone(s.onOverdue)
-	s.mu.Unlock()
-	for _, o := range fresh {
-		for _, h := range hooks {
-			h(ctx, o)
-		}
-	}
+	s.onOverdue.Tell(ctx, fresh...)
 	return fresh, err
 }
 

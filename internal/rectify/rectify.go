@@ -143,8 +143,8 @@ type Service struct {
 
 	mu        sync.Mutex
 	figures   DepartmentFigures
-	onOverdue []func(context.Context, OverdueItem)
-	onDone    []func(context.Context, Item)
+	onOverdue medguard.Hooks[OverdueItem]
+	onDone    medguard.Hooks[Item]
 }
 
 // New returns the register.

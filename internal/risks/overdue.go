@@ -3,7 +3,6 @@ package risks
 import (
 	"context"
 	"database/sql"
-	"slices"
 	"time"
 
 	"medguard"
@@ -27,27 +26,14 @@ type OverdueReview struct {
 
 // OnReviewOverdue adds a hook told once of every risk review that becomes
 // overdue (the App raises an alert).
-func (s *Service) OnReviewOverdue(hook func(context.Context, OverdueReview)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onOverdue = append(s.onOverdue, hook)
-}
+func (s *Service) OnReviewOverdue(hook func(context.Context, OverdueReview)) { s.onOverdue.Add(hook) }
 
 // OnReviewed adds a hook told of every risk reviewed or closed (the App
 // resolves its overdue alert).
-func (s *Service) OnReviewed(hook func(context.Context, Risk)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onReviewed = append(s.onReviewed, hook)
-}
+func (s *Service) OnReviewed(hook func(context.Context, Risk)) { s.onReviewed.Add(hook) }
 
 func (s *Service) reviewed(ctx context.Context, r Risk) {
-	s.mu.Lock()
-	hooks := slices.Clone(s.onReviewed)
-	s.mu.Unlock()
-	for _, h := range hooks {
-		h(ctx, r)
-	}
+	s.onReviewed.Tell(ctx, r)
 }
 
 // system is medguard itself, announcing overdue reviews.
@@ -92,14 +78,7 @@ func (s *Service) CheckOverdue(ctx context.Context) ([]OverdueReview, error) {
 			AND review_due_at = $3 AND status = $4`, medguard.Millis(now), o.RiskID, medguard.Millis(o.DueAt), Open)
 		return storage.Affected(res, err, gate.ErrAnnounced)
 	})
-	s.mu.Lock()
-	hooks := slices.Clone(s.onOverdue)
-	s.mu.Unlock()
-	for _, o := range fresh {
-		for _, h := range hooks {
-			h(ctx, o)
-		}
-	}
+	s.onOverdue.Tell(ctx, fresh...)
 	return fresh, err
 }
 

@@ -164,8 +164,8 @@ type Service struct {
 
 	mu         sync.Mutex
 	assets     AssetLookup
-	onOverdue  []func(context.Context, OverdueReview)
-	onReviewed []func(context.Context, Risk)
+	onOverdue  medguard.Hooks[OverdueReview]
+	onReviewed medguard.Hooks[Risk]
 }
 
 // New returns the risk register.

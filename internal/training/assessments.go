@@ -142,11 +142,7 @@ func previousQuarter(q string) string {
 
 // OnFlagged adds a hook told of every assessment that flags its person for
 // removal from the post (the detection engine raises an alert).
-func (s *Service) OnFlagged(hook func(context.Context, Assessment)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onFlagged = append(s.onFlagged, hook)
-}
+func (s *Service) OnFlagged(hook func(context.Context, Assessment)) { s.onFlagged.Add(hook) }
 
 // score is the weighed score.
 func score(compliance, incidents, attendance int) int {
@@ -271,17 +267,10 @@ func (s *Service) ComputeAssessments(ctx context.Context, call *medguard.Call, i
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	hooks, assessed := slices.Clone(s.onFlagged), slices.Clone(s.onAssessed)
-	s.mu.Unlock()
-	for _, h := range assessed {
-		h(ctx, in.Quarter)
-	}
+	s.onAssessed.Tell(ctx, in.Quarter)
 	for _, a := range out {
 		if a.Flagged {
-			for _, h := range hooks {
-				h(ctx, a)
-			}
+			s.onFlagged.Tell(ctx, a)
 		}
 	}
 	if out == nil {
@@ -507,18 +496,12 @@ type AssessmentDue struct {
 // OnAssessmentDue adds a hook told once of a quarter whose assessment is
 // overdue; OnAssessed one told when a quarter's assessments are computed.
 func (s *Service) OnAssessmentDue(hook func(context.Context, AssessmentDue)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onAssessmentDue = append(s.onAssessmentDue, hook)
+	s.onAssessmentDue.Add(hook)
 }
 
 // OnAssessed adds a hook told of every quarter whose assessments were
 // computed.
-func (s *Service) OnAssessed(hook func(ctx context.Context, quarter string)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onAssessed = append(s.onAssessed, hook)
-}
+func (s *Service) OnAssessed(hook func(ctx context.Context, quarter string)) { s.onAssessed.Add(hook) }
 
 // assessmentNotice is the training_notices row that claims a quarter's
 // announcement (no member of staff: an empty user id).
@@ -567,11 +550,6 @@ func (s *Service) CheckAssessmentDue(ctx context.Context) (*AssessmentDue, error
 	if len(fresh) == 0 {
 		return nil, err
 	}
-	s.mu.Lock()
-	hooks := slices.Clone(s.onAssessmentDue)
-	s.mu.Unlock()
-	for _, h := range hooks {
-		h(ctx, due)
-	}
+	s.onAssessmentDue.Tell(ctx, due)
 	return &due, err
 }

@@ -323,20 +323,12 @@ type OverdueNotice struct {
 // OnOverdue adds a hook told once of every obligation that falls due and
 // again when it closes record access (the detection engine raises an
 // alert).
-func (s *Service) OnOverdue(hook func(context.Context, OverdueNotice)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onOverdue = append(s.onOverdue, hook)
-}
+func (s *Service) OnOverdue(hook func(context.Context, OverdueNotice)) { s.onOverdue.Add(hook) }
 
 // OnCleared adds a hook told of a member of staff (their user id) who owes
 // nothing due any more, after having been announced (the detection
 // engine resolves the alerts).
-func (s *Service) OnCleared(hook func(context.Context, string)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onCleared = append(s.onCleared, hook)
-}
+func (s *Service) OnCleared(hook func(context.Context, string)) { s.onCleared.Add(hook) }
 
 // noticeKey names an obligation's notice: its kind, what it is about, when
 // it fell due, and whether it is the warning or the closing.
@@ -429,16 +421,11 @@ func (s *Service) CheckOverdue(ctx context.Context) ([]OverdueNotice, error) {
 		}
 		return err
 	})
-	s.mu.Lock()
-	hooks, clearHooks := slices.Clone(s.onOverdue), slices.Clone(s.onCleared)
-	s.mu.Unlock()
 	out := make([]OverdueNotice, 0, len(fresh))
 	for _, n := range fresh {
 		out = append(out, n.OverdueNotice)
-		for _, h := range hooks {
-			h(ctx, n.OverdueNotice)
-		}
 	}
+	s.onOverdue.Tell(ctx, out...)
 	if err != nil {
 		return out, err
 	}
@@ -450,11 +437,7 @@ func (s *Service) CheckOverdue(ctx context.Context) ([]OverdueNotice, error) {
 		res, err := tx.ExecContext(ctx, `DELETE FROM training_notices WHERE user_id = $1`, uid)
 		return storage.Affected(res, err, gate.ErrAnnounced)
 	})
-	for _, uid := range gone {
-		for _, h := range clearHooks {
-			h(ctx, uid)
-		}
-	}
+	s.onCleared.Tell(ctx, gone...)
 	return out, err
 }
 

@@ -93,11 +93,11 @@ type Service struct {
 	loadErr atomic.Pointer[loadFailure]
 
 	mu              sync.Mutex
-	onOverdue       []func(context.Context, OverdueNotice)
-	onCleared       []func(context.Context, string)
-	onFlagged       []func(context.Context, Assessment)
-	onAssessmentDue []func(context.Context, AssessmentDue)
-	onAssessed      []func(context.Context, string)
+	onOverdue       medguard.Hooks[OverdueNotice]
+	onCleared       medguard.Hooks[string]
+	onFlagged       medguard.Hooks[Assessment]
+	onAssessmentDue medguard.Hooks[AssessmentDue]
+	onAssessed      medguard.Hooks[string]
 }
 
 // New returns the training register. It answers the gate only once Load

@@ -3,7 +3,6 @@ package vulns
 import (
 	"context"
 	"database/sql"
-	"slices"
 	"time"
 
 	"medguard"
@@ -27,20 +26,12 @@ type OverdueVuln struct {
 
 // OnOverdue adds a hook told once of every vulnerability that becomes
 // overdue (the detection engine raises an alert).
-func (s *Service) OnOverdue(hook func(context.Context, OverdueVuln)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onOverdue = append(s.onOverdue, hook)
-}
+func (s *Service) OnOverdue(hook func(context.Context, OverdueVuln)) { s.onOverdue.Add(hook) }
 
 // OnResolved adds a hook told of every vulnerability that leaves the open
 // states — fixed, or closed by an approved exception (the detection
 // engine resolves its overdue alert).
-func (s *Service) OnResolved(hook func(ctx context.Context, vulnID string)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onResolved = append(s.onResolved, hook)
-}
+func (s *Service) OnResolved(hook func(ctx context.Context, vulnID string)) { s.onResolved.Add(hook) }
 
 // CheckOverdue announces the open vulnerabilities that are overdue now and
 // were not announced before: each is logged (vuln.overdue, as the system)
@@ -78,14 +69,7 @@ func (s *Service) CheckOverdue(ctx context.Context) ([]OverdueVuln, error) {
 			AND status IN ($3, $4, $5)`, medguard.Millis(now), o.VulnID, StatusNew, StatusConfirmed, StatusFixing)
 		return storage.Affected(res, err, gate.ErrAnnounced)
 	})
-	s.mu.Lock()
-	hooks := slices.Clone(s.onOverdue)
-	s.mu.Unlock()
-	for _, o := range fresh {
-		for _, h := range hooks {
-			h(ctx, o)
-		}
-	}
+	s.onOverdue.Tell(ctx, fresh...)
 	return fresh, err
 }
 

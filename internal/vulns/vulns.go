@@ -161,8 +161,8 @@ type Service struct {
 	cfg    Config
 
 	mu         sync.Mutex
-	onOverdue  []func(context.Context, OverdueVuln)
-	onResolved []func(context.Context, string)
+	onOverdue  medguard.Hooks[OverdueVuln]
+	onResolved medguard.Hooks[string]
 
 	// suspended is the snapshot of the operations suspended now, which the
 	// gate asks on every decision (Restrictions).
@@ -679,11 +679,6 @@ func (s *Service) resolved(ctx context.Context, vulnID string, ended []string) {
 		s.gate.Record(ctx, gate.Event{Call: &call, Action: "vuln.suspension_end", TargetType: "suspension", TargetID: id,
 			Allowed: true, Rule: "allow.system.vuln_resolved"}, nil)
 	}
-	s.mu.Lock()
-	hooks := slices.Clone(s.onResolved)
-	s.mu.Unlock()
-	for _, h := range hooks {
-		h(ctx, vulnID)
-	}
+	s.onResolved.Tell(ctx, vulnID)
 	s.Reload(ctx)
 }
