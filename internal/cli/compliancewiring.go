@@ -87,27 +87,27 @@ func (q quarterFigures) Figures(ctx context.Context, call *medguard.Call, deptID
 		return nil, err
 	}
 	var out []rectify.Figure
+	// The evidence is said in Chinese, as the quarterly check's pages
+	// are: its scope and how many lines of evidence stand behind the
+	// value (the lines themselves on the check's page).
 	add := func(id string, r compliance.Result, scope string) {
-		ev := scope + r.Reason
+		ev := scope
 		if n := len(r.Evidence.Items); n > 0 {
-			ev += fmt.Sprintf("（%d 项证据）", n)
+			ev += fmt.Sprintf("，%d 项证据", n)
 		}
-		if r.Evidence.Console != "" {
-			ev += " " + r.Evidence.Console
-		}
-		out = append(out, rectify.Figure{ID: id, Title: r.Title, Value: r.Value, Pass: r.Status == compliance.Pass, Evidence: strings.TrimSpace(ev)})
+		out = append(out, rectify.Figure{ID: id, Title: r.Title, Value: r.Value, Pass: r.Status == compliance.Pass, Evidence: ev + "（合规检查）"})
 	}
 	for _, r := range per {
 		if r.ID == "departed_staff_access" {
-			add("departed_revoked", r, "本科室："+code+"。")
+			add("departed_revoked", r, "本科室人员")
 		}
 	}
 	for _, r := range rep.Checks {
 		switch r.ID {
 		case "transport_encrypted":
-			add("transmission_encrypted", r, "全院链路（不分科室）。")
+			add("transmission_encrypted", r, "全院传输链路，不分科室")
 		case "paper_sync_rate":
-			add("paper_electronic_sync", r, "全院每日核对（不分科室）。")
+			add("paper_electronic_sync", r, "全院每日纸电核对，不分科室")
 		}
 	}
 	return out, nil

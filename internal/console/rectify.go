@@ -570,6 +570,11 @@ func quarterlyRunPage(rq *Request) error {
 	for _, f := range r.Findings {
 		row := findingRow{Finding: f, Dept: rq.Dept(f.Department), Title: rq.T("quarterly.item." + f.Item), Pending: f.Result == rectify.ResultPending}
 		row.Measured = f.Measured
+		// The item a failing finding opened is linked for those who may
+		// open it (the register's readers; a head, their department's).
+		if !rq.Can(policy.RectificationRead) && !rq.Can(policy.RectificationReadDepartment) {
+			row.RectificationID = ""
+		}
 		if f.MeasuredPass == nil {
 			row.Measured = rq.T("quarterly.not_measured")
 		} else if !*f.MeasuredPass {
