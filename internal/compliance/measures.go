@@ -622,8 +622,7 @@ func trainingCoverage(ctx context.Context, e *env, r *Result) error {
 			d.Numerator++
 			continue
 		}
-		r.Evidence.Items = append(r.Evidence.Items, Item{Kind: ItemStaff, ID: s.UserID, Who: s.Username, Name: s.Username + " " + s.DisplayName, Department: s.Department,
-			Detail: "owes training"})
+		r.Evidence.Items = append(r.Evidence.Items, staffItem(s, "owes training"))
 	}
 	ratio(r, num, len(st), TrainingMinPercent, "active staff")
 	r.Departments = departmentFigures(depts, func(d *DepartmentFigure) {
@@ -636,35 +635,36 @@ func trainingCoverage(ctx context.Context, e *env, r *Result) error {
 }
 
 func trainingOverdue(ctx context.Context, e *env, r *Result) error {
+	return staffOwing(ctx, e, r, func(s Standing) bool { return s.Overdue }, "periodic_training",
+		"staff are overdue for their twice-yearly training")
+}
+
+func commitmentLetters(ctx context.Context, e *env, r *Result) error {
+	return staffOwing(ctx, e, r, func(s Standing) bool { return s.LetterOwed }, "commitment_letter",
+		"staff have not signed the commitment letter")
+}
+
+// staffOwing counts the active staff whose standing owes something (out
+// of all of them), each named in the evidence.
+func staffOwing(ctx context.Context, e *env, r *Result, owes func(Standing) bool, detail, what string) error {
 	st, ok, err := standings(ctx, e, r)
 	if !ok {
 		return err
 	}
 	var items []Item
 	for _, s := range st {
-		if s.Overdue {
-			items = append(items, Item{Kind: ItemStaff, ID: s.UserID, Who: s.Username, Name: s.Username + " " + s.DisplayName, Department: s.Department, Detail: "periodic_training"})
+		if owes(s) {
+			items = append(items, staffItem(s, detail))
 		}
 	}
-	count(r, items, "staff are overdue for their twice-yearly training")
+	count(r, items, what)
 	r.Denominator = ptr(len(st))
 	return nil
 }
 
-func commitmentLetters(ctx context.Context, e *env, r *Result) error {
-	st, ok, err := standings(ctx, e, r)
-	if !ok {
-		return err
-	}
-	var items []Item
-	for _, s := range st {
-		if s.LetterOwed {
-			items = append(items, Item{Kind: ItemStaff, ID: s.UserID, Who: s.Username, Name: s.Username + " " + s.DisplayName, Department: s.Department, Detail: "commitment_letter"})
-		}
-	}
-	count(r, items, "staff have not signed the commitment letter")
-	r.Denominator = ptr(len(st))
-	return nil
+// staffItem is a member of staff as a line of evidence.
+func staffItem(s Standing, detail string) Item {
+	return Item{Kind: ItemStaff, ID: s.UserID, Who: s.Username, Name: s.Username + " " + s.DisplayName, Department: s.Department, Detail: detail}
 }
 
 func breakGlassOverdue(ctx context.Context, e *env, r *Result) error {
