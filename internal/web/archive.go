@@ -176,6 +176,35 @@ const maxUploads = 2
 // uploadTime is how long an admitted upload's body may take to arrive.
 const uploadTime = 5 * time.Minute
 
+// admitUpload takes one of the few slots of bodies read at once (waiting
+// at most 2 s) and gives the request the upload's read deadline; release
+// frees the slot.
+func (s *Server) admitUpload(w http.ResponseWriter) (release func(), err error) {
+	select {
+	case s.uploads <- struct{}{}:
+	case <-time.After(2 * time.Second):
+		return nil, &medguard.Error{Kind: medguard.RateLimited, Message: "too many uploads at once; try again"}
+	}
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(uploadTime))
+	return func() { <-s.uploads }, nil
+}
+
+// multipartUpload admits a multipart upload (admitUpload) whose file may
+// be at most limit bytes, and returns its reader.
+func (s *Server) multipartUpload(w http.ResponseWriter, r *http.Request, limit int64) (*multipart.Reader, func(), error) {
+	release, err := s.admitUpload(w)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit+64<<10)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		release()
+		return nil, nil, &medguard.Error{Kind: medguard.Malformed, Message: "the multipart body could not be read"}
+	}
+	return mr, release, nil
+}
+
 // addAttachment takes one file as multipart/form-data (field "file"). The
 // caller is admitted before the body is read (the route's permission, then
 // the access policy on the record); the body is read into memory up to the
@@ -188,18 +217,11 @@ func (s *Server) addAttachment(w http.ResponseWriter, r *http.Request, c *medgua
 	}
 	limit := s.Records.Config().MaxAttachment
 	a, err := s.Records.AddAttachment(r.Context(), c, r.PathValue("id"), func() (records.Upload, error) {
-		select {
-		case s.uploads <- struct{}{}:
-			defer func() { <-s.uploads }()
-		case <-time.After(2 * time.Second):
-			return records.Upload{}, &medguard.Error{Kind: medguard.RateLimited, Message: "too many uploads at once; try again"}
-		}
-		http.NewResponseController(w).SetReadDeadline(time.Now().Add(uploadTime))
-		r.Body = http.MaxBytesReader(w, r.Body, limit+64<<10)
-		mr, err := r.MultipartReader()
+		mr, release, err := s.multipartUpload(w, r, limit)
 		if err != nil {
-			return records.Upload{}, &medguard.Error{Kind: medguard.Malformed, Message: "the multipart body could not be read"}
+			return records.Upload{}, err
 		}
+		defer release()
 		for {
 			part, err := mr.NextPart()
 			if errors.Is(err, io.EOF) {

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"medguard"
 	"medguard/internal/compliance"
@@ -249,18 +248,11 @@ func (s *Server) complianceAttest(w http.ResponseWriter, r *http.Request, c *med
 	kind := r.URL.Query().Get("kind")
 	limit := int64(compliance.MaxEvidenceFile)
 	a, err := s.Compliance.Attest(r.Context(), c, r.PathValue("id"), func() (compliance.Upload, error) {
-		select {
-		case s.uploads <- struct{}{}:
-			defer func() { <-s.uploads }()
-		case <-time.After(2 * time.Second):
-			return compliance.Upload{}, &medguard.Error{Kind: medguard.RateLimited, Message: "too many uploads at once; try again"}
-		}
-		http.NewResponseController(w).SetReadDeadline(time.Now().Add(uploadTime))
-		r.Body = http.MaxBytesReader(w, r.Body, limit+64<<10)
-		mr, err := r.MultipartReader()
+		mr, release, err := s.multipartUpload(w, r, limit)
 		if err != nil {
-			return compliance.Upload{}, &medguard.Error{Kind: medguard.Malformed, Message: "the multipart body could not be read"}
+			return compliance.Upload{}, err
 		}
+		defer release()
 		up := compliance.Upload{Kind: kind}
 		for {
 			part, err := mr.NextPart()

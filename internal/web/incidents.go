@@ -320,18 +320,11 @@ func (s *Server) attachFile(w http.ResponseWriter, r *http.Request, c *medguard.
 	kind := r.URL.Query().Get("kind")
 	limit := int64(incidents.MaxEvidenceFile)
 	f, err := s.Incidents.AttachFile(r.Context(), c, r.PathValue("id"), func() (incidents.FileUpload, error) {
-		select {
-		case s.uploads <- struct{}{}:
-			defer func() { <-s.uploads }()
-		case <-time.After(2 * time.Second):
-			return incidents.FileUpload{}, &medguard.Error{Kind: medguard.RateLimited, Message: "too many uploads at once; try again"}
-		}
-		http.NewResponseController(w).SetReadDeadline(time.Now().Add(uploadTime))
-		r.Body = http.MaxBytesReader(w, r.Body, limit+64<<10)
-		mr, err := r.MultipartReader()
+		mr, release, err := s.multipartUpload(w, r, limit)
 		if err != nil {
-			return incidents.FileUpload{}, &medguard.Error{Kind: medguard.Malformed, Message: "the multipart body could not be read"}
+			return incidents.FileUpload{}, err
 		}
+		defer release()
 		for {
 			part, err := mr.NextPart()
 			if errors.Is(err, io.EOF) {

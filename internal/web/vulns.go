@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"time"
 
 	"medguard"
 	"medguard/internal/vulns"
@@ -28,13 +27,11 @@ func (s *Server) importVulns(w http.ResponseWriter, r *http.Request, c *medguard
 	default:
 		return medguard.InvalidField("partial", "partial must be true or false")
 	}
-	select {
-	case s.uploads <- struct{}{}:
-		defer func() { <-s.uploads }()
-	case <-time.After(2 * time.Second):
-		return &medguard.Error{Kind: medguard.RateLimited, Message: "too many uploads at once; try again"}
+	release, err := s.admitUpload(w)
+	if err != nil {
+		return err
 	}
-	http.NewResponseController(w).SetReadDeadline(time.Now().Add(uploadTime))
+	defer release()
 	body, err := readBody(w, r, s.Vulns.Config().MaxReport)
 	if err != nil {
 		return err
