@@ -36,7 +36,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -701,81 +700,61 @@ func (s *Service) ListItems(ctx context.Context, call *medguard.Call, q Query) (
 	now := s.clock.Now()
 	lead := policy.Resource{Type: "rectification"}
 	perms := permissions(call)
-	where, args := []string{"1 = 1"}, []any{}
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
-	}
+	var where storage.Where
 	switch {
 	case perms[policy.RectificationRead]:
 	case perms[policy.RectificationReadDepartment] && call.Actor.Department != "":
 		lead.Departments = []string{call.Actor.Department}
-		add("department = ?", call.Actor.Department)
+		where.Add("department = ?", call.Actor.Department)
 	default:
 		lead.SubjectUserID = call.Actor.ID
-		add("owner_id = ?", call.Actor.ID)
+		where.Add("owner_id = ?", call.Actor.ID)
 	}
 	if q.Kind != "" {
-		add("kind = ?", q.Kind)
+		where.Add("kind = ?", q.Kind)
 	}
 	if q.Status != "" {
-		add("status = ?", q.Status)
+		where.Add("status = ?", q.Status)
 	}
 	if q.Severity != "" {
-		add("severity = ?", q.Severity)
+		where.Add("severity = ?", q.Severity)
 	}
 	if q.Department != "" {
-		add("department = ?", q.Department)
+		where.Add("department = ?", q.Department)
 	}
 	if q.Owner != "" {
-		add("owner = ?", q.Owner)
+		where.Add("owner = ?", q.Owner)
 	}
 	if q.Ref != "" {
-		add("ref = ?", q.Ref)
+		where.Add("ref = ?", q.Ref)
 	}
 	if q.Overdue {
-		where = append(where, "status IN ('open', 'in_progress', 'reopened')")
-		add("due_at <= ?", medguard.Millis(now))
+		where.Fixed("status IN ('open', 'in_progress', 'reopened')")
+		where.Add("due_at <= ?", medguard.Millis(now))
 	}
 	if q.Open {
-		add("status <> ?", Verified)
+		where.Add("status <> ?", Verified)
 	}
 	if q.After != "" {
-		add("id < ?", q.After)
+		where.Add("id < ?", q.After)
 	}
-	args = append(args, q.Limit+1)
-	query := `SELECT ` + itemColumns + ` FROM rectification_items WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
+	query := `SELECT ` + itemColumns + ` FROM rectification_items WHERE ` + where.String() + ` ORDER BY id DESC`
 	var out []Item
-	next := ""
+	var next string
 	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.RectificationRead, AuditAction: "rectification.list",
 		Resource: lead}, func(policy.Decision) (audit.Mutation, error) {
-		rows, err := s.db.QueryContext(ctx, query, args...)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		var err error
+		out, next, err = storage.Page(ctx, s.db, query, &where, q.Limit, func(rows *sql.Rows) (Item, error) {
 			it, err := s.scan(ctx, rows, now, false)
 			if err != nil {
-				return nil, err
+				return Item{}, err
 			}
-			out = append(out, it.Item)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		if len(out) > q.Limit {
-			out = out[:q.Limit]
-			next = out[len(out)-1].ID
-		}
-		return nil, nil
+			return it.Item, nil
+		}, func(it Item) string { return it.ID })
+		return nil, err
 	})
 	if err != nil {
 		return nil, "", err
-	}
-	if out == nil {
-		out = []Item{}
 	}
 	return out, next, nil
 }

@@ -464,41 +464,27 @@ func (s *Service) List(ctx context.Context, call *medguard.Call, q Query) ([]Rep
 	if q.Limit <= 0 || q.Limit > 500 {
 		q.Limit = 500
 	}
-	where, args := []string{"1 = 1"}, []any{}
+	var where storage.Where
 	if q.Kind != "" {
-		args = append(args, q.Kind)
-		where = append(where, "kind = $"+strconv.Itoa(len(args)))
+		where.Add("kind = ?", q.Kind)
 	}
 	if q.After != "" {
-		args = append(args, q.After)
-		where = append(where, "id < $"+strconv.Itoa(len(args)))
+		where.Add("id < ?", q.After)
 	}
-	args = append(args, q.Limit+1)
-	query := `SELECT ` + reportColumns + ` FROM reports WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
-	out := []Report{}
-	next := ""
+	query := `SELECT ` + reportColumns + ` FROM reports WHERE ` + where.String() + ` ORDER BY id DESC`
+	var out []Report
+	var next string
 	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.ReportRead, AuditAction: "report.list",
 		Resource: policy.Resource{Type: "report"}}, func(policy.Decision) (audit.Mutation, error) {
-		rows, err := s.db.QueryContext(ctx, query, args...)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		var err error
+		out, next, err = storage.Page(ctx, s.db, query, &where, q.Limit, func(rows *sql.Rows) (Report, error) {
 			r, err := scanReport(rows)
 			if err != nil {
-				return nil, err
+				return Report{}, err
 			}
-			out = append(out, *r)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		if len(out) > q.Limit {
-			out = out[:q.Limit]
-			next = out[len(out)-1].ID
-		}
-		return nil, nil
+			return *r, nil
+		}, func(r Report) string { return r.ID })
+		return nil, err
 	})
 	if err != nil {
 		return nil, "", err

@@ -29,7 +29,6 @@ import (
 	"errors"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -728,76 +727,57 @@ func (s *Service) ListRisks(ctx context.Context, call *medguard.Call, q RiskQuer
 		q.Limit = 2000
 	}
 	now := s.clock.Now()
-	where, args := []string{"1 = 1"}, []any{}
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
-	}
+	var where storage.Where
 	if q.Status != "" {
-		add("status = ?", q.Status)
+		where.Add("status = ?", q.Status)
 	}
 	if q.Level != "" {
 		b := levelScores[q.Level]
-		add("score >= ?", b[0])
-		add("score <= ?", b[1])
+		where.Add("score >= ?", b[0])
+		where.Add("score <= ?", b[1])
 	}
 	if q.Treatment != "" {
-		add("treatment = ?", q.Treatment)
+		where.Add("treatment = ?", q.Treatment)
 	}
 	if q.Acceptance != "" {
-		add("acceptance = ?", q.Acceptance)
+		where.Add("acceptance = ?", q.Acceptance)
 	}
 	if q.Overdue {
-		add("status = ?", Open)
-		add("review_due_at <= ?", medguard.Millis(now))
+		where.Add("status = ?", Open)
+		where.Add("review_due_at <= ?", medguard.Millis(now))
 	}
 	if q.AssetID != "" {
-		add("asset_id = ?", q.AssetID)
+		where.Add("asset_id = ?", q.AssetID)
 	}
 	if q.Likelihood != 0 {
-		add("likelihood = ?", q.Likelihood)
+		where.Add("likelihood = ?", q.Likelihood)
 	}
 	if q.Impact != 0 {
-		add("impact = ?", q.Impact)
+		where.Add("impact = ?", q.Impact)
 	}
 	if q.AssessmentID != "" {
-		add("assessment_id = ?", q.AssessmentID)
+		where.Add("assessment_id = ?", q.AssessmentID)
 	}
 	if q.After != "" {
-		add("id < ?", q.After)
+		where.Add("id < ?", q.After)
 	}
-	args = append(args, q.Limit+1)
-	query := `SELECT ` + riskColumns + ` FROM risks WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
+	query := `SELECT ` + riskColumns + ` FROM risks WHERE ` + where.String() + ` ORDER BY id DESC`
 	var out []Risk
-	next := ""
+	var next string
 	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.RiskRead, AuditAction: "risk.list",
 		Resource: policy.Resource{Type: "risk"}}, func(policy.Decision) (audit.Mutation, error) {
-		rows, err := s.db.QueryContext(ctx, query, args...)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		var err error
+		out, next, err = storage.Page(ctx, s.db, query, &where, q.Limit, func(rows *sql.Rows) (Risk, error) {
 			r, err := s.scanRisk(ctx, rows, now)
 			if err != nil {
-				return nil, err
+				return Risk{}, err
 			}
-			out = append(out, r.Risk)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		if len(out) > q.Limit {
-			out = out[:q.Limit]
-			next = out[len(out)-1].ID
-		}
-		return nil, nil
+			return r.Risk, nil
+		}, func(r Risk) string { return r.ID })
+		return nil, err
 	})
 	if err != nil {
 		return nil, "", err
-	}
-	if out == nil {
-		out = []Risk{}
 	}
 	return out, next, nil
 }
