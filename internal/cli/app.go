@@ -36,6 +36,7 @@ import (
 	"medguard/internal/media"
 	"medguard/internal/partners"
 	"medguard/internal/plans"
+	"medguard/internal/pulse"
 	"medguard/internal/records"
 	"medguard/internal/rectify"
 	"medguard/internal/reports"
@@ -106,8 +107,11 @@ type App struct {
 	Trail       *trail.Service
 	Incidents   *incidents.Service
 	Detect      *detect.Service
-	Metrics     *web.Metrics
-	Web         *web.Server
+	// Pulse reads the shared database's counters for the caches that must
+	// notice what other servers changed (sessions, detection's catch-up).
+	Pulse   *pulse.Pulse
+	Metrics *web.Metrics
+	Web     *web.Server
 	// SIEM forwards the audit log to the hospital's SIEM (nil if none);
 	// the server runs it.
 	SIEM *siem.Forwarder
@@ -257,6 +261,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		a.DB.Close()
 		return nil, err
 	}
+	a.Pulse = pulse.New(a.DB)
+	a.Identity.UsePulse(a.Pulse)
+	a.Detect.UsePulse(a.Pulse)
 	if err := a.Approvals.SealClearText(ctx); err != nil {
 		a.Log.Close()
 		a.DB.Close()

@@ -131,3 +131,52 @@ func twoServers(t *testing.T, args ...string) (a, b *server, schema, skey string
 	b.book = a.book
 	return a, b, schema, skey
 }
+
+// A server keeps who a session belongs to in memory (identity's session
+// cache): whatever the other server changes about a signed-in member of
+// staff — a role taken away, a move to another department, a sign-out, a
+// deactivation — is in force on this one at the next request.
+func TestTwoServersSeeEveryChange(t *testing.T) {
+	a, b, _, _ := twoServers(t)
+	admin := a.admin()
+	a.json(201, "POST", "/api/v1/departments", admin, map[string]string{"code": "CARD", "name": "心内科"})
+	a.json(201, "POST", "/api/v1/departments", admin, map[string]string{"code": "NEUR", "name": "神经内科"})
+	id := a.staff("zhaomin", "赵敏", "CARD", "doctor", staffPassword)
+	doc := a.token("zhaomin", staffPassword)
+	p := a.json(201, "POST", "/api/v1/patients", doc, map[string]any{"name": "孙丽华", "gender": "female"})
+	rec := a.json(201, "POST", "/api/v1/patients/"+p["id"].(string)+"/records", doc, map[string]any{
+		"type": "progress_note", "department": "CARD", "title": "病程记录", "text": "患者胸闷好转。"})["id"].(string)
+	for i := 0; i < 3; i++ { // b reads, and keeps the session in memory
+		b.json(200, "GET", "/api/v1/records/"+rec, doc, nil)
+	}
+	if me := b.json(200, "GET", "/api/v1/auth/me", doc, nil); fmt.Sprint(me["department"]) != "CARD" {
+		t.Fatalf("me on b: %v", me)
+	}
+
+	// A move to another department (four-eyes), on a: b answers as for
+	// the new one.
+	ap := a.json(202, "POST", "/api/v1/users/"+id+"/department", admin, map[string]string{"department": "NEUR"})["approval"].(map[string]any)
+	a.json(200, "POST", "/api/v1/approvals/"+ap["id"].(string)+"/approve", a.security(), map[string]string{"note": "同意调岗"})
+	if me := b.json(200, "GET", "/api/v1/auth/me", doc, nil); fmt.Sprint(me["department"]) != "NEUR" {
+		t.Fatalf("me on b after the move on a: %v", me)
+	}
+	// The doctor role taken away on a: b refuses the read.
+	if st, _, body := a.do("DELETE", "/api/v1/users/"+id+"/roles/doctor", admin, nil); st != 204 {
+		t.Fatalf("revoke: %d %s", st, body)
+	}
+	b.problem(403, "GET", "/api/v1/records/"+rec, doc, nil)
+
+	// A sign-out on a ends the session on b.
+	nurse := a.staff("qianli", "钱丽", "CARD", "nurse", staffPassword)
+	tok := a.token("qianli", staffPassword)
+	b.json(200, "GET", "/api/v1/auth/me", tok, nil)
+	b.json(200, "GET", "/api/v1/auth/me", tok, nil)
+	a.do("POST", "/api/v1/auth/logout", tok, nil)
+	b.problem(401, "GET", "/api/v1/auth/me", tok, nil)
+
+	// A deactivation on a ends every session on b.
+	tok = a.relogin("qianli", staffPassword)
+	b.json(200, "GET", "/api/v1/auth/me", tok, nil)
+	a.json(200, "POST", "/api/v1/users/"+nurse+"/deactivate", admin, nil)
+	b.problem(401, "GET", "/api/v1/auth/me", tok, nil)
+}

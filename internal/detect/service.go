@@ -17,6 +17,7 @@ import (
 	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/policy"
+	"medguard/internal/pulse"
 	"medguard/internal/storage"
 )
 
@@ -80,6 +81,9 @@ type Service struct {
 	shared bool
 	// catching lets one catch-up read the log at a time.
 	catching sync.Mutex
+	// pulse, if set, reads the log's size for catch-ups, shared among the
+	// requests waiting at the same moment (internal/pulse).
+	pulse Freshness
 
 	// OnFreeze, if set, is told of every freeze (incidents open one).
 	OnFreeze func(ctx context.Context, a Alert)
@@ -140,7 +144,7 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) {
 // entries are read without holding the engine, so that this server's own
 // entries keep being counted meanwhile.
 func (s *Service) CatchUp(ctx context.Context) error {
-	size, _, err := audit.HeadOf(ctx, s.db)
+	size, err := s.logSize(ctx)
 	if err != nil {
 		return medguard.Wrap("detect.CatchUp", err)
 	}
@@ -172,6 +176,26 @@ func (s *Service) CatchUp(ctx context.Context) error {
 	}
 	s.raiseAll(ctx, fired)
 	return nil
+}
+
+// Freshness reads the shared database's counters (internal/pulse).
+type Freshness interface {
+	Read(ctx context.Context) (pulse.Reading, error)
+}
+
+// UsePulse lets catch-ups learn the log's size from p: one read serves
+// every request waiting at that moment, and within a request the reading
+// its sign-in check took.
+func (s *Service) UsePulse(p Freshness) { s.pulse = p }
+
+// logSize is the size of the log, read after the call began.
+func (s *Service) logSize(ctx context.Context) (uint64, error) {
+	if s.pulse != nil {
+		r, err := s.pulse.Read(ctx)
+		return r.AuditSize, err
+	}
+	size, _, err := audit.HeadOf(ctx, s.db)
+	return size, err
 }
 
 // drain counts the pending entries that come next in the log's order and

@@ -34,7 +34,8 @@ func errSession(code, msg string) error {
 
 // Authenticate resolves a bearer token — a session token ("mgs_…") or an API
 // key ("mgk_…") — to the actor making the request. Every call re-reads the
-// user's status, so deactivation and freezing take effect on the next
+// user's status, or checks that nothing changed since it was read (see
+// sessioncache.go), so deactivation and freezing take effect on the next
 // request, on every server.
 func (s *Service) Authenticate(ctx context.Context, token, ip, requestID string) (*Principal, error) {
 	if strings.HasPrefix(token, "mgk_") {
@@ -44,25 +45,24 @@ func (s *Service) Authenticate(ctx context.Context, token, ip, requestID string)
 		return nil, errSession("invalid_token", "not signed in")
 	}
 	now := s.clock.Now()
-	var (
-		p                          Principal
-		scope, status, roles       string
-		created, lastSeen, expires int64
-		ended, frozen              sql.NullInt64
-	)
-	// One query: the session, its user, the department and the roles.
-	err := s.db.QueryRowContext(ctx, `SELECT s.id, s.scope, s.created_at, s.last_seen_at, s.expires_at, s.ended_at,
-		u.id, u.username, u.status, u.frozen_at, COALESCE(u.department_id, ''), COALESCE(d.code, ''),
-		COALESCE((SELECT `+s.db.StringAgg("r.role")+` FROM user_roles r WHERE r.user_id = u.id), '')
-		FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN departments d ON d.id = u.department_id
-		WHERE s.token_hash = $1`, hashToken(token)).Scan(&p.Actor.SessionID, &scope, &created, &lastSeen, &expires, &ended,
-		&p.Actor.ID, &p.Actor.Name, &status, &frozen, &p.Actor.DepartmentID, &p.Actor.Department, &roles)
+	hash := hashToken(token)
+	row, err := s.lookupSession(ctx, hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errSession("invalid_token", "not signed in")
 	}
 	if err != nil {
 		return nil, medguard.Wrap("identity.Authenticate", err)
 	}
+	if row.cached && now.Sub(medguard.FromMillis(row.lastSeen)) >= s.cfg.IdleTimeout {
+		// Memory may be behind a request another server answered: only
+		// the stored last-seen time may end a session as idle.
+		if row, err = s.readSession(ctx, hash); err != nil {
+			return nil, errSession("invalid_token", "not signed in")
+		}
+		s.rememberSeen(hash, row.lastSeen)
+	}
+	p, scope, status, roles := row.p, row.scope, row.status, row.roles
+	expires, lastSeen, ended, frozen := row.expires, row.lastSeen, row.ended, row.frozen
 	p.Actor.Kind, p.Scope, p.ExpiresAt = medguard.UserActor, scope, medguard.FromMillis(expires)
 	switch {
 	case frozen.Valid && status == Active:
@@ -83,6 +83,7 @@ func (s *Service) Authenticate(ctx context.Context, token, ip, requestID string)
 			medguard.Millis(now), p.Actor.SessionID); err != nil {
 			return nil, medguard.Wrap("identity.Authenticate", err)
 		}
+		s.rememberSeen(hash, medguard.Millis(now))
 	}
 	return &p, nil
 }

@@ -135,6 +135,9 @@ type Service struct {
 	dummyHash string
 	// attempts are the sign-ins under way, per username (see Login).
 	attempts attempts
+	// sessions keeps who sessions belong to while the identity epoch
+	// allows (sessioncache.go).
+	sessions sessionCache
 }
 
 // New returns the identity service.

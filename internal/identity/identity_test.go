@@ -32,6 +32,8 @@ type fixture struct {
 	gate  *gate.Gate
 	svc   *identity.Service
 	admin *medguard.Call
+	// keyring is the keys' ring, for a second service on the same database.
+	keyring *keys.Keyring
 }
 
 func setup(t testing.TB, cfg identity.Config) *fixture {
@@ -50,7 +52,7 @@ func setup(t testing.TB, cfg identity.Config) *fixture {
 	}
 	g := gate.New(log, clock)
 	svc := identity.New(db, g, kr, cfg)
-	f := &fixture{db: db, clock: clock, log: log, gate: g, svc: svc}
+	f := &fixture{db: db, clock: clock, log: log, gate: g, svc: svc, keyring: kr}
 	// The bootstrap administrator, as serve creates it.
 	id, err := svc.Bootstrap(ctx, identity.BootstrapAccounts("Guanli#Mima2026", "")[0])
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"medguard"
 	"medguard/internal/audit"
 	"medguard/internal/gate"
+	"medguard/internal/pulse"
 )
 
 // The front door: every request — API, console, operational endpoints —
@@ -138,7 +139,7 @@ func (s *Server) Handler() http.Handler {
 			}
 			return
 		}
-		ctx, trace := gate.WithTrace(r.Context())
+		ctx, trace := gate.WithTrace(pulse.Begin(r.Context()))
 		ex := &Exchange{trace: trace, ip: ip, Route: "other"}
 		r = r.WithContext(context.WithValue(ctx, exchangeKey{}, ex))
 		deadline := s.BodyDeadline
