@@ -86,7 +86,11 @@ func StartHAProxy(dir string, backends []HAProxyBackend) (*HAProxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("haproxy -v: %w", err)
 	}
+	// "HAProxy version 2.6.12-1+deb12u4 2026/10/17 - https://haproxy.org/"
 	version, _, _ := strings.Cut(strings.TrimSpace(string(v)), "\n")
+	if f := strings.Fields(version); len(f) >= 3 && f[1] == "version" {
+		version = f[0] + " " + f[2]
+	}
 	var last error
 	// The free port is found by listening on port 0 and closing; another
 	// process may take it before haproxy binds it, hence a few tries.
