@@ -19,6 +19,7 @@ import (
 	"medguard/internal/audit"
 	"medguard/internal/cli"
 	"medguard/internal/storage"
+	"medguard/internal/storage/storagetest"
 )
 
 // needHAProxy skips a test without haproxy, unless MEDGUARD_TEST_HAPROXY=1
@@ -106,6 +107,10 @@ func (s *server) answered(route, code string) int {
 // through one server are in force on the other at its next request; and
 // the servers' audit entries form one tree.
 func TestServersBehindLoadBalancer(t *testing.T) {
+	if os.Getenv(storagetest.PostgresEnv) == "" {
+		t.Skip("servers share PostgreSQL: set MEDGUARD_TEST_POSTGRES")
+	}
+	needHAProxy(t)
 	a, b, schema, skey := twoServers(t, "--checkpoint-every", "50ms")
 	lb := behindBalancer(t, a, b)
 
