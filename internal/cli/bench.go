@@ -38,7 +38,7 @@ Measures medguard's servers. One benchmark so far:
 "medguard bench reads --help" lists its flags.
 `
 
-const benchReadsSynopsis = `usage: medguard bench reads [--db DSN] [--url https://HOST:PORT --admin-password P --security-password P]
+const benchReadsSynopsis = `usage: medguard bench reads [--db DSN [--servers N]] [--url https://HOST:PORT --admin-password P --security-password P]
        [--concurrency 32] [--duration 20s] [--warmup 3s] [--rate 0]
        [--doctors 8] [--patients 500] [--records 5000] [--json] [--cpuprofile FILE]
 
@@ -57,6 +57,18 @@ administrator, who asks for the doctors' roles, and --security-password (and
 that has enrolled TOTP already needs --admin-totp-secret / --security-totp-secret.
 --ca or --insecure say how to trust its certificate; the hospital set up for
 the run stays in it.
+
+Several servers: with --db postgres://… --servers N, the fresh schema is
+served by N "medguard serve" processes of this executable (--serve-binary
+names another), each with a data directory of its own and all with the same
+key file, audit signing key and certificate, on free loopback ports, behind
+an HAProxy (Debian's haproxy; TCP mode, TLS passed through, round robin over
+connections, /readyz checked) that the load goes through. Reported besides:
+each server's CPU (from /proc/PID/stat over the measured interval), peak RSS
+(VmHWM) and the reads it answered (its /metrics), haproxy's CPU, PostgreSQL's
+(every process named postgres on this machine) and the CPU per read (all of
+theirs ÷ reads; the load generator's not counted). Everything is stopped and
+the schema dropped at the end, or on Ctrl-C.
 
 The hospital is set up through the API only: a department, --doctors doctors
 who sign in and enrol TOTP, --patients patients and --records records (about
@@ -91,8 +103,9 @@ a floor for the server alone.`
 type benchFlags struct {
 	db, url, adminUser, adminPassword, ca, cipher, cpuProfile, backupTo string
 	adminTOTP, securityUser, securityPassword, securityTOTP             string
+	serveBinary                                                         string
 	insecure, json                                                      bool
-	concurrency, doctors, patients, records, setupConcurrency           int
+	concurrency, doctors, patients, records, setupConcurrency, servers  int
 	duration, warmup                                                    time.Duration
 	rate                                                                float64
 }
@@ -119,6 +132,8 @@ func (f *benchFlags) register(fs *flagSet) {
 	fs.IntVar(&f.setupConcurrency, "setup-concurrency", 16, "API calls made at once while setting up")
 	fs.BoolVar(&f.json, "json", false, "also print the figures as one JSON line")
 	fs.StringVar(&f.backupTo, "backup-to", "", "without --url: the throw-away server backs up to this directory as `serve --backup-to` does (WAL shipped continuously), to measure what continuous backup costs")
+	fs.IntVar(&f.servers, "servers", 0, "with --db: start this many \"medguard serve\" processes on the fresh schema, behind an HAProxy, and measure through it (0: one server in this process)")
+	fs.StringVar(&f.serveBinary, "serve-binary", "", "with --servers: the medguard executable the servers run (default: this one)")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the load (warm-up and measurement) to this file; in-process it covers the server too")
 }
 
@@ -148,7 +163,8 @@ type benchTarget struct {
 	inProc   bool
 	database string // "sqlite", "postgres" or ""
 	cipher   string
-	durable  string // what makes commits durable, for the report
+	durable  string      // what makes commits durable, for the report
+	fleet    *benchFleet // the servers and balancer of --servers
 	close    func() error
 }
 
@@ -174,14 +190,28 @@ func benchReads(ctx context.Context, args []string, getenv func(string) string, 
 		return usageError{errors.New("--url needs --admin-password and --security-password (or MEDGUARD_ADMIN_PASSWORD, MEDGUARD_SECURITY_PASSWORD)")}
 	case f.url == "" && (f.ca != "" || f.insecure):
 		return usageError{errors.New("--ca and --insecure are for --url")}
+	case f.servers < 0:
+		return usageError{errors.New("--servers must not be negative")}
+	case f.servers > 0 && f.url != "":
+		return usageError{errors.New("--servers and --url do not go together: --servers starts servers of its own")}
+	case f.servers > 0 && f.db == "":
+		return usageError{errors.New("--servers needs --db postgres://…: servers share one PostgreSQL, never SQLite")}
+	case f.servers > 0 && f.backupTo != "":
+		return usageError{errors.New("--backup-to is for the in-process server, not --servers")}
+	case f.servers == 0 && f.serveBinary != "":
+		return usageError{errors.New("--serve-binary is for --servers")}
 	}
 
 	var t *benchTarget
 	var err error
-	if f.url == "" {
+	switch {
+	case f.servers > 0:
+		fmt.Fprintf(stderr, "bench: starting %d servers on a fresh PostgreSQL schema, behind HAProxy …\n", f.servers)
+		t, err = startBenchServers(ctx, &f, stderr)
+	case f.url == "":
 		fmt.Fprintln(stderr, "bench: starting a throw-away server in this process …")
 		t, err = startBenchServer(ctx, &f)
-	} else {
+	default:
 		t, err = remoteTarget(&f)
 	}
 	if err != nil {
@@ -233,7 +263,19 @@ func benchReads(ctx context.Context, args []string, getenv func(string) string, 
 	} else {
 		fmt.Fprintf(stderr, "load: closed loop, %d workers, %s warm-up …\n", conns, f.warmup)
 	}
+	// The fleet's processes are sampled when the measurement starts (the
+	// load generator says so) and when it ends.
+	var first, last fleetSample
+	var peakReset bool
+	started := make(chan struct{})
+	if t.fleet != nil {
+		peakReset = t.fleet.resetPeaks()
+		lo.Progress = &measureStart{w: stderr, take: func() { first = t.fleet.sample(ctx); close(started) }}
+	}
 	res, err := load.Run(ctx, client, h, lo)
+	if t.fleet != nil && err == nil {
+		last = t.fleet.sample(ctx)
+	}
 	var mem *load.Memory
 	if stopWatch != nil {
 		m := stopWatch()
@@ -256,8 +298,19 @@ func benchReads(ctx context.Context, args []string, getenv func(string) string, 
 	if t.durable != "" {
 		fmt.Fprintf(stdout, "  %-10s %s\n\n", "durability", t.durable)
 	}
+	line := rep.JSON()
+	if t.fleet != nil {
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			return errors.New("bench: the measurement's start was not seen")
+		}
+		fr := t.fleet.report(first, last, res.Reads, peakReset)
+		fr.write(stdout, t.base)
+		line = withFleet(line, fr)
+	}
 	if f.json {
-		fmt.Fprintln(stdout, rep.JSON())
+		fmt.Fprintln(stdout, line)
 	}
 	switch {
 	case res.Reads == 0:

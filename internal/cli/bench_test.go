@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -96,7 +97,8 @@ func TestBenchUsage(t *testing.T) {
 		t.Fatalf("--help: %v", err)
 	}
 	for _, flag := range []string{"--db", "--url", "--admin-password", "--insecure", "--ca", "--concurrency", "--duration",
-		"--warmup", "--rate", "--doctors", "--patients", "--records", "--json", "--cpuprofile", "MEDGUARD_RATE", "coordinated omission"} {
+		"--warmup", "--rate", "--doctors", "--patients", "--records", "--json", "--cpuprofile", "MEDGUARD_RATE", "coordinated omission",
+		"--servers", "HAProxy", "CPU per read"} {
 		if !strings.Contains(errs.String(), flag) {
 			t.Errorf("help lacks %s", flag)
 		}
@@ -106,6 +108,24 @@ func TestBenchUsage(t *testing.T) {
 		{"bench", "reads", "--concurrency", "0"}} {
 		if err := cli.Run(context.Background(), args, func(string) string { return "" }, &out, &errs); cli.ExitCode(err) != 2 {
 			t.Errorf("%v: %v, want a usage error", args, err)
+		}
+	}
+}
+
+// --servers names what it lacks.
+func TestBenchServersUsage(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--servers", "2"}, "--servers needs --db"},
+		{[]string{"--servers", "2", "--url", "https://x:1", "--admin-password", "p", "--security-password", "q"}, "--servers and --url"},
+		{[]string{"--serve-binary", "/bin/true"}, "--serve-binary is for --servers"},
+	} {
+		var out, errs bytes.Buffer
+		err := cli.Run(context.Background(), append([]string{"bench", "reads"}, c.args...), func(string) string { return "" }, &out, &errs)
+		if cli.ExitCode(err) != 2 || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want a usage error naming %q", c.args, err, c.want)
 		}
 	}
 }
@@ -125,5 +145,39 @@ func TestBenchReadsWithContinuousBackup(t *testing.T) {
 		"--backup-to", filepath.Join(t.TempDir(), "beifen"))
 	if errs, _ := rep["errors"].(map[string]any); len(errs) != 0 || rep["error_rate"] != float64(0) {
 		t.Errorf("reads failed with continuous backup on: %v", rep)
+	}
+}
+
+// Two servers of the bench's own on one PostgreSQL schema, behind HAProxy:
+// the reads go through the balancer and both servers answer some.
+func TestBenchReadsServers(t *testing.T) {
+	dsn := os.Getenv(storagetest.PostgresEnv)
+	if dsn == "" {
+		t.Skip("servers share PostgreSQL: set MEDGUARD_TEST_POSTGRES")
+	}
+	needHAProxy(t)
+	// The servers are child processes of a medguard executable (this test
+	// binary is not one).
+	bin := filepath.Join(t.TempDir(), "medguard")
+	if out, err := exec.Command("go", "build", "-o", bin, "medguard/cmd/medguard").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	rep := benchReads(t, nil, "--db", dsn, "--servers", "2", "--serve-binary", bin, "--duration", "2s")
+	fleet, _ := rep["fleet"].(map[string]any)
+	servers, _ := fleet["servers"].([]any)
+	if len(servers) != 2 {
+		t.Fatalf("fleet %v", rep["fleet"])
+	}
+	for i, s := range servers {
+		s := s.(map[string]any)
+		if reads, _ := s["reads"].(float64); reads <= 0 {
+			t.Errorf("server %d answered no reads: %v", i+1, s)
+		}
+		if s["pid"] == nil || s["peak_rss_mb"] == nil {
+			t.Errorf("server %d: %v", i+1, s)
+		}
+	}
+	if _, ok := fleet["cpu_per_read_ms"].(float64); !ok || rep["database"] != "postgres" {
+		t.Errorf("report %v", rep)
 	}
 }
