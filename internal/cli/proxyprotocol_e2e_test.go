@@ -143,13 +143,16 @@ func TestProxyProtocol(t *testing.T) {
 	if d := where["department.create"]; d["203.0.113.7"] != 1 || len(d) != 1 {
 		t.Fatalf("department entries by address: %v", d)
 	}
-	// So has the access log; the refused header's TLS error names its
-	// real address.
+	// So has the access log; the refusals are logged with the real
+	// addresses.
 	logs := s.logs.String()
 	if !strings.Contains(logs, `"ip":"203.0.113.7"`) || !strings.Contains(logs, `"ip":"127.0.0.4"`) || strings.Contains(logs, `"ip":"127.0.0.1"`) {
 		t.Fatalf("access log:\n%s", logs)
 	}
 	if !strings.Contains(logs, "TLS handshake error from 127.0.0.2:") {
 		t.Fatalf("the forged header's refusal is not logged with its real address:\n%s", logs)
+	}
+	if !strings.Contains(logs, "TLS handshake error from 127.0.0.1:") || !strings.Contains(logs, "proxy protocol signature not present") {
+		t.Fatalf("the balancer's connection without a header is not logged as such:\n%s", logs)
 	}
 }
