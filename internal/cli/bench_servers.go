@@ -531,7 +531,8 @@ func roundTo(v float64, digits int) float64 {
 func (r *fleetReport) write(w io.Writer, balancer string) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	p("  %-10s %d × \"medguard serve\" on one PostgreSQL schema, behind %s at %s", "servers", len(r.Servers), r.Balancer, balancer)
-	p("  %-10s (TCP mode: TLS passed through to the servers; round robin over connections)", "")
+	p("  %-10s (TCP mode: TLS passed through to the servers, the clients' addresses in PROXY protocol v2 headers;", "")
+	p("  %-10s round robin over connections)", "")
 	p("")
 	p("  what each process used during the %.1f s measured (from /proc):", r.MeasuredS)
 	p("  %-24s %9s  %6s  %10s  %10s", "process", "CPU s", "CPUs", "peak RSS", "reads")
