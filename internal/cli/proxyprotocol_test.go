@@ -2,10 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,5 +127,16 @@ func TestProxyProtocolListenerOff(t *testing.T) {
 	defer raw.Close()
 	if ln, err := proxyProtocolListener(raw, nil, time.Second); err != nil || ln != raw {
 		t.Fatalf("%v %v", ln, err)
+	}
+}
+
+// A --proxy-protocol that is not a list of CIDRs stops serve before it
+// opens anything.
+func TestProxyProtocolFlag(t *testing.T) {
+	err := serve(context.Background(), []string{"--data", t.TempDir(), "--proxy-protocol", "127.0.0.1/32,负载均衡器"},
+		func(string) string { return "" }, io.Discard, io.Discard)
+	var usage usageError
+	if !errors.As(err, &usage) || !strings.Contains(err.Error(), "--proxy-protocol") {
+		t.Fatalf("%v", err)
 	}
 }
