@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -53,8 +54,9 @@ type benchChild struct {
 // --servers "medguard serve" processes on it — each with a data directory
 // of its own, all with the same key file, audit signing key and TLS
 // certificate, given as serve takes them (MEDGUARD_KEYS,
-// MEDGUARD_AUDIT_KEY, --tls-cert) — and an HAProxy in front of them, and
-// waits until the balancer answers. close stops them all and drops the
+// MEDGUARD_AUDIT_KEY, --tls-cert) — and an HAProxy in front of them that
+// tells them the clients' addresses with the PROXY protocol (as
+// docs/operations.md configures it), and waits until the balancer answers. close stops them all and drops the
 // schema.
 func startBenchServers(ctx context.Context, f *benchFlags, stderr io.Writer) (t *benchTarget, err error) {
 	if _, err := exec.LookPath("haproxy"); err != nil {
@@ -124,8 +126,14 @@ func startBenchServers(ctx context.Context, f *benchFlags, stderr io.Writer) (t 
 		return nil, err
 	}
 
+	// The servers take the PROXY protocol from the balancer, which reaches
+	// them from 127.0.0.1, and so refuse that address's connections
+	// without its header: the bench's own look at each server comes from
+	// 127.0.0.2 (Linux routes all of 127/8 to loopback), which they serve
+	// as a direct client.
 	fleet := &benchFleet{direct: &http.Client{Timeout: 10 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool}}}}
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool},
+			DialContext: (&net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}}}
 	cleanups = append(cleanups, func() error { fleet.direct.CloseIdleConnections(); return nil })
 	childEnv := []string{}
 	for _, kv := range os.Environ() {
@@ -142,7 +150,8 @@ func startBenchServers(ctx context.Context, f *benchFlags, stderr io.Writer) (t 
 	for i := 0; i < f.servers; i++ {
 		c, err := startBenchChild(ctx, exe, childEnv, "--data", filepath.Join(dir, fmt.Sprintf("server%d", i+1)), "--db", dsn,
 			"--listen", "127.0.0.1:0", "--cipher", f.cipher, "--tls-cert", certPath, "--tls-key", keyPath,
-			"--signin-rate", "60000", "--signin-burst", "10000", "--log-level", "warn", "--shutdown-timeout", "5s")
+			"--signin-rate", "60000", "--signin-burst", "10000", "--log-level", "warn", "--shutdown-timeout", "5s",
+			"--proxy-protocol", "127.0.0.1/32")
 		if c != nil {
 			cleanups = append(cleanups, c.stop)
 		}
@@ -150,7 +159,7 @@ func startBenchServers(ctx context.Context, f *benchFlags, stderr io.Writer) (t 
 			return nil, fmt.Errorf("bench: server %d: %w", i+1, err)
 		}
 		fleet.servers = append(fleet.servers, c)
-		backends = append(backends, HAProxyBackend{Addr: strings.TrimPrefix(c.base, "https://"), CA: certPath})
+		backends = append(backends, HAProxyBackend{Addr: strings.TrimPrefix(c.base, "https://"), CA: certPath, ProxyProtocol: true})
 		fmt.Fprintf(stderr, "bench: server %d (pid %d) serving %s\n", i+1, c.cmd.Process.Pid, c.base)
 	}
 	for i, c := range fleet.servers {
@@ -522,7 +531,8 @@ func roundTo(v float64, digits int) float64 {
 func (r *fleetReport) write(w io.Writer, balancer string) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	p("  %-10s %d × \"medguard serve\" on one PostgreSQL schema, behind %s at %s", "servers", len(r.Servers), r.Balancer, balancer)
-	p("  %-10s (TCP mode: TLS passed through to the servers; round robin over connections)", "")
+	p("  %-10s (TCP mode: TLS passed through to the servers, the clients' addresses in PROXY protocol v2 headers;", "")
+	p("  %-10s round robin over connections)", "")
 	p("")
 	p("  what each process used during the %.1f s measured (from /proc):", r.MeasuredS)
 	p("  %-24s %9s  %6s  %10s  %10s", "process", "CPU s", "CPUs", "peak RSS", "reads")

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -111,6 +112,7 @@ func startEnv(t *testing.T, extra map[string]string, args ...string) *server {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
 	s.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext:     (&net.Dialer{LocalAddr: directSource(args)}).DialContext,
 		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	s.stop = func() {
 		cancel()

@@ -15,11 +15,18 @@ import (
 )
 
 // HAProxyBackend is one server a load balancer sends connections to: its
-// address and, if it is to be verified by the health check, the CA
-// certificate(s) (PEM) its certificate chains to.
+// address, if it is to be verified by the health check, the CA
+// certificate(s) (PEM) its certificate chains to, and whether it takes the
+// PROXY protocol.
 type HAProxyBackend struct {
 	Addr string // HOST:PORT
 	CA   string // a PEM file, or "" not to verify the certificate in health checks
+	// ProxyProtocol has the balancer begin every connection to the server,
+	// health checks included, with a PROXY protocol v2 header saying who
+	// the client is (send-proxy-v2, check-send-proxy): for a server started
+	// with --proxy-protocol and the balancer's address, which then sees
+	// the clients' addresses instead of the balancer's.
+	ProxyProtocol bool
 }
 
 // HAProxyConfig writes the configuration of an HAProxy in front of several
@@ -29,6 +36,8 @@ type HAProxyBackend struct {
 // needs nothing of it: sessions, freezes and the audit log are in the
 // shared PostgreSQL); and a health check that asks each server's /readyz
 // over TLS, taking a server out of the rotation while it is not ready.
+// A backend with ProxyProtocol gets the PROXY protocol header on its
+// connections and its health checks.
 func HAProxyConfig(listen string, backends []HAProxyBackend) string {
 	var b strings.Builder
 	b.WriteString(`# medguard behind HAProxy: TLS passed through (mode tcp), round robin,
@@ -58,7 +67,11 @@ backend medguard_servers
 		if be.CA != "" {
 			verify = "verify required ca-file " + be.CA
 		}
-		fmt.Fprintf(&b, "    server medguard%d %s check check-ssl %s inter 1s fall 2 rise 1\n", i+1, be.Addr, verify)
+		proxy := ""
+		if be.ProxyProtocol {
+			proxy = " send-proxy-v2 check-send-proxy"
+		}
+		fmt.Fprintf(&b, "    server medguard%d %s%s check check-ssl %s inter 1s fall 2 rise 1\n", i+1, be.Addr, proxy, verify)
 	}
 	return b.String()
 }

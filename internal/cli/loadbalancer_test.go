@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -38,7 +39,10 @@ func needHAProxy(t *testing.T) {
 // server) in front of servers, and returns a client of the balancer's
 // address that trusts every server's certificate and opens a connection
 // per request, so that round robin spreads the requests over the servers.
-// It shares the servers' staff book.
+// It shares the servers' staff book. The balancer tells the servers who
+// the client is with the PROXY protocol, from 127.0.0.1 (the servers are
+// started with --proxy-protocol 127.0.0.1/32); its client connects from
+// 127.0.0.2, the address the servers must see.
 func behindBalancer(t *testing.T, servers ...*server) *server {
 	t.Helper()
 	needHAProxy(t)
@@ -51,7 +55,7 @@ func behindBalancer(t *testing.T, servers ...*server) *server {
 			t.Fatal(err)
 		}
 		pool.AppendCertsFromPEM(pemBytes)
-		backends = append(backends, cli.HAProxyBackend{Addr: strings.TrimPrefix(s.base, "https://"), CA: ca})
+		backends = append(backends, cli.HAProxyBackend{Addr: strings.TrimPrefix(s.base, "https://"), CA: ca, ProxyProtocol: true})
 	}
 	h, err := cli.StartHAProxy(t.TempDir(), backends)
 	if err != nil {
@@ -65,6 +69,7 @@ func behindBalancer(t *testing.T, servers ...*server) *server {
 	})
 	lb := &server{t: t, base: "https://" + h.Addr, book: servers[0].book,
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+			DialContext:     (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext,
 			TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}}
 	for i := 0; ; i++ {
 		if st, _, _ := lb.do("GET", "/readyz", "", nil); st == 200 {
@@ -104,14 +109,17 @@ func (s *server) answered(route, code string) int {
 // the balancer only: the staff sign in and work as on one server; both
 // servers answer; a bulk reader spread over them is frozen at the same read
 // as on one and refused by both; a deactivation and a removed role made
-// through one server are in force on the other at its next request; and
-// the servers' audit entries form one tree.
+// through one server are in force on the other at its next request; the
+// servers know the clients by their own address, which the balancer gives
+// them with the PROXY protocol, and refuse the balancer's address without
+// it and believe no one else's header; and the servers' audit entries form
+// one tree.
 func TestServersBehindLoadBalancer(t *testing.T) {
 	if os.Getenv(storagetest.PostgresEnv) == "" {
 		t.Skip("servers share PostgreSQL: set MEDGUARD_TEST_POSTGRES")
 	}
 	needHAProxy(t)
-	a, b, schema, skey := twoServers(t, "--checkpoint-every", "50ms")
+	a, b, schema, skey := twoServers(t, "--checkpoint-every", "50ms", "--proxy-protocol", "127.0.0.1/32")
 	lb := behindBalancer(t, a, b)
 
 	// Signing in (password, enrolment, confirmation) and setting up, one
@@ -175,6 +183,31 @@ func TestServersBehindLoadBalancer(t *testing.T) {
 	}
 	a.problem(403, "GET", "/api/v1/records/"+recs[3], wang, nil)
 	b.problem(403, "GET", "/api/v1/records/"+recs[4], wang, nil)
+
+	// Each server knew the clients by their address, 127.0.0.2, which the
+	// balancer (127.0.0.1) gave it in the PROXY header; the test's own
+	// requests to each server came from 127.0.0.4. The balancer's address
+	// without a header is refused, and a header from another address is
+	// not believed (TLS gets it).
+	security := lb.security()
+	for _, action := range []string{"auth.login", "record.read", "patient.create"} {
+		ips := map[string]int{}
+		for _, it := range lb.json(200, "GET", "/api/v1/audit/search?action="+action+"&limit=200", security, nil)["items"].([]any) {
+			ip, _ := it.(map[string]any)["entry"].(map[string]any)["ip"].(string)
+			ips[ip]++
+		}
+		if ips["127.0.0.2"] == 0 || ips["127.0.0.1"] != 0 || len(ips) > 2 || len(ips) == 2 && ips["127.0.0.4"] == 0 {
+			t.Errorf("%s entries by address: %v", action, ips)
+		}
+	}
+	for _, s := range []*server{a, b} {
+		if !s.from("127.0.0.1", "").refused("/readyz") {
+			t.Errorf("%s served a connection from the balancer's address without a PROXY header", s.base)
+		}
+		if !s.from("127.0.0.2", "10.9.9.9").refused("/readyz") {
+			t.Errorf("%s believed a PROXY header from 127.0.0.2, which is not the balancer", s.base)
+		}
+	}
 
 	// One audit tree, consistent with the checkpoints each server signed.
 	a.stop()

@@ -40,6 +40,7 @@ import (
 type serveFlags struct {
 	data, db, listen, tlsCert, tlsKey, clientCA, keyFile, cipher, timezone string
 	factors, remoteHours, intranet, trustedProxies, logLevel, logOrigin    string
+	proxyProtocol                                                          string
 	siem, alertWebhook, alertSMTP, alertFrom, alertTo, alertCA             string
 	checkpointEvery, refusalSummary                                        time.Duration
 	idle, lifetime, lockWindow, lockDuration, archive, review, shutdown    time.Duration
@@ -81,6 +82,8 @@ func (f *serveFlags) register(fs *flagSet) {
 	fs.StringVar(&f.remoteHours, "remote-hours", "", "remote sign-in hours per role, e.g. doctor=07:00-22:00,admin=08:00-18:00")
 	fs.StringVar(&f.intranet, "intranet", "127.0.0.0/8,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,::1/128,fc00::/7", "networks whose sign-ins are local")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "load balancers whose X-Forwarded-For is trusted (CIDRs)")
+	fs.StringVar(&f.proxyProtocol, "proxy-protocol", "", "load balancers (CIDRs) that pass TLS through and send the PROXY protocol (v2 or v1): "+
+		"their connections must begin with its header, whose client address is then the connection's; other addresses are served as without it")
 	fs.DurationVar(&f.archive, "archive-deadline", 7*24*time.Hour, "archiving deadline after discharge")
 	fs.DurationVar(&f.review, "break-glass-review", 24*time.Hour, "time for the department head to review a break-glass access")
 	fs.Int64Var(&f.maxAttachment, "max-attachment", 20<<20, "largest attachment in bytes")
@@ -350,6 +353,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return usageError{err}
 	}
+	balancers, err := parsePrefixes("proxy-protocol", f.proxyProtocol)
+	if err != nil {
+		return usageError{err}
+	}
 	if bf.keepDaily < 1 || bf.keepMonthly < 0 {
 		return usageError{errors.New("--backup-keep-daily must be at least 1 and --backup-keep-monthly at least 0")}
 	}
@@ -399,6 +406,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return err
+	}
+	pln, err := proxyProtocolListener(ln, balancers, proxyHeaderTimeout)
+	if err != nil {
+		ln.Close()
+		return usageError{fmt.Errorf("--proxy-protocol: %w", err)}
+	}
+	ln = pln
+	if len(balancers) > 0 {
+		logger.Info("PROXY protocol required from the load balancers", "proxy_protocol", f.proxyProtocol)
 	}
 	srv := &http.Server{
 		Handler: app.Web.Handler(), TLSConfig: tlsCfg,
