@@ -28,7 +28,7 @@ import (
 	"medguard/internal/storage"
 )
 
-const benchHelp = `usage: medguard bench reads|writes|mixed [flags]
+const benchHelp = `usage: medguard bench reads|writes|mixed|audit [flags]
 
 Measures medguard's servers (SPEC §13):
 
@@ -38,10 +38,13 @@ Measures medguard's servers (SPEC §13):
           committed with its audit entry before the answer
   mixed   a hospital's day over HTTPS: reads, writes, patient searches and
           worklists in the shares --mix gives (80/10/5/5 by default)
+  audit   the audit log's batched append through the audit library, then
+          "audit verify" of the result, with its rate and memory
 
-They run against a throw-away server in this process (SQLite, or a fresh
-schema in the PostgreSQL database --db names) or an existing one (--url).
-Each reports operations a second, latency
+reads, writes and mixed run against a throw-away server in this process
+(SQLite, or a fresh schema in the PostgreSQL database --db names) or an
+existing one (--url); audit opens the database itself (SQLite in a
+temporary directory, or --db). Each reports operations a second, latency
 percentiles, errors, CPU per operation and memory; --json adds one JSON
 line. "medguard bench NAME --help" lists a benchmark's flags.
 `
@@ -145,6 +148,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return benchWrites(ctx, args[1:], getenv, stdout, stderr)
 	case "mixed":
 		return benchMixed(ctx, args[1:], getenv, stdout, stderr)
+	case "audit":
+		return benchAudit(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "--help", "-help", "-h":
 		fmt.Fprint(stdout, benchHelp)
 		return nil

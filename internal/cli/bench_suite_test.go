@@ -118,6 +118,23 @@ func TestBenchMixedDefault(t *testing.T) {
 	checkLoad(t, rep, table, "update")
 }
 
+func TestBenchAudit(t *testing.T) {
+	rep, table := benchSuite(t, "audit", "--entries", "2500", "--batch", "1000")
+	for _, k := range []string{"entries_per_s", "verify_entries_per_s", "cpu_us_per_entry", "verify_peak_rss_mb"} {
+		if v, _ := rep[k].(float64); v <= 0 {
+			t.Errorf("%s = %v, want > 0\n%s", k, rep[k], table)
+		}
+	}
+	if rep["entries"] != float64(2500) || rep["verified_entries"] != float64(2500) || rep["transactions"] != float64(3) {
+		t.Errorf("report %v", rep)
+	}
+	for _, want := range []string{"entries/s", "verify", "commit p99"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("the table lacks %q:\n%s", want, table)
+		}
+	}
+}
+
 func TestBenchSuiteUsage(t *testing.T) {
 	run := func(args ...string) (stdout, stderr string, err error) {
 		var out, errs bytes.Buffer
@@ -128,7 +145,7 @@ func TestBenchSuiteUsage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bench --help: %v", err)
 	}
-	for _, name := range []string{"reads", "writes", "mixed"} {
+	for _, name := range []string{"reads", "writes", "mixed", "audit"} {
 		if !strings.Contains(out, "  "+name+" ") {
 			t.Errorf("bench --help does not list %s:\n%s", name, out)
 		}
@@ -136,6 +153,7 @@ func TestBenchSuiteUsage(t *testing.T) {
 	for name, flags := range map[string][]string{
 		"writes": {"--new", "--db", "--url", "--rate", "--concurrency", "--json", "optimistic"},
 		"mixed":  {"--mix", "--db", "--url", "--rate", "search", "list", "chart", "病案号"},
+		"audit":  {"--entries", "--batch", "--db", "--json", "verify", "peak RSS"},
 	} {
 		_, help, err := run("bench", name, "--help")
 		if cli.ExitCode(err) != 2 {
@@ -154,6 +172,7 @@ func TestBenchSuiteUsage(t *testing.T) {
 		{"bench", "mixed", "--mix", "read=80,audit=20"}, {"bench", "mixed", "--mix", "read=-1"}, {"bench", "mixed", "--mix", ""},
 		{"bench", "writes", "--new", "120"}, {"bench", "writes", "--concurrency", "0"},
 		{"bench", "mixed", "--url", "https://x:1", "--admin-password", "p", "--security-password", "q", "--db", "postgres://x/y"},
+		{"bench", "audit", "--entries", "0"}, {"bench", "audit", "extra"},
 	} {
 		if _, _, err := run(args...); cli.ExitCode(err) != 2 {
 			t.Errorf("%v: %v, want a usage error", args, err)
