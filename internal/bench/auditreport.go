@@ -153,8 +153,9 @@ func (rep *AuditReport) WriteText(w io.Writer) {
 	if rep.peakReset {
 		since = "during verify"
 	}
-	p("  %-8s this process used %.2f CPUs, %.2f µs of CPU per entry; peak RSS %.1f MB (%s), Go heap peak %.1f MB",
-		"", rep.VerifyProcessCPU, rep.VerifyCPUPerEntryUs, rep.VerifyPeakRSSMB, since, rep.VerifyHeapMB)
+	p("  %-8s this process used %.2f CPUs, %.2f µs of CPU per entry%s; peak RSS %.1f MB (%s), Go heap peak %.1f MB",
+		"", rep.VerifyProcessCPU, rep.VerifyCPUPerEntryUs, map[bool]string{true: " (with PostgreSQL's)"}[rep.LocalPostgres],
+		rep.VerifyPeakRSSMB, since, rep.VerifyHeapMB)
 	if rep.Database == "sqlite" {
 		p("  %-8s (on SQLite the RSS counts the database file's pages that verify's memory-mapped reads touched)", "")
 	}
