@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -74,7 +75,7 @@ func checkLoad(t *testing.T, rep map[string]any, table string, kinds ...string) 
 	if c, _ := rep["cpu_ms_per_op"].(float64); c <= 0 {
 		t.Errorf("cpu_ms_per_op = %v, want > 0", rep["cpu_ms_per_op"])
 	}
-	if os.Getenv(storagetest.PostgresEnv) != "" {
+	if os.Getenv(storagetest.PostgresEnv) != "" && rep["server"] == "in-process" {
 		// The test database is on this machine: its CPU counts.
 		if rep["local_postgres"] != true {
 			t.Errorf("local_postgres = %v, want true", rep["local_postgres"])
@@ -116,6 +117,31 @@ func TestBenchMixedDefault(t *testing.T) {
 	checkLoad(t, rep, table, "read", "create", "update", "search", "list")
 	rep, table = benchSuite(t, "writes", append([]string{"--new", "0"}, tinyLoad...)...)
 	checkLoad(t, rep, table, "update")
+}
+
+// An existing server, reached by --url with its certificate: every kind
+// of operation, its memory not reported (another process).
+func TestBenchMixedAgainstServer(t *testing.T) {
+	s := start(t)
+	args := append([]string{"bench", "mixed", "--json", "--mix", "read=40,write=30,search=10,list=10,chart=10",
+		"--url", s.base, "--ca", filepath.Join(s.dir, "tls", "cert.pem")}, tinyLoad...)
+	env := map[string]string{"MEDGUARD_ADMIN_PASSWORD": adminPassword, "MEDGUARD_SECURITY_PASSWORD": securityPassword}
+	var out, errs bytes.Buffer
+	if err := cli.Run(context.Background(), args, func(k string) string { return env[k] }, &out, &errs); err != nil {
+		t.Fatalf("bench mixed --url: %v\n%s\n%s", err, out.String(), errs.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
+		t.Fatalf("last line is not the JSON report: %v\n%s", err, out.String())
+	}
+	checkLoad(t, rep, out.String(), "read", "create", "update", "search", "list", "chart")
+	if _, ok := rep["peak_rss_mb"]; ok || rep["server"] != s.base {
+		t.Errorf("server %v, memory %v", rep["server"], rep["peak_rss_mb"])
+	}
+	if !strings.Contains(out.String(), "the server's CPU is not counted") {
+		t.Errorf("the table does not say whose CPU it counts:\n%s", out.String())
+	}
 }
 
 func TestBenchAudit(t *testing.T) {
