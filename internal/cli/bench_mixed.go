@@ -17,7 +17,7 @@ keep-alive, make the operations --mix names in its shares (weights, usually
 percentages), each drawn at random:
 
   read    GET /api/v1/records/{id}: a record opened
-  write   half create, half update:
+  write   create and update in equal parts
   create  POST /api/v1/patients/{id}/records: a new record (1-2 KB of Chinese text)
   update  PATCH /api/v1/records/{id}: a new version, with the version it
           replaces (see "medguard bench writes --help")
