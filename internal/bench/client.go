@@ -1,8 +1,13 @@
 // Package bench is medguard's load generator: it sets up a small hospital
 // through the HTTPS API (a department, doctors who enrol TOTP, patients and
-// records) and then measures record reads — GET /api/v1/records/{id}, the
-// operation that signs the caller in, asks the policy, decrypts and appends a
-// durable audit entry before answering — in a closed or an open loop.
+// records) and then loads it, in a closed or an open loop, with a doctor's
+// operations in the shares a Mix gives: record reads (GET
+// /api/v1/records/{id}, which signs the caller in, asks the policy,
+// decrypts and appends a durable audit entry before answering), new
+// records and new versions, patient searches, worklists and charts. It
+// reports throughput, latency, errors, CPU per operation and memory, and
+// prints the figures of the audit log's own benchmark, which the CLI
+// measures through the audit library.
 //
 // It is a client like any other: it speaks only the public API, never opens
 // the database, and knows nothing of how the server is run. Starting a

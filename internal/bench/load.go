@@ -8,30 +8,28 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"net/http"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
-// LoadOptions say how to read.
+// LoadOptions say how to load the server.
 type LoadOptions struct {
 	// Concurrency is the number of workers (each with its own keep-alive
 	// connection) in a closed loop, and the least number in an open loop.
 	Concurrency int
-	// Duration is how long reads are measured, after Warmup, during which
-	// the same load runs unmeasured.
+	// Duration is how long operations are measured, after Warmup, during
+	// which the same load runs unmeasured.
 	Duration, Warmup time.Duration
-	// Rate, if positive, makes an open loop: reads are scheduled at Rate a
-	// second whatever the server does, and each read's latency counts from
-	// its scheduled time, so that time spent queueing behind a slow answer
-	// is measured rather than hidden (no coordinated omission). Zero makes a
-	// closed loop: every worker reads as fast as it is answered.
+	// Rate, if positive, makes an open loop: operations are scheduled at
+	// Rate a second whatever the server does, and each one's latency counts
+	// from its scheduled time, so that time spent queueing behind a slow
+	// answer is measured rather than hidden (no coordinated omission). Zero
+	// makes a closed loop: every worker sends as soon as it is answered.
 	Rate float64
+	// Mix is the share of each kind of operation; the zero Mix reads only.
+	Mix Mix
 	// Progress, if not nil, receives a line when the measurement starts.
 	Progress io.Writer
 }
@@ -43,59 +41,78 @@ func OpenLoopWorkers(rate float64, concurrency int) int {
 	return min(4096, max(concurrency, int(math.Ceil(rate*0.05))))
 }
 
-// Result is what a run of reads measured.
+// Result is what a run measured.
 type Result struct {
 	Mode     string  // "closed" or "open"
 	Workers  int     // concurrent workers, each with one connection
-	Rate     float64 // reads a second scheduled (open loop)
+	Rate     float64 // operations a second scheduled (open loop)
+	Mix      Mix
 	Duration time.Duration
 	// Elapsed is the measured window: from the end of the warm-up to the
-	// last answer of a read started in it.
+	// last answer of an operation started in it.
 	Elapsed time.Duration
-	Reads   int64 // answered with a 2xx status in the window
-	// Errors counts failed reads in the window by cause: "HTTP 403",
-	// "timeout", "connection reset", …; "not sent" counts reads an open
-	// loop scheduled but never sent because it fell too far behind.
+	Ops     int64 // answered with a 2xx status in the window
+	// Errors counts failed operations in the window by cause: "HTTP 403",
+	// "timeout", "connection reset", …; "not sent" counts operations an
+	// open loop scheduled but never sent because it fell too far behind.
 	Errors map[string]int64
 	// ErrorSample is one transport error's message, if there was one.
 	ErrorSample string
-	// Latency is of the successful reads: from sending to the end of the
-	// answer in a closed loop, from the scheduled time in an open loop.
+	// Latency is of the successful operations: from sending to the end of
+	// the answer in a closed loop, from the scheduled time in an open loop.
 	Latency Percentiles
-	// ProcessCPU is the CPU time this process used per second of the run
-	// (warm-up included), in CPUs; MachineCPU is the same for the whole
+	// Service is, in an open loop, the time from actually sending an
+	// operation to the end of its answer (what a closed-loop tool would
+	// show).
+	Service Percentiles
+	// Kinds are the figures of each kind of the mix, in order.
+	Kinds []KindResult
+	// CPU is what this process, this machine's PostgreSQL and the whole
+	// machine used in the measured window.
+	CPU CPUUse
+	// ProcessCPU is the CPU time this process used per second of the
+	// measured window, in CPUs; MachineCPU is the same for the whole
 	// machine (from /proc/stat, 0 where unknown). A MachineCPU well above
 	// ProcessCPU means something else was running.
 	ProcessCPU, MachineCPU float64
-	// Service is, in an open loop, the time from actually sending a read
-	// to the end of its answer (what a closed-loop tool would show).
-	Service Percentiles
 }
 
-// Failed is the number of failed reads.
-func (r *Result) Failed() int64 {
+// KindResult is what a run measured of one kind of operation.
+type KindResult struct {
+	Kind    Kind
+	Ops     int64
+	Errors  map[string]int64
+	Latency Percentiles
+}
+
+// Failed is the number of failed operations.
+func (r *Result) Failed() int64 { return sum(r.Errors) }
+
+func sum(m map[string]int64) int64 {
 	var n int64
-	for _, v := range r.Errors {
+	for _, v := range m {
 		n += v
 	}
 	return n
 }
 
-// ReadsPerSecond is the throughput of successful reads.
-func (r *Result) ReadsPerSecond() float64 {
+// OpsPerSecond is the throughput of successful operations.
+func (r *Result) OpsPerSecond() float64 { return r.perSecond(r.Ops) }
+
+func (r *Result) perSecond(n int64) float64 {
 	if r.Elapsed <= 0 {
 		return 0
 	}
-	return float64(r.Reads) / r.Elapsed.Seconds()
+	return float64(n) / r.Elapsed.Seconds()
 }
 
-// ErrorRate is the share of failed reads among all reads attempted.
+// ErrorRate is the share of failed operations among all attempted.
 func (r *Result) ErrorRate() float64 {
 	f := r.Failed()
-	if r.Reads+f == 0 {
+	if r.Ops+f == 0 {
 		return 0
 	}
-	return float64(f) / float64(r.Reads+f)
+	return float64(f) / float64(r.Ops+f)
 }
 
 // Percentiles summarise latencies.
@@ -123,93 +140,10 @@ func summarise(d []time.Duration) Percentiles {
 		P50: at(0.50), P90: at(0.90), P99: at(0.99), P999: at(0.999), Max: d[len(d)-1]}
 }
 
-// worker is one reader: a doctor's credentials, its own random numbers,
-// and what it measured.
-type worker struct {
-	client   *http.Client
-	urls     []string // one per record, shared read-only
-	auth     []string // the Authorization header's value
-	rng      *mrand.Rand
-	lat, svc []time.Duration
-	errs     map[string]int64
-	sample   string
-	lastDone time.Time
-}
-
-// ownConnection returns a client with a connection of its own: c with a
-// copy of its transport that keeps one connection open.
-func ownConnection(c *http.Client) *http.Client {
-	t, ok := c.Transport.(*http.Transport)
-	if !ok {
-		return c
-	}
-	t = t.Clone()
-	t.MaxConnsPerHost, t.MaxIdleConnsPerHost, t.MaxIdleConns = 1, 1, 1
-	return &http.Client{Transport: t, Timeout: c.Timeout}
-}
-
-// read reads one random record and reports its status (0 for a transport
-// error, whose class it returns).
-func (w *worker) read(ctx context.Context) (int, string, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", w.urls[w.rng.IntN(len(w.urls))], nil)
-	if err != nil {
-		return 0, "", err
-	}
-	req.Header["Authorization"] = w.auth
-	resp, err := w.client.Do(req)
-	if err != nil {
-		return 0, classify(err), err
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return 0, classify(err), err
-	}
-	return resp.StatusCode, "", nil
-}
-
-// classify names a transport error's cause without its addresses.
-func classify(err error) string {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ETIMEDOUT):
-		return "timeout"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return "connection closed"
-	}
-	return "transport error"
-}
-
-// note records one read's outcome if it belongs to the measured window.
-func (w *worker) note(measured bool, status int, class string, err error, lat, svc time.Duration, done time.Time) {
-	if !measured {
-		return
-	}
-	switch {
-	case status >= 200 && status < 300:
-		w.lat = append(w.lat, lat)
-		if svc >= 0 {
-			w.svc = append(w.svc, svc)
-		}
-	case status != 0:
-		w.errs["HTTP "+strconv.Itoa(status)]++
-	default:
-		w.errs[class]++
-		if w.sample == "" {
-			w.sample = err.Error()
-		}
-	}
-	if done.After(w.lastDone) {
-		w.lastDone = done
-	}
-}
-
-// Run reads records of h as its doctors, over c, and measures. Worker i
-// reads as doctor i mod len(h.Doctors), choosing a record at random each
-// time among those of the doctor's department.
+// Run loads the server with operations on h as its doctors, over c, and
+// measures. Worker i acts as doctor i mod len(h.Doctors); each operation's
+// kind is drawn from o.Mix, and its record or patient at random among the
+// department's.
 func Run(ctx context.Context, c *Client, h *Hospital, o LoadOptions) (*Result, error) {
 	if o.Concurrency < 1 || o.Duration <= 0 || o.Warmup < 0 || o.Rate < 0 {
 		return nil, errors.New("bench: concurrency and duration must be positive")
@@ -217,39 +151,62 @@ func Run(ctx context.Context, c *Client, h *Hospital, o LoadOptions) (*Result, e
 	if len(h.Doctors) == 0 || len(h.Records) == 0 {
 		return nil, errors.New("bench: the hospital has no doctors or no records")
 	}
-	res := &Result{Mode: "closed", Workers: o.Concurrency, Duration: o.Duration, Errors: map[string]int64{}}
+	mix := o.Mix.orDefault()
+	if (mix[Create] > 0 || mix[Update] > 0 || mix[Chart] > 0 || mix[Search] > 0) && (len(h.PatientIDs) == 0 || len(h.searches) != len(h.PatientIDs)) {
+		return nil, errors.New("bench: the hospital has no patients to write for or search")
+	}
+	res := &Result{Mode: "closed", Workers: o.Concurrency, Duration: o.Duration, Mix: mix, Errors: map[string]int64{}}
 	if o.Rate > 0 {
 		res.Mode, res.Rate, res.Workers = "open", o.Rate, OpenLoopWorkers(o.Rate, o.Concurrency)
 	}
-	urls := make([]string, len(h.Records))
-	for i, id := range h.Records {
-		urls[i] = c.Base + "/api/v1/records/" + id
-	}
-	expect := o.Duration.Seconds() * 500 // a guess at a closed-loop worker's reads
+	urls := newHospitalURLs(c.Base, h)
+	expect := o.Duration.Seconds() * 500 // a guess at a closed-loop worker's operations
 	if o.Rate > 0 {
 		expect = o.Duration.Seconds() * o.Rate / float64(res.Workers)
 	}
 	workers := make([]*worker, res.Workers)
 	for i := range workers {
-		workers[i] = &worker{client: ownConnection(c.HTTP), urls: urls, auth: []string{"Bearer " + h.Doctors[i%len(h.Doctors)].Token},
-			rng:  mrand.New(mrand.NewPCG(uint64(i)+1, uint64(time.Now().UnixNano()))),
-			lat:  make([]time.Duration, 0, int(min(expect*1.2, 1<<20))+16),
-			errs: map[string]int64{}}
-		if o.Rate > 0 {
-			workers[i].svc = make([]time.Duration, 0, cap(workers[i].lat))
+		w := &worker{client: ownConnection(c.HTTP), urls: urls, auth: []string{"Bearer " + h.Doctors[i%len(h.Doctors)].Token},
+			rng: mrand.New(mrand.NewPCG(uint64(i)+1, uint64(time.Now().UnixNano())))}
+		for _, k := range mix.Kinds() {
+			w.lat[k] = make([]time.Duration, 0, int(min(expect*mix.Share(k)*1.2, 1<<20))+16)
+			w.errs[k] = map[string]int64{}
 		}
+		if o.Rate > 0 {
+			w.svc = make([]time.Duration, 0, int(min(expect*1.2, 1<<20))+16)
+		}
+		if mix[Update] > 0 {
+			// The worker updates, with their version, the records of index
+			// i mod workers: no other worker writes them.
+			for j := i; j < len(h.Records) && len(w.owned) < maxOwned; j += len(workers) {
+				o := owned{url: urls.records[j]}
+				if j < len(h.versions) {
+					o.version = h.versions[j]
+				}
+				w.owned = append(w.owned, o)
+			}
+		}
+		workers[i] = w
 	}
 
-	// Every worker opens its connection (TLS handshake included) before the
-	// clock starts, so that no handshake lands in the measurement.
+	// Every worker opens its connection (TLS handshake included) with one
+	// read before the clock starts, so that no handshake lands in the
+	// measurement; one that is to update records but has none of its own
+	// (more workers than records) creates one.
 	defer func() {
 		for _, w := range workers {
 			w.client.CloseIdleConnections()
 		}
 	}()
 	err := parallel(ctx, len(workers), 8, func(ctx context.Context, i int) error {
-		if _, class, err := workers[i].read(ctx); class != "" {
+		w := workers[i]
+		if _, class, err := w.do(ctx, Read); class != "" {
 			return fmt.Errorf("bench: first read: %w", err)
+		}
+		if mix[Update] > 0 && len(w.owned) == 0 {
+			if status, _, err := w.do(ctx, Create); status != http.StatusCreated {
+				return fmt.Errorf("bench: a record to update: HTTP %d %v", status, err)
+			}
 		}
 		return nil
 	})
@@ -257,25 +214,28 @@ func Run(ctx context.Context, c *Client, h *Hospital, o LoadOptions) (*Result, e
 		return nil, err
 	}
 
-	// Grace is how long after the window an open loop may still send reads
-	// it has fallen behind on, and how long reads may take to finish.
+	// Grace is how long after the window an open loop may still send
+	// operations it has fallen behind on, and how long they may take.
 	grace := max(2*time.Second, o.Duration/10)
-	cpu0, busy0 := processCPU(), machineBusy()
 	t0 := time.Now()
 	measureStart := t0.Add(o.Warmup)
 	end := measureStart.Add(o.Duration)
 	runCtx, cancel := context.WithDeadline(ctx, end.Add(grace+30*time.Second))
 	defer cancel()
-	if o.Progress != nil {
-		go func() {
-			select {
-			case <-time.After(o.Warmup):
-				if ctx.Err() == nil {
-					io.WriteString(o.Progress, "load: warm-up over, measuring for "+o.Duration.String()+"\n")
-				}
-			case <-runCtx.Done():
-			}
-		}()
+	// The CPU is sampled when the warm-up ends, and again when the last
+	// worker has finished.
+	cpu0 := make(chan CPUSample, 1)
+	startWindow := func() {
+		cpu0 <- SampleCPU()
+		if o.Progress != nil && o.Warmup > 0 && ctx.Err() == nil {
+			io.WriteString(o.Progress, "load: warm-up over, measuring for "+o.Duration.String()+"\n")
+		}
+	}
+	if o.Warmup == 0 {
+		startWindow()
+	} else {
+		timer := time.AfterFunc(o.Warmup, startWindow)
+		defer timer.Stop()
 	}
 
 	var wg sync.WaitGroup
@@ -287,12 +247,13 @@ func Run(ctx context.Context, c *Client, h *Hospital, o LoadOptions) (*Result, e
 					if !s.Before(end) {
 						return
 					}
-					status, class, err := w.read(runCtx)
+					k := mix.pick(w.rng.Float64())
+					status, class, err := w.do(runCtx, k)
 					done := time.Now()
 					if runCtx.Err() != nil && status == 0 {
 						return
 					}
-					w.note(!s.Before(measureStart), status, class, err, done.Sub(s), -1, done)
+					w.note(!s.Before(measureStart), k, status, class, err, done.Sub(s), -1, done)
 				}
 			})
 		}
@@ -308,11 +269,12 @@ func Run(ctx context.Context, c *Client, h *Hospital, o LoadOptions) (*Result, e
 					if !sched.Before(end) {
 						return
 					}
+					k := mix.pick(w.rng.Float64())
 					measured := !sched.Before(measureStart)
 					now := time.Now()
 					if now.After(end.Add(grace)) {
 						if measured {
-							w.errs["not sent"]++
+							w.errs[k]["not sent"]++
 						}
 						continue
 					}
@@ -325,12 +287,12 @@ func Run(ctx context.Context, c *Client, h *Hospital, o LoadOptions) (*Result, e
 						}
 					}
 					s := time.Now()
-					status, class, err := w.read(runCtx)
+					status, class, err := w.do(runCtx, k)
 					done := time.Now()
 					if runCtx.Err() != nil && status == 0 {
 						return
 					}
-					w.note(measured, status, class, err, done.Sub(sched), done.Sub(s), done)
+					w.note(measured, k, status, class, err, done.Sub(sched), done.Sub(s), done)
 				}
 			})
 		}
@@ -339,22 +301,32 @@ func Run(ctx context.Context, c *Client, h *Hospital, o LoadOptions) (*Result, e
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-
-	if wall := time.Since(t0).Seconds(); wall > 0 {
-		res.ProcessCPU = (processCPU() - cpu0).Seconds() / wall
-		if busy0 > 0 {
-			res.MachineCPU = (machineBusy() - busy0).Seconds() / wall
-		}
+	select {
+	case s0 := <-cpu0:
+		res.CPU = SampleCPU().Since(s0)
+		res.ProcessCPU, res.MachineCPU = res.CPU.CPUs(res.CPU.Process), res.CPU.CPUs(res.CPU.Machine)
+	default: // the warm-up never ended: no operation was measured
 	}
 
-	var lat, svc []time.Duration
+	var all, svc []time.Duration
 	last := end
-	for _, w := range workers {
-		lat = append(lat, w.lat...)
-		svc = append(svc, w.svc...)
-		for k, v := range w.errs {
-			res.Errors[k] += v
+	for _, k := range mix.Kinds() {
+		var lat []time.Duration
+		kr := KindResult{Kind: k, Errors: map[string]int64{}}
+		for _, w := range workers {
+			lat = append(lat, w.lat[k]...)
+			for e, v := range w.errs[k] {
+				kr.Errors[e] += v
+				res.Errors[e] += v
+			}
 		}
+		all = append(all, lat...)
+		kr.Ops = int64(len(lat))
+		kr.Latency = summarise(lat)
+		res.Kinds = append(res.Kinds, kr)
+	}
+	for _, w := range workers {
+		svc = append(svc, w.svc...)
 		if res.ErrorSample == "" {
 			res.ErrorSample = w.sample
 		}
@@ -362,45 +334,9 @@ func Run(ctx context.Context, c *Client, h *Hospital, o LoadOptions) (*Result, e
 			last = w.lastDone
 		}
 	}
-	res.Reads = int64(len(lat))
+	res.Ops = int64(len(all))
 	res.Elapsed = last.Sub(measureStart)
-	res.Latency = summarise(lat)
+	res.Latency = summarise(all)
 	res.Service = summarise(svc)
 	return res, nil
-}
-
-// processCPU is the CPU time (user and system) this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// machineBusy is the CPU time all CPUs of the machine have spent on
-// anything but idling and waiting for I/O, from /proc/stat (0 if unknown).
-func machineBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 5 || f[0] != "cpu" {
-		return 0
-	}
-	var busy uint64
-	for i, v := range f[1:] {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return 0
-		}
-		// user nice system idle iowait irq softirq steal guest guest_nice;
-		// guest time is already counted in user.
-		if i != 3 && i != 4 && i < 8 {
-			busy += n
-		}
-	}
-	return time.Duration(busy) * time.Second / 100 // USER_HZ is 100 on Linux
 }

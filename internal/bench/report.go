@@ -16,14 +16,18 @@ import (
 // Report is one run's figures and the conditions they were measured in:
 // printed as a table, and as one JSON line for the README.
 type Report struct {
-	Bench    string `json:"bench"`            // "reads"
+	Bench    string `json:"bench"`            // "reads", "writes" or "mixed"
 	Server   string `json:"server"`           // "in-process" or the server's URL
 	Database string `json:"database"`         // "sqlite", "postgres", or "" when unknown
 	Cipher   string `json:"cipher,omitempty"` // the installation's cipher, when known
+	// LocalPostgres says the server's database is PostgreSQL on this
+	// machine: its processes' CPU counts in the CPU per operation.
+	LocalPostgres bool `json:"local_postgres,omitempty"`
 
 	Mode        string  `json:"mode"` // "closed" or "open"
 	Workers     int     `json:"workers"`
-	Rate        float64 `json:"rate,omitempty"` // scheduled reads a second (open loop)
+	Rate        float64 `json:"rate,omitempty"` // scheduled operations a second (open loop)
+	Mix         string  `json:"mix,omitempty"`  // the share of each kind, when not reads only
 	WarmupS     float64 `json:"warmup_s"`
 	DurationS   float64 `json:"duration_s"`
 	Doctors     int     `json:"doctors"`
@@ -31,8 +35,12 @@ type Report struct {
 	RecordCount int     `json:"records"`
 	SetupS      float64 `json:"setup_s"`
 
-	Reads       int64            `json:"reads"`
-	ReadsPerS   float64          `json:"reads_per_s"`
+	Ops         int64            `json:"ops"`
+	OpsPerS     float64          `json:"ops_per_s"`
+	Reads       int64            `json:"reads,omitempty"` // of the ops, record reads
+	ReadsPerS   float64          `json:"reads_per_s,omitempty"`
+	Writes      int64            `json:"writes,omitempty"` // of the ops, records created or updated
+	WritesPerS  float64          `json:"writes_per_s,omitempty"`
 	P50ms       float64          `json:"p50_ms"`
 	P90ms       float64          `json:"p90_ms"`
 	P99ms       float64          `json:"p99_ms"`
@@ -44,6 +52,8 @@ type Report struct {
 	Errors      map[string]int64 `json:"errors"`
 	ErrorRate   float64          `json:"error_rate"`
 	ErrorSample string           `json:"-"`
+	// Kinds are the figures of each kind of operation (but reads').
+	Kinds []KindFigures `json:"kinds,omitempty"`
 
 	PeakRSSMB  float64 `json:"peak_rss_mb,omitempty"`
 	RSSMB      float64 `json:"rss_mb,omitempty"`
@@ -53,28 +63,78 @@ type Report struct {
 
 	ProcessCPU float64 `json:"process_cpus"`
 	MachineCPU float64 `json:"machine_cpus,omitempty"`
-	CPUs       int     `json:"cpus"`
-	GOMAXPROCS int     `json:"gomaxprocs"`
-	Go         string  `json:"go"`
-	Time       string  `json:"time"`
+	// PostgresCPU is what this machine's PostgreSQL used, in CPUs, when it
+	// is the server's database (LocalPostgres).
+	PostgresCPU float64 `json:"postgres_cpus,omitempty"`
+	// CPUPerOp is the CPU time per successful operation: this process's
+	// (ProcessCPUPerOp) and, with LocalPostgres, PostgreSQL's
+	// (PostgresCPUPerOp), in the measured window.
+	CPUPerOpMs         float64 `json:"cpu_ms_per_op"`
+	ProcessCPUPerOpMs  float64 `json:"process_cpu_ms_per_op"`
+	PostgresCPUPerOpMs float64 `json:"postgres_cpu_ms_per_op,omitempty"`
+	cpu                CPUUse
+
+	CPUs       int    `json:"cpus"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	Go         string `json:"go"`
+	Time       string `json:"time"`
+}
+
+// KindFigures are the figures of one kind of operation.
+type KindFigures struct {
+	Kind    string           `json:"kind"`
+	Ops     int64            `json:"ops"`
+	OpsPerS float64          `json:"ops_per_s"`
+	P50ms   float64          `json:"p50_ms"`
+	P90ms   float64          `json:"p90_ms"`
+	P99ms   float64          `json:"p99_ms"`
+	P999ms  float64          `json:"p999_ms"`
+	MaxMs   float64          `json:"max_ms"`
+	Errors  map[string]int64 `json:"errors"`
 }
 
 func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
 func mb(b uint64) float64        { return math.Round(float64(b)/(1<<20)*10) / 10 }
+func round2(v float64) float64   { return math.Round(v*100) / 100 }
 
 // NewReport gathers a run's figures. mem is nil when the server does not
-// run in this process.
+// run in this process. The bench is named after the mix: "reads" for
+// reads only, "writes" for creates and updates only, else "mixed".
 func NewReport(h *Hospital, o LoadOptions, r *Result, mem *Memory) *Report {
-	rep := &Report{Bench: "reads", Mode: r.Mode, Workers: r.Workers, Rate: r.Rate,
+	rep := &Report{Bench: "mixed", Mode: r.Mode, Workers: r.Workers, Rate: r.Rate,
 		WarmupS: o.Warmup.Seconds(), DurationS: o.Duration.Seconds(),
 		Doctors: len(h.Doctors), Patients: h.Patients, RecordCount: len(h.Records), SetupS: math.Round(h.Took.Seconds()*10) / 10,
-		Reads: r.Reads, ReadsPerS: math.Round(r.ReadsPerSecond()*10) / 10,
+		Ops: r.Ops, OpsPerS: math.Round(r.OpsPerSecond()*10) / 10,
 		P50ms: ms(r.Latency.P50), P90ms: ms(r.Latency.P90), P99ms: ms(r.Latency.P99), P999ms: ms(r.Latency.P999),
 		MaxMs: ms(r.Latency.Max), MeanMs: ms(r.Latency.Mean),
 		Errors: r.Errors, ErrorRate: r.ErrorRate(), ErrorSample: r.ErrorSample,
-		ProcessCPU: math.Round(r.ProcessCPU*100) / 100, MachineCPU: math.Round(r.MachineCPU*100) / 100,
+		ProcessCPU: round2(r.ProcessCPU), MachineCPU: round2(r.MachineCPU), cpu: r.CPU,
 		CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Go: runtime.Version(),
 		Time: time.Now().UTC().Format(time.RFC3339)}
+	mix := r.Mix.orDefault()
+	switch {
+	case mix.Share(Read) == 1:
+		rep.Bench = "reads"
+	case mix.Share(Create)+mix.Share(Update) > 0.9999:
+		rep.Bench, rep.Mix = "writes", mix.String()
+	default:
+		rep.Mix = mix.String()
+	}
+	for _, k := range r.Kinds {
+		switch k.Kind {
+		case Read:
+			rep.Reads = k.Ops
+		case Create, Update:
+			rep.Writes += k.Ops
+		}
+		if rep.Bench != "reads" {
+			rep.Kinds = append(rep.Kinds, KindFigures{Kind: k.Kind.String(), Ops: k.Ops,
+				OpsPerS: math.Round(r.perSecond(k.Ops)*10) / 10, P50ms: ms(k.Latency.P50), P90ms: ms(k.Latency.P90),
+				P99ms: ms(k.Latency.P99), P999ms: ms(k.Latency.P999), MaxMs: ms(k.Latency.Max), Errors: k.Errors})
+		}
+	}
+	rep.ReadsPerS = math.Round(r.perSecond(rep.Reads)*10) / 10
+	rep.WritesPerS = math.Round(r.perSecond(rep.Writes)*10) / 10
 	if r.Mode == "open" {
 		rep.ServiceP50, rep.ServiceP99 = ms(r.Service.P50), ms(r.Service.P99)
 	}
@@ -82,21 +142,64 @@ func NewReport(h *Hospital, o LoadOptions, r *Result, mem *Memory) *Report {
 		rep.PeakRSSMB, rep.RSSMB, rep.HeapPeakMB, rep.GCCycles = mb(mem.PeakRSS), mb(mem.RSS), mb(mem.PeakHeap), mem.GCCycles
 		rep.peakReset = mem.PeakReset
 	}
+	rep.cpuFigures()
 	return rep
+}
+
+// cpuFigures works out the CPU per operation from the measured window's
+// CPU use, with PostgreSQL's when LocalPostgres (which the caller may set
+// after NewReport).
+func (rep *Report) cpuFigures() {
+	rep.ProcessCPUPerOpMs, rep.PostgresCPUPerOpMs, rep.PostgresCPU = PerOp(rep.cpu.Process, rep.Ops), 0, 0
+	if rep.LocalPostgres {
+		rep.PostgresCPUPerOpMs = PerOp(rep.cpu.Postgres, rep.Ops)
+		rep.PostgresCPU = round2(rep.cpu.CPUs(rep.cpu.Postgres))
+	}
+	rep.CPUPerOpMs = math.Round((rep.ProcessCPUPerOpMs+rep.PostgresCPUPerOpMs)*1e4) / 1e4
+}
+
+// PerOp is CPU time d shared over n operations, in milliseconds (four
+// decimals); 0 when nothing was done.
+func PerOp(d time.Duration, n int64) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return math.Round(float64(d)/float64(n)/1e6*1e4) / 1e4
 }
 
 // JSON is the report as one line of JSON.
 func (rep *Report) JSON() string {
+	rep.cpuFigures()
 	b, _ := json.Marshal(rep)
 	return string(b)
 }
 
+// benchText is what each bench measures, for the table's heading.
+var benchText = map[string][2]string{
+	"reads": {"medguard bench reads: GET /api/v1/records/{id} over HTTPS (TLS 1.3, HTTP/1.1 keep-alive) —",
+		"sign-in check, access policy, decryption and a durable audit entry before every answer."},
+	"writes": {"medguard bench writes: POST /api/v1/patients/{id}/records and PATCH /api/v1/records/{id} over HTTPS —",
+		"sign-in check, access policy, encryption, the record and its audit entry committed durably before every answer."},
+	"mixed": {"medguard bench mixed: a hospital's day over HTTPS — records read and written, patients searched,",
+		"worklists opened; every operation audited durably before its answer."},
+}
+
+// unit is what the bench counts: "reads", "writes" or "ops".
+func (rep *Report) unit() string {
+	if rep.Bench == "reads" || rep.Bench == "writes" {
+		return rep.Bench
+	}
+	return "ops"
+}
+
 // WriteText prints the report as a table for people.
 func (rep *Report) WriteText(w io.Writer) {
+	rep.cpuFigures()
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	p("")
-	p("medguard bench reads: GET /api/v1/records/{id} over HTTPS (TLS 1.3, HTTP/1.1 keep-alive) —")
-	p("sign-in check, access policy, decryption and a durable audit entry before every answer.")
+	head := benchText[rep.Bench]
+	p("%s", head[0])
+	p("%s", head[1])
 	p("")
 	server := rep.Server
 	if rep.Database != "" {
@@ -105,17 +208,21 @@ func (rep *Report) WriteText(w io.Writer) {
 	if rep.Cipher != "" {
 		server += ", " + rep.Cipher
 	}
+	unit := rep.unit()
 	p("  %-10s %s", "server", server)
 	p("  %-10s 1 department, %d doctors (TOTP), %d patients, %d records, set up through the API in %.1f s",
 		"hospital", rep.Doctors, rep.Patients, rep.RecordCount, rep.SetupS)
 	if rep.Mode == "open" {
-		p("  %-10s open loop: %s reads/s scheduled, %d workers (one connection each); latency from the scheduled time",
-			"load", group(rep.Rate), rep.Workers)
+		p("  %-10s open loop: %s %s/s scheduled, %d workers (one connection each); latency from the scheduled time",
+			"load", group(rep.Rate), unit, rep.Workers)
 	} else {
-		p("  %-10s closed loop: %d workers (one connection each), each reading as soon as it has its answer", "load", rep.Workers)
+		p("  %-10s closed loop: %d workers (one connection each), each sending as soon as it has its answer", "load", rep.Workers)
 	}
-	p("  %-10s %gs warm-up, then %gs measured; random records, each worker a doctor of the department",
-		"", rep.WarmupS, rep.DurationS)
+	what := "random records, each worker a doctor of the department"
+	if rep.Mix != "" {
+		what = "mix " + rep.Mix + " (percent); each worker a doctor of the department"
+	}
+	p("  %-10s %gs warm-up, then %gs measured; %s", "", rep.WarmupS, rep.DurationS, what)
 	p("  %-10s %d CPUs (GOMAXPROCS %d), %s %s/%s", "machine", rep.CPUs, rep.GOMAXPROCS, rep.Go, runtime.GOOS, runtime.GOARCH)
 	switch {
 	case rep.Server == "in-process":
@@ -128,45 +235,58 @@ func (rep *Report) WriteText(w io.Writer) {
 		p("  %-10s the load generator ran on another machine with %d CPUs; its limits may cap the figures", "note", rep.CPUs)
 	}
 	p("")
-	p("  %10s  %9s  %9s  %9s  %9s  %9s  %10s  %s", "reads/s", "p50", "p90", "p99", "p99.9", "max", "reads", "errors")
-	p("  %10s  %9s  %9s  %9s  %9s  %9s  %10s  %s", group(rep.ReadsPerS), msText(rep.P50ms), msText(rep.P90ms),
-		msText(rep.P99ms), msText(rep.P999ms), msText(rep.MaxMs), group(float64(rep.Reads)), rep.errorsText())
+	p("  %-8s %10s  %9s  %9s  %9s  %9s  %9s  %10s  %s", "", unit+"/s", "p50", "p90", "p99", "p99.9", "max", unit, "errors")
+	p("  %-8s %10s  %9s  %9s  %9s  %9s  %9s  %10s  %s", "all", group(rep.OpsPerS), msText(rep.P50ms), msText(rep.P90ms),
+		msText(rep.P99ms), msText(rep.P999ms), msText(rep.MaxMs), group(float64(rep.Ops)), rep.errorsText())
+	for _, k := range rep.Kinds {
+		p("  %-8s %10s  %9s  %9s  %9s  %9s  %9s  %10s  %d", k.Kind, group(k.OpsPerS), msText(k.P50ms), msText(k.P90ms),
+			msText(k.P99ms), msText(k.P999ms), msText(k.MaxMs), group(float64(k.Ops)), sum(k.Errors))
+	}
 	if rep.Mode == "open" {
 		p("")
 		p("  service time (from sending to the answer, as a closed-loop tool sees it): p50 %s, p99 %s",
 			msText(rep.ServiceP50), msText(rep.ServiceP99))
-		if sched := rep.Rate * rep.DurationS; rep.Reads > 0 && float64(rep.Reads) < 0.98*sched {
-			p("  the server did not keep up: %s reads answered of %s scheduled", group(float64(rep.Reads)), group(sched))
+		if sched := rep.Rate * rep.DurationS; rep.Ops > 0 && float64(rep.Ops) < 0.98*sched {
+			p("  the server did not keep up: %s %s answered of %s scheduled", group(float64(rep.Ops)), unit, group(sched))
 		}
 	}
 	if len(rep.Errors) > 0 {
-		var keys []string
-		for k := range rep.Errors {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		var parts []string
-		for _, k := range keys {
-			parts = append(parts, fmt.Sprintf("%s × %d", k, rep.Errors[k]))
-		}
 		p("")
-		p("  errors by cause: %s", strings.Join(parts, ", "))
+		p("  errors by cause: %s", errorList(rep.Errors))
+		for _, k := range rep.Kinds {
+			if len(k.Errors) > 0 {
+				p("    %s: %s", k.Kind, errorList(k.Errors))
+			}
+		}
 		if rep.ErrorSample != "" {
 			p("  first transport error: %s", rep.ErrorSample)
 		}
 	}
 	p("")
 	cpu := fmt.Sprintf("this process used %.2f of the %d CPUs", rep.ProcessCPU, rep.CPUs)
+	if rep.LocalPostgres {
+		cpu += fmt.Sprintf(", PostgreSQL's processes %.2f", rep.PostgresCPU)
+	}
 	if rep.MachineCPU > 0 {
 		cpu += fmt.Sprintf(", the whole machine %.2f", rep.MachineCPU)
 		switch {
-		case rep.Database == "postgres":
+		case rep.Database == "postgres" && !rep.LocalPostgres:
 			cpu += " (PostgreSQL's share, if it runs here, is in the difference)"
-		case rep.MachineCPU-rep.ProcessCPU > 0.5 && rep.Server == "in-process":
+		case rep.MachineCPU-rep.ProcessCPU-rep.PostgresCPU > 0.5 && rep.Server == "in-process":
 			cpu += " — something else was running: the figures are low"
 		}
 	}
 	p("  %-10s %s", "cpu", cpu)
+	perOp := fmt.Sprintf("%.3f ms per %s", rep.CPUPerOpMs, strings.TrimSuffix(unit, "s"))
+	switch {
+	case rep.LocalPostgres:
+		perOp += fmt.Sprintf(" (this process %.3f ms + PostgreSQL %.3f ms)", rep.ProcessCPUPerOpMs, rep.PostgresCPUPerOpMs)
+	case rep.Server == "in-process":
+		perOp += " (this process: server and load generator)"
+	default:
+		perOp += " (this process only: the load generator; the server's CPU is not counted)"
+	}
+	p("  %-10s %s", "", perOp)
 	if rep.PeakRSSMB > 0 || rep.HeapPeakMB > 0 {
 		since := "since the process started"
 		if rep.peakReset {
@@ -179,12 +299,22 @@ func (rep *Report) WriteText(w io.Writer) {
 	p("")
 }
 
-func (rep *Report) errorsText() string {
-	var n int64
-	for _, v := range rep.Errors {
-		n += v
+// errorList writes errors by cause: "HTTP 409 × 2, timeout × 1".
+func errorList(errs map[string]int64) string {
+	var keys []string
+	for k := range errs {
+		keys = append(keys, k)
 	}
-	return fmt.Sprintf("%d (%.3f %%)", n, rep.ErrorRate*100)
+	slices.Sort(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s × %d", k, errs[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (rep *Report) errorsText() string {
+	return fmt.Sprintf("%d (%.3f %%)", sum(rep.Errors), rep.ErrorRate*100)
 }
 
 func msText(v float64) string {

@@ -25,8 +25,14 @@ type Hospital struct {
 	Department string // the department's code
 	Doctors    []Doctor
 	Patients   int
+	PatientIDs []string
 	Records    []string // record ids
 	Took       time.Duration
+
+	// What the load generator may search for and the versions of the
+	// records it may update (see ops.go).
+	searches []map[string]string // one search body per patient
+	versions []int               // Records' versions, as written
 }
 
 // Doctor is a doctor of the department with a full session.
@@ -138,6 +144,7 @@ func Setup(ctx context.Context, c *Client, o SetupOptions) (*Hospital, error) {
 		pats[i] = patient(rng, run, i)
 	}
 	patientIDs := make([]string, o.Patients)
+	h.searches = make([]map[string]string, o.Patients)
 	err = parallel(ctx, o.Patients, o.Parallel, func(ctx context.Context, i int) error {
 		tok := h.Doctors[i%o.Doctors].Token
 		var out struct {
@@ -153,11 +160,18 @@ func Setup(ctx context.Context, c *Client, o SetupOptions) (*Hospital, error) {
 			err = c.call(ctx, "POST", "/api/v1/patients", tok, p, 201, &out)
 		}
 		patientIDs[i] = out.ID
+		// Searched for by 病案号 when it has one, else by name.
+		if mrn, ok := pats[i]["mrn"].(string); ok {
+			h.searches[i] = map[string]string{"mrn": mrn}
+		} else {
+			h.searches[i] = map[string]string{"name": pats[i]["name"].(string)}
+		}
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("patients: %w", err)
 	}
+	h.PatientIDs = patientIDs
 	progress("setup: %d patients registered", o.Patients)
 
 	// Records: record j is patient j mod P's, written by that patient's doctor.
@@ -166,14 +180,16 @@ func Setup(ctx context.Context, c *Client, o SetupOptions) (*Hospital, error) {
 		recs[j] = record(rng, h.Department)
 	}
 	h.Records = make([]string, o.Records)
+	h.versions = make([]int, o.Records)
 	var done atomic.Int64
 	err = parallel(ctx, o.Records, o.Parallel, func(ctx context.Context, j int) error {
 		p := j % o.Patients
 		var out struct {
-			ID string `json:"id"`
+			ID      string `json:"id"`
+			Version int    `json:"version"`
 		}
 		err := c.call(ctx, "POST", "/api/v1/patients/"+patientIDs[p]+"/records", h.Doctors[p%o.Doctors].Token, recs[j], 201, &out)
-		h.Records[j] = out.ID
+		h.Records[j], h.versions[j] = out.ID, out.Version
 		if n := done.Add(1); o.Records >= 10000 && n%5000 == 0 {
 			progress("setup: %d of %d records", n, o.Records)
 		}

@@ -28,14 +28,25 @@ import (
 	"medguard/internal/storage"
 )
 
-const benchHelp = `usage: medguard bench reads [flags]
+const benchHelp = `usage: medguard bench reads|writes|mixed|audit [flags]
 
-Measures medguard's servers. One benchmark so far:
+Measures medguard's servers (SPEC §13):
 
   reads   record reads over HTTPS (GET /api/v1/records/{id}: sign-in check,
-          access policy, decryption, durable audit entry), SPEC §13.
+          access policy, decryption, durable audit entry)
+  writes  record writes over HTTPS: new records and new versions, each
+          committed with its audit entry before the answer
+  mixed   a hospital's day over HTTPS: reads, writes, patient searches and
+          worklists in the shares --mix gives (80/10/5/5 by default)
+  audit   the audit log's batched append through the audit library, then
+          "audit verify" of the result, with its rate and memory
 
-"medguard bench reads --help" lists its flags.
+reads, writes and mixed run against a throw-away server in this process
+(SQLite, or a fresh schema in the PostgreSQL database --db names) or an
+existing one (--url); audit opens the database itself (SQLite in a
+temporary directory, or --db). Each reports operations a second, latency
+percentiles, errors, CPU per operation and memory; --json adds one JSON
+line. "medguard bench NAME --help" lists a benchmark's flags.
 `
 
 const benchReadsSynopsis = `usage: medguard bench reads [--db DSN [--servers N]] [--url https://HOST:PORT --admin-password P --security-password P]
@@ -89,7 +100,9 @@ Two loops:
 
 Reported: reads/s, latency p50, p90, p99, p99.9 and max, errors by status,
 the CPUs this process and the whole machine used (a large difference means
-something else ran, unless it is PostgreSQL), and for an in-process server the
+something else ran, unless it is PostgreSQL), the CPU time per read (this
+process's, plus that of PostgreSQL's processes when the database is
+PostgreSQL on this machine), and for an in-process server the
 process's peak RSS (VmHWM, reset at the start of the load where Linux allows)
 and Go heap. --json adds one JSON line. Every answer other than 2xx is an
 error; the command fails if more than 0.1 % of reads failed. --cpuprofile
@@ -146,6 +159,12 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	switch args[0] {
 	case "reads":
 		return benchReads(ctx, args[1:], getenv, stdout, stderr)
+	case "writes":
+		return benchWrites(ctx, args[1:], getenv, stdout, stderr)
+	case "mixed":
+		return benchMixed(ctx, args[1:], getenv, stdout, stderr)
+	case "audit":
+		return benchAudit(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "--help", "-help", "-h":
 		fmt.Fprint(stdout, benchHelp)
 		return nil
@@ -166,6 +185,10 @@ type benchTarget struct {
 	durable  string      // what makes commits durable, for the report
 	fleet    *benchFleet // the servers and balancer of --servers
 	close    func() error
+
+	// localPostgres: the database is PostgreSQL on this machine, whose
+	// processes' CPU counts in the CPU per operation.
+	localPostgres bool
 }
 
 func benchReads(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -290,7 +313,7 @@ func benchReads(ctx context.Context, args []string, getenv func(string) string, 
 	}
 
 	rep := load.NewReport(h, lo, res, mem)
-	rep.Server, rep.Database, rep.Cipher = t.base, t.database, t.cipher
+	rep.Server, rep.Database, rep.Cipher, rep.LocalPostgres = t.base, t.database, t.cipher, t.localPostgres
 	if t.inProc {
 		rep.Server = "in-process"
 	}
@@ -313,7 +336,7 @@ func benchReads(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintln(stdout, line)
 	}
 	switch {
-	case res.Reads == 0:
+	case res.Ops == 0:
 		return errors.New("bench: no read succeeded")
 	case res.ErrorRate() > 0.001:
 		return fmt.Errorf("bench: %.3f %% of reads failed (more than 0.1 %%)", res.ErrorRate()*100)
@@ -431,16 +454,7 @@ func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err e
 			return nil, err
 		}
 	}
-	durable := "SQLite in WAL mode, synchronous=FULL: every commit is synced before the answer"
-	if app.DB.Dialect == storage.Postgres {
-		var sc string
-		if err := app.DB.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&sc); err == nil {
-			durable = "PostgreSQL, synchronous_commit=" + sc
-			if sc == "off" {
-				durable += " (answered writes can be lost in a crash: these figures flatter the server)"
-			}
-		}
-	}
+	durable, localPostgres := durability(ctx, app.DB)
 
 	certPath, keyPath, err := selfSigned(filepath.Join(dir, "tls"), "127.0.0.1", time.Now())
 	if err != nil {
@@ -487,6 +501,8 @@ func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err e
 		cipher:   app.KeyFile.Cipher,
 		durable:  durable,
 		close:    cleanup,
+
+		localPostgres: localPostgres,
 	}, nil
 }
 

@@ -103,7 +103,7 @@ func TestBenchUsage(t *testing.T) {
 			t.Errorf("help lacks %s", flag)
 		}
 	}
-	for _, args := range [][]string{{"bench"}, {"bench", "writes"}, {"bench", "reads", "--url", "https://x:1"},
+	for _, args := range [][]string{{"bench"}, {"bench", "nosuch"}, {"bench", "reads", "--url", "https://x:1"},
 		{"bench", "reads", "--url", "https://x:1", "--admin-password", "p", "--db", "postgres://x/y"},
 		{"bench", "reads", "--concurrency", "0"}} {
 		if err := cli.Run(context.Background(), args, func(string) string { return "" }, &out, &errs); cli.ExitCode(err) != 2 {

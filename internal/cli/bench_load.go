@@ -1,0 +1,208 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	load "medguard/internal/bench"
+	"medguard/internal/storage"
+)
+
+// loadBench is a benchmark that loads a server over HTTPS with a mix of a
+// doctor's operations: "writes" and "mixed" (and "reads", whose mix is
+// reads only, could run here too).
+type loadBench struct {
+	name     string // "writes", "mixed"
+	synopsis string
+	// flags registers the benchmark's own flags and returns what gives the
+	// mix once they are parsed.
+	flags func(fs *flagSet) (mix func() (load.Mix, error))
+}
+
+// check validates the flags every load benchmark shares.
+func (f *benchFlags) check() error {
+	switch {
+	case f.concurrency < 1 || f.doctors < 1 || f.patients < 1 || f.records < 1 || f.setupConcurrency < 1:
+		return errors.New("--concurrency, --doctors, --patients, --records and --setup-concurrency must be at least 1")
+	case f.duration <= 0 || f.warmup < 0 || f.rate < 0:
+		return errors.New("--duration must be positive; --warmup and --rate must not be negative")
+	case f.url != "" && f.db != "":
+		return errors.New("--db and --url do not go together: --db is for the throw-away server")
+	case f.url != "" && (f.adminPassword == "" || f.securityPassword == ""):
+		return errors.New("--url needs --admin-password and --security-password (or MEDGUARD_ADMIN_PASSWORD, MEDGUARD_SECURITY_PASSWORD)")
+	case f.url == "" && (f.ca != "" || f.insecure):
+		return errors.New("--ca and --insecure are for --url")
+	}
+	return nil
+}
+
+// benchTargetFor is the server a load benchmark runs against: a throw-away
+// one in this process, or the one at --url.
+func benchTargetFor(ctx context.Context, f *benchFlags, stderr io.Writer) (*benchTarget, error) {
+	if f.url != "" {
+		return remoteTarget(f)
+	}
+	fmt.Fprintln(stderr, "bench: starting a throw-away server in this process …")
+	return startBenchServer(ctx, f)
+}
+
+// benchHospital sets up the benchmark's hospital on t through the API and
+// returns it with the client that set it up (whose transport every worker
+// copies, with a connection of its own).
+func benchHospital(ctx context.Context, t *benchTarget, f *benchFlags, stderr io.Writer) (*load.Client, *load.Hospital, error) {
+	transport := load.NewTransport(f.setupConcurrency, t.tls)
+	client := &load.Client{Base: t.base, HTTP: &http.Client{Transport: transport, Timeout: 30 * time.Second}}
+	fmt.Fprintf(stderr, "bench: setting up %d doctors, %d patients and %d records through the API at %s …\n",
+		f.doctors, f.patients, f.records, t.base)
+	h, err := load.Setup(ctx, client, load.SetupOptions{AdminUser: f.adminUser, AdminPassword: t.admin,
+		AdminTOTPSecret: f.adminTOTP, SecurityUser: f.securityUser, SecurityPassword: t.security, SecurityTOTPSecret: f.securityTOTP,
+		Doctors: f.doctors, Patients: f.patients, Records: f.records, Parallel: f.setupConcurrency, Progress: stderr})
+	if err != nil {
+		transport.CloseIdleConnections()
+		return nil, nil, fmt.Errorf("bench: setting up: %w", err)
+	}
+	return client, h, nil
+}
+
+// durability says what makes a commit of db durable, for the report, and
+// whether db is PostgreSQL on this machine.
+func durability(ctx context.Context, db *storage.DB) (durable string, localPostgres bool) {
+	if db.Dialect != storage.Postgres {
+		return "SQLite in WAL mode, synchronous=FULL: every commit is synced before the answer", false
+	}
+	durable = "PostgreSQL"
+	var sc string
+	if err := db.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&sc); err == nil {
+		durable += ", synchronous_commit=" + sc
+		if sc == "off" {
+			durable += " (answered writes can be lost in a crash: these figures flatter the server)"
+		}
+	}
+	conn, err := db.Connection(ctx)
+	return durable, err == nil && conn.Local
+}
+
+// runLoadBench runs benchmark b: parses its flags, gets the server and
+// sets up the hospital, loads it and reports.
+func runLoadBench(ctx context.Context, b loadBench, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench "+b.name, stderr)
+	var f benchFlags
+	f.register(fs)
+	mixOf := b.flags(fs)
+	fs.Usage = func() { usage(stderr, fs.FlagSet, b.synopsis) }
+	if err := parse(fs.FlagSet, args, getenv); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("bench %s: unexpected argument %q", b.name, fs.Arg(0))}
+	}
+	if err := f.check(); err != nil {
+		return usageError{err}
+	}
+	mix, err := mixOf()
+	if err != nil {
+		return usageError{err}
+	}
+
+	t, err := benchTargetFor(ctx, &f, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := t.close(); err != nil {
+			fmt.Fprintf(stderr, "bench: cleaning up: %v\n", err)
+		}
+	}()
+	client, h, err := benchHospital(ctx, t, &f, stderr)
+	if err != nil {
+		return err
+	}
+	defer client.HTTP.CloseIdleConnections()
+
+	lo := load.LoadOptions{Concurrency: f.concurrency, Duration: f.duration, Warmup: f.warmup, Rate: f.rate, Mix: mix, Progress: stderr}
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	var stopWatch func() load.Memory
+	if t.inProc {
+		stopWatch = load.WatchMemory()
+	}
+	if f.rate > 0 {
+		fmt.Fprintf(stderr, "load: open loop, %g operations/s scheduled (%s), %d workers, %s warm-up …\n",
+			f.rate, mix, load.OpenLoopWorkers(f.rate, f.concurrency), f.warmup)
+	} else {
+		fmt.Fprintf(stderr, "load: closed loop (%s), %d workers, %s warm-up …\n", mix, f.concurrency, f.warmup)
+	}
+	res, err := load.Run(ctx, client, h, lo)
+	var mem *load.Memory
+	if stopWatch != nil {
+		m := stopWatch()
+		mem = &m
+	}
+	if f.cpuProfile != "" {
+		pprof.StopCPUProfile()
+		fmt.Fprintf(stderr, "bench: CPU profile written to %s (go tool pprof -top %s)\n", f.cpuProfile, f.cpuProfile)
+	}
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+
+	rep := load.NewReport(h, lo, res, mem)
+	rep.Server, rep.Database, rep.Cipher, rep.LocalPostgres = t.base, t.database, t.cipher, t.localPostgres
+	if t.inProc {
+		rep.Server = "in-process"
+	}
+	rep.WriteText(stdout)
+	if t.durable != "" {
+		fmt.Fprintf(stdout, "  %-10s %s\n\n", "durability", t.durable)
+	}
+	if f.json {
+		fmt.Fprintln(stdout, rep.JSON())
+	}
+	switch {
+	case res.Ops == 0:
+		return fmt.Errorf("bench %s: no operation succeeded", b.name)
+	case res.ErrorRate() > 0.001:
+		return fmt.Errorf("bench %s: %.3f %% of operations failed (more than 0.1 %%)", b.name, res.ErrorRate()*100)
+	}
+	return nil
+}
+
+// loadSynopsis is what the load benchmarks' help says of the server, the
+// hospital, the loops and the report, after the benchmark's own lines.
+const loadSynopsis = `The server: without --url, a throw-away installation is made in a temporary
+directory — SQLite, or a fresh schema in the PostgreSQL database --db names
+(created, then dropped) — and served in this process over real HTTPS, as for
+"medguard bench reads" (see its --help); with --url, an existing server is
+used, and --admin-password and --security-password set the hospital up.
+
+The hospital is set up through the API only: a department, --doctors doctors
+who sign in and enrol TOTP, --patients patients and --records records (about
+1-2 KB of Chinese text each). Each worker acts as one doctor of the
+department over a keep-alive connection of its own, opened (with one read)
+before the clock starts.
+
+Two loops, as for reads: --rate 0 is a closed loop of --concurrency workers;
+--rate R schedules R operations a second and counts each one's latency from
+its scheduled time (no coordinated omission).
+
+Reported: operations a second, latency p50, p90, p99, p99.9 and max, errors
+by status — overall and for each kind of operation — the CPUs this process,
+PostgreSQL (when it runs on this machine) and the whole machine used, the
+CPU time per operation, and for an in-process server the process's peak RSS
+and Go heap. --json adds one JSON line. The command fails if more than
+0.1 % of operations failed.`
