@@ -328,7 +328,7 @@ func benchReads(ctx context.Context, args []string, getenv func(string) string, 
 		case <-time.After(10 * time.Second):
 			return errors.New("bench: the measurement's start was not seen")
 		}
-		fr := t.fleet.report(first, last, res.Reads, peakReset)
+		fr := t.fleet.report(first, last, res.Ops, peakReset)
 		fr.write(stdout, t.base)
 		line = withFleet(line, fr)
 	}
