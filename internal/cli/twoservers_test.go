@@ -180,3 +180,66 @@ func TestTwoServersSeeEveryChange(t *testing.T) {
 	a.json(200, "POST", "/api/v1/users/"+nurse+"/deactivate", admin, nil)
 	b.problem(401, "GET", "/api/v1/auth/me", tok, nil)
 }
+
+// The root key rotated through one server (four eyes) is the root key of
+// every server: the other keeps reading what it read before, and wraps
+// the data keys it makes afterwards under the new version, never the
+// retired one (each save reads the active version in its transaction).
+func TestTwoServersRotateOneKey(t *testing.T) {
+	dsn := os.Getenv(storagetest.PostgresEnv)
+	if dsn == "" {
+		t.Skip("needs PostgreSQL: set MEDGUARD_TEST_POSTGRES")
+	}
+	schema := storagetest.FreshSchema(t, dsn)
+	skey, _, err := note.GenerateKey(rand.Reader, "hospital.example/medguard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"MEDGUARD_AUDIT_KEY": skey}
+	a := startEnv(t, env, "--db", schema)
+	b := startEnv(t, env, "--db", schema, "--key-file", filepath.Join(a.dir, "keys", "medguard.keys"))
+	b.book = a.book
+	admin := a.admin()
+	a.json(201, "POST", "/api/v1/departments", admin, map[string]string{"code": "XXK", "name": "信息科"})
+	a.json(201, "POST", "/api/v1/departments", admin, map[string]string{"code": "BAS", "name": "病案室"})
+	a.staff("wanggong", "王工", "XXK", "it_engineer", staffPassword)
+	a.staff("zhaomin", "赵敏", "BAS", "records_clerk", staffPassword)
+	clerk := a.token("zhaomin", staffPassword)
+	var before []string
+	for i := 0; i < 5; i++ {
+		before = append(before, b.json(201, "POST", "/api/v1/patients", clerk, map[string]any{"name": "周秀兰", "gender": "female",
+			"mrn": fmt.Sprintf("MRN-B%04d", i), "address": "上海市徐汇区漕溪北路"})["id"].(string))
+	}
+	for _, id := range before { // b keeps their data keys in memory
+		b.json(200, "GET", "/api/v1/patients/"+id, clerk, nil)
+	}
+
+	req := a.json(201, "POST", "/api/v1/approvals", a.token("wanggong", staffPassword), map[string]any{"kind": "keys.rotate",
+		"payload": map[string]any{}, "reason": "年度根密钥轮换"})
+	a.json(200, "POST", "/api/v1/approvals/"+req["id"].(string)+"/approve", a.security(), map[string]string{"note": "同意轮换"})
+	dataArgs := []string{"--data", a.dir, "--db", schema}
+	for i := 0; ; i++ {
+		st := keysStatus(t, dataArgs...)
+		if st.Active == 2 && !st.Rotating && len(st.Versions) == 2 && st.Versions[0].State == keys.KEKRetired {
+			break
+		}
+		if i > 600 {
+			t.Fatalf("rotation did not finish: %+v", st)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the background job's progress, not timing it
+	}
+	for _, id := range before {
+		if got := b.json(200, "GET", "/api/v1/patients/"+id, clerk, nil); got["name"] != "周秀兰" {
+			t.Fatalf("b after the rotation: %v", got)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		id := b.json(201, "POST", "/api/v1/patients", clerk, map[string]any{"name": "吴建华", "gender": "male",
+			"mrn": fmt.Sprintf("MRN-A%04d", i)})["id"].(string)
+		a.json(200, "GET", "/api/v1/patients/"+id, clerk, nil)
+	}
+	st := keysStatus(t, dataArgs...)
+	if st.Versions[0].DataKeys != 0 || st.Versions[1].DataKeys != st.DataKeys {
+		t.Fatalf("data keys made on b after the rotation on a: %+v", st)
+	}
+}
