@@ -3,7 +3,6 @@ package cli_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -17,9 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"medguard/internal/audit"
 	"medguard/internal/cli"
-	"medguard/internal/storage"
 	"medguard/internal/storage/storagetest"
 )
 
@@ -210,33 +207,7 @@ func TestServersBehindLoadBalancer(t *testing.T) {
 	}
 
 	// One audit tree, consistent with the checkpoints each server signed.
-	a.stop()
-	b.stop()
-	a.stop, b.stop = nil, nil
-	ctx := context.Background()
-	db, err := storage.Open(ctx, schema, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var outside []audit.Checkpoint
-	for _, s := range []*server{a, b} {
-		f, err := os.Open(filepath.Join(s.dir, "checkpoints.log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cps, err := audit.ReadCheckpointFile(f)
-		f.Close()
-		if err != nil || len(cps) == 0 {
-			t.Fatalf("server checkpoints: %d %v", len(cps), err)
-		}
-		outside = append(outside, cps...)
-	}
-	signer, _ := audit.NewSigner(skey)
-	rep, err := audit.Verify(ctx, db, audit.VerifyOptions{VerifierKey: signer.VerifierKey(), Checkpoints: outside})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep, outside := verifyOneTree(t, schema, skey, a, b)
 	// 120 creations and 51 reads at least, besides the sign-ins and staff.
 	if rep.Size < 171 || rep.External != len(outside) {
 		t.Fatalf("report %+v", rep)

@@ -41,34 +41,7 @@ func TestTwoServersOneLog(t *testing.T) {
 		}(w)
 	}
 	wg.Wait()
-	a.stop()
-	b.stop()
-	a.stop, b.stop = nil, nil
-
-	ctx := context.Background()
-	db, err := storage.Open(ctx, schema, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var outside []audit.Checkpoint
-	for _, s := range []*server{a, b} {
-		f, err := os.Open(filepath.Join(s.dir, "checkpoints.log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cps, err := audit.ReadCheckpointFile(f)
-		f.Close()
-		if err != nil || len(cps) == 0 {
-			t.Fatalf("server checkpoints: %d %v", len(cps), err)
-		}
-		outside = append(outside, cps...)
-	}
-	signer, _ := audit.NewSigner(skey)
-	rep, err := audit.Verify(ctx, db, audit.VerifyOptions{VerifierKey: signer.VerifierKey(), Checkpoints: outside})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep, outside := verifyOneTree(t, schema, skey, a, b)
 	// 200 department creations, each one entry, plus the sign-ins.
 	if rep.Size < 200 || rep.External != len(outside) || rep.Checkpoints < 2 {
 		t.Fatalf("report %+v", rep)
@@ -242,4 +215,40 @@ func TestTwoServersRotateOneKey(t *testing.T) {
 	if st.Versions[0].DataKeys != 0 || st.Versions[1].DataKeys != st.DataKeys {
 		t.Fatalf("data keys made on b after the rotation on a: %+v", st)
 	}
+}
+
+// verifyOneTree stops the servers and verifies the audit tree in schema
+// against the checkpoints every one of them signed (in the database and in
+// its own checkpoints.log); it returns the report and those checkpoints.
+func verifyOneTree(t *testing.T, schema, skey string, servers ...*server) (*audit.VerifyReport, []audit.Checkpoint) {
+	t.Helper()
+	for _, s := range servers {
+		s.stop()
+		s.stop = nil
+	}
+	ctx := context.Background()
+	db, err := storage.Open(ctx, schema, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var outside []audit.Checkpoint
+	for _, s := range servers {
+		f, err := os.Open(filepath.Join(s.dir, "checkpoints.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cps, err := audit.ReadCheckpointFile(f)
+		f.Close()
+		if err != nil || len(cps) == 0 {
+			t.Fatalf("server checkpoints: %d %v", len(cps), err)
+		}
+		outside = append(outside, cps...)
+	}
+	signer, _ := audit.NewSigner(skey)
+	rep, err := audit.Verify(ctx, db, audit.VerifyOptions{VerifierKey: signer.VerifierKey(), Checkpoints: outside})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, outside
 }
