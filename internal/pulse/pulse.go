@@ -47,6 +47,7 @@ type Pulse struct {
 	running bool
 	next    *flight // the read that starts when the running one ends
 	reads   uint64  // reads made, for tests and metrics
+	memoAge time.Duration
 }
 
 type flight struct {
@@ -56,24 +57,30 @@ type flight struct {
 }
 
 // New returns the pulse of db.
-func New(db *storage.DB) *Pulse { return &Pulse{db: db} }
+func New(db *storage.DB) *Pulse { return &Pulse{db: db, memoAge: memoAge} }
+
+// memoAge is how long a request's reading serves its later parts: a
+// request that runs longer (an export screening operation after operation)
+// reads again, so that nothing it judges is older than this.
+const memoAge = 50 * time.Millisecond
 
 // Read returns a reading that began after Read was called. Within a
 // request that carries a memo (Begin), the first reading is kept and given
-// to every later Read of the same request, so that its parts (sign-in,
-// detection) judge by the same moment.
+// to the later Reads of the same request for memoAge, so that its parts
+// (sign-in, detection) judge by the same moment at the cost of one read.
 func (p *Pulse) Read(ctx context.Context) (Reading, error) {
 	m, _ := ctx.Value(memoKey{}).(*memo)
 	if m != nil {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if m.ok {
+		if m.ok && time.Since(m.at) < p.memoAge {
 			return m.r, nil
 		}
 	}
+	at := time.Now()
 	r, err := p.read(ctx)
 	if err == nil && m != nil {
-		m.r, m.ok = r, true
+		m.r, m.ok, m.at = r, true, at
 	}
 	return r, err
 }
@@ -132,6 +139,7 @@ type memo struct {
 	mu sync.Mutex
 	ok bool
 	r  Reading
+	at time.Time // when the read was asked for
 }
 
 // Begin marks the start of a request: the readings its parts ask for are

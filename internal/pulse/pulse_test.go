@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"sync"
 	"testing"
+	"time"
 
 	"medguard/internal/audit"
 	"medguard/internal/identity"
@@ -62,6 +63,7 @@ func TestRequestKeepsItsReading(t *testing.T) {
 	db := storagetest.Open(t, audit.Schema(), identity.Schema())
 	ctx := pulse.Begin(context.Background())
 	p := pulse.New(db)
+	pulse.SetMemoAge(p, time.Hour)
 	first, err := p.Read(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -79,5 +81,25 @@ func TestRequestKeepsItsReading(t *testing.T) {
 	}
 	if r, err := p.Read(context.Background()); err != nil || r.AuditSize != 0 {
 		t.Fatalf("audit size of an empty log: %+v %v", r, err)
+	}
+}
+
+// A request that runs longer than a moment reads again: nothing it judges
+// late in its life is older than the memo's age.
+func TestLongRequestReadsAgain(t *testing.T) {
+	db := storagetest.Open(t, audit.Schema(), identity.Schema())
+	ctx := pulse.Begin(context.Background())
+	p := pulse.New(db)
+	pulse.SetMemoAge(p, 20*time.Millisecond)
+	first, err := p.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE identity_epoch SET n = n + 1 WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond) // past the memo's age (a behaviour, not a timing measured)
+	if r, err := p.Read(ctx); err != nil || r.IdentityEpoch != first.IdentityEpoch+1 {
+		t.Fatalf("a later read: %+v (%v), first %+v", r, err, first)
 	}
 }
