@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -112,7 +111,7 @@ The load generator runs on the same machine (in-process: the same process)
 as the server and takes part of its CPUs; on a 2-core machine the figures are
 a floor for the server alone.`
 
-// benchFlags are the settings of "medguard bench reads".
+// benchFlags are the settings of the load benchmarks: reads, writes and mixed.
 type benchFlags struct {
 	db, url, adminUser, adminPassword, ca, cipher, cpuProfile, backupTo string
 	adminTOTP, securityUser, securityPassword, securityTOTP             string
@@ -191,157 +190,13 @@ type benchTarget struct {
 	localPostgres bool
 }
 
+// benchReads runs "medguard bench reads": the load benchmark whose mix is
+// reads only.
 func benchReads(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench reads", stderr)
-	var f benchFlags
-	f.register(fs)
-	fs.Usage = func() { usage(stderr, fs.FlagSet, benchReadsSynopsis) }
-	if err := parse(fs.FlagSet, args, getenv); err != nil {
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("bench reads: unexpected argument %q", fs.Arg(0))}
-	}
-	switch {
-	case f.concurrency < 1 || f.doctors < 1 || f.patients < 1 || f.records < 1 || f.setupConcurrency < 1:
-		return usageError{errors.New("--concurrency, --doctors, --patients, --records and --setup-concurrency must be at least 1")}
-	case f.duration <= 0 || f.warmup < 0 || f.rate < 0:
-		return usageError{errors.New("--duration must be positive; --warmup and --rate must not be negative")}
-	case f.url != "" && f.db != "":
-		return usageError{errors.New("--db and --url do not go together: --db is for the throw-away server")}
-	case f.url != "" && (f.adminPassword == "" || f.securityPassword == ""):
-		return usageError{errors.New("--url needs --admin-password and --security-password (or MEDGUARD_ADMIN_PASSWORD, MEDGUARD_SECURITY_PASSWORD)")}
-	case f.url == "" && (f.ca != "" || f.insecure):
-		return usageError{errors.New("--ca and --insecure are for --url")}
-	case f.servers < 0:
-		return usageError{errors.New("--servers must not be negative")}
-	case f.servers > 0 && f.url != "":
-		return usageError{errors.New("--servers and --url do not go together: --servers starts servers of its own")}
-	case f.servers > 0 && f.db == "":
-		return usageError{errors.New("--servers needs --db postgres://…: servers share one PostgreSQL, never SQLite")}
-	case f.servers > 0 && f.backupTo != "":
-		return usageError{errors.New("--backup-to is for the in-process server, not --servers")}
-	case f.servers == 0 && f.serveBinary != "":
-		return usageError{errors.New("--serve-binary is for --servers")}
-	}
-
-	var t *benchTarget
-	var err error
-	switch {
-	case f.servers > 0:
-		fmt.Fprintf(stderr, "bench: starting %d servers on a fresh PostgreSQL schema, behind HAProxy …\n", f.servers)
-		t, err = startBenchServers(ctx, &f, stderr)
-	case f.url == "":
-		fmt.Fprintln(stderr, "bench: starting a throw-away server in this process …")
-		t, err = startBenchServer(ctx, &f)
-	default:
-		t, err = remoteTarget(&f)
-	}
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := t.close(); err != nil {
-			fmt.Fprintf(stderr, "bench: cleaning up: %v\n", err)
-		}
-	}()
-
-	lo := load.LoadOptions{Concurrency: f.concurrency, Duration: f.duration, Warmup: f.warmup, Rate: f.rate, Progress: stderr}
-	conns := lo.Concurrency
-	if f.rate > 0 {
-		conns = load.OpenLoopWorkers(f.rate, f.concurrency)
-	}
-	// Setting up shares this transport; every reader gets a copy of it
-	// with a connection of its own.
-	transport := load.NewTransport(f.setupConcurrency, t.tls)
-	defer transport.CloseIdleConnections()
-	client := &load.Client{Base: t.base, HTTP: &http.Client{Transport: transport, Timeout: 30 * time.Second}}
-
-	fmt.Fprintf(stderr, "bench: setting up %d doctors, %d patients and %d records through the API at %s …\n",
-		f.doctors, f.patients, f.records, t.base)
-	h, err := load.Setup(ctx, client, load.SetupOptions{AdminUser: f.adminUser, AdminPassword: t.admin,
-		AdminTOTPSecret: f.adminTOTP, SecurityUser: f.securityUser, SecurityPassword: t.security, SecurityTOTPSecret: f.securityTOTP,
-		Doctors: f.doctors, Patients: f.patients, Records: f.records, Parallel: f.setupConcurrency, Progress: stderr})
-	if err != nil {
-		return fmt.Errorf("bench: setting up: %w", err)
-	}
-
-	if f.cpuProfile != "" {
-		pf, err := os.Create(f.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
-	var stopWatch func() load.Memory
-	if t.inProc {
-		stopWatch = load.WatchMemory()
-	}
-	if f.rate > 0 {
-		fmt.Fprintf(stderr, "load: open loop, %g reads/s scheduled, %d workers, %s warm-up …\n", f.rate, conns, f.warmup)
-	} else {
-		fmt.Fprintf(stderr, "load: closed loop, %d workers, %s warm-up …\n", conns, f.warmup)
-	}
-	// The fleet's processes are sampled when the measurement starts (the
-	// load generator says so) and when it ends.
-	var first, last fleetSample
-	var peakReset bool
-	started := make(chan struct{})
-	if t.fleet != nil {
-		peakReset = t.fleet.resetPeaks()
-		lo.Progress = &measureStart{w: stderr, take: func() { first = t.fleet.sample(ctx); close(started) }}
-	}
-	res, err := load.Run(ctx, client, h, lo)
-	if t.fleet != nil && err == nil {
-		last = t.fleet.sample(ctx)
-	}
-	var mem *load.Memory
-	if stopWatch != nil {
-		m := stopWatch()
-		mem = &m
-	}
-	if f.cpuProfile != "" {
-		pprof.StopCPUProfile()
-		fmt.Fprintf(stderr, "bench: CPU profile written to %s (go tool pprof -top %s)\n", f.cpuProfile, f.cpuProfile)
-	}
-	if err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-
-	rep := load.NewReport(h, lo, res, mem)
-	rep.Server, rep.Database, rep.Cipher, rep.LocalPostgres = t.base, t.database, t.cipher, t.localPostgres
-	if t.inProc {
-		rep.Server = "in-process"
-	}
-	rep.WriteText(stdout)
-	if t.durable != "" {
-		fmt.Fprintf(stdout, "  %-10s %s\n\n", "durability", t.durable)
-	}
-	line := rep.JSON()
-	if t.fleet != nil {
-		select {
-		case <-started:
-		case <-time.After(10 * time.Second):
-			return errors.New("bench: the measurement's start was not seen")
-		}
-		fr := t.fleet.report(first, last, res.Ops, peakReset)
-		fr.write(stdout, t.base)
-		line = withFleet(line, fr)
-	}
-	if f.json {
-		fmt.Fprintln(stdout, line)
-	}
-	switch {
-	case res.Ops == 0:
-		return errors.New("bench: no read succeeded")
-	case res.ErrorRate() > 0.001:
-		return fmt.Errorf("bench: %.3f %% of reads failed (more than 0.1 %%)", res.ErrorRate()*100)
-	}
-	return nil
+	return runLoadBench(ctx, loadBench{name: "reads", synopsis: benchReadsSynopsis,
+		flags: func(*flagSet) func() (load.Mix, error) {
+			return func() (load.Mix, error) { return load.ReadsOnly, nil }
+		}}, args, getenv, stdout, stderr)
 }
 
 // remoteTarget is an existing server at --url.
@@ -454,7 +309,7 @@ func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err e
 			return nil, err
 		}
 	}
-	durable, localPostgres := durability(ctx, app.DB)
+	durable, localPostgres := durability(ctx, app.DB, "the server")
 
 	certPath, keyPath, err := selfSigned(filepath.Join(dir, "tls"), "127.0.0.1", time.Now())
 	if err != nil {

@@ -82,7 +82,7 @@ func benchAudit(ctx context.Context, args []string, getenv func(string) string, 
 	}
 
 	run := load.AuditRun{Database: database, Entries: int64(entries), Batch: batch}
-	run.Durable, run.LocalPostgres = durability(ctx, db)
+	run.Durable, run.LocalPostgres = durability(ctx, db, "the server")
 	if err := appendAuditEntries(ctx, db, &run, stderr); err != nil {
 		return err
 	}
