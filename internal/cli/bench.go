@@ -22,7 +22,6 @@ import (
 	"medguard"
 	"medguard/internal/backup"
 	load "medguard/internal/bench" // the load generator; "bench" is this command
-	"medguard/internal/identity"
 	"medguard/internal/policy"
 	"medguard/internal/storage"
 )
@@ -226,45 +225,22 @@ func remoteTarget(f *benchFlags) (*benchTarget, error) {
 // would, creates the administrator and serves it over HTTPS on a free
 // loopback port. close stops the server and removes everything.
 func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err error) {
-	var cleanups []func() error
-	cleanup := func() error {
-		var errs []error
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			errs = append(errs, cleanups[i]())
-		}
-		cleanups = nil
-		return errors.Join(errs...)
-	}
-	defer func() {
-		if err != nil {
-			cleanup()
-		}
-	}()
-
-	dir, err := os.MkdirTemp("", "medguard-bench-")
+	s, err := newBenchScratch(ctx, "medguard-bench-", f.db)
 	if err != nil {
 		return nil, err
 	}
-	cleanups = append(cleanups, func() error { return os.RemoveAll(dir) })
-	dsn, database := "", "sqlite"
-	if f.db != "" {
-		var drop func() error
-		if dsn, drop, err = benchSchema(ctx, f.db); err != nil {
-			return nil, err
+	defer func() {
+		if err != nil {
+			s.close()
 		}
-		cleanups = append(cleanups, drop)
-		database = "postgres"
-	}
+	}()
 
 	// The settings of "medguard serve", except where the data lives and a
 	// sign-in limit that lets the doctors of the benchmark sign in at once.
-	sfs := newFlags("serve", io.Discard)
-	var sf serveFlags
-	sf.register(sfs)
-	if err := sfs.Parse(nil); err != nil {
+	sf, err := benchServeFlags(filepath.Join(s.dir, "data"), s.dsn, f.cipher)
+	if err != nil {
 		return nil, err
 	}
-	sf.data, sf.db, sf.cipher = filepath.Join(dir, "data"), dsn, f.cipher
 	sf.signInRate, sf.signInBurst = 60000, 10000
 	// The access log is formatted as serve's is, then discarded.
 	logger := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -277,20 +253,9 @@ func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err e
 	if err != nil {
 		return nil, err
 	}
-	cleanups = append(cleanups, app.Close)
-	password, securityPassword := f.adminPassword, f.securityPassword
-	if password == "" {
-		password = onetimePassword()
-	}
-	if securityPassword == "" {
-		securityPassword = onetimePassword()
-	}
-	for _, a := range identity.BootstrapAccounts(password, securityPassword) {
-		if _, err := app.Identity.Bootstrap(ctx, a); err != nil {
-			return nil, fmt.Errorf("bench: creating the %s: %w", a.Username, err)
-		}
-	}
-	if err := relaxReadVolumeRules(ctx, app); err != nil {
+	s.add(app.Close)
+	password, securityPassword := f.passwords()
+	if err := prepareBenchApp(ctx, app, password, securityPassword); err != nil {
 		return nil, err
 	}
 	if f.backupTo != "" {
@@ -302,7 +267,7 @@ func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err e
 			return nil, err
 		}
 		bctx, stop := context.WithCancel(context.Background())
-		cleanups = append(cleanups, func() error { stop(); return nil })
+		s.add(func() error { stop(); return nil })
 		bf := &backupFlags{to: stringList{f.backupTo}, recipient: rcpt, continuous: true, fullEvery: 24 * time.Hour,
 			incrementalEvery: 15 * time.Minute, drills: 7 * 24 * time.Hour, keepDaily: 30, keepMonthly: 12}
 		if err := startBackups(bctx, app, bf, os.Getenv, logger); err != nil {
@@ -311,20 +276,14 @@ func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err e
 	}
 	durable, localPostgres := durability(ctx, app.DB, "the server")
 
-	certPath, keyPath, err := selfSigned(filepath.Join(dir, "tls"), "127.0.0.1", time.Now())
+	certPath, keyPath, pool, err := benchCertificate(s.dir)
 	if err != nil {
-		return nil, fmt.Errorf("TLS certificate: %w", err)
+		return nil, err
 	}
 	tlsCfg, _, err := tlsConfig(certPath, keyPath, "")
 	if err != nil {
 		return nil, err
 	}
-	certPEM, err := os.ReadFile(certPath)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -337,7 +296,7 @@ func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err e
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.ServeTLS(ln, "", "") }()
-	cleanups = append(cleanups, func() error {
+	s.add(func() error {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		err := srv.Shutdown(sctx)
@@ -352,10 +311,10 @@ func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err e
 		admin:    password,
 		security: securityPassword,
 		inProc:   true,
-		database: database,
+		database: s.database,
 		cipher:   app.KeyFile.Cipher,
 		durable:  durable,
-		close:    cleanup,
+		close:    s.close,
 
 		localPostgres: localPostgres,
 	}, nil

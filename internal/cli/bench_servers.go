@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +22,6 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	load "medguard/internal/bench"
-	"medguard/internal/identity"
 	"medguard/internal/keys"
 )
 
@@ -52,8 +50,8 @@ type benchChild struct {
 // certificate, given as serve takes them (MEDGUARD_KEYS,
 // MEDGUARD_AUDIT_KEY, --tls-cert) — and an HAProxy in front of them that
 // tells them the clients' addresses with the PROXY protocol (as
-// docs/operations.md configures it), and waits until the balancer answers. close stops them all and drops the
-// schema.
+// docs/operations.md configures it), and waits until the balancer
+// answers. close stops them all and drops the schema.
 func startBenchServers(ctx context.Context, f *benchFlags, stderr io.Writer) (t *benchTarget, err error) {
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		return nil, errors.New("bench --servers: haproxy is not installed (Debian: apt-get install haproxy)")
@@ -68,30 +66,15 @@ func startBenchServers(ctx context.Context, f *benchFlags, stderr io.Writer) (t 
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--cipher: %w", err)}
 	}
-	var cleanups []func() error
-	cleanup := func() error {
-		var errs []error
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			errs = append(errs, cleanups[i]())
-		}
-		cleanups = nil
-		return errors.Join(errs...)
+	s, err := newBenchScratch(ctx, "medguard-bench-", f.db)
+	if err != nil {
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			cleanup()
+			s.close()
 		}
 	}()
-	dir, err := os.MkdirTemp("", "medguard-bench-")
-	if err != nil {
-		return nil, err
-	}
-	cleanups = append(cleanups, func() error { return os.RemoveAll(dir) })
-	dsn, drop, err := benchSchema(ctx, f.db)
-	if err != nil {
-		return nil, err
-	}
-	cleanups = append(cleanups, drop)
 
 	// What the servers share besides the database.
 	skey, _, err := note.GenerateKey(rand.Reader, "medguard-bench")
@@ -99,25 +82,12 @@ func startBenchServers(ctx context.Context, f *benchFlags, stderr io.Writer) (t 
 		return nil, err
 	}
 	env := map[string]string{"MEDGUARD_KEYS": string(keys.NewKeyFile(alg, time.Now()).Marshal()), "MEDGUARD_AUDIT_KEY": skey}
-	certPath, keyPath, err := selfSigned(filepath.Join(dir, "tls"), "127.0.0.1", time.Now())
-	if err != nil {
-		return nil, fmt.Errorf("TLS certificate: %w", err)
-	}
-	certPEM, err := os.ReadFile(certPath)
+	certPath, keyPath, pool, err := benchCertificate(s.dir)
 	if err != nil {
 		return nil, err
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
-
-	password, securityPassword := f.adminPassword, f.securityPassword
-	if password == "" {
-		password = onetimePassword()
-	}
-	if securityPassword == "" {
-		securityPassword = onetimePassword()
-	}
-	durable, err := setUpBenchSchema(ctx, f, dir, dsn, env, password, securityPassword)
+	password, securityPassword := f.passwords()
+	durable, err := setUpBenchSchema(ctx, f, s.dir, s.dsn, env, password, securityPassword)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +100,7 @@ func startBenchServers(ctx context.Context, f *benchFlags, stderr io.Writer) (t 
 	fleet := &benchFleet{direct: &http.Client{Timeout: 10 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool},
 			DialContext: (&net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}}}
-	cleanups = append(cleanups, func() error { fleet.direct.CloseIdleConnections(); return nil })
+	s.add(func() error { fleet.direct.CloseIdleConnections(); return nil })
 	childEnv := []string{}
 	for _, kv := range os.Environ() {
 		// The servers take no setting from the bench's environment twins
@@ -144,12 +114,12 @@ func startBenchServers(ctx context.Context, f *benchFlags, stderr io.Writer) (t 
 	}
 	var backends []HAProxyBackend
 	for i := 0; i < f.servers; i++ {
-		c, err := startBenchChild(ctx, exe, childEnv, "--data", filepath.Join(dir, fmt.Sprintf("server%d", i+1)), "--db", dsn,
+		c, err := startBenchChild(ctx, exe, childEnv, "--data", filepath.Join(s.dir, fmt.Sprintf("server%d", i+1)), "--db", s.dsn,
 			"--listen", "127.0.0.1:0", "--cipher", f.cipher, "--tls-cert", certPath, "--tls-key", keyPath,
 			"--signin-rate", "60000", "--signin-burst", "10000", "--log-level", "warn", "--shutdown-timeout", "5s",
 			"--proxy-protocol", "127.0.0.1/32")
 		if c != nil {
-			cleanups = append(cleanups, c.stop)
+			s.add(c.stop)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("bench: server %d: %w", i+1, err)
@@ -163,10 +133,10 @@ func startBenchServers(ctx context.Context, f *benchFlags, stderr io.Writer) (t 
 			return nil, fmt.Errorf("bench: server %d: %w\n%s", i+1, err, c.out)
 		}
 	}
-	if fleet.proxy, err = StartHAProxy(dir, backends); err != nil {
+	if fleet.proxy, err = StartHAProxy(s.dir, backends); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	cleanups = append(cleanups, func() error { fleet.proxy.Stop(); return nil })
+	s.add(func() error { fleet.proxy.Stop(); return nil })
 	base := "https://" + fleet.proxy.Addr
 	// Through the balancer, a connection a request: every server in turn.
 	probe := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
@@ -179,20 +149,17 @@ func startBenchServers(ctx context.Context, f *benchFlags, stderr io.Writer) (t 
 	fmt.Fprintf(stderr, "bench: %s (pid %d) balancing over them at %s\n", fleet.proxy.Version, fleet.proxy.Pid(), base)
 	return &benchTarget{base: base, tls: &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool},
 		admin: password, security: securityPassword, database: "postgres", cipher: alg.String(), durable: durable,
-		fleet: fleet, close: cleanup}, nil
+		fleet: fleet, close: s.close}, nil
 }
 
 // setUpBenchSchema opens the installation once in this process, as serve
 // would, to create the bootstrap accounts and relax the read-volume rules
 // before the servers start; it returns what makes commits durable.
 func setUpBenchSchema(ctx context.Context, f *benchFlags, dir, dsn string, env map[string]string, password, securityPassword string) (string, error) {
-	sfs := newFlags("serve", io.Discard)
-	var sf serveFlags
-	sf.register(sfs)
-	if err := sfs.Parse(nil); err != nil {
+	sf, err := benchServeFlags(filepath.Join(dir, "setup"), dsn, f.cipher)
+	if err != nil {
 		return "", err
 	}
-	sf.data, sf.db, sf.cipher = filepath.Join(dir, "setup"), dsn, f.cipher
 	cfg, err := sf.config(func(k string) string { return env[k] }, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {
 		return "", usageError{err}
@@ -202,12 +169,7 @@ func setUpBenchSchema(ctx context.Context, f *benchFlags, dir, dsn string, env m
 		return "", err
 	}
 	defer app.Close()
-	for _, a := range identity.BootstrapAccounts(password, securityPassword) {
-		if _, err := app.Identity.Bootstrap(ctx, a); err != nil {
-			return "", fmt.Errorf("bench: creating the %s: %w", a.Username, err)
-		}
-	}
-	if err := relaxReadVolumeRules(ctx, app); err != nil {
+	if err := prepareBenchApp(ctx, app, password, securityPassword); err != nil {
 		return "", err
 	}
 	durable, _ := durability(ctx, app.DB, "the servers")
