@@ -161,9 +161,7 @@ func (m Mix) Bench() string {
 	return "mixed"
 }
 
-// Unit is what the mix's benchmark counts: "reads", "writes" or "ops".
-func (m Mix) Unit() string { return unitOf(m.Bench()) }
-
+// unitOf is what a bench counts: "reads", "writes" or "ops".
 func unitOf(bench string) string {
 	if bench == "reads" || bench == "writes" {
 		return bench

@@ -55,7 +55,7 @@ func TestMixBench(t *testing.T) {
 		{Mix{}, "reads", "reads"}, {ReadsOnly, "reads", "reads"}, {Mix{Create: 1, Update: 1}, "writes", "writes"},
 		{Mix{Read: 80, Create: 10, List: 10}, "mixed", "ops"},
 	} {
-		if b, u := tc.mix.Bench(), tc.mix.Unit(); b != tc.bench || u != tc.unit {
+		if b, u := tc.mix.Bench(), unitOf(tc.mix.Bench()); b != tc.bench || u != tc.unit {
 			t.Errorf("%v: %s counting %s, want %s counting %s", tc.mix, b, u, tc.bench, tc.unit)
 		}
 	}
