@@ -10,19 +10,29 @@ import (
 )
 
 // CPUSample is the CPU time used so far, read at one moment: by this
-// process, by the PostgreSQL processes of this machine, and by the whole
-// machine. Two samples make a CPUUse.
+// process, by the PostgreSQL processes of this machine, by the whole
+// machine, and by other processes asked for (the servers of a fleet, say).
+// Two samples make a CPUUse.
 type CPUSample struct {
 	At      time.Time
 	Process time.Duration
 	Machine time.Duration // 0 where unknown
 	// postgres is each PostgreSQL process's CPU time by pid.
 	postgres map[int]time.Duration
+	// pids is the CPU time of each process asked for (0 if unreadable).
+	pids map[int]time.Duration
 }
 
-// SampleCPU reads the CPU times now.
-func SampleCPU() CPUSample {
-	return CPUSample{At: time.Now(), Process: processCPU(), Machine: machineBusy(), postgres: postgresCPU()}
+// SampleCPU reads the CPU times now, with those of the processes pids.
+func SampleCPU(pids ...int) CPUSample {
+	s := CPUSample{At: time.Now(), Process: processCPU(), Machine: machineBusy(), postgres: postgresCPU()}
+	if len(pids) > 0 {
+		s.pids = make(map[int]time.Duration, len(pids))
+		for _, pid := range pids {
+			_, s.pids[pid], _ = procStat(pid)
+		}
+	}
+	return s
 }
 
 // CPUUse is the CPU time used between two samples.
@@ -34,6 +44,10 @@ type CPUUse struct {
 	// at the end (a backend that exited in between is lost).
 	Postgres time.Duration
 	Machine  time.Duration // all CPUs of the machine, 0 where unknown
+	// PostgresProcesses is how many there were at the end.
+	PostgresProcesses int
+	// Pids is what each process the samples were asked for used.
+	Pids map[int]time.Duration
 }
 
 // Since is the CPU time used from s0 to s.
@@ -45,6 +59,13 @@ func (s CPUSample) Since(s0 CPUSample) CPUUse {
 	for pid, t := range s.postgres {
 		if d := t - s0.postgres[pid]; d > 0 {
 			u.Postgres += d
+		}
+	}
+	u.PostgresProcesses = len(s.postgres)
+	if len(s.pids) > 0 {
+		u.Pids = make(map[int]time.Duration, len(s.pids))
+		for pid, t := range s.pids {
+			u.Pids[pid] = t - s0.pids[pid]
 		}
 	}
 	return u

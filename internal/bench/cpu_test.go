@@ -24,3 +24,23 @@ func TestProcStat(t *testing.T) {
 		t.Errorf("negative use %+v", u)
 	}
 }
+
+// Other processes are sampled by pid (this one standing in for a server),
+// and one that does not exist counts for nothing; so is a peak RSS read.
+func TestSampleCPUOfProcesses(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("/proc is Linux's")
+	}
+	self := os.Getpid()
+	s0 := SampleCPU(self, -1)
+	for i := 0; i < 1e4 && SampleCPU(self).pids[self] == s0.pids[self]; i++ {
+		// busy until a clock tick of CPU time is used
+	}
+	u := SampleCPU(self, -1).Since(s0)
+	if u.Pids[self] <= 0 || u.Pids[-1] != 0 || len(u.Pids) != 2 {
+		t.Errorf("use by pid %v", u.Pids)
+	}
+	if PeakRSS(self) == 0 || PeakRSS(-1) != 0 {
+		t.Errorf("PeakRSS(self) = %d, PeakRSS(-1) = %d", PeakRSS(self), PeakRSS(-1))
+	}
+}

@@ -32,6 +32,13 @@ type LoadOptions struct {
 	Mix Mix
 	// Progress, if not nil, receives a line when the measurement starts.
 	Progress io.Writer
+	// Processes are other processes (a fleet's servers, say) whose CPU
+	// time is sampled with this process's: Result.CPU.Pids.
+	Processes []int
+	// Started, if not nil, is called when the measured window starts,
+	// right after the CPU is sampled; it has returned before Run does
+	// whenever Result.CPU.Wall is positive.
+	Started func()
 }
 
 // OpenLoopWorkers is how many workers an open loop at rate reads a second
@@ -226,7 +233,11 @@ func Run(ctx context.Context, c *Client, h *Hospital, o LoadOptions) (*Result, e
 	// worker has finished.
 	cpu0 := make(chan CPUSample, 1)
 	startWindow := func() {
-		cpu0 <- SampleCPU()
+		s0 := SampleCPU(o.Processes...)
+		if o.Started != nil {
+			o.Started()
+		}
+		cpu0 <- s0
 		if o.Progress != nil && o.Warmup > 0 && ctx.Err() == nil {
 			io.WriteString(o.Progress, "load: warm-up over, measuring for "+o.Duration.String()+"\n")
 		}
@@ -303,7 +314,7 @@ func Run(ctx context.Context, c *Client, h *Hospital, o LoadOptions) (*Result, e
 	}
 	select {
 	case s0 := <-cpu0:
-		res.CPU = SampleCPU().Since(s0)
+		res.CPU = SampleCPU(o.Processes...).Since(s0)
 		res.ProcessCPU, res.MachineCPU = res.CPU.CPUs(res.CPU.Process), res.CPU.CPUs(res.CPU.Machine)
 	default: // the warm-up never ended: no operation was measured
 	}

@@ -34,7 +34,7 @@ type Memory struct {
 func WatchMemory() (stop func() Memory) {
 	debug.FreeOSMemory()
 	var m Memory
-	m.PeakReset = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+	m.PeakReset = resetPeak("self")
 	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}}
 	read := func() (heap, gcs uint64) {
 		metrics.Read(samples)
@@ -74,14 +74,27 @@ func WatchMemory() (stop func() Memory) {
 		h, gcs := read()
 		m.PeakHeap = max(m.PeakHeap, h)
 		m.GCCycles = gcs - gc0
-		m.PeakRSS, m.RSS = procStatus("VmHWM"), procStatus("VmRSS")
+		m.PeakRSS, m.RSS = procStatus("self", "VmHWM"), procStatus("self", "VmRSS")
 		return m
 	}
 }
 
-// procStatus reads a "kB" field of /proc/self/status in bytes (0 if absent).
-func procStatus(field string) uint64 {
-	b, err := os.ReadFile("/proc/self/status")
+// PeakRSS is process pid's peak resident set size (VmHWM) in bytes, 0 if
+// unknown.
+func PeakRSS(pid int) uint64 { return procStatus(strconv.Itoa(pid), "VmHWM") }
+
+// ResetPeakRSS resets process pid's peak-RSS mark (VmHWM) to its RSS now,
+// and reports whether Linux allowed it.
+func ResetPeakRSS(pid int) bool { return resetPeak(strconv.Itoa(pid)) }
+
+func resetPeak(proc string) bool {
+	return os.WriteFile("/proc/"+proc+"/clear_refs", []byte("5"), 0) == nil
+}
+
+// procStatus reads a "kB" field of /proc/PROC/status (PROC a pid or
+// "self") in bytes (0 if absent).
+func procStatus(proc, field string) uint64 {
+	b, err := os.ReadFile("/proc/" + proc + "/status")
 	if err != nil {
 		return 0
 	}

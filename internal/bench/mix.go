@@ -36,6 +36,20 @@ const (
 
 var kindNames = [numKinds]string{"read", "create", "update", "search", "list", "chart"}
 
+// kindRoutes are the server's routes of the kinds, as its metrics label
+// them.
+var kindRoutes = [numKinds]string{"GET /api/v1/records/{id}", "POST /api/v1/patients/{id}/records",
+	"PATCH /api/v1/records/{id}", "POST /api/v1/patients/search", "GET /api/v1/patients", "GET /api/v1/patients/{id}/records"}
+
+// Route is the server's route for the kind, as the route label of its
+// medguard_http_requests_total metric gives it.
+func (k Kind) Route() string {
+	if k < 0 || k >= numKinds {
+		return ""
+	}
+	return kindRoutes[k]
+}
+
 // String is the kind's name as --mix spells it.
 func (k Kind) String() string {
 	if k < 0 || k >= numKinds {
@@ -132,6 +146,27 @@ func (m Mix) String() string {
 		parts = append(parts, k.String()+"="+strconv.FormatFloat(math.Round(m.Share(k)*1e4)/100, 'f', -1, 64))
 	}
 	return strings.Join(parts, ",")
+}
+
+// Bench is the benchmark the mix makes: "reads" for reads only, "writes"
+// for creates and updates only, else "mixed".
+func (m Mix) Bench() string {
+	m = m.orDefault()
+	switch {
+	case m.Share(Read) == 1:
+		return "reads"
+	case m.Share(Create)+m.Share(Update) > 0.9999:
+		return "writes"
+	}
+	return "mixed"
+}
+
+// unitOf is what a bench counts: "reads", "writes" or "ops".
+func unitOf(bench string) string {
+	if bench == "reads" || bench == "writes" {
+		return bench
+	}
+	return "ops"
 }
 
 // pick chooses a kind for a number r drawn uniformly from [0, 1).

@@ -45,3 +45,21 @@ func TestMixPick(t *testing.T) {
 		t.Errorf("kinds without a weight were drawn: %v", n)
 	}
 }
+
+// A mix names its bench and what it counts, and each kind its route.
+func TestMixBench(t *testing.T) {
+	for _, tc := range []struct {
+		mix         Mix
+		bench, unit string
+	}{
+		{Mix{}, "reads", "reads"}, {ReadsOnly, "reads", "reads"}, {Mix{Create: 1, Update: 1}, "writes", "writes"},
+		{Mix{Read: 80, Create: 10, List: 10}, "mixed", "ops"},
+	} {
+		if b, u := tc.mix.Bench(), unitOf(tc.mix.Bench()); b != tc.bench || u != tc.unit {
+			t.Errorf("%v: %s counting %s, want %s counting %s", tc.mix, b, u, tc.bench, tc.unit)
+		}
+	}
+	if Read.Route() != "GET /api/v1/records/{id}" || Chart.Route() != "GET /api/v1/patients/{id}/records" || numKinds.Route() != "" {
+		t.Error("routes")
+	}
+}

@@ -16,7 +16,7 @@ import (
 // Report is one run's figures and the conditions they were measured in:
 // printed as a table, and as one JSON line for the README.
 type Report struct {
-	Bench    string `json:"bench"`            // "reads", "writes" or "mixed"
+	Bench    string `json:"bench"`            // "reads", "writes" or "mixed": Mix.Bench
 	Server   string `json:"server"`           // "in-process" or the server's URL
 	Database string `json:"database"`         // "sqlite", "postgres", or "" when unknown
 	Cipher   string `json:"cipher,omitempty"` // the installation's cipher, when known
@@ -78,6 +78,10 @@ type Report struct {
 	GOMAXPROCS int    `json:"gomaxprocs"`
 	Go         string `json:"go"`
 	Time       string `json:"time"`
+
+	// Fleet is what the servers, balancer and PostgreSQL of a fleet used
+	// (AddFleet), when the load went through one.
+	Fleet *FleetReport `json:"fleet,omitempty"`
 }
 
 // KindFigures are the figures of one kind of operation.
@@ -112,12 +116,7 @@ func NewReport(h *Hospital, o LoadOptions, r *Result, mem *Memory) *Report {
 		CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Go: runtime.Version(),
 		Time: time.Now().UTC().Format(time.RFC3339)}
 	mix := r.Mix.orDefault()
-	switch {
-	case mix.Share(Read) == 1:
-		rep.Bench = "reads"
-	case mix.Share(Create)+mix.Share(Update) > 0.9999:
-		rep.Bench, rep.Mix = "writes", mix.String()
-	default:
+	if rep.Bench = mix.Bench(); rep.Bench != "reads" {
 		rep.Mix = mix.String()
 	}
 	for _, k := range r.Kinds {
@@ -185,12 +184,7 @@ var benchText = map[string][2]string{
 }
 
 // unit is what the bench counts: "reads", "writes" or "ops".
-func (rep *Report) unit() string {
-	if rep.Bench == "reads" || rep.Bench == "writes" {
-		return rep.Bench
-	}
-	return "ops"
-}
+func (rep *Report) unit() string { return unitOf(rep.Bench) }
 
 // WriteText prints the report as a table for people.
 func (rep *Report) WriteText(w io.Writer) {

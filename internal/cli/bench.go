@@ -16,14 +16,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"strings"
 	"time"
 
 	"medguard"
 	"medguard/internal/backup"
 	load "medguard/internal/bench" // the load generator; "bench" is this command
-	"medguard/internal/identity"
 	"medguard/internal/policy"
 	"medguard/internal/storage"
 )
@@ -112,7 +110,7 @@ The load generator runs on the same machine (in-process: the same process)
 as the server and takes part of its CPUs; on a 2-core machine the figures are
 a floor for the server alone.`
 
-// benchFlags are the settings of "medguard bench reads".
+// benchFlags are the settings of the load benchmarks: reads, writes and mixed.
 type benchFlags struct {
 	db, url, adminUser, adminPassword, ca, cipher, cpuProfile, backupTo string
 	adminTOTP, securityUser, securityPassword, securityTOTP             string
@@ -191,157 +189,13 @@ type benchTarget struct {
 	localPostgres bool
 }
 
+// benchReads runs "medguard bench reads": the load benchmark whose mix is
+// reads only.
 func benchReads(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench reads", stderr)
-	var f benchFlags
-	f.register(fs)
-	fs.Usage = func() { usage(stderr, fs.FlagSet, benchReadsSynopsis) }
-	if err := parse(fs.FlagSet, args, getenv); err != nil {
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("bench reads: unexpected argument %q", fs.Arg(0))}
-	}
-	switch {
-	case f.concurrency < 1 || f.doctors < 1 || f.patients < 1 || f.records < 1 || f.setupConcurrency < 1:
-		return usageError{errors.New("--concurrency, --doctors, --patients, --records and --setup-concurrency must be at least 1")}
-	case f.duration <= 0 || f.warmup < 0 || f.rate < 0:
-		return usageError{errors.New("--duration must be positive; --warmup and --rate must not be negative")}
-	case f.url != "" && f.db != "":
-		return usageError{errors.New("--db and --url do not go together: --db is for the throw-away server")}
-	case f.url != "" && (f.adminPassword == "" || f.securityPassword == ""):
-		return usageError{errors.New("--url needs --admin-password and --security-password (or MEDGUARD_ADMIN_PASSWORD, MEDGUARD_SECURITY_PASSWORD)")}
-	case f.url == "" && (f.ca != "" || f.insecure):
-		return usageError{errors.New("--ca and --insecure are for --url")}
-	case f.servers < 0:
-		return usageError{errors.New("--servers must not be negative")}
-	case f.servers > 0 && f.url != "":
-		return usageError{errors.New("--servers and --url do not go together: --servers starts servers of its own")}
-	case f.servers > 0 && f.db == "":
-		return usageError{errors.New("--servers needs --db postgres://…: servers share one PostgreSQL, never SQLite")}
-	case f.servers > 0 && f.backupTo != "":
-		return usageError{errors.New("--backup-to is for the in-process server, not --servers")}
-	case f.servers == 0 && f.serveBinary != "":
-		return usageError{errors.New("--serve-binary is for --servers")}
-	}
-
-	var t *benchTarget
-	var err error
-	switch {
-	case f.servers > 0:
-		fmt.Fprintf(stderr, "bench: starting %d servers on a fresh PostgreSQL schema, behind HAProxy …\n", f.servers)
-		t, err = startBenchServers(ctx, &f, stderr)
-	case f.url == "":
-		fmt.Fprintln(stderr, "bench: starting a throw-away server in this process …")
-		t, err = startBenchServer(ctx, &f)
-	default:
-		t, err = remoteTarget(&f)
-	}
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := t.close(); err != nil {
-			fmt.Fprintf(stderr, "bench: cleaning up: %v\n", err)
-		}
-	}()
-
-	lo := load.LoadOptions{Concurrency: f.concurrency, Duration: f.duration, Warmup: f.warmup, Rate: f.rate, Progress: stderr}
-	conns := lo.Concurrency
-	if f.rate > 0 {
-		conns = load.OpenLoopWorkers(f.rate, f.concurrency)
-	}
-	// Setting up shares this transport; every reader gets a copy of it
-	// with a connection of its own.
-	transport := load.NewTransport(f.setupConcurrency, t.tls)
-	defer transport.CloseIdleConnections()
-	client := &load.Client{Base: t.base, HTTP: &http.Client{Transport: transport, Timeout: 30 * time.Second}}
-
-	fmt.Fprintf(stderr, "bench: setting up %d doctors, %d patients and %d records through the API at %s …\n",
-		f.doctors, f.patients, f.records, t.base)
-	h, err := load.Setup(ctx, client, load.SetupOptions{AdminUser: f.adminUser, AdminPassword: t.admin,
-		AdminTOTPSecret: f.adminTOTP, SecurityUser: f.securityUser, SecurityPassword: t.security, SecurityTOTPSecret: f.securityTOTP,
-		Doctors: f.doctors, Patients: f.patients, Records: f.records, Parallel: f.setupConcurrency, Progress: stderr})
-	if err != nil {
-		return fmt.Errorf("bench: setting up: %w", err)
-	}
-
-	if f.cpuProfile != "" {
-		pf, err := os.Create(f.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
-	var stopWatch func() load.Memory
-	if t.inProc {
-		stopWatch = load.WatchMemory()
-	}
-	if f.rate > 0 {
-		fmt.Fprintf(stderr, "load: open loop, %g reads/s scheduled, %d workers, %s warm-up …\n", f.rate, conns, f.warmup)
-	} else {
-		fmt.Fprintf(stderr, "load: closed loop, %d workers, %s warm-up …\n", conns, f.warmup)
-	}
-	// The fleet's processes are sampled when the measurement starts (the
-	// load generator says so) and when it ends.
-	var first, last fleetSample
-	var peakReset bool
-	started := make(chan struct{})
-	if t.fleet != nil {
-		peakReset = t.fleet.resetPeaks()
-		lo.Progress = &measureStart{w: stderr, take: func() { first = t.fleet.sample(ctx); close(started) }}
-	}
-	res, err := load.Run(ctx, client, h, lo)
-	if t.fleet != nil && err == nil {
-		last = t.fleet.sample(ctx)
-	}
-	var mem *load.Memory
-	if stopWatch != nil {
-		m := stopWatch()
-		mem = &m
-	}
-	if f.cpuProfile != "" {
-		pprof.StopCPUProfile()
-		fmt.Fprintf(stderr, "bench: CPU profile written to %s (go tool pprof -top %s)\n", f.cpuProfile, f.cpuProfile)
-	}
-	if err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-
-	rep := load.NewReport(h, lo, res, mem)
-	rep.Server, rep.Database, rep.Cipher, rep.LocalPostgres = t.base, t.database, t.cipher, t.localPostgres
-	if t.inProc {
-		rep.Server = "in-process"
-	}
-	rep.WriteText(stdout)
-	if t.durable != "" {
-		fmt.Fprintf(stdout, "  %-10s %s\n\n", "durability", t.durable)
-	}
-	line := rep.JSON()
-	if t.fleet != nil {
-		select {
-		case <-started:
-		case <-time.After(10 * time.Second):
-			return errors.New("bench: the measurement's start was not seen")
-		}
-		fr := t.fleet.report(first, last, res.Ops, peakReset)
-		fr.write(stdout, t.base)
-		line = withFleet(line, fr)
-	}
-	if f.json {
-		fmt.Fprintln(stdout, line)
-	}
-	switch {
-	case res.Ops == 0:
-		return errors.New("bench: no read succeeded")
-	case res.ErrorRate() > 0.001:
-		return fmt.Errorf("bench: %.3f %% of reads failed (more than 0.1 %%)", res.ErrorRate()*100)
-	}
-	return nil
+	return runLoadBench(ctx, loadBench{name: "reads", synopsis: benchReadsSynopsis,
+		flags: func(*flagSet) func() (load.Mix, error) {
+			return func() (load.Mix, error) { return load.ReadsOnly, nil }
+		}}, args, getenv, stdout, stderr)
 }
 
 // remoteTarget is an existing server at --url.
@@ -371,45 +225,22 @@ func remoteTarget(f *benchFlags) (*benchTarget, error) {
 // would, creates the administrator and serves it over HTTPS on a free
 // loopback port. close stops the server and removes everything.
 func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err error) {
-	var cleanups []func() error
-	cleanup := func() error {
-		var errs []error
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			errs = append(errs, cleanups[i]())
-		}
-		cleanups = nil
-		return errors.Join(errs...)
-	}
-	defer func() {
-		if err != nil {
-			cleanup()
-		}
-	}()
-
-	dir, err := os.MkdirTemp("", "medguard-bench-")
+	s, err := newBenchScratch(ctx, "medguard-bench-", f.db)
 	if err != nil {
 		return nil, err
 	}
-	cleanups = append(cleanups, func() error { return os.RemoveAll(dir) })
-	dsn, database := "", "sqlite"
-	if f.db != "" {
-		var drop func() error
-		if dsn, drop, err = benchSchema(ctx, f.db); err != nil {
-			return nil, err
+	defer func() {
+		if err != nil {
+			s.close()
 		}
-		cleanups = append(cleanups, drop)
-		database = "postgres"
-	}
+	}()
 
 	// The settings of "medguard serve", except where the data lives and a
 	// sign-in limit that lets the doctors of the benchmark sign in at once.
-	sfs := newFlags("serve", io.Discard)
-	var sf serveFlags
-	sf.register(sfs)
-	if err := sfs.Parse(nil); err != nil {
+	sf, err := benchServeFlags(filepath.Join(s.dir, "data"), s.dsn, f.cipher)
+	if err != nil {
 		return nil, err
 	}
-	sf.data, sf.db, sf.cipher = filepath.Join(dir, "data"), dsn, f.cipher
 	sf.signInRate, sf.signInBurst = 60000, 10000
 	// The access log is formatted as serve's is, then discarded.
 	logger := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -422,20 +253,9 @@ func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err e
 	if err != nil {
 		return nil, err
 	}
-	cleanups = append(cleanups, app.Close)
-	password, securityPassword := f.adminPassword, f.securityPassword
-	if password == "" {
-		password = onetimePassword()
-	}
-	if securityPassword == "" {
-		securityPassword = onetimePassword()
-	}
-	for _, a := range identity.BootstrapAccounts(password, securityPassword) {
-		if _, err := app.Identity.Bootstrap(ctx, a); err != nil {
-			return nil, fmt.Errorf("bench: creating the %s: %w", a.Username, err)
-		}
-	}
-	if err := relaxReadVolumeRules(ctx, app); err != nil {
+	s.add(app.Close)
+	password, securityPassword := f.passwords()
+	if err := prepareBenchApp(ctx, app, password, securityPassword); err != nil {
 		return nil, err
 	}
 	if f.backupTo != "" {
@@ -447,29 +267,23 @@ func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err e
 			return nil, err
 		}
 		bctx, stop := context.WithCancel(context.Background())
-		cleanups = append(cleanups, func() error { stop(); return nil })
+		s.add(func() error { stop(); return nil })
 		bf := &backupFlags{to: stringList{f.backupTo}, recipient: rcpt, continuous: true, fullEvery: 24 * time.Hour,
 			incrementalEvery: 15 * time.Minute, drills: 7 * 24 * time.Hour, keepDaily: 30, keepMonthly: 12}
 		if err := startBackups(bctx, app, bf, os.Getenv, logger); err != nil {
 			return nil, err
 		}
 	}
-	durable, localPostgres := durability(ctx, app.DB)
+	durable, localPostgres := durability(ctx, app.DB, "the server")
 
-	certPath, keyPath, err := selfSigned(filepath.Join(dir, "tls"), "127.0.0.1", time.Now())
+	certPath, keyPath, pool, err := benchCertificate(s.dir)
 	if err != nil {
-		return nil, fmt.Errorf("TLS certificate: %w", err)
+		return nil, err
 	}
 	tlsCfg, _, err := tlsConfig(certPath, keyPath, "")
 	if err != nil {
 		return nil, err
 	}
-	certPEM, err := os.ReadFile(certPath)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -482,7 +296,7 @@ func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err e
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.ServeTLS(ln, "", "") }()
-	cleanups = append(cleanups, func() error {
+	s.add(func() error {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		err := srv.Shutdown(sctx)
@@ -497,10 +311,10 @@ func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err e
 		admin:    password,
 		security: securityPassword,
 		inProc:   true,
-		database: database,
+		database: s.database,
 		cipher:   app.KeyFile.Cipher,
 		durable:  durable,
-		close:    cleanup,
+		close:    s.close,
 
 		localPostgres: localPostgres,
 	}, nil

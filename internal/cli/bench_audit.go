@@ -82,7 +82,7 @@ func benchAudit(ctx context.Context, args []string, getenv func(string) string, 
 	}
 
 	run := load.AuditRun{Database: database, Entries: int64(entries), Batch: batch}
-	run.Durable, run.LocalPostgres = durability(ctx, db)
+	run.Durable, run.LocalPostgres = durability(ctx, db, "the server")
 	if err := appendAuditEntries(ctx, db, &run, stderr); err != nil {
 		return err
 	}
@@ -117,42 +117,23 @@ func benchAudit(ctx context.Context, args []string, getenv func(string) string, 
 // SQLite in a temporary directory, or a fresh schema in the PostgreSQL
 // database dsn. cleanup closes it and removes it all.
 func benchAuditDB(ctx context.Context, dsn string) (db *storage.DB, database string, cleanup func() error, err error) {
-	var cleanups []func() error
-	cleanup = func() error {
-		var errs []error
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			errs = append(errs, cleanups[i]())
-		}
-		cleanups = nil
-		return errors.Join(errs...)
-	}
-	defer func() {
-		if err != nil {
-			cleanup()
-		}
-	}()
-	dir, err := os.MkdirTemp("", "medguard-bench-audit-")
+	s, err := newBenchScratch(ctx, "medguard-bench-audit-", dsn)
 	if err != nil {
 		return nil, "", nil, err
 	}
-	cleanups = append(cleanups, func() error { return os.RemoveAll(dir) })
-	database = "sqlite"
-	if dsn != "" {
-		var drop func() error
-		if dsn, drop, err = benchSchema(ctx, dsn); err != nil {
-			return nil, "", nil, err
+	defer func() {
+		if err != nil {
+			s.close()
 		}
-		cleanups = append(cleanups, drop)
-		database = "postgres"
-	}
-	if db, err = storage.Open(ctx, dsn, dir); err != nil {
+	}()
+	if db, err = storage.Open(ctx, s.dsn, s.dir); err != nil {
 		return nil, "", nil, err
 	}
-	cleanups = append(cleanups, db.Close)
+	s.add(db.Close)
 	if err := db.Migrate(ctx, audit.Schema()); err != nil {
 		return nil, "", nil, err
 	}
-	return db, database, cleanup, nil
+	return db, s.database, s.close, nil
 }
 
 // appendAuditEntries appends run.Entries entries to a log over db,

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	load "medguard/internal/bench"
@@ -15,10 +16,9 @@ import (
 )
 
 // loadBench is a benchmark that loads a server over HTTPS with a mix of a
-// doctor's operations: "writes" and "mixed" (and "reads", whose mix is
-// reads only, could run here too).
+// doctor's operations: "reads" (reads only), "writes" and "mixed".
 type loadBench struct {
-	name     string // "writes", "mixed"
+	name     string // "reads", "writes", "mixed"
 	synopsis string
 	// flags registers the benchmark's own flags and returns what gives the
 	// mix once they are parsed.
@@ -38,14 +38,29 @@ func (f *benchFlags) check() error {
 		return errors.New("--url needs --admin-password and --security-password (or MEDGUARD_ADMIN_PASSWORD, MEDGUARD_SECURITY_PASSWORD)")
 	case f.url == "" && (f.ca != "" || f.insecure):
 		return errors.New("--ca and --insecure are for --url")
+	case f.servers < 0:
+		return errors.New("--servers must not be negative")
+	case f.servers > 0 && f.url != "":
+		return errors.New("--servers and --url do not go together: --servers starts servers of its own")
+	case f.servers > 0 && f.db == "":
+		return errors.New("--servers needs --db postgres://…: servers share one PostgreSQL, never SQLite")
+	case f.servers > 0 && f.backupTo != "":
+		return errors.New("--backup-to is for the in-process server, not --servers")
+	case f.servers == 0 && f.serveBinary != "":
+		return errors.New("--serve-binary is for --servers")
 	}
 	return nil
 }
 
-// benchTargetFor is the server a load benchmark runs against: a throw-away
-// one in this process, or the one at --url.
+// benchTargetFor is the server a load benchmark runs against: --servers
+// "medguard serve" processes behind an HAProxy, the one at --url, or a
+// throw-away one in this process.
 func benchTargetFor(ctx context.Context, f *benchFlags, stderr io.Writer) (*benchTarget, error) {
-	if f.url != "" {
+	switch {
+	case f.servers > 0:
+		fmt.Fprintf(stderr, "bench: starting %d servers on a fresh PostgreSQL schema, behind HAProxy …\n", f.servers)
+		return startBenchServers(ctx, f, stderr)
+	case f.url != "":
 		return remoteTarget(f)
 	}
 	fmt.Fprintln(stderr, "bench: starting a throw-away server in this process …")
@@ -70,9 +85,10 @@ func benchHospital(ctx context.Context, t *benchTarget, f *benchFlags, stderr io
 	return client, h, nil
 }
 
-// durability says what makes a commit of db durable, for the report, and
-// whether db is PostgreSQL on this machine.
-func durability(ctx context.Context, db *storage.DB) (durable string, localPostgres bool) {
+// durability says what makes a commit of db durable, for the report of
+// server ("the server", "the servers"), and whether db is PostgreSQL on
+// this machine.
+func durability(ctx context.Context, db *storage.DB, server string) (durable string, localPostgres bool) {
 	if db.Dialect != storage.Postgres {
 		return "SQLite in WAL mode, synchronous=FULL: every commit is synced before the answer", false
 	}
@@ -81,7 +97,7 @@ func durability(ctx context.Context, db *storage.DB) (durable string, localPostg
 	if err := db.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&sc); err == nil {
 		durable += ", synchronous_commit=" + sc
 		if sc == "off" {
-			durable += " (answered writes can be lost in a crash: these figures flatter the server)"
+			durable += " (answered writes can be lost in a crash: these figures flatter " + server + ")"
 		}
 	}
 	conn, err := db.Connection(ctx)
@@ -126,6 +142,16 @@ func runLoadBench(ctx context.Context, b loadBench, args []string, getenv func(s
 	defer client.HTTP.CloseIdleConnections()
 
 	lo := load.LoadOptions{Concurrency: f.concurrency, Duration: f.duration, Warmup: f.warmup, Rate: f.rate, Mix: mix, Progress: stderr}
+	// A fleet's processes are sampled with the load generator's CPU, and
+	// the operations each server answered read from its /metrics when the
+	// measured window starts and when the load ends.
+	var first, last []int64
+	var peakReset bool
+	if t.fleet != nil {
+		peakReset = t.fleet.resetPeaks()
+		lo.Processes = t.fleet.pids()
+		lo.Started = func() { first = t.fleet.answered(ctx, mix) }
+	}
 	if f.cpuProfile != "" {
 		pf, err := os.Create(f.cpuProfile)
 		if err != nil {
@@ -141,13 +167,21 @@ func runLoadBench(ctx context.Context, b loadBench, args []string, getenv func(s
 	if t.inProc {
 		stopWatch = load.WatchMemory()
 	}
+	// What is scheduled: "reads", or "operations" of the mix shown.
+	unit, shown := "operations", " ("+mix.String()+")"
+	if mix.Bench() == "reads" {
+		unit, shown = "reads", ""
+	}
 	if f.rate > 0 {
-		fmt.Fprintf(stderr, "load: open loop, %g operations/s scheduled (%s), %d workers, %s warm-up …\n",
-			f.rate, mix, load.OpenLoopWorkers(f.rate, f.concurrency), f.warmup)
+		fmt.Fprintf(stderr, "load: open loop, %g %s/s scheduled%s, %d workers, %s warm-up …\n",
+			f.rate, unit, shown, load.OpenLoopWorkers(f.rate, f.concurrency), f.warmup)
 	} else {
-		fmt.Fprintf(stderr, "load: closed loop (%s), %d workers, %s warm-up …\n", mix, f.concurrency, f.warmup)
+		fmt.Fprintf(stderr, "load: closed loop%s, %d workers, %s warm-up …\n", shown, f.concurrency, f.warmup)
 	}
 	res, err := load.Run(ctx, client, h, lo)
+	if t.fleet != nil && err == nil {
+		last = t.fleet.answered(ctx, mix)
+	}
 	var mem *load.Memory
 	if stopWatch != nil {
 		m := stopWatch()
@@ -170,14 +204,21 @@ func runLoadBench(ctx context.Context, b loadBench, args []string, getenv func(s
 	if t.durable != "" {
 		fmt.Fprintf(stdout, "  %-10s %s\n\n", "durability", t.durable)
 	}
+	if t.fleet != nil {
+		if res.CPU.Wall <= 0 { // lo.Started was not called
+			return errors.New("bench: the measurement's start was not seen")
+		}
+		t.fleet.addTo(rep, first, last, peakReset)
+		rep.Fleet.WriteText(stdout)
+	}
 	if f.json {
 		fmt.Fprintln(stdout, rep.JSON())
 	}
 	switch {
 	case res.Ops == 0:
-		return fmt.Errorf("bench %s: no operation succeeded", b.name)
+		return fmt.Errorf("bench %s: no %s succeeded", b.name, strings.TrimSuffix(unit, "s"))
 	case res.ErrorRate() > 0.001:
-		return fmt.Errorf("bench %s: %.3f %% of operations failed (more than 0.1 %%)", b.name, res.ErrorRate()*100)
+		return fmt.Errorf("bench %s: %.3f %% of %s failed (more than 0.1 %%)", b.name, res.ErrorRate()*100, unit)
 	}
 	return nil
 }
@@ -189,6 +230,10 @@ directory — SQLite, or a fresh schema in the PostgreSQL database --db names
 (created, then dropped) — and served in this process over real HTTPS, as for
 "medguard bench reads" (see its --help); with --url, an existing server is
 used, and --admin-password and --security-password set the hospital up.
+With --db postgres://… --servers N, the load goes through an HAProxy to N
+"medguard serve" processes on the fresh schema, as for reads, and each
+server's CPU, peak RSS and operations answered, haproxy's and PostgreSQL's
+CPU and the CPU per operation of them all are reported besides.
 
 The hospital is set up through the API only: a department, --doctors doctors
 who sign in and enrol TOTP, --patients patients and --records records (about

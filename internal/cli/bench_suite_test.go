@@ -119,6 +119,30 @@ func TestBenchMixedDefault(t *testing.T) {
 	checkLoad(t, rep, table, "update")
 }
 
+// The default mix through two servers of the bench's own on one
+// PostgreSQL schema, behind HAProxy: both answer some of it, and the fleet
+// is reported as for reads, in operations.
+func TestBenchMixedServers(t *testing.T) {
+	if os.Getenv(storagetest.PostgresEnv) == "" {
+		t.Skip("servers share PostgreSQL: set MEDGUARD_TEST_POSTGRES")
+	}
+	rep, table := benchSuite(t, "mixed", append([]string{"--servers", "2", "--serve-binary", benchServeBinary(t)}, tinyLoad...)...)
+	checkLoad(t, rep, table, "read", "create", "update", "search", "list")
+	fleet, _ := rep["fleet"].(map[string]any)
+	servers, _ := fleet["servers"].([]any)
+	if len(servers) != 2 {
+		t.Fatalf("fleet %v", rep["fleet"])
+	}
+	for i, s := range servers {
+		if ops, _ := s.(map[string]any)["ops"].(float64); ops <= 0 {
+			t.Errorf("server %d answered no operation: %v", i+1, s)
+		}
+	}
+	if _, ok := fleet["cpu_per_op_ms"].(float64); !ok || !strings.Contains(table, "CPU per op:") {
+		t.Errorf("fleet %v\n%s", fleet, table)
+	}
+}
+
 // An existing server, reached by --url with its certificate: every kind
 // of operation, its memory not reported (another process).
 func TestBenchMixedAgainstServer(t *testing.T) {

@@ -155,14 +155,7 @@ func TestBenchReadsServers(t *testing.T) {
 	if dsn == "" {
 		t.Skip("servers share PostgreSQL: set MEDGUARD_TEST_POSTGRES")
 	}
-	needHAProxy(t)
-	// The servers are child processes of a medguard executable (this test
-	// binary is not one).
-	bin := filepath.Join(t.TempDir(), "medguard")
-	if out, err := exec.Command("go", "build", "-o", bin, "medguard/cmd/medguard").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	rep := benchReads(t, nil, "--db", dsn, "--servers", "2", "--serve-binary", bin, "--duration", "2s")
+	rep := benchReads(t, nil, "--db", dsn, "--servers", "2", "--serve-binary", benchServeBinary(t), "--duration", "2s")
 	fleet, _ := rep["fleet"].(map[string]any)
 	servers, _ := fleet["servers"].([]any)
 	if len(servers) != 2 {
@@ -180,4 +173,16 @@ func TestBenchReadsServers(t *testing.T) {
 	if _, ok := fleet["cpu_per_read_ms"].(float64); !ok || rep["database"] != "postgres" {
 		t.Errorf("report %v", rep)
 	}
+}
+
+// benchServeBinary builds the medguard executable the servers of --servers
+// run (this test binary is not one), once haproxy is known to be there.
+func benchServeBinary(t *testing.T) string {
+	t.Helper()
+	needHAProxy(t)
+	bin := filepath.Join(t.TempDir(), "medguard")
+	if out, err := exec.Command("go", "build", "-o", bin, "medguard/cmd/medguard").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }

@@ -8,7 +8,7 @@ import (
 	load "medguard/internal/bench"
 )
 
-const benchWritesSynopsis = `usage: medguard bench writes [--db DSN] [--url https://HOST:PORT --admin-password P --security-password P]
+const benchWritesSynopsis = `usage: medguard bench writes [--db DSN [--servers N]] [--url https://HOST:PORT --admin-password P --security-password P]
        [--new 50] [--concurrency 32] [--duration 20s] [--warmup 3s] [--rate 0]
        [--doctors 8] [--patients 500] [--records 5000] [--json] [--cpuprofile FILE]
 
