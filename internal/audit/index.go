@@ -13,11 +13,12 @@ import (
 	"medguard/internal/storage"
 )
 
-// The search index (audit_index) is derived from the leaves, and is kept
-// just behind the log rather than in the appender's transaction: the
-// append path writes only the leaves, the tree and the head. An indexer
-// goroutine indexes new entries in small transactions as they commit, and
-// every search first catches the index up to the tree's current size, so
+// The search index (audit_index) is derived from the leaves. The appender
+// writes a batch's rows in the batch's transaction when the index has
+// caught up with the tree; otherwise (after a failed commit, a restart, or
+// while another server's batches are being indexed) an indexer goroutine
+// indexes new entries in small transactions, reading their leaves back.
+// Every search first catches the index up to the tree's current size, so
 // a search never misses an entry that was answered.
 
 // indexChunk is the most entries indexed in one transaction, small enough

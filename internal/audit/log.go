@@ -3,6 +3,7 @@ package audit
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"embed"
 	"errors"
@@ -358,17 +359,17 @@ func (l *Log) commit(batch []*pending) {
 		if err != nil {
 			return err
 		}
-		// When the index has caught up, index the batch here: one
-		// transaction instead of two. Otherwise the indexer catches up.
-		caughtUp := l.indexedTo.Load() == size
-		if !caughtUp && len(batch) <= inlineIndex {
+		// When the index has caught up, index the batch here, from the
+		// entries in hand: one transaction instead of two, and no leaf read
+		// back and parsed again. Otherwise the indexer catches up.
+		inline = l.indexedTo.Load() == size
+		if !inline {
 			wm, err := indexWatermark(ctx, tx)
 			if err != nil {
 				return err
 			}
-			caughtUp = wm == size
+			inline = wm == size
 		}
-		inline = caughtUp && len(batch) <= inlineIndex
 		if inline {
 			rows := make(indexRows, 0, len(batch))
 			for i, p := range batch {
@@ -423,8 +424,12 @@ func (l *Log) commit(batch []*pending) {
 
 // seal makes the pending entry's leaf bytes and leaf hash.
 func (p *pending) seal() {
-	p.leaf = p.entry.Leaf()
-	p.hash = hasher.HashLeaf(p.leaf)
+	// The leaf is made after the RFC 6962 leaf prefix, so that its hash,
+	// SHA-256(0x00 ‖ leaf), needs no copy.
+	buf := append(make([]byte, 0, 1+p.entry.leafSize()), rfc6962.RFC6962LeafHashPrefix)
+	buf = p.entry.appendLeaf(buf)
+	sum := sha256.Sum256(buf)
+	p.leaf, p.hash = buf[1:], sum[:]
 }
 
 // mutate runs p's mutation under a savepoint; on failure it rolls the
@@ -484,10 +489,6 @@ const indexColumns = 5
 // of more (an import) is stored in several, so that reading one entry — a
 // search result — never reads more than this many leaves.
 const maxBundle = 64
-
-// inlineIndex is the largest batch indexed in the appender's own
-// transaction; larger ones (imports) are left to the indexer.
-const inlineIndex = 512
 
 // insertChunk is the most rows in one INSERT statement.
 const insertChunk = 200
