@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"syscall"
 	"testing"
@@ -137,6 +139,8 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 			l.Close()
+			runtime.GC()
+			peak := heapPeak()
 			b.ResetTimer()
 			for b.Loop() {
 				rep, err := audit.Verify(context.Background(), db, audit.VerifyOptions{})
@@ -145,6 +149,8 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+			// Verify streams: the heap's peak does not grow with the log.
+			b.ReportMetric(float64(peak())/(1<<20), "peak-heap-MB")
 		})
 	}
 }
@@ -255,6 +261,32 @@ func BenchmarkProofs(b *testing.B) {
 			}
 		}
 	})
+}
+
+// heapPeak samples the heap's live objects every millisecond until the
+// returned function is called, which returns the most seen.
+func heapPeak() func() uint64 {
+	stop, done := make(chan struct{}), make(chan uint64)
+	go func() {
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		var most uint64
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(sample)
+			most = max(most, sample[0].Value.Uint64())
+			select {
+			case <-stop:
+				done <- most
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(stop)
+		return <-done
+	}
 }
 
 // cpuTime is the CPU time this process has used (user and system): on a
