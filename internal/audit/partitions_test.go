@@ -148,3 +148,46 @@ func TestPartitionMigration(t *testing.T) {
 		}
 	}
 }
+
+// TestPartitionsCompressLeaves: on PostgreSQL with LZ4, every partition of
+// the bundles, old and new, compresses leaves with it.
+func TestPartitionsCompressLeaves(t *testing.T) {
+	ctx := context.Background()
+	db := storagetest.Open(t, Schema())
+	if db.Dialect != storage.Postgres {
+		t.Skip("PostgreSQL only")
+	}
+	var lz4 bool
+	if err := db.QueryRowContext(ctx, `SELECT 'lz4' = ANY (enumvals) FROM pg_settings WHERE name = 'default_toast_compression'`).Scan(&lz4); err != nil || !lz4 {
+		t.Skipf("no LZ4 (%v)", err)
+	}
+	defer func(span uint64) { partitionSpan = span }(partitionSpan)
+	partitionSpan = 1000
+	l, err := Open(ctx, db, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendN(t, l, 0, 5000)
+	rows, err := db.QueryContext(ctx, `SELECT c.relname, a.attcompression FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+		WHERE c.relnamespace = current_schema()::regnamespace AND c.relname LIKE 'audit\_bundles%' AND c.relkind IN ('r', 'p')
+		AND a.attname = 'leaves'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var name, method string
+		if err := rows.Scan(&name, &method); err != nil {
+			t.Fatal(err)
+		}
+		if method != "l" {
+			t.Errorf("%s compresses leaves with %q", name, method)
+		}
+		n++
+	}
+	if n < 4 {
+		t.Fatalf("%d tables of bundles", n)
+	}
+}
