@@ -177,7 +177,14 @@ func BenchmarkSearch(b *testing.B) {
 	step := 365 * 24 * time.Hour / time.Duration(n)
 	rng := rand.New(rand.NewPCG(1, 2))
 	batch := make([]*audit.Entry, 0, 10000)
+	// The rate of each million appended, to show it does not fall as the
+	// log grows (appends are O(log n)).
+	million := time.Now()
 	for i := 0; i < n; i++ {
+		if i > 0 && i%1_000_000 == 0 {
+			b.Logf("entries %d to %d appended (and indexed) at %.0f entries/s", i-1_000_000, i, 1e6/time.Since(million).Seconds())
+			million = time.Now()
+		}
 		e := entry(i)
 		e.Time = start.Add(time.Duration(i) * step).Truncate(time.Millisecond)
 		e.Actor = fmt.Sprintf("staff%04d", rng.IntN(3000))
