@@ -191,3 +191,56 @@ func TestPartitionsCompressLeaves(t *testing.T) {
 		t.Fatalf("%d tables of bundles", n)
 	}
 }
+
+// TestAppendAddsPartitionItself: when the partition ahead could not be
+// added in its own transaction (here, another session holds the table of
+// partitions for longer than the appender waits), the batch that needs it
+// adds it itself, once it can: the append does not fail.
+func TestAppendAddsPartitionItself(t *testing.T) {
+	ctx := context.Background()
+	db := storagetest.Open(t, Schema())
+	if db.Dialect != storage.Postgres {
+		t.Skip("PostgreSQL only")
+	}
+	defer func(span uint64) { partitionSpan = span }(partitionSpan)
+	partitionSpan = 1000
+	l, err := Open(ctx, db, Options{MaxBatch: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	end, err := partitionedEnd(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN; LOCK TABLE audit_partitions IN SHARE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		var batch []*Entry
+		for i := 0; i < int(end)+10; i++ {
+			batch = append(batch, partitionEntry(i))
+		}
+		_, err := l.AppendBatch(ctx, batch)
+		done <- err
+	}()
+	time.Sleep(3 * time.Second) // past the appender's lock_timeout (2 s)
+	if _, err := conn.ExecContext(ctx, `COMMIT`); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("append across the end of the partitions: %v", err)
+	}
+	if got, err := partitionedEnd(ctx, db); err != nil || got < end+10 {
+		t.Fatalf("partitions end at %d (%v)", got, err)
+	}
+	if rep, err := Verify(ctx, db, VerifyOptions{}); err != nil || rep.Size != end+10 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+}
