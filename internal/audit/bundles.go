@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"medguard"
+	"medguard/internal/storage"
 )
 
 // bundle is a stored bundle of leaves.
@@ -103,18 +104,40 @@ func leafRange(ctx context.Context, q querier, start, end uint64, fn func(index 
 	return nil
 }
 
-// leavesAt returns the stored leaves at the given indexes.
-func leavesAt(ctx context.Context, q querier, idxs []uint64) (map[uint64][]byte, error) {
+// leavesAt returns the stored leaves at the given indexes. On PostgreSQL
+// the bundles holding them are read in one query, not one round trip each
+// (a patient's entries are scattered over the whole log).
+func leavesAt(ctx context.Context, db *storage.DB, idxs []uint64) (map[uint64][]byte, error) {
 	out := make(map[uint64][]byte, len(idxs))
 	var cur *bundle
+	var read []bundle // (PostgreSQL) the bundles, newest first, as idxs
+	if db.Dialect == storage.Postgres && len(idxs) > 1 {
+		arg := make([]int64, len(idxs))
+		for k, i := range idxs {
+			arg[k] = int64(i)
+		}
+		var err error
+		read, err = scanBundles(ctx, db, `SELECT DISTINCT ON (b.first_idx) b.first_idx, b.count, b.leaves
+			FROM unnest($1::bigint[]) AS i(idx) CROSS JOIN LATERAL (SELECT first_idx, count, leaves FROM audit_bundles
+				WHERE first_idx <= i.idx ORDER BY first_idx DESC LIMIT 1) b
+			ORDER BY b.first_idx DESC`, arg)
+		if err != nil {
+			return nil, err
+		}
+	}
 	for _, i := range idxs {
-		if cur == nil || i < cur.first || i >= cur.first+uint64(len(cur.leaves)) {
-			b, err := bundleAt(ctx, q, i)
+		// (idxs newest first, as searches give them: otherwise the
+		// bundles are read one by one below)
+		for len(read) > 0 && (cur == nil || i < cur.first) {
+			cur, read = &read[0], read[1:]
+		}
+		if cur == nil || cur.err != nil || i < cur.first || i >= cur.first+uint64(len(cur.leaves)) {
+			b, err := bundleAt(ctx, db, i)
 			if err != nil {
 				return nil, err
 			}
 			if b == nil || i >= b.first+uint64(len(b.leaves)) {
-				return nil, missing(ctx, q, i)
+				return nil, missing(ctx, db, i)
 			}
 			if b.err != nil {
 				return nil, fmt.Errorf("audit: entry %d is damaged", i)

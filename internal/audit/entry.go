@@ -101,100 +101,155 @@ const TimeFormat = "2006-01-02T15:04:05.000Z"
 // (the optional "classification" and "count" only when set), strings
 // escaped as RFC 8785 requires, the time as TimeFormat.
 func (e *Entry) Leaf() []byte {
-	roles := slices.Clone(e.ActorRoles)
-	slices.Sort(roles)
-	var b bytes.Buffer
-	b.Grow(384)
-	b.WriteString(`{"action":`)
-	writeString(&b, e.Action)
-	b.WriteString(`,"actor":`)
-	writeString(&b, e.Actor)
-	b.WriteString(`,"actor_department":`)
-	writeString(&b, e.ActorDepartment)
-	b.WriteString(`,"actor_roles":[`)
-	for i, r := range roles {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		writeString(&b, r)
-	}
-	b.WriteString(`],"break_glass":`)
-	b.WriteString(strconv.FormatBool(e.BreakGlass))
-	if e.Classification != "" {
-		b.WriteString(`,"classification":`)
-		writeString(&b, e.Classification)
-	}
-	if e.Count > 0 {
-		b.WriteString(`,"count":`)
-		b.WriteString(strconv.Itoa(e.Count))
-	}
-	b.WriteString(`,"decision":`)
-	writeString(&b, e.Decision)
-	b.WriteString(`,"ip":`)
-	writeString(&b, e.IP)
-	b.WriteString(`,"outcome":`)
-	writeString(&b, e.Outcome)
-	b.WriteString(`,"patient_id":`)
-	writeString(&b, e.PatientID)
-	b.WriteString(`,"purpose":`)
-	writeString(&b, e.Purpose)
-	b.WriteString(`,"request_id":`)
-	writeString(&b, e.RequestID)
-	b.WriteString(`,"rule":`)
-	writeString(&b, e.Rule)
-	b.WriteString(`,"target_id":`)
-	writeString(&b, e.TargetID)
-	b.WriteString(`,"target_type":`)
-	writeString(&b, e.TargetType)
-	b.WriteString(`,"time":`)
-	writeString(&b, e.Time.UTC().Format(TimeFormat))
-	b.WriteByte('}')
-	return b.Bytes()
+	return e.appendLeaf(make([]byte, 0, e.leafSize()))
 }
 
-// writeString writes s as an RFC 8785 JSON string: '"' and '\' escaped,
+// leafSize is at least the length of the entry's leaf when its strings
+// need no escaping (the usual case), so that it is made in one allocation:
+// 239 bytes of keys, punctuation and time, 37 more for a classification's
+// key and a count.
+func (e *Entry) leafSize() int {
+	n := 276 + len(e.Action) + len(e.Actor) + len(e.ActorDepartment) + len(e.Classification) + len(e.Decision) +
+		len(e.IP) + len(e.Outcome) + len(e.PatientID) + len(e.Purpose) + len(e.RequestID) + len(e.Rule) +
+		len(e.TargetID) + len(e.TargetType)
+	for _, r := range e.ActorRoles {
+		n += len(r) + 3
+	}
+	return n
+}
+
+// appendLeaf appends the entry's leaf (see Leaf) to b.
+func (e *Entry) appendLeaf(b []byte) []byte {
+	roles := e.ActorRoles
+	if !slices.IsSorted(roles) {
+		roles = slices.Clone(roles)
+		slices.Sort(roles)
+	}
+	b = append(b, `{"action":`...)
+	b = appendString(b, e.Action)
+	b = append(b, `,"actor":`...)
+	b = appendString(b, e.Actor)
+	b = append(b, `,"actor_department":`...)
+	b = appendString(b, e.ActorDepartment)
+	b = append(b, `,"actor_roles":[`...)
+	for i, r := range roles {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, r)
+	}
+	b = append(b, `],"break_glass":`...)
+	b = strconv.AppendBool(b, e.BreakGlass)
+	if e.Classification != "" {
+		b = append(b, `,"classification":`...)
+		b = appendString(b, e.Classification)
+	}
+	if e.Count > 0 {
+		b = append(b, `,"count":`...)
+		b = strconv.AppendInt(b, int64(e.Count), 10)
+	}
+	b = append(b, `,"decision":`...)
+	b = appendString(b, e.Decision)
+	b = append(b, `,"ip":`...)
+	b = appendString(b, e.IP)
+	b = append(b, `,"outcome":`...)
+	b = appendString(b, e.Outcome)
+	b = append(b, `,"patient_id":`...)
+	b = appendString(b, e.PatientID)
+	b = append(b, `,"purpose":`...)
+	b = appendString(b, e.Purpose)
+	b = append(b, `,"request_id":`...)
+	b = appendString(b, e.RequestID)
+	b = append(b, `,"rule":`...)
+	b = appendString(b, e.Rule)
+	b = append(b, `,"target_id":`...)
+	b = appendString(b, e.TargetID)
+	b = append(b, `,"target_type":`...)
+	b = appendString(b, e.TargetType)
+	b = append(b, `,"time":"`...)
+	b = appendTime(b, e.Time)
+	return append(b, `"}`...)
+}
+
+// appendTime appends t in TimeFormat: what t.UTC().Format(TimeFormat)
+// gives, without reading the layout each time.
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, TimeFormat)
+	}
+	hour, minute, sec := t.Clock()
+	ms := t.Nanosecond() / 1e6 // truncated, as Format does
+	digits := func(b []byte, v, n int) []byte {
+		var d [4]byte
+		for i := n - 1; i >= 0; i-- {
+			d[i] = byte('0' + v%10)
+			v /= 10
+		}
+		return append(b, d[:n]...)
+	}
+	b = digits(b, year, 4)
+	b = append(b, '-')
+	b = digits(b, int(month), 2)
+	b = append(b, '-')
+	b = digits(b, day, 2)
+	b = append(b, 'T')
+	b = digits(b, hour, 2)
+	b = append(b, ':')
+	b = digits(b, minute, 2)
+	b = append(b, ':')
+	b = digits(b, sec, 2)
+	b = append(b, '.')
+	b = digits(b, ms, 3)
+	return append(b, 'Z')
+}
+
+// appendString appends s as an RFC 8785 JSON string: '"' and '\' escaped,
 // control characters as \b \t \n \f \r or \u00XX, everything else literal.
 // Invalid UTF-8 is replaced by U+FFFD, as the entry must stay valid JSON.
-func writeString(b *bytes.Buffer, s string) {
+func appendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
-	b.WriteByte('"')
-	// Fast path: ids, codes and names need no escaping.
-	plain := utf8.ValidString(s)
-	for i := 0; plain && i < len(s); i++ {
+	b = append(b, '"')
+	// Fast path: ids, codes and names need no escaping. (The bytes that
+	// need it are ASCII, which never occurs inside a multi-byte sequence.)
+	plain, ascii := true, true
+	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
 			plain = false
+			break
+		} else if c >= 0x80 {
+			ascii = false
 		}
 	}
-	if plain {
-		b.WriteString(s)
-		b.WriteByte('"')
-		return
+	if plain && (ascii || utf8.ValidString(s)) {
+		b = append(b, s...)
+		return append(b, '"')
 	}
 	for _, r := range s {
 		switch {
 		case r == '"':
-			b.WriteString(`\"`)
+			b = append(b, `\"`...)
 		case r == '\\':
-			b.WriteString(`\\`)
+			b = append(b, `\\`...)
 		case r == '\b':
-			b.WriteString(`\b`)
+			b = append(b, `\b`...)
 		case r == '\t':
-			b.WriteString(`\t`)
+			b = append(b, `\t`...)
 		case r == '\n':
-			b.WriteString(`\n`)
+			b = append(b, `\n`...)
 		case r == '\f':
-			b.WriteString(`\f`)
+			b = append(b, `\f`...)
 		case r == '\r':
-			b.WriteString(`\r`)
+			b = append(b, `\r`...)
 		case r < 0x20:
-			b.WriteString(`\u00`)
-			b.WriteByte(hex[r>>4])
-			b.WriteByte(hex[r&0xf])
+			b = append(b, `\u00`...)
+			b = append(b, hex[r>>4], hex[r&0xf])
 		default:
-			b.WriteRune(r) // utf8.RuneError for invalid bytes
+			b = utf8.AppendRune(b, r) // utf8.RuneError for invalid bytes
 		}
 	}
-	b.WriteByte('"')
+	return append(b, '"')
 }
 
 // leafText is s as its leaf holds it: each byte of invalid UTF-8 replaced

@@ -13,11 +13,12 @@ import (
 	"medguard/internal/storage"
 )
 
-// The search index (audit_index) is derived from the leaves, and is kept
-// just behind the log rather than in the appender's transaction: the
-// append path writes only the leaves, the tree and the head. An indexer
-// goroutine indexes new entries in small transactions as they commit, and
-// every search first catches the index up to the tree's current size, so
+// The search index (audit_index) is derived from the leaves. The appender
+// writes a batch's rows in the batch's transaction when the index has
+// caught up with the tree; otherwise (after a failed commit, a restart, or
+// while another server's batches are being indexed) an indexer goroutine
+// indexes new entries in small transactions, reading their leaves back.
+// Every search first catches the index up to the tree's current size, so
 // a search never misses an entry that was answered.
 
 // indexChunk is the most entries indexed in one transaction, small enough
@@ -156,13 +157,9 @@ func (l *Log) indexOnce(ctx context.Context, size uint64) error {
 			l.indexedTo.Store(from)
 			return nil
 		}
-		args := make([]any, 0, int(to-from)*indexColumns)
-		times := make([]int64, 0, int(to-from))
-		for i := from; i < to; i++ {
-			leaf, err := l.indexLeaf(ctx, tx, i)
-			if err != nil {
-				return err
-			}
+		rows := make(indexRows, 0, int(to-from))
+		// The chunk's bundles in one read.
+		if err := leafRange(ctx, tx, from, to, func(i uint64, leaf []byte) error {
 			f, err := fieldsOf(leaf)
 			if err != nil {
 				return fmt.Errorf("audit: index entry %d: %w", i, err)
@@ -171,36 +168,21 @@ func (l *Log) indexOnce(ctx context.Context, size uint64) error {
 			if err != nil {
 				return fmt.Errorf("audit: index entry %d: %w", i, err)
 			}
-			args = append(args, int64(i), t.UnixMilli(), f.Actor, f.Action, storage.NullString(f.PatientID))
-			times = append(times, t.UnixMilli())
-		}
-		if err := l.indexInserter.insert(ctx, tx, args); err != nil {
+			rows = append(rows, indexRow{idx: int64(i), ms: t.UnixMilli(), actor: f.Actor, action: f.Action, patient: f.PatientID})
+			return nil
+		}); err != nil {
 			return err
 		}
-		if err := l.noteTimes(ctx, tx, from, times); err != nil {
+		if uint64(len(rows)) != to-from {
+			return fmt.Errorf("audit: entry %d is missing or damaged", from+uint64(len(rows)))
+		}
+		if err := l.writeIndex(ctx, tx, from, rows); err != nil {
 			return err
 		}
-		l.indexed = from + uint64(len(args)/indexColumns)
+		l.indexed = to
 		l.indexedTo.Store(l.indexed)
 		return nil
 	})
-}
-
-// indexLeaf returns leaf i, reading its bundle unless it is the one the
-// indexer read last (a large bundle is indexed in several transactions).
-func (l *Log) indexLeaf(ctx context.Context, q querier, i uint64) ([]byte, error) {
-	b := l.indexBundle
-	if b == nil || i < b.first || i >= b.first+uint64(len(b.leaves)) {
-		var err error
-		if b, err = bundleAt(ctx, q, i); err != nil {
-			return nil, err
-		}
-		if b == nil || b.err != nil || i >= b.first+uint64(len(b.leaves)) {
-			return nil, fmt.Errorf("audit: entry %d is missing or damaged", i)
-		}
-		l.indexBundle = b
-	}
-	return b.leaves[i-b.first], nil
 }
 
 // fieldsOf reads the searched fields of a leaf. Leaves are canonical, so a

@@ -3,6 +3,7 @@ package audit
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"embed"
 	"errors"
@@ -79,8 +80,6 @@ type Log struct {
 	// indexedTo is what the appender knows is indexed: set when it
 	// indexes a batch itself; 0 (unknown) otherwise.
 	indexedTo atomic.Uint64
-	// indexBundle is the bundle the indexer read last.
-	indexBundle *bundle
 
 	indexInserter                               *inserter
 	headRead, headWrite, bundleWrite, tileWrite *sql.Stmt
@@ -95,6 +94,10 @@ type Log struct {
 	size uint64
 	rng  *compact.Range
 	edge map[tileKey][]byte
+	// partitionedTo is the end of the entries the partitions are known to
+	// cover (PostgreSQL; 0: not known, see partitions.go).
+	partitionedTo uint64
+	partitioned   bool // (fixed at Open)
 }
 
 type pending struct {
@@ -153,6 +156,10 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
+	if l.partitioned, err = isPartitioned(ctx, db); err != nil {
+		return nil, fmt.Errorf("audit: open: %w", err)
+	}
+	l.keepPartitionsAhead(ctx, 0)
 	go l.run()
 	go l.runIndexer()
 	l.kickIndexer()
@@ -289,6 +296,7 @@ func (l *Log) run() {
 func (l *Log) commit(batch []*pending) {
 	start := time.Now()
 	ctx := context.Background()
+	l.keepPartitionsAhead(ctx, len(batch))
 	errs := make([]error, len(batch))
 	var receipts []Receipt
 	var newSize uint64
@@ -307,6 +315,9 @@ func (l *Log) commit(batch []*pending) {
 			if err := l.loadRange(ctx, tx, size); err != nil {
 				return err
 			}
+		}
+		if err := l.partitionsFor(ctx, tx, size+uint64(len(batch))); err != nil {
+			return err
 		}
 		rng, err := rangeFactory.NewRange(0, l.size, append([][]byte(nil), l.rng.Hashes()...))
 		if err != nil {
@@ -341,42 +352,33 @@ func (l *Log) commit(batch []*pending) {
 				return err
 			}
 		}
-		bundleWrite := tx.StmtContext(ctx, l.bundleWrite)
-		for i := 0; i < len(leaves); i += maxBundle {
-			part := leaves[i:min(i+maxBundle, len(leaves))]
-			if _, err := bundleWrite.ExecContext(ctx, int64(size)+int64(i), encodeBundle(part), len(part)); err != nil {
-				return err
-			}
+		if err := l.writeBundles(ctx, tx, size, leaves); err != nil {
+			return err
 		}
 		edge, err := l.writeTiles(ctx, tx, grown, order)
 		if err != nil {
 			return err
 		}
-		// When the index has caught up, index the batch here: one
-		// transaction instead of two. Otherwise the indexer catches up.
-		caughtUp := l.indexedTo.Load() == size
-		if !caughtUp && len(batch) <= inlineIndex {
+		// When the index has caught up, index the batch here, from the
+		// entries in hand: one transaction instead of two, and no leaf read
+		// back and parsed again. Otherwise the indexer catches up.
+		inline = l.indexedTo.Load() == size
+		if !inline {
 			wm, err := indexWatermark(ctx, tx)
 			if err != nil {
 				return err
 			}
-			caughtUp = wm == size
+			inline = wm == size
 		}
-		inline = caughtUp && len(batch) <= inlineIndex
 		if inline {
-			args := make([]any, 0, len(batch)*indexColumns)
-			times := make([]int64, len(batch))
+			rows := make(indexRows, 0, len(batch))
 			for i, p := range batch {
 				e := p.entry
-				times[i] = e.Time.UnixMilli()
 				// The index holds what the leaf says (which Verify checks).
-				args = append(args, int64(size)+int64(i), times[i], leafText(e.Actor), leafText(e.Action),
-					storage.NullString(leafText(e.PatientID)))
+				rows = append(rows, indexRow{idx: int64(size) + int64(i), ms: e.Time.UnixMilli(),
+					actor: leafText(e.Actor), action: leafText(e.Action), patient: leafText(e.PatientID)})
 			}
-			if err := l.indexInserter.insert(ctx, tx, args); err != nil {
-				return err
-			}
-			if err := l.noteTimes(ctx, tx, size, times); err != nil {
+			if err := l.writeIndex(ctx, tx, size, rows); err != nil {
 				return err
 			}
 		}
@@ -399,7 +401,7 @@ func (l *Log) commit(batch []*pending) {
 	l.failing.Store(err != nil)
 	if err != nil {
 		// Nothing of this batch is in the log; reload the state next time.
-		l.rng, l.edge = nil, nil
+		l.rng, l.edge, l.partitionedTo = nil, nil, 0
 		werr := medguard.Wrap("audit.Append", err)
 		for _, p := range batch {
 			p.done <- result{err: werr}
@@ -422,8 +424,12 @@ func (l *Log) commit(batch []*pending) {
 
 // seal makes the pending entry's leaf bytes and leaf hash.
 func (p *pending) seal() {
-	p.leaf = p.entry.Leaf()
-	p.hash = hasher.HashLeaf(p.leaf)
+	// The leaf is made after the RFC 6962 leaf prefix, so that its hash,
+	// SHA-256(0x00 ‖ leaf), needs no copy.
+	buf := append(make([]byte, 0, 1+p.entry.leafSize()), rfc6962.RFC6962LeafHashPrefix)
+	buf = p.entry.appendLeaf(buf)
+	sum := sha256.Sum256(buf)
+	p.leaf, p.hash = buf[1:], sum[:]
 }
 
 // mutate runs p's mutation under a savepoint; on failure it rolls the
@@ -483,10 +489,6 @@ const indexColumns = 5
 // of more (an import) is stored in several, so that reading one entry — a
 // search result — never reads more than this many leaves.
 const maxBundle = 64
-
-// inlineIndex is the largest batch indexed in the appender's own
-// transaction; larger ones (imports) are left to the indexer.
-const inlineIndex = 512
 
 // insertChunk is the most rows in one INSERT statement.
 const insertChunk = 200
@@ -555,6 +557,71 @@ func (in *inserter) insert(ctx context.Context, tx *sql.Tx, args []any) error {
 	return nil
 }
 
+// writeBundles stores leaves, the entries from index first on, in bundles
+// of up to maxBundle: on SQLite one prepared INSERT a bundle, on PostgreSQL
+// one INSERT of them all (arrays unnested: one round trip).
+func (l *Log) writeBundles(ctx context.Context, tx *sql.Tx, first uint64, leaves [][]byte) error {
+	n := (len(leaves) + maxBundle - 1) / maxBundle
+	firsts, blobs, counts := make([]int64, 0, n), make([][]byte, 0, n), make([]int32, 0, n)
+	for i := 0; i < len(leaves); i += maxBundle {
+		part := leaves[i:min(i+maxBundle, len(leaves))]
+		firsts, blobs, counts = append(firsts, int64(first)+int64(i)), append(blobs, encodeBundle(part)), append(counts, int32(len(part)))
+	}
+	if l.db.Dialect == storage.Postgres {
+		_, err := tx.ExecContext(ctx, `INSERT INTO audit_bundles (first_idx, leaves, count)
+			SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::int[])`, firsts, blobs, counts)
+		return err
+	}
+	st := tx.StmtContext(ctx, l.bundleWrite)
+	for k := range firsts {
+		if _, err := st.ExecContext(ctx, firsts[k], blobs[k], counts[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// indexRow is one row of the search index: the searched fields of entry
+// idx as its leaf holds them.
+type indexRow struct {
+	idx, ms                int64
+	actor, action, patient string
+}
+
+type indexRows []indexRow
+
+// writeIndex writes the index rows of the entries from first on (rows in
+// order of index, without gaps) and widens their blocks' time spans. On
+// PostgreSQL the rows go in one INSERT of unnested arrays, one round trip;
+// on SQLite in multi-row INSERTs prepared once.
+func (l *Log) writeIndex(ctx context.Context, tx *sql.Tx, first uint64, rows indexRows) error {
+	times := make([]int64, len(rows))
+	for i, r := range rows {
+		times[i] = r.ms
+	}
+	if l.db.Dialect == storage.Postgres {
+		idxs := make([]int64, len(rows))
+		actors, actions, patients := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
+		for i, r := range rows {
+			idxs[i], actors[i], actions[i], patients[i] = r.idx, r.actor, r.action, r.patient
+		}
+		if _, err := tx.ExecContext(ctx, insertIndexPrefix[:len(insertIndexPrefix)-len("VALUES ")]+
+			`SELECT i, t, a, c, NULLIF(p, '') FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS u(i, t, a, c, p)
+			ON CONFLICT (idx) DO NOTHING`, idxs, times, actors, actions, patients); err != nil {
+			return err
+		}
+	} else {
+		args := make([]any, 0, len(rows)*indexColumns)
+		for _, r := range rows {
+			args = append(args, r.idx, r.ms, r.actor, r.action, storage.NullString(r.patient))
+		}
+		if err := l.indexInserter.insert(ctx, tx, args); err != nil {
+			return err
+		}
+	}
+	return l.noteTimes(ctx, tx, first, times)
+}
+
 // writeTiles appends the new bottom-row hashes to their tiles, reading a
 // tile at the right edge only when it is not cached, and returns the new
 // cache of partial tiles.
@@ -578,18 +645,32 @@ func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, grown map[tileKey][]by
 			edge[k] = stored[k] // nil for a tile not yet begun
 		}
 	}
+	levels, idxs, rows := make([]int32, 0, len(order)), make([]int64, 0, len(order)), make([][]byte, 0, len(order))
 	for _, k := range order {
 		hashes := append(append(make([]byte, 0, len(edge[k])+len(grown[k])), edge[k]...), grown[k]...)
 		if len(hashes) > tileWidth*hashSize {
 			return nil, fmt.Errorf("audit: tile level %d index %d overflows", k.level, k.index)
 		}
-		if _, err := tx.StmtContext(ctx, l.tileWrite).ExecContext(ctx, int64(k.level), int64(k.index), hashes); err != nil {
-			return nil, err
-		}
+		levels, idxs, rows = append(levels, int32(k.level)), append(idxs, int64(k.index)), append(rows, hashes)
 		if len(hashes) == tileWidth*hashSize {
 			delete(edge, k) // full: never written again
 		} else {
 			edge[k] = hashes
+		}
+	}
+	if l.db.Dialect == storage.Postgres {
+		// One round trip for all of them (order holds each tile once).
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_tiles (level, idx, hashes)
+			SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])
+			ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`, levels, idxs, rows); err != nil {
+			return nil, err
+		}
+		return edge, nil
+	}
+	st := tx.StmtContext(ctx, l.tileWrite)
+	for k := range levels {
+		if _, err := st.ExecContext(ctx, int64(levels[k]), idxs[k], rows[k]); err != nil {
+			return nil, err
 		}
 	}
 	return edge, nil

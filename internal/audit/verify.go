@@ -58,6 +58,14 @@ type VerifyReport struct {
 	Keys KeyChain
 }
 
+// Rate is how many entries a second were verified.
+func (r *VerifyReport) Rate() float64 {
+	if r.Took <= 0 {
+		return 0
+	}
+	return float64(r.Size) / r.Took.Seconds()
+}
+
 // checkpointAt is a checkpoint's claim: the root at a size, and where the
 // claim came from.
 type checkpointAt struct {
@@ -68,7 +76,8 @@ type checkpointAt struct {
 }
 
 // Verify recomputes the whole tree from the stored leaves (and archived
-// ones), and checks it against the stored tree nodes, the tree head, every
+// ones), reading them in chunks of verifySpan entries — a few chunks per
+// CPU in memory at once, whatever the size of the log — and checks it against the stored tree nodes, the tree head, every
 // checkpoint in the database and every checkpoint given from outside; and it
 // checks the search index against the leaves (see indexcheck.go). It returns
 // a *TamperError naming the first bad index on any change, removal,

@@ -189,6 +189,14 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 		}
 	}
 	fmt.Fprintf(stdout, "verifying the audit log in %s …\n", db.Where)
+	// A large log takes minutes: say how far it got, at most every 5 s.
+	began, lastSaid := time.Now(), time.Now()
+	opts.Progress = func(done uint64) {
+		if now := time.Now(); now.Sub(lastSaid) >= 5*time.Second {
+			lastSaid = now
+			fmt.Fprintf(stderr, "verified %d entries, %.0f entries/s\n", done, float64(done)/now.Sub(began).Seconds())
+		}
+	}
 	rep, err := audit.Verify(ctx, db, opts)
 	if errors.As(err, &te) {
 		fmt.Fprintf(stdout, "THE AUDIT LOG DOES NOT VERIFY.\nfirst bad index: %d\n%s\n", te.Index, te.Reason)
@@ -219,8 +227,8 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 	if rep.Root != nil {
 		root = base64.StdEncoding.EncodeToString(rep.Root)
 	}
-	fmt.Fprintf(stdout, "audit log intact: %d entries, root %s\n%d checkpoints matched (%d given from outside the database), %s\n",
-		rep.Size, root, rep.Checkpoints, rep.External, rep.Took.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "audit log intact: %d entries, root %s\n%d checkpoints matched (%d given from outside the database), %s (%.0f entries/s)\n",
+		rep.Size, root, rep.Checkpoints, rep.External, rep.Took.Round(time.Millisecond), rep.Rate())
 	if rep.Archived > 0 {
 		fmt.Fprintf(stdout, "of which %d entries [0, %d) from the archive files in %s\n", rep.Archived, rep.Archived, *archiveDir)
 	}
