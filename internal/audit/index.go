@@ -126,16 +126,16 @@ func (l *Log) CatchUp(ctx context.Context) error {
 // indexWatermark is the number of entries indexed: one past the highest,
 // or past the archived entries (which leave the index with their leaves).
 func indexWatermark(ctx context.Context, q querier) (uint64, error) {
+	// One round trip: with several servers, every batch after another
+	// server's asks.
 	var highest sql.NullInt64
-	err := q.QueryRowContext(ctx, `SELECT MAX(idx) FROM audit_index`).Scan(&highest)
-	if err != nil {
-		return 0, err
-	}
-	archived, err := archivedEnd(ctx, q)
+	var archived int64
+	err := q.QueryRowContext(ctx, `SELECT (SELECT MAX(idx) FROM audit_index),
+		(SELECT COALESCE(MAX(end_idx), 0) FROM audit_archives)`).Scan(&highest, &archived)
 	if err != nil || !highest.Valid {
-		return archived, err
+		return uint64(archived), err
 	}
-	return max(uint64(highest.Int64)+1, archived), nil
+	return max(uint64(highest.Int64)+1, uint64(archived)), nil
 }
 
 // indexOnce indexes up to indexChunk entries after the watermark, below size.
