@@ -31,7 +31,8 @@ const timeBlock = 4096
 
 // noteTimes widens the time spans of the blocks holding entries
 // [first, first+len(ms)) to cover their times (Unix milliseconds).
-func (l *Log) noteTimes(ctx context.Context, tx *sql.Tx, first uint64, ms []int64) error {
+func (l *Log) noteTimes(ctx context.Context, tx *sql.Tx, pg execer, first uint64, ms []int64) error {
+	var blocks, los, his []int64
 	for i := 0; i < len(ms); {
 		block := (first + uint64(i)) / timeBlock
 		end := min(len(ms), int((block+1)*timeBlock-first))
@@ -39,10 +40,21 @@ func (l *Log) noteTimes(ctx context.Context, tx *sql.Tx, first uint64, ms []int6
 		for _, t := range ms[i:end] {
 			lo, hi = min(lo, t), max(hi, t)
 		}
-		if _, err := tx.StmtContext(ctx, l.blockWrite).ExecContext(ctx, int64(block), lo, hi); err != nil {
+		blocks, los, his = append(blocks, int64(block)), append(los, lo), append(his, hi)
+		i = end
+	}
+	if l.db.Dialect == storage.Postgres {
+		// One statement for them all (each block once).
+		_, err := pg.ExecContext(ctx, `INSERT INTO audit_time_blocks (block, min_ms, max_ms)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])
+			ON CONFLICT (block) DO UPDATE SET min_ms = LEAST(audit_time_blocks.min_ms, excluded.min_ms),
+			max_ms = GREATEST(audit_time_blocks.max_ms, excluded.max_ms)`, blocks, los, his)
+		return err
+	}
+	for k := range blocks {
+		if _, err := tx.StmtContext(ctx, l.blockWrite).ExecContext(ctx, blocks[k], los[k], his[k]); err != nil {
 			return err
 		}
-		i = end
 	}
 	return nil
 }
@@ -176,7 +188,7 @@ func (l *Log) indexOnce(ctx context.Context, size uint64) error {
 		if uint64(len(rows)) != to-from {
 			return fmt.Errorf("audit: entry %d is missing or damaged", from+uint64(len(rows)))
 		}
-		if err := l.writeIndex(ctx, tx, from, rows); err != nil {
+		if err := l.writeIndex(ctx, tx, tx, from, rows); err != nil {
 			return err
 		}
 		l.indexed = to

@@ -144,7 +144,7 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 	if l.headRead, err = db.PrepareWrite(ctx, `SELECT size, root FROM audit_head WHERE id = 1`+db.ForUpdate()); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
-	if l.headWrite, err = db.PrepareWrite(ctx, `UPDATE audit_head SET size = $1, root = $2, updated_at = $3 WHERE id = 1`); err != nil {
+	if l.headWrite, err = db.PrepareWrite(ctx, headUpdate); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
 	if err := db.InTx(ctx, func(tx *sql.Tx) error {
@@ -165,6 +165,9 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 	l.kickIndexer()
 	return l, nil
 }
+
+// headUpdate moves the head to a new size and root.
+const headUpdate = `UPDATE audit_head SET size = $1, root = $2, updated_at = $3 WHERE id = 1`
 
 // Failing reports whether the last commit of the log failed: nothing can
 // be answered while entries cannot be made durable.
@@ -352,10 +355,17 @@ func (l *Log) commit(batch []*pending) {
 				return err
 			}
 		}
-		if err := l.writeBundles(ctx, tx, size, leaves); err != nil {
+		// On PostgreSQL the writes go as one statement with the head's
+		// update (pgWrites); on SQLite each runs at once.
+		var pg execer = tx
+		writes := &pgWrites{}
+		if l.db.Dialect == storage.Postgres {
+			pg = writes
+		}
+		if err := l.writeBundles(ctx, tx, pg, size, leaves); err != nil {
 			return err
 		}
-		edge, err := l.writeTiles(ctx, tx, grown, order)
+		edge, err := l.writeTiles(ctx, tx, pg, grown, order)
 		if err != nil {
 			return err
 		}
@@ -378,7 +388,7 @@ func (l *Log) commit(batch []*pending) {
 				rows = append(rows, indexRow{idx: int64(size) + int64(i), ms: e.Time.UnixMilli(),
 					actor: leafText(e.Actor), action: leafText(e.Action), patient: leafText(e.PatientID)})
 			}
-			if err := l.writeIndex(ctx, tx, size, rows); err != nil {
+			if err := l.writeIndex(ctx, tx, pg, size, rows); err != nil {
 				return err
 			}
 		}
@@ -388,7 +398,12 @@ func (l *Log) commit(batch []*pending) {
 			return err
 		}
 		newSize = size + uint64(len(batch))
-		if _, err := tx.StmtContext(ctx, l.headWrite).ExecContext(ctx, int64(newSize), root, time.Now().UnixMilli()); err != nil {
+		if l.db.Dialect == storage.Postgres {
+			writes.ExecContext(ctx, headUpdate, int64(newSize), root, time.Now().UnixMilli())
+			if err := writes.flush(ctx, tx); err != nil {
+				return err
+			}
+		} else if _, err := tx.StmtContext(ctx, l.headWrite).ExecContext(ctx, int64(newSize), root, time.Now().UnixMilli()); err != nil {
 			return err
 		}
 		receipts = make([]Receipt, len(batch))
@@ -560,7 +575,7 @@ func (in *inserter) insert(ctx context.Context, tx *sql.Tx, args []any) error {
 // writeBundles stores leaves, the entries from index first on, in bundles
 // of up to maxBundle: on SQLite one prepared INSERT a bundle, on PostgreSQL
 // one INSERT of them all (arrays unnested: one round trip).
-func (l *Log) writeBundles(ctx context.Context, tx *sql.Tx, first uint64, leaves [][]byte) error {
+func (l *Log) writeBundles(ctx context.Context, tx *sql.Tx, pg execer, first uint64, leaves [][]byte) error {
 	n := (len(leaves) + maxBundle - 1) / maxBundle
 	firsts, blobs, counts := make([]int64, 0, n), make([][]byte, 0, n), make([]int32, 0, n)
 	for i := 0; i < len(leaves); i += maxBundle {
@@ -568,7 +583,7 @@ func (l *Log) writeBundles(ctx context.Context, tx *sql.Tx, first uint64, leaves
 		firsts, blobs, counts = append(firsts, int64(first)+int64(i)), append(blobs, encodeBundle(part)), append(counts, int32(len(part)))
 	}
 	if l.db.Dialect == storage.Postgres {
-		_, err := tx.ExecContext(ctx, `INSERT INTO audit_bundles (first_idx, leaves, count)
+		_, err := pg.ExecContext(ctx, `INSERT INTO audit_bundles (first_idx, leaves, count)
 			SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::int[])`, firsts, blobs, counts)
 		return err
 	}
@@ -594,7 +609,7 @@ type indexRows []indexRow
 // order of index, without gaps) and widens their blocks' time spans. On
 // PostgreSQL the rows go in one INSERT of unnested arrays, one round trip;
 // on SQLite in multi-row INSERTs prepared once.
-func (l *Log) writeIndex(ctx context.Context, tx *sql.Tx, first uint64, rows indexRows) error {
+func (l *Log) writeIndex(ctx context.Context, tx *sql.Tx, pg execer, first uint64, rows indexRows) error {
 	times := make([]int64, len(rows))
 	for i, r := range rows {
 		times[i] = r.ms
@@ -605,7 +620,7 @@ func (l *Log) writeIndex(ctx context.Context, tx *sql.Tx, first uint64, rows ind
 		for i, r := range rows {
 			idxs[i], actors[i], actions[i], patients[i] = r.idx, r.actor, r.action, r.patient
 		}
-		if _, err := tx.ExecContext(ctx, insertIndexPrefix[:len(insertIndexPrefix)-len("VALUES ")]+
+		if _, err := pg.ExecContext(ctx, insertIndexPrefix[:len(insertIndexPrefix)-len("VALUES ")]+
 			`SELECT i, t, a, c, NULLIF(p, '') FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS u(i, t, a, c, p)
 			ON CONFLICT (idx) DO NOTHING`, idxs, times, actors, actions, patients); err != nil {
 			return err
@@ -619,13 +634,13 @@ func (l *Log) writeIndex(ctx context.Context, tx *sql.Tx, first uint64, rows ind
 			return err
 		}
 	}
-	return l.noteTimes(ctx, tx, first, times)
+	return l.noteTimes(ctx, tx, pg, first, times)
 }
 
 // writeTiles appends the new bottom-row hashes to their tiles, reading a
 // tile at the right edge only when it is not cached, and returns the new
 // cache of partial tiles.
-func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, grown map[tileKey][]byte, order []tileKey) (map[tileKey][]byte, error) {
+func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, pg execer, grown map[tileKey][]byte, order []tileKey) (map[tileKey][]byte, error) {
 	edge := make(map[tileKey][]byte, len(l.edge)+len(order))
 	for k, v := range l.edge {
 		edge[k] = v
@@ -660,7 +675,7 @@ func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, grown map[tileKey][]by
 	}
 	if l.db.Dialect == storage.Postgres {
 		// One round trip for all of them (order holds each tile once).
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_tiles (level, idx, hashes)
+		if _, err := pg.ExecContext(ctx, `INSERT INTO audit_tiles (level, idx, hashes)
 			SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])
 			ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`, levels, idxs, rows); err != nil {
 			return nil, err
