@@ -301,118 +301,51 @@ func (l *Log) commit(batch []*pending) {
 	ctx := context.Background()
 	l.keepPartitionsAhead(ctx, len(batch))
 	errs := make([]error, len(batch))
+	var w *written
+	var err error
+	if l.alone(batch) {
+		// One statement, no lock taken beforehand: it writes nothing unless
+		// the head is still where this server left it.
+		// If the database refused it (another server moved the head), or
+		// it needs a tile not in memory, the batch is written under the
+		// lock, from what is stored. An error on the way (a connection
+		// lost) leaves it unknown whether the statement was applied: the
+		// batch fails, as a transaction whose commit went unanswered does.
+		w, err = l.writeBatch(ctx, nil, l.size, batch, errs)
+		if err != nil && (errors.Is(err, errNotAlone) || storage.Refused(err)) {
+			w, err, l.rng, l.edge = nil, nil, nil, nil
+		}
+	}
+	if w == nil && err == nil {
+		err = l.db.InTx(ctx, func(tx *sql.Tx) error {
+			var size64 int64
+			var oldRoot []byte
+			if err := tx.StmtContext(ctx, l.headRead).QueryRowContext(ctx).Scan(&size64, &oldRoot); err != nil {
+				return err
+			}
+			size := uint64(size64)
+			if size != l.size || l.rng == nil {
+				// Another server appended since our last batch.
+				if err := l.loadRange(ctx, tx, size); err != nil {
+					return err
+				}
+			}
+			if err := l.partitionsFor(ctx, tx, size+uint64(len(batch))); err != nil {
+				return err
+			}
+			var err error
+			w, err = l.writeBatch(ctx, tx, size, batch, errs)
+			return err
+		})
+	}
 	var receipts []Receipt
 	var newSize uint64
 	var newRange *compact.Range
 	var newEdge map[tileKey][]byte
 	var inline bool
-	err := l.db.InTx(ctx, func(tx *sql.Tx) error {
-		var size64 int64
-		var oldRoot []byte
-		if err := tx.StmtContext(ctx, l.headRead).QueryRowContext(ctx).Scan(&size64, &oldRoot); err != nil {
-			return err
-		}
-		size := uint64(size64)
-		if size != l.size || l.rng == nil {
-			// Another server appended since our last batch.
-			if err := l.loadRange(ctx, tx, size); err != nil {
-				return err
-			}
-		}
-		if err := l.partitionsFor(ctx, tx, size+uint64(len(batch))); err != nil {
-			return err
-		}
-		rng, err := rangeFactory.NewRange(0, l.size, append([][]byte(nil), l.rng.Hashes()...))
-		if err != nil {
-			return err
-		}
-		leaves := make([][]byte, len(batch))
-		for i, p := range batch {
-			index := size + uint64(i)
-			if p.mutate != nil {
-				errs[i] = l.mutate(ctx, tx, p, index)
-			}
-			if errs[i] != nil {
-				p.seal() // the failure changed the entry's outcome
-			}
-			leaves[i] = p.leaf
-		}
-		// The new hashes at tile-bottom levels (0, 8, 16, …), by tile.
-		grown := map[tileKey][]byte{}
-		var order []tileKey
-		visit := func(id compact.NodeID, hash []byte) {
-			if id.Level%tileHeight != 0 {
-				return
-			}
-			k, _, _ := tileOf(id)
-			if _, ok := grown[k]; !ok {
-				order = append(order, k)
-			}
-			grown[k] = append(grown[k], hash...)
-		}
-		for _, p := range batch {
-			if err := rng.Append(p.hash, visit); err != nil {
-				return err
-			}
-		}
-		// On PostgreSQL the writes go as one statement with the head's
-		// update (pgWrites); on SQLite each runs at once.
-		var pg execer = tx
-		writes := &pgWrites{}
-		if l.db.Dialect == storage.Postgres {
-			pg = writes
-		}
-		if err := l.writeBundles(ctx, tx, pg, size, leaves); err != nil {
-			return err
-		}
-		edge, err := l.writeTiles(ctx, tx, pg, grown, order)
-		if err != nil {
-			return err
-		}
-		// When the index has caught up, index the batch here, from the
-		// entries in hand: one transaction instead of two, and no leaf read
-		// back and parsed again. Otherwise the indexer catches up.
-		inline = l.indexedTo.Load() == size
-		if !inline {
-			wm, err := indexWatermark(ctx, tx)
-			if err != nil {
-				return err
-			}
-			inline = wm == size
-		}
-		if inline {
-			rows := make(indexRows, 0, len(batch))
-			for i, p := range batch {
-				e := p.entry
-				// The index holds what the leaf says (which Verify checks).
-				rows = append(rows, indexRow{idx: int64(size) + int64(i), ms: e.Time.UnixMilli(),
-					actor: leafText(e.Actor), action: leafText(e.Action), patient: leafText(e.PatientID)})
-			}
-			if err := l.writeIndex(ctx, tx, pg, size, rows); err != nil {
-				return err
-			}
-		}
-		newEdge = edge
-		root, err := rng.GetRootHash(nil)
-		if err != nil {
-			return err
-		}
-		newSize = size + uint64(len(batch))
-		if l.db.Dialect == storage.Postgres {
-			writes.ExecContext(ctx, headUpdate, int64(newSize), root, time.Now().UnixMilli())
-			if err := writes.flush(ctx, tx); err != nil {
-				return err
-			}
-		} else if _, err := tx.StmtContext(ctx, l.headWrite).ExecContext(ctx, int64(newSize), root, time.Now().UnixMilli()); err != nil {
-			return err
-		}
-		receipts = make([]Receipt, len(batch))
-		for i := range batch {
-			receipts[i] = Receipt{Index: size + uint64(i), TreeSize: newSize, Root: root}
-		}
-		newRange = rng
-		return nil
-	})
+	if err == nil {
+		receipts, newSize, newRange, newEdge, inline = w.receipts, w.size, w.rng, w.edge, w.inline
+	}
 	l.failing.Store(err != nil)
 	if err != nil {
 		// Nothing of this batch is in the log; reload the state next time.
@@ -435,6 +368,144 @@ func (l *Log) commit(batch []*pending) {
 	for i, p := range batch {
 		p.done <- result{receipt: receipts[i], err: errs[i]}
 	}
+}
+
+// written is what a batch's commit changed of the log.
+type written struct {
+	receipts []Receipt
+	size     uint64
+	rng      *compact.Range
+	edge     map[tileKey][]byte
+	inline   bool
+}
+
+// errNotAlone stops a batch that cannot be written as one statement: it
+// is written under the head's lock instead.
+var errNotAlone = errors.New("audit: the batch needs the head's lock")
+
+// alone reports whether batch may be committed as one statement without a
+// transaction (PostgreSQL): no entry carries a mutation (those run under
+// savepoints in a transaction), this server knows the tree (its size,
+// range and the partitions ahead) and the index has caught up. Whether the
+// head is still where this server left it is checked by the statement.
+func (l *Log) alone(batch []*pending) bool {
+	if l.db.Dialect != storage.Postgres || l.rng == nil || l.indexedTo.Load() != l.size ||
+		(l.partitioned && l.partitionedTo < l.size+uint64(len(batch))) {
+		return false
+	}
+	for _, p := range batch {
+		if p.mutate != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// writeBatch writes batch as the entries from size on: in tx, or — with
+// tx nil, when alone allows — as one statement of its own that changes
+// nothing unless the head's size is still size.
+func (l *Log) writeBatch(ctx context.Context, tx *sql.Tx, size uint64, batch []*pending, errs []error) (*written, error) {
+	rng, err := rangeFactory.NewRange(0, l.size, append([][]byte(nil), l.rng.Hashes()...))
+	if err != nil {
+		return nil, err
+	}
+	leaves := make([][]byte, len(batch))
+	for i, p := range batch {
+		index := size + uint64(i)
+		if p.mutate != nil {
+			errs[i] = l.mutate(ctx, tx, p, index)
+		}
+		if errs[i] != nil {
+			p.seal() // the failure changed the entry's outcome
+		}
+		leaves[i] = p.leaf
+	}
+	// The new hashes at tile-bottom levels (0, 8, 16, …), by tile.
+	grown := map[tileKey][]byte{}
+	var order []tileKey
+	visit := func(id compact.NodeID, hash []byte) {
+		if id.Level%tileHeight != 0 {
+			return
+		}
+		k, _, _ := tileOf(id)
+		if _, ok := grown[k]; !ok {
+			order = append(order, k)
+		}
+		grown[k] = append(grown[k], hash...)
+	}
+	for _, p := range batch {
+		if err := rng.Append(p.hash, visit); err != nil {
+			return nil, err
+		}
+	}
+	// On PostgreSQL the writes go as one statement with the head's update
+	// (pgWrites); on SQLite each runs at once.
+	var pg execer = tx
+	writes := &pgWrites{}
+	if l.db.Dialect == storage.Postgres {
+		pg = writes
+	}
+	if err := l.writeBundles(ctx, tx, pg, size, leaves); err != nil {
+		return nil, err
+	}
+	edge, err := l.writeTiles(ctx, tx, pg, grown, order)
+	if err != nil {
+		return nil, err
+	}
+	// When the index has caught up, index the batch here, from the entries
+	// in hand: one transaction instead of two, and no leaf read back and
+	// parsed again. Otherwise the indexer catches up.
+	inline := l.indexedTo.Load() == size
+	if !inline && tx != nil {
+		wm, err := indexWatermark(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		inline = wm == size
+	}
+	if inline {
+		rows := make(indexRows, 0, len(batch))
+		for i, p := range batch {
+			e := p.entry
+			// The index holds what the leaf says (which Verify checks).
+			rows = append(rows, indexRow{idx: int64(size) + int64(i), ms: e.Time.UnixMilli(),
+				actor: leafText(e.Actor), action: leafText(e.Action), patient: leafText(e.PatientID)})
+		}
+		if err := l.writeIndex(ctx, tx, pg, size, rows); err != nil {
+			return nil, err
+		}
+	}
+	root, err := rng.GetRootHash(nil)
+	if err != nil {
+		return nil, err
+	}
+	newSize := size + uint64(len(batch))
+	now := time.Now().UnixMilli()
+	switch {
+	case tx == nil:
+		// The head moves only from size; the statement fails, writing
+		// nothing, if another server moved it first (its bundle at size
+		// conflicts, or the head's update finds no row: 1 / 0).
+		writes.ExecContext(ctx, headUpdate+` AND size = $4 RETURNING 1`, int64(newSize), root, now, int64(size))
+		writes.ExecContext(ctx, `SELECT 1 / count(*) FROM `+writes.lastName())
+		if err := writes.flushAlone(ctx, l.db); err != nil {
+			return nil, err
+		}
+	case l.db.Dialect == storage.Postgres:
+		writes.ExecContext(ctx, headUpdate, int64(newSize), root, now)
+		if err := writes.flush(ctx, tx); err != nil {
+			return nil, err
+		}
+	default:
+		if _, err := tx.StmtContext(ctx, l.headWrite).ExecContext(ctx, int64(newSize), root, now); err != nil {
+			return nil, err
+		}
+	}
+	w := &written{size: newSize, rng: rng, edge: edge, inline: inline, receipts: make([]Receipt, len(batch))}
+	for i := range batch {
+		w.receipts[i] = Receipt{Index: size + uint64(i), TreeSize: newSize, Root: root}
+	}
+	return w, nil
 }
 
 // seal makes the pending entry's leaf bytes and leaf hash.
@@ -650,6 +721,9 @@ func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, pg execer, grown map[t
 		if _, ok := edge[k]; !ok {
 			missing = append(missing, k)
 		}
+	}
+	if len(missing) > 0 && tx == nil {
+		return nil, errNotAlone // a tile this server has not read
 	}
 	if len(missing) > 0 {
 		stored, err := readTiles(ctx, tx, missing)

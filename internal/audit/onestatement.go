@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"medguard/internal/storage"
 )
 
 // execer runs a statement: a transaction, or a pgWrites collecting it.
@@ -53,6 +55,17 @@ func (w *pgWrites) statement() string {
 	}
 	b.WriteString(w.parts[last])
 	return b.String()
+}
+
+// lastName is the name the statement kept last has in the WITH clause.
+func (w *pgWrites) lastName() string { return "w" + strconv.Itoa(len(w.parts)-1) }
+
+// flushAlone runs the writes kept as one statement of its own (its own
+// transaction).
+func (w *pgWrites) flushAlone(ctx context.Context, db *storage.DB) error {
+	_, err := db.ExecContext(ctx, w.statement(), w.args...)
+	w.parts, w.args = nil, nil
+	return err
 }
 
 // flush runs the writes kept in tx, if any.

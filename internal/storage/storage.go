@@ -578,3 +578,13 @@ func Affected(res sql.Result, err error, ifNone error) error {
 
 // NullString returns a NULL for the empty string.
 func NullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// Refused reports whether err is the database's own answer to a statement
+// — a constraint, an expression that failed — after which nothing of the
+// statement was applied, as opposed to an error on the way (a connection
+// lost), after which it may have been.
+func Refused(err error) bool {
+	var pg *pgconn.PgError
+	var se *sqlite.Error
+	return errors.As(err, &pg) || errors.As(err, &se)
+}
