@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -223,18 +222,7 @@ func startBenchChild(ctx context.Context, exe string, env []string, args ...stri
 
 // stop ends the server (SIGTERM, then SIGKILL after 15 s) and waits for it.
 func (c *benchChild) stop() error {
-	select {
-	case <-c.done:
-		return nil
-	default:
-	}
-	c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(15 * time.Second):
-		c.cmd.Process.Kill()
-		<-c.done
-	}
+	stopProcess(c.cmd, c.done, 15*time.Second)
 	return nil
 }
 

@@ -160,18 +160,23 @@ func (h *HAProxy) Pid() int { return h.cmd.Process.Pid }
 func (h *HAProxy) Output() string { return h.out.String() }
 
 // Stop ends haproxy (SIGTERM, then SIGKILL after 5 s) and waits for it.
-func (h *HAProxy) Stop() {
+func (h *HAProxy) Stop() { stopProcess(h.cmd, h.done, 5*time.Second) }
+
+// stopProcess ends a child process started by cmd, whose end closes done:
+// SIGTERM, then SIGKILL if it has not ended within grace; it returns once
+// the process has ended.
+func stopProcess(cmd *exec.Cmd, done <-chan struct{}, grace time.Duration) {
 	select {
-	case <-h.done:
+	case <-done:
 		return
 	default:
 	}
-	h.cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-h.done:
-	case <-time.After(5 * time.Second):
-		h.cmd.Process.Kill()
-		<-h.done
+	case <-done:
+	case <-time.After(grace):
+		cmd.Process.Kill()
+		<-done
 	}
 }
 
