@@ -56,8 +56,10 @@ func (s *Service) Authenticate(ctx context.Context, token, ip, requestID string)
 	if row.cached && now.Sub(medguard.FromMillis(row.lastSeen)) >= s.cfg.IdleTimeout {
 		// Memory may be behind a request another server answered: only
 		// the stored last-seen time may end a session as idle.
-		if row, err = s.readSession(ctx, hash); err != nil {
+		if row, err = s.readSession(ctx, hash); errors.Is(err, sql.ErrNoRows) {
 			return nil, errSession("invalid_token", "not signed in")
+		} else if err != nil {
+			return nil, medguard.Wrap("identity.Authenticate", err)
 		}
 		s.rememberSeen(hash, row.lastSeen)
 	}
