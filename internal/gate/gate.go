@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -128,6 +129,24 @@ func (g *Gate) Enter(ctx context.Context, p Passage, work Work) (policy.Decision
 	}
 	r, err := g.append(ctx, e, mutation)
 	return d, r, err
+}
+
+// Missing passes the gate for an operation on something that does not
+// exist: an attempt on a missing target is still the caller's operation,
+// decided on the permission alone (p.Resource is marked Missing) and
+// logged. It returns the policy's refusal when the caller may not do the
+// operation at all (logged denied), and otherwise notFound, logged with
+// its outcome (audit.Missing, for a NotFound error) — or, as Enter, the
+// screen's refusal or an internal error when the entry cannot be made
+// durable. It never returns nil: a nil notFound is a NotFound error naming
+// the resource's type.
+func (g *Gate) Missing(ctx context.Context, p Passage, notFound error) error {
+	if notFound == nil {
+		notFound = medguard.Errorf(medguard.NotFound, "no such %s", strings.ReplaceAll(p.Resource.Type, "_", " "))
+	}
+	p.Resource.Missing = true
+	_, _, err := g.Enter(ctx, p, func(policy.Decision) (audit.Mutation, error) { return nil, notFound })
+	return err
 }
 
 // screen asks the screen about the entries of one operation. When it

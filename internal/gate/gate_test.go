@@ -346,6 +346,90 @@ func entryText(e *audit.Entry) string {
 		e.Purpose, e.Decision, e.Rule, e.Outcome, e.BreakGlass, e.RequestID)
 }
 
+// TestMissing: an attempt on something that does not exist is the caller's
+// operation all the same — decided on the permission alone, logged, and
+// answered with the not-found error (or the refusal); it never answers nil
+// and commits nothing.
+func TestMissing(t *testing.T) {
+	errMissing := medguard.Errorf(medguard.NotFound, "no such record")
+	cases := []struct {
+		name     string
+		passage  gate.Passage
+		notFound error
+
+		kind     medguard.Kind // of the error returned
+		message  string        // of the error returned, when notFound is nil
+		decision string        // of the entry
+		rule     string
+		outcome  string
+	}{
+		// Another department's record would be refused for want of a
+		// relation: a missing one is decided on the permission alone.
+		{name: "allowed: the permission alone decides", passage: readRecord(lina, "gone-1"), notFound: errMissing,
+			kind: medguard.NotFound, decision: audit.Allow, rule: policy.RulePermission, outcome: audit.Missing},
+		{name: "allowed, logged under its own action", passage: func() gate.Passage {
+			p := readRecord(zhangwei, "gone-2")
+			p.AuditAction = "record.attachment.read"
+			return p
+		}(), notFound: errMissing,
+			kind: medguard.NotFound, decision: audit.Allow, rule: policy.RulePermission, outcome: audit.Missing},
+		{name: "allowed, without an error of its own", passage: readRecord(zhangwei, "gone-3"),
+			kind: medguard.NotFound, message: "no such record", decision: audit.Allow, rule: policy.RulePermission, outcome: audit.Missing},
+		{name: "denied: no permission", passage: readRecord(admin, "gone-4"), notFound: errMissing,
+			kind: medguard.Forbidden, decision: audit.Deny, rule: policy.RuleNoPermission, outcome: audit.Denied},
+		{name: "denied: no permission, without an error of its own", passage: readRecord(admin, "gone-5"),
+			kind: medguard.Forbidden, decision: audit.Deny, rule: policy.RuleNoPermission, outcome: audit.Denied},
+	}
+	d := open(t)
+	ctx := context.Background()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			id := c.passage.Resource.ID
+			err := d.gate.Missing(ctx, c.passage, c.notFound)
+
+			var me *medguard.Error
+			switch {
+			case err == nil:
+				t.Fatal("answered nil")
+			case c.kind == medguard.Forbidden:
+				if !errors.As(err, &me) || me.Kind != medguard.Forbidden || me.Rule != c.rule {
+					t.Errorf("error %v, want forbidden by %s", err, c.rule)
+				}
+			case c.notFound != nil:
+				if err != c.notFound {
+					t.Errorf("error %v, want the caller's own", err)
+				}
+			default:
+				if !errors.As(err, &me) || me.Kind != c.kind || me.Message != c.message {
+					t.Errorf("error %v, want %v %q", err, c.kind, c.message)
+				}
+			}
+			obs := d.observations()
+			if len(obs) != 1 || !obs[0].durable {
+				t.Fatalf("observed %+v, want one durable entry", obs)
+			}
+			e := d.stored(t, obs[0].receipt)
+			action := c.passage.AuditAction
+			if action == "" {
+				action = string(c.passage.Action)
+			}
+			want := audit.Entry{Time: now, Actor: c.passage.Call.Actor.Name, ActorDepartment: c.passage.Call.Actor.Department,
+				IP: c.passage.Call.IP, Action: action, TargetType: "record", TargetID: id, PatientID: patient,
+				Purpose: c.passage.Call.Purpose, Decision: c.decision, Rule: c.rule, Outcome: c.outcome,
+				RequestID: c.passage.Call.RequestID}
+			if got, want := entryText(e), entryText(&want); got != want {
+				t.Errorf("entry\n%s\nwant\n%s", got, want)
+			}
+			if _, ok := d.noted(t, id); ok {
+				t.Errorf("something was committed for %s", id)
+			}
+			if c.passage.Resource.Missing {
+				t.Errorf("the caller's passage was changed")
+			}
+		})
+	}
+}
+
 // A change that fails in the database is rolled back, and its entry written
 // with the failure as its outcome: the caller gets the failure, not success.
 func TestEnterMutationFails(t *testing.T) {
