@@ -532,8 +532,7 @@ func (s *Service) decide(ctx context.Context, call *medguard.Call, id, note, out
 		if perr != nil {
 			return nil, perr
 		}
-		_, _, gerr := s.gate.Enter(ctx, pass, func(policy.Decision) (audit.Mutation, error) { return nil, err })
-		return nil, gerr
+		return nil, s.gate.Missing(ctx, pass, err)
 	}
 	now := s.clock.Now().Truncate(time.Millisecond)
 	note = strings.TrimSpace(note)

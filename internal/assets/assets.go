@@ -481,10 +481,8 @@ func (s *Service) load(ctx context.Context, call *medguard.Call, action policy.P
 		return nil, err
 	}
 	if a == nil {
-		_, _, gerr := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
-			Resource: policy.Resource{Type: "asset", ID: id, Missing: true}},
-			func(policy.Decision) (audit.Mutation, error) { return nil, errNoAsset })
-		return nil, gerr
+		return nil, s.gate.Missing(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
+			Resource: policy.Resource{Type: "asset", ID: id}}, errNoAsset)
 	}
 	return a, nil
 }

@@ -243,10 +243,8 @@ func (s *Service) loadFolder(ctx context.Context, call *medguard.Call, action po
 		}
 	}
 	if err != nil {
-		_, _, gerr := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
-			Resource: policy.Resource{Type: "paper_folder", ID: id, Missing: true}},
-			func(policy.Decision) (audit.Mutation, error) { return nil, err })
-		return nil, gerr
+		return nil, s.gate.Missing(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
+			Resource: policy.Resource{Type: "paper_folder", ID: id}}, err)
 	}
 	return f, nil
 }

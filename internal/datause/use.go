@@ -285,10 +285,8 @@ func (s *Service) loadUse(ctx context.Context, call *medguard.Call, action polic
 		}
 	}
 	if err != nil {
-		_, _, gerr := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
-			Resource: policy.Resource{Type: "use_request", ID: id, Missing: true}},
-			func(policy.Decision) (audit.Mutation, error) { return nil, err })
-		return nil, gerr
+		return nil, s.gate.Missing(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
+			Resource: policy.Resource{Type: "use_request", ID: id}}, err)
 	}
 	return u, nil
 }

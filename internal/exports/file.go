@@ -48,10 +48,8 @@ func (s *Service) missing(ctx context.Context, call *medguard.Call, action, id s
 	if !medguard.IsKind(cause, medguard.NotFound) {
 		return cause
 	}
-	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.RecordExport, AuditAction: action,
-		Resource: policy.Resource{Type: "export", ID: id, Missing: true}},
-		func(policy.Decision) (audit.Mutation, error) { return nil, cause })
-	return err
+	return s.gate.Missing(ctx, gate.Passage{Call: call, Action: policy.RecordExport, AuditAction: action,
+		Resource: policy.Resource{Type: "export", ID: id}}, cause)
 }
 
 // build reads the export's patients through the records capability (one

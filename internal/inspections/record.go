@@ -341,10 +341,8 @@ func (s *Service) load(ctx context.Context, call *medguard.Call, action policy.P
 		return nil, err
 	}
 	if in == nil {
-		_, _, gerr := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
-			Resource: policy.Resource{Type: "inspection", ID: id, Missing: true}},
-			func(policy.Decision) (audit.Mutation, error) { return nil, errNoInspection })
-		return nil, gerr
+		return nil, s.gate.Missing(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
+			Resource: policy.Resource{Type: "inspection", ID: id}}, errNoInspection)
 	}
 	return in, nil
 }

@@ -131,10 +131,8 @@ func (s *Service) loadLoan(ctx context.Context, call *medguard.Call, action poli
 		return nil, err
 	}
 	if l == nil {
-		_, _, gerr := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
-			Resource: policy.Resource{Type: "media_loan", ID: id, Missing: true}},
-			func(policy.Decision) (audit.Mutation, error) { return nil, errNoLoan })
-		return nil, gerr
+		return nil, s.gate.Missing(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
+			Resource: policy.Resource{Type: "media_loan", ID: id}}, errNoLoan)
 	}
 	return l, nil
 }

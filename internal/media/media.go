@@ -326,10 +326,8 @@ func (s *Service) load(ctx context.Context, call *medguard.Call, action policy.P
 		return nil, err
 	}
 	if d == nil {
-		_, _, gerr := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
-			Resource: policy.Resource{Type: "media", ID: id, Missing: true}},
-			func(policy.Decision) (audit.Mutation, error) { return nil, errNoDevice })
-		return nil, gerr
+		return nil, s.gate.Missing(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
+			Resource: policy.Resource{Type: "media", ID: id}}, errNoDevice)
 	}
 	return d, nil
 }

@@ -472,10 +472,8 @@ func (s *Service) loadAgreement(ctx context.Context, call *medguard.Call, action
 		return nil, err
 	}
 	if a == nil {
-		_, _, gerr := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
-			Resource: policy.Resource{Type: "agreement", ID: id, Missing: true}},
-			func(policy.Decision) (audit.Mutation, error) { return nil, errNoAgreementRow })
-		return nil, gerr
+		return nil, s.gate.Missing(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
+			Resource: policy.Resource{Type: "agreement", ID: id}}, errNoAgreementRow)
 	}
 	return a, nil
 }

@@ -355,10 +355,8 @@ func (s *Service) load(ctx context.Context, call *medguard.Call, action policy.P
 		return nil, err
 	}
 	if p == nil {
-		_, _, gerr := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
-			Resource: policy.Resource{Type: "partner", ID: id, Missing: true}},
-			func(policy.Decision) (audit.Mutation, error) { return nil, errNoPartner })
-		return nil, gerr
+		return nil, s.gate.Missing(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
+			Resource: policy.Resource{Type: "partner", ID: id}}, errNoPartner)
 	}
 	return p, nil
 }

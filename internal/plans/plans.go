@@ -577,10 +577,8 @@ func (s *Service) loadFor(ctx context.Context, call *medguard.Call, action polic
 		return nil, err
 	}
 	if p == nil {
-		_, _, gerr := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
-			Resource: policy.Resource{Type: "plan", ID: id, Missing: true}},
-			func(policy.Decision) (audit.Mutation, error) { return nil, errNoPlan })
-		return nil, gerr
+		return nil, s.gate.Missing(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
+			Resource: policy.Resource{Type: "plan", ID: id}}, errNoPlan)
 	}
 	return p, nil
 }
@@ -675,10 +673,8 @@ func (s *Service) loadVersion(ctx context.Context, call *medguard.Call, action p
 	}
 	v := p.version(version)
 	if v == nil {
-		_, _, gerr := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
-			Resource: policy.Resource{Type: "plan", ID: id, Missing: true}},
-			func(policy.Decision) (audit.Mutation, error) { return nil, errNoVersion })
-		return nil, nil, gerr
+		return nil, nil, s.gate.Missing(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
+			Resource: policy.Resource{Type: "plan", ID: id}}, errNoVersion)
 	}
 	return p, v, nil
 }

@@ -416,10 +416,8 @@ func (s *Service) missing(ctx context.Context, call *medguard.Call, action polic
 	if !medguard.IsKind(cause, medguard.NotFound) {
 		return cause
 	}
-	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action,
-		Resource: policy.Resource{Type: typ, ID: id, Missing: true}},
-		func(policy.Decision) (audit.Mutation, error) { return nil, cause })
-	return err
+	return s.gate.Missing(ctx, gate.Passage{Call: call, Action: action,
+		Resource: policy.Resource{Type: typ, ID: id}}, cause)
 }
 
 // UpdatePatient changes a patient's identifying data.

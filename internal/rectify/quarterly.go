@@ -494,10 +494,8 @@ func (s *Service) loadRun(ctx context.Context, call *medguard.Call, action polic
 		return nil, err
 	}
 	if r == nil {
-		_, _, gerr := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
-			Resource: policy.Resource{Type: "quarterly_check", ID: id, Missing: true}},
-			func(policy.Decision) (audit.Mutation, error) { return nil, errNoRun })
-		return nil, gerr
+		return nil, s.gate.Missing(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
+			Resource: policy.Resource{Type: "quarterly_check", ID: id}}, errNoRun)
 	}
 	return r, nil
 }

@@ -574,10 +574,8 @@ func (s *Service) load(ctx context.Context, call *medguard.Call, action policy.P
 		return nil, err
 	}
 	if it == nil {
-		_, _, gerr := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
-			Resource: policy.Resource{Type: "rectification", ID: id, Missing: true}},
-			func(policy.Decision) (audit.Mutation, error) { return nil, errNoItem })
-		return nil, gerr
+		return nil, s.gate.Missing(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
+			Resource: policy.Resource{Type: "rectification", ID: id}}, errNoItem)
 	}
 	return it, nil
 }

@@ -151,10 +151,8 @@ func (s *Service) loadAssessment(ctx context.Context, call *medguard.Call, actio
 		return nil, err
 	}
 	if a == nil {
-		_, _, gerr := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
-			Resource: policy.Resource{Type: "risk_assessment", ID: id, Missing: true}},
-			func(policy.Decision) (audit.Mutation, error) { return nil, errNoAssessment })
-		return nil, gerr
+		return nil, s.gate.Missing(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
+			Resource: policy.Resource{Type: "risk_assessment", ID: id}}, errNoAssessment)
 	}
 	return a, nil
 }
@@ -473,10 +471,8 @@ func (s *Service) loadIntroduction(ctx context.Context, call *medguard.Call, act
 		return nil, nil, err
 	}
 	if it == nil {
-		_, _, gerr := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
-			Resource: policy.Resource{Type: "system_introduction", ID: id, Missing: true}},
-			func(policy.Decision) (audit.Mutation, error) { return nil, errNoIntroduction })
-		return nil, nil, gerr
+		return nil, nil, s.gate.Missing(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
+			Resource: policy.Resource{Type: "system_introduction", ID: id}}, errNoIntroduction)
 	}
 	return it, signers, nil
 }

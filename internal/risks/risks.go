@@ -628,10 +628,8 @@ func (s *Service) load(ctx context.Context, call *medguard.Call, action policy.P
 		return nil, err
 	}
 	if r == nil {
-		_, _, gerr := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
-			Resource: policy.Resource{Type: "risk", ID: id, Missing: true}},
-			func(policy.Decision) (audit.Mutation, error) { return nil, errNoRisk })
-		return nil, gerr
+		return nil, s.gate.Missing(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
+			Resource: policy.Resource{Type: "risk", ID: id}}, errNoRisk)
 	}
 	return r, nil
 }

@@ -211,10 +211,8 @@ func (s *Service) courses(ctx context.Context) ([]Course, error) {
 // with notFound (or the refusal, for a caller without the permission).
 func (s *Service) missing(ctx context.Context, call *medguard.Call, action policy.Permission, auditAction, typ, id string,
 	notFound error) error {
-	_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
-		Resource: policy.Resource{Type: typ, ID: id, Missing: true}},
-		func(policy.Decision) (audit.Mutation, error) { return nil, notFound })
-	return err
+	return s.gate.Missing(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
+		Resource: policy.Resource{Type: typ, ID: id}}, notFound)
 }
 
 // loadCourse reads a course for an operation; an attempt on a missing one

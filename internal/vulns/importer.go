@@ -93,12 +93,9 @@ func (s *Service) Import(ctx context.Context, call *medguard.Call, in Import) (*
 		if in.AssetID == "" {
 			return nil, medguard.InvalidField("asset", "asset is required: the id of the asset scanned")
 		}
-		_, _, err := s.gate.Enter(ctx, gate.Passage{Call: call, Action: policy.VulnManage, AuditAction: "vuln.import",
-			Resource: policy.Resource{Type: "asset", ID: in.AssetID, Missing: true}},
-			func(policy.Decision) (audit.Mutation, error) {
-				return nil, &medguard.Error{Kind: medguard.NotFound, Field: "asset", Message: "no such asset"}
-			})
-		return nil, err
+		return nil, s.gate.Missing(ctx, gate.Passage{Call: call, Action: policy.VulnManage, AuditAction: "vuln.import",
+			Resource: policy.Resource{Type: "asset", ID: in.AssetID}},
+			&medguard.Error{Kind: medguard.NotFound, Field: "asset", Message: "no such asset"})
 	}
 	now := s.clock.Now().Truncate(time.Millisecond)
 	sum := sha256.Sum256(in.Report)

@@ -351,10 +351,8 @@ func (s *Service) load(ctx context.Context, call *medguard.Call, action policy.P
 		return nil, err
 	}
 	if v == nil {
-		_, _, gerr := s.gate.Enter(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
-			Resource: policy.Resource{Type: "vuln", ID: id, Missing: true}},
-			func(policy.Decision) (audit.Mutation, error) { return nil, errNoVuln })
-		return nil, gerr
+		return nil, s.gate.Missing(ctx, gate.Passage{Call: call, Action: action, AuditAction: auditAction,
+			Resource: policy.Resource{Type: "vuln", ID: id}}, errNoVuln)
 	}
 	return v, nil
 }
