@@ -176,12 +176,8 @@ func liveIndexVersions(ctx context.Context, q querier) ([]uint32, error) {
 // written under the old version, which its re-index then reaches; on
 // SQLite write transactions exclude each other anyway.
 func (kr *Keyring) IndexForWrite(ctx context.Context, tx *sql.Tx) (*BlindIndex, error) {
-	lock := ""
-	if kr.db != nil && kr.db.Dialect == storage.Postgres {
-		lock = " FOR SHARE"
-	}
 	var v int64
-	err := tx.QueryRowContext(ctx, `SELECT version FROM index_key_versions WHERE state = 'active'`+lock).Scan(&v)
+	err := tx.QueryRowContext(ctx, `SELECT version FROM index_key_versions WHERE state = 'active'`+kr.db.ForShare()).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return kr.newestIndex(), nil
 	}

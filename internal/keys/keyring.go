@@ -180,12 +180,8 @@ func wrapLocation(owner string, version uint32) Location {
 // PostgreSQL the active row is read FOR SHARE: a rotation's switch waits
 // for the keys being saved under the old version, which it then rewraps.
 func (kr *Keyring) Save(ctx context.Context, tx *sql.Tx, k *DataKey) error {
-	lock := ""
-	if kr.db != nil && kr.db.Dialect == storage.Postgres {
-		lock = " FOR SHARE"
-	}
 	var active int64
-	err := tx.QueryRowContext(ctx, `SELECT version FROM kek_versions WHERE state = 'active'`+lock).Scan(&active)
+	err := tx.QueryRowContext(ctx, `SELECT version FROM kek_versions WHERE state = 'active'`+kr.db.ForShare()).Scan(&active)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:

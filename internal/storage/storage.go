@@ -458,6 +458,17 @@ func (db *DB) ForUpdate() string {
 	return ""
 }
 
+// ForShare is the shared row-locking suffix for a SELECT inside a
+// transaction (" FOR SHARE" on PostgreSQL: the row may not change until
+// the transaction ends; nothing on SQLite, as ForUpdate). A nil db is
+// SQLite's.
+func (db *DB) ForShare() string {
+	if db != nil && db.Dialect == Postgres {
+		return " FOR SHARE"
+	}
+	return ""
+}
+
 // Conn returns a dedicated connection of the write pool, for session-level
 // state such as PostgreSQL advisory locks that elect one server of several
 // for a task. On SQLite it takes the single write connection: hold it only
