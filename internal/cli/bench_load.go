@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"time"
 
@@ -163,6 +164,17 @@ func runLoadBench(ctx context.Context, b loadBench, args []string, getenv func(s
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if f.trace != "" {
+		tf, err := os.Create(f.trace)
+		if err != nil {
+			return err
+		}
+		defer tf.Close()
+		if err := trace.Start(tf); err != nil {
+			return err
+		}
+		defer trace.Stop()
+	}
 	var stopWatch func() load.Memory
 	if t.inProc {
 		stopWatch = load.WatchMemory()
@@ -190,6 +202,10 @@ func runLoadBench(ctx context.Context, b loadBench, args []string, getenv func(s
 	if f.cpuProfile != "" {
 		pprof.StopCPUProfile()
 		fmt.Fprintf(stderr, "bench: CPU profile written to %s (go tool pprof -top %s)\n", f.cpuProfile, f.cpuProfile)
+	}
+	if f.trace != "" {
+		trace.Stop()
+		fmt.Fprintf(stderr, "bench: execution trace written to %s (go tool trace %s)\n", f.trace, f.trace)
 	}
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
