@@ -747,12 +747,12 @@ func (in *instance) occupation() string {
 
 // birthplace is where the ID number was issued: province and city.
 func (in *instance) birthplace() string {
-	for _, a := range areas {
+	for _, a := range in.g.t.areas {
 		if strings.HasPrefix(in.p.IDNumber, a.code) {
 			return birthplace(a)
 		}
 	}
-	if name, ok := provinceNames[in.p.IDNumber[:min(2, len(in.p.IDNumber))]]; ok {
+	if name, ok := in.g.t.provinceNames[in.p.IDNumber[:min(2, len(in.p.IDNumber))]]; ok {
 		return name
 	}
 	return "不详"
@@ -762,7 +762,7 @@ func (in *instance) birthplace() string {
 func (in *instance) contact() string {
 	g := in.g
 	surname := []rune(in.p.Name)[0:1]
-	for _, s := range compoundSurnames {
+	for _, s := range g.t.compoundSurnames {
 		if strings.HasPrefix(in.p.Name, s) {
 			surname = []rune(s)
 		}

@@ -1,0 +1,126 @@
+package synth
+
+import (
+	"bytes"
+	"embed"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"sync"
+)
+
+// dataFiles are the package's tables, compiled in: see the package doc.
+//
+//go:embed data/*.json data/*.tsv
+var dataFiles embed.FS
+
+// tables are the decoded data files.
+type tables struct {
+	names
+	places
+}
+
+// loaded returns the tables, decoding the embedded files on first use. The
+// files are part of the binary, so one that does not decode is a
+// programming error (the tests load them all) and panics.
+var loaded = sync.OnceValue(func() *tables {
+	t, err := loadTables(dataFiles)
+	if err != nil {
+		panic("synth: " + err.Error())
+	}
+	return t
+})
+
+// loadTables decodes the data files of fsys (the embedded ones, or others
+// in tests) and resolves their references to one another.
+func loadTables(fsys fs.FS) (*tables, error) {
+	t := &tables{}
+	if err := t.names.load(fsys); err != nil {
+		return nil, err
+	}
+	if err := t.places.load(fsys); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// decodeJSON decodes the JSON file name of fsys into v. A field v does not
+// have, a value of the wrong type or anything after the value is an error;
+// errors name the file and, where the decoder knows it, the line.
+func decodeJSON(fsys fs.FS, name string, v any) error {
+	b, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syn):
+			return fmt.Errorf("%s:%d: %w", name, lineAt(b, syn.Offset), err)
+		case errors.As(err, &typ):
+			return fmt.Errorf("%s:%d: %w", name, lineAt(b, typ.Offset), err)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return fmt.Errorf("%s: unexpected end of file", name)
+		}
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%s:%d: data after the end of the value", name, lineAt(b, dec.InputOffset()))
+	}
+	return nil
+}
+
+// lineAt returns the line number of byte offset off in b.
+func lineAt(b []byte, off int64) int {
+	off = min(max(off, 0), int64(len(b)))
+	return 1 + bytes.Count(b[:off], []byte("\n"))
+}
+
+// tsvRow is a row of a TSV file and the line it is on.
+type tsvRow struct {
+	line   int
+	fields []string
+}
+
+// readTSV reads the tab-separated file name of fsys: lines starting with #
+// are comments, the first other line must be header, and every row has as
+// many fields as the header.
+func readTSV(fsys fs.FS, name string, header ...string) ([]tsvRow, error) {
+	b, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	r := csv.NewReader(bytes.NewReader(b))
+	r.Comma = '\t'
+	r.Comment = '#'
+	r.FieldsPerRecord = len(header)
+	var rows []tsvRow
+	for first := true; ; first = false {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		line, _ := r.FieldPos(0)
+		if first {
+			if strings.Join(rec, "\t") != strings.Join(header, "\t") {
+				return nil, fmt.Errorf("%s:%d: header %q, want %q", name, line, strings.Join(rec, " "), strings.Join(header, " "))
+			}
+			continue
+		}
+		rows = append(rows, tsvRow{line, rec})
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("%s: no rows", name)
+	}
+	return rows, nil
+}
