@@ -552,7 +552,7 @@ func (in *instance) auxResults() string {
 			break
 		}
 		for _, pn := range in.c.labs {
-			for _, it := range panels[pn].items {
+			for _, it := range in.g.t.panels[pn].items {
 				if it.key == a.key {
 					tpl := a.tpl
 					if strings.ContainsAny(tpl, "|-") && !strings.Contains(tpl, "{") {
@@ -996,7 +996,7 @@ func (in *instance) labReport() RecordText {
 		}
 		name = in.c.labs[g.weighted(w)]
 	}
-	pn := panels[name]
+	pn := g.t.panels[name]
 	res := g.results(pn, in.female, in.abn, in.e)
 	report := in.at.Add(time.Duration(g.intn(60, 300)) * time.Minute)
 	var lines, vals, refs, flagged []string

@@ -339,7 +339,7 @@ func TestDepartmentTables(t *testing.T) {
 				t.Errorf("%s: no labs", where)
 			}
 			for _, l := range c.labs {
-				if _, ok := panels[l]; !ok {
+				if _, ok := loaded().panels[l]; !ok {
 					t.Errorf("%s: unknown panel %s", where, l)
 				}
 			}
@@ -347,7 +347,7 @@ func TestDepartmentTables(t *testing.T) {
 			for _, a := range parseAbn(c.abn) {
 				found := false
 				for _, l := range c.labs {
-					for _, it := range panels[l].items {
+					for _, it := range loaded().panels[l].items {
 						found = found || it.key == a.key
 					}
 				}

@@ -5,10 +5,10 @@
 // like a Chinese hospital's and carries patient data in the usual places.
 //
 // It owns only the data tables and the composition rules. The rules are Go
-// code; the tables of names and places are data files under data/ (JSON,
-// and TSV for the weighted lists: surnames.tsv, mobile_prefixes.tsv),
-// compiled into the package with go:embed and decoded once, on first use.
-// Given the same seed it produces the same output on every machine, so it
+// code; the tables of names, places and lab panels are data files under
+// data/ (JSON, and TSV for the weighted lists: surnames.tsv,
+// mobile_prefixes.tsv), compiled into the package with go:embed and
+// decoded once, on first use. Given the same seed it produces the same output on every machine, so it
 // must never use the global random source or the wall clock, must not read
 // files (other than its embedded tables, which are part of the binary) or
 // the network, and must not store anything: callers (medguard demo, tests,

@@ -22,6 +22,7 @@ var dataFiles embed.FS
 type tables struct {
 	names
 	places
+	panels map[string]panel // lab panels by name
 }
 
 // loaded returns the tables, decoding the embedded files on first use. The
@@ -43,6 +44,10 @@ func loadTables(fsys fs.FS) (*tables, error) {
 		return nil, err
 	}
 	if err := t.places.load(fsys); err != nil {
+		return nil, err
+	}
+	var err error
+	if t.panels, err = loadPanels(fsys); err != nil {
 		return nil, err
 	}
 	return t, nil

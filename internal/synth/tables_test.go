@@ -75,6 +75,8 @@ func TestMalformedDataFiles(t *testing.T) {
 		{"data/places.json", `"addressStyle": "north"`, `"addressStyle": "northern"`, []string{"data/places.json", `unknown addressStyle "northern"`}},
 		{"data/places.json", `"code": "110101"`, `"code": "11010"`, []string{"data/places.json", `"11010"`}},
 		{"data/mobile_prefixes.tsv", "130\t4", "130\t0", []string{"data/mobile_prefixes.tsv:", "weight"}},
+		{"data/lab_panels.json", `"low": 3.5`, `"low": 3.5.1`, []string{"data/lab_panels.json:6:", "invalid character"}},
+		{"data/lab_panels.json", `"key": "NEUT%"`, `"key": "WBC"`, []string{"data/lab_panels.json", `"WBC"`, "血常规"}},
 	}
 	for _, c := range cases {
 		files := dataCopy(t)
