@@ -94,22 +94,10 @@ func loadPanels(fsys fs.FS) (map[string]panel, error) {
 	return panels, nil
 }
 
-// abnormal is one abnormal result a condition produces.
+// abnormal is one abnormal result a condition produces: the item's key
+// and its value, a range (11.5-16.8), choices (阳性(+)|阳性(++)) or a
+// template.
 type abnormal struct{ key, tpl string }
-
-// parseAbn reads a condition's abn string: "WBC 11.5-16.8; U-PRO 阳性(+)|阳性(++)".
-func parseAbn(s string) []abnormal {
-	var out []abnormal
-	for part := range strings.SplitSeq(s, ";") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		key, tpl, _ := strings.Cut(part, " ")
-		out = append(out, abnormal{key, strings.TrimSpace(tpl)})
-	}
-	return out
-}
 
 // labResult is one printed result.
 type labResult struct {

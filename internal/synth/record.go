@@ -370,7 +370,7 @@ func (g *Generator) newInstance(d *deptData, deptName string, c *condition, p Pe
 	in.ddx = in.e.expand(c.ddx)
 	in.e.rng = g.rng
 	in.exam = in.e.expand(c.exam)
-	in.abn = parseAbn(c.abn)
+	in.abn = c.abn
 	return in
 }
 
@@ -443,7 +443,7 @@ func (in *instance) procedure() *procedure {
 	if len(in.d.ops) > 0 {
 		return pick(in.g, in.d.ops)
 	}
-	return &opCVC
+	return in.g.t.defaultProcedure
 }
 
 func (in *instance) doctor() string { return in.g.StaffName() }

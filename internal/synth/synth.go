@@ -5,10 +5,24 @@
 // like a Chinese hospital's and carries patient data in the usual places.
 //
 // It owns only the data tables and the composition rules. The rules are Go
-// code; the tables of names, places and lab panels are data files under
-// data/ (JSON, and TSV for the weighted lists: surnames.tsv,
-// mobile_prefixes.tsv), compiled into the package with go:embed and
-// decoded once, on first use. Given the same seed it produces the same output on every machine, so it
+// code; the tables are data files under data/, compiled into the package
+// with go:embed and decoded once, on first use (tables.go):
+//
+//   - names.json, surnames.tsv: given-name characters, names by era,
+//     pinyin; surnames with their weights
+//   - places.json, mobile_prefixes.tsv: areas, streets, compounds; mobile
+//     number prefixes with their weights
+//   - departments.json and conditions/CODE.json: the departments and the
+//     conditions each treats, whose text is templates (template.go)
+//   - drugs.json, imaging.json, procedures.json: the drugs, imaging studies
+//     and procedures that conditions (and departments) name by key
+//   - lab_panels.json: the lab panels and their reference ranges
+//
+// Each Go type a file decodes into says what its fields mean. A file that
+// does not decode, or refers to a key that no file defines, is an error
+// that names the file; the tests load them all.
+//
+// Given the same seed it produces the same output on every machine, so it
 // must never use the global random source or the wall clock, must not read
 // files (other than its embedded tables, which are part of the binary) or
 // the network, and must not store anything: callers (medguard demo, tests,

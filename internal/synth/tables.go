@@ -15,7 +15,7 @@ import (
 
 // dataFiles are the package's tables, compiled in: see the package doc.
 //
-//go:embed data/*.json data/*.tsv
+//go:embed data/*.json data/*.tsv data/conditions/*.json
 var dataFiles embed.FS
 
 // tables are the decoded data files.
@@ -23,6 +23,7 @@ type tables struct {
 	names
 	places
 	panels map[string]panel // lab panels by name
+	clinical
 }
 
 // loaded returns the tables, decoding the embedded files on first use. The
@@ -50,6 +51,9 @@ func loadTables(fsys fs.FS) (*tables, error) {
 	if t.panels, err = loadPanels(fsys); err != nil {
 		return nil, err
 	}
+	if err := t.clinical.load(fsys, t.panels); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -64,18 +68,63 @@ func decodeJSON(fsys fs.FS, name string, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &syn):
-			return fmt.Errorf("%s:%d: %w", name, lineAt(b, syn.Offset), err)
-		case errors.As(err, &typ):
-			return fmt.Errorf("%s:%d: %w", name, lineAt(b, typ.Offset), err)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return fmt.Errorf("%s: unexpected end of file", name)
-		}
-		return fmt.Errorf("%s: %w", name, err)
+		return jsonError(name, b, err)
 	}
+	return atEnd(name, b, dec)
+}
+
+// decodeNamed decodes the JSON file name of fsys, an object of named
+// entries, into a map. A name that is there twice is an error.
+func decodeNamed[T any](fsys fs.FS, name string) (map[string]T, error) {
+	b, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, fmt.Errorf("%s: not an object of named entries", name)
+	}
+	out := map[string]T{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, jsonError(name, b, err)
+		}
+		key := tok.(string) // an object's keys are strings
+		if _, dup := out[key]; dup {
+			return nil, fmt.Errorf("%s:%d: %q is there twice", name, lineAt(b, dec.InputOffset()), key)
+		}
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return nil, jsonError(name, b, fmt.Errorf("%q: %w", key, err))
+		}
+		out[key] = v
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, jsonError(name, b, err)
+	}
+	return out, atEnd(name, b, dec)
+}
+
+// jsonError makes err, from decoding the JSON file name whose content is
+// b, name the file and, where the decoder knows it, the line.
+func jsonError(name string, b []byte, err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Errorf("%s:%d: %w", name, lineAt(b, syn.Offset), err)
+	case errors.As(err, &typ):
+		return fmt.Errorf("%s:%d: %w", name, lineAt(b, typ.Offset), err)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return fmt.Errorf("%s: unexpected end of file", name)
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// atEnd reports an error if dec has anything left after the value.
+func atEnd(name string, b []byte, dec *json.Decoder) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return fmt.Errorf("%s:%d: data after the end of the value", name, lineAt(b, dec.InputOffset()))
 	}

@@ -77,6 +77,22 @@ func TestMalformedDataFiles(t *testing.T) {
 		{"data/mobile_prefixes.tsv", "130\t4", "130\t0", []string{"data/mobile_prefixes.tsv:", "weight"}},
 		{"data/lab_panels.json", `"low": 3.5`, `"low": 3.5.1`, []string{"data/lab_panels.json:6:", "invalid character"}},
 		{"data/lab_panels.json", `"key": "NEUT%"`, `"key": "WBC"`, []string{"data/lab_panels.json", `"WBC"`, "血常规"}},
+		{"data/drugs.json", `"clopidogrel": {`, `"aspirin": {`, []string{"data/drugs.json:3:", `"aspirin" is there twice`}},
+		{"data/drugs.json", `"specification": "100mg×30片"`, `"spec": "100mg×30片"`, []string{"data/drugs.json", `"aspirin"`, `unknown field "spec"`}},
+		{"data/procedures.json", `"central-line": {`, `"central-lines": {`, []string{"data/procedures.json", `no "central-line"`}},
+		{"data/departments.json", `"code": "NEUR"`, `"code": "CARD"`, []string{"data/departments.json", `"CARD"`, "twice"}},
+		{"data/departments.json", `["coronary-angiography"]`, `["angiography"]`, []string{"data/departments.json: CARD:", `unknown procedure "angiography"`}},
+		{"data/departments.json", `["coronary-angiography"]`, `["wrist-cast"]`, []string{"data/departments.json: CARD:", `"wrist-cast"`, "variable"}},
+		{"data/departments.json", `"englishName": "Cardiology",`, `"englishName": "Cardiology", "surgical": true,`, []string{"data/conditions/CARD.json: condition 4", "no procedure"}},
+		{"data/conditions/CARD.json", `"aspirin"`, `"asprin"`, []string{"data/conditions/CARD.json: condition 1 (", `unknown drug "asprin"`}},
+		{"data/conditions/CARD.json", `"procedure": "pci"`, `"procedure": "pcx"`, []string{"data/conditions/CARD.json: condition 1", `unknown procedure "pcx"`}},
+		{"data/conditions/CARD.json", `["hypertension"]`, `["hypertensive"]`, []string{"data/conditions/CARD.json: condition 1", `unknown vital sign profile "hypertensive"`}},
+		{"data/conditions/CARD.json", `"心肌标志物"`, `"心肌标记物"`, []string{"data/conditions/CARD.json: condition 1", `unknown lab panel "心肌标记物"`}},
+		{"data/conditions/CARD.json", `"LDL-C 3.45-4.80"`, `"LDL 3.45-4.80"`, []string{"data/conditions/CARD.json: condition 1", "LDL is in none"}},
+		{"data/conditions/CARD.json", `"LDL-C 3.45-4.80"`, `"LDL-C"`, []string{"data/conditions/CARD.json: condition 1", "no value"}},
+		{"data/conditions/PEDS.json", `"specification": "0.75g/支"`, `"spec": "0.75g/支"`, []string{"data/conditions/PEDS.json: condition 1", `unknown field "spec"`}},
+		{"data/conditions/PEDS.json", `"imaging": "chest-xray-normal"`, `"imaging": "chest-xray"`, []string{"data/conditions/PEDS.json: condition 2", `unknown imaging study "chest-xray"`}},
+		{"data/conditions/PEDS.json", `"diagnoses": ["支气管肺炎"]`, `"diagnoses": "支气管肺炎"`, []string{"data/conditions/PEDS.json:8:", "diagnoses"}},
 	}
 	for _, c := range cases {
 		files := dataCopy(t)
