@@ -41,17 +41,17 @@ var loaded = sync.OnceValue(func() *tables {
 // in tests) and resolves their references to one another.
 func loadTables(fsys fs.FS) (*tables, error) {
 	t := &tables{}
-	if err := t.names.load(fsys); err != nil {
-		return nil, err
-	}
-	if err := t.places.load(fsys); err != nil {
-		return nil, err
-	}
 	var err error
+	if err = t.names.load(fsys); err != nil {
+		return nil, err
+	}
+	if err = t.places.load(fsys); err != nil {
+		return nil, err
+	}
 	if t.panels, err = loadPanels(fsys); err != nil {
 		return nil, err
 	}
-	if err := t.clinical.load(fsys, t.panels); err != nil {
+	if err = t.clinical.load(fsys, t.panels); err != nil {
 		return nil, err
 	}
 	return t, nil
