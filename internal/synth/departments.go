@@ -1,5 +1,15 @@
 package synth
 
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+)
+
 // Department is a clinical department of the synthetic hospital.
 type Department struct {
 	// Code is a short ASCII code, e.g. "CARD".
@@ -13,8 +23,9 @@ type Department struct {
 // Departments returns the hospital's departments in a fixed order. The
 // slice is new on each call.
 func Departments() []Department {
-	out := make([]Department, len(deptTable))
-	for i, d := range deptTable {
+	depts := loaded().depts
+	out := make([]Department, len(depts))
+	for i, d := range depts {
 		out[i] = d.Department
 	}
 	return out
@@ -39,6 +50,12 @@ const (
 	vDrowsy // consciousness impaired or sedated
 )
 
+// vitalNames are the names of vitalFlags in the data files.
+var vitalNames = map[string]vitalFlags{
+	"fever": vFever, "hypertension": vHypertension, "shock": vShock, "tachycardia": vTachy,
+	"bradycardia": vBrady, "hypoxia": vHypoxia, "drowsy": vDrowsy,
+}
+
 // med is one drug as a prescriber writes it.
 type med struct {
 	name  string // 阿司匹林肠溶片
@@ -56,7 +73,7 @@ type imaging struct {
 	imp  string // 诊断意见 (a template)
 }
 
-// procedure is an operation or bedside procedure.
+// procedure is an operation or bedside procedure (data/procedures.json).
 type procedure struct {
 	name       string
 	anesthesia string
@@ -66,7 +83,8 @@ type procedure struct {
 }
 
 // condition is one presentation a department sees: complaint, history,
-// findings, diagnoses, treatment. Its strings are templates (template.go).
+// findings, diagnoses, treatment (data/conditions/CODE.json, read as a
+// conditionFile). Its strings are templates (template.go).
 type condition struct {
 	cc      string   // 主诉
 	sym     string   // the symptoms in a few words, for progress notes
@@ -76,8 +94,8 @@ type condition struct {
 	ddx     string   // 鉴别诊断
 	dx      []string // diagnoses, main first
 	meds    []med
-	labs    []string // lab panels, most telling first
-	abn     string   // abnormal lab results: "KEY lo-hi; KEY lo-hi" or "KEY a|b"
+	labs    []string   // lab panels, most telling first
+	abn     []abnormal // abnormal lab results
 	img     imaging
 	op      *procedure // nil: the department's usual procedure
 	vit     vitalFlags
@@ -88,7 +106,8 @@ type condition struct {
 	risk    string // psychiatry: risk assessment
 }
 
-// deptData is a department with everything needed to write its records.
+// deptData is a department with everything needed to write its records
+// (data/departments.json and data/conditions/CODE.json).
 type deptData struct {
 	Department
 	profile
@@ -98,109 +117,313 @@ type deptData struct {
 	surgical bool
 }
 
-var deptTable = []*deptData{
-	{Department: Department{"CARD", "心内科", "Cardiology"}, profile: profile{18, 95, ""},
-		conds: cardConds, ops: []*procedure{&opCAG},
-		nursing: []string{
-			"予持续心电监护及低流量吸氧，指导低盐低脂饮食，保持大便通畅，避免用力",
-			"观察胸闷、胸痛发作情况及心律变化，床旁备好急救药品及除颤仪",
-			"遵医嘱记录24小时出入量，每日晨起空腹测体重",
-		}},
-	{Department: Department{"NEUR", "神经内科", "Neurology"}, profile: profile{18, 95, ""},
-		conds: neurConds, ops: []*procedure{&opLumbar},
-		nursing: []string{
-			"抬高床头15°～30°，密切观察意识、瞳孔及肢体活动变化",
-			"协助良肢位摆放，指导肢体被动及主动功能锻炼，床栏保护，防跌倒坠床",
-			"洼田饮水试验{1|2}级，指导进食时取坐位，防呛咳误吸",
-		}},
-	{Department: Department{"EMER", "急诊科", "Emergency"}, profile: profile{0, 95, ""},
-		conds: emerConds, ops: []*procedure{&opCVC},
-		nursing: []string{
-			"予留观，建立静脉通道，持续心电监护，密切观察生命体征变化",
-			"伤口敷料干燥，无明显渗血，嘱患者勿自行揭除",
-			"做好急诊交接班，协助完善相关检查，家属陪同",
-		}},
-	{Department: Department{"RESP", "呼吸内科", "Respiratory Medicine"}, profile: profile{15, 95, ""},
-		conds: respConds, ops: []*procedure{&opBronch},
-		nursing: []string{
-			"予鼻导管吸氧{2-3}L/min，指导有效咳嗽、咳痰及缩唇腹式呼吸",
-			"协助翻身拍背，遵医嘱予雾化吸入，观察痰液颜色、性状及量",
-			"取半卧位，保持呼吸道通畅，监测指脉氧饱和度",
-		}},
-	{Department: Department{"GAST", "消化内科", "Gastroenterology"}, profile: profile{15, 95, ""},
-		conds: gastConds, ops: []*procedure{&opGastroscopy},
-		nursing: []string{
-			"观察大便颜色、性状及量，准确记录24小时出入量",
-			"指导清淡、易消化、少渣饮食，少量多餐，忌辛辣刺激食物",
-			"观察腹痛、腹胀情况，遵医嘱禁食水，保持静脉通路通畅",
-		}},
-	{Department: Department{"ORTH", "骨科", "Orthopaedics"}, profile: profile{5, 95, ""},
-		conds: orthConds, surgical: true,
-		nursing: []string{
-			"患肢抬高，观察末梢血运、感觉及活动情况，指导踝泵运动，预防下肢深静脉血栓",
-			"切口敷料干燥，无渗血渗液，引流管通畅，引流出暗红色液体约{20-80}ml",
-			"协助轴线翻身，指导床上功能锻炼，预防压力性损伤",
-		}},
-	{Department: Department{"GSUR", "普外科", "General Surgery"}, profile: profile{15, 95, ""},
-		conds: gsurConds, surgical: true,
-		nursing: []string{
-			"保持腹腔引流管通畅，妥善固定，观察引流液颜色、性状及量",
-			"切口敷料干燥，无渗血，肛门已排气，指导流质饮食",
-			"指导早期床上翻身及下床活动，预防肠粘连及下肢深静脉血栓",
-		}},
-	{Department: Department{"PEDS", "儿科", "Paediatrics"}, profile: profile{0, 14, ""},
-		conds: pedsConds, ops: []*procedure{&opLumbarChild},
-		nursing: []string{
-			"监测体温变化，指导家长温水擦浴等物理降温，多饮水",
-			"指导家长合理喂养，注意手卫生，保持患儿皮肤及口腔清洁",
-			"观察患儿精神反应、进食及尿量情况，留置针固定良好",
-		}},
-	{Department: Department{"OBGY", "妇产科", "Obstetrics and Gynaecology"}, profile: profile{18, 60, "female"},
-		conds: obgyConds, surgical: true,
-		nursing: []string{
-			"观察阴道流血及腹部切口情况，保持会阴部清洁，每日会阴擦洗2次",
-			"观察宫底高度及子宫收缩情况，指导母乳喂养及产后康复",
-			"留置导尿管通畅，尿色清亮，指导术后早期下床活动",
-		}},
-	{Department: Department{"ONCO", "肿瘤科", "Oncology"}, profile: profile{18, 90, ""},
-		conds: oncoConds, ops: []*procedure{&opPICC},
-		nursing: []string{
-			"PICC导管维护，穿刺点无红肿渗出，导管外露{3-5}cm",
-			"化疗药物输注顺利，无外渗，观察有无恶心、呕吐等不良反应",
-			"指导高蛋白、高维生素饮食，注意口腔卫生，预防感染",
-		}},
-	{Department: Department{"PSYC", "精神科", "Psychiatry"}, profile: profile{14, 85, ""},
-		conds: psycConds, ops: []*procedure{&opMECT},
-		nursing: []string{
-			"专人看护，做好病房安全检查，防自伤、自杀及冲动行为",
-			"督促按时服药，服药后检查口腔，防藏药、吐药",
-			"观察情绪变化及睡眠情况，夜间睡眠约{4-7}小时，做好心理护理",
-		}},
-	{Department: Department{"INFD", "感染科", "Infectious Diseases"}, profile: profile{14, 95, ""},
-		conds: infdConds, ops: []*procedure{&opBoneMarrow},
-		nursing: []string{
-			"予{接触|飞沫|呼吸道}隔离，做好病房消毒隔离及医疗废物处置",
-			"监测体温，高热时予物理降温，指导多饮水，保证营养摄入",
-			"指导患者及家属做好个人防护及手卫生，限制探视",
-		}},
-	{Department: Department{"ICU", "重症医学科", "Intensive Care"}, profile: profile{15, 95, ""},
-		conds: icuConds, ops: []*procedure{&opCVC, &opTracheostomy},
-		nursing: []string{
-			"呼吸机辅助通气，按需吸痰，气囊压力维持在25～30cmH2O",
-			"每2小时翻身拍背，床头抬高30°，预防呼吸机相关性肺炎及压力性损伤",
-			"记录每小时尿量及出入量，中心静脉导管通畅，血管活性药物泵入中",
-		}},
-}
-
 // deptByCode finds a department's data; an unknown code gets 急诊科's.
 func deptByCode(code string) *deptData {
-	for _, d := range deptTable {
+	t := loaded()
+	for _, d := range t.depts {
 		if d.Code == code {
 			return d
 		}
 	}
-	return deptTable[2] // EMER
+	return t.emergency
 }
 
 // profileOf returns which patients the department with code treats.
 func profileOf(code string) profile { return deptByCode(code).profile }
+
+// clinical are the tables of departments and what they treat.
+type clinical struct {
+	depts      []*deptData // in the order Departments returns them
+	emergency  *deptData   // for unknown department codes
+	procedures map[string]*procedure
+	// defaultProcedure is for a condition without a procedure in a
+	// department without usual ones.
+	defaultProcedure *procedure
+}
+
+// The department that unknown department codes get, and the procedure of
+// last resort.
+const (
+	emergencyCode       = "EMER"
+	defaultProcedureKey = "central-line"
+)
+
+// departmentsFile is data/departments.json: the departments in the order
+// Departments returns them. Each department's conditions are in
+// data/conditions/CODE.json (a conditionFile each).
+type departmentsFile []struct {
+	// Code is a short upper-case ASCII code, e.g. CARD.
+	Code string `json:"code"`
+	// Name is the department's Chinese name, e.g. 心内科.
+	Name        string `json:"name"`
+	EnglishName string `json:"englishName"`
+	// MinAge, MaxAge and Gender (absent for either) say which patients
+	// the department treats.
+	MinAge int    `json:"minAge"`
+	MaxAge int    `json:"maxAge"`
+	Gender string `json:"gender"`
+	// Surgical departments operate: each of their conditions names its
+	// procedure.
+	Surgical bool `json:"surgical"`
+	// UsualProcedures are keys in procedures.json: the procedures a
+	// record is about when its condition names none.
+	UsualProcedures []string `json:"usualProcedures"`
+	// Nursing are nursing actions (templates); a nursing note gives two.
+	Nursing []string `json:"nursing"`
+}
+
+// conditionFile is one condition of a department, in
+// data/conditions/CODE.json: one presentation the department sees. Its
+// strings are templates (template.go). HIV infection is deliberately
+// absent from the conditions: it appears only in hiv_test records, the
+// restricted type.
+type conditionFile struct {
+	Complaint string `json:"complaint"` // 主诉
+	// Symptoms are the symptoms in a few words, for progress notes.
+	Symptoms       string `json:"symptoms"`
+	PresentIllness string `json:"presentIllness"` // 现病史, without the leading 患者
+	// PastHistory is the 既往史 relevant to the condition; absent for
+	// 既往体健.
+	PastHistory string `json:"pastHistory"`
+	// Examination is the 专科查体 (for psychiatry: 精神检查).
+	Examination string `json:"examination"`
+	// RatingScales and RiskAssessment are psychiatry's.
+	RatingScales          string   `json:"ratingScales"`
+	RiskAssessment        string   `json:"riskAssessment"`
+	DifferentialDiagnosis string   `json:"differentialDiagnosis"` // 鉴别诊断
+	Diagnoses             []string `json:"diagnoses"`             // main first
+	// Medicines are each a key in drugs.json or a drug written out (a
+	// drugFile) when no other condition uses it.
+	Medicines []json.RawMessage `json:"medicines"`
+	// LabPanels are names in lab_panels.json, most telling first.
+	LabPanels []string `json:"labPanels"`
+	// AbnormalResults are the condition's abnormal lab results, each an
+	// item key of one of its panels, a space and the value: a range
+	// (WBC 11.5-16.8), choices (U-PRO 阳性(+)|阳性(++)) or a template.
+	AbnormalResults []string `json:"abnormalResults"`
+	// Imaging is a key in imaging.json or a study written out (an
+	// imagingFile).
+	Imaging json.RawMessage `json:"imaging"`
+	// Procedure is a key in procedures.json; absent, the department's
+	// usual procedures.
+	Procedure string `json:"procedure"`
+	// VitalSigns bend the vital signs away from normal: fever,
+	// hypertension, shock, tachycardia, bradycardia, hypoxia, drowsy.
+	VitalSigns []string `json:"vitalSigns"`
+	// MinAge, MaxAge (absent for no limit) and Gender (absent for either)
+	// say which patients have the condition.
+	MinAge int    `json:"minAge"`
+	MaxAge int    `json:"maxAge"`
+	Gender string `json:"gender"`
+}
+
+// drugFile is a drug as a prescriber writes it, in drugs.json or a
+// condition.
+type drugFile struct {
+	Name          string `json:"name"`          // 阿司匹林肠溶片
+	Specification string `json:"specification"` // 规格: 100mg×30片
+	Dose          string `json:"dose"`          // 单次剂量 (a template): 100mg; children's per kg, {w*40}mg
+	Route         string `json:"route"`         // 口服, 静脉滴注 …
+	Frequency     string `json:"frequency"`     // qd, bid … (see freqText) or free text
+}
+
+// imagingFile is an imaging study and what it showed, in imaging.json or
+// a condition.
+type imagingFile struct {
+	Modality   string `json:"modality"`   // CT, MRI, DR, 超声 …
+	Study      string `json:"study"`      // 检查部位 and technique: 头颅MRI平扫+DWI
+	Findings   string `json:"findings"`   // 检查所见 (a template)
+	Impression string `json:"impression"` // 诊断意见 (a template)
+}
+
+// procedureFile is an operation or bedside procedure in procedures.json.
+// Its name and steps are templates; one that names a side uses $s, which
+// the conditions it belongs to define in their complaint, and so must not
+// be a department's usual procedure.
+type procedureFile struct {
+	Name       string `json:"name"`
+	Anesthesia string `json:"anesthesia"`
+	Steps      string `json:"steps"`     // 手术经过
+	BloodLoss  string `json:"bloodLoss"` // 出血量
+	// SpecimenToPathology is whether tissue is removed and sent to
+	// pathology.
+	SpecimenToPathology bool `json:"specimenToPathology"`
+}
+
+// load reads the departments, their conditions, and the drugs, imaging
+// studies and procedures the conditions refer to; panels are the lab
+// panels they order.
+func (c *clinical) load(fsys fs.FS, panels map[string]panel) error {
+	drugs, err := decodeNamed[drugFile](fsys, "data/drugs.json")
+	if err != nil {
+		return err
+	}
+	studies, err := decodeNamed[imagingFile](fsys, "data/imaging.json")
+	if err != nil {
+		return err
+	}
+	procs, err := decodeNamed[procedureFile](fsys, "data/procedures.json")
+	if err != nil {
+		return err
+	}
+	c.procedures = make(map[string]*procedure, len(procs))
+	for k, p := range procs {
+		c.procedures[k] = &procedure{name: p.Name, anesthesia: p.Anesthesia, steps: p.Steps, loss: p.BloodLoss, specimen: p.SpecimenToPathology}
+	}
+	if c.defaultProcedure = c.procedures[defaultProcedureKey]; c.defaultProcedure == nil {
+		return fmt.Errorf("data/procedures.json: no %q, the procedure of last resort", defaultProcedureKey)
+	}
+	r := resolver{drugs: drugs, studies: studies, procedures: c.procedures, panels: panels}
+
+	const file = "data/departments.json"
+	var depts departmentsFile
+	if err := decodeJSON(fsys, file, &depts); err != nil {
+		return err
+	}
+	codes := map[string]bool{}
+	for _, d := range depts {
+		if codes[d.Code] || d.Code == "" {
+			return fmt.Errorf("%s: department code %q is empty or there twice", file, d.Code)
+		}
+		codes[d.Code] = true
+		if d.MinAge < 0 || d.MaxAge < d.MinAge || !validGender(d.Gender) {
+			return fmt.Errorf("%s: %s: ages %d-%d or gender %q", file, d.Code, d.MinAge, d.MaxAge, d.Gender)
+		}
+		if len(d.Nursing) < 2 {
+			return fmt.Errorf("%s: %s: fewer than two nursing actions", file, d.Code)
+		}
+		dd := &deptData{
+			Department: Department{Code: d.Code, Name: d.Name, NameEN: d.EnglishName},
+			profile:    profile{minAge: d.MinAge, maxAge: d.MaxAge, gender: d.Gender},
+			nursing:    d.Nursing,
+			surgical:   d.Surgical,
+		}
+		for _, k := range d.UsualProcedures {
+			p := c.procedures[k]
+			if p == nil {
+				return fmt.Errorf("%s: %s: unknown procedure %q", file, d.Code, k)
+			}
+			if strings.Contains(p.name+p.steps+p.loss, "{$") {
+				return fmt.Errorf("%s: %s: procedure %q uses a condition's variable, so cannot be a usual procedure", file, d.Code, k)
+			}
+			dd.ops = append(dd.ops, p)
+		}
+		condFile := "data/conditions/" + d.Code + ".json"
+		var conds []conditionFile
+		if err := decodeJSON(fsys, condFile, &conds); err != nil {
+			return err
+		}
+		if len(conds) == 0 {
+			return fmt.Errorf("%s: no conditions", condFile)
+		}
+		for i, cf := range conds {
+			cond, err := r.condition(cf)
+			if err != nil {
+				return fmt.Errorf("%s: condition %d (%s): %w", condFile, i+1, cf.Complaint, err)
+			}
+			if dd.surgical && cond.op == nil {
+				return fmt.Errorf("%s: condition %d (%s): no procedure in a surgical department", condFile, i+1, cf.Complaint)
+			}
+			dd.conds = append(dd.conds, cond)
+		}
+		c.depts = append(c.depts, dd)
+		if d.Code == emergencyCode {
+			c.emergency = dd
+		}
+	}
+	if c.emergency == nil {
+		return fmt.Errorf("%s: no %s department, which unknown codes get", file, emergencyCode)
+	}
+	return nil
+}
+
+func validGender(g string) bool { return g == "" || g == "male" || g == "female" }
+
+// resolver turns conditions as written in the files into conditions,
+// resolving their references to the named drugs, imaging studies,
+// procedures and lab panels.
+type resolver struct {
+	drugs      map[string]drugFile
+	studies    map[string]imagingFile
+	procedures map[string]*procedure
+	panels     map[string]panel
+}
+
+func (r resolver) condition(cf conditionFile) (condition, error) {
+	c := condition{
+		cc: cf.Complaint, sym: cf.Symptoms, hpi: cf.PresentIllness, history: cf.PastHistory,
+		exam: cf.Examination, ddx: cf.DifferentialDiagnosis, dx: cf.Diagnoses, labs: cf.LabPanels,
+		minAge: cf.MinAge, maxAge: cf.MaxAge, gender: cf.Gender, scale: cf.RatingScales, risk: cf.RiskAssessment,
+	}
+	if len(c.dx) == 0 || len(cf.Medicines) == 0 || len(c.labs) == 0 {
+		return c, errors.New("no diagnoses, medicines or lab panels")
+	}
+	if c.minAge < 0 || c.maxAge != 0 && c.maxAge < c.minAge || !validGender(c.gender) {
+		return c, fmt.Errorf("ages %d-%d or gender %q", c.minAge, c.maxAge, c.gender)
+	}
+	for _, raw := range cf.Medicines {
+		var d drugFile
+		var key string
+		if json.Unmarshal(raw, &key) == nil {
+			var ok bool
+			if d, ok = r.drugs[key]; !ok {
+				return c, fmt.Errorf("unknown drug %q", key)
+			}
+		} else if err := strictUnmarshal(raw, &d); err != nil {
+			return c, fmt.Errorf("medicine %s: %w", raw, err)
+		}
+		c.meds = append(c.meds, med{name: d.Name, spec: d.Specification, dose: d.Dose, route: d.Route, freq: d.Frequency})
+	}
+	if len(cf.Imaging) > 0 {
+		var im imagingFile
+		var key string
+		if json.Unmarshal(cf.Imaging, &key) == nil {
+			var ok bool
+			if im, ok = r.studies[key]; !ok {
+				return c, fmt.Errorf("unknown imaging study %q", key)
+			}
+		} else if err := strictUnmarshal(cf.Imaging, &im); err != nil {
+			return c, fmt.Errorf("imaging: %w", err)
+		}
+		c.img = imaging{mod: im.Modality, part: im.Study, find: im.Findings, imp: im.Impression}
+	}
+	if cf.Procedure != "" {
+		if c.op = r.procedures[cf.Procedure]; c.op == nil {
+			return c, fmt.Errorf("unknown procedure %q", cf.Procedure)
+		}
+	}
+	for _, v := range cf.VitalSigns {
+		f, ok := vitalNames[v]
+		if !ok {
+			return c, fmt.Errorf("unknown vital sign profile %q", v)
+		}
+		c.vit |= f
+	}
+	for _, l := range c.labs {
+		if _, ok := r.panels[l]; !ok {
+			return c, fmt.Errorf("unknown lab panel %q", l)
+		}
+	}
+	for _, a := range cf.AbnormalResults {
+		key, value, _ := strings.Cut(strings.TrimSpace(a), " ")
+		value = strings.TrimSpace(value)
+		if value == "" {
+			return c, fmt.Errorf("abnormal result %q has no value", a)
+		}
+		if !slices.ContainsFunc(c.labs, func(l string) bool {
+			return slices.ContainsFunc(r.panels[l].items, func(it labItem) bool { return it.key == key })
+		}) {
+			return c, fmt.Errorf("abnormal result %q: %s is in none of the condition's lab panels", a, key)
+		}
+		c.abn = append(c.abn, abnormal{key, value})
+	}
+	return c, nil
+}
+
+// strictUnmarshal decodes the JSON value b into v, refusing fields v does
+// not have.
+func strictUnmarshal(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}

@@ -71,12 +71,12 @@ func (g *Generator) person(lo, hi int, gender string) Person {
 	latest := yearsBefore(g.today, age)
 	earliest := yearsBefore(g.today, age+1).AddDate(0, 0, 1)
 	birth := latest.AddDate(0, 0, -g.intn(0, int(latest.Sub(earliest).Hours()/24)))
-	home := areas[g.rng.IntN(len(areas))]
+	home := g.t.areas[g.rng.IntN(len(g.t.areas))]
 	// Most people live where their number was issued; some have moved
 	// within the province.
 	issued := home
-	if same := areasByProvince[home.code[:2]]; g.chance(0.25) {
-		issued = areas[pick(g, same)]
+	if same := g.t.areasByProvince[home.code[:2]]; g.chance(0.25) {
+		issued = g.t.areas[pick(g, same)]
 	}
 	seq := g.intn(0, 499) * 2
 	if gender == "male" {

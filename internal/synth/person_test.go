@@ -50,7 +50,7 @@ func TestPersonsAreValid(t *testing.T) {
 		if !info.BirthDate.Equal(p.BirthDate) || info.Gender != p.Gender {
 			t.Errorf("%s: ID says %v %s, person says %v %s", p.MRN, info.BirthDate, info.Gender, p.BirthDate, p.Gender)
 		}
-		province := provinceNames[p.IDNumber[:2]]
+		province := loaded().provinceNames[p.IDNumber[:2]]
 		if province == "" || !strings.HasPrefix(p.Address, province) {
 			t.Errorf("%s: ID area %s is not in the province of %s", p.MRN, p.IDNumber[:6], p.Address)
 		}
@@ -244,7 +244,7 @@ func TestSurnameFrequencies(t *testing.T) {
 	for range n {
 		p := g.Person()
 		counts[string([]rune(p.Name)[0])]++
-		for _, s := range compoundSurnames {
+		for _, s := range loaded().compoundSurnames {
 			if strings.HasPrefix(p.Name, s) {
 				compound++
 			}
@@ -262,11 +262,12 @@ func TestSurnameFrequencies(t *testing.T) {
 }
 
 func TestNameTables(t *testing.T) {
-	if len(surnames) < 60 {
-		t.Errorf("%d surnames, want at least 60", len(surnames))
+	tb := loaded()
+	if len(tb.surnames) < 60 {
+		t.Errorf("%d surnames, want at least 60", len(tb.surnames))
 	}
 	chars := map[rune]bool{}
-	for _, r := range maleChars + femaleChars {
+	for _, r := range tb.maleChars + tb.femaleChars {
 		chars[r] = true
 	}
 	if len(chars) < 150 {
@@ -275,24 +276,24 @@ func TestNameTables(t *testing.T) {
 	// Every character a name can have must spell out in a username.
 	check := func(s string) {
 		t.Helper()
-		if _, ok := pinyin[s]; !ok {
+		if _, ok := tb.pinyin[s]; !ok {
 			t.Errorf("no pinyin for %q", s)
 		}
 	}
-	for _, s := range surnames {
+	for _, s := range tb.surnames {
 		check(s.name)
 	}
 	for r := range chars {
 		check(string(r))
 	}
-	for _, e := range eras {
+	for _, e := range tb.eras {
 		for _, n := range append(append([]string{}, e.male...), e.female...) {
 			for _, r := range n {
 				check(string(r))
 			}
 		}
 	}
-	for s, py := range pinyin {
+	for s, py := range tb.pinyin {
 		for _, r := range py {
 			if r < 'a' || r > 'z' {
 				t.Errorf("pinyin for %s is %q", s, py)
@@ -335,6 +336,7 @@ func TestUsername(t *testing.T) {
 }
 
 func TestAreaTable(t *testing.T) {
+	areas := loaded().areas
 	if len(areas) < 30 {
 		t.Fatalf("%d areas, want at least 30", len(areas))
 	}

@@ -370,7 +370,7 @@ func (g *Generator) newInstance(d *deptData, deptName string, c *condition, p Pe
 	in.ddx = in.e.expand(c.ddx)
 	in.e.rng = g.rng
 	in.exam = in.e.expand(c.exam)
-	in.abn = parseAbn(c.abn)
+	in.abn = c.abn
 	return in
 }
 
@@ -443,7 +443,7 @@ func (in *instance) procedure() *procedure {
 	if len(in.d.ops) > 0 {
 		return pick(in.g, in.d.ops)
 	}
-	return &opCVC
+	return in.g.t.defaultProcedure
 }
 
 func (in *instance) doctor() string { return in.g.StaffName() }
@@ -552,7 +552,7 @@ func (in *instance) auxResults() string {
 			break
 		}
 		for _, pn := range in.c.labs {
-			for _, it := range panels[pn].items {
+			for _, it := range in.g.t.panels[pn].items {
 				if it.key == a.key {
 					tpl := a.tpl
 					if strings.ContainsAny(tpl, "|-") && !strings.Contains(tpl, "{") {
@@ -747,12 +747,12 @@ func (in *instance) occupation() string {
 
 // birthplace is where the ID number was issued: province and city.
 func (in *instance) birthplace() string {
-	for _, a := range areas {
+	for _, a := range in.g.t.areas {
 		if strings.HasPrefix(in.p.IDNumber, a.code) {
 			return birthplace(a)
 		}
 	}
-	if name, ok := provinceNames[in.p.IDNumber[:min(2, len(in.p.IDNumber))]]; ok {
+	if name, ok := in.g.t.provinceNames[in.p.IDNumber[:min(2, len(in.p.IDNumber))]]; ok {
 		return name
 	}
 	return "不详"
@@ -762,7 +762,7 @@ func (in *instance) birthplace() string {
 func (in *instance) contact() string {
 	g := in.g
 	surname := []rune(in.p.Name)[0:1]
-	for _, s := range compoundSurnames {
+	for _, s := range g.t.compoundSurnames {
 		if strings.HasPrefix(in.p.Name, s) {
 			surname = []rune(s)
 		}
@@ -996,7 +996,7 @@ func (in *instance) labReport() RecordText {
 		}
 		name = in.c.labs[g.weighted(w)]
 	}
-	pn := panels[name]
+	pn := g.t.panels[name]
 	res := g.results(pn, in.female, in.abn, in.e)
 	report := in.at.Add(time.Duration(g.intn(60, 300)) * time.Minute)
 	var lines, vals, refs, flagged []string

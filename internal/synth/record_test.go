@@ -58,7 +58,7 @@ func checkRecord(t *testing.T, what string, p Person, r RecordText) {
 func TestEveryConditionAndRecordType(t *testing.T) {
 	g := New(11)
 	psyc := deptByCode("PSYC")
-	for _, d := range deptTable {
+	for _, d := range loaded().depts {
 		t.Run(d.Code, func(t *testing.T) {
 			if len(d.conds) < 6 {
 				t.Errorf("%d conditions, want at least 6", len(d.conds))
@@ -326,7 +326,7 @@ func TestDepartmentTables(t *testing.T) {
 	if Departments()[0].Name == "changed" {
 		t.Error("Departments returns shared state")
 	}
-	for _, d := range deptTable {
+	for _, d := range loaded().depts {
 		for i, c := range d.conds {
 			where := d.Code + "/" + strconv.Itoa(i)
 			if c.cc == "" || c.sym == "" || c.hpi == "" || c.exam == "" || c.ddx == "" || len(c.dx) == 0 || len(c.meds) == 0 {
@@ -339,15 +339,15 @@ func TestDepartmentTables(t *testing.T) {
 				t.Errorf("%s: no labs", where)
 			}
 			for _, l := range c.labs {
-				if _, ok := panels[l]; !ok {
+				if _, ok := loaded().panels[l]; !ok {
 					t.Errorf("%s: unknown panel %s", where, l)
 				}
 			}
 			// Each abnormal result must belong to a panel the condition orders.
-			for _, a := range parseAbn(c.abn) {
+			for _, a := range c.abn {
 				found := false
 				for _, l := range c.labs {
-					for _, it := range panels[l].items {
+					for _, it := range loaded().panels[l].items {
 						found = found || it.key == a.key
 					}
 				}

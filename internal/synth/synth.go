@@ -4,10 +4,28 @@
 // progress notes, lab and imaging reports, prescriptions …) whose text reads
 // like a Chinese hospital's and carries patient data in the usual places.
 //
-// It owns only the data tables and the composition rules. Given the same
-// seed it produces the same output on every machine, so it must never use
-// the global random source or the wall clock, must not read files or the
-// network, and must not store anything: callers (medguard demo, tests,
+// It owns only the data tables and the composition rules. The rules are Go
+// code; the tables are data files under data/, compiled into the package
+// with go:embed and decoded once, on first use (tables.go):
+//
+//   - names.json, surnames.tsv: given-name characters, names by era,
+//     pinyin; surnames with their weights
+//   - places.json, mobile_prefixes.tsv: areas, streets, compounds; mobile
+//     number prefixes with their weights
+//   - departments.json and conditions/CODE.json: the departments and the
+//     conditions each treats, whose text is templates (template.go)
+//   - drugs.json, imaging.json, procedures.json: the drugs, imaging studies
+//     and procedures that conditions (and departments) name by key
+//   - lab_panels.json: the lab panels and their reference ranges
+//
+// Each Go type a file decodes into says what its fields mean. A file that
+// does not decode, or refers to a key that no file defines, is an error
+// that names the file; the tests load them all.
+//
+// Given the same seed it produces the same output on every machine, so it
+// must never use the global random source or the wall clock, must not read
+// files (other than its embedded tables, which are part of the binary) or
+// the network, and must not store anything: callers (medguard demo, tests,
 // benchmarks, de-identification test environments) decide what to keep.
 // Every person it makes is fictional; any likeness to a real person's data
 // is chance.
@@ -29,6 +47,7 @@ const streamMix = 0x9E3779B97F4A7C15
 // gives the same sequence of results. A Generator is not safe for
 // concurrent use; give each goroutine its own.
 type Generator struct {
+	t       *tables
 	rng     *rand.Rand
 	today   time.Time
 	mrnBase uint64
@@ -46,6 +65,7 @@ func New(seed uint64) *Generator { return NewAt(seed, ReferenceDate) }
 func NewAt(seed uint64, today time.Time) *Generator {
 	y, m, d := today.Date()
 	return &Generator{
+		t:     loaded(),
 		rng:   rand.New(rand.NewPCG(seed, seed^streamMix)),
 		today: time.Date(y, m, d, 0, 0, 0, 0, time.UTC),
 		// Generators with different seeds start their record numbers at
