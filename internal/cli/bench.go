@@ -183,6 +183,9 @@ type benchTarget struct {
 	database string // "sqlite", "postgres" or ""
 	cipher   string
 	durable  string      // what makes commits durable, for the report
+	// settle runs after the set-up, before the load (nil: nothing to do);
+	// what it says is reported with the durability.
+	settle func(context.Context) string
 	fleet    *benchFleet // the servers and balancer of --servers
 	close    func() error
 
@@ -316,6 +319,7 @@ func startBenchServer(ctx context.Context, f *benchFlags) (t *benchTarget, err e
 		database: s.database,
 		cipher:   app.KeyFile.Cipher,
 		durable:  durable,
+		settle:   s.settle,
 		close:    s.close,
 
 		localPostgres: localPostgres,

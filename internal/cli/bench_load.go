@@ -137,6 +137,12 @@ func runLoadBench(ctx context.Context, b loadBench, args []string, getenv func(s
 		}
 	}()
 	client, h, err := benchHospital(ctx, t, &f, stderr)
+	if err == nil && t.settle != nil {
+		if done := t.settle(ctx); done != "" {
+			fmt.Fprintln(stderr, "bench: "+done)
+			t.durable += "; " + done
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -148,7 +148,7 @@ func startBenchServers(ctx context.Context, f *benchFlags, stderr io.Writer) (t 
 	fmt.Fprintf(stderr, "bench: %s (pid %d) balancing over them at %s\n", fleet.proxy.Version, fleet.proxy.Pid(), base)
 	return &benchTarget{base: base, tls: &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool},
 		admin: password, security: securityPassword, database: "postgres", cipher: alg.String(), durable: durable,
-		fleet: fleet, close: s.close}, nil
+		fleet: fleet, settle: s.settle, close: s.close}, nil
 }
 
 // setUpBenchSchema opens the installation once in this process, as serve
