@@ -182,12 +182,12 @@ type benchTarget struct {
 	inProc   bool
 	database string // "sqlite", "postgres" or ""
 	cipher   string
-	durable  string      // what makes commits durable, for the report
+	durable  string // what makes commits durable, for the report
 	// settle runs after the set-up, before the load (nil: nothing to do);
 	// what it says is reported with the durability.
 	settle func(context.Context) string
-	fleet    *benchFleet // the servers and balancer of --servers
-	close    func() error
+	fleet  *benchFleet // the servers and balancer of --servers
+	close  func() error
 
 	// localPostgres: the database is PostgreSQL on this machine, whose
 	// processes' CPU counts in the CPU per operation.
