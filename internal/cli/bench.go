@@ -26,7 +26,7 @@ import (
 	"medguard/internal/storage"
 )
 
-const benchHelp = `usage: medguard bench reads|writes|mixed|audit [flags]
+const benchHelp = `usage: medguard bench reads|writes|mixed|audit|disk [flags]
 
 Measures medguard's servers (SPEC §13):
 
@@ -38,6 +38,8 @@ Measures medguard's servers (SPEC §13):
           worklists in the shares --mix gives (80/10/5/5 by default)
   audit   the audit log's batched append through the audit library, then
           "audit verify" of the result, with its rate and memory
+  disk    the disk's sync latency, which every durable commit waits for:
+          the floor under the tail latency of the others on that disk
 
 reads, writes and mixed run against a throw-away server in this process
 (SQLite, or a fresh schema in the PostgreSQL database --db names) or an
@@ -165,6 +167,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return benchMixed(ctx, args[1:], getenv, stdout, stderr)
 	case "audit":
 		return benchAudit(ctx, args[1:], getenv, stdout, stderr)
+	case "disk":
+		return benchDisk(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "--help", "-help", "-h":
 		fmt.Fprint(stdout, benchHelp)
 		return nil

@@ -186,3 +186,28 @@ func benchServeBinary(t *testing.T) string {
 	}
 	return bin
 }
+
+// bench disk probes a directory's syncs, leaves nothing behind and refuses
+// nonsense.
+func TestBenchDisk(t *testing.T) {
+	dir := t.TempDir()
+	var out, errs bytes.Buffer
+	err := cli.Run(context.Background(), []string{"bench", "disk", "--dir", dir, "--duration", "300ms", "--json"},
+		func(string) string { return "" }, &out, &errs)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errs.String())
+	}
+	for _, want := range []string{"p99.9", `"bench":"disk"`, `"p99_ms":`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %s in\n%s", want, out.String())
+		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	for _, args := range [][]string{{"bench", "disk", "--size", "0"}, {"bench", "disk", "--duration", "0s"}, {"bench", "disk", "x"}} {
+		if err := cli.Run(context.Background(), args, func(string) string { return "" }, &out, &errs); cli.ExitCode(err) != 2 {
+			t.Errorf("%v: %v, want a usage error", args, err)
+		}
+	}
+}
