@@ -51,7 +51,7 @@ line. "medguard bench NAME --help" lists a benchmark's flags.
 
 const benchReadsSynopsis = `usage: medguard bench reads [--db DSN [--servers N]] [--url https://HOST:PORT --admin-password P --security-password P]
        [--concurrency 32] [--duration 20s] [--warmup 3s] [--rate 0]
-       [--doctors 8] [--patients 500] [--records 5000] [--json] [--cpuprofile FILE] [--trace FILE]
+       [--doctors 8] [--patients 500] [--records 5000] [--json] [--cpuprofile FILE] [--memprofile FILE] [--trace FILE]
 
 Measures record reads: GET /api/v1/records/{id} over HTTPS with keep-alive,
 each read signed in, decided by the access policy, decrypted and written to
@@ -106,7 +106,8 @@ PostgreSQL on this machine), and for an in-process server the
 process's peak RSS (VmHWM, reset at the start of the load where Linux allows)
 and Go heap. --json adds one JSON line. Every answer other than 2xx is an
 error; the command fails if more than 0.1 % of reads failed. --cpuprofile
-writes a CPU profile of the load for "go tool pprof", --trace an execution
+writes a CPU profile of the load for "go tool pprof", --memprofile what it
+allocated (two profiles, before and after), --trace an execution
 trace for "go tool trace" (large: keep the run short).
 
 The load generator runs on the same machine (in-process: the same process)
@@ -115,7 +116,7 @@ a floor for the server alone.`
 
 // benchFlags are the settings of the load benchmarks: reads, writes and mixed.
 type benchFlags struct {
-	db, url, adminUser, adminPassword, ca, cipher, cpuProfile, trace, backupTo string
+	db, url, adminUser, adminPassword, ca, cipher, cpuProfile, memProfile, trace, backupTo string
 	adminTOTP, securityUser, securityPassword, securityTOTP                    string
 	serveBinary                                                                string
 	insecure, json                                                             bool
@@ -149,6 +150,7 @@ func (f *benchFlags) register(fs *flagSet) {
 	fs.IntVar(&f.servers, "servers", 0, "with --db: start this many \"medguard serve\" processes on the fresh schema, behind an HAProxy, and measure through it (0: one server in this process)")
 	fs.StringVar(&f.serveBinary, "serve-binary", "", "with --servers: the medguard executable the servers run (default: this one)")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the load (warm-up and measurement) to this file; in-process it covers the server too")
+	fs.StringVar(&f.memProfile, "memprofile", "", "write pprof allocation profiles to FILE.base when the load starts and FILE when it ends (go tool pprof -sample_index=alloc_space -base FILE.base FILE: what the load allocated); in-process they cover the server too")
 	fs.StringVar(&f.trace, "trace", "", "write a Go execution trace of the load to this file (go tool trace FILE: where slow reads waited — scheduling, GC, system calls); in-process it covers the server too")
 }
 

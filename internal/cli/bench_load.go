@@ -181,6 +181,11 @@ func runLoadBench(ctx context.Context, b loadBench, args []string, getenv func(s
 		}
 		defer trace.Stop()
 	}
+	if f.memProfile != "" {
+		if err := writeAllocs(f.memProfile + ".base"); err != nil {
+			return err
+		}
+	}
 	var stopWatch func() load.Memory
 	if t.inProc {
 		stopWatch = load.WatchMemory()
@@ -208,6 +213,12 @@ func runLoadBench(ctx context.Context, b loadBench, args []string, getenv func(s
 	if f.cpuProfile != "" {
 		pprof.StopCPUProfile()
 		fmt.Fprintf(stderr, "bench: CPU profile written to %s (go tool pprof -top %s)\n", f.cpuProfile, f.cpuProfile)
+	}
+	if f.memProfile != "" && err == nil {
+		if err := writeAllocs(f.memProfile); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "bench: allocation profiles written (go tool pprof -sample_index=alloc_space -base %s.base %s)\n", f.memProfile, f.memProfile)
 	}
 	if f.trace != "" {
 		trace.Stop()
@@ -273,3 +284,17 @@ PostgreSQL (when it runs on this machine) and the whole machine used, the
 CPU time per operation, and for an in-process server the process's peak RSS
 and Go heap. --json adds one JSON line. The command fails if more than
 0.1 % of operations failed.`
+
+// writeAllocs writes the allocation profile (every allocation since the
+// process started, sampled) to path.
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

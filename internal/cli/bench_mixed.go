@@ -10,7 +10,7 @@ import (
 
 const benchMixedSynopsis = `usage: medguard bench mixed [--db DSN [--servers N]] [--url https://HOST:PORT --admin-password P --security-password P]
        [--mix read=80,write=10,search=5,list=5] [--concurrency 32] [--duration 20s] [--warmup 3s] [--rate 0]
-       [--doctors 8] [--patients 500] [--records 5000] [--json] [--cpuprofile FILE] [--trace FILE]
+       [--doctors 8] [--patients 500] [--records 5000] [--json] [--cpuprofile FILE] [--memprofile FILE] [--trace FILE]
 
 Measures a hospital's day as load: the department's doctors, over HTTPS with
 keep-alive, make the operations --mix names in its shares (weights, usually

@@ -10,7 +10,7 @@ import (
 
 const benchWritesSynopsis = `usage: medguard bench writes [--db DSN [--servers N]] [--url https://HOST:PORT --admin-password P --security-password P]
        [--new 50] [--concurrency 32] [--duration 20s] [--warmup 3s] [--rate 0]
-       [--doctors 8] [--patients 500] [--records 5000] [--json] [--cpuprofile FILE] [--trace FILE]
+       [--doctors 8] [--patients 500] [--records 5000] [--json] [--cpuprofile FILE] [--memprofile FILE] [--trace FILE]
 
 Measures record writes by the department's doctors, over HTTPS with
 keep-alive: --new percent of them are new records (POST

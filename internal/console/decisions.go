@@ -384,7 +384,10 @@ func (w *decisionWords) row(a *approvals.Approval, d decisionText, mine bool, st
 // partial renders a template a page's file defines (e.g. a grid cell's
 // form) into HTML for a cell: the template escapes it, as it does a page.
 func (rq *Request) partial(page, name string, data any) (template.HTML, error) {
-	t := rq.c.views.byLang[rq.Lang][page]
+	t, err := rq.c.views.page(rq.Lang, page)
+	if err != nil {
+		return "", err
+	}
 	if t == nil || t.Lookup(name) == nil {
 		return "", &medguard.Error{Kind: medguard.Internal, Message: "no template " + page + "/" + name}
 	}

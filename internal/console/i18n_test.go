@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -64,14 +65,30 @@ func TestTemplatesUseKnownKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	login, err := v.page("en", "login")
+	if err != nil || login == nil {
+		t.Fatalf("login page: %v", err)
+	}
 	n := 0
-	for _, tt := range v.byLang["en"]["login"].Templates() {
+	for _, tt := range login.Templates() {
 		if tt.Tree != nil {
 			n += len(usedKeys(tt.Tree.Root))
 		}
 	}
 	if n < 5 {
 		t.Fatalf("found only %d keys in the login page: the check is blind", n)
+	}
+	// Each page gets the partial files it calls, and those they call.
+	if files := v.files["login"]; slices.Contains(files, "templates/_clinical.html") || slices.Contains(files, "templates/_grid.html") {
+		t.Errorf("the login page is parsed with partials it does not call: %v", files)
+	}
+	for page, files := range v.files {
+		if !slices.Contains(files, layoutFile) || files[len(files)-1] != "templates/"+page+".html" {
+			t.Errorf("%s is parsed without the layout: %v", page, files)
+		}
+	}
+	if p, err := v.page("zh", "no-such-page"); p != nil || err != nil {
+		t.Errorf("a page that does not exist: %v, %v", p, err)
 	}
 	delete(cat.msgs["en"], "login.username")
 	if _, err := loadViews(cat, nil, nil); err == nil || !strings.Contains(err.Error(), "login.username") {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"text/template/parse"
 	"time"
 
@@ -22,15 +23,25 @@ var assetsFS embed.FS
 
 var notFound = medguard.Error{Kind: medguard.NotFound, Message: "no such page"}
 
-// views are the page templates, parsed once per language so that the t
-// function is bound to the language without cloning per request.
+// views are the page templates. Every page is parsed and checked when the
+// console starts; a page's template for a language (its t function bound
+// to the language) is built the first time it is rendered and kept. A
+// server that only answers the API keeps none, and each page is parsed
+// with the partial files it calls only: html/template gives every page its
+// own copy of their trees (a copy of all of them for each of the hundred
+// pages in both languages, built at start, kept ~60 MB alive).
 type views struct {
-	byLang map[string]map[string]*template.Template // lang → page name → template
+	funcs map[string]template.FuncMap // lang → its functions
+	files map[string][]string         // page name → its files, the page's last
+
+	mu     sync.Mutex
+	byLang map[string]map[string]*template.Template // lang → page name → template, as built
 }
 
-// loadViews parses templates/_*.html (the layout and partials) with each
-// templates/<page>.html, for each language, and checks that every literal
-// key given to t exists in every catalog.
+// loadViews finds templates/_*.html (the layout and partials) and the
+// pages, templates/<page>.html; it parses each page with the partials it
+// calls and checks that it defines "content" and that every literal key it
+// gives to t exists in every catalog.
 func loadViews(cat *catalog, zone *time.Location, dir *directory) (*views, error) {
 	files, err := fs.Glob(assetsFS, "templates/*.html")
 	if err != nil {
@@ -44,38 +55,164 @@ func loadViews(cat *catalog, zone *time.Location, dir *directory) (*views, error
 			pageFiles = append(pageFiles, f)
 		}
 	}
-	v := &views{byLang: map[string]map[string]*template.Template{}}
+	v := &views{funcs: map[string]template.FuncMap{}, files: map[string][]string{}, byLang: map[string]map[string]*template.Template{}}
 	for _, lang := range Languages {
-		base, err := template.New("base").Funcs(funcs(cat, lang, zone, dir)).ParseFS(assetsFS, shared...)
+		v.funcs[lang] = funcs(cat, lang, zone, dir)
+		v.byLang[lang] = map[string]*template.Template{}
+	}
+	fm := v.funcs[Languages[0]]
+	parts, err := readPartials(fm, shared)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range pageFiles {
+		name := strings.TrimSuffix(path.Base(f), ".html")
+		if v.files[name], err = parts.filesFor(fm, f); err != nil {
+			return nil, err
+		}
+		t, err := template.New("base").Funcs(fm).ParseFS(assetsFS, v.files[name]...)
 		if err != nil {
 			return nil, err
 		}
-		v.byLang[lang] = map[string]*template.Template{}
-		for _, f := range pageFiles {
-			t, err := template.Must(base.Clone()).ParseFS(assetsFS, f)
-			if err != nil {
-				return nil, err
+		if t.Lookup("content") == nil {
+			return nil, fmt.Errorf("%s defines no \"content\" template", f)
+		}
+		for _, tt := range t.Templates() {
+			if tt.Tree == nil {
+				continue
 			}
-			if t.Lookup("content") == nil {
-				return nil, fmt.Errorf("%s defines no \"content\" template", f)
-			}
-			name := strings.TrimSuffix(path.Base(f), ".html")
-			v.byLang[lang][name] = t
-			if lang == Languages[0] {
-				for _, tt := range t.Templates() {
-					if tt.Tree == nil {
-						continue
-					}
-					for _, key := range usedKeys(tt.Tree.Root) {
-						if err := cat.check(key); err != nil {
-							return nil, fmt.Errorf("%s: %w", f, err)
-						}
-					}
+			for _, key := range usedKeys(tt.Tree.Root) {
+				if err := cat.check(key); err != nil {
+					return nil, fmt.Errorf("%s: %w", f, err)
 				}
 			}
 		}
 	}
 	return v, nil
+}
+
+// page returns page name's template in lang (nil if there is no such page
+// or language), building it the first time.
+func (v *views) page(lang, name string) (*template.Template, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	built, ok := v.byLang[lang]
+	if !ok || v.files[name] == nil {
+		return nil, nil
+	}
+	if t := built[name]; t != nil {
+		return t, nil
+	}
+	t, err := template.New("base").Funcs(v.funcs[lang]).ParseFS(assetsFS, v.files[name]...)
+	if err != nil {
+		return nil, err
+	}
+	built[name] = t
+	return t, nil
+}
+
+// partials are the shared template files (templates/_*.html): which file
+// defines each template name, and which names each file's templates call.
+type partials struct {
+	files   []string
+	definer map[string]string   // template name → the shared file defining it
+	calls   map[string][]string // shared file → template names it calls
+}
+
+// layoutFile is the partial every page is rendered in.
+const layoutFile = "templates/_layout.html"
+
+// readPartials parses each shared file on its own to learn what it defines
+// and calls.
+func readPartials(fm template.FuncMap, shared []string) (*partials, error) {
+	p := &partials{files: shared, definer: map[string]string{}, calls: map[string][]string{}}
+	for _, f := range shared {
+		t, err := template.New(path.Base(f)).Funcs(fm).ParseFS(assetsFS, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, tt := range t.Templates() {
+			if tt.Tree == nil || tt.Name() == path.Base(f) {
+				continue
+			}
+			if other, ok := p.definer[tt.Name()]; ok && other != f {
+				return nil, fmt.Errorf("console: template %q is defined in %s and %s", tt.Name(), other, f)
+			}
+			p.definer[tt.Name()] = f
+		}
+		p.calls[f] = calledIn(t)
+	}
+	return p, nil
+}
+
+// filesFor lists the files page needs, in the order of p.files and the page
+// last: the layout, the partial files defining what the page calls, and
+// theirs in turn.
+func (p *partials) filesFor(fm template.FuncMap, page string) ([]string, error) {
+	t, err := template.New(path.Base(page)).Funcs(fm).ParseFS(assetsFS, page)
+	if err != nil {
+		return nil, err
+	}
+	need := map[string]bool{layoutFile: true}
+	todo := append(calledIn(t), p.calls[layoutFile]...)
+	for len(todo) > 0 {
+		name := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		f, ok := p.definer[name]
+		if !ok || need[f] {
+			continue // defined by the page itself (or missing: Execute says so)
+		}
+		need[f] = true
+		todo = append(todo, p.calls[f]...)
+	}
+	var files []string
+	for _, f := range p.files {
+		if need[f] {
+			files = append(files, f)
+		}
+	}
+	return append(files, page), nil
+}
+
+// calledIn lists the template names t's templates call ({{template "x"}}).
+func calledIn(t *template.Template) []string {
+	var names []string
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil {
+			names = append(names, calls(tt.Tree.Root)...)
+		}
+	}
+	return names
+}
+
+// calls finds the names of the templates called in a template's tree.
+func calls(n parse.Node) []string {
+	var names []string
+	var walk func(parse.Node)
+	walk = func(n parse.Node) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Nodes {
+				walk(c)
+			}
+		case *parse.IfNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.TemplateNode:
+			names = append(names, n.Name)
+		}
+	}
+	walk(n)
+	return names
 }
 
 // usedKeys finds the literal keys given to t in a template's tree.
@@ -276,7 +413,10 @@ type View struct {
 // is a catalog key: titles never carry data, so no patient data reaches a
 // window title, a tab or the browser history.
 func (rq *Request) Render(status int, name, titleKey string, data any) error {
-	t := rq.c.views.byLang[rq.Lang][name]
+	t, err := rq.c.views.page(rq.Lang, name)
+	if err != nil {
+		return err
+	}
 	if t == nil {
 		return fmt.Errorf("console: no template %q", name)
 	}
@@ -310,7 +450,7 @@ func (rq *Request) Render(status int, name, titleKey string, data any) error {
 	}
 	rq.W.Header().Set("Content-Type", "text/html; charset=utf-8")
 	rq.W.WriteHeader(status)
-	_, err := rq.W.Write(buf.Bytes())
+	_, err = rq.W.Write(buf.Bytes())
 	return err
 }
 
