@@ -117,12 +117,12 @@ a floor for the server alone.`
 // benchFlags are the settings of the load benchmarks: reads, writes and mixed.
 type benchFlags struct {
 	db, url, adminUser, adminPassword, ca, cipher, cpuProfile, memProfile, trace, backupTo string
-	adminTOTP, securityUser, securityPassword, securityTOTP                    string
-	serveBinary                                                                string
-	insecure, json                                                             bool
-	concurrency, doctors, patients, records, setupConcurrency, servers         int
-	duration, warmup                                                           time.Duration
-	rate                                                                       float64
+	adminTOTP, securityUser, securityPassword, securityTOTP                                string
+	serveBinary                                                                            string
+	insecure, json                                                                         bool
+	concurrency, doctors, patients, records, setupConcurrency, servers                     int
+	duration, warmup                                                                       time.Duration
+	rate                                                                                   float64
 }
 
 func (f *benchFlags) register(fs *flagSet) {

@@ -97,7 +97,7 @@ func TestBenchUsage(t *testing.T) {
 		t.Fatalf("--help: %v", err)
 	}
 	for _, flag := range []string{"--db", "--url", "--admin-password", "--insecure", "--ca", "--concurrency", "--duration",
-		"--warmup", "--rate", "--doctors", "--patients", "--records", "--json", "--cpuprofile", "MEDGUARD_RATE", "coordinated omission",
+		"--warmup", "--rate", "--doctors", "--patients", "--records", "--json", "--cpuprofile", "--memprofile", "--trace", "MEDGUARD_RATE", "coordinated omission",
 		"--servers", "HAProxy", "CPU per read"} {
 		if !strings.Contains(errs.String(), flag) {
 			t.Errorf("help lacks %s", flag)
