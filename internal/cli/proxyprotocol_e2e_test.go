@@ -96,6 +96,24 @@ func TestProxyProtocol(t *testing.T) {
 	if p := ward.problem(403, "POST", "/api/v1/auth/login", "", map[string]string{"username": "admin", "password": adminPassword}); p["rule"] != nil && p["rule"] != "deny.remote_signin_hours" {
 		t.Fatalf("remote sign-in: %v", p)
 	}
+	// Nor can a client behind the balancer choose its address by a header:
+	// without --trusted-proxies, X-Forwarded-For is not read, whoever sends
+	// it — here an intranet address that the remote hours would let in.
+	spoof, err := http.NewRequest("POST", s.base+"/api/v1/auth/login",
+		strings.NewReader(`{"username":"admin","password":"`+adminPassword+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spoof.Header.Set("Content-Type", "application/json")
+	spoof.Header.Set("X-Forwarded-For", "10.1.2.3")
+	resp, err := s.from("127.0.0.1", "203.0.113.9").client.Do(spoof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Fatalf("a remote sign-in claiming an intranet address by X-Forwarded-For: %d, want 403", resp.StatusCode)
+	}
 	// The ward's budget (3) is its own: spent there, and not at another
 	// PC behind the same balancer.
 	ward.problem(401, "POST", "/api/v1/auth/login", "", map[string]string{"username": "wuming", "password": "Cuowu#Mima2026"})
@@ -137,7 +155,8 @@ func TestProxyProtocol(t *testing.T) {
 			}
 		}
 	}
-	if l := where["auth.login"]; remote != 1 || l["203.0.113.7"] < 3 || l["203.0.113.8"] != 1 || l["127.0.0.4"] < 2 || l["127.0.0.1"] != 0 {
+	if l := where["auth.login"]; remote != 1 || l["203.0.113.7"] < 3 || l["203.0.113.8"] != 1 || l["203.0.113.9"] != 1 ||
+		l["127.0.0.4"] < 2 || l["127.0.0.1"] != 0 || l["10.1.2.3"] != 0 {
 		t.Fatalf("sign-in entries by address: %v; the remote one denied for its hours: %d", l, remote)
 	}
 	if d := where["department.create"]; d["203.0.113.7"] != 1 || len(d) != 1 {
@@ -154,5 +173,47 @@ func TestProxyProtocol(t *testing.T) {
 	}
 	if !strings.Contains(logs, "TLS handshake error from 127.0.0.1:") || !strings.Contains(logs, "proxy protocol signature not present") {
 		t.Fatalf("the balancer's connection without a header is not logged as such:\n%s", logs)
+	}
+}
+
+// With both --proxy-protocol and --trusted-proxies, X-Forwarded-For is
+// read only on connections whose PROXY header names a trusted proxy (a
+// front proxy that ends TLS, behind the balancer); any other client's
+// header is ignored, so no client chooses its address.
+func TestProxyProtocolWithTrustedProxies(t *testing.T) {
+	s := start(t, "--proxy-protocol", "127.0.0.1/32", "--trusted-proxies", "203.0.113.0/24")
+	security := s.security()
+	failedLogin := func(c *server, forwarded string) {
+		t.Helper()
+		req, err := http.NewRequest("POST", c.base+"/api/v1/auth/login",
+			strings.NewReader(`{"username":"wuming","password":"Cuowu#Mima2026"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", forwarded)
+		resp, err := c.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Fatalf("a wrong password: %d", resp.StatusCode)
+		}
+	}
+	// The front proxy, trusted: its client's address is believed.
+	failedLogin(s.from("127.0.0.1", "203.0.113.50"), "198.51.100.7")
+	// A client of the balancer that is not a trusted proxy: its header is not.
+	failedLogin(s.from("127.0.0.1", "198.51.100.8"), "10.1.2.3")
+	ips := map[string]int{}
+	for _, it := range s.json(200, "GET", "/api/v1/audit/search?action=auth.login&limit=100", security, nil)["items"].([]any) {
+		e := it.(map[string]any)["entry"].(map[string]any)
+		if e["actor"] == "wuming" {
+			ip, _ := e["ip"].(string)
+			ips[ip]++
+		}
+	}
+	if ips["198.51.100.7"] != 1 || ips["198.51.100.8"] != 1 || len(ips) != 2 {
+		t.Fatalf("failed sign-ins by address: %v (want 198.51.100.7 and 198.51.100.8 once each)", ips)
 	}
 }
