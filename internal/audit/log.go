@@ -338,14 +338,6 @@ func (l *Log) commit(batch []*pending) {
 			return err
 		})
 	}
-	var receipts []Receipt
-	var newSize uint64
-	var newRange *compact.Range
-	var newEdge map[tileKey][]byte
-	var inline bool
-	if err == nil {
-		receipts, newSize, newRange, newEdge, inline = w.receipts, w.size, w.rng, w.edge, w.inline
-	}
 	l.failing.Store(err != nil)
 	if err != nil {
 		// Nothing of this batch is in the log; reload the state next time.
@@ -356,9 +348,9 @@ func (l *Log) commit(batch []*pending) {
 		}
 		return
 	}
-	l.size, l.rng, l.edge = newSize, newRange, newEdge
-	if inline {
-		l.indexedTo.Store(newSize)
+	l.size, l.rng, l.edge = w.size, w.rng, w.edge
+	if w.inline {
+		l.indexedTo.Store(w.size)
 	} else {
 		l.kickIndexer()
 	}
@@ -366,7 +358,7 @@ func (l *Log) commit(batch []*pending) {
 		l.opts.OnBatch(len(batch), time.Since(start))
 	}
 	for i, p := range batch {
-		p.done <- result{receipt: receipts[i], err: errs[i]}
+		p.done <- result{receipt: w.receipts[i], err: errs[i]}
 	}
 }
 
