@@ -87,6 +87,15 @@ func TestTemplatesUseKnownKeys(t *testing.T) {
 			t.Errorf("%s is parsed without the layout: %v", page, files)
 		}
 	}
+	// Every page builds in every language (the start parsed each file on
+	// its own; a page is put together on its first render).
+	for page := range v.files {
+		for _, lang := range Languages {
+			if p, err := v.page(lang, page); p == nil || err != nil {
+				t.Errorf("%s in %s: %v", page, lang, err)
+			}
+		}
+	}
 	if p, err := v.page("zh", "no-such-page"); p != nil || err != nil {
 		t.Errorf("a page that does not exist: %v, %v", p, err)
 	}

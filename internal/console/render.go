@@ -61,32 +61,22 @@ func loadViews(cat *catalog, zone *time.Location, dir *directory) (*views, error
 		v.byLang[lang] = map[string]*template.Template{}
 	}
 	fm := v.funcs[Languages[0]]
-	parts, err := readPartials(fm, shared)
+	parts, err := readPartials(cat, fm, shared)
 	if err != nil {
 		return nil, err
 	}
 	for _, f := range pageFiles {
-		name := strings.TrimSuffix(path.Base(f), ".html")
-		if v.files[name], err = parts.filesFor(fm, f); err != nil {
-			return nil, err
-		}
-		t, err := template.New("base").Funcs(fm).ParseFS(assetsFS, v.files[name]...)
+		t, err := template.New(path.Base(f)).Funcs(fm).ParseFS(assetsFS, f)
 		if err != nil {
 			return nil, err
 		}
 		if t.Lookup("content") == nil {
 			return nil, fmt.Errorf("%s defines no \"content\" template", f)
 		}
-		for _, tt := range t.Templates() {
-			if tt.Tree == nil {
-				continue
-			}
-			for _, key := range usedKeys(tt.Tree.Root) {
-				if err := cat.check(key); err != nil {
-					return nil, fmt.Errorf("%s: %w", f, err)
-				}
-			}
+		if err := checkKeys(cat, f, t); err != nil {
+			return nil, err
 		}
+		v.files[strings.TrimSuffix(path.Base(f), ".html")] = parts.filesFor(f, t)
 	}
 	return v, nil
 }
@@ -123,12 +113,15 @@ type partials struct {
 const layoutFile = "templates/_layout.html"
 
 // readPartials parses each shared file on its own to learn what it defines
-// and calls.
-func readPartials(fm template.FuncMap, shared []string) (*partials, error) {
+// and calls, and checks the keys it gives to t.
+func readPartials(cat *catalog, fm template.FuncMap, shared []string) (*partials, error) {
 	p := &partials{files: shared, definer: map[string]string{}, calls: map[string][]string{}}
 	for _, f := range shared {
 		t, err := template.New(path.Base(f)).Funcs(fm).ParseFS(assetsFS, f)
 		if err != nil {
+			return nil, err
+		}
+		if err := checkKeys(cat, f, t); err != nil {
 			return nil, err
 		}
 		for _, tt := range t.Templates() {
@@ -145,14 +138,10 @@ func readPartials(fm template.FuncMap, shared []string) (*partials, error) {
 	return p, nil
 }
 
-// filesFor lists the files page needs, in the order of p.files and the page
-// last: the layout, the partial files defining what the page calls, and
-// theirs in turn.
-func (p *partials) filesFor(fm template.FuncMap, page string) ([]string, error) {
-	t, err := template.New(path.Base(page)).Funcs(fm).ParseFS(assetsFS, page)
-	if err != nil {
-		return nil, err
-	}
+// filesFor lists the files page (parsed alone as t) needs, in the order
+// of p.files and the page last: the layout, the partial files defining
+// what the page calls, and theirs in turn.
+func (p *partials) filesFor(page string, t *template.Template) []string {
 	need := map[string]bool{layoutFile: true}
 	todo := append(calledIn(t), p.calls[layoutFile]...)
 	for len(todo) > 0 {
@@ -171,7 +160,23 @@ func (p *partials) filesFor(fm template.FuncMap, page string) ([]string, error) 
 			files = append(files, f)
 		}
 	}
-	return append(files, page), nil
+	return append(files, page)
+}
+
+// checkKeys checks that every literal key file's templates (parsed as t)
+// give to t exists in every catalog.
+func checkKeys(cat *catalog, file string, t *template.Template) error {
+	for _, tt := range t.Templates() {
+		if tt.Tree == nil {
+			continue
+		}
+		for _, key := range usedKeys(tt.Tree.Root) {
+			if err := cat.check(key); err != nil {
+				return fmt.Errorf("%s: %w", file, err)
+			}
+		}
+	}
+	return nil
 }
 
 // calledIn lists the template names t's templates call ({{template "x"}}).
@@ -179,94 +184,80 @@ func calledIn(t *template.Template) []string {
 	var names []string
 	for _, tt := range t.Templates() {
 		if tt.Tree != nil {
-			names = append(names, calls(tt.Tree.Root)...)
+			walkTree(tt.Tree.Root, func(n parse.Node) {
+				if c, ok := n.(*parse.TemplateNode); ok {
+					names = append(names, c.Name)
+				}
+			})
 		}
 	}
-	return names
-}
-
-// calls finds the names of the templates called in a template's tree.
-func calls(n parse.Node) []string {
-	var names []string
-	var walk func(parse.Node)
-	walk = func(n parse.Node) {
-		switch n := n.(type) {
-		case *parse.ListNode:
-			if n == nil {
-				return
-			}
-			for _, c := range n.Nodes {
-				walk(c)
-			}
-		case *parse.IfNode:
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.RangeNode:
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.WithNode:
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.TemplateNode:
-			names = append(names, n.Name)
-		}
-	}
-	walk(n)
 	return names
 }
 
 // usedKeys finds the literal keys given to t in a template's tree.
 func usedKeys(n parse.Node) []string {
 	var keys []string
-	var walk func(parse.Node)
-	walk = func(n parse.Node) {
-		switch n := n.(type) {
-		case nil:
-		case *parse.ListNode:
-			if n == nil {
-				return
-			}
-			for _, c := range n.Nodes {
-				walk(c)
-			}
-		case *parse.ActionNode:
-			walk(n.Pipe)
-		case *parse.PipeNode:
-			if n == nil {
-				return
-			}
-			for _, c := range n.Cmds {
-				walk(c)
-			}
-		case *parse.CommandNode:
-			if len(n.Args) >= 2 {
-				if id, ok := n.Args[0].(*parse.IdentifierNode); ok && id.Ident == "t" {
-					if s, ok := n.Args[1].(*parse.StringNode); ok {
-						keys = append(keys, s.Text)
-					}
-				}
-			}
-			for _, a := range n.Args {
-				walk(a)
-			}
-		case *parse.IfNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.RangeNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.WithNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.TemplateNode:
-			walk(n.Pipe)
+	walkTree(n, func(n parse.Node) {
+		c, ok := n.(*parse.CommandNode)
+		if !ok || len(c.Args) < 2 {
+			return
 		}
-	}
-	walk(n)
+		if id, ok := c.Args[0].(*parse.IdentifierNode); ok && id.Ident == "t" {
+			if s, ok := c.Args[1].(*parse.StringNode); ok {
+				keys = append(keys, s.Text)
+			}
+		}
+	})
 	return keys
+}
+
+// walkTree calls visit on n and every node below it.
+func walkTree(n parse.Node, visit func(parse.Node)) {
+	switch n := n.(type) {
+	case nil:
+		return
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		visit(n)
+		for _, c := range n.Nodes {
+			walkTree(c, visit)
+		}
+		return
+	case *parse.PipeNode:
+		if n == nil {
+			return
+		}
+		visit(n)
+		for _, c := range n.Cmds {
+			walkTree(c, visit)
+		}
+		return
+	}
+	visit(n)
+	switch n := n.(type) {
+	case *parse.ActionNode:
+		walkTree(n.Pipe, visit)
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			walkTree(a, visit)
+		}
+	case *parse.IfNode:
+		walkTree(n.Pipe, visit)
+		walkTree(n.List, visit)
+		walkTree(n.ElseList, visit)
+	case *parse.RangeNode:
+		walkTree(n.Pipe, visit)
+		walkTree(n.List, visit)
+		walkTree(n.ElseList, visit)
+	case *parse.WithNode:
+		walkTree(n.Pipe, visit)
+		walkTree(n.List, visit)
+		walkTree(n.ElseList, visit)
+	case *parse.TemplateNode:
+		walkTree(n.Pipe, visit)
+	}
 }
 
 // funcs are the template functions for one language.
