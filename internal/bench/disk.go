@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"time"
 )
@@ -116,4 +117,102 @@ func (r *DiskResult) JSON() string {
 		"mean_ms": ms(r.Syncs.Mean), "p50_ms": ms(r.Syncs.P50), "p90_ms": ms(r.Syncs.P90), "p99_ms": ms(r.Syncs.P99),
 		"p999_ms": ms(r.Syncs.P999), "max_ms": ms(r.Syncs.Max), "slow": len(r.Slow)})
 	return string(b)
+}
+
+// ProbeOptions are the disk probe's settings beside a load (bench reads
+// --disk-probe): light enough not to be the load's bottleneck (a sync of one
+// page every 10 ms, against the hundreds a second the server's commits
+// make), frequent enough that a pause of the disk long enough to matter to a
+// p99 meets one of its syncs.
+func ProbeOptions(dir string, window time.Duration) DiskOptions {
+	return DiskOptions{Dir: dir, Size: 8192, Every: 10 * time.Millisecond, Duration: window, Slow: 5 * time.Millisecond}
+}
+
+// DiskProbe is what a disk probe saw while a load was measured, and how the
+// load's slowest answers lined up with the disk's slow syncs.
+type DiskProbe struct {
+	Dir    string  `json:"dir"`
+	Syncs  int     `json:"syncs"`
+	P99ms  float64 `json:"p99_ms"`
+	MaxMs  float64 `json:"max_ms"`
+	SlowMs float64 `json:"slow_from_ms"` // a sync this long or longer is slow
+	// SlowSyncs is how many syncs were slow; Slow lists them.
+	SlowSyncs int        `json:"slow_syncs"`
+	Slow      []SlowSync `json:"-"`
+	// Tail is how many answers took the load's p99 (TailFromMs) or longer,
+	// and TailDuring how many of them were in flight while a slow sync was
+	// under way.
+	TailFromMs float64 `json:"tail_from_ms"`
+	Tail       int     `json:"tail"`
+	TailDuring int     `json:"tail_during_slow_syncs"`
+	// BasePct is the share of all answers in flight during a slow sync, in
+	// per cent: the tail's share would be about this if the pauses did
+	// not make the tail.
+	BasePct float64 `json:"all_during_slow_syncs_pct"`
+}
+
+// NewDiskProbe lines the probe's result d up with the load's result r.
+func NewDiskProbe(d *DiskResult, r *Result) *DiskProbe {
+	p := &DiskProbe{Dir: d.Options.Dir, Syncs: d.Syncs.N, P99ms: ms(d.Syncs.P99), MaxMs: ms(d.Syncs.Max),
+		SlowMs: ms(d.Options.Slow), SlowSyncs: len(d.Slow), Slow: d.Slow, TailFromMs: ms(r.Latency.P99)}
+	var base float64
+	p.Tail, p.TailDuring, base = r.TailDuring(d.Slow)
+	p.BasePct = math.Round(base*1000) / 10
+	return p
+}
+
+// TailDuring counts the answers that took the p99 latency or longer (tail),
+// and of those the ones in flight (from their start — their scheduled time
+// in an open loop — to their end) while one of the slow syncs was under way
+// (during); and the same share of all answers (base), which is what chance
+// alone would give the tail if the disk's pauses had nothing to do with it.
+func (r *Result) TailDuring(slow []SlowSync) (tail, during int, base float64) {
+	if r.Latency.N == 0 {
+		return 0, 0, 0
+	}
+	all := 0
+	for _, a := range r.answers {
+		start := a.end.Add(-a.took)
+		hit := false
+		for _, s := range slow {
+			if start.Before(s.At.Add(s.Took)) && s.At.Before(a.end) {
+				hit = true
+				break
+			}
+		}
+		if hit {
+			all++
+		}
+		if a.took >= r.Latency.P99 {
+			tail++
+			if hit {
+				during++
+			}
+		}
+	}
+	return tail, during, float64(all) / float64(len(r.answers))
+}
+
+// WriteText prints p for a reader, under the load's report.
+func (p *DiskProbe) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "  %-10s a probe syncing 8 KiB every 10 ms in %s during the measured window: %d syncs,\n", "disk", p.Dir, p.Syncs)
+	fmt.Fprintf(w, "  %-10s p99 %s, max %s; %d of %s or more", "", msText(p.P99ms), msText(p.MaxMs), p.SlowSyncs, msText(p.SlowMs))
+	for i, s := range p.Slow {
+		if i == 8 {
+			fmt.Fprint(w, " …")
+			break
+		}
+		sep := ","
+		if i == 0 {
+			sep = ":"
+		}
+		fmt.Fprintf(w, "%s %s (%s)", sep, s.At.Format("15:04:05.000"), msText(ms(s.Took)))
+	}
+	fmt.Fprintln(w)
+	if p.Tail > 0 {
+		fmt.Fprintf(w, "  %-10s of the %d answers at or above the p99 (%s), %d (%.0f %%) were in flight during a slow sync;\n",
+			"", p.Tail, msText(p.TailFromMs), p.TailDuring, 100*float64(p.TailDuring)/float64(p.Tail))
+		fmt.Fprintf(w, "  %-10s of all answers, %.1f %% (what the tail's share would be if the pauses did not make it)\n", "", p.BasePct)
+	}
+	fmt.Fprintln(w)
 }

@@ -82,6 +82,14 @@ type Result struct {
 	// machine (from /proc/stat, 0 where unknown). A MachineCPU well above
 	// ProcessCPU means something else was running.
 	ProcessCPU, MachineCPU float64
+	// answers are the measured successes' ends and latencies.
+	answers []answer
+}
+
+// answer is one successful operation: when it ended and its latency.
+type answer struct {
+	end  time.Time
+	took time.Duration
 }
 
 // KindResult is what a run measured of one kind of operation.
@@ -338,6 +346,7 @@ func Run(ctx context.Context, c *Client, h *Hospital, o LoadOptions) (*Result, e
 	}
 	for _, w := range workers {
 		svc = append(svc, w.svc...)
+		res.answers = append(res.answers, w.ends...)
 		if res.ErrorSample == "" {
 			res.ErrorSample = w.sample
 		}

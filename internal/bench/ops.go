@@ -65,6 +65,7 @@ type worker struct {
 	owned []owned
 
 	lat      [numKinds][]time.Duration
+	ends     []answer // every measured success, for TailDuring
 	svc      []time.Duration
 	errs     [numKinds]map[string]int64
 	sample   string
@@ -209,6 +210,7 @@ func (w *worker) note(measured bool, k Kind, status int, class string, err error
 	switch {
 	case status >= 200 && status < 300:
 		w.lat[k] = append(w.lat[k], lat)
+		w.ends = append(w.ends, answer{end: done, took: lat})
 		if svc >= 0 {
 			w.svc = append(w.svc, svc)
 		}

@@ -82,6 +82,8 @@ type Report struct {
 	// Fleet is what the servers, balancer and PostgreSQL of a fleet used
 	// (AddFleet), when the load went through one.
 	Fleet *FleetReport `json:"fleet,omitempty"`
+	// Disk is what a disk probe beside the load saw (--disk-probe).
+	Disk *DiskProbe `json:"disk_probe,omitempty"`
 }
 
 // KindFigures are the figures of one kind of operation.

@@ -110,6 +110,13 @@ writes a CPU profile of the load for "go tool pprof", --memprofile what it
 allocated (two profiles, before and after), --trace an execution
 trace for "go tool trace" (large: keep the run short).
 
+--disk-probe DIR runs "bench disk"'s probe beside the load, through the
+measured window (8 KiB synced every 10 ms in DIR: give the directory of the
+database's disk), and reports its slow syncs (5 ms or more), and how many of
+the answers at or above the p99 were in flight during one of them, beside
+the share of all answers that were: a tail that lines up with the disk's
+pauses far more often than the answers at large is made by them.
+
 The load generator runs on the same machine (in-process: the same process)
 as the server and takes part of its CPUs; on a 2-core machine the figures are
 a floor for the server alone.`
@@ -118,7 +125,7 @@ a floor for the server alone.`
 type benchFlags struct {
 	db, url, adminUser, adminPassword, ca, cipher, cpuProfile, memProfile, trace, backupTo string
 	adminTOTP, securityUser, securityPassword, securityTOTP                                string
-	serveBinary                                                                            string
+	serveBinary, diskProbe                                                                 string
 	insecure, json                                                                         bool
 	concurrency, doctors, patients, records, setupConcurrency, servers                     int
 	duration, warmup                                                                       time.Duration
@@ -149,6 +156,7 @@ func (f *benchFlags) register(fs *flagSet) {
 	fs.StringVar(&f.backupTo, "backup-to", "", "without --url: the throw-away server backs up to this directory as `serve --backup-to` does (WAL shipped continuously), to measure what continuous backup costs")
 	fs.IntVar(&f.servers, "servers", 0, "with --db: start this many \"medguard serve\" processes on the fresh schema, behind an HAProxy, and measure through it (0: one server in this process)")
 	fs.StringVar(&f.serveBinary, "serve-binary", "", "with --servers: the medguard executable the servers run (default: this one)")
+	fs.StringVar(&f.diskProbe, "disk-probe", "", "sync 8 KiB in this directory every 10 ms during the measured window (the database's disk: the data directory's, or PostgreSQL's), and report the slow syncs and how many of the slowest answers were in flight during one")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the load (warm-up and measurement) to this file; in-process it covers the server too")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write pprof allocation profiles to FILE.base when the load starts and FILE when it ends (go tool pprof -sample_index=alloc_space -base FILE.base FILE: what the load allocated); in-process they cover the server too")
 	fs.StringVar(&f.trace, "trace", "", "write a Go execution trace of the load to this file (go tool trace FILE: where slow reads waited — scheduling, GC, system calls); in-process it covers the server too")

@@ -105,6 +105,12 @@ func durability(ctx context.Context, db *storage.DB, server string) (durable str
 	return durable, err == nil && conn.Local
 }
 
+// diskProbed is the disk probe's outcome.
+type diskProbed struct {
+	result *load.DiskResult
+	err    error
+}
+
 // runLoadBench runs benchmark b: parses its flags, gets the server and
 // sets up the hospital, loads it and reports.
 func runLoadBench(ctx context.Context, b loadBench, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -158,6 +164,21 @@ func runLoadBench(ctx context.Context, b loadBench, args []string, getenv func(s
 		peakReset = t.fleet.resetPeaks()
 		lo.Processes = t.fleet.pids()
 		lo.Started = func() { first = t.fleet.answered(ctx, mix) }
+	}
+	// The disk probe runs through the measured window, beside the load.
+	var probe chan diskProbed
+	if f.diskProbe != "" {
+		probe = make(chan diskProbed, 1)
+		started := lo.Started
+		lo.Started = func() {
+			if started != nil {
+				started()
+			}
+			go func() {
+				d, err := load.DiskSyncs(ctx, load.ProbeOptions(f.diskProbe, f.duration))
+				probe <- diskProbed{d, err}
+			}()
+		}
 	}
 	if f.cpuProfile != "" {
 		pf, err := os.Create(f.cpuProfile)
@@ -229,6 +250,13 @@ func runLoadBench(ctx context.Context, b loadBench, args []string, getenv func(s
 	}
 
 	rep := load.NewReport(h, lo, res, mem)
+	if probe != nil && res.CPU.Wall > 0 {
+		p := <-probe
+		if p.err != nil {
+			return fmt.Errorf("bench: disk probe: %w", p.err)
+		}
+		rep.Disk = load.NewDiskProbe(p.result, res)
+	}
 	rep.Server, rep.Database, rep.Cipher, rep.LocalPostgres = t.base, t.database, t.cipher, t.localPostgres
 	if t.inProc {
 		rep.Server = "in-process"
@@ -236,6 +264,9 @@ func runLoadBench(ctx context.Context, b loadBench, args []string, getenv func(s
 	rep.WriteText(stdout)
 	if t.durable != "" {
 		fmt.Fprintf(stdout, "  %-10s %s\n\n", "durability", t.durable)
+	}
+	if rep.Disk != nil {
+		rep.Disk.WriteText(stdout)
 	}
 	if t.fleet != nil {
 		if res.CPU.Wall <= 0 { // lo.Started was not called

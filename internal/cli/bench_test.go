@@ -70,10 +70,19 @@ func TestBenchReadsOpenLoop(t *testing.T) {
 	if dsn := os.Getenv(storagetest.PostgresEnv); dsn != "" {
 		extra = append(extra, "--db", dsn)
 	}
-	// Flags may come from their environment twins.
-	rep := benchReads(t, map[string]string{"MEDGUARD_RATE": "50"}, extra...)
+	// Flags may come from their environment twins. A disk probe runs
+	// through the measured window and is lined up with the slowest answers.
+	probeDir := t.TempDir()
+	rep := benchReads(t, map[string]string{"MEDGUARD_RATE": "50"}, append(extra, "--disk-probe", probeDir)...)
 	if rep["mode"] != "open" || rep["rate"] != float64(50) {
 		t.Errorf("report %v", rep)
+	}
+	probe, _ := rep["disk_probe"].(map[string]any)
+	if probe["dir"] != probeDir || probe["syncs"].(float64) < 10 || probe["tail"].(float64) < 1 || probe["slow_from_ms"] != float64(5) {
+		t.Errorf("disk probe %v", probe)
+	}
+	if left, _ := os.ReadDir(probeDir); len(left) != 0 {
+		t.Errorf("the probe's file was left: %v", left)
 	}
 }
 
@@ -97,7 +106,7 @@ func TestBenchUsage(t *testing.T) {
 		t.Fatalf("--help: %v", err)
 	}
 	for _, flag := range []string{"--db", "--url", "--admin-password", "--insecure", "--ca", "--concurrency", "--duration",
-		"--warmup", "--rate", "--doctors", "--patients", "--records", "--json", "--cpuprofile", "--memprofile", "--trace", "MEDGUARD_RATE", "coordinated omission",
+		"--warmup", "--rate", "--doctors", "--patients", "--records", "--json", "--cpuprofile", "--memprofile", "--trace", "--disk-probe", "MEDGUARD_RATE", "coordinated omission",
 		"--servers", "HAProxy", "CPU per read"} {
 		if !strings.Contains(errs.String(), flag) {
 			t.Errorf("help lacks %s", flag)
