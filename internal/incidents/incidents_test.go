@@ -240,6 +240,22 @@ func TestReportValidates(t *testing.T) {
 	_, err = f.svc.Report(ctx, so, incidents.NewIncident{Title: "x", Description: "x",
 		Facts: &incidents.Facts{DepartmentsAffected: 3, DepartmentsTotal: 2}})
 	medguardtest.WantField(t, err, "facts.departments_total")
+	// Control characters other than NUL were let through, and a title
+	// could hold a line break: both are refused, and nothing is stored.
+	for _, c := range []struct{ field, title, desc string }{
+		{"description", "门诊挂号缓慢", "门诊挂号系统\x1b[2J响应缓慢"},
+		{"description", "门诊挂号缓慢", "门诊挂号系统\u0085响应缓慢"},
+		{"description", "门诊挂号缓慢", "门诊挂号系统\xff响应缓慢"},
+		{"title", "门诊挂号\n缓慢", "门诊挂号系统响应缓慢"},
+		{"title", "门诊挂号\x7f缓慢", "门诊挂号系统响应缓慢"},
+	} {
+		_, err = f.svc.Report(ctx, so, incidents.NewIncident{Title: c.title, Description: c.desc, Grade: 3, Criterion: "minor_fault"})
+		medguardtest.WantField(t, err, c.field)
+	}
+	var stored int
+	if err := f.db.QueryRowContext(ctx, `SELECT count(*) FROM incidents`).Scan(&stored); err != nil || stored != 0 {
+		t.Fatalf("%d refused incidents stored (%v)", stored, err)
+	}
 	// Doctors and auditors do not report or manage incidents; auditors read them.
 	_, err = f.svc.Report(ctx, f.calls["zhangwei"], incidents.NewIncident{Title: "x", Description: "x", Grade: 3, Criterion: "minor_fault"})
 	medguardtest.WantKind(t, err, medguard.Forbidden)

@@ -236,6 +236,78 @@ func TestWorkflowSeparatesDuties(t *testing.T) {
 	medguardtest.WantRule(t, err, policy.RuleNoPermission)
 }
 
+// TestBadTextRefused: a scenario, a step's action or a workflow note that
+// is not valid UTF-8 is refused as Invalid naming the field — its bad
+// bytes were silently dropped before — and nothing is stored or changed;
+// line breaks and tabs are kept in a scenario as written.
+func TestBadTextRefused(t *testing.T) {
+	f := setup(t, time.Date(2026, 12, 6, 9, 30, 0, 0, time.UTC))
+	ctx := context.Background()
+	author, engineer := f.calls["zhouqiang"], f.calls["wuyan"]
+	count := func(table string) int {
+		t.Helper()
+		var n int
+		if err := f.db.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	for _, c := range []struct {
+		field string
+		edit  func(*plans.NewPlan)
+	}{
+		{"title", func(p *plans.NewPlan) { p.Title = "电子病历系统\xff宕机应急预案" }},
+		{"title", func(p *plans.NewPlan) { p.Title = "电子病历系统\n宕机应急预案" }},
+		{"scenario", func(p *plans.NewPlan) { p.Scenario = "电子病历数据库服务器\xff故障" }},
+		{"scenario", func(p *plans.NewPlan) { p.Scenario = "电子病历数据库服务器\xe6\x95" }},
+		{"scenario", func(p *plans.NewPlan) { p.Scenario = "服务器故障\x1b[2J" }},
+		{"responders[0].duty", func(p *plans.NewPlan) { p.Responders[0].Duty = "决定启动\xff预案" }},
+		{"steps[2].action", func(p *plans.NewPlan) { p.Steps[2].Action = "切换至备用服务器\xff并验证" }},
+		{"steps[2].action", func(p *plans.NewPlan) { p.Steps[2].Action = "切换至备用服务器\u0085并验证" }},
+	} {
+		in := serverDown()
+		c.edit(&in)
+		_, err := f.svc.CreatePlan(ctx, author, in)
+		medguardtest.WantField(t, err, c.field)
+	}
+	if n, m, e := count("plans"), count("plan_versions"), count("plan_events"); n != 0 || m != 0 || e != 0 {
+		t.Fatalf("refused plans stored: %d plans, %d versions, %d events", n, m, e)
+	}
+
+	in := serverDown()
+	in.Scenario = "电子病历数据库服务器故障：\r\n\t一、临床科室无法书写病历；\n\t二、无法调阅病历。"
+	p, err := f.svc.CreatePlan(ctx, author, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Versions[0].Scenario != in.Scenario {
+		t.Fatalf("scenario %q, want %q as written", p.Versions[0].Scenario, in.Scenario)
+	}
+
+	// A draft's edit and the workflow's notes refuse bad text too, and
+	// change nothing.
+	edit := serverDown()
+	_, err = f.svc.UpdateDraft(ctx, author, p.ID, 1, plans.DraftChanges{Title: edit.Title, Scenario: "改\xff",
+		Responders: edit.Responders, Steps: edit.Steps})
+	medguardtest.WantField(t, err, "scenario")
+	_, err = f.svc.Submit(ctx, author, p.ID, 1, plans.Note{Note: "请专家\xff评审"})
+	medguardtest.WantField(t, err, "note")
+	if _, err = f.svc.Submit(ctx, author, p.ID, 1, plans.Note{Note: "请专家评审"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.Review(ctx, engineer, p.ID, 1, plans.Decision{Approve: false, Note: "恢复服务时限\xff需与RTO一致"})
+	medguardtest.WantField(t, err, "note")
+	got, err := f.svc.GetPlan(ctx, f.calls["sunli"], p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.OpenStatus != plans.InReview || got.Versions[0].Scenario != in.Scenario || len(got.History) != 2 ||
+		got.History[1].Note != "请专家评审" {
+		t.Fatalf("after refused changes: %+v", got)
+	}
+}
+
 // TestPublishedVersionsNeverChange: a published version stays as it is;
 // a change is a new draft copied from it, one at a time; publishing it
 // supersedes the old one, which keeps its content.

@@ -280,6 +280,78 @@ func TestRiskRegister(t *testing.T) {
 	}
 }
 
+// TestBadTextRefused: a title or a note that is not valid UTF-8, or holds
+// a control character, is refused as Invalid naming the field — never
+// passed on to the database (PostgreSQL refused such bytes with a 500) and
+// never silently altered (the treatment plan's and notes' bad bytes were
+// dropped) — and nothing is stored; line breaks and tabs are kept in a
+// treatment plan as written.
+func TestBadTextRefused(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	officer, auditor := f.calls["zhouqiang"], f.calls["sunli"]
+	count := func(table string) int {
+		t.Helper()
+		var n int
+		if err := f.db.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	for _, c := range []struct {
+		field string
+		edit  func(*risks.NewRisk)
+	}{
+		{"title", func(n *risks.NewRisk) { n.Title = "核心数据库\xff单点故障" }},
+		{"title", func(n *risks.NewRisk) { n.Title = "核心数据库\n单点故障" }},
+		{"threat", func(n *risks.NewRisk) { n.Threat = "硬件\x1b[31m故障" }},
+		{"vulnerability", func(n *risks.NewRisk) { n.Vulnerability = "无热备\u0085节点" }},
+		{"asset_name", func(n *risks.NewRisk) { n.AssetName = "电子病历\xe6\x95数据库服务器" }},
+		{"treatment_plan", func(n *risks.NewRisk) { n.TreatmentPlan = "2027年第一季度\xff完成双机热备" }},
+		{"treatment_plan", func(n *risks.NewRisk) { n.TreatmentPlan = "完成双机热备\x00" }},
+	} {
+		in := newRisk(3, 4, risks.Reduce)
+		c.edit(&in)
+		_, err := f.svc.CreateRisk(ctx, officer, in)
+		medguardtest.WantField(t, err, c.field)
+	}
+	if n, m := count("risks"), count("risk_events"); n != 0 || m != 0 {
+		t.Fatalf("refused risks stored: %d risks, %d events", n, m)
+	}
+
+	in := newRisk(3, 4, risks.Reduce)
+	in.TreatmentPlan = "第一步：采购备用服务器\r\n第二步：\t配置双机热备\n（周强负责验收）"
+	r, err := f.svc.CreateRisk(ctx, officer, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.TreatmentPlan != in.TreatmentPlan {
+		t.Fatalf("treatment plan %q, want %q as written", r.TreatmentPlan, in.TreatmentPlan)
+	}
+
+	// Changes, reviews and closing refuse bad text too, and change nothing.
+	title := "核心数据库单点故障\xff"
+	_, err = f.svc.UpdateRisk(ctx, officer, r.ID, risks.RiskChanges{Title: &title})
+	medguardtest.WantField(t, err, "title")
+	plan := "改为\xff异地容灾"
+	_, err = f.svc.UpdateRisk(ctx, officer, r.ID, risks.RiskChanges{TreatmentPlan: &plan})
+	medguardtest.WantField(t, err, "treatment_plan")
+	_, err = f.svc.ReviewRisk(ctx, officer, r.ID, risks.Review{Likelihood: 2, Impact: 2, Treatment: risks.Accept,
+		Note: "复核后\xff仍为低风险"})
+	medguardtest.WantField(t, err, "note")
+	_, err = f.svc.CloseRisk(ctx, officer, r.ID, risks.Closing{Note: "已完成\x7f整改"})
+	medguardtest.WantField(t, err, "note")
+	got, err := f.svc.GetRisk(ctx, auditor, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Title != "核心数据库单点故障" || got.TreatmentPlan != in.TreatmentPlan || got.Score != 12 || got.Status != risks.Open ||
+		len(got.History) != 1 || count("risk_events") != 1 {
+		t.Fatalf("after refused changes: %+v", got)
+	}
+}
+
 // TestAcceptanceNeedsTheLeadership: accepting a high or critical risk
 // waits for the leadership group, never decided by whoever proposed it;
 // the acceptance holds while the score does not rise; a refusal needs
