@@ -14,6 +14,7 @@ import (
 	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/keys"
+	"medguard/internal/medguardtest"
 	"medguard/internal/records"
 	"medguard/internal/storage/storagetest"
 	"medguard/internal/testkit"
@@ -97,16 +98,9 @@ func grant(userID, role string) approvals.NewRequest {
 	return approvals.NewRequest{Kind: approvals.RoleGrant, Payload: p, Reason: "信息安全专员岗位调整"}
 }
 
-func wantKind(t *testing.T, err error, k medguard.Kind) {
-	t.Helper()
-	if !medguard.IsKind(err, k) {
-		t.Fatalf("got %v, want %s", err, k)
-	}
-}
-
 func wantRule(t *testing.T, f *fixture, err error, rule string) {
 	t.Helper()
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	if e := lastEntry(t, f); e.Rule != rule || e.Decision != audit.Deny {
 		t.Fatalf("entry %+v, want rule %s", e, rule)
 	}
@@ -131,19 +125,19 @@ func TestFourEyesRoleGrant(t *testing.T) {
 		t.Fatalf("%+v %v", a, err)
 	}
 	_, err = f.svc.Request(ctx, f.calls["admin"], grant(xuming, "security_officer"))
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 	// A role that opens neither patient data nor privilege needs no
 	// approval; unknown kinds and users are refused.
 	_, err = f.svc.Request(ctx, f.calls["admin"], grant(xuming, "researcher"))
-	wantKind(t, err, medguard.Invalid)
+	medguardtest.WantKind(t, err, medguard.Invalid)
 	_, err = f.svc.Request(ctx, f.calls["admin"], grant("01jd0000000000000000000000", "auditor"))
-	wantKind(t, err, medguard.Invalid)
+	medguardtest.WantKind(t, err, medguard.Invalid)
 	_, err = f.svc.Request(ctx, f.calls["admin"], approvals.NewRequest{Kind: "export.bulk", Payload: json.RawMessage(`{}`), Reason: "x"})
-	wantKind(t, err, medguard.Invalid)
+	medguardtest.WantKind(t, err, medguard.Invalid)
 	// Only holders of the request permission may ask; nobody asks for
 	// their own account.
 	_, err = f.svc.Request(ctx, f.calls["zhangwei"], grant(xuming, "auditor"))
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	_, err = f.svc.Request(ctx, f.calls["admin"], grant(f.calls["admin"].Actor.ID, "records_clerk"))
 	wantRule(t, f, err, "deny.own_account")
 
@@ -155,7 +149,7 @@ func TestFourEyesRoleGrant(t *testing.T) {
 	_, err = f.svc.Approve(ctx, f.calls["liuyang"], a.ID, "")
 	wantRule(t, f, err, "deny.approver_changed_by_requester")
 	_, err = f.svc.Approve(ctx, f.calls["zhangwei"], a.ID, "")
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	// The inbox shows it to security officers, not to department heads.
 	inbox, _, err := f.svc.List(ctx, f.calls["security"], "", "", 10)
 	if err != nil || len(inbox) != 1 || inbox[0].ID != a.ID || inbox[0].Reason != "信息安全专员岗位调整" {
@@ -178,7 +172,7 @@ func TestFourEyesRoleGrant(t *testing.T) {
 		t.Fatalf("entry %+v", e)
 	}
 	_, err = f.svc.Approve(ctx, f.calls["security"], a.ID, "")
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 
 	// A clinical role in one department, asked for by a second
 	// administrator (who shaped neither head): that department's head may
@@ -213,7 +207,7 @@ func TestFourEyesRoleGrant(t *testing.T) {
 	wantRule(t, f, err, "deny.own_elevation")
 	// Refusal needs a note.
 	_, err = f.svc.Refuse(ctx, f.calls["xuming"], b.ID, "")
-	wantKind(t, err, medguard.Invalid)
+	medguardtest.WantKind(t, err, medguard.Invalid)
 	if r, err := f.svc.Refuse(ctx, f.calls["xuming"], b.ID, "岗位不符"); err != nil || r.Status != approvals.Refused {
 		t.Fatalf("%+v %v", r, err)
 	}
@@ -227,7 +221,7 @@ func TestFourEyesRoleGrant(t *testing.T) {
 	// The requester may cancel their own pending request.
 	d, _ := f.svc.Request(ctx, f.calls["admin"], grant(f.calls["zhangwei"].Actor.ID, "auditor"))
 	_, err = f.svc.Cancel(ctx, f.calls["liuyang"], d.ID)
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	if got, err := f.svc.Cancel(ctx, f.calls["admin"], d.ID); err != nil || got.Status != approvals.Cancelled {
 		t.Fatalf("%+v %v", got, err)
 	}
@@ -269,7 +263,7 @@ func TestSplitPasswordReset(t *testing.T) {
 	z := f.calls["zhangwei"].Actor.ID
 	// An administrator alone cannot choose a doctor's new password.
 	_, err := f.svc.ResetPassword(ctx, f.calls["admin"], z, "Xin#Mima20260", "")
-	wantKind(t, err, medguard.Invalid)
+	medguardtest.WantKind(t, err, medguard.Invalid)
 	a, err := f.svc.ResetPassword(ctx, f.calls["admin"], z, "", "本人遗忘密码，已电话核实身份")
 	if err != nil || a == nil || len(a.Secret) != 10 || a.Approvers.DepartmentHead != "CARD" {
 		t.Fatalf("%+v %v", a, err)
@@ -285,7 +279,7 @@ func TestSplitPasswordReset(t *testing.T) {
 	}
 	for _, pw := range []string{requesterHalf, done.Secret} {
 		_, err := f.id.Login(ctx, &medguard.Call{IP: "10.0.0.9"}, identity.Credentials{Username: "zhangwei", Password: pw})
-		wantKind(t, err, medguard.Unauthenticated)
+		medguardtest.WantKind(t, err, medguard.Unauthenticated)
 	}
 	in, err := f.id.Login(ctx, &medguard.Call{IP: "10.0.0.9"}, identity.Credentials{Username: "zhangwei",
 		Password: identity.SplitPassword(requesterHalf, done.Secret)})
@@ -295,7 +289,7 @@ func TestSplitPasswordReset(t *testing.T) {
 	// A second-factor reset alone is refused while someone else set the
 	// user's password (the requester might know it).
 	_, err = f.svc.ResetTOTP(ctx, f.calls["admin"], z, "换手机")
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 	// Accounts that reach neither patient data nor privilege are reset
 	// directly.
 	if a, err := f.svc.ResetPassword(ctx, f.calls["admin"], f.calls["xuming"].Actor.ID, "Keyan#Mima2026x", ""); err != nil || a != nil {
@@ -313,9 +307,9 @@ func TestKeysThatReadWaitForApproval(t *testing.T) {
 		t.Fatalf("%+v %+v %v", k, a, err)
 	}
 	_, err = f.id.Authenticate(ctx, k.Key, "10.0.0.20", "r")
-	wantKind(t, err, medguard.Unauthenticated)
+	medguardtest.WantKind(t, err, medguard.Unauthenticated)
 	_, err = f.svc.Approve(ctx, f.calls["liuyang"], a.ID, "")
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	if _, err := f.svc.Approve(ctx, f.calls["security"], a.ID, "范围已核对"); err != nil {
 		t.Fatal(err)
 	}
@@ -439,11 +433,11 @@ func TestDepartmentChange(t *testing.T) {
 	}
 	// The same move twice, a move to where they are, to nowhere.
 	_, err = f.svc.ChangeDepartment(ctx, asker, z, "NEUR", "支援神经内科")
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 	_, err = f.svc.ChangeDepartment(ctx, asker, z, "CARD", "留任")
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 	_, err = f.svc.ChangeDepartment(ctx, asker, z, "ORTH", "调岗")
-	wantKind(t, err, medguard.Invalid)
+	medguardtest.WantKind(t, err, medguard.Invalid)
 	// Nobody moves their own account.
 	_, err = f.svc.ChangeDepartment(ctx, asker, asker.Actor.ID, "CARD", "调岗")
 	wantRule(t, f, err, "deny.own_account")

@@ -175,21 +175,6 @@ type Changes struct {
 
 var errNoAsset = &medguard.Error{Kind: medguard.NotFound, Message: "no such asset"}
 
-// text checks a one-line text field: spaces folded, at most max
-// characters, no control characters; required fields may not be empty.
-func text(field, v string, max int, required bool) (string, error) {
-	v = strings.Join(strings.Fields(v), " ")
-	switch {
-	case v == "" && required:
-		return v, medguard.InvalidField(field, "%s is required", field)
-	case utf8.RuneCountInString(v) > max:
-		return v, medguard.InvalidField(field, "%s may be at most %d characters", field, max)
-	case !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return v, medguard.InvalidField(field, "%s holds control characters", field)
-	}
-	return v, nil
-}
-
 // ParseKind reads a kind by its code or its Chinese name.
 func ParseKind(v string) (string, bool) {
 	v = strings.TrimSpace(v)
@@ -221,7 +206,7 @@ func parseClassification(v string) (string, bool) {
 func checkLabels(field string, in []string) ([]string, error) {
 	out := []string{}
 	for _, l := range in {
-		l, err := text(field, l, MaxLabelLen, false)
+		l, err := medguard.Line(field, l, MaxLabelLen, false)
 		if err != nil {
 			return nil, medguard.InvalidField(field, "each label is at most %d characters, without control characters", MaxLabelLen)
 		}
@@ -277,13 +262,13 @@ func (s *Service) directory(ctx context.Context) (*directory, error) {
 // check validates an asset (its code included) against the directory.
 func (d *directory) check(a *Asset) error {
 	var err error
-	if a.Code, err = text("code", a.Code, 64, true); err != nil {
+	if a.Code, err = medguard.Line("code", a.Code, 64, true); err != nil {
 		return err
 	}
 	if strings.ContainsAny(a.Code, " /\\?#%") {
 		return medguard.InvalidField("code", "code may not hold spaces or / \\ ? # %%")
 	}
-	if a.Name, err = text("name", a.Name, 100, true); err != nil {
+	if a.Name, err = medguard.Line("name", a.Name, 100, true); err != nil {
 		return err
 	}
 	k, ok := ParseKind(a.Kind)
@@ -297,10 +282,10 @@ func (d *directory) check(a *Asset) error {
 	if a.Department = strings.TrimSpace(a.Department); a.Department != "" && !d.depts[a.Department] {
 		return medguard.InvalidField("department", "department must be the code of a department")
 	}
-	if a.Location, err = text("location", a.Location, 100, false); err != nil {
+	if a.Location, err = medguard.Line("location", a.Location, 100, false); err != nil {
 		return err
 	}
-	if a.Address, err = text("address", a.Address, 253, false); err != nil {
+	if a.Address, err = medguard.Line("address", a.Address, 253, false); err != nil {
 		return err
 	}
 	c, ok := parseClassification(a.Classification)

@@ -86,17 +86,6 @@ func sniff(b []byte) string {
 	return t
 }
 
-func checkNote(field, note string, required bool) (string, error) {
-	note = strings.TrimSpace(note)
-	switch {
-	case required && note == "":
-		return "", medguard.InvalidField(field, "a note is needed")
-	case !utf8.ValidString(note) || utf8.RuneCountInString(note) > MaxNote:
-		return "", medguard.InvalidField(field, "at most %d characters of valid text", MaxNote)
-	}
-	return note, nil
-}
-
 func (s *Service) text() keys.SystemText { return keys.SystemText{Keyring: s.keys, Name: keyName} }
 
 // Attest attaches evidence to an attested check (compliance.attest). The
@@ -139,7 +128,7 @@ func (s *Service) Attest(ctx context.Context, call *medguard.Call, checkID strin
 		if !slices.Contains(EvidenceFileTypes, typ) {
 			return nil, medguard.InvalidField("file", "only PDF, images (PNG, JPEG, GIF, WebP) and UTF-8 text are accepted")
 		}
-		note, err := checkNote("note", up.Note, true)
+		note, err := medguard.Text("note", up.Note, MaxNote, true)
 		if err != nil {
 			return nil, err
 		}
@@ -193,7 +182,7 @@ func (s *Service) Review(ctx context.Context, call *medguard.Call, id, note stri
 		if a.ReviewedAt != nil {
 			return nil, &medguard.Error{Kind: medguard.Conflict, Code: "already_reviewed", Message: "this evidence is already signed"}
 		}
-		n, err := checkNote("note", note, false)
+		n, err := medguard.Text("note", note, MaxNote, false)
 		if err != nil {
 			return nil, err
 		}

@@ -16,6 +16,7 @@ import (
 	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/keys"
+	"medguard/internal/medguardtest"
 	"medguard/internal/policy"
 	"medguard/internal/storage"
 	"medguard/internal/storage/storagetest"
@@ -197,15 +198,6 @@ func (f *fakeSources) OverduePlanReviews(context.Context, time.Time) ([]complian
 }
 func (f *fakeSources) DrillCadences(context.Context) ([]compliance.DrillCadence, error) {
 	return f.cadences, nil
-}
-
-func wantKind(t *testing.T, err error, k medguard.Kind) *medguard.Error {
-	t.Helper()
-	var me *medguard.Error
-	if !errors.As(err, &me) || me.Kind != k {
-		t.Fatalf("want %v, got %v", k, err)
-	}
-	return me
 }
 
 func result(t *testing.T, run *compliance.Run, id string) compliance.Result {
@@ -597,7 +589,7 @@ func TestAttestation(t *testing.T) {
 		"kind":     {Kind: "video", Filename: "a.png", Content: photo, Note: "x"},
 	} {
 		_, err := f.svc.Attest(ctx, f.calls["wuyan"], "machine_room", up(bad))
-		if me := wantKind(t, err, medguard.Invalid); me.Field != field {
+		if me := medguardtest.WantKind(t, err, medguard.Invalid); me.Field != field {
 			t.Errorf("%s: %+v", field, me)
 		}
 	}
@@ -621,7 +613,7 @@ func TestAttestation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Review(ctx, f.calls["zhouqiang"], own.ID, "自己签"); wantKind(t, err, medguard.Forbidden).Rule != policy.RuleSeparationOfDuties {
+	if _, err := f.svc.Review(ctx, f.calls["zhouqiang"], own.ID, "自己签"); medguardtest.WantKind(t, err, medguard.Forbidden).Rule != policy.RuleSeparationOfDuties {
 		t.Fatalf("own evidence signed: %v", err)
 	}
 	if _, err := f.svc.Review(ctx, f.calls["zhouqiang2"], own.ID, "已核对"); err != nil {

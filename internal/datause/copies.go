@@ -88,11 +88,8 @@ func (s *Service) RecordCopy(ctx context.Context, call *medguard.Call, in NewCop
 	if in.PatientIDNumber, err = idNumber("patient_id_number", in.PatientIDNumber, now); err != nil {
 		return nil, err
 	}
-	if in.RequesterName, err = text("requester_name", in.RequesterName, true); err != nil {
+	if in.RequesterName, err = medguard.Line("requester_name", in.RequesterName, 64, true); err != nil {
 		return nil, err
-	}
-	if len([]rune(in.RequesterName)) > 64 {
-		return nil, medguard.InvalidField("requester_name", "requester_name may be at most 64 characters")
 	}
 	switch {
 	case in.Relation == RelationSelf && in.RequesterIDNumber == "":
@@ -103,7 +100,7 @@ func (s *Service) RecordCopy(ctx context.Context, call *medguard.Call, in NewCop
 	if in.RequesterIDNumber, err = idNumber("requester_id_number", in.RequesterIDNumber, now); err != nil {
 		return nil, err
 	}
-	if in.Proof, err = text("proof", in.Proof, in.Relation != RelationSelf); err != nil {
+	if in.Proof, err = medguard.Text("proof", in.Proof, MaxReason, in.Relation != RelationSelf); err != nil {
 		return nil, err
 	}
 	if !slices.Contains(CopyPurposes, in.Purpose) {

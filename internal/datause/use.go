@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"medguard"
 	"medguard/internal/audit"
@@ -79,19 +78,6 @@ type NewUseRequest struct {
 var UsePurposes = []string{"treatment", "care_coordination", "quality_control", "research", "legal", "billing",
 	"patient_request", "audit"}
 
-func text(field, v string, required bool) (string, error) {
-	v = strings.TrimSpace(v)
-	switch {
-	case v == "" && required:
-		return v, medguard.InvalidField(field, "%s is required", field)
-	case utf8.RuneCountInString(v) > MaxReason:
-		return v, medguard.InvalidField(field, "%s may be at most %d characters", field, MaxReason)
-	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\n' }):
-		return v, medguard.InvalidField(field, "%s holds control characters", field)
-	}
-	return v, nil
-}
-
 // checkUse validates a request and works out whose approval it needs: the
 // records office, or — when it names restricted records — the head of the
 // one department that owns them.
@@ -155,7 +141,7 @@ func (s *Service) checkUse(ctx context.Context, in NewUseRequest, now time.Time)
 	if !slices.Contains(UsePurposes, in.Purpose) {
 		return in, nil, "", medguard.InvalidField("purpose", "purpose must be one of %s", strings.Join(UsePurposes, ", "))
 	}
-	if in.Reason, err = text("reason", in.Reason, true); err != nil {
+	if in.Reason, err = medguard.Text("reason", in.Reason, MaxReason, true); err != nil {
 		return in, nil, "", err
 	}
 	if in.From.IsZero() {
@@ -299,7 +285,7 @@ func (s *Service) DecideUse(ctx context.Context, call *medguard.Call, id string,
 	if approve {
 		action = "use.approve"
 	}
-	note, err := text("note", note, !approve)
+	note, err := medguard.Text("note", note, MaxReason, !approve)
 	if err != nil {
 		return nil, err
 	}

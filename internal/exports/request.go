@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"medguard"
 	"medguard/internal/approvals"
@@ -161,26 +160,13 @@ func (s *Service) plan(ctx context.Context, in BulkPayload) (*plan, error) {
 	return p, nil
 }
 
-func checkReason(v string) (string, error) {
-	v = strings.TrimSpace(v)
-	switch {
-	case v == "":
-		return v, medguard.InvalidField("reason", "reason is required")
-	case utf8.RuneCountInString(v) > MaxReason:
-		return v, medguard.InvalidField("reason", "reason may be at most %d characters", MaxReason)
-	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\n' }):
-		return v, medguard.InvalidField("reason", "reason holds control characters")
-	}
-	return v, nil
-}
-
 // Create asks for an export. One patient: the file is built at once and
 // the answer holds its key (shown once). More than one: a four-eyes
 // request is filed (returned, with the export waiting on it); asked with
 // Run, it is refused (deny.export_not_approved), which freezes the
 // account.
 func (s *Service) Create(ctx context.Context, call *medguard.Call, in NewExport) (*Export, *approvals.Approval, error) {
-	reason, err := checkReason(in.Reason)
+	reason, err := medguard.Text("reason", in.Reason, MaxReason, true)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -18,8 +18,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"medguard"
 	"medguard/internal/audit"
@@ -160,24 +158,6 @@ type Department struct {
 
 var codePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$`)
 
-// checkName validates a display name or department name: 1 to max
-// characters, no control characters.
-func checkName(field, v string, max int) error {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return medguard.InvalidField(field, "%s is required", field)
-	}
-	if !utf8.ValidString(v) || utf8.RuneCountInString(v) > max {
-		return medguard.InvalidField(field, "%s must be at most %d characters of valid text", field, max)
-	}
-	for _, r := range v {
-		if unicode.IsControl(r) {
-			return medguard.InvalidField(field, "%s must not contain control characters", field)
-		}
-	}
-	return nil
-}
-
 // CreateDepartment adds a department.
 func (s *Service) CreateDepartment(ctx context.Context, call *medguard.Call, code, name string) (*Department, error) {
 	d := &Department{ID: medguard.NewID(s.clock.Now()), Code: strings.TrimSpace(code), Name: strings.TrimSpace(name),
@@ -188,7 +168,8 @@ func (s *Service) CreateDepartment(ctx context.Context, call *medguard.Call, cod
 			if !codePattern.MatchString(d.Code) {
 				return nil, medguard.InvalidField("code", "code must be 1-32 letters, digits, '.', '_' or '-'")
 			}
-			if err := checkName("name", d.Name, 64); err != nil {
+			var err error
+			if d.Name, err = medguard.Line("name", d.Name, 64, true); err != nil {
 				return nil, err
 			}
 			return func(ctx context.Context, tx *sql.Tx, _ uint64) error {

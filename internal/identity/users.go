@@ -97,7 +97,8 @@ func (s *Service) CreateUser(ctx context.Context, call *medguard.Call, nu NewUse
 			if err := CheckUsername(u.Username); err != nil {
 				return nil, err
 			}
-			if err := checkName("display_name", u.DisplayName, 64); err != nil {
+			var err error
+			if u.DisplayName, err = medguard.Line("display_name", u.DisplayName, 64, true); err != nil {
 				return nil, err
 			}
 			if err := checkRoles(nu.Roles); err != nil {

@@ -195,7 +195,7 @@ func (s *Service) newCase(ctx context.Context, call *medguard.Call, id string, n
 	if nc.Grade != CaseCriteria[c].Grade {
 		return nil, medguard.InvalidField("grade", "criterion %s is a grade %d violation", nc.Criterion, CaseCriteria[c].Grade)
 	}
-	summary, err := text("summary", nc.Summary, MaxText, true)
+	summary, err := medguard.Text("summary", nc.Summary, MaxText, true)
 	if err != nil {
 		return nil, err
 	}
@@ -496,7 +496,7 @@ func (s *Service) setStatus(ctx context.Context, tx *sql.Tx, id, from, set strin
 // AddFinding records a finding of fact while the case is under investigation.
 func (s *Service) AddFinding(ctx context.Context, call *medguard.Call, id, finding string) (*Case, error) {
 	return s.caseStep(ctx, call, id, "accountability.finding", false, false, func(c *Case, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
-		body, err := text("text", finding, MaxText, true)
+		body, err := medguard.Text("text", finding, MaxText, true)
 		if err != nil {
 			return nil, err
 		}
@@ -516,7 +516,7 @@ func (s *Service) AddFinding(ctx context.Context, call *medguard.Call, id, findi
 // appeal is reviewed.
 func (s *Service) Statement(ctx context.Context, call *medguard.Call, id, statement string) (*Case, error) {
 	return s.caseStep(ctx, call, id, "accountability.statement", true, false, func(c *Case, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
-		body, err := text("text", statement, MaxText, true)
+		body, err := medguard.Text("text", statement, MaxText, true)
 		if err != nil {
 			return nil, err
 		}
@@ -538,7 +538,7 @@ func (s *Service) Statement(ctx context.Context, call *medguard.Call, id, statem
 // which the person may appeal.
 func (s *Service) Decide(ctx context.Context, call *medguard.Call, id string, d CaseDecision) (*Case, error) {
 	c, err := s.caseStep(ctx, call, id, "accountability.decide", false, false, func(c *Case, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
-		body, err := text("text", d.Text, MaxText, true)
+		body, err := medguard.Text("text", d.Text, MaxText, true)
 		if err != nil {
 			return nil, err
 		}
@@ -577,7 +577,7 @@ func (s *Service) Decide(ctx context.Context, call *medguard.Call, id string, d 
 // handling opinion, within 7 days of the opinion.
 func (s *Service) Appeal(ctx context.Context, call *medguard.Call, id, appeal string) (*Case, error) {
 	return s.caseStep(ctx, call, id, "accountability.appeal", true, false, func(c *Case, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
-		body, err := text("text", appeal, MaxText, true)
+		body, err := medguard.Text("text", appeal, MaxText, true)
 		if err != nil {
 			return nil, err
 		}
@@ -607,7 +607,7 @@ func (s *Service) Appeal(ctx context.Context, call *medguard.Call, id, appeal st
 // review is final and kept permanently.
 func (s *Service) ReviewAppeal(ctx context.Context, call *medguard.Call, id string, r CaseReview) (*Case, error) {
 	return s.caseStep(ctx, call, id, "accountability.review", false, true, func(c *Case, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
-		body, err := text("text", r.Text, MaxText, true)
+		body, err := medguard.Text("text", r.Text, MaxText, true)
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"medguard/internal/audit"
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
+	"medguard/internal/medguardtest"
 	"medguard/internal/policy"
 	"medguard/internal/records"
 )
@@ -32,7 +33,7 @@ func TestCandidates(t *testing.T) {
 	}
 	for range 4 {
 		_, err := f.rec.GetRecord(ctx, zhang, r.ID)
-		wantKind(t, err, medguard.Forbidden)
+		medguardtest.WantKind(t, err, medguard.Forbidden)
 	}
 	// Another cardiologist, refused three times: not more than 3.
 	other := *zhang
@@ -102,9 +103,9 @@ func TestCandidates(t *testing.T) {
 		t.Fatalf("%+v %v", got, err)
 	}
 	_, err = f.svc.Candidates(ctx, f.calls["zhouqiang"], from, to)
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	_, err = f.svc.Candidates(ctx, f.calls["wuyan"], to, from)
-	wantField(t, err, "to")
+	medguardtest.WantField(t, err, "to")
 }
 
 // TestCandidatesCountUnjustifiedBreakGlass: a break-glass access that the
@@ -141,7 +142,7 @@ func TestCandidatesCountUnjustifiedBreakGlass(t *testing.T) {
 	for _, who := range []*medguard.Call{zhang, liu} {
 		for range 3 {
 			_, err := f.rec.GetRecord(ctx, who, r.ID)
-			wantKind(t, err, medguard.Forbidden)
+			medguardtest.WantKind(t, err, medguard.Forbidden)
 			f.clock.Advance(time.Minute)
 		}
 		glass := *who
@@ -213,15 +214,15 @@ func TestAccountabilityCase(t *testing.T) {
 
 	// Validation and who may open.
 	_, err := f.svc.OpenCase(ctx, wuyan, incidents.NewCase{SubjectUserID: zhang.Actor.ID, Criterion: "gossip", Summary: "x"})
-	wantField(t, err, "criterion")
+	medguardtest.WantField(t, err, "criterion")
 	_, err = f.svc.OpenCase(ctx, wuyan, incidents.NewCase{SubjectUserID: zhang.Actor.ID, Grade: 1, Criterion: "late_archiving", Summary: "x"})
-	wantField(t, err, "grade")
+	medguardtest.WantField(t, err, "grade")
 	_, err = f.svc.OpenCase(ctx, wuyan, incidents.NewCase{SubjectUserID: "01jd0000000000000000000000", Criterion: "late_archiving", Summary: "x"})
-	wantField(t, err, "subject_user_id")
+	medguardtest.WantField(t, err, "subject_user_id")
 	_, err = f.svc.OpenCase(ctx, f.calls["zhouqiang"], incidents.NewCase{SubjectUserID: zhang.Actor.ID, Criterion: "late_archiving", Summary: "x"})
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	_, err = f.svc.OpenCase(ctx, wuyan, incidents.NewCase{SubjectUserID: wuyan.Actor.ID, Criterion: "late_archiving", Summary: "x"})
-	if e := wantKind(t, err, medguard.Forbidden); e.Rule != "deny.own_case" {
+	if e := medguardtest.WantKind(t, err, medguard.Forbidden); e.Rule != "deny.own_case" {
 		t.Fatalf("rule %s", e.Rule)
 	}
 
@@ -249,32 +250,32 @@ func TestAccountabilityCase(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = f.svc.GetCase(ctx, lina, c.ID)
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	_, err = f.svc.Statement(ctx, lina, c.ID, "代为陈述")
-	if e := wantKind(t, err, medguard.Forbidden); e.Rule != "deny.not_own_case" {
+	if e := medguardtest.WantKind(t, err, medguard.Forbidden); e.Rule != "deny.not_own_case" {
 		t.Fatalf("rule %s", e.Rule)
 	}
 	_, err = f.svc.AddFinding(ctx, zhang, c.ID, "自己写的调查结论")
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	c, err = f.svc.Statement(ctx, zhang, c.ID, "会诊时误点了患者列表，并非有意查阅")
 	if err != nil || c.Statement == nil || c.Statement.By != "zhangwei" {
 		t.Fatalf("%+v %v", c, err)
 	}
 	_, err = f.svc.Statement(ctx, zhang, c.ID, "补充")
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 
 	// The decision within 72 h meets the deadline.
 	_, err = f.svc.Appeal(ctx, zhang, c.ID, "不服")
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 	c, err = f.svc.Decide(ctx, wuyan, c.ID, incidents.CaseDecision{Outcome: incidents.Upheld, Text: "越权查询4次"})
 	if err != nil || c.Status != incidents.Decided || c.FinalGrade != 2 || c.Deadlines[0].State != incidents.Met || c.AppealDueAt != nil {
 		t.Fatalf("%+v %v", c, err)
 	}
 	_, err = f.svc.AddFinding(ctx, wuyan, c.ID, "补充")
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 	// The appeal is against the handling opinion, given next.
 	_, err = f.svc.Appeal(ctx, zhang, c.ID, "不服")
-	if e := wantKind(t, err, medguard.Conflict); e.Code != "no_opinion" {
+	if e := medguardtest.WantKind(t, err, medguard.Conflict); e.Code != "no_opinion" {
 		t.Fatalf("code %s", e.Code)
 	}
 	c, err = f.svc.Opinion(ctx, wuyan, c.ID, incidents.CaseOpinion{Sanction: incidents.SanctionPayMonth, Text: "越权查询4次，扣发绩效一个月"})
@@ -288,17 +289,17 @@ func TestAccountabilityCase(t *testing.T) {
 		t.Fatalf("%+v %v", c, err)
 	}
 	_, err = f.svc.ReviewAppeal(ctx, wuyan, c.ID, incidents.CaseReview{Outcome: incidents.Overturned, Text: "同意申诉"})
-	if e := wantKind(t, err, medguard.Forbidden); e.Rule != "deny.own_investigation" {
+	if e := medguardtest.WantKind(t, err, medguard.Forbidden); e.Rule != "deny.own_investigation" {
 		t.Fatalf("rule %s", e.Rule)
 	}
 	_, err = f.svc.ReviewAppeal(ctx, zhang, c.ID, incidents.CaseReview{Outcome: incidents.Overturned, Text: "自己复核"})
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	c, err = f.svc.ReviewAppeal(ctx, zhaomin, c.ID, incidents.CaseReview{Outcome: incidents.Upheld, Text: "维持原决定"})
 	if err != nil || c.Status != incidents.Reviewed || c.Review == nil || c.Review.By != "zhaomin" || !slices.Equal(c.Investigators, []string{"wuyan"}) {
 		t.Fatalf("%+v %v", c, err)
 	}
 	_, err = f.svc.ReviewAppeal(ctx, zhaomin, c.ID, incidents.CaseReview{Outcome: incidents.Overturned, Text: "改判"})
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 
 	// Kept permanently: the database refuses deleting or rewriting.
 	for _, q := range []string{
@@ -348,7 +349,7 @@ func TestAppealWindow(t *testing.T) {
 	}
 	f.clock.Advance(7*24*time.Hour + time.Minute)
 	_, err = f.svc.Appeal(ctx, f.calls["zhangwei"], c.ID, "申诉")
-	if e := wantKind(t, err, medguard.Conflict); e.Code != "appeal_window_closed" {
+	if e := medguardtest.WantKind(t, err, medguard.Conflict); e.Code != "appeal_window_closed" {
 		t.Fatalf("code %s", e.Code)
 	}
 	// The deadline is exactly 7 days after the opinion.

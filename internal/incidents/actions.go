@@ -64,11 +64,11 @@ var OwnerPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 func (s *Service) AddAction(ctx context.Context, call *medguard.Call, id string, na NewAction) (*Action, error) {
 	var a *Action
 	_, err := s.change(ctx, call, id, "incident.action_add", func(in *Incident, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
-		desc, err := text("description", na.Description, MaxText, true)
+		desc, err := medguard.Text("description", na.Description, MaxText, true)
 		if err != nil {
 			return nil, err
 		}
-		owner, err := text("owner", na.Owner, 64, true)
+		owner, err := medguard.Line("owner", na.Owner, 64, true)
 		if err != nil {
 			return nil, err
 		}

@@ -337,7 +337,7 @@ func (s *Service) FileAnonymous(ctx context.Context, in NewAnonymousReport) (*Re
 	if !s.anonymous.allow("file") {
 		return nil, s.recordAnonymous(ctx, "anonymous_report.file", errChannelBusy, nil)
 	}
-	body, err := text("text", in.Text, MaxReportText, true)
+	body, err := medguard.Text("text", in.Text, MaxReportText, true)
 	if err == nil && !slices.Contains(ReportCategoryCodes(), in.Category) {
 		err = medguard.InvalidField("category", "category must be one of %s", strings.Join(ReportCategoryCodes(), ", "))
 	}
@@ -411,7 +411,7 @@ func (s *Service) AddToReport(ctx context.Context, receipt, addition string) (*R
 	if !s.anonymous.allow("receipt") {
 		return nil, s.recordAnonymous(ctx, "anonymous_report.add", errChannelBusy, nil)
 	}
-	body, err := text("text", addition, MaxReportText, true)
+	body, err := medguard.Text("text", addition, MaxReportText, true)
 	var r *AnonymousReport
 	if err == nil {
 		r, err = s.reportByReceipt(ctx, receipt)
@@ -599,7 +599,7 @@ func openReport(r *AnonymousReport) error {
 // receipt code (they may be asked for more). The report is then in review.
 func (s *Service) ReplyReport(ctx context.Context, call *medguard.Call, id, reply string) (*AnonymousReport, error) {
 	return s.triage(ctx, call, id, "anonymous_report.reply", func(r *AnonymousReport, k *keys.DataKey, day string) (audit.Mutation, error) {
-		body, err := text("text", reply, MaxReportText, true)
+		body, err := medguard.Text("text", reply, MaxReportText, true)
 		if err != nil {
 			return nil, err
 		}
@@ -620,7 +620,7 @@ func (s *Service) ReplyReport(ctx context.Context, call *medguard.Call, id, repl
 // reporter (why: unfounded, handled otherwise, …).
 func (s *Service) CloseReport(ctx context.Context, call *medguard.Call, id, reason string) (*AnonymousReport, error) {
 	return s.triage(ctx, call, id, "anonymous_report.close", func(r *AnonymousReport, k *keys.DataKey, day string) (audit.Mutation, error) {
-		body, err := text("reason", reason, MaxReportText, true)
+		body, err := medguard.Text("reason", reason, MaxReportText, true)
 		if err != nil {
 			return nil, err
 		}

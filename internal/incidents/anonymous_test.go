@@ -12,6 +12,7 @@ import (
 
 	"medguard"
 	"medguard/internal/incidents"
+	"medguard/internal/medguardtest"
 )
 
 var receiptShape = regexp.MustCompile(`^[A-HJ-NP-Z2-9]{4}(-[A-HJ-NP-Z2-9]{4}){4}$`)
@@ -40,7 +41,7 @@ func TestAnonymousChannel(t *testing.T) {
 		{incidents.NewAnonymousReport{Category: incidents.ReportUnauthorizedAccess, Text: strings.Repeat("长", incidents.MaxReportText+1)}, "text"},
 	} {
 		_, err := f.svc.FileAnonymous(ctx, c.in)
-		wantField(t, err, c.field)
+		medguardtest.WantField(t, err, c.field)
 	}
 	words := "心内科张伟医生多次在夜班时查阅神经内科患者王芳的病历，与诊疗无关。"
 	rc, err := f.svc.FileAnonymous(ctx, incidents.NewAnonymousReport{Category: incidents.ReportUnauthorizedAccess, Text: words})
@@ -66,9 +67,9 @@ func TestAnonymousChannel(t *testing.T) {
 		t.Fatalf("%+v %v", v, err)
 	}
 	_, err = f.svc.ReceiptStatus(ctx, "AAAA-BBBB-CCCC-DDDD-EEEE")
-	wantKind(t, err, medguard.NotFound)
+	medguardtest.WantKind(t, err, medguard.NotFound)
 	_, err = f.svc.ReceiptStatus(ctx, "not a code")
-	wantField(t, err, "receipt")
+	medguardtest.WantField(t, err, "receipt")
 	f.clock.Advance(26 * time.Hour)
 	v, err = f.svc.AddToReport(ctx, rc.Receipt, "补充：时间是11月20日和22日凌晨。")
 	if err != nil || len(v.Messages) != 2 || v.UpdatedOn != "2026-11-25" {
@@ -85,9 +86,9 @@ func TestAnonymousChannel(t *testing.T) {
 		t.Errorf("the id %s carries a time", id)
 	}
 	_, _, err = f.svc.ListReports(ctx, f.calls["zhangwei"], "", "", 10)
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	_, _, err = f.svc.ListReports(ctx, so, "pending", "", 10)
-	wantField(t, err, "status")
+	medguardtest.WantField(t, err, "status")
 	r, err := f.svc.ReplyReport(ctx, so, id, "请问涉及哪几次查阅？如方便请补充病区床号。")
 	if err != nil || r.Status != incidents.ReportInReview || r.Messages[2].By != "zhouqiang" || r.Messages[2].Author != incidents.AuthorOffice {
 		t.Fatalf("%+v %v", r, err)
@@ -102,7 +103,7 @@ func TestAnonymousChannel(t *testing.T) {
 
 	// Converted into a case: that takes accountability.manage as well.
 	_, err = f.svc.ReportToCase(ctx, so, id, incidents.NewCase{SubjectUserID: f.calls["zhangwei"].Actor.ID, Criterion: "unauthorized_queries"})
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	c, err := f.svc.ReportToCase(ctx, wuyan, id, incidents.NewCase{SubjectUserID: f.calls["zhangwei"].Actor.ID, Criterion: "unauthorized_queries"})
 	if err != nil || c.Summary != "据匿名举报 From an anonymous report: "+words || c.OpenedBy != "wuyan" {
 		t.Fatalf("%+v %v", c, err)
@@ -112,7 +113,7 @@ func TestAnonymousChannel(t *testing.T) {
 		t.Fatalf("%+v %v", r, err)
 	}
 	_, err = f.svc.ReplyReport(ctx, so, id, "已转立案")
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 
 	// A second report, converted into an incident: that takes
 	// incident.manage; the incident names the report.
@@ -126,9 +127,9 @@ func TestAnonymousChannel(t *testing.T) {
 	}
 	id2 := list[0].ID
 	_, err = f.svc.ReportToIncident(ctx, wuyan, id2, incidents.NewIncident{Title: "患者名单外泄", Grade: 2, Criterion: "local_data_abnormal"})
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	_, err = f.svc.ReportToIncident(ctx, so, id2, incidents.NewIncident{Grade: 2, Criterion: "local_data_abnormal"})
-	wantField(t, err, "title")
+	medguardtest.WantField(t, err, "title")
 	var reported []string
 	f.svc.OnReported(func(_ context.Context, in incidents.Incident) { reported = append(reported, in.ID) })
 	in, err := f.svc.ReportToIncident(ctx, so, id2, incidents.NewIncident{Title: "患者名单外泄", Type: incidents.TypeDataLeak, Grade: 2,
@@ -146,14 +147,14 @@ func TestAnonymousChannel(t *testing.T) {
 	rc3, _ := f.svc.FileAnonymous(ctx, incidents.NewAnonymousReport{Category: incidents.ReportOther, Text: "食堂饭菜太咸。"})
 	list, _, _ = f.svc.ListReports(ctx, so, incidents.ReportNew, "", 10)
 	_, err = f.svc.CloseReport(ctx, so, list[0].ID, "")
-	wantField(t, err, "reason")
+	medguardtest.WantField(t, err, "reason")
 	if _, err := f.svc.CloseReport(ctx, so, list[0].ID, "与信息安全无关，已转后勤处。"); err != nil {
 		t.Fatal(err)
 	}
 	_, err = f.svc.AddToReport(ctx, rc3.Receipt, "还有")
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 	_, err = f.svc.GetReport(ctx, so, "x")
-	wantKind(t, err, medguard.NotFound)
+	medguardtest.WantKind(t, err, medguard.NotFound)
 
 	// The office's steps are logged under its members' names; the
 	// channel's, as anonymous, for no report.
@@ -219,7 +220,7 @@ func TestAnonymousChannelLimit(t *testing.T) {
 	n := 0
 	for ; n < 100; n++ {
 		if _, err := f.svc.FileAnonymous(ctx, in); err != nil {
-			wantKind(t, err, medguard.RateLimited)
+			medguardtest.WantKind(t, err, medguard.RateLimited)
 			break
 		}
 	}

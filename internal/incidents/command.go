@@ -156,7 +156,7 @@ type CommanderChange struct {
 // OnCommander hooks are told.
 func (s *Service) ChangeCommander(ctx context.Context, call *medguard.Call, id string, cc CommanderChange) (*Incident, error) {
 	in, err := s.change(ctx, call, id, "incident.commander_change", func(in *Incident, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
-		reason, err := text("reason", cc.Reason, MaxText, true)
+		reason, err := medguard.Text("reason", cc.Reason, MaxText, true)
 		if err != nil {
 			return nil, err
 		}

@@ -14,6 +14,7 @@ import (
 
 	"medguard"
 	"medguard/internal/incidents"
+	"medguard/internal/medguardtest"
 )
 
 // TestIncidentTypes: the type is one of a closed list, given or inferred
@@ -25,7 +26,7 @@ func TestIncidentTypes(t *testing.T) {
 	so := f.calls["zhouqiang"]
 	_, err := f.svc.Report(ctx, so, incidents.NewIncident{Type: "earthquake", Title: "机房进水", Description: "机房空调漏水", Grade: 3,
 		Criterion: "minor_fault"})
-	wantField(t, err, "type")
+	medguardtest.WantField(t, err, "type")
 	for _, c := range []struct {
 		in   incidents.NewIncident
 		want string
@@ -48,7 +49,7 @@ func TestIncidentTypes(t *testing.T) {
 		t.Fatal("a device loss has no leak analysis deadline")
 	}
 	_, err = f.svc.ConfirmGrade(ctx, so, in.ID, incidents.GradeConfirmation{Grade: 2, Criterion: "local_data_abnormal", Type: "flood"})
-	wantField(t, err, "type")
+	medguardtest.WantField(t, err, "type")
 	in, err = f.svc.ConfirmGrade(ctx, so, in.ID, incidents.GradeConfirmation{Grade: 2, Criterion: "local_data_abnormal", Type: incidents.TypeDataLeak})
 	if err != nil || in.Type != incidents.TypeDataLeak {
 		t.Fatalf("%+v %v", in, err)
@@ -88,7 +89,7 @@ func TestCommanderByGrade(t *testing.T) {
 	}
 	for _, who := range []string{"", "zhouqiang", "sunli", "xuming", "nobody", "zhangwei", strings.Repeat("x", 80)} {
 		_, err := confirm(major.ID, 1, "core_data_leak", who)
-		wantField(t, err, "commander")
+		medguardtest.WantField(t, err, "commander")
 	}
 	if len(commanded) != 0 {
 		t.Fatal("told of a refused assignment")
@@ -112,16 +113,16 @@ func TestCommanderByGrade(t *testing.T) {
 
 	// Handing over: a reason, a commander the grade allows, not the same one.
 	_, err = f.svc.ChangeCommander(ctx, so, ordinary.ID, incidents.CommanderChange{Commander: "sunli"})
-	wantField(t, err, "reason")
+	medguardtest.WantField(t, err, "reason")
 	_, err = f.svc.ChangeCommander(ctx, so, ordinary.ID, incidents.CommanderChange{Commander: "xuming", Reason: "交接"})
-	wantField(t, err, "commander")
+	medguardtest.WantField(t, err, "commander")
 	_, err = f.svc.ChangeCommander(ctx, so, serious.ID, incidents.CommanderChange{Commander: "xuming", Reason: "信息科接手"})
-	wantField(t, err, "commander")
+	medguardtest.WantField(t, err, "commander")
 	unconfirmed := f.report(t, incidents.NewIncident{Grade: 3, Criterion: "minor_fault"})
 	_, err = f.svc.ChangeCommander(ctx, so, unconfirmed.ID, incidents.CommanderChange{Commander: "xuming", Reason: "x"})
-	wantField(t, err, "grade")
+	medguardtest.WantField(t, err, "grade")
 	_, err = f.svc.ChangeCommander(ctx, f.calls["liuhua"], ordinary.ID, incidents.CommanderChange{Commander: "sunli", Reason: "x"})
-	wantKind(t, err, medguard.Forbidden) // the leadership reads incidents; the office manages them
+	medguardtest.WantKind(t, err, medguard.Forbidden) // the leadership reads incidents; the office manages them
 	f.clock.Advance(time.Hour)
 	in, err = f.svc.ChangeCommander(ctx, so, ordinary.ID, incidents.CommanderChange{Commander: "sunli", Reason: "徐明休假，由孙丽接手"})
 	if err != nil || in.Commander != "sunli" || !in.CommanderAt.Equal(f.clock.Now().Truncate(time.Millisecond)) {
@@ -177,17 +178,17 @@ func TestStepsConfirmedByASecondPerson(t *testing.T) {
 		t.Fatalf("%+v", d)
 	}
 	_, err = f.svc.Close(ctx, so, in.ID, "已修复")
-	wantField(t, err, "steps")
+	medguardtest.WantField(t, err, "steps")
 	_, err = f.svc.ConfirmStep(ctx, so, in.ID, fixed.AuditIndex)
-	if e := wantKind(t, err, medguard.Forbidden); e.Rule != "deny.own_step" {
+	if e := medguardtest.WantKind(t, err, medguard.Forbidden); e.Rule != "deny.own_step" {
 		t.Fatalf("rule %s", e.Rule)
 	}
 	_, err = f.svc.ConfirmStep(ctx, sunli, in.ID, progress.AuditIndex)
-	wantField(t, err, "step")
+	medguardtest.WantField(t, err, "step")
 	_, err = f.svc.ConfirmStep(ctx, sunli, in.ID, 99999)
-	wantKind(t, err, medguard.NotFound)
+	medguardtest.WantKind(t, err, medguard.NotFound)
 	_, err = f.svc.ConfirmStep(ctx, f.calls["wuyan"], in.ID, fixed.AuditIndex)
-	wantKind(t, err, medguard.Forbidden) // an auditor reads incidents, manages none
+	medguardtest.WantKind(t, err, medguard.Forbidden) // an auditor reads incidents, manages none
 	f.clock.Advance(10 * time.Minute)
 	in, err = f.svc.ConfirmStep(ctx, sunli, in.ID, fixed.AuditIndex)
 	if err != nil || in.UnconfirmedSteps != 0 {
@@ -202,10 +203,10 @@ func TestStepsConfirmedByASecondPerson(t *testing.T) {
 		t.Errorf("timeline %+v", last)
 	}
 	_, err = f.svc.ConfirmStep(ctx, f.calls["zhouqiang"], in.ID, fixed.AuditIndex)
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	// The confirmer may not confirm twice either.
 	_, err = f.svc.ConfirmStep(ctx, sunli, in.ID, fixed.AuditIndex)
-	if e := wantKind(t, err, medguard.Conflict); e.Code != "step_confirmed" {
+	if e := medguardtest.WantKind(t, err, medguard.Conflict); e.Code != "step_confirmed" {
 		t.Fatalf("code %s", e.Code)
 	}
 	// An action not verified keeps it open.
@@ -214,12 +215,12 @@ func TestStepsConfirmedByASecondPerson(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = f.svc.Close(ctx, so, in.ID, "已修复")
-	wantField(t, err, "actions")
+	medguardtest.WantField(t, err, "actions")
 	if _, err := f.svc.SetActionState(ctx, sunli, in.ID, a.ID, incidents.ActionDone); err != nil {
 		t.Fatal(err)
 	}
 	_, err = f.svc.SetActionState(ctx, sunli, in.ID, a.ID, incidents.ActionVerified)
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	if _, err := f.svc.SetActionState(ctx, so, in.ID, a.ID, incidents.ActionVerified); err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +269,7 @@ func TestEvidenceFiles(t *testing.T) {
 		t.Fatal("the body was read for a refused caller")
 		return incidents.FileUpload{}, nil
 	})
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	for _, c := range []struct {
 		name string
 		read func() (incidents.FileUpload, error)
@@ -284,7 +285,7 @@ func TestEvidenceFiles(t *testing.T) {
 	} {
 		_, err := f.svc.AttachFile(ctx, so, in.ID, c.read)
 		if c.want == "413" {
-			wantKind(t, err, medguard.TooLarge)
+			medguardtest.WantKind(t, err, medguard.TooLarge)
 			continue
 		}
 		if e, ok := err.(*medguard.Error); !ok || e.Field != c.want {
@@ -321,11 +322,11 @@ func TestEvidenceFiles(t *testing.T) {
 		}
 	}
 	_, _, err = f.svc.GetFile(ctx, f.calls["zhangwei"], in.ID, log.ID)
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	_, _, err = f.svc.GetFile(ctx, so, in.ID, in.ID)
-	wantKind(t, err, medguard.NotFound)
+	medguardtest.WantKind(t, err, medguard.NotFound)
 	_, _, err = f.svc.GetFile(ctx, so, "x", log.ID)
-	wantKind(t, err, medguard.NotFound)
+	medguardtest.WantKind(t, err, medguard.NotFound)
 	reads := 0
 	for _, s := range f.entries(t) {
 		if s.Entry.Action == "incident.file_read" && s.Entry.Outcome == "success" && s.Entry.TargetID == in.ID {
@@ -367,7 +368,7 @@ func TestEvidenceFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = f.svc.AttachFile(ctx, so, in.ID, upload(incidents.FileOther, "late.txt", "", []byte("迟到的证据")))
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 	if _, _, err := f.svc.GetFile(ctx, so, in.ID, shot.ID); err != nil {
 		t.Errorf("a closed incident's file: %v", err)
 	}
@@ -383,7 +384,7 @@ func TestCommanderReadsTheIncident(t *testing.T) {
 	in := f.report(t, incidents.NewIncident{Grade: 3, Criterion: "minor_fault", Type: incidents.TypeOutage})
 	other := f.report(t, incidents.NewIncident{Grade: 3, Criterion: "minor_fault"})
 	_, err := f.svc.Get(ctx, it, in.ID)
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	if _, err := f.svc.ConfirmGrade(ctx, so, in.ID, incidents.GradeConfirmation{Grade: 3, Criterion: "minor_fault", Commander: "xuming"}); err != nil {
 		t.Fatal(err)
 	}
@@ -392,9 +393,9 @@ func TestCommanderReadsTheIncident(t *testing.T) {
 		t.Fatalf("%+v %v", got, err)
 	}
 	_, err = f.svc.Get(ctx, it, other.ID)
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	_, err = f.svc.AddUpdate(ctx, it, in.ID, incidents.NewUpdate{Kind: incidents.UpdateProgress, Text: "x"})
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	file, err := f.svc.AttachFile(ctx, so, in.ID, func() (incidents.FileUpload, error) {
 		return incidents.FileUpload{Filename: "trace.txt", Content: []byte("打印服务日志")}, nil
 	})

@@ -8,6 +8,7 @@ import (
 
 	"medguard/internal/audit"
 	"medguard/internal/incidents"
+	"medguard/internal/medguardtest"
 )
 
 // due is a deadline expected: its name and how long after the minute of
@@ -264,7 +265,7 @@ func TestDeadlineActionsOnlyTheirOwn(t *testing.T) {
 		t.Errorf("timeline %+v", got.Timeline)
 	}
 	_, err := f.svc.AddUpdate(context.Background(), f.calls["zhouqiang"], in.ID, incidents.NewUpdate{Kind: "meeting", Text: "x"})
-	wantField(t, err, "kind")
+	medguardtest.WantField(t, err, "kind")
 }
 
 // TestClosureStopsTheClocks: a grade-2 false alarm closed ten minutes after

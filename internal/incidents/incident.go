@@ -260,10 +260,10 @@ func (s *Service) Report(ctx context.Context, call *medguard.Call, in NewInciden
 // inc (whose id, source and times are set).
 func (s *Service) newIncident(call *medguard.Call, in NewIncident, inc *Incident) (audit.Mutation, error) {
 	var err error
-	if inc.Title, err = text("title", in.Title, MaxTitle, true); err != nil {
+	if inc.Title, err = medguard.Line("title", in.Title, MaxTitle, true); err != nil {
 		return nil, err
 	}
-	if inc.Description, err = text("description", in.Description, MaxText, true); err != nil {
+	if inc.Description, err = medguard.Text("description", in.Description, MaxText, true); err != nil {
 		return nil, err
 	}
 	if inc.Grade, inc.Criterion, err = gradeOf(in.Grade, in.Criterion, in.Facts); err != nil {
@@ -304,7 +304,7 @@ func (s *Service) OpenForFreeze(ctx context.Context, username, alertID, reason s
 		Source: SourceFreeze, AlertID: alertID, FrozenUser: username, ReportedBy: System.Actor.Name, ReportedAt: now,
 		LastUpdateAt: now, RiskIsolatedAt: &now, Title: "账号已冻结：" + username}
 	var err error
-	if inc.Description, err = text("reason", reason, MaxText, false); err != nil {
+	if inc.Description, err = medguard.Text("reason", reason, MaxText, false); err != nil {
 		return Incident{}, err
 	}
 	if inc.Description == "" {
@@ -688,7 +688,7 @@ func (s *Service) ConfirmGrade(ctx context.Context, call *medguard.Call, id stri
 // same kind is a progress update that leaves the time met unchanged.
 func (s *Service) AddUpdate(ctx context.Context, call *medguard.Call, id string, u NewUpdate) (*Incident, error) {
 	return s.change(ctx, call, id, "incident.update", func(in *Incident, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
-		body, err := text("text", u.Text, MaxText, true)
+		body, err := medguard.Text("text", u.Text, MaxText, true)
 		if err != nil {
 			return nil, err
 		}
@@ -717,7 +717,7 @@ func (s *Service) SetAnalysis(ctx context.Context, call *medguard.Call, id strin
 			name string
 			v    *string
 		}{{"what", &rc.What}, {"when", &rc.When}, {"where", &rc.Where}, {"who", &rc.Who}, {"why", &rc.Why}, {"how", &rc.How}} {
-			if *f.v, err = text(f.name, *f.v, MaxText, true); err != nil {
+			if *f.v, err = medguard.Text(f.name, *f.v, MaxText, true); err != nil {
 				return nil, err
 			}
 		}
@@ -746,7 +746,7 @@ func (s *Service) SetAnalysis(ctx context.Context, call *medguard.Call, id strin
 // deadlines are cleared).
 func (s *Service) Close(ctx context.Context, call *medguard.Call, id, summary string) (*Incident, error) {
 	in, err := s.change(ctx, call, id, "incident.close", func(in *Incident, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
-		body, err := text("summary", summary, MaxText, false)
+		body, err := medguard.Text("summary", summary, MaxText, false)
 		if err != nil {
 			return nil, err
 		}

@@ -23,10 +23,8 @@ package incidents
 import (
 	"context"
 	"embed"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"medguard"
 	"medguard/internal/audit"
@@ -124,21 +122,6 @@ const (
 	MaxTitle = 200
 	MaxText  = 20_000
 )
-
-// text checks a free-text field: valid UTF-8, not blank when required, at
-// most max characters. It returns the trimmed text.
-func text(field, s string, max int, required bool) (string, error) {
-	s = strings.TrimSpace(s)
-	switch {
-	case !utf8.ValidString(s) || strings.ContainsRune(s, 0):
-		return "", medguard.InvalidField(field, "%s must be UTF-8 text", field)
-	case required && s == "":
-		return "", medguard.InvalidField(field, "%s is required", field)
-	case utf8.RuneCountInString(s) > max:
-		return "", medguard.InvalidField(field, "%s must be at most %d characters", field, max)
-	}
-	return s, nil
-}
 
 func optTime(ms *int64) *time.Time {
 	if ms == nil {

@@ -20,6 +20,7 @@ import (
 	"medguard/internal/identity"
 	"medguard/internal/incidents"
 	"medguard/internal/keys"
+	"medguard/internal/medguardtest"
 	"medguard/internal/policy"
 	"medguard/internal/records"
 	"medguard/internal/storage"
@@ -133,22 +134,6 @@ func setup(t *testing.T) *fixture {
 	return f
 }
 
-func wantKind(t *testing.T, err error, k medguard.Kind) *medguard.Error {
-	t.Helper()
-	if !medguard.IsKind(err, k) {
-		t.Fatalf("got %v, want %s", err, k)
-	}
-	e, _ := err.(*medguard.Error)
-	return e
-}
-
-func wantField(t *testing.T, err error, field string) {
-	t.Helper()
-	if e := wantKind(t, err, medguard.Invalid); e.Field != field {
-		t.Fatalf("invalid field %q, want %q (%v)", e.Field, field, err)
-	}
-}
-
 func deadlineOf(t *testing.T, in *incidents.Incident, name string) incidents.Deadline {
 	t.Helper()
 	for _, d := range in.Deadlines {
@@ -247,17 +232,33 @@ func TestReportValidates(t *testing.T) {
 	ctx := context.Background()
 	so := f.calls["zhouqiang"]
 	_, err := f.svc.Report(ctx, so, incidents.NewIncident{Title: "门诊挂号缓慢", Description: "门诊挂号系统响应缓慢"})
-	wantField(t, err, "grade")
+	medguardtest.WantField(t, err, "grade")
 	_, err = f.svc.Report(ctx, so, incidents.NewIncident{Title: "门诊挂号缓慢", Description: "x", Grade: 2, Criterion: "minor_fault"})
-	wantField(t, err, "criterion")
+	medguardtest.WantField(t, err, "criterion")
 	_, err = f.svc.Report(ctx, so, incidents.NewIncident{Description: "x", Grade: 3, Criterion: "minor_fault"})
-	wantField(t, err, "title")
+	medguardtest.WantField(t, err, "title")
 	_, err = f.svc.Report(ctx, so, incidents.NewIncident{Title: "x", Description: "x",
 		Facts: &incidents.Facts{DepartmentsAffected: 3, DepartmentsTotal: 2}})
-	wantField(t, err, "facts.departments_total")
+	medguardtest.WantField(t, err, "facts.departments_total")
+	// Control characters other than NUL were let through, and a title
+	// could hold a line break: both are refused, and nothing is stored.
+	for _, c := range []struct{ field, title, desc string }{
+		{"description", "门诊挂号缓慢", "门诊挂号系统\x1b[2J响应缓慢"},
+		{"description", "门诊挂号缓慢", "门诊挂号系统\u0085响应缓慢"},
+		{"description", "门诊挂号缓慢", "门诊挂号系统\xff响应缓慢"},
+		{"title", "门诊挂号\n缓慢", "门诊挂号系统响应缓慢"},
+		{"title", "门诊挂号\x7f缓慢", "门诊挂号系统响应缓慢"},
+	} {
+		_, err = f.svc.Report(ctx, so, incidents.NewIncident{Title: c.title, Description: c.desc, Grade: 3, Criterion: "minor_fault"})
+		medguardtest.WantField(t, err, c.field)
+	}
+	var stored int
+	if err := f.db.QueryRowContext(ctx, `SELECT count(*) FROM incidents`).Scan(&stored); err != nil || stored != 0 {
+		t.Fatalf("%d refused incidents stored (%v)", stored, err)
+	}
 	// Doctors and auditors do not report or manage incidents; auditors read them.
 	_, err = f.svc.Report(ctx, f.calls["zhangwei"], incidents.NewIncident{Title: "x", Description: "x", Grade: 3, Criterion: "minor_fault"})
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	// The grade suggested from the facts is used and recorded.
 	in := f.report(t, incidents.NewIncident{Facts: &incidents.Facts{DepartmentsAffected: 1, DepartmentsTotal: 30}})
 	if in.Grade != 2 || in.Criterion != "department_affected" || in.SuggestedGrade != 2 || in.GradeConfirmed ||
@@ -268,9 +269,9 @@ func TestReportValidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = f.svc.Get(ctx, f.calls["zhangwei"], in.ID)
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	_, err = f.svc.Get(ctx, f.calls["wuyan"], "01jd0000000000000000000000")
-	wantKind(t, err, medguard.NotFound)
+	medguardtest.WantKind(t, err, medguard.NotFound)
 }
 
 var rootCause = incidents.RootCause{
@@ -335,7 +336,7 @@ func TestGradeConfirmationAndOverdueHook(t *testing.T) {
 		t.Errorf("%+v", d)
 	}
 	_, err = f.svc.ConfirmGrade(ctx, f.calls["zhouqiang"], in.ID, incidents.GradeConfirmation{Grade: 3, Criterion: "minor_fault"})
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 }
 
 func TestProgressUpdateEveryTwoHours(t *testing.T) {
@@ -397,15 +398,15 @@ func TestClosure(t *testing.T) {
 		crit := map[int]string{1: "majority_departments", 2: "local_data_abnormal"}[grade]
 		in := f.report(t, incidents.NewIncident{Grade: grade, Criterion: crit})
 		_, err := f.svc.Close(ctx, so, in.ID, "")
-		wantField(t, err, "grade")
+		medguardtest.WantField(t, err, "grade")
 		if _, err := f.svc.ConfirmGrade(ctx, so, in.ID, incidents.GradeConfirmation{Grade: grade, Criterion: crit,
 			Commander: map[int]string{1: "liuhua"}[grade]}); err != nil {
 			t.Fatal(err)
 		}
 		_, err = f.svc.Close(ctx, so, in.ID, "")
-		wantField(t, err, "analysis")
+		medguardtest.WantField(t, err, "analysis")
 		if _, err := f.svc.SetAnalysis(ctx, so, in.ID, incidents.RootCause{What: "x", When: "y", Where: "z", Who: "w", Why: "", How: "h"}); err != nil {
-			wantField(t, err, "why")
+			medguardtest.WantField(t, err, "why")
 		} else {
 			t.Fatal("an analysis without why was accepted")
 		}
@@ -414,14 +415,14 @@ func TestClosure(t *testing.T) {
 		}
 		if grade == 1 {
 			_, err = f.svc.Close(ctx, so, in.ID, "")
-			wantField(t, err, "authority_report")
+			medguardtest.WantField(t, err, "authority_report")
 			up, err := f.svc.AddUpdate(ctx, so, in.ID, incidents.NewUpdate{Kind: incidents.UpdateAuthorityReport, Text: "已上报"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			// The step waits for a second person's confirmation.
 			_, err = f.svc.Close(ctx, so, in.ID, "")
-			wantField(t, err, "steps")
+			medguardtest.WantField(t, err, "steps")
 			f.confirmSteps(t, up)
 		}
 		if len(told) != 0 {
@@ -442,9 +443,9 @@ func TestClosure(t *testing.T) {
 			t.Errorf("timeline %+v", tl)
 		}
 		_, err = f.svc.Close(ctx, so, in.ID, "")
-		wantKind(t, err, medguard.Conflict)
+		medguardtest.WantKind(t, err, medguard.Conflict)
 		_, err = f.svc.AddUpdate(ctx, so, in.ID, incidents.NewUpdate{Kind: incidents.UpdateProgress, Text: "x"})
-		wantKind(t, err, medguard.Conflict)
+		medguardtest.WantKind(t, err, medguard.Conflict)
 		// A closed incident has no overdue deadline.
 		f.clock.Advance(100 * time.Hour)
 		items, _ := f.svc.Overdue(ctx, f.clock.Now())
@@ -468,20 +469,20 @@ func TestCorrectiveActions(t *testing.T) {
 	so := f.calls["zhouqiang"]
 	in := f.report(t, incidents.NewIncident{Grade: 2, Criterion: "department_affected"})
 	_, err := f.svc.AddAction(ctx, so, in.ID, incidents.NewAction{Description: "更换交换机", Owner: "xinxike", DueAt: f.clock.Now().Add(-time.Hour)})
-	wantField(t, err, "due_at")
+	medguardtest.WantField(t, err, "due_at")
 	a, err := f.svc.AddAction(ctx, so, in.ID, incidents.NewAction{Description: "为心内科增加备用链路", Owner: "xinxike",
 		DueAt: f.clock.Now().Add(7 * 24 * time.Hour)})
 	if err != nil || a.State != incidents.ActionOpen {
 		t.Fatalf("%+v %v", a, err)
 	}
 	_, err = f.svc.SetActionState(ctx, so, in.ID, a.ID, incidents.ActionVerified)
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 	if a, err = f.svc.SetActionState(ctx, so, in.ID, a.ID, incidents.ActionDone); err != nil || a.State != incidents.ActionDone {
 		t.Fatalf("%+v %v", a, err)
 	}
 	// Who marked it done does not verify it: a second person does.
 	_, err = f.svc.SetActionState(ctx, so, in.ID, a.ID, incidents.ActionVerified)
-	if e := wantKind(t, err, medguard.Forbidden); e.Rule != "deny.own_step" {
+	if e := medguardtest.WantKind(t, err, medguard.Forbidden); e.Rule != "deny.own_step" {
 		t.Fatalf("rule %s", e.Rule)
 	}
 	if a, err = f.svc.SetActionState(ctx, f.calls["sunli"], in.ID, a.ID, incidents.ActionVerified); err != nil ||
@@ -489,7 +490,7 @@ func TestCorrectiveActions(t *testing.T) {
 		t.Fatalf("%+v %v", a, err)
 	}
 	_, err = f.svc.SetActionState(ctx, so, in.ID, "01jd0000000000000000000000", incidents.ActionDone)
-	wantKind(t, err, medguard.NotFound)
+	medguardtest.WantKind(t, err, medguard.NotFound)
 	if _, err := f.db.ExecContext(ctx, `DELETE FROM incident_actions`); err == nil {
 		t.Error("the database let a corrective action be deleted")
 	}
@@ -508,12 +509,12 @@ func TestEvidence(t *testing.T) {
 	in := f.report(t, incidents.NewIncident{Grade: 2, Criterion: "local_data_abnormal"})
 	size, _, _ := f.log.Head(ctx)
 	_, err := f.svc.AttachEvidence(ctx, so, in.ID, []uint64{size + 100})
-	wantField(t, err, "indexes")
+	medguardtest.WantField(t, err, "indexes")
 	_, err = f.svc.AttachEvidence(ctx, so, in.ID, nil)
-	wantField(t, err, "indexes")
+	medguardtest.WantField(t, err, "indexes")
 	// The auditor reads incidents but does not manage them.
 	_, err = f.svc.AttachEvidence(ctx, f.calls["wuyan"], in.ID, []uint64{1})
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 
 	ev, err := f.svc.AttachEvidence(ctx, so, in.ID, []uint64{3, 1, 3})
 	if err != nil || len(ev) != 2 || ev[0].Index != 3 || ev[1].Index != 1 {
@@ -724,5 +725,5 @@ func TestIncidentOperationsAreAudited(t *testing.T) {
 		t.Fatalf("%+v %v", open, err)
 	}
 	_, _, err = f.svc.List(ctx, f.calls["wuyan"], "bogus", "", 10)
-	wantField(t, err, "status")
+	medguardtest.WantField(t, err, "status")
 }

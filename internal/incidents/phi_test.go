@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"medguard/internal/incidents"
+	"medguard/internal/medguardtest"
 	"medguard/internal/storage/storagetest"
 	"medguard/internal/testkit"
 )
@@ -50,7 +51,7 @@ func TestNoPatientDataInDatabaseFiles(t *testing.T) {
 	}
 	due := f.clock.Now().Add(7 * 24 * time.Hour)
 	_, err = f.svc.AddAction(ctx, so, in.ID, incidents.NewAction{Description: "核对", Owner: phi, DueAt: due})
-	wantField(t, err, "owner")
+	medguardtest.WantField(t, err, "owner")
 	a, err := f.svc.AddAction(ctx, so, in.ID, incidents.NewAction{Description: text("整改措施"), Owner: "xinxike", DueAt: due})
 	if err != nil {
 		t.Fatal(err)

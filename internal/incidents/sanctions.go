@@ -189,7 +189,7 @@ type CaseOpinion struct {
 func (s *Service) Opinion(ctx context.Context, call *medguard.Call, id string, o CaseOpinion) (*Case, error) {
 	var proposal Proposal
 	c, err := s.caseStep(ctx, call, id, "accountability.opinion", false, false, func(c *Case, k *keys.DataKey, now time.Time) (audit.Mutation, error) {
-		body, err := text("text", o.Text, MaxText, true)
+		body, err := medguard.Text("text", o.Text, MaxText, true)
 		if err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 
 	"medguard"
 	"medguard/internal/incidents"
+	"medguard/internal/medguardtest"
 )
 
 func TestPropose(t *testing.T) {
@@ -90,7 +91,7 @@ func TestSanctionsAndRepeatOffences(t *testing.T) {
 		t.Fatalf("proposal %+v", first.Proposal)
 	}
 	_, err := f.svc.Opinion(ctx, wuyan, first.ID, incidents.CaseOpinion{Sanction: incidents.SanctionWarning, Text: "警告"})
-	if e := wantKind(t, err, medguard.Conflict); e.Code != "not_decided" {
+	if e := medguardtest.WantKind(t, err, medguard.Conflict); e.Code != "not_decided" {
 		t.Fatalf("code %s", e.Code)
 	}
 	first = uphold(first)
@@ -103,17 +104,17 @@ func TestSanctionsAndRepeatOffences(t *testing.T) {
 		{wuyan, incidents.CaseOpinion{Sanction: incidents.SanctionWarning}, "text"},
 	} {
 		_, err := f.svc.Opinion(ctx, c.call, first.ID, c.o)
-		wantField(t, err, c.field)
+		medguardtest.WantField(t, err, c.field)
 	}
 	_, err = f.svc.Opinion(ctx, zhang, first.ID, incidents.CaseOpinion{Sanction: incidents.SanctionWarning, Text: "自己处理自己"})
-	wantKind(t, err, medguard.Forbidden)
+	medguardtest.WantKind(t, err, medguard.Forbidden)
 	first, err = f.svc.Opinion(ctx, wuyan, first.ID, incidents.CaseOpinion{Sanction: incidents.SanctionWarning, Text: "给予警告，重新参加隐私保护培训"})
 	if err != nil || first.Sanction != incidents.SanctionWarning || first.Opinion == nil || first.Opinion.Outcome != incidents.SanctionWarning ||
 		first.RetrainingOrderedAt != nil || first.AppealDueAt == nil {
 		t.Fatalf("%+v %v", first, err)
 	}
 	_, err = f.svc.Opinion(ctx, wuyan, first.ID, incidents.CaseOpinion{Sanction: incidents.SanctionPayMonth, Text: "改"})
-	if e := wantKind(t, err, medguard.Conflict); e.Code != "opinion_given" {
+	if e := medguardtest.WantKind(t, err, medguard.Conflict); e.Code != "opinion_given" {
 		t.Fatalf("code %s", e.Code)
 	}
 	// The training register was down: medguard tries again.
@@ -178,7 +179,7 @@ func TestSanctionsAndRepeatOffences(t *testing.T) {
 		t.Fatalf("%+v %v", dismissed, err)
 	}
 	_, err = f.svc.Opinion(ctx, wuyan, fourth.ID, incidents.CaseOpinion{Sanction: incidents.SanctionWarning, Text: "x"})
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 }
 
 func deadlineOf2(t *testing.T, ds []incidents.Deadline, name string) incidents.Deadline {

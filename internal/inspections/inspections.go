@@ -25,10 +25,8 @@ package inspections
 import (
 	"context"
 	"embed"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"medguard"
 	"medguard/internal/gate"
@@ -142,36 +140,6 @@ func (s *Service) open(ctx context.Context, table, row, column string, ct []byte
 
 // MaxNote is the longest note, in characters.
 const MaxNote = 500
-
-// note checks a free-text note: trimmed, at most MaxNote characters, no
-// control characters but line breaks.
-func note(field, v string) (string, error) {
-	v = strings.TrimSpace(v)
-	switch {
-	case utf8.RuneCountInString(v) > MaxNote:
-		return v, medguard.InvalidField(field, "%s may be at most %d characters", field, MaxNote)
-	case !utf8.ValidString(v):
-		return v, medguard.InvalidField(field, "%s is not UTF-8", field)
-	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\r' || r == 0x7f }):
-		return v, medguard.InvalidField(field, "%s holds control characters", field)
-	}
-	return v, nil
-}
-
-// line checks a one-line text: spaces folded, 1 to max characters, no
-// control characters.
-func line(field, v string, max int) (string, error) {
-	v = strings.Join(strings.Fields(v), " ")
-	switch {
-	case v == "":
-		return v, medguard.InvalidField(field, "%s is required", field)
-	case utf8.RuneCountInString(v) > max:
-		return v, medguard.InvalidField(field, "%s may be at most %d characters", field, max)
-	case !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return v, medguard.InvalidField(field, "%s holds control characters", field)
-	}
-	return v, nil
-}
 
 // system is medguard itself, announcing missed days.
 var system = medguard.Call{Actor: medguard.Actor{Kind: medguard.SystemActor, Name: "system"}}

@@ -190,7 +190,7 @@ func (s *Service) readings(ctx context.Context, tpl *Template, in []ReadingInput
 			}
 		}
 		var err error
-		if r.Note, err = note(field+".note", in.Note); err != nil {
+		if r.Note, err = medguard.Text(field+".note", in.Note, MaxNote, false); err != nil {
 			return nil, err
 		}
 		r.OutOfRange = r.outOfRange()
@@ -224,7 +224,7 @@ func (s *Service) Record(ctx context.Context, call *medguard.Call, in NewInspect
 	if err != nil {
 		return nil, err
 	}
-	if in.Note, err = note("note", in.Note); err != nil {
+	if in.Note, err = medguard.Text("note", in.Note, MaxNote, false); err != nil {
 		return nil, err
 	}
 	id := medguard.NewID(now)
@@ -367,7 +367,7 @@ func (s *Service) Get(ctx context.Context, call *medguard.Call, id string) (*Ins
 // From then on the inspection is closed.
 func (s *Service) Countersign(ctx context.Context, call *medguard.Call, id string, in Review) (*Inspection, error) {
 	var err error
-	if in.Note, err = note("note", in.Note); err != nil {
+	if in.Note, err = medguard.Text("note", in.Note, MaxNote, false); err != nil {
 		return nil, err
 	}
 	ins, err := s.load(ctx, call, policy.InspectionReview, "inspection.review", id)

@@ -186,7 +186,7 @@ func checkItems(items []Item) ([]Item, error) {
 		}
 		seen[it.Key] = true
 		var err error
-		if it.Label, err = line(field+".label", it.Label, 64); err != nil {
+		if it.Label, err = medguard.Line(field+".label", it.Label, 64, true); err != nil {
 			return nil, err
 		}
 		it.System = IsSystem(it.Key)

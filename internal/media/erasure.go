@@ -104,7 +104,7 @@ func (s *Service) Erase(ctx context.Context, call *medguard.Call, deviceID strin
 		return nil, medguard.InvalidField("method", "method must be one of %s", strings.Join(ErasureMethods, ", "))
 	}
 	var err error
-	if in.Note, err = note("note", in.Note, false); err != nil {
+	if in.Note, err = medguard.Text("note", in.Note, MaxNote, false); err != nil {
 		return nil, err
 	}
 	w, err := s.person(ctx, "witness", in.Witness)
@@ -153,7 +153,7 @@ func (s *Service) Dispose(ctx context.Context, call *medguard.Call, deviceID str
 		return nil, medguard.InvalidField("method", "method must be one of %s", strings.Join(DisposalMethods, ", "))
 	}
 	var err error
-	if in.Note, err = note("note", in.Note, false); err != nil {
+	if in.Note, err = medguard.Text("note", in.Note, MaxNote, false); err != nil {
 		return nil, err
 	}
 	w, err := s.person(ctx, "witness", in.Witness)

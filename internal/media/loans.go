@@ -145,7 +145,7 @@ func (s *Service) loadLoan(ctx context.Context, call *medguard.Call, action poli
 func (s *Service) Lend(ctx context.Context, call *medguard.Call, deviceID string, in NewLoan) (*Loan, error) {
 	now := s.clock.Now().Truncate(time.Millisecond)
 	var err error
-	if in.Purpose, err = note("purpose", in.Purpose, true); err != nil {
+	if in.Purpose, err = medguard.Text("purpose", in.Purpose, MaxNote, true); err != nil {
 		return nil, err
 	}
 	in.DueAt = in.DueAt.UTC().Truncate(time.Millisecond)

@@ -27,7 +27,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"medguard"
 	"medguard/internal/audit"
@@ -165,38 +164,8 @@ type NewDevice struct {
 
 var labelPattern = regexp.MustCompile(`^[A-Z0-9][A-Z0-9-]{2,31}$`)
 
-// line checks a one-line text: spaces folded, up to max characters
-// (required: at least one), no control characters.
-func line(field, v string, max int, required bool) (string, error) {
-	v = strings.Join(strings.Fields(v), " ")
-	switch {
-	case v == "" && required:
-		return v, medguard.InvalidField(field, "%s is required", field)
-	case utf8.RuneCountInString(v) > max:
-		return v, medguard.InvalidField(field, "%s may be at most %d characters", field, max)
-	case !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return v, medguard.InvalidField(field, "%s holds control characters", field)
-	}
-	return v, nil
-}
-
 // MaxNote is the longest note or purpose, in characters.
 const MaxNote = 500
-
-// note checks free text: trimmed, at most MaxNote characters, no control
-// characters but line breaks.
-func note(field, v string, required bool) (string, error) {
-	v = strings.TrimSpace(v)
-	switch {
-	case v == "" && required:
-		return v, medguard.InvalidField(field, "%s is required", field)
-	case utf8.RuneCountInString(v) > MaxNote:
-		return v, medguard.InvalidField(field, "%s may be at most %d characters", field, MaxNote)
-	case !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\r' || r == 0x7f }):
-		return v, medguard.InvalidField(field, "%s holds control characters", field)
-	}
-	return v, nil
-}
 
 var errNoDevice = &medguard.Error{Kind: medguard.NotFound, Message: "no such device"}
 
@@ -212,16 +181,16 @@ func (s *Service) Register(ctx context.Context, call *medguard.Call, in NewDevic
 		return nil, medguard.InvalidField("kind", "kind must be one of %s", strings.Join(Kinds, ", "))
 	}
 	var err error
-	if in.Model, err = line("model", in.Model, 64, true); err != nil {
+	if in.Model, err = medguard.Line("model", in.Model, 64, true); err != nil {
 		return nil, err
 	}
-	if in.Serial, err = line("serial", in.Serial, 64, true); err != nil {
+	if in.Serial, err = medguard.Line("serial", in.Serial, 64, true); err != nil {
 		return nil, err
 	}
 	if in.CapacityGB < 1 || in.CapacityGB > 1_000_000 {
 		return nil, medguard.InvalidField("capacity_gb", "capacity_gb must be between 1 and 1000000")
 	}
-	if in.Encryption, err = line("encryption", in.Encryption, 64, in.Encrypted); err != nil {
+	if in.Encryption, err = medguard.Line("encryption", in.Encryption, 64, in.Encrypted); err != nil {
 		return nil, err
 	}
 	if !in.Encrypted && in.Encryption != "" {

@@ -162,7 +162,7 @@ func codes(field string, xs, allowed []string, required bool) ([]string, error) 
 // checkNew validates a new agreement's payload at now.
 func (s *Service) checkNew(ctx context.Context, p AgreementPayload, now time.Time) (AgreementPayload, error) {
 	var err error
-	if p.Title, err = line("payload.title", p.Title, 200, true); err != nil {
+	if p.Title, err = medguard.Line("payload.title", p.Title, 200, true); err != nil {
 		return p, err
 	}
 	if p.Purposes, err = codes("payload.purposes", p.Purposes, AgreementPurposes, true); err != nil {
@@ -190,7 +190,7 @@ func (s *Service) checkNew(ctx context.Context, p AgreementPayload, now time.Tim
 	if p.Departments, err = codes("payload.departments", p.Departments, nil, false); err != nil {
 		return p, err
 	}
-	if p.Confidentiality, err = line("payload.confidentiality", p.Confidentiality, 200, true); err != nil {
+	if p.Confidentiality, err = medguard.Line("payload.confidentiality", p.Confidentiality, 200, true); err != nil {
 		return p, err
 	}
 	p.DocumentSHA256 = strings.ToLower(strings.TrimSpace(p.DocumentSHA256))

@@ -47,15 +47,11 @@ const MaxStatement = 2000
 func (s *Service) ConfirmDeletion(ctx context.Context, call *medguard.Call, agreementID string, in NewDeletionConfirmation) (*DeletionConfirmation, error) {
 	now := s.clock.Now().Truncate(time.Millisecond)
 	var err error
-	if in.Representative, err = line("representative", in.Representative, 64, true); err != nil {
+	if in.Representative, err = medguard.Line("representative", in.Representative, 64, true); err != nil {
 		return nil, err
 	}
-	in.Statement = strings.TrimSpace(in.Statement)
-	switch {
-	case len([]rune(in.Statement)) > MaxStatement:
-		return nil, medguard.InvalidField("statement", "statement may be at most %d characters", MaxStatement)
-	case strings.ContainsFunc(in.Statement, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\r' }):
-		return nil, medguard.InvalidField("statement", "statement holds control characters")
+	if in.Statement, err = medguard.Text("statement", in.Statement, MaxStatement, false); err != nil {
+		return nil, err
 	}
 	in.DocumentSHA256 = strings.ToLower(strings.TrimSpace(in.DocumentSHA256))
 	switch {

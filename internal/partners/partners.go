@@ -33,7 +33,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"medguard"
 	"medguard/internal/audit"
@@ -184,21 +183,6 @@ var (
 	emailPattern   = regexp.MustCompile(`^[^@\s]{1,64}@[^@\s]{1,100}\.[^@\s]{1,20}$`)
 )
 
-// line checks a one-line text field: trimmed, 1 to max characters (or
-// empty when not required), no control characters.
-func line(field, v string, max int, required bool) (string, error) {
-	v = strings.Join(strings.Fields(v), " ")
-	switch {
-	case v == "" && required:
-		return v, medguard.InvalidField(field, "%s is required", field)
-	case utf8.RuneCountInString(v) > max:
-		return v, medguard.InvalidField(field, "%s may be at most %d characters", field, max)
-	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return v, medguard.InvalidField(field, "%s holds control characters", field)
-	}
-	return v, nil
-}
-
 var errNoPartner = &medguard.Error{Kind: medguard.NotFound, Message: "no such partner"}
 
 func partnerResource(id string) policy.Resource { return policy.Resource{Type: "partner", ID: id} }
@@ -208,14 +192,14 @@ func partnerResource(id string) policy.Resource { return policy.Resource{Type: "
 func (s *Service) CreatePartner(ctx context.Context, call *medguard.Call, in NewPartner) (*Partner, error) {
 	now := s.clock.Now().Truncate(time.Millisecond)
 	var err error
-	if in.Name, err = line("name", in.Name, 100, true); err != nil {
+	if in.Name, err = medguard.Line("name", in.Name, 100, true); err != nil {
 		return nil, err
 	}
 	in.OrgCode = strings.ToUpper(strings.TrimSpace(in.OrgCode))
 	if !orgCodePattern.MatchString(in.OrgCode) {
 		return nil, medguard.InvalidField("org_code", "org_code must be 2-32 letters, digits or '-' (e.g. the 统一社会信用代码)")
 	}
-	if in.ContactName, err = line("contact_name", in.ContactName, 64, true); err != nil {
+	if in.ContactName, err = medguard.Line("contact_name", in.ContactName, 64, true); err != nil {
 		return nil, err
 	}
 	in.ContactPhone, in.ContactEmail = strings.TrimSpace(in.ContactPhone), strings.TrimSpace(in.ContactEmail)

@@ -245,7 +245,7 @@ func (s *Service) checkDrill(ctx context.Context, in NewDrill, now time.Time) (*
 	var c checked
 	d := &c.d
 	d.ID, d.Kind, d.PlanID, d.PlanVersion, d.PlanType = medguard.NewID(now), in.Kind, p.ID, in.PlanVersion, p.Type
-	if d.Title, err = line("title", in.Title, 200, false); err != nil {
+	if d.Title, err = medguard.Line("title", in.Title, 200, false); err != nil {
 		return nil, err
 	}
 	if d.Title == "" {
@@ -291,10 +291,10 @@ func (s *Service) checkDrill(ctx context.Context, in NewDrill, now time.Time) (*
 	}
 	for i, pt := range in.Participants {
 		f := fmt.Sprintf("participants[%d]", i)
-		if pt.Name, err = line(f+".name", pt.Name, 64, true); err != nil {
+		if pt.Name, err = medguard.Line(f+".name", pt.Name, 64, true); err != nil {
 			return nil, err
 		}
-		if pt.Role, err = line(f+".role", pt.Role, 50, false); err != nil {
+		if pt.Role, err = medguard.Line(f+".role", pt.Role, 50, false); err != nil {
 			return nil, err
 		}
 		if pt.Department, err = inDrill(f+".department", pt.Department); err != nil {
@@ -340,7 +340,7 @@ func (s *Service) checkDrill(ctx context.Context, in NewDrill, now time.Time) (*
 		if !slices.Contains(Severities, g.Severity) {
 			return nil, medguard.InvalidField(f+".severity", "severity must be one of %s", strings.Join(Severities, ", "))
 		}
-		if g.Description, err = text(f+".description", g.Description, 1000, true); err != nil {
+		if g.Description, err = medguard.Text(f+".description", g.Description, 1000, true); err != nil {
 			return nil, err
 		}
 		if g.Department, err = inDrill(f+".department", g.Department); err != nil {
@@ -357,7 +357,7 @@ func (s *Service) checkDrill(ctx context.Context, in NewDrill, now time.Time) (*
 	}
 	for i, im := range in.Improvements {
 		f := fmt.Sprintf("improvements[%d]", i)
-		if im.Action, err = text(f+".action", im.Action, 1000, true); err != nil {
+		if im.Action, err = medguard.Text(f+".action", im.Action, 1000, true); err != nil {
 			return nil, err
 		}
 		if im.Owner, err = s.owner(ctx, f+".owner", im.Owner); err != nil {
@@ -376,7 +376,7 @@ func (s *Service) checkDrill(ctx context.Context, in NewDrill, now time.Time) (*
 		c.improvements = append(c.improvements, Improvement{ID: medguard.NewID(now), DrillID: d.ID, Action: im.Action, Owner: im.Owner,
 			Department: im.Department, DueAt: due, Status: ImprovementOpen, Overdue: !now.Before(due)})
 	}
-	if d.Notes, err = text("notes", in.Notes, MaxText, false); err != nil {
+	if d.Notes, err = medguard.Text("notes", in.Notes, MaxText, false); err != nil {
 		return nil, err
 	}
 	for _, code := range depts {
@@ -858,7 +858,7 @@ func (s *Service) ListDrills(ctx context.Context, call *medguard.Call, q DrillQu
 // (drill.manage); an overdue alert about it is resolved.
 func (s *Service) CompleteImprovement(ctx context.Context, call *medguard.Call, drillID, id string, in ImprovementCompletion) (*Improvement, error) {
 	var err error
-	if in.Note, err = text("note", in.Note, 1000, true); err != nil {
+	if in.Note, err = medguard.Text("note", in.Note, 1000, true); err != nil {
 		return nil, err
 	}
 	var im *Improvement

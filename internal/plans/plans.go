@@ -38,7 +38,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"medguard"
 	"medguard/internal/audit"
@@ -286,47 +285,16 @@ type Note struct {
 // MaxText is the longest scenario, note, gap or improvement, in characters.
 const MaxText = 4000
 
-// line checks a one-line text field: trimmed, 1 to max characters (or
-// empty when not required), no control characters.
-func line(field, v string, max int, required bool) (string, error) {
-	v = strings.Join(strings.Fields(v), " ")
-	switch {
-	case v == "" && required:
-		return v, medguard.InvalidField(field, "%s is required", field)
-	case !utf8.ValidString(v):
-		return v, medguard.InvalidField(field, "%s is not valid UTF-8", field)
-	case utf8.RuneCountInString(v) > max:
-		return v, medguard.InvalidField(field, "%s may be at most %d characters", field, max)
-	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return v, medguard.InvalidField(field, "%s holds control characters", field)
-	}
-	return v, nil
-}
-
-// text checks a free text: trimmed, at most max characters, lines allowed.
-func text(field, v string, max int, required bool) (string, error) {
-	v = strings.TrimSpace(strings.ToValidUTF8(v, ""))
-	switch {
-	case v == "" && required:
-		return v, medguard.InvalidField(field, "%s is required", field)
-	case utf8.RuneCountInString(v) > max:
-		return v, medguard.InvalidField(field, "%s may be at most %d characters", field, max)
-	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\r' && r != '\t' || r == 0x7f }):
-		return v, medguard.InvalidField(field, "%s holds control characters", field)
-	}
-	return v, nil
-}
-
 // MaxStepMinutes is the longest time limit of a step: a week.
 const MaxStepMinutes = 7 * 24 * 60
 
 // checkContent validates a version's content.
 func checkContent(c Content) (Content, error) {
 	var err error
-	if c.Title, err = line("title", c.Title, 200, true); err != nil {
+	if c.Title, err = medguard.Line("title", c.Title, 200, true); err != nil {
 		return c, err
 	}
-	if c.Scenario, err = text("scenario", c.Scenario, MaxText, true); err != nil {
+	if c.Scenario, err = medguard.Text("scenario", c.Scenario, MaxText, true); err != nil {
 		return c, err
 	}
 	if len(c.Responders) == 0 || len(c.Responders) > 30 {
@@ -336,13 +304,13 @@ func checkContent(c Content) (Content, error) {
 	for i := range c.Responders {
 		r := &c.Responders[i]
 		f := fmt.Sprintf("responders[%d]", i)
-		if r.Role, err = line(f+".role", r.Role, 50, true); err != nil {
+		if r.Role, err = medguard.Line(f+".role", r.Role, 50, true); err != nil {
 			return c, err
 		}
-		if r.Name, err = line(f+".name", r.Name, 64, false); err != nil {
+		if r.Name, err = medguard.Line(f+".name", r.Name, 64, false); err != nil {
 			return c, err
 		}
-		if r.Duty, err = line(f+".duty", r.Duty, 200, true); err != nil {
+		if r.Duty, err = medguard.Line(f+".duty", r.Duty, 200, true); err != nil {
 			return c, err
 		}
 		roles[r.Role] = true
@@ -353,13 +321,13 @@ func checkContent(c Content) (Content, error) {
 	for i := range c.Steps {
 		st := &c.Steps[i]
 		f := fmt.Sprintf("steps[%d]", i)
-		if st.Title, err = line(f+".title", st.Title, 100, true); err != nil {
+		if st.Title, err = medguard.Line(f+".title", st.Title, 100, true); err != nil {
 			return c, err
 		}
-		if st.Action, err = text(f+".action", st.Action, 1000, true); err != nil {
+		if st.Action, err = medguard.Text(f+".action", st.Action, 1000, true); err != nil {
 			return c, err
 		}
-		if st.Role, err = line(f+".role", st.Role, 50, false); err != nil {
+		if st.Role, err = medguard.Line(f+".role", st.Role, 50, false); err != nil {
 			return c, err
 		}
 		if st.Role != "" && !roles[st.Role] {
@@ -775,7 +743,7 @@ func move(ctx context.Context, tx *sql.Tx, planID string, version int, from, to 
 // becomes one of its authors.
 func (s *Service) Submit(ctx context.Context, call *medguard.Call, id string, version int, in Note) (*Plan, error) {
 	var err error
-	if in.Note, err = text("note", in.Note, MaxText, false); err != nil {
+	if in.Note, err = medguard.Text("note", in.Note, MaxText, false); err != nil {
 		return nil, err
 	}
 	p, v, err := s.loadVersion(ctx, call, policy.PlanManage, "plan.submit", id, version)
@@ -822,7 +790,7 @@ func ids(as []author) []string {
 func (s *Service) decide(ctx context.Context, call *medguard.Call, perm policy.Permission, base, id string, version int,
 	in *Decision) (*stored, *storedVersion, string, []byte, error) {
 	var err error
-	if in.Note, err = text("note", in.Note, MaxText, true); err != nil {
+	if in.Note, err = medguard.Text("note", in.Note, MaxText, true); err != nil {
 		return nil, nil, "", nil, err
 	}
 	action := base
@@ -942,7 +910,7 @@ func (s *Service) Approve(ctx context.Context, call *medguard.Call, id string, v
 // about it is resolved.
 func (s *Service) AnnualReview(ctx context.Context, call *medguard.Call, id string, in Note) (*Plan, error) {
 	var err error
-	if in.Note, err = text("note", in.Note, MaxText, true); err != nil {
+	if in.Note, err = medguard.Text("note", in.Note, MaxText, true); err != nil {
 		return nil, err
 	}
 	p, err := s.loadFor(ctx, call, policy.PlanReview, "plan.annual_review", id)

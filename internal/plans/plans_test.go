@@ -2,7 +2,6 @@ package plans_test
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/keys"
+	"medguard/internal/medguardtest"
 	"medguard/internal/plans"
 	"medguard/internal/policy"
 	"medguard/internal/storage"
@@ -77,29 +77,6 @@ func setup(t *testing.T, now time.Time) *fixture {
 	return f
 }
 
-func wantKind(t *testing.T, err error, k medguard.Kind) *medguard.Error {
-	t.Helper()
-	var me *medguard.Error
-	if !errors.As(err, &me) || me.Kind != k {
-		t.Fatalf("got %v, want %s", err, k)
-	}
-	return me
-}
-
-func wantField(t *testing.T, err error, field string) {
-	t.Helper()
-	if me := wantKind(t, err, medguard.Invalid); me.Field != field {
-		t.Fatalf("field %q, want %q (%v)", me.Field, field, err)
-	}
-}
-
-func wantRule(t *testing.T, err error, rule string) {
-	t.Helper()
-	if me := wantKind(t, err, medguard.Forbidden); me.Rule != rule {
-		t.Fatalf("rule %q, want %q", me.Rule, rule)
-	}
-}
-
 // serverDown is the technical-failure plan of the tests: three steps of
 // 15, 30 and 120 minutes.
 func serverDown() plans.NewPlan {
@@ -147,17 +124,17 @@ func TestWorkflowSeparatesDuties(t *testing.T) {
 	bad := serverDown()
 	bad.Steps[1].Role = "后勤组"
 	_, err := f.svc.CreatePlan(ctx, author, bad)
-	wantField(t, err, "steps[1].role")
+	medguardtest.WantField(t, err, "steps[1].role")
 	bad = serverDown()
 	bad.Steps[2].LimitMinutes = 0
 	_, err = f.svc.CreatePlan(ctx, author, bad)
-	wantField(t, err, "steps[2].limit_minutes")
+	medguardtest.WantField(t, err, "steps[2].limit_minutes")
 	bad = serverDown()
 	bad.Type = "flood"
 	_, err = f.svc.CreatePlan(ctx, author, bad)
-	wantField(t, err, "type")
+	medguardtest.WantField(t, err, "type")
 	_, err = f.svc.CreatePlan(ctx, f.calls["sunli"], serverDown())
-	wantRule(t, err, policy.RuleNoPermission)
+	medguardtest.WantRule(t, err, policy.RuleNoPermission)
 
 	p, err := f.svc.CreatePlan(ctx, author, serverDown())
 	if err != nil {
@@ -176,25 +153,25 @@ func TestWorkflowSeparatesDuties(t *testing.T) {
 	}
 	// Not reviewed before it is submitted.
 	_, err = f.svc.Review(ctx, engineer, p.ID, 1, plans.Decision{Approve: true, Note: "通过"})
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 	if _, err = f.svc.Submit(ctx, author, p.ID, 1, plans.Note{Note: "请专家评审"}); err != nil {
 		t.Fatal(err)
 	}
 	// Submitted, it is no longer a draft.
 	_, err = f.svc.UpdateDraft(ctx, author, p.ID, 1, plans.DraftChanges(plans.Content{Title: edit.Title, Scenario: "改", Responders: edit.Responders,
 		Steps: edit.Steps}))
-	if me := wantKind(t, err, medguard.Conflict); me.Code != "version_immutable" {
+	if me := medguardtest.WantKind(t, err, medguard.Conflict); me.Code != "version_immutable" {
 		t.Fatalf("edited in review: %v", err)
 	}
 	// Neither author reviews it; a reviewer needs a note.
 	_, err = f.svc.Review(ctx, author, p.ID, 1, plans.Decision{Approve: true, Note: "自审"})
-	wantRule(t, err, policy.RuleSeparationOfDuties)
+	medguardtest.WantRule(t, err, policy.RuleSeparationOfDuties)
 	_, err = f.svc.Review(ctx, editor, p.ID, 1, plans.Decision{Approve: true, Note: "自审"})
-	wantRule(t, err, policy.RuleSeparationOfDuties)
+	medguardtest.WantRule(t, err, policy.RuleSeparationOfDuties)
 	_, err = f.svc.Review(ctx, engineer, p.ID, 1, plans.Decision{Approve: true})
-	wantField(t, err, "note")
+	medguardtest.WantField(t, err, "note")
 	_, err = f.svc.Review(ctx, leader, p.ID, 1, plans.Decision{Approve: true, Note: "通过"})
-	wantRule(t, err, policy.RuleNoPermission)
+	medguardtest.WantRule(t, err, policy.RuleNoPermission)
 	// Returned by the reviewer: a draft again.
 	if p, err = f.svc.Review(ctx, engineer, p.ID, 1, plans.Decision{Approve: false, Note: "恢复服务时限需与RTO一致"}); err != nil || p.OpenStatus != plans.Draft {
 		t.Fatalf("returned %+v %v", p, err)
@@ -210,13 +187,13 @@ func TestWorkflowSeparatesDuties(t *testing.T) {
 	reviewerLeader := *engineer
 	reviewerLeader.Actor.Roles = []string{policy.ITEngineer, policy.Leadership}
 	_, err = f.svc.Approve(ctx, &reviewerLeader, p.ID, 1, plans.Decision{Approve: true, Note: "同意"})
-	wantRule(t, err, policy.RuleSeparationOfDuties)
+	medguardtest.WantRule(t, err, policy.RuleSeparationOfDuties)
 	authorLeader := *editor
 	authorLeader.Actor.Roles = []string{policy.Leadership}
 	_, err = f.svc.Approve(ctx, &authorLeader, p.ID, 1, plans.Decision{Approve: true, Note: "同意"})
-	wantRule(t, err, policy.RuleSeparationOfDuties)
+	medguardtest.WantRule(t, err, policy.RuleSeparationOfDuties)
 	_, err = f.svc.Approve(ctx, author, p.ID, 1, plans.Decision{Approve: true, Note: "同意"})
-	wantRule(t, err, policy.RuleNoPermission)
+	medguardtest.WantRule(t, err, policy.RuleNoPermission)
 	p, err = f.svc.Approve(ctx, leader, p.ID, 1, plans.Decision{Approve: true, Note: "同意发布实施"})
 	if err != nil {
 		t.Fatal(err)
@@ -256,7 +233,79 @@ func TestWorkflowSeparatesDuties(t *testing.T) {
 		t.Fatalf("published plans %v %v", list, err)
 	}
 	_, err = f.svc.ListPlans(ctx, f.calls["liufang"], plans.PlanQuery{})
-	wantRule(t, err, policy.RuleNoPermission)
+	medguardtest.WantRule(t, err, policy.RuleNoPermission)
+}
+
+// TestBadTextRefused: a scenario, a step's action or a workflow note that
+// is not valid UTF-8 is refused as Invalid naming the field — its bad
+// bytes were silently dropped before — and nothing is stored or changed;
+// line breaks and tabs are kept in a scenario as written.
+func TestBadTextRefused(t *testing.T) {
+	f := setup(t, time.Date(2026, 12, 6, 9, 30, 0, 0, time.UTC))
+	ctx := context.Background()
+	author, engineer := f.calls["zhouqiang"], f.calls["wuyan"]
+	count := func(table string) int {
+		t.Helper()
+		var n int
+		if err := f.db.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	for _, c := range []struct {
+		field string
+		edit  func(*plans.NewPlan)
+	}{
+		{"title", func(p *plans.NewPlan) { p.Title = "电子病历系统\xff宕机应急预案" }},
+		{"title", func(p *plans.NewPlan) { p.Title = "电子病历系统\n宕机应急预案" }},
+		{"scenario", func(p *plans.NewPlan) { p.Scenario = "电子病历数据库服务器\xff故障" }},
+		{"scenario", func(p *plans.NewPlan) { p.Scenario = "电子病历数据库服务器\xe6\x95" }},
+		{"scenario", func(p *plans.NewPlan) { p.Scenario = "服务器故障\x1b[2J" }},
+		{"responders[0].duty", func(p *plans.NewPlan) { p.Responders[0].Duty = "决定启动\xff预案" }},
+		{"steps[2].action", func(p *plans.NewPlan) { p.Steps[2].Action = "切换至备用服务器\xff并验证" }},
+		{"steps[2].action", func(p *plans.NewPlan) { p.Steps[2].Action = "切换至备用服务器\u0085并验证" }},
+	} {
+		in := serverDown()
+		c.edit(&in)
+		_, err := f.svc.CreatePlan(ctx, author, in)
+		medguardtest.WantField(t, err, c.field)
+	}
+	if n, m, e := count("plans"), count("plan_versions"), count("plan_events"); n != 0 || m != 0 || e != 0 {
+		t.Fatalf("refused plans stored: %d plans, %d versions, %d events", n, m, e)
+	}
+
+	in := serverDown()
+	in.Scenario = "电子病历数据库服务器故障：\r\n\t一、临床科室无法书写病历；\n\t二、无法调阅病历。"
+	p, err := f.svc.CreatePlan(ctx, author, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Versions[0].Scenario != in.Scenario {
+		t.Fatalf("scenario %q, want %q as written", p.Versions[0].Scenario, in.Scenario)
+	}
+
+	// A draft's edit and the workflow's notes refuse bad text too, and
+	// change nothing.
+	edit := serverDown()
+	_, err = f.svc.UpdateDraft(ctx, author, p.ID, 1, plans.DraftChanges{Title: edit.Title, Scenario: "改\xff",
+		Responders: edit.Responders, Steps: edit.Steps})
+	medguardtest.WantField(t, err, "scenario")
+	_, err = f.svc.Submit(ctx, author, p.ID, 1, plans.Note{Note: "请专家\xff评审"})
+	medguardtest.WantField(t, err, "note")
+	if _, err = f.svc.Submit(ctx, author, p.ID, 1, plans.Note{Note: "请专家评审"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.Review(ctx, engineer, p.ID, 1, plans.Decision{Approve: false, Note: "恢复服务时限\xff需与RTO一致"})
+	medguardtest.WantField(t, err, "note")
+	got, err := f.svc.GetPlan(ctx, f.calls["sunli"], p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.OpenStatus != plans.InReview || got.Versions[0].Scenario != in.Scenario || len(got.History) != 2 ||
+		got.History[1].Note != "请专家评审" {
+		t.Fatalf("after refused changes: %+v", got)
+	}
 }
 
 // TestPublishedVersionsNeverChange: a published version stays as it is;
@@ -271,11 +320,11 @@ func TestPublishedVersionsNeverChange(t *testing.T) {
 	edit.Steps[2].LimitMinutes = 60
 	changes := plans.DraftChanges{Title: edit.Title, Scenario: edit.Scenario, Responders: edit.Responders, Steps: edit.Steps}
 	_, err := f.svc.UpdateDraft(ctx, f.calls["zhouqiang"], p.ID, 1, changes)
-	if me := wantKind(t, err, medguard.Conflict); me.Code != "version_immutable" {
+	if me := medguardtest.WantKind(t, err, medguard.Conflict); me.Code != "version_immutable" {
 		t.Fatalf("changed a published version: %v", err)
 	}
 	_, err = f.svc.UpdateDraft(ctx, f.calls["zhouqiang"], p.ID, 9, changes)
-	wantKind(t, err, medguard.NotFound)
+	medguardtest.WantKind(t, err, medguard.NotFound)
 	// A new version: a copy, by 陈刚, who becomes its only author.
 	p, err = f.svc.NewVersion(ctx, f.calls["chengang"], p.ID)
 	if err != nil || p.OpenVersion != 2 || p.PublishedVersion != 1 || p.Versions[0].Scenario != v1.Scenario ||
@@ -283,7 +332,7 @@ func TestPublishedVersionsNeverChange(t *testing.T) {
 		t.Fatalf("new version %+v %v", p, err)
 	}
 	_, err = f.svc.NewVersion(ctx, f.calls["zhouqiang"], p.ID)
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 	if _, err = f.svc.UpdateDraft(ctx, f.calls["chengang"], p.ID, 2, changes); err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +353,7 @@ func TestPublishedVersionsNeverChange(t *testing.T) {
 		t.Fatalf("after version 2: %+v", p)
 	}
 	_, err = f.svc.UpdateDraft(ctx, f.calls["zhouqiang"], p.ID, 1, changes)
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 }
 
 // TestYearlyReview: a published plan's review falls due a year on; it is
@@ -335,9 +384,9 @@ func TestYearlyReview(t *testing.T) {
 		t.Fatalf("overdue plans %v", list)
 	}
 	_, err := f.svc.AnnualReview(ctx, f.calls["zhouqiang"], p.ID, plans.Note{Note: "复核"})
-	wantRule(t, err, policy.RuleSeparationOfDuties)
+	medguardtest.WantRule(t, err, policy.RuleSeparationOfDuties)
 	_, err = f.svc.AnnualReview(ctx, f.calls["chengang"], p.ID, plans.Note{})
-	wantField(t, err, "note")
+	medguardtest.WantField(t, err, "note")
 	got, err := f.svc.AnnualReview(ctx, f.calls["chengang"], p.ID, plans.Note{Note: "年度复核：联系人已更新，内容仍适用"})
 	if err != nil || got.ReviewOverdue || got.LastReviewedBy != "chengang" || len(reviewed) != 2 ||
 		!got.ReviewDueAt.Equal(f.clock.Now().In(beijing).AddDate(1, 0, 0).Truncate(time.Millisecond).UTC()) {
@@ -346,7 +395,7 @@ func TestYearlyReview(t *testing.T) {
 	// A plan never published has nothing to review.
 	draft, _ := f.svc.CreatePlan(ctx, f.calls["zhouqiang"], serverDown())
 	_, err = f.svc.AnnualReview(ctx, f.calls["chengang"], draft.ID, plans.Note{Note: "复核"})
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 }
 
 // TestPeriods checks the drill periods on awkward dates, in the
@@ -597,10 +646,10 @@ func TestDrillRecord(t *testing.T) {
 		in := good()
 		c.edit(&in)
 		_, err := f.svc.RecordDrill(ctx, officer, in)
-		wantField(t, err, c.field)
+		medguardtest.WantField(t, err, c.field)
 	}
 	_, err := f.svc.RecordDrill(ctx, f.calls["sunli"], good())
-	wantRule(t, err, policy.RuleNoPermission)
+	medguardtest.WantRule(t, err, policy.RuleNoPermission)
 	if ds, _ := f.svc.ListDrills(ctx, f.calls["sunli"], plans.DrillQuery{}); len(ds) != 0 {
 		t.Fatalf("bad input recorded %d drills", len(ds))
 	}
@@ -619,7 +668,7 @@ func TestDrillRecord(t *testing.T) {
 		t.Fatalf("read back %+v %v", got, err)
 	}
 	_, err = f.svc.GetDrill(ctx, f.calls["zhengguohua"], medguard.NewID(held))
-	wantKind(t, err, medguard.NotFound)
+	medguardtest.WantKind(t, err, medguard.NotFound)
 	for _, q := range []string{`SELECT description FROM drill_gaps`, `SELECT action FROM drill_improvements`, `SELECT notes FROM drills`} {
 		var b []byte
 		if err := f.db.QueryRowContext(ctx, q).Scan(&b); err != nil {
@@ -647,15 +696,15 @@ func TestDrillRecord(t *testing.T) {
 		t.Fatalf("overdue twice %v, status %+v", overdue, st)
 	}
 	_, err = f.svc.CompleteImprovement(ctx, officer, d.ID, d.Improvements[0].ID, plans.ImprovementCompletion{})
-	wantField(t, err, "note")
+	medguardtest.WantField(t, err, "note")
 	_, err = f.svc.CompleteImprovement(ctx, officer, medguard.NewID(held), d.Improvements[0].ID, plans.ImprovementCompletion{Note: "已完成"})
-	wantKind(t, err, medguard.NotFound)
+	medguardtest.WantKind(t, err, medguard.NotFound)
 	im, err := f.svc.CompleteImprovement(ctx, officer, d.ID, d.Improvements[0].ID, plans.ImprovementCompletion{Note: "联络表已更新并发布"})
 	if err != nil || im.Status != plans.ImprovementDone || im.DoneBy != "zhouqiang" || len(done) != 1 {
 		t.Fatalf("done %+v %v", im, err)
 	}
 	_, err = f.svc.CompleteImprovement(ctx, officer, d.ID, d.Improvements[0].ID, plans.ImprovementCompletion{Note: "再次"})
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 
 	// The backups' restore drills, for those who may see them.
 	f.svc.SetBackupDrills(restoreDrills{})
@@ -675,7 +724,7 @@ func TestDrillRecord(t *testing.T) {
 		t.Fatalf("without backup.read: %+v %v", ds, err)
 	}
 	_, err = f.svc.ListDrills(ctx, f.calls["liufang"], plans.DrillQuery{})
-	wantRule(t, err, policy.RuleNoPermission)
+	medguardtest.WantRule(t, err, policy.RuleNoPermission)
 }
 
 // restoreDrills is a backups' service with one restore drill a day before

@@ -85,10 +85,10 @@ func csvError(lineNo int, column, header string, err error) error {
 // and the field); nothing is stored.
 func (s *Service) ImportReport(ctx context.Context, call *medguard.Call, in Import) (*ImportSummary, error) {
 	var err error
-	if in.Auditor, err = line("auditor", in.Auditor, 100, true); err != nil {
+	if in.Auditor, err = medguard.Line("auditor", in.Auditor, 100, true); err != nil {
 		return nil, err
 	}
-	if in.Report, err = line("report", in.Report, 60, false); err != nil {
+	if in.Report, err = medguard.Line("report", in.Report, 60, false); err != nil {
 		return nil, err
 	}
 	// Only the permission is checked before reading: a refusal is logged

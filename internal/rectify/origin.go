@@ -50,16 +50,16 @@ func (s *Service) OpenFrom(ctx context.Context, o Origin) (id string, created bo
 	if !slices.Contains(Kinds, o.Kind) {
 		return "", false, oneOf("kind", o.Kind, Kinds)
 	}
-	if o.Ref, err = line("ref", o.Ref, 100, true); err != nil {
+	if o.Ref, err = medguard.Line("ref", o.Ref, 100, true); err != nil {
 		return "", false, err
 	}
 	if id, err := s.openByRef(ctx, o.Kind, o.Ref); err != nil || id != "" {
 		return id, false, err
 	}
-	if o.Title, err = line("title", o.Title, 200, true); err != nil {
+	if o.Title, err = medguard.Line("title", o.Title, 200, true); err != nil {
 		return "", false, err
 	}
-	if o.TitleEN, err = line("title_en", o.TitleEN, 200, false); err != nil {
+	if o.TitleEN, err = medguard.Line("title_en", o.TitleEN, 200, false); err != nil {
 		return "", false, err
 	}
 	cl, err := clauses("clauses", o.Clauses)

@@ -511,7 +511,7 @@ func (s *Service) RecordFinding(ctx context.Context, call *medguard.Call, id str
 		return nil, oneOf("item", in.Item, ChecklistIDs())
 	}
 	var err error
-	if in.Note, err = text("note", in.Note, in.Result == ResultFail); err != nil {
+	if in.Note, err = medguard.Text("note", in.Note, MaxText, in.Result == ResultFail); err != nil {
 		return nil, err
 	}
 	r, err := s.loadRun(ctx, call, policy.ComplianceQuarterly, "compliance.quarterly_finding", id)

@@ -39,7 +39,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"medguard"
 	"medguard/internal/audit"
@@ -271,34 +270,6 @@ type Verification struct {
 // MaxText is the longest description or note, in characters.
 const MaxText = 2000
 
-func line(field, v string, max int, required bool) (string, error) {
-	v = strings.Join(strings.Fields(v), " ")
-	switch {
-	case v == "" && required:
-		return v, medguard.InvalidField(field, "%s is required", field)
-	case utf8.RuneCountInString(v) > max:
-		return v, medguard.InvalidField(field, "%s may be at most %d characters", field, max)
-	case !utf8.ValidString(v):
-		return v, medguard.InvalidField(field, "%s is not valid UTF-8", field)
-	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return v, medguard.InvalidField(field, "%s holds control characters", field)
-	}
-	return v, nil
-}
-
-func text(field, v string, required bool) (string, error) {
-	v = strings.TrimSpace(strings.ToValidUTF8(v, ""))
-	switch {
-	case v == "" && required:
-		return v, medguard.InvalidField(field, "%s is required", field)
-	case utf8.RuneCountInString(v) > MaxText:
-		return v, medguard.InvalidField(field, "%s may be at most %d characters", field, MaxText)
-	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\r' && r != '\t' || r == 0x7f }):
-		return v, medguard.InvalidField(field, "%s holds control characters", field)
-	}
-	return v, nil
-}
-
 func oneOf(field, v string, among []string) error {
 	if !slices.Contains(among, v) {
 		return medguard.InvalidField(field, "%s must be one of %s", field, strings.Join(among, ", "))
@@ -313,7 +284,7 @@ func clauses(field string, in []string) ([]string, error) {
 		return nil, medguard.InvalidField(field, "at most 20 clauses")
 	}
 	for _, c := range in {
-		c, err := line(field, c, 60, false)
+		c, err := medguard.Line(field, c, 60, false)
 		if err != nil {
 			return nil, err
 		}
@@ -477,13 +448,13 @@ func (s *Service) checkNew(ctx context.Context, in NewItem, now time.Time, deps 
 	if in.Kind != KindInternalAudit && in.Kind != KindThirdParty {
 		return nil, "", medguard.InvalidField("kind", "kind must be internal_audit or third_party (the checks open their own items)")
 	}
-	if in.Ref, err = line("ref", in.Ref, 100, false); err != nil {
+	if in.Ref, err = medguard.Line("ref", in.Ref, 100, false); err != nil {
 		return nil, "", err
 	}
-	if in.Title, err = line("title", in.Title, 200, true); err != nil {
+	if in.Title, err = medguard.Line("title", in.Title, 200, true); err != nil {
 		return nil, "", err
 	}
-	if in.TitleEN, err = line("title_en", in.TitleEN, 200, false); err != nil {
+	if in.TitleEN, err = medguard.Line("title_en", in.TitleEN, 200, false); err != nil {
 		return nil, "", err
 	}
 	cl, err := clauses("clauses", in.Clauses)
@@ -505,10 +476,10 @@ func (s *Service) checkNew(ctx context.Context, in NewItem, now time.Time, deps 
 	if err != nil {
 		return nil, "", err
 	}
-	if in.Description, err = text("description", in.Description, false); err != nil {
+	if in.Description, err = medguard.Text("description", in.Description, MaxText, false); err != nil {
 		return nil, "", err
 	}
-	if in.Auditor, err = line("auditor", in.Auditor, 100, false); err != nil {
+	if in.Auditor, err = medguard.Line("auditor", in.Auditor, 100, false); err != nil {
 		return nil, "", err
 	}
 	it := &stored{Item: Item{ID: medguard.NewID(now), Kind: in.Kind, Ref: in.Ref, Title: in.Title, TitleEN: in.TitleEN, Clauses: cl,
@@ -765,7 +736,7 @@ func (s *Service) UpdateItem(ctx context.Context, call *medguard.Call, id string
 		return nil, medguard.InvalidField("body", "nothing to change")
 	}
 	var err error
-	if in.Note, err = text("note", in.Note, false); err != nil {
+	if in.Note, err = medguard.Text("note", in.Note, MaxText, false); err != nil {
 		return nil, err
 	}
 	it, err := s.load(ctx, call, policy.RectificationManage, "rectification.update", id)
@@ -851,10 +822,10 @@ func (s *Service) MarkDone(ctx context.Context, call *medguard.Call, id string, 
 
 func (s *Service) progress(ctx context.Context, call *medguard.Call, id string, in Progress, done bool) (*Item, error) {
 	var err error
-	if in.Note, err = text("note", in.Note, done); err != nil {
+	if in.Note, err = medguard.Text("note", in.Note, MaxText, done); err != nil {
 		return nil, err
 	}
-	if in.EvidenceName, err = line("evidence_name", in.EvidenceName, 200, len(in.Evidence) > 0); err != nil {
+	if in.EvidenceName, err = medguard.Line("evidence_name", in.EvidenceName, 200, len(in.Evidence) > 0); err != nil {
 		return nil, err
 	}
 	switch {
@@ -940,7 +911,7 @@ func (s *Service) Reopen(ctx context.Context, call *medguard.Call, id string, in
 
 func (s *Service) decide(ctx context.Context, call *medguard.Call, id string, in Verification, verify bool) (*Item, error) {
 	var err error
-	if in.Note, err = text("note", in.Note, true); err != nil {
+	if in.Note, err = medguard.Text("note", in.Note, MaxText, true); err != nil {
 		return nil, err
 	}
 	action, kind, status, from := "rectification.verify", EventVerified, Verified, []string{Done}

@@ -15,6 +15,7 @@ import (
 	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/keys"
+	"medguard/internal/medguardtest"
 	"medguard/internal/policy"
 	"medguard/internal/rectify"
 	"medguard/internal/storage"
@@ -97,31 +98,6 @@ func grant(ctx context.Context, db *storage.DB, userID, role string) error {
 	return err
 }
 
-func wantKind(t *testing.T, err error, k medguard.Kind) *medguard.Error {
-	t.Helper()
-	var me *medguard.Error
-	if !errors.As(err, &me) || me.Kind != k {
-		t.Fatalf("got %v, want %s", err, k)
-	}
-	return me
-}
-
-func wantField(t *testing.T, err error, field string) *medguard.Error {
-	t.Helper()
-	me := wantKind(t, err, medguard.Invalid)
-	if me.Field != field {
-		t.Fatalf("field %q, want %q (%v)", me.Field, field, err)
-	}
-	return me
-}
-
-func wantRule(t *testing.T, err error, rule string) {
-	t.Helper()
-	if me := wantKind(t, err, medguard.Forbidden); me.Rule != rule {
-		t.Fatalf("rule %q, want %q", me.Rule, rule)
-	}
-}
-
 // entries returns the audit entries of action, oldest first.
 func (f *fixture) entries(t *testing.T, action string) []*audit.Entry {
 	t.Helper()
@@ -173,19 +149,19 @@ func TestItemLifecycle(t *testing.T) {
 		{rectify.NewItem{Kind: rectify.KindInternalAudit, Title: "x", Owner: "wuyan", Severity: rectify.Low, Department: "外科"}, "department"},
 	} {
 		_, err := f.svc.CreateItem(ctx, sec, c.in)
-		wantField(t, err, c.field)
+		medguardtest.WantField(t, err, c.field)
 	}
 	_, err = f.svc.CreateItem(ctx, f.calls["zhengguohua"], rectify.NewItem{Kind: rectify.KindInternalAudit, Title: "x", Owner: "wuyan", Severity: rectify.Low})
-	wantRule(t, err, policy.RuleNoPermission)
+	medguardtest.WantRule(t, err, policy.RuleNoPermission)
 
 	// Only the owner reports progress.
 	_, err = f.svc.Start(ctx, sec, it.ID, rectify.Progress{Note: "代为开始"})
-	wantRule(t, err, policy.RuleNotRectificationOwner)
+	medguardtest.WantRule(t, err, policy.RuleNotRectificationOwner)
 	if _, err := f.svc.Start(ctx, engineer, it.ID, rectify.Progress{Note: "已联系设备科"}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = f.svc.MarkDone(ctx, engineer, it.ID, rectify.Progress{})
-	wantField(t, err, "note")
+	medguardtest.WantField(t, err, "note")
 	evidence := []byte("%PDF-1.4 锁屏策略截图")
 	done, err := f.svc.MarkDone(ctx, engineer, it.ID, rectify.Progress{Note: "已下发域策略：5分钟无操作自动锁屏", EvidenceName: "锁屏策略.pdf", Evidence: evidence})
 	if err != nil {
@@ -199,12 +175,12 @@ func TestItemLifecycle(t *testing.T) {
 	ownCall := *engineer
 	ownCall.Actor.Roles = []string{policy.ITEngineer, policy.SecurityOfficer}
 	_, err = f.svc.Verify(ctx, &ownCall, it.ID, rectify.Verification{Note: "自己验证"})
-	wantRule(t, err, policy.RuleOwnRectification)
+	medguardtest.WantRule(t, err, policy.RuleOwnRectification)
 	if n := len(f.entries(t, "rectification.verify")); n != 1 {
 		t.Fatalf("%d verify entries, want the refusal logged", n)
 	}
 	_, err = f.svc.Verify(ctx, sec, it.ID, rectify.Verification{})
-	wantField(t, err, "note")
+	medguardtest.WantField(t, err, "note")
 	v, err := f.svc.Verify(ctx, sec2, it.ID, rectify.Verification{Note: "现场抽查3台，均已锁屏"})
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +189,7 @@ func TestItemLifecycle(t *testing.T) {
 		t.Fatalf("verified %+v", v)
 	}
 	_, err = f.svc.Verify(ctx, sec, it.ID, rectify.Verification{Note: "再次"})
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 
 	// The history, read by the department's head; the evidence back.
 	got, err := f.svc.GetItem(ctx, f.calls["lizhuren"], it.ID)
@@ -237,9 +213,9 @@ func TestItemLifecycle(t *testing.T) {
 	}
 	// Another department's head and a doctor read nothing.
 	_, err = f.svc.GetItem(ctx, f.calls["wangzhuren"], it.ID)
-	wantRule(t, err, policy.RuleOtherDepartment)
+	medguardtest.WantRule(t, err, policy.RuleOtherDepartment)
 	_, err = f.svc.GetItem(ctx, f.calls["zhangwei"], it.ID)
-	wantRule(t, err, policy.RuleNoPermission)
+	medguardtest.WantRule(t, err, policy.RuleNoPermission)
 	// Sealed at rest: no note nor description in clear.
 	var raw []byte
 	if err := f.db.QueryRowContext(ctx, `SELECT description FROM rectification_items WHERE id = $1`, it.ID).Scan(&raw); err != nil {
@@ -286,7 +262,7 @@ func TestListScopes(t *testing.T) {
 		}
 	}
 	_, _, err := f.svc.ListItems(ctx, sec, rectify.Query{Kind: "外审"})
-	wantField(t, err, "kind")
+	medguardtest.WantField(t, err, "kind")
 	// Pages.
 	page, next, err := f.svc.ListItems(ctx, sec, rectify.Query{Limit: 3})
 	if err != nil || len(page) != 3 || next == "" {
@@ -329,11 +305,11 @@ func TestOpenFrom(t *testing.T) {
 	}
 	// Bad origins name their field.
 	_, _, err = f.svc.OpenFrom(ctx, rectify.Origin{Kind: "risk", Ref: "x", Title: "x"})
-	wantField(t, err, "kind")
+	medguardtest.WantField(t, err, "kind")
 	_, _, err = f.svc.OpenFrom(ctx, rectify.Origin{Kind: rectify.KindCheck, Title: "x"})
-	wantField(t, err, "ref")
+	medguardtest.WantField(t, err, "ref")
 	_, _, err = f.svc.OpenFrom(ctx, rectify.Origin{Kind: rectify.KindCheck, Ref: "y", Title: "x", Severity: "严重"})
-	wantField(t, err, "severity")
+	medguardtest.WantField(t, err, "severity")
 	// Without a department nobody owns it until assigned; a default
 	// severity is medium (60 days).
 	id2, _, err := f.svc.OpenFrom(ctx, rectify.Origin{Kind: rectify.KindCheck, Ref: "audit_retention", Title: "审计日志保存不足180天"})
@@ -345,7 +321,7 @@ func TestOpenFrom(t *testing.T) {
 		t.Fatalf("item %+v %v", it2, err)
 	}
 	_, err = f.svc.Start(ctx, f.calls["lizhuren"], id2, rectify.Progress{})
-	wantRule(t, err, policy.RuleNotRectificationOwner)
+	medguardtest.WantRule(t, err, policy.RuleNotRectificationOwner)
 	owner := "wuyan"
 	if _, err := f.svc.UpdateItem(ctx, f.calls["zhouqiang"], id2, rectify.ItemChanges{Owner: &owner, Note: "信息科负责"}); err != nil {
 		t.Fatal(err)
@@ -434,7 +410,7 @@ func TestImportReport(t *testing.T) {
 		"DJCP-03,病案室门禁记录保存不足6个月,,心内科,lizhuren,low,2027/3/1,\n"
 	bad := strings.Replace(good, "lizhuren", "不存在的人", 1)
 	_, err := f.svc.ImportReport(ctx, sec, rectify.Import{Auditor: "某某信息安全测评中心", Report: "2026-等保-017", CSV: []byte(bad)})
-	me := wantField(t, err, "owner")
+	me := medguardtest.WantField(t, err, "owner")
 	if !strings.Contains(me.Message, "line 4") || !strings.Contains(me.Message, "责任人") {
 		t.Fatalf("message %q names no line and column", me.Message)
 	}
@@ -448,14 +424,14 @@ func TestImportReport(t *testing.T) {
 		{"", "csv"},
 	} {
 		_, err := f.svc.ImportReport(ctx, sec, rectify.Import{Auditor: "测评中心", CSV: []byte(c.csv)})
-		wantField(t, err, c.field)
+		medguardtest.WantField(t, err, c.field)
 	}
 	items, _, err := f.svc.ListItems(ctx, sec, rectify.Query{})
 	if err != nil || len(items) != 0 {
 		t.Fatalf("%d items stored after refusals (%v)", len(items), err)
 	}
 	_, err = f.svc.ImportReport(ctx, f.calls["zhengguohua"], rectify.Import{Auditor: "测评中心", CSV: []byte(good)})
-	wantRule(t, err, policy.RuleNoPermission)
+	medguardtest.WantRule(t, err, policy.RuleNoPermission)
 	sum, err := f.svc.ImportReport(ctx, sec, rectify.Import{Auditor: "某某信息安全测评中心", Report: "2026-等保-017", CSV: []byte(good)})
 	if err != nil {
 		t.Fatal(err)
@@ -481,7 +457,7 @@ func TestImportReport(t *testing.T) {
 	}
 	// The same report again: its items are open already.
 	_, err = f.svc.ImportReport(ctx, sec, rectify.Import{Auditor: "某某信息安全测评中心", Report: "2026-等保-017", CSV: []byte(good)})
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 }
 
 // TestOverdue announces an item past its deadline once, with an event in
@@ -576,11 +552,11 @@ func TestMonthlyReview(t *testing.T) {
 		t.Fatalf("by source %+v", m.BySource)
 	}
 	_, err = f.svc.MonthlyProgress(ctx, sec, "2026-13")
-	wantField(t, err, "month")
+	medguardtest.WantField(t, err, "month")
 	_, err = f.svc.MonthlyProgress(ctx, f.calls["lizhuren"], "2026-11")
-	wantRule(t, err, policy.RuleOtherDepartment)
+	medguardtest.WantRule(t, err, policy.RuleOtherDepartment)
 	_, err = f.svc.RecordReview(ctx, f.calls["sunli"], rectify.NewReview{Month: "2026-11"})
-	wantRule(t, err, policy.RuleNoPermission)
+	medguardtest.WantRule(t, err, policy.RuleNoPermission)
 	rv, err := f.svc.RecordReview(ctx, sec, rectify.NewReview{Month: "2026-11", Note: "11月整改进度正常，神经内科培训项逾期需督办"})
 	if err != nil {
 		t.Fatal(err)
@@ -593,7 +569,7 @@ func TestMonthlyReview(t *testing.T) {
 		t.Fatalf("reviews %+v %v", rs, err)
 	}
 	_, err = f.svc.RecordReview(ctx, sec, rectify.NewReview{Month: "2027-05"})
-	wantField(t, err, "month")
+	medguardtest.WantField(t, err, "month")
 }
 
 // fakeFigures measures every department's figures: 神经内科 has a
@@ -672,9 +648,9 @@ func TestQuarterlyRun(t *testing.T) {
 		}
 	}
 	_, err = f.svc.StartRun(ctx, auditor, rectify.NewRun{Quarter: "2026Q4"})
-	wantField(t, err, "quarter")
+	medguardtest.WantField(t, err, "quarter")
 	_, err = f.svc.StartRun(ctx, f.calls["zhouqiang"], rectify.NewRun{Quarter: "2026-Q4"})
-	wantRule(t, err, policy.RuleNoPermission)
+	medguardtest.WantRule(t, err, policy.RuleNoPermission)
 	run, err := f.svc.StartRun(ctx, auditor, rectify.NewRun{Quarter: "2026-Q4", Seed: &seed})
 	if err != nil {
 		t.Fatal(err)
@@ -694,7 +670,7 @@ func TestQuarterlyRun(t *testing.T) {
 		res := rectify.FindingResult{Department: fd.Department, Item: fd.Item, Result: rectify.ResultPass}
 		if fd.MeasuredPass != nil && !*fd.MeasuredPass {
 			_, err := f.svc.RecordFinding(ctx, auditor, run.ID, res)
-			wantField(t, err, "result")
+			medguardtest.WantField(t, err, "result")
 			res.Result, res.Note = rectify.ResultFail, "王某离职后门诊工作站账号未停用"
 		}
 		if fd.Department == "CARD" && fd.Item == "paper_electronic_sync" {
@@ -708,9 +684,9 @@ func TestQuarterlyRun(t *testing.T) {
 		}
 	}
 	_, err = f.svc.RecordFinding(ctx, auditor, run.ID, rectify.FindingResult{Department: "ORTH-X", Item: "paper_electronic_sync", Result: "pass"})
-	wantField(t, err, "department")
+	medguardtest.WantField(t, err, "department")
 	_, err = f.svc.Publish(ctx, f.calls["zhouqiang"], run.ID)
-	wantRule(t, err, policy.RuleNoPermission)
+	medguardtest.WantRule(t, err, policy.RuleNoPermission)
 	pub, err := f.svc.Publish(ctx, auditor, run.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -719,7 +695,7 @@ func TestQuarterlyRun(t *testing.T) {
 		t.Fatalf("published %+v", pub)
 	}
 	_, err = f.svc.RecordFinding(ctx, auditor, run.ID, rectify.FindingResult{Department: "CARD", Item: "paper_electronic_sync", Result: "pass"})
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 	items, _, err := f.svc.ListItems(ctx, f.calls["zhouqiang"], rectify.Query{Kind: rectify.KindQuarterly})
 	if err != nil || len(items) != 2 {
 		t.Fatalf("quarterly items %+v %v", items, err)
@@ -754,9 +730,9 @@ func TestQuarterlyRun(t *testing.T) {
 	}
 	// A draft is no department head's business; a doctor reads nothing.
 	_, err = f.svc.GetRun(ctx, head, other.ID)
-	wantKind(t, err, medguard.NotFound)
+	medguardtest.WantKind(t, err, medguard.NotFound)
 	_, err = f.svc.GetRun(ctx, f.calls["zhangwei"], run.ID)
-	wantRule(t, err, policy.RuleNoPermission)
+	medguardtest.WantRule(t, err, policy.RuleNoPermission)
 	runs, err := f.svc.ListRuns(ctx, head)
 	if err != nil || len(runs) != 1 {
 		t.Fatalf("head's runs %+v %v", runs, err)

@@ -270,7 +270,7 @@ func (s *Service) RecordReview(ctx context.Context, call *medguard.Call, in NewR
 		return nil, err
 	}
 	var err error
-	if in.Note, err = text("note", in.Note, false); err != nil {
+	if in.Note, err = medguard.Text("note", in.Note, MaxText, false); err != nil {
 		return nil, err
 	}
 	now := s.clock.Now().Truncate(time.Millisecond)

@@ -75,10 +75,10 @@ var errNoAssessment = &medguard.Error{Kind: medguard.NotFound, Message: "no such
 // its risks are recorded with its id.
 func (s *Service) CreateAssessment(ctx context.Context, call *medguard.Call, in NewAssessment) (*Assessment, error) {
 	var err error
-	if in.Title, err = line("title", in.Title, 200, true); err != nil {
+	if in.Title, err = medguard.Line("title", in.Title, 200, true); err != nil {
 		return nil, err
 	}
-	if in.System, err = line("system", in.System, 100, true); err != nil {
+	if in.System, err = medguard.Line("system", in.System, 100, true); err != nil {
 		return nil, err
 	}
 	if in.AssetID, in.AssetName, err = s.asset(ctx, in.AssetID, in.AssetName); err != nil {
@@ -225,7 +225,7 @@ func (s *Service) ListAssessments(ctx context.Context, call *medguard.Call) ([]A
 // its risks may wait for the leadership.
 func (s *Service) CompleteAssessment(ctx context.Context, call *medguard.Call, id string, in AssessmentCompletion) (*Assessment, error) {
 	var err error
-	if in.Summary, err = text("summary", in.Summary, true); err != nil {
+	if in.Summary, err = medguard.Text("summary", in.Summary, MaxText, true); err != nil {
 		return nil, err
 	}
 	a, err := s.loadAssessment(ctx, call, policy.RiskManage, "risk.assessment_complete", id)
@@ -360,7 +360,7 @@ var errNoIntroduction = &medguard.Error{Kind: medguard.NotFound, Message: "no su
 // CreateIntroduction starts a new system's introduction (risk.manage).
 func (s *Service) CreateIntroduction(ctx context.Context, call *medguard.Call, in NewIntroduction) (*Introduction, error) {
 	var err error
-	if in.System, err = line("system", in.System, 100, true); err != nil {
+	if in.System, err = medguard.Line("system", in.System, 100, true); err != nil {
 		return nil, err
 	}
 	if in.AssetID, in.AssetName, err = s.asset(ctx, in.AssetID, in.AssetName); err != nil {
@@ -535,7 +535,7 @@ func (s *Service) CheckItem(ctx context.Context, call *medguard.Call, id, item s
 		return nil, medguard.InvalidField("item", "item must be one of %s", strings.Join(ChecklistItems, ", "))
 	}
 	var err error
-	if in.Note, err = text("note", in.Note, item != ItemRiskAssessment); err != nil {
+	if in.Note, err = medguard.Text("note", in.Note, MaxText, item != ItemRiskAssessment); err != nil {
 		return nil, err
 	}
 	in.AssessmentID = strings.TrimSpace(in.AssessmentID)
@@ -596,7 +596,7 @@ func (s *Service) CheckItem(ctx context.Context, call *medguard.Call, id, item s
 // (deny.separation_of_duties).
 func (s *Service) ApproveGoLive(ctx context.Context, call *medguard.Call, id string, in GoLive) (*Introduction, error) {
 	var err error
-	if in.Note, err = text("note", in.Note, true); err != nil {
+	if in.Note, err = medguard.Text("note", in.Note, MaxText, true); err != nil {
 		return nil, err
 	}
 	it, signers, err := s.loadIntroduction(ctx, call, policy.RiskAccept, "risk.introduction_approve", id)

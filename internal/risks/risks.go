@@ -32,7 +32,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"medguard"
 	"medguard/internal/audit"
@@ -319,36 +318,6 @@ type Closing struct {
 // MaxText is the longest treatment plan, note or summary, in characters.
 const MaxText = 2000
 
-// line checks a one-line text field: trimmed, 1 to max characters (or
-// empty when not required), no control characters.
-func line(field, v string, max int, required bool) (string, error) {
-	v = strings.Join(strings.Fields(v), " ")
-	switch {
-	case v == "" && required:
-		return v, medguard.InvalidField(field, "%s is required", field)
-	case utf8.RuneCountInString(v) > max:
-		return v, medguard.InvalidField(field, "%s may be at most %d characters", field, max)
-	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return v, medguard.InvalidField(field, "%s holds control characters", field)
-	}
-	return v, nil
-}
-
-// text checks a free text: trimmed, at most MaxText characters, lines
-// allowed, no other control characters.
-func text(field, v string, required bool) (string, error) {
-	v = strings.TrimSpace(strings.ToValidUTF8(v, ""))
-	switch {
-	case v == "" && required:
-		return v, medguard.InvalidField(field, "%s is required", field)
-	case utf8.RuneCountInString(v) > MaxText:
-		return v, medguard.InvalidField(field, "%s may be at most %d characters", field, MaxText)
-	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\r' && r != '\t' || r == 0x7f }):
-		return v, medguard.InvalidField(field, "%s holds control characters", field)
-	}
-	return v, nil
-}
-
 // assetIDPattern is the shape of an asset's id: the assets register's
 // opaque ids, or a hospital's own asset tag (e.g. ITD-SRV-0012).
 var assetIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -358,7 +327,7 @@ var assetIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 func (s *Service) asset(ctx context.Context, id, name string) (string, string, error) {
 	id = strings.TrimSpace(id)
 	var err error
-	if name, err = line("asset_name", name, 100, false); err != nil {
+	if name, err = medguard.Line("asset_name", name, 100, false); err != nil {
 		return id, name, err
 	}
 	if id == "" {
@@ -460,16 +429,16 @@ func riskResource(id string) policy.Resource { return policy.Resource{Type: "ris
 func (s *Service) CreateRisk(ctx context.Context, call *medguard.Call, in NewRisk) (*Risk, error) {
 	now := s.clock.Now().Truncate(time.Millisecond)
 	var err error
-	if in.Title, err = line("title", in.Title, 200, true); err != nil {
+	if in.Title, err = medguard.Line("title", in.Title, 200, true); err != nil {
 		return nil, err
 	}
 	if in.AssetID, in.AssetName, err = s.asset(ctx, in.AssetID, in.AssetName); err != nil {
 		return nil, err
 	}
-	if in.Threat, err = line("threat", in.Threat, 200, true); err != nil {
+	if in.Threat, err = medguard.Line("threat", in.Threat, 200, true); err != nil {
 		return nil, err
 	}
-	if in.Vulnerability, err = line("vulnerability", in.Vulnerability, 200, true); err != nil {
+	if in.Vulnerability, err = medguard.Line("vulnerability", in.Vulnerability, 200, true); err != nil {
 		return nil, err
 	}
 	if err := scale("likelihood", in.Likelihood); err != nil {
@@ -481,7 +450,7 @@ func (s *Service) CreateRisk(ctx context.Context, call *medguard.Call, in NewRis
 	if err := treatment("treatment", in.Treatment); err != nil {
 		return nil, err
 	}
-	if in.TreatmentPlan, err = text("treatment_plan", in.TreatmentPlan, true); err != nil {
+	if in.TreatmentPlan, err = medguard.Text("treatment_plan", in.TreatmentPlan, MaxText, true); err != nil {
 		return nil, err
 	}
 	if in.Owner, err = s.owner(ctx, "owner", in.Owner); err != nil {
@@ -794,17 +763,17 @@ func (s *Service) UpdateRisk(ctx context.Context, call *medguard.Call, id string
 	}
 	before := r.Risk
 	if in.Title != nil {
-		if r.Title, err = line("title", *in.Title, 200, true); err != nil {
+		if r.Title, err = medguard.Line("title", *in.Title, 200, true); err != nil {
 			return nil, err
 		}
 	}
 	if in.Threat != nil {
-		if r.Threat, err = line("threat", *in.Threat, 200, true); err != nil {
+		if r.Threat, err = medguard.Line("threat", *in.Threat, 200, true); err != nil {
 			return nil, err
 		}
 	}
 	if in.Vulnerability != nil {
-		if r.Vulnerability, err = line("vulnerability", *in.Vulnerability, 200, true); err != nil {
+		if r.Vulnerability, err = medguard.Line("vulnerability", *in.Vulnerability, 200, true); err != nil {
 			return nil, err
 		}
 	}
@@ -829,7 +798,7 @@ func (s *Service) UpdateRisk(ctx context.Context, call *medguard.Call, id string
 		}
 	}
 	if in.TreatmentPlan != nil {
-		if r.TreatmentPlan, err = text("treatment_plan", *in.TreatmentPlan, true); err != nil {
+		if r.TreatmentPlan, err = medguard.Text("treatment_plan", *in.TreatmentPlan, MaxText, true); err != nil {
 			return nil, err
 		}
 	}
@@ -878,10 +847,10 @@ func (s *Service) ReviewRisk(ctx context.Context, call *medguard.Call, id string
 		return nil, err
 	}
 	var err error
-	if in.TreatmentPlan, err = text("treatment_plan", in.TreatmentPlan, false); err != nil {
+	if in.TreatmentPlan, err = medguard.Text("treatment_plan", in.TreatmentPlan, MaxText, false); err != nil {
 		return nil, err
 	}
-	if in.Note, err = text("note", in.Note, false); err != nil {
+	if in.Note, err = medguard.Text("note", in.Note, MaxText, false); err != nil {
 		return nil, err
 	}
 	now := s.clock.Now().Truncate(time.Millisecond)
@@ -953,7 +922,7 @@ func (s *Service) ReviewRisk(ctx context.Context, call *medguard.Call, id string
 // acceptance refused until a review chooses another treatment.
 func (s *Service) DecideAcceptance(ctx context.Context, call *medguard.Call, id string, in AcceptanceDecision) (*Risk, error) {
 	var err error
-	if in.Note, err = text("note", in.Note, true); err != nil {
+	if in.Note, err = medguard.Text("note", in.Note, MaxText, true); err != nil {
 		return nil, err
 	}
 	action := "risk.accept"
@@ -1015,7 +984,7 @@ func nonEmpty(xs ...string) []string {
 // an overdue alert about it is resolved.
 func (s *Service) CloseRisk(ctx context.Context, call *medguard.Call, id string, in Closing) (*Risk, error) {
 	var err error
-	if in.Note, err = text("note", in.Note, true); err != nil {
+	if in.Note, err = medguard.Text("note", in.Note, MaxText, true); err != nil {
 		return nil, err
 	}
 	r, err := s.load(ctx, call, policy.RiskManage, "risk.close", id)

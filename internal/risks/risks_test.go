@@ -3,7 +3,6 @@ package risks_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/keys"
+	"medguard/internal/medguardtest"
 	"medguard/internal/policy"
 	"medguard/internal/risks"
 	"medguard/internal/storage"
@@ -72,29 +72,6 @@ func setup(t *testing.T) *fixture {
 			Department: u.dept, Roles: []string{u.role}}, IP: "10.1.1.1"}
 	}
 	return f
-}
-
-func wantKind(t *testing.T, err error, k medguard.Kind) *medguard.Error {
-	t.Helper()
-	var me *medguard.Error
-	if !errors.As(err, &me) || me.Kind != k {
-		t.Fatalf("got %v, want %s", err, k)
-	}
-	return me
-}
-
-func wantField(t *testing.T, err error, field string) {
-	t.Helper()
-	if me := wantKind(t, err, medguard.Invalid); me.Field != field {
-		t.Fatalf("field %q, want %q (%v)", me.Field, field, err)
-	}
-}
-
-func wantRule(t *testing.T, err error, rule string) {
-	t.Helper()
-	if me := wantKind(t, err, medguard.Forbidden); me.Rule != rule {
-		t.Fatalf("rule %q, want %q", me.Rule, rule)
-	}
 }
 
 // TestLevels checks every cell of the 5 × 5 matrix against the bands:
@@ -163,10 +140,10 @@ func TestRiskRegister(t *testing.T) {
 		in := newRisk(3, 4, risks.Reduce)
 		c.edit(&in)
 		_, err := f.svc.CreateRisk(ctx, officer, in)
-		wantField(t, err, c.field)
+		medguardtest.WantField(t, err, c.field)
 	}
-	wantRule(t, func() error { _, err := f.svc.CreateRisk(ctx, auditor, newRisk(3, 4, risks.Reduce)); return err }(), policy.RuleNoPermission)
-	wantRule(t, func() error { _, err := f.svc.CreateRisk(ctx, doctor, newRisk(3, 4, risks.Reduce)); return err }(), policy.RuleNoPermission)
+	medguardtest.WantRule(t, func() error { _, err := f.svc.CreateRisk(ctx, auditor, newRisk(3, 4, risks.Reduce)); return err }(), policy.RuleNoPermission)
+	medguardtest.WantRule(t, func() error { _, err := f.svc.CreateRisk(ctx, doctor, newRisk(3, 4, risks.Reduce)); return err }(), policy.RuleNoPermission)
 
 	high, err := f.svc.CreateRisk(ctx, officer, newRisk(3, 4, risks.Reduce))
 	if err != nil {
@@ -207,9 +184,9 @@ func TestRiskRegister(t *testing.T) {
 		t.Fatalf("cell 1×2: %v", cell)
 	}
 	_, _, err = f.svc.ListRisks(ctx, auditor, risks.RiskQuery{Level: "severe"})
-	wantField(t, err, "level")
+	medguardtest.WantField(t, err, "level")
 	_, _, err = f.svc.ListRisks(ctx, doctor, risks.RiskQuery{})
-	wantRule(t, err, policy.RuleNoPermission)
+	medguardtest.WantRule(t, err, policy.RuleNoPermission)
 
 	// A change of description and owner; the scores stay.
 	title, owner := "核心数据库单点故障（主院区）", "zhouqiang"
@@ -219,9 +196,9 @@ func TestRiskRegister(t *testing.T) {
 	}
 	bad := "nobody"
 	_, err = f.svc.UpdateRisk(ctx, officer, high.ID, risks.RiskChanges{Owner: &bad})
-	wantField(t, err, "owner")
+	medguardtest.WantField(t, err, "owner")
 	_, err = f.svc.UpdateRisk(ctx, officer, medguard.NewID(start), risks.RiskChanges{Title: &title})
-	wantKind(t, err, medguard.NotFound)
+	medguardtest.WantKind(t, err, medguard.NotFound)
 
 	// The heat map.
 	h, err := f.svc.HeatMap(ctx, f.calls["zhengguohua"])
@@ -252,7 +229,7 @@ func TestRiskRegister(t *testing.T) {
 	// alert is resolved (the hook) and a later overdue announced again.
 	_, err = f.svc.ReviewRisk(ctx, officer, low.ID, risks.Review{Likelihood: 2, Impact: 2, Treatment: risks.Accept,
 		NextReviewAt: f.clock.Now().Add(400 * 24 * time.Hour)})
-	wantField(t, err, "next_review_at")
+	medguardtest.WantField(t, err, "next_review_at")
 	got, err := f.svc.ReviewRisk(ctx, officer, low.ID, risks.Review{Likelihood: 2, Impact: 2, Treatment: risks.Accept,
 		Note: "门禁日志已延长至180天，复核后仍为低风险"})
 	if err != nil {
@@ -277,9 +254,9 @@ func TestRiskRegister(t *testing.T) {
 		t.Fatalf("closed %+v %v", c, err)
 	}
 	_, err = f.svc.CloseRisk(ctx, officer, low.ID, risks.Closing{Note: "再次关闭"})
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 	_, err = f.svc.ReviewRisk(ctx, officer, low.ID, risks.Review{Likelihood: 1, Impact: 1, Treatment: risks.Accept})
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 	if h, _ := f.svc.HeatMap(ctx, auditor); h.Open != 1 {
 		t.Fatalf("heat map after closing: %+v", h)
 	}
@@ -303,6 +280,78 @@ func TestRiskRegister(t *testing.T) {
 	}
 }
 
+// TestBadTextRefused: a title or a note that is not valid UTF-8, or holds
+// a control character, is refused as Invalid naming the field — never
+// passed on to the database (PostgreSQL refused such bytes with a 500) and
+// never silently altered (the treatment plan's and notes' bad bytes were
+// dropped) — and nothing is stored; line breaks and tabs are kept in a
+// treatment plan as written.
+func TestBadTextRefused(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	officer, auditor := f.calls["zhouqiang"], f.calls["sunli"]
+	count := func(table string) int {
+		t.Helper()
+		var n int
+		if err := f.db.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	for _, c := range []struct {
+		field string
+		edit  func(*risks.NewRisk)
+	}{
+		{"title", func(n *risks.NewRisk) { n.Title = "核心数据库\xff单点故障" }},
+		{"title", func(n *risks.NewRisk) { n.Title = "核心数据库\n单点故障" }},
+		{"threat", func(n *risks.NewRisk) { n.Threat = "硬件\x1b[31m故障" }},
+		{"vulnerability", func(n *risks.NewRisk) { n.Vulnerability = "无热备\u0085节点" }},
+		{"asset_name", func(n *risks.NewRisk) { n.AssetName = "电子病历\xe6\x95数据库服务器" }},
+		{"treatment_plan", func(n *risks.NewRisk) { n.TreatmentPlan = "2027年第一季度\xff完成双机热备" }},
+		{"treatment_plan", func(n *risks.NewRisk) { n.TreatmentPlan = "完成双机热备\x00" }},
+	} {
+		in := newRisk(3, 4, risks.Reduce)
+		c.edit(&in)
+		_, err := f.svc.CreateRisk(ctx, officer, in)
+		medguardtest.WantField(t, err, c.field)
+	}
+	if n, m := count("risks"), count("risk_events"); n != 0 || m != 0 {
+		t.Fatalf("refused risks stored: %d risks, %d events", n, m)
+	}
+
+	in := newRisk(3, 4, risks.Reduce)
+	in.TreatmentPlan = "第一步：采购备用服务器\r\n第二步：\t配置双机热备\n（周强负责验收）"
+	r, err := f.svc.CreateRisk(ctx, officer, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.TreatmentPlan != in.TreatmentPlan {
+		t.Fatalf("treatment plan %q, want %q as written", r.TreatmentPlan, in.TreatmentPlan)
+	}
+
+	// Changes, reviews and closing refuse bad text too, and change nothing.
+	title := "核心数据库单点故障\xff"
+	_, err = f.svc.UpdateRisk(ctx, officer, r.ID, risks.RiskChanges{Title: &title})
+	medguardtest.WantField(t, err, "title")
+	plan := "改为\xff异地容灾"
+	_, err = f.svc.UpdateRisk(ctx, officer, r.ID, risks.RiskChanges{TreatmentPlan: &plan})
+	medguardtest.WantField(t, err, "treatment_plan")
+	_, err = f.svc.ReviewRisk(ctx, officer, r.ID, risks.Review{Likelihood: 2, Impact: 2, Treatment: risks.Accept,
+		Note: "复核后\xff仍为低风险"})
+	medguardtest.WantField(t, err, "note")
+	_, err = f.svc.CloseRisk(ctx, officer, r.ID, risks.Closing{Note: "已完成\x7f整改"})
+	medguardtest.WantField(t, err, "note")
+	got, err := f.svc.GetRisk(ctx, auditor, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Title != "核心数据库单点故障" || got.TreatmentPlan != in.TreatmentPlan || got.Score != 12 || got.Status != risks.Open ||
+		len(got.History) != 1 || count("risk_events") != 1 {
+		t.Fatalf("after refused changes: %+v", got)
+	}
+}
+
 // TestAcceptanceNeedsTheLeadership: accepting a high or critical risk
 // waits for the leadership group, never decided by whoever proposed it;
 // the acceptance holds while the score does not rise; a refusal needs
@@ -322,17 +371,17 @@ func TestAcceptanceNeedsTheLeadership(t *testing.T) {
 	both := *officer
 	both.Actor.Roles = []string{policy.SecurityOfficer, policy.Leadership}
 	_, err = f.svc.DecideAcceptance(ctx, &both, r.ID, risks.AcceptanceDecision{Accept: true, Note: "自行接受"})
-	wantRule(t, err, policy.RuleSeparationOfDuties)
+	medguardtest.WantRule(t, err, policy.RuleSeparationOfDuties)
 	_, err = f.svc.DecideAcceptance(ctx, f.calls["wuyan"], r.ID, risks.AcceptanceDecision{Accept: true, Note: "接受"})
-	wantRule(t, err, policy.RuleNoPermission)
+	medguardtest.WantRule(t, err, policy.RuleNoPermission)
 	_, err = f.svc.DecideAcceptance(ctx, leader, r.ID, risks.AcceptanceDecision{Accept: true})
-	wantField(t, err, "note")
+	medguardtest.WantField(t, err, "note")
 	ok, err := f.svc.DecideAcceptance(ctx, leader, r.ID, risks.AcceptanceDecision{Accept: true, Note: "预算已列入明年计划，暂时接受"})
 	if err != nil || ok.Acceptance != risks.AcceptanceAccepted || ok.AcceptanceBy != "zhengguohua" {
 		t.Fatalf("accepted %+v %v", ok, err)
 	}
 	_, err = f.svc.DecideAcceptance(ctx, leader, r.ID, risks.AcceptanceDecision{Accept: true, Note: "再次"})
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 
 	// A review at a lower score keeps the acceptance; a higher one asks
 	// again, proposed by the reviewer.
@@ -348,7 +397,7 @@ func TestAcceptanceNeedsTheLeadership(t *testing.T) {
 	wuyanLeader := *f.calls["wuyan"]
 	wuyanLeader.Actor.Roles = []string{policy.Leadership}
 	_, err = f.svc.DecideAcceptance(ctx, &wuyanLeader, r.ID, risks.AcceptanceDecision{Accept: true, Note: "接受"})
-	wantRule(t, err, policy.RuleSeparationOfDuties)
+	medguardtest.WantRule(t, err, policy.RuleSeparationOfDuties)
 	refused, err := f.svc.DecideAcceptance(ctx, leader, r.ID, risks.AcceptanceDecision{Accept: false, Note: "极高风险不予接受，须降低"})
 	if err != nil || refused.Acceptance != risks.AcceptanceRefused {
 		t.Fatalf("refused %+v %v", refused, err)
@@ -385,17 +434,17 @@ func TestNewSystemNeedsARiskAssessment(t *testing.T) {
 		t.Fatalf("introduction %+v %v", it, err)
 	}
 	_, err = f.svc.CheckItem(ctx, engineer, it.ID, risks.ItemRiskAssessment, risks.ItemCheck{Note: "已评估"})
-	wantField(t, err, "assessment_id")
+	medguardtest.WantField(t, err, "assessment_id")
 	_, err = f.svc.CheckItem(ctx, engineer, it.ID, "coffee", risks.ItemCheck{Note: "x"})
-	wantField(t, err, "item")
+	medguardtest.WantField(t, err, "item")
 	a, err := f.svc.CreateAssessment(ctx, officer, risks.NewAssessment{Title: "移动护理系统上线前风险评估", System: "移动护理系统"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = f.svc.CheckItem(ctx, engineer, it.ID, risks.ItemRiskAssessment, risks.ItemCheck{AssessmentID: a.ID})
-	wantKind(t, err, medguard.Conflict) // not completed
+	medguardtest.WantKind(t, err, medguard.Conflict) // not completed
 	_, err = f.svc.CompleteAssessment(ctx, officer, a.ID, risks.AssessmentCompletion{Summary: "无风险"})
-	wantKind(t, err, medguard.Conflict) // no risk yet
+	medguardtest.WantKind(t, err, medguard.Conflict) // no risk yet
 	in := newRisk(4, 3, risks.Accept)
 	in.Title, in.AssessmentID = "移动终端丢失导致数据泄露", a.ID
 	r, err := f.svc.CreateRisk(ctx, officer, in)
@@ -403,7 +452,7 @@ func TestNewSystemNeedsARiskAssessment(t *testing.T) {
 		t.Fatalf("assessed risk %+v %v", r, err)
 	}
 	_, err = f.svc.CompleteAssessment(ctx, officer, a.ID, risks.AssessmentCompletion{Summary: "高风险已接受"})
-	wantKind(t, err, medguard.Conflict) // the acceptance waits
+	medguardtest.WantKind(t, err, medguard.Conflict) // the acceptance waits
 	if _, err := f.svc.DecideAcceptance(ctx, leader, r.ID, risks.AcceptanceDecision{Accept: true, Note: "终端已加密，接受残余风险"}); err != nil {
 		t.Fatal(err)
 	}
@@ -413,14 +462,14 @@ func TestNewSystemNeedsARiskAssessment(t *testing.T) {
 	}
 	in.Title = "完成后补充的风险"
 	_, err = f.svc.CreateRisk(ctx, officer, in)
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 	if got, err := f.svc.GetAssessment(ctx, f.calls["sunli"], a.ID); err != nil || len(got.Risks) != 1 || got.Summary == "" {
 		t.Fatalf("assessment %+v %v", got, err)
 	}
 
 	// The go-live waits for every item.
 	_, err = f.svc.ApproveGoLive(ctx, leader, it.ID, risks.GoLive{Note: "同意上线"})
-	if me := wantKind(t, err, medguard.Conflict); me.Code != "checklist_incomplete" {
+	if me := medguardtest.WantKind(t, err, medguard.Conflict); me.Code != "checklist_incomplete" {
 		t.Fatalf("approved with an incomplete checklist: %v", err)
 	}
 	it, err = f.svc.CheckItem(ctx, engineer, it.ID, risks.ItemRiskAssessment, risks.ItemCheck{AssessmentID: a.ID})
@@ -428,7 +477,7 @@ func TestNewSystemNeedsARiskAssessment(t *testing.T) {
 		t.Fatalf("risk item %+v %v", it, err)
 	}
 	_, err = f.svc.CheckItem(ctx, engineer, it.ID, risks.ItemRiskAssessment, risks.ItemCheck{AssessmentID: a.ID})
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 	for _, item := range risks.ChecklistItems[1:] {
 		if it, err = f.svc.CheckItem(ctx, officer, it.ID, item, risks.ItemCheck{Note: "已核查，记录存档"}); err != nil {
 			t.Fatal(err)
@@ -442,9 +491,9 @@ func TestNewSystemNeedsARiskAssessment(t *testing.T) {
 	engineerLeader := *engineer
 	engineerLeader.Actor.Roles = []string{policy.Leadership}
 	_, err = f.svc.ApproveGoLive(ctx, &engineerLeader, it.ID, risks.GoLive{Note: "同意"})
-	wantRule(t, err, policy.RuleSeparationOfDuties)
+	medguardtest.WantRule(t, err, policy.RuleSeparationOfDuties)
 	_, err = f.svc.ApproveGoLive(ctx, officer, it.ID, risks.GoLive{Note: "同意"})
-	wantRule(t, err, policy.RuleNoPermission)
+	medguardtest.WantRule(t, err, policy.RuleNoPermission)
 	ok, err := f.svc.ApproveGoLive(ctx, leader, it.ID, risks.GoLive{Note: "检查表齐全，同意上线"})
 	if err != nil || ok.Status != risks.IntroductionApproved || ok.ApprovedBy != "zhengguohua" {
 		t.Fatalf("approved %+v %v", ok, err)
@@ -475,7 +524,7 @@ func TestAssetLookup(t *testing.T) {
 	}
 	f.svc.SetAssets(assetBook{"ITD-SRV-0012": "电子病历数据库服务器"})
 	_, err := f.svc.CreateRisk(ctx, officer, in)
-	wantField(t, err, "asset_id")
+	medguardtest.WantField(t, err, "asset_id")
 	in.AssetID = "ITD-SRV-0012"
 	if r, err := f.svc.CreateRisk(ctx, officer, in); err != nil || r.AssetName != "电子病历数据库服务器" {
 		t.Fatalf("with the register: %+v %v", r, err)

@@ -393,7 +393,7 @@ func (s *Service) ListAssessments(ctx context.Context, call *medguard.Call, quar
 // assessment (training.self: the person alone), within 7 days of it.
 func (s *Service) AppealAssessment(ctx context.Context, call *medguard.Call, id string, in AssessmentAppeal) (*Assessment, error) {
 	now := s.clock.Now().Truncate(time.Millisecond)
-	body, err := text("text", in.Text, MaxAppeal, true)
+	body, err := medguard.Text("text", in.Text, MaxAppeal, true)
 	if err != nil {
 		return nil, err
 	}
@@ -440,7 +440,7 @@ func (s *Service) DecideAppeal(ctx context.Context, call *medguard.Call, id stri
 	if in.Outcome != AppealUpheld && in.Outcome != AppealOverturned {
 		return nil, medguard.InvalidField("outcome", "outcome must be upheld or overturned")
 	}
-	body, err := text("text", in.Text, MaxAppeal, true)
+	body, err := medguard.Text("text", in.Text, MaxAppeal, true)
 	if err != nil {
 		return nil, err
 	}

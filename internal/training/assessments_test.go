@@ -7,6 +7,7 @@ import (
 
 	"medguard"
 	"medguard/internal/audit"
+	"medguard/internal/medguardtest"
 	"medguard/internal/policy"
 	"medguard/internal/training"
 )
@@ -30,11 +31,11 @@ func TestQuarterlyAssessment(t *testing.T) {
 	f.sit(t, c.ID, map[string]int{"wangfang": -1})
 	f.sign(t, "zhangwei", l)
 	_, err := f.svc.ComputeAssessments(ctx, f.call("zhouqiang"), training.NewAssessments{Quarter: "2026Q1"})
-	wantField(t, err, "quarter") // not ended
+	medguardtest.WantField(t, err, "quarter") // not ended
 	_, err = f.svc.ComputeAssessments(ctx, f.call("zhouqiang"), training.NewAssessments{Quarter: "2026-Q1"})
-	wantField(t, err, "quarter")
+	medguardtest.WantField(t, err, "quarter")
 	_, err = f.svc.ComputeAssessments(ctx, f.call("wuyan"), training.NewAssessments{Quarter: "2025Q4"})
-	wantRule(t, err, policy.RuleNoPermission)
+	medguardtest.WantRule(t, err, policy.RuleNoPermission)
 
 	f.clock.Set(time.Date(2026, 4, 1, 0, 0, 0, 0, zone))
 	q1 := must[[]training.Assessment](t)(f.svc.ComputeAssessments(ctx, f.call("zhouqiang"), training.NewAssessments{Quarter: "2026Q1"}))
@@ -59,7 +60,7 @@ func TestQuarterlyAssessment(t *testing.T) {
 		t.Fatalf("wangfang %+v", wf)
 	}
 	_, err = f.svc.ComputeAssessments(ctx, f.call("sunli"), training.NewAssessments{Quarter: "2026Q1"})
-	if e := wantKind(t, err, medguard.Conflict); e.Field != "quarter" {
+	if e := medguardtest.WantKind(t, err, medguard.Conflict); e.Field != "quarter" {
 		t.Fatalf("%v", err)
 	}
 	// Q2: wangfang fails again — flagged, and the hook told.
@@ -75,11 +76,11 @@ func TestQuarterlyAssessment(t *testing.T) {
 	// Appeals: only the person; the decision by someone else than they and
 	// the one who computed the quarter.
 	_, err = f.svc.AppealAssessment(ctx, f.call("zhangwei"), wf.ID, training.AssessmentAppeal{Text: "代为申诉"})
-	wantRule(t, err, policy.RuleNotOwnTraining)
+	medguardtest.WantRule(t, err, policy.RuleNotOwnTraining)
 	_, err = f.svc.AppealAssessment(ctx, f.call("zhangwei"), by(q2, "zhangwei").ID, training.AssessmentAppeal{Text: "无需申诉"})
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 	_, err = f.svc.DecideAppeal(ctx, f.call("sunli"), wf.ID, training.AppealDecision{Outcome: training.AppealOverturned, Text: "未申诉"})
-	if e := wantKind(t, err, medguard.Conflict); e.Code != "not_appealed" {
+	if e := medguardtest.WantKind(t, err, medguard.Conflict); e.Code != "not_appealed" {
 		t.Fatalf("%v", err)
 	}
 	a := must[*training.Assessment](t)(f.svc.AppealAssessment(ctx, f.call("wangfang"), wf.ID, training.AssessmentAppeal{
@@ -88,14 +89,14 @@ func TestQuarterlyAssessment(t *testing.T) {
 		t.Fatalf("%+v", a)
 	}
 	_, err = f.svc.DecideAppeal(ctx, f.call("zhouqiang"), wf.ID, training.AppealDecision{Outcome: training.AppealOverturned, Text: "同意"})
-	wantRule(t, err, policy.RuleOwnInvestigation)
+	medguardtest.WantRule(t, err, policy.RuleOwnInvestigation)
 	a = must[*training.Assessment](t)(f.svc.DecideAppeal(ctx, f.call("sunli"), wf.ID, training.AppealDecision{Outcome: training.AppealOverturned,
 		Text: "外派属实，撤销调岗建议，限期补训。"}))
 	if a.Status != training.AppealOverturned || a.DecidedBy != "sunli" {
 		t.Fatalf("%+v", a)
 	}
 	_, err = f.svc.DecideAppeal(ctx, f.call("sunli"), wf.ID, training.AppealDecision{Outcome: training.AppealUpheld, Text: "再议"})
-	wantKind(t, err, medguard.Conflict)
+	medguardtest.WantKind(t, err, medguard.Conflict)
 	// The record keeps it all, appeal text opened from its seal.
 	r := must[*training.Record](t)(f.svc.PersonRecord(ctx, f.call("wuyan"), f.call("wangfang").Actor.ID))
 	if len(r.Assessments) != 2 || r.Assessments[0].Appeal == "" || r.Assessments[0].Decision == "" || len(r.Attendance) != 2 {
@@ -106,7 +107,7 @@ func TestQuarterlyAssessment(t *testing.T) {
 	q3 := must[[]training.Assessment](t)(f.svc.ComputeAssessments(ctx, f.call("zhouqiang"), training.NewAssessments{Quarter: "2026Q3"}))
 	f.clock.Advance(8 * 24 * time.Hour)
 	_, err = f.svc.AppealAssessment(ctx, f.call("wangfang"), by(q3, "wangfang").ID, training.AssessmentAppeal{Text: "迟交的申诉"})
-	if e := wantKind(t, err, medguard.Conflict); e.Code != "appeal_window_closed" {
+	if e := medguardtest.WantKind(t, err, medguard.Conflict); e.Code != "appeal_window_closed" {
 		t.Fatalf("%v", err)
 	}
 	list := must[[]training.Assessment](t)(f.svc.ListAssessments(ctx, f.call("wuyan"), "2026Q2"))

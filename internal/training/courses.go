@@ -121,7 +121,7 @@ func (s *Service) CreateCourse(ctx context.Context, call *medguard.Call, in NewC
 		return nil, medguard.InvalidField("code", "code must be 2-24 capital letters, digits or '-', starting with a letter (e.g. PRIV-101)")
 	}
 	var err error
-	if in.Title, err = line("title", in.Title, 100, true); err != nil {
+	if in.Title, err = medguard.Line("title", in.Title, 100, true); err != nil {
 		return nil, err
 	}
 	if !slices.Contains(CourseKinds, in.Kind) {
@@ -133,7 +133,7 @@ func (s *Service) CreateCourse(ctx context.Context, call *medguard.Call, in NewC
 	if err := checkPassMark("pass_mark", in.PassMark); err != nil {
 		return nil, err
 	}
-	if in.Description, err = text("description", in.Description, MaxDescription, false); err != nil {
+	if in.Description, err = medguard.Text("description", in.Description, MaxDescription, false); err != nil {
 		return nil, err
 	}
 	id := medguard.NewID(now)
@@ -267,12 +267,12 @@ func (s *Service) UpdateCourse(ctx context.Context, call *medguard.Call, id stri
 		return nil, err
 	}
 	if in.Title != nil {
-		if c.Title, err = line("title", *in.Title, 100, true); err != nil {
+		if c.Title, err = medguard.Line("title", *in.Title, 100, true); err != nil {
 			return nil, err
 		}
 	}
 	if in.Description != nil {
-		if c.Description, err = text("description", *in.Description, MaxDescription, false); err != nil {
+		if c.Description, err = medguard.Text("description", *in.Description, MaxDescription, false); err != nil {
 			return nil, err
 		}
 	}

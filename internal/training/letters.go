@@ -91,10 +91,10 @@ func letterSum(title, body string) string {
 func (s *Service) PublishLetter(ctx context.Context, call *medguard.Call, in NewLetter) (*Letter, error) {
 	now := s.clock.Now().Truncate(time.Millisecond)
 	var err error
-	if in.Title, err = line("title", in.Title, 100, true); err != nil {
+	if in.Title, err = medguard.Line("title", in.Title, 100, true); err != nil {
 		return nil, err
 	}
-	if in.Body, err = text("body", in.Body, MaxLetterBody, true); err != nil {
+	if in.Body, err = medguard.Text("body", in.Body, MaxLetterBody, true); err != nil {
 		return nil, err
 	}
 	if in.EffectiveFrom.IsZero() {

@@ -142,7 +142,7 @@ func (s *Service) staffMemberFor(ctx context.Context, field, userID string) (*sn
 func (s *Service) OrderRetraining(ctx context.Context, call *medguard.Call, userID, caseID, reason string) (*Order, error) {
 	now := s.clock.Now().Truncate(time.Millisecond)
 	var err error
-	if reason, err = text("reason", reason, MaxReason, true); err != nil {
+	if reason, err = medguard.Text("reason", reason, MaxReason, true); err != nil {
 		return nil, err
 	}
 	if !medguard.ValidID(caseID) {
@@ -173,7 +173,7 @@ func (s *Service) OrderRetraining(ctx context.Context, call *medguard.Call, user
 func (s *Service) Retrain(ctx context.Context, call *medguard.Call, in NewOrder) (*Order, error) {
 	now := s.clock.Now().Truncate(time.Millisecond)
 	var err error
-	if in.Reason, err = text("reason", in.Reason, MaxReason, true); err != nil {
+	if in.Reason, err = medguard.Text("reason", in.Reason, MaxReason, true); err != nil {
 		return nil, err
 	}
 	if in.CourseID != "" && !medguard.ValidID(in.CourseID) {
@@ -217,13 +217,13 @@ func (s *Service) Retrain(ctx context.Context, call *medguard.Call, in NewOrder)
 func (s *Service) OrderDepartmentRetraining(ctx context.Context, call *medguard.Call, department, source, reference, reason string) ([]Order, error) {
 	now := s.clock.Now().Truncate(time.Millisecond)
 	var err error
-	if reason, err = text("reason", reason, MaxReason, true); err != nil {
+	if reason, err = medguard.Text("reason", reason, MaxReason, true); err != nil {
 		return nil, err
 	}
-	if source, err = line("source", source, 32, true); err != nil {
+	if source, err = medguard.Line("source", source, 32, true); err != nil {
 		return nil, err
 	}
-	if reference, err = line("reference", reference, 64, false); err != nil {
+	if reference, err = medguard.Line("reference", reference, 64, false); err != nil {
 		return nil, err
 	}
 	snap, err := s.current(ctx)

@@ -103,10 +103,10 @@ func (s *Service) CreateSession(ctx context.Context, call *medguard.Call, in New
 	if in.HeldAt.Before(now.AddDate(-2, 0, 0)) || in.HeldAt.After(now.AddDate(1, 0, 0)) {
 		return nil, medguard.InvalidField("held_at", "held_at must be within two years before and a year after now")
 	}
-	if in.Location, err = line("location", in.Location, 100, true); err != nil {
+	if in.Location, err = medguard.Line("location", in.Location, 100, true); err != nil {
 		return nil, err
 	}
-	if in.Trainer, err = line("trainer", in.Trainer, 64, true); err != nil {
+	if in.Trainer, err = medguard.Line("trainer", in.Trainer, 64, true); err != nil {
 		return nil, err
 	}
 	c, err := s.loadCourse(ctx, call, policy.TrainingManage, "training.session_create", in.CourseID)
@@ -400,7 +400,7 @@ func (s *Service) RecordResult(ctx context.Context, call *medguard.Call, session
 		return nil, medguard.InvalidField("score", "a person absent has no score")
 	}
 	var err error
-	if in.Note, err = text("note", in.Note, 500, false); err != nil {
+	if in.Note, err = medguard.Text("note", in.Note, 500, false); err != nil {
 		return nil, err
 	}
 	if !medguard.ValidID(userID) {

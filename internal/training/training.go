@@ -33,11 +33,9 @@ import (
 	"embed"
 	"encoding/json"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"medguard"
 	"medguard/internal/gate"
@@ -162,38 +160,6 @@ func (st Settings) Grace() time.Duration { return time.Duration(st.GraceDays) * 
 
 // system is medguard itself, announcing overdue training.
 var system = medguard.Call{Actor: medguard.Actor{Kind: medguard.SystemActor, Name: "system"}}
-
-// line checks a one-line text field: trimmed, 1 to max characters (or
-// empty when not required), no control characters.
-func line(field, v string, max int, required bool) (string, error) {
-	v = strings.Join(strings.Fields(v), " ")
-	switch {
-	case v == "" && required:
-		return v, medguard.InvalidField(field, "%s is required", field)
-	case utf8.RuneCountInString(v) > max:
-		return v, medguard.InvalidField(field, "%s may be at most %d characters", field, max)
-	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return v, medguard.InvalidField(field, "%s holds control characters", field)
-	}
-	return v, nil
-}
-
-// text checks a free text of several lines: trimmed, at most max
-// characters, no control characters but line breaks and tabs.
-func text(field, v string, max int, required bool) (string, error) {
-	v = strings.TrimSpace(strings.ReplaceAll(v, "\r\n", "\n"))
-	switch {
-	case v == "" && required:
-		return v, medguard.InvalidField(field, "%s is required", field)
-	case utf8.RuneCountInString(v) > max:
-		return v, medguard.InvalidField(field, "%s may be at most %d characters", field, max)
-	case !utf8.ValidString(v):
-		return v, medguard.InvalidField(field, "%s is not valid UTF-8", field)
-	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' || r == 0x7f }):
-		return v, medguard.InvalidField(field, "%s holds control characters", field)
-	}
-	return v, nil
-}
 
 func jsonList(xs []string) string {
 	if xs == nil {

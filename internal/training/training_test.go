@@ -13,6 +13,7 @@ import (
 	"medguard/internal/gate"
 	"medguard/internal/identity"
 	"medguard/internal/keys"
+	"medguard/internal/medguardtest"
 	"medguard/internal/policy"
 	"medguard/internal/storage"
 	"medguard/internal/storage/storagetest"
@@ -174,30 +175,6 @@ func must[T any](t *testing.T) func(T, error) T {
 	}
 }
 
-func wantKind(t *testing.T, err error, k medguard.Kind) *medguard.Error {
-	t.Helper()
-	if !medguard.IsKind(err, k) {
-		t.Fatalf("got %v, want %s", err, k)
-	}
-	var e *medguard.Error
-	errors.As(err, &e)
-	return e
-}
-
-func wantRule(t *testing.T, err error, rule string) {
-	t.Helper()
-	if e := wantKind(t, err, medguard.Forbidden); e.Rule != rule {
-		t.Fatalf("refused with %s, want %s", e.Rule, rule)
-	}
-}
-
-func wantField(t *testing.T, err error, field string) {
-	t.Helper()
-	if e := wantKind(t, err, medguard.Invalid); e.Field != field {
-		t.Fatalf("invalid field %q, want %q (%v)", e.Field, field, err)
-	}
-}
-
 // privacy creates the general privacy course (pass mark 80).
 func (f *fixture) privacy(t *testing.T) *training.Course {
 	t.Helper()
@@ -328,7 +305,7 @@ func TestRequiredFromLater(t *testing.T) {
 	must[*training.Course](t)(f.svc.SetRequired(context.Background(), f.call("sunli"), c.ID, training.Requirement{}))
 	f.wantRead(t, "zhangwei", policy.RuleSameDepartment)
 	_, err := f.svc.SetRequired(context.Background(), f.call("sunli"), c.ID, training.Requirement{Required: true, From: start})
-	wantField(t, err, "from")
+	medguardtest.WantField(t, err, "from")
 }
 
 // TestOverdueWarnedThenGated: the twice-yearly training falls due a period
@@ -433,9 +410,9 @@ func TestRetrainingOrdersGate(t *testing.T) {
 	// Nobody orders on a case about themselves; nobody without the
 	// permission orders at all.
 	_, err := f.svc.OrderRetraining(ctx, f.call("wuyan"), f.call("wuyan").Actor.ID, caseID, "自己")
-	wantRule(t, err, policy.RuleOwnCase)
+	medguardtest.WantRule(t, err, policy.RuleOwnCase)
 	_, err = f.svc.OrderRetraining(ctx, f.call("sunli"), f.call("wangfang").Actor.ID, caseID, "无权")
-	wantRule(t, err, policy.RuleNoPermission)
+	medguardtest.WantRule(t, err, policy.RuleNoPermission)
 	// Passing the course after the order satisfies it.
 	f.clock.Advance(2 * time.Hour)
 	f.sit(t, c.ID, map[string]int{"zhangwei": 85})
@@ -465,9 +442,9 @@ func TestRetrainingOrdersGate(t *testing.T) {
 		Reason: "岗位调整，重新培训"}))
 	f.wantRead(t, "hejun", policy.RuleTrainingRequired)
 	_, err = f.svc.CancelOrder(ctx, f.call("hejun"), own.ID)
-	wantRule(t, err, policy.RuleTrainingRequired)
+	medguardtest.WantRule(t, err, policy.RuleTrainingRequired)
 	_, err = f.svc.Retrain(ctx, f.call("sunli"), training.NewOrder{UserID: f.call("sunli").Actor.ID, Reason: "自己"})
-	wantRule(t, err, policy.RuleOwnTraining)
+	medguardtest.WantRule(t, err, policy.RuleOwnTraining)
 	open := must[[]training.Order](t)(f.svc.ListOrders(ctx, f.call("wuyan"), true))
 	if len(open) != 4 { // wangfang, chenlei (department), zhangwei's second (department), hejun
 		t.Fatalf("%d open orders", len(open))
@@ -499,48 +476,48 @@ func TestNobodyCertifiesThemselves(t *testing.T) {
 		{"chenlei", "chenlei", policy.RuleNoPermission},
 	} {
 		_, err := f.svc.RecordResult(ctx, f.call(c.by), ss.ID, f.call(c.about).Actor.ID, full)
-		wantRule(t, err, c.rule)
+		medguardtest.WantRule(t, err, c.rule)
 	}
 	// Scheduled sessions take no results; a result is recorded once.
 	later := must[*training.Session](t)(f.svc.CreateSession(ctx, f.call("sunli"), training.NewSession{CourseID: c.ID,
 		HeldAt: start.Add(48 * time.Hour), Location: "礼堂", Trainer: "周强"}))
 	must[*training.Session](t)(f.svc.Enrol(ctx, f.call("sunli"), later.ID, training.Enrolment{Department: "CARD"}))
 	_, err := f.svc.RecordResult(ctx, f.call("sunli"), later.ID, f.call("zhangwei").Actor.ID, full)
-	if e := wantKind(t, err, medguard.Conflict); e.Code != "not_held" {
+	if e := medguardtest.WantKind(t, err, medguard.Conflict); e.Code != "not_held" {
 		t.Fatalf("%v", err)
 	}
 	must[*training.Attendance](t)(f.svc.RecordResult(ctx, f.call("sunli"), ss.ID, f.call("zhangwei").Actor.ID, full))
 	_, err = f.svc.RecordResult(ctx, f.call("zhouqiang"), ss.ID, f.call("zhangwei").Actor.ID, full)
-	if e := wantKind(t, err, medguard.Conflict); e.Code != "recorded" {
+	if e := medguardtest.WantKind(t, err, medguard.Conflict); e.Code != "recorded" {
 		t.Fatalf("%v", err)
 	}
 	// Someone not enrolled; bad scores.
 	_, err = f.svc.RecordResult(ctx, f.call("sunli"), ss.ID, f.call("wangfang").Actor.ID, full)
-	wantField(t, err, "user_id")
+	medguardtest.WantField(t, err, "user_id")
 	over := 101
 	_, err = f.svc.RecordResult(ctx, f.call("sunli"), ss.ID, f.call("chenlei").Actor.ID, training.NewResult{Attended: true, Score: &over})
-	wantField(t, err, "score")
+	medguardtest.WantField(t, err, "score")
 	_, err = f.svc.RecordResult(ctx, f.call("sunli"), ss.ID, f.call("chenlei").Actor.ID, training.NewResult{Attended: false, Score: &pass})
-	wantField(t, err, "score")
+	medguardtest.WantField(t, err, "score")
 	// Letters are signed by their signer alone: the call is the signer.
 	l := f.letter(t)
 	_, err = f.svc.Sign(ctx, f.call("his"), l.Version, training.SignLetter{SHA256: l.SHA256})
-	wantRule(t, err, policy.RuleNotOwnTraining)
+	medguardtest.WantRule(t, err, policy.RuleNotOwnTraining)
 	_, err = f.svc.Sign(ctx, f.call("zhangwei"), l.Version, training.SignLetter{SHA256: letterOther})
-	if e := wantKind(t, err, medguard.Conflict); e.Code != "text_changed" {
+	if e := medguardtest.WantKind(t, err, medguard.Conflict); e.Code != "text_changed" {
 		t.Fatalf("%v", err)
 	}
 	f.sign(t, "zhangwei", l)
 	_, err = f.svc.Sign(ctx, f.call("zhangwei"), l.Version, training.SignLetter{SHA256: l.SHA256})
-	if e := wantKind(t, err, medguard.Conflict); e.Code != "signed" {
+	if e := medguardtest.WantKind(t, err, medguard.Conflict); e.Code != "signed" {
 		t.Fatalf("%v", err)
 	}
 	// A gated manager (medical affairs and a doctor) runs no register.
 	must[*training.Course](t)(f.svc.SetRequired(ctx, f.call("zhouqiang"), c.ID, training.Requirement{Required: true}))
 	_, err = f.svc.RecordResult(ctx, f.call("hejun"), ss.ID, f.call("chenlei").Actor.ID, full)
-	wantRule(t, err, policy.RuleTrainingRequired)
+	medguardtest.WantRule(t, err, policy.RuleTrainingRequired)
 	_, err = f.svc.SetRequired(ctx, f.call("hejun"), c.ID, training.Requirement{})
-	wantRule(t, err, policy.RuleTrainingRequired)
+	medguardtest.WantRule(t, err, policy.RuleTrainingRequired)
 	// The refusals are in the audit log.
 	es, _, err := f.log.Search(ctx, audit.Query{Actor: "sunli", Action: "training.result"})
 	if err != nil {
@@ -587,7 +564,7 @@ func TestLetterVersions(t *testing.T) {
 	}
 	// Only the newest version is signed.
 	_, err := f.svc.Sign(ctx, f.call("zhangwei"), l2.Version, training.SignLetter{SHA256: l2.SHA256})
-	if e := wantKind(t, err, medguard.Conflict); e.Code != "not_current" {
+	if e := medguardtest.WantKind(t, err, medguard.Conflict); e.Code != "not_current" {
 		t.Fatalf("%v", err)
 	}
 	f.clock.Set(eff)
@@ -603,9 +580,9 @@ func TestLetterVersions(t *testing.T) {
 		t.Fatalf("letters %+v", ls)
 	}
 	_, err = f.svc.PublishLetter(ctx, f.call("zhouqiang"), training.NewLetter{Title: "承诺书", Body: "x", EffectiveFrom: start})
-	wantField(t, err, "effective_from")
+	medguardtest.WantField(t, err, "effective_from")
 	_, err = f.svc.PublishLetter(ctx, f.call("zhouqiang"), training.NewLetter{Title: "承诺书", Body: " "})
-	wantField(t, err, "body")
+	medguardtest.WantField(t, err, "body")
 }
 
 // TestSnapshotFailsClosed: before its first load the register refuses

@@ -75,7 +75,7 @@ func (s *Service) Suspend(ctx context.Context, call *medguard.Call, vulnID strin
 			actions = append(actions, a)
 		}
 	}
-	reason, err := checkNote("reason", in.Reason, true)
+	reason, err := medguard.Text("reason", in.Reason, MaxNote, true)
 	if err != nil {
 		return nil, err
 	}

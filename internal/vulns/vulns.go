@@ -570,21 +570,6 @@ const MaxNote = 2000
 // fixed: the fix is verified in a test environment by someone else.
 const RuleOwnFix = "deny.own_fix"
 
-// checkNote checks a free-text note: at most MaxNote characters, no
-// control characters but line breaks.
-func checkNote(field, note string, required bool) (string, error) {
-	note = strings.TrimSpace(note)
-	switch {
-	case note == "" && required:
-		return "", medguard.InvalidField(field, "%s is required", field)
-	case !utf8.ValidString(note) || utf8.RuneCountInString(note) > MaxNote:
-		return "", medguard.InvalidField(field, "%s may be at most %d characters", field, MaxNote)
-	case strings.ContainsFunc(note, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\r' || r == 0x7f }):
-		return "", medguard.InvalidField(field, "%s holds control characters", field)
-	}
-	return note, nil
-}
-
 // SetStatus moves a vulnerability on (vuln.manage): one step forward, back
 // from fixed to fixing (with a note), or to fixed from any open state once
 // a full scan proposed it. The fix is verified in test by someone other
@@ -596,7 +581,7 @@ func (s *Service) SetStatus(ctx context.Context, call *medguard.Call, id string,
 	if err != nil {
 		return nil, err
 	}
-	note, err := checkNote("note", in.Note, v.Status == StatusFixed && in.Status == StatusFixing)
+	note, err := medguard.Text("note", in.Note, MaxNote, v.Status == StatusFixed && in.Status == StatusFixing)
 	if err != nil {
 		return nil, err
 	}
