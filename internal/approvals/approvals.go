@@ -25,7 +25,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"medguard"
 	"medguard/internal/audit"
@@ -234,8 +233,8 @@ func (s *Service) Request(ctx context.Context, call *medguard.Call, in NewReques
 			if !known {
 				return nil, medguard.InvalidField("kind", "unknown kind of approval")
 			}
-			if a.Reason == "" || utf8.RuneCountInString(a.Reason) > 500 {
-				return nil, medguard.InvalidField("reason", "reason is required (at most 500 characters)")
+			if _, err := medguard.Text("reason", a.Reason, 500, true); err != nil {
+				return nil, err
 			}
 			plan, err := k.Check(ctx, call, in.Payload, a.Reason, a.ID)
 			if err != nil {
@@ -542,8 +541,8 @@ func (s *Service) decide(ctx context.Context, call *medguard.Call, id, note, out
 		return nil, err
 	}
 	_, _, err = s.gate.Enter(ctx, pass, func(policy.Decision) (audit.Mutation, error) {
-		if utf8.RuneCountInString(note) > 500 {
-			return nil, medguard.InvalidField("note", "note must be at most 500 characters")
+		if _, err := medguard.Text("note", note, 500, false); err != nil {
+			return nil, err
 		}
 		if outcome == Refused && note == "" {
 			return nil, medguard.InvalidField("note", "say why the request is refused")

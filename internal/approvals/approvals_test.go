@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,6 +135,17 @@ func TestFourEyesRoleGrant(t *testing.T) {
 	medguardtest.WantKind(t, err, medguard.Invalid)
 	_, err = f.svc.Request(ctx, f.calls["admin"], approvals.NewRequest{Kind: "export.bulk", Payload: json.RawMessage(`{}`), Reason: "x"})
 	medguardtest.WantKind(t, err, medguard.Invalid)
+	// A reason is free text: bad bytes and control characters are refused,
+	// naming it, and nothing is filed.
+	for _, reason := range []string{"岗位调整\xff", "岗位\x1b[31m调整", strings.Repeat("调", 501)} {
+		bad := grant(f.calls["liuyang"].Actor.ID, "auditor")
+		bad.Reason = reason
+		_, err = f.svc.Request(ctx, f.calls["admin"], bad)
+		medguardtest.WantField(t, err, "reason")
+	}
+	if list, _, err := f.svc.List(ctx, f.calls["admin"], "", "", 100); err != nil || len(list) != 1 {
+		t.Fatalf("requests after refused ones: %d %v", len(list), err)
+	}
 	// Only holders of the request permission may ask; nobody asks for
 	// their own account.
 	_, err = f.svc.Request(ctx, f.calls["zhangwei"], grant(xuming, "auditor"))

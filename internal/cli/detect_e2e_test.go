@@ -97,6 +97,9 @@ func TestBulkReaderIsFrozenAndReleased(t *testing.T) {
 	if p["field"] != "reason" {
 		t.Fatalf("release without reason: %v", p)
 	}
+	if p := s.problem(422, "POST", "/api/v1/users/"+doc["id"].(string)+"/release", officer, map[string]string{"reason": "已核实\u0007"}); p["field"] != "reason" {
+		t.Fatalf("release with a control character in its reason: %v", p)
+	}
 	s.json(200, "POST", "/api/v1/users/"+doc["id"].(string)+"/release", officer, map[string]string{"reason": "经核实为病案质控抽查，已与科室主任确认"})
 	s.problem(409, "POST", "/api/v1/users/"+doc["id"].(string)+"/release", officer, map[string]string{"reason": "再次解除"})
 	s.json(200, "POST", "/api/v1/alerts/"+alert["id"].(string)+"/acknowledge", officer, nil)

@@ -53,6 +53,8 @@ func TestLegalHold(t *testing.T) {
 		{map[string]any{"patient_id": "p-nobody-000000", "reason": "医疗纠纷", "reference": "x"}, "patient_id"},
 		{map[string]any{"patient_id": past.patient, "reference": "京卫纠〔2026〕17号"}, "reason"},
 		{map[string]any{"patient_id": past.patient, "reason": "医疗纠纷"}, "reference"},
+		{map[string]any{"patient_id": past.patient, "reason": "医疗纠纷\u001b[2J", "reference": "京卫纠〔2026〕17号"}, "reason"},
+		{map[string]any{"patient_id": past.patient, "reason": "医疗纠纷", "reference": "京卫纠\n〔2026〕17号"}, "reference"},
 		{map[string]any{"record_ids": []string{"rec-nonexistent01"}, "reason": "医疗纠纷", "reference": "x"}, "record_ids"},
 	} {
 		if p := s.problem(422, "POST", "/api/v1/retention/holds", security, c.body); p["field"] != c.field {

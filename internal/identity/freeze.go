@@ -6,7 +6,6 @@ import (
 	"errors"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"medguard"
 	"medguard/internal/audit"
@@ -120,14 +119,8 @@ func (s *Service) freezeKey(ctx context.Context, name, rule, alertID, requestID 
 
 // checkReleaseReason checks the reason given for lifting a freeze.
 func checkReleaseReason(reason string) error {
-	reason = strings.TrimSpace(reason)
-	switch {
-	case reason == "":
-		return medguard.InvalidField("reason", "a release needs a reason")
-	case utf8.RuneCountInString(reason) > 1000:
-		return medguard.InvalidField("reason", "the reason is longer than 1,000 characters")
-	}
-	return nil
+	_, err := medguard.Text("reason", reason, 1000, true)
+	return err
 }
 
 // ReleaseAccount lifts the freeze of a user's account (permission

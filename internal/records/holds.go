@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"medguard"
 	"medguard/internal/audit"
@@ -154,10 +153,13 @@ func (s *Service) checkHold(ctx context.Context, h *Hold) error {
 		return medguard.InvalidField("patient_id", "name the patient (patient_id) or the records (record_ids) to hold")
 	case len(h.RecordIDs) > MaxHoldRecords:
 		return medguard.InvalidField("record_ids", "name at most %d records", MaxHoldRecords)
-	case h.Reason == "" || utf8.RuneCountInString(h.Reason) > 500:
-		return medguard.InvalidField("reason", "reason is required (at most 500 characters)")
-	case h.Reference == "" || utf8.RuneCountInString(h.Reference) > 200:
-		return medguard.InvalidField("reference", "reference is required: the incident, dispute or court case (at most 200 characters)")
+	}
+	var err error
+	if h.Reason, err = medguard.Text("reason", h.Reason, 500, true); err != nil {
+		return err
+	}
+	if h.Reference, err = medguard.Line("reference", h.Reference, 200, true); err != nil {
+		return err // the incident, dispute or court case the hold is for
 	}
 	if h.PatientID != "" {
 		ok, err := s.patientExists(ctx, h.PatientID)
