@@ -90,11 +90,17 @@ func TestTwoRulesOnOneEvent(t *testing.T) {
 
 // A rule with a time frame but no count (or the other way) is refused.
 func TestRuleNeedsCountAndFrame(t *testing.T) {
+	described := func(d string) detect.Rule {
+		r := rule(5, time.Minute, detect.ByUser, detect.ActAlert)
+		r.Description = d
+		return r
+	}
 	for field, r := range map[string]detect.Rule{
-		"threshold": rule(0, time.Minute, detect.ByUser, detect.ActAlert),
-		"window":    rule(5, 0, detect.ByUser, detect.ActAlert),
-		"key":       rule(5, time.Minute, "department", detect.ActAlert),
-		"action":    rule(5, time.Minute, detect.ByIP, detect.ActFreeze), // an IP rule may not freeze
+		"description": described("夜间批量调阅\x1b[2J"), // shown to officers: no terminal escapes
+		"threshold":   rule(0, time.Minute, detect.ByUser, detect.ActAlert),
+		"window":      rule(5, 0, detect.ByUser, detect.ActAlert),
+		"key":         rule(5, time.Minute, "department", detect.ActAlert),
+		"action":      rule(5, time.Minute, detect.ByIP, detect.ActFreeze), // an IP rule may not freeze
 	} {
 		err := r.Validate()
 		var me *medguard.Error

@@ -228,8 +228,9 @@ func (r *Rule) Validate() error {
 		return medguard.InvalidField("baseline", "a baseline rule counts a user's events per hour (key user, window 1h) and alerts")
 	case r.Severity != "" && !slices.Contains(Severities, r.Severity):
 		return medguard.InvalidField("severity", "severity must be low, medium, high or critical")
-	case utf8Len(r.Description) > 500:
-		return medguard.InvalidField("description", "description is longer than 500 characters")
+	}
+	if _, err := medguard.Text("description", r.Description, 500, false); err != nil {
+		return err
 	}
 	if r.OffHours != "" {
 		if _, _, err := parseHours(r.OffHours); err != nil {
@@ -238,8 +239,6 @@ func (r *Rule) Validate() error {
 	}
 	return nil
 }
-
-func utf8Len(s string) int { return len([]rune(s)) }
 
 func validName(s string) bool {
 	if s == "" || len(s) > 64 {
