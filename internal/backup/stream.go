@@ -23,6 +23,8 @@ import (
 	"filippo.io/age"
 	"github.com/benbjohnson/litestream"
 	"github.com/superfly/ltx"
+
+	"medguard/internal/storage"
 )
 
 // Identity is an age identity that opens backup keys.
@@ -461,6 +463,7 @@ func OpenStream(ctx context.Context, opt StreamOptions) (*Stream, error) {
 	ldb.SetMetaPath(metaDir(opt.DataDir))
 	ldb.Logger = opt.Logger
 	ldb.MonitorInterval = opt.SyncInterval
+	ldb.BusyTimeout = streamBusyTimeout
 	r := litestream.NewReplicaWithClient(ldb, s.client)
 	r.SyncInterval = opt.SyncInterval
 	ldb.Replica = r
@@ -475,11 +478,31 @@ func OpenStream(ctx context.Context, opt StreamOptions) (*Stream, error) {
 // Generation is the stream's generation.
 func (s *Stream) Generation() string { return s.opt.Generation }
 
-// Sync ships every transaction committed before it was called.
+// streamBusyTimeout is how long Litestream's own connection waits for the
+// database's write lock (its default is 1 s). It writes only to start a
+// WAL that a checkpoint emptied; under a stream of commits back to back —
+// the server's group commit under load — the lock is free only for moments
+// between them, and a wait of 1 s was seen to miss them all.
+const streamBusyTimeout = 10 * time.Second
+
+// busyTries is how many times Sync tries when Litestream's write still
+// finds the database busy.
+const busyTries = 3
+
+// Sync ships every transaction committed before it was called. When
+// Litestream's own write finds the database busy, it is tried again (a
+// busy database is the server at work, not a failure to report).
 func (s *Stream) Sync(ctx context.Context) error {
-	err := s.ldb.Sync(ctx)
-	if err == nil {
-		err = s.ldb.Replica.Sync(ctx)
+	var err error
+	for try := 1; ; try++ {
+		err = s.ldb.Sync(ctx)
+		if err == nil {
+			err = s.ldb.Replica.Sync(ctx)
+		}
+		if err == nil || !storage.IsBusy(err) || try == busyTries || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(try) * 100 * time.Millisecond)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

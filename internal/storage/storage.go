@@ -534,7 +534,16 @@ const (
 	sqliteConstraintPrimaryKey = 1555
 	sqliteConstraintForeignKey = 787
 	sqliteConstraintTrigger    = 1811
+	sqliteBusy                 = 5 // the primary code: SQLITE_BUSY and its extended codes
 )
+
+// IsBusy reports whether err is SQLite's SQLITE_BUSY (any of its extended
+// codes): the database was locked by another connection for longer than
+// the connection waits — a write worth trying again.
+func IsBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqliteBusy
+}
 
 // MapError turns engine-specific errors into medguard errors: unique and
 // primary-key violations become Conflict; foreign-key violations become

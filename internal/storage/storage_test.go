@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -189,5 +190,37 @@ func TestConnection(t *testing.T) {
 				t.Fatalf("%+v is not local", c)
 			}
 		})
+	}
+}
+
+// IsBusy tells SQLite's "database is locked" — a write to try again —
+// from every other error.
+func TestIsBusy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "busy.db")
+	holder, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if _, err := holder.Exec(`CREATE TABLE t (note TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := holder.Begin() // holds the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	_, err = other.Exec(`INSERT INTO t (note) VALUES ('备份期间写入')`)
+	if !storage.IsBusy(err) || !storage.IsBusy(fmt.Errorf("ensure wal exists: %w", err)) {
+		t.Fatalf("a write while another holds the lock: %v, not busy", err)
+	}
+	_, err = other.Exec(`INSERT INTO nosuch (note) VALUES ('x')`)
+	if err == nil || storage.IsBusy(err) || storage.IsBusy(nil) || storage.IsBusy(errors.New("database is locked")) {
+		t.Fatalf("not busy errors taken for busy: %v", err)
 	}
 }
