@@ -244,14 +244,7 @@ func TestBadTextRefused(t *testing.T) {
 	f := setup(t, time.Date(2026, 12, 6, 9, 30, 0, 0, time.UTC))
 	ctx := context.Background()
 	author, engineer := f.calls["zhouqiang"], f.calls["wuyan"]
-	count := func(table string) int {
-		t.Helper()
-		var n int
-		if err := f.db.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	count := func(table string) int { return storagetest.Rows(t, f.db, table) }
 
 	for _, c := range []struct {
 		field string

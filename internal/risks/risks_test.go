@@ -290,14 +290,7 @@ func TestBadTextRefused(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	officer, auditor := f.calls["zhouqiang"], f.calls["sunli"]
-	count := func(table string) int {
-		t.Helper()
-		var n int
-		if err := f.db.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	count := func(table string) int { return storagetest.Rows(t, f.db, table) }
 
 	for _, c := range []struct {
 		field string

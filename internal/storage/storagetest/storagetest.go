@@ -102,3 +102,14 @@ func FreshSchema(t testing.TB, dsn string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// Rows is the number of rows in table (a name the test chose, never
+// input): what a test counts to show that a refused call stored nothing.
+func Rows(t testing.TB, db *storage.DB, table string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRowContext(context.Background(), `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
