@@ -216,27 +216,25 @@ func walkTree(n parse.Node, visit func(parse.Node)) {
 	switch n := n.(type) {
 	case nil:
 		return
-	case *parse.ListNode:
+	case *parse.ListNode: // an absent list or pipe is a typed nil
 		if n == nil {
 			return
 		}
-		visit(n)
-		for _, c := range n.Nodes {
-			walkTree(c, visit)
-		}
-		return
 	case *parse.PipeNode:
 		if n == nil {
 			return
 		}
-		visit(n)
-		for _, c := range n.Cmds {
-			walkTree(c, visit)
-		}
-		return
 	}
 	visit(n)
 	switch n := n.(type) {
+	case *parse.ListNode:
+		for _, c := range n.Nodes {
+			walkTree(c, visit)
+		}
+	case *parse.PipeNode:
+		for _, c := range n.Cmds {
+			walkTree(c, visit)
+		}
 	case *parse.ActionNode:
 		walkTree(n.Pipe, visit)
 	case *parse.CommandNode:
@@ -244,20 +242,21 @@ func walkTree(n parse.Node, visit func(parse.Node)) {
 			walkTree(a, visit)
 		}
 	case *parse.IfNode:
-		walkTree(n.Pipe, visit)
-		walkTree(n.List, visit)
-		walkTree(n.ElseList, visit)
+		walkBranch(&n.BranchNode, visit)
 	case *parse.RangeNode:
-		walkTree(n.Pipe, visit)
-		walkTree(n.List, visit)
-		walkTree(n.ElseList, visit)
+		walkBranch(&n.BranchNode, visit)
 	case *parse.WithNode:
-		walkTree(n.Pipe, visit)
-		walkTree(n.List, visit)
-		walkTree(n.ElseList, visit)
+		walkBranch(&n.BranchNode, visit)
 	case *parse.TemplateNode:
 		walkTree(n.Pipe, visit)
 	}
+}
+
+// walkBranch walks an if's, a range's or a with's pipeline and lists.
+func walkBranch(b *parse.BranchNode, visit func(parse.Node)) {
+	walkTree(b.Pipe, visit)
+	walkTree(b.List, visit)
+	walkTree(b.ElseList, visit)
 }
 
 // funcs are the template functions for one language.
