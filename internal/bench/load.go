@@ -86,8 +86,10 @@ type Result struct {
 	answers []answer
 }
 
-// answer is one successful operation: when it ended and its latency.
+// answer is one successful operation: its kind, when it ended and its
+// latency.
 type answer struct {
+	kind Kind
 	end  time.Time
 	took time.Duration
 }
@@ -183,8 +185,8 @@ func Run(ctx context.Context, c *Client, h *Hospital, o LoadOptions) (*Result, e
 	for i := range workers {
 		w := &worker{client: ownConnection(c.HTTP), urls: urls, auth: []string{"Bearer " + h.Doctors[i%len(h.Doctors)].Token},
 			rng: mrand.New(mrand.NewPCG(uint64(i)+1, uint64(time.Now().UnixNano())))}
+		w.answers = make([]answer, 0, int(min(expect*1.2, 1<<20))+16)
 		for _, k := range mix.Kinds() {
-			w.lat[k] = make([]time.Duration, 0, int(min(expect*mix.Share(k)*1.2, 1<<20))+16)
 			w.errs[k] = map[string]int64{}
 		}
 		if o.Rate > 0 {
@@ -327,13 +329,20 @@ func Run(ctx context.Context, c *Client, h *Hospital, o LoadOptions) (*Result, e
 	default: // the warm-up never ended: no operation was measured
 	}
 
+	for _, w := range workers {
+		res.answers = append(res.answers, w.answers...)
+	}
 	var all, svc []time.Duration
 	last := end
 	for _, k := range mix.Kinds() {
 		var lat []time.Duration
 		kr := KindResult{Kind: k, Errors: map[string]int64{}}
+		for _, a := range res.answers {
+			if a.kind == k {
+				lat = append(lat, a.took)
+			}
+		}
 		for _, w := range workers {
-			lat = append(lat, w.lat[k]...)
 			for e, v := range w.errs[k] {
 				kr.Errors[e] += v
 				res.Errors[e] += v
@@ -346,7 +355,6 @@ func Run(ctx context.Context, c *Client, h *Hospital, o LoadOptions) (*Result, e
 	}
 	for _, w := range workers {
 		svc = append(svc, w.svc...)
-		res.answers = append(res.answers, w.ends...)
 		if res.ErrorSample == "" {
 			res.ErrorSample = w.sample
 		}

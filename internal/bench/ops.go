@@ -64,8 +64,7 @@ type worker struct {
 	// setup's records of index i mod workers, and those it created.
 	owned []owned
 
-	lat      [numKinds][]time.Duration
-	ends     []answer // every measured success, for TailDuring
+	answers  []answer // every measured success
 	svc      []time.Duration
 	errs     [numKinds]map[string]int64
 	sample   string
@@ -209,8 +208,7 @@ func (w *worker) note(measured bool, k Kind, status int, class string, err error
 	}
 	switch {
 	case status >= 200 && status < 300:
-		w.lat[k] = append(w.lat[k], lat)
-		w.ends = append(w.ends, answer{end: done, took: lat})
+		w.answers = append(w.answers, answer{kind: k, end: done, took: lat})
 		if svc >= 0 {
 			w.svc = append(w.svc, svc)
 		}
