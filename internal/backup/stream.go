@@ -499,10 +499,15 @@ func (s *Stream) Sync(ctx context.Context) error {
 		if err == nil {
 			err = s.ldb.Replica.Sync(ctx)
 		}
-		if err == nil || !storage.IsBusy(err) || try == busyTries || ctx.Err() != nil {
+		if err == nil || !storage.IsBusy(err) || try == busyTries {
 			break
 		}
-		time.Sleep(time.Duration(try) * 100 * time.Millisecond)
+		select {
+		case <-time.After(time.Duration(try) * 100 * time.Millisecond):
+			continue
+		case <-ctx.Done(): // the caller gives up: it gets the busy error
+		}
+		break
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
