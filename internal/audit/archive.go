@@ -199,7 +199,11 @@ func Archive(ctx context.Context, db *storage.DB, opts ArchiveOptions) (*Archive
 	if err := tmp.Sync(); err != nil {
 		return nil, err
 	}
-	root, err := rootAt(ctx, db, end)
+	parts, err := hasParts(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	root, err := rootAt(ctx, db, end, parts)
 	if err != nil {
 		return nil, err
 	}
@@ -288,8 +292,8 @@ func syncDir(dir string) error {
 }
 
 // rootAt is the root of the tree of the given size, from the stored nodes.
-func rootAt(ctx context.Context, q querier, size uint64) ([]byte, error) {
-	hashes, err := readNodes(ctx, q, compact.RangeNodes(0, size, nil))
+func rootAt(ctx context.Context, q querier, size uint64, parts bool) ([]byte, error) {
+	hashes, err := readNodes(ctx, q, compact.RangeNodes(0, size, nil), parts)
 	if err != nil {
 		return nil, err
 	}

@@ -237,16 +237,27 @@ func TestLogIsAppendOnlyInTheDatabase(t *testing.T) {
 	db := storagetest.Open(t, audit.Schema())
 	l := openLog(t, db)
 	ctx := context.Background()
-	for i := 0; i < 3; i++ {
+	// A whole tile (256 entries) and the parts of the next.
+	batch := make([]*audit.Entry, 300)
+	for i := range batch {
+		batch[i] = entry(i)
+	}
+	if _, err := l.AppendBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	for i := 300; i < 303; i++ {
 		if _, err := l.Append(ctx, entry(i), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, q := range []string{
-		`UPDATE audit_bundles SET count = 2 WHERE first_idx = 1`,
-		`DELETE FROM audit_bundles WHERE first_idx = 2`,
+		`UPDATE audit_bundles SET count = 2 WHERE first_idx = 301`,
+		`DELETE FROM audit_bundles WHERE first_idx = 302`,
 		`UPDATE audit_tiles SET hashes = substr(hashes, 33) WHERE level = 0`,
 		`DELETE FROM audit_tiles`,
+		`UPDATE audit_tile_parts SET hashes = substr(hashes, 33)`,
+		`UPDATE audit_tile_parts SET first = first + 1`,
+		`DELETE FROM audit_tile_parts`,
 		`UPDATE audit_index SET actor = 'someone' WHERE idx = 1`,
 		`DELETE FROM audit_index`,
 	} {
@@ -258,8 +269,10 @@ func TestLogIsAppendOnlyInTheDatabase(t *testing.T) {
 		if _, err := db.ExecContext(ctx, `UPDATE audit_tiles SET hashes = substring(hashes from 33) WHERE level = 0`); err == nil {
 			t.Error("shrinking a tile allowed")
 		}
-		if _, err := db.ExecContext(ctx, `TRUNCATE audit_bundles`); err == nil {
-			t.Error("TRUNCATE allowed")
+		for _, table := range []string{"audit_bundles", "audit_tile_parts"} {
+			if _, err := db.ExecContext(ctx, `TRUNCATE `+table); err == nil {
+				t.Errorf("TRUNCATE %s allowed", table)
+			}
 		}
 	}
 }

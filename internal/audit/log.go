@@ -83,6 +83,7 @@ type Log struct {
 
 	indexInserter                               *inserter
 	headRead, headWrite, bundleWrite, tileWrite *sql.Stmt
+	partWrite, partsDrop                        *sql.Stmt // see writeTiles
 	blockWrite                                  *sql.Stmt // see noteTimes
 
 	// failing is set while the last commit failed (a full disk, a lost
@@ -94,6 +95,9 @@ type Log struct {
 	size uint64
 	rng  *compact.Range
 	edge map[tileKey][]byte
+	// whole are the tiles this server made whole in its last commit:
+	// their parts are deleted in the next one (see writeTiles).
+	whole []tileKey
 	// partitionedTo is the end of the entries the partitions are known to
 	// cover (PostgreSQL; 0: not known, see partitions.go).
 	partitionedTo uint64
@@ -141,6 +145,12 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 		ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
+	if l.partWrite, err = db.PrepareWrite(ctx, `INSERT INTO audit_tile_parts (level, idx, first, hashes) VALUES ($1, $2, $3, $4)`); err != nil {
+		return nil, fmt.Errorf("audit: open: %w", err)
+	}
+	if l.partsDrop, err = db.PrepareWrite(ctx, `DELETE FROM audit_tile_parts WHERE level = $1 AND idx = $2`); err != nil {
+		return nil, fmt.Errorf("audit: open: %w", err)
+	}
 	if l.headRead, err = db.PrepareWrite(ctx, `SELECT size, root FROM audit_head WHERE id = 1`+db.ForUpdate()); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
@@ -150,6 +160,12 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 	if err := db.InTx(ctx, func(tx *sql.Tx) error {
 		size, _, err := readHead(ctx, tx)
 		if err != nil {
+			return err
+		}
+		// The parts of tiles made whole by a server that stopped before
+		// its next commit deleted them.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM audit_tile_parts WHERE EXISTS (SELECT 1 FROM audit_tiles t
+			WHERE t.level = audit_tile_parts.level AND t.idx = audit_tile_parts.idx AND length(t.hashes) = $1)`, tileWidth*hashSize); err != nil {
 			return err
 		}
 		return l.loadRange(ctx, tx, size)
@@ -252,7 +268,7 @@ func (l *Log) Close() error {
 	<-l.indexDone
 	l.CatchUp(context.Background())
 	l.indexInserter.close()
-	for _, st := range []*sql.Stmt{l.headRead, l.headWrite, l.bundleWrite, l.tileWrite, l.blockWrite} {
+	for _, st := range []*sql.Stmt{l.headRead, l.headWrite, l.bundleWrite, l.tileWrite, l.partWrite, l.partsDrop, l.blockWrite} {
 		st.Close()
 	}
 	return nil
@@ -348,7 +364,7 @@ func (l *Log) commit(batch []*pending) {
 		}
 		return
 	}
-	l.size, l.rng, l.edge = w.size, w.rng, w.edge
+	l.size, l.rng, l.edge, l.whole = w.size, w.rng, w.edge, w.whole
 	if w.inline {
 		l.indexedTo.Store(w.size)
 	} else {
@@ -368,6 +384,7 @@ type written struct {
 	size     uint64
 	rng      *compact.Range
 	edge     map[tileKey][]byte
+	whole    []tileKey
 	inline   bool
 }
 
@@ -440,7 +457,7 @@ func (l *Log) writeBatch(ctx context.Context, tx *sql.Tx, size uint64, batch []*
 	if err := l.writeBundles(ctx, tx, pg, size, leaves); err != nil {
 		return nil, err
 	}
-	edge, err := l.writeTiles(ctx, tx, pg, grown, order)
+	edge, whole, err := l.writeTiles(ctx, tx, pg, grown, order)
 	if err != nil {
 		return nil, err
 	}
@@ -493,7 +510,7 @@ func (l *Log) writeBatch(ctx context.Context, tx *sql.Tx, size uint64, batch []*
 			return nil, err
 		}
 	}
-	w := &written{size: newSize, rng: rng, edge: edge, inline: inline, receipts: make([]Receipt, len(batch))}
+	w := &written{size: newSize, rng: rng, edge: edge, whole: whole, inline: inline, receipts: make([]Receipt, len(batch))}
 	for i := range batch {
 		w.receipts[i] = Receipt{Index: size + uint64(i), TreeSize: newSize, Root: root}
 	}
@@ -549,7 +566,7 @@ func readHead(ctx context.Context, q querier) (uint64, []byte, error) {
 // hashes of the perfect subtrees that cover [0, size).
 func (l *Log) loadRange(ctx context.Context, q querier, size uint64) error {
 	ids := compact.RangeNodes(0, size, nil)
-	hashes, err := readNodes(ctx, q, ids)
+	hashes, err := readNodes(ctx, q, ids, true)
 	if err != nil {
 		return err
 	}
@@ -700,10 +717,16 @@ func (l *Log) writeIndex(ctx context.Context, tx *sql.Tx, pg execer, first uint6
 	return l.noteTimes(ctx, tx, pg, first, times)
 }
 
-// writeTiles appends the new bottom-row hashes to their tiles, reading a
-// tile at the right edge only when it is not cached, and returns the new
-// cache of partial tiles.
-func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, pg execer, grown map[tileKey][]byte, order []tileKey) (map[tileKey][]byte, error) {
+// writeTiles stores the new bottom-row hashes of the tiles in order,
+// reading a tile at the right edge only when it is not cached. A tile made
+// whole is written to audit_tiles; otherwise only the hashes added go, as a
+// part (audit_tile_parts) — a request's commit of a few entries no longer
+// rewrites the 8 KiB tile it grows. The parts of the tiles made whole by the
+// last commit are deleted (a commit later: the trigger that allows it must
+// see the whole tile, and on PostgreSQL the writes are one statement, whose
+// parts do not see each other's rows). It returns the new cache of partial
+// tiles and the tiles made whole.
+func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, pg execer, grown map[tileKey][]byte, order []tileKey) (map[tileKey][]byte, []tileKey, error) {
 	edge := make(map[tileKey][]byte, len(l.edge)+len(order))
 	for k, v := range l.edge {
 		edge[k] = v
@@ -715,44 +738,83 @@ func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, pg execer, grown map[t
 		}
 	}
 	if len(missing) > 0 && tx == nil {
-		return nil, errNotAlone // a tile this server has not read
+		return nil, nil, errNotAlone // a tile this server has not read
 	}
 	if len(missing) > 0 {
-		stored, err := readTiles(ctx, tx, missing)
+		stored, err := readTiles(ctx, tx, missing, true)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, k := range missing {
 			edge[k] = stored[k] // nil for a tile not yet begun
 		}
 	}
-	levels, idxs, rows := make([]int32, 0, len(order)), make([]int64, 0, len(order)), make([][]byte, 0, len(order))
+	var whole, parts tileRows
+	var made []tileKey
 	for _, k := range order {
-		hashes := append(append(make([]byte, 0, len(edge[k])+len(grown[k])), edge[k]...), grown[k]...)
-		if len(hashes) > tileWidth*hashSize {
-			return nil, fmt.Errorf("audit: tile level %d index %d overflows", k.level, k.index)
-		}
-		levels, idxs, rows = append(levels, int32(k.level)), append(idxs, int64(k.index)), append(rows, hashes)
-		if len(hashes) == tileWidth*hashSize {
-			delete(edge, k) // full: never written again
-		} else {
+		old := len(edge[k])
+		hashes := append(append(make([]byte, 0, old+len(grown[k])), edge[k]...), grown[k]...)
+		switch {
+		case len(hashes) > tileWidth*hashSize:
+			return nil, nil, fmt.Errorf("audit: tile level %d index %d overflows", k.level, k.index)
+		case len(hashes) == tileWidth*hashSize:
+			whole.add(k, 0, hashes)
+			made = append(made, k)
+			delete(edge, k) // whole: never written again
+		default:
+			parts.add(k, old/hashSize, grown[k])
 			edge[k] = hashes
 		}
 	}
+	var drop tileRows
+	for _, k := range l.whole {
+		drop.add(k, 0, nil)
+	}
 	if l.db.Dialect == storage.Postgres {
-		// One round trip for all of them (order holds each tile once).
-		if _, err := pg.ExecContext(ctx, `INSERT INTO audit_tiles (level, idx, hashes)
-			SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])
-			ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`, levels, idxs, rows); err != nil {
-			return nil, err
+		// One statement each for them all (order holds each tile once).
+		if len(drop.keys) > 0 {
+			pg.ExecContext(ctx, `DELETE FROM audit_tile_parts WHERE (level, idx) IN (SELECT * FROM unnest($1::int[], $2::bigint[]))`,
+				drop.levels, drop.idxs)
 		}
-		return edge, nil
+		if len(whole.keys) > 0 {
+			pg.ExecContext(ctx, `INSERT INTO audit_tiles (level, idx, hashes) SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])
+				ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`, whole.levels, whole.idxs, whole.hashes)
+		}
+		if len(parts.keys) > 0 {
+			pg.ExecContext(ctx, `INSERT INTO audit_tile_parts (level, idx, first, hashes)
+				SELECT * FROM unnest($1::int[], $2::bigint[], $3::int[], $4::bytea[])`, parts.levels, parts.idxs, parts.firsts, parts.hashes)
+		}
+		return edge, made, nil
 	}
-	st := tx.StmtContext(ctx, l.tileWrite)
-	for k := range levels {
-		if _, err := st.ExecContext(ctx, int64(levels[k]), idxs[k], rows[k]); err != nil {
-			return nil, err
+	for i := range drop.keys {
+		if _, err := tx.StmtContext(ctx, l.partsDrop).ExecContext(ctx, drop.levels[i], drop.idxs[i]); err != nil {
+			return nil, nil, err
 		}
 	}
-	return edge, nil
+	for i := range whole.keys {
+		if _, err := tx.StmtContext(ctx, l.tileWrite).ExecContext(ctx, whole.levels[i], whole.idxs[i], whole.hashes[i]); err != nil {
+			return nil, nil, err
+		}
+	}
+	for i := range parts.keys {
+		if _, err := tx.StmtContext(ctx, l.partWrite).ExecContext(ctx, parts.levels[i], parts.idxs[i], parts.firsts[i], parts.hashes[i]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return edge, made, nil
+}
+
+// tileRows are rows of audit_tiles or audit_tile_parts, column by column
+// (PostgreSQL takes them as arrays).
+type tileRows struct {
+	keys   []tileKey
+	levels []int32
+	idxs   []int64
+	firsts []int32
+	hashes [][]byte
+}
+
+func (r *tileRows) add(k tileKey, first int, hashes []byte) {
+	r.keys, r.levels, r.idxs = append(r.keys, k), append(r.levels, int32(k.level)), append(r.idxs, int64(k.index))
+	r.firsts, r.hashes = append(r.firsts, int32(first)), append(r.hashes, hashes)
 }

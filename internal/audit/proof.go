@@ -31,7 +31,7 @@ func (l *Log) checkSize(ctx context.Context, field string, size uint64) error {
 
 // proofHashes reads the nodes of a proof and recomputes its ephemeral node.
 func (l *Log) proofHashes(ctx context.Context, nodes proof.Nodes) ([][]byte, error) {
-	hashes, err := readNodes(ctx, l.db, nodes.IDs)
+	hashes, err := readNodes(ctx, l.db, nodes.IDs, true)
 	if err != nil {
 		return nil, medguard.Wrap("audit.proof", err)
 	}
@@ -77,7 +77,7 @@ func (l *Log) RootAt(ctx context.Context, size uint64) ([]byte, error) {
 	if err := l.checkSize(ctx, "size", size); err != nil {
 		return nil, err
 	}
-	root, err := rootAt(ctx, l.db, size)
+	root, err := rootAt(ctx, l.db, size, true)
 	return root, medguard.Wrap("audit.RootAt", err)
 }
 

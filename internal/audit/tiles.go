@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/transparency-dev/merkle/compact"
+
+	"medguard/internal/storage"
 )
 
 // The tree's hashes are stored in tiles, as C2SP tlog-tiles lays them out:
@@ -52,14 +54,51 @@ func fold(row []byte) []byte {
 	return hashes[0]
 }
 
-// readTiles reads the given tiles; missing ones are absent from the map.
-func readTiles(ctx context.Context, q querier, keys []tileKey) (map[tileKey][]byte, error) {
+// readTiles reads the given tiles; missing ones are absent from the map. A
+// tile is its row of audit_tiles followed by the parts (audit_tile_parts)
+// that continue it without a gap; parts are read only for the tiles not
+// already whole, and only if the database has them (parts says so: see
+// hasParts).
+func readTiles(ctx context.Context, q querier, keys []tileKey, parts bool) (map[tileKey][]byte, error) {
 	out := map[tileKey][]byte{}
+	if err := selectTiles(ctx, q, `SELECT level, idx, 0, hashes FROM audit_tiles WHERE `, ``, keys, func(k tileKey, _ int, hashes []byte) {
+		out[k] = hashes
+	}); err != nil {
+		return nil, err
+	}
+	var partial []tileKey
+	for _, k := range keys {
+		if !parts {
+			break
+		}
+		if len(out[k]) < tileWidth*hashSize {
+			partial = append(partial, k)
+		}
+	}
+	err := selectTiles(ctx, q, `SELECT level, idx, first, hashes FROM audit_tile_parts WHERE `, ` ORDER BY level, idx, first`, partial,
+		func(k tileKey, first int, hashes []byte) {
+			if t := out[k]; first*hashSize == len(t) && len(t)+len(hashes) <= tileWidth*hashSize {
+				out[k] = append(t, hashes...)
+			}
+		})
+	return out, err
+}
+
+// hasParts reports whether db stores tiles in parts: a database written
+// before migration 0006 (read by verify or archive without being migrated)
+// has whole-row tiles only. A log (Open) always migrated has them.
+func hasParts(ctx context.Context, db *storage.DB) (bool, error) {
+	return db.HasTable(ctx, "audit_tile_parts")
+}
+
+// selectTiles runs query (columns level, idx, first, hashes) for keys, 200
+// at a time, and hands each row to row.
+func selectTiles(ctx context.Context, q querier, query, suffix string, keys []tileKey, row func(k tileKey, first int, hashes []byte)) error {
 	for lo := 0; lo < len(keys); lo += 200 {
 		chunk := keys[lo:min(lo+200, len(keys))]
 		var sb strings.Builder
 		args := make([]any, 0, 2*len(chunk))
-		sb.WriteString(`SELECT level, idx, hashes FROM audit_tiles WHERE `)
+		sb.WriteString(query)
 		for i, k := range chunk {
 			if i > 0 {
 				sb.WriteString(" OR ")
@@ -67,31 +106,32 @@ func readTiles(ctx context.Context, q querier, keys []tileKey) (map[tileKey][]by
 			fmt.Fprintf(&sb, "(level = $%d AND idx = $%d)", 2*i+1, 2*i+2)
 			args = append(args, int64(k.level), int64(k.index))
 		}
+		sb.WriteString(suffix)
 		rows, err := q.QueryContext(ctx, sb.String(), args...)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for rows.Next() {
-			var level, index int64
+			var level, index, first int64
 			var hashes []byte
-			if err := rows.Scan(&level, &index, &hashes); err != nil {
+			if err := rows.Scan(&level, &index, &first, &hashes); err != nil {
 				rows.Close()
-				return nil, err
+				return err
 			}
-			out[tileKey{uint(level), uint64(index)}] = hashes
+			row(tileKey{uint(level), uint64(index)}, int(first), hashes)
 		}
 		if err := rows.Err(); err != nil {
 			rows.Close()
-			return nil, err
+			return err
 		}
 		rows.Close()
 	}
-	return out, nil
+	return nil
 }
 
 // readNodes returns the hashes of the given perfect nodes, in order, from
 // the tiles.
-func readNodes(ctx context.Context, q querier, ids []compact.NodeID) ([][]byte, error) {
+func readNodes(ctx context.Context, q querier, ids []compact.NodeID, parts bool) ([][]byte, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -103,7 +143,7 @@ func readNodes(ctx context.Context, q querier, ids []compact.NodeID) ([][]byte, 
 			keys = append(keys, k)
 		}
 	}
-	tiles, err := readTiles(ctx, q, keys)
+	tiles, err := readTiles(ctx, q, keys, parts)
 	if err != nil {
 		return nil, err
 	}

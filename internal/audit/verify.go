@@ -244,7 +244,11 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 		}
 		rep.Root = root
 		// The stored nodes that new appends build on must be right too.
-		stored, err := readNodes(ctx, db, compact.RangeNodes(0, count, nil))
+		parts, err := hasParts(ctx, db)
+		if err != nil {
+			return nil, fmt.Errorf("audit: read the log: %w", err)
+		}
+		stored, err := readNodes(ctx, db, compact.RangeNodes(0, count, nil), parts)
 		if err != nil {
 			return nil, &TamperError{Index: lastGood, Reason: "tree nodes are missing: " + err.Error()}
 		}
@@ -327,6 +331,10 @@ func verifyStored(ctx context.Context, db *storage.DB, first, headSize, watermar
 		last = (headSize - base) / verifySpan
 	}
 	noCopy := db.Dialect == storage.SQLite
+	parts, err := hasParts(ctx, db)
+	if err != nil {
+		return fmt.Errorf("audit: read the log: %w", err)
+	}
 	bulk := db.Bulk()
 	read := func(k uint64) *chunk {
 		c := &chunk{}
@@ -347,7 +355,7 @@ func verifyStored(ctx context.Context, db *storage.DB, first, headSize, watermar
 		for t := c.bundles[0].first / tileWidth; t*tileWidth < hi; t++ {
 			keys = append(keys, tileKey{level: 0, index: t})
 		}
-		if c.tiles, c.err = readTiles(ctx, bulk, keys); c.err != nil {
+		if c.tiles, c.err = readTiles(ctx, bulk, keys, parts); c.err != nil {
 			return c
 		}
 		h := sha256.New()

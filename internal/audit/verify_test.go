@@ -90,7 +90,7 @@ func (tb *tamperable) unlock(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	if tb.db.Dialect == storage.Postgres {
-		for _, table := range []string{"audit_bundles", "audit_tiles", "audit_index", "audit_checkpoints"} {
+		for _, table := range []string{"audit_bundles", "audit_tiles", "audit_tile_parts", "audit_index", "audit_checkpoints"} {
 			if _, err := tb.db.ExecContext(ctx, `ALTER TABLE `+table+` DISABLE TRIGGER USER`); err != nil {
 				t.Fatal(err)
 			}
@@ -98,6 +98,7 @@ func (tb *tamperable) unlock(t *testing.T) {
 		return
 	}
 	for _, trg := range []string{"audit_bundles_no_update", "audit_bundles_no_delete", "audit_tiles_only_grow", "audit_tiles_no_delete",
+		"audit_tile_parts_no_update", "audit_tile_parts_until_whole",
 		"audit_index_no_update", "audit_index_no_delete", "audit_checkpoints_no_update", "audit_checkpoints_no_delete"} {
 		if _, err := tb.db.ExecContext(ctx, `DROP TRIGGER `+trg); err != nil {
 			t.Fatal(err)
@@ -270,6 +271,7 @@ func TestVerifyCatchesDeletionReorderAndTruncation(t *testing.T) {
 		leaves[25] = forged
 		tb.exec(t, `UPDATE audit_bundles SET leaves = $1 WHERE first_idx = 25`, oneBundle(forged))
 		tb.exec(t, `DELETE FROM audit_tiles`)
+		tb.exec(t, `DELETE FROM audit_tile_parts`)
 		tb.exec(t, `DELETE FROM audit_checkpoints`)
 		rebuild(t, tb, leaves)
 		if _, err := tb.verify(t, false); err != nil {
@@ -284,6 +286,7 @@ func TestVerifyCatchesDeletionReorderAndTruncation(t *testing.T) {
 func rewind(t *testing.T, tb *tamperable, size int) {
 	t.Helper()
 	tb.exec(t, `DELETE FROM audit_tiles`)
+	tb.exec(t, `DELETE FROM audit_tile_parts`)
 	rebuild(t, tb, tb.leaves[:size])
 }
 

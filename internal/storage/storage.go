@@ -469,6 +469,20 @@ func (db *DB) ForShare() string {
 	return ""
 }
 
+// HasTable reports whether the database has a table of that name (on
+// PostgreSQL, in its search path): for code that reads a database written
+// by an earlier version — a backup restored, a log verified before its
+// server was upgraded — which may lack a table a later migration adds.
+func (db *DB) HasTable(ctx context.Context, name string) (bool, error) {
+	q := `SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = $1`
+	if db.Dialect == Postgres {
+		q = `SELECT to_regclass($1) IS NOT NULL`
+	}
+	var ok bool
+	err := db.QueryRowContext(ctx, q, name).Scan(&ok)
+	return ok, err
+}
+
 // Conn returns a dedicated connection of the write pool, for session-level
 // state such as PostgreSQL advisory locks that elect one server of several
 // for a task. On SQLite it takes the single write connection: hold it only
