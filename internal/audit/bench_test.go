@@ -412,6 +412,12 @@ func BenchmarkSmallCommits(b *testing.B) {
 		b.Skip("no wchar in /proc/self/io")
 		return 0
 	}
+	if db.Dialect == storage.SQLite {
+		// The set-up's WAL goes into the database now, not in the window.
+		if _, err := db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			b.Fatal(err)
+		}
+	}
 	b.ResetTimer()
 	before := written()
 	for i := 0; i < b.N; i++ {
