@@ -58,6 +58,9 @@ type Engine struct {
 	windows map[string]map[string]*window
 	// baselines[rule][user]
 	baselines map[string]map[string]*baseline
+	// offHours[rule] is the rule's off-hours span in minutes of the day
+	// (from, to), read once when the rules are set.
+	offHours map[string][2]int
 	// seen counts entries processed (for the throughput benchmark).
 	seen int
 }
@@ -76,9 +79,14 @@ func NewEngine(rules []Rule, zone *time.Location) *Engine {
 // SetRules replaces the rules; windows of rules that remain are kept.
 func (e *Engine) SetRules(rules []Rule) {
 	e.rules = slices.Clone(rules)
+	e.offHours = map[string][2]int{}
 	keep := map[string]bool{}
 	for _, r := range rules {
 		keep[r.Name] = true
+		if r.OffHours != "" {
+			from, to, _ := parseHours(r.OffHours) // checked when the rule was made
+			e.offHours[r.Name] = [2]int{from, to}
+		}
 	}
 	for name := range e.windows {
 		if !keep[name] {
@@ -126,7 +134,8 @@ func (e *Engine) matches(r *Rule, en *audit.Entry, screening bool) bool {
 		return false
 	}
 	if r.OffHours != "" {
-		from, to, _ := parseHours(r.OffHours)
+		span := e.offHours[r.Name]
+		from, to := span[0], span[1]
 		t := en.Time.In(e.zone)
 		m := t.Hour()*60 + t.Minute()
 		off := m >= from || m < to
