@@ -79,6 +79,31 @@ func checkTree(t *testing.T, db *storage.DB, l *audit.Log, leaves [][]byte) {
 	}
 }
 
+// appender appends entries to a log, a batch (one commit) at a time, and
+// keeps their leaves; tweak, if set, changes each entry first.
+type appender struct {
+	t      *testing.T
+	leaves [][]byte
+	tweak  func(*audit.Entry)
+}
+
+func (a *appender) add(l *audit.Log, n int) {
+	a.t.Helper()
+	batch := make([]*audit.Entry, n)
+	for i := range batch {
+		batch[i] = entry(len(a.leaves) + i)
+		if a.tweak != nil {
+			a.tweak(batch[i])
+		}
+	}
+	if _, err := l.AppendBatch(context.Background(), batch); err != nil {
+		a.t.Fatal(err)
+	}
+	for _, e := range batch {
+		a.leaves = append(a.leaves, e.Leaf())
+	}
+}
+
 // TestTileGrowsByParts: a commit of a few entries stores only the hashes
 // it adds, as a part of the tile at the right edge; a tile is written to
 // audit_tiles once, whole, and its parts leave with the next commit — or,
@@ -86,22 +111,8 @@ func checkTree(t *testing.T, db *storage.DB, l *audit.Log, leaves [][]byte) {
 func TestTileGrowsByParts(t *testing.T) {
 	db := storagetest.Open(t, audit.Schema())
 	ctx := context.Background()
-	var leaves [][]byte
-	add := func(l *audit.Log, n int) {
-		t.Helper()
-		batch := make([]*audit.Entry, n)
-		for i := range batch {
-			batch[i] = entry(len(leaves) + i)
-			batch[i].Actor = "李医生"
-			batch[i].PatientID = "pat-王小明"
-		}
-		if _, err := l.AppendBatch(ctx, batch); err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range batch {
-			leaves = append(leaves, e.Leaf())
-		}
-	}
+	a := &appender{t: t, tweak: func(e *audit.Entry) { e.Actor, e.PatientID = "李医生", "pat-王小明" }}
+	add := a.add
 	l, err := audit.Open(ctx, db, audit.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -113,19 +124,19 @@ func TestTileGrowsByParts(t *testing.T) {
 	if len(rows) != 0 || parts[[2]int64{0, 0}] != 50 || len(parts) != 1 {
 		t.Fatalf("after 50 small commits: tiles %v, parts %v; want no tile and 50 parts of tile 0/0", rows, parts)
 	}
-	checkTree(t, db, l, leaves)
+	checkTree(t, db, l, a.leaves)
 
 	add(l, 10) // 260: tile 0/0 whole, tile 0/1 begun, tile 1/0 begun
 	rows, parts = tileState(t, db)
 	if rows[[2]int64{0, 0}] != 8192 || len(rows) != 1 || parts[[2]int64{0, 1}] != 1 || parts[[2]int64{1, 0}] != 1 {
 		t.Fatalf("once tile 0/0 is whole: tiles %v, parts %v", rows, parts)
 	}
-	checkTree(t, db, l, leaves)
+	checkTree(t, db, l, a.leaves)
 	add(l, 3) // the next commit deletes tile 0/0's parts
 	if _, parts = tileState(t, db); parts[[2]int64{0, 0}] != 0 || parts[[2]int64{0, 1}] != 2 {
 		t.Fatalf("after the next commit: parts %v", parts)
 	}
-	checkTree(t, db, l, leaves)
+	checkTree(t, db, l, a.leaves)
 
 	// A server that stops right after making a tile whole leaves its
 	// parts; the next log opened deletes them.
@@ -149,7 +160,7 @@ func TestTileGrowsByParts(t *testing.T) {
 	// The reopened log reads the partial tiles from their parts.
 	add(l, 7)
 	add(l, 1)
-	checkTree(t, db, l, leaves)
+	checkTree(t, db, l, a.leaves)
 }
 
 // TestTileWrittenBeforeParts: a log whose right-edge tile was written
@@ -158,20 +169,8 @@ func TestTileGrowsByParts(t *testing.T) {
 func TestTileWrittenBeforeParts(t *testing.T) {
 	db := storagetest.Open(t, audit.Schema())
 	ctx := context.Background()
-	var leaves [][]byte
-	add := func(l *audit.Log, n int) {
-		t.Helper()
-		batch := make([]*audit.Entry, n)
-		for i := range batch {
-			batch[i] = entry(len(leaves) + i)
-		}
-		if _, err := l.AppendBatch(ctx, batch); err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range batch {
-			leaves = append(leaves, e.Leaf())
-		}
-	}
+	a := &appender{t: t}
+	add := a.add
 	l, err := audit.Open(ctx, db, audit.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +201,7 @@ func TestTileWrittenBeforeParts(t *testing.T) {
 			t.Fatal(err)
 		}
 		add(l, 6)
-		checkTree(t, db, l, leaves)
+		checkTree(t, db, l, a.leaves)
 		l.Close()
 	}
 	if rows, parts := tileState(t, db); rows[[2]int64{0, 0}] != 40*32 || parts[[2]int64{0, 0}] != 2 {
@@ -219,7 +218,7 @@ func TestTileWrittenBeforeParts(t *testing.T) {
 	if rows[[2]int64{0, 0}] != 8192 || parts[[2]int64{0, 0}] != 0 {
 		t.Fatalf("made whole: tiles %v, parts %v", rows, parts)
 	}
-	checkTree(t, db, l, leaves)
+	checkTree(t, db, l, a.leaves)
 }
 
 // TestVerifyBeforeParts: a database written before migration 0006 — a
