@@ -56,32 +56,54 @@ func fold(row []byte) []byte {
 
 // readTiles reads the given tiles; missing ones are absent from the map. A
 // tile is its row of audit_tiles followed by the parts (audit_tile_parts)
-// that continue it without a gap; parts are read only for the tiles not
-// already whole, and only if the database has them (parts says so: see
-// hasParts).
+// that continue it without a gap — if the database has parts (see
+// hasParts). Both tables are read in one statement, so from one snapshot:
+// read apart, a tile could be made whole and its parts deleted between
+// the two reads, and a proof or a verify running beside the appender
+// would find the tile missing.
 func readTiles(ctx context.Context, q querier, keys []tileKey, parts bool) (map[tileKey][]byte, error) {
 	out := map[tileKey][]byte{}
-	if err := selectTiles(ctx, q, `SELECT level, idx, 0, hashes FROM audit_tiles WHERE `, ``, keys, func(k tileKey, _ int, hashes []byte) {
-		out[k] = hashes
-	}); err != nil {
-		return nil, err
+	query := `SELECT level, idx, 0, 0, hashes FROM audit_tiles WHERE %[1]s`
+	if parts {
+		// The row first, then the parts in order.
+		query += ` UNION ALL SELECT level, idx, 1, first, hashes FROM audit_tile_parts WHERE %[1]s ORDER BY 1, 2, 4, 3`
 	}
-	var partial []tileKey
-	for _, k := range keys {
-		if !parts {
-			break
+	for lo := 0; lo < len(keys); lo += 200 {
+		chunk := keys[lo:min(lo+200, len(keys))]
+		var where strings.Builder
+		args := make([]any, 0, 2*len(chunk))
+		for i, k := range chunk {
+			if i > 0 {
+				where.WriteString(" OR ")
+			}
+			fmt.Fprintf(&where, "(level = $%d AND idx = $%d)", 2*i+1, 2*i+2)
+			args = append(args, int64(k.level), int64(k.index))
 		}
-		if len(out[k]) < tileWidth*hashSize {
-			partial = append(partial, k)
+		rows, err := q.QueryContext(ctx, fmt.Sprintf(query, where.String()), args...)
+		if err != nil {
+			return nil, err
 		}
-	}
-	err := selectTiles(ctx, q, `SELECT level, idx, first, hashes FROM audit_tile_parts WHERE `, ` ORDER BY level, idx, first`, partial,
-		func(k tileKey, first int, hashes []byte) {
-			if t := out[k]; first*hashSize == len(t) && len(t)+len(hashes) <= tileWidth*hashSize {
+		for rows.Next() {
+			var level, index, part, first int64
+			var hashes []byte
+			if err := rows.Scan(&level, &index, &part, &first, &hashes); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			k := tileKey{uint(level), uint64(index)}
+			if t := out[k]; part == 0 {
+				out[k] = hashes
+			} else if int(first)*hashSize == len(t) && len(t)+len(hashes) <= tileWidth*hashSize {
 				out[k] = append(t, hashes...)
 			}
-		})
-	return out, err
+		}
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		rows.Close()
+	}
+	return out, nil
 }
 
 // hasParts reports whether db stores tiles in parts: a database written
@@ -89,44 +111,6 @@ func readTiles(ctx context.Context, q querier, keys []tileKey, parts bool) (map[
 // has whole-row tiles only. A log (Open) always migrated has them.
 func hasParts(ctx context.Context, db *storage.DB) (bool, error) {
 	return db.HasTable(ctx, "audit_tile_parts")
-}
-
-// selectTiles runs query (columns level, idx, first, hashes) for keys, 200
-// at a time, and hands each row to row.
-func selectTiles(ctx context.Context, q querier, query, suffix string, keys []tileKey, row func(k tileKey, first int, hashes []byte)) error {
-	for lo := 0; lo < len(keys); lo += 200 {
-		chunk := keys[lo:min(lo+200, len(keys))]
-		var sb strings.Builder
-		args := make([]any, 0, 2*len(chunk))
-		sb.WriteString(query)
-		for i, k := range chunk {
-			if i > 0 {
-				sb.WriteString(" OR ")
-			}
-			fmt.Fprintf(&sb, "(level = $%d AND idx = $%d)", 2*i+1, 2*i+2)
-			args = append(args, int64(k.level), int64(k.index))
-		}
-		sb.WriteString(suffix)
-		rows, err := q.QueryContext(ctx, sb.String(), args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var level, index, first int64
-			var hashes []byte
-			if err := rows.Scan(&level, &index, &first, &hashes); err != nil {
-				rows.Close()
-				return err
-			}
-			row(tileKey{uint(level), uint64(index)}, int(first), hashes)
-		}
-		if err := rows.Err(); err != nil {
-			rows.Close()
-			return err
-		}
-		rows.Close()
-	}
-	return nil
 }
 
 // readNodes returns the hashes of the given perfect nodes, in order, from

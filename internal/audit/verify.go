@@ -229,10 +229,21 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 	case count > headSize:
 		return nil, &TamperError{Index: headSize, Reason: fmt.Sprintf("the log holds entries beyond its tree head (size %d)", headSize)}
 	}
+	if err := checkBeyondHead(ctx, db); err != nil {
+		return nil, err
+	}
 	if next < len(claims) {
-		c := claims[next]
-		return nil, &TamperError{Index: count, Reason: fmt.Sprintf("missing: the log ends at %d entries, but the checkpoint of size %d (%s, signed %s) "+
-			"covers more: it was truncated", count, c.size, c.source, c.signedAt.Format(time.RFC3339))}
+		// A checkpoint of a larger tree: signed by a live server after
+		// this run read the head, if the head has since reached it — the
+		// next run checks it; otherwise the log lost entries it had.
+		now, _, err := readHead(ctx, db)
+		if err != nil {
+			return nil, fmt.Errorf("audit: read the tree head: %w", err)
+		}
+		if c := claims[len(claims)-1]; now < c.size {
+			return nil, &TamperError{Index: count, Reason: fmt.Sprintf("missing: the log ends at %d entries, but the checkpoint of size %d (%s, signed %s) "+
+				"covers more: it was truncated", now, c.size, c.source, c.signedAt.Format(time.RFC3339))}
+		}
 	}
 	if count > 0 {
 		root, err := rng.GetRootHash(nil)
@@ -269,15 +280,37 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 // [base + k·span, base + (k+1)·span).
 const verifySpan = 16384
 
+// checkBeyondHead finds entries beyond the tree head as it is now: each
+// commit moves the head in the transaction that writes its entries, so an
+// entry past the head read in the same statement was never appended. (A
+// live server's appends after the head this run verified are not past it.)
+func checkBeyondHead(ctx context.Context, db *storage.DB) error {
+	var size int64
+	var first sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT h.size, (SELECT MIN(b.first_idx) FROM audit_bundles b
+		WHERE b.first_idx >= h.size - $1 AND b.first_idx + b.count > h.size) FROM audit_head h WHERE h.id = 1`,
+		maxBundle).Scan(&size, &first); err != nil {
+		return fmt.Errorf("audit: read the log: %w", err)
+	}
+	if first.Valid {
+		return &TamperError{Index: uint64(max(first.Int64, size)), Reason: fmt.Sprintf("the log holds entries beyond its tree head (size %d)", size)}
+	}
+	return nil
+}
+
 // checkIndexBeyond finds rows of the search index, and blocks of its time
-// map, for entries beyond a tree of size count.
+// map, for entries beyond a tree of size count and beyond the tree head as
+// it is when each is read (a live server indexes what it appends after
+// count; never what is past its head).
 func checkIndexBeyond(ctx context.Context, db *storage.DB, count uint64) error {
 	var row, block sql.NullInt64
-	if err := db.QueryRowContext(ctx, `SELECT MIN(idx) FROM audit_index WHERE idx >= $1`, int64(count)).Scan(&row); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT MIN(idx) FROM audit_index WHERE idx >= $1
+		AND idx >= (SELECT size FROM audit_head WHERE id = 1)`, int64(count)).Scan(&row); err != nil {
 		return fmt.Errorf("audit: read the search index: %w", err)
 	}
-	if err := db.QueryRowContext(ctx, `SELECT MIN(block) FROM audit_time_blocks WHERE block >= $1`,
-		int64((count+timeBlock-1)/timeBlock)).Scan(&block); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT MIN(block) FROM audit_time_blocks WHERE block >= $1
+		AND block >= ((SELECT size FROM audit_head WHERE id = 1) + $2 - 1) / $2`,
+		int64((count+timeBlock-1)/timeBlock), timeBlock).Scan(&block); err != nil {
 		return fmt.Errorf("audit: read the search index: %w", err)
 	}
 	switch {
@@ -340,8 +373,11 @@ func verifyStored(ctx context.Context, db *storage.DB, first, headSize, watermar
 		c := &chunk{}
 		lo := int64(base + k*verifySpan)
 		if k == last {
+			// Up to the head read at the start: entries a live server
+			// appends meanwhile are not this run's (checkBeyondHead
+			// looks past the head).
 			c.bundles, c.err = scanBundlesCopy(ctx, bulk, !noCopy, `SELECT first_idx, count, leaves FROM audit_bundles
-				WHERE first_idx >= $1 ORDER BY first_idx`, lo)
+				WHERE first_idx >= $1 AND first_idx < $2 ORDER BY first_idx`, lo, int64(headSize))
 		} else {
 			c.bundles, c.err = scanBundlesCopy(ctx, bulk, !noCopy, `SELECT first_idx, count, leaves FROM audit_bundles
 				WHERE first_idx >= $1 AND first_idx < $2 ORDER BY first_idx`, lo, lo+verifySpan)

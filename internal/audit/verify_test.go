@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"medguard"
@@ -563,4 +564,74 @@ func TestIndexHoldsWhatTheLeafSays(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].Index != r.Index {
 		t.Fatalf("%v %v", got, err)
 	}
+}
+
+// TestVerifyBesideTheAppender: verify, proofs and checkpoints run while a
+// server appends and signs. Verify checks the tree up to the head it read
+// first; what is appended and signed meanwhile is neither "beyond the
+// head" nor a "truncated" checkpoint (it said both, falsely, before: a
+// compliance check in a busy server, or `audit verify` beside one, cried
+// tampering). Every proof of the tree's size at the moment must verify:
+// the tiles — a whole row and the parts of the edge — are read in one
+// statement, so a tile made whole meanwhile is never found missing.
+func TestVerifyBesideTheAppender(t *testing.T) {
+	tb := newTamperable(t, 5, 5)
+	ctx := context.Background()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 700 {
+			batch := []*audit.Entry{entry(3 * i), entry(3*i + 1), entry(3*i + 2)}
+			for _, e := range batch {
+				e.Actor = "孙主任"
+			}
+			if _, err := tb.log.AppendBatch(ctx, batch); err != nil {
+				t.Error(err)
+				return
+			}
+			if i%25 == 0 {
+				if _, err := tb.cps.Latest(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	}()
+	proofs, verifies := 0, 0
+	for running := true; running; proofs++ {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		size, root, err := tb.log.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := tb.log.ConsistencyProof(ctx, 1, size)
+		if err != nil {
+			t.Fatalf("consistency proof 1→%d beside the appender: %v", size, err)
+		}
+		first, err := tb.log.RootAt(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, 1, size, p, first, root); err != nil {
+			t.Fatalf("consistency 1→%d: %v", size, err)
+		}
+		if proofs%20 == 0 {
+			rep, err := tb.verify(t, false)
+			if err != nil {
+				t.Fatalf("verify beside the appender (tree of %d): %v", size, err)
+			}
+			if rep.Size < size {
+				t.Fatalf("verify checked %d entries, the head had %d before it began", rep.Size, size)
+			}
+			verifies++
+		}
+	}
+	if verifies < 2 {
+		t.Fatalf("only %d verifies ran beside the appender", verifies)
+	}
+	t.Logf("%d proofs and %d verifies beside 700 commits", proofs, verifies)
 }
