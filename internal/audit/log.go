@@ -731,8 +731,8 @@ func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, pg execer, grown map[t
 			edge[k] = stored[k] // nil for a tile not yet begun
 		}
 	}
-	var whole, parts tileRows
-	var made []tileKey
+	var full, parts tileRows // rows of audit_tiles, of audit_tile_parts
+	var madeWhole []tileKey
 	for _, k := range order {
 		old := len(edge[k])
 		hashes := append(append(make([]byte, 0, old+len(grown[k])), edge[k]...), grown[k]...)
@@ -740,8 +740,8 @@ func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, pg execer, grown map[t
 		case len(hashes) > tileWidth*hashSize:
 			return nil, nil, fmt.Errorf("audit: tile level %d index %d overflows", k.level, k.index)
 		case len(hashes) == tileWidth*hashSize:
-			whole.add(k, 0, hashes)
-			made = append(made, k)
+			full.add(k, 0, hashes)
+			madeWhole = append(madeWhole, k)
 			delete(edge, k) // whole: never written again
 		default:
 			parts.add(k, old/hashSize, grown[k])
@@ -758,23 +758,23 @@ func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, pg execer, grown map[t
 			pg.ExecContext(ctx, `DELETE FROM audit_tile_parts WHERE (level, idx) IN (SELECT * FROM unnest($1::int[], $2::bigint[]))`,
 				drop.levels, drop.idxs)
 		}
-		if len(whole.keys) > 0 {
+		if len(full.keys) > 0 {
 			pg.ExecContext(ctx, `INSERT INTO audit_tiles (level, idx, hashes) SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])
-				ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`, whole.levels, whole.idxs, whole.hashes)
+				ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`, full.levels, full.idxs, full.hashes)
 		}
 		if len(parts.keys) > 0 {
 			pg.ExecContext(ctx, `INSERT INTO audit_tile_parts (level, idx, first, hashes)
 				SELECT * FROM unnest($1::int[], $2::bigint[], $3::int[], $4::bytea[])`, parts.levels, parts.idxs, parts.firsts, parts.hashes)
 		}
-		return edge, made, nil
+		return edge, madeWhole, nil
 	}
 	for i := range drop.keys {
 		if _, err := tx.StmtContext(ctx, l.partsDrop).ExecContext(ctx, drop.levels[i], drop.idxs[i]); err != nil {
 			return nil, nil, err
 		}
 	}
-	for i := range whole.keys {
-		if _, err := tx.StmtContext(ctx, l.tileWrite).ExecContext(ctx, whole.levels[i], whole.idxs[i], whole.hashes[i]); err != nil {
+	for i := range full.keys {
+		if _, err := tx.StmtContext(ctx, l.tileWrite).ExecContext(ctx, full.levels[i], full.idxs[i], full.hashes[i]); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -783,7 +783,7 @@ func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, pg execer, grown map[t
 			return nil, nil, err
 		}
 	}
-	return edge, made, nil
+	return edge, madeWhole, nil
 }
 
 // tileRows are rows of audit_tiles or audit_tile_parts, column by column
