@@ -255,6 +255,9 @@ func TestLogIsAppendOnlyInTheDatabase(t *testing.T) {
 		`DELETE FROM audit_bundles WHERE first_idx = 302`,
 		`UPDATE audit_tiles SET hashes = substr(hashes, 33) WHERE level = 0`,
 		`DELETE FROM audit_tiles`,
+		// a server of an earlier version writing its partial tile whole-row
+		`INSERT INTO audit_tiles (level, idx, hashes) SELECT 3, 0, substr(hashes, 1, 64) FROM audit_tiles WHERE level = 0 AND idx = 0`,
+		`UPDATE audit_tiles SET hashes = hashes || hashes WHERE level = 0`,
 		`UPDATE audit_tile_parts SET hashes = substr(hashes, 33)`,
 		`UPDATE audit_tile_parts SET first = first + 1`,
 		`DELETE FROM audit_tile_parts`,

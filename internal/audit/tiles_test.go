@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/transparency-dev/merkle/proof"
@@ -76,6 +77,52 @@ func checkTree(t *testing.T, db *storage.DB, l *audit.Log, leaves [][]byte) {
 		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, old, size, p, rootOf(t, leaves[:old]), root); err != nil {
 			t.Fatalf("consistency %d→%d: %v", old, size, err)
 		}
+	}
+}
+
+// withoutTriggers runs fn with the tile tables' triggers off, as the
+// database of an earlier version had them (no parts, partial tiles written
+// whole-row), and puts them back.
+func withoutTriggers(t *testing.T, db *storage.DB, fn func()) {
+	t.Helper()
+	ctx := context.Background()
+	exec := func(q string) {
+		t.Helper()
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if db.Dialect == storage.Postgres {
+		exec(`ALTER TABLE audit_tiles DISABLE TRIGGER audit_tiles_whole`)
+		exec(`ALTER TABLE audit_tile_parts DISABLE TRIGGER audit_tile_parts_until_whole`)
+		fn()
+		exec(`ALTER TABLE audit_tiles ENABLE TRIGGER audit_tiles_whole`)
+		if ok, _ := db.HasTable(ctx, "audit_tile_parts"); ok {
+			exec(`ALTER TABLE audit_tile_parts ENABLE TRIGGER audit_tile_parts_until_whole`)
+		}
+		return
+	}
+	var saved []string
+	rows, err := db.QueryContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'trigger'
+		AND name IN ('audit_tiles_whole_insert', 'audit_tiles_whole_update', 'audit_tile_parts_until_whole')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var q string
+		rows.Scan(&q)
+		saved = append(saved, q)
+	}
+	rows.Close()
+	for _, name := range []string{"audit_tiles_whole_insert", "audit_tiles_whole_update", "audit_tile_parts_until_whole"} {
+		exec(`DROP TRIGGER ` + name)
+	}
+	fn()
+	for _, q := range saved {
+		if ok, _ := db.HasTable(ctx, "audit_tile_parts"); !ok && strings.Contains(q, "audit_tile_parts") {
+			continue
+		}
+		exec(q)
 	}
 }
 
@@ -184,13 +231,10 @@ func TestTileWrittenBeforeParts(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	if db.Dialect == storage.Postgres {
-		exec(`ALTER TABLE audit_tile_parts DISABLE TRIGGER USER`)
-	} else {
-		exec(`DROP TRIGGER audit_tile_parts_until_whole`)
-	}
-	exec(`INSERT INTO audit_tiles (level, idx, hashes) SELECT level, idx, hashes FROM audit_tile_parts WHERE level = 0 AND idx = 0 AND first = 0`)
-	exec(`DELETE FROM audit_tile_parts`)
+	withoutTriggers(t, db, func() {
+		exec(`INSERT INTO audit_tiles (level, idx, hashes) SELECT level, idx, hashes FROM audit_tile_parts WHERE level = 0 AND idx = 0 AND first = 0`)
+		exec(`DELETE FROM audit_tile_parts`)
+	})
 	if rows, parts := tileState(t, db); rows[[2]int64{0, 0}] != 40*32 || len(parts) != 0 {
 		t.Fatalf("the earlier layout: tiles %v, parts %v", rows, parts)
 	}
@@ -241,15 +285,17 @@ func TestVerifyBeforeParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	for _, q := range []string{
-		// the right-edge tiles as whole rows, as the earlier version wrote them
-		`INSERT INTO audit_tiles (level, idx, hashes) SELECT level, idx, hashes FROM audit_tile_parts WHERE first = 0`,
-		`DROP TABLE audit_tile_parts`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
+	withoutTriggers(t, db, func() {
+		for _, q := range []string{
+			// the right-edge tiles as whole rows, as the earlier version wrote them
+			`INSERT INTO audit_tiles (level, idx, hashes) SELECT level, idx, hashes FROM audit_tile_parts WHERE first = 0`,
+			`DROP TABLE audit_tile_parts`,
+		} {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
 		}
-	}
+	})
 	if ok, err := db.HasTable(ctx, "audit_tile_parts"); ok || err != nil {
 		t.Fatalf("HasTable after DROP: %v %v", ok, err)
 	}

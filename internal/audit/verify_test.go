@@ -99,7 +99,7 @@ func (tb *tamperable) unlock(t *testing.T) {
 		return
 	}
 	for _, trg := range []string{"audit_bundles_no_update", "audit_bundles_no_delete", "audit_tiles_only_grow", "audit_tiles_no_delete",
-		"audit_tile_parts_no_update", "audit_tile_parts_until_whole",
+		"audit_tile_parts_no_update", "audit_tile_parts_until_whole", "audit_tiles_whole_insert", "audit_tiles_whole_update",
 		"audit_index_no_update", "audit_index_no_delete", "audit_checkpoints_no_update", "audit_checkpoints_no_delete"} {
 		if _, err := tb.db.ExecContext(ctx, `DROP TRIGGER `+trg); err != nil {
 			t.Fatal(err)
