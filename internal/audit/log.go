@@ -754,31 +754,31 @@ func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, pg execer, grown map[t
 	}
 	if l.db.Dialect == storage.Postgres {
 		// One statement each for them all (order holds each tile once).
-		if len(drop.keys) > 0 {
+		if len(drop.levels) > 0 {
 			pg.ExecContext(ctx, `DELETE FROM audit_tile_parts WHERE (level, idx) IN (SELECT * FROM unnest($1::int[], $2::bigint[]))`,
 				drop.levels, drop.idxs)
 		}
-		if len(full.keys) > 0 {
+		if len(full.levels) > 0 {
 			pg.ExecContext(ctx, `INSERT INTO audit_tiles (level, idx, hashes) SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])
 				ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`, full.levels, full.idxs, full.hashes)
 		}
-		if len(parts.keys) > 0 {
+		if len(parts.levels) > 0 {
 			pg.ExecContext(ctx, `INSERT INTO audit_tile_parts (level, idx, first, hashes)
 				SELECT * FROM unnest($1::int[], $2::bigint[], $3::int[], $4::bytea[])`, parts.levels, parts.idxs, parts.firsts, parts.hashes)
 		}
 		return edge, madeWhole, nil
 	}
-	for i := range drop.keys {
+	for i := range drop.levels {
 		if _, err := tx.StmtContext(ctx, l.partsDrop).ExecContext(ctx, drop.levels[i], drop.idxs[i]); err != nil {
 			return nil, nil, err
 		}
 	}
-	for i := range full.keys {
+	for i := range full.levels {
 		if _, err := tx.StmtContext(ctx, l.tileWrite).ExecContext(ctx, full.levels[i], full.idxs[i], full.hashes[i]); err != nil {
 			return nil, nil, err
 		}
 	}
-	for i := range parts.keys {
+	for i := range parts.levels {
 		if _, err := tx.StmtContext(ctx, l.partWrite).ExecContext(ctx, parts.levels[i], parts.idxs[i], parts.firsts[i], parts.hashes[i]); err != nil {
 			return nil, nil, err
 		}
@@ -789,7 +789,6 @@ func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, pg execer, grown map[t
 // tileRows are rows of audit_tiles or audit_tile_parts, column by column
 // (PostgreSQL takes them as arrays).
 type tileRows struct {
-	keys   []tileKey
 	levels []int32
 	idxs   []int64
 	firsts []int32
@@ -797,6 +796,6 @@ type tileRows struct {
 }
 
 func (r *tileRows) add(k tileKey, first int, hashes []byte) {
-	r.keys, r.levels, r.idxs = append(r.keys, k), append(r.levels, int32(k.level)), append(r.idxs, int64(k.index))
+	r.levels, r.idxs = append(r.levels, int32(k.level)), append(r.idxs, int64(k.index))
 	r.firsts, r.hashes = append(r.firsts, int32(first)), append(r.hashes, hashes)
 }

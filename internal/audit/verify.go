@@ -215,7 +215,12 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 		}
 		return indexDue(rng.End())
 	}
-	if err := verifyStored(ctx, db, first, headSize, watermark, add, joinable, join, noteIndex); err != nil {
+	// A database not yet migrated to tile parts (see hasParts) is read as it is.
+	parts, err := hasParts(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("audit: read the log: %w", err)
+	}
+	if err := verifyStored(ctx, db, first, headSize, watermark, parts, add, joinable, join, noteIndex); err != nil {
 		return nil, err
 	}
 	if err := indexDue(rng.End()); err != nil {
@@ -255,10 +260,6 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 		}
 		rep.Root = root
 		// The stored nodes that new appends build on must be right too.
-		parts, err := hasParts(ctx, db)
-		if err != nil {
-			return nil, fmt.Errorf("audit: read the log: %w", err)
-		}
 		stored, err := readNodes(ctx, db, compact.RangeNodes(0, count, nil), parts)
 		if err != nil {
 			return nil, &TamperError{Index: lastGood, Reason: "tree nodes are missing: " + err.Error()}
@@ -331,7 +332,7 @@ func checkIndexBeyond(ctx context.Context, db *storage.DB, count uint64) error {
 // noteIndex of each chunk's first fault. Reading, hashing and checking the
 // index run on one worker per CPU, chunk by chunk; the checks and the tree
 // take the chunks in order.
-func verifyStored(ctx context.Context, db *storage.DB, first, headSize, watermark uint64, add func(uint64, []byte, []byte) error,
+func verifyStored(ctx context.Context, db *storage.DB, first, headSize, watermark uint64, parts bool, add func(uint64, []byte, []byte) error,
 	joinable func(lo, hi uint64) bool, join func(*compact.Range) error, noteIndex func(*TamperError)) error {
 	type chunk struct {
 		bundles []bundle
@@ -364,10 +365,6 @@ func verifyStored(ctx context.Context, db *storage.DB, first, headSize, watermar
 		last = (headSize - base) / verifySpan
 	}
 	noCopy := db.Dialect == storage.SQLite
-	parts, err := hasParts(ctx, db)
-	if err != nil {
-		return fmt.Errorf("audit: read the log: %w", err)
-	}
 	bulk := db.Bulk()
 	read := func(k uint64) *chunk {
 		c := &chunk{}
