@@ -86,6 +86,10 @@ type Log struct {
 	partWrite, partsDrop                        *sql.Stmt // see writeTiles
 	blockWrite                                  *sql.Stmt // see noteTimes
 
+	// commits counts the batches committed: as one statement without a
+	// transaction (PostgreSQL), and in a transaction under the head's lock.
+	statementCommits, txCommits atomic.Uint64
+
 	// failing is set while the last commit failed (a full disk, a lost
 	// database): /readyz answers 503 until a commit succeeds again.
 	failing atomic.Bool
@@ -332,6 +336,9 @@ func (l *Log) commit(batch []*pending) {
 			w, err, l.rng, l.edge = nil, nil, nil, nil
 		}
 	}
+	if w != nil && err == nil {
+		l.statementCommits.Add(1)
+	}
 	if w == nil && err == nil {
 		err = l.db.InTx(ctx, func(tx *sql.Tx) error {
 			var size64 int64
@@ -353,6 +360,9 @@ func (l *Log) commit(batch []*pending) {
 			w, err = l.writeBatch(ctx, tx, size, batch, errs)
 			return err
 		})
+		if err == nil {
+			l.txCommits.Add(1)
+		}
 	}
 	l.failing.Store(err != nil)
 	if err != nil {
@@ -376,6 +386,15 @@ func (l *Log) commit(batch []*pending) {
 	for i, p := range batch {
 		p.done <- result{receipt: w.receipts[i], err: errs[i]}
 	}
+}
+
+// Commits reports how many batches this server committed as one statement
+// without a transaction (PostgreSQL, when nothing stood in the way) and how
+// many in a transaction under the head's lock (every batch on SQLite; on
+// PostgreSQL a batch with mutations, one another server overtook, or one
+// after an error).
+func (l *Log) Commits() (statement, transaction uint64) {
+	return l.statementCommits.Load(), l.txCommits.Load()
 }
 
 // written is what a batch's commit changed of the log.
@@ -429,16 +448,19 @@ func (l *Log) writeBatch(ctx context.Context, tx *sql.Tx, size uint64, batch []*
 		}
 		leaves[i] = p.leaf
 	}
-	// The new hashes at tile-bottom levels (0, 8, 16, …), by tile.
+	// The new hashes at tile-bottom levels (0, 8, 16, …), by tile, and
+	// where in its tile each tile's first new hash goes.
 	grown := map[tileKey][]byte{}
+	starts := map[tileKey]int{}
 	var order []tileKey
 	visit := func(id compact.NodeID, hash []byte) {
 		if id.Level%tileHeight != 0 {
 			return
 		}
-		k, _, _ := tileOf(id)
+		k, at, _ := tileOf(id)
 		if _, ok := grown[k]; !ok {
 			order = append(order, k)
+			starts[k] = at
 		}
 		grown[k] = append(grown[k], hash...)
 	}
@@ -457,7 +479,7 @@ func (l *Log) writeBatch(ctx context.Context, tx *sql.Tx, size uint64, batch []*
 	if err := l.writeBundles(ctx, tx, pg, size, leaves); err != nil {
 		return nil, err
 	}
-	edge, whole, err := l.writeTiles(ctx, tx, pg, grown, order)
+	edge, whole, err := l.writeTiles(ctx, tx, pg, grown, starts, order)
 	if err != nil {
 		return nil, err
 	}
@@ -707,15 +729,25 @@ func (l *Log) writeIndex(ctx context.Context, tx *sql.Tx, pg execer, first uint6
 // last commit are deleted (a commit later: the trigger that allows it must
 // see the whole tile, and on PostgreSQL the writes are one statement, whose
 // parts do not see each other's rows). It returns the new cache of partial
-// tiles and the tiles made whole.
-func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, pg execer, grown map[tileKey][]byte, order []tileKey) (map[tileKey][]byte, []tileKey, error) {
+// tiles and the tiles made whole. starts says where each tile's first new
+// hash goes: a tile the batch begins (at 0) has nothing stored to read, and
+// a cached tile must end where the batch continues it.
+func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, pg execer, grown map[tileKey][]byte, starts map[tileKey]int, order []tileKey) (map[tileKey][]byte, []tileKey, error) {
 	edge := make(map[tileKey][]byte, len(l.edge)+len(order))
 	for k, v := range l.edge {
 		edge[k] = v
 	}
 	var missing []tileKey
 	for _, k := range order {
-		if _, ok := edge[k]; !ok {
+		cached, ok := edge[k]
+		switch {
+		case ok && len(cached) == starts[k]*hashSize:
+		case !ok && starts[k] == 0:
+			// Begun by this batch: on PostgreSQL it no longer makes the
+			// commit of every 256th entry go under the head's lock.
+			edge[k] = nil
+		default:
+			delete(edge, k)
 			missing = append(missing, k)
 		}
 	}

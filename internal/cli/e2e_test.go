@@ -295,8 +295,14 @@ func TestAppendixAWalkthrough(t *testing.T) {
 
 	// Operational endpoints.
 	s.json(200, "GET", "/healthz", "", nil)
-	if st, _, body := s.do("GET", "/metrics", "", nil); st != 200 || !bytes.Contains(body, []byte("medguard_audit_tree_size")) {
+	if st, _, body := s.do("GET", "/metrics", "", nil); st != 200 {
 		t.Fatalf("metrics: %d", st)
+	} else {
+		for _, name := range []string{"medguard_audit_tree_size", `medguard_audit_commits_total{path="transaction"}`} {
+			if !bytes.Contains(body, []byte(name)) {
+				t.Fatalf("metrics: no %s in\n%s", name, body)
+			}
+		}
 	}
 	var doc map[string]any
 	_, _, raw := s.do("GET", "/api/v1/openapi.json", "", nil)

@@ -61,6 +61,21 @@ func NewMetrics(db *storage.DB, log func() *audit.Log) *Metrics {
 			return float64(size)
 		}))
 	}
+	if log != nil {
+		for _, path := range []string{"statement", "transaction"} {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "medguard_audit_commits_total",
+				Help: "Audit group commits of this process: as one statement without a transaction (PostgreSQL), or in a " +
+					"transaction under the tree head's lock (SQLite always; PostgreSQL for mutations and when another server overtook).",
+				ConstLabels: prometheus.Labels{"path": path}}, func() float64 {
+				l := log()
+				if l == nil {
+					return 0
+				}
+				statement, transaction := l.Commits()
+				return float64(map[string]uint64{"statement": statement, "transaction": transaction}[path])
+			}))
+		}
+	}
 	if db != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "medguard_db_open_connections",
 			Help: "Open connections of the write pool."}, func() float64 { return float64(db.Stats().OpenConnections) }))
