@@ -55,6 +55,10 @@ import (
 type Config struct {
 	DataDir string // default ./medguard-data
 	DB      string // "" for SQLite in DataDir, or postgres://…
+	// DBConnections, if positive, is the PostgreSQL pool the server opens
+	// at start and keeps (storage.KeepConnections); 0 leaves the pool to
+	// open connections as needed (tools).
+	DBConnections int
 	// KeyFile is the key file's path (default DATA/keys/medguard.keys);
 	// Keys, if set, is the key file's contents from the environment.
 	KeyFile string
@@ -202,6 +206,12 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if err := a.DB.Migrate(ctx, Schemas()...); err != nil {
 		a.DB.Close()
 		return nil, err
+	}
+	if cfg.DBConnections > 0 {
+		if err := a.DB.KeepConnections(ctx, cfg.DBConnections); err != nil {
+			a.DB.Close()
+			return nil, fmt.Errorf("%w (--db-connections %d: every server's count together must stay below PostgreSQL's max_connections)", err, cfg.DBConnections)
+		}
 	}
 	if err := a.openKeys(ctx); err != nil {
 		a.DB.Close()

@@ -224,3 +224,52 @@ func TestIsBusy(t *testing.T) {
 		t.Fatalf("not busy errors taken for busy: %v", err)
 	}
 }
+
+// A server's PostgreSQL pool is opened at start and kept: a burst of
+// queries beyond it waits for its connections instead of making the
+// database start new backends, and the same backends serve burst after
+// burst.
+func TestKeepConnections(t *testing.T) {
+	ctx := context.Background()
+	each(t, func(t *testing.T, db *storage.DB) {
+		if err := db.KeepConnections(ctx, 0); !medguard.IsKind(err, medguard.Invalid) {
+			t.Fatalf("0 connections: %v; want Invalid", err)
+		}
+		if err := db.KeepConnections(ctx, 3); err != nil {
+			t.Fatal(err)
+		}
+		if db.Dialect != storage.Postgres {
+			return
+		}
+		if st := db.Stats(); st.OpenConnections != 3 || st.Idle != 3 || st.MaxOpenConnections != 3 {
+			t.Fatalf("after KeepConnections(3): %+v; want 3 open, idle, at most", st)
+		}
+		burst := func() map[int]bool {
+			pids := make(chan int, 12)
+			errs := make(chan error, 12)
+			for range 12 {
+				go func() {
+					var pid int
+					err := db.QueryRowContext(ctx, `SELECT pg_backend_pid() FROM pg_sleep(0.02)`).Scan(&pid)
+					pids <- pid
+					errs <- err
+				}()
+			}
+			seen := map[int]bool{}
+			for range 12 {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+				seen[<-pids] = true
+			}
+			return seen
+		}
+		first, second := burst(), burst()
+		if len(first) > 3 || fmt.Sprint(first) != fmt.Sprint(second) {
+			t.Fatalf("backends of two bursts of 12 queries: %v then %v; want the same 3 at most", first, second)
+		}
+		if st := db.Stats(); st.OpenConnections != 3 || st.WaitCount == 0 {
+			t.Fatalf("after the bursts: %+v; want 3 connections, and queries that waited for one", st)
+		}
+	})
+}

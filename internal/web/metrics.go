@@ -79,6 +79,12 @@ func NewMetrics(db *storage.DB, log func() *audit.Log) *Metrics {
 	if db != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "medguard_db_open_connections",
 			Help: "Open connections of the write pool."}, func() float64 { return float64(db.Stats().OpenConnections) }))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "medguard_db_connection_waits_total",
+			Help: "Queries that waited for a connection of the write pool (on PostgreSQL, all of them share it: a rate that keeps growing says --db-connections is small for the load)."},
+			func() float64 { return float64(db.Stats().WaitCount) }))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "medguard_db_connection_wait_seconds_total",
+			Help: "Time queries spent waiting for a connection of the write pool."},
+			func() float64 { return db.Stats().WaitDuration.Seconds() }))
 	}
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m
