@@ -398,12 +398,35 @@ func TestTwoServersOnePostgresTree(t *testing.T) {
 		t.Fatal("the two servers' tree does not match its leaves")
 	}
 	// Turn by turn: each log's next batch finds the head moved by the
-	// other (its one-statement commit is refused and it writes under the
-	// lock), and the whole log, search index included, verifies.
-	for i := 0; i < 6; i++ {
+	// other and writes under the lock — without first trying a
+	// one-statement commit the database would refuse — and the whole log,
+	// search index included, verifies.
+	// Past entry 512, so that a tile is made whole and another begun by
+	// servers taking turns, each reading the right edge the other left.
+	refused := func() uint64 { return logs[0].Commits().Refused + logs[1].Commits().Refused }
+	for i := range 120 {
 		if _, err := logs[i%2].Append(ctx, entry(5000+i), nil); err != nil {
 			t.Fatal(err)
 		}
+		if i == 1 {
+			refused0 := refused() // each log learnt of the other by now
+			defer func() {
+				if n := refused() - refused0; n != 0 {
+					t.Errorf("%d one-statement commits refused while the servers took turns; want none tried", n)
+				}
+			}()
+		}
+	}
+	// Alone again: the first batch finds the head moved, the second where
+	// this server left it, and the third is one statement again.
+	before := logs[0].Commits()
+	for i := range 3 {
+		if _, err := logs[0].Append(ctx, entry(6000+i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := logs[0].Commits(); after.Statement != before.Statement+1 || after.Transaction != before.Transaction+2 {
+		t.Fatalf("three batches alone after taking turns: %+v then %+v; want two under the lock, then one statement", before, after)
 	}
 	for _, l := range logs {
 		l.Close()
@@ -414,7 +437,7 @@ func TestTwoServersOnePostgresTree(t *testing.T) {
 	}
 	defer db.Close()
 	rep, err := audit.Verify(ctx, db, audit.VerifyOptions{})
-	if err != nil || rep.Size != 406 {
+	if err != nil || rep.Size != 523 {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
 }

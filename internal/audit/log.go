@@ -86,9 +86,17 @@ type Log struct {
 	partWrite, partsDrop                        *sql.Stmt // see writeTiles
 	blockWrite                                  *sql.Stmt // see noteTimes
 
-	// commits counts the batches committed: as one statement without a
-	// transaction (PostgreSQL), and in a transaction under the head's lock.
-	statementCommits, txCommits atomic.Uint64
+	// The batches committed: as one statement without a transaction
+	// (PostgreSQL), and in a transaction under the head's lock; and the
+	// one-statement commits the database refused (another server had
+	// moved the head).
+	statementCommits, txCommits, refusedStatements atomic.Uint64
+	// overtaken: the last batch written under the lock found that another
+	// server had appended since this one's previous batch. While servers
+	// take turns like that, a one-statement commit would only be refused
+	// (after waiting for the other's lock): batches go under the lock until
+	// one finds the head where this server left it. Appender only.
+	overtaken bool
 
 	// failing is set while the last commit failed (a full disk, a lost
 	// database): /readyz answers 503 until a commit succeeds again.
@@ -332,6 +340,9 @@ func (l *Log) commit(batch []*pending) {
 		// lost) leaves it unknown whether the statement was applied: the
 		// batch fails, as a transaction whose commit went unanswered does.
 		w, err = l.writeBatch(ctx, nil, l.size, batch, errs)
+		if err != nil && storage.Refused(err) {
+			l.refusedStatements.Add(1)
+		}
 		if err != nil && (errors.Is(err, errNotAlone) || storage.Refused(err)) {
 			w, err, l.rng, l.edge = nil, nil, nil, nil
 		}
@@ -347,6 +358,7 @@ func (l *Log) commit(batch []*pending) {
 				return err
 			}
 			size := uint64(size64)
+			l.overtaken = size != l.size
 			if size != l.size || l.rng == nil {
 				// Another server appended since our last batch.
 				if err := l.loadRange(ctx, tx, size); err != nil {
@@ -388,13 +400,23 @@ func (l *Log) commit(batch []*pending) {
 	}
 }
 
-// Commits reports how many batches this server committed as one statement
-// without a transaction (PostgreSQL, when nothing stood in the way) and how
-// many in a transaction under the head's lock (every batch on SQLite; on
-// PostgreSQL a batch with mutations, one another server overtook, or one
-// after an error).
-func (l *Log) Commits() (statement, transaction uint64) {
-	return l.statementCommits.Load(), l.txCommits.Load()
+// CommitCounts are the batches a server has committed, by how.
+type CommitCounts struct {
+	// Statement: as one statement without a transaction (PostgreSQL, when
+	// nothing stood in the way).
+	Statement uint64
+	// Transaction: in a transaction under the head's lock (every batch on
+	// SQLite; on PostgreSQL a batch with mutations, and batches while
+	// another server appends between this one's).
+	Transaction uint64
+	// Refused: one-statement commits the database refused because another
+	// server had moved the head (the batch then went under the lock).
+	Refused uint64
+}
+
+// Commits counts the batches committed so far.
+func (l *Log) Commits() CommitCounts {
+	return CommitCounts{l.statementCommits.Load(), l.txCommits.Load(), l.refusedStatements.Load()}
 }
 
 // written is what a batch's commit changed of the log.
@@ -413,11 +435,12 @@ var errNotAlone = errors.New("audit: the batch needs the head's lock")
 
 // alone reports whether batch may be committed as one statement without a
 // transaction (PostgreSQL): no entry carries a mutation (those run under
-// savepoints in a transaction), this server knows the tree (its size,
-// range and the partitions ahead) and the index has caught up. Whether the
+// savepoints in a transaction), no other server is appending between this
+// one's batches (overtaken), this server knows the tree (its size, range
+// and the partitions ahead) and the index has caught up. Whether the
 // head is still where this server left it is checked by the statement.
 func (l *Log) alone(batch []*pending) bool {
-	if l.db.Dialect != storage.Postgres || l.rng == nil || l.indexedTo.Load() != l.size ||
+	if l.db.Dialect != storage.Postgres || l.overtaken || l.rng == nil || l.indexedTo.Load() != l.size ||
 		(l.partitioned && l.partitionedTo < l.size+uint64(len(batch))) {
 		return false
 	}
@@ -588,7 +611,21 @@ func readHead(ctx context.Context, q querier) (uint64, []byte, error) {
 // hashes of the perfect subtrees that cover [0, size).
 func (l *Log) loadRange(ctx context.Context, q querier, size uint64) error {
 	ids := compact.RangeNodes(0, size, nil)
-	hashes, err := readNodes(ctx, q, ids, true)
+	// The tiles that hold the range's nodes are the partial tiles at the
+	// right edge, the ones the next batch grows: one read gives both, and
+	// a batch written after another server's (the turns servers take under
+	// the head's lock) does not read them again.
+	var keys []tileKey
+	for _, id := range ids {
+		if k, _, _ := tileOf(id); !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	tiles, err := readTiles(ctx, q, keys, true)
+	if err != nil {
+		return err
+	}
+	hashes, err := nodesIn(tiles, ids)
 	if err != nil {
 		return err
 	}
@@ -596,7 +633,15 @@ func (l *Log) loadRange(ctx context.Context, q querier, size uint64) error {
 	if err != nil {
 		return err
 	}
-	l.size, l.rng, l.edge = size, rng, nil
+	edge := map[tileKey][]byte{}
+	for level := uint(0); size>>(tileHeight*level) > 0; level++ {
+		n := size >> (tileHeight * level) // the nodes at this tile level's bottom
+		k := tileKey{level: level, index: n / tileWidth}
+		if t, ok := tiles[k]; ok && uint64(len(t)) == n%tileWidth*hashSize {
+			edge[k] = t
+		}
+	}
+	l.size, l.rng, l.edge = size, rng, edge
 	return nil
 }
 

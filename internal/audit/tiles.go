@@ -131,6 +131,11 @@ func readNodes(ctx context.Context, q querier, ids []compact.NodeID, parts bool)
 	if err != nil {
 		return nil, err
 	}
+	return nodesIn(tiles, ids)
+}
+
+// nodesIn folds the hashes of the nodes ids from the tiles that hold them.
+func nodesIn(tiles map[tileKey][]byte, ids []compact.NodeID) ([][]byte, error) {
 	out := make([][]byte, len(ids))
 	for i, id := range ids {
 		k, lo, hi := tileOf(id)

@@ -186,10 +186,10 @@ func TestTileGrowsByParts(t *testing.T) {
 	checkTree(t, db, l, a.leaves)
 	// On PostgreSQL every one of these commits was one statement, the one
 	// that began two tiles too: no tile is read back to begin one.
-	statement, transaction := l.Commits()
-	if want := uint64(52); db.Dialect == storage.Postgres && (statement != want || transaction != 0) ||
-		db.Dialect == storage.SQLite && (statement != 0 || transaction != want) {
-		t.Fatalf("%d commits as one statement, %d in a transaction; want all %d as %s", statement, transaction, want,
+	c := l.Commits()
+	if want := uint64(52); db.Dialect == storage.Postgres && (c.Statement != want || c.Transaction != 0) ||
+		db.Dialect == storage.SQLite && (c.Statement != 0 || c.Transaction != want) {
+		t.Fatalf("%d commits as one statement, %d in a transaction; want all %d as %s", c.Statement, c.Transaction, want,
 			map[bool]string{true: "one statement", false: "transactions"}[db.Dialect == storage.Postgres])
 	}
 

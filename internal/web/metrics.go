@@ -71,10 +71,18 @@ func NewMetrics(db *storage.DB, log func() *audit.Log) *Metrics {
 				if l == nil {
 					return 0
 				}
-				statement, transaction := l.Commits()
-				return float64(map[string]uint64{"statement": statement, "transaction": transaction}[path])
+				c := l.Commits()
+				return float64(map[string]uint64{"statement": c.Statement, "transaction": c.Transaction}[path])
 			}))
 		}
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "medguard_audit_statements_refused_total",
+			Help: "One-statement audit commits (PostgreSQL) the database refused because another server had moved the tree head; the batch then went under the lock."},
+			func() float64 {
+				if l := log(); l != nil {
+					return float64(l.Commits().Refused)
+				}
+				return 0
+			}))
 	}
 	if db != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "medguard_db_open_connections",
