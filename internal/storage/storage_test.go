@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -265,7 +266,9 @@ func TestKeepConnections(t *testing.T) {
 			return seen
 		}
 		first, second := burst(), burst()
-		if len(first) > 3 || fmt.Sprint(first) != fmt.Sprint(second) {
+		all := maps.Clone(first)
+		maps.Copy(all, second)
+		if len(all) > 3 {
 			t.Fatalf("backends of two bursts of 12 queries: %v then %v; want the same 3 at most", first, second)
 		}
 		if st := db.Stats(); st.OpenConnections != 3 || st.WaitCount == 0 {
