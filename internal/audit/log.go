@@ -340,10 +340,10 @@ func (l *Log) commit(batch []*pending) {
 		// lost) leaves it unknown whether the statement was applied: the
 		// batch fails, as a transaction whose commit went unanswered does.
 		w, err = l.writeBatch(ctx, nil, l.size, batch, errs)
-		if err != nil && storage.Refused(err) {
-			l.refusedStatements.Add(1)
-		}
-		if err != nil && (errors.Is(err, errNotAlone) || storage.Refused(err)) {
+		if refused := storage.Refused(err); refused || errors.Is(err, errNotAlone) {
+			if refused {
+				l.refusedStatements.Add(1)
+			}
 			w, err, l.rng, l.edge = nil, nil, nil, nil
 		}
 	}
@@ -615,13 +615,7 @@ func (l *Log) loadRange(ctx context.Context, q querier, size uint64) error {
 	// right edge, the ones the next batch grows: one read gives both, and
 	// a batch written after another server's (the turns servers take under
 	// the head's lock) does not read them again.
-	var keys []tileKey
-	for _, id := range ids {
-		if k, _, _ := tileOf(id); !slices.Contains(keys, k) {
-			keys = append(keys, k)
-		}
-	}
-	tiles, err := readTiles(ctx, q, keys, true)
+	tiles, err := readTiles(ctx, q, tilesHolding(ids), true)
 	if err != nil {
 		return err
 	}

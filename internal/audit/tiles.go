@@ -119,6 +119,15 @@ func readNodes(ctx context.Context, q querier, ids []compact.NodeID, parts bool)
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	tiles, err := readTiles(ctx, q, tilesHolding(ids), parts)
+	if err != nil {
+		return nil, err
+	}
+	return nodesIn(tiles, ids)
+}
+
+// tilesHolding lists, once each, the tiles that hold the nodes ids.
+func tilesHolding(ids []compact.NodeID) []tileKey {
 	seen := map[tileKey]bool{}
 	var keys []tileKey
 	for _, id := range ids {
@@ -127,11 +136,7 @@ func readNodes(ctx context.Context, q querier, ids []compact.NodeID, parts bool)
 			keys = append(keys, k)
 		}
 	}
-	tiles, err := readTiles(ctx, q, keys, parts)
-	if err != nil {
-		return nil, err
-	}
-	return nodesIn(tiles, ids)
+	return keys
 }
 
 // nodesIn folds the hashes of the nodes ids from the tiles that hold them.

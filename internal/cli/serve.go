@@ -41,7 +41,7 @@ import (
 // each of a few CPUs, while three servers stay far below PostgreSQL's
 // default max_connections (100). On the 2-CPU machine of the README's
 // figures, 12 kept connections held the p99 at 1,000 reads/s where a pool
-// of 32 opened on demand stalled (README, "Connections kept").
+// of 32 opened on demand stalled (README, "Sixth round").
 const defaultDBConnections = 12
 
 // serveFlags are the settings of "medguard serve".

@@ -62,27 +62,24 @@ func NewMetrics(db *storage.DB, log func() *audit.Log) *Metrics {
 		}))
 	}
 	if log != nil {
-		for _, path := range []string{"statement", "transaction"} {
-			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "medguard_audit_commits_total",
-				Help: "Audit group commits of this process: as one statement without a transaction (PostgreSQL), or in a " +
-					"transaction under the tree head's lock (SQLite always; PostgreSQL for mutations and when another server overtook).",
-				ConstLabels: prometheus.Labels{"path": path}}, func() float64 {
-				l := log()
-				if l == nil {
-					return 0
-				}
-				c := l.Commits()
-				return float64(map[string]uint64{"statement": c.Statement, "transaction": c.Transaction}[path])
-			}))
-		}
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "medguard_audit_statements_refused_total",
-			Help: "One-statement audit commits (PostgreSQL) the database refused because another server had moved the tree head; the batch then went under the lock."},
-			func() float64 {
+		// commits counts what pick takes of the log's commit counts.
+		commits := func(name, help string, labels prometheus.Labels, pick func(audit.CommitCounts) uint64) {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, func() float64 {
 				if l := log(); l != nil {
-					return float64(l.Commits().Refused)
+					return float64(pick(l.Commits()))
 				}
 				return 0
 			}))
+		}
+		const help = "Audit group commits of this process: as one statement without a transaction (PostgreSQL), or in a " +
+			"transaction under the tree head's lock (SQLite always; PostgreSQL for mutations and when another server overtook)."
+		commits("medguard_audit_commits_total", help, prometheus.Labels{"path": "statement"},
+			func(c audit.CommitCounts) uint64 { return c.Statement })
+		commits("medguard_audit_commits_total", help, prometheus.Labels{"path": "transaction"},
+			func(c audit.CommitCounts) uint64 { return c.Transaction })
+		commits("medguard_audit_statements_refused_total", "One-statement audit commits (PostgreSQL) the database refused "+
+			"because another server had moved the tree head; the batch then went under the lock.", nil,
+			func(c audit.CommitCounts) uint64 { return c.Refused })
 	}
 	if db != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "medguard_db_open_connections",
