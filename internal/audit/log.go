@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -91,6 +92,8 @@ type Log struct {
 	// one-statement commits the database refused (another server had
 	// moved the head).
 	statementCommits, txCommits, refusedStatements atomic.Uint64
+	// How the tree was taken up again (CommitCounts).
+	headRanges, tileRanges atomic.Uint64
 	// overtaken: the last batch written under the lock found that another
 	// server had appended since this one's previous batch. While servers
 	// take turns like that, a one-statement commit would only be refused
@@ -163,7 +166,7 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 	if l.partsDrop, err = db.PrepareWrite(ctx, `DELETE FROM audit_tile_parts WHERE level = $1 AND idx = $2`); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
-	if l.headRead, err = db.PrepareWrite(ctx, `SELECT size, root FROM audit_head WHERE id = 1`+db.ForUpdate()); err != nil {
+	if l.headRead, err = db.PrepareWrite(ctx, `SELECT size, root, range_size, range_hashes FROM audit_head WHERE id = 1`+db.ForUpdate()); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
 	if l.headWrite, err = db.PrepareWrite(ctx, headUpdate); err != nil {
@@ -194,8 +197,9 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 	return l, nil
 }
 
-// headUpdate moves the head to a new size and root.
-const headUpdate = `UPDATE audit_head SET size = $1, root = $2, updated_at = $3 WHERE id = 1`
+// headUpdate moves the head to a new size and root, with the compact
+// range at that size (migration 0007).
+const headUpdate = `UPDATE audit_head SET size = $1, root = $2, updated_at = $3, range_size = $1, range_hashes = $4 WHERE id = 1`
 
 // Failing reports whether the last commit of the log failed: nothing can
 // be answered while entries cannot be made durable.
@@ -353,16 +357,20 @@ func (l *Log) commit(batch []*pending) {
 	if w == nil && err == nil {
 		err = l.db.InTx(ctx, func(tx *sql.Tx) error {
 			var size64 int64
-			var oldRoot []byte
-			if err := tx.StmtContext(ctx, l.headRead).QueryRowContext(ctx).Scan(&size64, &oldRoot); err != nil {
+			var oldRoot, rangeHashes []byte
+			var rangeSize sql.NullInt64
+			if err := tx.StmtContext(ctx, l.headRead).QueryRowContext(ctx).Scan(&size64, &oldRoot, &rangeSize, &rangeHashes); err != nil {
 				return err
 			}
 			size := uint64(size64)
 			l.overtaken = size != l.size
 			if size != l.size || l.rng == nil {
-				// Another server appended since our last batch.
-				if err := l.loadRange(ctx, tx, size); err != nil {
-					return err
+				// Another server appended since our last batch: the range
+				// it left with the head, or else the one in the tiles.
+				if !l.rangeFromHead(size, rangeSize, rangeHashes) {
+					if err := l.loadRange(ctx, tx, size); err != nil {
+						return err
+					}
 				}
 			}
 			if err := l.partitionsFor(ctx, tx, size+uint64(len(batch))); err != nil {
@@ -412,11 +420,17 @@ type CommitCounts struct {
 	// Refused: one-statement commits the database refused because another
 	// server had moved the head (the batch then went under the lock).
 	Refused uint64
+	// RangeFromHead and RangeFromTiles: how the tree was taken up again
+	// under the lock after another server's batches — from the range
+	// stored with the head, or read from the tiles (as at Open, and for a
+	// head moved by a server of an earlier version).
+	RangeFromHead, RangeFromTiles uint64
 }
 
 // Commits counts the batches committed so far.
 func (l *Log) Commits() CommitCounts {
-	return CommitCounts{l.statementCommits.Load(), l.txCommits.Load(), l.refusedStatements.Load()}
+	return CommitCounts{l.statementCommits.Load(), l.txCommits.Load(), l.refusedStatements.Load(),
+		l.headRanges.Load(), l.tileRanges.Load()}
 }
 
 // written is what a batch's commit changed of the log.
@@ -534,24 +548,25 @@ func (l *Log) writeBatch(ctx context.Context, tx *sql.Tx, size uint64, batch []*
 		return nil, err
 	}
 	newSize := size + uint64(len(batch))
+	rangeHashes := bytes.Join(rng.Hashes(), nil)
 	now := time.Now().UnixMilli()
 	switch {
 	case tx == nil:
 		// The head moves only from size; the statement fails, writing
 		// nothing, if another server moved it first (its bundle at size
 		// conflicts, or the head's update finds no row: 1 / 0).
-		writes.ExecContext(ctx, headUpdate+` AND size = $4 RETURNING 1`, int64(newSize), root, now, int64(size))
+		writes.ExecContext(ctx, headUpdate+` AND size = $5 RETURNING 1`, int64(newSize), root, now, rangeHashes, int64(size))
 		writes.ExecContext(ctx, `SELECT 1 / count(*) FROM `+writes.lastName())
 		if err := writes.flushAlone(ctx, l.db); err != nil {
 			return nil, err
 		}
 	case l.db.Dialect == storage.Postgres:
-		writes.ExecContext(ctx, headUpdate, int64(newSize), root, now)
+		writes.ExecContext(ctx, headUpdate, int64(newSize), root, now, rangeHashes)
 		if err := writes.flush(ctx, tx); err != nil {
 			return nil, err
 		}
 	default:
-		if _, err := tx.StmtContext(ctx, l.headWrite).ExecContext(ctx, int64(newSize), root, now); err != nil {
+		if _, err := tx.StmtContext(ctx, l.headWrite).ExecContext(ctx, int64(newSize), root, now, rangeHashes); err != nil {
 			return nil, err
 		}
 	}
@@ -610,6 +625,7 @@ func readHead(ctx context.Context, q querier) (uint64, []byte, error) {
 // loadRange reads the compact range of the tree of the given size: the
 // hashes of the perfect subtrees that cover [0, size).
 func (l *Log) loadRange(ctx context.Context, q querier, size uint64) error {
+	l.tileRanges.Add(1)
 	ids := compact.RangeNodes(0, size, nil)
 	// The tiles that hold the range's nodes are the partial tiles at the
 	// right edge, the ones the next batch grows: one read gives both, and
@@ -627,6 +643,37 @@ func (l *Log) loadRange(ctx context.Context, q querier, size uint64) error {
 	if err != nil {
 		return err
 	}
+	l.size, l.rng, l.edge = size, rng, edgeOf(tiles, size)
+	return nil
+}
+
+// rangeFromHead takes the tree of the given size from the range stored
+// with the head, if it is that size's (a server of an earlier version
+// moves the head without it), keeping of the tiles in memory those still
+// at the edge. It reports whether it did.
+func (l *Log) rangeFromHead(size uint64, rangeSize sql.NullInt64, hashes []byte) bool {
+	n := len(compact.RangeNodes(0, size, nil))
+	if !rangeSize.Valid || uint64(rangeSize.Int64) != size || len(hashes) != n*hashSize {
+		return false
+	}
+	split := make([][]byte, n)
+	for i := range split {
+		split[i] = hashes[i*hashSize : (i+1)*hashSize : (i+1)*hashSize]
+	}
+	rng, err := rangeFactory.NewRange(0, size, split)
+	if err != nil {
+		return false
+	}
+	l.size, l.rng, l.edge = size, rng, edgeOf(l.edge, size)
+	l.headRanges.Add(1)
+	return true
+}
+
+// edgeOf returns those of tiles that are the partial tiles at the right
+// edge of a tree of the given size, whole up to it: the tiles its next
+// batch grows. (A tile that ends elsewhere is left out: writeTiles reads
+// it again if it must.)
+func edgeOf(tiles map[tileKey][]byte, size uint64) map[tileKey][]byte {
 	edge := map[tileKey][]byte{}
 	for level := uint(0); size>>(tileHeight*level) > 0; level++ {
 		n := size >> (tileHeight * level) // the nodes at this tile level's bottom
@@ -635,8 +682,7 @@ func (l *Log) loadRange(ctx context.Context, q querier, size uint64) error {
 			edge[k] = t
 		}
 	}
-	l.size, l.rng, l.edge = size, rng, edge
-	return nil
+	return edge
 }
 
 const indexColumns = 5
@@ -777,6 +823,7 @@ func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, pg execer, grown map[t
 		edge[k] = v
 	}
 	var missing []tileKey
+	unread := map[tileKey]bool{}
 	for _, k := range order {
 		cached, ok := edge[k]
 		switch {
@@ -785,7 +832,14 @@ func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, pg execer, grown map[t
 			// Begun by this batch: on PostgreSQL it no longer makes the
 			// commit of every 256th entry go under the head's lock.
 			edge[k] = nil
+		case starts[k]+len(grown[k])/hashSize < tileWidth:
+			// Grown by another server since: this batch adds its part
+			// after theirs without reading them (the head's size says
+			// where the tile ends), and forgets the tile.
+			delete(edge, k)
+			unread[k] = true
 		default:
+			// Made whole by this batch: the row holds all of it.
 			delete(edge, k)
 			missing = append(missing, k)
 		}
@@ -805,6 +859,10 @@ func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, pg execer, grown map[t
 	var full, parts tileRows // rows of audit_tiles, of audit_tile_parts
 	var madeWhole []tileKey
 	for _, k := range order {
+		if unread[k] {
+			parts.add(k, starts[k], grown[k])
+			continue
+		}
 		old := len(edge[k])
 		hashes := append(append(make([]byte, 0, old+len(grown[k])), edge[k]...), grown[k]...)
 		switch {

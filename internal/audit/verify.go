@@ -269,6 +269,15 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*VerifyRep
 				return nil, &TamperError{Index: lastGood, Reason: "stored tree nodes do not match the entries"}
 			}
 		}
+		// And so must the range stored with the head (the servers' next
+		// batches start from it), unless the head has moved on since.
+		size, hashes, err := storedRange(ctx, db)
+		if err != nil {
+			return nil, fmt.Errorf("audit: read the tree head: %w", err)
+		}
+		if size == count && !bytes.Equal(hashes, bytes.Join(rng.Hashes(), nil)) {
+			return nil, &TamperError{Index: lastGood, Reason: "the range stored with the tree head does not match the entries"}
+		}
 	}
 	if err := checkIndexBeyond(ctx, db, count); err != nil {
 		return nil, err
@@ -595,4 +604,18 @@ func collectCheckpoints(ctx context.Context, db *storage.DB, opts VerifyOptions)
 		}
 	}
 	return out, len(opts.Checkpoints), chain, nil
+}
+
+// storedRange reads the compact range stored with the tree head and the
+// size it belongs to (migration 0007); size 0 when there is none: written
+// by an earlier version, or a database not yet migrated.
+func storedRange(ctx context.Context, db *storage.DB) (uint64, []byte, error) {
+	ok, err := db.HasColumn(ctx, "audit_head", "range_hashes")
+	if err != nil || !ok {
+		return 0, nil, err
+	}
+	var size sql.NullInt64
+	var hashes []byte
+	err = db.QueryRowContext(ctx, `SELECT range_size, range_hashes FROM audit_head WHERE id = 1`).Scan(&size, &hashes)
+	return uint64(size.Int64), hashes, err
 }

@@ -262,6 +262,21 @@ func TestVerifyCatchesDeletionReorderAndTruncation(t *testing.T) {
 		_, err = tb.verify(t, true)
 		wantTamper(t, err, 45)
 	})
+	t.Run("range stored with the head forged", func(t *testing.T) {
+		// The servers' next batches would build on it: a forged range
+		// makes every later root wrong, and verify says so now.
+		tb := newTamperable(t, 50, 10)
+		tb.unlock(t)
+		var hashes []byte
+		tb.db.QueryRowContext(context.Background(), `SELECT range_hashes FROM audit_head WHERE id = 1`).Scan(&hashes)
+		if len(hashes) != 3*32 { // 50 = 32 + 16 + 2
+			t.Fatalf("the head keeps %d bytes of range, want three hashes", len(hashes))
+		}
+		hashes[40] ^= 1
+		tb.exec(t, `UPDATE audit_head SET range_hashes = $1 WHERE id = 1`, hashes)
+		_, err := tb.verify(t, false)
+		wantTamper(t, err, 50) // every entry is sound: the next one would build on the forgery
+	})
 	t.Run("entry rewritten with its whole tree", func(t *testing.T) {
 		tb := newTamperable(t, 50, 10)
 		tb.unlock(t)
@@ -310,7 +325,8 @@ func rebuild(t *testing.T, tb *tamperable, leaves [][]byte) {
 		tb.exec(t, `INSERT INTO audit_tiles (level, idx, hashes) VALUES ($1, $2, $3)`, int64(k[0]), int64(k[1]), hashes)
 	}
 	root, _ := r.GetRootHash(nil)
-	tb.exec(t, `UPDATE audit_head SET size = $1, root = $2 WHERE id = 1`, int64(len(leaves)), root)
+	tb.exec(t, `UPDATE audit_head SET size = $1, root = $2, range_size = $1, range_hashes = $3 WHERE id = 1`,
+		int64(len(leaves)), root, bytes.Join(r.Hashes(), nil))
 }
 
 func TestCheckpointsAreSignedOnDemandAndInTheBackground(t *testing.T) {

@@ -298,7 +298,7 @@ func TestAppendixAWalkthrough(t *testing.T) {
 	if st, _, body := s.do("GET", "/metrics", "", nil); st != 200 {
 		t.Fatalf("metrics: %d", st)
 	} else {
-		for _, name := range []string{"medguard_audit_tree_size", `medguard_audit_commits_total{path="transaction"}`,
+		for _, name := range []string{"medguard_audit_tree_size", `medguard_audit_commits_total{path="transaction"}`, `medguard_audit_range_loads_total{from="head"}`,
 			"medguard_db_connection_waits_total"} {
 			if !bytes.Contains(body, []byte(name)) {
 				t.Fatalf("metrics: no %s in\n%s", name, body)

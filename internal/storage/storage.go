@@ -530,6 +530,19 @@ func (db *DB) HasTable(ctx context.Context, name string) (bool, error) {
 	return ok, err
 }
 
+// HasColumn reports whether the table has a column of that name: for
+// code that reads a database written by an earlier version (see HasTable),
+// which may lack a column a later migration adds.
+func (db *DB) HasColumn(ctx context.Context, table, column string) (bool, error) {
+	q := `SELECT count(*) > 0 FROM pragma_table_info($1) WHERE name = $2`
+	if db.Dialect == Postgres {
+		q = `SELECT count(*) > 0 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped`
+	}
+	var ok bool
+	err := db.QueryRowContext(ctx, q, table, column).Scan(&ok)
+	return ok, err
+}
+
 // Conn returns a dedicated connection of the write pool, for session-level
 // state such as PostgreSQL advisory locks that elect one server of several
 // for a task. On SQLite it takes the single write connection: hold it only

@@ -80,6 +80,12 @@ func NewMetrics(db *storage.DB, log func() *audit.Log) *Metrics {
 		commits("medguard_audit_statements_refused_total", "One-statement audit commits (PostgreSQL) the database refused "+
 			"because another server had moved the tree head; the batch then went under the lock.", nil,
 			func(c audit.CommitCounts) uint64 { return c.Refused })
+		const rangeHelp = "Times this process took the audit tree up again under the head's lock after other servers' " +
+			"batches: from the range stored with the head, or read from the tiles (at start, or after a server of an earlier version)."
+		commits("medguard_audit_range_loads_total", rangeHelp, prometheus.Labels{"from": "head"},
+			func(c audit.CommitCounts) uint64 { return c.RangeFromHead })
+		commits("medguard_audit_range_loads_total", rangeHelp, prometheus.Labels{"from": "tiles"},
+			func(c audit.CommitCounts) uint64 { return c.RangeFromTiles })
 	}
 	if db != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "medguard_db_open_connections",
