@@ -62,30 +62,32 @@ func NewMetrics(db *storage.DB, log func() *audit.Log) *Metrics {
 		}))
 	}
 	if log != nil {
-		// commits counts what pick takes of the log's commit counts.
-		commits := func(name, help string, labels prometheus.Labels, pick func(audit.CommitCounts) uint64) {
-			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, func() float64 {
+		// The log's commit counts, one counter each.
+		const commitsHelp = "Audit group commits of this process: as one statement without a transaction (PostgreSQL), or in a " +
+			"transaction under the tree head's lock (SQLite always; PostgreSQL for mutations and when another server overtook)."
+		const refusedHelp = "One-statement audit commits (PostgreSQL) the database refused because another server had moved " +
+			"the tree head; the batch then went under the lock."
+		const rangeHelp = "Times this process took the audit tree up again under the head's lock after other servers' " +
+			"batches: from the range stored with the head, or read from the tiles (at start, or after a server of an earlier version)."
+		for _, c := range []struct {
+			name, help string
+			labels     prometheus.Labels
+			pick       func(audit.CommitCounts) uint64
+		}{
+			{"medguard_audit_commits_total", commitsHelp, prometheus.Labels{"path": "statement"}, func(c audit.CommitCounts) uint64 { return c.Statement }},
+			{"medguard_audit_commits_total", commitsHelp, prometheus.Labels{"path": "transaction"}, func(c audit.CommitCounts) uint64 { return c.Transaction }},
+			{"medguard_audit_statements_refused_total", refusedHelp, nil, func(c audit.CommitCounts) uint64 { return c.Refused }},
+			{"medguard_audit_range_loads_total", rangeHelp, prometheus.Labels{"from": "head"}, func(c audit.CommitCounts) uint64 { return c.RangeFromHead }},
+			{"medguard_audit_range_loads_total", rangeHelp, prometheus.Labels{"from": "tiles"}, func(c audit.CommitCounts) uint64 { return c.RangeFromTiles }},
+		} {
+			pick := c.pick
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help, ConstLabels: c.labels}, func() float64 {
 				if l := log(); l != nil {
 					return float64(pick(l.Commits()))
 				}
 				return 0
 			}))
 		}
-		const help = "Audit group commits of this process: as one statement without a transaction (PostgreSQL), or in a " +
-			"transaction under the tree head's lock (SQLite always; PostgreSQL for mutations and when another server overtook)."
-		commits("medguard_audit_commits_total", help, prometheus.Labels{"path": "statement"},
-			func(c audit.CommitCounts) uint64 { return c.Statement })
-		commits("medguard_audit_commits_total", help, prometheus.Labels{"path": "transaction"},
-			func(c audit.CommitCounts) uint64 { return c.Transaction })
-		commits("medguard_audit_statements_refused_total", "One-statement audit commits (PostgreSQL) the database refused "+
-			"because another server had moved the tree head; the batch then went under the lock.", nil,
-			func(c audit.CommitCounts) uint64 { return c.Refused })
-		const rangeHelp = "Times this process took the audit tree up again under the head's lock after other servers' " +
-			"batches: from the range stored with the head, or read from the tiles (at start, or after a server of an earlier version)."
-		commits("medguard_audit_range_loads_total", rangeHelp, prometheus.Labels{"from": "head"},
-			func(c audit.CommitCounts) uint64 { return c.RangeFromHead })
-		commits("medguard_audit_range_loads_total", rangeHelp, prometheus.Labels{"from": "tiles"},
-			func(c audit.CommitCounts) uint64 { return c.RangeFromTiles })
 	}
 	if db != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "medguard_db_open_connections",
