@@ -469,6 +469,100 @@ func TestTwoServersOnePostgresTree(t *testing.T) {
 	}
 }
 
+// Entries that reach a server while it waits for its turn on the head's
+// lock (another server is committing) go in with the batch that waited,
+// not in a turn of their own after it.
+func TestWaitingForTheLockGathersEntries(t *testing.T) {
+	dsn := os.Getenv(storagetest.PostgresEnv)
+	if dsn == "" {
+		t.Skip("MEDGUARD_TEST_POSTGRES not set")
+	}
+	schemaDSN := storagetest.FreshSchema(t, dsn)
+	ctx := context.Background()
+	var logs []*audit.Log
+	var dbs []*storage.DB
+	for i := 0; i < 2; i++ {
+		db, err := storage.Open(ctx, schemaDSN, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if err := db.Migrate(ctx, audit.Schema()); err != nil {
+			t.Fatal(err)
+		}
+		dbs = append(dbs, db)
+		logs = append(logs, openLog(t, db))
+	}
+	for i, l := range logs { // each has committed; the second's head is now behind
+		if _, err := l.Append(ctx, entry(i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := logs[0].Append(ctx, entry(2), nil); err != nil {
+		t.Fatal(err)
+	}
+	// Another server's turn: the head's lock held.
+	conn, err := dbs[0].Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	holder, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.ExecContext(ctx, `SELECT size FROM audit_head WHERE id = 1 FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	before := logs[1].Commits()
+	receipts := make(chan audit.Receipt, 6)
+	appendOne := func(i int) {
+		r, err := logs[1].Append(ctx, entry(100+i), nil)
+		if err != nil {
+			t.Error(err)
+		}
+		receipts <- r
+	}
+	go appendOne(0)
+	// Wait until that batch waits for the lock, then queue five more.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var waiting int
+		if err := dbs[0].QueryRowContext(ctx, `SELECT count(*) FROM pg_locks WHERE NOT granted`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second server's commit never waited for the lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := 1; i < 6; i++ {
+		go appendOne(i)
+	}
+	time.Sleep(500 * time.Millisecond) // they are queued well before
+	if err := holder.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	sizes := map[uint64]int{}
+	for range 6 {
+		sizes[(<-receipts).TreeSize]++
+	}
+	after := logs[1].Commits()
+	if len(sizes) != 1 || after.Transaction != before.Transaction+1 {
+		t.Fatalf("six entries, five of them queued while the first waited for the lock: committed as trees of sizes %v, "+
+			"in %d transactions; want one batch", sizes, after.Transaction-before.Transaction)
+	}
+	for _, l := range logs {
+		l.Close()
+	}
+	if rep, err := audit.Verify(ctx, dbs[0], audit.VerifyOptions{}); err != nil || rep.Size != 9 {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}
+
 // verify reads bundles without copying them on SQLite because modernc
 // gives every row a fresh slice; if a driver upgrade ever reused buffers,
 // this test fails before the verifier silently reads the wrong bytes.

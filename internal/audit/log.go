@@ -94,6 +94,9 @@ type Log struct {
 	statementCommits, txCommits, refusedStatements atomic.Uint64
 	// How the tree was taken up again (CommitCounts).
 	headRanges, tileRanges atomic.Uint64
+	// carry is a batch of AppendBatch that gather met: it goes next.
+	// Appender only.
+	carry *pending
 	// overtaken: the last batch written under the lock found that another
 	// server had appended since this one's previous batch. While servers
 	// take turns like that, a one-statement commit would only be refused
@@ -292,43 +295,51 @@ func (l *Log) Close() error {
 
 func (l *Log) run() {
 	defer close(l.done)
-	for p := range l.queue {
+	for {
+		p := l.carry
+		l.carry = nil
+		if p == nil {
+			var ok bool
+			if p, ok = <-l.queue; !ok {
+				return
+			}
+		}
 		if p.batch != nil {
 			// A batch goes alone, in transactions of up to MaxBatch.
 			for lo := 0; lo < len(p.batch); lo += l.opts.MaxBatch {
-				l.commit(p.batch[lo:min(lo+l.opts.MaxBatch, len(p.batch))])
+				l.commit(p.batch[lo:min(lo+l.opts.MaxBatch, len(p.batch))], false)
 			}
 			continue
 		}
-		batch := []*pending{p}
-	collect:
-		for len(batch) < l.opts.MaxBatch {
-			select {
-			case q, ok := <-l.queue:
-				if !ok {
-					break collect
-				}
-				if q.batch != nil {
-					l.commit(batch)
-					batch = nil
-					for lo := 0; lo < len(q.batch); lo += l.opts.MaxBatch {
-						l.commit(q.batch[lo:min(lo+l.opts.MaxBatch, len(q.batch))])
-					}
-					break collect
-				}
-				batch = append(batch, q)
-			default:
-				break collect
-			}
-		}
-		if len(batch) > 0 {
-			l.commit(batch)
-		}
+		l.commit(l.gather([]*pending{p}), true)
 	}
 }
 
-// commit writes one batch in one transaction and tells every waiter.
-func (l *Log) commit(batch []*pending) {
+// gather adds to batch the single entries queued by now, up to MaxBatch. A
+// batch of AppendBatch met on the way waits in carry, to go next, alone.
+func (l *Log) gather(batch []*pending) []*pending {
+	for l.carry == nil && len(batch) < l.opts.MaxBatch {
+		select {
+		case q, ok := <-l.queue:
+			if !ok {
+				return batch
+			}
+			if q.batch != nil {
+				l.carry = q
+				return batch
+			}
+			batch = append(batch, q)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit writes one batch in one transaction and tells every waiter. With
+// more, entries queued while it waited for another server's turn on the
+// head's lock join it.
+func (l *Log) commit(batch []*pending, more bool) {
 	start := time.Now()
 	ctx := context.Background()
 	l.keepPartitionsAhead(ctx, len(batch))
@@ -372,6 +383,16 @@ func (l *Log) commit(batch []*pending) {
 						return err
 					}
 				}
+			}
+			if more && l.overtaken {
+				// Entries that came while this server waited for its turn
+				// (another server's batch and its sync) take this turn
+				// rather than wait for the next. (Only then: on SQLite
+				// there is no other server, and taking more there made
+				// the commit loop slower, 5,307 / 5,406 → 4,910 / 5,075
+				// reads/s.)
+				batch = l.gather(batch)
+				errs = append(errs, make([]error, len(batch)-len(errs))...)
 			}
 			if err := l.partitionsFor(ctx, tx, size+uint64(len(batch))); err != nil {
 				return err
