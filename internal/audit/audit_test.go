@@ -343,17 +343,20 @@ func TestSearch(t *testing.T) {
 	}
 }
 
-// Two logs (as two servers would have) appending at once to one PostgreSQL
-// database make one tree with no gaps or forks.
-func TestTwoServersOnePostgresTree(t *testing.T) {
+// twoServers opens two logs, as two servers would, each with its own
+// connections, on a fresh schema of the PostgreSQL test database (the test
+// is skipped without one).
+func twoServers(t *testing.T) (string, []*storage.DB, []*audit.Log) {
+	t.Helper()
 	dsn := os.Getenv(storagetest.PostgresEnv)
 	if dsn == "" {
 		t.Skip("MEDGUARD_TEST_POSTGRES not set")
 	}
 	schemaDSN := storagetest.FreshSchema(t, dsn)
 	ctx := context.Background()
+	var dbs []*storage.DB
 	var logs []*audit.Log
-	for i := 0; i < 2; i++ {
+	for range 2 {
 		db, err := storage.Open(ctx, schemaDSN, "")
 		if err != nil {
 			t.Fatal(err)
@@ -362,8 +365,17 @@ func TestTwoServersOnePostgresTree(t *testing.T) {
 		if err := db.Migrate(ctx, audit.Schema()); err != nil {
 			t.Fatal(err)
 		}
+		dbs = append(dbs, db)
 		logs = append(logs, openLog(t, db))
 	}
+	return schemaDSN, dbs, logs
+}
+
+// Two logs (as two servers would have) appending at once to one PostgreSQL
+// database make one tree with no gaps or forks.
+func TestTwoServersOnePostgresTree(t *testing.T) {
+	schemaDSN, _, logs := twoServers(t)
+	ctx := context.Background()
 	var wg sync.WaitGroup
 	for s, l := range logs {
 		for w := 0; w < 4; w++ {
@@ -473,26 +485,8 @@ func TestTwoServersOnePostgresTree(t *testing.T) {
 // lock (another server is committing) go in with the batch that waited,
 // not in a turn of their own after it.
 func TestWaitingForTheLockGathersEntries(t *testing.T) {
-	dsn := os.Getenv(storagetest.PostgresEnv)
-	if dsn == "" {
-		t.Skip("MEDGUARD_TEST_POSTGRES not set")
-	}
-	schemaDSN := storagetest.FreshSchema(t, dsn)
+	_, dbs, logs := twoServers(t)
 	ctx := context.Background()
-	var logs []*audit.Log
-	var dbs []*storage.DB
-	for i := 0; i < 2; i++ {
-		db, err := storage.Open(ctx, schemaDSN, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if err := db.Migrate(ctx, audit.Schema()); err != nil {
-			t.Fatal(err)
-		}
-		dbs = append(dbs, db)
-		logs = append(logs, openLog(t, db))
-	}
 	for i, l := range logs { // each has committed; the second's head is now behind
 		if _, err := l.Append(ctx, entry(i), nil); err != nil {
 			t.Fatal(err)
