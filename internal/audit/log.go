@@ -677,11 +677,7 @@ func (l *Log) rangeFromHead(size uint64, rangeSize sql.NullInt64, hashes []byte)
 	if !rangeSize.Valid || uint64(rangeSize.Int64) != size || len(hashes) != n*hashSize {
 		return false
 	}
-	split := make([][]byte, n)
-	for i := range split {
-		split[i] = hashes[i*hashSize : (i+1)*hashSize : (i+1)*hashSize]
-	}
-	rng, err := rangeFactory.NewRange(0, size, split)
+	rng, err := rangeFactory.NewRange(0, size, splitHashes(hashes))
 	if err != nil {
 		return false
 	}

@@ -38,12 +38,18 @@ func tileOf(id compact.NodeID) (tileKey, int, int) {
 	return tileKey{level: l, index: first / tileWidth}, lo, lo + 1<<h
 }
 
+// splitHashes cuts concatenated hashes into one slice each.
+func splitHashes(b []byte) [][]byte {
+	hashes := make([][]byte, len(b)/hashSize)
+	for i := range hashes {
+		hashes[i] = b[i*hashSize : (i+1)*hashSize : (i+1)*hashSize]
+	}
+	return hashes
+}
+
 // fold hashes a perfect subtree from its bottom row.
 func fold(row []byte) []byte {
-	hashes := make([][]byte, len(row)/hashSize)
-	for i := range hashes {
-		hashes[i] = row[i*hashSize : (i+1)*hashSize]
-	}
+	hashes := splitHashes(row)
 	for len(hashes) > 1 {
 		next := hashes[:len(hashes)/2]
 		for i := range next {

@@ -80,10 +80,9 @@ func NewMetrics(db *storage.DB, log func() *audit.Log) *Metrics {
 			{"medguard_audit_range_loads_total", rangeHelp, prometheus.Labels{"from": "head"}, func(c audit.CommitCounts) uint64 { return c.RangeFromHead }},
 			{"medguard_audit_range_loads_total", rangeHelp, prometheus.Labels{"from": "tiles"}, func(c audit.CommitCounts) uint64 { return c.RangeFromTiles }},
 		} {
-			pick := c.pick
 			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help, ConstLabels: c.labels}, func() float64 {
 				if l := log(); l != nil {
-					return float64(pick(l.Commits()))
+					return float64(c.pick(l.Commits()))
 				}
 				return 0
 			}))
