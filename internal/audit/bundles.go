@@ -65,18 +65,14 @@ func leafRange(ctx context.Context, q querier, start, end uint64, fn func(index 
 	if end <= start {
 		return nil
 	}
-	var bs []bundle
-	if b, err := bundleAt(ctx, q, start); err != nil {
-		return err
-	} else if b != nil {
-		bs = append(bs, *b)
-	}
-	more, err := scanBundles(ctx, q, `SELECT first_idx, count, leaves FROM audit_bundles WHERE first_idx > $1 AND first_idx < $2
+	// The bundle holding start (the last one beginning at or before it)
+	// and those after it, up to end, in one round trip.
+	bs, err := scanBundles(ctx, q, `SELECT first_idx, count, leaves FROM audit_bundles
+		WHERE first_idx >= COALESCE((SELECT MAX(first_idx) FROM audit_bundles WHERE first_idx <= $1), $1) AND first_idx < $2
 		ORDER BY first_idx`, int64(start), int64(end))
 	if err != nil {
 		return err
 	}
-	bs = append(bs, more...)
 	if len(bs) == 0 || bs[0].first > start {
 		if err := missing(ctx, q, start); medguard.IsKind(err, medguard.NotFound) {
 			return err
