@@ -17,12 +17,13 @@ import (
 func readLeaf(leaf []byte) (e *Entry, ok bool) {
 	r := leafReader{s: string(leaf), ok: true}
 	e = &Entry{}
-	r.key(`{"action":`)
-	e.Action = r.str()
-	r.key(`,"actor":`)
-	e.Actor = r.str()
-	r.key(`,"actor_department":`)
-	e.ActorDepartment = r.str()
+	strs := func(fields []leafField) {
+		for _, f := range fields {
+			r.key(f.key)
+			*f.to = r.str()
+		}
+	}
+	strs([]leafField{{`{"action":`, &e.Action}, {`,"actor":`, &e.Actor}, {`,"actor_department":`, &e.ActorDepartment}})
 	r.key(`,"actor_roles":[`)
 	e.ActorRoles = []string{} // as a JSON decoder leaves "[]"
 	for r.ok && !r.next(']') {
@@ -32,11 +33,10 @@ func readLeaf(leaf []byte) (e *Entry, ok bool) {
 		e.ActorRoles = append(e.ActorRoles, r.str())
 	}
 	r.key(`,"break_glass":`)
-	switch {
-	case r.next('t'):
+	if r.next('t') {
 		r.key("rue")
 		e.BreakGlass = true
-	default:
+	} else {
 		r.key("false")
 	}
 	if r.optional(`,"classification":`) {
@@ -45,26 +45,10 @@ func readLeaf(leaf []byte) (e *Entry, ok bool) {
 	if r.optional(`,"count":`) {
 		e.Count = r.count()
 	}
-	r.key(`,"decision":`)
-	e.Decision = r.str()
-	r.key(`,"ip":`)
-	e.IP = r.str()
-	r.key(`,"outcome":`)
-	e.Outcome = r.str()
-	r.key(`,"patient_id":`)
-	e.PatientID = r.str()
-	r.key(`,"purpose":`)
-	e.Purpose = r.str()
-	r.key(`,"request_id":`)
-	e.RequestID = r.str()
-	r.key(`,"rule":`)
-	e.Rule = r.str()
-	r.key(`,"target_id":`)
-	e.TargetID = r.str()
-	r.key(`,"target_type":`)
-	e.TargetType = r.str()
-	r.key(`,"time":`)
-	t := r.str()
+	var t string
+	strs([]leafField{{`,"decision":`, &e.Decision}, {`,"ip":`, &e.IP}, {`,"outcome":`, &e.Outcome},
+		{`,"patient_id":`, &e.PatientID}, {`,"purpose":`, &e.Purpose}, {`,"request_id":`, &e.RequestID},
+		{`,"rule":`, &e.Rule}, {`,"target_id":`, &e.TargetID}, {`,"target_type":`, &e.TargetType}, {`,"time":`, &t}})
 	r.key("}")
 	if !r.ok || r.s != "" {
 		return nil, false
@@ -75,6 +59,13 @@ func readLeaf(leaf []byte) (e *Entry, ok bool) {
 	}
 	e.Time = time.UnixMilli(ms).UTC()
 	return e, true
+}
+
+// leafField is a string field of a leaf: its key, with what comes before
+// it, and where its value goes.
+type leafField struct {
+	key string
+	to  *string
 }
 
 // leafReader walks a leaf's text; the first thing not where appendLeaf
