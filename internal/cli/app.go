@@ -274,6 +274,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.Pulse = pulse.New(a.DB)
 	a.Identity.UsePulse(a.Pulse)
 	a.Detect.UsePulse(a.Pulse)
+	if a.Metrics != nil {
+		a.registerDetectMetrics()
+	}
 	if err := a.Approvals.SealClearText(ctx); err != nil {
 		a.Log.Close()
 		a.DB.Close()
@@ -493,6 +496,17 @@ func (a *App) openTraining(ctx context.Context) error {
 		}
 	})
 	return nil
+}
+
+// registerDetectMetrics shows what detection's catch-ups cost this server:
+// with several servers, each reads back and counts every entry the others
+// write, so that a user's reads are counted together.
+func (a *App) registerDetectMetrics() {
+	a.Metrics.Counter("medguard_detect_entries_read_total", "Audit entries this server read back from the log for detection: "+
+		"those other servers wrote (each server counts every user's reads, wherever served) and, after a start, those written before it.",
+		func() float64 { return float64(a.Detect.CatchUps().Entries) })
+	a.Metrics.Counter("medguard_detect_catchup_seconds_total", "Time this server spent reading those entries back and counting them.",
+		func() float64 { return a.Detect.CatchUps().Took.Seconds() })
 }
 
 // registerSIEMMetrics shows the SIEM forwarder's state in /metrics: how far

@@ -83,23 +83,35 @@ func behindBalancer(t *testing.T, servers ...*server) *server {
 // answered is how many requests of route a server answered with code, from
 // its own /metrics (medguard_http_requests_total).
 func (s *server) answered(route, code string) int {
+	return int(s.metric("medguard_http_requests_total", `route="`+route+`"`, `code="`+code+`"`))
+}
+
+// metric is the sum of a server's series of the metric name whose labels
+// include every one of labels, from its /metrics.
+func (s *server) metric(name string, labels ...string) float64 {
 	s.t.Helper()
 	st, _, body := s.do("GET", "/metrics", "", nil)
 	if st != 200 {
 		s.t.Fatalf("metrics: %d", st)
 	}
-	n := 0
+	sum := 0.0
 	sc := bufio.NewScanner(bytes.NewReader(body))
+lines:
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, "medguard_http_requests_total{") && strings.Contains(line, `route="`+route+`"`) &&
-			strings.Contains(line, `code="`+code+`"`) {
-			f := strings.Fields(line)
-			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			n += int(v)
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
 		}
+		for _, l := range labels {
+			if !strings.Contains(line, l) {
+				continue lines
+			}
+		}
+		f := strings.Fields(line)
+		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		sum += v
 	}
-	return n
+	return sum
 }
 
 // Two servers on one PostgreSQL behind a real load balancer, used through
@@ -160,6 +172,13 @@ func TestServersBehindLoadBalancer(t *testing.T) {
 	na, nb := a.answered(route, "200"), b.answered(route, "200")
 	if na == 0 || nb == 0 || na+nb != 50 {
 		t.Fatalf("reads answered: %d by one server, %d by the other, want 50 over both", na, nb)
+	}
+	// To freeze at the same read, each counted the other's entries, which
+	// its /metrics shows.
+	for _, s := range []*server{a, b} {
+		if n := s.metric("medguard_detect_entries_read_total"); n == 0 {
+			t.Errorf("a server read back none of the other's entries for detection")
+		}
 	}
 
 	// A deactivation made through the balancer holds on both servers at

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"medguard"
@@ -84,6 +85,10 @@ type Service struct {
 	// pulse, if set, reads the log's size for catch-ups, shared among the
 	// requests waiting at the same moment (internal/pulse).
 	pulse Freshness
+	// read and readTook count the entries catch-ups read back from the
+	// log, and the time it took (CatchUps).
+	read     atomic.Uint64
+	readTook atomic.Int64
 
 	// OnFreeze, if set, is told of every freeze (incidents open one).
 	OnFreeze func(ctx context.Context, a Alert)
@@ -158,10 +163,12 @@ func (s *Service) CatchUp(ctx context.Context) error {
 		if from >= size {
 			break
 		}
+		start := time.Now()
 		got, err := audit.ReadEntries(ctx, s.db, from, size)
 		if err != nil || len(got) == 0 {
 			return medguard.Wrap("detect.CatchUp", err)
 		}
+		s.read.Add(uint64(len(got)))
 		s.mu.Lock()
 		if s.next < got[0].Index {
 			s.next = got[0].Index // entries that left the database (archived)
@@ -173,9 +180,24 @@ func (s *Service) CatchUp(ctx context.Context) error {
 		}
 		fired = append(fired, s.drain()...)
 		s.mu.Unlock()
+		s.readTook.Add(int64(time.Since(start)))
 	}
 	s.raiseAll(ctx, fired)
 	return nil
+}
+
+// CatchUpCounts are what this server's catch-ups have read back from the
+// log since it started: the entries other servers wrote (each server counts
+// every user's reads, wherever they were served) and, after a start, those
+// written before it.
+type CatchUpCounts struct {
+	Entries uint64
+	Took    time.Duration // reading and counting them
+}
+
+// CatchUps returns the catch-ups' counts so far.
+func (s *Service) CatchUps() CatchUpCounts {
+	return CatchUpCounts{Entries: s.read.Load(), Took: time.Duration(s.readTook.Load())}
 }
 
 // Freshness reads the shared database's counters (internal/pulse).

@@ -108,6 +108,12 @@ func (m *Metrics) Gauge(name, help string, fn func() float64) {
 	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn))
 }
 
+// Counter registers a counter read from fn at each scrape (e.g. the
+// entries detection read back from the log).
+func (m *Metrics) Counter(name, help string, fn func() float64) {
+	m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, fn))
+}
+
 // GaugeSet registers a gauge with one label, read from fn at each scrape:
 // one series per key of the map fn returns (e.g. medguard_insecure_links
 // by link).
