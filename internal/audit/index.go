@@ -31,7 +31,7 @@ const timeBlock = 4096
 
 // noteTimes widens the time spans of the blocks holding entries
 // [first, first+len(ms)) to cover their times (Unix milliseconds).
-func (l *Log) noteTimes(ctx context.Context, tx *sql.Tx, pg execer, first uint64, ms []int64) error {
+func (l *Log) noteTimes(ctx context.Context, tx txn, pg execer, first uint64, ms []int64) error {
 	var blocks, los, his []int64
 	for i := 0; i < len(ms); {
 		block := (first + uint64(i)) / timeBlock
@@ -52,7 +52,7 @@ func (l *Log) noteTimes(ctx context.Context, tx *sql.Tx, pg execer, first uint64
 		return err
 	}
 	for k := range blocks {
-		if _, err := tx.StmtContext(ctx, l.blockWrite).ExecContext(ctx, blocks[k], los[k], his[k]); err != nil {
+		if _, err := sqliteStmt(ctx, tx, l.blockWrite).ExecContext(ctx, blocks[k], los[k], his[k]); err != nil {
 			return err
 		}
 	}

@@ -169,7 +169,7 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 	if l.partsDrop, err = db.PrepareWrite(ctx, `DELETE FROM audit_tile_parts WHERE level = $1 AND idx = $2`); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
-	if l.headRead, err = db.PrepareWrite(ctx, `SELECT size, root, range_size, range_hashes FROM audit_head WHERE id = 1`+db.ForUpdate()); err != nil {
+	if l.headRead, err = db.PrepareWrite(ctx, headReadQuery+db.ForUpdate()); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
 	if l.headWrite, err = db.PrepareWrite(ctx, headUpdate); err != nil {
@@ -311,20 +311,22 @@ func (l *Log) run() {
 			}
 			continue
 		}
-		l.commit(l.gather([]*pending{p}), true)
+		l.commit(l.gather([]*pending{p}, false), true)
 	}
 }
 
 // gather adds to batch the single entries queued by now, up to MaxBatch. A
-// batch of AppendBatch met on the way waits in carry, to go next, alone.
-func (l *Log) gather(batch []*pending) []*pending {
+// batch of AppendBatch met on the way waits in carry, to go next, alone;
+// so does, with onlyPure, an entry with a mutation (it goes next, first of
+// its batch).
+func (l *Log) gather(batch []*pending, onlyPure bool) []*pending {
 	for l.carry == nil && len(batch) < l.opts.MaxBatch {
 		select {
 		case q, ok := <-l.queue:
 			if !ok {
 				return batch
 			}
-			if q.batch != nil {
+			if q.batch != nil || onlyPure && q.mutate != nil {
 				l.carry = q
 				return batch
 			}
@@ -366,41 +368,24 @@ func (l *Log) commit(batch []*pending, more bool) {
 		l.statementCommits.Add(1)
 	}
 	if w == nil && err == nil {
-		err = l.db.InTx(ctx, func(tx *sql.Tx) error {
-			var size64 int64
-			var oldRoot, rangeHashes []byte
-			var rangeSize sql.NullInt64
-			if err := tx.StmtContext(ctx, l.headRead).QueryRowContext(ctx).Scan(&size64, &oldRoot, &rangeSize, &rangeHashes); err != nil {
-				return err
-			}
-			size := uint64(size64)
-			l.overtaken = size != l.size
-			if size != l.size || l.rng == nil {
-				// Another server appended since our last batch: the range
-				// it left with the head, or else the one in the tiles.
-				if !l.rangeFromHead(size, rangeSize, rangeHashes) {
-					if err := l.loadRange(ctx, tx, size); err != nil {
-						return err
-					}
+		if l.db.Dialect == storage.Postgres && pure(batch) {
+			// Under the head's lock, which other servers wait for, the
+			// batch's one write statement goes with the COMMIT.
+			var tx *storage.PipelinedTx
+			if tx, err = l.db.BeginPipelined(ctx); err == nil {
+				if w, batch, errs, err = l.turn(ctx, tx, batch, errs, more); err == nil {
+					err = tx.Commit(ctx)
+				} else {
+					tx.Rollback()
 				}
 			}
-			if more && l.overtaken {
-				// Entries that came while this server waited for its turn
-				// (another server's batch and its sync) take this turn
-				// rather than wait for the next. (Only then: on SQLite
-				// there is no other server, and taking more there made
-				// the commit loop slower, 5,307 / 5,406 → 4,910 / 5,075
-				// reads/s.)
-				batch = l.gather(batch)
-				errs = append(errs, make([]error, len(batch)-len(errs))...)
-			}
-			if err := l.partitionsFor(ctx, tx, size+uint64(len(batch))); err != nil {
+		} else {
+			err = l.db.InTx(ctx, func(tx *sql.Tx) error {
+				var err error
+				w, batch, errs, err = l.turn(ctx, tx, batch, errs, more)
 				return err
-			}
-			var err error
-			w, err = l.writeBatch(ctx, tx, size, batch, errs)
-			return err
-		})
+			})
+		}
 		if err == nil {
 			l.txCommits.Add(1)
 		}
@@ -428,6 +413,79 @@ func (l *Log) commit(batch []*pending, more bool) {
 		p.done <- result{receipt: w.receipts[i], err: errs[i]}
 	}
 }
+
+// turn writes batch in tx, under the tree head's lock, which it takes
+// first: from the head as it finds it, taking the tree up from what
+// another server left if one appended since this server's last batch.
+// With more, entries queued while it waited for the lock join the batch
+// (only entries without mutations when tx cannot run them: a
+// PipelinedTx). It returns the batch as written and its errors.
+func (l *Log) turn(ctx context.Context, tx txn, batch []*pending, errs []error, more bool) (*written, []*pending, []error, error) {
+	var size64 int64
+	var oldRoot, rangeHashes []byte
+	var rangeSize sql.NullInt64
+	var head *sql.Row
+	if t, ok := tx.(*sql.Tx); ok {
+		head = t.StmtContext(ctx, l.headRead).QueryRowContext(ctx)
+	} else {
+		head = tx.QueryRowContext(ctx, headReadQuery+l.db.ForUpdate())
+	}
+	if err := head.Scan(&size64, &oldRoot, &rangeSize, &rangeHashes); err != nil {
+		return nil, batch, errs, err
+	}
+	size := uint64(size64)
+	l.overtaken = size != l.size
+	if size != l.size || l.rng == nil {
+		// Another server appended since our last batch: the range it left
+		// with the head, or else the one in the tiles.
+		if !l.rangeFromHead(size, rangeSize, rangeHashes) {
+			if err := l.loadRange(ctx, tx, size); err != nil {
+				return nil, batch, errs, err
+			}
+		}
+	}
+	if more && l.overtaken {
+		// Entries that came while this server waited for its turn (another
+		// server's batch and its sync) take this turn rather than wait for
+		// the next. (Only then: on SQLite there is no other server, and
+		// taking more there made the commit loop slower, 5,307 / 5,406 →
+		// 4,910 / 5,075 reads/s.)
+		_, sqlTx := tx.(*sql.Tx)
+		batch = l.gather(batch, !sqlTx)
+		errs = append(errs, make([]error, len(batch)-len(errs))...)
+	}
+	if err := l.partitionsFor(ctx, tx, size+uint64(len(batch))); err != nil {
+		return nil, batch, errs, err
+	}
+	w, err := l.writeBatch(ctx, tx, size, batch, errs)
+	return w, batch, errs, err
+}
+
+// pure reports whether no entry of batch carries a mutation.
+func pure(batch []*pending) bool {
+	for _, p := range batch {
+		if p.mutate != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// txn is a transaction a batch is written in: database/sql's, or on
+// PostgreSQL a storage.PipelinedTx, whose last write goes with its COMMIT.
+type txn interface {
+	querier
+	execer
+}
+
+// sqliteStmt is st, prepared on SQLite's writer, in tx (always a
+// database/sql transaction there).
+func sqliteStmt(ctx context.Context, tx txn, st *sql.Stmt) *sql.Stmt {
+	return tx.(*sql.Tx).StmtContext(ctx, st)
+}
+
+// headReadQuery reads the tree's head, to be locked (ForUpdate).
+const headReadQuery = `SELECT size, root, range_size, range_hashes FROM audit_head WHERE id = 1`
 
 // CommitCounts are the batches a server has committed, by how.
 type CommitCounts struct {
@@ -490,7 +548,7 @@ func (l *Log) alone(batch []*pending) bool {
 // writeBatch writes batch as the entries from size on: in tx, or — with
 // tx nil, when alone allows — as one statement of its own that changes
 // nothing unless the head's size is still size.
-func (l *Log) writeBatch(ctx context.Context, tx *sql.Tx, size uint64, batch []*pending, errs []error) (*written, error) {
+func (l *Log) writeBatch(ctx context.Context, tx txn, size uint64, batch []*pending, errs []error) (*written, error) {
 	rng, err := rangeFactory.NewRange(0, l.size, append([][]byte(nil), l.rng.Hashes()...))
 	if err != nil {
 		return nil, err
@@ -499,7 +557,7 @@ func (l *Log) writeBatch(ctx context.Context, tx *sql.Tx, size uint64, batch []*
 	for i, p := range batch {
 		index := size + uint64(i)
 		if p.mutate != nil {
-			errs[i] = l.mutate(ctx, tx, p, index)
+			errs[i] = l.mutate(ctx, tx.(*sql.Tx), p, index) // (never in a PipelinedTx: see pure)
 		}
 		if errs[i] != nil {
 			p.seal() // the failure changed the entry's outcome
@@ -587,7 +645,7 @@ func (l *Log) writeBatch(ctx context.Context, tx *sql.Tx, size uint64, batch []*
 			return nil, err
 		}
 	default:
-		if _, err := tx.StmtContext(ctx, l.headWrite).ExecContext(ctx, int64(newSize), root, now, rangeHashes); err != nil {
+		if _, err := sqliteStmt(ctx, tx, l.headWrite).ExecContext(ctx, int64(newSize), root, now, rangeHashes); err != nil {
 			return nil, err
 		}
 	}
@@ -745,11 +803,11 @@ func (in *inserter) close() {
 }
 
 // insert writes rows of args (cols values each).
-func (in *inserter) insert(ctx context.Context, tx *sql.Tx, args []any) error {
+func (in *inserter) insert(ctx context.Context, tx txn, args []any) error {
 	rows, done := len(args)/in.cols, 0
 	for k, n := range chunkRows {
 		for rows-done >= n {
-			if _, err := tx.StmtContext(ctx, in.stmts[k]).ExecContext(ctx, args[done*in.cols:(done+n)*in.cols]...); err != nil {
+			if _, err := sqliteStmt(ctx, tx, in.stmts[k]).ExecContext(ctx, args[done*in.cols:(done+n)*in.cols]...); err != nil {
 				return err
 			}
 			done += n
@@ -761,7 +819,7 @@ func (in *inserter) insert(ctx context.Context, tx *sql.Tx, args []any) error {
 // writeBundles stores leaves, the entries from index first on, in bundles
 // of up to maxBundle: on SQLite one prepared INSERT a bundle, on PostgreSQL
 // one INSERT of them all (arrays unnested: one round trip).
-func (l *Log) writeBundles(ctx context.Context, tx *sql.Tx, pg execer, first uint64, leaves [][]byte) error {
+func (l *Log) writeBundles(ctx context.Context, tx txn, pg execer, first uint64, leaves [][]byte) error {
 	n := (len(leaves) + maxBundle - 1) / maxBundle
 	firsts, blobs, counts := make([]int64, 0, n), make([][]byte, 0, n), make([]int32, 0, n)
 	for i := 0; i < len(leaves); i += maxBundle {
@@ -773,7 +831,7 @@ func (l *Log) writeBundles(ctx context.Context, tx *sql.Tx, pg execer, first uin
 			SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::int[])`, firsts, blobs, counts)
 		return err
 	}
-	st := tx.StmtContext(ctx, l.bundleWrite)
+	st := sqliteStmt(ctx, tx, l.bundleWrite)
 	for k := range firsts {
 		if _, err := st.ExecContext(ctx, firsts[k], blobs[k], counts[k]); err != nil {
 			return err
@@ -795,7 +853,7 @@ type indexRows []indexRow
 // order of index, without gaps) and widens their blocks' time spans. On
 // PostgreSQL the rows go in one INSERT of unnested arrays, one round trip;
 // on SQLite in multi-row INSERTs prepared once.
-func (l *Log) writeIndex(ctx context.Context, tx *sql.Tx, pg execer, first uint64, rows indexRows) error {
+func (l *Log) writeIndex(ctx context.Context, tx txn, pg execer, first uint64, rows indexRows) error {
 	times := make([]int64, len(rows))
 	for i, r := range rows {
 		times[i] = r.ms
@@ -834,7 +892,7 @@ func (l *Log) writeIndex(ctx context.Context, tx *sql.Tx, pg execer, first uint6
 // tiles and the tiles made whole. starts says where each tile's first new
 // hash goes: a tile the batch begins (at 0) has nothing stored to read, and
 // a cached tile must end where the batch continues it.
-func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, pg execer, grown map[tileKey][]byte, starts map[tileKey]int, order []tileKey) (map[tileKey][]byte, []tileKey, error) {
+func (l *Log) writeTiles(ctx context.Context, tx txn, pg execer, grown map[tileKey][]byte, starts map[tileKey]int, order []tileKey) (map[tileKey][]byte, []tileKey, error) {
 	edge := make(map[tileKey][]byte, len(l.edge)+len(order))
 	for k, v := range l.edge {
 		edge[k] = v
@@ -915,17 +973,17 @@ func (l *Log) writeTiles(ctx context.Context, tx *sql.Tx, pg execer, grown map[t
 		return edge, madeWhole, nil
 	}
 	for i := range drop.levels {
-		if _, err := tx.StmtContext(ctx, l.partsDrop).ExecContext(ctx, drop.levels[i], drop.idxs[i]); err != nil {
+		if _, err := sqliteStmt(ctx, tx, l.partsDrop).ExecContext(ctx, drop.levels[i], drop.idxs[i]); err != nil {
 			return nil, nil, err
 		}
 	}
 	for i := range full.levels {
-		if _, err := tx.StmtContext(ctx, l.tileWrite).ExecContext(ctx, full.levels[i], full.idxs[i], full.hashes[i]); err != nil {
+		if _, err := sqliteStmt(ctx, tx, l.tileWrite).ExecContext(ctx, full.levels[i], full.idxs[i], full.hashes[i]); err != nil {
 			return nil, nil, err
 		}
 	}
 	for i := range parts.levels {
-		if _, err := tx.StmtContext(ctx, l.partWrite).ExecContext(ctx, parts.levels[i], parts.idxs[i], parts.firsts[i], parts.hashes[i]); err != nil {
+		if _, err := sqliteStmt(ctx, tx, l.partWrite).ExecContext(ctx, parts.levels[i], parts.idxs[i], parts.firsts[i], parts.hashes[i]); err != nil {
 			return nil, nil, err
 		}
 	}

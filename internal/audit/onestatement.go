@@ -68,12 +68,18 @@ func (w *pgWrites) flushAlone(ctx context.Context, db *storage.DB) error {
 	return err
 }
 
-// flush runs the writes kept in tx, if any.
-func (w *pgWrites) flush(ctx context.Context, tx *sql.Tx) error {
+// flush runs the writes kept in tx, if any; a PipelinedTx sends them with
+// its COMMIT.
+func (w *pgWrites) flush(ctx context.Context, tx txn) error {
 	if len(w.parts) == 0 {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, w.statement(), w.args...)
+	var err error
+	if p, ok := tx.(*storage.PipelinedTx); ok {
+		p.Queue(w.statement(), w.args...)
+	} else {
+		_, err = tx.ExecContext(ctx, w.statement(), w.args...)
+	}
 	w.parts, w.args = nil, nil
 	return err
 }

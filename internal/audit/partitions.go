@@ -82,7 +82,7 @@ func (l *Log) keepPartitionsAhead(ctx context.Context, n int) {
 
 // partitionsFor makes sure, inside a batch's transaction, that the
 // partitions cover the entries below end.
-func (l *Log) partitionsFor(ctx context.Context, tx *sql.Tx, end uint64) error {
+func (l *Log) partitionsFor(ctx context.Context, tx txn, end uint64) error {
 	if !l.partitioned || l.partitionedTo >= end {
 		return nil
 	}

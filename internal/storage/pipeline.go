@@ -1,0 +1,166 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// PipelinedTx is a PostgreSQL transaction on one connection of the write
+// pool whose writes can be queued and sent with its COMMIT, in one round
+// trip (a pipeline of the extended protocol: the statements stay prepared).
+// It is for a commit made under a lock that other servers wait for: the
+// COMMIT's own round trip no longer adds to the time the lock is held.
+// Queued writes are sent before anything else runs in the transaction, and
+// at the latest with the COMMIT.
+type PipelinedTx struct {
+	conn   *sql.Conn
+	queued []queuedWrite
+	done   bool
+}
+
+type queuedWrite struct {
+	query string
+	args  []any
+}
+
+// BeginPipelined begins a PipelinedTx (PostgreSQL only).
+func (db *DB) BeginPipelined(ctx context.Context) (*PipelinedTx, error) {
+	if db.Dialect != Postgres {
+		return nil, errors.New("storage: pipelined transactions are PostgreSQL's")
+	}
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return nil, MapError(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		conn.Close()
+		return nil, MapError(err)
+	}
+	return &PipelinedTx{conn: conn}, nil
+}
+
+// QueryContext runs a query in the transaction, after the writes queued.
+func (t *PipelinedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
+	return t.conn.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext runs a query of one row in the transaction, after the
+// writes queued. (If one of them failed, the transaction is aborted and
+// the query's Scan says so.)
+func (t *PipelinedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	t.flush(ctx)
+	return t.conn.QueryRowContext(ctx, query, args...)
+}
+
+// ExecContext runs a write in the transaction at once, after the writes
+// queued.
+func (t *PipelinedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
+	return t.conn.ExecContext(ctx, query, args...)
+}
+
+// flush sends the writes queued, if any, in one round trip.
+func (t *PipelinedTx) flush(ctx context.Context) error {
+	if len(t.queued) == 0 {
+		return nil
+	}
+	err := t.pipeline(ctx, "")
+	t.queued = nil
+	return MapError(err)
+}
+
+// pipeline sends the queued writes and then last, if any, in one round
+// trip and reads their answers: the first error, or — for last — an
+// answer other than its own command tag (PostgreSQL answers a COMMIT in
+// a failed transaction with ROLLBACK).
+func (t *PipelinedTx) pipeline(ctx context.Context, last string) error {
+	return t.conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("storage: unexpected PostgreSQL connection %T", dc)
+		}
+		b := &pgx.Batch{}
+		for _, w := range t.queued {
+			b.Queue(w.query, w.args...)
+		}
+		if last != "" {
+			b.Queue(last)
+		}
+		res := sc.Conn().SendBatch(ctx, b)
+		var err error
+		for range t.queued {
+			if _, err = res.Exec(); err != nil {
+				break
+			}
+		}
+		if err == nil && last != "" {
+			var tag pgconn.CommandTag
+			if tag, err = res.Exec(); err == nil && tag.String() != last {
+				err = fmt.Errorf("storage: the transaction was rolled back (%s)", tag)
+			}
+		}
+		if cerr := res.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+}
+
+// Queue keeps a write to be sent with the COMMIT.
+func (t *PipelinedTx) Queue(query string, args ...any) {
+	t.queued = append(t.queued, queuedWrite{query, args})
+}
+
+// Commit sends the queued writes and the COMMIT together and reads their
+// answers. Whatever fails, the transaction is over: a write refused or a
+// COMMIT that answers anything but COMMIT (PostgreSQL rolled back) is an
+// error and nothing of the transaction stays; a connection lost on the way
+// leaves the outcome unknown, as for any commit whose answer never came.
+func (t *PipelinedTx) Commit(ctx context.Context) error {
+	if t.done {
+		return sql.ErrTxDone
+	}
+	t.done = true
+	defer t.conn.Close()
+	err := t.pipeline(ctx, "COMMIT")
+	if err != nil {
+		// The pipeline stopped at the failure, before its COMMIT: end the
+		// transaction, or give the connection up.
+		t.conn.Raw(func(dc any) error {
+			sc, ok := dc.(*stdlib.Conn)
+			if !ok {
+				return driver.ErrBadConn
+			}
+			if c := sc.Conn(); c.PgConn().TxStatus() != 'I' {
+				if _, rerr := c.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+					return driver.ErrBadConn
+				}
+			}
+			return nil
+		})
+	}
+	return MapError(err)
+}
+
+// Rollback ends the transaction without its queued writes.
+func (t *PipelinedTx) Rollback() error {
+	if t.done {
+		return sql.ErrTxDone
+	}
+	t.done = true
+	defer t.conn.Close()
+	_, err := t.conn.ExecContext(context.Background(), "ROLLBACK")
+	return MapError(err)
+}
