@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"medguard"
+	"medguard/internal/storage"
 	"medguard/internal/storage/storagetest"
 )
 
@@ -42,10 +43,15 @@ func TestPipelinedTx(t *testing.T) {
 		return pid
 	}
 	pid := backend()
-	tx, err := db.BeginPipelined(ctx)
-	if err != nil {
-		t.Fatal(err)
+	begin := func() *storage.PipelinedTx {
+		t.Helper()
+		tx, err := db.BeginPipelined(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tx
 	}
+	tx := begin()
 	if _, err := tx.ExecContext(ctx, ins, "a", "张伟", []byte{1}, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -64,10 +70,7 @@ func TestPipelinedTx(t *testing.T) {
 
 	// A queued write refused (the id "b" exists): nothing stays, not even
 	// the immediate write before it, and the error is the conflict.
-	tx, err = db.BeginPipelined(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx = begin()
 	if _, err := tx.ExecContext(ctx, ins, "d", "赵敏", []byte{4}, 4); err != nil {
 		t.Fatal(err)
 	}
@@ -102,10 +105,7 @@ func TestPipelinedTx(t *testing.T) {
 
 	// A queued write refused when a query sends it: the query says the
 	// transaction is aborted, and the commit fails.
-	tx, err = db.BeginPipelined(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx = begin()
 	tx.Queue(ins, "a", "重复", []byte{9}, 9)
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM things`).Scan(&n); err == nil {
 		t.Fatal("a query after a refused queued write answered")
@@ -119,10 +119,7 @@ func TestPipelinedTx(t *testing.T) {
 	outside()
 
 	// Rollback keeps nothing, immediate or queued.
-	tx, err = db.BeginPipelined(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx = begin()
 	if _, err := tx.ExecContext(ctx, ins, "f", "周杰", []byte{7}, 7); err != nil {
 		t.Fatal(err)
 	}
