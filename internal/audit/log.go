@@ -371,14 +371,11 @@ func (l *Log) commit(batch []*pending, more bool) {
 		if l.db.Dialect == storage.Postgres && pure(batch) {
 			// Under the head's lock, which other servers wait for, the
 			// batch's one write statement goes with the COMMIT.
-			var tx *storage.PipelinedTx
-			if tx, err = l.db.BeginPipelined(ctx); err == nil {
-				if w, batch, errs, err = l.turn(ctx, tx, batch, errs, more); err == nil {
-					err = tx.Commit(ctx)
-				} else {
-					tx.Rollback()
-				}
-			}
+			err = l.db.InPipelinedTx(ctx, func(tx *storage.PipelinedTx) error {
+				var err error
+				w, batch, errs, err = l.turn(ctx, tx, batch, errs, more)
+				return err
+			})
 		} else {
 			err = l.db.InTx(ctx, func(tx *sql.Tx) error {
 				var err error

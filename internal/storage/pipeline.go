@@ -46,6 +46,21 @@ func (db *DB) BeginPipelined(ctx context.Context) (*PipelinedTx, error) {
 	return &PipelinedTx{conn: conn}, nil
 }
 
+// InPipelinedTx runs fn in a PipelinedTx and commits it, as InTx does a
+// transaction of database/sql: rolled back if fn fails, errors mapped to
+// medguard's kinds alike.
+func (db *DB) InPipelinedTx(ctx context.Context, fn func(tx *PipelinedTx) error) error {
+	tx, err := db.BeginPipelined(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return MapError(err)
+	}
+	return tx.Commit(ctx)
+}
+
 // QueryContext runs a query in the transaction, after the writes queued.
 func (t *PipelinedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if err := t.flush(ctx); err != nil {
