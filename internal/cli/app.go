@@ -274,8 +274,10 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.Pulse = pulse.New(a.DB)
 	a.Identity.UsePulse(a.Pulse)
 	a.Detect.UsePulse(a.Pulse)
+	a.Records.UsePulse(a.Pulse)
+	a.Gate.Confirm = a.Pulse.Confirm
 	if a.Metrics != nil {
-		a.registerDetectMetrics()
+		a.registerSharedMetrics()
 	}
 	if err := a.Approvals.SealClearText(ctx); err != nil {
 		a.Log.Close()
@@ -420,6 +422,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	d.DB, d.Gate, d.Log, d.Identity, d.Records, d.Approvals, d.Trail = a.DB, a.Gate, a.Log, a.Identity, a.Records, a.Approvals, a.Trail
 	d.Incidents = a.Incidents
 	d.Detect = a.Detect
+	d.Pulse = a.Pulse
 	d.Keys = a.Keys
 	d.Logger, d.Metrics = cfg.Logger, a.Metrics
 	a.BackupHealth = backuphealth.New(a.Gate)
@@ -498,15 +501,25 @@ func (a *App) openTraining(ctx context.Context) error {
 	return nil
 }
 
-// registerDetectMetrics shows what detection's catch-ups cost this server:
-// with several servers, each reads back and counts every entry the others
-// write, so that a user's reads are counted together.
-func (a *App) registerDetectMetrics() {
+// registerSharedMetrics shows what sharing the database costs this server:
+// detection's catch-ups (with several servers, each reads back and counts
+// every entry the others write, so that a user's reads are counted
+// together) and the reads of the counters that keep its memory honest.
+func (a *App) registerSharedMetrics() {
 	a.Metrics.Counter("medguard_detect_entries_read_total", "Audit entries this server read back from the log for detection: "+
 		"those other servers wrote (each server counts every user's reads, wherever served) and, after a start, those written before it.",
 		func() float64 { return float64(a.Detect.CatchUps().Entries) })
 	a.Metrics.Counter("medguard_detect_catchup_seconds_total", "Time this server spent reading those entries back and counting them.",
 		func() float64 { return a.Detect.CatchUps().Took.Seconds() })
+	a.Metrics.Counter("medguard_pulse_reads_total", "Reads of the shared database's counters (audit log size, identity epoch) this server made "+
+		"on their own, each shared by every request waiting at that moment.",
+		func() float64 { return float64(a.Pulse.Reads()) })
+	a.Metrics.Counter("medguard_pulse_deferred_total", "Record reads whose sign-in this server judged by a session in memory, "+
+		"confirmed by the counters read with the record itself.",
+		func() float64 { d, _ := a.Pulse.Deferred(); return float64(d) })
+	a.Metrics.Counter("medguard_pulse_stale_total", "Of those, the reads that found users, roles or sessions changed since "+
+		"and were answered again from the start, their sign-in read from the database.",
+		func() float64 { _, s := a.Pulse.Deferred(); return float64(s) })
 }
 
 // registerSIEMMetrics shows the SIEM forwarder's state in /metrics: how far

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,6 +153,62 @@ func TestTwoServersSeeEveryChange(t *testing.T) {
 	b.json(200, "GET", "/api/v1/auth/me", tok, nil)
 	a.json(200, "POST", "/api/v1/users/"+nurse+"/deactivate", admin, nil)
 	b.problem(401, "GET", "/api/v1/auth/me", tok, nil)
+}
+
+// A record read may be judged by the session a server keeps in memory and
+// confirmed by the counters its own query reads with the record (one round
+// trip instead of two): a sign-out or a deactivation on the other server
+// still refuses the very next read — of a record or of one that does not
+// exist — with nothing of the record in the answer, and the read is answered
+// again from the start rather than served.
+func TestTwoServersRecordReadsSeeEveryChange(t *testing.T) {
+	a, b, _, _ := twoServers(t)
+	admin := a.admin()
+	a.json(201, "POST", "/api/v1/departments", admin, map[string]string{"code": "CARD", "name": "心内科"})
+	id := a.staff("lijing", "李静", "CARD", "doctor", staffPassword)
+	doc := a.token("lijing", staffPassword)
+	p := a.json(201, "POST", "/api/v1/patients", doc, map[string]any{"name": "周晓梅", "gender": "female"})
+	rec := a.json(201, "POST", "/api/v1/patients/"+p["id"].(string)+"/records", doc, map[string]any{
+		"type": "progress_note", "department": "CARD", "title": "病程记录", "text": "患者诉胸闷三天，夜间加重。"})["id"].(string)
+	for i := 0; i < 3; i++ {
+		b.json(200, "GET", "/api/v1/records/"+rec, doc, nil)
+	}
+	if b.metric("medguard_pulse_deferred_total") < 1 {
+		t.Fatal("no read on b was judged by its session in memory: the path under test was not taken")
+	}
+	refused := func(tok string) {
+		t.Helper()
+		for _, path := range []string{"/api/v1/records/" + rec, "/api/v1/records/06h516zwace87efbwjz0ae4gcc"} {
+			st, _, body := b.do("GET", path, tok, nil)
+			if st != 401 || strings.Contains(string(body), "胸闷") {
+				t.Fatalf("GET %s on b: %d %s", path, st, body)
+			}
+		}
+	}
+
+	// A sign-out on a.
+	stale := b.metric("medguard_pulse_stale_total")
+	a.do("POST", "/api/v1/auth/logout", doc, nil)
+	refused(doc)
+	if b.metric("medguard_pulse_stale_total") <= stale {
+		t.Fatal("the read after the sign-out was not answered again")
+	}
+
+	// The doctor role taken away on a.
+	doc = a.relogin("lijing", staffPassword)
+	b.json(200, "GET", "/api/v1/records/"+rec, doc, nil)
+	b.json(200, "GET", "/api/v1/records/"+rec, doc, nil)
+	if st, _, body := a.do("DELETE", "/api/v1/users/"+id+"/roles/doctor", admin, nil); st != 204 {
+		t.Fatalf("revoke: %d %s", st, body)
+	}
+	if st, _, body := b.do("GET", "/api/v1/records/"+rec, doc, nil); st != 403 || strings.Contains(string(body), "胸闷") {
+		t.Fatalf("read on b without the role: %d %s", st, body)
+	}
+
+	// A deactivation on a.
+	b.do("GET", "/api/v1/records/"+rec, doc, nil)
+	a.json(200, "POST", "/api/v1/users/"+id+"/deactivate", admin, nil)
+	refused(doc)
 }
 
 // The root key rotated through one server (four eyes) is the root key of

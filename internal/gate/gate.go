@@ -40,6 +40,11 @@ type Gate struct {
 	// Observe, if set, is told of every entry after it is durable (the
 	// detection engine listens here).
 	Observe func(ctx context.Context, e *audit.Entry, r audit.Receipt)
+	// Confirm, if set, is called before anything is decided or logged for
+	// a request: a request whose sign-in was judged by a session kept in
+	// memory takes the reading that confirms it there (pulse.Confirm), and
+	// is refused (pulse.ErrStale) if the session may have changed.
+	Confirm func(ctx context.Context) error
 
 	// restrictions are the registers' standing rules (Restrict).
 	restrictions []RestrictionSource
@@ -104,6 +109,9 @@ type Work func(d policy.Decision) (audit.Mutation, error)
 // durable, the error is Internal and whatever work produced must not be
 // released.
 func (g *Gate) Enter(ctx context.Context, p Passage, work Work) (policy.Decision, audit.Receipt, error) {
+	if err := g.confirm(ctx); err != nil {
+		return policy.Decision{}, audit.Receipt{}, err
+	}
 	now := g.clock.Now()
 	d := g.decide(p, now)
 	e := g.entry(p, d, now)
@@ -229,6 +237,9 @@ func (g *Gate) decide(p Passage, now time.Time) policy.Decision {
 // returns.
 func (g *Gate) EnterList(ctx context.Context, lead Passage, load func(policy.Decision) ([]Passage, error),
 	work func(items []policy.Decision) error) error {
+	if err := g.confirm(ctx); err != nil {
+		return err
+	}
 	now := g.clock.Now()
 	d := g.decide(lead, now)
 	le := g.entry(lead, d, now)
@@ -396,6 +407,9 @@ type Event struct {
 
 // Record logs an event, committing mutation (if any) with it.
 func (g *Gate) Record(ctx context.Context, ev Event, mutation audit.Mutation) (audit.Receipt, error) {
+	if err := g.confirm(ctx); err != nil {
+		return audit.Receipt{}, err
+	}
 	decision := audit.Deny
 	if ev.Allowed {
 		decision = audit.Allow
@@ -410,6 +424,14 @@ func (g *Gate) Record(ctx context.Context, ev Event, mutation audit.Mutation) (a
 		e.Outcome = audit.Success
 	}
 	return g.append(ctx, e, mutation)
+}
+
+// confirm calls Confirm, if set.
+func (g *Gate) confirm(ctx context.Context) error {
+	if g.Confirm == nil {
+		return nil
+	}
+	return medguard.Wrap("gate", g.Confirm(ctx))
 }
 
 func (g *Gate) append(ctx context.Context, e *audit.Entry, m audit.Mutation) (audit.Receipt, error) {

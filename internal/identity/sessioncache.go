@@ -21,8 +21,11 @@ import (
 // the database again.
 
 // Freshness tells whether what a server keeps in memory may be out of date.
+// Defer lets a request that allows it (pulse.Later) be judged by memory
+// first and confirmed by its first reading.
 type Freshness interface {
 	Read(ctx context.Context) (pulse.Reading, error)
+	Defer(ctx context.Context, epoch int64) bool
 }
 
 // UsePulse lets the service keep sessions in memory, checked against the
@@ -59,9 +62,17 @@ func (s *Service) lookupSession(ctx context.Context, hash []byte) (sessionRow, e
 	c := &s.sessions
 	c.mu.Lock()
 	p := c.pulse
+	epoch := c.epoch
+	row, ok := c.rows[string(hash)]
 	c.mu.Unlock()
 	if p == nil {
 		return s.readSession(ctx, hash)
+	}
+	if ok && p.Defer(ctx, epoch) {
+		// Judged now by memory at epoch; the request's first reading
+		// must show that epoch before anything is decided (pulse.Defer).
+		row.cached = true
+		return row, nil
 	}
 	r, err := p.Read(ctx)
 	if err != nil {
@@ -72,7 +83,7 @@ func (s *Service) lookupSession(ctx context.Context, hash []byte) (sessionRow, e
 	if c.epoch != r.IdentityEpoch || len(c.rows) >= maxCachedSessions {
 		c.epoch, c.rows = r.IdentityEpoch, map[string]sessionRow{}
 	}
-	row, ok := c.rows[key]
+	row, ok = c.rows[key]
 	c.mu.Unlock()
 	if ok {
 		row.cached = true

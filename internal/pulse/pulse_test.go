@@ -3,6 +3,7 @@ package pulse_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -101,5 +102,78 @@ func TestLongRequestReadsAgain(t *testing.T) {
 	time.Sleep(30 * time.Millisecond) // past the memo's age (a behaviour, not a timing measured)
 	if r, err := p.Read(ctx); err != nil || r.IdentityEpoch != first.IdentityEpoch+1 {
 		t.Fatalf("a later read: %+v (%v), first %+v", r, err, first)
+	}
+}
+
+// A request that allows it (Later) may be judged by memory at an epoch
+// (Defer) and confirmed by its first reading, its own (Offer) or shared
+// (Read, Confirm): any reading showing another epoch fails it with
+// ErrStale, and once confirmed, later readings of a long request may move
+// on. Without Later, or after a reading, nothing is deferred.
+func TestDeferredSignInIsConfirmedByTheFirstReading(t *testing.T) {
+	db := storagetest.Open(t, audit.Schema(), identity.Schema())
+	p := pulse.New(db)
+	pulse.SetMemoAge(p, 0) // every Read reads
+	bump := func() {
+		t.Helper()
+		if _, err := db.ExecContext(context.Background(), `UPDATE identity_epoch SET n = n + 1 WHERE id = 1`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now, err := p.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := now.IdentityEpoch
+
+	if p.Defer(pulse.Begin(context.Background()), epoch) {
+		t.Fatal("deferred in a request that did not allow it")
+	}
+	if p.Defer(context.Background(), epoch) {
+		t.Fatal("deferred outside any request")
+	}
+
+	// Confirmed by a reading of its own statement.
+	ctx := pulse.Later(pulse.Begin(context.Background()))
+	if !p.Defer(ctx, epoch) || !pulse.Pending(ctx) {
+		t.Fatal("not deferred")
+	}
+	if err := p.Offer(ctx, pulse.Reading{IdentityEpoch: epoch}, time.Now()); err != nil || pulse.Pending(ctx) {
+		t.Fatalf("offer of the same epoch: %v, pending %v", err, pulse.Pending(ctx))
+	}
+	bump()
+	if r, err := p.Read(ctx); err != nil || r.IdentityEpoch != epoch+1 {
+		t.Fatalf("a confirmed request's later reading: %+v %v", r, err)
+	}
+	if p.Defer(ctx, epoch+1) {
+		t.Fatal("deferred after a reading")
+	}
+
+	// Refused by a reading of its own showing another epoch, and by every
+	// reading after it.
+	ctx = pulse.Later(pulse.Begin(context.Background()))
+	p.Defer(ctx, epoch)
+	if err := p.Offer(ctx, pulse.Reading{IdentityEpoch: epoch + 1}, time.Now()); !errors.Is(err, pulse.ErrStale) {
+		t.Fatalf("offer of a later epoch: %v", err)
+	}
+	if _, err := p.Read(ctx); !errors.Is(err, pulse.ErrStale) {
+		t.Fatalf("read after a stale offer: %v", err)
+	}
+
+	// Confirm reads when nothing has; a shared reading showing a change
+	// refuses.
+	ctx = pulse.Later(pulse.Begin(context.Background()))
+	p.Defer(ctx, epoch+1)
+	if err := p.Confirm(ctx); err != nil || pulse.Pending(ctx) {
+		t.Fatalf("confirm at the current epoch: %v", err)
+	}
+	ctx = pulse.Later(pulse.Begin(context.Background()))
+	p.Defer(ctx, epoch+1)
+	bump()
+	if err := p.Confirm(ctx); !errors.Is(err, pulse.ErrStale) {
+		t.Fatalf("confirm after a change: %v", err)
+	}
+	if err := p.Confirm(pulse.Begin(context.Background())); err != nil {
+		t.Fatalf("confirm of a request judged by a reading: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"medguard/internal/audit"
 	"medguard/internal/keys"
 	"medguard/internal/policy"
+	"medguard/internal/pulse"
 	"medguard/internal/storage"
 )
 
@@ -294,11 +295,30 @@ func (s *Service) loadRecord(ctx context.Context, id string, version int) (*stor
 		args = append(args, version)
 	}
 	var v, restricted int
-	err := s.db.QueryRowContext(ctx, q, args...).Scan(&r.id, &r.patientID, &r.admissionID, &r.typ, &r.department,
+	dest := []any{&r.id, &r.patientID, &r.admissionID, &r.typ, &r.department,
 		&r.classification, &r.author, &r.version, &r.created, &r.updated, &r.title, &r.body, &r.fields,
-		&r.versionAuthor, &r.versionCreated, &v, &r.attachments, &restricted, &r.contentKey, &r.destroyedAt, &r.destructionID)
+		&r.versionAuthor, &r.versionCreated, &v, &r.attachments, &restricted, &r.contentKey, &r.destroyedAt, &r.destructionID}
+	// A request judged by a session in memory takes the reading that
+	// confirms it here, in the same statement, before anything is decided.
+	confirm := s.fresh != nil && pulse.Pending(ctx)
+	var size, epoch int64
+	if confirm {
+		q = strings.Replace(q, "SELECT ", "SELECT "+pulse.Query+", ", 1)
+		dest = append([]any{&size, &epoch}, dest...)
+	}
+	at := time.Now()
+	err := s.db.QueryRowContext(ctx, q, args...).Scan(dest...)
 	r.restricted = restricted > 0
+	if confirm && err == nil {
+		err = s.fresh.Offer(ctx, pulse.Reading{AuditSize: uint64(size), IdentityEpoch: epoch}, at)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
+		if confirm {
+			// No row, no reading: take one before the miss is logged.
+			if _, err := s.fresh.Read(ctx); err != nil {
+				return nil, err
+			}
+		}
 		return nil, errNoRecord
 	}
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 	"medguard/internal/identity"
 	"medguard/internal/keys"
 	"medguard/internal/policy"
+	"medguard/internal/pulse"
 	"medguard/internal/retention"
 	"medguard/internal/storage"
 )
@@ -96,7 +97,21 @@ type Service struct {
 	// useGrants loads a user's approved record-use requests for a patient
 	// (internal/datause owns them); nil: there are none.
 	useGrants UseGrantsFunc
+	// fresh, if set, takes the reading that confirms a request judged by
+	// a session in memory along with the record it reads (UsePulse).
+	fresh Freshness
 }
+
+// Freshness is what the record read needs of internal/pulse.
+type Freshness interface {
+	Read(ctx context.Context) (pulse.Reading, error)
+	Offer(ctx context.Context, r pulse.Reading, at time.Time) error
+}
+
+// UsePulse lets a record read whose request was judged by a session kept
+// in memory (pulse.Later) bring the reading that confirms it in its own
+// query, instead of a round trip of its own before.
+func (s *Service) UsePulse(p Freshness) { s.fresh = p }
 
 // New returns the records service.
 func New(db *storage.DB, g *gate.Gate, kr *keys.Keyring, id *identity.Service, cfg Config) *Service {

@@ -92,7 +92,7 @@ func (s *Server) buildRoutes() []Route {
 		{Method: "DELETE", Pattern: "/api/v1/patients/{id}/care-team/{user_id}", Action: "careteam.remove", auth: userOnly, Perms: perms(policy.CareTeamManage), h: s.removeCareTeam},
 
 		// Records, versions, attachments.
-		{Method: "GET", Pattern: "/api/v1/records/{id}", Action: "record.read", auth: signedIn, Perms: perms(policy.RecordRead), h: s.getRecord},
+		{Method: "GET", Pattern: "/api/v1/records/{id}", Action: "record.read", auth: signedIn, Perms: perms(policy.RecordRead), h: s.getRecord, later: true},
 		{Method: "PATCH", Pattern: "/api/v1/records/{id}", Action: "record.update", auth: signedIn, Perms: perms(policy.RecordWrite), Body: records.RecordChanges{}, h: s.updateRecord},
 		{Method: "GET", Pattern: "/api/v1/records/{id}/versions", Action: "record.versions", auth: userOnly, Perms: perms(policy.RecordReadHistory), h: s.listVersions},
 		{Method: "GET", Pattern: "/api/v1/records/{id}/versions/{version}", Action: "record.read_history", auth: userOnly, Perms: perms(policy.RecordReadHistory), h: s.getVersion},

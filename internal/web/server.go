@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -44,6 +45,7 @@ import (
 	"medguard/internal/partners"
 	"medguard/internal/plans"
 	"medguard/internal/policy"
+	"medguard/internal/pulse"
 	"medguard/internal/records"
 	"medguard/internal/rectify"
 	"medguard/internal/reports"
@@ -65,9 +67,13 @@ type Deps struct {
 	Trail     *trail.Service
 	Incidents *incidents.Service
 	Detect    *detect.Service
-	Keys      *keys.Keyring // the key status (GET /api/v1/keys)
-	Logger    *slog.Logger
-	Metrics   *Metrics
+	// Pulse, if set, lets the routes marked later judge a sign-in by a
+	// session kept in memory and confirm it with the reading their first
+	// query brings (see serve).
+	Pulse   *pulse.Pulse
+	Keys    *keys.Keyring // the key status (GET /api/v1/keys)
+	Logger  *slog.Logger
+	Metrics *Metrics
 	// TrustedProxies are the load balancers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// SignInPerMinute and SignInBurst limit sign-in attempts per client IP.
@@ -166,6 +172,11 @@ type Route struct {
 	// takes no request id, and the front door records nothing of who
 	// called it (see AnonymousPath).
 	anonymous bool
+	// later marks a route that may judge its caller's sign-in by a session
+	// kept in memory before reading the shared database's counters
+	// (pulse.Later): its first query brings the reading that confirms the
+	// sign-in, and every disclosure passes the gate, which confirms first.
+	later bool
 }
 
 // handlerFunc handles one request for the call's actor. It writes success
@@ -256,9 +267,10 @@ func (s *Server) serve(rt Route) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ex := ExchangeOf(r)
-		call := &medguard.Call{IP: s.clientIP(r)}
-		ex.Call, ex.Action, ex.Route, ex.AuditAll = call, rt.Action, rt.Method+" "+rt.Pattern, true
-		err := func() error {
+		var call *medguard.Call
+		attempt := func(r *http.Request) error {
+			call = &medguard.Call{IP: s.clientIP(r)}
+			ex.Call, ex.Action, ex.Route, ex.AuditAll = call, rt.Action, rt.Method+" "+rt.Pattern, true
 			if err := s.requestID(r, w, call); err != nil {
 				return err
 			}
@@ -272,7 +284,18 @@ func (s *Server) serve(rt Route) http.Handler {
 				return err
 			}
 			return rt.h(w, r, call)
-		}()
+		}
+		later := rt.later && s.Pulse != nil
+		if later {
+			pulse.Later(r.Context())
+		}
+		err := attempt(r)
+		if later && err != nil && ex.trace.Entries() == 0 && s.stale(r.Context(), err) {
+			// The sign-in was judged by a session in memory and users,
+			// roles or sessions changed since: nothing was decided, logged
+			// or written; answer again from the start, reading first.
+			err = attempt(r.WithContext(pulse.Begin(r.Context())))
+		}
 		if err != nil {
 			ex.Err = err
 			if medguard.KindOf(err) == medguard.Internal {
@@ -281,6 +304,17 @@ func (s *Server) serve(rt Route) http.Handler {
 			writeProblem(w, r, err)
 		}
 	})
+}
+
+// stale reports whether a request that may have been judged by a session
+// in memory ended with err because that session may have changed: it says
+// so (pulse.ErrStale), or it ended unconfirmed and the reading taken now
+// says so. Any other refusal of a confirmed request stands.
+func (s *Server) stale(ctx context.Context, err error) bool {
+	if errors.Is(err, pulse.ErrStale) {
+		return true
+	}
+	return pulse.Pending(ctx) && errors.Is(s.Pulse.Confirm(ctx), pulse.ErrStale)
 }
 
 // permitted refuses, before any body is read, a caller who holds none of
