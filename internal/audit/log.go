@@ -70,6 +70,8 @@ type Log struct {
 	queue chan *pending
 	done  chan struct{}
 
+	recent recent // the entries committed last (Recent)
+
 	mu     sync.RWMutex
 	closed bool
 
@@ -397,6 +399,7 @@ func (l *Log) commit(batch []*pending, more bool) {
 		}
 		return
 	}
+	l.recent.keep(w.receipts[0].Index, batch)
 	l.size, l.rng, l.edge, l.whole = w.size, w.rng, w.edge, w.whole
 	if w.inline {
 		l.indexedTo.Store(w.size)
