@@ -115,14 +115,7 @@ func TestTwoServersSeeEveryChange(t *testing.T) {
 	admin := a.admin()
 	a.json(201, "POST", "/api/v1/departments", admin, map[string]string{"code": "CARD", "name": "心内科"})
 	a.json(201, "POST", "/api/v1/departments", admin, map[string]string{"code": "NEUR", "name": "神经内科"})
-	id := a.staff("zhaomin", "赵敏", "CARD", "doctor", staffPassword)
-	doc := a.token("zhaomin", staffPassword)
-	p := a.json(201, "POST", "/api/v1/patients", doc, map[string]any{"name": "孙丽华", "gender": "female"})
-	rec := a.json(201, "POST", "/api/v1/patients/"+p["id"].(string)+"/records", doc, map[string]any{
-		"type": "progress_note", "department": "CARD", "title": "病程记录", "text": "患者胸闷好转。"})["id"].(string)
-	for i := 0; i < 3; i++ { // b reads, and keeps the session in memory
-		b.json(200, "GET", "/api/v1/records/"+rec, doc, nil)
-	}
+	id, doc, rec := cardDoctorRead(a, b, "zhaomin", "赵敏", "孙丽华", "患者胸闷好转。")
 	if me := b.json(200, "GET", "/api/v1/auth/me", doc, nil); fmt.Sprint(me["department"]) != "CARD" {
 		t.Fatalf("me on b: %v", me)
 	}
@@ -165,14 +158,7 @@ func TestTwoServersRecordReadsSeeEveryChange(t *testing.T) {
 	a, b, _, _ := twoServers(t)
 	admin := a.admin()
 	a.json(201, "POST", "/api/v1/departments", admin, map[string]string{"code": "CARD", "name": "心内科"})
-	id := a.staff("lijing", "李静", "CARD", "doctor", staffPassword)
-	doc := a.token("lijing", staffPassword)
-	p := a.json(201, "POST", "/api/v1/patients", doc, map[string]any{"name": "周晓梅", "gender": "female"})
-	rec := a.json(201, "POST", "/api/v1/patients/"+p["id"].(string)+"/records", doc, map[string]any{
-		"type": "progress_note", "department": "CARD", "title": "病程记录", "text": "患者诉胸闷三天，夜间加重。"})["id"].(string)
-	for i := 0; i < 3; i++ {
-		b.json(200, "GET", "/api/v1/records/"+rec, doc, nil)
-	}
+	id, doc, rec := cardDoctorRead(a, b, "lijing", "李静", "周晓梅", "患者诉胸闷三天，夜间加重。")
 	if b.metric("medguard_pulse_deferred_total") < 1 {
 		t.Fatal("no read on b was judged by its session in memory: the path under test was not taken")
 	}
@@ -209,6 +195,21 @@ func TestTwoServersRecordReadsSeeEveryChange(t *testing.T) {
 	b.do("GET", "/api/v1/records/"+rec, doc, nil)
 	a.json(200, "POST", "/api/v1/users/"+id+"/deactivate", admin, nil)
 	refused(doc)
+}
+
+// cardDoctorRead makes a doctor of CARD on a, who writes a progress note
+// about a new patient there and reads it three times on b (which then keeps
+// the session in memory), and returns the doctor's id, token and record.
+func cardDoctorRead(a, b *server, username, name, patient, text string) (id, token, record string) {
+	id = a.staff(username, name, "CARD", "doctor", staffPassword)
+	token = a.token(username, staffPassword)
+	p := a.json(201, "POST", "/api/v1/patients", token, map[string]any{"name": patient, "gender": "female"})
+	record = a.json(201, "POST", "/api/v1/patients/"+p["id"].(string)+"/records", token, map[string]any{
+		"type": "progress_note", "department": "CARD", "title": "病程记录", "text": text})["id"].(string)
+	for i := 0; i < 3; i++ {
+		b.json(200, "GET", "/api/v1/records/"+record, token, nil)
+	}
+	return id, token, record
 }
 
 // The root key rotated through one server (four eyes) is the root key of
