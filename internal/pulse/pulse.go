@@ -102,8 +102,8 @@ var ErrStale = errors.New("pulse: the identity epoch moved since the session in 
 // Later lets the request of ctx judge its sign-in by a session kept in
 // memory before any reading (Defer), to be confirmed by the first reading
 // it takes — one its own first query may bring (Pending, Offer). Only a
-// route whose every disclosure passes the gate (which confirms first, see
-// gate.UseFreshness) may allow it.
+// route whose every disclosure passes the gate (which confirms first:
+// gate.Gate's Confirm) may allow it.
 func Later(ctx context.Context) context.Context {
 	if m, _ := ctx.Value(memoKey{}).(*memo); m != nil {
 		m.mu.Lock()
@@ -136,8 +136,8 @@ func (p *Pulse) Defer(ctx context.Context, epoch int64) bool {
 	return true
 }
 
-// Pending reports whether the request of ctx was judged by memory and has
-// not yet taken the reading that confirms it.
+// Pending reports whether the request of ctx was judged by memory and no
+// reading has confirmed it yet (none taken, or one that refused it).
 func Pending(ctx context.Context) bool {
 	m, _ := ctx.Value(memoKey{}).(*memo)
 	if m == nil {
@@ -145,7 +145,7 @@ func Pending(ctx context.Context) bool {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.deferred && !m.ok
+	return m.deferred
 }
 
 // Confirm takes the reading that confirms a request judged by memory, if

@@ -159,6 +159,9 @@ func TestDeferredSignInIsConfirmedByTheFirstReading(t *testing.T) {
 	if _, err := p.Read(ctx); !errors.Is(err, pulse.ErrStale) {
 		t.Fatalf("read after a stale offer: %v", err)
 	}
+	if err := p.Confirm(ctx); !errors.Is(err, pulse.ErrStale) || !pulse.Pending(ctx) {
+		t.Fatalf("confirm after a stale offer: %v, pending %v", err, pulse.Pending(ctx))
+	}
 
 	// Confirm reads when nothing has; a shared reading showing a change
 	// refuses.
