@@ -281,7 +281,20 @@ func (s *Service) loadRecord(ctx context.Context, id string, version int) (*stor
 		return nil, errNoRecord
 	}
 	var r storedRecord
-	q := `SELECT r.id, r.patient_id, r.admission_id, r.type, r.department, v.classification, r.author, r.version,
+	var v, restricted int
+	dest := []any{&r.id, &r.patientID, &r.admissionID, &r.typ, &r.department,
+		&r.classification, &r.author, &r.version, &r.created, &r.updated, &r.title, &r.body, &r.fields,
+		&r.versionAuthor, &r.versionCreated, &v, &r.attachments, &restricted, &r.contentKey, &r.destroyedAt, &r.destructionID}
+	// A request judged by a session in memory takes the reading that
+	// confirms it here, in the same statement, before anything is decided.
+	confirm := s.fresh != nil && pulse.Pending(ctx)
+	reading := ""
+	var size, epoch int64
+	if confirm {
+		reading = pulse.Query + ", "
+		dest = append([]any{&size, &epoch}, dest...)
+	}
+	q := `SELECT ` + reading + `r.id, r.patient_id, r.admission_id, r.type, r.department, v.classification, r.author, r.version,
 		r.created_at, r.updated_at, v.title, v.body, v.fields, v.author, v.created_at, v.version,
 		(SELECT count(*) FROM attachments a WHERE a.record_id = r.id),
 		(SELECT count(*) FROM restricted_departments x WHERE x.department = r.department),
@@ -293,18 +306,6 @@ func (s *Service) loadRecord(ctx context.Context, id string, version int) (*stor
 	} else {
 		q += `$2 WHERE r.id = $1`
 		args = append(args, version)
-	}
-	var v, restricted int
-	dest := []any{&r.id, &r.patientID, &r.admissionID, &r.typ, &r.department,
-		&r.classification, &r.author, &r.version, &r.created, &r.updated, &r.title, &r.body, &r.fields,
-		&r.versionAuthor, &r.versionCreated, &v, &r.attachments, &restricted, &r.contentKey, &r.destroyedAt, &r.destructionID}
-	// A request judged by a session in memory takes the reading that
-	// confirms it here, in the same statement, before anything is decided.
-	confirm := s.fresh != nil && pulse.Pending(ctx)
-	var size, epoch int64
-	if confirm {
-		q = strings.Replace(q, "SELECT ", "SELECT "+pulse.Query+", ", 1)
-		dest = append([]any{&size, &epoch}, dest...)
 	}
 	at := time.Now()
 	err := s.db.QueryRowContext(ctx, q, args...).Scan(dest...)
