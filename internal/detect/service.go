@@ -104,7 +104,7 @@ func New(ctx context.Context, db *storage.DB, g *gate.Gate, id *identity.Service
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{db: db, gate: g, id: id, clock: g.Clock(), logger: logger, pending: map[uint64]*audit.Entry{},
-		shared: db.Dialect == storage.Postgres}
+		shared: db.Shared()}
 	rules, err := LoadRules(ctx, db)
 	if err != nil {
 		return nil, err

@@ -29,7 +29,7 @@ type lease struct {
 // again every StandbyRetry) while another server holds it. It returns an
 // error only when ctx ends.
 func (f *Forwarder) acquire(ctx context.Context) (*lease, error) {
-	if f.db.Dialect != storage.Postgres {
+	if !f.db.Shared() {
 		return &lease{db: f.db}, nil
 	}
 	for {

@@ -396,6 +396,13 @@ func (db *DB) Ping(ctx context.Context) error {
 	return db.write.PingContext(ctx)
 }
 
+// Shared says whether other servers may write to this database while this
+// one runs: PostgreSQL may be shared by several servers behind a load
+// balancer; an embedded SQLite file has one server. What a server keeps in
+// memory of a shared database can be overtaken by another's writes, and a
+// task only one server should do needs a lease.
+func (db *DB) Shared() bool { return db.Dialect == Postgres }
+
 // StringAgg is the SQL of an aggregate joining column's values with commas
 // (string_agg on PostgreSQL, group_concat on SQLite). The order of the
 // values is not defined: sort them after splitting.
