@@ -392,6 +392,7 @@ func (l *Log) commit(batch []*pending, more bool) {
 	l.failing.Store(err != nil)
 	if err != nil {
 		// Nothing of this batch is in the log; reload the state next time.
+		l.recent.settled()
 		l.rng, l.edge, l.partitionedTo = nil, nil, 0
 		werr := medguard.Wrap("audit.Append", err)
 		for _, p := range batch {
@@ -400,6 +401,7 @@ func (l *Log) commit(batch []*pending, more bool) {
 		return
 	}
 	l.recent.keep(w.receipts[0].Index, batch)
+	l.recent.settled()
 	l.size, l.rng, l.edge, l.whole = w.size, w.rng, w.edge, w.whole
 	if w.inline {
 		l.indexedTo.Store(w.size)
@@ -549,6 +551,7 @@ func (l *Log) alone(batch []*pending) bool {
 // tx nil, when alone allows — as one statement of its own that changes
 // nothing unless the head's size is still size.
 func (l *Log) writeBatch(ctx context.Context, tx txn, size uint64, batch []*pending, errs []error) (*written, error) {
+	l.recent.committing(size, size+uint64(len(batch)))
 	rng, err := rangeFactory.NewRange(0, l.size, append([][]byte(nil), l.rng.Hashes()...))
 	if err != nil {
 		return nil, err
