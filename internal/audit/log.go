@@ -557,15 +557,24 @@ func (l *Log) writeBatch(ctx context.Context, tx txn, size uint64, batch []*pend
 		return nil, err
 	}
 	leaves := make([][]byte, len(batch))
+	var sp *savepoints
 	for i, p := range batch {
 		index := size + uint64(i)
 		if p.mutate != nil {
-			errs[i] = l.mutate(ctx, tx.(*sql.Tx), p, index) // (never in a PipelinedTx: see pure)
+			if sp == nil {
+				sp = &savepoints{tx: tx.(*sql.Tx), pg: l.db.Dialect == storage.Postgres} // (never in a PipelinedTx: see pure)
+			}
+			errs[i] = l.mutate(ctx, sp, p, index)
 		}
 		if errs[i] != nil {
 			p.seal() // the failure changed the entry's outcome
 		}
 		leaves[i] = p.leaf
+	}
+	if sp != nil {
+		if err := sp.end(ctx); err != nil {
+			return nil, err
+		}
 	}
 	// The new hashes at tile-bottom levels (0, 8, 16, …), by tile, and
 	// where in its tile each tile's first new hash goes.
@@ -669,25 +678,59 @@ func (p *pending) seal() {
 	p.leaf, p.hash = buf[1:], sum[:]
 }
 
+// savepoints gives each mutation of a batch a savepoint of its own, so
+// that a failed one is undone alone and the batch goes on. Between two
+// mutations the last one's savepoint is released and the next one's begun
+// in one round trip on PostgreSQL (a multi-statement simple query).
+type savepoints struct {
+	tx   *sql.Tx
+	pg   bool
+	open bool
+}
+
+// begin starts the savepoint of the next mutation.
+func (s *savepoints) begin(ctx context.Context) error {
+	q := `SAVEPOINT audit_mutation`
+	if s.open {
+		if !s.pg {
+			if _, err := s.tx.ExecContext(ctx, `RELEASE SAVEPOINT audit_mutation`); err != nil {
+				return err
+			}
+		} else {
+			q = `RELEASE SAVEPOINT audit_mutation; SAVEPOINT audit_mutation`
+		}
+	}
+	s.open = true
+	_, err := s.tx.ExecContext(ctx, q)
+	return err
+}
+
+// end releases the last mutation's savepoint, if there is one.
+func (s *savepoints) end(ctx context.Context) error {
+	if !s.open {
+		return nil
+	}
+	s.open = false
+	_, err := s.tx.ExecContext(ctx, `RELEASE SAVEPOINT audit_mutation`)
+	return err
+}
+
 // mutate runs p's mutation under a savepoint; on failure it rolls the
 // mutation back and records the failure as the entry's outcome.
-func (l *Log) mutate(ctx context.Context, tx *sql.Tx, p *pending, index uint64) error {
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT audit_mutation`); err != nil {
+func (l *Log) mutate(ctx context.Context, sp *savepoints, p *pending, index uint64) error {
+	if err := sp.begin(ctx); err != nil {
 		return err
 	}
-	err := p.mutate(ctx, tx, index)
+	err := p.mutate(ctx, sp.tx, index)
 	if err != nil {
 		err = storage.MapError(err)
-		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT audit_mutation`); rerr != nil {
+		if _, rerr := sp.tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT audit_mutation`); rerr != nil {
 			return errors.Join(err, rerr)
 		}
 		p.entry.Outcome = OutcomeOf(err)
 		if p.entry.Decision == "" {
 			p.entry.Decision = Allow
 		}
-	}
-	if _, rerr := tx.ExecContext(ctx, `RELEASE SAVEPOINT audit_mutation`); rerr != nil {
-		return errors.Join(err, rerr)
 	}
 	return err
 }
