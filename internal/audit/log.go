@@ -363,6 +363,7 @@ func (l *Log) commit(batch []*pending, more bool) {
 			if refused {
 				l.refusedStatements.Add(1)
 			}
+			l.recent.settled() // its place is unknown until the lock is taken
 			w, err, l.rng, l.edge = nil, nil, nil, nil
 		}
 	}
