@@ -563,7 +563,7 @@ func (l *Log) writeBatch(ctx context.Context, tx txn, size uint64, batch []*pend
 		index := size + uint64(i)
 		if p.mutate != nil {
 			if sp == nil {
-				sp = &savepoints{tx: tx.(*sql.Tx), pg: l.db.Dialect == storage.Postgres} // (never in a PipelinedTx: see pure)
+				sp = &savepoints{tx: tx.(*sql.Tx)} // (never in a PipelinedTx: see pure)
 			}
 			errs[i] = l.mutate(ctx, sp, p, index)
 		}
@@ -682,10 +682,10 @@ func (p *pending) seal() {
 // savepoints gives each mutation of a batch a savepoint of its own, so
 // that a failed one is undone alone and the batch goes on. Between two
 // mutations the last one's savepoint is released and the next one's begun
-// in one round trip on PostgreSQL (a multi-statement simple query).
+// in one call (on PostgreSQL one round trip: a multi-statement simple
+// query).
 type savepoints struct {
 	tx   *sql.Tx
-	pg   bool
 	open bool
 }
 
@@ -693,13 +693,7 @@ type savepoints struct {
 func (s *savepoints) begin(ctx context.Context) error {
 	q := `SAVEPOINT audit_mutation`
 	if s.open {
-		if !s.pg {
-			if _, err := s.tx.ExecContext(ctx, `RELEASE SAVEPOINT audit_mutation`); err != nil {
-				return err
-			}
-		} else {
-			q = `RELEASE SAVEPOINT audit_mutation; SAVEPOINT audit_mutation`
-		}
+		q = `RELEASE SAVEPOINT audit_mutation; SAVEPOINT audit_mutation`
 	}
 	s.open = true
 	_, err := s.tx.ExecContext(ctx, q)
