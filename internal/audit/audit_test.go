@@ -416,12 +416,14 @@ func TestTwoServersOnePostgresTree(t *testing.T) {
 	// Past entry 512, so that a tile is made whole and another begun by
 	// servers taking turns, each reading the right edge the other left.
 	// Each takes the tree up from the range the other left with the head,
-	// reading no tiles under the lock.
+	// reading no tiles under the lock, and learns from the head that the
+	// index is complete, without asking it.
 	sum := func(f func(audit.CommitCounts) uint64) uint64 { return f(logs[0].Commits()) + f(logs[1].Commits()) }
 	refused := func(c audit.CommitCounts) uint64 { return c.Refused }
 	fromHead := func(c audit.CommitCounts) uint64 { return c.RangeFromHead }
 	fromTiles := func(c audit.CommitCounts) uint64 { return c.RangeFromTiles }
-	var refused0, head0, tiles0 uint64
+	indexReads := func(c audit.CommitCounts) uint64 { return c.IndexReads }
+	var refused0, head0, tiles0, index0 uint64
 	for i := range 120 {
 		if _, err := logs[i%2].Append(ctx, entry(5000+i), nil); err != nil {
 			t.Fatal(err)
@@ -430,7 +432,7 @@ func TestTwoServersOnePostgresTree(t *testing.T) {
 			// By its second turn each log has found the other's batch
 			// under the lock (its first may still have been one statement
 			// that succeeded, if it wrote last before the turns began).
-			refused0, head0, tiles0 = sum(refused), sum(fromHead), sum(fromTiles)
+			refused0, head0, tiles0, index0 = sum(refused), sum(fromHead), sum(fromTiles), sum(indexReads)
 		}
 	}
 	if n := sum(refused) - refused0; n != 0 {
@@ -438,6 +440,9 @@ func TestTwoServersOnePostgresTree(t *testing.T) {
 	}
 	if h, n := sum(fromHead)-head0, sum(fromTiles)-tiles0; h != 116 || n != 0 {
 		t.Errorf("in 116 turns the tree was taken up %d times from the head, %d from the tiles; want 116 and none", h, n)
+	}
+	if n := sum(indexReads) - index0; n != 0 {
+		t.Errorf("in 116 turns the search index's end was read %d times under the lock; want none", n)
 	}
 	// Alone again: the first batch finds the head moved, the second where
 	// this server left it, and the third is one statement again.
@@ -450,22 +455,26 @@ func TestTwoServersOnePostgresTree(t *testing.T) {
 	if after := logs[0].Commits(); after.Statement != before.Statement+1 || after.Transaction != before.Transaction+2 {
 		t.Fatalf("three batches alone after taking turns: %+v then %+v; want two under the lock, then one statement", before, after)
 	}
-	// A server of an earlier version moves the head without the range:
-	// the next batch of another takes the tree up from the tiles instead.
+	// A server of an earlier version moves the head without the range and
+	// without saying how far the index goes: the next batch of another
+	// takes the tree up from the tiles instead, and asks the index.
 	db0, err := storage.Open(ctx, schemaDSN, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db0.Close()
-	if _, err := db0.ExecContext(ctx, `UPDATE audit_head SET range_size = NULL WHERE id = 1`); err != nil {
+	if _, err := db0.ExecContext(ctx, `UPDATE audit_head SET range_size = NULL, indexed_size = NULL WHERE id = 1`); err != nil {
 		t.Fatal(err)
 	}
-	tiles0 = logs[1].Commits().RangeFromTiles
+	tiles0, index0 = logs[1].Commits().RangeFromTiles, logs[1].Commits().IndexReads
 	if _, err := logs[1].Append(ctx, entry(7000), nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := logs[1].Commits().RangeFromTiles - tiles0; n != 1 {
 		t.Fatalf("after a head without its range the tree was read from the tiles %d times, want once", n)
+	}
+	if n := logs[1].Commits().IndexReads - index0; n != 1 {
+		t.Fatalf("after a head that does not say how far the index goes it was asked %d times, want once", n)
 	}
 	for _, l := range logs {
 		l.Close()

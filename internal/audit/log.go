@@ -94,8 +94,9 @@ type Log struct {
 	// one-statement commits the database refused (another server had
 	// moved the head).
 	statementCommits, txCommits, refusedStatements atomic.Uint64
-	// How the tree was taken up again (CommitCounts).
-	headRanges, tileRanges atomic.Uint64
+	// How the tree was taken up again, and the index's end read under
+	// the lock (CommitCounts).
+	headRanges, tileRanges, indexReads atomic.Uint64
 	// carry is a batch of AppendBatch that gather met: it goes next.
 	// Appender only.
 	carry *pending
@@ -203,8 +204,11 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 }
 
 // headUpdate moves the head to a new size and root, with the compact
-// range at that size (migration 0007).
-const headUpdate = `UPDATE audit_head SET size = $1, root = $2, updated_at = $3, range_size = $1, range_hashes = $4 WHERE id = 1`
+// range at that size (migration 0007) and how far the index is complete
+// (migration 0008: the new size when the batch was indexed in its
+// transaction onto a complete index, else 0).
+const headUpdate = `UPDATE audit_head SET size = $1, root = $2, updated_at = $3, range_size = $1, range_hashes = $4,
+	indexed_size = $5 WHERE id = 1`
 
 // Failing reports whether the last commit of the log failed: nothing can
 // be answered while entries cannot be made durable.
@@ -358,7 +362,7 @@ func (l *Log) commit(batch []*pending, more bool) {
 		// lock, from what is stored. An error on the way (a connection
 		// lost) leaves it unknown whether the statement was applied: the
 		// batch fails, as a transaction whose commit went unanswered does.
-		w, err = l.writeBatch(ctx, nil, l.size, batch, errs)
+		w, err = l.writeBatch(ctx, nil, l.size, false, batch, errs)
 		if refused := storage.Refused(err); refused || errors.Is(err, errNotAlone) {
 			if refused {
 				l.refusedStatements.Add(1)
@@ -426,17 +430,21 @@ func (l *Log) commit(batch []*pending, more bool) {
 func (l *Log) turn(ctx context.Context, tx txn, batch []*pending, errs []error, more bool) (*written, []*pending, []error, error) {
 	var size64 int64
 	var oldRoot, rangeHashes []byte
-	var rangeSize sql.NullInt64
-	var head *sql.Row
+	var rangeSize, indexedSize sql.NullInt64
+	dest := []any{&size64, &oldRoot, &rangeSize, &rangeHashes, &indexedSize}
+	var err error
 	if t, ok := tx.(*sql.Tx); ok {
-		head = t.StmtContext(ctx, l.headRead).QueryRowContext(ctx)
+		err = t.StmtContext(ctx, l.headRead).QueryRowContext(ctx).Scan(dest...)
 	} else {
-		head = tx.QueryRowContext(ctx, headReadQuery+l.db.ForUpdate())
+		// With the transaction's BEGIN, in one round trip.
+		err = tx.(*storage.PipelinedTx).ReadRow(ctx, headReadQuery+l.db.ForUpdate(), nil, dest...)
 	}
-	if err := head.Scan(&size64, &oldRoot, &rangeSize, &rangeHashes); err != nil {
+	if err != nil {
 		return nil, batch, errs, err
 	}
 	size := uint64(size64)
+	// Whoever moved the head last says whether the index was complete then.
+	indexed := indexedSize.Valid && uint64(indexedSize.Int64) == size
 	l.overtaken = size != l.size
 	if size != l.size || l.rng == nil {
 		// Another server appended since our last batch: the range it left
@@ -460,7 +468,7 @@ func (l *Log) turn(ctx context.Context, tx txn, batch []*pending, errs []error, 
 	if err := l.partitionsFor(ctx, tx, size+uint64(len(batch))); err != nil {
 		return nil, batch, errs, err
 	}
-	w, err := l.writeBatch(ctx, tx, size, batch, errs)
+	w, err := l.writeBatch(ctx, tx, size, indexed, batch, errs)
 	return w, batch, errs, err
 }
 
@@ -488,7 +496,7 @@ func sqliteStmt(ctx context.Context, tx txn, st *sql.Stmt) *sql.Stmt {
 }
 
 // headReadQuery reads the tree's head, to be locked (ForUpdate).
-const headReadQuery = `SELECT size, root, range_size, range_hashes FROM audit_head WHERE id = 1`
+const headReadQuery = `SELECT size, root, range_size, range_hashes, indexed_size FROM audit_head WHERE id = 1`
 
 // CommitCounts are the batches a server has committed, by how.
 type CommitCounts struct {
@@ -507,12 +515,16 @@ type CommitCounts struct {
 	// stored with the head, or read from the tiles (as at Open, and for a
 	// head moved by a server of an earlier version).
 	RangeFromHead, RangeFromTiles uint64
+	// IndexReads: batches under the lock that asked the search index how
+	// far it goes, because the head did not say it was complete (moved by
+	// a batch indexed later, or by a server of an earlier version).
+	IndexReads uint64
 }
 
 // Commits counts the batches committed so far.
 func (l *Log) Commits() CommitCounts {
 	return CommitCounts{l.statementCommits.Load(), l.txCommits.Load(), l.refusedStatements.Load(),
-		l.headRanges.Load(), l.tileRanges.Load()}
+		l.headRanges.Load(), l.tileRanges.Load(), l.indexReads.Load()}
 }
 
 // written is what a batch's commit changed of the log.
@@ -550,8 +562,9 @@ func (l *Log) alone(batch []*pending) bool {
 
 // writeBatch writes batch as the entries from size on: in tx, or — with
 // tx nil, when alone allows — as one statement of its own that changes
-// nothing unless the head's size is still size.
-func (l *Log) writeBatch(ctx context.Context, tx txn, size uint64, batch []*pending, errs []error) (*written, error) {
+// nothing unless the head's size is still size. indexed says that the
+// head, read in tx, shows the index complete up to size.
+func (l *Log) writeBatch(ctx context.Context, tx txn, size uint64, indexed bool, batch []*pending, errs []error) (*written, error) {
 	l.recent.committing(size, size+uint64(len(batch)))
 	rng, err := rangeFactory.NewRange(0, l.size, append([][]byte(nil), l.rng.Hashes()...))
 	if err != nil {
@@ -615,8 +628,9 @@ func (l *Log) writeBatch(ctx context.Context, tx txn, size uint64, batch []*pend
 	// When the index has caught up, index the batch here, from the entries
 	// in hand: one transaction instead of two, and no leaf read back and
 	// parsed again. Otherwise the indexer catches up.
-	inline := l.indexedTo.Load() == size
+	inline := indexed || l.indexedTo.Load() == size
 	if !inline && tx != nil {
+		l.indexReads.Add(1)
 		wm, err := indexWatermark(ctx, tx)
 		if err != nil {
 			return nil, err
@@ -642,23 +656,27 @@ func (l *Log) writeBatch(ctx context.Context, tx txn, size uint64, batch []*pend
 	newSize := size + uint64(len(batch))
 	rangeHashes := bytes.Join(rng.Hashes(), nil)
 	now := time.Now().UnixMilli()
+	var indexedSize int64 // (the index is complete up to newSize only inline)
+	if inline {
+		indexedSize = int64(newSize)
+	}
 	switch {
 	case tx == nil:
 		// The head moves only from size; the statement fails, writing
 		// nothing, if another server moved it first (its bundle at size
 		// conflicts, or the head's update finds no row: 1 / 0).
-		writes.ExecContext(ctx, headUpdate+` AND size = $5 RETURNING 1`, int64(newSize), root, now, rangeHashes, int64(size))
+		writes.ExecContext(ctx, headUpdate+` AND size = $6 RETURNING 1`, int64(newSize), root, now, rangeHashes, indexedSize, int64(size))
 		writes.ExecContext(ctx, `SELECT 1 / count(*) FROM `+writes.lastName())
 		if err := writes.flushAlone(ctx, l.db); err != nil {
 			return nil, err
 		}
 	case l.db.Dialect == storage.Postgres:
-		writes.ExecContext(ctx, headUpdate, int64(newSize), root, now, rangeHashes)
+		writes.ExecContext(ctx, headUpdate, int64(newSize), root, now, rangeHashes, indexedSize)
 		if err := writes.flush(ctx, tx); err != nil {
 			return nil, err
 		}
 	default:
-		if _, err := sqliteStmt(ctx, tx, l.headWrite).ExecContext(ctx, int64(newSize), root, now, rangeHashes); err != nil {
+		if _, err := sqliteStmt(ctx, tx, l.headWrite).ExecContext(ctx, int64(newSize), root, now, rangeHashes, indexedSize); err != nil {
 			return nil, err
 		}
 	}

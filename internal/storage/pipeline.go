@@ -18,10 +18,13 @@ import (
 // It is for a commit made under a lock that other servers wait for: the
 // COMMIT's own round trip no longer adds to the time the lock is held.
 // Queued writes are sent before anything else runs in the transaction, and
-// at the latest with the COMMIT.
+// at the latest with the COMMIT. Its BEGIN, too, goes with the first round
+// trip: a transaction that reads one row (ReadRow) and then commits its
+// writes takes two round trips in all.
 type PipelinedTx struct {
 	conn   *sql.Conn
 	queued []queuedWrite
+	begun  bool // BEGIN was sent
 	done   bool
 }
 
@@ -37,10 +40,6 @@ func (db *DB) BeginPipelined(ctx context.Context) (*PipelinedTx, error) {
 	}
 	conn, err := db.write.Conn(ctx)
 	if err != nil {
-		return nil, MapError(err)
-	}
-	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
-		conn.Close()
 		return nil, MapError(err)
 	}
 	return &PipelinedTx{conn: conn}, nil
@@ -86,44 +85,80 @@ func (t *PipelinedTx) ExecContext(ctx context.Context, query string, args ...any
 	return t.conn.ExecContext(ctx, query, args...)
 }
 
-// flush sends the writes queued, if any, in one round trip.
+// ReadRow runs a query of one row in the transaction, sent with the
+// BEGIN and the writes queued, if any, in one round trip, and scans its
+// row into dest; no row is sql.ErrNoRows. (If a queued write failed, the
+// transaction is aborted and so is the query.)
+func (t *PipelinedTx) ReadRow(ctx context.Context, query string, args []any, dest ...any) error {
+	err := t.pipeline(ctx, pipelineEnd{query: query, args: args, dest: dest})
+	t.queued = nil
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sql.ErrNoRows
+	}
+	return MapError(err)
+}
+
+// flush sends the BEGIN, if not sent yet, and the writes queued, if any,
+// in one round trip.
 func (t *PipelinedTx) flush(ctx context.Context) error {
-	if len(t.queued) == 0 {
+	if t.begun && len(t.queued) == 0 {
 		return nil
 	}
-	err := t.pipeline(ctx, "")
+	err := t.pipeline(ctx, pipelineEnd{})
 	t.queued = nil
 	return MapError(err)
 }
 
-// pipeline sends the queued writes and then last, if any, in one round
-// trip and reads their answers: the first error, or — for last — an
-// answer other than its own command tag (PostgreSQL answers a COMMIT in
-// a failed transaction with ROLLBACK).
-func (t *PipelinedTx) pipeline(ctx context.Context, last string) error {
+// pipelineEnd is what a pipeline ends with after the queued writes: a
+// statement whose command tag must be its own (tag: "COMMIT" —
+// PostgreSQL answers a COMMIT in a failed transaction with ROLLBACK), or
+// a query of one row scanned into dest, or nothing.
+type pipelineEnd struct {
+	tag        string
+	query      string
+	args, dest []any
+}
+
+// pipeline sends the BEGIN if not sent yet, the queued writes and then
+// end, in one round trip, and reads their answers: the first error.
+func (t *PipelinedTx) pipeline(ctx context.Context, end pipelineEnd) error {
 	return t.conn.Raw(func(dc any) error {
 		sc, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return fmt.Errorf("storage: unexpected PostgreSQL connection %T", dc)
 		}
 		b := &pgx.Batch{}
+		begin := !t.begun
+		if begin {
+			b.Queue("BEGIN")
+			t.begun = true
+		}
 		for _, w := range t.queued {
 			b.Queue(w.query, w.args...)
 		}
-		if last != "" {
-			b.Queue(last)
+		switch {
+		case end.tag != "":
+			b.Queue(end.tag)
+		case end.query != "":
+			b.Queue(end.query, end.args...)
 		}
 		res := sc.Conn().SendBatch(ctx, b)
 		var err error
-		for range t.queued {
-			if _, err = res.Exec(); err != nil {
-				break
-			}
+		if begin {
+			_, err = res.Exec()
 		}
-		if err == nil && last != "" {
-			var tag pgconn.CommandTag
-			if tag, err = res.Exec(); err == nil && tag.String() != last {
-				err = fmt.Errorf("storage: the transaction was rolled back (%s)", tag)
+		for i := 0; i < len(t.queued) && err == nil; i++ {
+			_, err = res.Exec()
+		}
+		if err == nil {
+			switch {
+			case end.tag != "":
+				var tag pgconn.CommandTag
+				if tag, err = res.Exec(); err == nil && tag.String() != end.tag {
+					err = fmt.Errorf("storage: the transaction was rolled back (%s)", tag)
+				}
+			case end.query != "":
+				err = res.QueryRow().Scan(end.dest...)
 			}
 		}
 		if cerr := res.Close(); err == nil {
@@ -149,7 +184,7 @@ func (t *PipelinedTx) Commit(ctx context.Context) error {
 	}
 	t.done = true
 	defer t.conn.Close()
-	err := t.pipeline(ctx, "COMMIT")
+	err := t.pipeline(ctx, pipelineEnd{tag: "COMMIT"})
 	if err != nil {
 		// The pipeline stopped at the failure, before its COMMIT: end the
 		// transaction, or give the connection up.
@@ -176,6 +211,9 @@ func (t *PipelinedTx) Rollback() error {
 	}
 	t.done = true
 	defer t.conn.Close()
+	if !t.begun {
+		return nil // nothing was sent
+	}
 	_, err := t.conn.ExecContext(context.Background(), "ROLLBACK")
 	return MapError(err)
 }

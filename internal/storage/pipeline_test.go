@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"testing"
@@ -15,7 +16,8 @@ import (
 // query, which sees them, and are there after the COMMIT; a queued write
 // refused takes the whole transaction with it, its immediate writes too,
 // and leaves the connection clean for the next transaction (one connection
-// in the pool: the same one); Rollback keeps nothing.
+// in the pool: the same one); Rollback keeps nothing; ReadRow's query goes
+// with the BEGIN and the queued writes and sees them.
 func TestPipelinedTx(t *testing.T) {
 	dsn := os.Getenv(storagetest.PostgresEnv)
 	if dsn == "" {
@@ -130,6 +132,44 @@ func TestPipelinedTx(t *testing.T) {
 	if got := count(); got != 3 {
 		t.Fatalf("%d things after a rollback, want 3", got)
 	}
+
+	// ReadRow sends the BEGIN and the queued writes with its query: the
+	// query sees them, in the transaction the later statements run in.
+	tx = begin()
+	tx.Queue(ins, "h", "郑爽", []byte{10}, 10)
+	var xid1, xid2 int64
+	if err := tx.ReadRow(ctx, `SELECT count(*), txid_current() FROM things`, nil, &n, &xid1); err != nil || n != 4 {
+		t.Fatalf("ReadRow after a queued write: %d things, %v; want 4", n, err)
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT txid_current()`).Scan(&xid2); err != nil || xid1 != xid2 {
+		t.Fatalf("ReadRow ran in transaction %d, the next query in %d (%v)", xid1, xid2, err)
+	}
+	var name string
+	if err := tx.ReadRow(ctx, `SELECT name FROM things WHERE id = $1`, []any{"无此人"}, &name); !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("ReadRow of no row: %v; want sql.ErrNoRows", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(); got != 4 {
+		t.Fatalf("%d things after the commit, want 4", got)
+	}
+	// A queued write refused when ReadRow sends it: the read fails, and
+	// so does the commit.
+	tx = begin()
+	tx.Queue(ins, "h", "重复", []byte{11}, 11)
+	if err := tx.ReadRow(ctx, `SELECT count(*) FROM things`, nil, &n); !medguard.IsKind(err, medguard.Conflict) {
+		t.Fatalf("ReadRow after a refused queued write: %v; want a conflict", err)
+	}
+	if err := tx.Commit(ctx); err == nil {
+		t.Fatal("a transaction with a refused write committed")
+	}
+	outside()
+	// A transaction that sent nothing rolls back without a word.
+	if err := begin().Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	outside()
 
 	// SQLite has none.
 	if _, err := storagetest.OpenSQLite(t, testSchema).BeginPipelined(ctx); err == nil || errors.Is(err, context.Canceled) {
