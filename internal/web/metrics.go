@@ -69,6 +69,8 @@ func NewMetrics(db *storage.DB, log func() *audit.Log) *Metrics {
 			"the tree head; the batch then went under the lock."
 		const rangeHelp = "Times this process took the audit tree up again under the head's lock after other servers' " +
 			"batches: from the range stored with the head, or read from the tiles (at start, or after a server of an earlier version)."
+		const indexHelp = "Audit batches under the head's lock that asked the search index how far it goes, because the head " +
+			"did not say it was complete (after a batch indexed later, or a server of an earlier version)."
 		for _, c := range []struct {
 			name, help string
 			labels     prometheus.Labels
@@ -79,6 +81,7 @@ func NewMetrics(db *storage.DB, log func() *audit.Log) *Metrics {
 			{"medguard_audit_statements_refused_total", refusedHelp, nil, func(c audit.CommitCounts) uint64 { return c.Refused }},
 			{"medguard_audit_range_loads_total", rangeHelp, prometheus.Labels{"from": "head"}, func(c audit.CommitCounts) uint64 { return c.RangeFromHead }},
 			{"medguard_audit_range_loads_total", rangeHelp, prometheus.Labels{"from": "tiles"}, func(c audit.CommitCounts) uint64 { return c.RangeFromTiles }},
+			{"medguard_audit_index_end_reads_total", indexHelp, nil, func(c audit.CommitCounts) uint64 { return c.IndexReads }},
 		} {
 			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help, ConstLabels: c.labels}, func() float64 {
 				if l := log(); l != nil {
