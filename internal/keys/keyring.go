@@ -179,9 +179,28 @@ func wrapLocation(owner string, version uint32) Location {
 // key saved after a rotation began is left under the old version. On
 // PostgreSQL the active row is read FOR SHARE: a rotation's switch waits
 // for the keys being saved under the old version, which it then rewraps.
+// One statement when the key's version is the active one (one round trip
+// inside the audit commit's transaction, which a new record's key is
+// saved in).
 func (kr *Keyring) Save(ctx context.Context, tx *sql.Tx, k *DataKey) error {
+	// Most often the key was made under the active version: it is stored
+	// by one statement that locks that row as the read below would, and
+	// stores nothing if the version is no longer (or not yet) active.
+	res, err := tx.ExecContext(ctx, `INSERT INTO data_keys (owner, version, algorithm, kek_version, wrapped, created_at)
+		SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM kek_versions WHERE version = $4 AND state = 'active'`+
+		kr.db.ForShare()+`)`, k.Owner, k.Version, k.s.alg.String(), k.kekVersion, k.wrapped, medguard.Millis(kr.clock.Now()))
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 1 {
+		k.raw = nil
+		kr.remember(k)
+		return nil
+	}
 	var active int64
-	err := tx.QueryRowContext(ctx, `SELECT version FROM kek_versions WHERE state = 'active'`+kr.db.ForShare()).Scan(&active)
+	err = tx.QueryRowContext(ctx, `SELECT version FROM kek_versions WHERE state = 'active'`+kr.db.ForShare()).Scan(&active)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:

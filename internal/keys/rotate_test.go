@@ -401,3 +401,69 @@ func bulkFill(b *testing.B, db *storage.DB, kr *keys.Keyring, n int) {
 	}
 	flush()
 }
+
+// A data key saved under the active KEK version holds that version's row
+// until its transaction ends: a rotation's switch (the active version made
+// retiring) waits for it, so that the rewrap after the switch finds the
+// key and no key stays under the old version. PostgreSQL only: on SQLite
+// the one writer cannot switch meanwhile.
+func TestSavedKeyHoldsTheSwitch(t *testing.T) {
+	dsn := os.Getenv(storagetest.PostgresEnv)
+	if dsn == "" {
+		t.Skip("PostgreSQL only: set " + storagetest.PostgresEnv)
+	}
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "medguard.keys")
+	kf, _, err := keys.LoadOrCreateKeyFile(path, keys.SM4GCM, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := storagetest.OpenPostgres(t, dsn, keys.Schema())
+	kr := keys.NewKeyringFrom(db, kf, keys.FileKEKs(kf, path), clock)
+	if err := kr.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	k, err := kr.NewDataKey("patient:王秀英")
+	if err != nil {
+		t.Fatal(err)
+	}
+	saver, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer saver.Close()
+	tx, err := saver.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if err := kr.Save(ctx, tx, k); err != nil {
+		t.Fatal(err)
+	}
+	switcher, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		switcher.ExecContext(ctx, `RESET lock_timeout`)
+		switcher.Close()
+	}()
+	if _, err := switcher.ExecContext(ctx, `SET lock_timeout = '300ms'`); err != nil {
+		t.Fatal(err)
+	}
+	const switchQ = `UPDATE kek_versions SET state = 'retiring' WHERE state = 'active'`
+	if _, err := switcher.ExecContext(ctx, switchQ); err == nil || !strings.Contains(err.Error(), "lock timeout") {
+		t.Fatalf("the switch while a key is being saved under the active version: %v; want it to wait (lock timeout)", err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	sw, err := switcher.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Rollback()
+	if _, err := sw.ExecContext(ctx, switchQ); err != nil {
+		t.Fatalf("the switch after the key's transaction: %v", err)
+	}
+}
