@@ -38,13 +38,32 @@ type FleetProcess struct {
 	PeakRSSMB float64 `json:"peak_rss_mb,omitempty"`
 	Reads     int64   `json:"reads,omitempty"` // bench reads: the reads it answered
 	Ops       int64   `json:"ops,omitempty"`   // other benches: the operations it answered
+	// Audit is what a server's audit log did in the window (its /metrics).
+	Audit *FleetAudit `json:"audit,omitempty"`
 }
 
-// FleetServer is one server of a fleet: its pid and the operations of the
-// mix it answered with success in the measured window (0 if unknown).
+// FleetAudit is one server's audit log in the measured window, from its
+// /metrics: the entries it committed and how (as one statement of its own,
+// or in a turn under the tree head's lock after another server's batch),
+// how often a turn asked the search index how far it goes, and how many
+// entries its detection read back from the database: the other servers',
+// and its own that came between theirs (a catch-up reads a range whole).
+type FleetAudit struct {
+	Entries          int64   `json:"entries"`
+	StatementCommits int64   `json:"commits_statement"`
+	LockedCommits    int64   `json:"commits_locked"`
+	EntriesACommit   float64 `json:"entries_a_commit"`
+	IndexEndReads    int64   `json:"index_end_reads"`
+	ReadBack         int64   `json:"entries_read_back"`
+}
+
+// FleetServer is one server of a fleet: its pid, the operations of the
+// mix it answered with success in the measured window (0 if unknown), and
+// its audit log's work then (nil if unknown).
 type FleetServer struct {
-	Pid int
-	Ops int64
+	Pid   int
+	Ops   int64
+	Audit *FleetAudit
 }
 
 // AddFleet adds what the fleet used to the report: servers and the
@@ -70,6 +89,12 @@ func (rep *Report) AddFleet(servers []FleetServer, balancerPid int, balancer, ba
 			p.Reads = s.Ops
 		} else {
 			p.Ops = s.Ops
+		}
+		if a := s.Audit; a != nil {
+			p.Audit = a
+			if commits := a.StatementCommits + a.LockedCommits; commits > 0 {
+				a.EntriesACommit = math.Round(float64(a.Entries)*10/float64(commits)) / 10
+			}
 		}
 		r.Servers = append(r.Servers, p)
 	}
@@ -116,4 +141,19 @@ func (r *FleetReport) WriteText(w io.Writer) {
 	}
 	p("  peak RSS is VmHWM %s; all PostgreSQL's processes count, whatever they served", since)
 	p("")
+	if len(r.Servers) > 0 && r.Servers[0].Audit != nil {
+		p("  the audit log in the measured window (each server's /metrics): the entries each committed, its")
+		p("  batches as one statement or in a turn under the tree head's lock (after another server's batch),")
+		p("  the turns that asked the search index how far it goes, and the entries its detection read back")
+		p("  from the database (the other servers', and its own between theirs: a catch-up reads a range whole)")
+		p("  %-24s %9s  %9s  %9s  %9s  %10s  %10s", "server", "entries", "alone", "locked", "a commit", "index asked", "read back")
+		for i, s := range r.Servers {
+			if a := s.Audit; a != nil {
+				p("  %-24s %9s  %9s  %9s  %9.1f  %10s  %10s", fmt.Sprintf("server %d", i+1), group(float64(a.Entries)),
+					group(float64(a.StatementCommits)), group(float64(a.LockedCommits)), a.EntriesACommit,
+					group(float64(a.IndexEndReads)), group(float64(a.ReadBack)))
+			}
+		}
+		p("")
+	}
 }

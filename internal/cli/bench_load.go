@@ -156,14 +156,15 @@ func runLoadBench(ctx context.Context, b loadBench, args []string, getenv func(s
 
 	lo := load.LoadOptions{Concurrency: f.concurrency, Duration: f.duration, Warmup: f.warmup, Rate: f.rate, Mix: mix, Progress: stderr}
 	// A fleet's processes are sampled with the load generator's CPU, and
-	// the operations each server answered read from its /metrics when the
-	// measured window starts and when the load ends.
-	var first, last []int64
+	// the operations each server answered, and its audit log's commits,
+	// read from its /metrics when the measured window starts and when the
+	// load ends.
+	var first, last []serverCounts
 	var peakReset bool
 	if t.fleet != nil {
 		peakReset = t.fleet.resetPeaks()
 		lo.Processes = t.fleet.pids()
-		lo.Started = func() { first = t.fleet.answered(ctx, mix) }
+		lo.Started = func() { first = t.fleet.counts(ctx, mix) }
 	}
 	// The disk probe runs through the measured window, beside the load.
 	var probe chan diskProbed
@@ -224,7 +225,7 @@ func runLoadBench(ctx context.Context, b loadBench, args []string, getenv func(s
 	}
 	res, err := load.Run(ctx, client, h, lo)
 	if t.fleet != nil && err == nil {
-		last = t.fleet.answered(ctx, mix)
+		last = t.fleet.counts(ctx, mix)
 	}
 	var mem *load.Memory
 	if stopWatch != nil {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -275,38 +276,66 @@ func (fl *benchFleet) resetPeaks() bool {
 	return ok
 }
 
-// answered is how many operations of mix's kinds each server answered
-// with success so far, from its /metrics (served to loopback clients); -1
-// where unknown.
-func (fl *benchFleet) answered(ctx context.Context, mix load.Mix) []int64 {
+// serverCounts is what a server's /metrics counted so far: the
+// operations of the mix answered with success, and its audit log's work.
+// ok is false where the server could not be asked.
+type serverCounts struct {
+	ok  bool
+	ops float64
+	// metrics holds the counters of auditCounters, by name as written
+	// there (labels included).
+	metrics map[string]float64
+}
+
+// auditCounters are the /metrics lines (name and labels) a fleet's report
+// gives per server: how its audit entries were committed, and what
+// detection read back from the database (the other servers' entries, and
+// its own between theirs).
+var auditCounters = []string{
+	"medguard_audit_entries_total",
+	`medguard_audit_commits_total{path="statement"}`,
+	`medguard_audit_commits_total{path="transaction"}`,
+	"medguard_audit_index_end_reads_total",
+	"medguard_detect_entries_read_total",
+}
+
+// counts reads each server's /metrics (served to loopback clients): the
+// operations of mix's kinds it answered with success, and auditCounters.
+func (fl *benchFleet) counts(ctx context.Context, mix load.Mix) []serverCounts {
 	routes := map[string]bool{}
 	for _, k := range mix.Kinds() {
 		routes[`route="`+k.Route()+`"`] = true
 	}
-	var n []int64
+	var n []serverCounts
 	for _, c := range fl.servers {
-		n = append(n, fl.answeredBy(ctx, c.base, routes))
+		n = append(n, fl.countsOf(ctx, c.base, routes))
 	}
 	return n
 }
 
-// answeredBy is how many requests of routes (`route="…"` labels) the
-// server at base answered with a 2xx status; -1 if unknown.
-func (fl *benchFleet) answeredBy(ctx context.Context, base string, routes map[string]bool) int64 {
+// countsOf reads the /metrics of the server at base: the requests of
+// routes (`route="…"` labels) it answered with a 2xx status, and
+// auditCounters.
+func (fl *benchFleet) countsOf(ctx context.Context, base string, routes map[string]bool) serverCounts {
 	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
 	resp, err := fl.direct.Do(req)
 	if err != nil {
-		return -1
+		return serverCounts{}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
-		return -1
+		return serverCounts{}
 	}
-	var n float64
+	out := serverCounts{ok: true, metrics: map[string]float64{}}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		labels, ok := strings.CutPrefix(sc.Text(), "medguard_http_requests_total{")
+		line := sc.Text()
+		if name, value, ok := strings.Cut(line, " "); ok && slices.Contains(auditCounters, name) {
+			out.metrics[name], _ = strconv.ParseFloat(strings.TrimSpace(value), 64)
+			continue
+		}
+		labels, ok := strings.CutPrefix(line, "medguard_http_requests_total{")
 		if !ok || !strings.Contains(labels, `code="2`) {
 			continue
 		}
@@ -314,22 +343,26 @@ func (fl *benchFleet) answeredBy(ctx context.Context, base string, routes map[st
 		for l := range strings.SplitSeq(labels, ",") {
 			if routes[l] {
 				v, _ := strconv.ParseFloat(strings.TrimSpace(value), 64)
-				n += v
+				out.ops += v
 			}
 		}
 	}
-	return int64(n)
+	return out
 }
 
 // addTo adds the fleet's figures to rep: first and last are what each
-// server had answered (answered) when the window started and when the
-// load ended.
-func (fl *benchFleet) addTo(rep *load.Report, first, last []int64, peakReset bool) {
+// server had counted (counts) when the window started and when the load
+// ended.
+func (fl *benchFleet) addTo(rep *load.Report, first, last []serverCounts, peakReset bool) {
 	var servers []load.FleetServer
 	for i, c := range fl.servers {
 		s := load.FleetServer{Pid: c.cmd.Process.Pid}
-		if i < len(first) && i < len(last) && first[i] >= 0 && last[i] >= 0 {
-			s.Ops = last[i] - first[i]
+		if i < len(first) && i < len(last) && first[i].ok && last[i].ok {
+			a, b := first[i], last[i]
+			d := func(name string) int64 { return int64(b.metrics[name] - a.metrics[name]) }
+			s.Ops = int64(b.ops - a.ops)
+			s.Audit = &load.FleetAudit{Entries: d(auditCounters[0]), StatementCommits: d(auditCounters[1]),
+				LockedCommits: d(auditCounters[2]), IndexEndReads: d(auditCounters[3]), ReadBack: d(auditCounters[4])}
 		}
 		servers = append(servers, s)
 	}

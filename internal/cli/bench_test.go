@@ -158,7 +158,8 @@ func TestBenchReadsWithContinuousBackup(t *testing.T) {
 }
 
 // Two servers of the bench's own on one PostgreSQL schema, behind HAProxy:
-// the reads go through the balancer and both servers answer some.
+// the reads go through the balancer and both servers answer some, and the
+// report gives each one's audit log.
 func TestBenchReadsServers(t *testing.T) {
 	dsn := os.Getenv(storagetest.PostgresEnv)
 	if dsn == "" {
@@ -170,6 +171,7 @@ func TestBenchReadsServers(t *testing.T) {
 	if len(servers) != 2 {
 		t.Fatalf("fleet %v", rep["fleet"])
 	}
+	var readBack float64
 	for i, s := range servers {
 		s := s.(map[string]any)
 		if reads, _ := s["reads"].(float64); reads <= 0 {
@@ -178,6 +180,21 @@ func TestBenchReadsServers(t *testing.T) {
 		if s["pid"] == nil || s["peak_rss_mb"] == nil {
 			t.Errorf("server %d: %v", i+1, s)
 		}
+		// Its audit log, from its /metrics: an entry for every read it
+		// answered, in batches, and the other server's entries read back
+		// for detection.
+		a, _ := s["audit"].(map[string]any)
+		entries, _ := a["entries"].(float64)
+		reads, _ := s["reads"].(float64)
+		perCommit, _ := a["entries_a_commit"].(float64)
+		if entries < reads || perCommit <= 0 {
+			t.Errorf("server %d's audit log: %v", i+1, a)
+		}
+		back, _ := a["entries_read_back"].(float64)
+		readBack += back
+	}
+	if readBack == 0 {
+		t.Errorf("neither server read back the other's entries: %v", servers)
 	}
 	if _, ok := fleet["cpu_per_read_ms"].(float64); !ok || rep["database"] != "postgres" {
 		t.Errorf("report %v", rep)
