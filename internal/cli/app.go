@@ -507,7 +507,7 @@ func (a *App) openTraining(ctx context.Context) error {
 // together) and the reads of the counters that keep its memory honest.
 func (a *App) registerSharedMetrics() {
 	a.Metrics.Counter("medguard_detect_entries_read_total", "Audit entries this server read back from the log for detection: "+
-		"those other servers wrote (each server counts every user's reads, wherever served) and, after a start, those written before it.",
+		"those other servers wrote (each server counts every user's reads, wherever served), its own between theirs, and, after a start, those written before it.",
 		func() float64 { return float64(a.Detect.CatchUps().Entries) })
 	a.Metrics.Counter("medguard_detect_catchup_seconds_total", "Time this server spent reading those entries back and counting them.",
 		func() float64 { return a.Detect.CatchUps().Took.Seconds() })
