@@ -183,47 +183,46 @@ func wrapLocation(owner string, version uint32) Location {
 // inside the audit commit's transaction, which a new record's key is
 // saved in).
 func (kr *Keyring) Save(ctx context.Context, tx *sql.Tx, k *DataKey) error {
+	const insert = `INSERT INTO data_keys (owner, version, algorithm, kek_version, wrapped, created_at) `
+	row := func() []any {
+		return []any{k.Owner, k.Version, k.s.alg.String(), k.kekVersion, k.wrapped, medguard.Millis(kr.clock.Now())}
+	}
 	// Most often the key was made under the active version: it is stored
 	// by one statement that locks that row as the read below would, and
 	// stores nothing if the version is no longer (or not yet) active.
-	res, err := tx.ExecContext(ctx, `INSERT INTO data_keys (owner, version, algorithm, kek_version, wrapped, created_at)
-		SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM kek_versions WHERE version = $4 AND state = 'active'`+
-		kr.db.ForShare()+`)`, k.Owner, k.Version, k.s.alg.String(), k.kekVersion, k.wrapped, medguard.Millis(kr.clock.Now()))
+	res, err := tx.ExecContext(ctx, insert+`SELECT $1, $2, $3, $4, $5, $6
+		WHERE EXISTS (SELECT 1 FROM kek_versions WHERE version = $4 AND state = 'active'`+kr.db.ForShare()+`)`, row()...)
 	if err != nil {
 		return err
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 1 {
-		k.raw = nil
-		kr.remember(k)
-		return nil
-	}
-	var active int64
-	err = tx.QueryRowContext(ctx, `SELECT version FROM kek_versions WHERE state = 'active'`+kr.db.ForShare()).Scan(&active)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return err
-	case uint32(active) != k.kekVersion:
-		if k.raw == nil {
-			return errors.New("keys: a data key made under a retired KEK cannot be saved")
-		}
-		w, err := kr.wrapper(uint32(active))
-		if err != nil {
-			return err
-		}
-		if k.wrapped, err = w.Wrap(wrapLocation(k.Owner, k.Version), k.raw); err != nil {
-			return err
-		}
-		k.kekVersion = uint32(active)
-		kr.active.Store(uint32(active))
-	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO data_keys (owner, version, algorithm, kek_version, wrapped, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, k.Owner, k.Version, k.s.alg.String(), k.kekVersion, k.wrapped,
-		medguard.Millis(kr.clock.Now()))
+	n, err := res.RowsAffected()
 	if err != nil {
 		return err
+	}
+	if n == 0 {
+		var active int64
+		err = tx.QueryRowContext(ctx, `SELECT version FROM kek_versions WHERE state = 'active'`+kr.db.ForShare()).Scan(&active)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		case uint32(active) != k.kekVersion:
+			if k.raw == nil {
+				return errors.New("keys: a data key made under a retired KEK cannot be saved")
+			}
+			w, err := kr.wrapper(uint32(active))
+			if err != nil {
+				return err
+			}
+			if k.wrapped, err = w.Wrap(wrapLocation(k.Owner, k.Version), k.raw); err != nil {
+				return err
+			}
+			k.kekVersion = uint32(active)
+			kr.active.Store(uint32(active))
+		}
+		if _, err := tx.ExecContext(ctx, insert+`VALUES ($1, $2, $3, $4, $5, $6)`, row()...); err != nil {
+			return err
+		}
 	}
 	k.raw = nil
 	kr.remember(k)
