@@ -291,13 +291,15 @@ type serverCounts struct {
 // gives per server: how its audit entries were committed, and what
 // detection read back from the database (the other servers' entries, and
 // its own between theirs).
-var auditCounters = []string{
-	"medguard_audit_entries_total",
-	`medguard_audit_commits_total{path="statement"}`,
-	`medguard_audit_commits_total{path="transaction"}`,
-	"medguard_audit_index_end_reads_total",
-	"medguard_detect_entries_read_total",
-}
+const (
+	metricAuditEntries = "medguard_audit_entries_total"
+	metricAlone        = `medguard_audit_commits_total{path="statement"}`
+	metricLocked       = `medguard_audit_commits_total{path="transaction"}`
+	metricIndexReads   = "medguard_audit_index_end_reads_total"
+	metricReadBack     = "medguard_detect_entries_read_total"
+)
+
+var auditCounters = []string{metricAuditEntries, metricAlone, metricLocked, metricIndexReads, metricReadBack}
 
 // counts reads each server's /metrics (served to loopback clients): the
 // operations of mix's kinds it answered with success, and auditCounters.
@@ -361,8 +363,8 @@ func (fl *benchFleet) addTo(rep *load.Report, first, last []serverCounts, peakRe
 			a, b := first[i], last[i]
 			d := func(name string) int64 { return int64(b.metrics[name] - a.metrics[name]) }
 			s.Ops = int64(b.ops - a.ops)
-			s.Audit = &load.FleetAudit{Entries: d(auditCounters[0]), StatementCommits: d(auditCounters[1]),
-				LockedCommits: d(auditCounters[2]), IndexEndReads: d(auditCounters[3]), ReadBack: d(auditCounters[4])}
+			s.Audit = &load.FleetAudit{Entries: d(metricAuditEntries), StatementCommits: d(metricAlone),
+				LockedCommits: d(metricLocked), IndexEndReads: d(metricIndexReads), ReadBack: d(metricReadBack)}
 		}
 		servers = append(servers, s)
 	}

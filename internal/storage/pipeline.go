@@ -91,7 +91,6 @@ func (t *PipelinedTx) ExecContext(ctx context.Context, query string, args ...any
 // transaction is aborted and so is the query.)
 func (t *PipelinedTx) ReadRow(ctx context.Context, query string, args []any, dest ...any) error {
 	err := t.pipeline(ctx, pipelineEnd{query: query, args: args, dest: dest})
-	t.queued = nil
 	if errors.Is(err, pgx.ErrNoRows) {
 		return sql.ErrNoRows
 	}
@@ -104,9 +103,7 @@ func (t *PipelinedTx) flush(ctx context.Context) error {
 	if t.begun && len(t.queued) == 0 {
 		return nil
 	}
-	err := t.pipeline(ctx, pipelineEnd{})
-	t.queued = nil
-	return MapError(err)
+	return MapError(t.pipeline(ctx, pipelineEnd{}))
 }
 
 // pipelineEnd is what a pipeline ends with after the queued writes: a
@@ -120,8 +117,10 @@ type pipelineEnd struct {
 }
 
 // pipeline sends the BEGIN if not sent yet, the queued writes and then
-// end, in one round trip, and reads their answers: the first error.
+// end, in one round trip, and reads their answers: the first error. The
+// queue is empty after, whatever happened.
 func (t *PipelinedTx) pipeline(ctx context.Context, end pipelineEnd) error {
+	defer func() { t.queued = nil }()
 	return t.conn.Raw(func(dc any) error {
 		sc, ok := dc.(*stdlib.Conn)
 		if !ok {
