@@ -24,7 +24,7 @@ import (
 type PipelinedTx struct {
 	conn   *sql.Conn
 	queued []queuedWrite
-	begun  bool // BEGIN was sent
+	begun  bool // BEGIN was answered
 	done   bool
 }
 
@@ -70,9 +70,14 @@ func (t *PipelinedTx) QueryContext(ctx context.Context, query string, args ...an
 
 // QueryRowContext runs a query of one row in the transaction, after the
 // writes queued. (If one of them failed, the transaction is aborted and
-// the query's Scan says so.)
+// the query's Scan says so.) If the BEGIN could not be sent, the query is
+// not run outside the transaction: its Scan fails (context canceled).
 func (t *PipelinedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	t.flush(ctx)
+	if err := t.flush(ctx); err != nil && !t.begun {
+		done, cancel := context.WithCancel(ctx)
+		cancel()
+		ctx = done
+	}
 	return t.conn.QueryRowContext(ctx, query, args...)
 }
 
@@ -130,7 +135,6 @@ func (t *PipelinedTx) pipeline(ctx context.Context, end pipelineEnd) error {
 		begin := !t.begun
 		if begin {
 			b.Queue("BEGIN")
-			t.begun = true
 		}
 		for _, w := range t.queued {
 			b.Queue(w.query, w.args...)
@@ -145,6 +149,7 @@ func (t *PipelinedTx) pipeline(ctx context.Context, end pipelineEnd) error {
 		var err error
 		if begin {
 			_, err = res.Exec()
+			t.begun = err == nil
 		}
 		for i := 0; i < len(t.queued) && err == nil; i++ {
 			_, err = res.Exec()
@@ -185,22 +190,27 @@ func (t *PipelinedTx) Commit(ctx context.Context) error {
 	defer t.conn.Close()
 	err := t.pipeline(ctx, pipelineEnd{tag: "COMMIT"})
 	if err != nil {
-		// The pipeline stopped at the failure, before its COMMIT: end the
-		// transaction, or give the connection up.
-		t.conn.Raw(func(dc any) error {
-			sc, ok := dc.(*stdlib.Conn)
-			if !ok {
-				return driver.ErrBadConn
-			}
-			if c := sc.Conn(); c.PgConn().TxStatus() != 'I' {
-				if _, rerr := c.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
-					return driver.ErrBadConn
-				}
-			}
-			return nil
-		})
+		// The pipeline stopped at the failure, before its COMMIT.
+		t.end(ctx)
 	}
 	return MapError(err)
+}
+
+// end rolls back whatever transaction the connection is in (none if its
+// BEGIN was never answered), or gives the connection up.
+func (t *PipelinedTx) end(ctx context.Context) error {
+	return t.conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return driver.ErrBadConn
+		}
+		if c := sc.Conn(); c.PgConn().TxStatus() != 'I' {
+			if _, err := c.Exec(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
+				return driver.ErrBadConn
+			}
+		}
+		return nil
+	})
 }
 
 // Rollback ends the transaction without its queued writes.
@@ -210,9 +220,5 @@ func (t *PipelinedTx) Rollback() error {
 	}
 	t.done = true
 	defer t.conn.Close()
-	if !t.begun {
-		return nil // nothing was sent
-	}
-	_, err := t.conn.ExecContext(context.Background(), "ROLLBACK")
-	return MapError(err)
+	return MapError(t.end(context.Background()))
 }
