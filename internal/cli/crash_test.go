@@ -252,8 +252,10 @@ func crashLosesNoAnsweredWrite(t *testing.T, dir, dsn string, dbArgs []string) [
 	)
 	kill := func() {
 		once.Do(func() {
-			srv.cmd.Process.Signal(syscall.SIGKILL)
+			// Said before it is done: a client whose request the kill
+			// cuts off may look at killed the moment the server is gone.
 			close(killed)
+			srv.cmd.Process.Signal(syscall.SIGKILL)
 		})
 	}
 	for w := 0; w < workers; w++ {
