@@ -188,7 +188,7 @@ func (l *Log) indexOnce(ctx context.Context, size uint64) error {
 		if uint64(len(rows)) != to-from {
 			return fmt.Errorf("audit: entry %d is missing or damaged", from+uint64(len(rows)))
 		}
-		if err := l.writeIndex(ctx, tx, tx, from, rows); err != nil {
+		if err := l.writeIndex(ctx, tx, tx, from, rows, true); err != nil {
 			return err
 		}
 		l.indexed = to
