@@ -556,10 +556,11 @@ var errNotAlone = errors.New("audit: the batch needs the head's lock")
 // transaction (PostgreSQL): no entry carries a mutation (those run under
 // savepoints in a transaction), no other server is appending between this
 // one's batches (overtaken), this server knows the tree (its size, range
-// and the partitions ahead) and the index has caught up. Whether the
+// and the partitions ahead) and the index has caught up (and is not in
+// doubt: only a batch under the lock clears that). Whether the
 // head is still where this server left it is checked by the statement.
 func (l *Log) alone(batch []*pending) bool {
-	if l.db.Dialect != storage.Postgres || l.overtaken || l.rng == nil || l.indexedTo.Load() != l.size ||
+	if l.db.Dialect != storage.Postgres || l.overtaken || l.rng == nil || l.indexedTo.Load() != l.size || l.doubtIndex ||
 		(l.partitioned && l.partitionedTo < l.size+uint64(len(batch))) {
 		return false
 	}

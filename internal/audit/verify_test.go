@@ -563,6 +563,22 @@ func TestAppendsGoOnPastAPlantedIndexRow(t *testing.T) {
 	}
 	_, err = tb.verify(t, false)
 	wantTamper(t, err, 103)
+	// Past the row, batches index themselves again (on PostgreSQL as one
+	// statement, without taking the lock).
+	before := tb.log.Commits()
+	for i := 120; i < 125; i++ {
+		if _, err := tb.log.Append(ctx, entry(i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := tb.log.Commits()
+	if tb.db.Dialect == storage.Postgres && after.Statement-before.Statement != 5 || after.IndexReads != before.IndexReads {
+		t.Fatalf("commits before %+v, after %+v", before, after)
+	}
+	var indexedSize, headSize int64
+	if err := tb.db.QueryRowContext(ctx, `SELECT indexed_size, size FROM audit_head`).Scan(&indexedSize, &headSize); err != nil || indexedSize != headSize {
+		t.Fatalf("the head says the index is complete up to %d of %d (%v)", indexedSize, headSize, err)
+	}
 }
 
 // Archived entries left the index with their leaves; their time-map blocks
