@@ -34,7 +34,8 @@ import (
 // arguments in it (JSON), so that the parent can kill a real process.
 const crashChildEnv = "MEDGUARD_CRASH_CHILD_ARGS"
 
-// TestCrashChild is not a test: it is the server process of TestCrashLosesNoAnsweredWrite.
+// TestCrashChild is not a test: it is the server process of
+// TestCrashLosesNoAnsweredWrite and TestOneServerKilledBehindTheBalancer.
 func TestCrashChild(t *testing.T) {
 	raw := os.Getenv(crashChildEnv)
 	if raw == "" {
@@ -61,9 +62,19 @@ type child struct {
 
 func startChild(t *testing.T, dir string, args ...string) *child {
 	t.Helper()
+	return startChildEnv(t, dir, nil, args...)
+}
+
+// startChildEnv starts "medguard serve" as a separate process with env
+// added to its environment.
+func startChildEnv(t *testing.T, dir string, env map[string]string, args ...string) *child {
+	t.Helper()
 	argv, _ := json.Marshal(append([]string{"serve", "--data", dir, "--listen", "127.0.0.1:0", "--checkpoint-every", "50ms"}, args...))
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+string(argv), "MEDGUARD_ADMIN_PASSWORD="+adminPassword, "MEDGUARD_SECURITY_PASSWORD="+securityPassword)
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

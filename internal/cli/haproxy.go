@@ -34,8 +34,10 @@ type HAProxyBackend struct {
 // keeps its own certificate and sees its clients' certificates; round robin
 // over connections (a keep-alive connection stays on one server, which
 // needs nothing of it: sessions, freezes and the audit log are in the
-// shared PostgreSQL); and a health check that asks each server's /readyz
-// over TLS, taking a server out of the rotation while it is not ready.
+// shared PostgreSQL); a health check that asks each server's /readyz
+// over TLS, taking a server out of the rotation while it is not ready;
+// and a connection a server refuses (it died, and the check has not yet
+// noticed) tried again on another (retries, redispatch).
 // A backend with ProxyProtocol gets the PROXY protocol header on its
 // connections and its health checks.
 func HAProxyConfig(listen string, backends []HAProxyBackend) string {
@@ -51,6 +53,10 @@ defaults
     timeout client 2m
     timeout server 2m
     timeout check 3s
+    # A server that died is found by its health check within 2 s; until
+    # then a connection sent to it is refused, and tried again on another.
+    retries 2
+    option redispatch 1
 
 frontend medguard
     bind ` + listen + `

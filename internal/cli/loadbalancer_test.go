@@ -94,6 +94,12 @@ func (s *server) metric(name string, labels ...string) float64 {
 	if st != 200 {
 		s.t.Fatalf("metrics: %d", st)
 	}
+	return sumMetric(body, name, labels...)
+}
+
+// sumMetric is the sum of the series of the metric name in a /metrics
+// body whose labels include every one of labels.
+func sumMetric(body []byte, name string, labels ...string) float64 {
 	sum := 0.0
 	sc := bufio.NewScanner(bytes.NewReader(body))
 lines:

@@ -1,0 +1,239 @@
+package cli_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"medguard/internal/audit"
+	"medguard/internal/cli"
+	"medguard/internal/keys"
+	"medguard/internal/storage"
+	"medguard/internal/storage/storagetest"
+)
+
+// One server of two on one PostgreSQL, behind HAProxy, killed with SIGKILL
+// while the staff write through the balancer (a machine lost at night):
+//   - the other server goes on answering: connections the balancer sends
+//     to the dead one before its health check notices are retried on the
+//     live one (retries, redispatch), so only the requests the dead server
+//     held when it died go unanswered;
+//   - no write either server answered is lost: each is there, with its
+//     audit entry at the index its answer named;
+//   - the killed server, started again on its data directory, serves and
+//     appends to the same tree;
+//   - the log is one tree that verifies against every checkpoint both
+//     servers signed, the dead one's included.
+func TestOneServerKilledBehindTheBalancer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a server process")
+	}
+	dsn := os.Getenv(storagetest.PostgresEnv)
+	if dsn == "" {
+		t.Skip("servers share PostgreSQL: set MEDGUARD_TEST_POSTGRES")
+	}
+	needHAProxy(t)
+	schema := storagetest.FreshSchema(t, dsn)
+	skey, _, err := note.GenerateKey(rand.Reader, "hospital.example/medguard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"MEDGUARD_KEYS":      string(keys.NewKeyFile(keys.SM4GCM, time.Now()).Marshal()),
+		"MEDGUARD_AUDIT_KEY": skey,
+	}
+	a := startEnv(t, env, "--db", schema, "--checkpoint-every", "50ms")
+	bDir := t.TempDir()
+	b := startChildEnv(t, bDir, env, "--db", schema)
+
+	pool := x509.NewCertPool()
+	var backends []cli.HAProxyBackend
+	for _, s := range []struct{ dir, base string }{{a.dir, a.base}, {bDir, b.base}} {
+		ca := filepath.Join(s.dir, "tls", "cert.pem")
+		pemBytes, err := os.ReadFile(ca)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool.AppendCertsFromPEM(pemBytes)
+		backends = append(backends, cli.HAProxyBackend{Addr: strings.TrimPrefix(s.base, "https://"), CA: ca})
+	}
+	h, err := cli.StartHAProxy(t.TempDir(), backends)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		h.Stop()
+		if t.Failed() {
+			t.Logf("haproxy's output:\n%s\nthe killed server's log:\n%s", h.Output(), b.stderr)
+		}
+	})
+	// A connection a request: round robin spreads them over both servers.
+	lb := &child{base: "https://" + h.Addr, client: &http.Client{Timeout: 30 * time.Second,
+		Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}}
+	token := a.admin()
+
+	// Eight clients create departments through the balancer; once 150 are
+	// answered, b is killed, and they go on for 3 s — beyond the 2 s the
+	// health check takes to find b down (inter 1s, fall 2) — and until 300
+	// more are answered.
+	const workers, killAfter, more = 8, 150, 300
+	var (
+		mu       sync.Mutex
+		acks     []acked
+		cut      int // requests that got no answer
+		answered float64
+		killedAt time.Time
+		killed   = make(chan struct{})
+		once     sync.Once
+		wg       sync.WaitGroup
+	)
+	kill := func() {
+		once.Do(func() {
+			answered = childMetric(t, b, "medguard_http_requests_total", `route="POST /api/v1/departments"`, `code="201"`)
+			mu.Lock()
+			killedAt = time.Now()
+			mu.Unlock()
+			close(killed)
+			b.cmd.Process.Signal(syscall.SIGKILL)
+		})
+	}
+	done := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return !killedAt.IsZero() && len(acks) >= killAfter+more && time.Since(killedAt) > 3*time.Second
+	}
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				code := fmt.Sprintf("F%dN%d", w, i)
+				if done() {
+					return
+				}
+				st, hdr, out, err := lb.send("POST", "/api/v1/departments", token, map[string]string{"code": code, "name": "急诊科" + code})
+				if err != nil {
+					select {
+					case <-killed:
+						mu.Lock()
+						cut++
+						mu.Unlock()
+						continue
+					default:
+						t.Errorf("%s before the kill: %v", code, err)
+						return
+					}
+				}
+				if st != 201 {
+					t.Errorf("%s: %d %s", code, st, out)
+					return
+				}
+				idx, err := strconv.ParseUint(hdr.Get("X-Audit-Index"), 10, 64)
+				if err != nil {
+					t.Errorf("%s: X-Audit-Index %q", code, hdr.Get("X-Audit-Index"))
+					return
+				}
+				mu.Lock()
+				acks = append(acks, acked{code: code, requestID: hdr.Get("X-Request-Id"), index: idx})
+				n := len(acks)
+				mu.Unlock()
+				if n >= killAfter {
+					kill()
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	b.cmd.Wait()
+	if ws, ok := b.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("b was not killed by SIGKILL: %v", b.cmd.ProcessState)
+	}
+	if t.Failed() {
+		return
+	}
+	t.Logf("%d writes answered, %d by b before it was killed; %d requests cut off by the kill", len(acks), int(answered), cut)
+	if answered == 0 {
+		t.Fatal("the balancer sent b no writes before the kill")
+	}
+	// Only what b held when it died: at most one request a client.
+	if cut > workers {
+		t.Errorf("%d requests went unanswered after the kill, more than the %d in flight", cut, workers)
+	}
+
+	// Every answered write has its entry, at the index the answer named.
+	ctx := context.Background()
+	db, err := storage.Open(ctx, schema, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	last := uint64(0)
+	for _, ack := range acks {
+		got, err := audit.ReadEntries(ctx, db, ack.index, ack.index+1)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("entry %d of %s: %v", ack.index, ack.code, err)
+		}
+		if e := got[0].Entry; e.RequestID != ack.requestID || e.Action != "department.create" || e.Outcome != audit.Success {
+			t.Fatalf("entry %d is %+v, want the answered request %s", ack.index, e, ack.requestID)
+		}
+		last = max(last, ack.index)
+	}
+	var list struct{ Items []struct{ Code, Name string } }
+	if st, _, body := a.do("GET", "/api/v1/departments", token, nil); st != 200 || json.Unmarshal(body, &list) != nil {
+		t.Fatalf("departments: %d %s", st, body)
+	}
+	have := map[string]string{}
+	for _, d := range list.Items {
+		have[d.Code] = d.Name
+	}
+	for _, ack := range acks {
+		if have[ack.code] != "急诊科"+ack.code {
+			t.Fatalf("answered department %s missing (%q)", ack.code, have[ack.code])
+		}
+	}
+
+	// b, started again on its data directory, appends to the same tree.
+	again := startChildEnv(t, bDir, env, "--db", schema)
+	st, hdr, out, err := again.send("POST", "/api/v1/departments", token, map[string]string{"code": "BACK", "name": "康复科"})
+	if err != nil || st != 201 {
+		t.Fatalf("a write on b after its restart: %d %v %s\n%s", st, err, out, again.stderr)
+	}
+	if idx, _ := strconv.ParseUint(hdr.Get("X-Audit-Index"), 10, 64); idx <= last {
+		t.Fatalf("b's entry after its restart is at %d, not after %d", idx, last)
+	}
+	again.cmd.Process.Signal(syscall.SIGTERM)
+	if err := again.cmd.Wait(); err != nil {
+		t.Fatalf("b's graceful stop: %v\n%s", err, again.stderr)
+	}
+	// One tree, consistent with every checkpoint a and b signed.
+	rep, outside := verifyOneTree(t, schema, skey, a, &server{dir: bDir, stop: func() {}})
+	if rep.Size <= last || rep.External != len(outside) {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+// childMetric is the sum of a child server's series of the metric name
+// whose labels include every one of labels, from its /metrics.
+func childMetric(t *testing.T, c *child, name string, labels ...string) float64 {
+	t.Helper()
+	st, _, body, err := c.send("GET", "/metrics", "", nil)
+	if err != nil || st != 200 {
+		t.Errorf("metrics: %d %v", st, err)
+		return 0
+	}
+	return sumMetric(body, name, labels...)
+}
