@@ -24,6 +24,7 @@ const (
 	RateLimited                 // too many requests (429)
 	Gone                        // it existed and was destroyed on purpose (410, names the proof in Ref)
 	NotAcceptable               // no representation the client accepts can be made (406)
+	Unavailable                 // the database cannot be reached for a moment (503, with Retry-After)
 )
 
 var kindNames = [...]string{
@@ -40,6 +41,7 @@ var kindNames = [...]string{
 	RateLimited:     "rate_limited",
 	Gone:            "gone",
 	NotAcceptable:   "not_acceptable",
+	Unavailable:     "unavailable",
 }
 
 // String returns the kind's stable name.

@@ -186,6 +186,24 @@ type acked struct {
 	index           uint64
 }
 
+// wantAnswered checks that every answered department's creation is in the
+// log at the index its answer named, and returns the highest.
+func wantAnswered(t *testing.T, db *storage.DB, acks []acked) uint64 {
+	t.Helper()
+	last := uint64(0)
+	for _, a := range acks {
+		got, err := audit.ReadEntries(context.Background(), db, a.index, a.index+1)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("entry %d of %s: %v", a.index, a.code, err)
+		}
+		if e := got[0].Entry; e.RequestID != a.requestID || e.Action != "department.create" || e.Outcome != audit.Success {
+			t.Fatalf("entry %d is %+v, want the answered request %s", a.index, e, a.requestID)
+		}
+		last = max(last, a.index)
+	}
+	return last
+}
+
 // A server killed with SIGKILL while it is answering writes loses none it
 // answered: after the crash every acknowledged write and its audit entry are
 // there, "medguard audit verify" passes, and the server starts again.
@@ -331,15 +349,7 @@ func crashLosesNoAnsweredWrite(t *testing.T, dir, dsn string, dbArgs []string) [
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range acks {
-		got, err := audit.ReadEntries(ctx, db, a.index, a.index+1)
-		if err != nil || len(got) != 1 {
-			t.Fatalf("entry %d of %s: %v", a.index, a.code, err)
-		}
-		if e := got[0].Entry; e.RequestID != a.requestID || e.Action != "department.create" || e.Outcome != audit.Success {
-			t.Fatalf("entry %d is %+v, want the answered request %s", a.index, e, a.requestID)
-		}
-	}
+	wantAnswered(t, db, acks)
 	db.Close()
 
 	// The server starts again on the same data and has every answered write.

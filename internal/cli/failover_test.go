@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,7 +20,6 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"medguard/internal/audit"
 	"medguard/internal/cli"
 	"medguard/internal/keys"
 	"medguard/internal/storage"
@@ -181,17 +181,7 @@ func TestOneServerKilledBehindTheBalancer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	last := uint64(0)
-	for _, ack := range acks {
-		got, err := audit.ReadEntries(ctx, db, ack.index, ack.index+1)
-		if err != nil || len(got) != 1 {
-			t.Fatalf("entry %d of %s: %v", ack.index, ack.code, err)
-		}
-		if e := got[0].Entry; e.RequestID != ack.requestID || e.Action != "department.create" || e.Outcome != audit.Success {
-			t.Fatalf("entry %d is %+v, want the answered request %s", ack.index, e, ack.requestID)
-		}
-		last = max(last, ack.index)
-	}
+	last := wantAnswered(t, db, acks)
 	var list struct{ Items []struct{ Code, Name string } }
 	if st, _, body := a.do("GET", "/api/v1/departments", token, nil); st != 200 || json.Unmarshal(body, &list) != nil {
 		t.Fatalf("departments: %d %s", st, body)
@@ -236,4 +226,153 @@ func childMetric(t *testing.T, c *child, name string, labels ...string) float64 
 		return 0
 	}
 	return sumMetric(body, name, labels...)
+}
+
+// PostgreSQL drops every connection of both servers three times (a
+// failover of the database, a restart for an upgrade, a cut in the
+// network) while clients write to both: the servers reconnect by
+// themselves; a request caught by a drop is answered 503 with Retry-After
+// (the database was out of reach: not a 500, a fault of the server's),
+// never with a success that is not durable, and nothing else fails; every
+// write answered with success is there with its audit entry at the index
+// its answer named; and the log is one tree that verifies against every
+// checkpoint both servers signed.
+func TestServersRideOutDroppedConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes for several seconds")
+	}
+	dsn := os.Getenv(storagetest.PostgresEnv)
+	if dsn == "" {
+		t.Skip("servers share PostgreSQL: set MEDGUARD_TEST_POSTGRES")
+	}
+	schema := storagetest.FreshSchema(t, dsn)
+	// The servers' connections carry a name of their own, by which they
+	// are dropped.
+	u, err := url.Parse(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	app := "medguard-" + q.Get("search_path")
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	skey, _, err := note.GenerateKey(rand.Reader, "hospital.example/medguard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"MEDGUARD_KEYS":      string(keys.NewKeyFile(keys.SM4GCM, time.Now()).Marshal()),
+		"MEDGUARD_AUDIT_KEY": skey,
+	}
+	a := startEnv(t, env, "--db", u.String(), "--checkpoint-every", "50ms")
+	b := startEnv(t, env, "--db", u.String(), "--checkpoint-every", "50ms")
+	b.book = a.book
+	token := a.admin()
+	admin, err := storage.Open(context.Background(), dsn, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	drop := func() int {
+		var n int
+		if err := admin.QueryRowContext(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE application_name = $1 AND pid <> pg_backend_pid()`, app).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	// Four clients a server create departments; after every 100 answered,
+	// the connections are dropped, three times, and the clients go on
+	// until 100 more are answered after the last drop.
+	const perServer, every, drops = 4, 100, 3
+	var (
+		mu      sync.Mutex
+		acks    []acked
+		failed  = map[int]int{} // error answers by status
+		dropped []int           // connections dropped each time
+		wg      sync.WaitGroup
+		stop    = make(chan struct{})
+	)
+	for w := 0; w < 2*perServer; w++ {
+		srv := a
+		if w%2 == 1 {
+			srv = b
+		}
+		c := &child{base: srv.base, client: srv.client}
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				code := fmt.Sprintf("D%dN%d", w, i)
+				st, hdr, out, err := c.send("POST", "/api/v1/departments", token, map[string]string{"code": code, "name": "药剂科" + code})
+				if err != nil {
+					t.Errorf("%s: no answer: %v", code, err)
+					return
+				}
+				mu.Lock()
+				switch {
+				case st == 201:
+					idx, err := strconv.ParseUint(hdr.Get("X-Audit-Index"), 10, 64)
+					if err != nil {
+						t.Errorf("%s: X-Audit-Index %q", code, hdr.Get("X-Audit-Index"))
+					}
+					acks = append(acks, acked{code: code, requestID: hdr.Get("X-Request-Id"), index: idx})
+				case st == 503 && hdr.Get("Retry-After") != "":
+					failed[st]++
+				default:
+					t.Errorf("%s: %d %s", code, st, out)
+				}
+				mu.Unlock()
+			}
+		}(w)
+	}
+	answered := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acks)
+	}
+	waitFor := func(n int) {
+		deadline := time.Now().Add(60 * time.Second)
+		for answered() < n {
+			if time.Now().After(deadline) {
+				close(stop)
+				wg.Wait()
+				t.Fatalf("%d writes answered, %d awaited: the servers did not recover (errors %v)\n%s\n%s", answered(), n, failed, a.logs, b.logs)
+			}
+			time.Sleep(5 * time.Millisecond) // polling the clients' progress, not timing anything
+		}
+	}
+	for k := 1; k <= drops; k++ {
+		waitFor(k * every)
+		dropped = append(dropped, drop())
+	}
+	waitFor((drops + 1) * every)
+	close(stop)
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	t.Logf("%d writes answered; connections dropped %v; error answers by status %v", len(acks), dropped, failed)
+	for _, n := range dropped {
+		if n == 0 {
+			t.Fatalf("no connection of the servers was dropped: %v", dropped)
+		}
+	}
+
+	db, err := storage.Open(context.Background(), schema, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	last := wantAnswered(t, db, acks)
+	rep, outside := verifyOneTree(t, schema, skey, a, b)
+	if rep.Size <= last || rep.External != len(outside) {
+		t.Fatalf("report %+v", rep)
+	}
 }

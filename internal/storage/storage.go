@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/tls"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net"
@@ -624,6 +625,29 @@ const (
 func IsBusy(err error) bool {
 	var se *sqlite.Error
 	return errors.As(err, &se) && se.Code()&0xff == sqliteBusy
+}
+
+// Unreachable reports whether err says the database could not be reached
+// or the connection to it was lost — PostgreSQL restarted, failed over or
+// ended the connection, the network between dropped it, SQLite stayed
+// locked beyond the wait — rather than that the statement was wrong: the
+// same request may succeed a moment later. (A write whose connection was
+// lost while it committed may have been made.)
+func Unreachable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		// Class 08: connection exception; 57P01–57P03: the server is
+		// shutting down, crashed, or not yet accepting connections;
+		// 53300: too many connections.
+		return strings.HasPrefix(pg.Code, "08") || pg.Code == "57P01" || pg.Code == "57P02" || pg.Code == "57P03" ||
+			pg.Code == "53300"
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.Is(err, driver.ErrBadConn) || errors.As(err, &ce) || errors.As(err, &ne) || IsBusy(err)
 }
 
 // MapError turns engine-specific errors into medguard errors: unique and

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"medguard"
+	"medguard/internal/storage"
 )
 
 // Problem is an RFC 9457 problem detail. Type is stable: clients may switch
@@ -51,18 +52,26 @@ var problemKinds = map[medguard.Kind]struct {
 	medguard.Internal:        {http.StatusInternalServerError, "internal", "Internal error"},
 	medguard.Gone:            {http.StatusGone, "gone", "Destroyed at the end of its retention period"},
 	medguard.NotAcceptable:   {http.StatusNotAcceptable, "not-acceptable", "No acceptable representation"},
+	medguard.Unavailable:     {http.StatusServiceUnavailable, "unavailable", "Briefly unavailable"},
 }
+
+// unavailableDetail is the detail of a 503: what the client may do.
+const unavailableDetail = "a service the server depends on (its database) could not be reached; try again in a moment (a write whose answer was lost may have been made: look before writing it again)"
 
 // ProblemFor builds the problem for err.
 func ProblemFor(err error, requestID, instance string) Problem {
 	var e *medguard.Error
 	k := medguard.KindOf(err)
+	if k == medguard.Internal && storage.Unreachable(err) {
+		// Not a fault of the server's: the database was out of reach.
+		k = medguard.Unavailable
+	}
 	pk, ok := problemKinds[k]
 	if !ok {
 		pk = problemKinds[medguard.Internal]
 	}
 	p := Problem{Type: ProblemBase + pk.name, Title: pk.title, Status: pk.status, Instance: instance, RequestID: requestID}
-	if errors.As(err, &e) && k != medguard.Internal {
+	if errors.As(err, &e) && k != medguard.Internal && e.Kind == k {
 		p.Detail, p.Field, p.Rule, p.Code = e.Message, e.Field, e.Rule, e.Code
 		if k == medguard.Gone {
 			p.Certificate = e.Ref
@@ -74,8 +83,13 @@ func ProblemFor(err error, requestID, instance string) Problem {
 			p.Type = ProblemBase + pk.name + ":" + e.Code
 		}
 	}
-	if k == medguard.Internal {
+	switch k {
+	case medguard.Internal:
 		p.Detail = "something went wrong on the server; the request id identifies it in the logs"
+	case medguard.Unavailable:
+		if p.Detail == "" {
+			p.Detail = unavailableDetail
+		}
 	}
 	return p
 }
@@ -83,8 +97,11 @@ func ProblemFor(err error, requestID, instance string) Problem {
 // writeProblem answers with the problem for err.
 func writeProblem(w http.ResponseWriter, r *http.Request, err error) int {
 	p := ProblemFor(err, w.Header().Get("X-Request-Id"), r.URL.Path)
-	if p.Status == http.StatusTooManyRequests || p.Code == "locked_out" {
+	switch {
+	case p.Status == http.StatusTooManyRequests || p.Code == "locked_out":
 		w.Header().Set("Retry-After", strconv.Itoa(60))
+	case p.Status == http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
