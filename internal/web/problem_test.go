@@ -61,5 +61,3 @@ func TestProblemForUnreachableDatabase(t *testing.T) {
 		})
 	}
 }
-
-
