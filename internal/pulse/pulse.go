@@ -40,6 +40,10 @@ const query = `SELECT ` + Query
 // single request's context may cancel it.
 const readTimeout = 10 * time.Second
 
+// readRetries is how many times a reading that found its connection ended
+// is taken again (each on another connection of the pool).
+const readRetries = 3
+
 // Pulse shares reads of the counters among concurrent callers.
 type Pulse struct {
 	db *storage.DB
@@ -210,6 +214,13 @@ func (p *Pulse) launch() {
 		ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
 		var size, epoch int64
 		err := p.db.QueryRowContext(ctx, query).Scan(&size, &epoch)
+		// A connection PostgreSQL ended (a restart, a failover) is known
+		// dead only once used: the reading, which changes nothing, is
+		// taken again on another, a few times, rather than failing every
+		// request waiting for it.
+		for try := 0; try < readRetries && storage.Unreachable(err) && ctx.Err() == nil; try++ {
+			err = p.db.QueryRowContext(ctx, query).Scan(&size, &epoch)
+		}
 		cancel()
 		f.r, f.err = Reading{AuditSize: uint64(size), IdentityEpoch: epoch}, medguard.Wrap("pulse", err)
 		close(f.done)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"net/url"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"medguard/internal/audit"
 	"medguard/internal/identity"
 	"medguard/internal/pulse"
+	"medguard/internal/storage"
 	"medguard/internal/storage/storagetest"
 )
 
@@ -178,5 +181,53 @@ func TestDeferredSignInIsConfirmedByTheFirstReading(t *testing.T) {
 	}
 	if err := p.Confirm(pulse.Begin(context.Background())); err != nil {
 		t.Fatalf("confirm of a request judged by a reading: %v", err)
+	}
+}
+
+// A reading whose connection PostgreSQL ended (a restart, a failover: the
+// pool learns it only by using the connection) is taken again on another,
+// instead of failing every request waiting for it.
+func TestReadOutlivesEndedConnections(t *testing.T) {
+	dsn := os.Getenv(storagetest.PostgresEnv)
+	if dsn == "" {
+		t.Skip("PostgreSQL ends connections: set MEDGUARD_TEST_POSTGRES")
+	}
+	ctx := context.Background()
+	u, err := url.Parse(storagetest.FreshSchema(t, dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	app := "medguard-pulse-" + q.Get("search_path")
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	db, err := storage.Open(ctx, u.String(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, s := range []storage.Schema{audit.Schema(), identity.Schema()} {
+		if err := db.Migrate(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin, err := storage.Open(ctx, dsn, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	p := pulse.New(db)
+	for round := 0; round < 3; round++ {
+		if _, err := p.Read(ctx); err != nil {
+			t.Fatalf("round %d, before: %v", round, err)
+		}
+		var ended int
+		if err := admin.QueryRowContext(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`,
+			app).Scan(&ended); err != nil || ended == 0 {
+			t.Fatalf("ended %d connections: %v", ended, err)
+		}
+		if _, err := p.Read(ctx); err != nil {
+			t.Fatalf("round %d, after %d connections ended: %v", round, ended, err)
+		}
 	}
 }
