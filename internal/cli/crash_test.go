@@ -186,6 +186,51 @@ type acked struct {
 	index           uint64
 }
 
+// writeHooks say what writeDepartments does with what it meets.
+type writeHooks struct {
+	stop     func() bool                       // asked before each request: stop now?
+	noAnswer func(code string, err error) bool // a request that got no answer: go on?
+	refused  func(st int, h http.Header) bool  // an answer other than 201: expected (go on)? nil: none is
+	stopped  func()                            // the test failed: called before the client stops
+	answered func(acked)                       // a write answered with success
+}
+
+// writeDepartments is one client creating departments through c (codes
+// prefix + "N0", "N1", …; named 急诊科 + code) until hk.stop says so, or
+// a request goes unanswered and hk.noAnswer says to stop; every write
+// answered with success goes to hk.answered, with the audit index its
+// answer named.
+func writeDepartments(t *testing.T, c *child, token, prefix string, hk writeHooks) {
+	fail := func(format string, args ...any) {
+		t.Errorf(format, args...)
+		if hk.stopped != nil {
+			hk.stopped()
+		}
+	}
+	for i := 0; hk.stop == nil || !hk.stop(); i++ {
+		code := fmt.Sprintf("%sN%d", prefix, i)
+		st, h, out, err := c.send("POST", "/api/v1/departments", token, map[string]string{"code": code, "name": "急诊科" + code})
+		switch {
+		case err != nil:
+			if !hk.noAnswer(code, err) {
+				return
+			}
+			continue
+		case st != 201 && hk.refused != nil && hk.refused(st, h):
+			continue
+		case st != 201:
+			fail("%s: %d %s", code, st, out)
+			return
+		}
+		idx, err := strconv.ParseUint(h.Get("X-Audit-Index"), 10, 64)
+		if err != nil {
+			fail("%s: X-Audit-Index %q", code, h.Get("X-Audit-Index"))
+			return
+		}
+		hk.answered(acked{code: code, requestID: h.Get("X-Request-Id"), index: idx})
+	}
+}
+
 // wantAnswered checks that every answered department's creation is in the
 // log at the index its answer named, and returns the highest.
 func wantAnswered(t *testing.T, db *storage.DB, acks []acked) uint64 {
@@ -291,36 +336,27 @@ func crashLosesNoAnsweredWrite(t *testing.T, dir, dsn string, dbArgs []string) [
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			for i := 0; ; i++ {
-				code := fmt.Sprintf("C%dN%d", w, i)
-				st, h, out, err := srv.send("POST", "/api/v1/departments", token, map[string]string{"code": code, "name": "急诊科" + code})
-				if err != nil {
+			writeDepartments(t, srv, token, fmt.Sprintf("C%d", w), writeHooks{
+				noAnswer: func(code string, err error) bool {
 					select {
 					case <-killed:
-						return
 					default:
 						t.Errorf("%s: %v", code, err)
 						kill()
-						return
 					}
-				}
-				if st != 201 {
-					t.Errorf("%s: %d %s", code, st, out)
-					kill()
-					return
-				}
-				idx, err := strconv.ParseUint(h.Get("X-Audit-Index"), 10, 64)
-				if err != nil {
-					t.Errorf("%s: X-Audit-Index %q", code, h.Get("X-Audit-Index"))
-				}
-				mu.Lock()
-				acks = append(acks, acked{code: code, requestID: h.Get("X-Request-Id"), index: idx})
-				n := len(acks)
-				mu.Unlock()
-				if n >= killAfter {
-					kill()
-				}
-			}
+					return false
+				},
+				stopped: kill,
+				answered: func(a acked) {
+					mu.Lock()
+					acks = append(acks, a)
+					n := len(acks)
+					mu.Unlock()
+					if n >= killAfter {
+						kill()
+					}
+				},
+			})
 		}(w)
 	}
 	wg.Wait()

@@ -2,26 +2,18 @@ package cli_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
-	"medguard/internal/cli"
-	"medguard/internal/keys"
 	"medguard/internal/storage"
 	"medguard/internal/storage/storagetest"
 )
@@ -48,37 +40,15 @@ func TestOneServerKilledBehindTheBalancer(t *testing.T) {
 	}
 	needHAProxy(t)
 	schema := storagetest.FreshSchema(t, dsn)
-	skey, _, err := note.GenerateKey(rand.Reader, "hospital.example/medguard")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{
-		"MEDGUARD_KEYS":      string(keys.NewKeyFile(keys.SM4GCM, time.Now()).Marshal()),
-		"MEDGUARD_AUDIT_KEY": skey,
-	}
+	env, skey := fleetKeys(t)
 	a := startEnv(t, env, "--db", schema, "--checkpoint-every", "50ms")
 	bDir := t.TempDir()
 	b := startChildEnv(t, bDir, env, "--db", schema)
 
-	pool := x509.NewCertPool()
-	var backends []cli.HAProxyBackend
-	for _, s := range []struct{ dir, base string }{{a.dir, a.base}, {bDir, b.base}} {
-		ca := filepath.Join(s.dir, "tls", "cert.pem")
-		pemBytes, err := os.ReadFile(ca)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pool.AppendCertsFromPEM(pemBytes)
-		backends = append(backends, cli.HAProxyBackend{Addr: strings.TrimPrefix(s.base, "https://"), CA: ca})
-	}
-	h, err := cli.StartHAProxy(t.TempDir(), backends)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, pool := startBalancer(t, false, a, &server{t: t, dir: bDir, base: b.base})
 	t.Cleanup(func() {
-		h.Stop()
 		if t.Failed() {
-			t.Logf("haproxy's output:\n%s\nthe killed server's log:\n%s", h.Output(), b.stderr)
+			t.Logf("the killed server's log:\n%s", b.stderr)
 		}
 	})
 	// A connection a request: round robin spreads them over both servers.
@@ -120,41 +90,30 @@ func TestOneServerKilledBehindTheBalancer(t *testing.T) {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			for i := 0; ; i++ {
-				code := fmt.Sprintf("F%dN%d", w, i)
-				if done() {
-					return
-				}
-				st, hdr, out, err := lb.send("POST", "/api/v1/departments", token, map[string]string{"code": code, "name": "急诊科" + code})
-				if err != nil {
+			writeDepartments(t, lb, token, fmt.Sprintf("F%d", w), writeHooks{
+				stop: done,
+				noAnswer: func(code string, err error) bool {
 					select {
 					case <-killed:
 						mu.Lock()
 						cut++
 						mu.Unlock()
-						continue
+						return true
 					default:
 						t.Errorf("%s before the kill: %v", code, err)
-						return
+						return false
 					}
-				}
-				if st != 201 {
-					t.Errorf("%s: %d %s", code, st, out)
-					return
-				}
-				idx, err := strconv.ParseUint(hdr.Get("X-Audit-Index"), 10, 64)
-				if err != nil {
-					t.Errorf("%s: X-Audit-Index %q", code, hdr.Get("X-Audit-Index"))
-					return
-				}
-				mu.Lock()
-				acks = append(acks, acked{code: code, requestID: hdr.Get("X-Request-Id"), index: idx})
-				n := len(acks)
-				mu.Unlock()
-				if n >= killAfter {
-					kill()
-				}
-			}
+				},
+				answered: func(a acked) {
+					mu.Lock()
+					acks = append(acks, a)
+					n := len(acks)
+					mu.Unlock()
+					if n >= killAfter {
+						kill()
+					}
+				},
+			})
 		}(w)
 	}
 	wg.Wait()
@@ -256,14 +215,7 @@ func TestServersRideOutDroppedConnections(t *testing.T) {
 	app := "medguard-" + q.Get("search_path")
 	q.Set("application_name", app)
 	u.RawQuery = q.Encode()
-	skey, _, err := note.GenerateKey(rand.Reader, "hospital.example/medguard")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{
-		"MEDGUARD_KEYS":      string(keys.NewKeyFile(keys.SM4GCM, time.Now()).Marshal()),
-		"MEDGUARD_AUDIT_KEY": skey,
-	}
+	env, skey := fleetKeys(t)
 	a := startEnv(t, env, "--db", u.String(), "--checkpoint-every", "50ms")
 	b := startEnv(t, env, "--db", u.String(), "--checkpoint-every", "50ms")
 	b.book = a.book
@@ -303,33 +255,34 @@ func TestServersRideOutDroppedConnections(t *testing.T) {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				code := fmt.Sprintf("D%dN%d", w, i)
-				st, hdr, out, err := c.send("POST", "/api/v1/departments", token, map[string]string{"code": code, "name": "药剂科" + code})
-				if err != nil {
-					t.Errorf("%s: no answer: %v", code, err)
-					return
-				}
-				mu.Lock()
-				switch {
-				case st == 201:
-					idx, err := strconv.ParseUint(hdr.Get("X-Audit-Index"), 10, 64)
-					if err != nil {
-						t.Errorf("%s: X-Audit-Index %q", code, hdr.Get("X-Audit-Index"))
+			writeDepartments(t, c, token, fmt.Sprintf("D%d", w), writeHooks{
+				stop: func() bool {
+					select {
+					case <-stop:
+						return true
+					default:
+						return false
 					}
-					acks = append(acks, acked{code: code, requestID: hdr.Get("X-Request-Id"), index: idx})
-				case st == 503 && hdr.Get("Retry-After") != "":
+				},
+				noAnswer: func(code string, err error) bool {
+					t.Errorf("%s: no answer: %v", code, err)
+					return false
+				},
+				refused: func(st int, h http.Header) bool {
+					if st != 503 || h.Get("Retry-After") == "" {
+						return false
+					}
+					mu.Lock()
 					failed[st]++
-				default:
-					t.Errorf("%s: %d %s", code, st, out)
-				}
-				mu.Unlock()
-			}
+					mu.Unlock()
+					return true
+				},
+				answered: func(a acked) {
+					mu.Lock()
+					acks = append(acks, a)
+					mu.Unlock()
+				},
+			})
 		}(w)
 	}
 	answered := func() int {

@@ -42,28 +42,7 @@ func needHAProxy(t *testing.T) {
 // 127.0.0.2, the address the servers must see.
 func behindBalancer(t *testing.T, servers ...*server) *server {
 	t.Helper()
-	needHAProxy(t)
-	var backends []cli.HAProxyBackend
-	pool := x509.NewCertPool()
-	for _, s := range servers {
-		ca := filepath.Join(s.dir, "tls", "cert.pem")
-		pemBytes, err := os.ReadFile(ca)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pool.AppendCertsFromPEM(pemBytes)
-		backends = append(backends, cli.HAProxyBackend{Addr: strings.TrimPrefix(s.base, "https://"), CA: ca, ProxyProtocol: true})
-	}
-	h, err := cli.StartHAProxy(t.TempDir(), backends)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		h.Stop()
-		if t.Failed() {
-			t.Logf("haproxy's output:\n%s", h.Output())
-		}
-	})
+	h, pool := startBalancer(t, true, servers...)
 	lb := &server{t: t, base: "https://" + h.Addr, book: servers[0].book,
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
 			DialContext:     (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext,
@@ -78,6 +57,36 @@ func behindBalancer(t *testing.T, servers ...*server) *server {
 		time.Sleep(20 * time.Millisecond) // polling readiness, not timing anything
 	}
 	return lb
+}
+
+// startBalancer starts haproxy in front of servers (TCP mode, each
+// server's /readyz checked; with proxy, the PROXY protocol), stopped when
+// the test ends, and returns it with a pool of the servers' certificates.
+func startBalancer(t *testing.T, proxy bool, servers ...*server) (*cli.HAProxy, *x509.CertPool) {
+	t.Helper()
+	needHAProxy(t)
+	var backends []cli.HAProxyBackend
+	pool := x509.NewCertPool()
+	for _, s := range servers {
+		ca := filepath.Join(s.dir, "tls", "cert.pem")
+		pemBytes, err := os.ReadFile(ca)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool.AppendCertsFromPEM(pemBytes)
+		backends = append(backends, cli.HAProxyBackend{Addr: strings.TrimPrefix(s.base, "https://"), CA: ca, ProxyProtocol: proxy})
+	}
+	h, err := cli.StartHAProxy(t.TempDir(), backends)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		h.Stop()
+		if t.Failed() {
+			t.Logf("haproxy's output:\n%s", h.Output())
+		}
+	})
+	return h, pool
 }
 
 // answered is how many requests of route a server answered with code, from

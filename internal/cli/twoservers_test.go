@@ -91,19 +91,26 @@ func twoServers(t *testing.T, args ...string) (a, b *server, schema, skey string
 		t.Skip("needs PostgreSQL: set MEDGUARD_TEST_POSTGRES")
 	}
 	schema = storagetest.FreshSchema(t, dsn)
-	var err error
-	skey, _, err = note.GenerateKey(rand.Reader, "hospital.example/medguard")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{
-		"MEDGUARD_KEYS":      string(keys.NewKeyFile(keys.SM4GCM, time.Now()).Marshal()),
-		"MEDGUARD_AUDIT_KEY": skey,
-	}
+	env, skey := fleetKeys(t)
 	a = startEnv(t, env, append([]string{"--db", schema}, args...)...)
 	b = startEnv(t, env, append([]string{"--db", schema}, args...)...)
 	b.book = a.book
 	return a, b, schema, skey
+}
+
+// fleetKeys makes what every server of one installation shares: the key
+// file and the audit log's signing key, as the environment that gives
+// them to "medguard serve", and the signing key.
+func fleetKeys(t *testing.T) (env map[string]string, skey string) {
+	t.Helper()
+	skey, _, err := note.GenerateKey(rand.Reader, "hospital.example/medguard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{
+		"MEDGUARD_KEYS":      string(keys.NewKeyFile(keys.SM4GCM, time.Now()).Marshal()),
+		"MEDGUARD_AUDIT_KEY": skey,
+	}, skey
 }
 
 // A server keeps who a session belongs to in memory (identity's session
