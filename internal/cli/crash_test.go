@@ -231,6 +231,30 @@ func writeDepartments(t *testing.T, c *child, token, prefix string, hk writeHook
 	}
 }
 
+// noteAnswered is a writeHooks.answered that adds each write to *acks
+// (under mu) and then tells then how many there are.
+func noteAnswered(mu *sync.Mutex, acks *[]acked, then func(n int)) func(acked) {
+	return func(a acked) {
+		mu.Lock()
+		*acks = append(*acks, a)
+		n := len(*acks)
+		mu.Unlock()
+		if then != nil {
+			then(n)
+		}
+	}
+}
+
+// wantKilled waits for the child to end and fails the test unless SIGKILL
+// ended it.
+func (c *child) wantKilled(t *testing.T) {
+	t.Helper()
+	err := c.cmd.Wait()
+	if ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the server was not killed by SIGKILL: %v\n%s", err, c.stderr)
+	}
+}
+
 // wantAnswered checks that every answered department's creation is in the
 // log at the index its answer named, and returns the highest.
 func wantAnswered(t *testing.T, db *storage.DB, acks []acked) uint64 {
@@ -347,23 +371,16 @@ func crashLosesNoAnsweredWrite(t *testing.T, dir, dsn string, dbArgs []string) [
 					return false
 				},
 				stopped: kill,
-				answered: func(a acked) {
-					mu.Lock()
-					acks = append(acks, a)
-					n := len(acks)
-					mu.Unlock()
+				answered: noteAnswered(&mu, &acks, func(n int) {
 					if n >= killAfter {
 						kill()
 					}
-				},
+				}),
 			})
 		}(w)
 	}
 	wg.Wait()
-	err := srv.cmd.Wait()
-	if ws, ok := srv.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("server was not killed by SIGKILL: %v\n%s", err, srv.stderr)
-	}
+	srv.wantKilled(t)
 	if t.Failed() {
 		return acks
 	}

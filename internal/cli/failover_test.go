@@ -104,23 +104,16 @@ func TestOneServerKilledBehindTheBalancer(t *testing.T) {
 						return false
 					}
 				},
-				answered: func(a acked) {
-					mu.Lock()
-					acks = append(acks, a)
-					n := len(acks)
-					mu.Unlock()
+				answered: noteAnswered(&mu, &acks, func(n int) {
 					if n >= killAfter {
 						kill()
 					}
-				},
+				}),
 			})
 		}(w)
 	}
 	wg.Wait()
-	b.cmd.Wait()
-	if ws, ok := b.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("b was not killed by SIGKILL: %v", b.cmd.ProcessState)
-	}
+	b.wantKilled(t)
 	if t.Failed() {
 		return
 	}
@@ -277,11 +270,7 @@ func TestServersRideOutDroppedConnections(t *testing.T) {
 					mu.Unlock()
 					return true
 				},
-				answered: func(a acked) {
-					mu.Lock()
-					acks = append(acks, a)
-					mu.Unlock()
-				},
+				answered: noteAnswered(&mu, &acks, nil),
 			})
 		}(w)
 	}
