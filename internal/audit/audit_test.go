@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"slices"
 	"sync"
@@ -648,5 +649,78 @@ func TestSearchByTimeIsExact(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("search %d %+v: %d results, want %d", k, q, len(got), len(want))
 		}
+	}
+}
+
+// A batch under the head's lock whose connection PostgreSQL had ended (a
+// restart, a failover: the pool learns it only by using the connection)
+// goes again on another connection instead of failing its requests; the
+// tree stays whole.
+func TestBatchOutlivesEndedConnections(t *testing.T) {
+	dsn := os.Getenv(storagetest.PostgresEnv)
+	if dsn == "" {
+		t.Skip("MEDGUARD_TEST_POSTGRES not set")
+	}
+	ctx := context.Background()
+	schemaDSN := storagetest.FreshSchema(t, dsn)
+	u, err := url.Parse(schemaDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	app := "medguard-audit-" + q.Get("search_path")
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	var logs []*audit.Log
+	var dbs []*storage.DB
+	for _, d := range []string{u.String(), schemaDSN} {
+		db, err := storage.Open(ctx, d, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if err := db.Migrate(ctx, audit.Schema()); err != nil {
+			t.Fatal(err)
+		}
+		dbs, logs = append(dbs, db), append(logs, openLog(t, db))
+	}
+	admin, err := storage.Open(ctx, dsn, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	a, b := logs[0], logs[1]
+	n := 0
+	appendTo := func(l *audit.Log) {
+		t.Helper()
+		if _, err := l.Append(ctx, entry(n), nil); err != nil {
+			t.Fatalf("entry %d: %v", n, err)
+		}
+		n++
+	}
+	// The servers take turns: each of a's batches finds b's since its own
+	// and goes under the lock.
+	appendTo(b)
+	appendTo(a)
+	for round := 0; round < 3; round++ {
+		appendTo(b)
+		var ended int
+		if err := admin.QueryRowContext(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`,
+			app).Scan(&ended); err != nil || ended == 0 {
+			t.Fatalf("ended %d connections: %v", ended, err)
+		}
+		before := a.Commits()
+		appendTo(a)
+		if after := a.Commits(); after.Transaction != before.Transaction+1 {
+			t.Fatalf("round %d: commits before %+v, after %+v", round, before, after)
+		}
+	}
+	// (A round may find a connection opened after the drop.)
+	if c := a.Commits(); c.Unsent == 0 {
+		t.Fatalf("no batch went again: %+v", c)
+	}
+	rep, err := audit.Verify(ctx, dbs[1], audit.VerifyOptions{})
+	if err != nil || rep.Size != uint64(n) {
+		t.Fatalf("%+v %v", rep, err)
 	}
 }

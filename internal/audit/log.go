@@ -97,6 +97,9 @@ type Log struct {
 	// How the tree was taken up again, and the index's end read under
 	// the lock (CommitCounts).
 	headRanges, tileRanges, indexReads atomic.Uint64
+	// Batches tried again because their transaction failed before any of
+	// them reached the database (a connection PostgreSQL had ended).
+	unsentRetries atomic.Uint64
 	// carry is a batch of AppendBatch that gather met: it goes next.
 	// Appender only.
 	carry *pending
@@ -382,20 +385,16 @@ func (l *Log) commit(batch []*pending, more bool) {
 		l.statementCommits.Add(1)
 	}
 	if w == nil && err == nil {
-		if l.db.Dialect == storage.Postgres && pure(batch) {
-			// Under the head's lock, which other servers wait for, the
-			// batch's one write statement goes with the COMMIT.
-			err = l.db.InPipelinedTx(ctx, func(tx *storage.PipelinedTx) error {
-				var err error
-				w, batch, errs, err = l.turn(ctx, tx, batch, errs, more)
-				return err
-			})
-		} else {
-			err = l.db.InTx(ctx, func(tx *sql.Tx) error {
-				var err error
-				w, batch, errs, err = l.turn(ctx, tx, batch, errs, more)
-				return err
-			})
+		for try := 0; ; try++ {
+			err = l.underLock(ctx, &w, &batch, &errs, more)
+			// A connection PostgreSQL ended (a restart, a failover) is
+			// known dead only once used: a batch that failed before any of
+			// it reached the database goes again, on another connection.
+			var u unsent
+			if err == nil || try == unsentRetries || l.db.Dialect != storage.Postgres || !errors.As(err, &u) || !storage.Unreachable(err) {
+				break
+			}
+			l.unsentRetries.Add(1)
 		}
 		if err == nil {
 			l.txCommits.Add(1)
@@ -432,6 +431,40 @@ func (l *Log) commit(batch []*pending, more bool) {
 	}
 }
 
+// unsentRetries is how many times a batch whose transaction failed before
+// any of it reached the database is tried again.
+const unsentRetries = 3
+
+// unsent is an error met before anything of a batch reached the database:
+// at its transaction's BEGIN or the head's read. Nothing of it was written.
+type unsent struct{ error }
+
+func (u unsent) Unwrap() error { return u.error }
+
+// underLock commits the batch in a transaction under the tree head's lock
+// (turn): on PostgreSQL a batch without mutations in a pipelined one, its
+// write statement sent with the COMMIT.
+func (l *Log) underLock(ctx context.Context, w **written, batch *[]*pending, errs *[]error, more bool) error {
+	if l.db.Dialect == storage.Postgres && pure(*batch) {
+		return l.db.InPipelinedTx(ctx, func(tx *storage.PipelinedTx) error {
+			var err error
+			*w, *batch, *errs, err = l.turn(ctx, tx, *batch, *errs, more)
+			return err
+		})
+	}
+	begun := false
+	err := l.db.InTx(ctx, func(tx *sql.Tx) error {
+		begun = true
+		var err error
+		*w, *batch, *errs, err = l.turn(ctx, tx, *batch, *errs, more)
+		return err
+	})
+	if err != nil && !begun {
+		return unsent{err}
+	}
+	return err
+}
+
 // turn writes batch in tx, under the tree head's lock, which it takes
 // first: from the head as it finds it, taking the tree up from what
 // another server left if one appended since this server's last batch.
@@ -451,7 +484,7 @@ func (l *Log) turn(ctx context.Context, tx txn, batch []*pending, errs []error, 
 		err = tx.(*storage.PipelinedTx).ReadRow(ctx, headReadQuery+l.db.ForUpdate(), nil, dest...)
 	}
 	if err != nil {
-		return nil, batch, errs, err
+		return nil, batch, errs, unsent{err}
 	}
 	size := uint64(size64)
 	// Whoever moved the head last says whether the index was complete then.
@@ -530,12 +563,15 @@ type CommitCounts struct {
 	// far it goes, because the head did not say it was complete (moved by
 	// a batch indexed later, or by a server of an earlier version).
 	IndexReads uint64
+	// Unsent: batches tried again because their transaction failed, on a
+	// connection PostgreSQL had ended, before any of them reached it.
+	Unsent uint64
 }
 
 // Commits counts the batches committed so far.
 func (l *Log) Commits() CommitCounts {
 	return CommitCounts{l.statementCommits.Load(), l.txCommits.Load(), l.refusedStatements.Load(),
-		l.headRanges.Load(), l.tileRanges.Load(), l.indexReads.Load()}
+		l.headRanges.Load(), l.tileRanges.Load(), l.indexReads.Load(), l.unsentRetries.Load()}
 }
 
 // written is what a batch's commit changed of the log.

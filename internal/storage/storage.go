@@ -707,9 +707,11 @@ func NullString(s string) sql.NullString { return sql.NullString{String: s, Vali
 // Refused reports whether err is the database's own answer to a statement
 // — a constraint, an expression that failed — after which nothing of the
 // statement was applied, as opposed to an error on the way (a connection
-// lost), after which it may have been.
+// lost), after which it may have been. PostgreSQL ending the connection
+// (57P01, a restart or pg_terminate_backend) is its own answer too, but
+// may come after the statement committed: not a refusal.
 func Refused(err error) bool {
 	var pg *pgconn.PgError
 	var se *sqlite.Error
-	return errors.As(err, &pg) || errors.As(err, &se)
+	return errors.As(err, &pg) && !Unreachable(err) || errors.As(err, &se)
 }

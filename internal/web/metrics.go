@@ -82,6 +82,9 @@ func NewMetrics(db *storage.DB, log func() *audit.Log) *Metrics {
 			{"medguard_audit_range_loads_total", rangeHelp, prometheus.Labels{"from": "head"}, func(c audit.CommitCounts) uint64 { return c.RangeFromHead }},
 			{"medguard_audit_range_loads_total", rangeHelp, prometheus.Labels{"from": "tiles"}, func(c audit.CommitCounts) uint64 { return c.RangeFromTiles }},
 			{"medguard_audit_index_end_reads_total", indexHelp, nil, func(c audit.CommitCounts) uint64 { return c.IndexReads }},
+			{"medguard_audit_batches_retried_total", "Audit batches tried again because their transaction failed, on a connection " +
+				"PostgreSQL had ended (a restart, a failover), before any of them reached the database.", nil,
+				func(c audit.CommitCounts) uint64 { return c.Unsent }},
 		} {
 			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help, ConstLabels: c.labels}, func() float64 {
 				if l := log(); l != nil {
