@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"slices"
 	"sync"
@@ -663,17 +662,10 @@ func TestBatchOutlivesEndedConnections(t *testing.T) {
 	}
 	ctx := context.Background()
 	schemaDSN := storagetest.FreshSchema(t, dsn)
-	u, err := url.Parse(schemaDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	app := "medguard-audit-" + q.Get("search_path")
-	q.Set("application_name", app)
-	u.RawQuery = q.Encode()
+	named := storagetest.Named(t, schemaDSN, "audit")
 	var logs []*audit.Log
 	var dbs []*storage.DB
-	for _, d := range []string{u.String(), schemaDSN} {
+	for _, d := range []string{named, schemaDSN} {
 		db, err := storage.Open(ctx, d, "")
 		if err != nil {
 			t.Fatal(err)
@@ -684,11 +676,6 @@ func TestBatchOutlivesEndedConnections(t *testing.T) {
 		}
 		dbs, logs = append(dbs, db), append(logs, openLog(t, db))
 	}
-	admin, err := storage.Open(ctx, dsn, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
 	a, b := logs[0], logs[1]
 	n := 0
 	appendTo := func(l *audit.Log) {
@@ -704,10 +691,8 @@ func TestBatchOutlivesEndedConnections(t *testing.T) {
 	appendTo(a)
 	for round := 0; round < 3; round++ {
 		appendTo(b)
-		var ended int
-		if err := admin.QueryRowContext(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`,
-			app).Scan(&ended); err != nil || ended == 0 {
-			t.Fatalf("ended %d connections: %v", ended, err)
+		if storagetest.EndConnections(t, dsn, named) == 0 {
+			t.Fatal("no connection of the log's was ended")
 		}
 		before := a.Commits()
 		appendTo(a)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"sync"
@@ -200,32 +199,13 @@ func TestServersRideOutDroppedConnections(t *testing.T) {
 	schema := storagetest.FreshSchema(t, dsn)
 	// The servers' connections carry a name of their own, by which they
 	// are dropped.
-	u, err := url.Parse(schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	app := "medguard-" + q.Get("search_path")
-	q.Set("application_name", app)
-	u.RawQuery = q.Encode()
+	named := storagetest.Named(t, schema, "fleet")
 	env, skey := fleetKeys(t)
-	a := startEnv(t, env, "--db", u.String(), "--checkpoint-every", "50ms")
-	b := startEnv(t, env, "--db", u.String(), "--checkpoint-every", "50ms")
+	a := startEnv(t, env, "--db", named, "--checkpoint-every", "50ms")
+	b := startEnv(t, env, "--db", named, "--checkpoint-every", "50ms")
 	b.book = a.book
 	token := a.admin()
-	admin, err := storage.Open(context.Background(), dsn, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	drop := func() int {
-		var n int
-		if err := admin.QueryRowContext(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-			WHERE application_name = $1 AND pid <> pg_backend_pid()`, app).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	drop := func() int { return storagetest.EndConnections(t, dsn, named) }
 
 	// Four clients a server create departments; after every 100 answered,
 	// the connections are dropped, three times, and the clients go on

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"net/url"
 	"os"
 	"sync"
 	"testing"
@@ -193,15 +192,8 @@ func TestReadOutlivesEndedConnections(t *testing.T) {
 		t.Skip("PostgreSQL ends connections: set MEDGUARD_TEST_POSTGRES")
 	}
 	ctx := context.Background()
-	u, err := url.Parse(storagetest.FreshSchema(t, dsn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	app := "medguard-pulse-" + q.Get("search_path")
-	q.Set("application_name", app)
-	u.RawQuery = q.Encode()
-	db, err := storage.Open(ctx, u.String(), "")
+	named := storagetest.Named(t, storagetest.FreshSchema(t, dsn), "pulse")
+	db, err := storage.Open(ctx, named, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,20 +203,14 @@ func TestReadOutlivesEndedConnections(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	admin, err := storage.Open(ctx, dsn, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
 	p := pulse.New(db)
 	for round := 0; round < 3; round++ {
 		if _, err := p.Read(ctx); err != nil {
 			t.Fatalf("round %d, before: %v", round, err)
 		}
-		var ended int
-		if err := admin.QueryRowContext(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`,
-			app).Scan(&ended); err != nil || ended == 0 {
-			t.Fatalf("ended %d connections: %v", ended, err)
+		ended := storagetest.EndConnections(t, dsn, named)
+		if ended == 0 {
+			t.Fatal("no connection of the pulse's was ended")
 		}
 		if _, err := p.Read(ctx); err != nil {
 			t.Fatalf("round %d, after %d connections ended: %v", round, ended, err)

@@ -103,6 +103,42 @@ func FreshSchema(t testing.TB, dsn string) string {
 	return u.String()
 }
 
+// Named returns schemaDSN (from FreshSchema) with a connection name of its
+// own, by which EndConnections finds the connections opened with it.
+func Named(t testing.TB, schemaDSN, name string) string {
+	t.Helper()
+	u, err := url.Parse(schemaDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("application_name", name+"-"+q.Get("search_path"))
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// EndConnections has PostgreSQL end every connection opened with namedDSN
+// (from Named), as a restart or failover of the database would, and
+// returns how many it ended; admin is a DSN of the same database.
+func EndConnections(t testing.TB, admin, namedDSN string) int {
+	t.Helper()
+	u, err := url.Parse(namedDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = $1 AND pid <> pg_backend_pid()`, u.Query().Get("application_name")).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // Rows is the number of rows in table (a name the test chose, never
 // input): what a test counts to show that a refused call stored nothing.
 func Rows(t testing.TB, db *storage.DB, table string) int {
