@@ -99,7 +99,7 @@ type Log struct {
 	headRanges, tileRanges, indexReads atomic.Uint64
 	// Batches tried again because their transaction failed before any of
 	// them reached the database (a connection PostgreSQL had ended).
-	unsentRetries atomic.Uint64
+	retried atomic.Uint64
 	// carry is a batch of AppendBatch that gather met: it goes next.
 	// Appender only.
 	carry *pending
@@ -394,7 +394,7 @@ func (l *Log) commit(batch []*pending, more bool) {
 			if err == nil || try == unsentRetries || l.db.Dialect != storage.Postgres || !errors.As(err, &u) || !storage.Unreachable(err) {
 				break
 			}
-			l.unsentRetries.Add(1)
+			l.retried.Add(1)
 		}
 		if err == nil {
 			l.txCommits.Add(1)
@@ -571,7 +571,7 @@ type CommitCounts struct {
 // Commits counts the batches committed so far.
 func (l *Log) Commits() CommitCounts {
 	return CommitCounts{l.statementCommits.Load(), l.txCommits.Load(), l.refusedStatements.Load(),
-		l.headRanges.Load(), l.tileRanges.Load(), l.indexReads.Load(), l.unsentRetries.Load()}
+		l.headRanges.Load(), l.tileRanges.Load(), l.indexReads.Load(), l.retried.Load()}
 }
 
 // written is what a batch's commit changed of the log.

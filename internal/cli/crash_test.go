@@ -231,6 +231,25 @@ func writeDepartments(t *testing.T, c *child, token, prefix string, hk writeHook
 	}
 }
 
+// wantListed checks that a list of departments (GET /api/v1/departments)
+// holds every answered one, by the name writeDepartments gave it.
+func wantListed(t *testing.T, body []byte, acks []acked) {
+	t.Helper()
+	var list struct{ Items []struct{ Code, Name string } }
+	if err := json.Unmarshal(body, &list); err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]string{}
+	for _, d := range list.Items {
+		have[d.Code] = d.Name
+	}
+	for _, a := range acks {
+		if have[a.code] != "急诊科"+a.code {
+			t.Fatalf("answered department %s missing (%q)", a.code, have[a.code])
+		}
+	}
+}
+
 // noteAnswered is a writeHooks.answered that adds each write to *acks
 // (under mu) and then tells then how many there are.
 func noteAnswered(mu *sync.Mutex, acks *[]acked, then func(n int)) func(acked) {
@@ -412,19 +431,7 @@ func crashLosesNoAnsweredWrite(t *testing.T, dir, dsn string, dbArgs []string) [
 	if err != nil || st != 200 {
 		t.Fatalf("departments after restart: %d %v", st, err)
 	}
-	var list struct{ Items []struct{ Code, Name string } }
-	if err := json.Unmarshal(body, &list); err != nil {
-		t.Fatal(err)
-	}
-	have := map[string]string{}
-	for _, d := range list.Items {
-		have[d.Code] = d.Name
-	}
-	for _, a := range acks {
-		if have[a.code] != "急诊科"+a.code {
-			t.Fatalf("answered department %s missing after the crash (%q)", a.code, have[a.code])
-		}
-	}
+	wantListed(t, body, acks)
 	again.cmd.Process.Signal(syscall.SIGTERM)
 	if err := again.cmd.Wait(); err != nil {
 		t.Fatalf("graceful stop after restart: %v\n%s", err, again.stderr)
